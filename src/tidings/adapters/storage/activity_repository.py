@@ -1,0 +1,255 @@
+"""Email activities with their parties and attachments, and the correlation queries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Select, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from tidings.adapters.storage import tables as t
+from tidings.adapters.storage.mapping import ref_columns, ref_from
+from tidings.domain.activity import (
+    ActivityParty,
+    ActivityStatus,
+    Attachment,
+    CorrelationMethod,
+    Direction,
+    EmailActivity,
+    ParticipationRole,
+)
+from tidings.domain.errors import ConflictError
+from tidings.domain.records import RecordKind, RecordRef
+from tidings.domain.stored import ActivityFilter
+from tidings.domain.tracking import Correlation
+
+_A = t.email_activities.c
+
+
+class SqlActivityRepository:
+    """Tracked email."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._conn = connection
+
+    def add(self, activity: EmailActivity, identity: str) -> int:
+        try:
+            with self._conn.begin_nested():
+                result = self._conn.execute(
+                    insert(t.email_activities).values(_activity_columns(activity, identity))
+                )
+        except IntegrityError as error:
+            raise ConflictError(
+                f"an activity for {identity} and {activity.owner} exists"
+            ) from error
+        activity.id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        if activity.parties:
+            self._conn.execute(
+                insert(t.activity_parties),
+                [
+                    {
+                        "activity_id": activity.id,
+                        "role": p.role.value,
+                        "address": p.address,
+                        "name": p.name[:200],
+                        **ref_columns("party", p.party),
+                    }
+                    for p in activity.parties
+                ],
+            )
+        if activity.attachments:
+            self._conn.execute(
+                insert(t.attachments),
+                [
+                    {
+                        "activity_id": activity.id,
+                        "filename": a.filename[:200],
+                        "content_type": a.content_type[:255],
+                        "size": a.size,
+                        "blocked_reason": a.blocked_reason,
+                        "content_id": a.content_id,
+                        "content": a.content,
+                    }
+                    for a in activity.attachments
+                ],
+            )
+        return activity.id
+
+    def get(self, activity_id: int) -> EmailActivity | None:
+        row = (
+            self._conn.execute(select(t.email_activities).where(_A.id == activity_id))
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        activity = _activity(row)
+        activity.parties = self._parties(activity_id)
+        activity.attachments = self._attachments(activity_id)
+        return activity
+
+    def search(self, query: ActivityFilter) -> list[EmailActivity]:
+        statement = (
+            _filtered(select(t.email_activities), query)
+            .order_by(_A.received_at.desc(), _A.id.desc())
+            .limit(query.limit)
+            .offset(query.offset)
+        )
+        activities = [_activity(row) for row in self._conn.execute(statement).mappings()]
+        for activity in activities:
+            activity.parties = self._parties(activity.id)  # type: ignore[arg-type]
+        return activities
+
+    def count(self, query: ActivityFilter) -> int:
+        statement = _filtered(select(func.count()).select_from(t.email_activities), query)
+        return int(self._conn.execute(statement).scalar_one())
+
+    def owners_of(self, identity: str) -> frozenset[RecordRef]:
+        rows = self._conn.execute(select(_A.owner_kind, _A.owner_id).where(_A.identity == identity))
+        return frozenset(RecordRef(RecordKind(kind), ident) for kind, ident in rows)
+
+    def correlate_message_ids(self, message_ids: Sequence[str]) -> Correlation | None:
+        rows = self._conn.execute(
+            select(_A.id, _A.message_id, _A.regarding_kind, _A.regarding_id)
+            .where(_A.message_id.in_(list(message_ids)))
+            .order_by(_A.id)
+        ).all()
+        # The first id in the list is the most direct answer (In-Reply-To, then the newest
+        # References entry), so prefer it.
+        for message_id in message_ids:
+            for row in rows:
+                if row.message_id == message_id:
+                    return _correlation(CorrelationMethod.IN_REPLY_TO, row)
+        return None
+
+    def correlate_token(self, token: str) -> Correlation | None:
+        return self._first(CorrelationMethod.TRACKING_TOKEN, _A.tracking_token == token)
+
+    def correlate_conversation(self, conversation_id: str) -> Correlation | None:
+        return self._first(
+            CorrelationMethod.CONVERSATION_INDEX, _A.conversation_id == conversation_id
+        )
+
+    def correlate_subject(
+        self, subject_key: str, addresses: set[str], min_shared: int
+    ) -> Correlation | None:
+        p = t.activity_parties.c
+        shared = func.count(func.distinct(p.address))
+        row = self._conn.execute(
+            select(_A.id, _A.regarding_kind, _A.regarding_id)
+            .join(t.activity_parties, p.activity_id == _A.id)
+            .where(_A.subject_key == subject_key, p.address.in_(sorted(addresses)))
+            .group_by(_A.id, _A.regarding_kind, _A.regarding_id)
+            .having(shared >= min_shared)
+            .order_by(_A.id.desc())
+            .limit(1)
+        ).first()
+        return None if row is None else _correlation(CorrelationMethod.SMART_MATCHING, row)
+
+    def _first(self, method: CorrelationMethod, condition: Any) -> Correlation | None:
+        row = self._conn.execute(
+            select(_A.id, _A.regarding_kind, _A.regarding_id)
+            .where(condition)
+            .order_by(_A.id.desc())
+            .limit(1)
+        ).first()
+        return None if row is None else _correlation(method, row)
+
+    def _parties(self, activity_id: int) -> list[ActivityParty]:
+        p = t.activity_parties.c
+        rows = self._conn.execute(
+            select(t.activity_parties).where(p.activity_id == activity_id).order_by(p.id)
+        ).mappings()
+        return [
+            ActivityParty(
+                ParticipationRole(r["role"]),
+                r["address"],
+                r["name"],
+                ref_from(r["party_kind"], r["party_id"]),
+            )
+            for r in rows
+        ]
+
+    def _attachments(self, activity_id: int) -> list[Attachment]:
+        a = t.attachments.c
+        rows = self._conn.execute(
+            select(a.filename, a.content_type, a.size, a.blocked_reason, a.content_id)
+            .where(a.activity_id == activity_id)
+            .order_by(a.id)
+        ).mappings()
+        return [Attachment(**row) for row in rows]
+
+
+def _filtered(statement: Select[Any], query: ActivityFilter) -> Select[Any]:
+    if query.mailbox_id is not None:
+        statement = statement.where(_A.mailbox_id == query.mailbox_id)
+    if query.regarding is not None:
+        statement = statement.where(
+            _A.regarding_kind == query.regarding.kind.value,
+            _A.regarding_id == query.regarding.id,
+        )
+    p = t.activity_parties.c
+    if query.party is not None:
+        statement = statement.where(
+            _A.id.in_(
+                select(p.activity_id).where(
+                    p.party_kind == query.party.kind.value, p.party_id == query.party.id
+                )
+            )
+        )
+    if query.party_address is not None:
+        address = query.party_address.strip().lower()
+        statement = statement.where(_A.id.in_(select(p.activity_id).where(p.address == address)))
+    return statement
+
+
+def _correlation(method: CorrelationMethod, row: Any) -> Correlation:
+    return Correlation(method, row.id, ref_from(row.regarding_kind, row.regarding_id))
+
+
+def _activity_columns(activity: EmailActivity, identity: str) -> dict[str, Any]:
+    return {
+        "owner_kind": activity.owner.kind.value,
+        "owner_id": activity.owner.id,
+        "mailbox_id": activity.mailbox_id,
+        "identity": identity,
+        "message_id": activity.message_id,
+        "subject": activity.subject,
+        "direction": activity.direction.value,
+        "status": activity.status.value,
+        "in_reply_to": activity.in_reply_to,
+        "conversation_id": activity.conversation_id,
+        "subject_key": activity.subject_key,
+        "tracking_token": activity.tracking_token,
+        **ref_columns("regarding", activity.regarding),
+        "correlation": activity.correlation.value,
+        "text_body": activity.text_body,
+        "html_body": activity.html_body,
+        "raw_message_id": activity.raw_message_id,
+        "received_at": activity.received_at,
+        "created_at": activity.created_at,
+    }
+
+
+def _activity(row: Any) -> EmailActivity:
+    return EmailActivity(
+        owner=RecordRef(RecordKind(row["owner_kind"]), row["owner_id"]),
+        mailbox_id=row["mailbox_id"],
+        subject=row["subject"],
+        direction=Direction(row["direction"]),
+        status=ActivityStatus(row["status"]),
+        message_id=row["message_id"],
+        received_at=row["received_at"],
+        text_body=row["text_body"],
+        html_body=row["html_body"],
+        in_reply_to=row["in_reply_to"],
+        conversation_id=row["conversation_id"],
+        subject_key=row["subject_key"],
+        tracking_token=row["tracking_token"],
+        regarding=ref_from(row["regarding_kind"], row["regarding_id"]),
+        correlation=CorrelationMethod(row["correlation"]),
+        raw_message_id=row["raw_message_id"],
+        created_at=row["created_at"],
+        id=row["id"],
+    )

@@ -1,0 +1,255 @@
+"""Users, queues, security roles and CRM records, with the address index parties resolve by."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, func, insert, select, update
+
+from tidings.adapters.storage import tables as t
+from tidings.adapters.storage.mapping import (
+    email_columns,
+    emails_from,
+    options_columns,
+    options_from,
+    ref_columns,
+)
+from tidings.domain.people import Privilege, Queue, SecurityRole, User
+from tidings.domain.records import (
+    Account,
+    Case,
+    Contact,
+    Lead,
+    Opportunity,
+    RecordKind,
+    RecordRef,
+    RecordSummary,
+)
+
+_TABLES: dict[RecordKind, Table] = {
+    RecordKind.USER: t.users,
+    RecordKind.QUEUE: t.queues,
+    RecordKind.ACCOUNT: t.accounts,
+    RecordKind.CONTACT: t.contacts,
+    RecordKind.LEAD: t.leads,
+    RecordKind.OPPORTUNITY: t.opportunities,
+    RecordKind.CASE: t.cases,
+}
+_NAME_COLUMN = {
+    RecordKind.USER: "full_name",
+    RecordKind.QUEUE: "name",
+    RecordKind.ACCOUNT: "name",
+    RecordKind.CONTACT: "full_name",
+    RecordKind.LEAD: "full_name",
+    RecordKind.OPPORTUNITY: "name",
+    RecordKind.CASE: "title",
+}
+
+
+class SqlDirectoryRepository:
+    """Who is who: the people and records Tidings resolves email addresses to."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._conn = connection
+
+    # Security roles ---------------------------------------------------------------------
+
+    def add_role(self, role: SecurityRole) -> int:
+        role.id = self._insert(t.security_roles, name=role.name)
+        for privilege in sorted(role.privileges):
+            self._conn.execute(
+                insert(t.role_privileges).values(role_id=role.id, privilege=privilege.value)
+            )
+        return role.id
+
+    def roles(self) -> dict[int, SecurityRole]:
+        found = {
+            row.id: SecurityRole(row.name, frozenset(), row.id)
+            for row in self._conn.execute(select(t.security_roles))
+        }
+        held: dict[int, set[Privilege]] = {}
+        for row in self._conn.execute(select(t.role_privileges)):
+            held.setdefault(row.role_id, set()).add(Privilege(row.privilege))
+        for role_id, privileges in held.items():
+            found[role_id].privileges = frozenset(privileges)
+        return found
+
+    def get_role_by_name(self, name: str) -> SecurityRole | None:
+        return next((r for r in self.roles().values() if r.name == name), None)
+
+    # Users and queues -------------------------------------------------------------------
+
+    def add_user(self, user: User) -> int:
+        user.email = user.email.strip().lower()
+        user.id = self._insert(t.users, **_user_columns(user))
+        self._set_roles(t.user_roles, "user_id", user.id, user.role_ids)
+        self._index_addresses(user.ref, (user.email,))
+        return user.id
+
+    def save_user(self, user: User) -> None:
+        self._conn.execute(
+            update(t.users).where(t.users.c.id == user.id).values(_user_columns(user))
+        )
+        self._set_roles(t.user_roles, "user_id", user.ref.id, user.role_ids)
+        self._index_addresses(user.ref, (user.email,))
+
+    def get_user(self, user_id: int) -> User | None:
+        return self._user(t.users.c.id == user_id)
+
+    def get_user_by_email(self, email: str) -> User | None:
+        return self._user(t.users.c.email == email.strip().lower())
+
+    def list_users(self) -> list[User]:
+        ids = self._conn.execute(select(t.users.c.id).order_by(t.users.c.full_name)).scalars()
+        return [u for u in (self.get_user(i) for i in ids) if u is not None]
+
+    def add_queue(self, queue: Queue) -> int:
+        queue.email = queue.email.strip().lower()
+        queue.id = self._insert(
+            t.queues, name=queue.name, email=queue.email, **options_columns(queue.options)
+        )
+        self._set_roles(t.queue_roles, "queue_id", queue.id, queue.role_ids)
+        self._index_addresses(queue.ref, (queue.email,))
+        return queue.id
+
+    def get_queue(self, queue_id: int) -> Queue | None:
+        row = (
+            self._conn.execute(select(t.queues).where(t.queues.c.id == queue_id)).mappings().first()
+        )
+        if row is None:
+            return None
+        roles = self._role_ids(t.queue_roles, "queue_id", queue_id)
+        return Queue(row["name"], row["email"], roles, options_from(row), row["id"])
+
+    # CRM records ------------------------------------------------------------------------
+
+    def add_account(self, account: Account) -> int:
+        account.id = self._insert(t.accounts, name=account.name, **email_columns(account.emails))
+        self._index_addresses(RecordRef(RecordKind.ACCOUNT, account.id), account.emails)
+        return account.id
+
+    def add_contact(self, contact: Contact) -> int:
+        contact.id = self._insert(
+            t.contacts,
+            full_name=contact.full_name,
+            account_id=contact.account_id,
+            **email_columns(contact.emails),
+        )
+        self._index_addresses(RecordRef(RecordKind.CONTACT, contact.id), contact.emails)
+        return contact.id
+
+    def add_lead(self, lead: Lead) -> int:
+        lead.id = self._insert(
+            t.leads, full_name=lead.full_name, company=lead.company, **email_columns(lead.emails)
+        )
+        self._index_addresses(RecordRef(RecordKind.LEAD, lead.id), lead.emails)
+        return lead.id
+
+    def add_opportunity(self, opportunity: Opportunity) -> int:
+        opportunity.id = self._insert(
+            t.opportunities, name=opportunity.name, account_id=opportunity.account_id
+        )
+        return opportunity.id
+
+    def add_case(self, case: Case) -> int:
+        case.id = self._insert(
+            t.cases,
+            title=case.title,
+            ticket_number=case.ticket_number,
+            **ref_columns("customer", case.customer),
+        )
+        return case.id
+
+    def records_by_address(self, addresses: Iterable[str]) -> dict[str, list[RecordRef]]:
+        wanted = sorted({a.strip().lower() for a in addresses})
+        found: dict[str, list[RecordRef]] = {}
+        if not wanted:
+            return found
+        rows = self._conn.execute(
+            select(t.record_addresses).where(t.record_addresses.c.address.in_(wanted))
+        )
+        for row in rows:
+            found.setdefault(row.address, []).append(
+                RecordRef(RecordKind(row.record_kind), row.record_id)
+            )
+        return found
+
+    def summaries(self, refs: Iterable[RecordRef]) -> dict[RecordRef, RecordSummary]:
+        by_kind: dict[RecordKind, set[int]] = {}
+        for ref in refs:
+            by_kind.setdefault(ref.kind, set()).add(ref.id)
+        found: dict[RecordRef, RecordSummary] = {}
+        for kind, ids in by_kind.items():
+            table = _TABLES[kind]
+            for row in self._conn.execute(select(table).where(table.c.id.in_(ids))).mappings():
+                ref = RecordRef(kind, row["id"])
+                found[ref] = RecordSummary(ref, row[_NAME_COLUMN[kind]], _row_emails(kind, row))
+        return found
+
+    def exists(self, ref: RecordRef) -> bool:
+        table = _TABLES[ref.kind]
+        return (
+            self._conn.execute(select(table.c.id).where(table.c.id == ref.id)).first() is not None
+        )
+
+    def count(self, kind: RecordKind) -> int:
+        return int(self._conn.execute(select(func.count()).select_from(_TABLES[kind])).scalar_one())
+
+    # Helpers ----------------------------------------------------------------------------
+
+    def _insert(self, table: Table, **values: Any) -> int:
+        return int(self._conn.execute(insert(table).values(values)).inserted_primary_key[0])  # type: ignore[index]
+
+    def _index_addresses(self, ref: RecordRef, addresses: Iterable[str]) -> None:
+        index = t.record_addresses
+        self._conn.execute(
+            delete(index).where(index.c.record_kind == ref.kind.value, index.c.record_id == ref.id)
+        )
+        for address in sorted({a.strip().lower() for a in addresses if a.strip()}):
+            self._conn.execute(
+                insert(index).values(address=address, record_kind=ref.kind.value, record_id=ref.id)
+            )
+
+    def _set_roles(
+        self, table: Table, column: str, owner_id: int, role_ids: frozenset[int]
+    ) -> None:
+        self._conn.execute(delete(table).where(table.c[column] == owner_id))
+        for role_id in sorted(role_ids):
+            self._conn.execute(insert(table).values({column: owner_id, "role_id": role_id}))
+
+    def _role_ids(self, table: Table, column: str, owner_id: int) -> frozenset[int]:
+        rows = self._conn.execute(select(table.c.role_id).where(table.c[column] == owner_id))
+        return frozenset(rows.scalars())
+
+    def _user(self, condition: Any) -> User | None:
+        row = self._conn.execute(select(t.users).where(condition)).mappings().first()
+        if row is None:
+            return None
+        return User(
+            full_name=row["full_name"],
+            email=row["email"],
+            role_ids=self._role_ids(t.user_roles, "user_id", row["id"]),
+            options=options_from(row),
+            password_hash=row["password_hash"],
+            is_active=row["is_active"],
+            id=row["id"],
+        )
+
+
+def _user_columns(user: User) -> dict[str, Any]:
+    return {
+        "full_name": user.full_name,
+        "email": user.email,
+        "password_hash": user.password_hash,
+        "is_active": user.is_active,
+        **options_columns(user.options),
+    }
+
+
+def _row_emails(kind: RecordKind, row: Any) -> tuple[str, ...]:
+    if kind in (RecordKind.USER, RecordKind.QUEUE):
+        return (row["email"],)
+    if kind in (RecordKind.ACCOUNT, RecordKind.CONTACT, RecordKind.LEAD):
+        return emails_from(row)
+    return ()

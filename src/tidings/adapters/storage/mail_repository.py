@@ -1,0 +1,225 @@
+"""The raw message store, tracking decisions and parked emails."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from tidings.adapters.storage import tables as t
+from tidings.adapters.storage.mapping import ref_from
+from tidings.domain.activity import CorrelationMethod
+from tidings.domain.errors import NotFoundError
+from tidings.domain.message import MessageOrigin
+from tidings.domain.stored import ParkedEmail, StoredDecision, StoredRaw
+from tidings.domain.tracking import (
+    Correlation,
+    Outcome,
+    Reason,
+    TrackingDecision,
+    Verdict,
+)
+
+
+class SqlRawMessageRepository:
+    """Raw bytes exactly as fetched, keyed by where they came from."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._conn = connection
+
+    def add(
+        self,
+        origin: MessageOrigin,
+        raw: bytes,
+        message_id: str | None,
+        content_hash: str,
+        stored_at: datetime,
+    ) -> int:
+        result = self._conn.execute(
+            insert(t.raw_messages).values(
+                mailbox_id=origin.mailbox_id,
+                folder=origin.folder,
+                uidvalidity=origin.uidvalidity,
+                uid=origin.uid,
+                message_id=message_id,
+                content_hash=content_hash,
+                size=len(raw),
+                raw=raw,
+                stored_at=stored_at,
+            )
+        )
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def get_id_by_origin(self, origin: MessageOrigin) -> int | None:
+        c = t.raw_messages.c
+        found = self._conn.execute(
+            select(c.id).where(
+                c.mailbox_id == origin.mailbox_id,
+                c.folder == origin.folder,
+                c.uidvalidity == origin.uidvalidity,
+                c.uid == origin.uid,
+            )
+        ).scalar()
+        return None if found is None else int(found)
+
+    def require(self, raw_message_id: int) -> StoredRaw:
+        row = (
+            self._conn.execute(select(t.raw_messages).where(t.raw_messages.c.id == raw_message_id))
+            .mappings()
+            .first()
+        )
+        if row is None:
+            raise NotFoundError(f"no stored email with id {raw_message_id}")
+        return StoredRaw(
+            id=row["id"],
+            origin=MessageOrigin(row["mailbox_id"], row["folder"], row["uidvalidity"], row["uid"]),
+            message_id=row["message_id"],
+            content_hash=row["content_hash"],
+            size=row["size"],
+            stored_at=row["stored_at"],
+            raw=row["raw"],
+        )
+
+    def ids_by_message_id(self, message_id: str) -> list[int]:
+        c = t.raw_messages.c
+        rows = self._conn.execute(select(c.id).where(c.message_id == message_id).order_by(c.id))
+        return [int(i) for i in rows.scalars()]
+
+
+class SqlDecisionRepository:
+    """Every tracking decision with all its reasons."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._conn = connection
+
+    def add(self, decision: StoredDecision) -> None:
+        self._conn.execute(
+            insert(t.tracking_decisions).values(
+                raw_message_id=decision.raw_message_id,
+                outcome=decision.outcome.value,
+                summary=decision.summary,
+                reasons=[[r.rule, r.verdict.value, r.text] for r in decision.decision.reasons],
+                correlation=decision.correlation.method.value,
+                activity_id=decision.activity_id,
+                decided_at=decision.decided_at,
+            )
+        )
+
+    def get(self, raw_message_id: int) -> StoredDecision | None:
+        row = (
+            self._conn.execute(
+                select(
+                    t.tracking_decisions,
+                    t.email_activities.c.regarding_kind,
+                    t.email_activities.c.regarding_id,
+                )
+                .outerjoin(
+                    t.email_activities,
+                    t.email_activities.c.id == t.tracking_decisions.c.activity_id,
+                )
+                .where(t.tracking_decisions.c.raw_message_id == raw_message_id)
+            )
+            .mappings()
+            .first()
+        )
+        return None if row is None else _decision(row)
+
+    def delete(self, raw_message_id: int) -> None:
+        self._conn.execute(
+            delete(t.tracking_decisions).where(
+                t.tracking_decisions.c.raw_message_id == raw_message_id
+            )
+        )
+
+
+def _decision(row: Any) -> StoredDecision:
+    reasons = tuple(Reason(rule, Verdict(verdict), text) for rule, verdict, text in row["reasons"])
+    return StoredDecision(
+        raw_message_id=row["raw_message_id"],
+        outcome=Outcome(row["outcome"]),
+        summary=row["summary"],
+        decision=TrackingDecision(reasons),
+        correlation=Correlation(
+            CorrelationMethod(row["correlation"]),
+            row["activity_id"],
+            ref_from(row["regarding_kind"], row["regarding_id"]),
+        ),
+        activity_id=row["activity_id"],
+        decided_at=row["decided_at"],
+    )
+
+
+class SqlParkedRepository:
+    """Email whose processing failed, waiting for replay."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._conn = connection
+
+    def park(
+        self, raw_message_id: int, stage: str, error_type: str, error: str, parked_at: datetime
+    ) -> int:
+        existing = self.get_by_raw(raw_message_id)
+        if existing is not None:
+            self._conn.execute(
+                update(t.parked_emails)
+                .where(t.parked_emails.c.id == existing.id)
+                .values(
+                    stage=stage,
+                    error_type=error_type,
+                    error=error,
+                    attempts=existing.attempts + 1,
+                    parked_at=parked_at,
+                )
+            )
+            return existing.id
+        result = self._conn.execute(
+            insert(t.parked_emails).values(
+                raw_message_id=raw_message_id,
+                stage=stage,
+                error_type=error_type,
+                error=error,
+                attempts=1,
+                parked_at=parked_at,
+            )
+        )
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def all(self) -> list[ParkedEmail]:
+        return self._select()
+
+    def get(self, parked_id: int) -> ParkedEmail | None:
+        found = self._select(t.parked_emails.c.id == parked_id)
+        return found[0] if found else None
+
+    def get_by_raw(self, raw_message_id: int) -> ParkedEmail | None:
+        found = self._select(t.parked_emails.c.raw_message_id == raw_message_id)
+        return found[0] if found else None
+
+    def remove(self, parked_id: int) -> None:
+        self._conn.execute(delete(t.parked_emails).where(t.parked_emails.c.id == parked_id))
+
+    def _select(self, *conditions: Any) -> list[ParkedEmail]:
+        p, r, m = t.parked_emails.c, t.raw_messages.c, t.mailboxes.c
+        rows = self._conn.execute(
+            select(t.parked_emails, r.message_id, r.folder, m.address)
+            .join(t.raw_messages, r.id == p.raw_message_id)
+            .join(t.mailboxes, m.id == r.mailbox_id)
+            .where(*conditions)
+            .order_by(p.id)
+        ).mappings()
+        return [
+            ParkedEmail(
+                id=row["id"],
+                raw_message_id=row["raw_message_id"],
+                stage=row["stage"],
+                error_type=row["error_type"],
+                error=row["error"],
+                attempts=row["attempts"],
+                parked_at=row["parked_at"],
+                message_id=row["message_id"],
+                mailbox_address=row["address"],
+                folder=row["folder"],
+            )
+            for row in rows
+        ]

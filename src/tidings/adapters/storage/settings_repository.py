@@ -1,0 +1,194 @@
+"""Organization settings, server profiles, mailboxes with their alerts and folder rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from tidings.adapters.storage import tables as t
+from tidings.adapters.storage.mapping import (
+    configuration_columns,
+    configuration_from,
+    ref_columns,
+    ref_from,
+)
+from tidings.domain.folders import FolderTrackingRule
+from tidings.domain.mailbox import Alert, AlertLevel, ApprovalStatus, Mailbox, TestStatus
+from tidings.domain.records import RecordKind, RecordRef
+from tidings.domain.server_profile import (
+    ConnectionSecurity,
+    CredentialSource,
+    ServerProfile,
+    ServerProfileKind,
+)
+from tidings.domain.settings import EmailConfiguration, SyncMethod
+
+
+class SqlSettingsRepository:
+    """The organization's single row of email configuration settings."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._conn = connection
+
+    def get(self) -> EmailConfiguration:
+        row = self._conn.execute(select(t.email_configuration)).mappings().first()
+        return EmailConfiguration() if row is None else configuration_from(row)
+
+    def save(self, config: EmailConfiguration) -> None:
+        columns = configuration_columns(config)
+        done = self._conn.execute(update(t.email_configuration).values(columns))
+        if done.rowcount == 0:
+            self._conn.execute(insert(t.email_configuration).values(id=1, **columns))
+
+
+_PROFILE_ENUMS = {
+    "kind": ServerProfileKind,
+    "incoming_security": ConnectionSecurity,
+    "outgoing_security": ConnectionSecurity,
+    "credential_source": CredentialSource,
+}
+
+
+class SqlServerProfileRepository:
+    """Email server profiles."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._conn = connection
+
+    def add(self, profile: ServerProfile) -> int:
+        values = {c.name: getattr(profile, c.name) for c in t.server_profiles.columns}
+        values.pop("id")
+        profile.id = self._conn.execute(
+            insert(t.server_profiles).values(values)
+        ).inserted_primary_key[0]  # type: ignore[index]
+        return profile.id
+
+    def get(self, profile_id: int) -> ServerProfile | None:
+        row = (
+            self._conn.execute(
+                select(t.server_profiles).where(t.server_profiles.c.id == profile_id)
+            )
+            .mappings()
+            .first()
+        )
+        return None if row is None else _profile(dict(row))
+
+    def all(self) -> list[ServerProfile]:
+        rows = self._conn.execute(select(t.server_profiles).order_by(t.server_profiles.c.name))
+        return [_profile(dict(row)) for row in rows.mappings()]
+
+
+def _profile(row: dict[str, Any]) -> ServerProfile:
+    for name, enum_type in _PROFILE_ENUMS.items():
+        row[name] = enum_type(row[name])
+    return ServerProfile(**row)
+
+
+class SqlMailboxRepository:
+    """Mailboxes, their alerts and their folder-level tracking rules."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._conn = connection
+
+    def add(self, mailbox: Mailbox) -> int:
+        result = self._conn.execute(insert(t.mailboxes).values(_mailbox_columns(mailbox)))
+        mailbox_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        mailbox.id = mailbox_id
+        for alert in mailbox.alerts:
+            self.add_alert(mailbox_id, alert)
+        return mailbox_id
+
+    def save(self, mailbox: Mailbox) -> None:
+        self._conn.execute(
+            update(t.mailboxes)
+            .where(t.mailboxes.c.id == mailbox.id)
+            .values(_mailbox_columns(mailbox))
+        )
+
+    def get(self, mailbox_id: int) -> Mailbox | None:
+        return self._one(t.mailboxes.c.id == mailbox_id)
+
+    def get_by_address(self, address: str) -> Mailbox | None:
+        return self._one(t.mailboxes.c.address == address.strip().lower())
+
+    def all(self) -> list[Mailbox]:
+        rows = self._conn.execute(select(t.mailboxes).order_by(t.mailboxes.c.address))
+        return [self._mailbox(row) for row in rows.mappings()]
+
+    def add_alert(self, mailbox_id: int, alert: Alert) -> None:
+        self._conn.execute(
+            insert(t.mailbox_alerts).values(
+                mailbox_id=mailbox_id,
+                level=alert.level.value,
+                text=alert.text,
+                raised_at=alert.raised_at,
+            )
+        )
+
+    def folder_rules(self, mailbox_id: int) -> list[FolderTrackingRule]:
+        rows = self._conn.execute(
+            select(t.folder_rules)
+            .where(t.folder_rules.c.mailbox_id == mailbox_id)
+            .order_by(t.folder_rules.c.folder)
+        ).mappings()
+        return [
+            FolderTrackingRule(
+                mailbox_id=row["mailbox_id"],
+                folder=row["folder"],
+                regarding=ref_from(row["regarding_kind"], row["regarding_id"]),
+                id=row["id"],
+            )
+            for row in rows
+        ]
+
+    def replace_folder_rules(self, mailbox_id: int, rules: list[FolderTrackingRule]) -> None:
+        self._conn.execute(delete(t.folder_rules).where(t.folder_rules.c.mailbox_id == mailbox_id))
+        for rule in rules:
+            self._conn.execute(
+                insert(t.folder_rules).values(
+                    mailbox_id=mailbox_id,
+                    folder=rule.folder,
+                    **ref_columns("regarding", rule.regarding),
+                )
+            )
+
+    def _one(self, condition: object) -> Mailbox | None:
+        row = self._conn.execute(select(t.mailboxes).where(condition)).mappings().first()  # type: ignore[arg-type]
+        return None if row is None else self._mailbox(row)
+
+    def _mailbox(self, row: object) -> Mailbox:
+        r = dict(row)  # type: ignore[call-overload]
+        alerts = self._conn.execute(
+            select(t.mailbox_alerts)
+            .where(t.mailbox_alerts.c.mailbox_id == r["id"])
+            .order_by(t.mailbox_alerts.c.raised_at, t.mailbox_alerts.c.id)
+        ).mappings()
+        return Mailbox(
+            address=r["address"],
+            owner=RecordRef(RecordKind(r["owner_kind"]), r["owner_id"]),
+            profile_id=r["profile_id"],
+            incoming_method=SyncMethod(r["incoming_method"]),
+            outgoing_method=SyncMethod(r["outgoing_method"]),
+            approval=ApprovalStatus(r["approval"]),
+            incoming_status=TestStatus(r["incoming_status"]),
+            outgoing_status=TestStatus(r["outgoing_status"]),
+            enabled=r["enabled"],
+            alerts=[Alert(AlertLevel(a["level"]), a["text"], a["raised_at"]) for a in alerts],
+            id=r["id"],
+        )
+
+
+def _mailbox_columns(mailbox: Mailbox) -> dict[str, object]:
+    return {
+        "address": mailbox.address,
+        "owner_kind": mailbox.owner.kind.value,
+        "owner_id": mailbox.owner.id,
+        "profile_id": mailbox.profile_id,
+        "incoming_method": mailbox.incoming_method.value,
+        "outgoing_method": mailbox.outgoing_method.value,
+        "approval": mailbox.approval.value,
+        "incoming_status": mailbox.incoming_status.value,
+        "outgoing_status": mailbox.outgoing_status.value,
+        "enabled": mailbox.enabled,
+    }

@@ -1,0 +1,373 @@
+"""The database schema, declared once; Alembic migrations must reproduce it exactly."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from typing_extensions import override
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A time-zone-aware timestamp kept in UTC, also on SQLite, which has no time zones."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    @override
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass a time zone")
+        return value.astimezone(UTC)
+
+    @override
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None or value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ADDRESS = 320  # RFC 5321 §4.5.3.1: 64 + 1 + 255, rounded up
+KIND = 32
+NAME = 200
+
+email_configuration = Table(
+    "email_configuration",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("processing", String(KIND), nullable=False),
+    Column("default_incoming_method", String(KIND), nullable=False),
+    Column("default_outgoing_method", String(KIND), nullable=False),
+    Column("process_only_approved_mailboxes", Boolean, nullable=False),
+    Column("use_tracking_token", Boolean, nullable=False),
+    Column("tracking_token_prefix", String(20), nullable=False),
+    Column("tracking_token_deployment_digits", Integer, nullable=False),
+    Column("tracking_token_user_digits", Integer, nullable=False),
+    Column("tracking_token_counter_digits", Integer, nullable=False),
+    Column("use_correlation", Boolean, nullable=False),
+    Column("use_smart_matching", Boolean, nullable=False),
+    Column("smart_matching_min_recipients", Integer, nullable=False),
+    Column("ambiguous_match", String(KIND), nullable=False),
+    Column("track_between_users_as_two_activities", Boolean, nullable=False),
+    Column("folder_level_tracking", Boolean, nullable=False),
+    Column("max_attachment_kb", Integer, nullable=False),
+    Column("blocked_extensions", Text, nullable=False),
+)
+
+server_profiles = Table(
+    "server_profiles",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(NAME), nullable=False, unique=True),
+    Column("kind", String(KIND), nullable=False),
+    Column("incoming_host", String(255), nullable=False),
+    Column("incoming_port", Integer),
+    Column("incoming_security", String(KIND), nullable=False),
+    Column("outgoing_host", String(255), nullable=False),
+    Column("outgoing_port", Integer),
+    Column("outgoing_security", String(KIND), nullable=False),
+    Column("allow_insecure", Boolean, nullable=False),
+    Column("verify_certificates", Boolean, nullable=False),
+    Column("credential_source", String(KIND), nullable=False),
+    Column("same_credentials_for_outgoing", Boolean, nullable=False),
+    Column("max_concurrent_connections", Integer, nullable=False),
+    Column("min_polling_interval_minutes", Integer, nullable=False),
+    Column("connection_timeout_seconds", Integer, nullable=False),
+    Column("process_email_received_after", UtcDateTime()),
+    Column("move_failed_to_undeliverable", Boolean, nullable=False),
+    Column("options", JSON, nullable=False),
+)
+
+security_roles = Table(
+    "security_roles",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(NAME), nullable=False, unique=True),
+)
+
+role_privileges = Table(
+    "role_privileges",
+    metadata,
+    Column("role_id", ForeignKey("security_roles.id", ondelete="CASCADE"), primary_key=True),
+    Column("privilege", String(64), primary_key=True),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("full_name", String(NAME), nullable=False),
+    Column("email", String(ADDRESS), nullable=False, unique=True),
+    Column("password_hash", String(255)),
+    Column("is_active", Boolean, nullable=False),
+    Column("track_incoming", String(64), nullable=False),
+    Column("create_contacts_for_unknown_senders", Boolean, nullable=False),
+)
+
+user_roles = Table(
+    "user_roles",
+    metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("role_id", ForeignKey("security_roles.id", ondelete="CASCADE"), primary_key=True),
+)
+
+queues = Table(
+    "queues",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(NAME), nullable=False),
+    Column("email", String(ADDRESS), nullable=False, unique=True),
+    Column("track_incoming", String(64), nullable=False),
+    Column("create_contacts_for_unknown_senders", Boolean, nullable=False),
+)
+
+queue_roles = Table(
+    "queue_roles",
+    metadata,
+    Column("queue_id", ForeignKey("queues.id", ondelete="CASCADE"), primary_key=True),
+    Column("role_id", ForeignKey("security_roles.id", ondelete="CASCADE"), primary_key=True),
+)
+
+mailboxes = Table(
+    "mailboxes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("address", String(ADDRESS), nullable=False, unique=True),
+    Column("owner_kind", String(KIND), nullable=False),
+    Column("owner_id", Integer, nullable=False),
+    Column("profile_id", ForeignKey("server_profiles.id", ondelete="SET NULL")),
+    Column("incoming_method", String(KIND), nullable=False),
+    Column("outgoing_method", String(KIND), nullable=False),
+    Column("approval", String(KIND), nullable=False),
+    Column("incoming_status", String(KIND), nullable=False),
+    Column("outgoing_status", String(KIND), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Index(None, "owner_kind", "owner_id"),
+)
+
+mailbox_alerts = Table(
+    "mailbox_alerts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "mailbox_id", ForeignKey("mailboxes.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("level", String(KIND), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("raised_at", UtcDateTime(), nullable=False),
+)
+
+folder_rules = Table(
+    "folder_rules",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("mailbox_id", ForeignKey("mailboxes.id", ondelete="CASCADE"), nullable=False),
+    Column("folder", String(NAME), nullable=False),
+    Column("regarding_kind", String(KIND)),
+    Column("regarding_id", Integer),
+    UniqueConstraint("mailbox_id", "folder"),
+)
+
+
+def _email_columns() -> list[Column[str | None]]:
+    # D365's emailaddress1–3.
+    return [Column(f"emailaddress{n}", String(ADDRESS)) for n in (1, 2, 3)]
+
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(NAME), nullable=False),
+    *_email_columns(),
+)
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("full_name", String(NAME), nullable=False),
+    Column("account_id", ForeignKey("accounts.id", ondelete="SET NULL")),
+    *_email_columns(),
+)
+
+leads = Table(
+    "leads",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("full_name", String(NAME), nullable=False),
+    Column("company", String(NAME), nullable=False),
+    *_email_columns(),
+)
+
+opportunities = Table(
+    "opportunities",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(NAME), nullable=False),
+    Column("account_id", ForeignKey("accounts.id", ondelete="SET NULL")),
+)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("title", String(NAME), nullable=False),
+    Column("ticket_number", String(64), nullable=False),
+    Column("customer_kind", String(KIND)),
+    Column("customer_id", Integer),
+)
+
+# Every address of an email-enabled record, kept beside the records by the repositories so
+# that resolving all parties of an email is one indexed query.
+record_addresses = Table(
+    "record_addresses",
+    metadata,
+    Column("address", String(ADDRESS), primary_key=True),
+    Column("record_kind", String(KIND), primary_key=True),
+    Column("record_id", Integer, primary_key=True),
+)
+
+raw_messages = Table(
+    "raw_messages",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("mailbox_id", ForeignKey("mailboxes.id", ondelete="CASCADE"), nullable=False),
+    Column("folder", String(NAME), nullable=False),
+    Column("uidvalidity", BigInteger, nullable=False),
+    Column("uid", String(255), nullable=False),
+    Column("message_id", String(998), index=True),
+    Column("content_hash", String(64), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Column("stored_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("mailbox_id", "folder", "uidvalidity", "uid"),
+)
+
+email_activities = Table(
+    "email_activities",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("owner_kind", String(KIND), nullable=False),
+    Column("owner_id", Integer, nullable=False),
+    Column("mailbox_id", ForeignKey("mailboxes.id", ondelete="SET NULL"), index=True),
+    # Message-ID, or the content hash for email without one: one activity per owner each.
+    Column("identity", String(998), nullable=False),
+    Column("message_id", String(998), index=True),
+    Column("subject", Text, nullable=False),
+    Column("direction", String(KIND), nullable=False),
+    Column("status", String(KIND), nullable=False),
+    Column("in_reply_to", String(998)),
+    Column("conversation_id", String(64), index=True),
+    Column("subject_key", String(40), nullable=False, index=True),
+    Column("tracking_token", String(64), index=True),
+    Column("regarding_kind", String(KIND)),
+    Column("regarding_id", Integer),
+    Column("correlation", String(KIND), nullable=False),
+    Column("text_body", Text, nullable=False),
+    Column("html_body", Text),
+    Column("raw_message_id", ForeignKey("raw_messages.id", ondelete="SET NULL")),
+    Column("received_at", UtcDateTime()),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("identity", "owner_kind", "owner_id"),
+    Index(None, "regarding_kind", "regarding_id"),
+)
+
+activity_parties = Table(
+    "activity_parties",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "activity_id",
+        ForeignKey("email_activities.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("role", String(KIND), nullable=False),
+    Column("address", String(ADDRESS), nullable=False, index=True),
+    Column("name", String(NAME), nullable=False),
+    Column("party_kind", String(KIND)),
+    Column("party_id", Integer),
+    Index(None, "party_kind", "party_id"),
+)
+
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "activity_id",
+        ForeignKey("email_activities.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("filename", String(NAME), nullable=False),
+    Column("content_type", String(255), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("blocked_reason", Text),
+    Column("content_id", String(998)),
+    Column("content", LargeBinary),
+)
+
+tracking_decisions = Table(
+    "tracking_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "raw_message_id",
+        ForeignKey("raw_messages.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("outcome", String(KIND), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("reasons", JSON, nullable=False),
+    Column("correlation", String(KIND), nullable=False),
+    Column("activity_id", ForeignKey("email_activities.id", ondelete="SET NULL")),
+    Column("decided_at", UtcDateTime(), nullable=False),
+)
+
+parked_emails = Table(
+    "parked_emails",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "raw_message_id",
+        ForeignKey("raw_messages.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("stage", String(KIND), nullable=False),
+    Column("error_type", String(NAME), nullable=False),
+    Column("error", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("parked_at", UtcDateTime(), nullable=False),
+)

@@ -1,0 +1,83 @@
+"""One database transaction over every repository; it rolls back unless committed."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from tidings.adapters.storage.activity_repository import SqlActivityRepository
+from tidings.adapters.storage.directory_repository import SqlDirectoryRepository
+from tidings.adapters.storage.mail_repository import (
+    SqlDecisionRepository,
+    SqlParkedRepository,
+    SqlRawMessageRepository,
+)
+from tidings.adapters.storage.settings_repository import (
+    SqlMailboxRepository,
+    SqlServerProfileRepository,
+    SqlSettingsRepository,
+)
+from tidings.domain.errors import StorageError
+
+
+class SqlAlchemyUnitOfWork:
+    """``with uow: ...; uow.commit()`` — leaving the block without commit rolls back."""
+
+    raw_messages: SqlRawMessageRepository
+    decisions: SqlDecisionRepository
+    parked: SqlParkedRepository
+    activities: SqlActivityRepository
+    settings: SqlSettingsRepository
+    server_profiles: SqlServerProfileRepository
+    mailboxes: SqlMailboxRepository
+    directory: SqlDirectoryRepository
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._connection: Connection | None = None
+
+    def __enter__(self) -> Self:
+        try:
+            connection = self._engine.connect()
+            connection.begin()
+        except SQLAlchemyError as error:
+            raise StorageError(f"cannot open the database: {error}") from error
+        self._connection = connection
+        self.raw_messages = SqlRawMessageRepository(connection)
+        self.decisions = SqlDecisionRepository(connection)
+        self.parked = SqlParkedRepository(connection)
+        self.activities = SqlActivityRepository(connection)
+        self.settings = SqlSettingsRepository(connection)
+        self.server_profiles = SqlServerProfileRepository(connection)
+        self.mailboxes = SqlMailboxRepository(connection)
+        self.directory = SqlDirectoryRepository(connection)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        connection = self._connection
+        self._connection = None
+        if connection is None:
+            return
+        try:
+            if connection.in_transaction():
+                connection.rollback()
+        finally:
+            connection.close()
+
+    def commit(self) -> None:
+        assert self._connection is not None, "commit outside 'with uow:'"  # noqa: S101
+        self._connection.commit()
+        self._connection.begin()
+
+    def rollback(self) -> None:
+        assert self._connection is not None, "rollback outside 'with uow:'"  # noqa: S101
+        self._connection.rollback()
+        self._connection.begin()

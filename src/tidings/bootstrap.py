@@ -1,0 +1,75 @@
+"""The composition root: the only module that builds adapters and hands them to services."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from tidings.adapters.clock import SystemClock
+from tidings.adapters.demo_mailbox import load_sample_mailbox
+from tidings.adapters.mail_files import MailFile, find_messages
+from tidings.adapters.passwords import Argon2PasswordHasher
+from tidings.adapters.storage.database import make_engine, upgrade
+from tidings.adapters.storage.unit_of_work import SqlAlchemyUnitOfWork
+from tidings.config import Settings
+from tidings.services.demo import DemoService, DemoSummary
+from tidings.services.explain import ExplainService
+from tidings.services.ingest import IngestService, ReplayService
+from tidings.services.ports import Clock, UnitOfWork
+from tidings.services.queries import QueryService
+
+
+@dataclass
+class Tidings:
+    """Every service of one Tidings process, wired to its database."""
+
+    settings: Settings
+    engine: Engine
+    uow: Callable[[], UnitOfWork]
+    clock: Clock
+    ingest: IngestService
+    replay: ReplayService
+    explain: ExplainService
+    queries: QueryService
+    demo: DemoService
+
+    def find_mail_files(self, paths: list[Path]) -> list[MailFile]:
+        """Email on disk: files, Maildirs and mbox files."""
+        return find_messages(paths)
+
+    def load_demo(self) -> DemoSummary:
+        """Create the demo organization and ingest the bundled sample mailbox (once)."""
+        return self.demo.load(load_sample_mailbox())
+
+    def upgrade_database(self) -> None:
+        """Apply every pending migration."""
+        upgrade(self.settings.database_url)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> Tidings:
+    """Build a Tidings process from ``settings`` (read from the environment by default)."""
+    settings = settings or Settings()
+    clock = clock or SystemClock()
+    engine = make_engine(settings.database_url)
+
+    def uow() -> UnitOfWork:
+        return SqlAlchemyUnitOfWork(engine)
+
+    ingest = IngestService(uow, clock)
+    return Tidings(
+        settings=settings,
+        engine=engine,
+        uow=uow,
+        clock=clock,
+        ingest=ingest,
+        replay=ReplayService(uow, ingest),
+        explain=ExplainService(uow),
+        queries=QueryService(uow, Argon2PasswordHasher()),
+        demo=DemoService(uow, ingest, Argon2PasswordHasher(), clock),
+    )

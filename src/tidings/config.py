@@ -1,0 +1,21 @@
+"""Settings read from the environment (``TIDINGS_*``) or a ``.env`` file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """How this Tidings process is set up; organization settings live in the database."""
+
+    model_config = SettingsConfigDict(env_prefix="TIDINGS_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{Path('var') / 'tidings.db'}",
+        description="SQLAlchemy URL: SQLite (the default) or postgresql+psycopg://…",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the HTTP server binds to")
+    port: int = Field(default=8025, description="Port the HTTP server listens on")

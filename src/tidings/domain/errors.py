@@ -1,0 +1,31 @@
+"""The exceptions Tidings raises, split by who must act: the user or the operator."""
+
+from __future__ import annotations
+
+
+class TidingsError(Exception):
+    """Every error Tidings raises on purpose derives from this."""
+
+
+class UserError(TidingsError):
+    """The caller asked for something that cannot be done; the message says what to change."""
+
+
+class SystemError_(TidingsError):
+    """Something outside the caller's control failed; the message says what broke."""
+
+
+class ValidationError(UserError):
+    """Input breaks a rule of the domain (a port out of range, too many folder rules …)."""
+
+
+class NotFoundError(UserError):
+    """A record the caller named does not exist."""
+
+
+class ConflictError(UserError):
+    """The request conflicts with existing data (a duplicate name or address …)."""
+
+
+class StorageError(SystemError_):
+    """The database failed in a way the caller cannot fix."""

@@ -1,0 +1,108 @@
+"""Email server profiles: how to reach one mail system, for every kind D365 offers."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from tidings.domain.errors import ValidationError
+
+
+class ServerProfileKind(enum.StrEnum):
+    """The mail systems a profile can describe."""
+
+    IMAP_SMTP = "imap_smtp"
+    POP3_SMTP = "pop3_smtp"
+    EXCHANGE_ONLINE = "exchange_online"
+    EXCHANGE_SERVER = "exchange_server"
+    GMAIL = "gmail"
+
+
+class ConnectionSecurity(enum.StrEnum):
+    """Transport security of one connection."""
+
+    TLS = "tls"
+    STARTTLS = "starttls"
+    NONE = "none"
+
+
+class CredentialSource(enum.StrEnum):
+    """Whose credentials log in: each mailbox's own, or the profile's service account."""
+
+    MAILBOX = "mailbox"
+    PROFILE = "profile"
+    OAUTH = "oauth"
+
+
+#: Kinds whose incoming and outgoing servers are named by host and port.
+HOST_BASED_KINDS = frozenset({ServerProfileKind.IMAP_SMTP, ServerProfileKind.POP3_SMTP})
+
+
+@dataclass
+class ServerProfile:
+    """How Tidings reaches a mail system; shared by many mailboxes."""
+
+    name: str
+    kind: ServerProfileKind
+    incoming_host: str = ""
+    incoming_port: int | None = None
+    incoming_security: ConnectionSecurity = ConnectionSecurity.TLS
+    outgoing_host: str = ""
+    outgoing_port: int | None = None
+    outgoing_security: ConnectionSecurity = ConnectionSecurity.STARTTLS
+    allow_insecure: bool = False
+    verify_certificates: bool = True
+    credential_source: CredentialSource = CredentialSource.MAILBOX
+    same_credentials_for_outgoing: bool = True
+    max_concurrent_connections: int = 10
+    min_polling_interval_minutes: int = 0
+    connection_timeout_seconds: int = 30
+    process_email_received_after: datetime | None = None
+    move_failed_to_undeliverable: bool = False
+    #: Kind-specific settings that are not secrets (tenant id, EWS URL, client id …).
+    options: dict[str, str] = field(default_factory=dict)
+    id: int | None = None
+
+    def warnings(self) -> list[str]:
+        """What an admin should see next to this profile before trusting it."""
+        found = []
+        if ConnectionSecurity.NONE in (self.incoming_security, self.outgoing_security):
+            found.append("email and passwords travel unencrypted to this server")
+        if not self.verify_certificates:
+            found.append("server certificates are not verified")
+        return found
+
+
+def check_server_profile(profile: ServerProfile) -> ServerProfile:
+    """Validate a profile as an admin enters it; raise ``ValidationError`` with what to fix."""
+    if not profile.name.strip():
+        raise ValidationError("a server profile needs a name")
+    if not 1 <= profile.max_concurrent_connections <= 300:
+        raise ValidationError("maximum concurrent connections must be between 1 and 300")
+    if not 0 <= profile.min_polling_interval_minutes <= 1440:
+        raise ValidationError("the minimum polling interval must be between 0 and 1440 minutes")
+    if not 1 <= profile.connection_timeout_seconds <= 600:
+        raise ValidationError("the connection timeout must be between 1 and 600 seconds")
+    if profile.kind in HOST_BASED_KINDS:
+        _check_endpoints(profile)
+    received_after = profile.process_email_received_after
+    if received_after is not None and received_after.tzinfo is None:
+        raise ValidationError("'process email received after' needs a time zone")
+    return profile
+
+
+def _check_endpoints(profile: ServerProfile) -> None:
+    for role, host, port in (
+        ("incoming", profile.incoming_host, profile.incoming_port),
+        ("outgoing", profile.outgoing_host, profile.outgoing_port),
+    ):
+        if not host.strip():
+            raise ValidationError(f"the {role} server needs a host name")
+        if port is not None and not 1 <= port <= 65535:
+            raise ValidationError(f"the {role} port must be between 1 and 65535")
+    insecure = ConnectionSecurity.NONE in (profile.incoming_security, profile.outgoing_security)
+    if insecure and not profile.allow_insecure:
+        raise ValidationError(
+            "a connection without TLS needs 'allow insecure' to be set explicitly"
+        )

@@ -1,0 +1,64 @@
+"""Stored email as services and storage exchange it: raw bytes, decisions, parked email."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from tidings.domain.message import MessageOrigin
+from tidings.domain.records import RecordRef
+from tidings.domain.tracking import Correlation, Outcome, TrackingDecision
+
+
+@dataclass(frozen=True)
+class StoredRaw:
+    """Raw bytes as kept, with where they came from."""
+
+    id: int
+    origin: MessageOrigin
+    message_id: str | None
+    content_hash: str
+    size: int
+    stored_at: datetime
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class StoredDecision:
+    """A decision as kept for one raw email."""
+
+    raw_message_id: int
+    outcome: Outcome
+    summary: str
+    decision: TrackingDecision
+    correlation: Correlation
+    activity_id: int | None
+    decided_at: datetime
+
+
+@dataclass(frozen=True)
+class ParkedEmail:
+    """An email whose processing failed, kept with its error until replayed."""
+
+    id: int
+    raw_message_id: int
+    stage: str
+    error_type: str
+    error: str
+    attempts: int
+    parked_at: datetime
+    message_id: str | None
+    mailbox_address: str
+    folder: str
+
+
+@dataclass(frozen=True)
+class ActivityFilter:
+    """Which activities a list shows."""
+
+    mailbox_id: int | None = None
+    party: RecordRef | None = None
+    party_address: str | None = None
+    regarding: RecordRef | None = None
+    limit: int = 50
+    offset: int = 0

@@ -1,0 +1,64 @@
+"""The FastAPI application factory."""
+
+from collections.abc import Mapping
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tidings import __version__
+from tidings.bootstrap import Tidings
+from tidings.domain.errors import NotFoundError, TidingsError, UserError
+from tidings.entrypoints.api.routes import activities, mailboxes
+
+PROBLEM = "application/problem+json"
+
+
+def create_app(tidings: Tidings) -> FastAPI:
+    """An app serving ``tidings``; routes reach services through ``app.state.tidings``."""
+    app = FastAPI(
+        title="Tidings",
+        version=__version__,
+        description="Server-side email synchronization and tracking for CRM.",
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
+    app.state.tidings = tidings
+    app.include_router(activities.router)
+    app.include_router(mailboxes.router)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """Liveness and database reachability; needs no sign-in."""
+        tidings.queries.mailboxes()
+        return {"status": "ok", "version": __version__}
+
+    @app.exception_handler(TidingsError)
+    def tidings_error(request: Request, error: TidingsError) -> JSONResponse:
+        status = (
+            404
+            if isinstance(error, NotFoundError)
+            else 400
+            if isinstance(error, UserError)
+            else 500
+        )
+        return _problem(status, str(error))
+
+    @app.exception_handler(StarletteHTTPException)
+    def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return _problem(error.status_code, str(error.detail), error.headers)
+
+    return app
+
+
+def _problem(status: int, detail: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """An RFC 9457 problem details body."""
+    titles = {400: "Bad request", 401: "Not signed in", 403: "Forbidden", 404: "Not found"}
+    body = {
+        "type": "about:blank",
+        "title": titles.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)

@@ -1,0 +1,59 @@
+"""Email activities: list with filters, and one with parties, attachments and its trace."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from tidings.domain.people import Privilege
+from tidings.domain.records import RecordRef
+from tidings.domain.stored import ActivityFilter
+from tidings.entrypoints.api.deps import TidingsDep, require
+from tidings.entrypoints.api.schemas import ActivityPage, ActivityPublic, ActivitySummaryPublic
+
+router = APIRouter(
+    prefix="/api/activities", tags=["activities"], dependencies=[require(Privilege.READ_ACTIVITIES)]
+)
+
+
+def _ref(value: str | None, name: str) -> RecordRef | None:
+    if value is None:
+        return None
+    try:
+        return RecordRef.parse(value)
+    except ValueError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"{name}: {error}") from error
+
+
+@router.get("", response_model=ActivityPage)
+def list_activities(
+    tidings: TidingsDep,
+    mailbox: Annotated[str | None, Query(description="Mailbox address")] = None,
+    party: Annotated[str | None, Query(description="KIND:ID of a party, or an address")] = None,
+    regarding: Annotated[str | None, Query(description="KIND:ID of the regarding record")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ActivityPage:
+    """Tracked email, newest first."""
+    mailbox_id = tidings.queries.mailbox_by_address(mailbox).id if mailbox else None
+    party_ref = _ref(party, "party") if party and "@" not in party else None
+    query = ActivityFilter(
+        mailbox_id=mailbox_id,
+        party=party_ref,
+        party_address=party if party and "@" in party else None,
+        regarding=_ref(regarding, "regarding"),
+        limit=limit,
+        offset=offset,
+    )
+    page = tidings.queries.activities(query)
+    return ActivityPage(
+        items=[ActivitySummaryPublic.of(a, page.names) for a in page.items],
+        total=page.total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/{activity_id}", response_model=ActivityPublic)
+def get_activity(activity_id: int, tidings: TidingsDep) -> ActivityPublic:
+    """One activity with its parties, attachments and why it was tracked."""
+    return ActivityPublic.of_detail(tidings.queries.activity(activity_id))

@@ -1,0 +1,39 @@
+"""Mailboxes and parked email, read-only."""
+
+from fastapi import APIRouter
+
+from tidings.domain.people import Privilege
+from tidings.entrypoints.api.deps import TidingsDep, require
+from tidings.entrypoints.api.schemas import MailboxPublic, ParkedPublic
+
+router = APIRouter(prefix="/api", tags=["mailboxes"])
+
+
+@router.get(
+    "/mailboxes",
+    response_model=list[MailboxPublic],
+    dependencies=[require(Privilege.READ_MAILBOXES)],
+)
+def list_mailboxes(tidings: TidingsDep) -> list[MailboxPublic]:
+    """Every mailbox with its approval, Test & Enable results and alerts."""
+    return [MailboxPublic.of(m) for m in tidings.queries.mailboxes()]
+
+
+@router.get(
+    "/parked", response_model=list[ParkedPublic], dependencies=[require(Privilege.READ_MAILBOXES)]
+)
+def list_parked(tidings: TidingsDep) -> list[ParkedPublic]:
+    """Email whose processing failed, waiting for replay."""
+    return [
+        ParkedPublic(
+            id=p.id,
+            mailbox=p.mailbox_address,
+            folder=p.folder,
+            message_id=p.message_id,
+            stage=p.stage,
+            error_type=p.error_type,
+            attempts=p.attempts,
+            parked_at=p.parked_at,
+        )
+        for p in tidings.queries.parked()
+    ]

@@ -1,0 +1,198 @@
+"""What the API returns: public shapes, separate from the domain's classes."""
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from tidings.domain.activity import EmailActivity
+from tidings.domain.mailbox import Mailbox
+from tidings.domain.records import RecordRef, RecordSummary
+from tidings.services.explain import Explanation
+from tidings.services.queries import ActivityDetail
+
+
+class RecordPublic(BaseModel):
+    ref: str
+    kind: str
+    id: int
+    name: str | None = None
+
+    @classmethod
+    def of(cls, ref: RecordRef, names: dict[RecordRef, RecordSummary]) -> "RecordPublic":
+        summary = names.get(ref)
+        return cls(
+            ref=str(ref), kind=ref.kind.value, id=ref.id, name=summary.name if summary else None
+        )
+
+
+class PartyPublic(BaseModel):
+    role: str
+    address: str
+    name: str
+    resolved: bool
+    record: RecordPublic | None
+
+
+class AttachmentPublic(BaseModel):
+    filename: str
+    content_type: str
+    size: int
+    blocked: bool
+    blocked_reason: str | None
+
+
+class ReasonPublic(BaseModel):
+    rule: str
+    verdict: str
+    reason: str
+
+
+class TracePublic(BaseModel):
+    outcome: str | None
+    summary: str
+    mailbox: str
+    folder: str
+    correlation: str | None
+    reasons: list[ReasonPublic]
+
+    @classmethod
+    def of(cls, trace: Explanation) -> "TracePublic":
+        return cls(
+            outcome=trace.outcome.value if trace.outcome else None,
+            summary=trace.summary,
+            mailbox=trace.mailbox_address,
+            folder=trace.folder,
+            correlation=trace.correlation.method.value if trace.correlation else None,
+            reasons=[
+                ReasonPublic(rule=r.rule, verdict=r.verdict.value, reason=r.text)
+                for r in trace.reasons
+            ],
+        )
+
+
+class ActivitySummaryPublic(BaseModel):
+    id: int
+    subject: str
+    direction: str
+    status: str
+    message_id: str | None
+    received_at: datetime | None
+    owner: RecordPublic
+    mailbox_id: int | None
+    regarding: RecordPublic | None
+    correlation: str
+    parties: list[PartyPublic]
+
+    @classmethod
+    def of(
+        cls, activity: EmailActivity, names: dict[RecordRef, RecordSummary]
+    ) -> "ActivitySummaryPublic":
+        assert activity.id is not None  # noqa: S101 - loaded from storage
+        return cls(
+            id=activity.id,
+            subject=activity.subject,
+            direction=activity.direction.value,
+            status=activity.status.value,
+            message_id=activity.message_id,
+            received_at=activity.received_at,
+            owner=RecordPublic.of(activity.owner, names),
+            mailbox_id=activity.mailbox_id,
+            regarding=RecordPublic.of(activity.regarding, names) if activity.regarding else None,
+            correlation=activity.correlation.value,
+            parties=[
+                PartyPublic(
+                    role=p.role.value,
+                    address=p.address,
+                    name=p.name,
+                    resolved=p.is_resolved,
+                    record=RecordPublic.of(p.party, names) if p.party else None,
+                )
+                for p in activity.parties
+            ],
+        )
+
+
+class ActivityPublic(ActivitySummaryPublic):
+    mailbox: str | None
+    text_body: str
+    has_html_body: bool
+    attachments: list[AttachmentPublic]
+    trace: TracePublic | None
+
+    @classmethod
+    def of_detail(cls, detail: ActivityDetail) -> "ActivityPublic":
+        activity = detail.activity
+        base = ActivitySummaryPublic.of(activity, detail.names)
+        return cls(
+            **base.model_dump(),
+            mailbox=detail.mailbox_address,
+            text_body=activity.text_body,
+            has_html_body=activity.html_body is not None,
+            attachments=[
+                AttachmentPublic(
+                    filename=a.filename,
+                    content_type=a.content_type,
+                    size=a.size,
+                    blocked=a.is_blocked,
+                    blocked_reason=a.blocked_reason,
+                )
+                for a in activity.attachments
+            ],
+            trace=TracePublic.of(detail.trace) if detail.trace else None,
+        )
+
+
+class ActivityPage(BaseModel):
+    items: list[ActivitySummaryPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class AlertPublic(BaseModel):
+    level: str
+    text: str
+    raised_at: datetime
+
+
+class MailboxPublic(BaseModel):
+    id: int
+    address: str
+    owner: str
+    approval: str
+    incoming_method: str
+    outgoing_method: str
+    incoming_status: str
+    outgoing_status: str
+    enabled: bool
+    alerts: list[AlertPublic]
+
+    @classmethod
+    def of(cls, mailbox: Mailbox) -> "MailboxPublic":
+        assert mailbox.id is not None  # noqa: S101 - loaded from storage
+        return cls(
+            id=mailbox.id,
+            address=mailbox.address,
+            owner=str(mailbox.owner),
+            approval=mailbox.approval.value,
+            incoming_method=mailbox.incoming_method.value,
+            outgoing_method=mailbox.outgoing_method.value,
+            incoming_status=mailbox.incoming_status.value,
+            outgoing_status=mailbox.outgoing_status.value,
+            enabled=mailbox.enabled,
+            alerts=[
+                AlertPublic(level=a.level.value, text=a.text, raised_at=a.raised_at)
+                for a in mailbox.alerts
+            ],
+        )
+
+
+class ParkedPublic(BaseModel):
+    id: int
+    mailbox: str
+    folder: str
+    message_id: str | None
+    stage: str
+    error_type: str
+    attempts: int
+    parked_at: datetime

@@ -1,0 +1,84 @@
+"""``tidings``: serve, manage the database, load the demo, ingest and explain email."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from tidings.bootstrap import Tidings, bootstrap
+from tidings.entrypoints.cli import mail
+from tidings.services.demo import ADMIN_EMAIL, ADMIN_PASSWORD
+
+app = typer.Typer(
+    help="Tidings: server-side email synchronization and tracking for CRM.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Manage the database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+mail.register(app)
+console = Console()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create the database or bring it to the newest schema."""
+    tidings = bootstrap()
+    tidings.upgrade_database()
+    console.print(f"Database at {tidings.settings.database_url} is up to date.")
+    tidings.close()
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default 8025).")] = None,
+) -> None:
+    """Run the HTTP server: /healthz and the JSON API under /api."""
+    tidings = bootstrap()
+    _serve(tidings, host, port)
+
+
+@app.command()
+def demo(
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start the server after.")
+    ] = True,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default 8025).")] = None,
+) -> None:
+    """Create the demo organization with its sample mailbox, then serve it."""
+    tidings = bootstrap()
+    tidings.upgrade_database()
+    summary = tidings.load_demo()
+    if summary.loaded:
+        counts = ", ".join(f"{n} {o.value.replace('_', ' ')}" for o, n in summary.outcomes.items())
+        console.print(f"Demo organization created; sample mailbox ingested: {counts}.")
+    else:
+        console.print("Demo organization already present.")
+    url = f"http://{tidings.settings.host}:{port or tidings.settings.port}"
+    console.print(f"Tidings is at [bold]{url}[/]  (API: {url}/api/activities)")
+    console.print(f"Demo admin: [bold]{ADMIN_EMAIL}[/] / [bold]{ADMIN_PASSWORD}[/]")
+    if serve_after:
+        _serve(tidings, None, port)
+    else:
+        tidings.close()
+
+
+def _serve(tidings: Tidings, host: str | None, port: int | None) -> None:
+    import uvicorn
+
+    from tidings.entrypoints.api.app import create_app
+
+    uvicorn.run(
+        create_app(tidings),
+        host=host or tidings.settings.host,
+        port=port or tidings.settings.port,
+        log_level="info",
+    )
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app()

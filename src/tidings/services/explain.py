@@ -1,0 +1,70 @@
+"""Explain: why an email was (or wasn't) tracked, rule by rule."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from tidings.domain.message import parse_message_ids
+from tidings.domain.tracking import Correlation, Outcome, Reason
+from tidings.services.ports import UnitOfWork
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The story of one stored copy of an email."""
+
+    raw_message_id: int
+    message_id: str | None
+    mailbox_address: str
+    folder: str
+    stored_at: datetime
+    outcome: Outcome | None
+    summary: str
+    reasons: tuple[Reason, ...]
+    correlation: Correlation | None
+    activity_id: int | None
+    parked_error: str | None
+
+
+class ExplainService:
+    """Answers "why was (or wasn't) this email tracked?"."""
+
+    def __init__(self, uow_factory: Callable[[], UnitOfWork]) -> None:
+        self._uow = uow_factory
+
+    def by_message_id(self, message_id: str) -> list[Explanation]:
+        """Every stored copy of the email with this Message-ID (with or without brackets)."""
+        ids = parse_message_ids(message_id) or (f"<{message_id.strip()}>",)
+        with self._uow() as uow:
+            raw_ids = uow.raw_messages.ids_by_message_id(ids[0])
+            return [self._explain(uow, raw_id) for raw_id in raw_ids]
+
+    def by_raw_id(self, raw_message_id: int) -> Explanation:
+        """The story of one stored email."""
+        with self._uow() as uow:
+            return self._explain(uow, raw_message_id)
+
+    def _explain(self, uow: UnitOfWork, raw_id: int) -> Explanation:
+        stored = uow.raw_messages.require(raw_id)
+        mailbox = uow.mailboxes.get(stored.origin.mailbox_id)
+        decision = uow.decisions.get(raw_id)
+        parked = uow.parked.get_by_raw(raw_id)
+        outcome = decision.outcome if decision else (Outcome.PARKED if parked else None)
+        summary = decision.summary if decision else "not decided yet"
+        if parked is not None and decision is None:
+            summary = f"parked at {parked.stage}: {parked.error_type}"
+        return Explanation(
+            raw_message_id=raw_id,
+            message_id=stored.message_id,
+            mailbox_address=mailbox.address if mailbox else "?",
+            folder=stored.origin.folder,
+            stored_at=stored.stored_at,
+            outcome=outcome,
+            summary=summary,
+            reasons=decision.decision.reasons if decision else (),
+            correlation=decision.correlation if decision else None,
+            activity_id=decision.activity_id if decision else None,
+            parked_error=parked.error if parked else None,
+        )

@@ -1,0 +1,111 @@
+"""Read-side use cases: activities with their parties and trace, mailboxes, sign-in checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tidings.domain.activity import EmailActivity
+from tidings.domain.errors import NotFoundError
+from tidings.domain.mailbox import Mailbox
+from tidings.domain.people import Privilege, User, privileges_of
+from tidings.domain.records import RecordRef, RecordSummary
+from tidings.domain.stored import ActivityFilter, ParkedEmail
+from tidings.services.explain import ExplainService, Explanation
+from tidings.services.ports import PasswordHasher, UnitOfWork
+
+
+@dataclass(frozen=True)
+class ActivityPage:
+    """One page of activities and how many match in all."""
+
+    items: list[EmailActivity]
+    total: int
+    names: dict[RecordRef, RecordSummary]
+
+
+@dataclass(frozen=True)
+class ActivityDetail:
+    """One activity with the names of everything it links to and its explain trace."""
+
+    activity: EmailActivity
+    names: dict[RecordRef, RecordSummary]
+    mailbox_address: str | None
+    trace: Explanation | None
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A signed-in user and what their roles allow."""
+
+    user: User
+    privileges: frozenset[Privilege]
+
+    def can(self, privilege: Privilege) -> bool:
+        return privilege in self.privileges
+
+
+class QueryService:
+    """What pages, the API and the CLI read."""
+
+    def __init__(self, uow_factory: Callable[[], UnitOfWork], hasher: PasswordHasher) -> None:
+        self._uow = uow_factory
+        self._hasher = hasher
+        self._explain = ExplainService(uow_factory)
+        self._dummy: str | None = None
+
+    def activities(self, query: ActivityFilter) -> ActivityPage:
+        with self._uow() as uow:
+            items = uow.activities.search(query)
+            total = uow.activities.count(query)
+            refs = {p.party for a in items for p in a.parties if p.party}
+            refs |= {a.regarding for a in items if a.regarding}
+            return ActivityPage(items, total, uow.directory.summaries(refs))
+
+    def activity(self, activity_id: int) -> ActivityDetail:
+        with self._uow() as uow:
+            activity = uow.activities.get(activity_id)
+            if activity is None:
+                raise NotFoundError(f"no email activity with id {activity_id}")
+            refs = {p.party for p in activity.parties if p.party}
+            if activity.regarding:
+                refs.add(activity.regarding)
+            names = uow.directory.summaries(refs)
+            mailbox = uow.mailboxes.get(activity.mailbox_id) if activity.mailbox_id else None
+        trace = None
+        if activity.raw_message_id is not None:
+            trace = self._explain.by_raw_id(activity.raw_message_id)
+        return ActivityDetail(activity, names, mailbox.address if mailbox else None, trace)
+
+    def mailboxes(self) -> list[Mailbox]:
+        with self._uow() as uow:
+            return uow.mailboxes.all()
+
+    def mailbox_by_address(self, address: str) -> Mailbox:
+        with self._uow() as uow:
+            mailbox = uow.mailboxes.get_by_address(address)
+        if mailbox is None:
+            raise NotFoundError(f"no mailbox with the address {address!r}")
+        return mailbox
+
+    def parked(self) -> list[ParkedEmail]:
+        with self._uow() as uow:
+            return uow.parked.all()
+
+    def authenticate(self, email: str, password: str) -> Caller | None:
+        """The caller if ``password`` is right for an active user, else ``None``."""
+        with self._uow() as uow:
+            user = uow.directory.get_user_by_email(email)
+            roles = uow.directory.roles()
+        if user is None or not user.is_active or user.password_hash is None:
+            # Hash anyway so that a missing user costs the same time as a wrong password.
+            self._hasher.verify(self._dummy_hash(), password)
+            return None
+        if not self._hasher.verify(user.password_hash, password):
+            return None
+        return Caller(user, privileges_of(user.role_ids, roles))
+
+    def _dummy_hash(self) -> str:
+        if self._dummy is None:
+            self._dummy = self._hasher.hash("no such user")
+        return self._dummy

@@ -1,0 +1,149 @@
+"""Gathering the facts a decision needs, and recording a tracked email as an activity."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from tidings.domain.activity import ActivityParty, ActivityStatus, Direction, EmailActivity
+from tidings.domain.attachments import admit_attachment
+from tidings.domain.correlation import choose_regarding, correlate, find_tracking_token, subject_key
+from tidings.domain.errors import NotFoundError
+from tidings.domain.folders import is_inbox
+from tidings.domain.message import HeaderSummary, parse_email
+from tidings.domain.parties import resolve_parties, unresolved_addresses
+from tidings.domain.people import privileges_of
+from tidings.domain.records import Contact, RecordKind, RecordRef
+from tidings.domain.stored import StoredRaw
+from tidings.domain.tracking import Correlation, Owner, TrackingFacts
+from tidings.services.ports import UnitOfWork
+
+
+class _Lookup:
+    """Correlation queries over the activity repository of one unit of work."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._activities = uow.activities
+
+    def by_message_ids(self, message_ids: tuple[str, ...]) -> Correlation | None:
+        return self._activities.correlate_message_ids(message_ids)
+
+    def by_tracking_token(self, token: str) -> Correlation | None:
+        return self._activities.correlate_token(token)
+
+    def by_conversation(self, conversation_id: str) -> Correlation | None:
+        return self._activities.correlate_conversation(conversation_id)
+
+    def by_subject(
+        self, subject_key: str, addresses: set[str], min_shared: int
+    ) -> Correlation | None:
+        return self._activities.correlate_subject(subject_key, addresses, min_shared)
+
+
+def identity_of(stored: StoredRaw) -> str:
+    """What makes two copies of an email the same email."""
+    return stored.message_id or f"sha256:{stored.content_hash}"
+
+
+def load_owner(uow: UnitOfWork, ref: RecordRef) -> Owner:
+    """The mailbox owner with the privileges of its roles."""
+    roles = uow.directory.roles()
+    if ref.kind is RecordKind.USER:
+        user = uow.directory.get_user(ref.id)
+        if user is None:
+            raise NotFoundError(f"the mailbox owner {ref} does not exist")
+        privileges = privileges_of(user.role_ids, roles)
+        return Owner(ref, user.full_name, privileges, user.options, user.is_active)
+    queue = uow.directory.get_queue(ref.id)
+    if queue is None:
+        raise NotFoundError(f"the mailbox owner {ref} does not exist")
+    return Owner(ref, queue.name, privileges_of(queue.role_ids, roles), queue.options)
+
+
+def gather_facts(uow: UnitOfWork, stored: StoredRaw, headers: HeaderSummary) -> TrackingFacts:
+    """Everything the rules need about one stored email, read in one transaction."""
+    mailbox = uow.mailboxes.get(stored.origin.mailbox_id)
+    if mailbox is None:
+        raise NotFoundError(f"no mailbox with id {stored.origin.mailbox_id}")
+    config = uow.settings.get()
+    folder = stored.origin.folder
+    folder_rule = None
+    if not is_inbox(folder):
+        assert mailbox.id is not None  # noqa: S101 - loaded from storage
+        rules = uow.mailboxes.folder_rules(mailbox.id)
+        folder_rule = next((r for r in rules if r.folder == folder), None)
+    matches = uow.directory.records_by_address(headers.addresses())
+    sender = headers.sender.address if headers.sender else None
+    recipients = {a.address for a in (*headers.to, *headers.cc, *headers.bcc)}
+    recipient_refs = [r for address in recipients for r in matches.get(address, ())]
+    return TrackingFacts(
+        config=config,
+        mailbox=mailbox,
+        owner=load_owner(uow, mailbox.owner),
+        folder=folder,
+        folder_rule=folder_rule,
+        headers=headers,
+        sender_kinds=frozenset(r.kind for r in matches.get(sender or "", ())),
+        recipient_kinds=frozenset(r.kind for r in recipient_refs),
+        correlation=correlate(headers, config, _Lookup(uow)),
+        matches=matches,
+        tracked_for=uow.activities.owners_of(identity_of(stored)),
+    )
+
+
+def record_activity(uow: UnitOfWork, stored: StoredRaw, facts: TrackingFacts, now: datetime) -> int:
+    """Parse the whole email and record it as an activity; returns the activity's id."""
+    headers, config, mailbox = facts.headers, facts.config, facts.mailbox
+    parsed = parse_email(stored.raw)
+    parties = _parties(uow, facts)
+    correlation = choose_regarding(facts.correlation, facts.folder_rule)
+    outgoing = facts.is_outgoing
+    activity = EmailActivity(
+        owner=facts.owner.ref,
+        mailbox_id=mailbox.id,
+        subject=headers.subject,
+        direction=Direction.OUTGOING if outgoing else Direction.INCOMING,
+        status=ActivityStatus.SENT if outgoing else ActivityStatus.RECEIVED,
+        message_id=headers.message_id,
+        received_at=headers.date or stored.stored_at,
+        text_body=parsed.text_body,
+        html_body=parsed.html_body,
+        in_reply_to=headers.in_reply_to[0] if headers.in_reply_to else None,
+        conversation_id=headers.conversation_id,
+        subject_key=subject_key(headers.subject, config.tracking_token),
+        # A token is the identity of email the owner sent; a reply only points at it.
+        tracking_token=(
+            find_tracking_token(headers.subject, config.tracking_token) if outgoing else None
+        ),
+        regarding=correlation.regarding,
+        correlation=correlation.method,
+        raw_message_id=stored.id,
+        parties=parties,
+        attachments=[admit_attachment(part, config) for part in parsed.attachments],
+        created_at=now,
+    )
+    return uow.activities.add(activity, identity_of(stored))
+
+
+def _parties(uow: UnitOfWork, facts: TrackingFacts) -> list[ActivityParty]:
+    headers, mailbox, matches = facts.headers, facts.mailbox, facts.matches
+    ambiguous = facts.config.ambiguous_match
+    parties = resolve_parties(headers, matches, ambiguous, facts.owner.ref, mailbox.address)
+    if not facts.owner.options.create_contacts_for_unknown_senders:
+        return parties
+    created = _create_contacts(uow, unresolved_addresses(parties, mailbox.address))
+    if not created:
+        return parties
+    return resolve_parties(
+        headers, {**matches, **created}, ambiguous, facts.owner.ref, mailbox.address
+    )
+
+
+def _create_contacts(uow: UnitOfWork, addresses: Sequence) -> dict[str, list[RecordRef]]:  # type: ignore[type-arg]
+    created: dict[str, list[RecordRef]] = {}
+    for address in addresses:
+        contact = Contact(full_name=address.name or address.address, emails=(address.address,))
+        created[address.address] = [
+            RecordRef(RecordKind.CONTACT, uow.directory.add_contact(contact))
+        ]
+    return created

@@ -1,0 +1,179 @@
+"""Test helpers that build real data: an organization in a real database, and raw emails."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+
+from tidings.bootstrap import Tidings
+from tidings.domain.folders import FolderTrackingRule
+from tidings.domain.mailbox import Mailbox, TestStatus
+from tidings.domain.message import MessageOrigin
+from tidings.domain.people import (
+    TRACKING_ROLE,
+    PersonalOptions,
+    Queue,
+    TrackIncoming,
+    User,
+    standard_roles,
+)
+from tidings.domain.records import Account, Contact, Lead, Opportunity, RecordKind, RecordRef
+from tidings.domain.settings import EmailConfiguration
+from tidings.services.ingest import IngestResult
+
+
+class TickingClock:
+    """A clock that moves one second each time it is read: ordered, repeatable timestamps."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        self._now += timedelta(seconds=1)
+        return self._now
+
+
+def make_email(
+    *,
+    sender: str = "maria@contoso.example",
+    to: str | list[str] = "dana@northwind.example",
+    cc: str | list[str] | None = None,
+    subject: str = "Quote for 500 seats",
+    message_id: str | None = "<m1@contoso.example>",
+    in_reply_to: str | None = None,
+    references: str | None = None,
+    body: str = "Hello Dana,\n\ncould you send the quote?\n\nMaria\n",
+    html: str | None = None,
+    attachments: list[tuple[str, bytes, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> bytes:
+    """A raw email as a mail client would write it."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to if isinstance(to, str) else ", ".join(to)
+    if cc:
+        msg["Cc"] = cc if isinstance(cc, str) else ", ".join(cc)
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(datetime(2026, 11, 19, 10, 30, tzinfo=UTC))
+    if message_id:
+        msg["Message-ID"] = message_id
+    if in_reply_to:
+        msg["In-Reply-To"] = in_reply_to
+    if references:
+        msg["References"] = references
+    for name, value in (headers or {}).items():
+        msg[name] = value
+    msg.set_content(body)
+    if html:
+        msg.add_alternative(html, subtype="html")
+    for filename, content, mime in attachments or []:
+        maintype, subtype = mime.split("/")
+        msg.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
+    return msg.as_bytes(policy=SMTP)
+
+
+@dataclass
+class Org:
+    """Northwind-like organization stored in a real database, with handles tests use."""
+
+    tidings: Tidings
+    roles: dict[str, int] = field(default_factory=dict)
+    users: dict[str, User] = field(default_factory=dict)
+    mailboxes: dict[str, int] = field(default_factory=dict)
+    records: dict[str, RecordRef] = field(default_factory=dict)
+    _uid: int = 0
+
+    @classmethod
+    def create(cls, tidings: Tidings, config: EmailConfiguration | None = None) -> Org:
+        org = cls(tidings)
+        with tidings.uow() as uow:
+            uow.settings.save(config or EmailConfiguration())
+            org.roles = {r.name: uow.directory.add_role(r) for r in standard_roles()}
+            d = uow.directory
+            contoso = d.add_account(Account("Contoso", ("info@contoso.example",)))
+            maria = d.add_contact(Contact("Maria Garcia", ("maria@contoso.example",), contoso))
+            tom = d.add_contact(Contact("Tom Becker", ("tom@contoso.example",), contoso))
+            lena = d.add_lead(Lead("Lena Fischer", "Tailspin", ("lena@tailspin.example",)))
+            deal = d.add_opportunity(Opportunity("Contoso: 500 seats", contoso))
+            org.records = {
+                "contoso": RecordRef(RecordKind.ACCOUNT, contoso),
+                "maria": RecordRef(RecordKind.CONTACT, maria),
+                "tom": RecordRef(RecordKind.CONTACT, tom),
+                "lena": RecordRef(RecordKind.LEAD, lena),
+                "deal": RecordRef(RecordKind.OPPORTUNITY, deal),
+            }
+            uow.commit()
+        org.add_user("dana", TrackIncoming.ALL)
+        return org
+
+    def add_user(
+        self,
+        name: str,
+        option: TrackIncoming = TrackIncoming.ALL,
+        *,
+        tracking_role: bool = True,
+        approved: bool = True,
+        enabled: bool = True,
+        create_contacts: bool = False,
+    ) -> User:
+        """A user ``name@northwind.example`` with a mailbox in the given state."""
+        roles = frozenset({self.roles[TRACKING_ROLE]}) if tracking_role else frozenset()
+        user = User(
+            name.title(),
+            f"{name}@northwind.example",
+            roles,
+            PersonalOptions(option, create_contacts),
+        )
+        with self.tidings.uow() as uow:
+            uow.directory.add_user(user)
+            self.mailboxes[name] = uow.mailboxes.add(
+                self._mailbox(user.email, user.ref, approved, enabled)
+            )
+            uow.commit()
+        self.users[name] = user
+        return user
+
+    def add_queue(self, name: str, option: TrackIncoming = TrackIncoming.ALL) -> Queue:
+        queue = Queue(
+            name.title(), f"{name}@northwind.example", frozenset(), PersonalOptions(option)
+        )
+        with self.tidings.uow() as uow:
+            uow.directory.add_queue(queue)
+            self.mailboxes[name] = uow.mailboxes.add(
+                self._mailbox(queue.email, queue.ref, True, True)
+            )
+            uow.commit()
+        return queue
+
+    @staticmethod
+    def _mailbox(address: str, owner: RecordRef, approved: bool, enabled: bool) -> Mailbox:
+        mailbox = Mailbox(address, owner)
+        if approved:
+            mailbox.approve_email()
+        if enabled:
+            mailbox.record_test(incoming=TestStatus.SUCCESS, outgoing=TestStatus.SUCCESS, alerts=[])
+        return mailbox
+
+    def configure(self, **changes: object) -> None:
+        with self.tidings.uow() as uow:
+            uow.settings.save(uow.settings.get().evolve(**changes))
+            uow.commit()
+
+    def add_folder_rule(
+        self, mailbox: str, folder: str, regarding: RecordRef | None = None
+    ) -> None:
+        with self.tidings.uow() as uow:
+            mailbox_id = self.mailboxes[mailbox]
+            rules = uow.mailboxes.folder_rules(mailbox_id)
+            rules.append(FolderTrackingRule(mailbox_id, folder, regarding))
+            uow.mailboxes.replace_folder_rules(mailbox_id, rules)
+            uow.commit()
+
+    def deliver(self, raw: bytes, mailbox: str = "dana", folder: str = "INBOX") -> IngestResult:
+        """Offer ``raw`` as the next UID of ``mailbox``/``folder``."""
+        self._uid += 1
+        origin = MessageOrigin(self.mailboxes[mailbox], folder, 1, str(self._uid))
+        return self.tidings.ingest.ingest(raw, origin)

@@ -1,0 +1,97 @@
+"""Fixtures: real databases (SQLite and PostgreSQL), a Tidings wired to them, email builders.
+
+The schema is migrated once per run into a template (a SQLite file, a PostgreSQL template
+database); each test gets its own copy, so tests never see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.builders import Org, TickingClock
+from tidings.adapters.storage.database import upgrade
+from tidings.bootstrap import Tidings, bootstrap
+from tidings.config import Settings
+
+POSTGRES_ADMIN = os.environ.get(
+    "TIDINGS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _pg_url(database: str) -> str:
+    base = POSTGRES_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    return f"{base}/{database}"
+
+
+def _pg_admin(sql: str) -> None:
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
+        conn.execute(sql)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "tidings.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    name = f"tidings_tmpl_{os.getpid()}"
+    _pg_admin(f'DROP DATABASE IF EXISTS "{name}"')
+    _pg_admin(f'CREATE DATABASE "{name}"')
+    upgrade(_pg_url(name))
+    yield name
+    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A freshly migrated, empty database of each supported kind."""
+    if request.param == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "tidings.db"
+        shutil.copyfile(template, path)
+        yield f"sqlite:///{path}"
+        return
+    template = request.getfixturevalue("postgres_template")
+    name = f"tidings_t_{uuid.uuid4().hex[:12]}"
+    _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    yield _pg_url(name)
+    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """A freshly migrated SQLite database only, for tests about files and processes."""
+    path = tmp_path / "tidings.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def tidings(database_url: str) -> Iterator[Tidings]:
+    app = bootstrap(Settings(database_url=database_url), clock=TickingClock())
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def org(tidings: Tidings) -> Org:
+    """A small organization: settings, roles, a tracking user with an enabled mailbox, records."""
+    return Org.create(tidings)
+
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    return DATA / "corpus"
