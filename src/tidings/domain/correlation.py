@@ -12,6 +12,7 @@ import re
 from typing import Protocol
 
 from tidings.domain.activity import CorrelationMethod
+from tidings.domain.folders import FolderTrackingRule
 from tidings.domain.message import HeaderSummary
 from tidings.domain.settings import EmailConfiguration, TrackingTokenFormat
 from tidings.domain.tracking import NO_CORRELATION, Correlation
@@ -90,8 +91,12 @@ def correlate(
     return NO_CORRELATION
 
 
-def correlation(method: CorrelationMethod, activity_id: int, regarding: object) -> Correlation:
-    """Build a ``Correlation`` from a stored activity's id and regarding record."""
-    from tidings.domain.records import RecordRef
-
-    return Correlation(method, activity_id, regarding if isinstance(regarding, RecordRef) else None)
+def choose_regarding(
+    correlation: Correlation, folder_rule: FolderTrackingRule | None
+) -> Correlation:
+    """A folder rule's regarding record, set by an admin, outranks what correlation found."""
+    if folder_rule is None or folder_rule.regarding is None:
+        return correlation
+    return Correlation(
+        CorrelationMethod.FOLDER_RULE, correlation.activity_id, folder_rule.regarding
+    )

@@ -1,0 +1,160 @@
+"""The real `tidings` processes: the demo loaded, then `tidings serve` answering HTTP."""
+
+from __future__ import annotations
+
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tidings.adapters.passwords import Argon2PasswordHasher
+from tidings.bootstrap import bootstrap
+from tidings.config import Settings
+
+TIDINGS = str(Path(sys.executable).with_name("tidings"))
+ADMIN = ("admin@northwind.example", "northwind-demo")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_line(process: subprocess.Popen[str], needle: str, timeout: float = 60) -> None:
+    """Read the server's log until ``needle`` appears: readiness, not a guessed delay."""
+    assert process.stderr is not None
+    lines: queue.Queue[str] = queue.Queue()
+    stream = process.stderr
+    threading.Thread(target=lambda: [lines.put(line) for line in stream], daemon=True).start()
+    deadline = time.monotonic() + timeout
+    seen = []
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            break
+        seen.append(line)
+        if needle in line:
+            return
+    raise AssertionError(f"server never said {needle!r}; it said:\n{''.join(seen)}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("server")
+    env = {**os.environ, "TIDINGS_DATABASE_URL": f"sqlite:///{folder / 'tidings.db'}"}
+    demo = subprocess.run(
+        [TIDINGS, "demo", "--no-serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert "northwind-demo" in demo.stdout
+    # Priya gets a password but no role: she can sign in and is refused.
+    tidings = bootstrap(Settings(database_url=env["TIDINGS_DATABASE_URL"]))
+    with tidings.uow() as uow:
+        priya = uow.directory.get_user_by_email("priya@northwind.example")
+        assert priya is not None
+        priya.password_hash = Argon2PasswordHasher().hash("priya-pass")
+        uow.directory.save_user(priya)
+        uow.commit()
+    tidings.close()
+    port = _free_port()
+    process = subprocess.Popen(
+        [TIDINGS, "serve", "--port", str(port)],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        _wait_for_line(process, "Uvicorn running on")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_healthz_answers_without_sign_in(server: str) -> None:
+    response = httpx.get(f"{server}/healthz")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+
+
+def test_the_api_refuses_anonymous_callers_with_problem_details(server: str) -> None:
+    response = httpx.get(f"{server}/api/activities")
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["www-authenticate"] == 'Basic realm="Tidings"'
+
+
+def test_a_user_without_the_tracking_role_is_not_authorized(server: str) -> None:
+    # D365's words for a user whose security roles do not allow tracking.
+    response = httpx.get(f"{server}/api/activities", auth=("priya@northwind.example", "priya-pass"))
+    assert response.status_code == 403
+    assert response.json()["detail"] == "You haven't been authorized to use this app"
+    mailboxes = httpx.get(f"{server}/api/mailboxes", auth=("priya@northwind.example", "priya-pass"))
+    assert mailboxes.status_code == 403
+
+
+def test_a_wrong_password_is_refused(server: str) -> None:
+    response = httpx.get(f"{server}/api/activities", auth=("admin@northwind.example", "wrong"))
+    assert response.status_code == 401
+
+
+def test_the_demo_activities_are_listed_and_filtered(server: str) -> None:
+    # The demo's sample mailbox gave 8 tracked emails, besides the quote the CRM sent.
+    page = httpx.get(f"{server}/api/activities", auth=ADMIN).json()
+    assert page["total"] == 9
+    sam = httpx.get(
+        f"{server}/api/activities", params={"mailbox": "sam@northwind.example"}, auth=ADMIN
+    ).json()
+    assert [a["subject"] for a in sam["items"]] == ["RE: Quote for 500 seats CRM:0001001"]
+    deal = httpx.get(
+        f"{server}/api/activities", params={"regarding": "opportunity:1"}, auth=ADMIN
+    ).json()
+    assert deal["total"] == 4
+    maria = httpx.get(f"{server}/api/activities", params={"party": "contact:1"}, auth=ADMIN).json()
+    assert maria["total"] >= 2
+    bad = httpx.get(f"{server}/api/activities", params={"regarding": "planet:1"}, auth=ADMIN)
+    assert bad.status_code == 422
+
+
+def test_one_activity_has_parties_attachments_and_its_trace(server: str) -> None:
+    page = httpx.get(
+        f"{server}/api/activities", params={"mailbox": "support@northwind.example"}, auth=ADMIN
+    ).json()
+    logs = next(a for a in page["items"] if a["subject"].startswith("CAS-01001"))
+    detail = httpx.get(f"{server}/api/activities/{logs['id']}", auth=ADMIN).json()
+    blocked = {a["filename"]: a["blocked"] for a in detail["attachments"]}
+    assert blocked == {"server.log": False, "fix-tool.exe": True}
+    senders = [p for p in detail["parties"] if p["role"] == "from"]
+    assert sorted(p["record"]["kind"] for p in senders) == ["account", "contact"]
+    assert detail["trace"]["outcome"] == "tracked"
+    assert [r["verdict"] for r in detail["trace"]["reasons"]].count("fail") == 0
+    missing = httpx.get(f"{server}/api/activities/99999", auth=ADMIN)
+    assert missing.status_code == 404
+    assert missing.json()["detail"] == "no email activity with id 99999"
+
+
+def test_mailboxes_show_their_state_and_alerts(server: str) -> None:
+    mailboxes = httpx.get(f"{server}/api/mailboxes", auth=ADMIN).json()
+    assert {m["address"] for m in mailboxes} == {
+        "dana@northwind.example",
+        "sam@northwind.example",
+        "priya@northwind.example",
+        "support@northwind.example",
+    }
+    assert all(m["approval"] == "approved" and m["enabled"] for m in mailboxes)
+    assert all(m["alerts"][0]["level"] == "information" for m in mailboxes)

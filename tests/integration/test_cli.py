@@ -1,0 +1,118 @@
+"""The `tidings` command on the embedded default database."""
+
+from __future__ import annotations
+
+import mailbox
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.builders import make_email
+from tidings.bootstrap import bootstrap
+from tidings.config import Settings
+from tidings.domain.records import RecordKind, RecordRef
+from tidings.entrypoints.cli.main import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(sqlite_url: str) -> dict[str, str]:
+    return {"TIDINGS_DATABASE_URL": sqlite_url, "COLUMNS": "200"}
+
+
+@pytest.fixture
+def demo(env: dict[str, str]) -> dict[str, str]:
+    result = runner.invoke(app, ["demo", "--no-serve"], env=env)
+    assert result.exit_code == 0, result.output
+    return env
+
+
+def test_demo_loads_the_sample_mailbox_once_and_prints_the_login(env: dict[str, str]) -> None:
+    # A newcomer's first command: demo data through the real ingest path, and how to sign in.
+    first = runner.invoke(app, ["demo", "--no-serve"], env=env)
+    assert first.exit_code == 0, first.output
+    assert "sample mailbox ingested: 8 tracked, 8 not tracked" in first.output
+    assert "admin@northwind.example / northwind-demo" in first.output
+    second = runner.invoke(app, ["demo", "--no-serve"], env=env)
+    assert "Demo organization already present." in second.output
+
+
+def test_ingest_reads_a_maildir_an_mbox_and_files_and_summarises(
+    demo: dict[str, str], tmp_path: Path
+) -> None:
+    # Every on-disk shape is accepted; the summary counts outcomes; a rerun changes nothing.
+    maildir = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    maildir.add(make_email(sender="maria.garcia@contoso.example", message_id="<md1@c.example>"))
+    maildir.add(make_email(sender="news@spam.example", message_id="<md2@c.example>"))
+    mbox = mailbox.mbox(tmp_path / "archive.mbox", create=True)
+    mbox.add(make_email(sender="tom.becker@contoso.example", message_id="<mb1@c.example>"))
+    mbox.flush()
+    single = tmp_path / "one.eml"
+    single.write_bytes(make_email(sender="lena@tailspin.example", message_id="<f1@c.example>"))
+    paths = [str(tmp_path / "Maildir"), str(tmp_path / "archive.mbox"), str(single)]
+    args = ["ingest", *paths, "--mailbox", "dana@northwind.example"]
+    result = runner.invoke(app, args, env=demo)
+    assert result.exit_code == 0, result.output
+    assert "4 email(s) into dana@northwind.example/INBOX: 3 tracked, 1 not tracked, 0 parked" in (
+        result.output
+    )
+    again = runner.invoke(app, args, env=demo)
+    assert "(4 seen before, unchanged)" in again.output
+
+
+def test_explain_prints_every_rule_with_its_verdict(demo: dict[str, str], tmp_path: Path) -> None:
+    # "Why wasn't this tracked?" answered from the command line.
+    path = tmp_path / "x.eml"
+    path.write_bytes(make_email(sender="stranger@else.example", message_id="<why@else.example>"))
+    runner.invoke(app, ["ingest", str(path), "--mailbox", "dana@northwind.example"], env=demo)
+    result = runner.invoke(app, ["explain", "why@else.example"], env=demo)
+    assert result.exit_code == 0, result.output
+    assert "Outcome: not tracked" in result.output
+    assert "track_incoming_option" in result.output
+    assert "the sender is no such record in the CRM" in result.output
+
+
+def test_ingest_into_an_unknown_mailbox_fails_clearly(demo: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "x.eml"
+    path.write_bytes(make_email())
+    result = runner.invoke(app, ["ingest", str(path), "--mailbox", "nobody@x.example"], env=demo)
+    assert result.exit_code == 2
+    assert "no mailbox with the address 'nobody@x.example'" in result.output
+
+
+def test_parked_email_is_listed_and_replayed(demo: dict[str, str], tmp_path: Path) -> None:
+    # A failure parks the email; once the cause is fixed, replay tracks it.
+    tidings = bootstrap(Settings(database_url=demo["TIDINGS_DATABASE_URL"]))
+    with tidings.uow() as uow:
+        box = uow.mailboxes.get_by_address("sam@northwind.example")
+        real_owner, box.owner = box.owner, RecordRef(RecordKind.USER, 999)
+        uow.mailboxes.save(box)
+        uow.commit()
+    path = tmp_path / "x.eml"
+    path.write_bytes(make_email(message_id="<parkme@c.example>"))
+    ingest = runner.invoke(
+        app, ["ingest", str(path), "--mailbox", "sam@northwind.example"], env=demo
+    )
+    assert "1 parked" in ingest.output
+    listed = runner.invoke(app, ["parked"], env=demo)
+    assert "<parkme@c.example>" in listed.output and "NotFoundError" in listed.output
+    with tidings.uow() as uow:
+        box = uow.mailboxes.get_by_address("sam@northwind.example")
+        box.owner = real_owner
+        uow.mailboxes.save(box)
+        uow.commit()
+    tidings.close()
+    replay = runner.invoke(app, ["replay", "--all"], env=demo)
+    assert replay.exit_code == 0, replay.output
+    assert "not tracked: the owner's option is 'Email messages in response to email'" in (
+        replay.output
+    )
+    assert "No parked email." in runner.invoke(app, ["parked"], env=demo).output
+
+
+def test_replay_needs_an_id_or_all(demo: dict[str, str]) -> None:
+    result = runner.invoke(app, ["replay"], env=demo)
+    assert result.exit_code == 2
+    assert "Give one parked ID or --all." in result.output
