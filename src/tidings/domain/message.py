@@ -19,14 +19,14 @@ from datetime import datetime
 from email import message_from_bytes, policy
 from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
-from email.parser import BytesHeaderParser
+from email.parser import HeaderParser
 from email.utils import getaddresses, parsedate_to_datetime
 
-from tidings.domain.records import normalize_address
+from tidings.domain.records import is_email_address, normalize_address
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _MSG_ID = re.compile(r"<[^<>\s]+>")
-_COMPAT_HEADERS = BytesHeaderParser(policy=policy.compat32)
+_COMPAT_HEADERS = HeaderParser(policy=policy.compat32)
 #: Outlook's Thread-Index starts with 22 bytes that name the conversation.
 _THREAD_INDEX_CONVERSATION_BYTES = 22
 
@@ -111,7 +111,7 @@ def split_header_block(raw: bytes) -> bytes:
 
 def parse_headers(raw: bytes) -> HeaderSummary:
     """Read the headers that decide tracking; never raises on malformed input."""
-    headers = _COMPAT_HEADERS.parsebytes(split_header_block(raw).replace(b"\0", b""))
+    headers = _COMPAT_HEADERS.parsestr(_decode_header_block(split_header_block(raw)))
     senders = _addresses(headers, "From") or _addresses(headers, "Sender")
     content_type = _text(headers, "Content-Type").lower()
     return HeaderSummary(
@@ -126,11 +126,24 @@ def parse_headers(raw: bytes) -> HeaderSummary:
         references=parse_message_ids(_text(headers, "References")),
         conversation_id=parse_conversation_id(_text(headers, "Thread-Index")),
         auto_submitted=_text(headers, "Auto-Submitted").strip().lower(),
-        is_autoreply_flagged=bool(_text(headers, "X-Autoreply") or _text(headers, "X-Autorespond")),
+        is_autoreply_flagged=_flagged(headers, "X-Autoreply") or _flagged(headers, "X-Autorespond"),
         report_type=_report_type(content_type),
         precedence=_text(headers, "Precedence").strip().lower(),
         return_path=_text(headers, "Return-Path").strip() or None,
     )
+
+
+def _decode_header_block(block: bytes) -> str:
+    """Headers as text: UTF-8 where valid (RFC 6532), else Windows-1252, which never fails."""
+    block = block.replace(b"\0", b"")
+    try:
+        return block.decode("utf-8")
+    except UnicodeDecodeError:
+        return block.decode("cp1252", "replace")
+
+
+def _flagged(headers: Message, name: str) -> bool:
+    return _text(headers, name).strip().lower() not in ("", "no", "false", "0")
 
 
 def _text(headers: Message, name: str) -> str:
@@ -159,7 +172,7 @@ def _addresses(headers: Message, name: str) -> tuple[Address, ...]:
         return ()
     found = []
     for display, address in pairs:
-        if "@" in address:
+        if is_email_address(address):
             found.append(Address(decode_text(display), normalize_address(address)))
     return tuple(found)
 
@@ -212,11 +225,18 @@ def parse_email(raw: bytes) -> ParsedEmail:
     defects = [type(d).__name__ for d in msg.defects]
     text_part = _body_part(msg, "plain")
     html_part = _body_part(msg, "html")
+    if text_part is None and html_part is None and _is_unsplit_multipart(msg):
+        # A multipart without a usable boundary: its whole body is the only text there is.
+        text_part = msg
     text = _part_text(text_part, defects) if text_part is not None else ""
     html = _part_text(html_part, defects) if html_part is not None else None
     chosen = {id(p) for p in (text_part, html_part) if p is not None}
     attachments = tuple(_attachments(msg, chosen, defects))
     return ParsedEmail(text, html, attachments, tuple(defects))
+
+
+def _is_unsplit_multipart(msg: EmailMessage) -> bool:
+    return msg.get_content_maintype() == "multipart" and not msg.is_multipart()
 
 
 def _body_part(msg: EmailMessage, subtype: str) -> EmailMessage | None:

@@ -64,7 +64,7 @@ class RecordRef:
     def parse(cls, text: str) -> RecordRef:
         """Read ``kind:id``; raise ``ValueError`` with a readable message otherwise."""
         kind, sep, ident = text.partition(":")
-        if not sep or not ident.isdigit():
+        if not sep or not (ident.isascii() and ident.isdigit()):
             raise ValueError(f"expected KIND:ID such as contact:12, got {text!r}")
         try:
             return cls(RecordKind(kind.strip().lower()), int(ident))
@@ -78,6 +78,21 @@ def normalize_address(address: str) -> str:
     return address.strip().lower()
 
 
+_NOT_IN_ADDRESS = frozenset(' \t\r\n<>()[],;:"\\')
+
+
+def is_email_address(address: str) -> bool:
+    """A plausible ``local@domain``: what can be stored as a record's address."""
+    local, at, domain = address.rpartition("@")
+    return bool(
+        local
+        and at
+        and domain
+        and "." in domain.strip(".")
+        and not _NOT_IN_ADDRESS.intersection(address)
+    )
+
+
 def check_email_addresses(addresses: tuple[str, ...]) -> tuple[str, ...]:
     """Validate up to three addresses, returning them normalized."""
     from tidings.domain.errors import ValidationError
@@ -86,8 +101,7 @@ def check_email_addresses(addresses: tuple[str, ...]) -> tuple[str, ...]:
         raise ValidationError(f"a record holds at most {MAX_EMAIL_ADDRESSES} email addresses")
     cleaned = tuple(normalize_address(a) for a in addresses if a.strip())
     for address in cleaned:
-        local, at, domain = address.partition("@")
-        if not (local and at and domain) or " " in address:
+        if not is_email_address(address):
             raise ValidationError(f"{address!r} is not an email address")
     return cleaned
 

@@ -126,10 +126,14 @@ def _track_incoming_option(facts: TrackingFacts) -> tuple[Verdict, str]:
             return Verdict.PASS, f"{label}; it answers tracked email (matched by {method})"
         return Verdict.FAIL, f"{label}; it answers no tracked email"
     wanted = CUSTOMER_KINDS if option is TrackIncoming.FROM_CUSTOMERS else EMAIL_ENABLED_KINDS
-    matched = sorted(k.value for k in kinds & wanted)
+    matched = [_with_article(k.value) for k in sorted(kinds & wanted)]
     if matched:
-        return Verdict.PASS, f"{label}; {who} is a {' and '.join(matched)} in the CRM"
+        return Verdict.PASS, f"{label}; {who} is {' and '.join(matched)} in the CRM"
     return Verdict.FAIL, f"{label}; {who} is no such record in the CRM"
+
+
+def _with_article(noun: str) -> str:
+    return f"an {noun}" if noun[0] in "aeio" else f"a {noun}"  # "a user", "an account"
 
 
 RULES: tuple[Rule, ...] = (
