@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email import message_from_bytes, policy
 from email.header import decode_header, make_header
-from email.message import EmailMessage, Message
+from email.message import Message
 from email.parser import HeaderParser
 from email.utils import getaddresses, parsedate_to_datetime
 
@@ -219,57 +219,100 @@ def _report_type(content_type: str) -> str:
 
 
 def parse_email(raw: bytes) -> ParsedEmail:
-    """Read bodies and attachments with ``policy.default``; defects are kept, not raised."""
+    """Read bodies and attachments with ``policy.default``; defects are kept, not raised.
+
+    One walk over the parts reads each part's Content-Type and Content-Disposition once:
+    ``policy.default`` parses a header anew on every access, which dominates the cost of
+    reading a message, so ``get_body`` and its repeated lookups are avoided.
+    """
     msg = message_from_bytes(raw, policy=policy.default)
-    assert isinstance(msg, EmailMessage)  # noqa: S101 - policy.default builds EmailMessage
     defects = [type(d).__name__ for d in msg.defects]
-    text_part = _body_part(msg, "plain")
-    html_part = _body_part(msg, "html")
-    if text_part is None and html_part is None and _is_unsplit_multipart(msg):
+    leaves = [_Leaf.of(part) for part in _leaf_parts(msg)]
+    text_leaf = _first_body(leaves, "text/plain")
+    html_leaf = _first_body(leaves, "text/html")
+    if text_leaf is None and html_leaf is None and _is_unsplit_multipart(msg):
         # A multipart without a usable boundary: its whole body is the only text there is.
-        text_part = msg
-    text = _part_text(text_part, defects) if text_part is not None else ""
-    html = _part_text(html_part, defects) if html_part is not None else None
-    chosen = {id(p) for p in (text_part, html_part) if p is not None}
-    attachments = tuple(_attachments(msg, chosen, defects))
+        text_leaf = leaves[0]
+    text = _leaf_text(text_leaf, defects) if text_leaf is not None else ""
+    html = _leaf_text(html_leaf, defects) if html_leaf is not None else None
+    rest = [leaf for leaf in leaves if leaf is not text_leaf and leaf is not html_leaf]
+    found = (_attachment(leaf, number, defects) for number, leaf in enumerate(rest, 1))
+    # An unnamed empty part carries nothing worth keeping (often an empty preamble part).
+    attachments = tuple(a for a in found if a.content or not a.filename.startswith("part-"))
     return ParsedEmail(text, html, attachments, tuple(defects))
 
 
-def _is_unsplit_multipart(msg: EmailMessage) -> bool:
+@dataclass(frozen=True)
+class _Leaf:
+    """A part that holds content, with its two MIME headers read once."""
+
+    part: Message
+    content_type: str
+    params: dict[str, str]
+    disposition: str | None
+    disposition_params: dict[str, str]
+
+    @classmethod
+    def of(cls, part: Message) -> _Leaf:
+        content_type, params = _structured(part, "Content-Type")
+        disposition, disposition_params = _structured(part, "Content-Disposition")
+        if not content_type or "/" not in content_type:
+            content_type = part.get_default_type()
+        return cls(part, content_type, params, disposition or None, disposition_params)
+
+    @property
+    def filename(self) -> str:
+        return self.disposition_params.get("filename") or self.params.get("name") or ""
+
+
+def _structured(part: Message, name: str) -> tuple[str, dict[str, str]]:
+    """A MIME header's main value and parameters (RFC 2231 decoded by the header registry)."""
+    try:
+        header = part.get(name)
+        if header is None:
+            return "", {}
+        value = getattr(header, "content_type", None) or getattr(header, "content_disposition", "")
+        params = getattr(header, "params", {})
+        return str(value or "").lower(), {k.lower(): str(v) for k, v in params.items()}
+    except (AttributeError, LookupError, ValueError, TypeError, IndexError):
+        return "", {}
+
+
+def _first_body(leaves: list[_Leaf], content_type: str) -> _Leaf | None:
+    return next(
+        (
+            leaf
+            for leaf in leaves
+            if leaf.content_type == content_type
+            and leaf.disposition != "attachment"
+            and not leaf.filename
+        ),
+        None,
+    )
+
+
+def _is_unsplit_multipart(msg: Message) -> bool:
     return msg.get_content_maintype() == "multipart" and not msg.is_multipart()
 
 
-def _body_part(msg: EmailMessage, subtype: str) -> EmailMessage | None:
+def _leaf_text(leaf: _Leaf, defects: list[str]) -> str:
+    payload = leaf.part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return str(leaf.part.get_payload())
+    charset = leaf.params.get("charset", "utf-8").strip().lower() or "utf-8"
     try:
-        part = msg.get_body(preferencelist=(subtype,))
-    except (KeyError, IndexError, ValueError, AttributeError):
-        return None
-    return part if isinstance(part, EmailMessage) else None
-
-
-def _part_text(part: EmailMessage, defects: list[str]) -> str:
-    try:
-        content = part.get_content()
-        if isinstance(content, str):
-            return content
-    except (LookupError, UnicodeError, ValueError, AssertionError, AttributeError):
+        return payload.decode(charset, "replace")
+    except LookupError:
         defects.append("UndecodableBody")
-    payload = part.get_payload(decode=True)
-    if isinstance(payload, bytes):
-        return payload.decode("utf-8", "replace")
-    return str(part.get_payload())
-
-
-def _attachments(msg: EmailMessage, chosen: set[int], defects: list[str]) -> list[AttachmentPart]:
-    leaves = (part for part in _leaf_parts(msg) if id(part) not in chosen)
-    found = (_attachment(part, number, defects) for number, part in enumerate(leaves, 1))
-    # An unnamed empty part carries nothing worth keeping (often an empty preamble part).
-    return [a for a in found if a.content or not a.filename.startswith("part-")]
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return payload.decode("cp1252", "replace")
 
 
 def _leaf_parts(part: Message) -> Iterator[Message]:
     """Parts that are not containers; a forwarded message counts as one part."""
-    if part.get_content_type() == "message/rfc822" or not part.is_multipart():
+    if not part.is_multipart() or part.get_content_type() == "message/rfc822":
         yield part
         return
     payload = part.get_payload()
@@ -278,37 +321,30 @@ def _leaf_parts(part: Message) -> Iterator[Message]:
             yield from _leaf_parts(sub)
 
 
-def _attachment(part: Message, number: int, defects: list[str]) -> AttachmentPart:
-    try:
-        filename = decode_text(part.get_filename() or "")
-    except (LookupError, ValueError, UnicodeError):
-        defects.append("UndecodableFilename")
-        filename = ""
-    content_type = part.get_content_type()
+def _attachment(leaf: _Leaf, number: int, defects: list[str]) -> AttachmentPart:
+    filename = decode_text(leaf.filename)
     if not filename:
-        filename = f"part-{number}{_extension_for(content_type)}"
-    payload = _payload_bytes(part, defects)
-    content_id = part.get("Content-ID")
-    disposition = part.get_content_disposition()
+        filename = f"part-{number}{_extension_for(leaf.content_type)}"
+    content_id = leaf.part.get("Content-ID")
     return AttachmentPart(
         filename=filename,
-        content_type=content_type,
-        content=payload,
+        content_type=leaf.content_type,
+        content=_payload_bytes(leaf, defects),
         content_id=str(content_id).strip() if content_id else None,
-        inline=disposition == "inline",
+        inline=leaf.disposition == "inline",
     )
 
 
-def _payload_bytes(part: Message, defects: list[str]) -> bytes:
-    if part.get_content_type() == "message/rfc822":
-        inner = part.get_payload()
+def _payload_bytes(leaf: _Leaf, defects: list[str]) -> bytes:
+    if leaf.content_type == "message/rfc822":
+        inner = leaf.part.get_payload()
         try:
             first = inner[0] if isinstance(inner, list) and inner else None
             return first.as_bytes() if isinstance(first, Message) else b""
         except (LookupError, ValueError, UnicodeError, TypeError):
             defects.append("UnreadableForwardedMessage")
             return b""
-    payload = part.get_payload(decode=True)
+    payload = leaf.part.get_payload(decode=True)
     return payload if isinstance(payload, bytes) else b""
 
 

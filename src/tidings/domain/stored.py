@@ -11,6 +11,17 @@ from tidings.domain.tracking import Correlation, Outcome, TrackingDecision
 
 
 @dataclass(frozen=True)
+class NewRaw:
+    """Raw bytes about to be kept."""
+
+    origin: MessageOrigin
+    raw: bytes
+    message_id: str | None
+    content_hash: str
+    stored_at: datetime
+
+
+@dataclass(frozen=True)
 class StoredRaw:
     """Raw bytes as kept, with where they came from."""
 

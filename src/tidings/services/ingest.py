@@ -1,29 +1,35 @@
 """Ingest: keep the raw bytes, decide, and record the email activity — idempotently.
 
-The path of one email (DESIGN.md steps 2–7):
+The path of a batch of email (DESIGN.md steps 2–7):
 
-1. the raw bytes are committed first, keyed by where they came from; offering the same origin
-   again returns the first result and changes nothing;
-2. the header block is read and every tracking rule decides, each with its reason;
+1. the raw bytes of the batch are committed first, keyed by where they came from; offering
+   an origin again returns its first result and changes nothing;
+2. each email's header block is read and every tracking rule decides, with its reason;
 3. only email that will be tracked is parsed whole: parties resolved, regarding correlated,
-   attachments admitted, all recorded with the decision in one transaction;
-4. any failure after step 1 parks the email with its error; ``replay`` runs step 2 again.
+   attachments admitted, and recorded with the decision;
+4. each email is decided inside its own savepoint: a failure rolls back that email alone and
+   parks it with its error; ``replay`` runs steps 2–3 again.
+
+Steps 2–4 of a batch share one transaction, so a batch costs two commits, not two per email.
 """
 
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 from tidings.domain.correlation import choose_regarding
 from tidings.domain.errors import ConflictError, NotFoundError, StorageError
-from tidings.domain.message import MessageOrigin, content_hash, parse_headers
+from tidings.domain.message import HeaderSummary, MessageOrigin, content_hash, parse_headers
 from tidings.domain.rules import decide
-from tidings.domain.stored import StoredDecision
+from tidings.domain.stored import NewRaw, StoredDecision, StoredRaw
 from tidings.domain.tracking import Outcome
 from tidings.services.ports import Clock, UnitOfWork
-from tidings.services.recording import gather_facts, record_activity
+from tidings.services.recording import MailboxContext, gather_facts, load_context, record_activity
+
+#: How often an email is decided again after losing a race to record the same email.
+_CONFLICT_RETRIES = 1
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,13 @@ class IngestResult:
     repeated: bool = False
 
 
+@dataclass(frozen=True)
+class _Pending:
+    index: int
+    stored: StoredRaw
+    headers: HeaderSummary
+
+
 class IngestService:
     """Turns raw email from a mailbox into tracking decisions and email activities."""
 
@@ -47,70 +60,134 @@ class IngestService:
 
     def ingest(self, raw: bytes, origin: MessageOrigin) -> IngestResult:
         """Store ``raw`` (unless this origin was seen) and process it."""
-        with self._uow() as uow:
-            if uow.mailboxes.get(origin.mailbox_id) is None:
-                raise NotFoundError(f"no mailbox with id {origin.mailbox_id}")
-            raw_id = uow.raw_messages.get_id_by_origin(origin)
-            if raw_id is not None:
-                previous = self._previous_result(uow, raw_id)
-                if previous is not None:
-                    return previous
-            else:
-                message_id = parse_headers(raw).message_id
-                raw_id = uow.raw_messages.add(
-                    origin, raw, message_id, content_hash(raw), self._clock.now()
-                )
+        return self.ingest_batch([(raw, origin)])[0]
+
+    def ingest_batch(self, batch: Sequence[tuple[bytes, MessageOrigin]]) -> list[IngestResult]:
+        """Store and process many emails; results come back in the order given."""
+        results: dict[int, IngestResult] = {}
+        pending, repeats = self._store(batch, results)
+        if pending:
+            with self._uow() as uow:
+                contexts: dict[int, MailboxContext] = {}
+                for item in pending:
+                    results[item.index] = self._process(uow, item.stored, item.headers, contexts)
                 uow.commit()
-        return self.process(raw_id)
+        for index, first in repeats.items():
+            results[index] = replace(results[first], repeated=True)
+        return [results[index] for index in range(len(batch))]
 
     def process(self, raw_message_id: int) -> IngestResult:
-        """Decide and record one stored email; park it if anything fails."""
-        for attempt in (1, 2):
-            try:
-                return self._decide_and_record(raw_message_id)
-            except StorageError:
-                raise  # the database itself is gone: parking would fail too
-            except ConflictError:
-                # Another worker recorded the same email at the same moment; deciding again
-                # now sees its activity and says "already tracked".
-                if attempt == 2:
-                    return self._park(raw_message_id)
-            except Exception:
-                return self._park(raw_message_id)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _decide_and_record(self, raw_message_id: int) -> IngestResult:
+        """Decide and record one stored email again (replay); park it if anything fails."""
         with self._uow() as uow:
             stored = uow.raw_messages.require(raw_message_id)
-            headers = parse_headers(stored.raw)
-            facts = gather_facts(uow, stored, headers)
-            decision = decide(facts)
-            activity_id = None
-            if decision.tracked:
-                activity_id = record_activity(uow, stored, facts, self._clock.now())
-            outcome = Outcome.TRACKED if activity_id is not None else Outcome.NOT_TRACKED
-            uow.decisions.add(
-                StoredDecision(
-                    raw_message_id=raw_message_id,
-                    outcome=outcome,
-                    summary=decision.summary(),
-                    decision=decision,
-                    correlation=choose_regarding(facts.correlation, facts.folder_rule),
-                    activity_id=activity_id,
-                    decided_at=self._clock.now(),
-                )
-            )
-            parked = uow.parked.get_by_raw(raw_message_id)
-            if parked is not None:
-                uow.parked.remove(parked.id)
+            result = self._process(uow, stored, parse_headers(stored.raw), {})
+            if result.outcome is not Outcome.PARKED:
+                uow.parked.remove_by_raw(raw_message_id)
             uow.commit()
-        return IngestResult(raw_message_id, outcome, decision.summary(), activity_id)
+        return result
 
-    def _park(self, raw_message_id: int) -> IngestResult:
+    def _store(
+        self, batch: Sequence[tuple[bytes, MessageOrigin]], results: dict[int, IngestResult]
+    ) -> tuple[list[_Pending], dict[int, int]]:
+        """Commit the raw bytes of every new origin; say which emails still need deciding."""
+        pending: list[_Pending] = []
+        repeats: dict[int, int] = {}  # index of a repeated origin -> index of its first offer
+        first_offer: dict[MessageOrigin, int] = {}
+        new: list[tuple[int, NewRaw, HeaderSummary]] = []
+        with self._uow() as uow:
+            for mailbox_id in {origin.mailbox_id for _, origin in batch}:
+                if uow.mailboxes.get(mailbox_id) is None:
+                    raise NotFoundError(f"no mailbox with id {mailbox_id}")
+            known = uow.raw_messages.ids_by_origins([origin for _, origin in batch])
+            now = self._clock.now()
+            for index, (raw, origin) in enumerate(batch):
+                if origin in first_offer:
+                    repeats[index] = first_offer[origin]
+                    continue
+                first_offer[origin] = index
+                headers = parse_headers(raw)
+                raw_id = known.get(origin)
+                if raw_id is None:
+                    item = NewRaw(origin, raw, headers.message_id, content_hash(raw), now)
+                    new.append((index, item, headers))
+                    continue
+                previous = self._previous_result(uow, raw_id)
+                if previous is not None:
+                    results[index] = previous
+                else:  # kept before but never decided (a crash in between): decide it now
+                    pending.append(_Pending(index, uow.raw_messages.require(raw_id), headers))
+            ids = uow.raw_messages.add_many([item for _, item, _ in new])
+            uow.commit()
+        for raw_id, (index, item, headers) in zip(ids, new, strict=True):
+            stored = StoredRaw(
+                raw_id,
+                item.origin,
+                item.message_id,
+                item.content_hash,
+                len(item.raw),
+                item.stored_at,
+                item.raw,
+            )
+            pending.append(_Pending(index, stored, headers))
+        pending.sort(key=lambda p: p.index)
+        return pending, repeats
+
+    def _process(
+        self,
+        uow: UnitOfWork,
+        stored: StoredRaw,
+        headers: HeaderSummary,
+        contexts: dict[int, MailboxContext],
+    ) -> IngestResult:
+        for attempt in range(_CONFLICT_RETRIES + 1):
+            try:
+                return self._decide_and_record(uow, stored, headers, contexts)
+            except StorageError:
+                raise  # the database itself failed: parking would fail too
+            except ConflictError:
+                # Another worker recorded the same email at the same moment; deciding again
+                # sees its activity and says "already tracked".
+                if attempt == _CONFLICT_RETRIES:
+                    return self._park(uow, stored.id)
+            except Exception:
+                return self._park(uow, stored.id)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _decide_and_record(
+        self,
+        uow: UnitOfWork,
+        stored: StoredRaw,
+        headers: HeaderSummary,
+        contexts: dict[int, MailboxContext],
+    ) -> IngestResult:
+        mailbox_id = stored.origin.mailbox_id
+        if mailbox_id not in contexts:
+            contexts[mailbox_id] = load_context(uow, mailbox_id)
+        facts = gather_facts(uow, contexts[mailbox_id], stored, headers)
+        decision = decide(facts)
+        record = StoredDecision(
+            raw_message_id=stored.id,
+            outcome=Outcome.NOT_TRACKED,
+            summary=decision.summary(),
+            decision=decision,
+            correlation=choose_regarding(facts.correlation, facts.folder_rule),
+            activity_id=None,
+            decided_at=self._clock.now(),
+        )
+        if not decision.tracked:
+            # Deciding only read; the one insert needs no savepoint to stay all-or-nothing.
+            uow.decisions.add(record)
+            return IngestResult(stored.id, Outcome.NOT_TRACKED, record.summary)
+        with uow.savepoint():
+            activity_id = record_activity(uow, stored, facts, self._clock.now())
+            uow.decisions.add(replace(record, outcome=Outcome.TRACKED, activity_id=activity_id))
+        return IngestResult(stored.id, Outcome.TRACKED, record.summary, activity_id)
+
+    def _park(self, uow: UnitOfWork, raw_message_id: int) -> IngestResult:
         error = traceback.format_exc(limit=8)
         last_line = error.strip().splitlines()[-1]
         error_type, _, message = last_line.partition(":")
-        with self._uow() as uow:
+        with uow.savepoint():
             uow.parked.park(
                 raw_message_id,
                 stage="process",
@@ -118,7 +195,6 @@ class IngestService:
                 error=error,
                 parked_at=self._clock.now(),
             )
-            uow.commit()
         return IngestResult(raw_message_id, Outcome.PARKED, f"parked: {message.strip()}")
 
     def _previous_result(self, uow: UnitOfWork, raw_id: int) -> IngestResult | None:
@@ -130,7 +206,7 @@ class IngestService:
         parked = uow.parked.get_by_raw(raw_id)
         if parked is not None:
             return IngestResult(raw_id, Outcome.PARKED, f"parked: {parked.error_type}", None, True)
-        return None  # stored but never decided (a crash in between): decide it now
+        return None
 
 
 class ReplayService:
@@ -149,7 +225,8 @@ class ReplayService:
         return self._ingest.process(parked.raw_message_id)
 
     def replay_all(self) -> list[IngestResult]:
-        """Process every parked email again, oldest first."""
+        """Process every parked email again, and any kept email never decided (a crash)."""
         with self._uow() as uow:
-            parked = uow.parked.all()
-        return [self._ingest.process(p.raw_message_id) for p in parked]
+            raw_ids = [p.raw_message_id for p in uow.parked.all()]
+            raw_ids += uow.raw_messages.undecided_ids()
+        return [self._ingest.process(raw_id) for raw_id in raw_ids]

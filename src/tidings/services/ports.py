@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
@@ -26,6 +27,7 @@ from tidings.domain.server_profile import ServerProfile
 from tidings.domain.settings import EmailConfiguration
 from tidings.domain.stored import (
     ActivityFilter,
+    NewRaw,
     ParkedEmail,
     StoredDecision,
     StoredRaw,
@@ -40,17 +42,11 @@ class Clock(Protocol):
 
 
 class RawMessageRepository(Protocol):
-    def add(
-        self,
-        origin: MessageOrigin,
-        raw: bytes,
-        message_id: str | None,
-        content_hash: str,
-        stored_at: datetime,
-    ) -> int: ...
-    def get_id_by_origin(self, origin: MessageOrigin) -> int | None: ...
+    def add_many(self, items: Sequence[NewRaw]) -> list[int]: ...
+    def ids_by_origins(self, origins: Sequence[MessageOrigin]) -> dict[MessageOrigin, int]: ...
     def require(self, raw_message_id: int) -> StoredRaw: ...
     def ids_by_message_id(self, message_id: str) -> list[int]: ...
+    def undecided_ids(self) -> list[int]: ...
 
 
 class DecisionRepository(Protocol):
@@ -67,6 +63,7 @@ class ParkedRepository(Protocol):
     def get(self, parked_id: int) -> ParkedEmail | None: ...
     def get_by_raw(self, raw_message_id: int) -> ParkedEmail | None: ...
     def remove(self, parked_id: int) -> None: ...
+    def remove_by_raw(self, raw_message_id: int) -> None: ...
 
 
 class ActivityRepository(Protocol):
@@ -156,6 +153,10 @@ class UnitOfWork(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+    def savepoint(self) -> AbstractContextManager[object]:
+        """A nested transaction: leaving it by an exception undoes only its own work."""
+        ...
+
     def commit(self) -> None: ...
     def rollback(self) -> None: ...
 

@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from tidings.domain.activity import ActivityParty, ActivityStatus, Direction, EmailActivity
 from tidings.domain.attachments import admit_attachment
 from tidings.domain.correlation import choose_regarding, correlate, find_tracking_token, subject_key
 from tidings.domain.errors import NotFoundError
-from tidings.domain.folders import is_inbox
-from tidings.domain.message import HeaderSummary, parse_email
+from tidings.domain.folders import FolderTrackingRule, is_inbox
+from tidings.domain.mailbox import Mailbox
+from tidings.domain.message import Address, HeaderSummary, parse_email
 from tidings.domain.parties import resolve_parties, unresolved_addresses
 from tidings.domain.people import privileges_of
 from tidings.domain.records import Contact, RecordKind, RecordRef
+from tidings.domain.settings import EmailConfiguration
 from tidings.domain.stored import StoredRaw
 from tidings.domain.tracking import Correlation, Owner, TrackingFacts
 from tidings.services.ports import UnitOfWork
+
+
+@dataclass(frozen=True)
+class MailboxContext:
+    """What every email of one mailbox shares, read once per batch."""
+
+    config: EmailConfiguration
+    mailbox: Mailbox
+    owner: Owner
+    folder_rules: dict[str, FolderTrackingRule]
 
 
 class _Lookup:
@@ -45,6 +58,15 @@ def identity_of(stored: StoredRaw) -> str:
     return stored.message_id or f"sha256:{stored.content_hash}"
 
 
+def load_context(uow: UnitOfWork, mailbox_id: int) -> MailboxContext:
+    """The settings, mailbox, owner and folder rules that decide one mailbox's email."""
+    mailbox = uow.mailboxes.get(mailbox_id)
+    if mailbox is None:
+        raise NotFoundError(f"no mailbox with id {mailbox_id}")
+    rules = {rule.folder: rule for rule in uow.mailboxes.folder_rules(mailbox_id)}
+    return MailboxContext(uow.settings.get(), mailbox, load_owner(uow, mailbox.owner), rules)
+
+
 def load_owner(uow: UnitOfWork, ref: RecordRef) -> Owner:
     """The mailbox owner with the privileges of its roles."""
     roles = uow.directory.roles()
@@ -60,47 +82,39 @@ def load_owner(uow: UnitOfWork, ref: RecordRef) -> Owner:
     return Owner(ref, queue.name, privileges_of(queue.role_ids, roles), queue.options)
 
 
-def gather_facts(uow: UnitOfWork, stored: StoredRaw, headers: HeaderSummary) -> TrackingFacts:
-    """Everything the rules need about one stored email, read in one transaction."""
-    mailbox = uow.mailboxes.get(stored.origin.mailbox_id)
-    if mailbox is None:
-        raise NotFoundError(f"no mailbox with id {stored.origin.mailbox_id}")
-    config = uow.settings.get()
+def gather_facts(
+    uow: UnitOfWork, context: MailboxContext, stored: StoredRaw, headers: HeaderSummary
+) -> TrackingFacts:
+    """Everything the rules need about one stored email."""
     folder = stored.origin.folder
-    folder_rule = None
-    if not is_inbox(folder):
-        assert mailbox.id is not None  # noqa: S101 - loaded from storage
-        rules = uow.mailboxes.folder_rules(mailbox.id)
-        folder_rule = next((r for r in rules if r.folder == folder), None)
+    config = context.config
     matches = uow.directory.records_by_address(headers.addresses())
-    sender = headers.sender.address if headers.sender else None
+    sender = headers.sender.address if headers.sender else ""
     recipients = {a.address for a in (*headers.to, *headers.cc, *headers.bcc)}
-    recipient_refs = [r for address in recipients for r in matches.get(address, ())]
     return TrackingFacts(
         config=config,
-        mailbox=mailbox,
-        owner=load_owner(uow, mailbox.owner),
+        mailbox=context.mailbox,
+        owner=context.owner,
         folder=folder,
-        folder_rule=folder_rule,
+        folder_rule=None if is_inbox(folder) else context.folder_rules.get(folder),
         headers=headers,
-        sender_kinds=frozenset(r.kind for r in matches.get(sender or "", ())),
-        recipient_kinds=frozenset(r.kind for r in recipient_refs),
+        sender_kinds=frozenset(r.kind for r in matches.get(sender, ())),
+        recipient_kinds=frozenset(r.kind for a in recipients for r in matches.get(a, ())),
         correlation=correlate(headers, config, _Lookup(uow)),
-        matches=matches,
         tracked_for=uow.activities.owners_of(identity_of(stored)),
+        matches=matches,
     )
 
 
 def record_activity(uow: UnitOfWork, stored: StoredRaw, facts: TrackingFacts, now: datetime) -> int:
     """Parse the whole email and record it as an activity; returns the activity's id."""
-    headers, config, mailbox = facts.headers, facts.config, facts.mailbox
+    headers, config = facts.headers, facts.config
     parsed = parse_email(stored.raw)
-    parties = _parties(uow, facts)
     correlation = choose_regarding(facts.correlation, facts.folder_rule)
     outgoing = facts.is_outgoing
     activity = EmailActivity(
         owner=facts.owner.ref,
-        mailbox_id=mailbox.id,
+        mailbox_id=facts.mailbox.id,
         subject=headers.subject,
         direction=Direction.OUTGOING if outgoing else Direction.INCOMING,
         status=ActivityStatus.SENT if outgoing else ActivityStatus.RECEIVED,
@@ -118,7 +132,7 @@ def record_activity(uow: UnitOfWork, stored: StoredRaw, facts: TrackingFacts, no
         regarding=correlation.regarding,
         correlation=correlation.method,
         raw_message_id=stored.id,
-        parties=parties,
+        parties=_parties(uow, facts),
         attachments=[admit_attachment(part, config) for part in parsed.attachments],
         created_at=now,
     )
@@ -126,20 +140,18 @@ def record_activity(uow: UnitOfWork, stored: StoredRaw, facts: TrackingFacts, no
 
 
 def _parties(uow: UnitOfWork, facts: TrackingFacts) -> list[ActivityParty]:
-    headers, mailbox, matches = facts.headers, facts.mailbox, facts.matches
+    headers, owner, address = facts.headers, facts.owner.ref, facts.mailbox.address
     ambiguous = facts.config.ambiguous_match
-    parties = resolve_parties(headers, matches, ambiguous, facts.owner.ref, mailbox.address)
+    parties = resolve_parties(headers, facts.matches, ambiguous, owner, address)
     if not facts.owner.options.create_contacts_for_unknown_senders:
         return parties
-    created = _create_contacts(uow, unresolved_addresses(parties, mailbox.address))
+    created = _create_contacts(uow, unresolved_addresses(parties, address))
     if not created:
         return parties
-    return resolve_parties(
-        headers, {**matches, **created}, ambiguous, facts.owner.ref, mailbox.address
-    )
+    return resolve_parties(headers, {**facts.matches, **created}, ambiguous, owner, address)
 
 
-def _create_contacts(uow: UnitOfWork, addresses: Sequence) -> dict[str, list[RecordRef]]:  # type: ignore[type-arg]
+def _create_contacts(uow: UnitOfWork, addresses: Sequence[Address]) -> dict[str, list[RecordRef]]:
     created: dict[str, list[RecordRef]] = {}
     for address in addresses:
         contact = Contact(full_name=address.name or address.address, emails=(address.address,))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, insert, select
+from sqlalchemy import Connection, Select, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from tidings.adapters.storage import tables as t
@@ -27,6 +27,32 @@ from tidings.domain.tracking import Correlation
 _A = t.email_activities.c
 
 
+# Statements of the ingest hot path, built once: building a statement costs more than
+# running it on SQLite.
+_INSERT_ACTIVITY = insert(t.email_activities)
+_INSERT_PARTY = insert(t.activity_parties)
+_INSERT_ATTACHMENT = insert(t.attachments)
+_SELECT_OWNERS = select(_A.owner_kind, _A.owner_id).where(_A.identity == bindparam("identity"))
+_SELECT_BY_MESSAGE_IDS = (
+    select(_A.id, _A.message_id, _A.regarding_kind, _A.regarding_id)
+    .where(_A.message_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_A.id)
+)
+
+
+def _newest_where(column: Any) -> Any:
+    return (
+        select(_A.id, _A.regarding_kind, _A.regarding_id)
+        .where(column == bindparam("value"))
+        .order_by(_A.id.desc())
+        .limit(1)
+    )
+
+
+_SELECT_BY_TOKEN = _newest_where(_A.tracking_token)
+_SELECT_BY_CONVERSATION = _newest_where(_A.conversation_id)
+
+
 class SqlActivityRepository:
     """Tracked email."""
 
@@ -36,9 +62,7 @@ class SqlActivityRepository:
     def add(self, activity: EmailActivity, identity: str) -> int:
         try:
             with self._conn.begin_nested():
-                result = self._conn.execute(
-                    insert(t.email_activities).values(_activity_columns(activity, identity))
-                )
+                result = self._conn.execute(_INSERT_ACTIVITY, _activity_columns(activity, identity))
         except IntegrityError as error:
             raise ConflictError(
                 f"an activity for {identity} and {activity.owner} exists"
@@ -46,7 +70,7 @@ class SqlActivityRepository:
         activity.id = int(result.inserted_primary_key[0])  # type: ignore[index]
         if activity.parties:
             self._conn.execute(
-                insert(t.activity_parties),
+                _INSERT_PARTY,
                 [
                     {
                         "activity_id": activity.id,
@@ -60,7 +84,7 @@ class SqlActivityRepository:
             )
         if activity.attachments:
             self._conn.execute(
-                insert(t.attachments),
+                _INSERT_ATTACHMENT,
                 [
                     {
                         "activity_id": activity.id,
@@ -110,11 +134,7 @@ class SqlActivityRepository:
         return frozenset(RecordRef(RecordKind(kind), ident) for kind, ident in rows)
 
     def correlate_message_ids(self, message_ids: Sequence[str]) -> Correlation | None:
-        rows = self._conn.execute(
-            select(_A.id, _A.message_id, _A.regarding_kind, _A.regarding_id)
-            .where(_A.message_id.in_(list(message_ids)))
-            .order_by(_A.id)
-        ).all()
+        rows = self._conn.execute(_SELECT_BY_MESSAGE_IDS, {"ids": list(message_ids)}).all()
         # The first id in the list is the most direct answer (In-Reply-To, then the newest
         # References entry), so prefer it.
         for message_id in message_ids:
@@ -124,12 +144,12 @@ class SqlActivityRepository:
         return None
 
     def correlate_token(self, token: str) -> Correlation | None:
-        return self._first(CorrelationMethod.TRACKING_TOKEN, _A.tracking_token == token)
+        row = self._conn.execute(_SELECT_BY_TOKEN, {"value": token}).first()
+        return None if row is None else _correlation(CorrelationMethod.TRACKING_TOKEN, row)
 
     def correlate_conversation(self, conversation_id: str) -> Correlation | None:
-        return self._first(
-            CorrelationMethod.CONVERSATION_INDEX, _A.conversation_id == conversation_id
-        )
+        row = self._conn.execute(_SELECT_BY_CONVERSATION, {"value": conversation_id}).first()
+        return None if row is None else _correlation(CorrelationMethod.CONVERSATION_INDEX, row)
 
     def correlate_subject(
         self, subject_key: str, addresses: set[str], min_shared: int
@@ -146,15 +166,6 @@ class SqlActivityRepository:
             .limit(1)
         ).first()
         return None if row is None else _correlation(CorrelationMethod.SMART_MATCHING, row)
-
-    def _first(self, method: CorrelationMethod, condition: Any) -> Correlation | None:
-        row = self._conn.execute(
-            select(_A.id, _A.regarding_kind, _A.regarding_id)
-            .where(condition)
-            .order_by(_A.id.desc())
-            .limit(1)
-        ).first()
-        return None if row is None else _correlation(method, row)
 
     def _parties(self, activity_id: int) -> list[ActivityParty]:
         p = t.activity_parties.c

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
 
 from tidings.adapters.storage import tables as t
 from tidings.adapters.storage.mapping import (
@@ -45,6 +45,11 @@ _NAME_COLUMN = {
     RecordKind.OPPORTUNITY: "name",
     RecordKind.CASE: "title",
 }
+
+
+_SELECT_ADDRESSES = select(t.record_addresses).where(
+    t.record_addresses.c.address.in_(bindparam("addresses", expanding=True))
+)
 
 
 class SqlDirectoryRepository:
@@ -166,9 +171,7 @@ class SqlDirectoryRepository:
         found: dict[str, list[RecordRef]] = {}
         if not wanted:
             return found
-        rows = self._conn.execute(
-            select(t.record_addresses).where(t.record_addresses.c.address.in_(wanted))
-        )
+        rows = self._conn.execute(_SELECT_ADDRESSES, {"addresses": wanted})
         for row in rows:
             found.setdefault(row.address, []).append(
                 RecordRef(RecordKind(row.record_kind), row.record_id)

@@ -2,23 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from tidings.adapters.storage import tables as t
 from tidings.adapters.storage.mapping import ref_from
 from tidings.domain.activity import CorrelationMethod
 from tidings.domain.errors import NotFoundError
 from tidings.domain.message import MessageOrigin
-from tidings.domain.stored import ParkedEmail, StoredDecision, StoredRaw
+from tidings.domain.stored import NewRaw, ParkedEmail, StoredDecision, StoredRaw
 from tidings.domain.tracking import (
     Correlation,
     Outcome,
     Reason,
     TrackingDecision,
     Verdict,
+)
+
+# Statements of the ingest hot path, built once: building a statement costs more than
+# running it on SQLite.
+_INSERT_RAW = insert(t.raw_messages).returning(t.raw_messages.c.id, sort_by_parameter_order=True)
+_SELECT_RAW_BY_UIDS = select(t.raw_messages.c.id, t.raw_messages.c.uid).where(
+    t.raw_messages.c.mailbox_id == bindparam("mailbox_id"),
+    t.raw_messages.c.folder == bindparam("folder"),
+    t.raw_messages.c.uidvalidity == bindparam("uidvalidity"),
+    t.raw_messages.c.uid.in_(bindparam("uids", expanding=True)),
+)
+_INSERT_DECISION = insert(t.tracking_decisions)
+_DELETE_PARKED_BY_RAW = delete(t.parked_emails).where(
+    t.parked_emails.c.raw_message_id == bindparam("raw_message_id")
 )
 
 
@@ -28,40 +43,41 @@ class SqlRawMessageRepository:
     def __init__(self, connection: Connection) -> None:
         self._conn = connection
 
-    def add(
-        self,
-        origin: MessageOrigin,
-        raw: bytes,
-        message_id: str | None,
-        content_hash: str,
-        stored_at: datetime,
-    ) -> int:
-        result = self._conn.execute(
-            insert(t.raw_messages).values(
-                mailbox_id=origin.mailbox_id,
-                folder=origin.folder,
-                uidvalidity=origin.uidvalidity,
-                uid=origin.uid,
-                message_id=message_id,
-                content_hash=content_hash,
-                size=len(raw),
-                raw=raw,
-                stored_at=stored_at,
-            )
+    def add_many(self, items: Sequence[NewRaw]) -> list[int]:
+        """Keep many raw emails in one statement; their ids in the order given."""
+        if not items:
+            return []
+        rows = self._conn.execute(
+            _INSERT_RAW,
+            [
+                {
+                    "mailbox_id": item.origin.mailbox_id,
+                    "folder": item.origin.folder,
+                    "uidvalidity": item.origin.uidvalidity,
+                    "uid": item.origin.uid,
+                    "message_id": item.message_id,
+                    "content_hash": item.content_hash,
+                    "size": len(item.raw),
+                    "raw": item.raw,
+                    "stored_at": item.stored_at,
+                }
+                for item in items
+            ],
         )
-        return int(result.inserted_primary_key[0])  # type: ignore[index]
+        return [int(row.id) for row in rows]
 
-    def get_id_by_origin(self, origin: MessageOrigin) -> int | None:
-        c = t.raw_messages.c
-        found = self._conn.execute(
-            select(c.id).where(
-                c.mailbox_id == origin.mailbox_id,
-                c.folder == origin.folder,
-                c.uidvalidity == origin.uidvalidity,
-                c.uid == origin.uid,
-            )
-        ).scalar()
-        return None if found is None else int(found)
+    def ids_by_origins(self, origins: Sequence[MessageOrigin]) -> dict[MessageOrigin, int]:
+        """The stored id of each origin already kept, one query per folder."""
+        by_folder: dict[tuple[int, str, int], list[str]] = {}
+        for origin in origins:
+            key = (origin.mailbox_id, origin.folder, origin.uidvalidity)
+            by_folder.setdefault(key, []).append(origin.uid)
+        found: dict[MessageOrigin, int] = {}
+        for (mailbox_id, folder, uidvalidity), uids in by_folder.items():
+            params = {"mailbox_id": mailbox_id, "folder": folder, "uidvalidity": uidvalidity}
+            for row in self._conn.execute(_SELECT_RAW_BY_UIDS, {**params, "uids": uids}):
+                found[MessageOrigin(mailbox_id, folder, uidvalidity, row.uid)] = int(row.id)
+        return found
 
     def require(self, raw_message_id: int) -> StoredRaw:
         row = (
@@ -86,6 +102,15 @@ class SqlRawMessageRepository:
         rows = self._conn.execute(select(c.id).where(c.message_id == message_id).order_by(c.id))
         return [int(i) for i in rows.scalars()]
 
+    def undecided_ids(self) -> list[int]:
+        decided = select(t.tracking_decisions.c.raw_message_id)
+        parked = select(t.parked_emails.c.raw_message_id)
+        c = t.raw_messages.c
+        rows = self._conn.execute(
+            select(c.id).where(c.id.not_in(decided), c.id.not_in(parked)).order_by(c.id)
+        )
+        return [int(i) for i in rows.scalars()]
+
 
 class SqlDecisionRepository:
     """Every tracking decision with all its reasons."""
@@ -95,15 +120,16 @@ class SqlDecisionRepository:
 
     def add(self, decision: StoredDecision) -> None:
         self._conn.execute(
-            insert(t.tracking_decisions).values(
-                raw_message_id=decision.raw_message_id,
-                outcome=decision.outcome.value,
-                summary=decision.summary,
-                reasons=[[r.rule, r.verdict.value, r.text] for r in decision.decision.reasons],
-                correlation=decision.correlation.method.value,
-                activity_id=decision.activity_id,
-                decided_at=decision.decided_at,
-            )
+            _INSERT_DECISION,
+            {
+                "raw_message_id": decision.raw_message_id,
+                "outcome": decision.outcome.value,
+                "summary": decision.summary,
+                "reasons": [[r.rule, r.verdict.value, r.text] for r in decision.decision.reasons],
+                "correlation": decision.correlation.method.value,
+                "activity_id": decision.activity_id,
+                "decided_at": decision.decided_at,
+            },
         )
 
     def get(self, raw_message_id: int) -> StoredDecision | None:
@@ -195,6 +221,9 @@ class SqlParkedRepository:
     def get_by_raw(self, raw_message_id: int) -> ParkedEmail | None:
         found = self._select(t.parked_emails.c.raw_message_id == raw_message_id)
         return found[0] if found else None
+
+    def remove_by_raw(self, raw_message_id: int) -> None:
+        self._conn.execute(_DELETE_PARKED_BY_RAW, {"raw_message_id": raw_message_id})
 
     def remove(self, parked_id: int) -> None:
         self._conn.execute(delete(t.parked_emails).where(t.parked_emails.c.id == parked_id))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Self
 
@@ -71,6 +72,11 @@ class SqlAlchemyUnitOfWork:
                 connection.rollback()
         finally:
             connection.close()
+
+    def savepoint(self) -> AbstractContextManager[object]:
+        """A SAVEPOINT: released on success, rolled back alone on an exception."""
+        assert self._connection is not None, "savepoint outside 'with uow:'"  # noqa: S101
+        return self._connection.begin_nested()
 
     def commit(self) -> None:
         assert self._connection is not None, "commit outside 'with uow:'"  # noqa: S101
