@@ -78,7 +78,9 @@ def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
 
 @pytest.fixture
 def tidings(database_url: str) -> Iterator[Tidings]:
-    app = bootstrap(Settings(database_url=database_url), clock=TickingClock())
+    # Parsing in-process keeps each test's database work and its parsing in one place;
+    # test_parsing_pool.py runs the same pipeline through worker processes.
+    app = bootstrap(Settings(database_url=database_url, parse_workers=0), clock=TickingClock())
     yield app
     app.close()
 

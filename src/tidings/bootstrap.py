@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ from sqlalchemy import Engine
 from tidings.adapters.clock import SystemClock
 from tidings.adapters.demo_mailbox import load_sample_mailbox
 from tidings.adapters.mail_files import MailFile, find_messages
+from tidings.adapters.parsing import InlineParser, ProcessPoolParser
 from tidings.adapters.passwords import Argon2PasswordHasher
 from tidings.adapters.storage.database import make_engine, upgrade
 from tidings.adapters.storage.unit_of_work import SqlAlchemyUnitOfWork
@@ -35,6 +37,7 @@ class Tidings:
     explain: ExplainService
     queries: QueryService
     demo: DemoService
+    parser: InlineParser | ProcessPoolParser
 
     def find_mail_files(self, paths: list[Path]) -> list[MailFile]:
         """Email on disk: files, Maildirs and mbox files."""
@@ -49,6 +52,7 @@ class Tidings:
         upgrade(self.settings.database_url)
 
     def close(self) -> None:
+        self.parser.close()
         self.engine.dispose()
 
 
@@ -61,7 +65,8 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> T
     def uow() -> UnitOfWork:
         return SqlAlchemyUnitOfWork(engine)
 
-    ingest = IngestService(uow, clock)
+    parser = _parser(settings.parse_workers)
+    ingest = IngestService(uow, clock, parser)
     return Tidings(
         settings=settings,
         engine=engine,
@@ -72,4 +77,11 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> T
         explain=ExplainService(uow),
         queries=QueryService(uow, Argon2PasswordHasher()),
         demo=DemoService(uow, ingest, Argon2PasswordHasher(), clock),
+        parser=parser,
     )
+
+
+def _parser(workers: int | None) -> InlineParser | ProcessPoolParser:
+    """Parse in worker processes when there are cores to spare, unless told otherwise."""
+    count = (os.cpu_count() or 1) if workers is None else workers
+    return ProcessPoolParser(count) if count > 1 else InlineParser()

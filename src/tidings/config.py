@@ -19,3 +19,9 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address the HTTP server binds to")
     port: int = Field(default=8025, description="Port the HTTP server listens on")
+    parse_workers: int | None = Field(
+        default=None,
+        ge=0,
+        description="Processes that parse email beside the main one (default: one per core; "
+        "0 or 1 parses in the main process)",
+    )

@@ -19,7 +19,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def env(sqlite_url: str) -> dict[str, str]:
-    return {"TIDINGS_DATABASE_URL": sqlite_url, "COLUMNS": "200"}
+    return {"TIDINGS_DATABASE_URL": sqlite_url, "TIDINGS_PARSE_WORKERS": "0", "COLUMNS": "200"}
 
 
 @pytest.fixture

@@ -233,8 +233,8 @@ def parse_email(raw: bytes) -> ParsedEmail:
     if text_leaf is None and html_leaf is None and _is_unsplit_multipart(msg):
         # A multipart without a usable boundary: its whole body is the only text there is.
         text_leaf = leaves[0]
-    text = _leaf_text(text_leaf, defects) if text_leaf is not None else ""
-    html = _leaf_text(html_leaf, defects) if html_leaf is not None else None
+    text = _lines(_leaf_text(text_leaf, defects)) if text_leaf is not None else ""
+    html = _lines(_leaf_text(html_leaf, defects)) if html_leaf is not None else None
     rest = [leaf for leaf in leaves if leaf is not text_leaf and leaf is not html_leaf]
     found = (_attachment(leaf, number, defects) for number, leaf in enumerate(rest, 1))
     # An unnamed empty part carries nothing worth keeping (often an empty preamble part).
@@ -289,6 +289,11 @@ def _first_body(leaves: list[_Leaf], content_type: str) -> _Leaf | None:
         ),
         None,
     )
+
+
+def _lines(text: str) -> str:
+    """Bodies are kept with newline line ends, whatever the wire used (RFC 5322 says CRLF)."""
+    return text.replace("\r\n", "\n")
 
 
 def _is_unsplit_multipart(msg: Message) -> bool:

@@ -21,12 +21,25 @@ from dataclasses import dataclass, replace
 
 from tidings.domain.correlation import choose_regarding
 from tidings.domain.errors import ConflictError, NotFoundError, StorageError
-from tidings.domain.message import HeaderSummary, MessageOrigin, content_hash, parse_headers
+from tidings.domain.message import (
+    HeaderSummary,
+    MessageOrigin,
+    ParsedEmail,
+    content_hash,
+    parse_headers,
+)
 from tidings.domain.rules import decide
+from tidings.domain.settings import EmailConfiguration
 from tidings.domain.stored import NewRaw, StoredDecision, StoredRaw
 from tidings.domain.tracking import Outcome
-from tidings.services.ports import Clock, UnitOfWork
-from tidings.services.recording import MailboxContext, gather_facts, load_context, record_activity
+from tidings.services.ports import Clock, MessageParser, UnitOfWork
+from tidings.services.recording import (
+    MailboxContext,
+    fill_content,
+    gather_facts,
+    load_context,
+    record_activity,
+)
 
 #: How often an email is decided again after losing a race to record the same email.
 _CONFLICT_RETRIES = 1
@@ -54,9 +67,12 @@ class _Pending:
 class IngestService:
     """Turns raw email from a mailbox into tracking decisions and email activities."""
 
-    def __init__(self, uow_factory: Callable[[], UnitOfWork], clock: Clock) -> None:
+    def __init__(
+        self, uow_factory: Callable[[], UnitOfWork], clock: Clock, parser: MessageParser
+    ) -> None:
         self._uow = uow_factory
         self._clock = clock
+        self._parser = parser
 
     def ingest(self, raw: bytes, origin: MessageOrigin) -> IngestResult:
         """Store ``raw`` (unless this origin was seen) and process it."""
@@ -68,9 +84,7 @@ class IngestService:
         pending, repeats = self._store(batch, results)
         if pending:
             with self._uow() as uow:
-                contexts: dict[int, MailboxContext] = {}
-                for item in pending:
-                    results[item.index] = self._process(uow, item.stored, item.headers, contexts)
+                results.update(self._decide_all(uow, pending))
                 uow.commit()
         for index, first in repeats.items():
             results[index] = replace(results[first], repeated=True)
@@ -80,7 +94,7 @@ class IngestService:
         """Decide and record one stored email again (replay); park it if anything fails."""
         with self._uow() as uow:
             stored = uow.raw_messages.require(raw_message_id)
-            result = self._process(uow, stored, parse_headers(stored.raw), {})
+            result = self._decide_all(uow, [_Pending(0, stored, parse_headers(stored.raw))])[0]
             if result.outcome is not Outcome.PARKED:
                 uow.parked.remove_by_raw(raw_message_id)
             uow.commit()
@@ -94,6 +108,8 @@ class IngestService:
         repeats: dict[int, int] = {}  # index of a repeated origin -> index of its first offer
         first_offer: dict[MessageOrigin, int] = {}
         new: list[tuple[int, NewRaw, HeaderSummary]] = []
+        # Header blocks are read in the parser's processes while this one waits on storage.
+        headers_of = [self._parser.start_headers(raw) for raw, _ in batch]
         with self._uow() as uow:
             for mailbox_id in {origin.mailbox_id for _, origin in batch}:
                 if uow.mailboxes.get(mailbox_id) is None:
@@ -105,7 +121,7 @@ class IngestService:
                     repeats[index] = first_offer[origin]
                     continue
                 first_offer[origin] = index
-                headers = parse_headers(raw)
+                headers = headers_of[index]()
                 raw_id = known.get(origin)
                 if raw_id is None:
                     item = NewRaw(origin, raw, headers.message_id, content_hash(raw), now)
@@ -131,6 +147,42 @@ class IngestService:
             pending.append(_Pending(index, stored, headers))
         pending.sort(key=lambda p: p.index)
         return pending, repeats
+
+    def _decide_all(self, uow: UnitOfWork, pending: list[_Pending]) -> dict[int, IngestResult]:
+        """Decide each email in order; parse tracked ones meanwhile, then fill their content."""
+        contexts: dict[int, MailboxContext] = {}
+        results: dict[int, IngestResult] = {}
+        tracked: list[tuple[_Pending, IngestResult, Callable[[], ParsedEmail]]] = []
+        for item in pending:
+            result = self._process(uow, item.stored, item.headers, contexts)
+            results[item.index] = result
+            if result.outcome is Outcome.TRACKED:
+                tracked.append((item, result, self._parser.start_email(item.stored.raw)))
+        for item, result, parsed in tracked:
+            config = contexts[item.stored.origin.mailbox_id].config
+            results[item.index] = self._fill(uow, item.stored, result, parsed, config)
+        return results
+
+    def _fill(
+        self,
+        uow: UnitOfWork,
+        stored: StoredRaw,
+        result: IngestResult,
+        parsed: Callable[[], ParsedEmail],
+        config: EmailConfiguration,
+    ) -> IngestResult:
+        assert result.activity_id is not None  # noqa: S101 - tracked results have one
+        try:
+            with uow.savepoint():
+                fill_content(uow, result.activity_id, parsed(), config)
+        except StorageError:
+            raise
+        except Exception:
+            with uow.savepoint():
+                uow.decisions.delete(stored.id)
+                uow.activities.delete(result.activity_id)
+            return self._park(uow, stored.id)
+        return result
 
     def _process(
         self,

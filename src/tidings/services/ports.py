@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
-from tidings.domain.activity import EmailActivity
+from tidings.domain.activity import Attachment, EmailActivity
 from tidings.domain.folders import FolderTrackingRule
 from tidings.domain.mailbox import Alert, Mailbox
-from tidings.domain.message import MessageOrigin
+from tidings.domain.message import HeaderSummary, MessageOrigin, ParsedEmail
 from tidings.domain.people import Queue, SecurityRole, User
 from tidings.domain.records import (
     Account,
@@ -68,6 +68,14 @@ class ParkedRepository(Protocol):
 
 class ActivityRepository(Protocol):
     def add(self, activity: EmailActivity, identity: str) -> int: ...
+    def set_content(
+        self,
+        activity_id: int,
+        text_body: str,
+        html_body: str | None,
+        attachments: Sequence[Attachment],
+    ) -> None: ...
+    def delete(self, activity_id: int) -> None: ...
     def get(self, activity_id: int) -> EmailActivity | None: ...
     def search(self, query: ActivityFilter) -> list[EmailActivity]: ...
     def count(self, query: ActivityFilter) -> int: ...
@@ -166,3 +174,11 @@ class PasswordHasher(Protocol):
 
     def hash(self, password: str) -> str: ...
     def verify(self, password_hash: str, password: str) -> bool: ...
+
+
+class MessageParser(Protocol):
+    """Reads raw email, possibly in other processes: ``start_*`` begins, calling the result
+    returned waits for it (and raises what parsing raised)."""
+
+    def start_headers(self, raw: bytes) -> Callable[[], HeaderSummary]: ...
+    def start_email(self, raw: bytes) -> Callable[[], ParsedEmail]: ...

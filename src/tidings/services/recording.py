@@ -12,7 +12,7 @@ from tidings.domain.correlation import choose_regarding, correlate, find_trackin
 from tidings.domain.errors import NotFoundError
 from tidings.domain.folders import FolderTrackingRule, is_inbox
 from tidings.domain.mailbox import Mailbox
-from tidings.domain.message import Address, HeaderSummary, parse_email
+from tidings.domain.message import Address, HeaderSummary, ParsedEmail
 from tidings.domain.parties import resolve_parties, unresolved_addresses
 from tidings.domain.people import privileges_of
 from tidings.domain.records import Contact, RecordKind, RecordRef
@@ -107,9 +107,12 @@ def gather_facts(
 
 
 def record_activity(uow: UnitOfWork, stored: StoredRaw, facts: TrackingFacts, now: datetime) -> int:
-    """Parse the whole email and record it as an activity; returns the activity's id."""
+    """Record a tracked email as an activity from its headers; returns the activity's id.
+
+    Body and attachments come later (``fill_content``), once the whole message is parsed,
+    which may happen in another process meanwhile.
+    """
     headers, config = facts.headers, facts.config
-    parsed = parse_email(stored.raw)
     correlation = choose_regarding(facts.correlation, facts.folder_rule)
     outgoing = facts.is_outgoing
     activity = EmailActivity(
@@ -120,8 +123,6 @@ def record_activity(uow: UnitOfWork, stored: StoredRaw, facts: TrackingFacts, no
         status=ActivityStatus.SENT if outgoing else ActivityStatus.RECEIVED,
         message_id=headers.message_id,
         received_at=headers.date or stored.stored_at,
-        text_body=parsed.text_body,
-        html_body=parsed.html_body,
         in_reply_to=headers.in_reply_to[0] if headers.in_reply_to else None,
         conversation_id=headers.conversation_id,
         subject_key=subject_key(headers.subject, config.tracking_token),
@@ -133,10 +134,17 @@ def record_activity(uow: UnitOfWork, stored: StoredRaw, facts: TrackingFacts, no
         correlation=correlation.method,
         raw_message_id=stored.id,
         parties=_parties(uow, facts),
-        attachments=[admit_attachment(part, config) for part in parsed.attachments],
         created_at=now,
     )
     return uow.activities.add(activity, identity_of(stored))
+
+
+def fill_content(
+    uow: UnitOfWork, activity_id: int, parsed: ParsedEmail, config: EmailConfiguration
+) -> None:
+    """Give a recorded activity its body and attachments, each admitted or blocked."""
+    attachments = [admit_attachment(part, config) for part in parsed.attachments]
+    uow.activities.set_content(activity_id, parsed.text_body, parsed.html_body, attachments)
 
 
 def _parties(uow: UnitOfWork, facts: TrackingFacts) -> list[ActivityParty]:

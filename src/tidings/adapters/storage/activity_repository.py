@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, func, insert, select
+from sqlalchemy import Connection, Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tidings.adapters.storage import tables as t
@@ -32,6 +32,11 @@ _A = t.email_activities.c
 _INSERT_ACTIVITY = insert(t.email_activities)
 _INSERT_PARTY = insert(t.activity_parties)
 _INSERT_ATTACHMENT = insert(t.attachments)
+_UPDATE_CONTENT = (
+    update(t.email_activities)
+    .where(_A.id == bindparam("key"))
+    .values(text_body=bindparam("text_body"), html_body=bindparam("html_body"))
+)
 _SELECT_OWNERS = select(_A.owner_kind, _A.owner_id).where(_A.identity == bindparam("identity"))
 _SELECT_BY_MESSAGE_IDS = (
     select(_A.id, _A.message_id, _A.regarding_kind, _A.regarding_id)
@@ -83,22 +88,41 @@ class SqlActivityRepository:
                 ],
             )
         if activity.attachments:
-            self._conn.execute(
-                _INSERT_ATTACHMENT,
-                [
-                    {
-                        "activity_id": activity.id,
-                        "filename": a.filename[:200],
-                        "content_type": a.content_type[:255],
-                        "size": a.size,
-                        "blocked_reason": a.blocked_reason,
-                        "content_id": a.content_id,
-                        "content": a.content,
-                    }
-                    for a in activity.attachments
-                ],
-            )
+            self._insert_attachments(activity.id, activity.attachments)
         return activity.id
+
+    def set_content(
+        self,
+        activity_id: int,
+        text_body: str,
+        html_body: str | None,
+        attachments: Sequence[Attachment],
+    ) -> None:
+        self._conn.execute(
+            _UPDATE_CONTENT, {"key": activity_id, "text_body": text_body, "html_body": html_body}
+        )
+        if attachments:
+            self._insert_attachments(activity_id, attachments)
+
+    def delete(self, activity_id: int) -> None:
+        self._conn.execute(delete(t.email_activities).where(_A.id == activity_id))
+
+    def _insert_attachments(self, activity_id: int, attachments: Sequence[Attachment]) -> None:
+        self._conn.execute(
+            _INSERT_ATTACHMENT,
+            [
+                {
+                    "activity_id": activity_id,
+                    "filename": a.filename[:200],
+                    "content_type": a.content_type[:255],
+                    "size": a.size,
+                    "blocked_reason": a.blocked_reason,
+                    "content_id": a.content_id,
+                    "content": a.content,
+                }
+                for a in attachments
+            ],
+        )
 
     def get(self, activity_id: int) -> EmailActivity | None:
         row = (

@@ -1,0 +1,48 @@
+"""Parsing email off the main process: the CPU-heavy, pure part of ingest, on every core.
+
+Deciding and recording need the database and stay in one process; reading MIME is pure and
+costs more than everything else together, so it runs in a pool of worker processes while
+the main process works on the database. ``InlineParser`` does the same work in-process, for
+one-core machines and short-lived commands.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+
+from tidings.domain.message import HeaderSummary, ParsedEmail, parse_email, parse_headers
+
+
+class InlineParser:
+    """Parses in the calling process, when the result is asked for."""
+
+    def start_headers(self, raw: bytes) -> Callable[[], HeaderSummary]:
+        return lambda: parse_headers(raw)
+
+    def start_email(self, raw: bytes) -> Callable[[], ParsedEmail]:
+        return lambda: parse_email(raw)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class ProcessPoolParser:
+    """Parses in ``workers`` processes; results are awaited only when needed."""
+
+    def __init__(self, workers: int) -> None:
+        # forkserver: never fork a process that may hold threads (the web server's pool).
+        context = multiprocessing.get_context("forkserver")
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+    def start_headers(self, raw: bytes) -> Callable[[], HeaderSummary]:
+        future: Future[HeaderSummary] = self._pool.submit(parse_headers, raw)
+        return future.result
+
+    def start_email(self, raw: bytes) -> Callable[[], ParsedEmail]:
+        future: Future[ParsedEmail] = self._pool.submit(parse_email, raw)
+        return future.result
+
+    def close(self) -> None:
+        self._pool.shutdown(cancel_futures=True)

@@ -1,0 +1,52 @@
+"""Ingest with parsing in worker processes gives exactly what in-process parsing gives."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.builders import Org, TickingClock, make_email
+from tidings.bootstrap import Tidings, bootstrap
+from tidings.config import Settings
+from tidings.domain.message import MessageOrigin
+from tidings.domain.tracking import Outcome
+
+
+@pytest.fixture
+def pooled(sqlite_url: str) -> Iterator[Tidings]:
+    app = bootstrap(Settings(database_url=sqlite_url, parse_workers=2), clock=TickingClock())
+    yield app
+    app.close()
+
+
+def test_a_batch_parsed_in_worker_processes_is_recorded_whole(pooled: Tidings) -> None:
+    # Bodies and attachments parsed elsewhere land on the right activities, in order.
+    org = Org.create(pooled)
+    mailbox = org.mailboxes["dana"]
+    batch = [
+        (
+            make_email(
+                message_id=f"<pool-{n}@c.example>",
+                subject=f"Order {n}",
+                body=f"Body of order {n}\n",
+                attachments=[(f"order-{n}.pdf", b"%PDF " * (n + 1), "application/pdf")],
+                headers={"Auto-Submitted": "auto-replied"} if n == 3 else None,
+            ),
+            MessageOrigin(mailbox, "INBOX", 1, str(n)),
+        )
+        for n in range(8)
+    ]
+    results = pooled.ingest.ingest_batch(batch)
+    assert [r.outcome for r in results] == [Outcome.TRACKED] * 3 + [Outcome.NOT_TRACKED] + [
+        Outcome.TRACKED
+    ] * 4
+    for n, result in enumerate(results):
+        if result.activity_id is None:
+            continue
+        activity = pooled.queries.activity(result.activity_id).activity
+        assert activity.subject == f"Order {n}"
+        assert activity.text_body == f"Body of order {n}\n"
+        assert [(a.filename, a.size) for a in activity.attachments] == [
+            (f"order-{n}.pdf", 5 * (n + 1))
+        ]
