@@ -17,7 +17,7 @@ from tidings.domain.folders import (
 )
 from tidings.domain.mailbox import Alert, AlertLevel, ApprovalStatus, Mailbox, TestStatus
 from tidings.domain.message import Address, HeaderSummary
-from tidings.domain.parties import addresses_by_role, resolve_parties, unresolved_addresses
+from tidings.domain.parties import addresses_by_role, resolve_parties, unresolved_senders
 from tidings.domain.people import (
     SYSTEM_ADMINISTRATOR,
     TRACKING_ROLE,
@@ -718,8 +718,8 @@ def test_bcc_addresses_become_bcc_parties() -> None:
     assert addresses_by_role(headers) == [(ParticipationRole.BCC, Address("", "x@y.example"))]
 
 
-def test_unresolved_addresses_lists_each_unknown_address_once_except_the_mailboxs_own() -> None:
-    # Candidates for new contacts: unresolved, not the owner's own, each once, first name kept.
+def test_unresolved_senders_lists_only_an_unknown_sender_never_recipients() -> None:
+    # Candidates for new contacts are unknown senders; unknown recipients stay unresolved.
     parties = [
         ActivityParty(ParticipationRole.FROM, "tom@contoso.example", "Tom"),
         ActivityParty(ParticipationRole.TO, OWN, "Dana"),
@@ -728,10 +728,8 @@ def test_unresolved_addresses_lists_each_unknown_address_once_except_the_mailbox
         ActivityParty(ParticipationRole.BCC, "ops@contoso.example", ""),
     ]
 
-    assert unresolved_addresses(parties, OWN) == [
-        Address("Tom", "tom@contoso.example"),
-        Address("", "ops@contoso.example"),
-    ]
+    assert unresolved_senders(parties, OWN) == [Address("Tom", "tom@contoso.example")]
+    assert unresolved_senders(parties[1:], OWN) == []
 
 
 # --- people -------------------------------------------------------------------------------

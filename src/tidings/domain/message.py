@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from email import message_from_bytes, policy
+from email.errors import HeaderParseError
 from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import HeaderParser
@@ -160,7 +161,7 @@ def decode_text(value: str) -> str:
         return " ".join(value.split())
     try:
         return " ".join(str(make_header(decode_header(value))).split())
-    except (LookupError, ValueError, UnicodeError, binascii.Error):
+    except (LookupError, ValueError, UnicodeError, binascii.Error, HeaderParseError):
         return " ".join(value.split())
 
 
@@ -177,9 +178,13 @@ def _addresses(headers: Message, name: str) -> tuple[Address, ...]:
     return tuple(found)
 
 
+#: RFC 5322 §2.1.1: no line, and so no Message-ID, is longer than this.
+MAX_MESSAGE_ID = 998
+
+
 def parse_message_ids(value: str) -> tuple[str, ...]:
     """Every ``<id>`` in a Message-ID, In-Reply-To or References header, in order."""
-    return tuple(_MSG_ID.findall(value))
+    return tuple(found for found in _MSG_ID.findall(value) if len(found) <= MAX_MESSAGE_ID)
 
 
 def _first_message_id(value: str) -> str | None:
@@ -187,7 +192,8 @@ def _first_message_id(value: str) -> str | None:
     if ids:
         return ids[0]
     bare = value.strip()
-    return f"<{bare}>" if bare and " " not in bare and "@" in bare else None
+    usable = bare and " " not in bare and "@" in bare and len(bare) < MAX_MESSAGE_ID - 2
+    return f"<{bare}>" if usable else None
 
 
 def parse_conversation_id(thread_index: str) -> str | None:

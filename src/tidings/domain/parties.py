@@ -55,10 +55,11 @@ def resolve_parties(
     return parties
 
 
-def unresolved_addresses(parties: Sequence[ActivityParty], own_address: str) -> list[Address]:
-    """Addresses with no record, other than the mailbox's own, each once."""
+def unresolved_senders(parties: Sequence[ActivityParty], own_address: str) -> list[Address]:
+    """Senders with no record, other than the mailbox's own address."""
     seen: dict[str, Address] = {}
     for party in parties:
-        if party.party is None and party.address != own_address:
+        unknown = party.party is None and party.role is ParticipationRole.FROM
+        if unknown and party.address != own_address:
             seen.setdefault(party.address, Address(party.name, party.address))
     return list(seen.values())

@@ -78,6 +78,8 @@ def normalize_address(address: str) -> str:
     return address.strip().lower()
 
 
+#: RFC 5321 §4.5.3.1: 64 octets of local part, @, 255 of domain.
+MAX_ADDRESS_LENGTH = 320
 _NOT_IN_ADDRESS = frozenset(' \t\r\n<>()[],;:"\\')
 
 

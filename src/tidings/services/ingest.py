@@ -15,6 +15,7 @@ Steps 2–4 of a batch share one transaction, so a batch costs two commits, not 
 
 from __future__ import annotations
 
+import sys
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -236,18 +237,19 @@ class IngestService:
         return IngestResult(stored.id, Outcome.TRACKED, record.summary, activity_id)
 
     def _park(self, uow: UnitOfWork, raw_message_id: int) -> IngestResult:
-        error = traceback.format_exc(limit=8)
-        last_line = error.strip().splitlines()[-1]
-        error_type, _, message = last_line.partition(":")
+        """Park the email whose processing raised the exception being handled."""
+        exception = sys.exception()
+        error_type = type(exception).__name__
+        message = str(exception).strip().splitlines()[0] if str(exception).strip() else error_type
         with uow.savepoint():
             uow.parked.park(
                 raw_message_id,
                 stage="process",
-                error_type=error_type.strip()[:200],
-                error=error,
+                error_type=error_type,
+                error=traceback.format_exc(limit=8),
                 parked_at=self._clock.now(),
             )
-        return IngestResult(raw_message_id, Outcome.PARKED, f"parked: {message.strip()}")
+        return IngestResult(raw_message_id, Outcome.PARKED, f"parked: {error_type}: {message}")
 
     def _previous_result(self, uow: UnitOfWork, raw_id: int) -> IngestResult | None:
         decision = uow.decisions.get(raw_id)

@@ -13,7 +13,7 @@ from tidings.domain.errors import NotFoundError
 from tidings.domain.folders import FolderTrackingRule, is_inbox
 from tidings.domain.mailbox import Mailbox
 from tidings.domain.message import Address, HeaderSummary, ParsedEmail
-from tidings.domain.parties import resolve_parties, unresolved_addresses
+from tidings.domain.parties import resolve_parties, unresolved_senders
 from tidings.domain.people import privileges_of
 from tidings.domain.records import Contact, RecordKind, RecordRef
 from tidings.domain.settings import EmailConfiguration
@@ -153,7 +153,7 @@ def _parties(uow: UnitOfWork, facts: TrackingFacts) -> list[ActivityParty]:
     parties = resolve_parties(headers, facts.matches, ambiguous, owner, address)
     if not facts.owner.options.create_contacts_for_unknown_senders:
         return parties
-    created = _create_contacts(uow, unresolved_addresses(parties, address))
+    created = _create_contacts(uow, unresolved_senders(parties, address))
     if not created:
         return parties
     return resolve_parties(headers, {**facts.matches, **created}, ambiguous, owner, address)

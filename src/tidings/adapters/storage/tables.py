@@ -46,6 +46,41 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC)
 
 
+def storable(value: str | None, length: int | None = None) -> str | None:
+    """Text from an email made storable: PostgreSQL refuses NUL characters, both databases
+    refuse lone surrogates, and a value longer than its column is cut to fit."""
+    if value is None:
+        return None
+    if "\0" in value:
+        value = value.replace("\0", "\ufffd")
+    if not value.isascii():
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value[:length] if length else value
+
+
+class MailText(TypeDecorator[str]):
+    """Unbounded text that came out of an email."""
+
+    impl = Text
+    cache_ok = True
+
+    @override
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return storable(value)
+
+
+class MailString(TypeDecorator[str]):
+    """Bounded text that came out of an email, cut to the column's length."""
+
+    impl = String
+    cache_ok = True
+
+    @override
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        length: int | None = getattr(self.impl_instance, "length", None)
+        return storable(value, length)
+
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -214,7 +249,7 @@ contacts = Table(
     "contacts",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("full_name", String(NAME), nullable=False),
+    Column("full_name", MailString(NAME), nullable=False),
     Column("account_id", ForeignKey("accounts.id", ondelete="SET NULL")),
     *_email_columns(),
 )
@@ -264,7 +299,7 @@ raw_messages = Table(
     Column("folder", String(NAME), nullable=False),
     Column("uidvalidity", BigInteger, nullable=False),
     Column("uid", String(255), nullable=False),
-    Column("message_id", String(998), index=True),
+    Column("message_id", MailString(998), index=True),
     Column("content_hash", String(64), nullable=False),
     Column("size", Integer, nullable=False),
     Column("raw", LargeBinary, nullable=False),
@@ -280,20 +315,20 @@ email_activities = Table(
     Column("owner_id", Integer, nullable=False),
     Column("mailbox_id", ForeignKey("mailboxes.id", ondelete="SET NULL"), index=True),
     # Message-ID, or the content hash for email without one: one activity per owner each.
-    Column("identity", String(998), nullable=False),
-    Column("message_id", String(998), index=True),
-    Column("subject", Text, nullable=False),
+    Column("identity", MailString(998), nullable=False),
+    Column("message_id", MailString(998), index=True),
+    Column("subject", MailText(), nullable=False),
     Column("direction", String(KIND), nullable=False),
     Column("status", String(KIND), nullable=False),
-    Column("in_reply_to", String(998)),
+    Column("in_reply_to", MailString(998)),
     Column("conversation_id", String(64), index=True),
     Column("subject_key", String(40), nullable=False, index=True),
     Column("tracking_token", String(64), index=True),
     Column("regarding_kind", String(KIND)),
     Column("regarding_id", Integer),
     Column("correlation", String(KIND), nullable=False),
-    Column("text_body", Text, nullable=False),
-    Column("html_body", Text),
+    Column("text_body", MailText(), nullable=False),
+    Column("html_body", MailText()),
     Column("raw_message_id", ForeignKey("raw_messages.id", ondelete="SET NULL")),
     Column("received_at", UtcDateTime()),
     Column("created_at", UtcDateTime(), nullable=False),
@@ -312,8 +347,8 @@ activity_parties = Table(
         index=True,
     ),
     Column("role", String(KIND), nullable=False),
-    Column("address", String(ADDRESS), nullable=False, index=True),
-    Column("name", String(NAME), nullable=False),
+    Column("address", MailString(ADDRESS), nullable=False, index=True),
+    Column("name", MailString(NAME), nullable=False),
     Column("party_kind", String(KIND)),
     Column("party_id", Integer),
     Index(None, "party_kind", "party_id"),
@@ -329,11 +364,11 @@ attachments = Table(
         nullable=False,
         index=True,
     ),
-    Column("filename", String(NAME), nullable=False),
-    Column("content_type", String(255), nullable=False),
+    Column("filename", MailString(NAME), nullable=False),
+    Column("content_type", MailString(255), nullable=False),
     Column("size", Integer, nullable=False),
-    Column("blocked_reason", Text),
-    Column("content_id", String(998)),
+    Column("blocked_reason", MailText()),
+    Column("content_id", MailString(998)),
     Column("content", LargeBinary),
 )
 
@@ -348,7 +383,7 @@ tracking_decisions = Table(
         unique=True,
     ),
     Column("outcome", String(KIND), nullable=False),
-    Column("summary", Text, nullable=False),
+    Column("summary", MailText(), nullable=False),
     Column("reasons", JSON, nullable=False),
     Column("correlation", String(KIND), nullable=False),
     Column("activity_id", ForeignKey("email_activities.id", ondelete="SET NULL")),
@@ -366,8 +401,8 @@ parked_emails = Table(
         unique=True,
     ),
     Column("stage", String(KIND), nullable=False),
-    Column("error_type", String(NAME), nullable=False),
-    Column("error", Text, nullable=False),
+    Column("error_type", MailString(NAME), nullable=False),
+    Column("error", MailText(), nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("parked_at", UtcDateTime(), nullable=False),
 )
