@@ -1,16 +1,19 @@
 # The two commands of the README: `make demo` and `make test`. Everything else is a step.
 SHELL := /bin/bash
 PYTHON ?= python3
-UV := $(PYTHON) -m uv
 VENV := .venv
 BIN := $(VENV)/bin
-DEBIAN_TEST_PACKAGES :=
 
-.PHONY: demo test env lint typecheck layers unit bench clean
+.PHONY: demo test env lint typecheck layers bench clean
 
-$(BIN)/tidings: pyproject.toml uv.lock
-	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
-	$(UV) sync --frozen --quiet
+# A project venv holding uv, which then installs exactly what uv.lock says (--inexact keeps
+# uv itself). Debian's python3 lacks venv until python3-venv is installed.
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV) || { apt-get install -y -qq python3-venv && rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+
+$(BIN)/tidings: $(BIN)/uv pyproject.toml uv.lock
+	$(BIN)/uv sync --frozen --inexact --quiet
 	@touch $@
 
 env: $(BIN)/tidings

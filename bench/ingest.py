@@ -22,27 +22,26 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mailgen import Correspondent, generate_mail, make_people, mean_size  # noqa: E402
-
-from tidings.adapters.storage.database import upgrade  # noqa: E402
-from tidings.bootstrap import bootstrap  # noqa: E402
-from tidings.config import Settings  # noqa: E402
-from tidings.domain.activity import (  # noqa: E402
+from mailgen import Correspondent, generate_mail, make_people, mean_size
+from tidings.adapters.storage.database import upgrade
+from tidings.bootstrap import bootstrap
+from tidings.config import Settings
+from tidings.domain.activity import (
     ActivityStatus,
     Direction,
     EmailActivity,
 )
-from tidings.domain.mailbox import Mailbox, TestStatus  # noqa: E402
-from tidings.domain.message import MessageOrigin  # noqa: E402
-from tidings.domain.people import (  # noqa: E402
+from tidings.domain.mailbox import Mailbox, TestStatus
+from tidings.domain.message import MessageOrigin
+from tidings.domain.people import (
     TRACKING_ROLE,
     PersonalOptions,
     TrackIncoming,
     User,
     standard_roles,
 )
-from tidings.domain.records import Contact  # noqa: E402
-from tidings.domain.settings import EmailConfiguration  # noqa: E402
+from tidings.domain.records import Contact
+from tidings.domain.settings import EmailConfiguration
 
 OWNER = Correspondent("Dana Reyes", "dana@northwind.example")
 TRACKED_IDS = 500
@@ -64,8 +63,9 @@ def prepare(folder: Path, option: TrackIncoming, contacts: list[Correspondent]) 
     with tidings.uow() as uow:
         uow.settings.save(EmailConfiguration())
         roles = {r.name: uow.directory.add_role(r) for r in standard_roles()}
-        owner = User(OWNER.name, OWNER.address, frozenset({roles[TRACKING_ROLE]}),
-                     PersonalOptions(option))
+        owner = User(
+            OWNER.name, OWNER.address, frozenset({roles[TRACKING_ROLE]}), PersonalOptions(option)
+        )
         uow.directory.add_user(owner)
         mailbox = Mailbox(OWNER.address, owner.ref)
         mailbox.approve_email()
@@ -77,9 +77,16 @@ def prepare(folder: Path, option: TrackIncoming, contacts: list[Correspondent]) 
         for number in range(TRACKED_IDS):
             message_id = tracked_id(number)
             uow.activities.add(
-                EmailActivity(owner=owner.ref, mailbox_id=mailbox.id, subject=f"Offer {number}",
-                              direction=Direction.OUTGOING, status=ActivityStatus.SENT,
-                              message_id=message_id, received_at=now, created_at=now),
+                EmailActivity(
+                    owner=owner.ref,
+                    mailbox_id=mailbox.id,
+                    subject=f"Offer {number}",
+                    direction=Direction.OUTGOING,
+                    status=ActivityStatus.SENT,
+                    message_id=message_id,
+                    received_at=now,
+                    created_at=now,
+                ),
                 message_id,
             )
         uow.commit()
@@ -112,10 +119,17 @@ def main() -> None:
     args = parser.parse_args()
     contacts, strangers = make_people(400, 400)
     started = time.perf_counter()
-    mails = generate_mail(args.count, owner=OWNER, crm_contacts=contacts, strangers=strangers,
-                          reply_to_message_ids=[tracked_id(n) for n in range(TRACKED_IDS)])
-    print(f"generated {len(mails)} emails, mean {mean_size(mails) / 1024:.1f} KB, "
-          f"in {time.perf_counter() - started:.1f} s")
+    mails = generate_mail(
+        args.count,
+        owner=OWNER,
+        crm_contacts=contacts,
+        strangers=strangers,
+        reply_to_message_ids=[tracked_id(n) for n in range(TRACKED_IDS)],
+    )
+    print(
+        f"generated {len(mails)} emails, mean {mean_size(mails) / 1024:.1f} KB, "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
     targets = {TrackIncoming.ALL: 1.0, TrackIncoming.IN_RESPONSE: 3.0}
     with tempfile.TemporaryDirectory() as tmp:
         for option, target in targets.items():

@@ -14,9 +14,15 @@ from tidings.adapters.demo_mailbox import load_sample_mailbox
 from tidings.adapters.mail_files import MailFile, find_messages
 from tidings.adapters.parsing import InlineParser, ProcessPoolParser
 from tidings.adapters.passwords import Argon2PasswordHasher
-from tidings.adapters.storage.database import make_engine, upgrade
+from tidings.adapters.storage.database import (
+    describe_url,
+    is_schema_current,
+    make_engine,
+    upgrade,
+)
 from tidings.adapters.storage.unit_of_work import SqlAlchemyUnitOfWork
 from tidings.config import Settings
+from tidings.domain.errors import UserError
 from tidings.services.demo import DemoService, DemoSummary
 from tidings.services.explain import ExplainService
 from tidings.services.ingest import IngestService, ReplayService
@@ -46,6 +52,19 @@ class Tidings:
     def load_demo(self) -> DemoSummary:
         """Create the demo organization and ingest the bundled sample mailbox (once)."""
         return self.demo.load(load_sample_mailbox())
+
+    @property
+    def database_label(self) -> str:
+        """Where the database is, without its password."""
+        return describe_url(self.settings.database_url)
+
+    def require_current_schema(self) -> None:
+        """Fail with what to do when the database was never created or is behind."""
+        if not is_schema_current(self.settings.database_url):
+            raise UserError(
+                f"the database at {self.database_label} is not up to date: "
+                "run `tidings db upgrade` first"
+            )
 
     def upgrade_database(self) -> None:
         """Apply every pending migration."""

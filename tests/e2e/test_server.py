@@ -108,6 +108,14 @@ def test_a_user_without_the_tracking_role_is_not_authorized(server: str) -> None
     assert mailboxes.status_code == 403
 
 
+def test_invalid_parameters_are_problem_details(server: str) -> None:
+    response = httpx.get(f"{server}/api/activities", params={"limit": 0}, auth=ADMIN)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["title"] == "Invalid request"
+    assert "limit" in response.json()["detail"]
+
+
 def test_a_wrong_password_is_refused(server: str) -> None:
     response = httpx.get(f"{server}/api/activities", auth=("admin@northwind.example", "wrong"))
     assert response.status_code == 401

@@ -116,3 +116,22 @@ def test_replay_needs_an_id_or_all(demo: dict[str, str]) -> None:
     result = runner.invoke(app, ["replay"], env=demo)
     assert result.exit_code == 2
     assert "Give one parked ID or --all." in result.output
+
+
+def test_commands_on_a_database_never_created_say_what_to_do(tmp_path: Path) -> None:
+    # No traceback: the admin is told to run `tidings db upgrade`.
+    env = {"TIDINGS_DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}", "COLUMNS": "200"}
+    result = runner.invoke(app, ["parked"], env=env)
+    assert result.exit_code == 2
+    assert "is not up to date: run `tidings db upgrade` first" in result.output
+    assert runner.invoke(app, ["db", "upgrade"], env=env).exit_code == 0
+    assert "No parked email." in runner.invoke(app, ["parked"], env=env).output
+
+
+def test_a_plain_folder_gives_only_its_eml_files(demo: dict[str, str], tmp_path: Path) -> None:
+    # Notes and indexes lying beside exported email are not email.
+    (tmp_path / "a.eml").write_bytes(make_email(message_id="<only@c.example>"))
+    (tmp_path / "MANIFEST.toml").write_text("[a]\nshape = 'x'\n")
+    args = ["ingest", str(tmp_path), "--mailbox", "dana@northwind.example"]
+    result = runner.invoke(app, args, env=demo)
+    assert "1 email(s) into dana@northwind.example/INBOX" in result.output

@@ -19,7 +19,7 @@ class MailFile:
 
 
 def find_messages(paths: list[Path]) -> list[MailFile]:
-    """Every email under ``paths``, each a file, a Maildir (cur/new/tmp) or an mbox."""
+    """Every email under ``paths``: a file, a folder of .eml files, a Maildir or an mbox."""
     found: list[MailFile] = []
     for path in paths:
         if not path.exists():
@@ -36,7 +36,8 @@ def find_messages(paths: list[Path]) -> list[MailFile]:
 
 
 def _plain_files(folder: Path) -> Iterator[MailFile]:
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    # In a plain folder only .eml files are email; notes and indexes beside them are not.
+    for path in sorted(p for p in folder.rglob("*.eml") if p.is_file()):
         yield MailFile(str(path), path.read_bytes)
 
 

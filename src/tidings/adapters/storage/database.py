@@ -7,6 +7,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
@@ -39,6 +41,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
     ):
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
+
+
+def describe_url(url: str) -> str:
+    """The URL with any password hidden, for printing."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def is_schema_current(url: str) -> bool:
+    """Whether the database at ``url`` has every migration applied."""
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision() == head
+    finally:
+        engine.dispose()
 
 
 def alembic_config(url: str) -> Config:

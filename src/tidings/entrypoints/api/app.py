@@ -3,7 +3,8 @@
 from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tidings import __version__
@@ -45,6 +46,18 @@ def create_app(tidings: Tidings) -> FastAPI:
         )
         return _problem(status, str(error))
 
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
+            for item in error.errors()
+        )
+        return _problem(422, problems)
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/api/docs")
+
     @app.exception_handler(StarletteHTTPException)
     def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         return _problem(error.status_code, str(error.detail), error.headers)
@@ -54,7 +67,13 @@ def create_app(tidings: Tidings) -> FastAPI:
 
 def _problem(status: int, detail: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     """An RFC 9457 problem details body."""
-    titles = {400: "Bad request", 401: "Not signed in", 403: "Forbidden", 404: "Not found"}
+    titles = {
+        400: "Bad request",
+        401: "Not signed in",
+        403: "Forbidden",
+        404: "Not found",
+        422: "Invalid request",
+    }
     body = {
         "type": "about:blank",
         "title": titles.get(status, "Error"),

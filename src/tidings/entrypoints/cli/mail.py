@@ -10,11 +10,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from tidings.bootstrap import bootstrap
 from tidings.domain.errors import TidingsError
 from tidings.domain.folders import INBOX
 from tidings.domain.message import MessageOrigin, content_hash
 from tidings.domain.tracking import Outcome, Verdict
+from tidings.entrypoints.cli.common import ready
 from tidings.services.explain import Explanation
 
 console = Console()
@@ -40,7 +40,7 @@ def ingest(
     folder: Annotated[str, typer.Option(help="Folder they arrived in.")] = INBOX,
 ) -> None:
     """Ingest email from disk as if it had arrived in MAILBOX/FOLDER."""
-    tidings = bootstrap()
+    tidings = ready()
     try:
         target = tidings.queries.mailbox_by_address(mailbox)
         files = tidings.find_mail_files(paths)
@@ -79,7 +79,7 @@ def ingest(
 
 def explain(message_id: Annotated[str, typer.Argument(help="The email's Message-ID.")]) -> None:
     """Say why an email was (or wasn't) tracked: every rule, its verdict and reason."""
-    tidings = bootstrap()
+    tidings = ready()
     found = tidings.explain.by_message_id(message_id)
     tidings.close()
     if not found:
@@ -92,8 +92,11 @@ def explain(message_id: Annotated[str, typer.Argument(help="The email's Message-
 def _print_explanation(item: Explanation) -> None:
     console.rule(f"{item.message_id}  in {item.mailbox_address}/{item.folder}")
     outcome = item.outcome.value.replace("_", " ") if item.outcome else "undecided"
-    detail = "" if item.outcome is Outcome.TRACKED else f" — {item.summary}"
-    console.print(f"Outcome: [bold]{outcome}[/]{detail}")
+    console.print(
+        f"Outcome: [bold]{outcome}[/]"
+        if item.outcome is Outcome.TRACKED
+        else f"Outcome: [bold]{item.summary}[/]"
+    )
     if item.activity_id is not None:
         console.print(f"Email activity: {item.activity_id}")
     if item.correlation is not None:
@@ -113,7 +116,7 @@ def _print_explanation(item: Explanation) -> None:
 
 def parked() -> None:
     """List email whose processing failed, with the error; `tidings replay` retries them."""
-    tidings = bootstrap()
+    tidings = ready()
     items = tidings.queries.parked()
     tidings.close()
     if not items:
@@ -140,7 +143,7 @@ def replay(
     if (parked_id is None) == (not replay_all):
         errors.print("Give one parked ID or --all.")
         raise typer.Exit(2)
-    tidings = bootstrap()
+    tidings = ready()
     try:
         results = (
             tidings.replay.replay_all() if replay_all else [tidings.replay.replay(parked_id or 0)]

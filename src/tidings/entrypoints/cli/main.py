@@ -9,6 +9,7 @@ from rich.console import Console
 
 from tidings.bootstrap import Tidings, bootstrap
 from tidings.entrypoints.cli import mail
+from tidings.entrypoints.cli.common import ready
 from tidings.services.demo import ADMIN_EMAIL, ADMIN_PASSWORD
 
 app = typer.Typer(
@@ -27,7 +28,7 @@ def db_upgrade() -> None:
     """Create the database or bring it to the newest schema."""
     tidings = bootstrap()
     tidings.upgrade_database()
-    console.print(f"Database at {tidings.settings.database_url} is up to date.")
+    console.print(f"Database at {tidings.database_label} is up to date.")
     tidings.close()
 
 
@@ -37,7 +38,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on (default 8025).")] = None,
 ) -> None:
     """Run the HTTP server: /healthz and the JSON API under /api."""
-    tidings = bootstrap()
+    tidings = ready()
     _serve(tidings, host, port)
 
 
