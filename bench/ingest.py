@@ -104,9 +104,8 @@ def ingest_rate(url: str, mails: list[bytes], batch: int) -> tuple[float, Counte
     outcomes: Counter[str] = Counter()
     items = [(raw, MessageOrigin(1, "INBOX", 1, str(uid))) for uid, raw in enumerate(mails, 1)]
     start = time.perf_counter()
-    for first in range(0, len(items), batch):
-        for result in tidings.ingest.ingest_batch(items[first : first + batch]):
-            outcomes[result.outcome.value] += 1
+    for result in tidings.ingest.ingest_many(items, batch):
+        outcomes[result.outcome.value] += 1
     elapsed = time.perf_counter() - start
     tidings.close()
     return len(mails) / elapsed, outcomes

@@ -50,3 +50,24 @@ def test_a_batch_parsed_in_worker_processes_is_recorded_whole(pooled: Tidings) -
         assert [(a.filename, a.size) for a in activity.attachments] == [
             (f"order-{n}.pdf", 5 * (n + 1))
         ]
+
+
+def test_a_stream_is_ingested_in_order_across_batches(pooled: Tidings) -> None:
+    # ingest_many parses the next batch's headers while deciding this one; order and
+    # idempotence hold across batch boundaries, and within a batch.
+    org = Org.create(pooled)
+    mailbox = org.mailboxes["dana"]
+    emails = [
+        (
+            make_email(message_id=f"<s-{n}@c.example>", subject=f"S{n}"),
+            MessageOrigin(mailbox, "INBOX", 1, str(n)),
+        )
+        for n in range(7)
+    ]
+    offered = [*emails, emails[2], emails[6], emails[6]]
+    results = list(pooled.ingest.ingest_many(offered, batch_size=3))
+    assert [r.outcome for r in results] == [Outcome.TRACKED] * 10
+    assert [r.repeated for r in results] == [False] * 7 + [True] * 3
+    assert results[7].activity_id == results[2].activity_id
+    subjects = [pooled.queries.activity(r.activity_id).activity.subject for r in results[:7]]
+    assert subjects == [f"S{n}" for n in range(7)]

@@ -9,17 +9,23 @@ one-core machines and short-lived commands.
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 
-from tidings.domain.message import HeaderSummary, ParsedEmail, parse_email, parse_headers
+from tidings.domain.message import (
+    HeaderSummary,
+    ParsedEmail,
+    parse_email,
+    parse_headers,
+    split_header_block,
+)
 
 
 class InlineParser:
     """Parses in the calling process, when the result is asked for."""
 
-    def start_headers(self, raw: bytes) -> Callable[[], HeaderSummary]:
-        return lambda: parse_headers(raw)
+    def start_headers_many(self, raws: Sequence[bytes]) -> Callable[[], list[HeaderSummary]]:
+        return lambda: [parse_headers(raw) for raw in raws]
 
     def start_email(self, raw: bytes) -> Callable[[], ParsedEmail]:
         return lambda: parse_email(raw)
@@ -35,10 +41,15 @@ class ProcessPoolParser:
         # forkserver: never fork a process that may hold threads (the web server's pool).
         context = multiprocessing.get_context("forkserver")
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        self._workers = workers
 
-    def start_headers(self, raw: bytes) -> Callable[[], HeaderSummary]:
-        future: Future[HeaderSummary] = self._pool.submit(parse_headers, raw)
-        return future.result
+    def start_headers_many(self, raws: Sequence[bytes]) -> Callable[[], list[HeaderSummary]]:
+        # Only the header blocks travel, in a few large chunks: a task per email would cost
+        # more in messaging than the parsing it moves.
+        blocks = [split_header_block(raw) for raw in raws]
+        chunk = max(1, len(blocks) // (2 * self._workers))
+        results = self._pool.map(parse_headers, blocks, chunksize=chunk)
+        return lambda: list(results)
 
     def start_email(self, raw: bytes) -> Callable[[], ParsedEmail]:
         future: Future[ParsedEmail] = self._pool.submit(parse_email, raw)

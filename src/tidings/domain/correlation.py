@@ -7,6 +7,7 @@ off by default. The first method that finds a tracked email wins.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from typing import Protocol
@@ -34,6 +35,7 @@ class CorrelationLookup(Protocol):
     ) -> Correlation | None: ...
 
 
+@functools.lru_cache(maxsize=32)
 def token_pattern(token_format: TrackingTokenFormat) -> re.Pattern[str]:
     """A regular expression that finds a tracking token of this format in a subject."""
     digits = token_format.total_digits

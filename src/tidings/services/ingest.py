@@ -15,9 +15,10 @@ Steps 2–4 of a batch share one transaction, so a batch costs two commits, not 
 
 from __future__ import annotations
 
+import itertools
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from tidings.domain.correlation import choose_regarding
@@ -33,11 +34,13 @@ from tidings.domain.rules import decide
 from tidings.domain.settings import EmailConfiguration
 from tidings.domain.stored import NewRaw, StoredDecision, StoredRaw
 from tidings.domain.tracking import Outcome
+from tidings.services.lookups import BatchLookups
 from tidings.services.ports import Clock, MessageParser, UnitOfWork
 from tidings.services.recording import (
     MailboxContext,
     fill_content,
     gather_facts,
+    identity_of,
     load_context,
     record_activity,
 )
@@ -65,6 +68,14 @@ class _Pending:
     headers: HeaderSummary
 
 
+def _chunks(
+    emails: Iterable[tuple[bytes, MessageOrigin]], size: int
+) -> Iterator[list[tuple[bytes, MessageOrigin]]]:
+    iterator = iter(emails)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
 class IngestService:
     """Turns raw email from a mailbox into tracking decisions and email activities."""
 
@@ -79,10 +90,37 @@ class IngestService:
         """Store ``raw`` (unless this origin was seen) and process it."""
         return self.ingest_batch([(raw, origin)])[0]
 
-    def ingest_batch(self, batch: Sequence[tuple[bytes, MessageOrigin]]) -> list[IngestResult]:
+    def ingest_many(
+        self, emails: Iterable[tuple[bytes, MessageOrigin]], batch_size: int = 100
+    ) -> Iterator[IngestResult]:
+        """Ingest a stream of email in batches, each result as its batch completes.
+
+        The next batch's header blocks are parsed while the current one is decided.
+        """
+        chunks = _chunks(emails, batch_size)
+        batch = next(chunks, None)
+        headers = self._start_headers(batch or [])
+        while batch is not None:
+            following = next(chunks, None)
+            following_headers = self._start_headers(following or [])
+            yield from self.ingest_batch(batch, headers())
+            batch, headers = following, following_headers
+
+    def _start_headers(
+        self, batch: Sequence[tuple[bytes, MessageOrigin]]
+    ) -> Callable[[], list[HeaderSummary]]:
+        return self._parser.start_headers_many([raw for raw, _ in batch])
+
+    def ingest_batch(
+        self,
+        batch: Sequence[tuple[bytes, MessageOrigin]],
+        headers: Sequence[HeaderSummary] | None = None,
+    ) -> list[IngestResult]:
         """Store and process many emails; results come back in the order given."""
         results: dict[int, IngestResult] = {}
-        pending, repeats = self._store(batch, results)
+        if headers is None:
+            headers = self._start_headers(batch)()
+        pending, repeats = self._store(batch, headers, results)
         if pending:
             with self._uow() as uow:
                 results.update(self._decide_all(uow, pending))
@@ -102,15 +140,16 @@ class IngestService:
         return result
 
     def _store(
-        self, batch: Sequence[tuple[bytes, MessageOrigin]], results: dict[int, IngestResult]
+        self,
+        batch: Sequence[tuple[bytes, MessageOrigin]],
+        headers_of: Sequence[HeaderSummary],
+        results: dict[int, IngestResult],
     ) -> tuple[list[_Pending], dict[int, int]]:
         """Commit the raw bytes of every new origin; say which emails still need deciding."""
         pending: list[_Pending] = []
         repeats: dict[int, int] = {}  # index of a repeated origin -> index of its first offer
         first_offer: dict[MessageOrigin, int] = {}
         new: list[tuple[int, NewRaw, HeaderSummary]] = []
-        # Header blocks are read in the parser's processes while this one waits on storage.
-        headers_of = [self._parser.start_headers(raw) for raw, _ in batch]
         with self._uow() as uow:
             for mailbox_id in {origin.mailbox_id for _, origin in batch}:
                 if uow.mailboxes.get(mailbox_id) is None:
@@ -122,7 +161,7 @@ class IngestService:
                     repeats[index] = first_offer[origin]
                     continue
                 first_offer[origin] = index
-                headers = headers_of[index]()
+                headers = headers_of[index]
                 raw_id = known.get(origin)
                 if raw_id is None:
                     item = NewRaw(origin, raw, headers.message_id, content_hash(raw), now)
@@ -153,12 +192,21 @@ class IngestService:
         """Decide each email in order; parse tracked ones meanwhile, then fill their content."""
         contexts: dict[int, MailboxContext] = {}
         results: dict[int, IngestResult] = {}
+        lookups = BatchLookups(
+            uow,
+            [item.headers for item in pending],
+            [identity_of(item.stored) for item in pending],
+            uow.settings.get().tracking_token,
+        )
+        not_tracked: list[StoredDecision] = []
         tracked: list[tuple[_Pending, IngestResult, Callable[[], ParsedEmail]]] = []
         for item in pending:
-            result = self._process(uow, item.stored, item.headers, contexts)
+            result = self._process(uow, lookups, item, contexts, not_tracked)
             results[item.index] = result
             if result.outcome is Outcome.TRACKED:
                 tracked.append((item, result, self._parser.start_email(item.stored.raw)))
+        # Decisions that recorded nothing are independent rows: one statement for all.
+        uow.decisions.add_many(not_tracked)
         for item, result, parsed in tracked:
             config = contexts[item.stored.origin.mailbox_id].config
             results[item.index] = self._fill(uow, item.stored, result, parsed, config)
@@ -188,35 +236,39 @@ class IngestService:
     def _process(
         self,
         uow: UnitOfWork,
-        stored: StoredRaw,
-        headers: HeaderSummary,
+        lookups: BatchLookups,
+        item: _Pending,
         contexts: dict[int, MailboxContext],
+        not_tracked: list[StoredDecision],
     ) -> IngestResult:
         for attempt in range(_CONFLICT_RETRIES + 1):
             try:
-                return self._decide_and_record(uow, stored, headers, contexts)
+                return self._decide_and_record(uow, lookups, item, contexts, not_tracked)
             except StorageError:
                 raise  # the database itself failed: parking would fail too
             except ConflictError:
                 # Another worker recorded the same email at the same moment; deciding again
                 # sees its activity and says "already tracked".
                 if attempt == _CONFLICT_RETRIES:
-                    return self._park(uow, stored.id)
+                    return self._park(uow, item.stored.id)
+                lookups.owners_changed(identity_of(item.stored))
             except Exception:
-                return self._park(uow, stored.id)
+                return self._park(uow, item.stored.id)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _decide_and_record(
         self,
         uow: UnitOfWork,
-        stored: StoredRaw,
-        headers: HeaderSummary,
+        lookups: BatchLookups,
+        item: _Pending,
         contexts: dict[int, MailboxContext],
+        not_tracked: list[StoredDecision],
     ) -> IngestResult:
+        stored = item.stored
         mailbox_id = stored.origin.mailbox_id
         if mailbox_id not in contexts:
             contexts[mailbox_id] = load_context(uow, mailbox_id)
-        facts = gather_facts(uow, contexts[mailbox_id], stored, headers)
+        facts = gather_facts(lookups, contexts[mailbox_id], stored, item.headers)
         decision = decide(facts)
         record = StoredDecision(
             raw_message_id=stored.id,
@@ -228,11 +280,10 @@ class IngestService:
             decided_at=self._clock.now(),
         )
         if not decision.tracked:
-            # Deciding only read; the one insert needs no savepoint to stay all-or-nothing.
-            uow.decisions.add(record)
+            not_tracked.append(record)
             return IngestResult(stored.id, Outcome.NOT_TRACKED, record.summary)
         with uow.savepoint():
-            activity_id = record_activity(uow, stored, facts, self._clock.now())
+            activity_id = record_activity(uow, lookups, stored, facts, self._clock.now())
             uow.decisions.add(replace(record, outcome=Outcome.TRACKED, activity_id=activity_id))
         return IngestResult(stored.id, Outcome.TRACKED, record.summary, activity_id)
 

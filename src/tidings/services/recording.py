@@ -18,7 +18,8 @@ from tidings.domain.people import privileges_of
 from tidings.domain.records import Contact, RecordKind, RecordRef
 from tidings.domain.settings import EmailConfiguration
 from tidings.domain.stored import StoredRaw
-from tidings.domain.tracking import Correlation, Owner, TrackingFacts
+from tidings.domain.tracking import Owner, TrackingFacts
+from tidings.services.lookups import BatchLookups
 from tidings.services.ports import UnitOfWork
 
 
@@ -30,27 +31,6 @@ class MailboxContext:
     mailbox: Mailbox
     owner: Owner
     folder_rules: dict[str, FolderTrackingRule]
-
-
-class _Lookup:
-    """Correlation queries over the activity repository of one unit of work."""
-
-    def __init__(self, uow: UnitOfWork) -> None:
-        self._activities = uow.activities
-
-    def by_message_ids(self, message_ids: tuple[str, ...]) -> Correlation | None:
-        return self._activities.correlate_message_ids(message_ids)
-
-    def by_tracking_token(self, token: str) -> Correlation | None:
-        return self._activities.correlate_token(token)
-
-    def by_conversation(self, conversation_id: str) -> Correlation | None:
-        return self._activities.correlate_conversation(conversation_id)
-
-    def by_subject(
-        self, subject_key: str, addresses: set[str], min_shared: int
-    ) -> Correlation | None:
-        return self._activities.correlate_subject(subject_key, addresses, min_shared)
 
 
 def identity_of(stored: StoredRaw) -> str:
@@ -83,12 +63,12 @@ def load_owner(uow: UnitOfWork, ref: RecordRef) -> Owner:
 
 
 def gather_facts(
-    uow: UnitOfWork, context: MailboxContext, stored: StoredRaw, headers: HeaderSummary
+    lookups: BatchLookups, context: MailboxContext, stored: StoredRaw, headers: HeaderSummary
 ) -> TrackingFacts:
     """Everything the rules need about one stored email."""
     folder = stored.origin.folder
     config = context.config
-    matches = uow.directory.records_by_address(headers.addresses())
+    matches = lookups.records(headers.addresses())
     sender = headers.sender.address if headers.sender else ""
     recipients = {a.address for a in (*headers.to, *headers.cc, *headers.bcc)}
     return TrackingFacts(
@@ -100,13 +80,15 @@ def gather_facts(
         headers=headers,
         sender_kinds=frozenset(r.kind for r in matches.get(sender, ())),
         recipient_kinds=frozenset(r.kind for a in recipients for r in matches.get(a, ())),
-        correlation=correlate(headers, config, _Lookup(uow)),
-        tracked_for=uow.activities.owners_of(identity_of(stored)),
+        correlation=correlate(headers, config, lookups),
+        tracked_for=lookups.owners_of(identity_of(stored)),
         matches=matches,
     )
 
 
-def record_activity(uow: UnitOfWork, stored: StoredRaw, facts: TrackingFacts, now: datetime) -> int:
+def record_activity(
+    uow: UnitOfWork, lookups: BatchLookups, stored: StoredRaw, facts: TrackingFacts, now: datetime
+) -> int:
     """Record a tracked email as an activity from its headers; returns the activity's id.
 
     Body and attachments come later (``fill_content``), once the whole message is parsed,
@@ -133,10 +115,12 @@ def record_activity(uow: UnitOfWork, stored: StoredRaw, facts: TrackingFacts, no
         regarding=correlation.regarding,
         correlation=correlation.method,
         raw_message_id=stored.id,
-        parties=_parties(uow, facts),
+        parties=_parties(uow, lookups, facts),
         created_at=now,
     )
-    return uow.activities.add(activity, identity_of(stored))
+    activity_id = uow.activities.add(activity, identity_of(stored))
+    lookups.activity_recorded(activity, identity_of(stored))
+    return activity_id
 
 
 def fill_content(
@@ -147,7 +131,7 @@ def fill_content(
     uow.activities.set_content(activity_id, parsed.text_body, parsed.html_body, attachments)
 
 
-def _parties(uow: UnitOfWork, facts: TrackingFacts) -> list[ActivityParty]:
+def _parties(uow: UnitOfWork, lookups: BatchLookups, facts: TrackingFacts) -> list[ActivityParty]:
     headers, owner, address = facts.headers, facts.owner.ref, facts.mailbox.address
     ambiguous = facts.config.ambiguous_match
     parties = resolve_parties(headers, facts.matches, ambiguous, owner, address)
@@ -156,6 +140,7 @@ def _parties(uow: UnitOfWork, facts: TrackingFacts) -> list[ActivityParty]:
     created = _create_contacts(uow, unresolved_senders(parties, address))
     if not created:
         return parties
+    lookups.records_created(created)
     return resolve_parties(headers, {**facts.matches, **created}, ambiguous, owner, address)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Select, bindparam, delete, func, insert, select, update
@@ -37,25 +37,23 @@ _UPDATE_CONTENT = (
     .where(_A.id == bindparam("key"))
     .values(text_body=bindparam("text_body"), html_body=bindparam("html_body"))
 )
-_SELECT_OWNERS = select(_A.owner_kind, _A.owner_id).where(_A.identity == bindparam("identity"))
-_SELECT_BY_MESSAGE_IDS = (
-    select(_A.id, _A.message_id, _A.regarding_kind, _A.regarding_id)
-    .where(_A.message_id.in_(bindparam("ids", expanding=True)))
-    .order_by(_A.id)
+_SELECT_OWNERS = select(_A.identity, _A.owner_kind, _A.owner_id).where(
+    _A.identity.in_(bindparam("values", expanding=True))
 )
 
 
-def _newest_where(column: Any) -> Any:
+def _activities_where_in(column: Any) -> Any:
+    """Activities whose ``column`` is one of the given values, oldest first."""
     return (
-        select(_A.id, _A.regarding_kind, _A.regarding_id)
-        .where(column == bindparam("value"))
-        .order_by(_A.id.desc())
-        .limit(1)
+        select(column.label("key"), _A.id, _A.regarding_kind, _A.regarding_id)
+        .where(column.in_(bindparam("values", expanding=True)))
+        .order_by(_A.id)
     )
 
 
-_SELECT_BY_TOKEN = _newest_where(_A.tracking_token)
-_SELECT_BY_CONVERSATION = _newest_where(_A.conversation_id)
+_SELECT_BY_MESSAGE_IDS = _activities_where_in(_A.message_id)
+_SELECT_BY_TOKENS = _activities_where_in(_A.tracking_token)
+_SELECT_BY_CONVERSATIONS = _activities_where_in(_A.conversation_id)
 
 
 class SqlActivityRepository:
@@ -153,27 +151,35 @@ class SqlActivityRepository:
         statement = _filtered(select(func.count()).select_from(t.email_activities), query)
         return int(self._conn.execute(statement).scalar_one())
 
-    def owners_of(self, identity: str) -> frozenset[RecordRef]:
-        rows = self._conn.execute(select(_A.owner_kind, _A.owner_id).where(_A.identity == identity))
-        return frozenset(RecordRef(RecordKind(kind), ident) for kind, ident in rows)
+    def owners_by_identity(self, identities: Iterable[str]) -> dict[str, set[RecordRef]]:
+        found: dict[str, set[RecordRef]] = {}
+        for row in self._conn.execute(_SELECT_OWNERS, {"values": sorted(set(identities))}):
+            found.setdefault(row.identity, set()).add(
+                RecordRef(RecordKind(row.owner_kind), row.owner_id)
+            )
+        return found
 
-    def correlate_message_ids(self, message_ids: Sequence[str]) -> Correlation | None:
-        rows = self._conn.execute(_SELECT_BY_MESSAGE_IDS, {"ids": list(message_ids)}).all()
-        # The first id in the list is the most direct answer (In-Reply-To, then the newest
-        # References entry), so prefer it.
-        for message_id in message_ids:
-            for row in rows:
-                if row.message_id == message_id:
-                    return _correlation(CorrelationMethod.IN_REPLY_TO, row)
-        return None
+    def correlations_by_message_id(self, message_ids: Iterable[str]) -> dict[str, Correlation]:
+        """For each Message-ID, the first activity recorded with it."""
+        rows = self._conn.execute(_SELECT_BY_MESSAGE_IDS, {"values": sorted(set(message_ids))})
+        found: dict[str, Correlation] = {}
+        for row in rows:
+            found.setdefault(row.key, _correlation(CorrelationMethod.IN_REPLY_TO, row))
+        return found
 
-    def correlate_token(self, token: str) -> Correlation | None:
-        row = self._conn.execute(_SELECT_BY_TOKEN, {"value": token}).first()
-        return None if row is None else _correlation(CorrelationMethod.TRACKING_TOKEN, row)
+    def correlations_by_token(self, tokens: Iterable[str]) -> dict[str, Correlation]:
+        """For each tracking token, the newest activity sent with it."""
+        return self._newest(_SELECT_BY_TOKENS, tokens, CorrelationMethod.TRACKING_TOKEN)
 
-    def correlate_conversation(self, conversation_id: str) -> Correlation | None:
-        row = self._conn.execute(_SELECT_BY_CONVERSATION, {"value": conversation_id}).first()
-        return None if row is None else _correlation(CorrelationMethod.CONVERSATION_INDEX, row)
+    def correlations_by_conversation(self, ids: Iterable[str]) -> dict[str, Correlation]:
+        """For each Outlook conversation, its newest activity."""
+        return self._newest(_SELECT_BY_CONVERSATIONS, ids, CorrelationMethod.CONVERSATION_INDEX)
+
+    def _newest(
+        self, statement: Any, values: Iterable[str], method: CorrelationMethod
+    ) -> dict[str, Correlation]:
+        rows = self._conn.execute(statement, {"values": sorted(set(values))})
+        return {row.key: _correlation(method, row) for row in rows}  # ascending: newest wins
 
     def correlate_subject(
         self, subject_key: str, addresses: set[str], min_shared: int

@@ -119,17 +119,25 @@ class SqlDecisionRepository:
         self._conn = connection
 
     def add(self, decision: StoredDecision) -> None:
+        self.add_many([decision])
+
+    def add_many(self, decisions: Sequence[StoredDecision]) -> None:
+        if not decisions:
+            return
         self._conn.execute(
             _INSERT_DECISION,
-            {
-                "raw_message_id": decision.raw_message_id,
-                "outcome": decision.outcome.value,
-                "summary": decision.summary,
-                "reasons": [[r.rule, r.verdict.value, r.text] for r in decision.decision.reasons],
-                "correlation": decision.correlation.method.value,
-                "activity_id": decision.activity_id,
-                "decided_at": decision.decided_at,
-            },
+            [
+                {
+                    "raw_message_id": d.raw_message_id,
+                    "outcome": d.outcome.value,
+                    "summary": d.summary,
+                    "reasons": [[r.rule, r.verdict.value, r.text] for r in d.decision.reasons],
+                    "correlation": d.correlation.method.value,
+                    "activity_id": d.activity_id,
+                    "decided_at": d.decided_at,
+                }
+                for d in decisions
+            ],
         )
 
     def get(self, raw_message_id: int) -> StoredDecision | None:

@@ -56,14 +56,10 @@ def ingest(
         MofNCompleteColumn(),
         TimeRemainingColumn(),
     )
+    emails = (_with_origin(f.read(), target.id, folder) for f in files)
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("Ingesting", total=len(files))
-        for mail_file in files:
-            raw = mail_file.read()
-            origin = MessageOrigin(
-                target.id, folder, FILE_UIDVALIDITY, f"sha256:{content_hash(raw)}"
-            )
-            result = tidings.ingest.ingest(raw, origin)
+        for result in tidings.ingest.ingest_many(emails):
             counts[result.outcome] += 1
             repeated += result.repeated
             progress.advance(task)
@@ -75,6 +71,10 @@ def ingest(
         + (f" ({repeated} seen before, unchanged)" if repeated else "")
     )
     tidings.close()
+
+
+def _with_origin(raw: bytes, mailbox_id: int, folder: str) -> tuple[bytes, MessageOrigin]:
+    return raw, MessageOrigin(mailbox_id, folder, FILE_UIDVALIDITY, f"sha256:{content_hash(raw)}")
 
 
 def explain(message_id: Annotated[str, typer.Argument(help="The email's Message-ID.")]) -> None:
