@@ -19,7 +19,7 @@ import itertools
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from tidings.domain.correlation import choose_regarding
 from tidings.domain.errors import ConflictError, NotFoundError, StorageError
@@ -66,6 +66,22 @@ class _Pending:
     index: int
     stored: StoredRaw
     headers: HeaderSummary
+
+
+@dataclass
+class _Batch:
+    """What deciding one batch shares: its transaction, its lookups, its mailboxes."""
+
+    uow: UnitOfWork
+    lookups: BatchLookups
+    contexts: dict[int, MailboxContext] = field(default_factory=dict)
+    #: Decisions that recorded nothing, inserted together at the end of the batch.
+    not_tracked: list[StoredDecision] = field(default_factory=list)
+
+    def context(self, mailbox_id: int) -> MailboxContext:
+        if mailbox_id not in self.contexts:
+            self.contexts[mailbox_id] = load_context(self.uow, mailbox_id)
+        return self.contexts[mailbox_id]
 
 
 def _chunks(
@@ -190,7 +206,6 @@ class IngestService:
 
     def _decide_all(self, uow: UnitOfWork, pending: list[_Pending]) -> dict[int, IngestResult]:
         """Decide each email in order; parse tracked ones meanwhile, then fill their content."""
-        contexts: dict[int, MailboxContext] = {}
         results: dict[int, IngestResult] = {}
         lookups = BatchLookups(
             uow,
@@ -198,17 +213,17 @@ class IngestService:
             [identity_of(item.stored) for item in pending],
             uow.settings.get().tracking_token,
         )
-        not_tracked: list[StoredDecision] = []
+        batch = _Batch(uow, lookups)
         tracked: list[tuple[_Pending, IngestResult, Callable[[], ParsedEmail]]] = []
         for item in pending:
-            result = self._process(uow, lookups, item, contexts, not_tracked)
+            result = self._process(batch, item)
             results[item.index] = result
             if result.outcome is Outcome.TRACKED:
                 tracked.append((item, result, self._parser.start_email(item.stored.raw)))
         # Decisions that recorded nothing are independent rows: one statement for all.
-        uow.decisions.add_many(not_tracked)
+        uow.decisions.add_many(batch.not_tracked)
         for item, result, parsed in tracked:
-            config = contexts[item.stored.origin.mailbox_id].config
+            config = batch.context(item.stored.origin.mailbox_id).config
             results[item.index] = self._fill(uow, item.stored, result, parsed, config)
         return results
 
@@ -226,49 +241,34 @@ class IngestService:
                 fill_content(uow, result.activity_id, parsed(), config)
         except StorageError:
             raise
-        except Exception:
+        except Exception:  # parked whole, never half-recorded
             with uow.savepoint():
                 uow.decisions.delete(stored.id)
                 uow.activities.delete(result.activity_id)
             return self._park(uow, stored.id)
         return result
 
-    def _process(
-        self,
-        uow: UnitOfWork,
-        lookups: BatchLookups,
-        item: _Pending,
-        contexts: dict[int, MailboxContext],
-        not_tracked: list[StoredDecision],
-    ) -> IngestResult:
+    def _process(self, batch: _Batch, item: _Pending) -> IngestResult:
         for attempt in range(_CONFLICT_RETRIES + 1):
             try:
-                return self._decide_and_record(uow, lookups, item, contexts, not_tracked)
+                return self._decide_and_record(batch, item)
             except StorageError:
                 raise  # the database itself failed: parking would fail too
             except ConflictError:
                 # Another worker recorded the same email at the same moment; deciding again
                 # sees its activity and says "already tracked".
                 if attempt == _CONFLICT_RETRIES:
-                    return self._park(uow, item.stored.id)
-                lookups.owners_changed(identity_of(item.stored))
-            except Exception:
-                return self._park(uow, item.stored.id)
+                    return self._park(batch.uow, item.stored.id)
+                batch.lookups.owners_changed(identity_of(item.stored))
+            except Exception:  # any failure parks the email: nothing is lost
+                return self._park(batch.uow, item.stored.id)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _decide_and_record(
-        self,
-        uow: UnitOfWork,
-        lookups: BatchLookups,
-        item: _Pending,
-        contexts: dict[int, MailboxContext],
-        not_tracked: list[StoredDecision],
-    ) -> IngestResult:
-        stored = item.stored
-        mailbox_id = stored.origin.mailbox_id
-        if mailbox_id not in contexts:
-            contexts[mailbox_id] = load_context(uow, mailbox_id)
-        facts = gather_facts(lookups, contexts[mailbox_id], stored, item.headers)
+    def _decide_and_record(self, batch: _Batch, item: _Pending) -> IngestResult:
+        stored, uow = item.stored, batch.uow
+        facts = gather_facts(
+            batch.lookups, batch.context(stored.origin.mailbox_id), stored, item.headers
+        )
         decision = decide(facts)
         record = StoredDecision(
             raw_message_id=stored.id,
@@ -280,10 +280,10 @@ class IngestService:
             decided_at=self._clock.now(),
         )
         if not decision.tracked:
-            not_tracked.append(record)
+            batch.not_tracked.append(record)
             return IngestResult(stored.id, Outcome.NOT_TRACKED, record.summary)
         with uow.savepoint():
-            activity_id = record_activity(uow, lookups, stored, facts, self._clock.now())
+            activity_id = record_activity(uow, batch.lookups, stored, facts, self._clock.now())
             uow.decisions.add(replace(record, outcome=Outcome.TRACKED, activity_id=activity_id))
         return IngestResult(stored.id, Outcome.TRACKED, record.summary, activity_id)
 
