@@ -16,16 +16,16 @@ from tidings.domain.message import (
     HeaderSummary,
     ParsedEmail,
     parse_email,
-    parse_headers,
     split_header_block,
+    try_parse_headers,
 )
 
 
 class InlineParser:
     """Parses in the calling process, when the result is asked for."""
 
-    def start_headers_many(self, raws: Sequence[bytes]) -> Callable[[], list[HeaderSummary]]:
-        return lambda: [parse_headers(raw) for raw in raws]
+    def start_headers_many(self, raws: Sequence[bytes]) -> Callable[[], list[HeaderSummary | None]]:
+        return lambda: [try_parse_headers(raw) for raw in raws]
 
     def start_email(self, raw: bytes) -> Callable[[], ParsedEmail]:
         return lambda: parse_email(raw)
@@ -43,12 +43,12 @@ class ProcessPoolParser:
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
         self._workers = workers
 
-    def start_headers_many(self, raws: Sequence[bytes]) -> Callable[[], list[HeaderSummary]]:
+    def start_headers_many(self, raws: Sequence[bytes]) -> Callable[[], list[HeaderSummary | None]]:
         # Only the header blocks travel, in a few large chunks: a task per email would cost
         # more in messaging than the parsing it moves.
         blocks = [split_header_block(raw) for raw in raws]
         chunk = max(1, len(blocks) // (2 * self._workers))
-        results = self._pool.map(parse_headers, blocks, chunksize=chunk)
+        results = self._pool.map(try_parse_headers, blocks, chunksize=chunk)
         return lambda: list(results)
 
     def start_email(self, raw: bytes) -> Callable[[], ParsedEmail]:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from email import message_from_bytes, policy
-from email.errors import HeaderParseError
+from email.errors import MessageError
 from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import HeaderParser
@@ -134,6 +134,15 @@ def parse_headers(raw: bytes) -> HeaderSummary:
     )
 
 
+def try_parse_headers(raw: bytes) -> HeaderSummary | None:
+    """``parse_headers``, or ``None`` if it fails: the raw bytes must be kept regardless,
+    and deciding later parses again and parks the email with the error."""
+    try:
+        return parse_headers(raw)
+    except Exception:
+        return None
+
+
 def _decode_header_block(block: bytes) -> str:
     """Headers as text: UTF-8 where valid (RFC 6532), else Windows-1252, which never fails."""
     block = block.replace(b"\0", b"")
@@ -161,7 +170,7 @@ def decode_text(value: str) -> str:
         return " ".join(value.split())
     try:
         return " ".join(str(make_header(decode_header(value))).split())
-    except (LookupError, ValueError, UnicodeError, binascii.Error, HeaderParseError):
+    except (LookupError, ValueError, UnicodeError, binascii.Error, MessageError):
         return " ".join(value.split())
 
 

@@ -29,6 +29,7 @@ from tidings.domain.message import (
     ParsedEmail,
     content_hash,
     parse_headers,
+    try_parse_headers,
 )
 from tidings.domain.rules import decide
 from tidings.domain.settings import EmailConfiguration
@@ -65,7 +66,8 @@ class IngestResult:
 class _Pending:
     index: int
     stored: StoredRaw
-    headers: HeaderSummary
+    #: None when the header block could not be read; deciding reads it again and parks.
+    headers: HeaderSummary | None
 
 
 @dataclass
@@ -124,13 +126,13 @@ class IngestService:
 
     def _start_headers(
         self, batch: Sequence[tuple[bytes, MessageOrigin]]
-    ) -> Callable[[], list[HeaderSummary]]:
+    ) -> Callable[[], list[HeaderSummary | None]]:
         return self._parser.start_headers_many([raw for raw, _ in batch])
 
     def ingest_batch(
         self,
         batch: Sequence[tuple[bytes, MessageOrigin]],
-        headers: Sequence[HeaderSummary] | None = None,
+        headers: Sequence[HeaderSummary | None] | None = None,
     ) -> list[IngestResult]:
         """Store and process many emails; results come back in the order given."""
         results: dict[int, IngestResult] = {}
@@ -149,7 +151,7 @@ class IngestService:
         """Decide and record one stored email again (replay); park it if anything fails."""
         with self._uow() as uow:
             stored = uow.raw_messages.require(raw_message_id)
-            result = self._decide_all(uow, [_Pending(0, stored, parse_headers(stored.raw))])[0]
+            result = self._decide_all(uow, [_Pending(0, stored, try_parse_headers(stored.raw))])[0]
             if result.outcome is not Outcome.PARKED:
                 uow.parked.remove_by_raw(raw_message_id)
             uow.commit()
@@ -158,14 +160,14 @@ class IngestService:
     def _store(
         self,
         batch: Sequence[tuple[bytes, MessageOrigin]],
-        headers_of: Sequence[HeaderSummary],
+        headers_of: Sequence[HeaderSummary | None],
         results: dict[int, IngestResult],
     ) -> tuple[list[_Pending], dict[int, int]]:
         """Commit the raw bytes of every new origin; say which emails still need deciding."""
         pending: list[_Pending] = []
         repeats: dict[int, int] = {}  # index of a repeated origin -> index of its first offer
         first_offer: dict[MessageOrigin, int] = {}
-        new: list[tuple[int, NewRaw, HeaderSummary]] = []
+        new: list[tuple[int, NewRaw, HeaderSummary | None]] = []
         with self._uow() as uow:
             for mailbox_id in {origin.mailbox_id for _, origin in batch}:
                 if uow.mailboxes.get(mailbox_id) is None:
@@ -180,7 +182,8 @@ class IngestService:
                 headers = headers_of[index]
                 raw_id = known.get(origin)
                 if raw_id is None:
-                    item = NewRaw(origin, raw, headers.message_id, content_hash(raw), now)
+                    message_id = headers.message_id if headers else None
+                    item = NewRaw(origin, raw, message_id, content_hash(raw), now)
                     new.append((index, item, headers))
                     continue
                 previous = self._previous_result(uow, raw_id)
@@ -209,7 +212,7 @@ class IngestService:
         results: dict[int, IngestResult] = {}
         lookups = BatchLookups(
             uow,
-            [item.headers for item in pending],
+            [item.headers for item in pending if item.headers is not None],
             [identity_of(item.stored) for item in pending],
             uow.settings.get().tracking_token,
         )
@@ -267,7 +270,10 @@ class IngestService:
     def _decide_and_record(self, batch: _Batch, item: _Pending) -> IngestResult:
         stored, uow = item.stored, batch.uow
         facts = gather_facts(
-            batch.lookups, batch.context(stored.origin.mailbox_id), stored, item.headers
+            batch.lookups,
+            batch.context(stored.origin.mailbox_id),
+            stored,
+            item.headers or parse_headers(stored.raw),
         )
         decision = decide(facts)
         record = StoredDecision(
