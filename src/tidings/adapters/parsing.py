@@ -30,6 +30,9 @@ class InlineParser:
     def start_email(self, raw: bytes) -> Callable[[], ParsedEmail]:
         return lambda: parse_email(raw)
 
+    def warm_up(self) -> None:
+        """Nothing to start."""
+
     def close(self) -> None:
         """Nothing to release."""
 
@@ -54,6 +57,10 @@ class ProcessPoolParser:
     def start_email(self, raw: bytes) -> Callable[[], ParsedEmail]:
         future: Future[ParsedEmail] = self._pool.submit(parse_email, raw)
         return future.result
+
+    def warm_up(self) -> None:
+        """Start every worker now rather than on the first email (they import on start)."""
+        list(self._pool.map(parse_headers, [b""] * self._workers))
 
     def close(self) -> None:
         self._pool.shutdown(cancel_futures=True)

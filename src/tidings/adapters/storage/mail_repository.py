@@ -47,7 +47,7 @@ class SqlRawMessageRepository:
         """Keep many raw emails in one statement; their ids in the order given."""
         if not items:
             return []
-        rows = self._conn.execute(
+        self._conn.execute(
             _INSERT_RAW,
             [
                 {
@@ -64,7 +64,10 @@ class SqlRawMessageRepository:
                 for item in items
             ],
         )
-        return [int(row.id) for row in rows]
+        # A plain executemany, then one query for the ids: RETURNING in input order makes
+        # SQLAlchemy insert row by row on SQLite.
+        ids = self.ids_by_origins([item.origin for item in items])
+        return [ids[item.origin] for item in items]
 
     def ids_by_origins(self, origins: Sequence[MessageOrigin]) -> dict[MessageOrigin, int]:
         """The stored id of each origin already kept, one query per folder."""
