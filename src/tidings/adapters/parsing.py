@@ -60,7 +60,7 @@ class ProcessPoolParser:
 
     def warm_up(self) -> None:
         """Start every worker now rather than on the first email (they import on start)."""
-        list(self._pool.map(parse_headers, [b""] * self._workers))
+        list(self._pool.map(try_parse_headers, [b""] * self._workers))
 
     def close(self) -> None:
         self._pool.shutdown(cancel_futures=True)
