@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from cryptography.fernet import Fernet
 
 from tests.builders import Org, TickingClock
 from tidings.adapters.storage.database import upgrade
@@ -76,11 +77,24 @@ def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
     return f"sqlite:///{path}"
 
 
+TEST_SECRET_KEY = Fernet.generate_key().decode()
+
+
+def settings_for(database_url: str, **overrides: object) -> Settings:
+    """Settings for a test: its own database, a throwaway credential key, parsing in-process."""
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "parse_workers": 0,
+        "secret_keys": TEST_SECRET_KEY,
+    }
+    return Settings(**(values | overrides))  # type: ignore[arg-type]
+
+
 @pytest.fixture
 def tidings(database_url: str) -> Iterator[Tidings]:
     # Parsing in-process keeps each test's database work and its parsing in one place;
     # test_parsing_pool.py runs the same pipeline through worker processes.
-    app = bootstrap(Settings(database_url=database_url, parse_workers=0), clock=TickingClock())
+    app = bootstrap(settings_for(database_url), clock=TickingClock())
     yield app
     app.close()
 

@@ -12,8 +12,10 @@ from sqlalchemy import Engine
 from tidings.adapters.clock import SystemClock
 from tidings.adapters.demo_mailbox import load_sample_mailbox
 from tidings.adapters.mail_files import MailFile, find_messages
+from tidings.adapters.mail_servers import MailServerTester
 from tidings.adapters.parsing import InlineParser, ProcessPoolParser
 from tidings.adapters.passwords import Argon2PasswordHasher
+from tidings.adapters.secrets import FernetSecretBox
 from tidings.adapters.storage.database import (
     describe_url,
     is_schema_current,
@@ -26,6 +28,7 @@ from tidings.domain.errors import UserError
 from tidings.services.demo import DemoService, DemoSummary
 from tidings.services.explain import ExplainService
 from tidings.services.ingest import IngestService, ReplayService
+from tidings.services.mailboxes import MailboxAdminService
 from tidings.services.ports import Clock, UnitOfWork
 from tidings.services.queries import QueryService
 
@@ -44,6 +47,7 @@ class Tidings:
     queries: QueryService
     demo: DemoService
     parser: InlineParser | ProcessPoolParser
+    mailboxes: MailboxAdminService
 
     def find_mail_files(self, paths: list[Path]) -> list[MailFile]:
         """Email on disk: files, Maildirs and mbox files."""
@@ -97,6 +101,12 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> T
         queries=QueryService(uow, Argon2PasswordHasher()),
         demo=DemoService(uow, ingest, Argon2PasswordHasher(), clock),
         parser=parser,
+        mailboxes=MailboxAdminService(
+            uow,
+            FernetSecretBox.from_environment(settings.secret_keys, settings.secret_key_file),
+            MailServerTester(),
+            clock,
+        ),
     )
 
 

@@ -19,6 +19,15 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address the HTTP server binds to")
     port: int = Field(default=8025, description="Port the HTTP server listens on")
+    secret_keys: str | None = Field(
+        default=None,
+        description="Fernet keys that encrypt stored credentials, comma-separated, newest "
+        "first (default: a key file created on first use)",
+    )
+    secret_key_file: Path = Field(
+        default=Path("var") / "secret.key",
+        description="Where the credential key is kept when TIDINGS_SECRET_KEYS is not set",
+    )
     parse_workers: int | None = Field(
         default=None,
         ge=0,

@@ -51,7 +51,11 @@ def _wait_for_line(process: subprocess.Popen[str], needle: str, timeout: float =
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("server")
-    env = {**os.environ, "TIDINGS_DATABASE_URL": f"sqlite:///{folder / 'tidings.db'}"}
+    env = {
+        **os.environ,
+        "TIDINGS_DATABASE_URL": f"sqlite:///{folder / 'tidings.db'}",
+        "TIDINGS_SECRET_KEY_FILE": str(folder / "secret.key"),
+    }
     demo = subprocess.run(
         [TIDINGS, "demo", "--no-serve"],
         env=env,
@@ -62,7 +66,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     assert "northwind-demo" in demo.stdout
     # Priya gets a password but no role: she can sign in and is refused.
-    tidings = bootstrap(Settings(database_url=env["TIDINGS_DATABASE_URL"]))
+    tidings = bootstrap(
+        Settings(database_url=env["TIDINGS_DATABASE_URL"], secret_key_file=folder / "secret.key")
+    )
     with tidings.uow() as uow:
         priya = uow.directory.get_user_by_email("priya@northwind.example")
         assert priya is not None

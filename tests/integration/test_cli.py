@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.builders import make_email
+from tests.conftest import TEST_SECRET_KEY, settings_for
 from tidings.bootstrap import bootstrap
-from tidings.config import Settings
 from tidings.domain.records import RecordKind, RecordRef
 from tidings.entrypoints.cli.main import app
 
@@ -19,7 +19,12 @@ runner = CliRunner()
 
 @pytest.fixture
 def env(sqlite_url: str) -> dict[str, str]:
-    return {"TIDINGS_DATABASE_URL": sqlite_url, "TIDINGS_PARSE_WORKERS": "0", "COLUMNS": "200"}
+    return {
+        "TIDINGS_DATABASE_URL": sqlite_url,
+        "TIDINGS_PARSE_WORKERS": "0",
+        "TIDINGS_SECRET_KEYS": TEST_SECRET_KEY,
+        "COLUMNS": "200",
+    }
 
 
 @pytest.fixture
@@ -84,7 +89,7 @@ def test_ingest_into_an_unknown_mailbox_fails_clearly(demo: dict[str, str], tmp_
 
 def test_parked_email_is_listed_and_replayed(demo: dict[str, str], tmp_path: Path) -> None:
     # A failure parks the email; once the cause is fixed, replay tracks it.
-    tidings = bootstrap(Settings(database_url=demo["TIDINGS_DATABASE_URL"]))
+    tidings = bootstrap(settings_for(demo["TIDINGS_DATABASE_URL"]))
     with tidings.uow() as uow:
         box = uow.mailboxes.get_by_address("sam@northwind.example")
         real_owner, box.owner = box.owner, RecordRef(RecordKind.USER, 999)
@@ -120,7 +125,11 @@ def test_replay_needs_an_id_or_all(demo: dict[str, str]) -> None:
 
 def test_commands_on_a_database_never_created_say_what_to_do(tmp_path: Path) -> None:
     # No traceback: the admin is told to run `tidings db upgrade`.
-    env = {"TIDINGS_DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}", "COLUMNS": "200"}
+    env = {
+        "TIDINGS_DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}",
+        "TIDINGS_SECRET_KEYS": TEST_SECRET_KEY,
+        "COLUMNS": "200",
+    }
     result = runner.invoke(app, ["parked"], env=env)
     assert result.exit_code == 2
     assert "is not up to date: run `tidings db upgrade` first" in result.output

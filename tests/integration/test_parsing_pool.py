@@ -7,15 +7,15 @@ from collections.abc import Iterator
 import pytest
 
 from tests.builders import Org, TickingClock, make_email
+from tests.conftest import settings_for
 from tidings.bootstrap import Tidings, bootstrap
-from tidings.config import Settings
 from tidings.domain.message import MessageOrigin
 from tidings.domain.tracking import Outcome
 
 
 @pytest.fixture
 def pooled(sqlite_url: str) -> Iterator[Tidings]:
-    app = bootstrap(Settings(database_url=sqlite_url, parse_workers=2), clock=TickingClock())
+    app = bootstrap(settings_for(sqlite_url, parse_workers=2), clock=TickingClock())
     yield app
     app.close()
 

@@ -19,6 +19,10 @@ class ValidationError(UserError):
     """Input breaks a rule of the domain (a port out of range, too many folder rules …)."""
 
 
+class NotAuthorizedError(UserError):
+    """The caller's security roles do not allow what was asked."""
+
+
 class NotFoundError(UserError):
     """A record the caller named does not exist."""
 

@@ -125,3 +125,23 @@ def privileges_of(role_ids: frozenset[int], roles: dict[int, SecurityRole]) -> f
         if role is not None:
             held |= role.privileges
     return frozenset(held)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A signed-in user and what their roles allow."""
+
+    user: User
+    privileges: frozenset[Privilege]
+
+    def can(self, privilege: Privilege) -> bool:
+        return privilege in self.privileges
+
+    def require(self, privilege: Privilege) -> None:
+        """Raise ``NotAuthorizedError`` unless the caller's roles hold ``privilege``."""
+        from tidings.domain.errors import NotAuthorizedError
+
+        if privilege not in self.privileges:
+            if privilege is Privilege.TRACK_EMAIL:
+                raise NotAuthorizedError(NOT_AUTHORIZED_TO_TRACK)
+            raise NotAuthorizedError(f"your security roles lack the privilege {privilege.value}")

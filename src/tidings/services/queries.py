@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from tidings.domain.activity import EmailActivity
 from tidings.domain.errors import NotFoundError
 from tidings.domain.mailbox import Mailbox
-from tidings.domain.people import Privilege, User, privileges_of
+from tidings.domain.people import Caller, privileges_of
 from tidings.domain.records import RecordRef, RecordSummary
 from tidings.domain.stored import ActivityFilter, ParkedEmail
 from tidings.services.explain import ExplainService, Explanation
@@ -32,17 +32,6 @@ class ActivityDetail:
     names: dict[RecordRef, RecordSummary]
     mailbox_address: str | None
     trace: Explanation | None
-
-
-@dataclass(frozen=True)
-class Caller:
-    """A signed-in user and what their roles allow."""
-
-    user: User
-    privileges: frozenset[Privilege]
-
-    def can(self, privilege: Privilege) -> bool:
-        return privilege in self.privileges
 
 
 class QueryService:

@@ -281,6 +281,20 @@ cases = Table(
     Column("customer_id", Integer),
 )
 
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("scope", String(KIND), nullable=False),
+    Column("scope_id", Integer, nullable=False),
+    Column("direction", String(KIND), nullable=False),
+    Column("username", String(ADDRESS), nullable=False),
+    # Fernet token: the password encrypted with the instance's key, never the password.
+    Column("sealed_secret", Text, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("scope", "scope_id", "direction"),
+)
+
 # Every address of an email-enabled record, kept beside the records by the repositories so
 # that resolving all parties of an email is one indexed query.
 record_addresses = Table(

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from tidings.adapters.storage.activity_repository import SqlActivityRepository
+from tidings.adapters.storage.credential_repository import SqlCredentialRepository
 from tidings.adapters.storage.directory_repository import SqlDirectoryRepository
 from tidings.adapters.storage.mail_repository import (
     SqlDecisionRepository,
@@ -35,6 +36,7 @@ class SqlAlchemyUnitOfWork:
     server_profiles: SqlServerProfileRepository
     mailboxes: SqlMailboxRepository
     directory: SqlDirectoryRepository
+    credentials: SqlCredentialRepository
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -55,6 +57,7 @@ class SqlAlchemyUnitOfWork:
         self.server_profiles = SqlServerProfileRepository(connection)
         self.mailboxes = SqlMailboxRepository(connection)
         self.directory = SqlDirectoryRepository(connection)
+        self.credentials = SqlCredentialRepository(connection)
         return self
 
     def __exit__(

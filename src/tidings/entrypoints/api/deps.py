@@ -6,8 +6,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
 from tidings.bootstrap import Tidings
-from tidings.domain.people import NOT_AUTHORIZED_TO_TRACK, Privilege
-from tidings.services.queries import Caller
+from tidings.domain.people import NOT_AUTHORIZED_TO_TRACK, Caller, Privilege
 
 _basic = HTTPBasic(auto_error=False, description="Email address and password of a Tidings user")
 

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Connection
+from sqlalchemy.types import TypeDecorator
 
 from tidings.adapters.storage.database import make_engine
 from tidings.adapters.storage.tables import metadata
+
+
+def _render_item(kind: str, item: object, autogen_context: AutogenContext) -> str | Literal[False]:
+    """Migrations name plain SQL types: a TypeDecorator's Python side is not schema."""
+    if kind == "type" and isinstance(item, TypeDecorator):
+        return f"sa.{item.impl_instance!r}"
+    return False
 
 
 def _run(connection: Connection) -> None:
@@ -15,6 +26,7 @@ def _run(connection: Connection) -> None:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        render_item=_render_item,
     )
     with context.begin_transaction():
         context.run_migrations()

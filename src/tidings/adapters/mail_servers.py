@@ -1,0 +1,157 @@
+"""Test & Enable's connection checks against IMAP, POP3 and SMTP servers.
+
+Each check logs in exactly as sync will (security, certificate verification, credentials),
+and translates what went wrong into words an admin can act on. Incoming checks use the
+standard library's imaplib and poplib in a worker thread: one login and one SELECT need no
+event loop of their own. Outgoing checks use aiosmtplib.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import imaplib
+import poplib
+import socket
+import ssl
+
+import aiosmtplib
+
+from tidings.domain.credentials import Credential
+from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
+from tidings.domain.testing import ConnectionCheck
+
+_IMAP_PORTS = {ConnectionSecurity.TLS: 993, ConnectionSecurity.STARTTLS: 143}
+_POP3_PORTS = {ConnectionSecurity.TLS: 995, ConnectionSecurity.STARTTLS: 110}
+_SMTP_PORTS = {ConnectionSecurity.TLS: 465, ConnectionSecurity.STARTTLS: 587}
+
+
+def tls_context(profile: ServerProfile) -> ssl.SSLContext:
+    """Verification on by default; a private CA may be named in the profile's options."""
+    if not profile.verify_certificates:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    return ssl.create_default_context(cafile=profile.options.get("ca_file") or None)
+
+
+class MailServerTester:
+    """Checks incoming (IMAP or POP3) and outgoing (SMTP) servers of a profile."""
+
+    async def check_incoming(
+        self, profile: ServerProfile, credential: Credential | None
+    ) -> ConnectionCheck:
+        if profile.kind not in (ServerProfileKind.IMAP_SMTP, ServerProfileKind.POP3_SMTP):
+            return ConnectionCheck.failed(f"{profile.kind} profiles cannot be tested yet", True)
+        if credential is None:
+            return ConnectionCheck.failed(
+                "no credentials: enter the mailbox's user name and password", True
+            )
+        check = _check_imap if profile.kind is ServerProfileKind.IMAP_SMTP else _check_pop3
+        return await asyncio.to_thread(check, profile, credential)
+
+    async def check_outgoing(
+        self, profile: ServerProfile, credential: Credential | None
+    ) -> ConnectionCheck:
+        if profile.kind not in (ServerProfileKind.IMAP_SMTP, ServerProfileKind.POP3_SMTP):
+            return ConnectionCheck.failed(f"{profile.kind} profiles cannot be tested yet", True)
+        security = profile.outgoing_security
+        port = profile.outgoing_port or _SMTP_PORTS.get(security, 25)
+        host = profile.outgoing_host
+        client = aiosmtplib.SMTP(
+            hostname=host,
+            port=port,
+            timeout=profile.connection_timeout_seconds,
+            use_tls=security is ConnectionSecurity.TLS,
+            start_tls=security is ConnectionSecurity.STARTTLS,
+            tls_context=tls_context(profile) if security is not ConnectionSecurity.NONE else None,
+        )
+        try:
+            await client.connect()
+            if credential is not None:
+                await client.login(credential.username, credential.password)
+            await client.quit()
+        except aiosmtplib.SMTPAuthenticationError:
+            return ConnectionCheck.failed(
+                "outgoing: authentication failed: check the user name and password", True
+            )
+        except (aiosmtplib.SMTPException, OSError) as error:
+            return _connection_failure("outgoing", host, port, error)
+        return ConnectionCheck.passed(f"outgoing: signed in to {host}:{port}")
+
+
+def _check_imap(profile: ServerProfile, credential: Credential) -> ConnectionCheck:
+    security, host = profile.incoming_security, profile.incoming_host
+    port = profile.incoming_port or _IMAP_PORTS.get(security, 143)
+    timeout = profile.connection_timeout_seconds
+    try:
+        if security is ConnectionSecurity.TLS:
+            client: imaplib.IMAP4 = imaplib.IMAP4_SSL(
+                host, port, ssl_context=tls_context(profile), timeout=timeout
+            )
+        else:
+            client = imaplib.IMAP4(host, port, timeout=timeout)
+            if security is ConnectionSecurity.STARTTLS:
+                client.starttls(ssl_context=tls_context(profile))
+        try:
+            client.login(credential.username, credential.password)
+        except imaplib.IMAP4.error:
+            return ConnectionCheck.failed(
+                "incoming: authentication failed: check the user name and password on the mailbox",
+                True,
+            )
+        status, _ = client.select("INBOX", readonly=True)
+        client.logout()
+    except (imaplib.IMAP4.error, OSError) as error:
+        return _connection_failure("incoming", host, port, error)
+    if status != "OK":
+        return ConnectionCheck.failed("incoming: the Inbox cannot be opened", True)
+    return ConnectionCheck.passed(f"incoming: signed in to {host}:{port} and opened the Inbox")
+
+
+def _check_pop3(profile: ServerProfile, credential: Credential) -> ConnectionCheck:
+    security, host = profile.incoming_security, profile.incoming_host
+    port = profile.incoming_port or _POP3_PORTS.get(security, 110)
+    timeout = profile.connection_timeout_seconds
+    try:
+        if security is ConnectionSecurity.TLS:
+            client: poplib.POP3 = poplib.POP3_SSL(
+                host, port, timeout=timeout, context=tls_context(profile)
+            )
+        else:
+            client = poplib.POP3(host, port, timeout=timeout)
+            if security is ConnectionSecurity.STARTTLS:
+                client.stls(context=tls_context(profile))
+        try:
+            client.user(credential.username)
+            client.pass_(credential.password)
+        except poplib.error_proto:
+            return ConnectionCheck.failed(
+                "incoming: authentication failed: check the user name and password on the mailbox",
+                True,
+            )
+        client.quit()
+    except (poplib.error_proto, OSError) as error:
+        return _connection_failure("incoming", host, port, error)
+    return ConnectionCheck.passed(f"incoming: signed in to {host}:{port}")
+
+
+def _connection_failure(side: str, host: str, port: int, error: BaseException) -> ConnectionCheck:
+    """Certificate problems are permanent (someone must fix them); the rest may pass."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            reason = cause.verify_message or str(cause)
+            return ConnectionCheck.failed(
+                f"{side}: certificate not trusted for host {host}: {reason}", True
+            )
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(error, ConnectionRefusedError):
+        text = f"{side}: nothing answers at {host}:{port}: check the host name and port"
+    elif isinstance(error, socket.timeout | TimeoutError | aiosmtplib.SMTPTimeoutError):
+        text = f"{side}: {host}:{port} did not answer in time"
+    elif isinstance(error, socket.gaierror):
+        text = f"{side}: the host name {host} cannot be resolved"
+    else:
+        text = f"{side}: cannot connect to {host}:{port}: {error}"
+    return ConnectionCheck.failed(text, False)

@@ -1,0 +1,179 @@
+"""Mailbox administration: Approve Email, credentials, and Test & Enable for many at once.
+
+Test & Enable connects with the real settings, records the incoming and outgoing results
+with messages an admin can act on, keeps them as alerts on the mailbox, and enables the
+mailbox only when every method in use passed (as Dynamics 365 does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from tidings.domain.credentials import (
+    Credential,
+    CredentialKey,
+    CredentialScope,
+    Direction,
+    credential_keys,
+)
+from tidings.domain.errors import NotFoundError, ValidationError
+from tidings.domain.mailbox import Alert, AlertLevel, Mailbox, TestStatus
+from tidings.domain.people import Caller, Privilege
+from tidings.domain.server_profile import ServerProfile
+from tidings.domain.settings import SyncMethod
+from tidings.domain.testing import ConnectionCheck
+from tidings.services.ports import Clock, SecretBox, UnitOfWork
+
+#: Mailboxes tested at the same time by one Test & Enable.
+_PARALLEL_TESTS = 10
+
+
+class ConnectionTester(Protocol):
+    """Logs in to a profile's servers as sync would."""
+
+    async def check_incoming(
+        self, profile: ServerProfile, credential: Credential | None
+    ) -> ConnectionCheck: ...
+
+    async def check_outgoing(
+        self, profile: ServerProfile, credential: Credential | None
+    ) -> ConnectionCheck: ...
+
+
+@dataclass(frozen=True)
+class TestReport:
+    """The outcome of Test & Enable for one mailbox."""
+
+    __test__ = False  # a result type, not a pytest test class
+
+    mailbox_id: int
+    address: str
+    incoming: ConnectionCheck
+    outgoing: ConnectionCheck
+    enabled: bool
+
+
+_NOT_RUN = ConnectionCheck(TestStatus.NOT_RUN, "not run: the sync method is none")
+
+
+class MailboxAdminService:
+    """What an admin does to mailboxes in the console or the API."""
+
+    def __init__(
+        self,
+        uow_factory: Callable[[], UnitOfWork],
+        secrets: SecretBox,
+        tester: ConnectionTester,
+        clock: Clock,
+    ) -> None:
+        self._uow = uow_factory
+        self._secrets = secrets
+        self._tester = tester
+        self._clock = clock
+
+    def approve_email(self, caller: Caller, mailbox_ids: Sequence[int]) -> list[Mailbox]:
+        """Confirm that each address belongs to its owner; needs the approving privilege."""
+        caller.require(Privilege.APPROVE_EMAIL)
+        with self._uow() as uow:
+            approved = []
+            for mailbox in (_require(uow, i) for i in mailbox_ids):
+                mailbox.approve_email()
+                uow.mailboxes.save(mailbox)
+                approved.append(mailbox)
+            uow.commit()
+        return approved
+
+    def set_credentials(
+        self,
+        caller: Caller,
+        mailbox_id: int,
+        username: str,
+        password: str,
+        direction: Direction = Direction.INCOMING,
+    ) -> None:
+        """Keep a mailbox's user name and password, the password encrypted."""
+        caller.require(Privilege.WRITE_MAILBOXES)
+        if not username.strip() or not password:
+            raise ValidationError("a user name and a password are both needed")
+        with self._uow() as uow:
+            _require(uow, mailbox_id)
+            key = CredentialKey(CredentialScope.MAILBOX, mailbox_id, direction)
+            sealed = self._secrets.seal(password)
+            uow.credentials.save(key, username.strip(), sealed, self._clock.now())
+            uow.commit()
+
+    async def test_and_enable(self, caller: Caller, mailbox_ids: Sequence[int]) -> list[TestReport]:
+        """Test every mailbox (several at once) and enable those that pass."""
+        caller.require(Privilege.WRITE_MAILBOXES)
+        gate = asyncio.Semaphore(_PARALLEL_TESTS)
+
+        async def one(mailbox_id: int) -> TestReport:
+            async with gate:
+                return await self._test_one(mailbox_id)
+
+        return list(await asyncio.gather(*(one(i) for i in mailbox_ids)))
+
+    async def _test_one(self, mailbox_id: int) -> TestReport:
+        with self._uow() as uow:
+            mailbox = _require(uow, mailbox_id)
+            profile = uow.server_profiles.get(mailbox.profile_id) if mailbox.profile_id else None
+            incoming_credential = outgoing_credential = None
+            if profile is not None:
+                incoming_credential = self._credential(uow, profile, mailbox_id, Direction.INCOMING)
+                outgoing_credential = self._credential(uow, profile, mailbox_id, Direction.OUTGOING)
+        if profile is None:
+            missing = ConnectionCheck.failed("no email server profile: choose one", True)
+            incoming = outgoing = missing
+        else:
+            incoming = outgoing = _NOT_RUN
+            if mailbox.incoming_method is SyncMethod.SERVER_SIDE_SYNC:
+                incoming = await self._tester.check_incoming(profile, incoming_credential)
+            if mailbox.outgoing_method is SyncMethod.SERVER_SIDE_SYNC:
+                outgoing = await self._tester.check_outgoing(profile, outgoing_credential)
+        return self._record(mailbox_id, incoming, outgoing)
+
+    def _credential(
+        self, uow: UnitOfWork, profile: ServerProfile, mailbox_id: int, direction: Direction
+    ) -> Credential | None:
+        for key in credential_keys(profile, mailbox_id, direction):
+            found = uow.credentials.get(key)
+            if found is not None:
+                username, sealed = found
+                return Credential(username, self._secrets.open(sealed))
+        return None
+
+    def _record(
+        self, mailbox_id: int, incoming: ConnectionCheck, outgoing: ConnectionCheck
+    ) -> TestReport:
+        now = self._clock.now()
+        alerts = [
+            Alert(
+                AlertLevel.ERROR if check.status is TestStatus.FAILURE else AlertLevel.INFORMATION,
+                check.message,
+                now,
+            )
+            for check in (incoming, outgoing)
+            if check.status is not TestStatus.NOT_RUN
+        ]
+        with self._uow() as uow:
+            mailbox = _require(uow, mailbox_id)
+            mailbox.record_test(incoming=incoming.status, outgoing=outgoing.status, alerts=[])
+            uow.mailboxes.save(mailbox)
+            for alert in alerts:
+                uow.mailboxes.add_alert(mailbox_id, alert)
+            if mailbox.enabled:
+                uow.mailboxes.add_alert(
+                    mailbox_id, Alert(AlertLevel.INFORMATION, "Test & Enable passed: enabled", now)
+                )
+            uow.commit()
+        return TestReport(mailbox_id, mailbox.address, incoming, outgoing, mailbox.enabled)
+
+
+def _require(uow: UnitOfWork, mailbox_id: int) -> Mailbox:
+    mailbox = uow.mailboxes.get(mailbox_id)
+    if mailbox is None:
+        raise NotFoundError(f"no mailbox with id {mailbox_id}")
+    return mailbox
