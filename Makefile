@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test env lint typecheck layers bench clean
+.PHONY: demo test env servers lint typecheck layers bench clean
 
 # A project venv holding uv, which then installs exactly what uv.lock says (--inexact keeps
 # uv itself). Debian's python3 lacks venv until python3-venv is installed.
@@ -31,7 +31,12 @@ typecheck: env
 layers: env
 	$(BIN)/lint-imports
 
-test: env lint typecheck layers
+# The real servers the tests start privately (tests/servers/): Debian's Dovecot. Installing it
+# may start the packaged service on the standard ports; the tests never use it, so stop it.
+servers:
+	command -v dovecot >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd dovecot-pop3d dovecot-lmtpd && { service dovecot stop || true; }; }
+
+test: env servers lint typecheck layers
 	$(BIN)/pytest -q
 
 bench: env

@@ -21,6 +21,8 @@ from tidings.adapters.storage.database import upgrade
 from tidings.bootstrap import Tidings, bootstrap
 from tidings.config import Settings
 
+pytest_plugins = ["tests.servers.fixtures"]
+
 POSTGRES_ADMIN = os.environ.get(
     "TIDINGS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )

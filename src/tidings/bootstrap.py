@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from tidings.adapters.clock import SystemClock
 from tidings.adapters.demo_mailbox import load_sample_mailbox
+from tidings.adapters.imap.client import ImapFolderSession
 from tidings.adapters.mail_files import MailFile, find_messages
 from tidings.adapters.mail_servers import MailServerTester
 from tidings.adapters.parsing import InlineParser, ProcessPoolParser
@@ -31,6 +32,7 @@ from tidings.services.ingest import IngestService, ReplayService
 from tidings.services.mailboxes import MailboxAdminService
 from tidings.services.ports import Clock, UnitOfWork
 from tidings.services.queries import QueryService
+from tidings.services.sync import SyncEvent, SyncService
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Tidings:
     demo: DemoService
     parser: InlineParser | ProcessPoolParser
     mailboxes: MailboxAdminService
+    sync: SyncService
 
     def find_mail_files(self, paths: list[Path]) -> list[MailFile]:
         """Email on disk: files, Maildirs and mbox files."""
@@ -79,7 +82,11 @@ class Tidings:
         self.engine.dispose()
 
 
-def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> Tidings:
+def bootstrap(
+    settings: Settings | None = None,
+    clock: Clock | None = None,
+    listener: Callable[[SyncEvent], None] | None = None,
+) -> Tidings:
     """Build a Tidings process from ``settings`` (read from the environment by default)."""
     settings = settings or Settings()
     clock = clock or SystemClock()
@@ -90,6 +97,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> T
 
     parser = _parser(settings.parse_workers)
     ingest = IngestService(uow, clock, parser)
+    secrets = FernetSecretBox.from_environment(settings.secret_keys, settings.secret_key_file)
     return Tidings(
         settings=settings,
         engine=engine,
@@ -101,12 +109,8 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> T
         queries=QueryService(uow, Argon2PasswordHasher()),
         demo=DemoService(uow, ingest, Argon2PasswordHasher(), clock),
         parser=parser,
-        mailboxes=MailboxAdminService(
-            uow,
-            FernetSecretBox.from_environment(settings.secret_keys, settings.secret_key_file),
-            MailServerTester(),
-            clock,
-        ),
+        mailboxes=MailboxAdminService(uow, secrets, MailServerTester(), clock),
+        sync=SyncService(uow, ingest, secrets, ImapFolderSession.open, clock, listener=listener),
     )
 
 

@@ -33,3 +33,12 @@ class ConflictError(UserError):
 
 class StorageError(SystemError_):
     """The database failed in a way the caller cannot fix."""
+
+
+class MailServerError(SystemError_):
+    """A mail server refused or failed; ``permanent`` when a person must fix something
+    (a password, a certificate), not when trying again later may work."""
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent

@@ -17,7 +17,6 @@ from tidings.domain.credentials import (
     CredentialKey,
     CredentialScope,
     Direction,
-    credential_keys,
 )
 from tidings.domain.errors import NotFoundError, ValidationError
 from tidings.domain.mailbox import Alert, AlertLevel, Mailbox, TestStatus
@@ -25,6 +24,7 @@ from tidings.domain.people import Caller, Privilege
 from tidings.domain.server_profile import ServerProfile
 from tidings.domain.settings import SyncMethod
 from tidings.domain.testing import ConnectionCheck
+from tidings.services.credentials import load_credential
 from tidings.services.ports import Clock, SecretBox, UnitOfWork
 
 #: Mailboxes tested at the same time by one Test & Enable.
@@ -122,8 +122,12 @@ class MailboxAdminService:
             profile = uow.server_profiles.get(mailbox.profile_id) if mailbox.profile_id else None
             incoming_credential = outgoing_credential = None
             if profile is not None:
-                incoming_credential = self._credential(uow, profile, mailbox_id, Direction.INCOMING)
-                outgoing_credential = self._credential(uow, profile, mailbox_id, Direction.OUTGOING)
+                incoming_credential = load_credential(
+                    uow, self._secrets, profile, mailbox_id, Direction.INCOMING
+                )
+                outgoing_credential = load_credential(
+                    uow, self._secrets, profile, mailbox_id, Direction.OUTGOING
+                )
         if profile is None:
             missing = ConnectionCheck.failed("no email server profile: choose one", True)
             incoming = outgoing = missing
@@ -134,16 +138,6 @@ class MailboxAdminService:
             if mailbox.outgoing_method is SyncMethod.SERVER_SIDE_SYNC:
                 outgoing = await self._tester.check_outgoing(profile, outgoing_credential)
         return self._record(mailbox_id, incoming, outgoing)
-
-    def _credential(
-        self, uow: UnitOfWork, profile: ServerProfile, mailbox_id: int, direction: Direction
-    ) -> Credential | None:
-        for key in credential_keys(profile, mailbox_id, direction):
-            found = uow.credentials.get(key)
-            if found is not None:
-                username, sealed = found
-                return Credential(username, self._secrets.open(sealed))
-        return None
 
     def _record(
         self, mailbox_id: int, incoming: ConnectionCheck, outgoing: ConnectionCheck

@@ -33,6 +33,7 @@ from tidings.domain.stored import (
     StoredDecision,
     StoredRaw,
 )
+from tidings.domain.sync import FolderCursor
 from tidings.domain.tracking import Correlation
 
 
@@ -146,6 +147,12 @@ class CredentialRepository(Protocol):
     def replace_sealed(self, credential_id: int, sealed: str) -> None: ...
 
 
+class CursorRepository(Protocol):
+    def get(self, mailbox_id: int, folder: str) -> FolderCursor | None: ...
+    def save(self, cursor: FolderCursor, updated_at: datetime) -> None: ...
+    def for_mailbox(self, mailbox_id: int) -> list[FolderCursor]: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository; rolls back unless ``commit`` is called."""
 
@@ -167,6 +174,8 @@ class UnitOfWork(Protocol):
     def directory(self) -> DirectoryRepository: ...
     @property
     def credentials(self) -> CredentialRepository: ...
+    @property
+    def cursors(self) -> CursorRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -10,7 +10,10 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from tidings.domain.errors import StorageError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -19,15 +22,28 @@ def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets the folder it lives in and the pragmas it needs."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True)
+        event.listen(engine, "handle_error", _storage_error)
+        return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30})
     event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "handle_error", _storage_error)
     # pysqlite's own transaction handling defers BEGIN; take it over so that every unit of
-    # work is one real transaction (SQLAlchemy's documented recipe for SQLite).
-    event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+    # work is one real transaction (SQLAlchemy's documented recipe for SQLite). IMMEDIATE
+    # takes the write lock at the start: a deferred transaction that reads, then writes after
+    # another connection committed, fails at once with SQLITE_BUSY instead of waiting.
+    event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
     return engine
+
+
+def _storage_error(context: ExceptionContext) -> BaseException | None:
+    """The database itself failing (locked, gone, out of space) is a ``StorageError``: the
+    caller must not take it for a problem of the data it was writing."""
+    if isinstance(context.original_exception, OperationalError | InterfaceError):
+        return StorageError(f"the database failed: {context.original_exception}")
+    return None
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:

@@ -295,6 +295,17 @@ credentials = Table(
     UniqueConstraint("scope", "scope_id", "direction"),
 )
 
+folder_cursors = Table(
+    "folder_cursors",
+    metadata,
+    Column("mailbox_id", ForeignKey("mailboxes.id", ondelete="CASCADE"), primary_key=True),
+    Column("folder", String(NAME), primary_key=True),
+    Column("uidvalidity", BigInteger, nullable=False),
+    Column("last_uid", BigInteger, nullable=False),
+    Column("highest_modseq", BigInteger),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
 # Every address of an email-enabled record, kept beside the records by the repositories so
 # that resolving all parties of an email is one indexed query.
 record_addresses = Table(

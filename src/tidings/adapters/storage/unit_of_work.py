@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from tidings.adapters.storage.activity_repository import SqlActivityRepository
 from tidings.adapters.storage.credential_repository import SqlCredentialRepository
+from tidings.adapters.storage.cursor_repository import SqlCursorRepository
 from tidings.adapters.storage.directory_repository import SqlDirectoryRepository
 from tidings.adapters.storage.mail_repository import (
     SqlDecisionRepository,
@@ -37,6 +38,7 @@ class SqlAlchemyUnitOfWork:
     mailboxes: SqlMailboxRepository
     directory: SqlDirectoryRepository
     credentials: SqlCredentialRepository
+    cursors: SqlCursorRepository
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -58,6 +60,7 @@ class SqlAlchemyUnitOfWork:
         self.mailboxes = SqlMailboxRepository(connection)
         self.directory = SqlDirectoryRepository(connection)
         self.credentials = SqlCredentialRepository(connection)
+        self.cursors = SqlCursorRepository(connection)
         return self
 
     def __exit__(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from typing import Annotated
 
 import typer
@@ -65,6 +67,26 @@ def demo(
         _serve(tidings, None, port)
     else:
         tidings.close()
+
+
+@app.command()
+def worker() -> None:
+    """Run server-side synchronization for every enabled mailbox until stopped."""
+    tidings = ready()
+    tidings.parser.warm_up()
+    console.print(f"Syncing mailboxes of {tidings.database_label}; Ctrl-C stops.")
+    try:
+        asyncio.run(_run_until_signalled(tidings))
+    finally:
+        tidings.close()
+
+
+async def _run_until_signalled(tidings: Tidings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await tidings.sync.run(stop)
 
 
 def _serve(tidings: Tidings, host: str | None, port: int | None) -> None:

@@ -1,0 +1,184 @@
+"""One IMAP connection watching one folder: SELECT, UID SEARCH, FETCH, IDLE (aioimaplib).
+
+A thin façade: every response goes through ``responses`` (pure parsing), and every
+library or socket error leaves as a ``MailServerError`` saying whether a person must act.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import Awaitable, Sequence
+from datetime import datetime
+
+from aioimaplib import aioimaplib
+
+from tidings.adapters.imap.responses import (
+    imap_date,
+    is_change,
+    parse_fetch,
+    parse_search,
+    parse_select,
+)
+from tidings.adapters.mail_servers import tls_context
+from tidings.domain.credentials import Credential
+from tidings.domain.errors import MailServerError
+from tidings.domain.server_profile import ConnectionSecurity, ServerProfile
+from tidings.domain.sync import FetchedMessage, FolderStatus
+
+#: RFC 2177: re-issue IDLE well before servers' 30-minute inactivity timeout.
+IDLE_RENEWAL_SECONDS = 25 * 60
+_FETCH_CHUNK = 50
+
+
+class ImapFolderSession:
+    """A logged-in connection with one folder selected."""
+
+    def __init__(
+        self, client: aioimaplib.IMAP4, folder: str, status: FolderStatus, lost: asyncio.Event
+    ) -> None:
+        self._client = client
+        self.folder = folder
+        self.status = status
+        self._lost = lost
+
+    @classmethod
+    async def open(
+        cls, profile: ServerProfile, credential: Credential, folder: str
+    ) -> ImapFolderSession:
+        """Connect, log in and select ``folder``; raise ``MailServerError`` otherwise."""
+        host, port = profile.incoming_host, profile.incoming_port or 993
+        timeout = float(profile.connection_timeout_seconds)
+        if profile.incoming_security is ConnectionSecurity.STARTTLS:
+            raise MailServerError(
+                "sync over STARTTLS is not supported yet: use implicit TLS (port 993)",
+                permanent=True,
+            )
+        lost = asyncio.Event()
+        try:
+            client = aioimaplib.IMAP4(
+                host=host,
+                port=port,
+                timeout=timeout,
+                conn_lost_cb=lambda _error: lost.set(),
+                ssl_context=(
+                    tls_context(profile)
+                    if profile.incoming_security is ConnectionSecurity.TLS
+                    else None
+                ),
+            )
+            await client.wait_hello_from_server()
+        except ssl.SSLCertVerificationError as error:
+            raise MailServerError(
+                f"certificate not trusted for host {host}: {error.verify_message}", permanent=True
+            ) from error
+        except (OSError, TimeoutError, aioimaplib.AioImapException) as error:
+            raise MailServerError(
+                f"cannot connect to {host}:{port}: {error}", permanent=False
+            ) from error
+        session = cls(client, folder, FolderStatus(0, None, 0), lost)
+        await session._login(credential)
+        session.status = await session.select()
+        return session
+
+    async def _login(self, credential: Credential) -> None:
+        response = await self._call(self._client.login(credential.username, credential.password))
+        if response.result != "OK":
+            await self.close()
+            raise MailServerError(
+                "authentication failed: check the user name and password on the mailbox",
+                permanent=True,
+            )
+
+    async def select(self) -> FolderStatus:
+        response = await self._call(self._client.select(_quoted(self.folder)))
+        if response.result != "OK":
+            raise MailServerError(f"the folder {self.folder!r} cannot be opened", permanent=False)
+        return parse_select(response.lines)
+
+    async def uids_after(self, last_uid: int, since: datetime | None = None) -> list[int]:
+        """UIDs above ``last_uid`` (and received on or after ``since``), ascending."""
+        criteria = ["UID", f"{last_uid + 1}:*"]
+        if since is not None:
+            criteria += ["SINCE", imap_date(since)]
+        response = await self._call(self._client.uid_search(*criteria, charset=None))
+        # "n:*" always matches the highest UID, even when it is below n (RFC 3501 §6.4.8).
+        return [uid for uid in parse_search(response.lines) if uid > last_uid]
+
+    async def fetch(self, uids: Sequence[int]) -> list[FetchedMessage]:
+        """The raw bytes of ``uids``, without setting \\Seen."""
+        found: list[FetchedMessage] = []
+        for first in range(0, len(uids), _FETCH_CHUNK):
+            chunk = ",".join(str(uid) for uid in uids[first : first + _FETCH_CHUNK])
+            response = await self._call(
+                self._client.uid("fetch", chunk, "(UID INTERNALDATE BODY.PEEK[])")
+            )
+            found.extend(parse_fetch(response.lines))
+        return sorted(found, key=lambda message: message.uid)
+
+    @property
+    def supports_idle(self) -> bool:
+        return "IDLE" in self._client.protocol.capabilities
+
+    async def wait_for_change(self, timeout: float) -> bool:
+        """Wait until the server reports a change (IDLE), or ``timeout`` passes."""
+        pending = await self._call(self._client.noop())
+        if is_change(pending.lines):
+            return True
+        if not self.supports_idle:
+            return False
+        try:
+            idle = await self._client.idle_start(timeout=timeout)
+            push = await self._push_or_loss(timeout)
+            self._client.idle_done()
+            await asyncio.wait_for(idle, float(self._client.timeout))
+        except (OSError, TimeoutError, aioimaplib.AioImapException) as error:
+            raise MailServerError(f"the connection was lost: {error}", permanent=False) from error
+        return is_change(push)
+
+    async def _push_or_loss(self, timeout: float) -> Sequence[bytes | bytearray] | str:
+        """What IDLE pushes first; a dropped connection or a BYE ends the wait as an error."""
+        pushed = asyncio.ensure_future(self._client.wait_server_push(timeout=timeout))
+        lost = asyncio.ensure_future(self._lost.wait())
+        done, _ = await asyncio.wait({pushed, lost}, return_when=asyncio.FIRST_COMPLETED)
+        lost.cancel()
+        if pushed not in done:
+            pushed.cancel()
+            raise MailServerError("the server closed the connection", permanent=False)
+        try:
+            push: Sequence[bytes | bytearray] | str = pushed.result()
+        except TimeoutError:
+            return []
+        if not isinstance(push, str) and any(bytes(line).startswith(b"BYE") for line in push):
+            raise MailServerError("the server is shutting down", permanent=False)
+        return push
+
+    async def close(self) -> None:
+        # The connection is going away anyway: a failed LOGOUT changes nothing.
+        with contextlib.suppress(OSError, TimeoutError, aioimaplib.AioImapException):
+            if self._client.has_pending_idle():
+                self._client.idle_done()  # LOGOUT waits behind an unfinished IDLE
+            await asyncio.wait_for(self._client.logout(), 2)
+
+    async def _call(self, command: Awaitable[aioimaplib.Response]) -> aioimaplib.Response:
+        """Run one command; a dropped connection ends it at once, not at its timeout."""
+        if self._lost.is_set():
+            raise MailServerError("the connection was lost", permanent=False)
+        running = asyncio.ensure_future(command)
+        lost = asyncio.ensure_future(self._lost.wait())
+        try:
+            done, _ = await asyncio.wait({running, lost}, return_when=asyncio.FIRST_COMPLETED)
+            if running not in done:
+                running.cancel()
+                raise MailServerError("the server closed the connection", permanent=False)
+            return running.result()
+        except (OSError, TimeoutError, aioimaplib.AioImapException) as error:
+            raise MailServerError(f"the connection was lost: {error}", permanent=False) from error
+        finally:
+            lost.cancel()
+
+
+def _quoted(folder: str) -> str:
+    escaped = folder.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'

@@ -1,0 +1,91 @@
+"""Pure parsing of the IMAP responses sync reads, as aioimaplib hands them over.
+
+aioimaplib returns a command's untagged lines as ``bytes`` and each literal as a
+``bytearray``; a FETCH item with a literal spans three entries: the head ending in ``{n}``,
+the literal, and the rest of the parenthesised list (RFC 3501 §7.4.2).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+
+from tidings.domain.sync import FetchedMessage, FolderStatus
+
+_CODE = re.compile(rb"\[(UIDVALIDITY|UIDNEXT|HIGHESTMODSEQ) (\d+)\]")
+_EXISTS = re.compile(rb"^(\d+) EXISTS$")
+_FETCH_HEAD = re.compile(rb"^\d+ FETCH \(")
+_UID = re.compile(rb"\bUID (\d+)")
+_INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
+_PUSH = re.compile(rb"^\d+ (EXISTS|EXPUNGE|FETCH)\b")
+
+
+def parse_select(lines: Sequence[bytes | bytearray]) -> FolderStatus:
+    """UIDVALIDITY, UIDNEXT, EXISTS and HIGHESTMODSEQ from a SELECT's responses."""
+    codes: dict[bytes, int] = {}
+    exists = 0
+    for line in lines:
+        for name, value in _CODE.findall(bytes(line)):
+            codes[name] = int(value)
+        if match := _EXISTS.match(bytes(line)):
+            exists = int(match.group(1))
+    if b"UIDVALIDITY" not in codes:
+        raise ValueError("the server sent no UIDVALIDITY for the folder")
+    return FolderStatus(
+        uidvalidity=codes[b"UIDVALIDITY"],
+        uidnext=codes.get(b"UIDNEXT"),
+        exists=exists,
+        highest_modseq=codes.get(b"HIGHESTMODSEQ"),
+    )
+
+
+def parse_search(lines: Sequence[bytes | bytearray]) -> list[int]:
+    """The UIDs of a UID SEARCH (the first untagged line), in ascending order."""
+    if not lines:
+        return []
+    first = bytes(lines[0]).strip()
+    return sorted(int(token) for token in first.split() if token.isdigit())
+
+
+def parse_fetch(lines: Sequence[bytes | bytearray]) -> list[FetchedMessage]:
+    """Every message of a ``UID FETCH (UID INTERNALDATE BODY.PEEK[])`` response."""
+    found: list[FetchedMessage] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if isinstance(line, bytes) and _FETCH_HEAD.match(line) and line.endswith(b"}"):
+            literal = lines[index + 1] if index + 1 < len(lines) else b""
+            rest = bytes(lines[index + 2]) if index + 2 < len(lines) else b""
+            attributes = line + b" " + rest  # UID may come after the literal
+            uid = _UID.search(attributes)
+            if uid is not None:
+                found.append(
+                    FetchedMessage(int(uid.group(1)), _internal_date(attributes), bytes(literal))
+                )
+            index += 3
+        else:
+            index += 1
+    return found
+
+
+def _internal_date(attributes: bytes) -> datetime | None:
+    match = _INTERNALDATE.search(attributes)
+    if match is None:
+        return None
+    try:
+        return datetime.strptime(match.group(1).decode(), "%d-%b-%Y %H:%M:%S %z")
+    except ValueError:
+        return None
+
+
+def is_change(push: Sequence[bytes | bytearray] | str) -> bool:
+    """Whether IDLE pushed something sync must look at (new, expunged or changed mail)."""
+    if isinstance(push, str):
+        return False  # aioimaplib's "stop waiting" marker
+    return any(_PUSH.match(bytes(line)) for line in push)
+
+
+def imap_date(moment: datetime) -> str:
+    """A date as SEARCH SINCE wants it (RFC 3501 ``date``)."""
+    return moment.strftime("%d-%b-%Y")

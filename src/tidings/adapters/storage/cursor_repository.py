@@ -1,0 +1,64 @@
+"""Sync cursors: per mailbox and folder, how far the raw bytes are committed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, insert, select, update
+
+from tidings.adapters.storage import tables as t
+from tidings.domain.sync import FolderCursor
+
+_C = t.folder_cursors.c
+
+
+class SqlCursorRepository:
+    """Folder cursors."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._conn = connection
+
+    def get(self, mailbox_id: int, folder: str) -> FolderCursor | None:
+        row = (
+            self._conn.execute(
+                select(t.folder_cursors).where(_C.mailbox_id == mailbox_id, _C.folder == folder)
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        return FolderCursor(
+            row["mailbox_id"],
+            row["folder"],
+            row["uidvalidity"],
+            row["last_uid"],
+            row["highest_modseq"],
+        )
+
+    def save(self, cursor: FolderCursor, updated_at: datetime) -> None:
+        values = {
+            "uidvalidity": cursor.uidvalidity,
+            "last_uid": cursor.last_uid,
+            "highest_modseq": cursor.highest_modseq,
+            "updated_at": updated_at,
+        }
+        where = (_C.mailbox_id == cursor.mailbox_id, _C.folder == cursor.folder)
+        if self._conn.execute(update(t.folder_cursors).where(*where).values(values)).rowcount:
+            return
+        self._conn.execute(
+            insert(t.folder_cursors).values(
+                mailbox_id=cursor.mailbox_id, folder=cursor.folder, **values
+            )
+        )
+
+    def for_mailbox(self, mailbox_id: int) -> list[FolderCursor]:
+        rows = self._conn.execute(
+            select(t.folder_cursors).where(_C.mailbox_id == mailbox_id).order_by(_C.folder)
+        ).mappings()
+        return [
+            FolderCursor(
+                r["mailbox_id"], r["folder"], r["uidvalidity"], r["last_uid"], r["highest_modseq"]
+            )
+            for r in rows
+        ]

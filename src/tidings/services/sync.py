@@ -1,0 +1,317 @@
+"""Server-side sync of incoming email: a task per tracked folder of every enabled mailbox.
+
+Each folder task runs this state machine::
+
+        ┌────────────┐ open ok  ┌─────────────┐ caught up ┌──────────────────────┐
+    ──▶ │ CONNECTING │────────▶ │ CATCHING UP │─────────▶ │ WAITING (IDLE / poll) │
+        └────────────┘          └─────────────┘ ◀──────── └──────────────────────┘
+           ▲   │ transient failure     │  ▲      change or renewal   │ connection lost
+           │   ▼                       │  └──────────────────────────┘
+        ┌──────────────┐ ◀─────────────┘ (any transient failure)
+        │ BACKING OFF  │  exponential, with jitter, until the next try
+        └──────────────┘
+    A permanent failure (password, certificate) raises an alert; after
+    ``max_permanent_failures`` in a row the mailbox is disabled, saying why.
+
+Catching up fetches UIDs above the cursor in chunks; each chunk's raw bytes are committed by
+ingest before the cursor moves, so a crash at any point refetches at most one chunk, and the
+raw store makes that refetch a no-op. A changed UIDVALIDITY starts the folder again from UID 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from tidings.domain.credentials import Credential, Direction
+from tidings.domain.errors import MailServerError
+from tidings.domain.folders import INBOX
+from tidings.domain.mailbox import Alert, AlertLevel
+from tidings.domain.message import MessageOrigin
+from tidings.domain.server_profile import ServerProfile, ServerProfileKind
+from tidings.domain.settings import EmailProcessing
+from tidings.domain.sync import FetchedMessage, FolderStatus, cursor_for
+from tidings.services.credentials import load_credential
+from tidings.services.ingest import IngestResult, IngestService
+from tidings.services.ports import Clock, SecretBox, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+#: Emails fetched and ingested per transaction while catching up.
+CHUNK = 100
+
+
+class FolderSession(Protocol):
+    """A connection with one folder selected (``ImapFolderSession``)."""
+
+    status: FolderStatus
+
+    async def uids_after(self, last_uid: int, since: datetime | None = None) -> list[int]: ...
+    async def fetch(self, uids: Sequence[int]) -> list[FetchedMessage]: ...
+    async def wait_for_change(self, timeout: float) -> bool: ...
+    async def close(self) -> None: ...
+
+
+class FolderOpener(Protocol):
+    async def __call__(
+        self, profile: ServerProfile, credential: Credential, folder: str
+    ) -> FolderSession: ...
+
+
+@dataclass(frozen=True)
+class SyncTarget:
+    """One folder of one mailbox to keep in sync."""
+
+    mailbox_id: int
+    address: str
+    folder: str
+    profile: ServerProfile
+    credential: Credential
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """Sync committed these results for a folder (what listeners hear)."""
+
+    target: SyncTarget
+    results: list[IngestResult]
+
+
+@dataclass(frozen=True)
+class Alerted:
+    """Sync raised an alert on a mailbox, and perhaps disabled it."""
+
+    target: SyncTarget
+    text: str
+    disabled: bool
+
+
+SyncEvent = Ingested | Alerted
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential back-off with full jitter, capped."""
+
+    first_seconds: float = 1.0
+    cap_seconds: float = 300.0
+
+    def delay(self, attempt: int) -> float:
+        ceiling = min(self.cap_seconds, self.first_seconds * 2 ** min(attempt, 20))
+        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not secrecy
+
+
+class SyncService:
+    """Runs every folder task and keeps the set of tasks in step with the configuration."""
+
+    def __init__(
+        self,
+        uow_factory: Callable[[], UnitOfWork],
+        ingest: IngestService,
+        secrets: SecretBox,
+        opener: FolderOpener,
+        clock: Clock,
+        *,
+        max_permanent_failures: int = 3,
+        refresh_seconds: float = 10.0,
+        backoff: Backoff | None = None,
+        listener: Callable[[SyncEvent], None] | None = None,
+    ) -> None:
+        self._uow = uow_factory
+        self._ingest = ingest
+        self._secrets = secrets
+        self._open = opener
+        self._clock = clock
+        self._max_permanent_failures = max_permanent_failures
+        self._refresh_seconds = refresh_seconds
+        self._backoff = backoff or Backoff()
+        self._listener = listener
+        self._permanent_failures: dict[int, int] = {}
+        self.modes: dict[tuple[int, str], str] = {}
+
+    def targets(self) -> list[SyncTarget]:
+        """Every folder that should be syncing now, with its credential."""
+        with self._uow() as uow:
+            config = uow.settings.get()
+            if config.processing is not EmailProcessing.SERVER_SIDE_SYNC:
+                return []
+            found = []
+            for mailbox in uow.mailboxes.all():
+                approved = mailbox.is_approved or not config.process_only_approved_mailboxes
+                if not (mailbox.syncs_incoming and approved and mailbox.profile_id):
+                    continue
+                profile = uow.server_profiles.get(mailbox.profile_id)
+                if profile is None or profile.kind is not ServerProfileKind.IMAP_SMTP:
+                    continue
+                assert mailbox.id is not None  # noqa: S101 - loaded from storage
+                credential = load_credential(
+                    uow, self._secrets, profile, mailbox.id, Direction.INCOMING
+                )
+                if credential is None:
+                    continue
+                folders = [INBOX]
+                if config.folder_level_tracking:
+                    folders += [rule.folder for rule in uow.mailboxes.folder_rules(mailbox.id)]
+                found += [
+                    SyncTarget(mailbox.id, mailbox.address, folder, profile, credential)
+                    for folder in folders
+                ]
+            return found
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Sync until ``stop`` is set, starting and ending folder tasks as settings change."""
+        tasks: dict[tuple[int, str], tuple[SyncTarget, asyncio.Task[None]]] = {}
+        try:
+            while not stop.is_set():
+                wanted = {
+                    (t.mailbox_id, t.folder): t for t in await asyncio.to_thread(self.targets)
+                }
+                for key in [k for k in tasks if k not in wanted or tasks[k][0] != wanted[k]]:
+                    tasks.pop(key)[1].cancel()
+                for key, target in wanted.items():
+                    if key not in tasks or tasks[key][1].done():
+                        tasks[key] = (target, asyncio.create_task(self.run_folder(target, stop)))
+                await _wait(stop, self._refresh_seconds)
+        finally:
+            for _, task in tasks.values():
+                task.cancel()
+            await asyncio.gather(*(task for _, task in tasks.values()), return_exceptions=True)
+
+    async def run_folder(self, target: SyncTarget, stop: asyncio.Event) -> None:
+        """Keep one folder in sync until ``stop``, or until its mailbox is disabled."""
+        attempt = 0
+        key = (target.mailbox_id, target.folder)
+        while not stop.is_set():
+            self.modes[key] = "connecting"
+            try:
+                session = await self._open(target.profile, target.credential, target.folder)
+            except MailServerError as error:
+                if not await self._failed(target, error, attempt, stop):
+                    return
+                attempt += 1
+                continue
+            try:
+                await self._follow(target, session, stop)
+            except MailServerError as error:
+                if not await self._failed(target, error, attempt, stop):
+                    return
+                attempt += 1
+            except Exception:  # storage or a bug: the cursor did not move, so retry later
+                log.exception("sync of %s/%s stopped; retrying", target.address, target.folder)
+                self.modes[key] = "backing off"
+                await _wait(stop, self._backoff.delay(attempt))
+                attempt += 1
+            else:
+                attempt = 0
+            finally:
+                await session.close()
+
+    async def _follow(
+        self, target: SyncTarget, session: FolderSession, stop: asyncio.Event
+    ) -> None:
+        key = (target.mailbox_id, target.folder)
+        self._permanent_failures.pop(target.mailbox_id, None)
+        while not stop.is_set():
+            self.modes[key] = "catching up"
+            await self.catch_up(target, session)
+            self.modes[key] = "idle" if getattr(session, "supports_idle", False) else "polling"
+            interval = max(60.0 * target.profile.min_polling_interval_minutes, 1.0)
+            timeout = interval if self.modes[key] == "polling" else 25 * 60.0
+            waiting = asyncio.ensure_future(session.wait_for_change(timeout))
+            stopping = asyncio.ensure_future(stop.wait())
+            done, _ = await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if waiting not in done:
+                waiting.cancel()
+                return
+            waiting.result()  # raises MailServerError if the connection was lost
+
+    async def catch_up(self, target: SyncTarget, session: FolderSession) -> int:
+        """Ingest every message above the cursor; the cursor follows each committed chunk."""
+        status = session.status
+        with self._uow() as uow:
+            stored = uow.cursors.get(target.mailbox_id, target.folder)
+        cursor = cursor_for(stored, target.mailbox_id, target.folder, status)
+        first_sync = stored is None or stored.uidvalidity != status.uidvalidity
+        since = target.profile.process_email_received_after if first_sync else None
+        uids = await session.uids_after(cursor.last_uid, since)
+        received_after = target.profile.process_email_received_after
+        done = 0
+        for first in range(0, len(uids), CHUNK):
+            messages = await session.fetch(uids[first : first + CHUNK])
+            batch = [
+                (
+                    m.raw,
+                    MessageOrigin(target.mailbox_id, target.folder, status.uidvalidity, str(m.uid)),
+                )
+                for m in messages
+                if not (
+                    first_sync
+                    and received_after
+                    and m.internal_date
+                    and m.internal_date < received_after
+                )
+            ]
+            results = await asyncio.to_thread(self._ingest.ingest_batch, batch) if batch else []
+            cursor = cursor.advanced_to(max(uids[first : first + CHUNK]))
+            with self._uow() as uow:
+                uow.cursors.save(cursor, self._clock.now())
+                uow.commit()
+            done += len(results)
+            if results and self._listener is not None:
+                self._listener(Ingested(target, results))
+        if first_sync and not uids:
+            with self._uow() as uow:  # remember the UIDVALIDITY even of an empty folder
+                uow.cursors.save(cursor, self._clock.now())
+                uow.commit()
+        return done
+
+    async def _failed(
+        self, target: SyncTarget, error: MailServerError, attempt: int, stop: asyncio.Event
+    ) -> bool:
+        """Record the failure; False when the mailbox has just been disabled."""
+        self.modes[(target.mailbox_id, target.folder)] = "backing off"
+        log.warning("sync of %s/%s failed: %s", target.address, target.folder, error)
+        if error.permanent:
+            count = self._permanent_failures.get(target.mailbox_id, 0) + 1
+            self._permanent_failures[target.mailbox_id] = count
+            disable = count >= self._max_permanent_failures
+            await asyncio.to_thread(self._alert, target, str(error), disable)
+            if self._listener is not None:
+                self._listener(Alerted(target, str(error), disable))
+            if disable:
+                return False
+        await _wait(stop, self._backoff.delay(attempt))
+        return True
+
+    def _alert(self, target: SyncTarget, text: str, disable: bool) -> None:
+        now = self._clock.now()
+        with self._uow() as uow:
+            uow.mailboxes.add_alert(target.mailbox_id, Alert(AlertLevel.ERROR, text, now))
+            mailbox = uow.mailboxes.get(target.mailbox_id)
+            if disable and mailbox is not None and mailbox.enabled:
+                mailbox.enabled = False
+                uow.mailboxes.save(mailbox)
+                count = self._max_permanent_failures
+                uow.mailboxes.add_alert(
+                    target.mailbox_id,
+                    Alert(
+                        AlertLevel.ERROR,
+                        f"Mailbox disabled after {count} permanent failures in a row: {text}. "
+                        "Fix it, then run Test & Enable.",
+                        now,
+                    ),
+                )
+            uow.commit()
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds`` unless ``stop`` is set first."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

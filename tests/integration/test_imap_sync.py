@@ -1,0 +1,251 @@
+"""Server-side sync against a real Dovecot: email arriving in a mailbox becomes an activity."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.builders import Org, TickingClock, make_email
+from tests.conftest import settings_for
+from tests.servers.dovecot import DovecotServer
+from tidings.bootstrap import Tidings, bootstrap
+from tidings.domain.activity import CorrelationMethod
+from tidings.domain.people import Caller, Privilege
+from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
+from tidings.domain.stored import ActivityFilter
+from tidings.domain.tracking import Outcome
+from tidings.services.ingest import IngestResult
+from tidings.services.sync import Alerted, Backoff, Ingested, SyncEvent, SyncService
+
+USERS = {"dana@northwind.example": "dana-pass", "sam@northwind.example": "sam-pass"}
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[DovecotServer]:
+    # A Dovecot of its own per test: cursors start empty, so mail must too.
+    with DovecotServer(tmp_path / "dovecot", USERS) as running:
+        yield running
+
+
+class SyncRun:
+    """The sync engine running in a thread, and what it has ingested so far."""
+
+    def __init__(self, tidings: Tidings) -> None:
+        self.tidings = tidings
+        self.results: list[IngestResult] = []
+        self.alerts: list[Alerted] = []
+        self._changed = threading.Condition()
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=self._main, daemon=True)
+
+    def listen(self, event: SyncEvent) -> None:
+        with self._changed:
+            if isinstance(event, Ingested):
+                self.results.extend(event.results)
+            else:
+                self.alerts.append(event)
+            self._changed.notify_all()
+
+    def start(self, service: SyncService) -> None:
+        self.service = service
+        self._thread.start()
+
+    def _main(self) -> None:
+        async def run() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            await self.service.run(self._stop)
+
+        asyncio.run(run())
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float = 20) -> None:
+        """Block until ``condition`` holds, woken by each ingest; fail after ``timeout``."""
+        with self._changed:
+            assert self._changed.wait_for(condition, timeout), "sync never got there"
+
+    def tracked(self) -> set[str]:
+        return {r.summary for r in self.results}
+
+    def stop(self) -> None:
+        if self._thread.is_alive() and self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(timeout=30)
+
+
+@pytest.fixture
+def sync_org(server: DovecotServer, sqlite_url: str) -> Iterator[tuple[Org, SyncRun]]:
+    holder: dict[str, SyncRun] = {}
+    tidings = bootstrap(
+        settings_for(sqlite_url), TickingClock(), listener=lambda e: holder["run"].listen(e)
+    )
+    holder["run"] = run = SyncRun(tidings)
+    org = Org.create(tidings)
+    org.add_user("sam")
+    profile = ServerProfile(
+        name="Dovecot",
+        kind=ServerProfileKind.IMAP_SMTP,
+        incoming_host="127.0.0.1",
+        incoming_port=server.imaps_port,
+        incoming_security=ConnectionSecurity.TLS,
+        outgoing_host="127.0.0.1",
+        outgoing_port=25,
+        options={"ca_file": str(server.ca_file)},
+    )
+    with tidings.uow() as uow:
+        profile_id = uow.server_profiles.add(profile)
+        for name in ("dana", "sam"):
+            mailbox = uow.mailboxes.get(org.mailboxes[name])
+            mailbox.profile_id = profile_id
+            uow.mailboxes.save(mailbox)
+        uow.commit()
+    admin = Caller(org.users["dana"], frozenset(Privilege))
+    for name in ("dana", "sam"):
+        password = USERS[f"{name}@northwind.example"]
+        tidings.mailboxes.set_credentials(
+            admin, org.mailboxes[name], f"{name}@northwind.example", password
+        )
+    yield org, run
+    run.stop()
+    tidings.close()
+
+
+def _service(run: SyncRun, **overrides: object) -> SyncService:
+    t = run.tidings
+    return SyncService(
+        t.uow,
+        t.ingest,
+        t.mailboxes._secrets,
+        _opener(),
+        t.clock,
+        listener=run.listen,
+        refresh_seconds=0.2,
+        backoff=Backoff(first_seconds=0.1, cap_seconds=0.5),
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+def _opener():
+    from tidings.adapters.imap.client import ImapFolderSession
+
+    return ImapFolderSession.open
+
+
+def _subjects(org: Org) -> list[str]:
+    page = org.tidings.queries.activities(ActivityFilter(limit=500))
+    return sorted(a.subject for a in page.items)
+
+
+def test_new_mail_in_the_inbox_becomes_an_activity_pushed_by_idle(
+    sync_org: tuple[Org, SyncRun], server: DovecotServer
+) -> None:
+    # Mail already there is caught up; mail arriving later is pushed by IDLE and tracked.
+    org, run = sync_org
+    server.deliver(
+        "dana@northwind.example", make_email(subject="Before", message_id="<b1@c.example>")
+    )
+    run.start(_service(run))
+    run.wait_for(lambda: len(run.results) == 1)
+    server.deliver(
+        "dana@northwind.example", make_email(subject="After", message_id="<a1@c.example>")
+    )
+    run.wait_for(lambda: len(run.results) == 2)
+    assert _subjects(org) == ["After", "Before"]
+    assert run.service.modes[(org.mailboxes["dana"], "INBOX")] == "idle"
+
+
+def test_mail_in_an_untracked_folder_is_not_read_and_a_rule_brings_its_regarding(
+    sync_org: tuple[Org, SyncRun], server: DovecotServer
+) -> None:
+    # Only the Inbox and folders with a rule are synced; a rule's regarding is applied.
+    org, run = sync_org
+    server.deliver(
+        "dana@northwind.example",
+        make_email(subject="Private", message_id="<p@c.example>"),
+        folder="Private",
+    )
+    server.deliver(
+        "dana@northwind.example",
+        make_email(subject="Deal", message_id="<d@c.example>"),
+        folder="Contoso",
+    )
+    org.add_folder_rule("dana", "Contoso", org.records["deal"])
+    run.start(_service(run))
+    run.wait_for(lambda: len(run.results) == 1)
+    [activity] = org.tidings.queries.activities(ActivityFilter()).items
+    assert (activity.subject, activity.regarding, activity.correlation) == (
+        "Deal",
+        org.records["deal"],
+        CorrelationMethod.FOLDER_RULE,
+    )
+
+
+def test_a_uidvalidity_change_rescans_without_duplicating(
+    sync_org: tuple[Org, SyncRun], server: DovecotServer
+) -> None:
+    # Deleting and recreating a folder renumbers it; the same email is still one activity.
+    org, run = sync_org
+    org.add_folder_rule("dana", "Projects")
+    raw = make_email(subject="Plan", message_id="<plan@c.example>")
+    server.deliver("dana@northwind.example", raw, folder="Projects")
+    run.start(_service(run))
+    run.wait_for(lambda: len(run.results) == 1)
+    run.stop()
+    server.delete_folder("dana@northwind.example", "Projects")
+    server.deliver("dana@northwind.example", raw, folder="Projects")
+    server.deliver(
+        "dana@northwind.example",
+        make_email(subject="Next", message_id="<next@c.example>"),
+        folder="Projects",
+    )
+    again = SyncRun(run.tidings)
+    again.start(_service(again))
+    again.wait_for(lambda: len(again.results) == 2)
+    again.stop()
+    assert [r.outcome for r in again.results] == [Outcome.NOT_TRACKED, Outcome.TRACKED]
+    assert _subjects(org) == ["Next", "Plan"]
+
+
+def test_dovecot_restarted_during_idle_loses_nothing(
+    sync_org: tuple[Org, SyncRun], server: DovecotServer
+) -> None:
+    # The connection drops; sync reconnects with back-off and catches up what came meanwhile.
+    org, run = sync_org
+    run.start(_service(run))
+    server.deliver("dana@northwind.example", make_email(subject="One", message_id="<r1@c.example>"))
+    run.wait_for(lambda: len(run.results) == 1)
+    server.stop()
+    server.start()
+    server.deliver("dana@northwind.example", make_email(subject="Two", message_id="<r2@c.example>"))
+    run.wait_for(lambda: len(run.results) == 2)
+    assert _subjects(org) == ["One", "Two"]
+
+
+def test_a_wrong_password_alerts_and_disables_the_mailbox_after_repeated_failures(
+    sync_org: tuple[Org, SyncRun], server: DovecotServer
+) -> None:
+    # Permanent failures raise alerts; after three in a row the mailbox is disabled, saying why.
+    org, run = sync_org
+    admin = Caller(org.users["dana"], frozenset(Privilege))
+    org.tidings.mailboxes.set_credentials(
+        admin, org.mailboxes["sam"], "sam@northwind.example", "wrong"
+    )
+    service = _service(run)
+    run.start(service)
+
+    def disabled() -> bool:
+        with org.tidings.uow() as uow:
+            return not uow.mailboxes.get(org.mailboxes["sam"]).enabled
+
+    run.wait_for(lambda: any(alert.disabled for alert in run.alerts))
+    assert disabled()
+    with org.tidings.uow() as uow:
+        alerts = [a.text for a in uow.mailboxes.get(org.mailboxes["sam"]).alerts]
+    assert (
+        alerts.count("authentication failed: check the user name and password on the mailbox") == 3
+    )
+    assert alerts[-1].startswith("Mailbox disabled after 3 permanent failures in a row")

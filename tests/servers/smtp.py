@@ -1,0 +1,162 @@
+"""A receiving SMTP server for tests: aiosmtpd in a thread, on a free loopback port.
+
+It accepts every message and keeps its envelope; tests then look at what arrived::
+
+    with SmtpServer({"dana@northwind.example": "dana-pass"}) as smtp:
+        with smtplib.SMTP(smtp.host, smtp.port) as client:
+            client.login("dana@northwind.example", "dana-pass")   # AUTH PLAIN or LOGIN
+            client.sendmail("dana@northwind.example", ["maria@contoso.example"], raw)
+        [message] = smtp.wait_for(1, timeout=5)
+        assert message.content == raw and message.login == "dana@northwind.example"
+
+- ``users`` (address -> password) are checked by AUTH PLAIN and AUTH LOGIN; a wrong password
+  gets ``535 5.7.8 Authentication credentials invalid``. AUTH is offered without TLS (the
+  server is on loopback) and not required: ``ReceivedMessage.login`` tells whether and as whom
+  the client authenticated.
+- ``tls_context`` (a server-side context, e.g. ``issue_certificates(dir).server_context()``)
+  turns STARTTLS on; clients verify against that CA file (``ca_file``, when given).
+- ``messages`` is a snapshot of what arrived, oldest first; ``wait_for(count, timeout)``
+  blocks on a condition until that many have arrived, and raises TimeoutError otherwise.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from tests.servers.dovecot import free_ports
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    """One accepted transaction: the envelope and the bytes of DATA as received."""
+
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    content: bytes
+    login: str | None
+    """The AUTH identity of the session, None when the client did not authenticate."""
+    tls: bool
+    """Whether the session had switched to TLS (STARTTLS) before DATA."""
+
+
+class _Handler:
+    def __init__(self, server: SmtpServer) -> None:
+        self._server = server
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        auth = session.auth_data
+        login = auth.login.decode() if isinstance(auth, LoginPassword) else None
+        content = envelope.original_content or b""
+        self._server._record(
+            ReceivedMessage(
+                mail_from=envelope.mail_from or "",
+                rcpt_tos=tuple(envelope.rcpt_tos),
+                content=content,
+                login=login,
+                tls=session.ssl is not None,
+            )
+        )
+        return "250 2.0.0 Message accepted"
+
+
+class SmtpServer:
+    host = "127.0.0.1"
+
+    def __init__(
+        self,
+        users: dict[str, str] | None = None,
+        *,
+        tls_context: ssl.SSLContext | None = None,
+        ca_file: Path | None = None,
+    ) -> None:
+        self.users = dict(users or {})
+        self.ca_file = ca_file
+        [self.port] = free_ports(1, self.host)
+        self._messages: list[ReceivedMessage] = []
+        self._arrived = threading.Condition()
+        self._controller = Controller(
+            _Handler(self),
+            hostname=self.host,
+            port=self.port,
+            server_hostname="localhost",  # not socket.getfqdn(), which may wait on DNS
+            authenticator=self._authenticate,
+            auth_require_tls=False,
+            tls_context=tls_context,
+        )
+        self._running = False
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if not self._running:
+            self._controller.start()
+            self._running = True
+
+    def stop(self) -> None:
+        if self._running:
+            self._controller.stop()
+            self._running = False
+
+    def __enter__(self) -> SmtpServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- what arrived -------------------------------------------------------------------------
+
+    @property
+    def messages(self) -> list[ReceivedMessage]:
+        with self._arrived:
+            return list(self._messages)
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> list[ReceivedMessage]:
+        """Block until at least ``count`` messages arrived; return them all."""
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: len(self._messages) >= count, timeout):
+                raise TimeoutError(
+                    f"{len(self._messages)} message(s) arrived within {timeout}s, not {count}"
+                )
+            return list(self._messages)
+
+    def clear(self) -> None:
+        with self._arrived:
+            self._messages.clear()
+
+    def client(self, timeout: float = 10.0) -> smtplib.SMTP:
+        """A connected stdlib client (EHLO done on first command), for quick checks."""
+        return smtplib.SMTP(self.host, self.port, timeout=timeout)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _record(self, message: ReceivedMessage) -> None:
+        with self._arrived:
+            self._messages.append(message)
+            self._arrived.notify_all()
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        if mechanism not in ("PLAIN", "LOGIN") or not isinstance(data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        login = data.login.decode(errors="replace")
+        expected = self.users.get(login)
+        if expected is None or data.password.decode(errors="replace") != expected:
+            # handled=False: aiosmtpd answers "535 5.7.8 Authentication credentials invalid".
+            return AuthResult(success=False, handled=False)
+        return AuthResult(success=True, auth_data=data)
