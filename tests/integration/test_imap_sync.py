@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from tests.builders import Org, TickingClock, make_email
 from tests.conftest import settings_for
 from tests.servers.dovecot import DovecotServer
+from tidings.adapters.storage import tables
 from tidings.bootstrap import Tidings, bootstrap
 from tidings.domain.activity import CorrelationMethod
 from tidings.domain.people import Caller, Privilege
@@ -249,3 +252,113 @@ def test_a_wrong_password_alerts_and_disables_the_mailbox_after_repeated_failure
         alerts.count("authentication failed: check the user name and password on the mailbox") == 3
     )
     assert alerts[-1].startswith("Mailbox disabled after 3 permanent failures in a row")
+
+
+def test_moving_an_email_into_a_tracked_folder_tracks_it(
+    sync_org: tuple[Org, SyncRun], server: DovecotServer
+) -> None:
+    # An email filed by hand into a tracked folder is tracked there, with the rule's regarding.
+    org, run = sync_org
+    org.add_folder_rule("dana", "Contoso", org.records["deal"])
+    server.deliver(
+        "dana@northwind.example",
+        make_email(subject="Filed", message_id="<f@c.example>"),
+        folder="Archive",
+    )
+    server.create_folder("dana@northwind.example", "Contoso")
+    run.start(_service(run))
+    server.move("dana@northwind.example", 1, "Archive", "Contoso")
+    run.wait_for(lambda: len(run.results) == 1)
+    [activity] = org.tidings.queries.activities(ActivityFilter()).items
+    assert (activity.subject, activity.regarding) == ("Filed", org.records["deal"])
+
+
+def test_the_first_sync_honours_process_email_received_after(
+    sync_org: tuple[Org, SyncRun], server: DovecotServer
+) -> None:
+    # Mail received before the profile's date is passed over on the first sync, for good.
+    org, run = sync_org
+    server.deliver(
+        "dana@northwind.example", make_email(subject="Old", message_id="<old@c.example>")
+    )
+    with org.tidings.engine.begin() as connection:
+        connection.execute(
+            update(tables.server_profiles).values(
+                process_email_received_after=datetime.now(UTC) + timedelta(days=1)
+            )
+        )
+    service = _service(run)
+    [target] = [t for t in service.targets() if t.address == "dana@northwind.example"]
+
+    async def catch_up_once() -> int:
+        session = await _opener()(target.profile, target.credential, "INBOX")
+        try:
+            return await service.catch_up(target, session)
+        finally:
+            await session.close()
+
+    assert asyncio.run(catch_up_once()) == 0
+    assert asyncio.run(catch_up_once()) == 0  # not a first sync any more: still passed over
+    with org.tidings.uow() as uow:
+        assert uow.cursors.get(org.mailboxes["dana"], "INBOX").last_uid == 1
+    server.deliver(
+        "dana@northwind.example", make_email(subject="New", message_id="<new@c.example>")
+    )
+    assert asyncio.run(catch_up_once()) == 1
+    assert _subjects(org) == ["New"]
+
+
+def test_eight_mailboxes_idle_at_once_and_each_gets_its_mail(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    # One process, one connection per mailbox, all pushed by IDLE.
+    names = [f"user{n}" for n in range(8)]
+    users = {f"{name}@northwind.example": f"{name}-pass" for name in names}
+    with DovecotServer(tmp_path / "dovecot8", users) as server:
+        holder: dict[str, SyncRun] = {}
+        tidings = bootstrap(
+            settings_for(sqlite_url), TickingClock(), listener=lambda e: holder["run"].listen(e)
+        )
+        holder["run"] = run = SyncRun(tidings)
+        org = Org.create(tidings)
+        with tidings.uow() as uow:
+            profile_id = uow.server_profiles.add(
+                ServerProfile(
+                    name="Dovecot",
+                    kind=ServerProfileKind.IMAP_SMTP,
+                    incoming_host="127.0.0.1",
+                    incoming_port=server.imaps_port,
+                    incoming_security=ConnectionSecurity.TLS,
+                    outgoing_host="127.0.0.1",
+                    options={"ca_file": str(server.ca_file)},
+                )
+            )
+            uow.commit()
+        admin = Caller(org.users["dana"], frozenset(Privilege))
+        for name in names:
+            org.add_user(name)
+            with tidings.uow() as uow:
+                mailbox = uow.mailboxes.get(org.mailboxes[name])
+                mailbox.profile_id = profile_id
+                uow.mailboxes.save(mailbox)
+                uow.commit()
+            tidings.mailboxes.set_credentials(
+                admin, org.mailboxes[name], f"{name}@northwind.example", f"{name}-pass"
+            )
+        service = _service(run)
+        run.start(service)
+        try:
+            for name in names:
+                server.deliver(
+                    f"{name}@northwind.example",
+                    make_email(
+                        to=f"{name}@northwind.example",
+                        subject=name,
+                        message_id=f"<{name}@c.example>",
+                    ),
+                )
+            run.wait_for(lambda: len(run.results) == 8)
+        finally:
+            run.stop()
+            tidings.close()
+        assert _subjects(org) == sorted(names)

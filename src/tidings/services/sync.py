@@ -266,8 +266,12 @@ class SyncService:
             done += len(results)
             if results and self._listener is not None:
                 self._listener(Ingested(target, results))
-        if first_sync and not uids:
-            with self._uow() as uow:  # remember the UIDVALIDITY even of an empty folder
+        if first_sync and (since is not None or not uids):
+            # Mail older than "process email received after" is passed over for good: every
+            # UID below UIDNEXT existed at SELECT, and SINCE left out the old ones.
+            if since is not None and status.uidnext is not None:
+                cursor = cursor.advanced_to(status.uidnext - 1)
+            with self._uow() as uow:
                 uow.cursors.save(cursor, self._clock.now())
                 uow.commit()
         return done

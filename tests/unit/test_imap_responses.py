@@ -1,0 +1,87 @@
+"""Parsing IMAP responses as aioimaplib hands them over: the wire, checked byte by byte."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from tidings.adapters.imap.responses import (
+    imap_date,
+    is_change,
+    parse_fetch,
+    parse_search,
+    parse_select,
+)
+from tidings.domain.sync import FolderCursor, FolderStatus, cursor_for
+
+SELECT = [
+    b"FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)",
+    b"OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted.",
+    b"2 EXISTS",
+    b"1 RECENT",
+    b"OK [UIDVALIDITY 1795614891] UIDs valid",
+    b"OK [UIDNEXT 3] Predicted next UID",
+    b"OK [HIGHESTMODSEQ 7] Highest",
+    b"[READ-WRITE] Select completed (0.001 + 0.000 secs).",
+]
+
+
+def test_select_gives_uidvalidity_uidnext_exists_and_modseq() -> None:
+    # The cursor's anchor (UIDVALIDITY) and the folder's size come from SELECT.
+    assert parse_select(SELECT) == FolderStatus(1795614891, 3, 2, 7)
+
+
+def test_a_select_without_uidvalidity_is_refused() -> None:
+    # Without UIDVALIDITY no UID can be trusted (RFC 3501 §2.3.1.1).
+    with pytest.raises(ValueError, match="no UIDVALIDITY"):
+        parse_select([b"2 EXISTS", b"Select completed"])
+
+
+def test_search_gives_uids_in_ascending_order() -> None:
+    assert parse_search([b"12 3 7", b"Search completed"]) == [3, 7, 12]
+    assert parse_search([b"", b"Search completed"]) == []
+    assert parse_search([]) == []
+
+
+def test_fetch_pairs_each_literal_with_its_uid_and_internal_date() -> None:
+    # A FETCH item spans three entries: head ending in {n}, the literal, then ")".
+    lines = [
+        b'1 FETCH (UID 10 INTERNALDATE "25-Nov-2026 13:54:51 +0100" BODY[] {5}',
+        bytearray(b"hello"),
+        b")",
+        b"2 FETCH (BODY[] {3}",
+        bytearray(b"bye"),
+        b' UID 11 INTERNALDATE "01-Dec-2026 08:00:00 +0000")',
+        b"Fetch completed (0.001 + 0.000 secs).",
+    ]
+    first, second = parse_fetch(lines)
+    assert (first.uid, first.raw) == (10, b"hello")
+    assert first.internal_date == datetime(2026, 11, 25, 12, 54, 51, tzinfo=UTC)
+    assert (second.uid, second.raw, second.internal_date.utcoffset()) == (11, b"bye", timedelta(0))
+
+
+def test_fetch_items_without_a_literal_are_skipped() -> None:
+    # A FLAGS update is not a message.
+    assert parse_fetch([b"3 FETCH (UID 4 FLAGS (\\Seen))", b"Fetch completed"]) == []
+
+
+def test_idle_pushes_that_matter_are_new_expunged_or_changed_mail() -> None:
+    assert is_change([b"3 EXISTS", b"2 RECENT"])
+    assert is_change([b"2 EXPUNGE"])
+    assert not is_change([b"OK Still here"])
+    assert not is_change("stop_wait_server_push")
+
+
+def test_since_dates_are_written_as_imap_dates() -> None:
+    moment = datetime(2026, 3, 7, 23, 0, tzinfo=timezone(timedelta(hours=-5)))
+    assert imap_date(moment) == "07-Mar-2026"
+
+
+def test_a_changed_uidvalidity_starts_the_folder_from_uid_one() -> None:
+    # Same UIDVALIDITY: keep going from the stored cursor; another: start over.
+    stored = FolderCursor(1, "INBOX", 100, last_uid=42)
+    assert cursor_for(stored, 1, "INBOX", FolderStatus(100, 50, 9)) is stored
+    assert cursor_for(stored, 1, "INBOX", FolderStatus(101, 2, 1)) == FolderCursor(1, "INBOX", 101)
+    assert cursor_for(None, 1, "INBOX", FolderStatus(7, 1, 0)).last_uid == 0
+    assert stored.advanced_to(40).last_uid == 42 and stored.advanced_to(50).last_uid == 50
