@@ -229,6 +229,8 @@ class SyncService:
             stopping.cancel()
             if waiting not in done:
                 waiting.cancel()
+                # A loss racing the stop would otherwise be "never retrieved".
+                waiting.add_done_callback(lambda task: task.cancelled() or task.exception())
                 return
             waiting.result()  # raises MailServerError if the connection was lost
 
