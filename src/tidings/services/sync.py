@@ -219,18 +219,23 @@ class SyncService:
         self._permanent_failures.pop(target.mailbox_id, None)
         while not stop.is_set():
             self.modes[key] = "catching up"
-            await self.catch_up(target, session)
+            if await self.catch_up(target, session):
+                continue  # mail may have come while this batch was ingested: look again
             self.modes[key] = "idle" if getattr(session, "supports_idle", False) else "polling"
             interval = max(60.0 * target.profile.min_polling_interval_minutes, 1.0)
             timeout = interval if self.modes[key] == "polling" else 25 * 60.0
             waiting = asyncio.ensure_future(session.wait_for_change(timeout))
             stopping = asyncio.ensure_future(stop.wait())
-            done, _ = await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            stopping.cancel()
+            try:
+                done, _ = await asyncio.wait(
+                    {waiting, stopping}, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                for future in (waiting, stopping):
+                    future.cancel()
+                    # A loss racing a stop or a cancel would otherwise be "never retrieved".
+                    future.add_done_callback(_retrieve)  # type: ignore[arg-type]
             if waiting not in done:
-                waiting.cancel()
-                # A loss racing the stop would otherwise be "never retrieved".
-                waiting.add_done_callback(lambda task: task.cancelled() or task.exception())
                 return
             waiting.result()  # raises MailServerError if the connection was lost
 
@@ -315,6 +320,11 @@ class SyncService:
                     ),
                 )
             uow.commit()
+
+
+def _retrieve(future: asyncio.Future[object]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import ssl
 from collections.abc import Awaitable, Sequence
 from datetime import datetime
@@ -30,6 +31,7 @@ from tidings.domain.sync import FetchedMessage, FolderStatus
 #: RFC 2177: re-issue IDLE well before servers' 30-minute inactivity timeout.
 IDLE_RENEWAL_SECONDS = 25 * 60
 _FETCH_CHUNK = 50
+_UNSOLICITED = re.compile(rb"^\* \d+ (EXISTS|EXPUNGE)\r?$", re.MULTILINE)
 
 
 class ImapFolderSession:
@@ -42,6 +44,8 @@ class ImapFolderSession:
         self.folder = folder
         self.status = status
         self._lost = lost
+        # An EXISTS the server sent during another command is not repeated at IDLE.
+        self._change_seen = False
 
     @classmethod
     async def open(
@@ -78,9 +82,27 @@ class ImapFolderSession:
                 f"cannot connect to {host}:{port}: {error}", permanent=False
             ) from error
         session = cls(client, folder, FolderStatus(0, None, 0), lost)
+        session._watch_unsolicited()
         await session._login(credential)
         session.status = await session.select()
         return session
+
+    def _watch_unsolicited(self) -> None:
+        """Note every EXISTS/EXPUNGE the server sends, whatever command it rides on.
+
+        aioimaplib drops untagged responses it cannot pair with a pending command (an EXISTS
+        in a SEARCH response, say), and the server never repeats them; missing one would
+        leave new mail unseen until the next IDLE renewal.
+        """
+        protocol = self._client.protocol
+        receive = protocol.data_received
+
+        def watching(data: bytes) -> None:
+            if _UNSOLICITED.search(data):
+                self._change_seen = True
+            receive(data)
+
+        protocol.data_received = watching
 
     async def _login(self, credential: Credential) -> None:
         response = await self._call(self._client.login(credential.username, credential.password))
@@ -123,8 +145,9 @@ class ImapFolderSession:
 
     async def wait_for_change(self, timeout: float) -> bool:
         """Wait until the server reports a change (IDLE), or ``timeout`` passes."""
-        pending = await self._call(self._client.noop())
-        if is_change(pending.lines):
+        await self._call(self._client.noop())
+        if self._change_seen:
+            self._change_seen = False
             return True
         if not self.supports_idle:
             return False
