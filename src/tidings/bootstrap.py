@@ -17,6 +17,7 @@ from tidings.adapters.mail_servers import MailServerTester
 from tidings.adapters.parsing import InlineParser, ProcessPoolParser
 from tidings.adapters.passwords import Argon2PasswordHasher
 from tidings.adapters.secrets import FernetSecretBox
+from tidings.adapters.smtp_sender import SmtpSender
 from tidings.adapters.storage.database import (
     describe_url,
     is_schema_current,
@@ -30,6 +31,7 @@ from tidings.services.demo import DemoService, DemoSummary
 from tidings.services.explain import ExplainService
 from tidings.services.ingest import IngestService, ReplayService
 from tidings.services.mailboxes import MailboxAdminService
+from tidings.services.outgoing import OutgoingService
 from tidings.services.ports import Clock, UnitOfWork
 from tidings.services.queries import QueryService
 from tidings.services.sync import SyncEvent, SyncService
@@ -51,6 +53,7 @@ class Tidings:
     parser: InlineParser | ProcessPoolParser
     mailboxes: MailboxAdminService
     sync: SyncService
+    outgoing: OutgoingService
 
     def find_mail_files(self, paths: list[Path]) -> list[MailFile]:
         """Email on disk: files, Maildirs and mbox files."""
@@ -111,6 +114,7 @@ def bootstrap(
         parser=parser,
         mailboxes=MailboxAdminService(uow, secrets, MailServerTester(), clock),
         sync=SyncService(uow, ingest, secrets, ImapFolderSession.open, clock, listener=listener),
+        outgoing=OutgoingService(uow, secrets, SmtpSender(), clock),
     )
 
 

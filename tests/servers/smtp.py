@@ -24,6 +24,7 @@ from __future__ import annotations
 import smtplib
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -56,15 +57,17 @@ class _Handler:
         auth = session.auth_data
         login = auth.login.decode() if isinstance(auth, LoginPassword) else None
         content = envelope.original_content or b""
-        self._server._record(
-            ReceivedMessage(
-                mail_from=envelope.mail_from or "",
-                rcpt_tos=tuple(envelope.rcpt_tos),
-                content=content,
-                login=login,
-                tls=session.ssl is not None,
-            )
+        message = ReceivedMessage(
+            mail_from=envelope.mail_from or "",
+            rcpt_tos=tuple(envelope.rcpt_tos),
+            content=content,
+            login=login,
+            tls=session.ssl is not None,
         )
+        hook = self._server.before_accept
+        if hook is not None:
+            hook(message)  # runs before the client hears 250: tests freeze the sender here
+        self._server._record(message)
         return "250 2.0.0 Message accepted"
 
 
@@ -93,6 +96,8 @@ class SmtpServer:
             tls_context=tls_context,
         )
         self._running = False
+        #: Called with each message just before it is accepted (250 sent), if set.
+        self.before_accept: Callable[[ReceivedMessage], None] | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
 

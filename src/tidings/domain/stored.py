@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tidings.domain.message import MessageOrigin
+from tidings.domain.outgoing import OutboxPhase
 from tidings.domain.records import RecordRef
 from tidings.domain.tracking import Correlation, Outcome, TrackingDecision
 
@@ -73,3 +74,17 @@ class ActivityFilter:
     regarding: RecordRef | None = None
     limit: int = 50
     offset: int = 0
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """An email waiting in (or gone through) the outbox."""
+
+    activity_id: int
+    mailbox_id: int
+    raw: bytes
+    envelope_from: str
+    recipients: tuple[str, ...]
+    phase: OutboxPhase
+    attempts: int = 0
+    last_error: str | None = None

@@ -13,6 +13,7 @@ from tidings.domain.credentials import CredentialKey
 from tidings.domain.folders import FolderTrackingRule
 from tidings.domain.mailbox import Alert, Mailbox
 from tidings.domain.message import HeaderSummary, MessageOrigin, ParsedEmail
+from tidings.domain.outgoing import OutboxPhase
 from tidings.domain.people import Queue, SecurityRole, User
 from tidings.domain.records import (
     Account,
@@ -29,6 +30,7 @@ from tidings.domain.settings import EmailConfiguration
 from tidings.domain.stored import (
     ActivityFilter,
     NewRaw,
+    OutboxItem,
     ParkedEmail,
     StoredDecision,
     StoredRaw,
@@ -153,6 +155,21 @@ class CursorRepository(Protocol):
     def for_mailbox(self, mailbox_id: int) -> list[FolderCursor]: ...
 
 
+class OutboxRepository(Protocol):
+    def add(self, item: OutboxItem, updated_at: datetime) -> None: ...
+    def in_phase(self, phase: OutboxPhase, limit: int = 100) -> list[OutboxItem]: ...
+    def set_phase(
+        self,
+        activity_id: int,
+        phase: OutboxPhase,
+        updated_at: datetime,
+        *,
+        error: str | None = None,
+        attempted: bool = False,
+    ) -> None: ...
+    def phases(self, activity_ids: Sequence[int]) -> dict[int, OutboxPhase]: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository; rolls back unless ``commit`` is called."""
 
@@ -176,6 +193,8 @@ class UnitOfWork(Protocol):
     def credentials(self) -> CredentialRepository: ...
     @property
     def cursors(self) -> CursorRepository: ...
+    @property
+    def outbox(self) -> OutboxRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

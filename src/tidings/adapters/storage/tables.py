@@ -306,6 +306,20 @@ folder_cursors = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
 )
 
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("activity_id", ForeignKey("email_activities.id", ondelete="CASCADE"), primary_key=True),
+    Column("mailbox_id", ForeignKey("mailboxes.id", ondelete="CASCADE"), nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Column("envelope_from", String(ADDRESS), nullable=False),
+    Column("recipients", JSON, nullable=False),
+    Column("phase", String(KIND), nullable=False, index=True),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
 # Every address of an email-enabled record, kept beside the records by the repositories so
 # that resolving all parties of an email is one indexed query.
 record_addresses = Table(

@@ -18,6 +18,7 @@ from tidings.adapters.storage.mail_repository import (
     SqlParkedRepository,
     SqlRawMessageRepository,
 )
+from tidings.adapters.storage.outbox_repository import SqlOutboxRepository
 from tidings.adapters.storage.settings_repository import (
     SqlMailboxRepository,
     SqlServerProfileRepository,
@@ -39,6 +40,7 @@ class SqlAlchemyUnitOfWork:
     directory: SqlDirectoryRepository
     credentials: SqlCredentialRepository
     cursors: SqlCursorRepository
+    outbox: SqlOutboxRepository
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -61,6 +63,7 @@ class SqlAlchemyUnitOfWork:
         self.directory = SqlDirectoryRepository(connection)
         self.credentials = SqlCredentialRepository(connection)
         self.cursors = SqlCursorRepository(connection)
+        self.outbox = SqlOutboxRepository(connection)
         return self
 
     def __exit__(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from typing import Annotated
 
@@ -13,6 +14,9 @@ from tidings.bootstrap import Tidings, bootstrap
 from tidings.entrypoints.cli import mail
 from tidings.entrypoints.cli.common import ready
 from tidings.services.demo import ADMIN_EMAIL, ADMIN_PASSWORD
+
+#: How often the worker looks for queued email.
+SEND_INTERVAL_SECONDS = 2.0
 
 app = typer.Typer(
     help="Tidings: server-side email synchronization and tracking for CRM.",
@@ -86,7 +90,31 @@ async def _run_until_signalled(tidings: Tidings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await tidings.sync.run(stop)
+    await asyncio.to_thread(tidings.outgoing.recover)
+    await asyncio.gather(tidings.sync.run(stop), _send_until(tidings, stop))
+
+
+async def _send_until(tidings: Tidings, stop: asyncio.Event) -> None:
+    """Send queued email every few seconds until ``stop``."""
+    while not stop.is_set():
+        await tidings.outgoing.send_pending()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), SEND_INTERVAL_SECONDS)
+
+
+@app.command()
+def send() -> None:
+    """Send the queued email once (after recovering from an interrupted run), then exit."""
+    tidings = ready()
+    try:
+        failed_over = tidings.outgoing.recover()
+        for activity_id in failed_over:
+            console.print(f"email activity {activity_id}: interrupted mid-handover, not resent")
+        for result in asyncio.run(tidings.outgoing.send_pending()):
+            detail = f": {result.error}" if result.error else ""
+            console.print(f"email activity {result.activity_id}: {result.phase.value}{detail}")
+    finally:
+        tidings.close()
 
 
 def _serve(tidings: Tidings, host: str | None, port: int | None) -> None:

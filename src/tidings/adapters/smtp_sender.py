@@ -1,0 +1,66 @@
+"""Sending through the owner's SMTP server (aiosmtplib), one command at a time.
+
+The envelope is sent first (MAIL FROM, RCPT TO); only then does the caller record that the
+message is being handed over, and only then does DATA go out. Every failure leaves as a
+``MailServerError``: permanent for 5xx replies and bad credentials, transient otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+
+import aiosmtplib
+
+from tidings.adapters.mail_servers import tls_context
+from tidings.domain.credentials import Credential
+from tidings.domain.errors import MailServerError
+from tidings.domain.server_profile import ConnectionSecurity, ServerProfile
+
+_SMTP_PORTS = {ConnectionSecurity.TLS: 465, ConnectionSecurity.STARTTLS: 587}
+
+
+class SmtpSender:
+    """Hands one message to a profile's outgoing server."""
+
+    async def send(
+        self,
+        profile: ServerProfile,
+        credential: Credential | None,
+        envelope_from: str,
+        recipients: Sequence[str],
+        raw: bytes,
+        before_data: Callable[[], Awaitable[None]],
+    ) -> None:
+        security = profile.outgoing_security
+        client = aiosmtplib.SMTP(
+            hostname=profile.outgoing_host,
+            port=profile.outgoing_port or _SMTP_PORTS.get(security, 25),
+            timeout=profile.connection_timeout_seconds,
+            use_tls=security is ConnectionSecurity.TLS,
+            start_tls=security is ConnectionSecurity.STARTTLS,
+            tls_context=tls_context(profile) if security is not ConnectionSecurity.NONE else None,
+        )
+        try:
+            await client.connect()
+            if credential is not None:
+                await client.login(credential.username, credential.password)
+            await client.mail(envelope_from)
+            for recipient in recipients:
+                await client.rcpt(recipient)
+            await before_data()
+            await client.data(raw)
+        except aiosmtplib.SMTPAuthenticationError as error:
+            raise MailServerError(
+                "outgoing: authentication failed: check the user name and password", permanent=True
+            ) from error
+        except aiosmtplib.SMTPResponseException as error:
+            raise MailServerError(
+                f"outgoing: the server refused: {error.code} {error.message}",
+                permanent=500 <= error.code < 600,
+            ) from error
+        except (aiosmtplib.SMTPException, OSError) as error:
+            raise MailServerError(f"outgoing: {error}", permanent=False) from error
+        finally:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await client.quit()

@@ -1,0 +1,143 @@
+"""Email written in the CRM goes out through its owner's mailbox, once, even across a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+
+from tests.builders import Org
+from tests.conftest import TEST_SECRET_KEY
+from tests.servers.smtp import ReceivedMessage, SmtpServer
+from tidings.domain.activity import ActivityStatus
+from tidings.domain.outgoing import INTERRUPTED_AFTER_HANDOVER, OutboxPhase
+from tidings.domain.people import Caller, Privilege
+from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
+
+TIDINGS = str(Path(sys.executable).with_name("tidings"))
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+def _outgoing_org(org: Org, smtp: SmtpServer, password: str = "dana-pass") -> Caller:
+    profile = ServerProfile(
+        name="SMTP",
+        kind=ServerProfileKind.IMAP_SMTP,
+        incoming_host="127.0.0.1",
+        outgoing_host=smtp.host,
+        outgoing_port=smtp.port,
+        outgoing_security=ConnectionSecurity.NONE,
+        allow_insecure=True,
+    )
+    with org.tidings.uow() as uow:
+        mailbox = uow.mailboxes.get(org.mailboxes["dana"])
+        mailbox.profile_id = uow.server_profiles.add(profile)
+        uow.mailboxes.save(mailbox)
+        uow.commit()
+    caller = Caller(org.users["dana"], frozenset(Privilege))
+    org.tidings.mailboxes.set_credentials(
+        caller, org.mailboxes["dana"], "dana@northwind.example", password
+    )
+    return caller
+
+
+def _queue(org: Org, caller: Caller) -> int:
+    return org.tidings.outgoing.queue(
+        caller,
+        mailbox_id=org.mailboxes["dana"],
+        to=["maria@contoso.example"],
+        cc=["tom@contoso.example"],
+        subject="Quote for 500 seats",
+        body="Hello Maria,\n",
+        regarding=org.records["deal"],
+    )
+
+
+def test_a_queued_email_is_sent_once_with_its_message_id_and_tracking_token(
+    org: Org, smtp_server: SmtpServer
+) -> None:
+    # Pending send -> sent; the Message-ID and token fixed at queueing are what goes out.
+    caller = _outgoing_org(org, smtp_server)
+    activity_id = _queue(org, caller)
+    pending = org.tidings.queries.activity(activity_id).activity
+    assert pending.status is ActivityStatus.PENDING_SEND
+    assert pending.tracking_token is not None and pending.subject.endswith(pending.tracking_token)
+    [result] = asyncio.run(org.tidings.outgoing.send_pending())
+    assert result.phase is OutboxPhase.SENT
+    assert asyncio.run(org.tidings.outgoing.send_pending()) == []
+    [message] = smtp_server.wait_for(1)
+    sent = message_from_bytes(message.content, policy=policy.default)
+    assert (message.mail_from, message.rcpt_tos, message.login) == (
+        "dana@northwind.example",
+        ("maria@contoso.example", "tom@contoso.example"),
+        "dana@northwind.example",
+    )
+    assert (sent["Message-ID"], sent["Subject"]) == (pending.message_id, pending.subject)
+    activity = org.tidings.queries.activity(activity_id).activity
+    assert activity.status is ActivityStatus.SENT
+
+
+def test_a_refused_password_fails_the_email_with_the_reason(
+    org: Org, smtp_server: SmtpServer
+) -> None:
+    caller = _outgoing_org(org, smtp_server, password="wrong")
+    activity_id = _queue(org, caller)
+    [result] = asyncio.run(org.tidings.outgoing.send_pending())
+    assert (result.phase, result.error) == (
+        OutboxPhase.FAILED,
+        "outgoing: authentication failed: check the user name and password",
+    )
+    assert org.tidings.queries.activity(activity_id).activity.status is ActivityStatus.FAILED
+    assert smtp_server.messages == []
+
+
+def test_a_crash_after_the_server_accepted_never_sends_twice(
+    org: Org, smtp_server: SmtpServer, database_url: str
+) -> None:
+    # The sender is frozen between the server's 250 and its own status update (the test
+    # holds the database's write lock from the moment the message arrives), then killed.
+    caller = _outgoing_org(org, smtp_server)
+    activity_id = _queue(org, caller)
+    database = database_url.removeprefix("sqlite:///")
+    lock = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+    locked = threading.Event()
+
+    def freeze_sender(_message: ReceivedMessage) -> None:
+        lock.execute("BEGIN EXCLUSIVE")
+        locked.set()
+
+    smtp_server.before_accept = freeze_sender
+    env = {
+        **os.environ,
+        "TIDINGS_DATABASE_URL": database_url,
+        "TIDINGS_SECRET_KEYS": TEST_SECRET_KEY,
+        "TIDINGS_PARSE_WORKERS": "0",
+    }
+    worker = subprocess.Popen(
+        [TIDINGS, "send"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        smtp_server.wait_for(1, timeout=30)
+        assert locked.is_set()
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=30)
+    finally:
+        if locked.is_set():
+            lock.execute("ROLLBACK")
+        lock.close()
+    smtp_server.before_accept = None
+    again = subprocess.run(
+        [TIDINGS, "send"], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert f"email activity {activity_id}: interrupted mid-handover, not resent" in again.stdout
+    assert len(smtp_server.messages) == 1
+    with org.tidings.uow() as uow:
+        [item] = uow.outbox.in_phase(OutboxPhase.FAILED)
+    assert (item.activity_id, item.last_error) == (activity_id, INTERRUPTED_AFTER_HANDOVER)
