@@ -35,6 +35,19 @@ def tls_context(profile: ServerProfile) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=profile.options.get("ca_file") or None)
 
 
+def smtp_client(profile: ServerProfile) -> aiosmtplib.SMTP:
+    """An unconnected client for the profile's outgoing server, as every SMTP use needs it."""
+    security = profile.outgoing_security
+    return aiosmtplib.SMTP(
+        hostname=profile.outgoing_host,
+        port=profile.outgoing_port or _SMTP_PORTS.get(security, 25),
+        timeout=profile.connection_timeout_seconds,
+        use_tls=security is ConnectionSecurity.TLS,
+        start_tls=security is ConnectionSecurity.STARTTLS,
+        tls_context=tls_context(profile) if security is not ConnectionSecurity.NONE else None,
+    )
+
+
 class MailServerTester:
     """Checks incoming (IMAP or POP3) and outgoing (SMTP) servers of a profile."""
 
@@ -55,17 +68,8 @@ class MailServerTester:
     ) -> ConnectionCheck:
         if profile.kind not in (ServerProfileKind.IMAP_SMTP, ServerProfileKind.POP3_SMTP):
             return ConnectionCheck.failed(f"{profile.kind} profiles cannot be tested yet", True)
-        security = profile.outgoing_security
-        port = profile.outgoing_port or _SMTP_PORTS.get(security, 25)
-        host = profile.outgoing_host
-        client = aiosmtplib.SMTP(
-            hostname=host,
-            port=port,
-            timeout=profile.connection_timeout_seconds,
-            use_tls=security is ConnectionSecurity.TLS,
-            start_tls=security is ConnectionSecurity.STARTTLS,
-            tls_context=tls_context(profile) if security is not ConnectionSecurity.NONE else None,
-        )
+        client = smtp_client(profile)
+        host, port = client.hostname or "", client.port or 0
         try:
             await client.connect()
             if credential is not None:

@@ -12,12 +12,10 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import aiosmtplib
 
-from tidings.adapters.mail_servers import tls_context
+from tidings.adapters.mail_servers import smtp_client
 from tidings.domain.credentials import Credential
 from tidings.domain.errors import MailServerError
-from tidings.domain.server_profile import ConnectionSecurity, ServerProfile
-
-_SMTP_PORTS = {ConnectionSecurity.TLS: 465, ConnectionSecurity.STARTTLS: 587}
+from tidings.domain.server_profile import ServerProfile
 
 
 class SmtpSender:
@@ -32,15 +30,7 @@ class SmtpSender:
         raw: bytes,
         before_data: Callable[[], Awaitable[None]],
     ) -> None:
-        security = profile.outgoing_security
-        client = aiosmtplib.SMTP(
-            hostname=profile.outgoing_host,
-            port=profile.outgoing_port or _SMTP_PORTS.get(security, 25),
-            timeout=profile.connection_timeout_seconds,
-            use_tls=security is ConnectionSecurity.TLS,
-            start_tls=security is ConnectionSecurity.STARTTLS,
-            tls_context=tls_context(profile) if security is not ConnectionSecurity.NONE else None,
-        )
+        client = smtp_client(profile)
         try:
             await client.connect()
             if credential is not None:
