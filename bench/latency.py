@@ -25,17 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aioimaplib import aioimaplib
 from cryptography.fernet import Fernet
 
-from tests.builders import Org, make_email
+from tests.builders import Org, dovecot_profile, make_email
 from tests.servers.dovecot import DovecotServer
 from tidings.adapters.storage.database import upgrade
 from tidings.bootstrap import bootstrap
 from tidings.config import Settings
-from tidings.domain.people import Caller, Privilege
-from tidings.domain.server_profile import (
-    ConnectionSecurity,
-    ServerProfile,
-    ServerProfileKind,
-)
 from tidings.services.sync import Ingested, SyncEvent
 
 
@@ -116,30 +110,9 @@ def run(mailboxes: int, emails: int, seed: int) -> None:
         tidings = bootstrap(settings, listener=listen)
         tidings.parser.warm_up()
         org = Org.create(tidings)
-        with tidings.uow() as uow:
-            profile_id = uow.server_profiles.add(
-                ServerProfile(
-                    name="Dovecot",
-                    kind=ServerProfileKind.IMAP_SMTP,
-                    incoming_host="127.0.0.1",
-                    incoming_port=server.imaps_port,
-                    incoming_security=ConnectionSecurity.TLS,
-                    outgoing_host="127.0.0.1",
-                    options={"ca_file": str(server.ca_file)},
-                )
-            )
-            uow.commit()
-        admin = Caller(org.users["dana"], frozenset(Privilege))
         for name in names:
             org.add_user(name)
-            with tidings.uow() as uow:
-                mailbox = uow.mailboxes.get(org.mailboxes[name])
-                mailbox.profile_id = profile_id
-                uow.mailboxes.save(mailbox)
-                uow.commit()
-            tidings.mailboxes.set_credentials(
-                admin, org.mailboxes[name], f"{name}@northwind.example", f"{name}-pass"
-            )
+        org.use_profile(dovecot_profile(server), {name: f"{name}-pass" for name in names})
 
         loop = asyncio.new_event_loop()
         stop = asyncio.Event()

@@ -8,19 +8,23 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 
+from tests.servers.dovecot import DovecotServer
 from tidings.bootstrap import Tidings
 from tidings.domain.folders import FolderTrackingRule
 from tidings.domain.mailbox import Mailbox, TestStatus
 from tidings.domain.message import MessageOrigin
 from tidings.domain.people import (
     TRACKING_ROLE,
+    Caller,
     PersonalOptions,
+    Privilege,
     Queue,
     TrackIncoming,
     User,
     standard_roles,
 )
 from tidings.domain.records import Account, Contact, Lead, Opportunity, RecordKind, RecordRef
+from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
 from tidings.domain.settings import EmailConfiguration
 from tidings.services.ingest import IngestResult
 
@@ -157,6 +161,22 @@ class Org:
             mailbox.record_test(incoming=TestStatus.SUCCESS, outgoing=TestStatus.SUCCESS, alerts=[])
         return mailbox
 
+    def use_profile(self, profile: ServerProfile, passwords: dict[str, str]) -> int:
+        """Tie each named mailbox to a new server profile, with its login kept (sealed)."""
+        admin = Caller(next(iter(self.users.values())), frozenset(Privilege))
+        with self.tidings.uow() as uow:
+            profile_id = uow.server_profiles.add(profile)
+            for name in passwords:
+                mailbox = uow.mailboxes.get(self.mailboxes[name])
+                assert mailbox is not None
+                mailbox.profile_id = profile_id
+                uow.mailboxes.save(mailbox)
+            uow.commit()
+        for name, password in passwords.items():
+            address = f"{name}@northwind.example"
+            self.tidings.mailboxes.set_credentials(admin, self.mailboxes[name], address, password)
+        return profile_id
+
     def configure(self, **changes: object) -> None:
         with self.tidings.uow() as uow:
             uow.settings.save(uow.settings.get().evolve(**changes))
@@ -177,3 +197,16 @@ class Org:
         self._uid += 1
         origin = MessageOrigin(self.mailboxes[mailbox], folder, 1, str(self._uid))
         return self.tidings.ingest.ingest(raw, origin)
+
+
+def dovecot_profile(server: DovecotServer) -> ServerProfile:
+    """An IMAP profile for a test Dovecot: implicit TLS, verified against its own CA."""
+    return ServerProfile(
+        name="Dovecot",
+        kind=ServerProfileKind.IMAP_SMTP,
+        incoming_host="127.0.0.1",
+        incoming_port=server.imaps_port,
+        incoming_security=ConnectionSecurity.TLS,
+        outgoing_host="127.0.0.1",
+        options={"ca_file": str(server.ca_file)},
+    )

@@ -11,14 +11,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from tests.builders import Org, TickingClock, make_email
+from tests.builders import Org, TickingClock, dovecot_profile, make_email
 from tests.conftest import settings_for
 from tests.servers.dovecot import DovecotServer
 from tidings.adapters.storage import tables
 from tidings.bootstrap import Tidings, bootstrap
 from tidings.domain.activity import CorrelationMethod
 from tidings.domain.people import Caller, Privilege
-from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
 from tidings.domain.stored import ActivityFilter
 from tidings.domain.tracking import Outcome
 from tidings.services.ingest import IngestResult
@@ -89,29 +88,7 @@ def sync_org(server: DovecotServer, sqlite_url: str) -> Iterator[tuple[Org, Sync
     holder["run"] = run = SyncRun(tidings)
     org = Org.create(tidings)
     org.add_user("sam")
-    profile = ServerProfile(
-        name="Dovecot",
-        kind=ServerProfileKind.IMAP_SMTP,
-        incoming_host="127.0.0.1",
-        incoming_port=server.imaps_port,
-        incoming_security=ConnectionSecurity.TLS,
-        outgoing_host="127.0.0.1",
-        outgoing_port=25,
-        options={"ca_file": str(server.ca_file)},
-    )
-    with tidings.uow() as uow:
-        profile_id = uow.server_profiles.add(profile)
-        for name in ("dana", "sam"):
-            mailbox = uow.mailboxes.get(org.mailboxes[name])
-            mailbox.profile_id = profile_id
-            uow.mailboxes.save(mailbox)
-        uow.commit()
-    admin = Caller(org.users["dana"], frozenset(Privilege))
-    for name in ("dana", "sam"):
-        password = USERS[f"{name}@northwind.example"]
-        tidings.mailboxes.set_credentials(
-            admin, org.mailboxes[name], f"{name}@northwind.example", password
-        )
+    org.use_profile(dovecot_profile(server), {"dana": "dana-pass", "sam": "sam-pass"})
     yield org, run
     run.stop()
     tidings.close()
@@ -320,30 +297,9 @@ def test_eight_mailboxes_idle_at_once_and_each_gets_its_mail(
         )
         holder["run"] = run = SyncRun(tidings)
         org = Org.create(tidings)
-        with tidings.uow() as uow:
-            profile_id = uow.server_profiles.add(
-                ServerProfile(
-                    name="Dovecot",
-                    kind=ServerProfileKind.IMAP_SMTP,
-                    incoming_host="127.0.0.1",
-                    incoming_port=server.imaps_port,
-                    incoming_security=ConnectionSecurity.TLS,
-                    outgoing_host="127.0.0.1",
-                    options={"ca_file": str(server.ca_file)},
-                )
-            )
-            uow.commit()
-        admin = Caller(org.users["dana"], frozenset(Privilege))
         for name in names:
             org.add_user(name)
-            with tidings.uow() as uow:
-                mailbox = uow.mailboxes.get(org.mailboxes[name])
-                mailbox.profile_id = profile_id
-                uow.mailboxes.save(mailbox)
-                uow.commit()
-            tidings.mailboxes.set_credentials(
-                admin, org.mailboxes[name], f"{name}@northwind.example", f"{name}-pass"
-            )
+        org.use_profile(dovecot_profile(server), {name: f"{name}-pass" for name in names})
         service = _service(run)
         run.start(service)
         try:
