@@ -172,3 +172,4 @@ def test_mailboxes_show_their_state_and_alerts(server: str) -> None:
     }
     assert all(m["approval"] == "approved" and m["enabled"] for m in mailboxes)
     assert all(m["alerts"][0]["level"] == "information" for m in mailboxes)
+    assert all(m["folders"] == [] for m in mailboxes)  # the demo's mailboxes never synced

@@ -135,6 +135,8 @@ def test_new_mail_in_the_inbox_becomes_an_activity_pushed_by_idle(
     )
     run.wait_for(lambda: len(run.results) == 2)
     assert _subjects(org) == ["After", "Before"]
+    [inbox] = org.tidings.queries.sync_state()[org.mailboxes["dana"]]
+    assert (inbox.folder, inbox.last_uid, inbox.synced_at is not None) == ("INBOX", 2, True)
 
 
 def test_mail_in_an_untracked_folder_is_not_read_and_a_rule_brings_its_regarding(

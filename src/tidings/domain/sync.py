@@ -21,6 +21,8 @@ class FolderCursor:
     uidvalidity: int
     last_uid: int = 0
     highest_modseq: int | None = None
+    #: When the cursor last moved (None until stored).
+    synced_at: datetime | None = None
 
     def advanced_to(self, uid: int) -> FolderCursor:
         return replace(self, last_uid=max(self.last_uid, uid))

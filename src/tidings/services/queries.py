@@ -11,6 +11,7 @@ from tidings.domain.mailbox import Mailbox
 from tidings.domain.people import Caller, privileges_of
 from tidings.domain.records import RecordRef, RecordSummary
 from tidings.domain.stored import ActivityFilter, ParkedEmail
+from tidings.domain.sync import FolderCursor
 from tidings.services.explain import ExplainService, Explanation
 from tidings.services.ports import PasswordHasher, UnitOfWork
 
@@ -69,6 +70,15 @@ class QueryService:
     def mailboxes(self) -> list[Mailbox]:
         with self._uow() as uow:
             return uow.mailboxes.all()
+
+    def sync_state(self) -> dict[int, list[FolderCursor]]:
+        """Every mailbox's folder cursors: how far sync got, and when it last moved."""
+        with self._uow() as uow:
+            return {
+                mailbox.id: uow.cursors.for_mailbox(mailbox.id)
+                for mailbox in uow.mailboxes.all()
+                if mailbox.id is not None
+            }
 
     def mailbox_by_address(self, address: str) -> Mailbox:
         with self._uow() as uow:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
@@ -28,13 +29,7 @@ class SqlCursorRepository:
         )
         if row is None:
             return None
-        return FolderCursor(
-            row["mailbox_id"],
-            row["folder"],
-            row["uidvalidity"],
-            row["last_uid"],
-            row["highest_modseq"],
-        )
+        return _cursor(row)
 
     def save(self, cursor: FolderCursor, updated_at: datetime) -> None:
         values = {
@@ -56,9 +51,15 @@ class SqlCursorRepository:
         rows = self._conn.execute(
             select(t.folder_cursors).where(_C.mailbox_id == mailbox_id).order_by(_C.folder)
         ).mappings()
-        return [
-            FolderCursor(
-                r["mailbox_id"], r["folder"], r["uidvalidity"], r["last_uid"], r["highest_modseq"]
-            )
-            for r in rows
-        ]
+        return [_cursor(row) for row in rows]
+
+
+def _cursor(row: Any) -> FolderCursor:
+    return FolderCursor(
+        mailbox_id=row["mailbox_id"],
+        folder=row["folder"],
+        uidvalidity=row["uidvalidity"],
+        last_uid=row["last_uid"],
+        highest_modseq=row["highest_modseq"],
+        synced_at=row["updated_at"],
+    )

@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from tidings.domain.activity import EmailActivity
 from tidings.domain.mailbox import Mailbox
 from tidings.domain.records import RecordRef, RecordSummary
+from tidings.domain.sync import FolderCursor
 from tidings.services.explain import Explanation
 from tidings.services.queries import ActivityDetail
 
@@ -155,6 +156,22 @@ class AlertPublic(BaseModel):
     raised_at: datetime
 
 
+class FolderSyncPublic(BaseModel):
+    folder: str
+    uidvalidity: int
+    last_uid: int
+    last_sync: datetime | None
+
+    @classmethod
+    def of(cls, cursor: FolderCursor) -> "FolderSyncPublic":
+        return cls(
+            folder=cursor.folder,
+            uidvalidity=cursor.uidvalidity,
+            last_uid=cursor.last_uid,
+            last_sync=cursor.synced_at,
+        )
+
+
 class MailboxPublic(BaseModel):
     id: int
     address: str
@@ -166,9 +183,10 @@ class MailboxPublic(BaseModel):
     outgoing_status: str
     enabled: bool
     alerts: list[AlertPublic]
+    folders: list[FolderSyncPublic]
 
     @classmethod
-    def of(cls, mailbox: Mailbox) -> "MailboxPublic":
+    def of(cls, mailbox: Mailbox, cursors: list[FolderCursor]) -> "MailboxPublic":
         assert mailbox.id is not None  # noqa: S101 - loaded from storage
         return cls(
             id=mailbox.id,
@@ -184,6 +202,7 @@ class MailboxPublic(BaseModel):
                 AlertPublic(level=a.level.value, text=a.text, raised_at=a.raised_at)
                 for a in mailbox.alerts
             ],
+            folders=[FolderSyncPublic.of(cursor) for cursor in cursors],
         )
 
 

@@ -15,8 +15,9 @@ router = APIRouter(prefix="/api", tags=["mailboxes"])
     dependencies=[require(Privilege.READ_MAILBOXES)],
 )
 def list_mailboxes(tidings: TidingsDep) -> list[MailboxPublic]:
-    """Every mailbox with its approval, Test & Enable results and alerts."""
-    return [MailboxPublic.of(m) for m in tidings.queries.mailboxes()]
+    """Every mailbox with its approval, Test & Enable results, alerts and sync cursors."""
+    state = tidings.queries.sync_state()
+    return [MailboxPublic.of(m, state.get(m.id or 0, [])) for m in tidings.queries.mailboxes()]
 
 
 @router.get(
