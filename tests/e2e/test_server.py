@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import socket
 import subprocess
 import sys
@@ -173,3 +174,30 @@ def test_mailboxes_show_their_state_and_alerts(server: str) -> None:
     assert all(m["approval"] == "approved" and m["enabled"] for m in mailboxes)
     assert all(m["alerts"][0]["level"] == "information" for m in mailboxes)
     assert all(m["folders"] == [] for m in mailboxes)  # the demo's mailboxes never synced
+
+
+def test_the_demo_serves_with_the_worker_and_stops_cleanly_on_ctrl_c(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # `make demo`'s command: the server and the worker in one process, both ending on SIGINT.
+    folder = tmp_path_factory.mktemp("demo")
+    env = {
+        **os.environ,
+        "TIDINGS_DATABASE_URL": f"sqlite:///{folder / 'tidings.db'}",
+        "TIDINGS_SECRET_KEY_FILE": str(folder / "secret.key"),
+    }
+    port = _free_port()
+    process = subprocess.Popen(
+        [TIDINGS, "demo", "--port", str(port)],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        _wait_for_line(process, "Uvicorn running on", timeout=120)
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        # 130 is how a program says it ended on Ctrl-C (128 + SIGINT), as uvicorn does.
+        assert process.wait(timeout=30) in (0, 128 + signal.SIGINT)

@@ -9,6 +9,7 @@ one-core machines and short-lived commands.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 
@@ -19,6 +20,11 @@ from tidings.domain.message import (
     split_header_block,
     try_parse_headers,
 )
+
+
+def _leave_interrupts_to_the_parent() -> None:
+    # Ctrl-C reaches the whole process group; the parent shuts the pool down in order.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class InlineParser:
@@ -43,7 +49,9 @@ class ProcessPoolParser:
     def __init__(self, workers: int) -> None:
         # forkserver: never fork a process that may hold threads (the web server's pool).
         context = multiprocessing.get_context("forkserver")
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        self._pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=_leave_interrupts_to_the_parent
+        )
         self._workers = workers
 
     def start_headers_many(self, raws: Sequence[bytes]) -> Callable[[], list[HeaderSummary | None]]:

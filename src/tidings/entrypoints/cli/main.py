@@ -68,7 +68,8 @@ def demo(
     console.print(f"Tidings is at [bold]{url}[/]  (API: {url}/api/activities)")
     console.print(f"Demo admin: [bold]{ADMIN_EMAIL}[/] / [bold]{ADMIN_PASSWORD}[/]")
     if serve_after:
-        _serve(tidings, None, port)
+        console.print("The worker runs alongside: sync of enabled mailboxes and sending.")
+        _serve(tidings, None, port, with_worker=True)
     else:
         tidings.close()
 
@@ -90,6 +91,11 @@ async def _run_until_signalled(tidings: Tidings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    await _work(tidings, stop)
+
+
+async def _work(tidings: Tidings, stop: asyncio.Event) -> None:
+    """Sync every enabled mailbox and send queued email until ``stop``."""
     await asyncio.to_thread(tidings.outgoing.recover)
     await asyncio.gather(tidings.sync.run(stop), _send_until(tidings, stop))
 
@@ -117,17 +123,33 @@ def send() -> None:
         tidings.close()
 
 
-def _serve(tidings: Tidings, host: str | None, port: int | None) -> None:
+def _serve(
+    tidings: Tidings, host: str | None, port: int | None, *, with_worker: bool = False
+) -> None:
     import uvicorn
 
     from tidings.entrypoints.api.app import create_app
 
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(tidings),
         host=host or tidings.settings.host,
         port=port or tidings.settings.port,
         log_level="info",
     )
+    server = uvicorn.Server(config)
+    if not with_worker:
+        server.run()
+        return
+
+    async def both() -> None:
+        # The server handles SIGINT/SIGTERM; when it stops, the worker stops with it.
+        stop = asyncio.Event()
+        worker = asyncio.ensure_future(_work(tidings, stop))
+        await server.serve()
+        stop.set()
+        await worker
+
+    asyncio.run(both())
 
 
 def run() -> None:
