@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.builders import Org
+from tests.builders import Org, dovecot_profile
 from tests.conftest import TEST_SECRET_KEY
+from tests.servers.dovecot import DovecotServer
 from tests.servers.smtp import ReceivedMessage, SmtpServer
 from tidings.domain.activity import ActivityStatus
 from tidings.domain.outgoing import INTERRUPTED_AFTER_HANDOVER, OutboxPhase
@@ -141,3 +142,30 @@ def test_a_crash_after_the_server_accepted_never_sends_twice(
     with org.tidings.uow() as uow:
         [item] = uow.outbox.in_phase(OutboxPhase.FAILED)
     assert (item.activity_id, item.last_error) == (activity_id, INTERRUPTED_AFTER_HANDOVER)
+
+
+def test_a_copy_of_sent_email_lands_in_the_owners_sent_folder(
+    org: Org, smtp_server: SmtpServer, dovecot: DovecotServer
+) -> None:
+    # With an IMAP incoming server, the sent message is appended to Sent, marked read.
+    profile = dovecot_profile(dovecot)
+    profile.outgoing_host, profile.outgoing_port = smtp_server.host, smtp_server.port
+    profile.outgoing_security, profile.allow_insecure = ConnectionSecurity.NONE, True
+    org.use_profile(profile, {"dana": "dana-pass"})
+    caller = Caller(org.users["dana"], frozenset(Privilege))
+    activity_id = _queue(org, caller)
+    [result] = asyncio.run(org.tidings.outgoing.send_pending())
+    assert result.phase is OutboxPhase.SENT
+    message_id = org.tidings.queries.activity(activity_id).activity.message_id
+    found = dovecot.doveadm(
+        "search",
+        "-u",
+        "dana@northwind.example",
+        "mailbox",
+        "Sent",
+        "header",
+        "Message-ID",
+        message_id.strip("<>"),
+        "SEEN",
+    )
+    assert found.strip(), "the copy is not in Sent"

@@ -30,13 +30,23 @@ from tidings.domain.outgoing import (
 )
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.records import RecordKind, RecordRef, is_email_address
-from tidings.domain.server_profile import ServerProfile
+from tidings.domain.server_profile import ServerProfile, ServerProfileKind
 from tidings.domain.stored import OutboxItem
 from tidings.services.credentials import load_credential
 from tidings.services.ports import Clock, SecretBox, UnitOfWork
 
 #: Attempts after which a transient failure becomes final.
 MAX_ATTEMPTS = 10
+
+
+class SentCopy(Protocol):
+    async def __call__(
+        self, profile: ServerProfile, credential: Credential, folder: str, raw: bytes
+    ) -> None: ...
+
+
+#: The folder that keeps copies of sent email, unless the profile names another.
+SENT_FOLDER = "Sent"
 
 
 class MailSender(Protocol):
@@ -67,11 +77,13 @@ class OutgoingService:
         secrets: SecretBox,
         sender: MailSender,
         clock: Clock,
+        sent_copy: SentCopy | None = None,
     ) -> None:
         self._uow = uow_factory
         self._secrets = secrets
         self._sender = sender
         self._clock = clock
+        self._sent_copy = sent_copy
 
     def queue(
         self,
@@ -202,7 +214,37 @@ class OutgoingService:
             await asyncio.to_thread(self._set, item.activity_id, phase, str(error), False)
             return SendResult(item.activity_id, phase, str(error))
         await asyncio.to_thread(self._set, item.activity_id, OutboxPhase.SENT, None, False)
+        if profile is not None:
+            await self._save_copy(item, profile)
         return SendResult(item.activity_id, OutboxPhase.SENT)
+
+    async def _save_copy(self, item: OutboxItem, profile: ServerProfile) -> None:
+        """Keep a copy in the owner's Sent folder; a failure is an alert, not a resend."""
+        if self._sent_copy is None or profile.options.get("save_sent_copy") == "no":
+            return
+        credential = await asyncio.to_thread(self._incoming_credential, item.mailbox_id, profile)
+        if credential is None or profile.kind is not ServerProfileKind.IMAP_SMTP:
+            return
+        folder = profile.options.get("sent_folder") or SENT_FOLDER
+        try:
+            await self._sent_copy(profile, credential, folder, item.raw)
+        except MailServerError as error:
+            text = (
+                f"Email activity {item.activity_id} was sent, but its copy in {folder!r} "
+                f"was not saved: {error}"
+            )
+            await asyncio.to_thread(self._alert, item.mailbox_id, text)
+
+    def _incoming_credential(self, mailbox_id: int, profile: ServerProfile) -> Credential | None:
+        with self._uow() as uow:
+            return load_credential(
+                uow, self._secrets, profile, mailbox_id, CredentialDirection.INCOMING
+            )
+
+    def _alert(self, mailbox_id: int, text: str) -> None:
+        with self._uow() as uow:
+            uow.mailboxes.add_alert(mailbox_id, Alert(AlertLevel.WARNING, text, self._clock.now()))
+            uow.commit()
 
     def _connection(self, mailbox_id: int) -> tuple[ServerProfile | None, Credential | None]:
         with self._uow() as uow:

@@ -177,6 +177,14 @@ class ImapFolderSession:
             raise MailServerError("the server is shutting down", permanent=False)
         return push
 
+    async def append(self, folder: str, raw: bytes) -> None:
+        """Store ``raw`` in ``folder`` as read (the copy of sent email)."""
+        response = await self._call(
+            self._client.append(raw, mailbox=_quoted(folder), flags="(\\Seen)")
+        )
+        if response.result != "OK":
+            raise MailServerError(f"the folder {folder!r} refused the copy", permanent=True)
+
     async def close(self) -> None:
         # The connection is going away anyway: a failed LOGOUT changes nothing.
         with contextlib.suppress(OSError, TimeoutError, aioimaplib.AioImapException):
@@ -205,3 +213,14 @@ class ImapFolderSession:
 def _quoted(folder: str) -> str:
     escaped = folder.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
+
+
+async def save_sent_copy(
+    profile: ServerProfile, credential: Credential, folder: str, raw: bytes
+) -> None:
+    """Append ``raw`` to the owner's Sent folder over a connection of its own."""
+    session = await ImapFolderSession.open(profile, credential, folder)
+    try:
+        await session.append(folder, raw)
+    finally:
+        await session.close()
