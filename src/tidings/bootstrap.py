@@ -54,6 +54,7 @@ class Tidings:
     mailboxes: MailboxAdminService
     sync: SyncService
     outgoing: OutgoingService
+    secrets: FernetSecretBox
 
     def find_mail_files(self, paths: list[Path]) -> list[MailFile]:
         """Email on disk: files, Maildirs and mbox files."""
@@ -115,6 +116,7 @@ def bootstrap(
         mailboxes=MailboxAdminService(uow, secrets, MailServerTester(), clock),
         sync=SyncService(uow, ingest, secrets, ImapFolderSession.open, clock, listener=listener),
         outgoing=OutgoingService(uow, secrets, SmtpSender(), clock, save_sent_copy),
+        secrets=secrets,
     )
 
 

@@ -99,7 +99,7 @@ def _service(run: SyncRun, **overrides: object) -> SyncService:
     return SyncService(
         t.uow,
         t.ingest,
-        t.mailboxes._secrets,
+        t.secrets,
         _opener(),
         t.clock,
         listener=run.listen,

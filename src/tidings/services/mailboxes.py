@@ -105,6 +105,15 @@ class MailboxAdminService:
             uow.credentials.save(key, username.strip(), sealed, self._clock.now())
             uow.commit()
 
+    def rotate_credentials(self) -> int:
+        """Seal every stored password again with the newest key; the count rotated."""
+        with self._uow() as uow:
+            sealed = uow.credentials.all_sealed()
+            for credential_id, secret in sealed:
+                uow.credentials.replace_sealed(credential_id, self._secrets.rotate(secret))
+            uow.commit()
+        return len(sealed)
+
     async def test_and_enable(self, caller: Caller, mailbox_ids: Sequence[int]) -> list[TestReport]:
         """Test every mailbox (several at once) and enable those that pass."""
         caller.require(Privilege.WRITE_MAILBOXES)

@@ -38,6 +38,21 @@ def db_upgrade() -> None:
     tidings.close()
 
 
+@app.command("rotate-keys")
+def rotate_keys() -> None:
+    """Re-encrypt every stored credential with the first key of TIDINGS_SECRET_KEYS.
+
+    Put the new key first and keep the old ones after it; once this has run, the old keys
+    can be dropped.
+    """
+    tidings = ready()
+    try:
+        count = tidings.mailboxes.rotate_credentials()
+    finally:
+        tidings.close()
+    console.print(f"{count} credential(s) sealed with the newest key.")
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
