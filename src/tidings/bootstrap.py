@@ -16,6 +16,7 @@ from tidings.adapters.mail_files import MailFile, find_messages
 from tidings.adapters.mail_servers import MailServerTester
 from tidings.adapters.parsing import InlineParser, ProcessPoolParser
 from tidings.adapters.passwords import Argon2PasswordHasher
+from tidings.adapters.pop3 import Pop3Mailbox
 from tidings.adapters.secrets import FernetSecretBox
 from tidings.adapters.smtp_sender import SmtpSender
 from tidings.adapters.storage.database import (
@@ -114,7 +115,15 @@ def bootstrap(
         demo=DemoService(uow, ingest, Argon2PasswordHasher(), clock),
         parser=parser,
         mailboxes=MailboxAdminService(uow, secrets, MailServerTester(), clock),
-        sync=SyncService(uow, ingest, secrets, ImapFolderSession.open, clock, listener=listener),
+        sync=SyncService(
+            uow,
+            ingest,
+            secrets,
+            ImapFolderSession.open,
+            clock,
+            listener=listener,
+            pop3_opener=Pop3Mailbox.open,
+        ),
         outgoing=OutgoingService(uow, secrets, SmtpSender(), clock, save_sent_copy),
         secrets=secrets,
     )

@@ -14,10 +14,12 @@ from sqlalchemy import update
 from tests.builders import Org, TickingClock, dovecot_profile, make_email
 from tests.conftest import settings_for
 from tests.servers.dovecot import DovecotServer
+from tidings.adapters.pop3 import Pop3Mailbox
 from tidings.adapters.storage import tables
 from tidings.bootstrap import Tidings, bootstrap
 from tidings.domain.activity import CorrelationMethod
 from tidings.domain.people import Caller, Privilege
+from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
 from tidings.domain.stored import ActivityFilter
 from tidings.domain.tracking import Outcome
 from tidings.services.ingest import IngestResult
@@ -105,6 +107,7 @@ def _service(run: SyncRun, **overrides: object) -> SyncService:
         listener=run.listen,
         refresh_seconds=0.2,
         backoff=Backoff(first_seconds=0.1, cap_seconds=0.5),
+        pop3_opener=Pop3Mailbox.open,
         **overrides,  # type: ignore[arg-type]
     )
 
@@ -319,3 +322,37 @@ def test_eight_mailboxes_idle_at_once_and_each_gets_its_mail(
             run.stop()
             tidings.close()
         assert _subjects(org) == sorted(names)
+
+
+def test_a_pop3_mailbox_is_polled_by_uidl_and_nothing_is_taken_twice(
+    sync_org: tuple[Org, SyncRun], server: DovecotServer
+) -> None:
+    # POP3 has no push: each poll retrieves the UIDLs the raw store has not seen yet.
+    org, run = sync_org
+    pop3 = ServerProfile(
+        name="Dovecot POP3",
+        kind=ServerProfileKind.POP3_SMTP,
+        incoming_host="127.0.0.1",
+        incoming_port=server.pop3s_port,
+        incoming_security=ConnectionSecurity.TLS,
+        outgoing_host="127.0.0.1",
+        options={"ca_file": str(server.ca_file)},
+    )
+    org.use_profile(pop3, {"sam": "sam-pass"})
+    for n in (1, 2):
+        server.deliver(
+            "sam@northwind.example",
+            make_email(
+                to="sam@northwind.example", subject=f"Pop {n}", message_id=f"<pop{n}@c.example>"
+            ),
+        )
+    service = _service(run)
+    run.start(service)
+    run.wait_for(lambda: len(run.results) == 2)
+    server.deliver(
+        "sam@northwind.example",
+        make_email(to="sam@northwind.example", subject="Pop 3", message_id="<pop3@c.example>"),
+    )
+    run.wait_for(lambda: len(run.results) == 3)
+    assert sorted(s for s in _subjects(org) if s.startswith("Pop")) == ["Pop 1", "Pop 2", "Pop 3"]
+    assert service.modes[(org.mailboxes["sam"], "INBOX")] == "polling"

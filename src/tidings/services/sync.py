@@ -64,6 +64,23 @@ class FolderOpener(Protocol):
     ) -> FolderSession: ...
 
 
+class Pop3Session(Protocol):
+    """A logged-in POP3 session (``Pop3Mailbox``)."""
+
+    async def uidls(self) -> list[tuple[int, str]]: ...
+    async def retrieve(self, number: int) -> bytes: ...
+    async def close(self) -> None: ...
+
+
+class Pop3Opener(Protocol):
+    async def __call__(self, profile: ServerProfile, credential: Credential) -> Pop3Session: ...
+
+
+#: POP3 keeps no UIDVALIDITY; its origins use this one.
+POP3_UIDVALIDITY = 0
+_SYNCED_KINDS = frozenset({ServerProfileKind.IMAP_SMTP, ServerProfileKind.POP3_SMTP})
+
+
 @dataclass(frozen=True)
 class SyncTarget:
     """One folder of one mailbox to keep in sync."""
@@ -122,6 +139,7 @@ class SyncService:
         refresh_seconds: float = 10.0,
         backoff: Backoff | None = None,
         listener: Callable[[SyncEvent], None] | None = None,
+        pop3_opener: Pop3Opener | None = None,
     ) -> None:
         self._uow = uow_factory
         self._ingest = ingest
@@ -132,6 +150,7 @@ class SyncService:
         self._refresh_seconds = refresh_seconds
         self._backoff = backoff or Backoff()
         self._listener = listener
+        self._open_pop3 = pop3_opener
         self._permanent_failures: dict[int, int] = {}
         self.modes: dict[tuple[int, str], str] = {}
 
@@ -147,7 +166,7 @@ class SyncService:
                 if not (mailbox.syncs_incoming and approved and mailbox.profile_id):
                     continue
                 profile = uow.server_profiles.get(mailbox.profile_id)
-                if profile is None or profile.kind is not ServerProfileKind.IMAP_SMTP:
+                if profile is None or profile.kind not in _SYNCED_KINDS:
                     continue
                 assert mailbox.id is not None  # noqa: S101 - loaded from storage
                 credential = load_credential(
@@ -156,7 +175,7 @@ class SyncService:
                 if credential is None:
                     continue
                 folders = [INBOX]
-                if config.folder_level_tracking:
+                if config.folder_level_tracking and profile.kind is ServerProfileKind.IMAP_SMTP:
                     folders += [rule.folder for rule in uow.mailboxes.folder_rules(mailbox.id)]
                 found += [
                     SyncTarget(mailbox.id, mailbox.address, folder, profile, credential)
@@ -185,6 +204,9 @@ class SyncService:
 
     async def run_folder(self, target: SyncTarget, stop: asyncio.Event) -> None:
         """Keep one folder in sync until ``stop``, or until its mailbox is disabled."""
+        if target.profile.kind is ServerProfileKind.POP3_SMTP:
+            await self._run_pop3(target, stop)
+            return
         attempt = 0
         key = (target.mailbox_id, target.folder)
         while not stop.is_set():
@@ -211,6 +233,51 @@ class SyncService:
                 attempt = 0
             finally:
                 await session.close()
+
+    async def _run_pop3(self, target: SyncTarget, stop: asyncio.Event) -> None:
+        """Poll a POP3 mailbox: each round retrieves the UIDLs the raw store lacks."""
+        assert self._open_pop3 is not None, "no POP3 opener configured"  # noqa: S101
+        attempt = 0
+        key = (target.mailbox_id, target.folder)
+        interval = max(60.0 * target.profile.min_polling_interval_minutes, 1.0)
+        while not stop.is_set():
+            self.modes[key] = "polling"
+            try:
+                session = await self._open_pop3(target.profile, target.credential)
+                try:
+                    await self.catch_up_pop3(target, session)
+                finally:
+                    await session.close()
+            except MailServerError as error:
+                if not await self._failed(target, error, attempt, stop):
+                    return
+                attempt += 1
+                continue
+            attempt = 0
+            self._permanent_failures.pop(target.mailbox_id, None)
+            await _wait(stop, interval)
+
+    async def catch_up_pop3(self, target: SyncTarget, session: Pop3Session) -> int:
+        """Ingest every message whose UIDL the raw store has not seen; returns how many."""
+        listing = await session.uidls()
+        origins = {
+            uidl: MessageOrigin(target.mailbox_id, INBOX, POP3_UIDVALIDITY, uidl)
+            for _, uidl in listing
+        }
+        with self._uow() as uow:
+            seen = uow.raw_messages.ids_by_origins(list(origins.values()))
+        new = [(number, uidl) for number, uidl in listing if origins[uidl] not in seen]
+        done = 0
+        for first in range(0, len(new), CHUNK):
+            batch = [
+                (await session.retrieve(number), origins[uidl])
+                for number, uidl in new[first : first + CHUNK]
+            ]
+            results = await asyncio.to_thread(self._ingest.ingest_batch, batch)
+            done += len(results)
+            if self._listener is not None:
+                self._listener(Ingested(target, results))
+        return done
 
     async def _follow(
         self, target: SyncTarget, session: FolderSession, stop: asyncio.Event

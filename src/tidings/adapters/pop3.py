@@ -1,0 +1,88 @@
+"""POP3 for sync: list UIDLs, retrieve messages (stdlib poplib, in a worker thread).
+
+POP3 has neither folders nor push; a mailbox is polled, and UIDL (RFC 1939 §7) names each
+message for good, so the raw store's origins are the set of messages already seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import poplib
+import ssl
+
+from tidings.adapters.mail_servers import tls_context
+from tidings.domain.credentials import Credential
+from tidings.domain.errors import MailServerError
+from tidings.domain.server_profile import ConnectionSecurity, ServerProfile
+
+_POP3_PORTS = {ConnectionSecurity.TLS: 995, ConnectionSecurity.STARTTLS: 110}
+
+
+class Pop3Mailbox:
+    """One logged-in POP3 session."""
+
+    def __init__(self, client: poplib.POP3) -> None:
+        self._client = client
+
+    @classmethod
+    async def open(cls, profile: ServerProfile, credential: Credential) -> Pop3Mailbox:
+        return cls(await asyncio.to_thread(_connect, profile, credential))
+
+    async def uidls(self) -> list[tuple[int, str]]:
+        """(message number, unique id) of every message, in server order."""
+        _, lines, _ = await self._run(self._client.uidl)
+        listing = []
+        for line in lines:
+            number, _, uidl = line.decode("ascii", "replace").partition(" ")
+            if number.isdigit() and uidl:
+                listing.append((int(number), uidl.strip()))
+        return listing
+
+    async def retrieve(self, number: int) -> bytes:
+        _, lines, _ = await self._run(self._client.retr, number)
+        return b"\r\n".join(lines) + b"\r\n"
+
+    async def close(self) -> None:
+        with contextlib.suppress(poplib.error_proto, OSError):
+            await asyncio.to_thread(self._client.quit)
+
+    async def _run(self, method: object, *args: object) -> tuple[bytes, list[bytes], int]:
+        try:
+            return await asyncio.to_thread(method, *args)  # type: ignore[arg-type]
+        except (poplib.error_proto, OSError) as error:
+            raise MailServerError(f"the POP3 session failed: {error}", permanent=False) from error
+
+
+def _connect(profile: ServerProfile, credential: Credential) -> poplib.POP3:
+    security, host = profile.incoming_security, profile.incoming_host
+    port = profile.incoming_port or _POP3_PORTS.get(security, 110)
+    timeout = profile.connection_timeout_seconds
+    try:
+        if security is ConnectionSecurity.TLS:
+            client: poplib.POP3 = poplib.POP3_SSL(
+                host, port, timeout=timeout, context=tls_context(profile)
+            )
+        else:
+            client = poplib.POP3(host, port, timeout=timeout)
+            if security is ConnectionSecurity.STARTTLS:
+                client.stls(context=tls_context(profile))
+    except ssl.SSLCertVerificationError as error:
+        raise MailServerError(
+            f"certificate not trusted for host {host}: {error.verify_message}", permanent=True
+        ) from error
+    except (poplib.error_proto, OSError) as error:
+        raise MailServerError(
+            f"cannot connect to {host}:{port}: {error}", permanent=False
+        ) from error
+    try:
+        client.user(credential.username)
+        client.pass_(credential.password)
+    except poplib.error_proto as error:
+        with contextlib.suppress(poplib.error_proto, OSError):
+            client.quit()
+        raise MailServerError(
+            "authentication failed: check the user name and password on the mailbox",
+            permanent=True,
+        ) from error
+    return client
