@@ -317,8 +317,15 @@ class SyncService:
         uids = await session.uids_after(cursor.last_uid, since)
         received_after = target.profile.process_email_received_after
         done = 0
-        for first in range(0, len(uids), CHUNK):
-            messages = await session.fetch(uids[first : first + CHUNK])
+        chunks = [uids[first : first + CHUNK] for first in range(0, len(uids), CHUNK)]
+        # The next chunk is fetched while this one is ingested (in a thread): the network
+        # and the database work at the same time.
+        fetching = asyncio.ensure_future(session.fetch(chunks[0])) if chunks else None
+        for index, chunk in enumerate(chunks):
+            assert fetching is not None  # noqa: S101 - one fetch is started per chunk
+            messages = await fetching
+            following = chunks[index + 1] if index + 1 < len(chunks) else None
+            fetching = asyncio.ensure_future(session.fetch(following)) if following else None
             batch = [
                 (
                     m.raw,
@@ -332,8 +339,14 @@ class SyncService:
                     and m.internal_date < received_after
                 )
             ]
-            results = await asyncio.to_thread(self._ingest.ingest_batch, batch) if batch else []
-            cursor = cursor.advanced_to(max(uids[first : first + CHUNK]))
+            try:
+                results = await asyncio.to_thread(self._ingest.ingest_batch, batch) if batch else []
+            except BaseException:
+                if fetching is not None:
+                    fetching.cancel()
+                    fetching.add_done_callback(_retrieve)  # type: ignore[arg-type]
+                raise
+            cursor = cursor.advanced_to(max(chunk))
             with self._uow() as uow:
                 uow.cursors.save(cursor, self._clock.now())
                 uow.commit()
