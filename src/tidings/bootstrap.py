@@ -35,6 +35,7 @@ from tidings.services.mailboxes import MailboxAdminService
 from tidings.services.outgoing import OutgoingService
 from tidings.services.ports import Clock, UnitOfWork
 from tidings.services.queries import QueryService
+from tidings.services.setup import SetupService
 from tidings.services.sync import SyncEvent, SyncService
 
 
@@ -56,6 +57,7 @@ class Tidings:
     sync: SyncService
     outgoing: OutgoingService
     secrets: FernetSecretBox
+    setup: SetupService
 
     def find_mail_files(self, paths: list[Path]) -> list[MailFile]:
         """Email on disk: files, Maildirs and mbox files."""
@@ -126,6 +128,7 @@ def bootstrap(
         ),
         outgoing=OutgoingService(uow, secrets, SmtpSender(), clock, save_sent_copy),
         secrets=secrets,
+        setup=SetupService(uow, Argon2PasswordHasher()),
     )
 
 

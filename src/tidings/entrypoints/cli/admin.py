@@ -1,0 +1,150 @@
+"""``tidings admin``: set up server profiles, users and mailboxes; Approve Email; Test & Enable.
+
+The command line acts with the authority of whoever runs it on the server (all privileges);
+the console and the API check each caller's security roles instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from tidings.domain.errors import TidingsError
+from tidings.domain.people import Caller, Privilege, User
+from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
+from tidings.entrypoints.cli.common import ready
+
+admin_app = typer.Typer(help="Set up profiles, users and mailboxes.", no_args_is_help=True)
+console = Console()
+errors = Console(stderr=True)
+OPERATOR = Caller(User("Operator", "operator@localhost"), frozenset(Privilege))
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return str(typer.prompt("Password", hide_input=True))
+
+
+def _run(action: object) -> None:
+    try:
+        action()  # type: ignore[operator]
+    except TidingsError as error:
+        errors.print(f"[red]error:[/] {error}")
+        raise typer.Exit(2) from error
+
+
+@admin_app.command("add-profile")
+def add_profile(
+    name: str,
+    incoming_host: Annotated[str, typer.Option()],
+    outgoing_host: Annotated[str, typer.Option()],
+    kind: Annotated[ServerProfileKind, typer.Option()] = ServerProfileKind.IMAP_SMTP,
+    incoming_port: Annotated[int | None, typer.Option()] = None,
+    incoming_security: Annotated[ConnectionSecurity, typer.Option()] = ConnectionSecurity.TLS,
+    outgoing_port: Annotated[int | None, typer.Option()] = None,
+    outgoing_security: Annotated[ConnectionSecurity, typer.Option()] = ConnectionSecurity.STARTTLS,
+    allow_insecure: Annotated[bool, typer.Option(help="Allow connections without TLS.")] = False,
+    ca_file: Annotated[str | None, typer.Option(help="A private CA to trust.")] = None,
+) -> None:
+    """Add an email server profile."""
+    profile = ServerProfile(
+        name=name,
+        kind=kind,
+        incoming_host=incoming_host,
+        incoming_port=incoming_port,
+        incoming_security=incoming_security,
+        outgoing_host=outgoing_host,
+        outgoing_port=outgoing_port,
+        outgoing_security=outgoing_security,
+        allow_insecure=allow_insecure,
+        options={"ca_file": ca_file} if ca_file else {},
+    )
+    tidings = ready()
+    _run(lambda: tidings.setup.add_server_profile(profile))
+    for warning in profile.warnings():
+        console.print(f"[yellow]warning:[/] {warning}")
+    console.print(f"Server profile {name!r} added.")
+
+
+@admin_app.command("add-user")
+def add_user(
+    full_name: str,
+    email: str,
+    role: Annotated[list[str], typer.Option(help="admin or tracking; repeat for both.")] = [],  # noqa: B006
+    with_password: Annotated[bool, typer.Option(help="Ask for a sign-in password.")] = False,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
+) -> None:
+    """Add a user (who may own a mailbox and sign in)."""
+    password = _password(password_stdin) if (with_password or password_stdin) else None
+    tidings = ready()
+    _run(lambda: tidings.setup.add_user(full_name, email, role, password))
+    console.print(f"User {email} added.")
+
+
+@admin_app.command("add-mailbox")
+def add_mailbox(
+    address: str,
+    owner: Annotated[str, typer.Option(help="The owning user's email address.")],
+    profile: Annotated[str, typer.Option(help="The server profile's name.")],
+) -> None:
+    """Add a mailbox; it syncs once approved and enabled by Test & Enable."""
+    tidings = ready()
+    _run(lambda: tidings.setup.add_mailbox(address, owner, profile))
+    console.print(f"Mailbox {address} added: approve it, set its credentials, test & enable.")
+
+
+@admin_app.command("set-credentials")
+def set_credentials(
+    address: str,
+    username: Annotated[str, typer.Option()],
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
+) -> None:
+    """Keep the mailbox's login (the password encrypted at rest)."""
+    password = _password(password_stdin)
+    tidings = ready()
+
+    def save() -> None:
+        mailbox = tidings.queries.mailbox_by_address(address)
+        assert mailbox.id is not None  # noqa: S101 - loaded from storage
+        tidings.mailboxes.set_credentials(OPERATOR, mailbox.id, username, password)
+
+    _run(save)
+    console.print(f"Credentials of {address} saved.")
+
+
+@admin_app.command()
+def approve(addresses: list[str]) -> None:
+    """Approve Email: confirm each address belongs to its owner."""
+    tidings = ready()
+
+    def approve_all() -> None:
+        ids = [tidings.queries.mailbox_by_address(a).id or 0 for a in addresses]
+        tidings.mailboxes.approve_email(OPERATOR, ids)
+
+    _run(approve_all)
+    console.print(f"Approved: {', '.join(addresses)}")
+
+
+@admin_app.command("test-enable")
+def test_enable(addresses: list[str]) -> None:
+    """Test & Enable: log in to incoming and outgoing; enable each mailbox that passes."""
+    tidings = ready()
+    reports = []
+
+    def test_all() -> None:
+        ids = [tidings.queries.mailbox_by_address(a).id or 0 for a in addresses]
+        reports.extend(asyncio.run(tidings.mailboxes.test_and_enable(OPERATOR, ids)))
+
+    _run(test_all)
+    for report in reports:
+        state = "[green]enabled[/]" if report.enabled else "[red]not enabled[/]"
+        console.print(f"{report.address}: {state}")
+        console.print(f"  {report.incoming.status.value}: {report.incoming.message}")
+        console.print(f"  {report.outgoing.status.value}: {report.outgoing.message}")
+    if not all(report.enabled for report in reports):
+        raise typer.Exit(1)

@@ -1,0 +1,87 @@
+"""The README's way to point Tidings at a mail server: profile, user, mailbox, credentials,
+Approve Email, Test & Enable — all from the command line, against real servers."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from tests.conftest import TEST_SECRET_KEY
+from tests.servers.dovecot import DovecotServer
+from tests.servers.smtp import SmtpServer
+from tidings.entrypoints.cli.main import app
+
+runner = CliRunner()
+
+
+def test_an_operator_sets_up_an_imap_mailbox_and_test_and_enable_enables_it(
+    sqlite_url: str, dovecot: DovecotServer, smtp_server: SmtpServer
+) -> None:
+    # Every step a newcomer runs, in order; a wrong step says what is wrong.
+    env = {
+        "TIDINGS_DATABASE_URL": sqlite_url,
+        "TIDINGS_SECRET_KEYS": TEST_SECRET_KEY,
+        "TIDINGS_PARSE_WORKERS": "0",
+        "COLUMNS": "200",
+    }
+
+    def tidings(*args: str, stdin: str | None = None) -> str:
+        result = runner.invoke(app, list(args), env=env, input=stdin)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    tidings(
+        "admin",
+        "add-profile",
+        "Dovecot",
+        "--incoming-host",
+        "127.0.0.1",
+        "--incoming-port",
+        str(dovecot.imaps_port),
+        "--outgoing-host",
+        smtp_server.host,
+        "--outgoing-port",
+        str(smtp_server.port),
+        "--outgoing-security",
+        "none",
+        "--allow-insecure",
+        "--ca-file",
+        str(dovecot.ca_file),
+    )
+    tidings("admin", "add-user", "Dana Reyes", "dana@northwind.example", "--role", "tracking")
+    tidings(
+        "admin",
+        "add-mailbox",
+        "dana@northwind.example",
+        "--owner",
+        "dana@northwind.example",
+        "--profile",
+        "Dovecot",
+    )
+    tidings(
+        "admin",
+        "set-credentials",
+        "dana@northwind.example",
+        "--username",
+        "dana@northwind.example",
+        "--password-stdin",
+        stdin="dana-pass\n",
+    )
+    tidings("admin", "approve", "dana@northwind.example")
+    output = tidings("admin", "test-enable", "dana@northwind.example")
+    assert "dana@northwind.example: enabled" in output
+    assert "success: incoming: signed in to 127.0.0.1" in output
+    duplicate = runner.invoke(
+        app,
+        [
+            "admin",
+            "add-mailbox",
+            "dana@northwind.example",
+            "--owner",
+            "dana@northwind.example",
+            "--profile",
+            "Dovecot",
+        ],
+        env=env,
+    )
+    assert duplicate.exit_code == 2
+    assert "a mailbox with the address dana@northwind.example exists" in duplicate.output
