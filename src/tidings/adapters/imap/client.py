@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import re
 import ssl
 from collections.abc import Awaitable, Sequence
@@ -195,6 +196,8 @@ class ImapFolderSession:
     async def _call(self, command: Awaitable[aioimaplib.Response]) -> aioimaplib.Response:
         """Run one command; a dropped connection ends it at once, not at its timeout."""
         if self._lost.is_set():
+            if inspect.iscoroutine(command):
+                command.close()  # never started: nothing to wait for
             raise MailServerError("the connection was lost", permanent=False)
         running = asyncio.ensure_future(command)
         lost = asyncio.ensure_future(self._lost.wait())
