@@ -135,3 +135,34 @@ def test_nothing_answering_is_a_transient_failure(org: Org, tmp_path: Path) -> N
         f"incoming: nothing answers at 127.0.0.1:{port}: check the host name and port"
     )
     assert not report.incoming.permanent and not report.enabled
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_pop3_mailbox_is_tested_by_its_pop3_login(
+    org: Org, servers: tuple[DovecotServer, SmtpServer]
+) -> None:
+    # POP3/SMTP profiles: incoming is a POP3 login over TLS, verified against the CA.
+    dovecot, smtp = servers
+    org.add_user("sam", approved=True, enabled=False)
+    profile = ServerProfile(
+        name="POP3",
+        kind=ServerProfileKind.POP3_SMTP,
+        incoming_host="127.0.0.1",
+        incoming_port=dovecot.pop3s_port,
+        incoming_security=ConnectionSecurity.TLS,
+        outgoing_host="127.0.0.1",
+        outgoing_port=smtp.port,
+        outgoing_security=ConnectionSecurity.NONE,
+        allow_insecure=True,
+        options={"ca_file": str(dovecot.ca_file)},
+    )
+    org.use_profile(profile, {"dana": "dana-pass", "sam": "wrong"})
+    admin = Caller(org.users["dana"], frozenset(Privilege))
+    dana, sam = asyncio.run(
+        org.tidings.mailboxes.test_and_enable(admin, [org.mailboxes["dana"], org.mailboxes["sam"]])
+    )
+    assert dana.incoming.message == f"incoming: signed in to 127.0.0.1:{dovecot.pop3s_port}"
+    assert sam.incoming.message == (
+        "incoming: authentication failed: check the user name and password on the mailbox"
+    )
+    assert (dana.enabled, sam.enabled) == (True, False)

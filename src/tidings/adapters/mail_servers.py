@@ -9,6 +9,7 @@ event loop of their own. Outgoing checks use aiosmtplib.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import imaplib
 import poplib
 import socket
@@ -16,23 +17,15 @@ import ssl
 
 import aiosmtplib
 
+from tidings.adapters.pop3 import connect_pop3
+from tidings.adapters.tls import tls_context
 from tidings.domain.credentials import Credential
+from tidings.domain.errors import MailServerError
 from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
 from tidings.domain.testing import ConnectionCheck
 
 _IMAP_PORTS = {ConnectionSecurity.TLS: 993, ConnectionSecurity.STARTTLS: 143}
-_POP3_PORTS = {ConnectionSecurity.TLS: 995, ConnectionSecurity.STARTTLS: 110}
 _SMTP_PORTS = {ConnectionSecurity.TLS: 465, ConnectionSecurity.STARTTLS: 587}
-
-
-def tls_context(profile: ServerProfile) -> ssl.SSLContext:
-    """Verification on by default; a private CA may be named in the profile's options."""
-    if not profile.verify_certificates:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
-    return ssl.create_default_context(cafile=profile.options.get("ca_file") or None)
 
 
 def smtp_client(profile: ServerProfile) -> aiosmtplib.SMTP:
@@ -114,30 +107,17 @@ def _check_imap(profile: ServerProfile, credential: Credential) -> ConnectionChe
 
 
 def _check_pop3(profile: ServerProfile, credential: Credential) -> ConnectionCheck:
-    security, host = profile.incoming_security, profile.incoming_host
-    port = profile.incoming_port or _POP3_PORTS.get(security, 110)
-    timeout = profile.connection_timeout_seconds
+    host = profile.incoming_host
     try:
-        if security is ConnectionSecurity.TLS:
-            client: poplib.POP3 = poplib.POP3_SSL(
-                host, port, timeout=timeout, context=tls_context(profile)
-            )
-        else:
-            client = poplib.POP3(host, port, timeout=timeout)
-            if security is ConnectionSecurity.STARTTLS:
-                client.stls(context=tls_context(profile))
-        try:
-            client.user(credential.username)
-            client.pass_(credential.password)
-        except poplib.error_proto:
-            return ConnectionCheck.failed(
-                "incoming: authentication failed: check the user name and password on the mailbox",
-                True,
-            )
+        client = connect_pop3(profile, credential)
+    except MailServerError as error:
+        if not error.permanent and isinstance(error.__cause__, OSError):
+            port = profile.incoming_port or 0
+            return _connection_failure("incoming", host, port, error.__cause__)
+        return ConnectionCheck.failed(f"incoming: {error}", error.permanent)
+    with contextlib.suppress(poplib.error_proto, OSError):
         client.quit()
-    except (poplib.error_proto, OSError) as error:
-        return _connection_failure("incoming", host, port, error)
-    return ConnectionCheck.passed(f"incoming: signed in to {host}:{port}")
+    return ConnectionCheck.passed(f"incoming: signed in to {host}:{client.port}")
 
 
 def _connection_failure(side: str, host: str, port: int, error: BaseException) -> ConnectionCheck:

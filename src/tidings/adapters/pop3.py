@@ -11,7 +11,7 @@ import contextlib
 import poplib
 import ssl
 
-from tidings.adapters.mail_servers import tls_context
+from tidings.adapters.tls import tls_context
 from tidings.domain.credentials import Credential
 from tidings.domain.errors import MailServerError
 from tidings.domain.server_profile import ConnectionSecurity, ServerProfile
@@ -27,7 +27,7 @@ class Pop3Mailbox:
 
     @classmethod
     async def open(cls, profile: ServerProfile, credential: Credential) -> Pop3Mailbox:
-        return cls(await asyncio.to_thread(_connect, profile, credential))
+        return cls(await asyncio.to_thread(connect_pop3, profile, credential))
 
     async def uidls(self) -> list[tuple[int, str]]:
         """(message number, unique id) of every message, in server order."""
@@ -54,7 +54,8 @@ class Pop3Mailbox:
             raise MailServerError(f"the POP3 session failed: {error}", permanent=False) from error
 
 
-def _connect(profile: ServerProfile, credential: Credential) -> poplib.POP3:
+def connect_pop3(profile: ServerProfile, credential: Credential) -> poplib.POP3:
+    """A logged-in POP3 client, or a ``MailServerError`` saying what went wrong."""
     security, host = profile.incoming_security, profile.incoming_host
     port = profile.incoming_port or _POP3_PORTS.get(security, 110)
     timeout = profile.connection_timeout_seconds

@@ -23,7 +23,7 @@ from tidings.adapters.imap.responses import (
     parse_search,
     parse_select,
 )
-from tidings.adapters.mail_servers import tls_context
+from tidings.adapters.tls import tls_context
 from tidings.domain.credentials import Credential
 from tidings.domain.errors import MailServerError
 from tidings.domain.server_profile import ConnectionSecurity, ServerProfile
