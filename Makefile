@@ -39,8 +39,12 @@ servers:
 test: env servers lint typecheck layers
 	$(BIN)/pytest -q
 
-bench: env
+# The benchmarks print their figures next to a baseline measured in the same run.
+bench: env servers
+	command -v mbsync >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq isync
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/backfill.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
