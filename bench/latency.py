@@ -30,7 +30,7 @@ from tests.servers.dovecot import DovecotServer
 from tidings.adapters.storage.database import upgrade
 from tidings.bootstrap import bootstrap
 from tidings.config import Settings
-from tidings.services.sync import Ingested, SyncEvent
+from tidings.services.sync_model import Ingested, SyncEvent
 
 
 def percentiles(samples: list[float]) -> str:

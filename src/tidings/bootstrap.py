@@ -36,7 +36,8 @@ from tidings.services.outgoing import OutgoingService
 from tidings.services.ports import Clock, UnitOfWork
 from tidings.services.queries import QueryService
 from tidings.services.setup import SetupService
-from tidings.services.sync import SyncEvent, SyncService
+from tidings.services.sync import SyncService
+from tidings.services.sync_model import SyncEvent
 
 
 @dataclass

@@ -23,7 +23,8 @@ from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, Ser
 from tidings.domain.stored import ActivityFilter
 from tidings.domain.tracking import Outcome
 from tidings.services.ingest import IngestResult
-from tidings.services.sync import Alerted, Backoff, Ingested, SyncEvent, SyncService
+from tidings.services.sync import SyncService
+from tidings.services.sync_model import Alerted, Backoff, Ingested, SyncEvent
 
 USERS = {"dana@northwind.example": "dana-pass", "sam@northwind.example": "sam-pass"}
 

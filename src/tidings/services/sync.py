@@ -23,105 +23,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
+from collections.abc import Callable
 
-from tidings.domain.credentials import Credential, Direction
+from tidings.domain.credentials import Direction
 from tidings.domain.errors import MailServerError
 from tidings.domain.folders import INBOX
 from tidings.domain.mailbox import Alert, AlertLevel
 from tidings.domain.message import MessageOrigin
-from tidings.domain.server_profile import ServerProfile, ServerProfileKind
+from tidings.domain.server_profile import ServerProfileKind
 from tidings.domain.settings import EmailProcessing
-from tidings.domain.sync import FetchedMessage, FolderStatus, cursor_for
+from tidings.domain.sync import cursor_for
 from tidings.services.credentials import load_credential
-from tidings.services.ingest import IngestResult, IngestService
+from tidings.services.ingest import IngestService
 from tidings.services.ports import Clock, SecretBox, UnitOfWork
+from tidings.services.sync_model import (
+    POP3_UIDVALIDITY,
+    SYNCED_KINDS,
+    Alerted,
+    Backoff,
+    FolderOpener,
+    FolderSession,
+    Ingested,
+    Pop3Opener,
+    Pop3Session,
+    SyncEvent,
+    SyncTarget,
+)
 
 log = logging.getLogger(__name__)
 
 #: Emails fetched and ingested per transaction while catching up.
 CHUNK = 100
-
-
-class FolderSession(Protocol):
-    """A connection with one folder selected (``ImapFolderSession``)."""
-
-    status: FolderStatus
-
-    async def uids_after(self, last_uid: int, since: datetime | None = None) -> list[int]: ...
-    async def fetch(self, uids: Sequence[int]) -> list[FetchedMessage]: ...
-    async def wait_for_change(self, timeout: float) -> bool: ...
-    async def close(self) -> None: ...
-
-
-class FolderOpener(Protocol):
-    async def __call__(
-        self, profile: ServerProfile, credential: Credential, folder: str
-    ) -> FolderSession: ...
-
-
-class Pop3Session(Protocol):
-    """A logged-in POP3 session (``Pop3Mailbox``)."""
-
-    async def uidls(self) -> list[tuple[int, str]]: ...
-    async def retrieve(self, number: int) -> bytes: ...
-    async def close(self) -> None: ...
-
-
-class Pop3Opener(Protocol):
-    async def __call__(self, profile: ServerProfile, credential: Credential) -> Pop3Session: ...
-
-
-#: POP3 keeps no UIDVALIDITY; its origins use this one.
-POP3_UIDVALIDITY = 0
-_SYNCED_KINDS = frozenset({ServerProfileKind.IMAP_SMTP, ServerProfileKind.POP3_SMTP})
-
-
-@dataclass(frozen=True)
-class SyncTarget:
-    """One folder of one mailbox to keep in sync."""
-
-    mailbox_id: int
-    address: str
-    folder: str
-    profile: ServerProfile
-    credential: Credential
-
-
-@dataclass(frozen=True)
-class Ingested:
-    """Sync committed these results for a folder (what listeners hear)."""
-
-    target: SyncTarget
-    results: list[IngestResult]
-
-
-@dataclass(frozen=True)
-class Alerted:
-    """Sync raised an alert on a mailbox, and perhaps disabled it."""
-
-    target: SyncTarget
-    text: str
-    disabled: bool
-
-
-SyncEvent = Ingested | Alerted
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential back-off with full jitter, capped."""
-
-    first_seconds: float = 1.0
-    cap_seconds: float = 300.0
-
-    def delay(self, attempt: int) -> float:
-        ceiling = min(self.cap_seconds, self.first_seconds * 2 ** min(attempt, 20))
-        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not secrecy
 
 
 class SyncService:
@@ -166,7 +98,7 @@ class SyncService:
                 if not (mailbox.syncs_incoming and approved and mailbox.profile_id):
                     continue
                 profile = uow.server_profiles.get(mailbox.profile_id)
-                if profile is None or profile.kind not in _SYNCED_KINDS:
+                if profile is None or profile.kind not in SYNCED_KINDS:
                     continue
                 assert mailbox.id is not None  # noqa: S101 - loaded from storage
                 credential = load_credential(
