@@ -70,6 +70,9 @@ def test_an_operator_sets_up_an_imap_mailbox_and_test_and_enable_enables_it(
     output = tidings("admin", "test-enable", "dana@northwind.example")
     assert "dana@northwind.example: enabled" in output
     assert "success: incoming: signed in to 127.0.0.1" in output
+    listing = tidings("admin", "mailboxes")
+    assert "dana@northwind.example" in listing and "approved" in listing
+    assert "Test & Enable passed: enabled" in listing
     duplicate = runner.invoke(
         app,
         [

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from tidings.domain.errors import TidingsError
 from tidings.domain.people import Caller, Privilege, User
@@ -36,6 +37,31 @@ def _run(action: object) -> None:
     except TidingsError as error:
         errors.print(f"[red]error:[/] {error}")
         raise typer.Exit(2) from error
+
+
+@admin_app.command("mailboxes")
+def mailboxes() -> None:
+    """Every mailbox: approval, Test & Enable, enabled, its folders' sync and latest alert."""
+    tidings = ready()
+    state = tidings.queries.sync_state()
+    table = Table(
+        "Mailbox", "Approval", "Incoming", "Outgoing", "Enabled", "Synced folders", "Latest alert"
+    )
+    for mailbox in tidings.queries.mailboxes():
+        folders = ", ".join(
+            f"{c.folder} (UID {c.last_uid})" for c in state.get(mailbox.id or 0, [])
+        )
+        latest = mailbox.alerts[-1] if mailbox.alerts else None
+        table.add_row(
+            mailbox.address,
+            mailbox.approval.value,
+            mailbox.incoming_status.value,
+            mailbox.outgoing_status.value,
+            "yes" if mailbox.enabled else "no",
+            folders or "-",
+            f"{latest.level.value}: {latest.text}" if latest else "-",
+        )
+    console.print(table)
 
 
 @admin_app.command("add-profile")
