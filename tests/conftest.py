@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,29 @@ from tidings.bootstrap import Tidings, bootstrap
 from tidings.config import Settings
 
 pytest_plugins = ["tests.servers.fixtures"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest's default base directory is shared by every run of the same user and prunes old
+    # runs' directories, so two suites on one machine would delete each other's Dovecot and
+    # databases. Each run gets its own directory instead, removed when the run passes.
+    if config.option.basetemp is None:
+        config.option.basetemp = tempfile.mkdtemp(prefix="tidings-tests-")
+        config.stash[_OWN_BASETEMP] = config.option.basetemp
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    own = config.stash.get(_OWN_BASETEMP, None)
+    if own is not None and config.stash.get(_RUN_PASSED, False):
+        shutil.rmtree(own, ignore_errors=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config.stash[_RUN_PASSED] = exitstatus == 0
+
+
+_OWN_BASETEMP = pytest.StashKey[str]()
+_RUN_PASSED = pytest.StashKey[bool]()
 
 POSTGRES_ADMIN = os.environ.get(
     "TIDINGS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
