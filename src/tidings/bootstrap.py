@@ -28,6 +28,7 @@ from tidings.adapters.storage.database import (
 from tidings.adapters.storage.unit_of_work import SqlAlchemyUnitOfWork
 from tidings.config import Settings
 from tidings.domain.errors import UserError
+from tidings.services.access import AccessService
 from tidings.services.demo import DemoService, DemoSummary
 from tidings.services.explain import ExplainService
 from tidings.services.ingest import IngestService, ReplayService
@@ -59,6 +60,7 @@ class Tidings:
     outgoing: OutgoingService
     secrets: FernetSecretBox
     setup: SetupService
+    access: AccessService
 
     def find_mail_files(self, paths: list[Path]) -> list[MailFile]:
         """Email on disk: files, Maildirs and mbox files."""
@@ -106,6 +108,7 @@ def bootstrap(
     parser = _parser(settings.parse_workers)
     ingest = IngestService(uow, clock, parser)
     secrets = FernetSecretBox.from_environment(settings.secret_keys, settings.secret_key_file)
+    setup = SetupService(uow, Argon2PasswordHasher())
     return Tidings(
         settings=settings,
         engine=engine,
@@ -114,7 +117,7 @@ def bootstrap(
         ingest=ingest,
         replay=ReplayService(uow, ingest),
         explain=ExplainService(uow),
-        queries=QueryService(uow, Argon2PasswordHasher()),
+        queries=QueryService(uow),
         demo=DemoService(uow, ingest, Argon2PasswordHasher(), clock),
         parser=parser,
         mailboxes=MailboxAdminService(uow, secrets, MailServerTester(), clock),
@@ -129,7 +132,8 @@ def bootstrap(
         ),
         outgoing=OutgoingService(uow, secrets, SmtpSender(), clock, save_sent_copy),
         secrets=secrets,
-        setup=SetupService(uow, Argon2PasswordHasher()),
+        setup=setup,
+        access=AccessService(uow, Argon2PasswordHasher(), clock, setup),
     )
 
 

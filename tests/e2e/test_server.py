@@ -103,7 +103,7 @@ def test_the_api_refuses_anonymous_callers_with_problem_details(server: str) -> 
     response = httpx.get(f"{server}/api/activities")
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"
-    assert response.headers["www-authenticate"] == 'Basic realm="Tidings"'
+    assert response.headers["www-authenticate"] == 'Bearer realm="Tidings"'
 
 
 def test_a_user_without_the_tracking_role_is_not_authorized(server: str) -> None:

@@ -31,6 +31,16 @@ class ConflictError(UserError):
     """The request conflicts with existing data (a duplicate name or address …)."""
 
 
+class SignInThrottledError(UserError):
+    """Too many failed sign-ins for one account: the next attempt must wait."""
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(
+            f"too many failed sign-ins for this account; try again in {retry_after_seconds} s"
+        )
+        self.retry_after_seconds = retry_after_seconds
+
+
 class StorageError(SystemError_):
     """The database failed in a way the caller cannot fix."""
 

@@ -1,4 +1,4 @@
-"""Read-side use cases: activities with their parties and trace, mailboxes, sign-in checks."""
+"""Read-side use cases: activities with their parties and trace, mailboxes, parked email."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from tidings.domain.activity import EmailActivity
 from tidings.domain.errors import NotFoundError
 from tidings.domain.mailbox import Mailbox
-from tidings.domain.people import Caller, privileges_of
 from tidings.domain.records import RecordRef, RecordSummary
 from tidings.domain.stored import ActivityFilter, ParkedEmail
 from tidings.domain.sync import FolderCursor
 from tidings.services.explain import ExplainService, Explanation
-from tidings.services.ports import PasswordHasher, UnitOfWork
+from tidings.services.ports import UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -38,11 +37,9 @@ class ActivityDetail:
 class QueryService:
     """What pages, the API and the CLI read."""
 
-    def __init__(self, uow_factory: Callable[[], UnitOfWork], hasher: PasswordHasher) -> None:
+    def __init__(self, uow_factory: Callable[[], UnitOfWork]) -> None:
         self._uow = uow_factory
-        self._hasher = hasher
         self._explain = ExplainService(uow_factory)
-        self._dummy: str | None = None
 
     def activities(self, query: ActivityFilter) -> ActivityPage:
         with self._uow() as uow:
@@ -90,21 +87,3 @@ class QueryService:
     def parked(self) -> list[ParkedEmail]:
         with self._uow() as uow:
             return uow.parked.all()
-
-    def authenticate(self, email: str, password: str) -> Caller | None:
-        """The caller if ``password`` is right for an active user, else ``None``."""
-        with self._uow() as uow:
-            user = uow.directory.get_user_by_email(email)
-            roles = uow.directory.roles()
-        if user is None or not user.is_active or user.password_hash is None:
-            # Hash anyway so that a missing user costs the same time as a wrong password.
-            self._hasher.verify(self._dummy_hash(), password)
-            return None
-        if not self._hasher.verify(user.password_hash, password):
-            return None
-        return Caller(user, privileges_of(user.role_ids, roles))
-
-    def _dummy_hash(self) -> str:
-        if self._dummy is None:
-            self._dummy = self._hasher.hash("no such user")
-        return self._dummy

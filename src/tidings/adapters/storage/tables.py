@@ -445,3 +445,38 @@ parked_emails = Table(
     Column("attempts", Integer, nullable=False),
     Column("parked_at", UtcDateTime(), nullable=False),
 )
+
+# Sign-in: only digests of session and API tokens are kept (see domain/access.py).
+sign_in_sessions = Table(
+    "sign_in_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("token_digest", String(64), nullable=False, unique=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("last_seen_at", UtcDateTime(), nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("name", String(NAME), nullable=False),
+    Column("token_digest", String(64), nullable=False, unique=True),
+    Column("hint", String(16), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("last_used_at", UtcDateTime()),
+    Column("revoked_at", UtcDateTime()),
+)
+
+# Keyed by the address typed at sign-in, known user or not, so probing unknown addresses is
+# throttled the same way.
+failed_sign_ins = Table(
+    "failed_sign_ins",
+    metadata,
+    Column("email", String(ADDRESS), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", UtcDateTime(), nullable=False),
+)

@@ -9,6 +9,7 @@ from typing import Self
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from tidings.adapters.storage.access_repository import SqlAccessRepository
 from tidings.adapters.storage.activity_repository import SqlActivityRepository
 from tidings.adapters.storage.credential_repository import SqlCredentialRepository
 from tidings.adapters.storage.cursor_repository import SqlCursorRepository
@@ -41,6 +42,7 @@ class SqlAlchemyUnitOfWork:
     credentials: SqlCredentialRepository
     cursors: SqlCursorRepository
     outbox: SqlOutboxRepository
+    access: SqlAccessRepository
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -64,6 +66,7 @@ class SqlAlchemyUnitOfWork:
         self.credentials = SqlCredentialRepository(connection)
         self.cursors = SqlCursorRepository(connection)
         self.outbox = SqlOutboxRepository(connection)
+        self.access = SqlAccessRepository(connection)
         return self
 
     def __exit__(

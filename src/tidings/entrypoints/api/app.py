@@ -9,7 +9,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tidings import __version__
 from tidings.bootstrap import Tidings
-from tidings.domain.errors import NotFoundError, TidingsError, UserError
+from tidings.domain.errors import (
+    ConflictError,
+    NotAuthorizedError,
+    NotFoundError,
+    SignInThrottledError,
+    TidingsError,
+    UserError,
+)
 from tidings.entrypoints.api.routes import activities, mailboxes
 
 PROBLEM = "application/problem+json"
@@ -37,14 +44,9 @@ def create_app(tidings: Tidings) -> FastAPI:
 
     @app.exception_handler(TidingsError)
     def tidings_error(request: Request, error: TidingsError) -> JSONResponse:
-        status = (
-            404
-            if isinstance(error, NotFoundError)
-            else 400
-            if isinstance(error, UserError)
-            else 500
-        )
-        return _problem(status, str(error))
+        if isinstance(error, SignInThrottledError):
+            return _problem(429, str(error), {"Retry-After": str(error.retry_after_seconds)})
+        return _problem(status_of(error), str(error))
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -65,6 +67,19 @@ def create_app(tidings: Tidings) -> FastAPI:
     return app
 
 
+def status_of(error: TidingsError) -> int:
+    """The HTTP status that tells a client what kind of mistake it made."""
+    for kind, status in (
+        (NotFoundError, 404),
+        (NotAuthorizedError, 403),
+        (ConflictError, 409),
+        (UserError, 400),
+    ):
+        if isinstance(error, kind):
+            return status
+    return 500
+
+
 def _problem(status: int, detail: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     """An RFC 9457 problem details body."""
     titles = {
@@ -72,6 +87,8 @@ def _problem(status: int, detail: str, headers: Mapping[str, str] | None = None)
         401: "Not signed in",
         403: "Forbidden",
         404: "Not found",
+        409: "Conflict",
+        429: "Too many requests",
         422: "Invalid request",
     }
     body = {

@@ -3,12 +3,20 @@
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from fastapi.security import (
+    HTTPAuthorizationCredentials,
+    HTTPBasic,
+    HTTPBasicCredentials,
+    HTTPBearer,
+)
 
 from tidings.bootstrap import Tidings
 from tidings.domain.people import NOT_AUTHORIZED_TO_TRACK, Caller, Privilege
 
 _basic = HTTPBasic(auto_error=False, description="Email address and password of a Tidings user")
+_bearer = HTTPBearer(
+    auto_error=False, description="An API token created in the console (Settings → API tokens)"
+)
 
 
 def get_tidings(request: Request) -> Tidings:
@@ -21,17 +29,26 @@ TidingsDep = Annotated[Tidings, Depends(get_tidings)]
 
 def get_caller(
     tidings: TidingsDep,
-    credentials: Annotated[HTTPBasicCredentials | None, Depends(_basic)],
+    basic: Annotated[HTTPBasicCredentials | None, Depends(_basic)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
-    """The signed-in user; every route but /healthz depends on this."""
+    """The signed-in user; every route but /healthz depends on this.
+
+    The API takes an API token (``Authorization: Bearer tdg_…``) or HTTP Basic; never the
+    console's session cookie, so no page on another site can make a browser call the API.
+    """
     caller = None
-    if credentials is not None:
-        caller = tidings.queries.authenticate(credentials.username, credentials.password)
+    if bearer is not None:
+        caller = tidings.access.token_caller(bearer.credentials)
+    elif basic is not None:
+        caller = tidings.access.authenticate(basic.username, basic.password)
     if caller is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            "sign in with a Tidings user's email address and password",
-            headers={"WWW-Authenticate": 'Basic realm="Tidings"'},
+            "sign in with an API token or a Tidings user's email address and password",
+            # Bearer only: a Basic challenge would make browsers prompt and then replay the
+            # password on every request, including ones other sites trigger.
+            headers={"WWW-Authenticate": 'Bearer realm="Tidings"'},
         )
     return caller
 

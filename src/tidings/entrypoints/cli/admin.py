@@ -174,3 +174,20 @@ def test_enable(addresses: list[str]) -> None:
         console.print(f"  {report.outgoing.status.value}: {report.outgoing.message}")
     if not all(report.enabled for report in reports):
         raise typer.Exit(1)
+
+
+def create_admin(
+    email: str,
+    full_name: Annotated[str, typer.Option("--name", help="The administrator's full name.")] = (
+        "Administrator"
+    ),
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
+) -> None:
+    """Create a System Administrator (who also holds the tracking role) to sign in with."""
+    if password_stdin:
+        password = _password(True)
+    else:
+        password = str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+    tidings = ready()
+    _run(lambda: tidings.access.create_admin(full_name, email, password))
+    console.print(f"System Administrator {email} created; sign in at the console.")

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from tidings.bootstrap import Tidings, bootstrap
 from tidings.entrypoints.cli import mail
-from tidings.entrypoints.cli.admin import admin_app
+from tidings.entrypoints.cli.admin import admin_app, create_admin
 from tidings.entrypoints.cli.common import ready
 from tidings.services.demo import ADMIN_EMAIL, ADMIN_PASSWORD
 
@@ -27,6 +27,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Manage the database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
+app.command("createadmin")(create_admin)
 mail.register(app)
 console = Console()
 
