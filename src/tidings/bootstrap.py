@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from tidings.adapters.clock import SystemClock
 from tidings.adapters.demo_mailbox import load_sample_mailbox
+from tidings.adapters.html_sanitizer import Nh3HtmlSanitizer
 from tidings.adapters.imap.client import ImapFolderSession, save_sent_copy
 from tidings.adapters.mail_files import MailFile, find_messages
 from tidings.adapters.mail_servers import MailServerTester
@@ -61,6 +62,7 @@ class Tidings:
     secrets: FernetSecretBox
     setup: SetupService
     access: AccessService
+    sanitizer: Nh3HtmlSanitizer
 
     def find_mail_files(self, paths: list[Path]) -> list[MailFile]:
         """Email on disk: files, Maildirs and mbox files."""
@@ -134,6 +136,7 @@ def bootstrap(
         secrets=secrets,
         setup=setup,
         access=AccessService(uow, Argon2PasswordHasher(), clock, setup),
+        sanitizer=Nh3HtmlSanitizer(),
     )
 
 

@@ -103,3 +103,11 @@ class EmailActivity:
     attachments: list[Attachment] = field(default_factory=list)
     created_at: datetime | None = None
     id: int | None = None
+
+
+@dataclass(frozen=True)
+class SanitizedHtml:
+    """An email's HTML made safe to show, and how many remote images were held back."""
+
+    html: str
+    blocked_remote_images: int = 0

@@ -109,3 +109,40 @@ class Mailbox:
     @property
     def syncs_incoming(self) -> bool:
         return self.enabled and self.incoming_method is SyncMethod.SERVER_SIDE_SYNC
+
+
+class MailboxView(enum.StrEnum):
+    """The system views of D365's Mailboxes list."""
+
+    ACTIVE = "active"
+    PENDING_APPROVAL = "pending_approval"
+    TEST_FAILED = "test_failed"
+    DISABLED = "disabled"
+    ALL = "all"
+
+    @property
+    def label(self) -> str:
+        return _VIEW_LABELS[self]
+
+    def shows(self, mailbox: Mailbox) -> bool:
+        failed = TestStatus.FAILURE in (mailbox.incoming_status, mailbox.outgoing_status)
+        match self:
+            case MailboxView.ACTIVE:
+                return mailbox.enabled
+            case MailboxView.PENDING_APPROVAL:
+                return not mailbox.is_approved
+            case MailboxView.TEST_FAILED:
+                return failed
+            case MailboxView.DISABLED:
+                return not mailbox.enabled
+            case MailboxView.ALL:
+                return True
+
+
+_VIEW_LABELS = {
+    MailboxView.ACTIVE: "Active Mailboxes",
+    MailboxView.PENDING_APPROVAL: "Mailboxes Pending Email Approval",
+    MailboxView.TEST_FAILED: "Mailboxes with Failed Tests",
+    MailboxView.DISABLED: "Disabled Mailboxes",
+    MailboxView.ALL: "All Mailboxes",
+}

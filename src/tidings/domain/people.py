@@ -30,6 +30,9 @@ class Privilege(enum.StrEnum):
 #: The words D365 shows a user who lacks the tracking role.
 NOT_AUTHORIZED_TO_TRACK = "You haven't been authorized to use this app"
 
+#: What the tracking role opens; lacking them, a user gets D365's words above.
+TRACKING_FEATURES = frozenset({Privilege.TRACK_EMAIL, Privilege.READ_ACTIVITIES})
+
 SYSTEM_ADMINISTRATOR = "System Administrator"
 #: Our analogue of "Dynamics 365 App for Outlook User".
 TRACKING_ROLE = "Tidings App User"
@@ -142,6 +145,6 @@ class Caller:
         from tidings.domain.errors import NotAuthorizedError
 
         if privilege not in self.privileges:
-            if privilege is Privilege.TRACK_EMAIL:
+            if privilege in TRACKING_FEATURES:
                 raise NotAuthorizedError(NOT_AUTHORIZED_TO_TRACK)
             raise NotAuthorizedError(f"your security roles lack the privilege {privilege.value}")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from tidings.domain.activity import EmailActivity
 from tidings.domain.errors import NotFoundError
-from tidings.domain.mailbox import Mailbox
+from tidings.domain.mailbox import Mailbox, MailboxView
 from tidings.domain.records import RecordRef, RecordSummary
 from tidings.domain.stored import ActivityFilter, ParkedEmail
 from tidings.domain.sync import FolderCursor
@@ -32,6 +34,16 @@ class ActivityDetail:
     names: dict[RecordRef, RecordSummary]
     mailbox_address: str | None
     trace: Explanation | None
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """The console's first page: mailboxes by state, email tracked per hour, parked email."""
+
+    mailboxes_by_view: dict[MailboxView, int]
+    #: Oldest hour first; each hour's start (UTC) and the activities recorded in it.
+    tracked_per_hour: list[tuple[datetime, int]]
+    parked: int
 
 
 class QueryService:
@@ -63,6 +75,25 @@ class QueryService:
         if activity.raw_message_id is not None:
             trace = self._explain.by_raw_id(activity.raw_message_id)
         return ActivityDetail(activity, names, mailbox.address if mailbox else None, trace)
+
+    def dashboard(self, now: datetime, hours: int = 24) -> Dashboard:
+        this_hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        first = this_hour - timedelta(hours=hours - 1)
+        with self._uow() as uow:
+            mailboxes = uow.mailboxes.all()
+            created = uow.activities.created_times_since(first)
+            parked = len(uow.parked.all())
+        per_hour = Counter(
+            t.astimezone(UTC).replace(minute=0, second=0, microsecond=0) for t in created
+        )
+        return Dashboard(
+            {view: sum(view.shows(m) for m in mailboxes) for view in MailboxView},
+            [
+                (first + timedelta(hours=h), per_hour[first + timedelta(hours=h)])
+                for h in range(hours)
+            ],
+            parked,
+        )
 
     def mailboxes(self) -> list[Mailbox]:
         with self._uow() as uow:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tidings.adapters.storage import tables as t
@@ -221,6 +222,11 @@ class SqlActivityRepository:
         ).mappings()
         return [Attachment(**row) for row in rows]
 
+    def created_times_since(self, since: datetime) -> list[datetime]:
+        """When each activity recorded since ``since`` was created: the dashboard's chart."""
+        statement = select(_A.created_at).where(_A.created_at >= since)
+        return [row.created_at for row in self._conn.execute(statement)]
+
 
 def _filtered(statement: Select[Any], query: ActivityFilter) -> Select[Any]:
     if query.mailbox_id is not None:
@@ -242,7 +248,23 @@ def _filtered(statement: Select[Any], query: ActivityFilter) -> Select[Any]:
     if query.party_address is not None:
         address = query.party_address.strip().lower()
         statement = statement.where(_A.id.in_(select(p.activity_id).where(p.address == address)))
+    if query.text and query.text.strip():
+        pattern = f"%{_escape_like(query.text.strip().lower())}%"
+        in_parties = select(p.activity_id).where(
+            or_(
+                p.address.like(pattern, escape="\\"),
+                func.lower(p.name).like(pattern, escape="\\"),
+            )
+        )
+        statement = statement.where(
+            or_(func.lower(_A.subject).like(pattern, escape="\\"), _A.id.in_(in_parties))
+        )
     return statement
+
+
+def _escape_like(text: str) -> str:
+    """``text`` matched literally by LIKE: its own % and _ are not wildcards."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _correlation(method: CorrelationMethod, row: Any) -> Correlation:

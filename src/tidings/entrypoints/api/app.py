@@ -4,7 +4,7 @@ from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tidings import __version__
@@ -18,6 +18,7 @@ from tidings.domain.errors import (
     UserError,
 )
 from tidings.entrypoints.api.routes import activities, mailboxes
+from tidings.entrypoints.web.console import error_page, is_console_path, mount_console
 
 PROBLEM = "application/problem+json"
 
@@ -43,28 +44,40 @@ def create_app(tidings: Tidings) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     @app.exception_handler(TidingsError)
-    def tidings_error(request: Request, error: TidingsError) -> JSONResponse:
-        if isinstance(error, SignInThrottledError):
-            return _problem(429, str(error), {"Retry-After": str(error.retry_after_seconds)})
-        return _problem(status_of(error), str(error))
+    def tidings_error(request: Request, error: TidingsError) -> Response:
+        status = 429 if isinstance(error, SignInThrottledError) else status_of(error)
+        headers = (
+            {"Retry-After": str(error.retry_after_seconds)}
+            if isinstance(error, SignInThrottledError)
+            else None
+        )
+        return _answer(request, status, str(error), headers)
 
     @app.exception_handler(RequestValidationError)
-    def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+    def invalid_request(request: Request, error: RequestValidationError) -> Response:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
             for item in error.errors()
         )
-        return _problem(422, problems)
-
-    @app.get("/", include_in_schema=False)
-    def home() -> RedirectResponse:
-        return RedirectResponse("/api/docs")
+        return _answer(request, 422, problems)
 
     @app.exception_handler(StarletteHTTPException)
-    def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        return _problem(error.status_code, str(error.detail), error.headers)
+    def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        return _answer(request, error.status_code, str(error.detail), error.headers)
 
+    mount_console(app)
     return app
+
+
+def _answer(
+    request: Request, status: int, detail: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    """A problem document for API clients, an error page for people in the console."""
+    if is_console_path(request.url.path):
+        response: Response = error_page(request, status, detail)
+        response.headers.update(headers or {})
+        return response
+    return _problem(status, detail, headers)
 
 
 def status_of(error: TidingsError) -> int:

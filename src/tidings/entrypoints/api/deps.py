@@ -11,7 +11,7 @@ from fastapi.security import (
 )
 
 from tidings.bootstrap import Tidings
-from tidings.domain.people import NOT_AUTHORIZED_TO_TRACK, Caller, Privilege
+from tidings.domain.people import NOT_AUTHORIZED_TO_TRACK, TRACKING_FEATURES, Caller, Privilege
 
 _basic = HTTPBasic(auto_error=False, description="Email address and password of a Tidings user")
 _bearer = HTTPBearer(
@@ -63,7 +63,7 @@ def require(privilege: Privilege) -> Any:
         if not caller.can(privilege):
             detail = (
                 NOT_AUTHORIZED_TO_TRACK
-                if privilege in (Privilege.TRACK_EMAIL, Privilege.READ_ACTIVITIES)
+                if privilege in TRACKING_FEATURES
                 else f"your security roles lack the privilege {privilege.value}"
             )
             raise HTTPException(status.HTTP_403_FORBIDDEN, detail)

@@ -1,0 +1,60 @@
+"""The web console: pages mounted beside the API, with their own errors and security headers."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+from tidings.entrypoints.web.render import HERE, page
+from tidings.entrypoints.web.session import SignInRequired
+from tidings.entrypoints.web.views import activities, auth, dashboard, mailboxes, parked, tokens
+
+#: Pages load only what the console serves itself: no inline script, no CDN, no framing.
+CONSOLE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "object-src 'none'"
+)
+#: The interactive API documentation is Swagger UI, which FastAPI loads from jsDelivr.
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https:; "
+    "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+
+
+def mount_console(app: FastAPI) -> None:
+    for views in (auth, dashboard, activities, mailboxes, parked, tokens):
+        app.include_router(views.router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.add_middleware(BaseHTTPMiddleware, dispatch=_security_headers)
+
+    @app.exception_handler(SignInRequired)
+    def sign_in_first(request: Request, error: SignInRequired) -> RedirectResponse:
+        return RedirectResponse(f"/signin?next={quote(error.next_url, safe='')}", 303)
+
+
+def is_console_path(path: str) -> bool:
+    return not (path.startswith(("/api/", "/healthz")) or path == "/api")
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    """An error shown as a console page, with the navigation when someone is signed in."""
+    return page(request, "error.html", None, status_code=status, status=status, message=message)
+
+
+async def _security_headers(request: Request, call_next: RequestResponseEndpoint) -> Response:
+    response = await call_next(request)
+    policy = DOCS_POLICY if request.url.path == "/api/docs" else CONSOLE_POLICY
+    # A route that set its own policy (an email body's frame) keeps it.
+    response.headers.setdefault("Content-Security-Policy", policy)
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if is_console_path(request.url.path) and not request.url.path.startswith("/static/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response

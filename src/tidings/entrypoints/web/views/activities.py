@@ -1,0 +1,131 @@
+"""Email activities: the list with search, one activity with its trace, its body in a frame,
+and "why was (or wasn't) this email tracked?" for any Message-ID."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from tidings.domain.activity import ParticipationRole
+from tidings.domain.people import Privilege
+from tidings.domain.stored import ActivityFilter
+from tidings.entrypoints.api.deps import TidingsDep
+from tidings.entrypoints.web.render import page
+from tidings.entrypoints.web.session import VisitorDep
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 25
+
+#: The email body's own policy: no script, no plugin, no form; images only inline unless the
+#: reader asked for remote ones; links open outside the sandbox, in a new tab.
+_BODY_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data: cid:{remote}; "
+    "frame-ancestors 'self'; base-uri 'none'; form-action 'none'; "
+    "sandbox allow-popups allow-popups-to-escape-sandbox"
+)
+
+
+@router.get("/activities")
+def activity_list(
+    request: Request,
+    tidings: TidingsDep,
+    visitor: VisitorDep,
+    q: str = "",
+    mailbox: int | None = None,
+    page_number: int = 1,
+) -> HTMLResponse:
+    visitor.require(Privilege.READ_ACTIVITIES)
+    page_number = max(page_number, 1)
+    found = tidings.queries.activities(
+        ActivityFilter(
+            mailbox_id=mailbox,
+            text=q or None,
+            limit=PAGE_SIZE,
+            offset=(page_number - 1) * PAGE_SIZE,
+        )
+    )
+    mailboxes = tidings.queries.mailboxes()
+    pages = max((found.total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+    return page(
+        request,
+        "activities.html",
+        visitor,
+        found=found,
+        q=q,
+        mailbox=mailbox,
+        mailboxes=mailboxes,
+        page_number=page_number,
+        pages=pages,
+        sender=ParticipationRole.FROM,
+    )
+
+
+@router.get("/activities/{activity_id}")
+def activity_detail(
+    request: Request,
+    tidings: TidingsDep,
+    visitor: VisitorDep,
+    activity_id: int,
+    images: bool = False,
+) -> HTMLResponse:
+    visitor.require(Privilege.READ_ACTIVITIES)
+    detail = tidings.queries.activity(activity_id)
+    activity = detail.activity
+    blocked = 0
+    if activity.html_body:
+        blocked = tidings.sanitizer.clean(
+            activity.html_body, remote_images=False
+        ).blocked_remote_images
+    return page(
+        request,
+        "activity.html",
+        visitor,
+        detail=detail,
+        activity=activity,
+        roles=list(ParticipationRole),
+        images=images,
+        blocked=blocked,
+    )
+
+
+@router.get("/activities/{activity_id}/body")
+def activity_body(
+    request: Request,
+    tidings: TidingsDep,
+    visitor: VisitorDep,
+    activity_id: int,
+    images: bool = False,
+) -> HTMLResponse:
+    """The email's HTML, sanitized, for the sandboxed frame of the activity page."""
+    visitor.require(Privilege.READ_ACTIVITIES)
+    activity = tidings.queries.activity(activity_id).activity
+    clean = tidings.sanitizer.clean(activity.html_body or "", remote_images=images)
+    document = (
+        '<!doctype html><html><head><meta charset="utf-8">'
+        '<meta name="referrer" content="no-referrer"></head>'
+        f"<body>{clean.html}</body></html>"
+    )
+    response = HTMLResponse(document)
+    response.headers["Content-Security-Policy"] = _BODY_POLICY.format(
+        remote=" https: http:" if images else ""
+    )
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response
+
+
+@router.get("/explain")
+def explain(
+    request: Request, tidings: TidingsDep, visitor: VisitorDep, message_id: str = ""
+) -> HTMLResponse:
+    """Every stored copy of an email and why each was tracked or not."""
+    visitor.require(Privilege.READ_ACTIVITIES)
+    explanations = tidings.explain.by_message_id(message_id) if message_id.strip() else []
+    return page(
+        request,
+        "explain.html",
+        visitor,
+        message_id=message_id,
+        explanations=explanations,
+        searched=bool(message_id.strip()),
+    )

@@ -1,0 +1,33 @@
+"""Parked email: what failed processing, with its error, and replay."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from tidings.domain.people import Privilege
+from tidings.entrypoints.api.deps import TidingsDep
+from tidings.entrypoints.web.render import page
+from tidings.entrypoints.web.session import FormVisitor, VisitorDep
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/parked")
+def parked_list(request: Request, tidings: TidingsDep, visitor: VisitorDep) -> HTMLResponse:
+    visitor.require(Privilege.READ_MAILBOXES)
+    return page(request, "parked.html", visitor, parked=tidings.queries.parked())
+
+
+@router.post("/parked/{parked_id}/replay")
+def replay_one(tidings: TidingsDep, visitor: FormVisitor, parked_id: int) -> RedirectResponse:
+    visitor.require(Privilege.WRITE_MAILBOXES)
+    tidings.replay.replay(parked_id)
+    return RedirectResponse("/parked?done=replayed", status_code=303)
+
+
+@router.post("/parked/replay")
+def replay_all(tidings: TidingsDep, visitor: FormVisitor) -> RedirectResponse:
+    visitor.require(Privilege.WRITE_MAILBOXES)
+    tidings.replay.replay_all()
+    return RedirectResponse("/parked?done=replayed", status_code=303)

@@ -1,0 +1,175 @@
+"""The web console over HTTP: sign-in, sessions, CSRF, roles, security headers, and email HTML
+made harmless. (tests/e2e/test_console_browser.py drives the same pages in Chromium.)"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.builders import Org, make_email
+from tidings.domain.people import NOT_AUTHORIZED_TO_TRACK
+from tidings.entrypoints.api.app import create_app
+
+ADMIN = ("ada@northwind.example", "ada-password")
+BASE = "http://127.0.0.1:8025"
+HOSTILE = sorted((Path(__file__).parents[1] / "data" / "hostile_html").glob("*.html"))
+
+
+@pytest.fixture
+def client(org: Org) -> TestClient:
+    org.tidings.access.create_admin("Ada Admin", *ADMIN)
+    return TestClient(create_app(org.tidings), base_url=BASE)
+
+
+def sign_in(client: TestClient, email: str, password: str) -> str:
+    """Sign in through the form; returns the page's CSRF token."""
+    done = client.post(
+        "/signin", data={"email": email, "password": password, "next": "/"}, follow_redirects=False
+    )
+    assert done.status_code == 303, done.text
+    return csrf_of(client.get("/tokens").text)
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "the page has a form with a CSRF token"
+    return found.group(1)
+
+
+def test_pages_send_a_visitor_without_a_session_to_sign_in_and_back(client: TestClient) -> None:
+    first = client.get("/activities?q=quote", follow_redirects=False)
+    assert first.status_code == 303
+    assert first.headers["location"] == "/signin?next=%2Factivities%3Fq%3Dquote"
+    done = client.post(
+        "/signin",
+        data={"email": ADMIN[0], "password": ADMIN[1], "next": "/activities?q=quote"},
+        follow_redirects=False,
+    )
+    assert done.headers["location"] == "/activities?q=quote"
+    cookie = done.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Secure" not in cookie
+
+
+def test_sign_in_never_redirects_to_another_site(client: TestClient) -> None:
+    for target in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
+        done = client.post(
+            "/signin",
+            data={"email": ADMIN[0], "password": ADMIN[1], "next": target},
+            follow_redirects=False,
+        )
+        assert done.headers["location"] == "/"
+
+
+def test_a_wrong_password_shows_the_form_again_without_saying_which_part_was_wrong(
+    client: TestClient,
+) -> None:
+    wrong = client.post("/signin", data={"email": ADMIN[0], "password": "nope"})
+    assert wrong.status_code == 401
+    assert "That email address and password do not match a Tidings user." in wrong.text
+    assert "tidings_session" not in wrong.headers.get("set-cookie", "")
+
+
+def test_repeated_failures_are_throttled_in_the_console_too(client: TestClient) -> None:
+    for _ in range(5):
+        client.post("/signin", data={"email": ADMIN[0], "password": "nope"})
+    locked = client.post("/signin", data={"email": ADMIN[0], "password": ADMIN[1]})
+    assert locked.status_code == 429
+    assert "too many failed sign-ins" in locked.text
+    assert int(locked.headers["retry-after"]) > 0
+
+
+def test_a_form_without_the_session_csrf_token_changes_nothing(client: TestClient) -> None:
+    sign_in(client, *ADMIN)
+    forged = client.post("/tokens", data={"name": "forged"})
+    assert forged.status_code == 403
+    assert "reload the page" in forged.text
+    assert "forged" not in client.get("/tokens").text
+
+
+def test_a_form_posted_from_another_site_is_refused_even_with_a_token(client: TestClient) -> None:
+    token = sign_in(client, *ADMIN)
+    foreign = client.post(
+        "/tokens",
+        data={"name": "cross-site", "csrf_token": token},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert foreign.status_code == 403
+    framed = client.post(
+        "/tokens", data={"name": "from a frame", "csrf_token": token}, headers={"Origin": "null"}
+    )
+    assert framed.status_code == 403
+    same = client.post(
+        "/tokens", data={"name": "mine", "csrf_token": token}, headers={"Origin": BASE}
+    )
+    assert same.status_code == 200 and "tdg_" in same.text
+
+
+def test_sign_out_ends_the_session_on_the_server(client: TestClient) -> None:
+    token = sign_in(client, *ADMIN)
+    cookie = client.cookies.get("tidings_session")
+    assert (
+        client.post("/signout", data={"csrf_token": token}, follow_redirects=False).status_code
+        == 303
+    )
+    client.cookies.set("tidings_session", cookie or "")
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_a_user_without_the_tracking_role_gets_d365s_words(client: TestClient, org: Org) -> None:
+    org.tidings.setup.add_user("Nora", "nora@northwind.example", [], "nora-password")
+    sign_in_page = client.post(
+        "/signin",
+        data={"email": "nora@northwind.example", "password": "nora-password", "next": "/"},
+    )
+    assert sign_in_page.status_code == 403
+    assert NOT_AUTHORIZED_TO_TRACK in sign_in_page.text.replace("&#39;", "'")
+    activities = client.get("/activities")
+    assert activities.status_code == 403
+    assert NOT_AUTHORIZED_TO_TRACK in activities.text.replace("&#39;", "'")
+    assert client.get("/mailboxes").status_code == 403
+
+
+def test_every_console_page_carries_a_strict_content_security_policy(
+    client: TestClient, org: Org
+) -> None:
+    sign_in(client, *ADMIN)
+    org.deliver(make_email(html="<p>Hello</p>"))
+    for path in ("/", "/activities", "/activities/1", "/mailboxes?view=all", "/parked",
+                 "/tokens", "/explain", "/signin", "/no-such-page"):  # fmt: skip
+        policy = client.get(path).headers["content-security-policy"]
+        assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy, path
+        assert "unsafe-inline" not in policy.split("style-src")[0], path
+
+
+@pytest.mark.parametrize("sample", HOSTILE, ids=lambda p: p.stem)
+def test_hostile_email_html_reaches_the_frame_without_anything_active(
+    client: TestClient, org: Org, sample: Path
+) -> None:
+    sign_in(client, *ADMIN)
+    org.deliver(make_email(html=sample.read_text(), message_id=f"<{sample.stem}@evil.example>"))
+    body = client.get("/activities/1/body")
+    html = body.text.lower()
+    for active in ("<script", "javascript:", "vbscript:", " on", "<form", "<iframe", "<object",
+                   "<embed", "<meta http-equiv", "<base", "<link", "<style", "<svg",
+                   "position:", "url(", "http://attacker"):  # fmt: skip
+        found = [m.start() for m in re.finditer(re.escape(active), html)]
+        if active == " on":  # an attribute such as onerror=, not the word "on" in text
+            found = [i for i in found if re.match(r" on[a-z]+\s*=", html[i:])]
+        assert not found, f"{active!r} survived in {sample.name}: {html}"
+    policy = body.headers["content-security-policy"]
+    assert "sandbox" in policy and "default-src 'none'" in policy
+    assert "script-src" not in policy
+
+
+def test_remote_images_wait_until_the_reader_asks(client: TestClient, org: Org) -> None:
+    sign_in(client, *ADMIN)
+    org.deliver(make_email(html=(Path(HOSTILE[0]).parent / "remote_images.html").read_text()))
+    page = client.get("/activities/1").text
+    assert "3 remote images blocked" in page
+    assert "tracker.example" not in client.get("/activities/1/body").text
+    shown = client.get("/activities/1/body?images=1")
+    assert "https://cdn.example/banner.png" in shown.text
+    assert "https:" in shown.headers["content-security-policy"]
