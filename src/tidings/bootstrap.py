@@ -29,12 +29,19 @@ from tidings.adapters.storage.unit_of_work import SqlAlchemyUnitOfWork
 from tidings.config import Settings
 from tidings.domain.errors import UserError
 from tidings.services.demo import DemoService, DemoSummary
+from tidings.services.email_settings import EmailSettingsService
 from tidings.services.explain import ExplainService
 from tidings.services.ingest import IngestService, ReplayService
+from tidings.services.mailbox_setup import MailboxSetupService
 from tidings.services.mailboxes import MailboxAdminService
+from tidings.services.manual_tracking import ManualTrackingService
 from tidings.services.outgoing import OutgoingService
+from tidings.services.parked_admin import ParkedEmailService
+from tidings.services.people import PeopleService
+from tidings.services.personal_options import PersonalOptionsService
 from tidings.services.ports import Clock, UnitOfWork
 from tidings.services.queries import QueryService
+from tidings.services.server_profiles import ServerProfileService
 from tidings.services.setup import SetupService
 from tidings.services.sync import SyncService
 from tidings.services.sync_model import SyncEvent
@@ -59,6 +66,14 @@ class Tidings:
     outgoing: OutgoingService
     secrets: FernetSecretBox
     setup: SetupService
+    # Administration: what the console and the REST API call, privileges checked inside.
+    email_settings: EmailSettingsService
+    server_profiles: ServerProfileService
+    mailbox_setup: MailboxSetupService
+    people: PeopleService
+    personal_options: PersonalOptionsService
+    manual_tracking: ManualTrackingService
+    parked: ParkedEmailService
 
     def find_mail_files(self, paths: list[Path]) -> list[MailFile]:
         """Email on disk: files, Maildirs and mbox files."""
@@ -106,13 +121,14 @@ def bootstrap(
     parser = _parser(settings.parse_workers)
     ingest = IngestService(uow, clock, parser)
     secrets = FernetSecretBox.from_environment(settings.secret_keys, settings.secret_key_file)
+    replay = ReplayService(uow, ingest)
     return Tidings(
         settings=settings,
         engine=engine,
         uow=uow,
         clock=clock,
         ingest=ingest,
-        replay=ReplayService(uow, ingest),
+        replay=replay,
         explain=ExplainService(uow),
         queries=QueryService(uow, Argon2PasswordHasher()),
         demo=DemoService(uow, ingest, Argon2PasswordHasher(), clock),
@@ -130,6 +146,13 @@ def bootstrap(
         outgoing=OutgoingService(uow, secrets, SmtpSender(), clock, save_sent_copy),
         secrets=secrets,
         setup=SetupService(uow, Argon2PasswordHasher()),
+        email_settings=EmailSettingsService(uow),
+        server_profiles=ServerProfileService(uow, secrets, clock),
+        mailbox_setup=MailboxSetupService(uow, clock),
+        people=PeopleService(uow, Argon2PasswordHasher()),
+        personal_options=PersonalOptionsService(uow),
+        manual_tracking=ManualTrackingService(uow, clock),
+        parked=ParkedEmailService(uow, replay),
     )
 
 

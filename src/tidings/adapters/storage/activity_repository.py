@@ -221,6 +221,13 @@ class SqlActivityRepository:
         ).mappings()
         return [Attachment(**row) for row in rows]
 
+    def set_regarding(self, activity_id: int, regarding: RecordRef | None) -> None:
+        self._conn.execute(
+            update(t.email_activities)
+            .where(_A.id == activity_id)
+            .values(ref_columns("regarding", regarding))
+        )
+
 
 def _filtered(statement: Select[Any], query: ActivityFilter) -> Select[Any]:
     if query.mailbox_id is not None:
