@@ -31,12 +31,19 @@ from tidings.config import Settings
 from tidings.domain.errors import UserError
 from tidings.services.access import AccessService
 from tidings.services.demo import DemoService, DemoSummary
+from tidings.services.email_settings import EmailSettingsService
 from tidings.services.explain import ExplainService
 from tidings.services.ingest import IngestService, ReplayService
+from tidings.services.mailbox_setup import MailboxSetupService
 from tidings.services.mailboxes import MailboxAdminService
+from tidings.services.manual_tracking import ManualTrackingService
 from tidings.services.outgoing import OutgoingService
+from tidings.services.parked_admin import ParkedEmailService
+from tidings.services.people import PeopleService
+from tidings.services.personal_options import PersonalOptionsService
 from tidings.services.ports import Clock, UnitOfWork
 from tidings.services.queries import QueryService
+from tidings.services.server_profiles import ServerProfileService
 from tidings.services.setup import SetupService
 from tidings.services.sync import SyncService
 from tidings.services.sync_model import SyncEvent
@@ -63,6 +70,14 @@ class Tidings:
     setup: SetupService
     access: AccessService
     sanitizer: Nh3HtmlSanitizer
+    # Administration: what the console and the REST API call, privileges checked inside.
+    email_settings: EmailSettingsService
+    server_profiles: ServerProfileService
+    mailbox_setup: MailboxSetupService
+    people: PeopleService
+    personal_options: PersonalOptionsService
+    manual_tracking: ManualTrackingService
+    parked: ParkedEmailService
 
     def find_mail_files(self, paths: list[Path]) -> list[MailFile]:
         """Email on disk: files, Maildirs and mbox files."""
@@ -111,13 +126,14 @@ def bootstrap(
     ingest = IngestService(uow, clock, parser)
     secrets = FernetSecretBox.from_environment(settings.secret_keys, settings.secret_key_file)
     setup = SetupService(uow, Argon2PasswordHasher())
+    replay = ReplayService(uow, ingest)
     return Tidings(
         settings=settings,
         engine=engine,
         uow=uow,
         clock=clock,
         ingest=ingest,
-        replay=ReplayService(uow, ingest),
+        replay=replay,
         explain=ExplainService(uow),
         queries=QueryService(uow),
         demo=DemoService(uow, ingest, Argon2PasswordHasher(), clock),
@@ -137,6 +153,13 @@ def bootstrap(
         setup=setup,
         access=AccessService(uow, Argon2PasswordHasher(), clock, setup),
         sanitizer=Nh3HtmlSanitizer(),
+        email_settings=EmailSettingsService(uow),
+        server_profiles=ServerProfileService(uow, secrets, clock),
+        mailbox_setup=MailboxSetupService(uow, clock),
+        people=PeopleService(uow, Argon2PasswordHasher()),
+        personal_options=PersonalOptionsService(uow),
+        manual_tracking=ManualTrackingService(uow, clock),
+        parked=ParkedEmailService(uow, replay),
     )
 
 

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 from tidings.domain.activity import EmailActivity
 from tidings.domain.errors import NotFoundError
-from tidings.domain.mailbox import Mailbox, MailboxView
+from tidings.domain.mailbox import Mailbox
+from tidings.domain.mailbox_views import MailboxView, in_view
 from tidings.domain.records import RecordRef, RecordSummary
 from tidings.domain.stored import ActivityFilter, ParkedEmail
 from tidings.domain.sync import FolderCursor
@@ -87,7 +88,7 @@ class QueryService:
             t.astimezone(UTC).replace(minute=0, second=0, microsecond=0) for t in created
         )
         return Dashboard(
-            {view: sum(view.shows(m) for m in mailboxes) for view in MailboxView},
+            {view: sum(in_view(m, view) for m in mailboxes) for view in MailboxView},
             [
                 (first + timedelta(hours=h), per_hour[first + timedelta(hours=h)])
                 for h in range(hours)

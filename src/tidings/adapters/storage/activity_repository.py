@@ -227,6 +227,13 @@ class SqlActivityRepository:
         statement = select(_A.created_at).where(_A.created_at >= since)
         return [row.created_at for row in self._conn.execute(statement)]
 
+    def set_regarding(self, activity_id: int, regarding: RecordRef | None) -> None:
+        self._conn.execute(
+            update(t.email_activities)
+            .where(_A.id == activity_id)
+            .values(ref_columns("regarding", regarding))
+        )
+
 
 def _filtered(statement: Select[Any], query: ActivityFilter) -> Select[Any]:
     if query.mailbox_id is not None:

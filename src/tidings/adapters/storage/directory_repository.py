@@ -239,6 +239,33 @@ class SqlDirectoryRepository:
             id=row["id"],
         )
 
+    # Administration ---------------------------------------------------------------------
+
+    def save_role(self, role: SecurityRole) -> None:
+        assert role.id is not None, "save_role needs a stored role"  # noqa: S101
+        self._conn.execute(
+            update(t.security_roles).where(t.security_roles.c.id == role.id).values(name=role.name)
+        )
+        self._conn.execute(delete(t.role_privileges).where(t.role_privileges.c.role_id == role.id))
+        for privilege in sorted(role.privileges):
+            self._conn.execute(
+                insert(t.role_privileges).values(role_id=role.id, privilege=privilege.value)
+            )
+
+    def list_queues(self) -> list[Queue]:
+        ids = self._conn.execute(select(t.queues.c.id).order_by(t.queues.c.name)).scalars()
+        return [q for q in (self.get_queue(i) for i in ids) if q is not None]
+
+    def save_queue(self, queue: Queue) -> None:
+        queue.email = queue.email.strip().lower()
+        self._conn.execute(
+            update(t.queues)
+            .where(t.queues.c.id == queue.id)
+            .values(name=queue.name, email=queue.email, **options_columns(queue.options))
+        )
+        self._set_roles(t.queue_roles, "queue_id", queue.ref.id, queue.role_ids)
+        self._index_addresses(queue.ref, (queue.email,))
+
 
 def _user_columns(user: User) -> dict[str, Any]:
     return {

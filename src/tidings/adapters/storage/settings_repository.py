@@ -78,6 +78,16 @@ class SqlServerProfileRepository:
         rows = self._conn.execute(select(t.server_profiles).order_by(t.server_profiles.c.name))
         return [_profile(dict(row)) for row in rows.mappings()]
 
+    def save(self, profile: ServerProfile) -> None:
+        values = {c.name: getattr(profile, c.name) for c in t.server_profiles.columns}
+        values.pop("id")
+        self._conn.execute(
+            update(t.server_profiles).where(t.server_profiles.c.id == profile.id).values(values)
+        )
+
+    def delete(self, profile_id: int) -> None:
+        self._conn.execute(delete(t.server_profiles).where(t.server_profiles.c.id == profile_id))
+
 
 def _profile(row: dict[str, Any]) -> ServerProfile:
     for name, enum_type in _PROFILE_ENUMS.items():

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from tidings.domain.errors import NotAuthorizedError
-from tidings.domain.mailbox import MailboxView
+from tidings.domain.mailbox_views import MailboxView
 from tidings.domain.people import NOT_AUTHORIZED_TO_TRACK, Privilege
 from tidings.entrypoints.api.deps import TidingsDep
 from tidings.entrypoints.web.render import page

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from tidings.domain.errors import NotFoundError, ValidationError
-from tidings.domain.mailbox import MailboxView
+from tidings.domain.mailbox_views import MailboxView, in_view
 from tidings.domain.people import Privilege
 from tidings.entrypoints.api.deps import TidingsDep
 from tidings.entrypoints.web.render import page
@@ -26,7 +26,7 @@ def mailbox_list(
     view: MailboxView = MailboxView.ACTIVE,
 ) -> HTMLResponse:
     visitor.require(Privilege.READ_MAILBOXES)
-    mailboxes = [m for m in tidings.queries.mailboxes() if view.shows(m)]
+    mailboxes = [m for m in tidings.queries.mailboxes() if in_view(m, view)]
     state = tidings.queries.sync_state()
     return page(
         request,

@@ -1,0 +1,94 @@
+"""Applying an admin's changes to a settings object: known fields only, each value checked
+against the field's type, enums read from their values, and a ``ValidationError`` that names
+the field for anything else — so the API and the console reject bad input the same way."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+from tidings.domain.errors import ValidationError
+
+T = TypeVar("T")
+
+
+def apply_changes(target: T, changes: Mapping[str, object], editable: Iterable[str]) -> T:
+    """A copy of the dataclass ``target`` with ``changes`` applied, each value checked."""
+    allowed = set(editable)
+    unknown = sorted(set(changes) - allowed)
+    if unknown:
+        raise ValidationError(f"unknown field {unknown[0]!r}; known: {', '.join(sorted(allowed))}")
+    hints = typing.get_type_hints(type(target))
+    coerced = {
+        name: _coerce(name, hints[name], value, getattr(target, name))
+        for name, value in changes.items()
+    }
+    return dataclasses.replace(target, **coerced)  # type: ignore[type-var]
+
+
+def _coerce(name: str, hint: Any, value: object, current: object) -> object:
+    args = typing.get_args(hint)
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        if value is None and type(None) in args:
+            return None
+        (hint,) = [a for a in args if a is not type(None)]
+        args = typing.get_args(hint)
+    origin = typing.get_origin(hint)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return _enum(name, hint, value)
+    if dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
+        fields = [f.name for f in dataclasses.fields(hint)]
+        return apply_changes(current, value, fields)
+    if origin is frozenset:
+        return _set_of(name, args[0], value)
+    if origin is dict:
+        return _string_map(name, value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    elif hint is datetime:
+        if isinstance(value, datetime):
+            return value
+    elif isinstance(value, hint):
+        return value
+    raise ValidationError(f"{name}: expected {_describe(hint)}, got {value!r}")
+
+
+def _enum(name: str, kind: type[enum.Enum], value: object) -> enum.Enum:
+    if isinstance(value, kind):
+        return value
+    try:
+        return kind(value)
+    except ValueError:
+        choices = ", ".join(str(member.value) for member in kind)
+        raise ValidationError(f"{name}: {value!r} is not one of {choices}") from None
+
+
+def _set_of(name: str, item: Any, value: object) -> frozenset[object]:
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise ValidationError(f"{name}: expected a list")
+    return frozenset(_coerce(name, item, v, None) for v in value)
+
+
+def _string_map(name: str, value: object) -> dict[str, str]:
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ValidationError(f"{name}: expected a mapping of text to text")
+    return dict(value)
+
+
+def _describe(hint: Any) -> str:
+    names = {bool: "true or false", int: "a whole number", str: "text", datetime: "a time"}
+    return names.get(hint, getattr(hint, "__name__", str(hint)))

@@ -1,0 +1,56 @@
+"""Settings › Email configuration: reading and changing the organization's email settings."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import fields, replace
+
+from tidings.domain.errors import ValidationError
+from tidings.domain.people import Caller, Privilege
+from tidings.domain.settings import EmailConfiguration, check_configuration
+from tidings.services.changes import apply_changes
+from tidings.services.ports import UnitOfWork
+
+#: Every setting an admin may change; all of EmailConfiguration.
+EDITABLE = tuple(f.name for f in fields(EmailConfiguration))
+
+_EXTENSION = re.compile(r"[a-z0-9][a-z0-9_+-]{0,15}")
+
+
+class EmailSettingsService:
+    """D365's System Settings › Email tab, checked against the caller's roles."""
+
+    def __init__(self, uow_factory: Callable[[], UnitOfWork]) -> None:
+        self._uow = uow_factory
+
+    def get(self, caller: Caller) -> EmailConfiguration:
+        """The organization's email configuration settings."""
+        caller.require(Privilege.READ_SETTINGS)
+        with self._uow() as uow:
+            return uow.settings.get()
+
+    def update(self, caller: Caller, changes: Mapping[str, object]) -> EmailConfiguration:
+        """Apply ``changes`` (field name to value; the tracking token as a mapping of its
+        own fields) and return the settings as saved. Nothing is saved if any value is bad."""
+        caller.require(Privilege.WRITE_SETTINGS)
+        with self._uow() as uow:
+            config = apply_changes(uow.settings.get(), changes, EDITABLE)
+            config = check_configuration(_normalized(config))
+            uow.settings.save(config)
+            uow.commit()
+        return config
+
+
+def _normalized(config: EmailConfiguration) -> EmailConfiguration:
+    """Blocked extensions compare without their dot and case, as file names are matched."""
+    extensions = set()
+    for given in config.blocked_extensions:
+        extension = str(given).strip().lstrip(".").lower()
+        if not _EXTENSION.fullmatch(extension):
+            raise ValidationError(f"blocked extensions: {given!r} is not a file extension")
+        extensions.add(extension)
+    prefix = config.tracking_token.prefix
+    if len(prefix) > 20:
+        raise ValidationError("the tracking token prefix can have at most 20 characters")
+    return replace(config, blocked_extensions=frozenset(extensions))

@@ -1,0 +1,174 @@
+"""Mailbox records: the views of the Mailboxes list, creating a mailbox for a user or queue,
+and changing its address, profile and sync methods.
+
+Approve Email, credentials and Test & Enable live in ``mailboxes.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from tidings.domain.credentials import CredentialKey, CredentialScope, Direction
+from tidings.domain.errors import ConflictError, NotFoundError, ValidationError
+from tidings.domain.folders import FolderTrackingRule
+from tidings.domain.mailbox import Alert, AlertLevel, Mailbox, TestStatus
+from tidings.domain.mailbox_views import MailboxView, in_view
+from tidings.domain.people import Caller, Privilege
+from tidings.domain.records import RecordKind, RecordRef, is_email_address, normalize_address
+from tidings.domain.settings import SyncMethod
+from tidings.services.changes import apply_changes
+from tidings.services.ports import Clock, UnitOfWork
+
+#: What an admin may change on a mailbox; approval and test results have their own actions.
+EDITABLE = ("address", "profile_id", "incoming_method", "outgoing_method")
+
+
+@dataclass(frozen=True)
+class MailboxDetail:
+    """A mailbox with the names an admin reads next to it; no password, only user names."""
+
+    mailbox: Mailbox
+    owner_name: str | None
+    profile_name: str | None
+    folder_rules: list[FolderTrackingRule]
+    credential_usernames: dict[Direction, str]
+
+
+class MailboxSetupService:
+    """Listing, creating and changing mailboxes, privileges checked on every call."""
+
+    def __init__(self, uow_factory: Callable[[], UnitOfWork], clock: Clock) -> None:
+        self._uow = uow_factory
+        self._clock = clock
+
+    def list_mailboxes(
+        self, caller: Caller, view: MailboxView | str = MailboxView.ALL
+    ) -> list[Mailbox]:
+        """The mailboxes in one of the system views, by address."""
+        caller.require(Privilege.READ_MAILBOXES)
+        chosen = _view(view)
+        with self._uow() as uow:
+            return [m for m in uow.mailboxes.all() if in_view(m, chosen)]
+
+    def get(self, caller: Caller, mailbox_id: int) -> MailboxDetail:
+        caller.require(Privilege.READ_MAILBOXES)
+        with self._uow() as uow:
+            return _detail(uow, _require(uow, mailbox_id))
+
+    def create(
+        self,
+        caller: Caller,
+        *,
+        address: str,
+        owner: RecordRef,
+        profile_id: int | None = None,
+        incoming_method: SyncMethod | str | None = None,
+        outgoing_method: SyncMethod | str | None = None,
+    ) -> MailboxDetail:
+        """A mailbox for a user or queue, pending approval; the org's default sync methods
+        unless others are given."""
+        caller.require(Privilege.WRITE_MAILBOXES)
+        address = _check_address(address)
+        with self._uow() as uow:
+            _check_owner(uow, owner)
+            if any(m.owner == owner for m in uow.mailboxes.all()):
+                raise ConflictError(f"{owner} already has a mailbox")
+            if uow.mailboxes.get_by_address(address) is not None:
+                raise ConflictError(f"a mailbox with the address {address} exists")
+            _check_profile(uow, profile_id)
+            config = uow.settings.get()
+            mailbox = Mailbox(address, owner, profile_id)
+            methods: dict[str, object] = {
+                "incoming_method": incoming_method or config.default_incoming_method,
+                "outgoing_method": outgoing_method or config.default_outgoing_method,
+            }
+            mailbox = apply_changes(mailbox, methods, EDITABLE)
+            uow.mailboxes.add(mailbox)
+            uow.commit()
+            return _detail(uow, mailbox)
+
+    def update(
+        self, caller: Caller, mailbox_id: int, changes: Mapping[str, object]
+    ) -> MailboxDetail:
+        """Change the address (approval starts again), the profile or the sync methods
+        (Test & Enable must run again before the mailbox syncs)."""
+        caller.require(Privilege.WRITE_MAILBOXES)
+        with self._uow() as uow:
+            mailbox = _require(uow, mailbox_id)
+            changed = apply_changes(mailbox, changes, EDITABLE)
+            if "address" in changes:
+                address = _check_address(changed.address)
+                other = uow.mailboxes.get_by_address(address)
+                if other is not None and other.id != mailbox_id:
+                    raise ConflictError(f"a mailbox with the address {address} exists")
+                mailbox.change_address(address)
+            _check_profile(uow, changed.profile_id)
+            connection = (changed.profile_id, changed.incoming_method, changed.outgoing_method)
+            if connection != (mailbox.profile_id, mailbox.incoming_method, mailbox.outgoing_method):
+                mailbox.profile_id, mailbox.incoming_method, mailbox.outgoing_method = connection
+                self._untest(uow, mailbox)
+            uow.mailboxes.save(mailbox)
+            uow.commit()
+            return _detail(uow, _require(uow, mailbox_id))
+
+    def _untest(self, uow: UnitOfWork, mailbox: Mailbox) -> None:
+        """A mailbox whose connection changed is disabled until tested again."""
+        was_enabled = mailbox.enabled
+        mailbox.record_test(incoming=TestStatus.NOT_RUN, outgoing=TestStatus.NOT_RUN, alerts=[])
+        mailbox.enabled = False
+        if was_enabled:
+            assert mailbox.id is not None  # noqa: S101 - stored mailboxes have ids
+            text = "the connection settings changed: run Test & Enable again"
+            uow.mailboxes.add_alert(mailbox.id, Alert(AlertLevel.WARNING, text, self._clock.now()))
+
+
+def _view(view: MailboxView | str) -> MailboxView:
+    try:
+        return MailboxView(view)
+    except ValueError:
+        names = ", ".join(v.value for v in MailboxView)
+        raise ValidationError(f"unknown view {view!r}; choose one of {names}") from None
+
+
+def _check_address(address: str) -> str:
+    if not isinstance(address, str) or not is_email_address(normalize_address(address)):
+        raise ValidationError(f"{address!r} is not an email address")
+    return normalize_address(address)
+
+
+def _check_owner(uow: UnitOfWork, owner: RecordRef) -> None:
+    if owner.kind not in (RecordKind.USER, RecordKind.QUEUE):
+        raise ValidationError("a mailbox belongs to a user or a queue")
+    if not uow.directory.exists(owner):
+        raise NotFoundError(f"no {owner.kind.value} with id {owner.id}")
+
+
+def _check_profile(uow: UnitOfWork, profile_id: int | None) -> None:
+    if profile_id is not None and uow.server_profiles.get(profile_id) is None:
+        raise NotFoundError(f"no server profile with id {profile_id}")
+
+
+def _detail(uow: UnitOfWork, mailbox: Mailbox) -> MailboxDetail:
+    assert mailbox.id is not None  # noqa: S101 - stored mailboxes have ids
+    summary = uow.directory.summaries([mailbox.owner]).get(mailbox.owner)
+    profile = uow.server_profiles.get(mailbox.profile_id) if mailbox.profile_id else None
+    usernames = {}
+    for direction in Direction:
+        found = uow.credentials.get(CredentialKey(CredentialScope.MAILBOX, mailbox.id, direction))
+        if found is not None:
+            usernames[direction] = found[0]
+    return MailboxDetail(
+        mailbox,
+        summary.name if summary else None,
+        profile.name if profile else None,
+        uow.mailboxes.folder_rules(mailbox.id),
+        usernames,
+    )
+
+
+def _require(uow: UnitOfWork, mailbox_id: int) -> Mailbox:
+    mailbox = uow.mailboxes.get(mailbox_id)
+    if mailbox is None:
+        raise NotFoundError(f"no mailbox with id {mailbox_id}")
+    return mailbox

@@ -1,0 +1,33 @@
+"""Parked email in the console and the API: the list, and replaying one or all of them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tidings.domain.people import Caller, Privilege
+from tidings.domain.stored import ParkedEmail
+from tidings.services.ingest import IngestResult, ReplayService
+from tidings.services.ports import UnitOfWork
+
+
+class ParkedEmailService:
+    """``tidings replay`` for callers whose roles allow it."""
+
+    def __init__(self, uow_factory: Callable[[], UnitOfWork], replay: ReplayService) -> None:
+        self._uow = uow_factory
+        self._replay = replay
+
+    def list_parked(self, caller: Caller) -> list[ParkedEmail]:
+        caller.require(Privilege.READ_MAILBOXES)
+        with self._uow() as uow:
+            return uow.parked.all()
+
+    def replay(self, caller: Caller, parked_id: int) -> IngestResult:
+        """Process one parked email again; on success it leaves the parked list."""
+        caller.require(Privilege.WRITE_MAILBOXES)
+        return self._replay.replay(parked_id)
+
+    def replay_all(self, caller: Caller) -> list[IngestResult]:
+        """Process every parked (and never decided) email again."""
+        caller.require(Privilege.WRITE_MAILBOXES)
+        return self._replay.replay_all()

@@ -1,0 +1,338 @@
+"""Users, queues and security roles: who may do what, as an admin sets it up.
+
+Users come back as ``UserSummary``, never as the stored ``User``: the password hash stays in
+this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from tidings.domain.errors import ConflictError, NotFoundError, ValidationError
+from tidings.domain.people import (
+    SYSTEM_ADMINISTRATOR,
+    Caller,
+    PersonalOptions,
+    Privilege,
+    Queue,
+    SecurityRole,
+    User,
+    privileges_of,
+)
+from tidings.domain.records import RecordKind, RecordRef, is_email_address, normalize_address
+from tidings.services.ports import PasswordHasher, UnitOfWork
+
+#: Passwords shorter than this are refused (NIST SP 800-63B §5.1.1.2 asks for at least 8).
+MIN_PASSWORD_LENGTH = 8
+
+
+@dataclass(frozen=True)
+class UserSummary:
+    """A user as the console and the API show it."""
+
+    id: int
+    full_name: str
+    email: str
+    is_active: bool
+    roles: list[SecurityRole]
+    options: PersonalOptions
+    has_password: bool
+
+
+@dataclass(frozen=True)
+class QueueSummary:
+    """A queue as the console and the API show it."""
+
+    id: int
+    name: str
+    email: str
+    roles: list[SecurityRole]
+    options: PersonalOptions
+
+
+class PeopleService:
+    """Creating and changing users, queues and roles; privileges checked on every call."""
+
+    def __init__(self, uow_factory: Callable[[], UnitOfWork], hasher: PasswordHasher) -> None:
+        self._uow = uow_factory
+        self._hasher = hasher
+
+    # Users ---------------------------------------------------------------------------------
+
+    def list_users(self, caller: Caller) -> list[UserSummary]:
+        caller.require(Privilege.READ_USERS)
+        with self._uow() as uow:
+            roles = uow.directory.roles()
+            return [_user(u, roles) for u in uow.directory.list_users()]
+
+    def get_user(self, caller: Caller, user_id: int) -> UserSummary:
+        """One user; everyone may read their own."""
+        if user_id != caller.user.id:
+            caller.require(Privilege.READ_USERS)
+        with self._uow() as uow:
+            return _user(_require_user(uow, user_id), uow.directory.roles())
+
+    def create_user(
+        self,
+        caller: Caller,
+        *,
+        full_name: str,
+        email: str,
+        password: str | None = None,
+        role_ids: Iterable[int] = (),
+    ) -> UserSummary:
+        caller.require(Privilege.WRITE_USERS)
+        name, address = _check_name(full_name), _check_email(email)
+        if password is not None:
+            _check_password(password)
+        with self._uow() as uow:
+            _check_address_free(uow, address, None)
+            roles = uow.directory.roles()
+            user = User(name, address, _check_roles(roles, role_ids))
+            if password is not None:
+                user.password_hash = self._hasher.hash(password)
+            uow.directory.add_user(user)
+            uow.commit()
+            return _user(user, roles)
+
+    def update_user(
+        self,
+        caller: Caller,
+        user_id: int,
+        *,
+        full_name: str | None = None,
+        email: str | None = None,
+        is_active: bool | None = None,
+    ) -> UserSummary:
+        """Change a user's name, address or whether they may sign in."""
+        caller.require(Privilege.WRITE_USERS)
+        if is_active is False and user_id == caller.user.id:
+            raise ValidationError("you cannot deactivate yourself")
+        with self._uow() as uow:
+            user = _require_user(uow, user_id)
+            if full_name is not None:
+                user.full_name = _check_name(full_name)
+            if email is not None:
+                user.email = _check_email(email)
+                _check_address_free(uow, user.email, user.ref)
+            if is_active is not None:
+                user.is_active = is_active
+            uow.directory.save_user(user)
+            uow.commit()
+            return _user(user, uow.directory.roles())
+
+    def deactivate_user(self, caller: Caller, user_id: int) -> UserSummary:
+        """The user can no longer sign in; their mailbox and activities stay."""
+        return self.update_user(caller, user_id, is_active=False)
+
+    def set_password(self, caller: Caller, user_id: int, password: str) -> None:
+        """Set a user's password (hashed); everyone may set their own."""
+        if user_id != caller.user.id:
+            caller.require(Privilege.WRITE_USERS)
+        _check_password(password)
+        with self._uow() as uow:
+            user = _require_user(uow, user_id)
+            user.password_hash = self._hasher.hash(password)
+            uow.directory.save_user(user)
+            uow.commit()
+
+    def assign_user_roles(
+        self, caller: Caller, user_id: int, role_ids: Iterable[int]
+    ) -> UserSummary:
+        """Replace the user's security roles."""
+        caller.require(Privilege.WRITE_USERS)
+        with self._uow() as uow:
+            roles = uow.directory.roles()
+            user = _require_user(uow, user_id)
+            user.role_ids = _check_roles(roles, role_ids)
+            held = privileges_of(user.role_ids, roles)
+            if user_id == caller.user.id and Privilege.WRITE_USERS not in held:
+                raise ValidationError("you cannot take away your own right to manage users")
+            uow.directory.save_user(user)
+            uow.commit()
+            return _user(user, roles)
+
+    # Queues --------------------------------------------------------------------------------
+
+    def list_queues(self, caller: Caller) -> list[QueueSummary]:
+        caller.require(Privilege.READ_USERS)
+        with self._uow() as uow:
+            roles = uow.directory.roles()
+            return [_queue(q, roles) for q in uow.directory.list_queues()]
+
+    def get_queue(self, caller: Caller, queue_id: int) -> QueueSummary:
+        caller.require(Privilege.READ_USERS)
+        with self._uow() as uow:
+            return _queue(_require_queue(uow, queue_id), uow.directory.roles())
+
+    def create_queue(
+        self, caller: Caller, *, name: str, email: str, role_ids: Iterable[int] = ()
+    ) -> QueueSummary:
+        caller.require(Privilege.WRITE_USERS)
+        queue_name, address = _check_name(name), _check_email(email)
+        with self._uow() as uow:
+            _check_address_free(uow, address, None)
+            roles = uow.directory.roles()
+            queue = Queue(queue_name, address, _check_roles(roles, role_ids))
+            uow.directory.add_queue(queue)
+            uow.commit()
+            return _queue(queue, roles)
+
+    def update_queue(
+        self,
+        caller: Caller,
+        queue_id: int,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        role_ids: Iterable[int] | None = None,
+    ) -> QueueSummary:
+        """Change a queue's name, address or security roles."""
+        caller.require(Privilege.WRITE_USERS)
+        with self._uow() as uow:
+            roles = uow.directory.roles()
+            queue = _require_queue(uow, queue_id)
+            if name is not None:
+                queue.name = _check_name(name)
+            if email is not None:
+                queue.email = _check_email(email)
+                _check_address_free(uow, queue.email, queue.ref)
+            if role_ids is not None:
+                queue.role_ids = _check_roles(roles, role_ids)
+            uow.directory.save_queue(queue)
+            uow.commit()
+            return _queue(queue, roles)
+
+    # Security roles ------------------------------------------------------------------------
+
+    def list_roles(self, caller: Caller) -> list[SecurityRole]:
+        caller.require(Privilege.READ_USERS)
+        with self._uow() as uow:
+            return sorted(uow.directory.roles().values(), key=lambda r: r.name)
+
+    def create_role(
+        self, caller: Caller, *, name: str, privileges: Iterable[Privilege | str]
+    ) -> SecurityRole:
+        caller.require(Privilege.WRITE_USERS)
+        role = SecurityRole(_check_name(name), _check_privileges(privileges))
+        with self._uow() as uow:
+            _check_role_name_free(uow, role.name, None)
+            uow.directory.add_role(role)
+            uow.commit()
+        return role
+
+    def update_role(
+        self,
+        caller: Caller,
+        role_id: int,
+        *,
+        name: str | None = None,
+        privileges: Iterable[Privilege | str] | None = None,
+    ) -> SecurityRole:
+        """Rename a role or replace its privileges; System Administrator keeps them all."""
+        caller.require(Privilege.WRITE_USERS)
+        with self._uow() as uow:
+            role = uow.directory.roles().get(role_id)
+            if role is None:
+                raise NotFoundError(f"no security role with id {role_id}")
+            if role.name == SYSTEM_ADMINISTRATOR:
+                raise ValidationError(f"the {SYSTEM_ADMINISTRATOR} role cannot be changed")
+            if name is not None:
+                role.name = _check_name(name)
+                _check_role_name_free(uow, role.name, role_id)
+            if privileges is not None:
+                role.privileges = _check_privileges(privileges)
+            uow.directory.save_role(role)
+            uow.commit()
+        return role
+
+
+def _user(user: User, roles: dict[int, SecurityRole]) -> UserSummary:
+    assert user.id is not None  # noqa: S101 - stored users have ids
+    return UserSummary(
+        user.id,
+        user.full_name,
+        user.email,
+        user.is_active,
+        _roles(user.role_ids, roles),
+        user.options,
+        user.password_hash is not None,
+    )
+
+
+def _queue(queue: Queue, roles: dict[int, SecurityRole]) -> QueueSummary:
+    assert queue.id is not None  # noqa: S101 - stored queues have ids
+    return QueueSummary(
+        queue.id, queue.name, queue.email, _roles(queue.role_ids, roles), queue.options
+    )
+
+
+def _roles(role_ids: frozenset[int], roles: dict[int, SecurityRole]) -> list[SecurityRole]:
+    return sorted((roles[i] for i in role_ids if i in roles), key=lambda r: r.name)
+
+
+def _require_user(uow: UnitOfWork, user_id: int) -> User:
+    user = uow.directory.get_user(user_id)
+    if user is None:
+        raise NotFoundError(f"no user with id {user_id}")
+    return user
+
+
+def _require_queue(uow: UnitOfWork, queue_id: int) -> Queue:
+    queue = uow.directory.get_queue(queue_id)
+    if queue is None:
+        raise NotFoundError(f"no queue with id {queue_id}")
+    return queue
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError("a name is needed")
+    if len(name.strip()) > 200:
+        raise ValidationError("a name can have at most 200 characters")
+    return name.strip()
+
+
+def _check_email(email: str) -> str:
+    address = normalize_address(email) if isinstance(email, str) else ""
+    if not is_email_address(address) or len(address) > 320:
+        raise ValidationError(f"{email!r} is not an email address")
+    return address
+
+
+def _check_password(password: str) -> None:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def _check_address_free(uow: UnitOfWork, address: str, owner: RecordRef | None) -> None:
+    """A user's or queue's address identifies it: no other user or queue may share it."""
+    for ref in uow.directory.records_by_address([address]).get(address, []):
+        if ref.kind in (RecordKind.USER, RecordKind.QUEUE) and ref != owner:
+            raise ConflictError(f"the address {address} belongs to another {ref.kind.value}")
+
+
+def _check_roles(roles: dict[int, SecurityRole], role_ids: Iterable[int]) -> frozenset[int]:
+    wanted = frozenset(role_ids)
+    unknown = sorted(wanted - set(roles))
+    if unknown:
+        raise NotFoundError(f"no security role with id {unknown[0]}")
+    return wanted
+
+
+def _check_privileges(privileges: Iterable[Privilege | str]) -> frozenset[Privilege]:
+    held = set()
+    for privilege in privileges:
+        try:
+            held.add(Privilege(privilege))
+        except ValueError:
+            names = ", ".join(p.value for p in Privilege)
+            raise ValidationError(f"unknown privilege {privilege!r}; known: {names}") from None
+    return frozenset(held)
+
+
+def _check_role_name_free(uow: UnitOfWork, name: str, role_id: int | None) -> None:
+    for other in uow.directory.roles().values():
+        if other.name.lower() == name.lower() and other.id != role_id:
+            raise ConflictError(f"a security role named {other.name!r} exists")

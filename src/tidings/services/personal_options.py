@@ -1,0 +1,145 @@
+"""Personal options and folder-level tracking rules: each user's own tracking choices.
+
+A user may read and change their own; changing anyone else's needs the admin privileges
+(users' options: WRITE_USERS; another owner's folder rules: WRITE_MAILBOXES).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from tidings.domain.errors import NotFoundError, ValidationError
+from tidings.domain.folders import FolderTrackingRule, check_folder_rules
+from tidings.domain.mailbox import Mailbox
+from tidings.domain.people import Caller, PersonalOptions, Privilege, TrackIncoming, User
+from tidings.domain.records import RecordKind, RecordRef
+from tidings.services.ports import UnitOfWork
+
+
+@dataclass(frozen=True)
+class FolderRuleInput:
+    """One folder to track, optionally regarding a record."""
+
+    folder: str
+    regarding: RecordRef | None = None
+
+
+class PersonalOptionsService:
+    """Reading and changing personal options and folder rules."""
+
+    def __init__(self, uow_factory: Callable[[], UnitOfWork]) -> None:
+        self._uow = uow_factory
+
+    def get_options(self, caller: Caller, user_id: int) -> PersonalOptions:
+        if user_id != caller.user.id:
+            caller.require(Privilege.READ_USERS)
+        with self._uow() as uow:
+            return _require_user(uow, user_id).options
+
+    def update_options(
+        self,
+        caller: Caller,
+        user_id: int,
+        *,
+        track_incoming: TrackIncoming | str | None = None,
+        create_contacts_for_unknown_senders: bool | None = None,
+    ) -> PersonalOptions:
+        """Change *Track incoming email* and whether unknown senders become contacts."""
+        if user_id != caller.user.id:
+            caller.require(Privilege.WRITE_USERS)
+        with self._uow() as uow:
+            user = _require_user(uow, user_id)
+            if track_incoming is not None:
+                user.options.track_incoming = _track_incoming(track_incoming)
+            if create_contacts_for_unknown_senders is not None:
+                user.options.create_contacts_for_unknown_senders = bool(
+                    create_contacts_for_unknown_senders
+                )
+            uow.directory.save_user(user)
+            uow.commit()
+            return user.options
+
+    def folder_rules(self, caller: Caller, mailbox_id: int) -> list[FolderTrackingRule]:
+        with self._uow() as uow:
+            mailbox = _require_mailbox(uow, mailbox_id)
+            _may(caller, mailbox, Privilege.READ_MAILBOXES)
+            return uow.mailboxes.folder_rules(mailbox_id)
+
+    def replace_folder_rules(
+        self, caller: Caller, mailbox_id: int, rules: Sequence[FolderRuleInput]
+    ) -> list[FolderTrackingRule]:
+        """Track exactly these folders (at most 25, the Inbox never among them)."""
+        with self._uow() as uow:
+            mailbox = _require_mailbox(uow, mailbox_id)
+            _may(caller, mailbox, Privilege.WRITE_MAILBOXES)
+            return self._save(uow, mailbox_id, [_rule(mailbox_id, r) for r in rules])
+
+    def add_folder_rule(
+        self, caller: Caller, mailbox_id: int, rule: FolderRuleInput
+    ) -> list[FolderTrackingRule]:
+        """Track one more folder, or change the regarding record of one already tracked."""
+        with self._uow() as uow:
+            mailbox = _require_mailbox(uow, mailbox_id)
+            _may(caller, mailbox, Privilege.WRITE_MAILBOXES)
+            new = _rule(mailbox_id, rule)
+            kept = [r for r in uow.mailboxes.folder_rules(mailbox_id) if r.folder != new.folder]
+            return self._save(uow, mailbox_id, [*kept, new])
+
+    def remove_folder_rule(
+        self, caller: Caller, mailbox_id: int, folder: str
+    ) -> list[FolderTrackingRule]:
+        with self._uow() as uow:
+            mailbox = _require_mailbox(uow, mailbox_id)
+            _may(caller, mailbox, Privilege.WRITE_MAILBOXES)
+            rules = uow.mailboxes.folder_rules(mailbox_id)
+            kept = [r for r in rules if r.folder != folder]
+            if len(kept) == len(rules):
+                raise NotFoundError(f"the folder {folder!r} has no tracking rule")
+            return self._save(uow, mailbox_id, kept)
+
+    def _save(
+        self, uow: UnitOfWork, mailbox_id: int, rules: list[FolderTrackingRule]
+    ) -> list[FolderTrackingRule]:
+        check_folder_rules(rules)
+        for rule in rules:
+            if rule.regarding is not None and not uow.directory.exists(rule.regarding):
+                raise NotFoundError(f"no {rule.regarding.kind.value} with id {rule.regarding.id}")
+        uow.mailboxes.replace_folder_rules(mailbox_id, rules)
+        uow.commit()
+        return uow.mailboxes.folder_rules(mailbox_id)
+
+
+def _may(caller: Caller, mailbox: Mailbox, privilege: Privilege) -> None:
+    """A user manages their own mailbox's rules; others' need ``privilege``."""
+    own = caller.user.id is not None and mailbox.owner == RecordRef(RecordKind.USER, caller.user.id)
+    if not own:
+        caller.require(privilege)
+
+
+def _rule(mailbox_id: int, given: FolderRuleInput) -> FolderTrackingRule:
+    if not isinstance(given.folder, str) or len(given.folder.strip()) > 200:
+        raise ValidationError("a folder name can have at most 200 characters")
+    return FolderTrackingRule(mailbox_id, given.folder.strip(), given.regarding)
+
+
+def _track_incoming(value: TrackIncoming | str) -> TrackIncoming:
+    try:
+        return TrackIncoming(value)
+    except ValueError:
+        names = ", ".join(t.value for t in TrackIncoming)
+        raise ValidationError(f"track incoming: {value!r} is not one of {names}") from None
+
+
+def _require_user(uow: UnitOfWork, user_id: int) -> User:
+    user = uow.directory.get_user(user_id)
+    if user is None:
+        raise NotFoundError(f"no user with id {user_id}")
+    return user
+
+
+def _require_mailbox(uow: UnitOfWork, mailbox_id: int) -> Mailbox:
+    mailbox = uow.mailboxes.get(mailbox_id)
+    if mailbox is None:
+        raise NotFoundError(f"no mailbox with id {mailbox_id}")
+    return mailbox
