@@ -11,7 +11,18 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 
 from tidings.entrypoints.web.render import HERE, page
 from tidings.entrypoints.web.session import SignInRequired
-from tidings.entrypoints.web.views import activities, auth, dashboard, mailboxes, parked, tokens
+from tidings.entrypoints.web.views import (
+    activities,
+    auth,
+    dashboard,
+    mailboxes,
+    options,
+    parked,
+    people,
+    profiles,
+    settings,
+    tokens,
+)
 
 #: Pages load only what the console serves itself: no inline script, no CDN, no framing.
 CONSOLE_POLICY = (
@@ -28,7 +39,9 @@ DOCS_POLICY = (
 
 
 def mount_console(app: FastAPI) -> None:
-    for views in (auth, dashboard, activities, mailboxes, parked, tokens):
+    for views in (
+        auth, dashboard, activities, mailboxes, profiles, settings, people, options, parked, tokens
+    ):  # fmt: skip
         app.include_router(views.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_middleware(BaseHTTPMiddleware, dispatch=_security_headers)

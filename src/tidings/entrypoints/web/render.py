@@ -11,11 +11,14 @@ from fastapi.templating import Jinja2Templates
 
 from tidings import __version__
 from tidings.domain.people import Privilege
+from tidings.entrypoints.web.forms import shown_value
 from tidings.entrypoints.web.session import CSRF_FIELD, Visitor
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
-templates.env.globals.update(version=__version__, csrf_field=CSRF_FIELD, Privilege=Privilege)
+templates.env.globals.update(
+    version=__version__, csrf_field=CSRF_FIELD, Privilege=Privilege, shown_value=shown_value
+)
 
 #: The site map, D365's names; a link shows only to visitors who may open it.
 NAVIGATION: list[tuple[str, str, Privilege | None]] = [

@@ -6,14 +6,17 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from tidings.domain.errors import NotFoundError, ValidationError
-from tidings.domain.mailbox_views import MailboxView, in_view
+from tidings.domain.credentials import Direction
+from tidings.domain.errors import UserError, ValidationError
+from tidings.domain.mailbox_views import MailboxView
 from tidings.domain.people import Privilege
+from tidings.domain.records import RecordKind, RecordRef
+from tidings.domain.settings import SyncMethod
 from tidings.entrypoints.api.deps import TidingsDep
 from tidings.entrypoints.web.render import page
-from tidings.entrypoints.web.session import FormVisitor, VisitorDep
+from tidings.entrypoints.web.session import FormVisitor, Visitor, VisitorDep
 
 router = APIRouter(include_in_schema=False)
 
@@ -25,17 +28,44 @@ def mailbox_list(
     visitor: VisitorDep,
     view: MailboxView = MailboxView.ACTIVE,
 ) -> HTMLResponse:
-    visitor.require(Privilege.READ_MAILBOXES)
-    mailboxes = [m for m in tidings.queries.mailboxes() if in_view(m, view)]
-    state = tidings.queries.sync_state()
+    return _list_page(request, tidings, visitor, view)
+
+
+def _list_page(
+    request: Request,
+    tidings: TidingsDep,
+    visitor: Visitor,
+    view: MailboxView,
+    *,
+    status: int = 200,
+    error: str | None = None,
+) -> HTMLResponse:
+    mailboxes = tidings.mailbox_setup.list_mailboxes(visitor.caller, view)
+    owners: list[tuple[str, str]] = []
+    profiles = []
+    if visitor.can(Privilege.WRITE_MAILBOXES) and visitor.can(Privilege.READ_USERS):
+        owners = [
+            (f"user:{u.id}", f"{u.full_name} <{u.email}>")
+            for u in tidings.people.list_users(visitor.caller)
+        ]
+        owners += [
+            (f"queue:{q.id}", f"{q.name} (queue) <{q.email}>")
+            for q in tidings.people.list_queues(visitor.caller)
+        ]
+    if visitor.can(Privilege.READ_SERVER_PROFILES):
+        profiles = tidings.server_profiles.list_profiles(visitor.caller)
     return page(
         request,
         "mailboxes.html",
         visitor,
+        status_code=status,
         view=view,
         views=list(MailboxView),
         mailboxes=mailboxes,
-        state=state,
+        state=tidings.queries.sync_state(),
+        owners=owners,
+        profiles=profiles,
+        error=error,
     )
 
 
@@ -67,20 +97,107 @@ async def test_and_enable(
     return RedirectResponse(f"/mailboxes?view={view.value}&done=tested", status_code=303)
 
 
+@router.post("/mailboxes", response_model=None)
+def create_mailbox(
+    request: Request,
+    tidings: TidingsDep,
+    visitor: FormVisitor,
+    address: Annotated[str, Form()],
+    owner: Annotated[str, Form()],
+    profile_id: Annotated[int | None, Form()] = None,
+) -> Response:
+    try:
+        detail = tidings.mailbox_setup.create(
+            visitor.caller, address=address, owner=_owner(owner), profile_id=profile_id
+        )
+    except UserError as error:
+        return _list_page(request, tidings, visitor, MailboxView.ALL, status=400, error=str(error))
+    return RedirectResponse(f"/mailboxes/{detail.mailbox.id}?done=created", status_code=303)
+
+
+def _owner(value: str) -> RecordRef:
+    """``user:3`` or ``queue:1``, as the owner list of the form posts it."""
+    kind, _, ident = value.partition(":")
+    if kind not in ("user", "queue") or not ident.isdigit():
+        raise ValidationError("choose the user or queue who owns the mailbox")
+    return RecordRef(RecordKind(kind), int(ident))
+
+
 @router.get("/mailboxes/{mailbox_id}")
 def mailbox_detail(
     request: Request, tidings: TidingsDep, visitor: VisitorDep, mailbox_id: int
 ) -> HTMLResponse:
-    visitor.require(Privilege.READ_MAILBOXES)
-    mailbox = next((m for m in tidings.queries.mailboxes() if m.id == mailbox_id), None)
-    if mailbox is None:
-        raise NotFoundError(f"no mailbox with id {mailbox_id}")
+    return _detail_page(request, tidings, visitor, mailbox_id)
+
+
+def _detail_page(
+    request: Request,
+    tidings: TidingsDep,
+    visitor: Visitor,
+    mailbox_id: int,
+    *,
+    status: int = 200,
+    error: str | None = None,
+) -> HTMLResponse:
+    detail = tidings.mailbox_setup.get(visitor.caller, mailbox_id)
     cursors = tidings.queries.sync_state().get(mailbox_id, [])
+    profiles = (
+        tidings.server_profiles.list_profiles(visitor.caller)
+        if visitor.can(Privilege.READ_SERVER_PROFILES)
+        else []
+    )
     return page(
         request,
         "mailbox.html",
         visitor,
-        mailbox=mailbox,
+        status_code=status,
+        detail=detail,
+        mailbox=detail.mailbox,
         cursors=cursors,
-        alerts=sorted(mailbox.alerts, key=lambda a: a.raised_at, reverse=True),
+        profiles=profiles,
+        methods=list(SyncMethod),
+        directions=list(Direction),
+        alerts=sorted(detail.mailbox.alerts, key=lambda a: a.raised_at, reverse=True),
+        error=error,
     )
+
+
+@router.post("/mailboxes/{mailbox_id}", response_model=None)
+def save_mailbox(
+    request: Request,
+    tidings: TidingsDep,
+    visitor: FormVisitor,
+    mailbox_id: int,
+    address: Annotated[str, Form()],
+    incoming_method: Annotated[SyncMethod, Form()],
+    outgoing_method: Annotated[SyncMethod, Form()],
+    profile_id: Annotated[int | None, Form()] = None,
+) -> Response:
+    changes: dict[str, object] = {
+        "address": address,
+        "incoming_method": incoming_method.value,
+        "outgoing_method": outgoing_method.value,
+        "profile_id": profile_id,
+    }
+    try:
+        tidings.mailbox_setup.update(visitor.caller, mailbox_id, changes)
+    except UserError as error:
+        return _detail_page(request, tidings, visitor, mailbox_id, status=400, error=str(error))
+    return RedirectResponse(f"/mailboxes/{mailbox_id}?done=saved", status_code=303)
+
+
+@router.post("/mailboxes/{mailbox_id}/credentials", response_model=None)
+def set_credentials(
+    request: Request,
+    tidings: TidingsDep,
+    visitor: FormVisitor,
+    mailbox_id: int,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    direction: Annotated[Direction, Form()] = Direction.INCOMING,
+) -> Response:
+    try:
+        tidings.mailboxes.set_credentials(visitor.caller, mailbox_id, username, password, direction)
+    except UserError as error:
+        return _detail_page(request, tidings, visitor, mailbox_id, status=400, error=str(error))
+    return RedirectResponse(f"/mailboxes/{mailbox_id}?done=saved", status_code=303)

@@ -1,0 +1,216 @@
+"""Email server profiles: list; new (choose the kind, then that kind's fields); edit; delete."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from tidings.domain.credentials import Direction
+from tidings.domain.errors import UserError, ValidationError
+from tidings.domain.server_profile import (
+    HOST_BASED_KINDS,
+    ConnectionSecurity,
+    CredentialSource,
+    ServerProfile,
+    ServerProfileKind,
+)
+from tidings.entrypoints.api.deps import TidingsDep
+from tidings.entrypoints.web.forms import Field, changes_from, choices_of
+from tidings.entrypoints.web.render import page
+from tidings.entrypoints.web.session import FormVisitor, Visitor, VisitorDep
+from tidings.services.server_profiles import KIND_OPTIONS, ProfileSecret
+
+router = APIRouter(include_in_schema=False)
+
+KIND_LABELS = {
+    "imap_smtp": "IMAP/SMTP Server",
+    "pop3_smtp": "POP3/SMTP Server",
+    "exchange_online": "Exchange Online",
+    "exchange_server": "Exchange Server (Hybrid)",
+    "gmail": "Gmail",
+}
+_SECURITY = choices_of(
+    ConnectionSecurity,
+    {"tls": "SSL/TLS (implicit)", "starttls": "STARTTLS", "none": "None (insecure)"},
+)
+_CREDENTIALS = choices_of(
+    CredentialSource,
+    {"mailbox": "Credentials specified by a user or queue", "profile": "Credentials specified in email server profile", "oauth": "OAuth"},
+)  # fmt: skip
+OPTION_LABELS = {
+    "ca_file": ("Trusted CA certificates (PEM file on the Tidings server)", "Leave empty to trust the system's certificate authorities."),
+    "save_sent_copy": ("Save a copy of sent email (yes/no)", ""),
+    "sent_folder": ("Sent folder name, if the server marks none as \\Sent", ""),
+    "tenant_id": ("Directory (tenant) ID", ""),
+    "client_id": ("Application (client) ID", ""),
+    "ews_url": ("Exchange Web Services URL", "Leave empty to use autodiscover."),
+}  # fmt: skip
+
+_GENERAL = [
+    Field("name", "Name", required=True),
+    Field("credential_source", "Authenticate using", "choice", _CREDENTIALS),
+    Field("same_credentials_for_outgoing", "Use same settings for outgoing connections", "bool"),
+]
+_SERVERS = [
+    Field("incoming_host", "Incoming server location"),
+    Field("incoming_port", "Incoming port", "text", hint="Empty: the usual port for the security chosen"),
+    Field("incoming_security", "Incoming connection security", "choice", _SECURITY),
+    Field("outgoing_host", "Outgoing (SMTP) server location"),
+    Field("outgoing_port", "Outgoing port", "text", hint="Empty: the usual port for the security chosen"),
+    Field("outgoing_security", "Outgoing connection security", "choice", _SECURITY),
+    Field("allow_insecure", "Allow unencrypted connections (not recommended)", "bool"),
+    Field("verify_certificates", "Verify server certificates", "bool"),
+]  # fmt: skip
+_ADVANCED = [
+    Field("process_email_received_after", "Process email received after (UTC)", "datetime"),
+    Field("min_polling_interval_minutes", "Minimum polling intervals in minutes", "int"),
+    Field("max_concurrent_connections", "Maximum concurrent connections", "int"),
+    Field("connection_timeout_seconds", "Connection timeout in seconds", "int"),
+    Field("move_failed_to_undeliverable", "Move failed emails to the Undeliverable folder", "bool"),
+]
+_SECRET = [
+    Field("username", "User name (credentials held by the profile)"),
+    Field("password", "Password", "password", hint="Stored encrypted; never shown again. Leave empty to keep the current one."),
+]  # fmt: skip
+
+
+def sections_for(kind: ServerProfileKind) -> list[tuple[str, list[Field]]]:
+    options = []
+    for name in KIND_OPTIONS[kind]:
+        label, hint = OPTION_LABELS.get(name, (name, ""))
+        options.append(Field(f"options.{name}", label, hint=hint))
+    sections = [("General", _GENERAL)]
+    if kind in HOST_BASED_KINDS:
+        sections.append(("Server locations and security", _SERVERS))
+    sections += [("Settings of this kind", options), ("Advanced", _ADVANCED)]
+    return sections
+
+
+def _values(form: FormData, kind: ServerProfileKind) -> dict[str, object]:
+    fields = [f for _, fs in sections_for(kind) for f in fs]
+    values = changes_from(form, fields)
+    for port in ("incoming_port", "outgoing_port"):
+        if port in values:
+            text = str(values[port])
+            if text and not text.isdigit():
+                raise ValidationError(f"{port.replace('_', ' ')}: {text!r} is not a port number")
+            values[port] = int(text) if text else None
+    options = values.get("options")
+    if isinstance(options, dict):
+        values["options"] = {k: v for k, v in options.items() if v}
+    return values
+
+
+def _secret(form: FormData) -> ProfileSecret | None:
+    username, password = form.get("username"), form.get("password")
+    if isinstance(username, str) and username.strip() and isinstance(password, str) and password:
+        return ProfileSecret(username.strip(), password, Direction.INCOMING)
+    return None
+
+
+@router.get("/profiles")
+def profile_list(request: Request, tidings: TidingsDep, visitor: VisitorDep) -> HTMLResponse:
+    views = tidings.server_profiles.list_profiles(visitor.caller)
+    return page(request, "profiles.html", visitor, views=views, kinds=KIND_LABELS)
+
+
+@router.get("/profiles/new")
+def new_profile(
+    request: Request,
+    tidings: TidingsDep,
+    visitor: VisitorDep,
+    kind: ServerProfileKind | None = None,
+) -> HTMLResponse:
+    if kind is None:
+        return page(request, "profile_kind.html", visitor, kinds=KIND_LABELS)
+    blank = ServerProfile(name="", kind=kind)
+    return _form(request, visitor, blank, None)
+
+
+def _form(
+    request: Request,
+    visitor: Visitor,
+    profile: ServerProfile,
+    profile_id: int | None,
+    *,
+    error: str | None = None,
+    submitted: FormData | None = None,
+    warnings: list[str] | None = None,
+    usernames: dict[Direction, str] | None = None,
+    mailboxes: list[str] | None = None,
+) -> HTMLResponse:
+    return page(
+        request,
+        "profile.html",
+        visitor,
+        status_code=400 if error else 200,
+        profile=profile,
+        profile_id=profile_id,
+        kind_label=KIND_LABELS[profile.kind.value],
+        sections=sections_for(profile.kind),
+        secret_fields=_SECRET,
+        error=error,
+        submitted=submitted,
+        warnings=warnings or [],
+        usernames=usernames or {},
+        mailboxes=mailboxes or [],
+    )
+
+
+@router.post("/profiles/new", response_model=None)
+async def create_profile(
+    request: Request,
+    tidings: TidingsDep,
+    visitor: FormVisitor,
+    kind: Annotated[ServerProfileKind, Form()],
+) -> Response:
+    form = await request.form()
+    try:
+        values = {**_values(form, kind), "kind": kind.value}
+        view = tidings.server_profiles.create(visitor.caller, values, _secret(form))
+    except UserError as error:
+        return _form(
+            request, visitor, ServerProfile(name="", kind=kind), None, error=str(error),
+            submitted=form,
+        )  # fmt: skip
+    return RedirectResponse(f"/profiles/{view.profile.id}?done=created", status_code=303)
+
+
+@router.get("/profiles/{profile_id}")
+def profile_detail(
+    request: Request, tidings: TidingsDep, visitor: VisitorDep, profile_id: int
+) -> HTMLResponse:
+    view = tidings.server_profiles.get(visitor.caller, profile_id)
+    return _form(
+        request, visitor, view.profile, profile_id, warnings=view.warnings,
+        usernames=view.credential_usernames, mailboxes=view.mailbox_addresses,
+    )  # fmt: skip
+
+
+@router.post("/profiles/{profile_id}", response_model=None)
+async def save_profile(
+    request: Request, tidings: TidingsDep, visitor: FormVisitor, profile_id: int
+) -> Response:
+    form = await request.form()
+    view = tidings.server_profiles.get(visitor.caller, profile_id)
+    try:
+        tidings.server_profiles.update(visitor.caller, profile_id, _values(form, view.profile.kind))
+        secret = _secret(form)
+        if secret is not None:
+            tidings.server_profiles.set_credentials(visitor.caller, profile_id, secret)
+    except UserError as error:
+        return _form(
+            request, visitor, view.profile, profile_id, error=str(error), submitted=form,
+            warnings=view.warnings, usernames=view.credential_usernames,
+            mailboxes=view.mailbox_addresses,
+        )  # fmt: skip
+    return RedirectResponse(f"/profiles/{profile_id}?done=saved", status_code=303)
+
+
+@router.post("/profiles/{profile_id}/delete")
+def delete_profile(tidings: TidingsDep, visitor: FormVisitor, profile_id: int) -> RedirectResponse:
+    tidings.server_profiles.delete(visitor.caller, profile_id)
+    return RedirectResponse("/profiles?done=deleted", status_code=303)
