@@ -33,8 +33,11 @@ layers: env
 
 # The real servers the tests start privately (tests/servers/): Debian's Dovecot. Installing it
 # may start the packaged service on the standard ports; the tests never use it, so stop it.
+# And Debian's Chromium for the console's browser tests (Playwright drives it; it never
+# downloads a browser of its own).
 servers:
 	command -v dovecot >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd dovecot-pop3d dovecot-lmtpd && { service dovecot stop || true; }; }
+	test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 test: env servers lint typecheck layers
 	$(BIN)/pytest -q

@@ -60,10 +60,15 @@ def rotate_keys() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (default 8025).")] = None,
+    with_worker: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="Run the sync and send worker too.")
+    ] = False,
 ) -> None:
-    """Run the HTTP server: /healthz and the JSON API under /api."""
+    """Run the HTTP server: the console, /healthz and the REST API under /api."""
     tidings = ready()
-    _serve(tidings, host, port)
+    if with_worker:
+        tidings.parser.warm_up()
+    _serve(tidings, host, port, with_worker=with_worker)
 
 
 @app.command()

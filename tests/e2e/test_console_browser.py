@@ -1,0 +1,227 @@
+"""The Dynamics 365 set-up procedure, done in Tidings' console by a person in Chromium.
+
+Real parts end to end: the ``tidings serve --worker`` process on SQLite, the test Dovecot
+(IMAPS and LMTP) and a real SMTP server; Playwright clicks what an admin would click.
+Screenshots of every step are kept under artifacts/console/.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from playwright.sync_api import Page, expect
+
+from tests.builders import make_email
+from tests.e2e.browser import Steps
+from tests.e2e.test_server import TIDINGS, _free_port, _wait_for_line
+from tests.servers.dovecot import DovecotServer
+from tests.servers.fixtures import TEST_USERS
+from tests.servers.smtp import SmtpServer
+from tidings.domain.people import NOT_AUTHORIZED_TO_TRACK
+
+ADMIN = ("admin@northwind.example", "admin-password-1")
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    with SmtpServer(TEST_USERS) as server:
+        yield server
+
+
+@pytest.fixture
+def console(tmp_path: Path) -> Iterator[str]:
+    """A new Tidings with only its first administrator, serving with the worker."""
+    env = {
+        **os.environ,
+        "TIDINGS_DATABASE_URL": f"sqlite:///{tmp_path / 'tidings.db'}",
+        "TIDINGS_SECRET_KEYS": Fernet.generate_key().decode(),
+        "TIDINGS_PARSE_WORKERS": "0",
+    }
+    run = {"env": env, "check": True, "capture_output": True, "text": True, "timeout": 120}
+    subprocess.run([TIDINGS, "db", "upgrade"], **run)  # type: ignore[call-overload]
+    subprocess.run(  # type: ignore[call-overload]
+        [TIDINGS, "createadmin", ADMIN[0], "--name", "Alex Admin", "--password-stdin"],
+        input=ADMIN[1] + "\n",
+        **run,
+    )
+    port = _free_port()
+    process = subprocess.Popen(
+        [TIDINGS, "serve", "--worker", "--port", str(port)],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        _wait_for_line(process, "Uvicorn running on")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def sign_in(page: Page, base: str, email: str, password: str) -> None:
+    page.goto(base + "/")
+    expect(page.get_by_role("heading", name="Sign in to Tidings")).to_be_visible()
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def nav(page: Page, name: str) -> None:
+    """Open a page from the site map."""
+    site_map = page.get_by_role("navigation", name="Site map")
+    site_map.get_by_role("link", name=name, exact=True).click()
+
+
+def saved(page: Page) -> None:
+    """The page the form led to says it went through."""
+    expect(page.locator("p.notice")).to_be_visible()
+
+
+def test_an_admin_sets_up_server_side_sync_and_email_becomes_an_activity(
+    page: Page, steps: Steps, console: str, dovecot: DovecotServer, smtp: SmtpServer
+) -> None:
+    # Sign in as the administrator `tidings createadmin` made.
+    sign_in(page, console, *ADMIN)
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    steps.shot("signed-in")
+
+    # Settings › Email configuration: server-side synchronization for all email.
+    nav(page, "Email Configuration")
+    page.get_by_label("Process Email Using").select_option(label="Server-Side Synchronization")
+    page.get_by_label("Incoming Email (default for new mailboxes)").select_option(
+        label="Server-Side Synchronization"
+    )
+    page.get_by_label("Outgoing Email (default for new mailboxes)").select_option(
+        label="Server-Side Synchronization"
+    )
+    steps.shot("email-configuration")
+    page.get_by_role("button", name="Save").click()
+    saved(page)
+
+    # Email server profile: IMAP/SMTP pointing at the test Dovecot and SMTP server.
+    nav(page, "Email Server Profiles")
+    page.get_by_role("link", name="New email server profile").click()
+    page.get_by_label("IMAP/SMTP Server").check()
+    page.get_by_role("button", name="Next").click()
+    page.get_by_label("Name", exact=True).fill("Northwind mail")
+    page.get_by_label("Incoming server location").fill("127.0.0.1")
+    page.get_by_label("Incoming port").fill(str(dovecot.imaps_port))
+    page.get_by_label("Incoming connection security").select_option("tls")
+    page.get_by_label("Outgoing (SMTP) server location").fill("127.0.0.1")
+    page.get_by_label("Outgoing port").fill(str(smtp.port))
+    page.get_by_label("Outgoing connection security").select_option("none")
+    page.get_by_label("Allow unencrypted connections (not recommended)").check()
+    page.get_by_label("Trusted CA certificates (PEM file on the Tidings server)").fill(
+        str(dovecot.ca_file)
+    )
+    steps.shot("new-server-profile")
+    page.get_by_role("button", name="Save").click()
+    saved(page)
+    expect(page.get_by_text("Warning: email and passwords travel unencrypted")).to_be_visible()
+
+    # Users: Dana will track email; Sam signs in but holds no role.
+    nav(page, "Users")
+    for name, email, password in (
+        ("Dana Scully", "dana@northwind.example", "dana-console-1"),
+        ("Sam Carter", "sam@northwind.example", "sam-console-1"),
+    ):
+        page.locator("#new-name").fill(name)
+        page.locator("#new-email").fill(email)
+        page.locator("#new-password").fill(password)
+        page.get_by_role("button", name="Create user").click()
+        saved(page)
+        nav(page, "Users")
+    steps.shot("users")
+
+    # Mailboxes for both, with the passwords their mail server knows.
+    nav(page, "Mailboxes")
+    for label, address in (
+        ("Dana Scully <dana@northwind.example>", "dana@northwind.example"),
+        ("Sam Carter <sam@northwind.example>", "sam@northwind.example"),
+    ):
+        page.locator("#mb-address").fill(address)
+        page.locator("#mb-owner").select_option(label=label)
+        page.locator("#mb-profile").select_option(label="Northwind mail")
+        page.get_by_role("button", name="Create mailbox").click()
+        saved(page)
+        page.locator("#cr-user").fill(address)
+        page.locator("#cr-password").fill(TEST_USERS[address])
+        page.get_by_role("button", name="Save credentials").click()
+        saved(page)
+        nav(page, "Mailboxes")
+
+    # Mailboxes › Pending approval: select both, Approve Email.
+    page.get_by_label("View").select_option(label="Mailboxes Pending Email Address Approval")
+    page.get_by_role("button", name="Show").click()
+    page.get_by_label("Select dana@northwind.example").check()
+    page.get_by_label("Select sam@northwind.example").check()
+    steps.shot("pending-approval-selected")
+    page.get_by_role("button", name="Approve Email").click()
+    expect(page.locator("p.notice")).to_have_text("Email addresses approved.")
+
+    # All mailboxes: select both, Test & Enable, and see success.
+    page.get_by_label("View").select_option(label="All Mailboxes")
+    page.get_by_role("button", name="Show").click()
+    page.get_by_label("Select dana@northwind.example").check()
+    page.get_by_label("Select sam@northwind.example").check()
+    page.get_by_role("button", name="Test & Enable Mailboxes").click()
+    expect(page.locator("p.notice")).to_contain_text("Test & Enable finished")
+    table = page.locator("#mailbox-table")
+    for address in ("dana@northwind.example", "sam@northwind.example"):
+        row = table.get_by_role("row").filter(has_text=address)
+        expect(row.locator("td").nth(3)).to_have_text("success")
+        expect(row.locator("td").nth(4)).to_have_text("success")
+        expect(row.locator("td").nth(5)).to_have_text("Yes")
+    steps.shot("tested-and-enabled")
+
+    # Give Dana the tracking role, and have her track all incoming email.
+    nav(page, "Users")
+    page.get_by_role("link", name="Dana Scully").click()
+    page.get_by_label("Tidings App User").check()
+    page.get_by_role("button", name="Manage roles: save").click()
+    saved(page)
+    page.get_by_role("link", name="Personal options of Dana Scully").click()
+    page.get_by_label("Track incoming email").select_option(label="All email messages")
+    page.get_by_role("button", name="Save").first.click()
+    saved(page)
+    steps.shot("tracking-role-given")
+
+    # An email arrives in Dana's Inbox over LMTP.
+    subject = f"Order {uuid.uuid4().hex[:8]} for 500 seats"
+    raw = make_email(subject=subject, message_id=f"<{uuid.uuid4().hex}@contoso.example>")
+    dovecot.deliver("dana@northwind.example", raw)
+
+    # The activity appears, with its parties and the reasons it was tracked.
+    link = page.get_by_role("link", name=subject)
+    deadline = time.monotonic() + 90
+    while True:
+        page.goto(f"{console}/activities?q={subject.split()[1]}")
+        if link.count() or time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(500)
+    expect(link).to_be_visible()
+    steps.shot("activity-listed")
+    link.click()
+    parties = page.locator("#party-table")
+    expect(parties).to_contain_text("maria@contoso.example")
+    for role in ("to", "owner"):
+        row = parties.get_by_role("row").filter(has=page.get_by_role("cell", name=role, exact=True))
+        expect(row).to_contain_text("Dana Scully")
+    expect(page.get_by_text("Tracked", exact=False).first).to_be_visible()
+    expect(page.locator(".reasons li").first).to_be_visible()
+    steps.shot("activity-detail")
+
+    # Sam has no tracking role: D365's words.
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, console, "sam@northwind.example", "sam-console-1")
+    expect(page.locator("#problem")).to_have_text(NOT_AUTHORIZED_TO_TRACK)
+    steps.shot("not-authorized")
