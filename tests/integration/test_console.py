@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.builders import Org, make_email
-from tidings.domain.people import NOT_AUTHORIZED_TO_TRACK
+from tidings.domain.people import NOT_AUTHORIZED_TO_TRACK, TrackIncoming
 from tidings.entrypoints.api.app import create_app
 
 ADMIN = ("ada@northwind.example", "ada-password")
@@ -173,3 +173,32 @@ def test_remote_images_wait_until_the_reader_asks(client: TestClient, org: Org) 
     shown = client.get("/activities/1/body?images=1")
     assert "https://cdn.example/banner.png" in shown.text
     assert "https:" in shown.headers["content-security-policy"]
+
+
+def test_an_email_left_out_is_tracked_by_hand_then_untracked_with_a_reason(
+    client: TestClient, org: Org
+) -> None:
+    # Nora's option tracks nothing; Ada (an admin with the tracking role) tracks it by hand.
+    org.add_user("nora", TrackIncoming.NONE)
+    result = org.deliver(make_email(to="nora@northwind.example", message_id="<left@out>"), "nora")
+    assert result.activity_id is None
+    token = sign_in(client, *ADMIN)
+    page = client.get("/explain", params={"message_id": "left@out"}).text
+    assert "Track this email" in page
+    raw_id = re.search(r'name="raw_message_id" value="(\d+)"', page)
+    assert raw_id
+    tracked = client.post(
+        "/explain/track",
+        data={"raw_message_id": raw_id.group(1), "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert tracked.status_code == 303
+    activity_path = tracked.headers["location"].split("?")[0]
+    assert "The email is tracked." in client.get(tracked.headers["location"]).text
+    untracked = client.post(
+        f"{activity_path}/untrack", data={"reason": "private email", "csrf_token": token}
+    )
+    assert untracked.status_code == 200
+    assert client.get(activity_path).status_code == 404
+    again = client.get("/explain", params={"message_id": "left@out"}).text
+    assert "untracked by hand by Ada Admin: private email" in again

@@ -3,19 +3,23 @@ and "why was (or wasn't) this email tracked?" for any Message-ID."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from tidings.domain.activity import ParticipationRole
 from tidings.domain.people import Privilege
+from tidings.domain.records import RecordKind, RecordRef
 from tidings.domain.stored import ActivityFilter
 from tidings.entrypoints.api.deps import TidingsDep
 from tidings.entrypoints.web.render import page
-from tidings.entrypoints.web.session import VisitorDep
+from tidings.entrypoints.web.session import FormVisitor, VisitorDep
 
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 25
+_REGARDING_KINDS = ("account", "contact", "lead", "opportunity", "case")
 
 #: The email body's own policy: no script, no plugin, no form; images only inline unless the
 #: reader asked for remote ones; links open outside the sandbox, in a new tab.
@@ -86,6 +90,7 @@ def activity_detail(
         roles=list(ParticipationRole),
         images=images,
         blocked=blocked,
+        regarding_kinds=[k for k in RecordKind if k.value in _REGARDING_KINDS],
     )
 
 
@@ -129,3 +134,37 @@ def explain(
         explanations=explanations,
         searched=bool(message_id.strip()),
     )
+
+
+@router.post("/activities/{activity_id}/untrack")
+def untrack(
+    tidings: TidingsDep,
+    visitor: FormVisitor,
+    activity_id: int,
+    reason: Annotated[str, Form()],
+) -> RedirectResponse:
+    tidings.manual_tracking.untrack(visitor.caller, activity_id, reason)
+    return RedirectResponse("/activities?done=untracked", status_code=303)
+
+
+@router.post("/activities/{activity_id}/regarding")
+def set_regarding(
+    tidings: TidingsDep,
+    visitor: FormVisitor,
+    activity_id: int,
+    kind: Annotated[RecordKind | None, Form()] = None,
+    record_id: Annotated[int | None, Form()] = None,
+) -> RedirectResponse:
+    """Set the regarding record, or clear it when no record is given."""
+    regarding = RecordRef(kind, record_id) if kind is not None and record_id is not None else None
+    tidings.manual_tracking.set_regarding(visitor.caller, activity_id, regarding)
+    return RedirectResponse(f"/activities/{activity_id}?done=saved", status_code=303)
+
+
+@router.post("/explain/track")
+def track_by_hand(
+    tidings: TidingsDep, visitor: FormVisitor, raw_message_id: Annotated[int, Form()]
+) -> RedirectResponse:
+    """Track a kept email the rules left out, as D365's app for Outlook does."""
+    result = tidings.manual_tracking.track(visitor.caller, raw_message_id)
+    return RedirectResponse(f"/activities/{result.activity_id}?done=tracked", status_code=303)

@@ -166,3 +166,11 @@ def save_roles(
             roles=tidings.people.list_roles(visitor.caller), privileges=list(Privilege),
         )  # fmt: skip
     return RedirectResponse("/roles?done=saved", status_code=303)
+
+
+@router.post("/queues/{queue_id}/roles")
+def assign_queue_roles(
+    tidings: TidingsDep, visitor: FormVisitor, queue_id: int, role_id: RoleIds = None
+) -> RedirectResponse:
+    tidings.people.update_queue(visitor.caller, queue_id, role_ids=role_id or [])
+    return RedirectResponse("/users?done=saved", status_code=303)
