@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from tests.builders import Org, make_email
 from tidings.domain.people import NOT_AUTHORIZED_TO_TRACK, TrackIncoming
 from tidings.entrypoints.api.app import create_app
+from tidings.entrypoints.web.console import ROUTERS
 
 ADMIN = ("ada@northwind.example", "ada-password")
 BASE = "http://127.0.0.1:8025"
@@ -202,3 +203,34 @@ def test_an_email_left_out_is_tracked_by_hand_then_untracked_with_a_reason(
     assert client.get(activity_path).status_code == 404
     again = client.get("/explain", params={"message_id": "left@out"}).text
     assert "untracked by hand by Ada Admin: private email" in again
+
+
+#: Pages every signed-in user may open, whatever their roles: their own options and tokens.
+OPEN_TO_EVERYONE = {"/options", "/options/{user_id}", "/tokens", "/signin", "/signout"}
+
+
+def test_no_console_page_or_form_answers_a_user_without_roles(client: TestClient, org: Org) -> None:
+    # Every route of the app, with 1 for each id: a user holding no role gets 403 (or, on
+    # their own options and tokens, only their own data).
+    org.tidings.setup.add_user("Nora", "nora@northwind.example", [], "nora-password")
+    nora_id = org.tidings.access.authenticate("nora@northwind.example", "nora-password")
+    assert nora_id is not None
+    token = sign_in(client, "nora@northwind.example", "nora-password")
+    checked = 0
+    for route in [r for router in ROUTERS for r in router.routes]:
+        path = getattr(route, "path", "")
+        methods = getattr(route, "methods", None) or set()
+        if path in OPEN_TO_EVERYONE or path.startswith(("/static", "/api", "/healthz")):
+            continue
+        url = re.sub(r"\{[a-z_]+\}", "1", path)
+        for method in methods & {"GET", "POST"}:
+            if method == "GET":
+                answer = client.get(url, follow_redirects=False)
+            else:
+                answer = client.post(url, data={"csrf_token": token}, follow_redirects=False)
+            assert answer.status_code in (403, 404, 422), f"{method} {path}: {answer.status_code}"
+            assert answer.status_code != 404 or "{" in path, f"{method} {path} is missing"
+            checked += 1
+    assert checked > 30
+    others = client.get("/options/1")
+    assert others.status_code == 403

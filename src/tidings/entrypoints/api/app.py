@@ -32,6 +32,7 @@ def create_app(tidings: Tidings) -> FastAPI:
         docs_url="/api/docs",
         openapi_url="/api/openapi.json",
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.tidings = tidings
     app.include_router(activities.router)

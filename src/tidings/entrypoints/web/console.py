@@ -38,11 +38,18 @@ DOCS_POLICY = (
 )
 
 
-def mount_console(app: FastAPI) -> None:
+#: Every router of the console, in site-map order.
+ROUTERS = tuple(
+    views.router
     for views in (
         auth, dashboard, activities, mailboxes, profiles, settings, people, options, parked, tokens
-    ):  # fmt: skip
-        app.include_router(views.router)
+    )
+)  # fmt: skip
+
+
+def mount_console(app: FastAPI) -> None:
+    for router in ROUTERS:
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_middleware(BaseHTTPMiddleware, dispatch=_security_headers)
 

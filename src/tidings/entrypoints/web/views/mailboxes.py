@@ -82,6 +82,7 @@ def approve(
     mailbox_id: Annotated[list[int] | None, Form()] = None,
     view: Annotated[MailboxView, Form()] = MailboxView.ALL,
 ) -> RedirectResponse:
+    visitor.require(Privilege.APPROVE_EMAIL)
     tidings.mailboxes.approve_email(visitor.caller, _selected(mailbox_id))
     return RedirectResponse(f"/mailboxes?view={view.value}&done=approved", status_code=303)
 
@@ -93,6 +94,7 @@ async def test_and_enable(
     mailbox_id: Annotated[list[int] | None, Form()] = None,
     view: Annotated[MailboxView, Form()] = MailboxView.ALL,
 ) -> RedirectResponse:
+    visitor.require(Privilege.WRITE_MAILBOXES)
     await tidings.mailboxes.test_and_enable(visitor.caller, _selected(mailbox_id))
     return RedirectResponse(f"/mailboxes?view={view.value}&done=tested", status_code=303)
 

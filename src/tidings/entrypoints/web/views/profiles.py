@@ -10,6 +10,7 @@ from starlette.datastructures import FormData
 
 from tidings.domain.credentials import Direction
 from tidings.domain.errors import UserError, ValidationError
+from tidings.domain.people import Privilege
 from tidings.domain.server_profile import (
     HOST_BASED_KINDS,
     ConnectionSecurity,
@@ -124,6 +125,7 @@ def new_profile(
     visitor: VisitorDep,
     kind: ServerProfileKind | None = None,
 ) -> HTMLResponse:
+    visitor.require(Privilege.WRITE_SERVER_PROFILES)
     if kind is None:
         return page(request, "profile_kind.html", visitor, kinds=KIND_LABELS)
     blank = ServerProfile(name="", kind=kind)
