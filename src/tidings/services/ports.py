@@ -35,7 +35,7 @@ from tidings.domain.stored import (
     StoredDecision,
     StoredRaw,
 )
-from tidings.domain.sync import FolderCursor
+from tidings.domain.sync import FolderCursor, FolderSyncState
 from tidings.domain.tracking import Correlation
 
 
@@ -155,6 +155,11 @@ class CursorRepository(Protocol):
     def for_mailbox(self, mailbox_id: int) -> list[FolderCursor]: ...
 
 
+class SyncStateRepository(Protocol):
+    def save(self, state: FolderSyncState) -> None: ...
+    def all(self) -> list[FolderSyncState]: ...
+
+
 class OutboxRepository(Protocol):
     def add(self, item: OutboxItem, updated_at: datetime) -> None: ...
     def in_phase(self, phase: OutboxPhase, limit: int = 100) -> list[OutboxItem]: ...
@@ -195,6 +200,8 @@ class UnitOfWork(Protocol):
     def cursors(self) -> CursorRepository: ...
     @property
     def outbox(self) -> OutboxRepository: ...
+    @property
+    def sync_states(self) -> SyncStateRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

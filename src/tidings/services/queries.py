@@ -11,7 +11,7 @@ from tidings.domain.mailbox import Mailbox
 from tidings.domain.people import Caller, privileges_of
 from tidings.domain.records import RecordRef, RecordSummary
 from tidings.domain.stored import ActivityFilter, ParkedEmail
-from tidings.domain.sync import FolderCursor
+from tidings.domain.sync import MailboxSync, mailbox_sync
 from tidings.services.explain import ExplainService, Explanation
 from tidings.services.ports import PasswordHasher, UnitOfWork
 
@@ -71,11 +71,16 @@ class QueryService:
         with self._uow() as uow:
             return uow.mailboxes.all()
 
-    def sync_state(self) -> dict[int, list[FolderCursor]]:
-        """Every mailbox's folder cursors: how far sync got, and when it last moved."""
+    def sync_state(self) -> dict[int, MailboxSync]:
+        """Every mailbox's sync: folder cursors, and what the worker last recorded of each
+        folder (mode, last sync, backlog, first-sync progress)."""
         with self._uow() as uow:
+            states = uow.sync_states.all()
             return {
-                mailbox.id: uow.cursors.for_mailbox(mailbox.id)
+                mailbox.id: mailbox_sync(
+                    uow.cursors.for_mailbox(mailbox.id),
+                    [s for s in states if s.mailbox_id == mailbox.id],
+                )
                 for mailbox in uow.mailboxes.all()
                 if mailbox.id is not None
             }

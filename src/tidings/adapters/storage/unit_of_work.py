@@ -24,6 +24,7 @@ from tidings.adapters.storage.settings_repository import (
     SqlServerProfileRepository,
     SqlSettingsRepository,
 )
+from tidings.adapters.storage.sync_state_repository import SqlSyncStateRepository
 from tidings.domain.errors import StorageError
 
 
@@ -41,6 +42,7 @@ class SqlAlchemyUnitOfWork:
     credentials: SqlCredentialRepository
     cursors: SqlCursorRepository
     outbox: SqlOutboxRepository
+    sync_states: SqlSyncStateRepository
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -64,6 +66,7 @@ class SqlAlchemyUnitOfWork:
         self.credentials = SqlCredentialRepository(connection)
         self.cursors = SqlCursorRepository(connection)
         self.outbox = SqlOutboxRepository(connection)
+        self.sync_states = SqlSyncStateRepository(connection)
         return self
 
     def __exit__(
