@@ -8,13 +8,16 @@ import logging
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from tests.builders import Org, make_email
+from tests.conftest import TEST_SECRET_KEY
 from tests.integration.sync_run import SyncRun, opener, service_for
 from tests.servers.dovecot import DovecotServer
 from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
 from tidings.domain.sync import SyncMode
 from tidings.entrypoints.api.app import create_app
+from tidings.entrypoints.cli.main import app
 from tidings.services.sync import SyncService
 from tidings.services.sync_model import Ingested, SyncEvent
 
@@ -133,3 +136,15 @@ def test_the_api_shows_each_mailboxs_sync_idle_or_polling_with_its_alerts(
     assert (support["sync_mode"], support["enabled"]) == ("disabled", False)
     assert support["folders"][0]["last_error"] == failure
     assert support["alerts"][0]["text"] == failure
+    env = {
+        "TIDINGS_DATABASE_URL": str(org.tidings.settings.database_url),
+        "TIDINGS_SECRET_KEYS": TEST_SECRET_KEY,
+        "TIDINGS_PARSE_WORKERS": "0",
+        "COLUMNS": "250",
+    }
+    listing = CliRunner().invoke(app, ["admin", "mailboxes"], env=env)
+    assert listing.exit_code == 0, listing.output
+    rows = {line.split()[1]: line for line in listing.output.splitlines() if "@" in line}
+    assert " idle " in rows["dana@northwind.example"]
+    assert " polling " in rows["sam@northwind.example"]
+    assert " disabled " in rows["support@northwind.example"]
