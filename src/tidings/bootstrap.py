@@ -12,7 +12,8 @@ from sqlalchemy import Engine
 from tidings.adapters.clock import SystemClock
 from tidings.adapters.demo_mailbox import load_sample_mailbox
 from tidings.adapters.html_sanitizer import Nh3HtmlSanitizer
-from tidings.adapters.imap.client import ImapFolderSession, save_sent_copy
+from tidings.adapters.imap.client import ImapFolderSession
+from tidings.adapters.imap.sent import save_sent_copy
 from tidings.adapters.mail_files import MailFile, find_messages
 from tidings.adapters.mail_servers import MailServerTester
 from tidings.adapters.parsing import InlineParser, ProcessPoolParser

@@ -3,120 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import update
 
 from tests.builders import Org, TickingClock, dovecot_profile, make_email
 from tests.conftest import settings_for
+from tests.integration.sync_run import SyncRun, opener, service_for
 from tests.servers.dovecot import DovecotServer
-from tidings.adapters.pop3 import Pop3Mailbox
 from tidings.adapters.storage import tables
-from tidings.bootstrap import Tidings, bootstrap
+from tidings.bootstrap import bootstrap
 from tidings.domain.activity import CorrelationMethod
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
 from tidings.domain.stored import ActivityFilter
 from tidings.domain.tracking import Outcome
-from tidings.services.ingest import IngestResult
-from tidings.services.sync import SyncService
-from tidings.services.sync_model import Alerted, Backoff, Ingested, SyncEvent
-
-USERS = {"dana@northwind.example": "dana-pass", "sam@northwind.example": "sam-pass"}
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[DovecotServer]:
-    # A Dovecot of its own per test: cursors start empty, so mail must too.
-    with DovecotServer(tmp_path / "dovecot", USERS) as running:
-        yield running
-
-
-class SyncRun:
-    """The sync engine running in a thread, and what it has ingested so far."""
-
-    def __init__(self, tidings: Tidings) -> None:
-        self.tidings = tidings
-        self.results: list[IngestResult] = []
-        self.alerts: list[Alerted] = []
-        self._changed = threading.Condition()
-        self._stop: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread = threading.Thread(target=self._main, daemon=True)
-
-    def listen(self, event: SyncEvent) -> None:
-        with self._changed:
-            if isinstance(event, Ingested):
-                self.results.extend(event.results)
-            else:
-                self.alerts.append(event)
-            self._changed.notify_all()
-
-    def start(self, service: SyncService) -> None:
-        self.service = service
-        self._thread.start()
-
-    def _main(self) -> None:
-        async def run() -> None:
-            self._loop = asyncio.get_running_loop()
-            self._stop = asyncio.Event()
-            await self.service.run(self._stop)
-
-        asyncio.run(run())
-
-    def wait_for(self, condition: Callable[[], bool], timeout: float = 20) -> None:
-        """Block until ``condition`` holds, woken by each ingest; fail after ``timeout``."""
-        with self._changed:
-            assert self._changed.wait_for(condition, timeout), "sync never got there"
-
-    def tracked(self) -> set[str]:
-        return {r.summary for r in self.results}
-
-    def stop(self) -> None:
-        if self._thread.is_alive() and self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-            self._thread.join(timeout=30)
-
-
-@pytest.fixture
-def sync_org(server: DovecotServer, sqlite_url: str) -> Iterator[tuple[Org, SyncRun]]:
-    holder: dict[str, SyncRun] = {}
-    tidings = bootstrap(
-        settings_for(sqlite_url), TickingClock(), listener=lambda e: holder["run"].listen(e)
-    )
-    holder["run"] = run = SyncRun(tidings)
-    org = Org.create(tidings)
-    org.add_user("sam")
-    org.use_profile(dovecot_profile(server), {"dana": "dana-pass", "sam": "sam-pass"})
-    yield org, run
-    run.stop()
-    tidings.close()
-
-
-def _service(run: SyncRun, **overrides: object) -> SyncService:
-    t = run.tidings
-    return SyncService(
-        t.uow,
-        t.ingest,
-        t.secrets,
-        _opener(),
-        t.clock,
-        listener=run.listen,
-        refresh_seconds=0.2,
-        backoff=Backoff(first_seconds=0.1, cap_seconds=0.5),
-        pop3_opener=Pop3Mailbox.open,
-        **overrides,  # type: ignore[arg-type]
-    )
-
-
-def _opener():
-    from tidings.adapters.imap.client import ImapFolderSession
-
-    return ImapFolderSession.open
 
 
 def _subjects(org: Org) -> list[str]:
@@ -132,15 +34,20 @@ def test_new_mail_in_the_inbox_becomes_an_activity_pushed_by_idle(
     server.deliver(
         "dana@northwind.example", make_email(subject="Before", message_id="<b1@c.example>")
     )
-    run.start(_service(run))
+    run.start(service_for(run))
     run.wait_for(lambda: len(run.results) == 1)
     server.deliver(
         "dana@northwind.example", make_email(subject="After", message_id="<a1@c.example>")
     )
     run.wait_for(lambda: len(run.results) == 2)
     assert _subjects(org) == ["After", "Before"]
-    [inbox] = org.tidings.queries.sync_state()[org.mailboxes["dana"]]
-    assert (inbox.folder, inbox.last_uid, inbox.synced_at is not None) == ("INBOX", 2, True)
+    [inbox] = org.tidings.queries.sync_state()[org.mailboxes["dana"]].folders
+    assert inbox.cursor is not None
+    assert (inbox.folder, inbox.cursor.last_uid, inbox.cursor.synced_at is not None) == (
+        "INBOX",
+        2,
+        True,
+    )
 
 
 def test_mail_in_an_untracked_folder_is_not_read_and_a_rule_brings_its_regarding(
@@ -159,7 +66,7 @@ def test_mail_in_an_untracked_folder_is_not_read_and_a_rule_brings_its_regarding
         folder="Contoso",
     )
     org.add_folder_rule("dana", "Contoso", org.records["deal"])
-    run.start(_service(run))
+    run.start(service_for(run))
     run.wait_for(lambda: len(run.results) == 1)
     [activity] = org.tidings.queries.activities(ActivityFilter()).items
     assert (activity.subject, activity.regarding, activity.correlation) == (
@@ -177,7 +84,7 @@ def test_a_uidvalidity_change_rescans_without_duplicating(
     org.add_folder_rule("dana", "Projects")
     raw = make_email(subject="Plan", message_id="<plan@c.example>")
     server.deliver("dana@northwind.example", raw, folder="Projects")
-    run.start(_service(run))
+    run.start(service_for(run))
     run.wait_for(lambda: len(run.results) == 1)
     run.stop()
     server.delete_folder("dana@northwind.example", "Projects")
@@ -188,7 +95,7 @@ def test_a_uidvalidity_change_rescans_without_duplicating(
         folder="Projects",
     )
     again = SyncRun(run.tidings)
-    again.start(_service(again))
+    again.start(service_for(again))
     again.wait_for(lambda: len(again.results) == 2)
     again.stop()
     assert [r.outcome for r in again.results] == [Outcome.NOT_TRACKED, Outcome.TRACKED]
@@ -200,7 +107,7 @@ def test_dovecot_restarted_during_idle_loses_nothing(
 ) -> None:
     # The connection drops; sync reconnects with back-off and catches up what came meanwhile.
     org, run = sync_org
-    run.start(_service(run))
+    run.start(service_for(run))
     server.deliver("dana@northwind.example", make_email(subject="One", message_id="<r1@c.example>"))
     run.wait_for(lambda: len(run.results) == 1)
     server.stop()
@@ -219,7 +126,7 @@ def test_a_wrong_password_alerts_and_disables_the_mailbox_after_repeated_failure
     org.tidings.mailboxes.set_credentials(
         admin, org.mailboxes["sam"], "sam@northwind.example", "wrong"
     )
-    service = _service(run)
+    service = service_for(run)
     run.start(service)
 
     def disabled() -> bool:
@@ -248,7 +155,7 @@ def test_moving_an_email_into_a_tracked_folder_tracks_it(
         folder="Archive",
     )
     server.create_folder("dana@northwind.example", "Contoso")
-    run.start(_service(run))
+    run.start(service_for(run))
     server.move("dana@northwind.example", 1, "Archive", "Contoso")
     run.wait_for(lambda: len(run.results) == 1)
     [activity] = org.tidings.queries.activities(ActivityFilter()).items
@@ -269,11 +176,11 @@ def test_the_first_sync_honours_process_email_received_after(
                 process_email_received_after=datetime.now(UTC) + timedelta(days=1)
             )
         )
-    service = _service(run)
+    service = service_for(run)
     [target] = [t for t in service.targets() if t.address == "dana@northwind.example"]
 
     async def catch_up_once() -> int:
-        session = await _opener()(target.profile, target.credential, "INBOX")
+        session = await opener()(target.profile, target.credential, "INBOX")
         try:
             return await service.catch_up(target, session)
         finally:
@@ -306,7 +213,7 @@ def test_eight_mailboxes_idle_at_once_and_each_gets_its_mail(
         for name in names:
             org.add_user(name)
         org.use_profile(dovecot_profile(server), {name: f"{name}-pass" for name in names})
-        service = _service(run)
+        service = service_for(run)
         run.start(service)
         try:
             for name in names:
@@ -347,7 +254,7 @@ def test_a_pop3_mailbox_is_polled_by_uidl_and_nothing_is_taken_twice(
                 to="sam@northwind.example", subject=f"Pop {n}", message_id=f"<pop{n}@c.example>"
             ),
         )
-    service = _service(run)
+    service = service_for(run)
     run.start(service)
     run.wait_for(lambda: len(run.results) == 2)
     server.deliver(

@@ -169,3 +169,32 @@ def test_a_copy_of_sent_email_lands_in_the_owners_sent_folder(
         "SEEN",
     )
     assert found.strip(), "the copy is not in Sent"
+
+
+def test_the_sent_copy_goes_to_the_folder_the_server_marks_sent(
+    org: Org, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    # Servers name Sent after the user's language; the \Sent mark (RFC 6154) finds it.
+    users = {"dana@northwind.example": "dana-pass"}
+    with DovecotServer(tmp_path / "dovecot", users, sent_folder="Sent Items") as dovecot:
+        profile = dovecot_profile(dovecot)
+        profile.outgoing_host, profile.outgoing_port = smtp_server.host, smtp_server.port
+        profile.outgoing_security, profile.allow_insecure = ConnectionSecurity.NONE, True
+        org.use_profile(profile, {"dana": "dana-pass"})
+        caller = Caller(org.users["dana"], frozenset(Privilege))
+        activity_id = _queue(org, caller)
+        [result] = asyncio.run(org.tidings.outgoing.send_pending())
+        assert result.phase is OutboxPhase.SENT
+        message_id = org.tidings.queries.activity(activity_id).activity.message_id
+        found = dovecot.doveadm(
+            "search",
+            "-u",
+            "dana@northwind.example",
+            "mailbox",
+            "Sent Items",
+            "header",
+            "Message-ID",
+            message_id.strip("<>"),
+        )
+        assert found.strip(), "the copy is not in Sent Items"
+        assert "Sent" not in dovecot.folders("dana@northwind.example")

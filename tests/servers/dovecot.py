@@ -223,9 +223,20 @@ class DovecotServer:
 
     host = "127.0.0.1"
 
-    def __init__(self, directory: Path, users: dict[str, str]) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        users: dict[str, str],
+        *,
+        tls: bool = True,
+        sent_folder: str = "Sent",
+    ) -> None:
+        """``tls=False`` serves no TLS at all (no IMAPS/POP3S, no STARTTLS offered);
+        ``sent_folder`` names the folder marked ``\\Sent`` (RFC 6154)."""
         self.directory = Path(directory).absolute()
         self.users = dict(users)
+        self.tls = tls
+        self.sent_folder = sent_folder
         (
             self.imap_port,
             self.imaps_port,
@@ -342,6 +353,9 @@ class DovecotServer:
 
     @property
     def ports(self) -> tuple[int, ...]:
+        """The ports this instance listens on."""
+        if not self.tls:
+            return (self.imap_port, self.pop3_port, self.lmtp_port)
         return (self.imap_port, self.imaps_port, self.pop3_port, self.pop3s_port, self.lmtp_port)
 
     def log_tail(self, lines: int = 40) -> str:
@@ -477,6 +491,21 @@ class DovecotServer:
         os.utime(temporary, (self._passwd_mtime, self._passwd_mtime))
         os.replace(temporary, self.passwd_file)
 
+    def _ssl_settings(self) -> str:
+        if not self.tls:
+            return "ssl = no"
+        return (
+            "ssl = yes\n"
+            f"ssl_cert = <{self.certificates.cert_file}\n"
+            f"ssl_key = <{self.certificates.key_file}\n"
+            "ssl_min_protocol = TLSv1.2"
+        )
+
+    def _tls_listener(self, name: str, port: int) -> str:
+        if not self.tls:
+            return ""
+        return f"  inet_listener {name} {{\n    address = {self.host}\n    port = {port}\n    ssl = yes\n  }}"
+
     def _config(self) -> str:
         d = self.directory
         return f"""\
@@ -487,10 +516,7 @@ instance_name = {self.instance_name}
 protocols = imap pop3 lmtp
 listen = {self.host}
 log_path = {self.log_file}
-ssl = yes
-ssl_cert = <{self.certificates.cert_file}
-ssl_key = <{self.certificates.key_file}
-ssl_min_protocol = TLSv1.2
+{self._ssl_settings()}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_failure_delay = 0
@@ -513,11 +539,7 @@ service imap-login {{
     address = {self.host}
     port = {self.imap_port}
   }}
-  inet_listener imaps {{
-    address = {self.host}
-    port = {self.imaps_port}
-    ssl = yes
-  }}
+{self._tls_listener("imaps", self.imaps_port)}
   service_count = 0
 }}
 service pop3-login {{
@@ -525,11 +547,7 @@ service pop3-login {{
     address = {self.host}
     port = {self.pop3_port}
   }}
-  inet_listener pop3s {{
-    address = {self.host}
-    port = {self.pop3s_port}
-    ssl = yes
-  }}
+{self._tls_listener("pop3s", self.pop3s_port)}
   service_count = 0
 }}
 # Every test client comes from 127.0.0.1, so anvil's auth penalty (a delay of up to 15 s
@@ -551,7 +569,7 @@ mailbox_idle_check_interval = 1 secs
 namespace inbox {{
   inbox = yes
   separator = /
-  mailbox Sent {{
+  mailbox "{self.sent_folder}" {{
     special_use = \\Sent
     auto = subscribe
   }}

@@ -7,13 +7,23 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from tidings.adapters.imap.responses import (
+    folder_with_attribute,
     imap_date,
     is_change,
     parse_fetch,
+    parse_list,
     parse_search,
     parse_select,
 )
-from tidings.domain.sync import FolderCursor, FolderStatus, cursor_for
+from tidings.domain.sync import (
+    FolderCursor,
+    FolderStatus,
+    FolderSyncState,
+    SyncMode,
+    cursor_for,
+    is_unchanged,
+    mailbox_sync,
+)
 
 SELECT = [
     b"FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)",
@@ -85,3 +95,52 @@ def test_a_changed_uidvalidity_starts_the_folder_from_uid_one() -> None:
     assert cursor_for(stored, 1, "INBOX", FolderStatus(101, 2, 1)) == FolderCursor(1, "INBOX", 101)
     assert cursor_for(None, 1, "INBOX", FolderStatus(7, 1, 0)).last_uid == 0
     assert stored.advanced_to(40).last_uid == 42 and stored.advanced_to(50).last_uid == 50
+
+
+def test_list_responses_give_each_folders_attributes_and_name() -> None:
+    # Quoted names are unescaped, a literal name is read from the next entry (RFC 3501 §7.2.2).
+    lines = [
+        b'(\\HasNoChildren \\Sent) "/" "Sent Items"',
+        b'(\\HasNoChildren) "/" INBOX',
+        b"LIST (\\Trash) NIL {5}",
+        bytearray(b'Tr"sh'),
+        b"List completed (0.001 + 0.000 secs).",
+    ]
+    folders = parse_list(lines)
+    assert [name for _, name in folders] == ["Sent Items", "INBOX", 'Tr"sh']
+    assert folder_with_attribute(folders, "\\Sent") == "Sent Items"
+    assert folder_with_attribute(folders, "\\Junk") is None
+
+
+def test_an_equal_highestmodseq_under_the_same_uidvalidity_means_nothing_changed() -> None:
+    # RFC 7162: every change raises HIGHESTMODSEQ; without CONDSTORE nothing can be skipped.
+    stored = FolderCursor(1, "INBOX", uidvalidity=7, last_uid=40, highest_modseq=90)
+    assert is_unchanged(stored, FolderStatus(7, 41, 40, highest_modseq=90))
+    assert not is_unchanged(stored, FolderStatus(7, 42, 41, highest_modseq=91))
+    assert not is_unchanged(stored, FolderStatus(8, 41, 40, highest_modseq=90))
+    assert not is_unchanged(None, FolderStatus(7, 41, 40, highest_modseq=90))
+    without = FolderCursor(1, "INBOX", uidvalidity=7, last_uid=40)
+    assert not is_unchanged(without, FolderStatus(7, 41, 40))
+
+
+def test_a_mailbox_sync_adds_up_its_folders() -> None:
+    # The least settled folder names the mode; backlogs and first-sync progress add up.
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    states = [
+        FolderSyncState(1, "INBOX", SyncMode.IDLE, now, checked_at=now),
+        FolderSyncState(
+            1,
+            "Projects",
+            SyncMode.CATCHING_UP,
+            now,
+            checked_at=now - timedelta(minutes=5),
+            backlog=30,
+            first_sync_done=70,
+            first_sync_total=100,
+        ),
+    ]
+    sync = mailbox_sync([FolderCursor(1, "INBOX", 7, 40)], states)
+    assert [f.folder for f in sync.folders] == ["INBOX", "Projects"]
+    assert (sync.mode, sync.backlog, sync.first_sync) == (SyncMode.CATCHING_UP, 30, (70, 100))
+    assert sync.last_sync == now - timedelta(minutes=5)
+    assert mailbox_sync([], []).mode is None

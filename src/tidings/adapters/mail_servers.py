@@ -17,6 +17,7 @@ import ssl
 
 import aiosmtplib
 
+from tidings.adapters.imap.connect import no_starttls
 from tidings.adapters.pop3 import connect_pop3
 from tidings.adapters.tls import tls_context
 from tidings.domain.credentials import Credential
@@ -89,6 +90,9 @@ def _check_imap(profile: ServerProfile, credential: Credential) -> ConnectionChe
         else:
             client = imaplib.IMAP4(host, port, timeout=timeout)
             if security is ConnectionSecurity.STARTTLS:
+                if "STARTTLS" not in client.capabilities:
+                    client.shutdown()
+                    return ConnectionCheck.failed(f"incoming: {no_starttls(host, port)}", True)
                 client.starttls(ssl_context=tls_context(profile))
         try:
             client.login(credential.username, credential.password)

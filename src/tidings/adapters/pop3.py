@@ -67,6 +67,7 @@ def connect_pop3(profile: ServerProfile, credential: Credential) -> poplib.POP3:
         else:
             client = poplib.POP3(host, port, timeout=timeout)
             if security is ConnectionSecurity.STARTTLS:
+                _require_stls(client, host, port)
                 client.stls(context=tls_context(profile))
     except ssl.SSLCertVerificationError as error:
         raise MailServerError(
@@ -87,3 +88,19 @@ def connect_pop3(profile: ServerProfile, credential: Credential) -> poplib.POP3:
             permanent=True,
         ) from error
     return client
+
+
+def _require_stls(client: poplib.POP3, host: str, port: int) -> None:
+    """POP3's STARTTLS (RFC 2595 §4) is required when asked for: never carry on in plain."""
+    try:
+        offered = "STLS" in client.capa()
+    except poplib.error_proto:
+        offered = False
+    if not offered:
+        with contextlib.suppress(poplib.error_proto, OSError):
+            client.quit()
+        raise MailServerError(
+            f"the server at {host}:{port} does not offer STARTTLS (STLS): enable it on the "
+            "server or use implicit TLS; Tidings never falls back to an unencrypted connection",
+            permanent=True,
+        )

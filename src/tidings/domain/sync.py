@@ -8,6 +8,7 @@ rule keep that from duplicating anything.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -38,6 +39,20 @@ class FolderStatus:
     highest_modseq: int | None = None
 
 
+def is_unchanged(stored: FolderCursor | None, status: FolderStatus) -> bool:
+    """Whether SELECT shows nothing new since the stored cursor caught up (RFC 7162 §3.1.2).
+
+    HIGHESTMODSEQ grows with every change to a folder (new mail included), so an equal value
+    under the same UIDVALIDITY means there is nothing to search for.
+    """
+    return (
+        stored is not None
+        and stored.uidvalidity == status.uidvalidity
+        and stored.highest_modseq is not None
+        and stored.highest_modseq == status.highest_modseq
+    )
+
+
 def cursor_for(
     stored: FolderCursor | None, mailbox_id: int, folder: str, status: FolderStatus
 ) -> FolderCursor:
@@ -54,3 +69,98 @@ class FetchedMessage:
     uid: int
     internal_date: datetime | None
     raw: bytes
+
+
+class SyncMode(enum.StrEnum):
+    """What sync is doing with a folder right now."""
+
+    CONNECTING = "connecting"
+    CATCHING_UP = "catching_up"
+    IDLE = "idle"
+    POLLING = "polling"
+    BACKING_OFF = "backing_off"
+    DISABLED = "disabled"
+
+
+@dataclass(frozen=True)
+class FolderSyncState:
+    """How sync of one folder stands, as the worker last recorded it for readers elsewhere."""
+
+    mailbox_id: int
+    folder: str
+    mode: SyncMode
+    #: When this state was recorded (a worker that died leaves an old time behind).
+    updated_at: datetime
+    #: When sync last found the folder caught up with the server.
+    checked_at: datetime | None = None
+    #: Messages on the server not yet ingested, as last counted.
+    backlog: int = 0
+    #: While a first sync runs: messages done of the total it found.
+    first_sync_done: int | None = None
+    first_sync_total: int | None = None
+    #: The last failure, until sync next succeeds.
+    last_error: str | None = None
+
+
+#: How a mailbox's folders add up to one mode: the first that any folder is in.
+_MODE_ORDER = (
+    SyncMode.DISABLED,
+    SyncMode.BACKING_OFF,
+    SyncMode.CONNECTING,
+    SyncMode.CATCHING_UP,
+    SyncMode.POLLING,
+    SyncMode.IDLE,
+)
+
+
+@dataclass(frozen=True)
+class FolderSync:
+    """One folder as readers see it: its committed cursor and the worker's last word."""
+
+    folder: str
+    cursor: FolderCursor | None
+    state: FolderSyncState | None
+
+
+@dataclass(frozen=True)
+class MailboxSync:
+    """A mailbox's sync at a glance, added up from its folders."""
+
+    folders: tuple[FolderSync, ...] = ()
+
+    @property
+    def mode(self) -> SyncMode | None:
+        modes = {f.state.mode for f in self.folders if f.state is not None}
+        return next((mode for mode in _MODE_ORDER if mode in modes), None)
+
+    @property
+    def last_sync(self) -> datetime | None:
+        """When sync last found every folder it has checked caught up (the oldest of them)."""
+        times = [f.state.checked_at for f in self.folders if f.state and f.state.checked_at]
+        return min(times) if times else None
+
+    @property
+    def backlog(self) -> int:
+        return sum(f.state.backlog for f in self.folders if f.state is not None)
+
+    @property
+    def first_sync(self) -> tuple[int, int] | None:
+        """(done, total) over the folders whose first sync is running, if any is."""
+        running = [
+            (f.state.first_sync_done or 0, f.state.first_sync_total)
+            for f in self.folders
+            if f.state is not None and f.state.first_sync_total is not None
+        ]
+        if not running:
+            return None
+        return sum(d for d, _ in running), sum(t for _, t in running if t is not None)
+
+
+def mailbox_sync(cursors: list[FolderCursor], states: list[FolderSyncState]) -> MailboxSync:
+    """Pair each folder's cursor with its state (either may be missing)."""
+    by_folder = {c.folder: c for c in cursors}
+    state_by_folder = {s.folder: s for s in states}
+    names = sorted(set(by_folder) | set(state_by_folder))
+    return MailboxSync(
+        tuple(FolderSync(n, by_folder.get(n), state_by_folder.get(n)) for n in names)
+    )

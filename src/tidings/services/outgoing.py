@@ -40,12 +40,16 @@ MAX_ATTEMPTS = 10
 
 
 class SentCopy(Protocol):
+    """Appends sent email to the folder the server marks ``\\Sent``, else to ``folder``;
+    returns the folder used."""
+
     async def __call__(
         self, profile: ServerProfile, credential: Credential, folder: str, raw: bytes
-    ) -> None: ...
+    ) -> str: ...
 
 
-#: The folder that keeps copies of sent email, unless the profile names another.
+#: Where copies of sent email go when the server marks no folder ``\Sent`` (RFC 6154) and
+#: the profile's ``sent_folder`` option names none.
 SENT_FOLDER = "Sent"
 
 
@@ -225,12 +229,12 @@ class OutgoingService:
         credential = await asyncio.to_thread(self._incoming_credential, item.mailbox_id, profile)
         if credential is None or profile.kind is not ServerProfileKind.IMAP_SMTP:
             return
-        folder = profile.options.get("sent_folder") or SENT_FOLDER
+        fallback = profile.options.get("sent_folder") or SENT_FOLDER
         try:
-            await self._sent_copy(profile, credential, folder, item.raw)
+            await self._sent_copy(profile, credential, fallback, item.raw)
         except MailServerError as error:
             text = (
-                f"Email activity {item.activity_id} was sent, but its copy in {folder!r} "
+                f"Email activity {item.activity_id} was sent, but its copy in the Sent folder "
                 f"was not saved: {error}"
             )
             await asyncio.to_thread(self._alert, item.mailbox_id, text)

@@ -36,7 +36,7 @@ from tidings.domain.stored import (
     StoredDecision,
     StoredRaw,
 )
-from tidings.domain.sync import FolderCursor
+from tidings.domain.sync import FolderCursor, FolderSyncState
 from tidings.domain.tracking import Correlation
 
 
@@ -164,6 +164,11 @@ class CursorRepository(Protocol):
     def for_mailbox(self, mailbox_id: int) -> list[FolderCursor]: ...
 
 
+class SyncStateRepository(Protocol):
+    def save(self, state: FolderSyncState) -> None: ...
+    def all(self) -> list[FolderSyncState]: ...
+
+
 class OutboxRepository(Protocol):
     def add(self, item: OutboxItem, updated_at: datetime) -> None: ...
     def in_phase(self, phase: OutboxPhase, limit: int = 100) -> list[OutboxItem]: ...
@@ -223,6 +228,8 @@ class UnitOfWork(Protocol):
     def outbox(self) -> OutboxRepository: ...
     @property
     def access(self) -> AccessRepository: ...
+    @property
+    def sync_states(self) -> SyncStateRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -13,7 +13,7 @@ from tidings.domain.mailbox import Mailbox
 from tidings.domain.mailbox_views import MailboxView, in_view
 from tidings.domain.records import RecordRef, RecordSummary
 from tidings.domain.stored import ActivityFilter, ParkedEmail
-from tidings.domain.sync import FolderCursor
+from tidings.domain.sync import MailboxSync, mailbox_sync
 from tidings.services.explain import ExplainService, Explanation
 from tidings.services.ports import UnitOfWork
 
@@ -45,6 +45,8 @@ class Dashboard:
     #: Oldest hour first; each hour's start (UTC) and the activities recorded in it.
     tracked_per_hour: list[tuple[datetime, int]]
     parked: int
+    #: Messages on mail servers that sync has seen but not yet ingested, over every folder.
+    backlog: int
 
 
 class QueryService:
@@ -84,6 +86,7 @@ class QueryService:
             mailboxes = uow.mailboxes.all()
             created = uow.activities.created_times_since(first)
             parked = len(uow.parked.all())
+            backlog = sum(state.backlog for state in uow.sync_states.all())
         per_hour = Counter(
             t.astimezone(UTC).replace(minute=0, second=0, microsecond=0) for t in created
         )
@@ -94,17 +97,23 @@ class QueryService:
                 for h in range(hours)
             ],
             parked,
+            backlog,
         )
 
     def mailboxes(self) -> list[Mailbox]:
         with self._uow() as uow:
             return uow.mailboxes.all()
 
-    def sync_state(self) -> dict[int, list[FolderCursor]]:
-        """Every mailbox's folder cursors: how far sync got, and when it last moved."""
+    def sync_state(self) -> dict[int, MailboxSync]:
+        """Every mailbox's sync: folder cursors, and what the worker last recorded of each
+        folder (mode, last sync, backlog, first-sync progress)."""
         with self._uow() as uow:
+            states = uow.sync_states.all()
             return {
-                mailbox.id: uow.cursors.for_mailbox(mailbox.id)
+                mailbox.id: mailbox_sync(
+                    uow.cursors.for_mailbox(mailbox.id),
+                    [s for s in states if s.mailbox_id == mailbox.id],
+                )
                 for mailbox in uow.mailboxes.all()
                 if mailbox.id is not None
             }

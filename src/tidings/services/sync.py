@@ -24,6 +24,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
 
 from tidings.domain.credentials import Direction
 from tidings.domain.errors import MailServerError
@@ -32,7 +34,13 @@ from tidings.domain.mailbox import Alert, AlertLevel
 from tidings.domain.message import MessageOrigin
 from tidings.domain.server_profile import ServerProfileKind
 from tidings.domain.settings import EmailProcessing
-from tidings.domain.sync import cursor_for
+from tidings.domain.sync import (
+    FolderCursor,
+    FolderSyncState,
+    SyncMode,
+    cursor_for,
+    is_unchanged,
+)
 from tidings.services.credentials import load_credential
 from tidings.services.ingest import IngestService
 from tidings.services.ports import Clock, SecretBox, UnitOfWork
@@ -49,6 +57,7 @@ from tidings.services.sync_model import (
     SyncEvent,
     SyncTarget,
 )
+from tidings.services.sync_status import SyncStatusBoard
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +81,7 @@ class SyncService:
         backoff: Backoff | None = None,
         listener: Callable[[SyncEvent], None] | None = None,
         pop3_opener: Pop3Opener | None = None,
+        chunk: int = CHUNK,
     ) -> None:
         self._uow = uow_factory
         self._ingest = ingest
@@ -83,8 +93,14 @@ class SyncService:
         self._backoff = backoff or Backoff()
         self._listener = listener
         self._open_pop3 = pop3_opener
+        self._chunk = chunk
         self._permanent_failures: dict[int, int] = {}
-        self.modes: dict[tuple[int, str], str] = {}
+        self.status = SyncStatusBoard(clock)
+
+    @property
+    def modes(self) -> dict[tuple[int, str], SyncMode]:
+        """What each folder task is doing now (the stored copy is what readers see)."""
+        return self.status.modes
 
     def targets(self) -> list[SyncTarget]:
         """Every folder that should be syncing now, with its credential."""
@@ -140,9 +156,8 @@ class SyncService:
             await self._run_pop3(target, stop)
             return
         attempt = 0
-        key = (target.mailbox_id, target.folder)
         while not stop.is_set():
-            self.modes[key] = "connecting"
+            await self._record(target, mode=SyncMode.CONNECTING)
             try:
                 session = await self._open(target.profile, target.credential, target.folder)
             except MailServerError as error:
@@ -156,9 +171,9 @@ class SyncService:
                 if not await self._failed(target, error, attempt, stop):
                     return
                 attempt += 1
-            except Exception:  # storage or a bug: the cursor did not move, so retry later
+            except Exception as error:  # storage or a bug: the cursor did not move, so retry
                 log.exception("sync of %s/%s stopped; retrying", target.address, target.folder)
-                self.modes[key] = "backing off"
+                await self._record(target, mode=SyncMode.BACKING_OFF, last_error=str(error))
                 await _wait(stop, self._backoff.delay(attempt))
                 attempt += 1
             else:
@@ -170,10 +185,8 @@ class SyncService:
         """Poll a POP3 mailbox: each round retrieves the UIDLs the raw store lacks."""
         assert self._open_pop3 is not None, "no POP3 opener configured"  # noqa: S101
         attempt = 0
-        key = (target.mailbox_id, target.folder)
         interval = max(60.0 * target.profile.min_polling_interval_minutes, 1.0)
         while not stop.is_set():
-            self.modes[key] = "polling"
             try:
                 session = await self._open_pop3(target.profile, target.credential)
                 try:
@@ -199,30 +212,48 @@ class SyncService:
         with self._uow() as uow:
             seen = uow.raw_messages.ids_by_origins(list(origins.values()))
         new = [(number, uidl) for number, uidl in listing if origins[uidl] not in seen]
+        first_sync = not seen
         done = 0
-        for first in range(0, len(new), CHUNK):
+        for first in range(0, len(new), self._chunk):
+            await self._record(
+                target,
+                mode=SyncMode.CATCHING_UP,
+                backlog=len(new) - done,
+                first_sync_done=done if first_sync else None,
+                first_sync_total=len(new) if first_sync else None,
+            )
             batch = [
                 (await session.retrieve(number), origins[uidl])
-                for number, uidl in new[first : first + CHUNK]
+                for number, uidl in new[first : first + self._chunk]
             ]
             results = await asyncio.to_thread(self._ingest.ingest_batch, batch)
-            done += len(results)
+            done += len(batch)
             if self._listener is not None:
                 self._listener(Ingested(target, results))
+        await self._record(
+            target,
+            mode=SyncMode.POLLING,
+            backlog=0,
+            checked_at=self._clock.now(),
+            first_sync_done=None,
+            first_sync_total=None,
+            last_error=None,
+        )
         return done
 
     async def _follow(
         self, target: SyncTarget, session: FolderSession, stop: asyncio.Event
     ) -> None:
-        key = (target.mailbox_id, target.folder)
         self._permanent_failures.pop(target.mailbox_id, None)
+        after_select = True
         while not stop.is_set():
-            self.modes[key] = "catching up"
-            if await self.catch_up(target, session):
+            if await self.catch_up(target, session, after_select=after_select):
+                after_select = False
                 continue  # mail may have come while this batch was ingested: look again
-            self.modes[key] = "idle" if getattr(session, "supports_idle", False) else "polling"
+            after_select = False
+            mode = _waiting_mode(session)
             interval = max(60.0 * target.profile.min_polling_interval_minutes, 1.0)
-            timeout = interval if self.modes[key] == "polling" else 25 * 60.0
+            timeout = interval if mode is SyncMode.POLLING else 25 * 60.0
             waiting = asyncio.ensure_future(session.wait_for_change(timeout))
             stopping = asyncio.ensure_future(stop.wait())
             try:
@@ -238,18 +269,44 @@ class SyncService:
                 return
             waiting.result()  # raises MailServerError if the connection was lost
 
-    async def catch_up(self, target: SyncTarget, session: FolderSession) -> int:
-        """Ingest every message above the cursor; the cursor follows each committed chunk."""
+    async def catch_up(
+        self, target: SyncTarget, session: FolderSession, *, after_select: bool = False
+    ) -> int:
+        """Ingest every message above the cursor; the cursor follows each committed chunk.
+
+        Right after SELECT (``after_select``), a HIGHESTMODSEQ equal to the stored one means
+        nothing changed since the last catch-up: no search at all. Once a catch-up after
+        SELECT completes, SELECT's HIGHESTMODSEQ is stored with the cursor.
+        """
         status = session.status
+        key = self._key(target)
         with self._uow() as uow:
             stored = uow.cursors.get(target.mailbox_id, target.folder)
+        if after_select and is_unchanged(stored, status):
+            log.debug(
+                "%s/%s unchanged since HIGHESTMODSEQ %s: nothing to fetch",
+                target.address,
+                target.folder,
+                status.highest_modseq,
+            )
+            await self._caught_up(target, session)
+            return 0
         cursor = cursor_for(stored, target.mailbox_id, target.folder, status)
         first_sync = stored is None or stored.uidvalidity != status.uidvalidity
         since = target.profile.process_email_received_after if first_sync else None
         uids = await session.uids_after(cursor.last_uid, since)
+        if first_sync or len(uids) > self._chunk:
+            total = len(uids) if first_sync else None
+            await self._record(
+                target,
+                mode=SyncMode.CATCHING_UP,
+                backlog=len(uids),
+                first_sync_done=0 if first_sync else None,
+                first_sync_total=total,
+            )
         received_after = target.profile.process_email_received_after
         done = 0
-        chunks = [uids[first : first + CHUNK] for first in range(0, len(uids), CHUNK)]
+        chunks = [uids[first : first + self._chunk] for first in range(0, len(uids), self._chunk)]
         # The next chunk is fetched while this one is ingested (in a thread): the network
         # and the database work at the same time.
         fetching = asyncio.ensure_future(session.fetch(chunks[0])) if chunks else None
@@ -279,27 +336,89 @@ class SyncService:
                     fetching.add_done_callback(_retrieve)  # type: ignore[arg-type]
                 raise
             cursor = cursor.advanced_to(max(chunk))
-            with self._uow() as uow:
-                uow.cursors.save(cursor, self._clock.now())
-                uow.commit()
+            last = following is None
+            if last and after_select:
+                cursor = replace(cursor, highest_modseq=status.highest_modseq)
+            passed = sum(len(c) for c in chunks[: index + 1])
+            if last:
+                self._mark_caught_up(key, session)
+            else:
+                self.status.change(
+                    key,
+                    backlog=len(uids) - passed,
+                    first_sync_done=passed if first_sync else None,
+                )
+            self._save_cursor(cursor, key)
             done += len(results)
             if results and self._listener is not None:
                 self._listener(Ingested(target, results))
-        if first_sync and (since is not None or not uids):
-            # Mail older than "process email received after" is passed over for good: every
-            # UID below UIDNEXT existed at SELECT, and SINCE left out the old ones.
-            if since is not None and status.uidnext is not None:
+        if not chunks:
+            if first_sync and since is not None and status.uidnext is not None:
+                # Mail older than "process email received after" is passed over for good:
+                # every UID below UIDNEXT existed at SELECT, and SINCE left out the old ones.
                 cursor = cursor.advanced_to(status.uidnext - 1)
-            with self._uow() as uow:
-                uow.cursors.save(cursor, self._clock.now())
-                uow.commit()
+            if after_select:
+                cursor = replace(cursor, highest_modseq=status.highest_modseq)
+            if first_sync or cursor != stored:
+                self._mark_caught_up(key, session)
+                self._save_cursor(cursor, key)
+            else:
+                await self._caught_up(target, session)
+        elif first_sync and since is not None and status.uidnext is not None:
+            cursor = cursor.advanced_to(status.uidnext - 1)
+            self._save_cursor(cursor, key)
         return done
+
+    def _save_cursor(self, cursor: FolderCursor, key: tuple[int, str]) -> None:
+        """Commit the cursor with the folder's state; only after the raw bytes are in."""
+        with self._uow() as uow:
+            uow.cursors.save(cursor, self._clock.now())
+            staged = self.status.stage(uow, key)
+            uow.commit()
+        self.status.saved(staged)
+
+    def _mark_caught_up(self, key: tuple[int, str], session: FolderSession) -> None:
+        self.status.change(
+            key,
+            mode=_waiting_mode(session),
+            backlog=0,
+            checked_at=self._clock.now(),
+            first_sync_done=None,
+            first_sync_total=None,
+            last_error=None,
+        )
+
+    async def _caught_up(self, target: SyncTarget, session: FolderSession) -> None:
+        self._mark_caught_up(self._key(target), session)
+        await self._record(target)
+
+    async def _record(self, target: SyncTarget, **changes: Any) -> None:
+        """Apply ``changes`` to the folder's state and store it if readers would see news."""
+        key = self._key(target)
+        self.status.change(key, **changes)
+        if not self.status.is_news(key):
+            return
+        try:
+            state = await asyncio.to_thread(self._store_state, key)
+        except Exception:  # the state is for people to read: sync goes on without it
+            log.exception("the sync state of %s/%s was not stored", *key)
+            return
+        self.status.saved(state)
+
+    def _store_state(self, key: tuple[int, str]) -> FolderSyncState:
+        with self._uow() as uow:
+            state = self.status.stage(uow, key)
+            uow.commit()
+        return state
+
+    @staticmethod
+    def _key(target: SyncTarget) -> tuple[int, str]:
+        return (target.mailbox_id, target.folder)
 
     async def _failed(
         self, target: SyncTarget, error: MailServerError, attempt: int, stop: asyncio.Event
     ) -> bool:
         """Record the failure; False when the mailbox has just been disabled."""
-        self.modes[(target.mailbox_id, target.folder)] = "backing off"
         log.warning("sync of %s/%s failed: %s", target.address, target.folder, error)
         if error.permanent:
             count = self._permanent_failures.get(target.mailbox_id, 0) + 1
@@ -309,7 +428,9 @@ class SyncService:
             if self._listener is not None:
                 self._listener(Alerted(target, str(error), disable))
             if disable:
+                await self._record(target, mode=SyncMode.DISABLED, last_error=str(error))
                 return False
+        await self._record(target, mode=SyncMode.BACKING_OFF, last_error=str(error))
         await _wait(stop, self._backoff.delay(attempt))
         return True
 
@@ -332,6 +453,10 @@ class SyncService:
                     ),
                 )
             uow.commit()
+
+
+def _waiting_mode(session: FolderSession) -> SyncMode:
+    return SyncMode.IDLE if getattr(session, "supports_idle", False) else SyncMode.POLLING
 
 
 def _retrieve(future: asyncio.Future[object]) -> None:

@@ -10,23 +10,24 @@ import asyncio
 import contextlib
 import inspect
 import re
-import ssl
 from collections.abc import Awaitable, Sequence
 from datetime import datetime
 
 from aioimaplib import aioimaplib
 
+from tidings.adapters.imap.connect import connect
 from tidings.adapters.imap.responses import (
+    folder_with_attribute,
     imap_date,
     is_change,
     parse_fetch,
+    parse_list,
     parse_search,
     parse_select,
 )
-from tidings.adapters.tls import tls_context
 from tidings.domain.credentials import Credential
 from tidings.domain.errors import MailServerError
-from tidings.domain.server_profile import ConnectionSecurity, ServerProfile
+from tidings.domain.server_profile import ServerProfile
 from tidings.domain.sync import FetchedMessage, FolderStatus
 
 #: RFC 2177: re-issue IDLE well before servers' 30-minute inactivity timeout.
@@ -53,39 +54,23 @@ class ImapFolderSession:
         cls, profile: ServerProfile, credential: Credential, folder: str
     ) -> ImapFolderSession:
         """Connect, log in and select ``folder``; raise ``MailServerError`` otherwise."""
-        host, port = profile.incoming_host, profile.incoming_port or 993
-        timeout = float(profile.connection_timeout_seconds)
-        if profile.incoming_security is ConnectionSecurity.STARTTLS:
-            raise MailServerError(
-                "sync over STARTTLS is not supported yet: use implicit TLS (port 993)",
-                permanent=True,
-            )
-        lost = asyncio.Event()
+        session = await cls.sign_in(profile, credential, folder)
         try:
-            client = aioimaplib.IMAP4(
-                host=host,
-                port=port,
-                timeout=timeout,
-                conn_lost_cb=lambda _error: lost.set(),
-                ssl_context=(
-                    tls_context(profile)
-                    if profile.incoming_security is ConnectionSecurity.TLS
-                    else None
-                ),
-            )
-            await client.wait_hello_from_server()
-        except ssl.SSLCertVerificationError as error:
-            raise MailServerError(
-                f"certificate not trusted for host {host}: {error.verify_message}", permanent=True
-            ) from error
-        except (OSError, TimeoutError, aioimaplib.AioImapException) as error:
-            raise MailServerError(
-                f"cannot connect to {host}:{port}: {error}", permanent=False
-            ) from error
+            session.status = await session.select()
+        except BaseException:
+            await session.close()
+            raise
+        return session
+
+    @classmethod
+    async def sign_in(
+        cls, profile: ServerProfile, credential: Credential, folder: str = "INBOX"
+    ) -> ImapFolderSession:
+        """Connect and log in, selecting nothing yet."""
+        client, lost = await connect(profile)
         session = cls(client, folder, FolderStatus(0, None, 0), lost)
         session._watch_unsolicited()
         await session._login(credential)
-        session.status = await session.select()
         return session
 
     def _watch_unsolicited(self) -> None:
@@ -115,7 +100,11 @@ class ImapFolderSession:
             )
 
     async def select(self) -> FolderStatus:
-        response = await self._call(self._client.select(_quoted(self.folder)))
+        """SELECT, with CONDSTORE where offered so that SELECT reports HIGHESTMODSEQ."""
+        name = _quoted(self.folder)
+        if self.supports_condstore:
+            name += " (CONDSTORE)"  # RFC 7162 §3.1.8
+        response = await self._call(self._client.select(name))
         if response.result != "OK":
             raise MailServerError(f"the folder {self.folder!r} cannot be opened", permanent=False)
         return parse_select(response.lines)
@@ -139,6 +128,10 @@ class ImapFolderSession:
             )
             found.extend(parse_fetch(response.lines))
         return sorted(found, key=lambda message: message.uid)
+
+    @property
+    def supports_condstore(self) -> bool:
+        return "CONDSTORE" in self._client.protocol.capabilities
 
     @property
     def supports_idle(self) -> bool:
@@ -178,6 +171,21 @@ class ImapFolderSession:
             raise MailServerError("the server is shutting down", permanent=False)
         return push
 
+    async def special_use_folder(self, attribute: str) -> str | None:
+        """The folder the server marks with ``attribute`` (``\\Sent`` …, RFC 6154), if any."""
+        arguments = ['""', '"*"']
+        if "SPECIAL-USE" in self._client.protocol.capabilities:
+            arguments.insert(0, "(SPECIAL-USE)")  # only the special-use folders
+        command = aioimaplib.Command(
+            "LIST", self._client.protocol.new_tag(), *arguments, loop=self._client.protocol.loop
+        )
+        response = await self._call(
+            asyncio.wait_for(self._client.protocol.execute(command), self._client.timeout)
+        )
+        if response.result != "OK":
+            return None
+        return folder_with_attribute(parse_list(response.lines), attribute)
+
     async def append(self, folder: str, raw: bytes) -> None:
         """Store ``raw`` in ``folder`` as read (the copy of sent email)."""
         response = await self._call(
@@ -216,14 +224,3 @@ class ImapFolderSession:
 def _quoted(folder: str) -> str:
     escaped = folder.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
-
-
-async def save_sent_copy(
-    profile: ServerProfile, credential: Credential, folder: str, raw: bytes
-) -> None:
-    """Append ``raw`` to the owner's Sent folder over a connection of its own."""
-    session = await ImapFolderSession.open(profile, credential, folder)
-    try:
-        await session.append(folder, raw)
-    finally:
-        await session.close()

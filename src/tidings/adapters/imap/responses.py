@@ -19,6 +19,8 @@ _FETCH_HEAD = re.compile(rb"^\d+ FETCH \(")
 _UID = re.compile(rb"\bUID (\d+)")
 _INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
 _PUSH = re.compile(rb"^\d+ (EXISTS|EXPUNGE|FETCH)\b")
+_LIST = re.compile(rb'^(?:LIST )?\(([^)]*)\) (?:"(?:[^"\\]|\\.)*"|NIL) (.*)$', re.IGNORECASE)
+_LITERAL = re.compile(rb"^\{(\d+)\}$")
 
 
 def parse_select(lines: Sequence[bytes | bytearray]) -> FolderStatus:
@@ -89,3 +91,31 @@ def is_change(push: Sequence[bytes | bytearray] | str) -> bool:
 def imap_date(moment: datetime) -> str:
     """A date as SEARCH SINCE wants it (RFC 3501 ``date``)."""
     return moment.strftime("%d-%b-%Y")
+
+
+def parse_list(lines: Sequence[bytes | bytearray]) -> list[tuple[frozenset[str], str]]:
+    """(attributes, name) of every folder in a LIST response (RFC 3501 §7.2.2).
+
+    Names stay as the server sent them (modified UTF-7): that is what APPEND and SELECT want.
+    """
+    found = []
+    for index, line in enumerate(lines):
+        match = _LIST.match(bytes(line).rstrip(b"\r\n"))
+        if match is None or isinstance(line, bytearray):
+            continue
+        attributes = frozenset(match.group(1).decode("ascii", "replace").lower().split())
+        name = match.group(2)
+        if _LITERAL.match(name) and index + 1 < len(lines):
+            name = bytes(lines[index + 1])
+        elif name.startswith(b'"') and name.endswith(b'"') and len(name) >= 2:
+            name = re.sub(rb"\\(.)", rb"\1", name[1:-1])
+        found.append((attributes, name.decode("utf-8", "replace")))
+    return found
+
+
+def folder_with_attribute(
+    folders: Sequence[tuple[frozenset[str], str]], attribute: str
+) -> str | None:
+    """The first folder carrying ``attribute`` (case does not matter), if any."""
+    wanted = attribute.lower()
+    return next((name for attributes, name in folders if wanted in attributes), None)

@@ -306,6 +306,20 @@ folder_cursors = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
 )
 
+folder_sync_states = Table(
+    "folder_sync_states",
+    metadata,
+    Column("mailbox_id", ForeignKey("mailboxes.id", ondelete="CASCADE"), primary_key=True),
+    Column("folder", String(NAME), primary_key=True),
+    Column("mode", String(KIND), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("checked_at", UtcDateTime()),
+    Column("backlog", Integer, nullable=False),
+    Column("first_sync_done", Integer),
+    Column("first_sync_total", Integer),
+    Column("last_error", Text),
+)
+
 outbox = Table(
     "outbox",
     metadata,

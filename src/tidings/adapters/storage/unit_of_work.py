@@ -25,6 +25,7 @@ from tidings.adapters.storage.settings_repository import (
     SqlServerProfileRepository,
     SqlSettingsRepository,
 )
+from tidings.adapters.storage.sync_state_repository import SqlSyncStateRepository
 from tidings.domain.errors import StorageError
 
 
@@ -43,6 +44,7 @@ class SqlAlchemyUnitOfWork:
     cursors: SqlCursorRepository
     outbox: SqlOutboxRepository
     access: SqlAccessRepository
+    sync_states: SqlSyncStateRepository
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -67,6 +69,7 @@ class SqlAlchemyUnitOfWork:
         self.cursors = SqlCursorRepository(connection)
         self.outbox = SqlOutboxRepository(connection)
         self.access = SqlAccessRepository(connection)
+        self.sync_states = SqlSyncStateRepository(connection)
         return self
 
     def __exit__(

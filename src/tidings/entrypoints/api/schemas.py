@@ -7,7 +7,7 @@ from pydantic import BaseModel
 from tidings.domain.activity import EmailActivity
 from tidings.domain.mailbox import Mailbox
 from tidings.domain.records import RecordRef, RecordSummary
-from tidings.domain.sync import FolderCursor
+from tidings.domain.sync import FolderSync, MailboxSync
 from tidings.services.explain import Explanation
 from tidings.services.queries import ActivityDetail
 
@@ -156,19 +156,46 @@ class AlertPublic(BaseModel):
     raised_at: datetime
 
 
+class ProgressPublic(BaseModel):
+    done: int
+    total: int
+
+
 class FolderSyncPublic(BaseModel):
     folder: str
-    uidvalidity: int
-    last_uid: int
+    mode: str | None
+    #: When sync last found the folder caught up with the server.
     last_sync: datetime | None
+    #: Messages on the server not yet ingested, as last counted.
+    backlog: int
+    first_sync: ProgressPublic | None
+    last_error: str | None
+    uidvalidity: int | None
+    last_uid: int | None
+    highest_modseq: int | None
+    #: When the cursor last moved (raw bytes committed).
+    cursor_moved_at: datetime | None
+    #: When the worker last recorded this folder's state.
+    state_recorded_at: datetime | None
 
     @classmethod
-    def of(cls, cursor: FolderCursor) -> "FolderSyncPublic":
+    def of(cls, folder: FolderSync) -> "FolderSyncPublic":
+        cursor, state = folder.cursor, folder.state
+        progress = None
+        if state is not None and state.first_sync_total is not None:
+            progress = ProgressPublic(done=state.first_sync_done or 0, total=state.first_sync_total)
         return cls(
-            folder=cursor.folder,
-            uidvalidity=cursor.uidvalidity,
-            last_uid=cursor.last_uid,
-            last_sync=cursor.synced_at,
+            folder=folder.folder,
+            mode=state.mode.value if state else None,
+            last_sync=state.checked_at if state else None,
+            backlog=state.backlog if state else 0,
+            first_sync=progress,
+            last_error=state.last_error if state else None,
+            uidvalidity=cursor.uidvalidity if cursor else None,
+            last_uid=cursor.last_uid if cursor else None,
+            highest_modseq=cursor.highest_modseq if cursor else None,
+            cursor_moved_at=cursor.synced_at if cursor else None,
+            state_recorded_at=state.updated_at if state else None,
         )
 
 
@@ -183,11 +210,19 @@ class MailboxPublic(BaseModel):
     outgoing_status: str
     enabled: bool
     alerts: list[AlertPublic]
+    #: "idle" (pushed by IMAP IDLE), "polling", "catching_up", "connecting", "backing_off"
+    #: or "disabled"; null until the worker first reaches the mailbox.
+    sync_mode: str | None
+    last_sync: datetime | None
+    backlog: int
+    #: Done of total while a first sync runs, else null.
+    first_sync: ProgressPublic | None
     folders: list[FolderSyncPublic]
 
     @classmethod
-    def of(cls, mailbox: Mailbox, cursors: list[FolderCursor]) -> "MailboxPublic":
+    def of(cls, mailbox: Mailbox, sync: MailboxSync) -> "MailboxPublic":
         assert mailbox.id is not None  # noqa: S101 - loaded from storage
+        first_sync = sync.first_sync
         return cls(
             id=mailbox.id,
             address=mailbox.address,
@@ -202,7 +237,13 @@ class MailboxPublic(BaseModel):
                 AlertPublic(level=a.level.value, text=a.text, raised_at=a.raised_at)
                 for a in mailbox.alerts
             ],
-            folders=[FolderSyncPublic.of(cursor) for cursor in cursors],
+            sync_mode=sync.mode.value if sync.mode else None,
+            last_sync=sync.last_sync,
+            backlog=sync.backlog,
+            first_sync=(
+                ProgressPublic(done=first_sync[0], total=first_sync[1]) if first_sync else None
+            ),
+            folders=[FolderSyncPublic.of(folder) for folder in sync.folders],
         )
 
 

@@ -17,6 +17,7 @@ from rich.table import Table
 from tidings.domain.errors import TidingsError
 from tidings.domain.people import Caller, Privilege, User
 from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
+from tidings.domain.sync import FolderSync, MailboxSync
 from tidings.entrypoints.cli.common import ready
 
 admin_app = typer.Typer(help="Set up profiles, users and mailboxes.", no_args_is_help=True)
@@ -41,16 +42,23 @@ def _run(action: object) -> None:
 
 @admin_app.command("mailboxes")
 def mailboxes() -> None:
-    """Every mailbox: approval, Test & Enable, enabled, its folders' sync and latest alert."""
+    """Every mailbox: approval, Test & Enable, enabled, how it syncs and its latest alert."""
     tidings = ready()
     state = tidings.queries.sync_state()
     table = Table(
-        "Mailbox", "Approval", "Incoming", "Outgoing", "Enabled", "Synced folders", "Latest alert"
+        "Mailbox",
+        "Approval",
+        "Incoming",
+        "Outgoing",
+        "Enabled",
+        "Sync",
+        "Last sync",
+        "Backlog",
+        "Folders",
+        "Latest alert",
     )
     for mailbox in tidings.queries.mailboxes():
-        folders = ", ".join(
-            f"{c.folder} (UID {c.last_uid})" for c in state.get(mailbox.id or 0, [])
-        )
+        sync = state.get(mailbox.id or 0, MailboxSync())
         latest = mailbox.alerts[-1] if mailbox.alerts else None
         table.add_row(
             mailbox.address,
@@ -58,10 +66,31 @@ def mailboxes() -> None:
             mailbox.incoming_status.value,
             mailbox.outgoing_status.value,
             "yes" if mailbox.enabled else "no",
-            folders or "-",
+            _mode(sync),
+            f"{sync.last_sync:%Y-%m-%d %H:%M:%S}" if sync.last_sync else "-",
+            str(sync.backlog),
+            ", ".join(_folder(folder) for folder in sync.folders) or "-",
             f"{latest.level.value}: {latest.text}" if latest else "-",
         )
     console.print(table)
+
+
+def _mode(sync: MailboxSync) -> str:
+    if sync.mode is None:
+        return "-"
+    if sync.first_sync is not None:
+        done, total = sync.first_sync
+        return f"{sync.mode.value} (first sync {done} of {total})"
+    return sync.mode.value
+
+
+def _folder(folder: FolderSync) -> str:
+    if folder.cursor is None:
+        return folder.folder
+    modseq = folder.cursor.highest_modseq
+    return f"{folder.folder} (UID {folder.cursor.last_uid}" + (
+        f", MODSEQ {modseq})" if modseq is not None else ")"
+    )
 
 
 @admin_app.command("add-profile")

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from tidings.domain.people import Privilege
+from tidings.domain.sync import MailboxSync
 from tidings.entrypoints.api.deps import TidingsDep, require
 from tidings.entrypoints.api.schemas import MailboxPublic, ParkedPublic
 
@@ -15,9 +16,13 @@ router = APIRouter(prefix="/api", tags=["mailboxes"])
     dependencies=[require(Privilege.READ_MAILBOXES)],
 )
 def list_mailboxes(tidings: TidingsDep) -> list[MailboxPublic]:
-    """Every mailbox with its approval, Test & Enable results, alerts and sync cursors."""
+    """Every mailbox with its approval, Test & Enable results, alerts and sync: IDLE or
+    polling, last sync, backlog, first-sync progress, and each folder's cursor."""
     state = tidings.queries.sync_state()
-    return [MailboxPublic.of(m, state.get(m.id or 0, [])) for m in tidings.queries.mailboxes()]
+    return [
+        MailboxPublic.of(m, state.get(m.id or 0, MailboxSync()))
+        for m in tidings.queries.mailboxes()
+    ]
 
 
 @router.get(

@@ -1,0 +1,65 @@
+"""The sync worker's account of each folder, kept in storage for the API and the CLI to read.
+
+The worker and the readers are different processes, so the state lives in the database.
+It is written when something a reader cares about changes (mode, backlog, progress, error),
+inside the cursor's own transaction where there is one, and otherwise at most once a minute
+for a folder that is merely found unchanged again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from tidings.domain.sync import FolderSyncState, SyncMode
+from tidings.services.ports import Clock, UnitOfWork
+
+Key = tuple[int, str]
+
+#: A folder found caught up again, with nothing else changed, is recorded this often.
+CHECK_EVERY = timedelta(seconds=60)
+
+
+class SyncStatusBoard:
+    """Each folder task's current state, and what of it is already stored."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._states: dict[Key, FolderSyncState] = {}
+        self._saved: dict[Key, FolderSyncState] = {}
+
+    @property
+    def modes(self) -> dict[Key, SyncMode]:
+        return {key: state.mode for key, state in self._states.items()}
+
+    def get(self, key: Key) -> FolderSyncState | None:
+        return self._states.get(key)
+
+    def change(self, key: Key, **changes: Any) -> FolderSyncState:
+        """The folder's state with ``changes`` applied (kept in memory only)."""
+        now = self._clock.now()
+        current = self._states.get(key) or FolderSyncState(key[0], key[1], SyncMode.CONNECTING, now)
+        state = replace(current, updated_at=now, **changes)
+        self._states[key] = state
+        return state
+
+    def is_news(self, key: Key) -> bool:
+        """Whether the folder's state differs from the stored one in a way worth a write."""
+        state, saved = self._states[key], self._saved.get(key)
+        if saved is None:
+            return True
+        if replace(saved, updated_at=state.updated_at, checked_at=state.checked_at) != state:
+            return True
+        if state.checked_at is None:
+            return False
+        return saved.checked_at is None or state.checked_at - saved.checked_at >= CHECK_EVERY
+
+    def stage(self, uow: UnitOfWork, key: Key) -> FolderSyncState:
+        """Write the folder's state in ``uow``; call ``saved`` once that commits."""
+        state = self._states[key]
+        uow.sync_states.save(state)
+        return state
+
+    def saved(self, state: FolderSyncState) -> None:
+        self._saved[(state.mailbox_id, state.folder)] = state

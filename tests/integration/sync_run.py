@@ -1,0 +1,78 @@
+"""The sync engine run in a thread for tests, and the service it runs with short back-offs."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from tidings.adapters.imap.client import ImapFolderSession
+from tidings.adapters.pop3 import Pop3Mailbox
+from tidings.bootstrap import Tidings
+from tidings.services.ingest import IngestResult
+from tidings.services.sync import SyncService
+from tidings.services.sync_model import Alerted, Backoff, FolderOpener, Ingested, SyncEvent
+
+USERS = {"dana@northwind.example": "dana-pass", "sam@northwind.example": "sam-pass"}
+
+
+class SyncRun:
+    """The sync engine running in a thread, and what it has ingested so far."""
+
+    def __init__(self, tidings: Tidings) -> None:
+        self.tidings = tidings
+        self.results: list[IngestResult] = []
+        self.alerts: list[Alerted] = []
+        self._changed = threading.Condition()
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=self._main, daemon=True)
+
+    def listen(self, event: SyncEvent) -> None:
+        with self._changed:
+            if isinstance(event, Ingested):
+                self.results.extend(event.results)
+            else:
+                self.alerts.append(event)
+            self._changed.notify_all()
+
+    def start(self, service: SyncService) -> None:
+        self.service = service
+        self._thread.start()
+
+    def _main(self) -> None:
+        async def run() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            await self.service.run(self._stop)
+
+        asyncio.run(run())
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float = 20) -> None:
+        """Block until ``condition`` holds, woken by each ingest; fail after ``timeout``."""
+        with self._changed:
+            assert self._changed.wait_for(condition, timeout), "sync never got there"
+
+    def tracked(self) -> set[str]:
+        return {r.summary for r in self.results}
+
+    def stop(self) -> None:
+        if self._thread.is_alive() and self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(timeout=30)
+
+
+def service_for(run: SyncRun, **overrides: object) -> SyncService:
+    t = run.tidings
+    settings: dict[str, Any] = {
+        "listener": run.listen,
+        "refresh_seconds": 0.2,
+        "backoff": Backoff(first_seconds=0.1, cap_seconds=0.5),
+        "pop3_opener": Pop3Mailbox.open,
+    }
+    return SyncService(t.uow, t.ingest, t.secrets, opener(), t.clock, **(settings | overrides))
+
+
+def opener() -> FolderOpener:
+    return ImapFolderSession.open
