@@ -10,7 +10,9 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, Steps
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an event loop running in the main
+# thread while it is open, and later tests call asyncio.run().
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail("Chromium is missing: `make test` installs Debian's chromium package")

@@ -234,3 +234,14 @@ def test_no_console_page_or_form_answers_a_user_without_roles(client: TestClient
     assert checked > 30
     others = client.get("/options/1")
     assert others.status_code == 403
+
+
+def test_behind_https_the_session_cookie_is_secure(org: Org) -> None:
+    # A proxy terminating TLS tells uvicorn the scheme; here the client speaks https itself.
+    org.tidings.access.create_admin("Ada Admin", *ADMIN)
+    client = TestClient(create_app(org.tidings), base_url="https://tidings.example")
+    done = client.post(
+        "/signin", data={"email": ADMIN[0], "password": ADMIN[1]}, follow_redirects=False
+    )
+    cookie = done.headers["set-cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie
