@@ -20,7 +20,7 @@ from playwright.sync_api import Page, expect
 
 from tests.builders import make_email
 from tests.e2e.browser import Steps
-from tests.e2e.test_server import TIDINGS, _free_port, _wait_for_line
+from tests.e2e.processes import TIDINGS, serving
 from tests.servers.dovecot import DovecotServer
 from tests.servers.fixtures import TEST_USERS
 from tests.servers.smtp import SmtpServer
@@ -51,20 +51,8 @@ def console(tmp_path: Path) -> Iterator[str]:
         input=ADMIN[1] + "\n",
         **run,
     )
-    port = _free_port()
-    process = subprocess.Popen(
-        [TIDINGS, "serve", "--worker", "--port", str(port)],
-        env=env,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        _wait_for_line(process, "Uvicorn running on")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with serving(["serve", "--worker"], env) as url:
+        yield url
 
 
 def sign_in(page: Page, base: str, email: str, password: str) -> None:

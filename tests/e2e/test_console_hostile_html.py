@@ -19,7 +19,7 @@ from playwright.sync_api import Page, expect
 from tests.builders import Org, TickingClock, make_email
 from tests.conftest import settings_for
 from tests.e2e.browser import Steps
-from tests.e2e.test_server import _free_port
+from tests.e2e.processes import free_port
 from tidings.bootstrap import bootstrap
 from tidings.entrypoints.api.app import create_app
 
@@ -39,7 +39,7 @@ def hostile_console(sqlite_url: str) -> Iterator[tuple[str, dict[str, int]]]:
         result = org.deliver(raw)
         assert result.activity_id is not None
         ids[sample.stem] = result.activity_id
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(tidings), host="127.0.0.1", port=port, log_level="warning")
     )

@@ -3,50 +3,19 @@
 from __future__ import annotations
 
 import os
-import queue
 import signal
-import socket
 import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.e2e.processes import TIDINGS, serving, start_server
 from tidings.adapters.passwords import Argon2PasswordHasher
 from tidings.bootstrap import bootstrap
 from tidings.config import Settings
 
-TIDINGS = str(Path(sys.executable).with_name("tidings"))
 ADMIN = ("admin@northwind.example", "northwind-demo")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for_line(process: subprocess.Popen[str], needle: str, timeout: float = 60) -> None:
-    """Read the server's log until ``needle`` appears: readiness, not a guessed delay."""
-    assert process.stderr is not None
-    lines: queue.Queue[str] = queue.Queue()
-    stream = process.stderr
-    threading.Thread(target=lambda: [lines.put(line) for line in stream], daemon=True).start()
-    deadline = time.monotonic() + timeout
-    seen = []
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            line = lines.get(timeout=left)
-        except queue.Empty:
-            break
-        seen.append(line)
-        if needle in line:
-            return
-    raise AssertionError(f"server never said {needle!r}; it said:\n{''.join(seen)}")
 
 
 @pytest.fixture(scope="module")
@@ -77,20 +46,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         uow.directory.save_user(priya)
         uow.commit()
     tidings.close()
-    port = _free_port()
-    process = subprocess.Popen(
-        [TIDINGS, "serve", "--port", str(port)],
-        env=env,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        _wait_for_line(process, "Uvicorn running on")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with serving(["serve"], env) as url:
+        yield url
 
 
 def test_healthz_answers_without_sign_in(server: str) -> None:
@@ -186,17 +143,9 @@ def test_the_demo_serves_with_the_worker_and_stops_cleanly_on_ctrl_c(
         "TIDINGS_DATABASE_URL": f"sqlite:///{folder / 'tidings.db'}",
         "TIDINGS_SECRET_KEY_FILE": str(folder / "secret.key"),
     }
-    port = _free_port()
-    process = subprocess.Popen(
-        [TIDINGS, "demo", "--port", str(port)],
-        env=env,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
+    process, url = start_server(["demo"], env)
     try:
-        _wait_for_line(process, "Uvicorn running on", timeout=120)
-        assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+        assert httpx.get(f"{url}/healthz").status_code == 200
     finally:
         process.send_signal(signal.SIGINT)
         # 130 is how a program says it ended on Ctrl-C (128 + SIGINT), as uvicorn does.

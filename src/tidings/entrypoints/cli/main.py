@@ -88,7 +88,7 @@ def demo(
     else:
         console.print("Demo organization already present.")
     url = f"http://{tidings.settings.host}:{port or tidings.settings.port}"
-    console.print(f"Tidings is at [bold]{url}[/]  (API: {url}/api/activities)")
+    console.print(f"Tidings is at [bold]{url}[/]  (sign in there; API docs: {url}/api/docs)")
     console.print(f"Demo admin: [bold]{ADMIN_EMAIL}[/] / [bold]{ADMIN_PASSWORD}[/]")
     if serve_after:
         console.print("The worker runs alongside: sync of enabled mailboxes and sending.")

@@ -1,0 +1,69 @@
+"""The real ``tidings`` command run as a server process, ready when it says so."""
+
+from __future__ import annotations
+
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+TIDINGS = str(Path(sys.executable).with_name("tidings"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_line(process: subprocess.Popen[str], needle: str, timeout: float = 60) -> None:
+    """Read the server's log until ``needle`` appears: readiness, not a guessed delay."""
+    assert process.stderr is not None
+    lines: queue.Queue[str] = queue.Queue()
+    stream = process.stderr
+    threading.Thread(target=lambda: [lines.put(line) for line in stream], daemon=True).start()
+    deadline = time.monotonic() + timeout
+    seen = []
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            break
+        seen.append(line)
+        if needle in line:
+            return
+    raise AssertionError(f"server never said {needle!r}; it said:\n{''.join(seen)}")
+
+
+def start_server(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    """``tidings ARGS --port P`` started; returns the process and its URL once it listens."""
+    port = free_port()
+    process = subprocess.Popen(
+        [TIDINGS, *args, "--port", str(port)],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        wait_for_line(process, "Uvicorn running on", timeout=120)
+    except BaseException:
+        process.kill()
+        raise
+    return process, f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def serving(args: list[str], env: dict[str, str]) -> Iterator[str]:
+    """A server for the length of a ``with`` block, stopped as an operator would stop it."""
+    process, url = start_server(args, env)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
