@@ -56,13 +56,22 @@ def _coerce(name: str, hint: Any, value: object, current: object) -> object:
             return value
     elif hint is str:
         if isinstance(value, str):
-            return value
+            return check_text(name, value)
     elif hint is datetime:
         if isinstance(value, datetime):
             return value
     elif isinstance(value, hint):
         return value
     raise ValidationError(f"{name}: expected {_describe(hint)}, got {value!r}")
+
+
+def check_text(name: str, value: str, max_length: int = 1000) -> str:
+    """Text a database can keep: no NUL character (PostgreSQL refuses it), not too long."""
+    if "\0" in value:
+        raise ValidationError(f"{name}: text cannot contain a NUL character")
+    if len(value) > max_length:
+        raise ValidationError(f"{name}: at most {max_length} characters")
+    return value
 
 
 def _enum(name: str, kind: type[enum.Enum], value: object) -> enum.Enum:
@@ -86,7 +95,7 @@ def _string_map(name: str, value: object) -> dict[str, str]:
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
     ):
         raise ValidationError(f"{name}: expected a mapping of text to text")
-    return dict(value)
+    return {check_text(name, k, 100): check_text(name, v) for k, v in value.items()}
 
 
 def _describe(hint: Any) -> str:

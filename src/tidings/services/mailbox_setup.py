@@ -132,7 +132,12 @@ def _view(view: MailboxView | str) -> MailboxView:
 
 
 def _check_address(address: str) -> str:
-    if not isinstance(address, str) or not is_email_address(normalize_address(address)):
+    if (
+        not isinstance(address, str)
+        or len(address) > 320
+        or "\0" in address
+        or not is_email_address(normalize_address(address))
+    ):
         raise ValidationError(f"{address!r} is not an email address")
     return normalize_address(address)
 

@@ -194,7 +194,7 @@ def _owns(caller: Caller, owner: RecordRef) -> bool:
 
 
 def _check_reason(reason: str) -> str:
-    text = " ".join(reason.split()) if isinstance(reason, str) else ""
+    text = " ".join(reason.replace("\0", " ").split()) if isinstance(reason, str) else ""
     if not text:
         raise ValidationError("say why the email is untracked: the reason is kept with it")
     if len(text) > _MAX_REASON:

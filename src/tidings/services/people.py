@@ -289,14 +289,14 @@ def _require_queue(uow: UnitOfWork, queue_id: int) -> Queue:
 def _check_name(name: str) -> str:
     if not isinstance(name, str) or not name.strip():
         raise ValidationError("a name is needed")
-    if len(name.strip()) > 200:
-        raise ValidationError("a name can have at most 200 characters")
+    if len(name.strip()) > 200 or "\0" in name:
+        raise ValidationError("a name can have at most 200 characters and no NUL")
     return name.strip()
 
 
 def _check_email(email: str) -> str:
     address = normalize_address(email) if isinstance(email, str) else ""
-    if not is_email_address(address) or len(address) > 320:
+    if not is_email_address(address) or len(address) > 320 or "\0" in address:
         raise ValidationError(f"{email!r} is not an email address")
     return address
 
@@ -304,6 +304,8 @@ def _check_email(email: str) -> str:
 def _check_password(password: str) -> None:
     if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > 1000:
+        raise ValidationError("a password can have at most 1000 characters")
 
 
 def _check_address_free(uow: UnitOfWork, address: str, owner: RecordRef | None) -> None:

@@ -118,8 +118,8 @@ def _may(caller: Caller, mailbox: Mailbox, privilege: Privilege) -> None:
 
 
 def _rule(mailbox_id: int, given: FolderRuleInput) -> FolderTrackingRule:
-    if not isinstance(given.folder, str) or len(given.folder.strip()) > 200:
-        raise ValidationError("a folder name can have at most 200 characters")
+    if not isinstance(given.folder, str) or len(given.folder.strip()) > 200 or "\0" in given.folder:
+        raise ValidationError("a folder name can have at most 200 characters and no NUL")
     return FolderTrackingRule(mailbox_id, given.folder.strip(), given.regarding)
 
 

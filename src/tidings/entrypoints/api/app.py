@@ -9,8 +9,24 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tidings import __version__
 from tidings.bootstrap import Tidings
-from tidings.domain.errors import NotFoundError, TidingsError, UserError
-from tidings.entrypoints.api.routes import activities, mailboxes
+from tidings.domain.errors import (
+    ConflictError,
+    NotAuthorizedError,
+    NotFoundError,
+    TidingsError,
+    UserError,
+)
+from tidings.entrypoints.api.routes import (
+    activities,
+    email_settings,
+    mailbox_admin,
+    mailboxes,
+    parked_admin,
+    people,
+    personal_options,
+    server_profiles,
+    tracking,
+)
 
 PROBLEM = "application/problem+json"
 
@@ -28,6 +44,17 @@ def create_app(tidings: Tidings) -> FastAPI:
     app.state.tidings = tidings
     app.include_router(activities.router)
     app.include_router(mailboxes.router)
+    # Administration: the set-up procedure, each endpoint behind its privilege.
+    for router in (
+        email_settings.router,
+        server_profiles.router,
+        mailbox_admin.router,
+        people.router,
+        personal_options.router,
+        tracking.router,
+        parked_admin.router,
+    ):
+        app.include_router(router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -37,14 +64,7 @@ def create_app(tidings: Tidings) -> FastAPI:
 
     @app.exception_handler(TidingsError)
     def tidings_error(request: Request, error: TidingsError) -> JSONResponse:
-        status = (
-            404
-            if isinstance(error, NotFoundError)
-            else 400
-            if isinstance(error, UserError)
-            else 500
-        )
-        return _problem(status, str(error))
+        return _problem(_status_of(error), str(error))
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -65,6 +85,19 @@ def create_app(tidings: Tidings) -> FastAPI:
     return app
 
 
+def _status_of(error: TidingsError) -> int:
+    """User errors are 4xx by kind; anything else is the server's fault."""
+    for kind, status in (
+        (NotFoundError, 404),
+        (NotAuthorizedError, 403),
+        (ConflictError, 409),
+        (UserError, 400),
+    ):
+        if isinstance(error, kind):
+            return status
+    return 500
+
+
 def _problem(status: int, detail: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     """An RFC 9457 problem details body."""
     titles = {
@@ -72,6 +105,7 @@ def _problem(status: int, detail: str, headers: Mapping[str, str] | None = None)
         401: "Not signed in",
         403: "Forbidden",
         404: "Not found",
+        409: "Conflict",
         422: "Invalid request",
     }
     body = {
