@@ -9,6 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.builders import Org, make_email
+from tests.servers.dovecot import DovecotServer
+from tests.servers.smtp import SmtpServer
 from tidings.adapters.passwords import Argon2PasswordHasher
 from tidings.domain.people import SYSTEM_ADMINISTRATOR, TrackIncoming
 from tidings.entrypoints.api.app import create_app
@@ -119,6 +121,12 @@ def _endpoints(ids: dict[str, int]) -> list[tuple[str, str, object, str]]:
         ("POST", f"/api/mailboxes/{mailbox}/folder-rules", rule, "write_mailboxes"),
         ("DELETE", f"/api/mailboxes/{mailbox}/folder-rules/Projects", None, "write_mailboxes"),
         (
+            "GET",
+            f"/api/mailboxes/{mailbox}/not-tracked",
+            None,
+            "You haven't been authorized to use this app",
+        ),
+        (
             "POST",
             "/api/activities/track",
             {"raw_message_id": 1},
@@ -178,6 +186,7 @@ def _template(path: str) -> str:
         "parked": "parked_id",
         "folder-rules": "folder",
         "views": "view",
+        "not-tracked": None,
     }
     parts = path.split("/")
     for i, part in enumerate(parts):
@@ -447,3 +456,86 @@ def _caller(org: Org):
     from tidings.domain.people import Caller, Privilege
 
     return Caller(org.users["dana"], frozenset(Privilege))
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_approve_and_test_and_enable_through_the_api_against_real_servers(
+    org: Org, client: TestClient, dovecot: DovecotServer, smtp_server: SmtpServer
+) -> None:
+    # The admin's procedure, by HTTP only: profile, user, mailbox, credentials, Approve
+    # Email, Test & Enable; the mailbox logs in to Dovecot and the SMTP server and is enabled.
+    profile = client.post(
+        "/api/server-profiles",
+        json={
+            "name": "Test servers",
+            "kind": "imap_smtp",
+            "incoming_host": "127.0.0.1",
+            "incoming_port": dovecot.imaps_port,
+            "incoming_security": "tls",
+            "outgoing_host": "127.0.0.1",
+            "outgoing_port": smtp_server.port,
+            "outgoing_security": "none",
+            "allow_insecure": True,
+            "options": {"ca_file": str(dovecot.ca_file)},
+        },
+        auth=ROOT,
+    ).json()
+    assert profile["warnings"] == ["email and passwords travel unencrypted to this server"]
+    user = client.post(
+        "/api/users", json={"full_name": "Sam", "email": "sam@northwind.example"}, auth=ROOT
+    ).json()
+    mailbox = client.post(
+        "/api/mailboxes",
+        json={
+            "address": "sam@northwind.example",
+            "owner": f"user:{user['id']}",
+            "profile_id": profile["id"],
+        },
+        auth=ROOT,
+    ).json()
+    credentials = {"username": "sam@northwind.example", "password": "sam-pass"}
+    client.put(f"/api/mailboxes/{mailbox['id']}/credentials", json=credentials, auth=ROOT)
+    client.post(f"/api/mailboxes/{mailbox['id']}/approve", auth=ROOT)
+    [report] = client.post(
+        "/api/mailboxes/test-and-enable", json={"ids": [mailbox["id"]]}, auth=ROOT
+    ).json()
+    assert (report["incoming"]["status"], report["outgoing"]["status"], report["enabled"]) == (
+        "success",
+        "success",
+        True,
+    )
+    active = client.get("/api/mailboxes/views/active", auth=ROOT).json()
+    assert "sam@northwind.example" in [m["address"] for m in active]
+    alerts = client.get(f"/api/mailboxes/{mailbox['id']}", auth=ROOT).json()["alerts"]
+    assert alerts[-1]["text"] == "Test & Enable passed: enabled"
+
+
+def test_text_a_database_cannot_keep_is_refused(client: TestClient) -> None:
+    # A lone surrogate or a date beyond what UTC can hold: 4xx problems, not server errors.
+    surrogate = client.post(
+        "/api/users",
+        content=b'{"full_name": "\\ud800", "email": "x@northwind.example"}',
+        headers={"content-type": "application/json"},
+        auth=ROOT,
+    )
+    assert surrogate.status_code == 422
+    assert "full_name" in surrogate.json()["detail"]
+    far = client.post(
+        "/api/server-profiles",
+        json={**IMAP, "process_email_received_after": "0001-01-01T00:00:00+05:00"},
+        auth=ROOT,
+    )
+    assert far.status_code == 400
+    assert "between 1970 and 9998" in far.json()["detail"]
+
+
+def test_a_user_lists_their_kept_but_untracked_email(org: Org, client: TestClient) -> None:
+    org.tidings.personal_options.update_options(
+        _caller(org), org.users["dana"].id, track_incoming=TrackIncoming.NONE
+    )
+    kept = org.deliver(make_email(subject="Lunch?", message_id="<lunch@contoso.example>"))
+    listed = client.get(f"/api/mailboxes/{org.mailboxes['dana']}/not-tracked", auth=DANA).json()
+    assert [(k["raw_message_id"], k["subject"], k["sender"]) for k in listed] == [
+        (kept.raw_message_id, "Lunch?", "maria@contoso.example")
+    ]
+    assert listed[0]["summary"] == kept.summary

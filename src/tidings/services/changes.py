@@ -66,12 +66,23 @@ def _coerce(name: str, hint: Any, value: object, current: object) -> object:
 
 
 def check_text(name: str, value: str, max_length: int = 1000) -> str:
-    """Text a database can keep: no NUL character (PostgreSQL refuses it), not too long."""
-    if "\0" in value:
-        raise ValidationError(f"{name}: text cannot contain a NUL character")
+    """Text a database can keep: no NUL character (PostgreSQL refuses it), valid Unicode
+    (a lone surrogate cannot be encoded), not too long."""
+    if not isinstance(value, str):
+        raise ValidationError(f"{name}: expected text")
+    if "\0" in value or not _encodable(value):
+        raise ValidationError(f"{name}: text cannot contain NUL or unpaired surrogate characters")
     if len(value) > max_length:
         raise ValidationError(f"{name}: at most {max_length} characters")
     return value
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _enum(name: str, kind: type[enum.Enum], value: object) -> enum.Enum:

@@ -17,7 +17,7 @@ from tidings.domain.mailbox_views import MailboxView, in_view
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.records import RecordKind, RecordRef, is_email_address, normalize_address
 from tidings.domain.settings import SyncMethod
-from tidings.services.changes import apply_changes
+from tidings.services.changes import apply_changes, check_text
 from tidings.services.ports import Clock, UnitOfWork
 
 #: What an admin may change on a mailbox; approval and test results have their own actions.
@@ -132,12 +132,7 @@ def _view(view: MailboxView | str) -> MailboxView:
 
 
 def _check_address(address: str) -> str:
-    if (
-        not isinstance(address, str)
-        or len(address) > 320
-        or "\0" in address
-        or not is_email_address(normalize_address(address))
-    ):
+    if not is_email_address(normalize_address(check_text("address", address, 320))):
         raise ValidationError(f"{address!r} is not an email address")
     return normalize_address(address)
 

@@ -21,6 +21,7 @@ from tidings.domain.people import (
     privileges_of,
 )
 from tidings.domain.records import RecordKind, RecordRef, is_email_address, normalize_address
+from tidings.services.changes import check_text
 from tidings.services.ports import PasswordHasher, UnitOfWork
 
 #: Passwords shorter than this are refused (NIST SP 800-63B §5.1.1.2 asks for at least 8).
@@ -289,14 +290,12 @@ def _require_queue(uow: UnitOfWork, queue_id: int) -> Queue:
 def _check_name(name: str) -> str:
     if not isinstance(name, str) or not name.strip():
         raise ValidationError("a name is needed")
-    if len(name.strip()) > 200 or "\0" in name:
-        raise ValidationError("a name can have at most 200 characters and no NUL")
-    return name.strip()
+    return check_text("name", name.strip(), 200)
 
 
 def _check_email(email: str) -> str:
-    address = normalize_address(email) if isinstance(email, str) else ""
-    if not is_email_address(address) or len(address) > 320 or "\0" in address:
+    address = normalize_address(check_text("email", email, 320))
+    if not is_email_address(address):
         raise ValidationError(f"{email!r} is not an email address")
     return address
 
@@ -304,8 +303,7 @@ def _check_email(email: str) -> str:
 def _check_password(password: str) -> None:
     if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
-    if len(password) > 1000:
-        raise ValidationError("a password can have at most 1000 characters")
+    check_text("password", password)
 
 
 def _check_address_free(uow: UnitOfWork, address: str, owner: RecordRef | None) -> None:

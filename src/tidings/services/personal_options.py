@@ -14,6 +14,7 @@ from tidings.domain.folders import FolderTrackingRule, check_folder_rules
 from tidings.domain.mailbox import Mailbox
 from tidings.domain.people import Caller, PersonalOptions, Privilege, TrackIncoming, User
 from tidings.domain.records import RecordKind, RecordRef
+from tidings.services.changes import check_text
 from tidings.services.ports import UnitOfWork
 
 
@@ -118,9 +119,8 @@ def _may(caller: Caller, mailbox: Mailbox, privilege: Privilege) -> None:
 
 
 def _rule(mailbox_id: int, given: FolderRuleInput) -> FolderTrackingRule:
-    if not isinstance(given.folder, str) or len(given.folder.strip()) > 200 or "\0" in given.folder:
-        raise ValidationError("a folder name can have at most 200 characters and no NUL")
-    return FolderTrackingRule(mailbox_id, given.folder.strip(), given.regarding)
+    folder = check_text("folder", given.folder, 200).strip()
+    return FolderTrackingRule(mailbox_id, folder, given.regarding)
 
 
 def _track_incoming(value: TrackIncoming | str) -> TrackIncoming:

@@ -149,10 +149,14 @@ class ServerProfileService:
 
 
 def _check_lengths(profile: ServerProfile) -> ServerProfile:
-    """What the database keeps: names up to 200 characters, host names up to 255."""
+    """What the database keeps: names up to 200 characters, host names up to 255, times
+    that stay in range when converted to UTC."""
     check_text("name", profile.name, 200)
     check_text("incoming_host", profile.incoming_host, 255)
     check_text("outgoing_host", profile.outgoing_host, 255)
+    after = profile.process_email_received_after
+    if after is not None and not 1970 <= after.year <= 9998:
+        raise ValidationError("'process email received after' must be between 1970 and 9998")
     return profile
 
 

@@ -4,6 +4,7 @@ Secrets appear only in request shapes (write-only); no public shape has a field 
 carry a password or a password hash.
 """
 
+import dataclasses
 from datetime import datetime
 from typing import Annotated
 
@@ -28,16 +29,28 @@ from tidings.domain.settings import (
 )
 from tidings.services.ingest import IngestResult
 from tidings.services.mailbox_setup import MailboxDetail
+from tidings.services.manual_tracking import KeptEmail
 from tidings.services.people import QueueSummary, UserSummary
 from tidings.services.server_profiles import ProfileView
 
-#: Text a database can keep: no NUL character.
-_NO_NUL = r"^[^\x00]*$"
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_NO_NUL)]
-Host = Annotated[str, StringConstraints(max_length=255, pattern=_NO_NUL)]
-Address = Annotated[str, StringConstraints(min_length=3, max_length=320, pattern=_NO_NUL)]
-Password = Annotated[str, StringConstraints(min_length=1, max_length=1000, pattern=_NO_NUL)]
-Text = Annotated[str, StringConstraints(max_length=1000, pattern=_NO_NUL)]
+
+def _storable(value: str) -> str:
+    """Text a database can keep: PostgreSQL refuses NUL, no database takes a lone surrogate."""
+    if "\0" in value:
+        raise ValueError("text cannot contain a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text cannot contain unpaired surrogate characters") from None
+    return value
+
+
+_Storable = AfterValidator(_storable)
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200), _Storable]
+Host = Annotated[str, StringConstraints(max_length=255), _Storable]
+Address = Annotated[str, StringConstraints(min_length=3, max_length=320), _Storable]
+Password = Annotated[str, StringConstraints(min_length=1, max_length=1000), _Storable]
+Text = Annotated[str, StringConstraints(max_length=1000), _Storable]
 Id = Annotated[int, Field(ge=1, le=2_147_483_647)]
 #: An id in a URL path: beyond the databases' integer range is simply not found.
 PathId = Annotated[int, Path(ge=1, le=2_147_483_647)]
@@ -74,9 +87,7 @@ class TrackingTokenPublic(BaseModel):
 
 
 class TrackingTokenUpdate(_Strict):
-    prefix: (
-        Annotated[str, StringConstraints(min_length=1, max_length=20, pattern=_NO_NUL)] | None
-    ) = None
+    prefix: Annotated[str, StringConstraints(min_length=1, max_length=20), _Storable] | None = None
     deployment_digits: Annotated[int, Field(ge=0, le=2)] | None = None
     user_digits: Annotated[int, Field(ge=1, le=6)] | None = None
     counter_digits: Annotated[int, Field(ge=1, le=9)] | None = None
@@ -141,7 +152,10 @@ class EmailConfigurationUpdate(_Strict):
     folder_level_tracking: bool | None = None
     max_attachment_kb: Annotated[int, Field(ge=0, le=131072)] | None = None
     blocked_extensions: (
-        Annotated[list[Annotated[str, StringConstraints(max_length=17)]], Field(max_length=1000)]
+        Annotated[
+            list[Annotated[str, StringConstraints(max_length=17), _Storable]],
+            Field(max_length=1000),
+        ]
         | None
     ) = None
 
@@ -167,8 +181,8 @@ class _ProfileFields(_Strict):
     connection_timeout_seconds: Annotated[int, Field(ge=1, le=600)] | None = None
     process_email_received_after: datetime | None = None
     move_failed_to_undeliverable: bool | None = None
-    options: dict[Annotated[str, StringConstraints(max_length=100)], Text] | None = Field(
-        None, description="Kind-specific settings that are not secrets"
+    options: dict[Annotated[str, StringConstraints(max_length=100), _Storable], Text] | None = (
+        Field(None, description="Kind-specific settings that are not secrets")
     )
 
 
@@ -483,7 +497,24 @@ class TrackIn(_Strict):
     """Name the kept email by its id in the raw store or by its Message-ID."""
 
     raw_message_id: Id | None = None
-    message_id: Annotated[str, StringConstraints(min_length=1, max_length=998)] | None = None
+    message_id: (
+        Annotated[str, StringConstraints(min_length=1, max_length=998), _Storable] | None
+    ) = None
+
+
+class KeptEmailPublic(BaseModel):
+    raw_message_id: int
+    mailbox_id: int
+    folder: str
+    message_id: str | None
+    subject: str
+    sender: str | None
+    sent_at: datetime | None
+    summary: str
+
+    @classmethod
+    def of(cls, kept: KeptEmail) -> "KeptEmailPublic":
+        return cls(**dataclasses.asdict(kept))
 
 
 class TrackPublic(BaseModel):
@@ -493,7 +524,7 @@ class TrackPublic(BaseModel):
 
 
 class UntrackIn(_Strict):
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500), _Storable]
 
 
 class RegardingIn(_Strict):

@@ -2,11 +2,12 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Query, status
 
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.records import RecordRef
 from tidings.entrypoints.api.admin_schemas import (
+    KeptEmailPublic,
     PathId,
     RegardingIn,
     RegardingPublic,
@@ -16,13 +17,28 @@ from tidings.entrypoints.api.admin_schemas import (
 )
 from tidings.entrypoints.api.deps import TidingsDep, require
 
-router = APIRouter(prefix="/api/activities", tags=["activities"])
+router = APIRouter(prefix="/api", tags=["activities"])
 
 #: Without the tracking role: "You haven't been authorized to use this app".
 Tracker = Annotated[Caller, require(Privilege.TRACK_EMAIL)]
 
 
-@router.post("/track", status_code=status.HTTP_201_CREATED, summary="Track an email by hand")
+@router.get("/mailboxes/{mailbox_id}/not-tracked", summary="Kept email that is not tracked")
+def not_tracked(
+    mailbox_id: PathId,
+    tidings: TidingsDep,
+    caller: Tracker,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[KeptEmailPublic]:
+    """Newest first, each with why it was not tracked: what can be tracked by hand."""
+    found = tidings.manual_tracking.not_tracked(caller, mailbox_id, limit=limit, offset=offset)
+    return [KeptEmailPublic.of(k) for k in found]
+
+
+@router.post(
+    "/activities/track", status_code=status.HTTP_201_CREATED, summary="Track an email by hand"
+)
 def track(body: TrackIn, tidings: TidingsDep, caller: Tracker) -> TrackPublic:
     """An email kept from a mailbox but not tracked becomes an activity, through the same
     recording path as sync. Name it by ``raw_message_id`` or ``message_id``."""
@@ -41,7 +57,7 @@ def track(body: TrackIn, tidings: TidingsDep, caller: Tracker) -> TrackPublic:
 
 
 @router.post(
-    "/{activity_id}/untrack",
+    "/activities/{activity_id}/untrack",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Untrack an email",
 )
@@ -50,7 +66,7 @@ def untrack(activity_id: PathId, body: UntrackIn, tidings: TidingsDep, caller: T
     tidings.manual_tracking.untrack(caller, activity_id, body.reason)
 
 
-@router.put("/{activity_id}/regarding", summary="Set or clear the regarding record")
+@router.put("/activities/{activity_id}/regarding", summary="Set or clear the regarding record")
 def set_regarding(
     activity_id: PathId, body: RegardingIn, tidings: TidingsDep, caller: Tracker
 ) -> RegardingPublic:
