@@ -6,7 +6,7 @@ carry a password or a password hash.
 
 import dataclasses
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -68,6 +68,31 @@ RecordText = Annotated[
     AfterValidator(_record_text),
     Field(description="KIND:ID of a record, such as opportunity:3"),
 ]
+
+
+class ProblemPublic(BaseModel):
+    """RFC 9457 problem details, as every error is answered."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+
+
+def _problem(description: str) -> dict[str, Any]:
+    schema = ProblemPublic.model_json_schema()
+    return {"description": description, "content": {"application/problem+json": {"schema": schema}}}
+
+
+#: The errors every administration endpoint may answer, for the OpenAPI document.
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    400: _problem("The request breaks a rule; ``detail`` says what to change"),
+    401: _problem("Not signed in"),
+    403: _problem("The caller's security roles lack the privilege"),
+    404: _problem("A record named in the request does not exist"),
+    409: _problem("The request conflicts with existing data"),
+    422: _problem("The request does not have the documented shape"),
+}
 
 
 class _Strict(BaseModel):

@@ -6,12 +6,13 @@ from fastapi import APIRouter
 
 from tidings.domain.people import Caller, Privilege
 from tidings.entrypoints.api.admin_schemas import (
+    PROBLEMS,
     EmailConfigurationPublic,
     EmailConfigurationUpdate,
 )
 from tidings.entrypoints.api.deps import TidingsDep, require
 
-router = APIRouter(prefix="/api/settings/email", tags=["settings"])
+router = APIRouter(prefix="/api/settings/email", tags=["settings"], responses=PROBLEMS)
 
 
 @router.get("", summary="Read the email configuration settings")

@@ -11,6 +11,7 @@ from tidings.domain.mailbox_views import MailboxView
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.records import RecordRef
 from tidings.entrypoints.api.admin_schemas import (
+    PROBLEMS,
     CheckPublic,
     MailboxAdminPublic,
     MailboxCreate,
@@ -23,7 +24,7 @@ from tidings.entrypoints.api.admin_schemas import CredentialsIn as MailboxCreden
 from tidings.entrypoints.api.deps import TidingsDep, require
 from tidings.services.mailboxes import TestReport
 
-router = APIRouter(prefix="/api/mailboxes", tags=["mailboxes"])
+router = APIRouter(prefix="/api/mailboxes", tags=["mailboxes"], responses=PROBLEMS)
 
 Reader = Annotated[Caller, require(Privilege.READ_MAILBOXES)]
 Writer = Annotated[Caller, require(Privilege.WRITE_MAILBOXES)]

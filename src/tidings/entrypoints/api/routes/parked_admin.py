@@ -5,10 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter
 
 from tidings.domain.people import Caller, Privilege
-from tidings.entrypoints.api.admin_schemas import PathId, ReplayPublic
+from tidings.entrypoints.api.admin_schemas import PROBLEMS, PathId, ReplayPublic
 from tidings.entrypoints.api.deps import TidingsDep, require
 
-router = APIRouter(prefix="/api/parked", tags=["mailboxes"])
+router = APIRouter(prefix="/api/parked", tags=["mailboxes"], responses=PROBLEMS)
 
 Replayer = Annotated[Caller, require(Privilege.WRITE_MAILBOXES)]
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter, status
 
 from tidings.domain.people import Caller, Privilege
 from tidings.entrypoints.api.admin_schemas import (
+    PROBLEMS,
     PasswordIn,
     PathId,
     QueueCreate,
@@ -21,7 +22,7 @@ from tidings.entrypoints.api.admin_schemas import (
 )
 from tidings.entrypoints.api.deps import CallerDep, TidingsDep, require
 
-router = APIRouter(prefix="/api", tags=["users, queues and security roles"])
+router = APIRouter(prefix="/api", tags=["users, queues and security roles"], responses=PROBLEMS)
 
 Reader = Annotated[Caller, require(Privilege.READ_USERS)]
 Writer = Annotated[Caller, require(Privilege.WRITE_USERS)]

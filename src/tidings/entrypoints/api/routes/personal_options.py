@@ -4,6 +4,7 @@ from fastapi import APIRouter, Path
 
 from tidings.domain.records import RecordRef
 from tidings.entrypoints.api.admin_schemas import (
+    PROBLEMS,
     FolderRuleIn,
     FolderRulePublic,
     OptionsPublic,
@@ -13,7 +14,7 @@ from tidings.entrypoints.api.admin_schemas import (
 from tidings.entrypoints.api.deps import CallerDep, TidingsDep
 from tidings.services.personal_options import FolderRuleInput
 
-router = APIRouter(prefix="/api", tags=["personal options"])
+router = APIRouter(prefix="/api", tags=["personal options"], responses=PROBLEMS)
 
 
 @router.get("/users/{user_id}/options", summary="Read a user's personal options")

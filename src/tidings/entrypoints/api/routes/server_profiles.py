@@ -7,6 +7,7 @@ from fastapi import APIRouter, status
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.server_profile import HOST_BASED_KINDS, ServerProfileKind
 from tidings.entrypoints.api.admin_schemas import (
+    PROBLEMS,
     CredentialsIn,
     PathId,
     ProfileKindPublic,
@@ -17,7 +18,7 @@ from tidings.entrypoints.api.admin_schemas import (
 from tidings.entrypoints.api.deps import TidingsDep, require
 from tidings.services.server_profiles import KIND_OPTIONS, ProfileSecret
 
-router = APIRouter(prefix="/api/server-profiles", tags=["server profiles"])
+router = APIRouter(prefix="/api/server-profiles", tags=["server profiles"], responses=PROBLEMS)
 
 Reader = Annotated[Caller, require(Privilege.READ_SERVER_PROFILES)]
 Writer = Annotated[Caller, require(Privilege.WRITE_SERVER_PROFILES)]

@@ -7,6 +7,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.records import RecordRef
 from tidings.entrypoints.api.admin_schemas import (
+    PROBLEMS,
     KeptEmailPublic,
     PathId,
     RegardingIn,
@@ -17,7 +18,7 @@ from tidings.entrypoints.api.admin_schemas import (
 )
 from tidings.entrypoints.api.deps import TidingsDep, require
 
-router = APIRouter(prefix="/api", tags=["activities"])
+router = APIRouter(prefix="/api", tags=["activities"], responses=PROBLEMS)
 
 #: Without the tracking role: "You haven't been authorized to use this app".
 Tracker = Annotated[Caller, require(Privilege.TRACK_EMAIL)]
