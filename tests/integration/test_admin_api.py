@@ -385,7 +385,9 @@ def test_the_set_up_procedure_through_the_api(org: Org, client: TestClient) -> N
     ).json()
     assert (mailbox["approval"], mailbox["outgoing_method"]) == ("pending_approval", "none")
     pending = client.get("/api/mailboxes/views/pending_approval", auth=ROOT).json()
-    assert [m["address"] for m in pending] == ["ivo@northwind.example"]
+    assert [(m["address"], m["owner_name"], m["profile_name"]) for m in pending] == [
+        ("ivo@northwind.example", "Ivo Novak", "Contoso IMAP")
+    ]
     approved = client.post(
         "/api/mailboxes/approve", json={"ids": [mailbox["id"]]}, auth=ROOT
     ).json()

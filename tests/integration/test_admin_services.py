@@ -189,6 +189,10 @@ def test_mailbox_views_follow_approval_and_test_results(org: Org) -> None:
     assert names(MailboxView.ALL) == ["dana", "lee", "sam"]
     with pytest.raises(ValidationError, match="unknown view 'busy'"):
         service.list_mailboxes(admin(org), "busy")
+    rows = service.list_rows(admin(org), "pending_approval")
+    assert [(r.mailbox.address, r.owner_name, r.profile_name) for r in rows] == [
+        ("sam@northwind.example", "Sam", None)
+    ]
 
 
 def test_a_new_mailbox_is_pending_with_the_default_methods(org: Org) -> None:

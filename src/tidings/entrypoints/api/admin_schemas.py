@@ -28,7 +28,7 @@ from tidings.domain.settings import (
     SyncMethod,
 )
 from tidings.services.ingest import IngestResult
-from tidings.services.mailbox_setup import MailboxDetail
+from tidings.services.mailbox_setup import MailboxDetail, MailboxRow
 from tidings.services.manual_tracking import KeptEmail
 from tidings.services.people import QueueSummary, UserSummary
 from tidings.services.server_profiles import ProfileView
@@ -332,14 +332,15 @@ class MailboxAdminPublic(BaseModel):
     )
 
     @classmethod
-    def of(cls, detail: MailboxDetail) -> "MailboxAdminPublic":
+    def of(cls, detail: MailboxDetail | MailboxRow) -> "MailboxAdminPublic":
         return cls.of_mailbox(detail.mailbox, detail)
 
     @classmethod
     def of_mailbox(
-        cls, mailbox: Mailbox, detail: MailboxDetail | None = None
+        cls, mailbox: Mailbox, detail: MailboxDetail | MailboxRow | None = None
     ) -> "MailboxAdminPublic":
         assert mailbox.id is not None  # noqa: S101 - stored mailboxes have ids
+        full = detail if isinstance(detail, MailboxDetail) else None
         return cls(
             id=mailbox.id,
             address=mailbox.address,
@@ -357,8 +358,8 @@ class MailboxAdminPublic(BaseModel):
                 MailboxAlertPublic(level=a.level.value, text=a.text, raised_at=a.raised_at)
                 for a in mailbox.alerts
             ],
-            folder_rules=[FolderRulePublic.of(r) for r in detail.folder_rules] if detail else [],
-            credential_usernames=detail.credential_usernames if detail else {},
+            folder_rules=[FolderRulePublic.of(r) for r in full.folder_rules] if full else [],
+            credential_usernames=full.credential_usernames if full else {},
         )
 
 

@@ -45,9 +45,9 @@ def list_views(caller: Reader) -> list[ViewPublic]:
 def mailboxes_in_view(
     view: MailboxView, tidings: TidingsDep, caller: Reader
 ) -> list[MailboxAdminPublic]:
-    """Active, pending approval, Test & Enable failed, disabled, or all."""
-    found = tidings.mailbox_setup.list_mailboxes(caller, view)
-    return [MailboxAdminPublic.of_mailbox(m) for m in found]
+    """Active, pending approval, Test & Enable failed, disabled, or all; folder rules and
+    credentials are shown by ``GET /api/mailboxes/{id}``."""
+    return [MailboxAdminPublic.of(row) for row in tidings.mailbox_setup.list_rows(caller, view)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create a mailbox")
