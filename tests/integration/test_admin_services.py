@@ -59,6 +59,35 @@ def test_settings_change_is_validated_and_saved(org: Org) -> None:
     assert again.blocked_extensions == frozenset({"exe", "js"})
 
 
+def test_values_posted_by_a_form_are_read_as_their_types(org: Org) -> None:
+    # A console form posts text: numbers, check boxes, lists of words, empty optional fields.
+    config = org.tidings.email_settings.update(
+        admin(org),
+        {
+            "max_attachment_kb": " 2048 ",
+            "use_smart_matching": "on",
+            "blocked_extensions": "exe, js bat",
+        },
+    )
+    assert (config.max_attachment_kb, config.use_smart_matching) == (2048, True)
+    assert config.blocked_extensions == frozenset({"exe", "js", "bat"})
+    profile = org.tidings.server_profiles.create(
+        admin(org),
+        {
+            **IMAP,
+            "incoming_port": "",
+            "outgoing_port": "2525",
+            "process_email_received_after": "2026-01-01T00:00:00+00:00",
+        },
+    ).profile
+    assert (profile.incoming_port, profile.outgoing_port) == (None, 2525)
+    assert profile.process_email_received_after.year == 2026
+    with pytest.raises(ValidationError, match="is not an ISO 8601 time"):
+        org.tidings.server_profiles.update(
+            admin(org), profile.id, {"process_email_received_after": "soon"}
+        )
+
+
 @pytest.mark.parametrize(
     ("changes", "words"),
     [
