@@ -415,3 +415,30 @@ def test_a_folder_rule_may_set_a_regarding_record(org: Org) -> None:
     org.add_user("sam")
     with pytest.raises(NotAuthorizedError, match="write_mailboxes"):
         options.add_folder_rule(nobody(org, "sam"), mailbox_id, FolderRuleInput("Sam's"))
+
+
+def test_people_and_options_read_form_values(org: Org) -> None:
+    # Role ids, check boxes and profile ids as a form posts them.
+    people = org.tidings.people
+    tracking = next(r for r in people.list_roles(admin(org)) if r.name == "Tidings App User")
+    user = people.create_user(
+        admin(org), full_name="Ivo", email="ivo@northwind.example", role_ids=[str(tracking.id)]
+    )
+    assert [r.name for r in user.roles] == ["Tidings App User"]
+    assert not people.update_user(admin(org), user.id, is_active="off").is_active
+    options = org.tidings.personal_options.update_options(
+        admin(org), user.id, create_contacts_for_unknown_senders="false"
+    )
+    assert options.create_contacts_for_unknown_senders is False
+    with pytest.raises(ValidationError, match="'x' is not a security role id"):
+        people.assign_user_roles(admin(org), user.id, ["x"])
+    with pytest.raises(ValidationError, match="is_active: expected true or false"):
+        people.update_user(admin(org), user.id, is_active="perhaps")
+    profile = org.tidings.server_profiles.create(admin(org), IMAP).profile
+    detail = org.tidings.mailbox_setup.create(
+        admin(org),
+        address="ivo@northwind.example",
+        owner=RecordRef(RecordKind.USER, user.id),
+        profile_id=str(profile.id),
+    )
+    assert detail.mailbox.profile_id == profile.id

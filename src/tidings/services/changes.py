@@ -97,6 +97,14 @@ def _from_text(name: str, hint: Any, value: object) -> object:
     return value
 
 
+def read_bool(name: str, value: object) -> bool:
+    """A yes or no from JSON (``true``) or a form (``"on"``); anything else is refused."""
+    found = _from_text(name, bool, value)
+    if not isinstance(found, bool):
+        raise ValidationError(f"{name}: expected true or false, got {value!r}")
+    return found
+
+
 def check_text(name: str, value: str, max_length: int = 1000) -> str:
     """Text a database can keep: no NUL character (PostgreSQL refuses it), valid Unicode
     (a lone surrogate cannot be encoded), not too long."""

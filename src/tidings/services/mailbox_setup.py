@@ -90,7 +90,7 @@ class MailboxSetupService:
         *,
         address: str,
         owner: RecordRef,
-        profile_id: int | None = None,
+        profile_id: int | str | None = None,
         incoming_method: SyncMethod | str | None = None,
         outgoing_method: SyncMethod | str | None = None,
     ) -> MailboxDetail:
@@ -104,14 +104,14 @@ class MailboxSetupService:
                 raise ConflictError(f"{owner} already has a mailbox")
             if uow.mailboxes.get_by_address(address) is not None:
                 raise ConflictError(f"a mailbox with the address {address} exists")
-            _check_profile(uow, profile_id)
             config = uow.settings.get()
-            mailbox = Mailbox(address, owner, profile_id)
-            methods: dict[str, object] = {
+            given: dict[str, object] = {
+                "profile_id": profile_id,
                 "incoming_method": incoming_method or config.default_incoming_method,
                 "outgoing_method": outgoing_method or config.default_outgoing_method,
             }
-            mailbox = apply_changes(mailbox, methods, EDITABLE)
+            mailbox = apply_changes(Mailbox(address, owner), given, EDITABLE)
+            _check_profile(uow, mailbox.profile_id)
             uow.mailboxes.add(mailbox)
             uow.commit()
             return _detail(uow, mailbox)
