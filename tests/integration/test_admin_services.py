@@ -59,6 +59,35 @@ def test_settings_change_is_validated_and_saved(org: Org) -> None:
     assert again.blocked_extensions == frozenset({"exe", "js"})
 
 
+def test_values_posted_by_a_form_are_read_as_their_types(org: Org) -> None:
+    # A console form posts text: numbers, check boxes, lists of words, empty optional fields.
+    config = org.tidings.email_settings.update(
+        admin(org),
+        {
+            "max_attachment_kb": " 2048 ",
+            "use_smart_matching": "on",
+            "blocked_extensions": "exe, js bat",
+        },
+    )
+    assert (config.max_attachment_kb, config.use_smart_matching) == (2048, True)
+    assert config.blocked_extensions == frozenset({"exe", "js", "bat"})
+    profile = org.tidings.server_profiles.create(
+        admin(org),
+        {
+            **IMAP,
+            "incoming_port": "",
+            "outgoing_port": "2525",
+            "process_email_received_after": "2026-01-01T00:00:00+00:00",
+        },
+    ).profile
+    assert (profile.incoming_port, profile.outgoing_port) == (None, 2525)
+    assert profile.process_email_received_after.year == 2026
+    with pytest.raises(ValidationError, match="is not an ISO 8601 time"):
+        org.tidings.server_profiles.update(
+            admin(org), profile.id, {"process_email_received_after": "soon"}
+        )
+
+
 @pytest.mark.parametrize(
     ("changes", "words"),
     [
@@ -189,6 +218,10 @@ def test_mailbox_views_follow_approval_and_test_results(org: Org) -> None:
     assert names(MailboxView.ALL) == ["dana", "lee", "sam"]
     with pytest.raises(ValidationError, match="unknown view 'busy'"):
         service.list_mailboxes(admin(org), "busy")
+    rows = service.list_rows(admin(org), "pending_approval")
+    assert [(r.mailbox.address, r.owner_name, r.profile_name) for r in rows] == [
+        ("sam@northwind.example", "Sam", None)
+    ]
 
 
 def test_a_new_mailbox_is_pending_with_the_default_methods(org: Org) -> None:
@@ -382,3 +415,30 @@ def test_a_folder_rule_may_set_a_regarding_record(org: Org) -> None:
     org.add_user("sam")
     with pytest.raises(NotAuthorizedError, match="write_mailboxes"):
         options.add_folder_rule(nobody(org, "sam"), mailbox_id, FolderRuleInput("Sam's"))
+
+
+def test_people_and_options_read_form_values(org: Org) -> None:
+    # Role ids, check boxes and profile ids as a form posts them.
+    people = org.tidings.people
+    tracking = next(r for r in people.list_roles(admin(org)) if r.name == "Tidings App User")
+    user = people.create_user(
+        admin(org), full_name="Ivo", email="ivo@northwind.example", role_ids=[str(tracking.id)]
+    )
+    assert [r.name for r in user.roles] == ["Tidings App User"]
+    assert not people.update_user(admin(org), user.id, is_active="off").is_active
+    options = org.tidings.personal_options.update_options(
+        admin(org), user.id, create_contacts_for_unknown_senders="false"
+    )
+    assert options.create_contacts_for_unknown_senders is False
+    with pytest.raises(ValidationError, match="'x' is not a security role id"):
+        people.assign_user_roles(admin(org), user.id, ["x"])
+    with pytest.raises(ValidationError, match="is_active: expected true or false"):
+        people.update_user(admin(org), user.id, is_active="perhaps")
+    profile = org.tidings.server_profiles.create(admin(org), IMAP).profile
+    detail = org.tidings.mailbox_setup.create(
+        admin(org),
+        address="ivo@northwind.example",
+        owner=RecordRef(RecordKind.USER, user.id),
+        profile_id=str(profile.id),
+    )
+    assert detail.mailbox.profile_id == profile.id

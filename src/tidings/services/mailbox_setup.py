@@ -17,7 +17,7 @@ from tidings.domain.mailbox_views import MailboxView, in_view
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.records import RecordKind, RecordRef, is_email_address, normalize_address
 from tidings.domain.settings import SyncMethod
-from tidings.services.changes import apply_changes
+from tidings.services.changes import apply_changes, check_text
 from tidings.services.ports import Clock, UnitOfWork
 
 #: What an admin may change on a mailbox; approval and test results have their own actions.
@@ -33,6 +33,15 @@ class MailboxDetail:
     profile_name: str | None
     folder_rules: list[FolderTrackingRule]
     credential_usernames: dict[Direction, str]
+
+
+@dataclass(frozen=True)
+class MailboxRow:
+    """One line of the Mailboxes list: the mailbox with its owner's and profile's names."""
+
+    mailbox: Mailbox
+    owner_name: str | None
+    profile_name: str | None
 
 
 class MailboxSetupService:
@@ -51,6 +60,25 @@ class MailboxSetupService:
         with self._uow() as uow:
             return [m for m in uow.mailboxes.all() if in_view(m, chosen)]
 
+    def list_rows(
+        self, caller: Caller, view: MailboxView | str = MailboxView.ALL
+    ) -> list[MailboxRow]:
+        """The mailboxes in one view with the names a list shows, read in a few queries."""
+        caller.require(Privilege.READ_MAILBOXES)
+        chosen = _view(view)
+        with self._uow() as uow:
+            mailboxes = [m for m in uow.mailboxes.all() if in_view(m, chosen)]
+            owners = uow.directory.summaries({m.owner for m in mailboxes})
+            profiles = {p.id: p.name for p in uow.server_profiles.all()}
+        return [
+            MailboxRow(
+                m,
+                owners[m.owner].name if m.owner in owners else None,
+                profiles.get(m.profile_id) if m.profile_id else None,
+            )
+            for m in mailboxes
+        ]
+
     def get(self, caller: Caller, mailbox_id: int) -> MailboxDetail:
         caller.require(Privilege.READ_MAILBOXES)
         with self._uow() as uow:
@@ -62,7 +90,7 @@ class MailboxSetupService:
         *,
         address: str,
         owner: RecordRef,
-        profile_id: int | None = None,
+        profile_id: int | str | None = None,
         incoming_method: SyncMethod | str | None = None,
         outgoing_method: SyncMethod | str | None = None,
     ) -> MailboxDetail:
@@ -76,14 +104,14 @@ class MailboxSetupService:
                 raise ConflictError(f"{owner} already has a mailbox")
             if uow.mailboxes.get_by_address(address) is not None:
                 raise ConflictError(f"a mailbox with the address {address} exists")
-            _check_profile(uow, profile_id)
             config = uow.settings.get()
-            mailbox = Mailbox(address, owner, profile_id)
-            methods: dict[str, object] = {
+            given: dict[str, object] = {
+                "profile_id": profile_id,
                 "incoming_method": incoming_method or config.default_incoming_method,
                 "outgoing_method": outgoing_method or config.default_outgoing_method,
             }
-            mailbox = apply_changes(mailbox, methods, EDITABLE)
+            mailbox = apply_changes(Mailbox(address, owner), given, EDITABLE)
+            _check_profile(uow, mailbox.profile_id)
             uow.mailboxes.add(mailbox)
             uow.commit()
             return _detail(uow, mailbox)
@@ -132,7 +160,7 @@ def _view(view: MailboxView | str) -> MailboxView:
 
 
 def _check_address(address: str) -> str:
-    if not isinstance(address, str) or not is_email_address(normalize_address(address)):
+    if not is_email_address(normalize_address(check_text("address", address, 320))):
         raise ValidationError(f"{address!r} is not an email address")
     return normalize_address(address)
 

@@ -11,11 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from tidings.domain.activity import ActivityStatus, EmailActivity
 from tidings.domain.correlation import choose_regarding
 from tidings.domain.errors import ConflictError, NotFoundError, ValidationError
-from tidings.domain.message import parse_email, parse_headers, parse_message_ids
+from tidings.domain.message import (
+    parse_email,
+    parse_headers,
+    parse_message_ids,
+    try_parse_headers,
+)
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.records import REGARDING_KINDS, RecordKind, RecordRef
 from tidings.domain.stored import StoredDecision, StoredRaw
@@ -26,6 +32,7 @@ from tidings.domain.tracking import (
     TrackingDecision,
     Verdict,
 )
+from tidings.services.changes import check_text
 from tidings.services.lookups import BatchLookups
 from tidings.services.ports import Clock, UnitOfWork
 from tidings.services.recording import (
@@ -41,6 +48,21 @@ UNTRACKED_BY_HAND = "untracked_by_hand"
 _MAX_REASON = 500
 #: Outgoing email Tidings still has to send: untracking it would cancel the send.
 _UNSENT = frozenset({ActivityStatus.DRAFT, ActivityStatus.PENDING_SEND, ActivityStatus.SENDING})
+
+
+@dataclass(frozen=True)
+class KeptEmail:
+    """An email kept from a mailbox that is not tracked: what a user may track by hand."""
+
+    raw_message_id: int
+    mailbox_id: int
+    folder: str
+    message_id: str | None
+    subject: str
+    sender: str | None
+    sent_at: datetime | None
+    #: Why the rules did not track it (or who untracked it, and why).
+    summary: str
 
 
 @dataclass(frozen=True)
@@ -67,6 +89,18 @@ class ManualTrackingService:
             result = self._track(uow, caller, stored)
             uow.commit()
         return result
+
+    def not_tracked(
+        self, caller: Caller, mailbox_id: int, *, limit: int = 50, offset: int = 0
+    ) -> list[KeptEmail]:
+        """The mailbox's email that is kept but not tracked, newest first."""
+        caller.require(Privilege.TRACK_EMAIL)
+        with self._uow() as uow:
+            if uow.mailboxes.get(mailbox_id) is None:
+                raise NotFoundError(f"no mailbox with id {mailbox_id}")
+            self._require_may_act(uow, caller, mailbox_id)
+            found = uow.raw_messages.not_tracked(mailbox_id, limit, offset)
+            return [_kept(uow.raw_messages.require(i), summary) for i, summary in found]
 
     def track_message_id(self, caller: Caller, message_id: str) -> TrackResult:
         """Track, by hand, the kept copy of the email with this Message-ID that the caller
@@ -189,12 +223,27 @@ class ManualTrackingService:
         return mailbox is not None and _owns(caller, mailbox.owner)
 
 
+def _kept(stored: StoredRaw, summary: str) -> KeptEmail:
+    headers = try_parse_headers(stored.raw)
+    sender = headers.sender if headers else None
+    return KeptEmail(
+        raw_message_id=stored.id,
+        mailbox_id=stored.origin.mailbox_id,
+        folder=stored.origin.folder,
+        message_id=stored.message_id,
+        subject=headers.subject if headers else "",
+        sender=sender.address if sender else None,
+        sent_at=headers.date if headers else None,
+        summary=summary,
+    )
+
+
 def _owns(caller: Caller, owner: RecordRef) -> bool:
     return caller.user.id is not None and owner == RecordRef(RecordKind.USER, caller.user.id)
 
 
 def _check_reason(reason: str) -> str:
-    text = " ".join(reason.split()) if isinstance(reason, str) else ""
+    text = " ".join(check_text("reason", reason, 10 * _MAX_REASON).split())
     if not text:
         raise ValidationError("say why the email is untracked: the reason is kept with it")
     if len(text) > _MAX_REASON:

@@ -21,6 +21,7 @@ from tidings.domain.people import (
     privileges_of,
 )
 from tidings.domain.records import RecordKind, RecordRef, is_email_address, normalize_address
+from tidings.services.changes import check_text, read_bool
 from tidings.services.ports import PasswordHasher, UnitOfWork
 
 #: Passwords shorter than this are refused (NIST SP 800-63B §5.1.1.2 asks for at least 8).
@@ -80,7 +81,7 @@ class PeopleService:
         full_name: str,
         email: str,
         password: str | None = None,
-        role_ids: Iterable[int] = (),
+        role_ids: Iterable[int | str] = (),
     ) -> UserSummary:
         caller.require(Privilege.WRITE_USERS)
         name, address = _check_name(full_name), _check_email(email)
@@ -103,11 +104,15 @@ class PeopleService:
         *,
         full_name: str | None = None,
         email: str | None = None,
-        is_active: bool | None = None,
+        is_active: bool | str | None = None,
     ) -> UserSummary:
         """Change a user's name, address or whether they may sign in."""
         caller.require(Privilege.WRITE_USERS)
-        if is_active is False and user_id == caller.user.id:
+        if (
+            is_active is not None
+            and not read_bool("is_active", is_active)
+            and (user_id == caller.user.id)
+        ):
             raise ValidationError("you cannot deactivate yourself")
         with self._uow() as uow:
             user = _require_user(uow, user_id)
@@ -117,7 +122,7 @@ class PeopleService:
                 user.email = _check_email(email)
                 _check_address_free(uow, user.email, user.ref)
             if is_active is not None:
-                user.is_active = is_active
+                user.is_active = read_bool("is_active", is_active)
             uow.directory.save_user(user)
             uow.commit()
             return _user(user, uow.directory.roles())
@@ -138,7 +143,7 @@ class PeopleService:
             uow.commit()
 
     def assign_user_roles(
-        self, caller: Caller, user_id: int, role_ids: Iterable[int]
+        self, caller: Caller, user_id: int, role_ids: Iterable[int | str]
     ) -> UserSummary:
         """Replace the user's security roles."""
         caller.require(Privilege.WRITE_USERS)
@@ -167,7 +172,7 @@ class PeopleService:
             return _queue(_require_queue(uow, queue_id), uow.directory.roles())
 
     def create_queue(
-        self, caller: Caller, *, name: str, email: str, role_ids: Iterable[int] = ()
+        self, caller: Caller, *, name: str, email: str, role_ids: Iterable[int | str] = ()
     ) -> QueueSummary:
         caller.require(Privilege.WRITE_USERS)
         queue_name, address = _check_name(name), _check_email(email)
@@ -186,7 +191,7 @@ class PeopleService:
         *,
         name: str | None = None,
         email: str | None = None,
-        role_ids: Iterable[int] | None = None,
+        role_ids: Iterable[int | str] | None = None,
     ) -> QueueSummary:
         """Change a queue's name, address or security roles."""
         caller.require(Privilege.WRITE_USERS)
@@ -289,14 +294,12 @@ def _require_queue(uow: UnitOfWork, queue_id: int) -> Queue:
 def _check_name(name: str) -> str:
     if not isinstance(name, str) or not name.strip():
         raise ValidationError("a name is needed")
-    if len(name.strip()) > 200:
-        raise ValidationError("a name can have at most 200 characters")
-    return name.strip()
+    return check_text("name", name.strip(), 200)
 
 
 def _check_email(email: str) -> str:
-    address = normalize_address(email) if isinstance(email, str) else ""
-    if not is_email_address(address) or len(address) > 320:
+    address = normalize_address(check_text("email", email, 320))
+    if not is_email_address(address):
         raise ValidationError(f"{email!r} is not an email address")
     return address
 
@@ -304,6 +307,7 @@ def _check_email(email: str) -> str:
 def _check_password(password: str) -> None:
     if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    check_text("password", password)
 
 
 def _check_address_free(uow: UnitOfWork, address: str, owner: RecordRef | None) -> None:
@@ -313,12 +317,21 @@ def _check_address_free(uow: UnitOfWork, address: str, owner: RecordRef | None) 
             raise ConflictError(f"the address {address} belongs to another {ref.kind.value}")
 
 
-def _check_roles(roles: dict[int, SecurityRole], role_ids: Iterable[int]) -> frozenset[int]:
-    wanted = frozenset(role_ids)
+def _check_roles(roles: dict[int, SecurityRole], role_ids: Iterable[int | str]) -> frozenset[int]:
+    wanted = frozenset(_role_id(i) for i in role_ids)
     unknown = sorted(wanted - set(roles))
     if unknown:
         raise NotFoundError(f"no security role with id {unknown[0]}")
     return wanted
+
+
+def _role_id(value: int | str) -> int:
+    """Role ids come as numbers from JSON and as text from a form."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 10:
+        return int(value)
+    raise ValidationError(f"{value!r} is not a security role id")
 
 
 def _check_privileges(privileges: Iterable[Privilege | str]) -> frozenset[Privilege]:

@@ -14,6 +14,7 @@ from tidings.domain.folders import FolderTrackingRule, check_folder_rules
 from tidings.domain.mailbox import Mailbox
 from tidings.domain.people import Caller, PersonalOptions, Privilege, TrackIncoming, User
 from tidings.domain.records import RecordKind, RecordRef
+from tidings.services.changes import check_text, read_bool
 from tidings.services.ports import UnitOfWork
 
 
@@ -43,7 +44,7 @@ class PersonalOptionsService:
         user_id: int,
         *,
         track_incoming: TrackIncoming | str | None = None,
-        create_contacts_for_unknown_senders: bool | None = None,
+        create_contacts_for_unknown_senders: bool | str | None = None,
     ) -> PersonalOptions:
         """Change *Track incoming email* and whether unknown senders become contacts."""
         if user_id != caller.user.id:
@@ -53,8 +54,8 @@ class PersonalOptionsService:
             if track_incoming is not None:
                 user.options.track_incoming = _track_incoming(track_incoming)
             if create_contacts_for_unknown_senders is not None:
-                user.options.create_contacts_for_unknown_senders = bool(
-                    create_contacts_for_unknown_senders
+                user.options.create_contacts_for_unknown_senders = read_bool(
+                    "create_contacts_for_unknown_senders", create_contacts_for_unknown_senders
                 )
             uow.directory.save_user(user)
             uow.commit()
@@ -118,9 +119,8 @@ def _may(caller: Caller, mailbox: Mailbox, privilege: Privilege) -> None:
 
 
 def _rule(mailbox_id: int, given: FolderRuleInput) -> FolderTrackingRule:
-    if not isinstance(given.folder, str) or len(given.folder.strip()) > 200:
-        raise ValidationError("a folder name can have at most 200 characters")
-    return FolderTrackingRule(mailbox_id, given.folder.strip(), given.regarding)
+    folder = check_text("folder", given.folder, 200).strip()
+    return FolderTrackingRule(mailbox_id, folder, given.regarding)
 
 
 def _track_incoming(value: TrackIncoming | str) -> TrackIncoming:

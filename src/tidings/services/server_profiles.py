@@ -10,7 +10,7 @@ from tidings.domain.credentials import CredentialKey, CredentialScope, Direction
 from tidings.domain.errors import ConflictError, NotFoundError, ValidationError
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.server_profile import ServerProfile, ServerProfileKind, check_server_profile
-from tidings.services.changes import apply_changes
+from tidings.services.changes import apply_changes, check_text
 from tidings.services.ports import Clock, SecretBox, UnitOfWork
 
 #: Every field an admin sets; ``id`` is Tidings' own.
@@ -74,7 +74,7 @@ class ServerProfileService:
         if not values.get("name") or not values.get("kind"):
             raise ValidationError("a server profile needs a name and a kind")
         base = ServerProfile(name="", kind=ServerProfileKind.IMAP_SMTP)
-        profile = check_server_profile(apply_changes(base, values, EDITABLE))
+        profile = check_server_profile(_check_lengths(apply_changes(base, values, EDITABLE)))
         profile.name = profile.name.strip()
         with self._uow() as uow:
             self._check_name_free(uow, profile)
@@ -90,7 +90,7 @@ class ServerProfileService:
         with self._uow() as uow:
             profile = apply_changes(_require(uow, profile_id), changes, EDITABLE)
             profile.name = profile.name.strip()
-            check_server_profile(profile)
+            check_server_profile(_check_lengths(profile))
             self._check_name_free(uow, profile)
             uow.server_profiles.save(profile)
             uow.commit()
@@ -123,6 +123,8 @@ class ServerProfileService:
     def _seal(self, uow: UnitOfWork, profile: ServerProfile, secret: ProfileSecret) -> None:
         if not secret.username.strip() or not secret.password:
             raise ValidationError("a user name and a password are both needed")
+        check_text("username", secret.username, 320)
+        check_text("password", secret.password)
         assert profile.id is not None  # noqa: S101 - stored profiles have ids
         sealed = self._secrets.seal(secret.password)
         key = _key(profile.id, secret.direction)
@@ -144,6 +146,18 @@ class ServerProfileService:
         for name in sorted(set(profile.options) - set(KIND_OPTIONS[profile.kind])):
             warnings.append(f"the option {name!r} is not used by {profile.kind.value} profiles")
         return ProfileView(profile, warnings, _addresses_using(uow, profile.id), usernames)
+
+
+def _check_lengths(profile: ServerProfile) -> ServerProfile:
+    """What the database keeps: names up to 200 characters, host names up to 255, times
+    that stay in range when converted to UTC."""
+    check_text("name", profile.name, 200)
+    check_text("incoming_host", profile.incoming_host, 255)
+    check_text("outgoing_host", profile.outgoing_host, 255)
+    after = profile.process_email_received_after
+    if after is not None and not 1970 <= after.year <= 9998:
+        raise ValidationError("'process email received after' must be between 1970 and 9998")
+    return profile
 
 
 def _key(profile_id: int, direction: Direction) -> CredentialKey:

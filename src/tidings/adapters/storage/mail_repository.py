@@ -114,6 +114,20 @@ class SqlRawMessageRepository:
         )
         return [int(i) for i in rows.scalars()]
 
+    def not_tracked(self, mailbox_id: int, limit: int, offset: int) -> list[tuple[int, str]]:
+        """Kept email of one mailbox that was decided not tracked, newest first, with the
+        decision's summary."""
+        c, d = t.raw_messages.c, t.tracking_decisions.c
+        rows = self._conn.execute(
+            select(c.id, d.summary)
+            .join(t.tracking_decisions, d.raw_message_id == c.id)
+            .where(c.mailbox_id == mailbox_id, d.outcome == Outcome.NOT_TRACKED.value)
+            .order_by(c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        return [(int(row.id), row.summary) for row in rows]
+
 
 class SqlDecisionRepository:
     """Every tracking decision with all its reasons."""

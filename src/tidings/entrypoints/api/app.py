@@ -17,7 +17,17 @@ from tidings.domain.errors import (
     TidingsError,
     UserError,
 )
-from tidings.entrypoints.api.routes import activities, mailboxes
+from tidings.entrypoints.api.routes import (
+    activities,
+    email_settings,
+    mailbox_admin,
+    mailboxes,
+    parked_admin,
+    people,
+    personal_options,
+    server_profiles,
+    tracking,
+)
 from tidings.entrypoints.web.console import error_page, is_console_path, mount_console
 
 PROBLEM = "application/problem+json"
@@ -37,6 +47,17 @@ def create_app(tidings: Tidings) -> FastAPI:
     app.state.tidings = tidings
     app.include_router(activities.router)
     app.include_router(mailboxes.router)
+    # Administration: the set-up procedure, each endpoint behind its privilege.
+    for router in (
+        email_settings.router,
+        server_profiles.router,
+        mailbox_admin.router,
+        people.router,
+        personal_options.router,
+        tracking.router,
+        parked_admin.router,
+    ):
+        app.include_router(router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

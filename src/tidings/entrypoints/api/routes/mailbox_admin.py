@@ -1,0 +1,134 @@
+"""Mailboxes, the admin's side: views, create and change, credentials, Approve Email and
+Test & Enable for one or many."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel
+
+from tidings.domain.credentials import Direction
+from tidings.domain.mailbox_views import MailboxView
+from tidings.domain.people import Caller, Privilege
+from tidings.domain.records import RecordRef
+from tidings.entrypoints.api.admin_schemas import (
+    PROBLEMS,
+    CheckPublic,
+    MailboxAdminPublic,
+    MailboxCreate,
+    MailboxIds,
+    MailboxUpdate,
+    PathId,
+    TestReportPublic,
+)
+from tidings.entrypoints.api.admin_schemas import CredentialsIn as MailboxCredentialsIn
+from tidings.entrypoints.api.deps import TidingsDep, require
+from tidings.services.mailboxes import TestReport
+
+router = APIRouter(prefix="/api/mailboxes", tags=["mailboxes"], responses=PROBLEMS)
+
+Reader = Annotated[Caller, require(Privilege.READ_MAILBOXES)]
+Writer = Annotated[Caller, require(Privilege.WRITE_MAILBOXES)]
+Approver = Annotated[Caller, require(Privilege.APPROVE_EMAIL)]
+
+
+class ViewPublic(BaseModel):
+    view: MailboxView
+    label: str
+
+
+@router.get("/views", summary="The views of the Mailboxes list")
+def list_views(caller: Reader) -> list[ViewPublic]:
+    return [ViewPublic(view=v, label=v.label) for v in MailboxView]
+
+
+@router.get("/views/{view}", summary="Mailboxes in one view")
+def mailboxes_in_view(
+    view: MailboxView, tidings: TidingsDep, caller: Reader
+) -> list[MailboxAdminPublic]:
+    """Active, pending approval, Test & Enable failed, disabled, or all; folder rules and
+    credentials are shown by ``GET /api/mailboxes/{id}``."""
+    return [MailboxAdminPublic.of(row) for row in tidings.mailbox_setup.list_rows(caller, view)]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Create a mailbox")
+def create_mailbox(body: MailboxCreate, tidings: TidingsDep, caller: Writer) -> MailboxAdminPublic:
+    """For a user or a queue; it starts pending email address approval."""
+    detail = tidings.mailbox_setup.create(
+        caller,
+        address=body.address,
+        owner=RecordRef.parse(body.owner),
+        profile_id=body.profile_id,
+        incoming_method=body.incoming_method,
+        outgoing_method=body.outgoing_method,
+    )
+    return MailboxAdminPublic.of(detail)
+
+
+@router.post("/approve", summary="Approve Email for several mailboxes")
+def approve_many(
+    body: MailboxIds, tidings: TidingsDep, caller: Approver
+) -> list[MailboxAdminPublic]:
+    approved = tidings.mailboxes.approve_email(caller, body.ids)
+    return [MailboxAdminPublic.of_mailbox(m) for m in approved]
+
+
+@router.post("/test-and-enable", summary="Test & Enable several mailboxes")
+async def test_and_enable_many(
+    body: MailboxIds, tidings: TidingsDep, caller: Writer
+) -> list[TestReportPublic]:
+    """Connects with the real settings; a mailbox is enabled only if every method in use
+    passed. Each result says what to fix."""
+    reports = await tidings.mailboxes.test_and_enable(caller, body.ids)
+    return [_report(r) for r in reports]
+
+
+@router.get("/{mailbox_id}", summary="Read one mailbox")
+def get_mailbox(mailbox_id: PathId, tidings: TidingsDep, caller: Reader) -> MailboxAdminPublic:
+    return MailboxAdminPublic.of(tidings.mailbox_setup.get(caller, mailbox_id))
+
+
+@router.patch("/{mailbox_id}", summary="Change a mailbox")
+def update_mailbox(
+    mailbox_id: PathId, body: MailboxUpdate, tidings: TidingsDep, caller: Writer
+) -> MailboxAdminPublic:
+    """A new address needs Approve Email again; a new profile or sync method needs
+    Test & Enable again."""
+    changes = body.model_dump(exclude_unset=True)
+    return MailboxAdminPublic.of(tidings.mailbox_setup.update(caller, mailbox_id, changes))
+
+
+@router.put(
+    "/{mailbox_id}/credentials",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Set the mailbox's user name and password",
+)
+def set_mailbox_credentials(
+    mailbox_id: PathId, body: MailboxCredentialsIn, tidings: TidingsDep, caller: Writer
+) -> None:
+    """The password is kept encrypted and never returned."""
+    direction = Direction(body.direction)
+    tidings.mailboxes.set_credentials(caller, mailbox_id, body.username, body.password, direction)
+
+
+@router.post("/{mailbox_id}/approve", summary="Approve Email for one mailbox")
+def approve_one(mailbox_id: PathId, tidings: TidingsDep, caller: Approver) -> MailboxAdminPublic:
+    tidings.mailboxes.approve_email(caller, [mailbox_id])
+    return MailboxAdminPublic.of(tidings.mailbox_setup.get(caller, mailbox_id))
+
+
+@router.post("/{mailbox_id}/test-and-enable", summary="Test & Enable one mailbox")
+async def test_and_enable_one(
+    mailbox_id: PathId, tidings: TidingsDep, caller: Writer
+) -> TestReportPublic:
+    (report,) = await tidings.mailboxes.test_and_enable(caller, [mailbox_id])
+    return _report(report)
+
+
+def _report(report: TestReport) -> TestReportPublic:
+    return TestReportPublic(
+        mailbox_id=report.mailbox_id,
+        address=report.address,
+        incoming=CheckPublic(status=report.incoming.status.value, message=report.incoming.message),
+        outgoing=CheckPublic(status=report.outgoing.status.value, message=report.outgoing.message),
+        enabled=report.enabled,
+    )
