@@ -26,6 +26,7 @@ from tidings.adapters.storage.database import (
     upgrade,
 )
 from tidings.adapters.storage.unit_of_work import SqlAlchemyUnitOfWork
+from tidings.adapters.webhook_sender import HttpxWebhookSender
 from tidings.config import Settings
 from tidings.domain.errors import UserError
 from tidings.services.demo import DemoService, DemoSummary
@@ -35,9 +36,12 @@ from tidings.services.mailboxes import MailboxAdminService
 from tidings.services.outgoing import OutgoingService
 from tidings.services.ports import Clock, UnitOfWork
 from tidings.services.queries import QueryService
+from tidings.services.record_import import RecordImportService
+from tidings.services.records import RecordService
 from tidings.services.setup import SetupService
 from tidings.services.sync import SyncService
 from tidings.services.sync_model import SyncEvent
+from tidings.services.webhooks import WebhookService
 
 
 @dataclass
@@ -59,6 +63,9 @@ class Tidings:
     outgoing: OutgoingService
     secrets: FernetSecretBox
     setup: SetupService
+    records: RecordService
+    record_import: RecordImportService
+    webhooks: WebhookService
 
     def find_mail_files(self, paths: list[Path]) -> list[MailFile]:
         """Email on disk: files, Maildirs and mbox files."""
@@ -130,6 +137,9 @@ def bootstrap(
         outgoing=OutgoingService(uow, secrets, SmtpSender(), clock, save_sent_copy),
         secrets=secrets,
         setup=SetupService(uow, Argon2PasswordHasher()),
+        records=RecordService(uow),
+        record_import=RecordImportService(uow),
+        webhooks=WebhookService(uow, secrets, HttpxWebhookSender(), clock),
     )
 
 

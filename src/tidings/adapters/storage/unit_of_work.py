@@ -19,11 +19,13 @@ from tidings.adapters.storage.mail_repository import (
     SqlRawMessageRepository,
 )
 from tidings.adapters.storage.outbox_repository import SqlOutboxRepository
+from tidings.adapters.storage.record_repository import SqlRecordRepository
 from tidings.adapters.storage.settings_repository import (
     SqlMailboxRepository,
     SqlServerProfileRepository,
     SqlSettingsRepository,
 )
+from tidings.adapters.storage.webhook_repository import SqlEventOutbox, SqlWebhookRepository
 from tidings.domain.errors import StorageError
 
 
@@ -41,6 +43,9 @@ class SqlAlchemyUnitOfWork:
     credentials: SqlCredentialRepository
     cursors: SqlCursorRepository
     outbox: SqlOutboxRepository
+    records: SqlRecordRepository
+    events: SqlEventOutbox
+    webhooks: SqlWebhookRepository
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -64,6 +69,9 @@ class SqlAlchemyUnitOfWork:
         self.credentials = SqlCredentialRepository(connection)
         self.cursors = SqlCursorRepository(connection)
         self.outbox = SqlOutboxRepository(connection)
+        self.records = SqlRecordRepository(connection)
+        self.events = SqlEventOutbox(connection)
+        self.webhooks = SqlWebhookRepository(connection)
         return self
 
     def __exit__(
