@@ -9,8 +9,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tidings import __version__
 from tidings.bootstrap import Tidings
-from tidings.domain.errors import NotFoundError, TidingsError, UserError
-from tidings.entrypoints.api.routes import activities, mailboxes
+from tidings.domain.errors import (
+    ConflictError,
+    NotAuthorizedError,
+    NotFoundError,
+    TidingsError,
+    UserError,
+)
+from tidings.entrypoints.api.openapi import document_problems
+from tidings.entrypoints.api.routes import activities, mailboxes, records, webhooks
 
 PROBLEM = "application/problem+json"
 
@@ -28,6 +35,9 @@ def create_app(tidings: Tidings) -> FastAPI:
     app.state.tidings = tidings
     app.include_router(activities.router)
     app.include_router(mailboxes.router)
+    records.include(app)
+    app.include_router(webhooks.router)
+    document_problems(app)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -37,14 +47,7 @@ def create_app(tidings: Tidings) -> FastAPI:
 
     @app.exception_handler(TidingsError)
     def tidings_error(request: Request, error: TidingsError) -> JSONResponse:
-        status = (
-            404
-            if isinstance(error, NotFoundError)
-            else 400
-            if isinstance(error, UserError)
-            else 500
-        )
-        return _problem(status, str(error))
+        return _problem(_status_of(error), str(error))
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -65,6 +68,21 @@ def create_app(tidings: Tidings) -> FastAPI:
     return app
 
 
+def _status_of(error: TidingsError) -> int:
+    for kind, status in _STATUS.items():
+        if isinstance(error, kind):
+            return status
+    return 500
+
+
+_STATUS: dict[type[TidingsError], int] = {
+    NotFoundError: 404,
+    NotAuthorizedError: 403,
+    ConflictError: 409,
+    UserError: 400,
+}
+
+
 def _problem(status: int, detail: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     """An RFC 9457 problem details body."""
     titles = {
@@ -72,6 +90,9 @@ def _problem(status: int, detail: str, headers: Mapping[str, str] | None = None)
         401: "Not signed in",
         403: "Forbidden",
         404: "Not found",
+        409: "Conflict",
+        413: "Too large",
+        415: "Unsupported media type",
         422: "Invalid request",
     }
     body = {
