@@ -54,10 +54,14 @@ def test_bad_input_gets_a_clear_problem_and_stores_nothing(api: TestClient, org:
     no_customer = api.post("/api/cases", json={"title": "Broken", "customer": "contact:999"})
     assert no_customer.json()["detail"] == "unknown customer contact:999"
 
-    taken = api.post("/api/contacts", json={"full_name": "Maria", "emails": ["maria@contoso.example"]})
+    taken = api.post(
+        "/api/contacts", json={"full_name": "Maria", "emails": ["maria@contoso.example"]}
+    )
     assert taken.status_code == 409
     maria = org.records["maria"].id
-    assert taken.json()["detail"] == f"maria@contoso.example is already the address of contact:{maria}"
+    assert (
+        taken.json()["detail"] == f"maria@contoso.example is already the address of contact:{maria}"
+    )
 
     assert api.get("/api/leads").json()["total"] == 1
 
@@ -71,8 +75,7 @@ def test_a_record_activities_refer_to_is_deleted_only_when_asked_to_detach(
     refused = api.delete(f"/api/contacts/{maria.id}")
     assert refused.status_code == 409
     assert refused.json()["detail"] == (
-        f"1 email activity refers to {maria}; delete with detach=true to keep them without "
-        "the link"
+        f"1 email activity refers to {maria}; delete with detach=true to keep them without the link"
     )
     assert api.delete(f"/api/contacts/{maria.id}", params={"detach": "true"}).status_code == 204
 
