@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,9 +21,12 @@ from tests.servers.webhook_receiver import (  # noqa: F401
     WebhookReceiver,
     webhook_receiver_fixture,
 )
+from tidings.adapters.clock import SystemClock
+from tidings.adapters.webhook_sender import HttpxWebhookSender
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
 from tidings.domain.webhooks import RetryPolicy
+from tidings.services.webhooks import WebhookService
 
 
 @pytest.fixture
@@ -217,3 +221,26 @@ def test_subscriptions_are_checked_and_need_the_settings_privileges(
     assert api.get("/api/webhooks/12345").status_code == 404
     api.auth = ("maria@contoso.example", "nothing")
     assert api.get("/api/webhooks").status_code == 401
+
+
+def test_the_readme_verification_code_accepts_a_real_delivery_and_nothing_else(
+    api: TestClient, org: Org, webhook_receiver: WebhookReceiver
+) -> None:
+    # The documented receiver code is run as written, on a delivery signed now.
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("### Webhooks", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(code, namespace)  # noqa: S102 - the README's own example
+    verify = namespace["verify"]
+
+    hook = _subscribe(api, webhook_receiver.url, ["activity.created"])
+    now = WebhookService(org.tidings.uow, org.tidings.secrets, HttpxWebhookSender(), SystemClock())
+    org.deliver(make_email())
+    now.dispatch()
+    asyncio.run(now.deliver_due())
+    received = webhook_receiver.wait_for()
+    header = received.headers["X-Tidings-Signature"]
+    assert verify(hook["secret"], header, received.body)
+    assert not verify(hook["secret"], header, received.body + b" ")
+    assert not verify("whsec_other", header, received.body)

@@ -110,6 +110,8 @@ class RetryPolicy:
 def check_url(url: str) -> str:
     """A receiver's URL: absolute http(s) with a host."""
     url = url.strip()
+    if any(ord(c) < 33 or ord(c) == 127 for c in url):
+        raise ValidationError("a webhook URL has no spaces or control characters")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError(f"{url!r} is not an http:// or https:// URL")

@@ -12,7 +12,15 @@ from tidings.domain.webhooks import (
     WebhookSubscription,
 )
 
-Url = Annotated[str, Field(min_length=1, max_length=2000, examples=["https://crm.example/hook"])]
+Url = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=2000,
+        pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/.*)?$",
+        examples=["https://crm.example/hook"],
+    ),
+]
 Events = Annotated[list[EventType], Field(min_length=1)]
 
 

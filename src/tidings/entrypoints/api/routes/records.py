@@ -40,6 +40,8 @@ _PLURAL = {
     RecordKind.OPPORTUNITY: "opportunities",
     RecordKind.CASE: "cases",
 }
+#: Query text: anything but control characters, which no stored name or address holds.
+TEXT = r"^[^\x00-\x1f\x7f]*$"
 _WITH_ACCOUNT = (RecordKind.CONTACT, RecordKind.OPPORTUNITY)
 _WITH_EMAILS = (RecordKind.ACCOUNT, RecordKind.CONTACT, RecordKind.LEAD)
 
@@ -70,8 +72,12 @@ def _router(kind: RecordKind) -> APIRouter:
     def list_records(
         tidings: TidingsDep,
         caller: Reader,
-        search: Annotated[str | None, Query(max_length=200, description="Part of the name")] = None,
-        email: Annotated[str | None, Query(max_length=320, description="An address")] = None,
+        search: Annotated[
+            str | None, Query(max_length=200, pattern=TEXT, description="Part of the name")
+        ] = None,
+        email: Annotated[
+            str | None, Query(max_length=320, pattern=TEXT, description="An address")
+        ] = None,
         account_id: Annotated[
             int | None,
             Query(
