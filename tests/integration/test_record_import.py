@@ -141,3 +141,17 @@ def test_only_csv_and_json_are_accepted(api: TestClient) -> None:
     assert response.json()["detail"] == (
         "send the file as text/csv, application/json or application/x-ndjson"
     )
+
+
+def test_a_record_repeated_in_one_file_is_created_once_then_updated(api: TestClient) -> None:
+    # Rows are written in chunks; a later row with an earlier row's address updates it.
+    rows = [f"Account {n},info@a{n}.example" for n in range(1200)]
+    rows.insert(700, "Account 3 renamed,info@a3.example")
+    rows.append("Account 1199 renamed,info@a1199.example")
+    body = "name,emailaddress1\n" + "\n".join(rows) + "\n"
+    report = _import(api, "accounts", body).json()
+    assert (report["rows"], report["created"], report["updated"]) == (1202, 1200, 2)
+    found = api.get("/api/accounts", params={"email": "info@a3.example"}).json()["items"]
+    assert [a["name"] for a in found] == ["Account 3 renamed"]
+    found = api.get("/api/accounts", params={"email": "info@a1199.example"}).json()["items"]
+    assert [a["name"] for a in found] == ["Account 1199 renamed"]

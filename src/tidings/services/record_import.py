@@ -29,7 +29,7 @@ from tidings.domain.record_fields import (
     check_kind,
     record_from_fields,
 )
-from tidings.domain.records import Account, Case, Contact, Lead, Opportunity, RecordKind, RecordRef
+from tidings.domain.records import Account, Case, Contact, Opportunity, RecordKind, RecordRef
 from tidings.services.import_formats import ImportFormat, Row, read_rows
 from tidings.services.ports import UnitOfWork
 
@@ -89,9 +89,7 @@ class RecordImportService:
             if bad and all_or_nothing:
                 return report
             report.skipped = len(bad)
-            for row in read_rows(source, fmt):
-                if row.number not in bad:
-                    self._write(uow, kind, row.fields, report)
+            self._write(uow, kind, read_rows(source, fmt), bad, report)
             if not dry_run:
                 uow.commit()
                 report.committed = True
@@ -116,18 +114,49 @@ class RecordImportService:
         return bad
 
     def _write(
-        self, uow: UnitOfWork, kind: RecordKind, fields: dict[str, object], report: ImportReport
+        self,
+        uow: UnitOfWork,
+        kind: RecordKind,
+        rows: Iterator[Row],
+        bad: set[int],
+        report: ImportReport,
     ) -> None:
-        record = record_from_fields(kind, fields)
-        existing_id = _match(uow, record)
-        if existing_id is None:
-            uow.records.add(record)
-            report.created += 1
-            return
-        current = uow.records.get(RecordRef(kind, existing_id))
-        assert current is not None  # noqa: S101 - just matched in this transaction
-        uow.records.save(record_from_fields(kind, fields, current))
-        report.updated += 1
+        """Write the good rows a chunk at a time; a row whose natural key an earlier row
+        of the chunk has too waits for the next chunk, so that it finds that record."""
+        chunk: list[tuple[dict[str, object], CrmRecord]] = []
+        keys: set[str] = set()
+        for row in rows:
+            if row.number in bad:
+                continue
+            record = record_from_fields(kind, row.fields)
+            row_keys = _keys(record)
+            if row_keys & keys or len(chunk) >= _CHUNK:
+                _write_chunk(uow, kind, chunk, report)
+                chunk, keys = [], set()
+            chunk.append((row.fields, record))
+            keys |= row_keys
+        _write_chunk(uow, kind, chunk, report)
+
+
+def _write_chunk(
+    uow: UnitOfWork,
+    kind: RecordKind,
+    chunk: list[tuple[dict[str, object], CrmRecord]],
+    report: ImportReport,
+) -> None:
+    matches = _match(uow, kind, [record for _, record in chunk])
+    current = uow.records.get_many(kind, [m for m in matches if m is not None])
+    new: list[CrmRecord] = []
+    changed: list[CrmRecord] = []
+    for (fields, record), match in zip(chunk, matches, strict=True):
+        if match is None:
+            new.append(record)
+        else:
+            changed.append(record_from_fields(kind, fields, current[match]))
+    uow.records.add_many(new)
+    uow.records.save_many(changed)
+    report.created += len(new)
+    report.updated += len(changed)
 
 
 def _check_row(kind: RecordKind, row: Row, report: ImportReport) -> CrmRecord | None:
@@ -173,14 +202,31 @@ def _links(record: CrmRecord) -> list[RecordRef]:
     return []
 
 
-def _match(uow: UnitOfWork, record: CrmRecord) -> int | None:
-    """The stored record this row stands for, by the kind's natural key."""
+def _keys(record: CrmRecord) -> set[str]:
+    """What identifies the record among the rows of one file."""
+    keys = {f"@{a}" for a in getattr(record, "emails", ())}
+    if isinstance(record, Account):
+        keys.add(f"account:{record.name.lower()}")
+    elif isinstance(record, Opportunity):
+        keys.add(f"opportunity:{record.account_id}:{record.name.lower()}")
+    elif isinstance(record, Case) and record.ticket_number:
+        keys.add(f"case:{record.ticket_number}")
+    return keys
+
+
+def _match(uow: UnitOfWork, kind: RecordKind, records: list[CrmRecord]) -> list[int | None]:
+    """The stored record each row stands for, by the kind's natural key."""
+    held = uow.records.ids_by_address(
+        kind, [a for record in records for a in getattr(record, "emails", ())]
+    )
+    return [_match_one(uow, record, held) for record in records]
+
+
+def _match_one(uow: UnitOfWork, record: CrmRecord, held: dict[str, int]) -> int | None:
     records = uow.records
-    if isinstance(record, Account | Contact | Lead) and record.emails:
-        kind = RecordKind(type(record).__name__.lower())
-        held = records.ids_by_address(kind, record.emails)
-        if held:
-            return min(held.values())
+    found = [held[a] for a in getattr(record, "emails", ()) if a in held]
+    if found:
+        return min(found)
     if isinstance(record, Account):
         return records.id_by_name(RecordKind.ACCOUNT, record.name)
     if isinstance(record, Opportunity):

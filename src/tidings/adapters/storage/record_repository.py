@@ -3,13 +3,14 @@ and let go of by the activities that point at them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
     Connection,
     Select,
     Table,
+    bindparam,
     delete,
     false,
     func,
@@ -163,6 +164,61 @@ class SqlRecordRepository:
         if not wanted:
             return set()
         return set(self._conn.execute(select(table.c.id).where(table.c.id.in_(wanted))).scalars())
+
+    def get_many(self, kind: RecordKind, ids: Iterable[int]) -> dict[int, CrmRecord]:
+        table = _TABLES[kind]
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        rows = self._conn.execute(select(table).where(table.c.id.in_(wanted))).mappings()
+        return {row["id"]: _record(kind, row) for row in rows}
+
+    def add_many(self, records: Sequence[CrmRecord]) -> None:
+        """Insert records of one kind in one statement; each gets its id."""
+        if not records:
+            return
+        table = _TABLES[kind_of(records[0])]
+        statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        ids = self._conn.execute(statement, [_columns(r) for r in records]).scalars().all()
+        for record, ident in zip(records, ids, strict=True):
+            record.id = ident
+        self._index_many(records, replace=False)
+
+    def save_many(self, records: Sequence[CrmRecord]) -> None:
+        """Update stored records of one kind in one statement."""
+        if not records:
+            return
+        table = _TABLES[kind_of(records[0])]
+        names = list(_columns(records[0]))
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("record_id"))
+            .values({name: bindparam(f"new_{name}") for name in names})
+        )
+        rows = [
+            {"record_id": r.id, **{f"new_{k}": v for k, v in _columns(r).items()}} for r in records
+        ]
+        self._conn.execute(statement, rows)
+        self._index_many(records, replace=True)
+
+    def _index_many(self, records: Sequence[CrmRecord], *, replace: bool) -> None:
+        kind = kind_of(records[0])
+        if kind not in _WITH_EMAILS:
+            return
+        if replace:
+            self._conn.execute(
+                delete(t.record_addresses).where(
+                    _ADDR.record_kind == kind.value,
+                    _ADDR.record_id.in_([r.id for r in records]),
+                )
+            )
+        rows = [
+            {"address": address, "record_kind": kind.value, "record_id": r.id}
+            for r in records
+            for address in sorted({a.strip().lower() for a in getattr(r, "emails", ())})
+        ]
+        if rows:
+            self._conn.execute(insert(t.record_addresses), rows)
 
     def _filtered(self, statement: Select[Any], kind: RecordKind, query: RecordQuery) -> Any:
         table = _TABLES[kind]
