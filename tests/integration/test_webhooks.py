@@ -211,11 +211,16 @@ def test_the_worker_loop_delivers_on_its_own(
 def test_subscriptions_are_checked_and_need_the_settings_privileges(
     api: TestClient, org: Org
 ) -> None:
-    bad = api.post(
+    not_http = api.post(
         "/api/webhooks", json={"url": "ftp://example.com/x", "events": ["activity.sent"]}
     )
-    assert bad.status_code == 400
-    assert bad.json()["detail"] == "'ftp://example.com/x' is not an http:// or https:// URL"
+    assert not_http.status_code == 422
+    assert not_http.json()["detail"].startswith("body.url: String should match pattern")
+    spaced = api.post(
+        "/api/webhooks", json={"url": "https://crm.example/a b", "events": ["activity.sent"]}
+    )
+    assert spaced.status_code == 400
+    assert spaced.json()["detail"] == "a webhook URL has no spaces or control characters"
     unknown = api.post("/api/webhooks", json={"url": "https://x.example/", "events": ["nope"]})
     assert unknown.status_code == 422
     assert api.get("/api/webhooks/12345").status_code == 404
