@@ -249,3 +249,25 @@ def test_the_readme_verification_code_accepts_a_real_delivery_and_nothing_else(
     assert verify(hook["secret"], header, received.body)
     assert not verify(hook["secret"], header, received.body + b" ")
     assert not verify("whsec_other", header, received.body)
+
+
+def test_a_subscription_deleted_during_a_try_loses_its_delivery_quietly(
+    api: TestClient, org: Org, webhook_receiver: WebhookReceiver
+) -> None:
+    # The try ends after its subscription is gone: nothing to record, nothing breaks.
+    hook = _subscribe(api, webhook_receiver.url, ["activity.created"])
+    webhook_receiver.answers = [None]
+    org.deliver(make_email())
+    org.tidings.webhooks.dispatch()
+
+    async def delete_during_the_try() -> list:
+        trying = asyncio.create_task(org.tidings.webhooks.deliver_due())
+        await asyncio.to_thread(webhook_receiver.wait_for)
+        await asyncio.to_thread(api.delete, f"/api/webhooks/{hook['id']}")
+        webhook_receiver.release()
+        return await trying
+
+    [attempt] = asyncio.run(delete_during_the_try())
+    assert attempt.error == "Server disconnected without sending a response."
+    assert api.get(f"/api/webhooks/{hook['id']}/deliveries").status_code == 404
+    assert asyncio.run(org.tidings.webhooks.deliver_due()) == []

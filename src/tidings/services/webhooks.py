@@ -167,8 +167,10 @@ class WebhookService:
             try:
                 await asyncio.to_thread(self.dispatch)
                 await self.deliver_due()
-            except TidingsError as error:
-                log.warning("webhook delivery paused by an error: %s", error)
+            except Exception:
+                # The loop outlives any one failure: events stay in the outbox and
+                # deliveries stay due, so the next round picks them up again.
+                log.exception("webhook delivery round failed; trying again")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
 

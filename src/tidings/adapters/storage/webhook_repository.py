@@ -86,7 +86,11 @@ class SqlWebhookRepository:
         return [WebhookEvent(EventType(r.type), dict(r.payload), r.occurred_at, r.id) for r in rows]
 
     def fan_out(self, event_id: int, subscription_ids: Sequence[int], now: datetime) -> None:
-        """One pending delivery per subscription; the event leaves the outbox."""
+        """One pending delivery per subscription; the event leaves the outbox (and is
+        dropped when nobody asked for it, so that unheard events do not pile up)."""
+        if not subscription_ids:
+            self._conn.execute(delete(t.webhook_events).where(_E.id == event_id))
+            return
         for subscription_id in subscription_ids:
             self._conn.execute(
                 insert(t.webhook_deliveries).values(
@@ -148,16 +152,7 @@ class SqlWebhookRepository:
         status: DeliveryStatus,
         next_attempt_at: datetime | None,
     ) -> None:
-        self._conn.execute(
-            insert(t.webhook_attempts).values(
-                delivery_id=delivery_id,
-                number=attempt.number,
-                attempted_at=attempt.attempted_at,
-                status_code=attempt.status_code,
-                error=attempt.error,
-            )
-        )
-        self._conn.execute(
+        updated = self._conn.execute(
             update(t.webhook_deliveries)
             .where(_D.id == delivery_id)
             .values(
@@ -167,6 +162,17 @@ class SqlWebhookRepository:
                 last_status_code=attempt.status_code,
                 last_error=attempt.error,
                 updated_at=attempt.attempted_at,
+            )
+        )
+        if updated.rowcount == 0:
+            return  # the subscription was deleted during the try
+        self._conn.execute(
+            insert(t.webhook_attempts).values(
+                delivery_id=delivery_id,
+                number=attempt.number,
+                attempted_at=attempt.attempted_at,
+                status_code=attempt.status_code,
+                error=attempt.error,
             )
         )
 
