@@ -161,7 +161,7 @@ class WebhookService:
         due = await asyncio.to_thread(self._claim, now, lease)
         return list(await asyncio.gather(*(self._try(d) for d in due)))
 
-    async def run(self, stop: asyncio.Event, interval: float = 1.0) -> None:
+    async def run(self, stop: asyncio.Event, interval: float = 2.0) -> None:
         """Dispatch and deliver until ``stop``, looking again every ``interval`` seconds."""
         while not stop.is_set():
             try:
