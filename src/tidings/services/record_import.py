@@ -24,7 +24,6 @@ from typing import IO
 from tidings.domain.errors import ValidationError
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.record_fields import (
-    FIELDS,
     CrmRecord,
     check_kind,
     record_from_fields,
@@ -234,8 +233,3 @@ def _match_one(uow: UnitOfWork, record: CrmRecord, held: dict[str, int]) -> int 
     if isinstance(record, Case) and record.ticket_number:
         return records.id_by_ticket(record.ticket_number)
     return None
-
-
-def fields_of(kind: RecordKind) -> tuple[str, ...]:
-    """The field names an import file may use for ``kind``."""
-    return FIELDS[check_kind(kind)]
