@@ -68,7 +68,7 @@ def _router(kind: RecordKind) -> APIRouter:
     )
     router = APIRouter(prefix=f"/api/{plural}", tags=["records"])
 
-    @router.get("", response_model=page, name=f"list_{plural}")
+    @router.get("", response_model=page, name=f"list_{plural}", summary=f"List {plural}")
     def list_records(
         tidings: TidingsDep,
         caller: Reader,
@@ -76,7 +76,13 @@ def _router(kind: RecordKind) -> APIRouter:
             str | None, Query(max_length=200, pattern=TEXT, description="Part of the name")
         ] = None,
         email: Annotated[
-            str | None, Query(max_length=320, pattern=TEXT, description="An address")
+            str | None,
+            Query(
+                max_length=320,
+                pattern=TEXT,
+                description="An address",
+                include_in_schema=kind in _WITH_EMAILS,
+            ),
         ] = None,
         account_id: Annotated[
             int | None,
@@ -101,11 +107,19 @@ def _router(kind: RecordKind) -> APIRouter:
         items = [public(r) for r in found.items]
         return {"items": items, "total": found.total, "limit": limit, "offset": offset}
 
-    @router.get("/{record_id}", response_model=out, name=f"get_{kind.value}")
+    @router.get(
+        "/{record_id}", response_model=out, name=f"get_{kind.value}", summary=f"One {kind.value}"
+    )
     def get_record(record_id: RecordId, tidings: TidingsDep, caller: Reader) -> Any:
         return public(tidings.records.get(caller, RecordRef(kind, record_id)))
 
-    @router.post("", response_model=out, status_code=201, name=f"create_{kind.value}")
+    @router.post(
+        "",
+        response_model=out,
+        status_code=201,
+        name=f"create_{kind.value}",
+        summary=f"Create a {kind.value}",
+    )
     def create_record(
         body: create_in,  # type: ignore[valid-type]
         tidings: TidingsDep,
@@ -114,7 +128,12 @@ def _router(kind: RecordKind) -> APIRouter:
         fields = body.model_dump()  # type: ignore[attr-defined]
         return public(tidings.records.create(caller, kind, fields))
 
-    @router.patch("/{record_id}", response_model=out, name=f"update_{kind.value}")
+    @router.patch(
+        "/{record_id}",
+        response_model=out,
+        name=f"update_{kind.value}",
+        summary=f"Change a {kind.value}: only the fields given",
+    )
     def update_record(
         record_id: RecordId,
         body: update_in,  # type: ignore[valid-type]
@@ -125,7 +144,12 @@ def _router(kind: RecordKind) -> APIRouter:
         ref = RecordRef(kind, record_id)
         return public(tidings.records.update(caller, ref, fields))
 
-    @router.delete("/{record_id}", status_code=204, name=f"delete_{kind.value}")
+    @router.delete(
+        "/{record_id}",
+        status_code=204,
+        name=f"delete_{kind.value}",
+        summary=f"Delete a {kind.value}",
+    )
     def delete_record(
         record_id: RecordId,
         tidings: TidingsDep,
@@ -145,6 +169,7 @@ def _router(kind: RecordKind) -> APIRouter:
         "/import",
         response_model=ImportReportPublic,
         name=f"import_{plural}",
+        summary=f"Import {plural} from CSV or JSON",
         responses={
             413: {"description": "The upload is too large"},
             415: {"description": "The Content-Type is neither CSV nor JSON"},
