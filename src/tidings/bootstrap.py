@@ -28,6 +28,7 @@ from tidings.adapters.storage.database import (
     upgrade,
 )
 from tidings.adapters.storage.unit_of_work import SqlAlchemyUnitOfWork
+from tidings.adapters.webhook_sender import HttpxWebhookSender
 from tidings.config import Settings
 from tidings.domain.errors import UserError
 from tidings.services.access import AccessService
@@ -44,10 +45,13 @@ from tidings.services.people import PeopleService
 from tidings.services.personal_options import PersonalOptionsService
 from tidings.services.ports import Clock, UnitOfWork
 from tidings.services.queries import QueryService
+from tidings.services.record_import import RecordImportService
+from tidings.services.records import RecordService
 from tidings.services.server_profiles import ServerProfileService
 from tidings.services.setup import SetupService
 from tidings.services.sync import SyncService
 from tidings.services.sync_model import SyncEvent
+from tidings.services.webhooks import WebhookService
 
 
 @dataclass
@@ -79,6 +83,9 @@ class Tidings:
     personal_options: PersonalOptionsService
     manual_tracking: ManualTrackingService
     parked: ParkedEmailService
+    records: RecordService
+    record_import: RecordImportService
+    webhooks: WebhookService
 
     def find_mail_files(self, paths: list[Path]) -> list[MailFile]:
         """Email on disk: files, Maildirs and mbox files."""
@@ -161,6 +168,9 @@ def bootstrap(
         personal_options=PersonalOptionsService(uow),
         manual_tracking=ManualTrackingService(uow, clock),
         parked=ParkedEmailService(uow, replay),
+        records=RecordService(uow),
+        record_import=RecordImportService(uow),
+        webhooks=WebhookService(uow, secrets, HttpxWebhookSender(), clock),
     )
 
 

@@ -52,3 +52,7 @@ class MailServerError(SystemError_):
     def __init__(self, message: str, *, permanent: bool) -> None:
         super().__init__(message)
         self.permanent = permanent
+
+
+class WebhookSendError(SystemError_):
+    """A webhook receiver gave no HTTP answer: refused, unreachable, timed out."""

@@ -66,6 +66,8 @@ class RecordRef:
         kind, sep, ident = text.partition(":")
         if not sep or not (ident.isascii() and ident.isdigit()):
             raise ValueError(f"expected KIND:ID such as contact:12, got {text!r}")
+        if int(ident) >= 2**31:
+            raise ValueError(f"no record has the id {ident}")
         try:
             return cls(RecordKind(kind.strip().lower()), int(ident))
         except ValueError:
@@ -92,6 +94,7 @@ def is_email_address(address: str) -> bool:
         and domain
         and "." in domain.strip(".")
         and not _NOT_IN_ADDRESS.intersection(address)
+        and all(ord(c) >= 32 and ord(c) != 127 for c in address)
     )
 
 

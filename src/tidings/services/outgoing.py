@@ -32,6 +32,7 @@ from tidings.domain.people import Caller, Privilege
 from tidings.domain.records import RecordKind, RecordRef, is_email_address
 from tidings.domain.server_profile import ServerProfile, ServerProfileKind
 from tidings.domain.stored import OutboxItem
+from tidings.services import events
 from tidings.services.credentials import load_credential
 from tidings.services.ports import Clock, SecretBox, UnitOfWork
 
@@ -270,4 +271,6 @@ class OutgoingService:
             uow.outbox.set_phase(
                 activity_id, phase, self._clock.now(), error=error, attempted=attempted
             )
+            if phase is OutboxPhase.SENT:
+                events.activity_sent(uow, activity_id, self._clock.now())
             uow.commit()

@@ -19,6 +19,7 @@ from tidings.domain.records import Contact, RecordKind, RecordRef
 from tidings.domain.settings import EmailConfiguration
 from tidings.domain.stored import StoredRaw
 from tidings.domain.tracking import Owner, TrackingFacts
+from tidings.services import events
 from tidings.services.lookups import BatchLookups
 from tidings.services.ports import UnitOfWork
 
@@ -119,6 +120,7 @@ def record_activity(
         created_at=now,
     )
     activity_id = uow.activities.add(activity, identity_of(stored))
+    events.activity_created(uow, activity, now)
     lookups.activity_recorded(activity, identity_of(stored))
     return activity_id
 

@@ -20,12 +20,14 @@ from tidings.adapters.storage.mail_repository import (
     SqlRawMessageRepository,
 )
 from tidings.adapters.storage.outbox_repository import SqlOutboxRepository
+from tidings.adapters.storage.record_repository import SqlRecordRepository
 from tidings.adapters.storage.settings_repository import (
     SqlMailboxRepository,
     SqlServerProfileRepository,
     SqlSettingsRepository,
 )
 from tidings.adapters.storage.sync_state_repository import SqlSyncStateRepository
+from tidings.adapters.storage.webhook_repository import SqlEventOutbox, SqlWebhookRepository
 from tidings.domain.errors import StorageError
 
 
@@ -45,6 +47,9 @@ class SqlAlchemyUnitOfWork:
     outbox: SqlOutboxRepository
     access: SqlAccessRepository
     sync_states: SqlSyncStateRepository
+    records: SqlRecordRepository
+    events: SqlEventOutbox
+    webhooks: SqlWebhookRepository
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -70,6 +75,9 @@ class SqlAlchemyUnitOfWork:
         self.outbox = SqlOutboxRepository(connection)
         self.access = SqlAccessRepository(connection)
         self.sync_states = SqlSyncStateRepository(connection)
+        self.records = SqlRecordRepository(connection)
+        self.events = SqlEventOutbox(connection)
+        self.webhooks = SqlWebhookRepository(connection)
         return self
 
     def __exit__(

@@ -17,6 +17,7 @@ from tidings.domain.errors import (
     TidingsError,
     UserError,
 )
+from tidings.entrypoints.api.openapi import document_problems
 from tidings.entrypoints.api.routes import (
     activities,
     email_settings,
@@ -25,8 +26,10 @@ from tidings.entrypoints.api.routes import (
     parked_admin,
     people,
     personal_options,
+    records,
     server_profiles,
     tracking,
+    webhooks,
 )
 from tidings.entrypoints.web.console import error_page, is_console_path, mount_console
 
@@ -58,6 +61,9 @@ def create_app(tidings: Tidings) -> FastAPI:
         parked_admin.router,
     ):
         app.include_router(router)
+    records.include(app)
+    app.include_router(webhooks.router)
+    document_problems(app)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -124,6 +130,8 @@ def _problem(status: int, detail: str, headers: Mapping[str, str] | None = None)
         404: "Not found",
         409: "Conflict",
         429: "Too many requests",
+        413: "Too large",
+        415: "Unsupported media type",
         422: "Invalid request",
     }
     body = {

@@ -118,9 +118,11 @@ async def _run_until_signalled(tidings: Tidings) -> None:
 
 
 async def _work(tidings: Tidings, stop: asyncio.Event) -> None:
-    """Sync every enabled mailbox and send queued email until ``stop``."""
+    """Sync every enabled mailbox, send queued email and deliver webhooks until ``stop``."""
     await asyncio.to_thread(tidings.outgoing.recover)
-    await asyncio.gather(tidings.sync.run(stop), _send_until(tidings, stop))
+    await asyncio.gather(
+        tidings.sync.run(stop), _send_until(tidings, stop), tidings.webhooks.run(stop)
+    )
 
 
 async def _send_until(tidings: Tidings, stop: asyncio.Event) -> None:

@@ -2,13 +2,16 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query
 
 from tidings.domain.people import Privilege
 from tidings.domain.records import RecordRef
 from tidings.domain.stored import ActivityFilter
 from tidings.entrypoints.api.deps import TidingsDep, require
 from tidings.entrypoints.api.schemas import ActivityPage, ActivityPublic, ActivitySummaryPublic
+
+#: Query text: anything but control characters, which no stored address holds.
+TEXT = r"^[^\x00-\x1f\x7f]*$"
 
 router = APIRouter(
     prefix="/api/activities", tags=["activities"], dependencies=[require(Privilege.READ_ACTIVITIES)]
@@ -21,17 +24,21 @@ def _ref(value: str | None, name: str) -> RecordRef | None:
     try:
         return RecordRef.parse(value)
     except ValueError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"{name}: {error}") from error
+        raise HTTPException(422, f"{name}: {error}") from error
 
 
 @router.get("", response_model=ActivityPage)
 def list_activities(
     tidings: TidingsDep,
-    mailbox: Annotated[str | None, Query(description="Mailbox address")] = None,
-    party: Annotated[str | None, Query(description="KIND:ID of a party, or an address")] = None,
-    regarding: Annotated[str | None, Query(description="KIND:ID of the regarding record")] = None,
+    mailbox: Annotated[str | None, Query(pattern=TEXT, description="Mailbox address")] = None,
+    party: Annotated[
+        str | None, Query(pattern=TEXT, description="KIND:ID of a party, or an address")
+    ] = None,
+    regarding: Annotated[
+        str | None, Query(pattern=TEXT, description="KIND:ID of the regarding record")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> ActivityPage:
     """Tracked email, newest first."""
     mailbox_id = tidings.queries.mailbox_by_address(mailbox).id if mailbox else None
@@ -54,6 +61,8 @@ def list_activities(
 
 
 @router.get("/{activity_id}", response_model=ActivityPublic)
-def get_activity(activity_id: int, tidings: TidingsDep) -> ActivityPublic:
+def get_activity(
+    activity_id: Annotated[int, Path(ge=1, le=2**31 - 1)], tidings: TidingsDep
+) -> ActivityPublic:
     """One activity with its parties, attachments and why it was tracked."""
     return ActivityPublic.of_detail(tidings.queries.activity(activity_id))

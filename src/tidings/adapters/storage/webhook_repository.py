@@ -1,0 +1,244 @@
+"""Webhook subscriptions, the events outbox, and deliveries with every attempt."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from tidings.adapters.storage import tables as t
+from tidings.domain.webhooks import (
+    DeliveryAttempt,
+    DeliveryStatus,
+    DueDelivery,
+    EventType,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookSubscription,
+)
+
+_S = t.webhook_subscriptions.c
+_E = t.webhook_events.c
+_D = t.webhook_deliveries.c
+_A = t.webhook_attempts.c
+
+
+class SqlEventOutbox:
+    """Events written in the transaction of the change they report, so none is lost."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._conn = connection
+
+    def add(self, event: WebhookEvent) -> int:
+        result = self._conn.execute(
+            insert(t.webhook_events).values(
+                type=event.type.value, payload=event.data, occurred_at=event.occurred_at
+            )
+        )
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+class SqlWebhookRepository:
+    """Subscriptions and deliveries; claims take row locks other workers skip (PostgreSQL)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._conn = connection
+
+    def add_subscription(self, subscription: WebhookSubscription, sealed_secret: str) -> int:
+        values = _subscription_columns(subscription) | {
+            "sealed_secret": sealed_secret,
+            "created_at": subscription.created_at,
+        }
+        result = self._conn.execute(insert(t.webhook_subscriptions).values(values))
+        subscription.id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        return subscription.id
+
+    def save_subscription(self, subscription: WebhookSubscription) -> None:
+        self._conn.execute(
+            update(t.webhook_subscriptions)
+            .where(_S.id == subscription.id)
+            .values(_subscription_columns(subscription))
+        )
+
+    def get_subscription(self, subscription_id: int) -> WebhookSubscription | None:
+        row = self._conn.execute(
+            select(t.webhook_subscriptions).where(_S.id == subscription_id)
+        ).first()
+        return _subscription(row) if row else None
+
+    def subscriptions(self) -> list[WebhookSubscription]:
+        rows = self._conn.execute(select(t.webhook_subscriptions).order_by(_S.id))
+        return [_subscription(row) for row in rows]
+
+    def delete_subscription(self, subscription_id: int) -> None:
+        self._conn.execute(delete(t.webhook_subscriptions).where(_S.id == subscription_id))
+
+    def undispatched_events(self, limit: int) -> list[WebhookEvent]:
+        rows = self._conn.execute(
+            select(t.webhook_events)
+            .where(_E.dispatched_at.is_(None))
+            .order_by(_E.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [WebhookEvent(EventType(r.type), dict(r.payload), r.occurred_at, r.id) for r in rows]
+
+    def fan_out(self, event_id: int, subscription_ids: Sequence[int], now: datetime) -> None:
+        """One pending delivery per subscription; the event leaves the outbox (and is
+        dropped when nobody asked for it, so that unheard events do not pile up)."""
+        if not subscription_ids:
+            self._conn.execute(delete(t.webhook_events).where(_E.id == event_id))
+            return
+        for subscription_id in subscription_ids:
+            self._conn.execute(
+                insert(t.webhook_deliveries).values(
+                    event_id=event_id,
+                    subscription_id=subscription_id,
+                    status=DeliveryStatus.PENDING.value,
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        self._conn.execute(
+            update(t.webhook_events).where(_E.id == event_id).values(dispatched_at=now)
+        )
+
+    def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[DueDelivery]:
+        """Pending deliveries whose time has come, held until ``lease_until`` so that no
+        other worker tries them meanwhile."""
+        rows = self._conn.execute(
+            select(
+                _D.id,
+                _D.attempts,
+                _S.url,
+                _S.sealed_secret,
+                _E.id.label("event_id"),
+                _E.type,
+                _E.payload,
+                _E.occurred_at,
+            )
+            .join(t.webhook_subscriptions, _S.id == _D.subscription_id)
+            .join(t.webhook_events, _E.id == _D.event_id)
+            .where(_D.status == DeliveryStatus.PENDING.value, _D.next_attempt_at <= now)
+            .order_by(_D.next_attempt_at, _D.id)
+            .limit(limit)
+            .with_for_update(of=t.webhook_deliveries, skip_locked=True)
+        ).all()
+        if rows:
+            self._conn.execute(
+                update(t.webhook_deliveries)
+                .where(_D.id.in_([r.id for r in rows]))
+                .values(next_attempt_at=lease_until)
+            )
+        return [
+            DueDelivery(
+                r.id,
+                r.attempts,
+                r.url,
+                r.sealed_secret,
+                WebhookEvent(EventType(r.type), dict(r.payload), r.occurred_at, r.event_id),
+            )
+            for r in rows
+        ]
+
+    def record_attempt(
+        self,
+        delivery_id: int,
+        attempt: DeliveryAttempt,
+        status: DeliveryStatus,
+        next_attempt_at: datetime | None,
+    ) -> None:
+        updated = self._conn.execute(
+            update(t.webhook_deliveries)
+            .where(_D.id == delivery_id)
+            .values(
+                status=status.value,
+                attempts=attempt.number,
+                next_attempt_at=next_attempt_at,
+                last_status_code=attempt.status_code,
+                last_error=attempt.error,
+                updated_at=attempt.attempted_at,
+            )
+        )
+        if updated.rowcount == 0:
+            return  # the subscription was deleted during the try
+        self._conn.execute(
+            insert(t.webhook_attempts).values(
+                delivery_id=delivery_id,
+                number=attempt.number,
+                attempted_at=attempt.attempted_at,
+                status_code=attempt.status_code,
+                error=attempt.error,
+            )
+        )
+
+    def deliveries(
+        self,
+        subscription_id: int,
+        status: DeliveryStatus | None,
+        limit: int,
+        offset: int,
+    ) -> list[WebhookDelivery]:
+        query = (
+            select(t.webhook_deliveries, _E.type)
+            .join(t.webhook_events, _E.id == _D.event_id)
+            .where(_D.subscription_id == subscription_id)
+        )
+        if status is not None:
+            query = query.where(_D.status == status.value)
+        rows = self._conn.execute(query.order_by(_D.id.desc()).limit(limit).offset(offset)).all()
+        history = self._history([r.id for r in rows])
+        return [_delivery(r, history.get(r.id, ())) for r in rows]
+
+    def _history(self, delivery_ids: list[int]) -> dict[int, tuple[DeliveryAttempt, ...]]:
+        found: dict[int, list[DeliveryAttempt]] = {}
+        if not delivery_ids:
+            return {}
+        rows = self._conn.execute(
+            select(t.webhook_attempts)
+            .where(_A.delivery_id.in_(delivery_ids))
+            .order_by(_A.delivery_id, _A.number)
+        )
+        for r in rows:
+            found.setdefault(r.delivery_id, []).append(
+                DeliveryAttempt(r.number, r.attempted_at, r.status_code, r.error)
+            )
+        return {key: tuple(value) for key, value in found.items()}
+
+
+def _subscription_columns(subscription: WebhookSubscription) -> dict[str, Any]:
+    return {
+        "url": subscription.url,
+        "events": sorted(e.value for e in subscription.events),
+        "active": subscription.active,
+    }
+
+
+def _subscription(row: Any) -> WebhookSubscription:
+    return WebhookSubscription(
+        url=row.url,
+        events=frozenset(EventType(e) for e in row.events),
+        active=row.active,
+        created_at=row.created_at,
+        id=row.id,
+    )
+
+
+def _delivery(row: Any, history: tuple[DeliveryAttempt, ...]) -> WebhookDelivery:
+    return WebhookDelivery(
+        id=row.id,
+        event_id=row.event_id,
+        event_type=EventType(row.type),
+        subscription_id=row.subscription_id,
+        status=DeliveryStatus(row.status),
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_status_code=row.last_status_code,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        history=history,
+    )

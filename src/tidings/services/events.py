@@ -1,0 +1,27 @@
+"""Writing activity events to the outbox, in the caller's transaction: an event exists
+exactly when the change it reports was committed, and the worker delivers it later."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from tidings.domain.activity import EmailActivity
+from tidings.domain.webhooks import EventType, WebhookEvent, activity_payload
+from tidings.services.ports import UnitOfWork
+
+
+def activity_created(uow: UnitOfWork, activity: EmailActivity, now: datetime) -> None:
+    """An email was recorded as an activity."""
+    uow.events.add(WebhookEvent(EventType.ACTIVITY_CREATED, activity_payload(activity), now))
+
+
+def activity_updated(uow: UnitOfWork, activity: EmailActivity, now: datetime) -> None:
+    """An activity changed: tracked or untracked by hand, a new regarding record …"""
+    uow.events.add(WebhookEvent(EventType.ACTIVITY_UPDATED, activity_payload(activity), now))
+
+
+def activity_sent(uow: UnitOfWork, activity_id: int, now: datetime) -> None:
+    """Email written in the CRM was handed to the mail server and is now *sent*."""
+    activity = uow.activities.get(activity_id)
+    if activity is not None:
+        uow.events.add(WebhookEvent(EventType.ACTIVITY_SENT, activity_payload(activity), now))

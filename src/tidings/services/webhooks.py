@@ -1,0 +1,234 @@
+"""Webhook subscriptions managed by an admin, and their delivery by the worker.
+
+The worker's loop moves each event from the outbox to one delivery per active
+subscription that asked for its type (``dispatch``), then tries every delivery whose time
+has come (``deliver_due``): a signed POST, retried with backoff until ``RetryPolicy``
+gives up. Each try is kept, with its status code or error, for the API to show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tidings.domain.errors import NotFoundError, TidingsError, WebhookSendError
+from tidings.domain.people import Caller, Privilege
+from tidings.domain.webhooks import (
+    SIGNATURE_HEADER,
+    DeliveryAttempt,
+    DeliveryStatus,
+    DueDelivery,
+    RetryPolicy,
+    WebhookDelivery,
+    WebhookSubscription,
+    check_events,
+    check_url,
+    sign,
+)
+from tidings.services.ports import Clock, SecretBox, UnitOfWork, WebhookSender
+
+log = logging.getLogger(__name__)
+
+#: Deliveries tried at once by one worker.
+BATCH = 50
+
+
+@dataclass(frozen=True)
+class NewSubscription:
+    """A subscription just created, with its secret: shown this once, never again."""
+
+    subscription: WebhookSubscription
+    secret: str
+
+
+class WebhookService:
+    """Subscriptions (WRITE_SETTINGS to change, READ_SETTINGS to see) and delivery."""
+
+    def __init__(
+        self,
+        uow_factory: Callable[[], UnitOfWork],
+        secret_box: SecretBox,
+        sender: WebhookSender,
+        clock: Clock,
+        policy: RetryPolicy | None = None,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self._uow = uow_factory
+        self._box = secret_box
+        self._sender = sender
+        self._clock = clock
+        self.policy = policy or RetryPolicy()
+        self._jitter = jitter
+
+    # Subscriptions ----------------------------------------------------------------------
+
+    def create(
+        self, caller: Caller, url: str, events: list[str], *, active: bool = True
+    ) -> NewSubscription:
+        caller.require(Privilege.WRITE_SETTINGS)
+        subscription = WebhookSubscription(
+            check_url(url), check_events(events), active, self._clock.now()
+        )
+        secret = f"whsec_{secrets.token_urlsafe(32)}"
+        with self._uow() as uow:
+            uow.webhooks.add_subscription(subscription, self._box.seal(secret))
+            uow.commit()
+        return NewSubscription(subscription, secret)
+
+    def subscriptions(self, caller: Caller) -> list[WebhookSubscription]:
+        caller.require(Privilege.READ_SETTINGS)
+        with self._uow() as uow:
+            return uow.webhooks.subscriptions()
+
+    def get(self, caller: Caller, subscription_id: int) -> WebhookSubscription:
+        caller.require(Privilege.READ_SETTINGS)
+        with self._uow() as uow:
+            return _require(uow, subscription_id)
+
+    def update(
+        self,
+        caller: Caller,
+        subscription_id: int,
+        *,
+        url: str | None = None,
+        events: list[str] | None = None,
+        active: bool | None = None,
+    ) -> WebhookSubscription:
+        caller.require(Privilege.WRITE_SETTINGS)
+        with self._uow() as uow:
+            subscription = _require(uow, subscription_id)
+            if url is not None:
+                subscription.url = check_url(url)
+            if events is not None:
+                subscription.events = check_events(events)
+            if active is not None:
+                subscription.active = active
+            uow.webhooks.save_subscription(subscription)
+            uow.commit()
+        return subscription
+
+    def delete(self, caller: Caller, subscription_id: int) -> None:
+        """Remove a subscription with its deliveries."""
+        caller.require(Privilege.WRITE_SETTINGS)
+        with self._uow() as uow:
+            _require(uow, subscription_id)
+            uow.webhooks.delete_subscription(subscription_id)
+            uow.commit()
+
+    def deliveries(
+        self,
+        caller: Caller,
+        subscription_id: int,
+        status: DeliveryStatus | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[WebhookDelivery]:
+        """A subscription's deliveries, newest first, each with every attempt."""
+        caller.require(Privilege.READ_SETTINGS)
+        with self._uow() as uow:
+            _require(uow, subscription_id)
+            return uow.webhooks.deliveries(subscription_id, status, limit, offset)
+
+    # Delivery ---------------------------------------------------------------------------
+
+    def dispatch(self, limit: int = 500) -> int:
+        """Hand outbox events to the subscriptions that want them; returns how many."""
+        with self._uow() as uow:
+            events = uow.webhooks.undispatched_events(limit)
+            if not events:
+                return 0
+            subscriptions = [s for s in uow.webhooks.subscriptions() if s.active]
+            now = self._clock.now()
+            for event in events:
+                assert event.id is not None  # noqa: S101 - read from storage
+                wanting = [s.id for s in subscriptions if event.type in s.events and s.id]
+                uow.webhooks.fan_out(event.id, wanting, now)
+            uow.commit()
+        return len(events)
+
+    async def deliver_due(self) -> list[DeliveryAttempt]:
+        """Try every delivery whose time has come, at once; returns the attempts made."""
+        now = self._clock.now()
+        # Held long enough for the slowest try; a worker that dies frees them by then.
+        lease = now + self.policy.timeout * 2 + timedelta(seconds=30)
+        due = await asyncio.to_thread(self._claim, now, lease)
+        return list(await asyncio.gather(*(self._try(d) for d in due)))
+
+    async def run(self, stop: asyncio.Event, interval: float = 2.0) -> None:
+        """Dispatch and deliver until ``stop``, looking again every ``interval`` seconds."""
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(self.dispatch)
+                await self.deliver_due()
+            except Exception:
+                # The loop outlives any one failure: events stay in the outbox and
+                # deliveries stay due, so the next round picks them up again.
+                log.exception("webhook delivery round failed; trying again")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+
+    def _claim(self, now: datetime, lease: datetime) -> list[DueDelivery]:
+        with self._uow() as uow:
+            due = uow.webhooks.claim_due(now, lease, BATCH)
+            uow.commit()
+        return due
+
+    async def _try(self, delivery: DueDelivery) -> DeliveryAttempt:
+        event = delivery.event
+        body = json.dumps(
+            {
+                "id": event.id,
+                "type": event.type.value,
+                "occurred_at": event.occurred_at.isoformat(),
+                "data": event.data,
+            },
+            separators=(",", ":"),
+        ).encode()
+        status_code: int | None = None
+        error: str | None = None
+        try:
+            secret = self._box.open(delivery.sealed_secret)
+            timestamp = int(self._clock.now().timestamp())
+            headers = {
+                "Content-Type": "application/json",
+                "User-Agent": "Tidings-Webhooks",
+                "X-Tidings-Event": event.type.value,
+                "X-Tidings-Delivery": str(delivery.id),
+                SIGNATURE_HEADER: sign(secret, timestamp, body),
+            }
+            status_code = await self._sender.post(
+                delivery.url, body, headers, self.policy.timeout.total_seconds()
+            )
+            if not 200 <= status_code < 300:
+                error = f"the receiver answered HTTP {status_code}"
+        except (WebhookSendError, TidingsError) as failure:
+            error = str(failure)
+        attempt = DeliveryAttempt(delivery.attempts + 1, self._clock.now(), status_code, error)
+        await asyncio.to_thread(self._record, delivery.id, attempt)
+        return attempt
+
+    def _record(self, delivery_id: int, attempt: DeliveryAttempt) -> None:
+        if attempt.error is None:
+            status, next_at = DeliveryStatus.DELIVERED, None
+        elif attempt.number >= self.policy.max_attempts:
+            status, next_at = DeliveryStatus.FAILED, None
+        else:
+            delay = self.policy.delay(attempt.number, self._jitter())
+            status, next_at = DeliveryStatus.PENDING, attempt.attempted_at + delay
+        with self._uow() as uow:
+            uow.webhooks.record_attempt(delivery_id, attempt, status, next_at)
+            uow.commit()
+
+
+def _require(uow: UnitOfWork, subscription_id: int) -> WebhookSubscription:
+    subscription = uow.webhooks.get_subscription(subscription_id)
+    if subscription is None:
+        raise NotFoundError(f"no webhook subscription with id {subscription_id}")
+    return subscription
