@@ -15,7 +15,7 @@ from schemathesis import checks as st_checks
 from tests.api_client import ADMIN
 from tests.builders import Org
 from tidings.entrypoints.api.app import create_app
-from tidings.services.queries import QueryService
+from tidings.services.access import AccessService
 from tidings.services.setup import SetupService
 
 #: Examples per operation and mode: enough to reach every parameter, short for the suite.
@@ -56,8 +56,9 @@ class QuickArgon2:
 def test_every_operation_answers_as_documented(org: Org) -> None:
     # Each operation in turn; failures are gathered so one run shows them all.
     hasher = QuickArgon2()
-    SetupService(org.tidings.uow, hasher).add_user("Ada Admin", ADMIN[0], ["admin"], ADMIN[1])
-    org.tidings.queries = QueryService(org.tidings.uow, hasher)
+    setup = SetupService(org.tidings.uow, hasher)
+    setup.add_user("Ada Admin", ADMIN[0], ["admin"], ADMIN[1])
+    org.tidings.access = AccessService(org.tidings.uow, hasher, org.tidings.clock, setup)
     schema = schemathesis.openapi.from_asgi("/api/openapi.json", create_app(org.tidings))
     failures: list[str] = []
     operations = [result.ok() for result in schema.get_all_operations()]

@@ -3,7 +3,10 @@ databases, through the same recording path as sync."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from sqlalchemy import text
 
 from tests.builders import Org, make_email
 from tidings.domain.activity import ParticipationRole
@@ -141,3 +144,22 @@ def test_parked_email_is_replayed_by_a_caller_allowed_to(org: Org) -> None:
     assert org.tidings.parked.replay(admin, parked[0].id).outcome is Outcome.TRACKED
     assert org.tidings.parked.list_parked(admin) == []
     assert org.tidings.parked.replay_all(admin) == []
+
+
+def test_changes_by_hand_are_reported_to_webhooks_as_updates(org: Org) -> None:
+    # Setting regarding and untracking each write an activity.updated event in the same
+    # transaction; the untracked one says so.
+    result = org.deliver(make_email())
+    dana = Caller(org.users["dana"], TRACKER)
+    org.tidings.manual_tracking.set_regarding(dana, result.activity_id, org.records["deal"])
+    org.tidings.manual_tracking.untrack(dana, result.activity_id, "private")
+    with org.tidings.engine.connect() as conn:
+        rows = conn.execute(text("SELECT type, payload FROM webhook_events ORDER BY id")).all()
+    kinds = [(row.type, _payload(row.payload)) for row in rows]
+    assert [k for k, _ in kinds] == ["activity.created", "activity.updated", "activity.updated"]
+    assert kinds[1][1]["regarding"] == str(org.records["deal"])
+    assert kinds[2][1]["untracked"] is True and kinds[2][1]["id"] == result.activity_id
+
+
+def _payload(value: object) -> dict[str, object]:
+    return json.loads(value) if isinstance(value, str) else value  # type: ignore[return-value]

@@ -20,6 +20,13 @@ def activity_updated(uow: UnitOfWork, activity: EmailActivity, now: datetime) ->
     uow.events.add(WebhookEvent(EventType.ACTIVITY_UPDATED, activity_payload(activity), now))
 
 
+def activity_untracked(uow: UnitOfWork, activity: EmailActivity, now: datetime) -> None:
+    """An activity was untracked by hand: reported as an update whose ``untracked`` is true,
+    the activity as it was just before."""
+    payload = {**activity_payload(activity), "untracked": True}
+    uow.events.add(WebhookEvent(EventType.ACTIVITY_UPDATED, payload, now))
+
+
 def activity_sent(uow: UnitOfWork, activity_id: int, now: datetime) -> None:
     """Email written in the CRM was handed to the mail server and is now *sent*."""
     activity = uow.activities.get(activity_id)

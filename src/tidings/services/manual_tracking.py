@@ -32,6 +32,7 @@ from tidings.domain.tracking import (
     TrackingDecision,
     Verdict,
 )
+from tidings.services import events
 from tidings.services.changes import check_text
 from tidings.services.lookups import BatchLookups
 from tidings.services.ports import Clock, UnitOfWork
@@ -140,6 +141,7 @@ class ManualTrackingService:
                 reasons += previous.decision.reasons
                 uow.decisions.delete(raw_id)
             uow.activities.delete(activity_id)
+            events.activity_untracked(uow, activity, self._clock.now())
             uow.decisions.add(
                 StoredDecision(
                     raw_message_id=raw_id,
@@ -166,8 +168,9 @@ class ManualTrackingService:
                 if not uow.directory.exists(regarding):
                     raise NotFoundError(f"no {regarding.kind.value} with id {regarding.id}")
             uow.activities.set_regarding(activity_id, regarding)
-            uow.commit()
             activity.regarding = regarding
+            events.activity_updated(uow, activity, self._clock.now())
+            uow.commit()
         return activity
 
     def _track(self, uow: UnitOfWork, caller: Caller, stored: StoredRaw) -> TrackResult:
