@@ -75,7 +75,7 @@ class QueryService:
         """Every mailbox's sync: folder cursors, and what the worker last recorded of each
         folder (mode, last sync, backlog, first-sync progress)."""
         with self._uow() as uow:
-            states = uow.sync_states.all()
+            states = uow.sync.states()
             return {
                 mailbox.id: mailbox_sync(
                     uow.cursors.for_mailbox(mailbox.id),

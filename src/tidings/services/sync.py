@@ -27,12 +27,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from tidings.domain.credentials import Direction
+from tidings.domain.credentials import Credential, CredentialKey, Direction, credential_keys
 from tidings.domain.errors import MailServerError
 from tidings.domain.folders import INBOX
 from tidings.domain.mailbox import Alert, AlertLevel
 from tidings.domain.message import MessageOrigin
-from tidings.domain.server_profile import ServerProfileKind
+from tidings.domain.server_profile import ServerProfile, ServerProfileKind
 from tidings.domain.settings import EmailProcessing
 from tidings.domain.sync import (
     FolderCursor,
@@ -41,7 +41,6 @@ from tidings.domain.sync import (
     cursor_for,
     is_unchanged,
 )
-from tidings.services.credentials import load_credential
 from tidings.services.ingest import IngestService
 from tidings.services.ports import Clock, SecretBox, UnitOfWork
 from tidings.services.sync_model import (
@@ -95,6 +94,8 @@ class SyncService:
         self._open_pop3 = pop3_opener
         self._chunk = chunk
         self._permanent_failures: dict[int, int] = {}
+        #: Passwords opened, by sealed value: a target refresh decrypts only what changed.
+        self._opened: dict[str, str] = {}
         self.status = SyncStatusBoard(clock)
 
     @property
@@ -103,33 +104,52 @@ class SyncService:
         return self.status.modes
 
     def targets(self) -> list[SyncTarget]:
-        """Every folder that should be syncing now, with its credential."""
+        """Every folder that should be syncing now, with its credential.
+
+        Read every few seconds for any number of mailboxes, so in a fixed number of queries:
+        the time it holds the interpreter is time the folder tasks wait.
+        """
         with self._uow() as uow:
             config = uow.settings.get()
             if config.processing is not EmailProcessing.SERVER_SIDE_SYNC:
                 return []
+            profiles = {p.id: p for p in uow.server_profiles.all()}
+            credentials = uow.sync.sealed_credentials()
+            tracked = uow.sync.tracked_folders() if config.folder_level_tracking else {}
             found = []
-            for mailbox in uow.mailboxes.all():
+            for mailbox in uow.sync.enabled_mailboxes():
                 approved = mailbox.is_approved or not config.process_only_approved_mailboxes
                 if not (mailbox.syncs_incoming and approved and mailbox.profile_id):
                     continue
-                profile = uow.server_profiles.get(mailbox.profile_id)
+                profile = profiles.get(mailbox.profile_id)
                 if profile is None or profile.kind not in SYNCED_KINDS:
                     continue
                 assert mailbox.id is not None  # noqa: S101 - loaded from storage
-                credential = load_credential(
-                    uow, self._secrets, profile, mailbox.id, Direction.INCOMING
-                )
+                credential = self._credential(credentials, profile, mailbox.id)
                 if credential is None:
                     continue
                 folders = [INBOX]
-                if config.folder_level_tracking and profile.kind is ServerProfileKind.IMAP_SMTP:
-                    folders += [rule.folder for rule in uow.mailboxes.folder_rules(mailbox.id)]
+                if profile.kind is ServerProfileKind.IMAP_SMTP:
+                    folders += tracked.get(mailbox.id, [])
                 found += [
                     SyncTarget(mailbox.id, mailbox.address, folder, profile, credential)
                     for folder in folders
                 ]
             return found
+
+    def _credential(
+        self,
+        credentials: dict[CredentialKey, tuple[str, str]],
+        profile: ServerProfile,
+        mailbox_id: int,
+    ) -> Credential | None:
+        for key in credential_keys(profile, mailbox_id, Direction.INCOMING):
+            if key in credentials:
+                username, sealed = credentials[key]
+                if sealed not in self._opened:
+                    self._opened[sealed] = self._secrets.open(sealed)
+                return Credential(username, self._opened[sealed])
+        return None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sync until ``stop`` is set, starting and ending folder tasks as settings change."""
@@ -280,8 +300,8 @@ class SyncService:
         """
         status = session.status
         key = self._key(target)
-        with self._uow() as uow:
-            stored = uow.cursors.get(target.mailbox_id, target.folder)
+        # Storage is read and written in threads: the event loop serves every other folder.
+        stored = await asyncio.to_thread(self._stored_cursor, key)
         if after_select and is_unchanged(stored, status):
             log.debug(
                 "%s/%s unchanged since HIGHESTMODSEQ %s: nothing to fetch",
@@ -348,7 +368,7 @@ class SyncService:
                     backlog=len(uids) - passed,
                     first_sync_done=passed if first_sync else None,
                 )
-            self._save_cursor(cursor, key)
+            await asyncio.to_thread(self._save_cursor, cursor, key)
             done += len(results)
             if results and self._listener is not None:
                 self._listener(Ingested(target, results))
@@ -361,13 +381,17 @@ class SyncService:
                 cursor = replace(cursor, highest_modseq=status.highest_modseq)
             if first_sync or cursor != stored:
                 self._mark_caught_up(key, session)
-                self._save_cursor(cursor, key)
+                await asyncio.to_thread(self._save_cursor, cursor, key)
             else:
                 await self._caught_up(target, session)
         elif first_sync and since is not None and status.uidnext is not None:
             cursor = cursor.advanced_to(status.uidnext - 1)
-            self._save_cursor(cursor, key)
+            await asyncio.to_thread(self._save_cursor, cursor, key)
         return done
+
+    def _stored_cursor(self, key: tuple[int, str]) -> FolderCursor | None:
+        with self._uow() as uow:
+            return uow.cursors.get(*key)
 
     def _save_cursor(self, cursor: FolderCursor, key: tuple[int, str]) -> None:
         """Commit the cursor with the folder's state; only after the raw bytes are in."""

@@ -58,7 +58,7 @@ class SyncStatusBoard:
     def stage(self, uow: UnitOfWork, key: Key) -> FolderSyncState:
         """Write the folder's state in ``uow``; call ``saved`` once that commits."""
         state = self._states[key]
-        uow.sync_states.save(state)
+        uow.sync.save_state(state)
         return state
 
     def saved(self, state: FolderSyncState) -> None:

@@ -24,7 +24,7 @@ from tidings.adapters.storage.settings_repository import (
     SqlServerProfileRepository,
     SqlSettingsRepository,
 )
-from tidings.adapters.storage.sync_state_repository import SqlSyncStateRepository
+from tidings.adapters.storage.sync_repository import SqlSyncRepository
 from tidings.domain.errors import StorageError
 
 
@@ -42,7 +42,7 @@ class SqlAlchemyUnitOfWork:
     credentials: SqlCredentialRepository
     cursors: SqlCursorRepository
     outbox: SqlOutboxRepository
-    sync_states: SqlSyncStateRepository
+    sync: SqlSyncRepository
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -66,7 +66,7 @@ class SqlAlchemyUnitOfWork:
         self.credentials = SqlCredentialRepository(connection)
         self.cursors = SqlCursorRepository(connection)
         self.outbox = SqlOutboxRepository(connection)
-        self.sync_states = SqlSyncStateRepository(connection)
+        self.sync = SqlSyncRepository(connection)
         return self
 
     def __exit__(
