@@ -125,6 +125,12 @@ def run(mailboxes: int, emails: int, seed: int) -> None:
                 for a, p in users.items()
             ]
             await asyncio.gather(*tasks, return_exceptions=True)
+            # aioimaplib leaves helper tasks behind (IDLE timers, push queues): end them here
+            # rather than have the interpreter complain about each at exit.
+            leftovers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in leftovers:
+                task.cancel()
+            await asyncio.gather(*leftovers, return_exceptions=True)
 
         thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
         thread.start()

@@ -16,6 +16,12 @@ Each folder task runs this state machine::
 Catching up fetches UIDs above the cursor in chunks; each chunk's raw bytes are committed by
 ingest before the cursor moves, so a crash at any point refetches at most one chunk, and the
 raw store makes that refetch a no-op. A changed UIDVALIDITY starts the folder again from UID 1.
+Where the server offers CONDSTORE, the HIGHESTMODSEQ that SELECT reported is stored once the
+catch-up after it commits; an equal value on the next SELECT skips the search (RFC 7162).
+
+Every state above is recorded per folder (``sync_status``) for the API and the CLI, which
+run in other processes: the mode, when the folder was last caught up, the backlog, the
+progress of a first sync and the last error.
 """
 
 from __future__ import annotations
@@ -27,16 +33,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from tidings.domain.credentials import Credential, CredentialKey, Direction, credential_keys
 from tidings.domain.errors import MailServerError
 from tidings.domain.folders import INBOX
 from tidings.domain.mailbox import Alert, AlertLevel
 from tidings.domain.message import MessageOrigin
-from tidings.domain.server_profile import ServerProfile, ServerProfileKind
-from tidings.domain.settings import EmailProcessing
+from tidings.domain.server_profile import ServerProfileKind
 from tidings.domain.sync import (
-    FolderCursor,
-    FolderSyncState,
     SyncMode,
     cursor_for,
     is_unchanged,
@@ -45,7 +47,6 @@ from tidings.services.ingest import IngestService
 from tidings.services.ports import Clock, SecretBox, UnitOfWork
 from tidings.services.sync_model import (
     POP3_UIDVALIDITY,
-    SYNCED_KINDS,
     Alerted,
     Backoff,
     FolderOpener,
@@ -57,6 +58,7 @@ from tidings.services.sync_model import (
     SyncTarget,
 )
 from tidings.services.sync_status import SyncStatusBoard
+from tidings.services.sync_targets import SyncTargets
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +96,8 @@ class SyncService:
         self._open_pop3 = pop3_opener
         self._chunk = chunk
         self._permanent_failures: dict[int, int] = {}
-        #: Passwords opened, by sealed value: a target refresh decrypts only what changed.
-        self._opened: dict[str, str] = {}
-        self.status = SyncStatusBoard(clock)
+        self._targets = SyncTargets(uow_factory, secrets)
+        self.status = SyncStatusBoard(uow_factory, clock)
 
     @property
     def modes(self) -> dict[tuple[int, str], SyncMode]:
@@ -104,52 +105,8 @@ class SyncService:
         return self.status.modes
 
     def targets(self) -> list[SyncTarget]:
-        """Every folder that should be syncing now, with its credential.
-
-        Read every few seconds for any number of mailboxes, so in a fixed number of queries:
-        the time it holds the interpreter is time the folder tasks wait.
-        """
-        with self._uow() as uow:
-            config = uow.settings.get()
-            if config.processing is not EmailProcessing.SERVER_SIDE_SYNC:
-                return []
-            profiles = {p.id: p for p in uow.server_profiles.all()}
-            credentials = uow.sync.sealed_credentials()
-            tracked = uow.sync.tracked_folders() if config.folder_level_tracking else {}
-            found = []
-            for mailbox in uow.sync.enabled_mailboxes():
-                approved = mailbox.is_approved or not config.process_only_approved_mailboxes
-                if not (mailbox.syncs_incoming and approved and mailbox.profile_id):
-                    continue
-                profile = profiles.get(mailbox.profile_id)
-                if profile is None or profile.kind not in SYNCED_KINDS:
-                    continue
-                assert mailbox.id is not None  # noqa: S101 - loaded from storage
-                credential = self._credential(credentials, profile, mailbox.id)
-                if credential is None:
-                    continue
-                folders = [INBOX]
-                if profile.kind is ServerProfileKind.IMAP_SMTP:
-                    folders += tracked.get(mailbox.id, [])
-                found += [
-                    SyncTarget(mailbox.id, mailbox.address, folder, profile, credential)
-                    for folder in folders
-                ]
-            return found
-
-    def _credential(
-        self,
-        credentials: dict[CredentialKey, tuple[str, str]],
-        profile: ServerProfile,
-        mailbox_id: int,
-    ) -> Credential | None:
-        for key in credential_keys(profile, mailbox_id, Direction.INCOMING):
-            if key in credentials:
-                username, sealed = credentials[key]
-                if sealed not in self._opened:
-                    self._opened[sealed] = self._secrets.open(sealed)
-                return Credential(username, self._opened[sealed])
-        return None
+        """Every folder that should be syncing now, with its credential."""
+        return self._targets.load()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sync until ``stop`` is set, starting and ending folder tasks as settings change."""
@@ -301,7 +258,7 @@ class SyncService:
         status = session.status
         key = self._key(target)
         # Storage is read and written in threads: the event loop serves every other folder.
-        stored = await asyncio.to_thread(self._stored_cursor, key)
+        stored = await asyncio.to_thread(self.status.stored_cursor, key)
         if after_select and is_unchanged(stored, status):
             log.debug(
                 "%s/%s unchanged since HIGHESTMODSEQ %s: nothing to fetch",
@@ -368,7 +325,7 @@ class SyncService:
                     backlog=len(uids) - passed,
                     first_sync_done=passed if first_sync else None,
                 )
-            await asyncio.to_thread(self._save_cursor, cursor, key)
+            await asyncio.to_thread(self.status.save_cursor, cursor)
             done += len(results)
             if results and self._listener is not None:
                 self._listener(Ingested(target, results))
@@ -381,25 +338,13 @@ class SyncService:
                 cursor = replace(cursor, highest_modseq=status.highest_modseq)
             if first_sync or cursor != stored:
                 self._mark_caught_up(key, session)
-                await asyncio.to_thread(self._save_cursor, cursor, key)
+                await asyncio.to_thread(self.status.save_cursor, cursor)
             else:
                 await self._caught_up(target, session)
         elif first_sync and since is not None and status.uidnext is not None:
             cursor = cursor.advanced_to(status.uidnext - 1)
-            await asyncio.to_thread(self._save_cursor, cursor, key)
+            await asyncio.to_thread(self.status.save_cursor, cursor)
         return done
-
-    def _stored_cursor(self, key: tuple[int, str]) -> FolderCursor | None:
-        with self._uow() as uow:
-            return uow.cursors.get(*key)
-
-    def _save_cursor(self, cursor: FolderCursor, key: tuple[int, str]) -> None:
-        """Commit the cursor with the folder's state; only after the raw bytes are in."""
-        with self._uow() as uow:
-            uow.cursors.save(cursor, self._clock.now())
-            staged = self.status.stage(uow, key)
-            uow.commit()
-        self.status.saved(staged)
 
     def _mark_caught_up(self, key: tuple[int, str], session: FolderSession) -> None:
         self.status.change(
@@ -417,23 +362,7 @@ class SyncService:
         await self._record(target)
 
     async def _record(self, target: SyncTarget, **changes: Any) -> None:
-        """Apply ``changes`` to the folder's state and store it if readers would see news."""
-        key = self._key(target)
-        self.status.change(key, **changes)
-        if not self.status.is_news(key):
-            return
-        try:
-            state = await asyncio.to_thread(self._store_state, key)
-        except Exception:  # the state is for people to read: sync goes on without it
-            log.exception("the sync state of %s/%s was not stored", *key)
-            return
-        self.status.saved(state)
-
-    def _store_state(self, key: tuple[int, str]) -> FolderSyncState:
-        with self._uow() as uow:
-            state = self.status.stage(uow, key)
-            uow.commit()
-        return state
+        await self.status.record(self._key(target), **changes)
 
     @staticmethod
     def _key(target: SyncTarget) -> tuple[int, str]:
