@@ -80,6 +80,7 @@ class QueryService:
                 mailbox.id: mailbox_sync(
                     uow.cursors.for_mailbox(mailbox.id),
                     [s for s in states if s.mailbox_id == mailbox.id],
+                    syncing=mailbox.syncs_incoming,
                 )
                 for mailbox in uow.mailboxes.all()
                 if mailbox.id is not None
