@@ -34,7 +34,6 @@ from dataclasses import replace
 from typing import Any
 
 from tidings.domain.errors import MailServerError
-from tidings.domain.folders import INBOX
 from tidings.domain.mailbox import Alert, AlertLevel
 from tidings.domain.message import MessageOrigin
 from tidings.domain.server_profile import ServerProfileKind
@@ -46,7 +45,6 @@ from tidings.domain.sync import (
 from tidings.services.ingest import IngestService
 from tidings.services.ports import Clock, SecretBox, UnitOfWork
 from tidings.services.sync_model import (
-    POP3_UIDVALIDITY,
     Alerted,
     Backoff,
     FolderOpener,
@@ -57,6 +55,7 @@ from tidings.services.sync_model import (
     SyncEvent,
     SyncTarget,
 )
+from tidings.services.sync_pop3 import Pop3Poll
 from tidings.services.sync_status import SyncStatusBoard
 from tidings.services.sync_targets import SyncTargets
 
@@ -98,6 +97,9 @@ class SyncService:
         self._permanent_failures: dict[int, int] = {}
         self._targets = SyncTargets(uow_factory, secrets)
         self.status = SyncStatusBoard(uow_factory, clock)
+        self._pop3 = Pop3Poll(
+            uow_factory, ingest, clock, self.status, chunk=chunk, listener=listener
+        )
 
     @property
     def modes(self) -> dict[tuple[int, str], SyncMode]:
@@ -180,43 +182,8 @@ class SyncService:
             await _wait(stop, interval)
 
     async def catch_up_pop3(self, target: SyncTarget, session: Pop3Session) -> int:
-        """Ingest every message whose UIDL the raw store has not seen; returns how many."""
-        listing = await session.uidls()
-        origins = {
-            uidl: MessageOrigin(target.mailbox_id, INBOX, POP3_UIDVALIDITY, uidl)
-            for _, uidl in listing
-        }
-        with self._uow() as uow:
-            seen = uow.raw_messages.ids_by_origins(list(origins.values()))
-        new = [(number, uidl) for number, uidl in listing if origins[uidl] not in seen]
-        first_sync = not seen
-        done = 0
-        for first in range(0, len(new), self._chunk):
-            await self._record(
-                target,
-                mode=SyncMode.CATCHING_UP,
-                backlog=len(new) - done,
-                first_sync_done=done if first_sync else None,
-                first_sync_total=len(new) if first_sync else None,
-            )
-            batch = [
-                (await session.retrieve(number), origins[uidl])
-                for number, uidl in new[first : first + self._chunk]
-            ]
-            results = await asyncio.to_thread(self._ingest.ingest_batch, batch)
-            done += len(batch)
-            if self._listener is not None:
-                self._listener(Ingested(target, results))
-        await self._record(
-            target,
-            mode=SyncMode.POLLING,
-            backlog=0,
-            checked_at=self._clock.now(),
-            first_sync_done=None,
-            first_sync_total=None,
-            last_error=None,
-        )
-        return done
+        """Ingest every message of a POP3 mailbox the raw store has not seen."""
+        return await self._pop3.catch_up(target, session)
 
     async def _follow(
         self, target: SyncTarget, session: FolderSession, stop: asyncio.Event
