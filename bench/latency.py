@@ -88,7 +88,31 @@ async def bare_idle(
     await client.logout()
 
 
+INOTIFY_LIMIT = Path("/proc/sys/fs/inotify/max_user_instances")
+
+
+def check_inotify(mailboxes: int) -> None:
+    """Warn when Dovecot cannot watch every session's mailbox with inotify.
+
+    Each IMAP session takes an inotify instance to notice new mail at once, and every
+    session of the test Dovecot runs as the ``mail`` user, whose instances are limited
+    (128 by default, shared with any other Dovecot on the machine). A session without one
+    checks its mailbox once a second instead, so both Tidings' figures and the floor's would
+    measure that limit rather than IDLE.
+    """
+    if not INOTIFY_LIMIT.exists():
+        return
+    limit, needed = int(INOTIFY_LIMIT.read_text()), 2 * mailboxes + 32
+    if limit < needed:
+        print(
+            f"warning: fs.inotify.max_user_instances is {limit}, below the {needed} this run "
+            f"needs; sessions beyond it learn of new mail only once a second. Raise it with "
+            f"`sysctl -w fs.inotify.max_user_instances={max(needed, 1024)}`."
+        )
+
+
 def run(mailboxes: int, emails: int, seed: int) -> None:
+    check_inotify(mailboxes)
     names = [f"user{n}" for n in range(mailboxes)]
     users = {f"{n}@northwind.example": f"{n}-pass" for n in names}
     with (
@@ -125,6 +149,12 @@ def run(mailboxes: int, emails: int, seed: int) -> None:
                 for a, p in users.items()
             ]
             await asyncio.gather(*tasks, return_exceptions=True)
+            # aioimaplib leaves helper tasks behind (IDLE timers, push queues): end them here
+            # rather than have the interpreter complain about each at exit.
+            leftovers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in leftovers:
+                task.cancel()
+            await asyncio.gather(*leftovers, return_exceptions=True)
 
         thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
         thread.start()

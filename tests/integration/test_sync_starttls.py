@@ -97,3 +97,45 @@ def test_a_server_without_starttls_is_refused_and_never_sees_a_password(
             run.stop()
             tidings.close()
         assert "Login: user=<dana@northwind.example>" not in server.log_file.read_text()
+
+
+def test_pop3_over_stls_signs_in_and_a_server_without_it_is_refused(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    # POP3's STARTTLS (STLS, RFC 2595) is required as strictly as IMAP's.
+    tidings = bootstrap(settings_for(sqlite_url), TickingClock())
+    try:
+        org = Org.create(tidings)
+        admin = Caller(org.users["dana"], frozenset(Privilege))
+        reports, ports = {}, {}
+        for tls in (True, False):
+            with DovecotServer(tmp_path / f"pop3-{tls}", USERS, tls=tls) as server:
+                profile = ServerProfile(
+                    name=f"POP3 {tls}",
+                    kind=ServerProfileKind.POP3_SMTP,
+                    incoming_host="127.0.0.1",
+                    incoming_port=server.pop3_port,
+                    incoming_security=ConnectionSecurity.STARTTLS,
+                    outgoing_host="127.0.0.1",
+                    options={"ca_file": str(server.ca_file)},
+                )
+                org.use_profile(profile, {"dana": "dana-pass"})
+                mailbox = org.mailboxes["dana"]
+                [reports[tls]] = asyncio.run(tidings.mailboxes.test_and_enable(admin, [mailbox]))
+                ports[tls] = server.pop3_port
+                logins = [
+                    line
+                    for line in server.log_file.read_text().splitlines()
+                    if "pop3-login: Info: Login: user=<dana@northwind.example>" in line
+                ]
+                assert all(", TLS," in line for line in logins)
+                assert bool(logins) is tls
+    finally:
+        tidings.close()
+    assert reports[True].incoming.message == f"incoming: signed in to 127.0.0.1:{ports[True]}"
+    assert reports[False].incoming.message == (
+        f"incoming: the server at 127.0.0.1:{ports[False]} does not offer STARTTLS (STLS): enable it "
+        "on the server or use implicit TLS; Tidings never falls back to an unencrypted "
+        "connection"
+    )
+    assert reports[False].incoming.permanent

@@ -144,3 +144,5 @@ def test_a_mailbox_sync_adds_up_its_folders() -> None:
     assert (sync.mode, sync.backlog, sync.first_sync) == (SyncMode.CATCHING_UP, 30, (70, 100))
     assert sync.last_sync == now - timedelta(minutes=5)
     assert mailbox_sync([], []).mode is None
+    # A mailbox disabled since shows as such, whatever the worker last recorded.
+    assert mailbox_sync([], states, syncing=False).mode is SyncMode.DISABLED

@@ -127,10 +127,14 @@ class MailboxSync:
     """A mailbox's sync at a glance, added up from its folders."""
 
     folders: tuple[FolderSync, ...] = ()
+    #: False when the mailbox is not (or no longer) meant to sync: disabled, not approved.
+    syncing: bool = True
 
     @property
     def mode(self) -> SyncMode | None:
         modes = {f.state.mode for f in self.folders if f.state is not None}
+        if modes and not self.syncing:
+            return SyncMode.DISABLED  # whatever the worker last said, it has stopped since
         return next((mode for mode in _MODE_ORDER if mode in modes), None)
 
     @property
@@ -156,11 +160,14 @@ class MailboxSync:
         return sum(d for d, _ in running), sum(t for _, t in running if t is not None)
 
 
-def mailbox_sync(cursors: list[FolderCursor], states: list[FolderSyncState]) -> MailboxSync:
+def mailbox_sync(
+    cursors: list[FolderCursor], states: list[FolderSyncState], *, syncing: bool = True
+) -> MailboxSync:
     """Pair each folder's cursor with its state (either may be missing)."""
     by_folder = {c.folder: c for c in cursors}
     state_by_folder = {s.folder: s for s in states}
     names = sorted(set(by_folder) | set(state_by_folder))
     return MailboxSync(
-        tuple(FolderSync(n, by_folder.get(n), state_by_folder.get(n)) for n in names)
+        tuple(FolderSync(n, by_folder.get(n), state_by_folder.get(n)) for n in names),
+        syncing=syncing,
     )

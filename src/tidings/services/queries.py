@@ -86,7 +86,7 @@ class QueryService:
             mailboxes = uow.mailboxes.all()
             created = uow.activities.created_times_since(first)
             parked = len(uow.parked.all())
-            backlog = sum(state.backlog for state in uow.sync_states.all())
+            backlog = sum(state.backlog for state in uow.sync.states())
         per_hour = Counter(
             t.astimezone(UTC).replace(minute=0, second=0, microsecond=0) for t in created
         )
@@ -108,11 +108,12 @@ class QueryService:
         """Every mailbox's sync: folder cursors, and what the worker last recorded of each
         folder (mode, last sync, backlog, first-sync progress)."""
         with self._uow() as uow:
-            states = uow.sync_states.all()
+            states = uow.sync.states()
             return {
                 mailbox.id: mailbox_sync(
                     uow.cursors.for_mailbox(mailbox.id),
                     [s for s in states if s.mailbox_id == mailbox.id],
+                    syncing=mailbox.syncs_incoming,
                 )
                 for mailbox in uow.mailboxes.all()
                 if mailbox.id is not None

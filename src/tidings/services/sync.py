@@ -16,6 +16,12 @@ Each folder task runs this state machine::
 Catching up fetches UIDs above the cursor in chunks; each chunk's raw bytes are committed by
 ingest before the cursor moves, so a crash at any point refetches at most one chunk, and the
 raw store makes that refetch a no-op. A changed UIDVALIDITY starts the folder again from UID 1.
+Where the server offers CONDSTORE, the HIGHESTMODSEQ that SELECT reported is stored once the
+catch-up after it commits; an equal value on the next SELECT skips the search (RFC 7162).
+
+Every state above is recorded per folder (``sync_status``) for the API and the CLI, which
+run in other processes: the mode, when the folder was last caught up, the backlog, the
+progress of a first sync and the last error.
 """
 
 from __future__ import annotations
@@ -27,26 +33,18 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from tidings.domain.credentials import Direction
 from tidings.domain.errors import MailServerError
-from tidings.domain.folders import INBOX
 from tidings.domain.mailbox import Alert, AlertLevel
 from tidings.domain.message import MessageOrigin
 from tidings.domain.server_profile import ServerProfileKind
-from tidings.domain.settings import EmailProcessing
 from tidings.domain.sync import (
-    FolderCursor,
-    FolderSyncState,
     SyncMode,
     cursor_for,
     is_unchanged,
 )
-from tidings.services.credentials import load_credential
 from tidings.services.ingest import IngestService
 from tidings.services.ports import Clock, SecretBox, UnitOfWork
 from tidings.services.sync_model import (
-    POP3_UIDVALIDITY,
-    SYNCED_KINDS,
     Alerted,
     Backoff,
     FolderOpener,
@@ -57,7 +55,9 @@ from tidings.services.sync_model import (
     SyncEvent,
     SyncTarget,
 )
+from tidings.services.sync_pop3 import Pop3Poll
 from tidings.services.sync_status import SyncStatusBoard
+from tidings.services.sync_targets import SyncTargets
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,11 @@ class SyncService:
         self._open_pop3 = pop3_opener
         self._chunk = chunk
         self._permanent_failures: dict[int, int] = {}
-        self.status = SyncStatusBoard(clock)
+        self._targets = SyncTargets(uow_factory, secrets)
+        self.status = SyncStatusBoard(uow_factory, clock)
+        self._pop3 = Pop3Poll(
+            uow_factory, ingest, clock, self.status, chunk=chunk, listener=listener
+        )
 
     @property
     def modes(self) -> dict[tuple[int, str], SyncMode]:
@@ -104,32 +108,7 @@ class SyncService:
 
     def targets(self) -> list[SyncTarget]:
         """Every folder that should be syncing now, with its credential."""
-        with self._uow() as uow:
-            config = uow.settings.get()
-            if config.processing is not EmailProcessing.SERVER_SIDE_SYNC:
-                return []
-            found = []
-            for mailbox in uow.mailboxes.all():
-                approved = mailbox.is_approved or not config.process_only_approved_mailboxes
-                if not (mailbox.syncs_incoming and approved and mailbox.profile_id):
-                    continue
-                profile = uow.server_profiles.get(mailbox.profile_id)
-                if profile is None or profile.kind not in SYNCED_KINDS:
-                    continue
-                assert mailbox.id is not None  # noqa: S101 - loaded from storage
-                credential = load_credential(
-                    uow, self._secrets, profile, mailbox.id, Direction.INCOMING
-                )
-                if credential is None:
-                    continue
-                folders = [INBOX]
-                if config.folder_level_tracking and profile.kind is ServerProfileKind.IMAP_SMTP:
-                    folders += [rule.folder for rule in uow.mailboxes.folder_rules(mailbox.id)]
-                found += [
-                    SyncTarget(mailbox.id, mailbox.address, folder, profile, credential)
-                    for folder in folders
-                ]
-            return found
+        return self._targets.load()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sync until ``stop`` is set, starting and ending folder tasks as settings change."""
@@ -203,43 +182,8 @@ class SyncService:
             await _wait(stop, interval)
 
     async def catch_up_pop3(self, target: SyncTarget, session: Pop3Session) -> int:
-        """Ingest every message whose UIDL the raw store has not seen; returns how many."""
-        listing = await session.uidls()
-        origins = {
-            uidl: MessageOrigin(target.mailbox_id, INBOX, POP3_UIDVALIDITY, uidl)
-            for _, uidl in listing
-        }
-        with self._uow() as uow:
-            seen = uow.raw_messages.ids_by_origins(list(origins.values()))
-        new = [(number, uidl) for number, uidl in listing if origins[uidl] not in seen]
-        first_sync = not seen
-        done = 0
-        for first in range(0, len(new), self._chunk):
-            await self._record(
-                target,
-                mode=SyncMode.CATCHING_UP,
-                backlog=len(new) - done,
-                first_sync_done=done if first_sync else None,
-                first_sync_total=len(new) if first_sync else None,
-            )
-            batch = [
-                (await session.retrieve(number), origins[uidl])
-                for number, uidl in new[first : first + self._chunk]
-            ]
-            results = await asyncio.to_thread(self._ingest.ingest_batch, batch)
-            done += len(batch)
-            if self._listener is not None:
-                self._listener(Ingested(target, results))
-        await self._record(
-            target,
-            mode=SyncMode.POLLING,
-            backlog=0,
-            checked_at=self._clock.now(),
-            first_sync_done=None,
-            first_sync_total=None,
-            last_error=None,
-        )
-        return done
+        """Ingest every message of a POP3 mailbox the raw store has not seen."""
+        return await self._pop3.catch_up(target, session)
 
     async def _follow(
         self, target: SyncTarget, session: FolderSession, stop: asyncio.Event
@@ -280,8 +224,8 @@ class SyncService:
         """
         status = session.status
         key = self._key(target)
-        with self._uow() as uow:
-            stored = uow.cursors.get(target.mailbox_id, target.folder)
+        # Storage is read and written in threads: the event loop serves every other folder.
+        stored = await asyncio.to_thread(self.status.stored_cursor, key)
         if after_select and is_unchanged(stored, status):
             log.debug(
                 "%s/%s unchanged since HIGHESTMODSEQ %s: nothing to fetch",
@@ -348,7 +292,7 @@ class SyncService:
                     backlog=len(uids) - passed,
                     first_sync_done=passed if first_sync else None,
                 )
-            self._save_cursor(cursor, key)
+            await asyncio.to_thread(self.status.save_cursor, cursor)
             done += len(results)
             if results and self._listener is not None:
                 self._listener(Ingested(target, results))
@@ -361,21 +305,13 @@ class SyncService:
                 cursor = replace(cursor, highest_modseq=status.highest_modseq)
             if first_sync or cursor != stored:
                 self._mark_caught_up(key, session)
-                self._save_cursor(cursor, key)
+                await asyncio.to_thread(self.status.save_cursor, cursor)
             else:
                 await self._caught_up(target, session)
         elif first_sync and since is not None and status.uidnext is not None:
             cursor = cursor.advanced_to(status.uidnext - 1)
-            self._save_cursor(cursor, key)
+            await asyncio.to_thread(self.status.save_cursor, cursor)
         return done
-
-    def _save_cursor(self, cursor: FolderCursor, key: tuple[int, str]) -> None:
-        """Commit the cursor with the folder's state; only after the raw bytes are in."""
-        with self._uow() as uow:
-            uow.cursors.save(cursor, self._clock.now())
-            staged = self.status.stage(uow, key)
-            uow.commit()
-        self.status.saved(staged)
 
     def _mark_caught_up(self, key: tuple[int, str], session: FolderSession) -> None:
         self.status.change(
@@ -393,23 +329,7 @@ class SyncService:
         await self._record(target)
 
     async def _record(self, target: SyncTarget, **changes: Any) -> None:
-        """Apply ``changes`` to the folder's state and store it if readers would see news."""
-        key = self._key(target)
-        self.status.change(key, **changes)
-        if not self.status.is_news(key):
-            return
-        try:
-            state = await asyncio.to_thread(self._store_state, key)
-        except Exception:  # the state is for people to read: sync goes on without it
-            log.exception("the sync state of %s/%s was not stored", *key)
-            return
-        self.status.saved(state)
-
-    def _store_state(self, key: tuple[int, str]) -> FolderSyncState:
-        with self._uow() as uow:
-            state = self.status.stage(uow, key)
-            uow.commit()
-        return state
+        await self.status.record(self._key(target), **changes)
 
     @staticmethod
     def _key(target: SyncTarget) -> tuple[int, str]:

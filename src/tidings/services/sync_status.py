@@ -8,12 +8,17 @@ for a folder that is merely found unchanged again.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from tidings.domain.sync import FolderSyncState, SyncMode
+from tidings.domain.sync import FolderCursor, FolderSyncState, SyncMode
 from tidings.services.ports import Clock, UnitOfWork
+
+log = logging.getLogger(__name__)
 
 Key = tuple[int, str]
 
@@ -24,7 +29,8 @@ CHECK_EVERY = timedelta(seconds=60)
 class SyncStatusBoard:
     """Each folder task's current state, and what of it is already stored."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, uow_factory: Callable[[], UnitOfWork], clock: Clock) -> None:
+        self._uow = uow_factory
         self._clock = clock
         self._states: dict[Key, FolderSyncState] = {}
         self._saved: dict[Key, FolderSyncState] = {}
@@ -55,11 +61,35 @@ class SyncStatusBoard:
             return False
         return saved.checked_at is None or state.checked_at - saved.checked_at >= CHECK_EVERY
 
-    def stage(self, uow: UnitOfWork, key: Key) -> FolderSyncState:
-        """Write the folder's state in ``uow``; call ``saved`` once that commits."""
-        state = self._states[key]
-        uow.sync_states.save(state)
-        return state
+    async def record(self, key: Key, **changes: Any) -> None:
+        """Apply ``changes`` to the folder's state and store it if readers would see news."""
+        self.change(key, **changes)
+        if not self.is_news(key):
+            return
+        try:
+            state = await asyncio.to_thread(self._store, key)
+        except Exception:  # the state is for people to read: sync goes on without it
+            log.exception("the sync state of %s/%s was not stored", *key)
+            return
+        self._saved[key] = state
 
-    def saved(self, state: FolderSyncState) -> None:
-        self._saved[(state.mailbox_id, state.folder)] = state
+    def stored_cursor(self, key: Key) -> FolderCursor | None:
+        with self._uow() as uow:
+            return uow.cursors.get(*key)
+
+    def save_cursor(self, cursor: FolderCursor) -> None:
+        """Commit the cursor with the folder's state; only after the raw bytes are in."""
+        key = (cursor.mailbox_id, cursor.folder)
+        with self._uow() as uow:
+            uow.cursors.save(cursor, self._clock.now())
+            state = self._states[key]
+            uow.sync.save_state(state)
+            uow.commit()
+        self._saved[key] = state
+
+    def _store(self, key: Key) -> FolderSyncState:
+        with self._uow() as uow:
+            state = self._states[key]
+            uow.sync.save_state(state)
+            uow.commit()
+        return state

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import re
 from collections.abc import Awaitable, Sequence
 from datetime import datetime
 
@@ -25,6 +24,7 @@ from tidings.adapters.imap.responses import (
     parse_search,
     parse_select,
 )
+from tidings.adapters.imap.wire import install_receiver
 from tidings.domain.credentials import Credential
 from tidings.domain.errors import MailServerError
 from tidings.domain.server_profile import ServerProfile
@@ -33,7 +33,6 @@ from tidings.domain.sync import FetchedMessage, FolderStatus
 #: RFC 2177: re-issue IDLE well before servers' 30-minute inactivity timeout.
 IDLE_RENEWAL_SECONDS = 25 * 60
 _FETCH_CHUNK = 50
-_UNSOLICITED = re.compile(rb"^\* \d+ (EXISTS|EXPUNGE)\r?$", re.MULTILINE)
 
 
 class ImapFolderSession:
@@ -74,21 +73,10 @@ class ImapFolderSession:
         return session
 
     def _watch_unsolicited(self) -> None:
-        """Note every EXISTS/EXPUNGE the server sends, whatever command it rides on.
+        def changed() -> None:
+            self._change_seen = True
 
-        aioimaplib drops untagged responses it cannot pair with a pending command (an EXISTS
-        in a SEARCH response, say), and the server never repeats them; missing one would
-        leave new mail unseen until the next IDLE renewal.
-        """
-        protocol = self._client.protocol
-        receive = protocol.data_received
-
-        def watching(data: bytes) -> None:
-            if _UNSOLICITED.search(data):
-                self._change_seen = True
-            receive(data)
-
-        protocol.data_received = watching
+        install_receiver(self._client.protocol, changed)
 
     async def _login(self, credential: Credential) -> None:
         response = await self._call(self._client.login(credential.username, credential.password))

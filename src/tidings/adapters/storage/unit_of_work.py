@@ -26,7 +26,7 @@ from tidings.adapters.storage.settings_repository import (
     SqlServerProfileRepository,
     SqlSettingsRepository,
 )
-from tidings.adapters.storage.sync_state_repository import SqlSyncStateRepository
+from tidings.adapters.storage.sync_repository import SqlSyncRepository
 from tidings.adapters.storage.webhook_repository import SqlEventOutbox, SqlWebhookRepository
 from tidings.domain.errors import StorageError
 
@@ -46,7 +46,7 @@ class SqlAlchemyUnitOfWork:
     cursors: SqlCursorRepository
     outbox: SqlOutboxRepository
     access: SqlAccessRepository
-    sync_states: SqlSyncStateRepository
+    sync: SqlSyncRepository
     records: SqlRecordRepository
     events: SqlEventOutbox
     webhooks: SqlWebhookRepository
@@ -74,7 +74,7 @@ class SqlAlchemyUnitOfWork:
         self.cursors = SqlCursorRepository(connection)
         self.outbox = SqlOutboxRepository(connection)
         self.access = SqlAccessRepository(connection)
-        self.sync_states = SqlSyncStateRepository(connection)
+        self.sync = SqlSyncRepository(connection)
         self.records = SqlRecordRepository(connection)
         self.events = SqlEventOutbox(connection)
         self.webhooks = SqlWebhookRepository(connection)

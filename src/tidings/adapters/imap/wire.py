@@ -1,0 +1,49 @@
+"""What aioimaplib does with each chunk the socket delivers, made cheap enough for bulk fetches.
+
+aioimaplib's ``data_received`` formats every chunk into a debug message, logged or not: for a
+first sync that fetches hundreds of megabytes, that formatting costs as much as parsing.
+The receiver installed here parses exactly as aioimaplib does, formatting only when its
+debug log is on, and notes the EXISTS/EXPUNGE responses that aioimaplib would drop.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+
+from aioimaplib import aioimaplib
+
+_UNSOLICITED = re.compile(rb"^\* \d+ (EXISTS|EXPUNGE)\r?$", re.MULTILINE)
+_library_log = logging.getLogger(aioimaplib.__name__)
+
+
+def install_receiver(
+    protocol: aioimaplib.IMAP4ClientProtocol, on_change: Callable[[], None]
+) -> None:
+    """Replace ``protocol.data_received``; ``on_change`` is called on each EXISTS/EXPUNGE.
+
+    aioimaplib drops untagged responses it cannot pair with a pending command (an EXISTS
+    in a SEARCH response, say), and the server never repeats them; missing one would leave
+    new mail unseen until the next IDLE renewal.
+    """
+    original = protocol.data_received
+
+    def receive(data: bytes) -> None:
+        # A substring test first: the regular expression alone costs more than parsing.
+        if (b"EXISTS" in data or b"EXPUNGE" in data) and _UNSOLICITED.search(data):
+            on_change()
+        if _library_log.isEnabledFor(logging.DEBUG):
+            original(data)
+            return
+        try:  # aioimaplib's data_received, without its debug message
+            protocol._handle_responses(
+                protocol.incomplete_line + data, protocol._handle_line, protocol.current_command
+            )
+            protocol.incomplete_line = b""
+            protocol.current_command = None
+        except aioimaplib.IncompleteRead as incomplete:
+            protocol.current_command = incomplete.cmd
+            protocol.incomplete_line = incomplete.data
+
+    protocol.data_received = receive

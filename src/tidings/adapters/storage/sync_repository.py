@@ -1,0 +1,106 @@
+"""What the sync worker reads and records in one place: the mailboxes to sync with their
+credentials and folder rules (a few queries for any number of mailboxes), and the state of
+each folder it syncs, for other processes to read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from tidings.adapters.storage import tables as t
+from tidings.domain.credentials import CredentialKey, CredentialScope, Direction
+from tidings.domain.mailbox import ApprovalStatus, Mailbox, TestStatus
+from tidings.domain.records import RecordKind, RecordRef
+from tidings.domain.settings import SyncMethod
+from tidings.domain.sync import FolderSyncState, SyncMode
+
+_S = t.folder_sync_states.c
+
+
+class SqlSyncRepository:
+    """Sync's reads in bulk; folder states, one row per mailbox and folder, overwritten."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._conn = connection
+
+    def enabled_mailboxes(self) -> list[Mailbox]:
+        """Enabled mailboxes, without their alerts (sync does not read them)."""
+        m = t.mailboxes.c
+        rows = self._conn.execute(select(t.mailboxes).where(m.enabled.is_(True))).mappings()
+        return [
+            Mailbox(
+                address=r["address"],
+                owner=RecordRef(RecordKind(r["owner_kind"]), r["owner_id"]),
+                profile_id=r["profile_id"],
+                incoming_method=SyncMethod(r["incoming_method"]),
+                outgoing_method=SyncMethod(r["outgoing_method"]),
+                approval=ApprovalStatus(r["approval"]),
+                incoming_status=TestStatus(r["incoming_status"]),
+                outgoing_status=TestStatus(r["outgoing_status"]),
+                enabled=r["enabled"],
+                id=r["id"],
+            )
+            for r in rows
+        ]
+
+    def sealed_credentials(self) -> dict[CredentialKey, tuple[str, str]]:
+        """Every stored credential: user name and sealed secret, by where it is kept."""
+        c = t.credentials.c
+        rows = self._conn.execute(
+            select(c.scope, c.scope_id, c.direction, c.username, c.sealed_secret)
+        )
+        return {
+            CredentialKey(CredentialScope(r.scope), r.scope_id, Direction(r.direction)): (
+                r.username,
+                r.sealed_secret,
+            )
+            for r in rows
+        }
+
+    def tracked_folders(self) -> dict[int, list[str]]:
+        """The folders with a folder-level tracking rule, by mailbox."""
+        f = t.folder_rules.c
+        found: dict[int, list[str]] = {}
+        for row in self._conn.execute(select(f.mailbox_id, f.folder).order_by(f.folder)):
+            found.setdefault(row.mailbox_id, []).append(row.folder)
+        return found
+
+    def save_state(self, state: FolderSyncState) -> None:
+        values = {
+            "mode": state.mode.value,
+            "updated_at": state.updated_at,
+            "checked_at": state.checked_at,
+            "backlog": state.backlog,
+            "first_sync_done": state.first_sync_done,
+            "first_sync_total": state.first_sync_total,
+            "last_error": state.last_error,
+        }
+        where = (_S.mailbox_id == state.mailbox_id, _S.folder == state.folder)
+        if self._conn.execute(update(t.folder_sync_states).where(*where).values(values)).rowcount:
+            return
+        self._conn.execute(
+            insert(t.folder_sync_states).values(
+                mailbox_id=state.mailbox_id, folder=state.folder, **values
+            )
+        )
+
+    def states(self) -> list[FolderSyncState]:
+        rows = self._conn.execute(
+            select(t.folder_sync_states).order_by(_S.mailbox_id, _S.folder)
+        ).mappings()
+        return [_state(row) for row in rows]
+
+
+def _state(row: Any) -> FolderSyncState:
+    return FolderSyncState(
+        mailbox_id=row["mailbox_id"],
+        folder=row["folder"],
+        mode=SyncMode(row["mode"]),
+        updated_at=row["updated_at"],
+        checked_at=row["checked_at"],
+        backlog=row["backlog"],
+        first_sync_done=row["first_sync_done"],
+        first_sync_total=row["first_sync_total"],
+        last_error=row["last_error"],
+    )

@@ -1,0 +1,85 @@
+"""One poll of a POP3 mailbox: retrieve every message whose UIDL the raw store has not seen.
+
+POP3 has neither folders nor push nor a cursor: UIDL names each message for good (RFC 1939
+§7), so the origins already in the raw store are the messages already taken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from tidings.domain.folders import INBOX
+from tidings.domain.message import MessageOrigin
+from tidings.domain.sync import SyncMode
+from tidings.services.ingest import IngestService
+from tidings.services.ports import Clock, UnitOfWork
+from tidings.services.sync_model import (
+    POP3_UIDVALIDITY,
+    Ingested,
+    Pop3Session,
+    SyncEvent,
+    SyncTarget,
+)
+from tidings.services.sync_status import SyncStatusBoard
+
+
+class Pop3Poll:
+    """Ingests what a POP3 mailbox holds that Tidings has not seen, recording its progress."""
+
+    def __init__(
+        self,
+        uow_factory: Callable[[], UnitOfWork],
+        ingest: IngestService,
+        clock: Clock,
+        status: SyncStatusBoard,
+        *,
+        chunk: int,
+        listener: Callable[[SyncEvent], None] | None,
+    ) -> None:
+        self._uow = uow_factory
+        self._ingest = ingest
+        self._clock = clock
+        self._status = status
+        self._chunk = chunk
+        self._listener = listener
+
+    async def catch_up(self, target: SyncTarget, session: Pop3Session) -> int:
+        """Ingest every message whose UIDL the raw store has not seen; returns how many."""
+        key = (target.mailbox_id, target.folder)
+        listing = await session.uidls()
+        origins = {
+            uidl: MessageOrigin(target.mailbox_id, INBOX, POP3_UIDVALIDITY, uidl)
+            for _, uidl in listing
+        }
+        with self._uow() as uow:
+            seen = uow.raw_messages.ids_by_origins(list(origins.values()))
+        new = [(number, uidl) for number, uidl in listing if origins[uidl] not in seen]
+        first_sync = not seen
+        done = 0
+        for first in range(0, len(new), self._chunk):
+            await self._status.record(
+                key,
+                mode=SyncMode.CATCHING_UP,
+                backlog=len(new) - done,
+                first_sync_done=done if first_sync else None,
+                first_sync_total=len(new) if first_sync else None,
+            )
+            batch = [
+                (await session.retrieve(number), origins[uidl])
+                for number, uidl in new[first : first + self._chunk]
+            ]
+            results = await asyncio.to_thread(self._ingest.ingest_batch, batch)
+            done += len(batch)
+            if self._listener is not None:
+                self._listener(Ingested(target, results))
+        await self._status.record(
+            key,
+            mode=SyncMode.POLLING,
+            backlog=0,
+            checked_at=self._clock.now(),
+            first_sync_done=None,
+            first_sync_total=None,
+            last_error=None,
+        )
+        return done

@@ -1,0 +1,71 @@
+"""Which folders sync should be following now: every enabled mailbox's Inbox and tracked
+folders, each with the credential it logs in with."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tidings.domain.credentials import Credential, CredentialKey, Direction, credential_keys
+from tidings.domain.folders import INBOX
+from tidings.domain.server_profile import ServerProfile, ServerProfileKind
+from tidings.domain.settings import EmailProcessing
+from tidings.services.ports import SecretBox, UnitOfWork
+from tidings.services.sync_model import SYNCED_KINDS, SyncTarget
+
+
+class SyncTargets:
+    """Reads the sync targets, every few seconds, for any number of mailboxes.
+
+    Always in the same few queries, and each sealed password is opened once: the time this
+    holds the interpreter is time every folder task waits.
+    """
+
+    def __init__(self, uow_factory: Callable[[], UnitOfWork], secrets: SecretBox) -> None:
+        self._uow = uow_factory
+        self._secrets = secrets
+        #: Passwords opened, by sealed value: a refresh decrypts only what changed.
+        self._opened: dict[str, str] = {}
+
+    def load(self) -> list[SyncTarget]:
+        with self._uow() as uow:
+            config = uow.settings.get()
+            if config.processing is not EmailProcessing.SERVER_SIDE_SYNC:
+                return []
+            profiles = {p.id: p for p in uow.server_profiles.all()}
+            credentials = uow.sync.sealed_credentials()
+            tracked = uow.sync.tracked_folders() if config.folder_level_tracking else {}
+            mailboxes = uow.sync.enabled_mailboxes()
+        found = []
+        for mailbox in mailboxes:
+            approved = mailbox.is_approved or not config.process_only_approved_mailboxes
+            if not (mailbox.syncs_incoming and approved and mailbox.profile_id):
+                continue
+            profile = profiles.get(mailbox.profile_id)
+            if profile is None or profile.kind not in SYNCED_KINDS:
+                continue
+            assert mailbox.id is not None  # noqa: S101 - loaded from storage
+            credential = self._credential(credentials, profile, mailbox.id)
+            if credential is None:
+                continue
+            folders = [INBOX]
+            if profile.kind is ServerProfileKind.IMAP_SMTP:
+                folders += tracked.get(mailbox.id, [])
+            found += [
+                SyncTarget(mailbox.id, mailbox.address, folder, profile, credential)
+                for folder in folders
+            ]
+        return found
+
+    def _credential(
+        self,
+        credentials: dict[CredentialKey, tuple[str, str]],
+        profile: ServerProfile,
+        mailbox_id: int,
+    ) -> Credential | None:
+        for key in credential_keys(profile, mailbox_id, Direction.INCOMING):
+            if key in credentials:
+                username, sealed = credentials[key]
+                if sealed not in self._opened:
+                    self._opened[sealed] = self._secrets.open(sealed)
+                return Credential(username, self._opened[sealed])
+        return None
