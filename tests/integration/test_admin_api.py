@@ -3,6 +3,7 @@ privilege with a 403 problem, secrets never come back, bad input is a 4xx proble
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -170,8 +171,37 @@ def test_every_administration_endpoint_refuses_a_caller_without_its_privilege(
         for m, p in served
         if not (m == "GET" and p in {"/api/mailboxes", "/api/parked", "/healthz", "/api/users/me"})
         and not (m == "GET" and p.startswith("/api/activities"))
+        and not p.startswith(RECORD_AND_WEBHOOK_PATHS)
     }
     assert admin_paths - covered == set()
+
+
+#: Checked generically below: every operation there needs a privilege a role-less user lacks.
+RECORD_AND_WEBHOOK_PATHS = (
+    "/api/accounts",
+    "/api/contacts",
+    "/api/leads",
+    "/api/opportunities",
+    "/api/cases",
+    "/api/webhooks",
+)
+
+
+def test_every_record_and_webhook_endpoint_refuses_a_caller_without_roles(
+    client: TestClient,
+) -> None:
+    # Every operation the OpenAPI document lists under these paths, ids set to 1.
+    checked = 0
+    for path, operations in client.app.openapi()["paths"].items():  # type: ignore[attr-defined]
+        if not path.startswith(RECORD_AND_WEBHOOK_PATHS):
+            continue
+        url = re.sub(r"\{[a-z_]+\}", "1", path)
+        for method in operations:
+            response = client.request(method.upper(), url, json={}, auth=NOBODY)
+            assert response.status_code == 403, (method, path, response.text)
+            assert response.headers["content-type"] == PROBLEM
+            checked += 1
+    assert checked >= 30
 
 
 def _template(path: str) -> str:
