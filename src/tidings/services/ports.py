@@ -73,6 +73,7 @@ class ParkedRepository(Protocol):
 
 class ActivityRepository(Protocol):
     def add(self, activity: EmailActivity, identity: str) -> int: ...
+    def add_many(self, activities: Sequence[tuple[EmailActivity, str]]) -> None: ...
     def set_content(
         self,
         activity_id: int,
