@@ -266,7 +266,9 @@ class IngestService:
             activity = build_activity(uow, batch.lookups, item.stored, facts, self._clock.now())
             batch.lookups.activity_recorded(activity, identity_of(item.stored))
             tracked.append((item, record, activity))
-            self._parse(parsing, item.stored)
+        started = self._parser.start_emails([item.stored.raw for item, _, _ in tracked])
+        for (item, _, _), parsed in zip(tracked, started, strict=True):
+            parsing[item.stored.id] = parsed
         for item, _, activity in tracked:
             config = batch.context(item.stored.origin.mailbox_id).config
             add_content(activity, parsing[item.stored.id](), config)
