@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
 from collections.abc import Iterator
@@ -176,9 +177,15 @@ def decode_text(value: str) -> str:
 
 
 def _addresses(headers: Message, name: str) -> tuple[Address, ...]:
-    values = headers.get_all(name) or []
+    return _address_list(tuple(str(v) for v in headers.get_all(name) or ()))
+
+
+#: Address headers repeat from email to email (the owner in To, the same correspondents):
+#: reading one costs more than the rest of the header block, so each value is read once.
+@functools.lru_cache(maxsize=4096)
+def _address_list(values: tuple[str, ...]) -> tuple[Address, ...]:
     try:
-        pairs = getaddresses([str(v) for v in values])
+        pairs = getaddresses(list(values))
     except (ValueError, IndexError, TypeError):
         return ()
     found = []
