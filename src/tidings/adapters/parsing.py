@@ -71,10 +71,11 @@ class ProcessPoolParser:
         self._scheduler = StealingScheduler(self._pool, in_flight=2 * workers)
 
     def start_headers_many(self, raws: Sequence[bytes]) -> Callable[[], list[HeaderSummary | None]]:
-        # Only the header blocks travel, in a few large chunks: a task per email would cost
-        # more in messaging than the parsing it moves.
+        # Only the header blocks travel, several to a task: a task per email would cost more
+        # in messaging than the parsing it moves. Enough tasks stay queued for the main
+        # process to take some if it gets to need them before the workers are done.
         blocks = [split_header_block(raw) for raw in raws]
-        size = max(1, -(-len(blocks) // (2 * self._workers)))
+        size = _HEADER_BLOCKS_PER_TASK
         tasks = [
             self._scheduler.submit(_headers_of, blocks[i : i + size], urgent=False)
             for i in range(0, len(blocks), size)
@@ -112,6 +113,8 @@ def _headers_of(blocks: list[bytes]) -> list[HeaderSummary | None]:
     return [try_parse_headers(block) for block in blocks]
 
 
+#: Header blocks in one task: a tenth of a batch of 100, about a millisecond of work.
+_HEADER_BLOCKS_PER_TASK = 10
 #: At most this many emails travel in one task: few enough that a result is not held up.
 _EMAILS_PER_TASK = 8
 
