@@ -7,8 +7,10 @@ The path of a batch of email (DESIGN.md steps 2–7):
 2. each email's header block is read and every tracking rule decides, with its reason;
 3. only email that will be tracked is parsed whole: parties resolved, regarding correlated,
    attachments admitted, and recorded with the decision;
-4. each email is decided inside its own savepoint: a failure rolls back that email alone and
-   parks it with its error; ``replay`` runs steps 2–3 again.
+4. a batch is recorded as a whole, a few statements for all its email, inside a savepoint;
+   if any email of it fails, that is undone and each email is decided again inside its own
+   savepoint: a failure rolls back that email alone and parks it with its error. ``replay``
+   runs steps 2–3 again.
 
 Steps 2–4 of a batch share one transaction, so a batch costs two commits, not two per email.
 """
