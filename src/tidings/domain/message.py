@@ -330,7 +330,7 @@ def _leaf_text(leaf: _Leaf, defects: list[str]) -> str:
     charset = leaf.params.get("charset", "utf-8").strip().lower() or "utf-8"
     try:
         return payload.decode(charset, "replace")
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the charset's name
         defects.append("UndecodableBody")
     try:
         return payload.decode("utf-8")
