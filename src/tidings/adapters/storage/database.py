@@ -57,10 +57,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
         "synchronous=NORMAL",  # durable at each checkpoint; safe with WAL
         "foreign_keys=ON",
         "busy_timeout=30000",
-        "wal_autocheckpoint=16384",  # checkpoint every 64 MB: raw email arrives in bulk
     ):
         cursor.execute(f"PRAGMA {pragma}")
+    # Checkpoint every 64 MB of log, whatever the page size: raw email arrives in bulk.
+    page_size = int(cursor.execute("PRAGMA page_size").fetchone()[0])
+    cursor.execute(f"PRAGMA wal_autocheckpoint={_CHECKPOINT_BYTES // page_size}")
     cursor.close()
+
+
+_CHECKPOINT_BYTES = 64 * 1024 * 1024
 
 
 def describe_url(url: str) -> str:
