@@ -54,6 +54,8 @@ from tidings.services.recording import (
 
 #: How often an email is decided again after losing a race to record the same email.
 _CONFLICT_RETRIES = 1
+#: Tracked emails handed to the parser together while the rest of a batch is decided.
+_PARSE_GROUP = 8
 
 
 @dataclass(frozen=True)
@@ -250,6 +252,12 @@ class IngestService:
             parsing[stored.id] = self._parser.start_email(stored.raw)
         return parsing[stored.id]
 
+    def _start_parsing(
+        self, parsing: dict[int, Callable[[], ParsedEmail]], stored: list[StoredRaw]
+    ) -> None:
+        started = self._parser.start_emails([item.raw for item in stored])
+        parsing.update(zip([item.id for item in stored], started, strict=True))
+
     def _decide_together(
         self,
         uow: UnitOfWork,
@@ -268,9 +276,10 @@ class IngestService:
             activity = build_activity(uow, batch.lookups, item.stored, facts, self._clock.now())
             batch.lookups.activity_recorded(activity, identity_of(item.stored))
             tracked.append((item, record, activity))
-        started = self._parser.start_emails([item.stored.raw for item, _, _ in tracked])
-        for (item, _, _), parsed in zip(tracked, started, strict=True):
-            parsing[item.stored.id] = parsed
+            if len(tracked) % _PARSE_GROUP == 0:  # workers start while the rest is decided
+                self._start_parsing(parsing, [i.stored for i, _, _ in tracked[-_PARSE_GROUP:]])
+        rest = [item.stored for item, _, _ in tracked if item.stored.id not in parsing]
+        self._start_parsing(parsing, rest)
         for item, _, activity in tracked:
             config = batch.context(item.stored.origin.mailbox_id).config
             add_content(activity, parsing[item.stored.id](), config)
