@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.builders import Org, make_email
 from tidings.domain.activity import CorrelationMethod, Direction, ParticipationRole
+from tidings.domain.message import MessageOrigin
 from tidings.domain.people import NOT_AUTHORIZED_TO_TRACK, TrackIncoming
 from tidings.domain.records import RecordKind, RecordRef
 from tidings.domain.settings import AmbiguousMatch, EmailProcessing
@@ -290,6 +291,46 @@ def test_a_failure_parks_the_email_and_replay_tracks_it_once_fixed(org: Org) -> 
     replayed = org.tidings.replay.replay(parked.id)
     assert replayed.outcome is Outcome.TRACKED
     assert org.tidings.queries.parked() == []
+
+
+def test_one_failing_email_of_a_batch_parks_alone_and_the_rest_is_recorded(org: Org) -> None:
+    # A batch is recorded as a whole until an email of it fails; then each email is decided
+    # alone, so the failing one parks and the others are tracked as if offered one by one.
+    org.add_user("sam")
+    with org.tidings.uow() as uow:
+        mailbox = uow.mailboxes.get(org.mailboxes["sam"])
+        mailbox.owner = RecordRef(RecordKind.USER, 999)
+        uow.mailboxes.save(mailbox)
+        uow.commit()
+    first = make_email(message_id="<b1@contoso.example>", body="First\n")
+    reply = make_email(
+        message_id="<b3@contoso.example>",
+        in_reply_to="<b1@contoso.example>",
+        body="Reply\n",
+        attachments=[("quote.pdf", b"%PDF-1.7", "application/pdf")],
+    )
+    batch = [
+        (first, MessageOrigin(org.mailboxes["dana"], "INBOX", 1, "1")),
+        (
+            make_email(message_id="<b2@contoso.example>"),
+            MessageOrigin(org.mailboxes["sam"], "INBOX", 1, "1"),
+        ),
+        (reply, MessageOrigin(org.mailboxes["dana"], "INBOX", 1, "2")),
+    ]
+
+    results = org.tidings.ingest.ingest_batch(batch)
+
+    assert [r.outcome for r in results] == [Outcome.TRACKED, Outcome.PARKED, Outcome.TRACKED]
+    [parked] = org.tidings.queries.parked()
+    assert parked.raw_message_id == results[1].raw_message_id
+    assert "the mailbox owner user:999 does not exist" in parked.error
+    assert results[0].activity_id is not None and results[2].activity_id is not None
+    answered = org.tidings.queries.activity(results[0].activity_id).activity
+    answer = org.tidings.queries.activity(results[2].activity_id).activity
+    assert (answered.text_body, answer.text_body) == ("First\n", "Reply\n")
+    assert answer.correlation is CorrelationMethod.IN_REPLY_TO
+    assert [(a.filename, a.size) for a in answer.attachments] == [("quote.pdf", 8)]
+    assert _reasons(org, results[2].raw_message_id)["already_tracked"][0] is Verdict.PASS
 
 
 def test_explain_lists_every_rule_in_order(org: Org) -> None:

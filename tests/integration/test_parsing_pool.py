@@ -71,3 +71,18 @@ def test_a_stream_is_ingested_in_order_across_batches(pooled: Tidings) -> None:
     assert results[7].activity_id == results[2].activity_id
     subjects = [pooled.queries.activity(r.activity_id).activity.subject for r in results[:7]]
     assert subjects == [f"S{n}" for n in range(7)]
+
+
+def test_an_email_that_fails_to_parse_in_a_worker_fails_alone_with_its_traceback(
+    pooled: Tidings,
+) -> None:
+    # Emails travel several to a task; one that cannot be parsed raises its own error, with
+    # the worker's traceback as the cause, and the others of its task are parsed.
+    good = make_email(body="Fine\n")
+    handles = pooled.parser.start_emails([good, "not bytes", good])  # type: ignore[list-item]
+
+    assert handles[0]().text_body == "Fine\n"
+    with pytest.raises(AttributeError) as raised:
+        handles[1]()
+    assert "Traceback" in str(raised.value.__cause__)
+    assert handles[2]().text_body == "Fine\n"

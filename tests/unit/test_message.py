@@ -431,6 +431,16 @@ def test_an_unknown_charset_is_recorded_as_a_defect_and_the_body_kept() -> None:
     assert parsed.text_body.startswith("Hello,\n\nPlease send the current price list")
 
 
+def test_a_nul_in_the_charset_name_is_a_defect_not_an_error() -> None:
+    # The codec lookup refuses a name with a NUL in it; the body is read as UTF-8 instead.
+    raw_email = b'Content-Type: text/plain; charset="utf\x008"\r\n\r\nHello\r\n'
+
+    parsed = parse_email(raw_email)
+
+    assert "UndecodableBody" in parsed.defects
+    assert parsed.text_body == "Hello\n"
+
+
 def test_a_missing_closing_boundary_is_a_defect_not_an_error() -> None:
     # The parts are complete; only the closing delimiter is missing.
     parsed = parse_email(raw("broken_missing_closing_boundary.eml"))

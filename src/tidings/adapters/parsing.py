@@ -8,11 +8,18 @@ one-core machines and short-lived commands.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
+import pickle
 import signal
+import traceback
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 
+from typing_extensions import override
+
+from tidings.adapters.parse_scheduler import StealingScheduler, Task
 from tidings.domain.message import (
     HeaderSummary,
     ParsedEmail,
@@ -36,6 +43,9 @@ class InlineParser:
     def start_email(self, raw: bytes) -> Callable[[], ParsedEmail]:
         return lambda: parse_email(raw)
 
+    def start_emails(self, raws: Sequence[bytes]) -> list[Callable[[], ParsedEmail]]:
+        return [self.start_email(raw) for raw in raws]
+
     def warm_up(self) -> None:
         """Nothing to start."""
 
@@ -44,7 +54,11 @@ class InlineParser:
 
 
 class ProcessPoolParser:
-    """Parses in ``workers`` processes; results are awaited only when needed."""
+    """Parses in ``workers`` processes; results are awaited only when needed.
+
+    Whole emails go before header blocks, and the main process parses queued work itself
+    rather than wait for it (``parse_scheduler``).
+    """
 
     def __init__(self, workers: int) -> None:
         # forkserver: never fork a process that may hold threads (the web server's pool).
@@ -53,18 +67,39 @@ class ProcessPoolParser:
             max_workers=workers, mp_context=context, initializer=_leave_interrupts_to_the_parent
         )
         self._workers = workers
+        # Two tasks per worker: one running, one ready to start when it is done.
+        self._scheduler = StealingScheduler(self._pool, in_flight=2 * workers)
 
     def start_headers_many(self, raws: Sequence[bytes]) -> Callable[[], list[HeaderSummary | None]]:
-        # Only the header blocks travel, in a few large chunks: a task per email would cost
-        # more in messaging than the parsing it moves.
+        # Only the header blocks travel, several to a task: a task per email would cost more
+        # in messaging than the parsing it moves. Enough tasks stay queued for the main
+        # process to take some if it gets to need them before the workers are done.
         blocks = [split_header_block(raw) for raw in raws]
-        chunk = max(1, len(blocks) // (2 * self._workers))
-        results = self._pool.map(try_parse_headers, blocks, chunksize=chunk)
-        return lambda: list(results)
+        size = _HEADER_BLOCKS_PER_TASK
+        tasks = [
+            self._scheduler.submit(_headers_of, blocks[i : i + size], urgent=False)
+            for i in range(0, len(blocks), size)
+        ]
+        return lambda: [h for task in tasks for h in self._scheduler.result(task)]
 
     def start_email(self, raw: bytes) -> Callable[[], ParsedEmail]:
-        future: Future[ParsedEmail] = self._pool.submit(parse_email, raw)
-        return future.result
+        return self.start_emails([raw])[0]
+
+    def start_emails(self, raws: Sequence[bytes]) -> list[Callable[[], ParsedEmail]]:
+        # A few emails per task: each task costs the main process a wake-up of the pool's
+        # threads, which, at one per email, cost as much as deciding the email.
+        size = min(_EMAILS_PER_TASK, max(2, -(-len(raws) // (2 * self._workers))))
+        handles: list[Callable[[], ParsedEmail]] = []
+        for start in range(0, len(raws), size):
+            task = self._scheduler.submit(_emails_of, list(raws[start : start + size]), urgent=True)
+            handles += [functools.partial(self._one, task, i) for i in range(len(task.arg))]
+        return handles
+
+    def _one(self, task: Task[list[bytes], list[ParsedEmail | _Failed]], index: int) -> ParsedEmail:
+        found = self._scheduler.result(task)[index]
+        if isinstance(found, _Failed):
+            raise found.error from _RemoteTraceback(found.traceback)
+        return found
 
     def warm_up(self) -> None:
         """Start every worker now rather than on the first email (they import on start)."""
@@ -72,3 +107,44 @@ class ProcessPoolParser:
 
     def close(self) -> None:
         self._pool.shutdown(cancel_futures=True)
+
+
+def _headers_of(blocks: list[bytes]) -> list[HeaderSummary | None]:
+    return [try_parse_headers(block) for block in blocks]
+
+
+#: Header blocks in one task: a tenth of a batch of 100, about a millisecond of work.
+_HEADER_BLOCKS_PER_TASK = 10
+#: At most this many emails travel in one task: few enough that a result is not held up.
+_EMAILS_PER_TASK = 8
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """Why one email of a task could not be parsed; the others are parsed regardless."""
+
+    error: Exception
+    traceback: str
+
+
+class _RemoteTraceback(Exception):
+    """Where parsing failed in the worker, as the ``__cause__`` of the error re-raised."""
+
+    @override
+    def __str__(self) -> str:
+        return f"\n{self.args[0]}"
+
+
+def _emails_of(raws: list[bytes]) -> list[ParsedEmail | _Failed]:
+    return [_email_or_failure(raw) for raw in raws]
+
+
+def _email_or_failure(raw: bytes) -> ParsedEmail | _Failed:
+    try:
+        return parse_email(raw)
+    except Exception as error:
+        try:
+            pickle.dumps(error)
+        except Exception:  # an exception that cannot travel back: its words can
+            error = RuntimeError(f"{type(error).__name__}: {error}")
+        return _Failed(error, traceback.format_exc())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from email.message import Message
 from email.parser import HeaderParser
 from email.utils import getaddresses, parsedate_to_datetime
 
+from tidings.domain.mime_policy import CACHED_DEFAULT
 from tidings.domain.records import is_email_address, normalize_address
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
@@ -175,9 +177,15 @@ def decode_text(value: str) -> str:
 
 
 def _addresses(headers: Message, name: str) -> tuple[Address, ...]:
-    values = headers.get_all(name) or []
+    return _address_list(tuple(str(v) for v in headers.get_all(name) or ()))
+
+
+#: Address headers repeat from email to email (the owner in To, the same correspondents):
+#: reading one costs more than the rest of the header block, so each value is read once.
+@functools.lru_cache(maxsize=4096)
+def _address_list(values: tuple[str, ...]) -> tuple[Address, ...]:
     try:
-        pairs = getaddresses([str(v) for v in values])
+        pairs = getaddresses(list(values))
     except (ValueError, IndexError, TypeError):
         return ()
     found = []
@@ -236,11 +244,11 @@ def _report_type(content_type: str) -> str:
 def parse_email(raw: bytes) -> ParsedEmail:
     """Read bodies and attachments with ``policy.default``; defects are kept, not raised.
 
-    One walk over the parts reads each part's Content-Type and Content-Disposition once:
     ``policy.default`` parses a header anew on every access, which dominates the cost of
-    reading a message, so ``get_body`` and its repeated lookups are avoided.
+    reading a message: the parse shares parsed header values (``mime_policy``), and one walk
+    over the parts reads each part's Content-Type and Content-Disposition once.
     """
-    msg = message_from_bytes(raw, policy=policy.default)
+    msg = message_from_bytes(raw, policy=CACHED_DEFAULT)
     defects = [type(d).__name__ for d in msg.defects]
     leaves = [_Leaf.of(part) for part in _leaf_parts(msg)]
     text_leaf = _first_body(leaves, "text/plain")
@@ -322,7 +330,7 @@ def _leaf_text(leaf: _Leaf, defects: list[str]) -> str:
     charset = leaf.params.get("charset", "utf-8").strip().lower() or "utf-8"
     try:
         return payload.decode(charset, "replace")
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the charset's name
         defects.append("UndecodableBody")
     try:
         return payload.decode("utf-8")

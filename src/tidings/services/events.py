@@ -3,6 +3,7 @@ exactly when the change it reports was committed, and the worker delivers it lat
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from tidings.domain.activity import EmailActivity
@@ -13,6 +14,17 @@ from tidings.services.ports import UnitOfWork
 def activity_created(uow: UnitOfWork, activity: EmailActivity, now: datetime) -> None:
     """An email was recorded as an activity."""
     uow.events.add(WebhookEvent(EventType.ACTIVITY_CREATED, activity_payload(activity), now))
+
+
+def activities_created(uow: UnitOfWork, activities: Sequence[EmailActivity]) -> None:
+    """Emails of one batch recorded as activities, each at its own creation time."""
+    uow.events.add_many(
+        [
+            WebhookEvent(EventType.ACTIVITY_CREATED, activity_payload(a), a.created_at)
+            for a in activities
+            if a.created_at is not None
+        ]
+    )
 
 
 def activity_updated(uow: UnitOfWork, activity: EmailActivity, now: datetime) -> None:

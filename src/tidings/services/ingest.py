@@ -7,8 +7,10 @@ The path of a batch of email (DESIGN.md steps 2–7):
 2. each email's header block is read and every tracking rule decides, with its reason;
 3. only email that will be tracked is parsed whole: parties resolved, regarding correlated,
    attachments admitted, and recorded with the decision;
-4. each email is decided inside its own savepoint: a failure rolls back that email alone and
-   parks it with its error; ``replay`` runs steps 2–3 again.
+4. a batch is recorded as a whole, a few statements for all its email, inside a savepoint;
+   if any email of it fails, that is undone and each email is decided again inside its own
+   savepoint: a failure rolls back that email alone and parks it with its error. ``replay``
+   runs steps 2–3 again.
 
 Steps 2–4 of a batch share one transaction, so a batch costs two commits, not two per email.
 """
@@ -21,6 +23,7 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
+from tidings.domain.activity import EmailActivity
 from tidings.domain.correlation import choose_regarding
 from tidings.domain.errors import ConflictError, NotFoundError, StorageError
 from tidings.domain.message import (
@@ -34,20 +37,25 @@ from tidings.domain.message import (
 from tidings.domain.rules import decide
 from tidings.domain.settings import EmailConfiguration
 from tidings.domain.stored import NewRaw, StoredDecision, StoredRaw
-from tidings.domain.tracking import Outcome
+from tidings.domain.tracking import Outcome, TrackingFacts
 from tidings.services.lookups import BatchLookups
 from tidings.services.ports import Clock, MessageParser, UnitOfWork
 from tidings.services.recording import (
     MailboxContext,
+    add_content,
+    build_activity,
     fill_content,
     gather_facts,
     identity_of,
     load_context,
     record_activity,
+    save_activities,
 )
 
 #: How often an email is decided again after losing a race to record the same email.
 _CONFLICT_RETRIES = 1
+#: Tracked emails handed to the parser together while the rest of a batch is decided.
+_PARSE_GROUP = 8
 
 
 @dataclass(frozen=True)
@@ -208,25 +216,104 @@ class IngestService:
         return pending, repeats
 
     def _decide_all(self, uow: UnitOfWork, pending: list[_Pending]) -> dict[int, IngestResult]:
-        """Decide each email in order; parse tracked ones meanwhile, then fill their content."""
-        results: dict[int, IngestResult] = {}
+        """Decide and record a batch: all together first, one email at a time if that fails.
+
+        Together, the batch's activities, parties, attachments and decisions are a few
+        statements for the whole batch. Should anything fail (an unreadable email, another
+        worker recording the same email), that attempt is undone and each email is decided
+        alone in its own savepoint, so that the failing one parks alone. Parsing started for
+        the first attempt serves the second.
+        """
+        parsing: dict[int, Callable[[], ParsedEmail]] = {}
+        if not uow.settings.get().use_smart_matching:
+            # Smart matching asks storage about the activities recorded before each email.
+            try:
+                with uow.savepoint():
+                    return self._decide_together(uow, pending, parsing)
+            except StorageError:
+                raise
+            except Exception:  # noqa: S110 - decided again below, one email at a time
+                pass
+        return self._decide_one_by_one(uow, pending, parsing)
+
+    def _batch(self, uow: UnitOfWork, pending: list[_Pending]) -> _Batch:
         lookups = BatchLookups(
             uow,
             [item.headers for item in pending if item.headers is not None],
             [identity_of(item.stored) for item in pending],
             uow.settings.get().tracking_token,
         )
-        batch = _Batch(uow, lookups)
-        tracked: list[tuple[_Pending, IngestResult, Callable[[], ParsedEmail]]] = []
+        return _Batch(uow, lookups)
+
+    def _parse(
+        self, parsing: dict[int, Callable[[], ParsedEmail]], stored: StoredRaw
+    ) -> Callable[[], ParsedEmail]:
+        if stored.id not in parsing:
+            parsing[stored.id] = self._parser.start_email(stored.raw)
+        return parsing[stored.id]
+
+    def _start_parsing(
+        self, parsing: dict[int, Callable[[], ParsedEmail]], stored: list[StoredRaw]
+    ) -> None:
+        started = self._parser.start_emails([item.raw for item in stored])
+        parsing.update(zip([item.id for item in stored], started, strict=True))
+
+    def _decide_together(
+        self,
+        uow: UnitOfWork,
+        pending: list[_Pending],
+        parsing: dict[int, Callable[[], ParsedEmail]],
+    ) -> dict[int, IngestResult]:
+        results: dict[int, IngestResult] = {}
+        batch = self._batch(uow, pending)
+        tracked: list[tuple[_Pending, StoredDecision, EmailActivity]] = []
+        for item in pending:
+            facts, record = self._decide(batch, item)
+            if not record.decision.tracked:
+                batch.not_tracked.append(record)
+                results[item.index] = IngestResult(item.stored.id, record.outcome, record.summary)
+                continue
+            activity = build_activity(uow, batch.lookups, item.stored, facts, self._clock.now())
+            batch.lookups.activity_recorded(activity, identity_of(item.stored))
+            tracked.append((item, record, activity))
+            if len(tracked) % _PARSE_GROUP == 0:  # workers start while the rest is decided
+                self._start_parsing(parsing, [i.stored for i, _, _ in tracked[-_PARSE_GROUP:]])
+        rest = [item.stored for item, _, _ in tracked if item.stored.id not in parsing]
+        self._start_parsing(parsing, rest)
+        for item, _, activity in tracked:
+            config = batch.context(item.stored.origin.mailbox_id).config
+            add_content(activity, parsing[item.stored.id](), config)
+        save_activities(uow, [(activity, identity_of(i.stored)) for i, _, activity in tracked])
+        decisions = list(batch.not_tracked)
+        for item, record, activity in tracked:
+            decisions.append(replace(record, outcome=Outcome.TRACKED, activity_id=activity.id))
+            results[item.index] = IngestResult(
+                item.stored.id, Outcome.TRACKED, record.summary, activity.id
+            )
+        uow.decisions.add_many(decisions)
+        return results
+
+    def _decide_one_by_one(
+        self,
+        uow: UnitOfWork,
+        pending: list[_Pending],
+        parsing: dict[int, Callable[[], ParsedEmail]],
+    ) -> dict[int, IngestResult]:
+        """Decide each email in order; parse tracked ones meanwhile, then fill their content."""
+        results: dict[int, IngestResult] = {}
+        batch = self._batch(uow, pending)
+        tracked: list[tuple[_Pending, IngestResult]] = []
         for item in pending:
             result = self._process(batch, item)
             results[item.index] = result
             if result.outcome is Outcome.TRACKED:
-                tracked.append((item, result, self._parser.start_email(item.stored.raw)))
+                tracked.append((item, result))
+                self._parse(parsing, item.stored)
         # Decisions that recorded nothing are independent rows: one statement for all.
         uow.decisions.add_many(batch.not_tracked)
-        for item, result, parsed in tracked:
+        for item, result in tracked:
             config = batch.context(item.stored.origin.mailbox_id).config
+            parsed = parsing[item.stored.id]
             results[item.index] = self._fill(uow, item.stored, result, parsed, config)
         return results
 
@@ -267,8 +354,9 @@ class IngestService:
                 return self._park(batch.uow, item.stored.id)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _decide_and_record(self, batch: _Batch, item: _Pending) -> IngestResult:
-        stored, uow = item.stored, batch.uow
+    def _decide(self, batch: _Batch, item: _Pending) -> tuple[TrackingFacts, StoredDecision]:
+        """Every rule's verdict on one email, as kept when it records nothing."""
+        stored = item.stored
         facts = gather_facts(
             batch.lookups,
             batch.context(stored.origin.mailbox_id),
@@ -285,6 +373,12 @@ class IngestService:
             activity_id=None,
             decided_at=self._clock.now(),
         )
+        return facts, record
+
+    def _decide_and_record(self, batch: _Batch, item: _Pending) -> IngestResult:
+        stored, uow = item.stored, batch.uow
+        facts, record = self._decide(batch, item)
+        decision = record.decision
         if not decision.tracked:
             batch.not_tracked.append(record)
             return IngestResult(stored.id, Outcome.NOT_TRACKED, record.summary)

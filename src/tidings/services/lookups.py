@@ -74,8 +74,11 @@ class BatchLookups:
         return self._uow.activities.correlate_subject(subject_key, addresses, min_shared)
 
     def activity_recorded(self, activity: EmailActivity, identity: str) -> None:
-        """Let later email of the batch see an activity this batch recorded."""
-        assert activity.id is not None  # noqa: S101 - recorded activities have ids
+        """Let later email of the batch see an activity this batch recorded.
+
+        The activity may not be saved yet (no id): what later email takes from it is its
+        owner and regarding record.
+        """
         self._owners.setdefault(identity, set()).add(activity.owner)
         found = Correlation(CorrelationMethod.IN_REPLY_TO, activity.id, activity.regarding)
         if activity.message_id:

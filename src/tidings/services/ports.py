@@ -84,6 +84,7 @@ class ParkedRepository(Protocol):
 
 class ActivityRepository(Protocol):
     def add(self, activity: EmailActivity, identity: str) -> int: ...
+    def add_many(self, activities: Sequence[tuple[EmailActivity, str]]) -> None: ...
     def set_content(
         self,
         activity_id: int,
@@ -281,6 +282,7 @@ class MessageParser(Protocol):
         self, raws: Sequence[bytes]
     ) -> Callable[[], list[HeaderSummary | None]]: ...
     def start_email(self, raw: bytes) -> Callable[[], ParsedEmail]: ...
+    def start_emails(self, raws: Sequence[bytes]) -> list[Callable[[], ParsedEmail]]: ...
 
 
 class SecretBox(Protocol):
@@ -317,6 +319,7 @@ class EventOutbox(Protocol):
     """Events kept in the transaction of the change they report."""
 
     def add(self, event: WebhookEvent) -> int: ...
+    def add_many(self, events: Sequence[WebhookEvent]) -> None: ...
 
 
 class WebhookRepository(Protocol):

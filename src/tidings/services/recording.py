@@ -6,7 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from tidings.domain.activity import ActivityParty, ActivityStatus, Direction, EmailActivity
+from tidings.domain.activity import (
+    ActivityParty,
+    ActivityStatus,
+    Attachment,
+    Direction,
+    EmailActivity,
+)
 from tidings.domain.attachments import admit_attachment
 from tidings.domain.correlation import choose_regarding, correlate, find_tracking_token, subject_key
 from tidings.domain.errors import NotFoundError
@@ -95,10 +101,24 @@ def record_activity(
     Body and attachments come later (``fill_content``), once the whole message is parsed,
     which may happen in another process meanwhile.
     """
+    activity = build_activity(uow, lookups, stored, facts, now)
+    save_activities(uow, [(activity, identity_of(stored))])
+    assert activity.id is not None  # noqa: S101 - saved activities have ids
+    lookups.activity_recorded(activity, identity_of(stored))
+    return activity.id
+
+
+def build_activity(
+    uow: UnitOfWork, lookups: BatchLookups, stored: StoredRaw, facts: TrackingFacts, now: datetime
+) -> EmailActivity:
+    """The activity a tracked email becomes, with its parties, not saved yet.
+
+    Contacts for unknown senders are created here when the owner's option asks for them.
+    """
     headers, config = facts.headers, facts.config
     correlation = choose_regarding(facts.correlation, facts.folder_rule)
     outgoing = facts.is_outgoing
-    activity = EmailActivity(
+    return EmailActivity(
         owner=facts.owner.ref,
         mailbox_id=facts.mailbox.id,
         subject=headers.subject,
@@ -119,18 +139,31 @@ def record_activity(
         parties=_parties(uow, lookups, facts),
         created_at=now,
     )
-    activity_id = uow.activities.add(activity, identity_of(stored))
-    events.activity_created(uow, activity, now)
-    lookups.activity_recorded(activity, identity_of(stored))
-    return activity_id
+
+
+def save_activities(uow: UnitOfWork, activities: Sequence[tuple[EmailActivity, str]]) -> None:
+    """Create email activities (each with the identity of its email); sets their ids."""
+    uow.activities.add_many(activities)
+    events.activities_created(uow, [activity for activity, _ in activities])
 
 
 def fill_content(
     uow: UnitOfWork, activity_id: int, parsed: ParsedEmail, config: EmailConfiguration
 ) -> None:
     """Give a recorded activity its body and attachments, each admitted or blocked."""
-    attachments = [admit_attachment(part, config) for part in parsed.attachments]
+    attachments = admitted_attachments(parsed, config)
     uow.activities.set_content(activity_id, parsed.text_body, parsed.html_body, attachments)
+
+
+def add_content(activity: EmailActivity, parsed: ParsedEmail, config: EmailConfiguration) -> None:
+    """Give an activity not saved yet its body and attachments, each admitted or blocked."""
+    activity.text_body, activity.html_body = parsed.text_body, parsed.html_body
+    activity.attachments = admitted_attachments(parsed, config)
+
+
+def admitted_attachments(parsed: ParsedEmail, config: EmailConfiguration) -> list[Attachment]:
+    """Every attachment of the email, kept or blocked with the reason."""
+    return [admit_attachment(part, config) for part in parsed.attachments]
 
 
 def _parties(uow: UnitOfWork, lookups: BatchLookups, facts: TrackingFacts) -> list[ActivityParty]:

@@ -38,6 +38,9 @@ _UPDATE_CONTENT = (
     .where(_A.id == bindparam("key"))
     .values(text_body=bindparam("text_body"), html_body=bindparam("html_body"))
 )
+_SELECT_IDS_BY_IDENTITY = select(_A.id, _A.identity, _A.owner_kind, _A.owner_id).where(
+    _A.identity.in_(bindparam("values", expanding=True))
+)
 _SELECT_OWNERS = select(_A.identity, _A.owner_kind, _A.owner_id).where(
     _A.identity.in_(bindparam("values", expanding=True))
 )
@@ -74,21 +77,40 @@ class SqlActivityRepository:
         activity.id = int(result.inserted_primary_key[0])  # type: ignore[index]
         if activity.parties:
             self._conn.execute(
-                _INSERT_PARTY,
-                [
-                    {
-                        "activity_id": activity.id,
-                        "role": p.role.value,
-                        "address": p.address,
-                        "name": p.name[:200],
-                        **ref_columns("party", p.party),
-                    }
-                    for p in activity.parties
-                ],
+                _INSERT_PARTY, [_party_columns(activity.id, p) for p in activity.parties]
             )
         if activity.attachments:
             self._insert_attachments(activity.id, activity.attachments)
         return activity.id
+
+    def add_many(self, activities: Sequence[tuple[EmailActivity, str]]) -> None:
+        """Insert activities with their parties and attachments, a statement per table.
+
+        Each activity is given its id. A second activity for an identity and owner raises
+        ``ConflictError``; the caller's savepoint undoes the statement.
+        """
+        if not activities:
+            return
+        try:
+            self._conn.execute(_INSERT_ACTIVITY, [_activity_columns(a, i) for a, i in activities])
+        except IntegrityError as error:
+            raise ConflictError("an activity for one of these emails and owners exists") from error
+        # No RETURNING: in input order SQLAlchemy would insert row by row on SQLite. Identity
+        # and owner are unique, so they name each new row.
+        ids = {
+            (row.identity, row.owner_kind, row.owner_id): int(row.id)
+            for row in self._conn.execute(
+                _SELECT_IDS_BY_IDENTITY, {"values": sorted({i for _, i in activities})}
+            )
+        }
+        for activity, identity in activities:
+            activity.id = ids[(identity, activity.owner.kind.value, activity.owner.id)]
+        parties = [_party_columns(a.id, p) for a, _ in activities for p in a.parties]
+        if parties:
+            self._conn.execute(_INSERT_PARTY, parties)
+        attachments = [_attachment_columns(a.id, x) for a, _ in activities for x in a.attachments]
+        if attachments:
+            self._conn.execute(_INSERT_ATTACHMENT, attachments)
 
     def set_content(
         self,
@@ -108,19 +130,7 @@ class SqlActivityRepository:
 
     def _insert_attachments(self, activity_id: int, attachments: Sequence[Attachment]) -> None:
         self._conn.execute(
-            _INSERT_ATTACHMENT,
-            [
-                {
-                    "activity_id": activity_id,
-                    "filename": a.filename[:200],
-                    "content_type": a.content_type[:255],
-                    "size": a.size,
-                    "blocked_reason": a.blocked_reason,
-                    "content_id": a.content_id,
-                    "content": a.content,
-                }
-                for a in attachments
-            ],
+            _INSERT_ATTACHMENT, [_attachment_columns(activity_id, a) for a in attachments]
         )
 
     def get(self, activity_id: int) -> EmailActivity | None:
@@ -299,6 +309,28 @@ def _activity_columns(activity: EmailActivity, identity: str) -> dict[str, Any]:
         "raw_message_id": activity.raw_message_id,
         "received_at": activity.received_at,
         "created_at": activity.created_at,
+    }
+
+
+def _party_columns(activity_id: int | None, party: ActivityParty) -> dict[str, Any]:
+    return {
+        "activity_id": activity_id,
+        "role": party.role.value,
+        "address": party.address,
+        "name": party.name[:200],
+        **ref_columns("party", party.party),
+    }
+
+
+def _attachment_columns(activity_id: int | None, attachment: Attachment) -> dict[str, Any]:
+    return {
+        "activity_id": activity_id,
+        "filename": attachment.filename[:200],
+        "content_type": attachment.content_type[:255],
+        "size": attachment.size,
+        "blocked_reason": attachment.blocked_reason,
+        "content_id": attachment.content_id,
+        "content": attachment.content,
     }
 
 

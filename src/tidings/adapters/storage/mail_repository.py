@@ -24,7 +24,9 @@ from tidings.domain.tracking import (
 
 # Statements of the ingest hot path, built once: building a statement costs more than
 # running it on SQLite.
-_INSERT_RAW = insert(t.raw_messages).returning(t.raw_messages.c.id, sort_by_parameter_order=True)
+# No RETURNING: in input order SQLAlchemy would insert row by row on SQLite; a plain
+# executemany and one query for the ids is one statement each.
+_INSERT_RAW = insert(t.raw_messages)
 _SELECT_RAW_BY_UIDS = select(t.raw_messages.c.id, t.raw_messages.c.uid).where(
     t.raw_messages.c.mailbox_id == bindparam("mailbox_id"),
     t.raw_messages.c.folder == bindparam("folder"),
@@ -64,8 +66,6 @@ class SqlRawMessageRepository:
                 for item in items
             ],
         )
-        # A plain executemany, then one query for the ids: RETURNING in input order makes
-        # SQLAlchemy insert row by row on SQLite.
         ids = self.ids_by_origins([item.origin for item in items])
         return [ids[item.origin] for item in items]
 

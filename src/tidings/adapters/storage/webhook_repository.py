@@ -39,6 +39,17 @@ class SqlEventOutbox:
         )
         return int(result.inserted_primary_key[0])  # type: ignore[index]
 
+    def add_many(self, events: Sequence[WebhookEvent]) -> None:
+        """Events of one batch in one statement (executemany)."""
+        if events:
+            self._conn.execute(
+                insert(t.webhook_events),
+                [
+                    {"type": e.type.value, "payload": e.data, "occurred_at": e.occurred_at}
+                    for e in events
+                ],
+            )
+
 
 class SqlWebhookRepository:
     """Subscriptions and deliveries; claims take row locks other workers skip (PostgreSQL)."""
