@@ -10,18 +10,17 @@ from tidings.domain.credentials import Direction
 from tidings.domain.mailbox_views import MailboxView
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.records import RecordRef
-from tidings.entrypoints.api.admin_schemas import (
-    PROBLEMS,
+from tidings.entrypoints.api.admin_schemas import PROBLEMS, PathId
+from tidings.entrypoints.api.admin_schemas import CredentialsIn as MailboxCredentialsIn
+from tidings.entrypoints.api.deps import TidingsDep, require
+from tidings.entrypoints.api.mailbox_schemas import (
     CheckPublic,
     MailboxAdminPublic,
     MailboxCreate,
     MailboxIds,
     MailboxUpdate,
-    PathId,
     TestReportPublic,
 )
-from tidings.entrypoints.api.admin_schemas import CredentialsIn as MailboxCredentialsIn
-from tidings.entrypoints.api.deps import TidingsDep, require
 from tidings.services.mailboxes import TestReport
 
 router = APIRouter(prefix="/api/mailboxes", tags=["mailboxes"], responses=PROBLEMS)

@@ -5,8 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter
 
 from tidings.domain.people import Caller, Privilege
-from tidings.entrypoints.api.admin_schemas import PROBLEMS, PathId, ReplayPublic
+from tidings.entrypoints.api.admin_schemas import PROBLEMS, PathId
 from tidings.entrypoints.api.deps import TidingsDep, require
+from tidings.entrypoints.api.mailbox_schemas import ReplayPublic
 
 router = APIRouter(prefix="/api/parked", tags=["mailboxes"], responses=PROBLEMS)
 

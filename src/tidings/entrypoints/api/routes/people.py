@@ -5,10 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, status
 
 from tidings.domain.people import Caller, Privilege
-from tidings.entrypoints.api.admin_schemas import (
-    PROBLEMS,
+from tidings.entrypoints.api.admin_schemas import PROBLEMS, PathId
+from tidings.entrypoints.api.deps import CallerDep, TidingsDep, require
+from tidings.entrypoints.api.people_schemas import (
     PasswordIn,
-    PathId,
     QueueCreate,
     QueuePublic,
     QueueUpdate,
@@ -20,7 +20,6 @@ from tidings.entrypoints.api.admin_schemas import (
     UserPublic,
     UserUpdate,
 )
-from tidings.entrypoints.api.deps import CallerDep, TidingsDep, require
 
 router = APIRouter(prefix="/api", tags=["users, queues and security roles"], responses=PROBLEMS)
 

@@ -3,15 +3,10 @@
 from fastapi import APIRouter, Path
 
 from tidings.domain.records import RecordRef
-from tidings.entrypoints.api.admin_schemas import (
-    PROBLEMS,
-    FolderRuleIn,
-    FolderRulePublic,
-    OptionsPublic,
-    OptionsUpdate,
-    PathId,
-)
+from tidings.entrypoints.api.admin_schemas import PROBLEMS, PathId
 from tidings.entrypoints.api.deps import CallerDep, TidingsDep
+from tidings.entrypoints.api.mailbox_schemas import FolderRuleIn, FolderRulePublic
+from tidings.entrypoints.api.people_schemas import OptionsPublic, OptionsUpdate
 from tidings.services.personal_options import FolderRuleInput
 
 router = APIRouter(prefix="/api", tags=["personal options"], responses=PROBLEMS)

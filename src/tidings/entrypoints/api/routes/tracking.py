@@ -6,17 +6,16 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.records import RecordRef
-from tidings.entrypoints.api.admin_schemas import (
-    PROBLEMS,
+from tidings.entrypoints.api.admin_schemas import PROBLEMS, PathId
+from tidings.entrypoints.api.deps import TidingsDep, require
+from tidings.entrypoints.api.mailbox_schemas import (
     KeptEmailPublic,
-    PathId,
     RegardingIn,
     RegardingPublic,
     TrackIn,
     TrackPublic,
     UntrackIn,
 )
-from tidings.entrypoints.api.deps import TidingsDep, require
 
 router = APIRouter(prefix="/api", tags=["activities"], responses=PROBLEMS)
 
