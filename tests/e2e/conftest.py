@@ -24,7 +24,11 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    """A fresh page; ``indirect`` parametrization with False turns JavaScript off."""
+    javascript = bool(getattr(request, "param", True))
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, java_script_enabled=javascript
+    )
     opened = context.new_page()
     opened.set_default_timeout(30_000)
     yield opened

@@ -74,6 +74,9 @@ def saved(page: Page) -> None:
     expect(page.locator("p.notice")).to_be_visible()
 
 
+# The console's core flows are plain HTML forms: the whole procedure also works with
+# JavaScript turned off.
+@pytest.mark.parametrize("page", [True, False], indirect=True, ids=["with-js", "without-js"])
 def test_an_admin_sets_up_server_side_sync_and_email_becomes_an_activity(
     page: Page, steps: Steps, console: str, dovecot: DovecotServer, smtp: SmtpServer
 ) -> None:
@@ -213,3 +216,26 @@ def test_an_admin_sets_up_server_side_sync_and_email_becomes_an_activity(
     sign_in(page, console, "sam@northwind.example", "sam-console-1")
     expect(page.locator("#problem")).to_have_text(NOT_AUTHORIZED_TO_TRACK)
     steps.shot("not-authorized")
+
+
+def test_the_console_is_usable_from_the_keyboard(page: Page, steps: Steps, console: str) -> None:
+    # Sign in, skip to the content and open a page from the site map without a mouse.
+    page.goto(console + "/")
+    expect(page.get_by_label("Email address")).to_be_focused()
+    page.keyboard.type(ADMIN[0])
+    page.keyboard.press("Tab")
+    page.keyboard.type(ADMIN[1])
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    for _ in range(20):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent") == "Mailboxes":
+            break
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(console + "/mailboxes")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    expect(page.locator("main")).to_be_focused()
+    steps.shot("mailboxes-by-keyboard")
