@@ -72,7 +72,7 @@ class PeopleService:
         if user_id != caller.user.id:
             caller.require(Privilege.READ_USERS)
         with self._uow() as uow:
-            return _user(_require_user(uow, user_id), uow.directory.roles())
+            return _user(require_user(uow, user_id), uow.directory.roles())
 
     def create_user(
         self,
@@ -115,7 +115,7 @@ class PeopleService:
         ):
             raise ValidationError("you cannot deactivate yourself")
         with self._uow() as uow:
-            user = _require_user(uow, user_id)
+            user = require_user(uow, user_id)
             if full_name is not None:
                 user.full_name = _check_name(full_name)
             if email is not None:
@@ -137,7 +137,7 @@ class PeopleService:
             caller.require(Privilege.WRITE_USERS)
         _check_password(password)
         with self._uow() as uow:
-            user = _require_user(uow, user_id)
+            user = require_user(uow, user_id)
             user.password_hash = self._hasher.hash(password)
             uow.directory.save_user(user)
             uow.commit()
@@ -149,7 +149,7 @@ class PeopleService:
         caller.require(Privilege.WRITE_USERS)
         with self._uow() as uow:
             roles = uow.directory.roles()
-            user = _require_user(uow, user_id)
+            user = require_user(uow, user_id)
             user.role_ids = _check_roles(roles, role_ids)
             held = privileges_of(user.role_ids, roles)
             if user_id == caller.user.id and Privilege.WRITE_USERS not in held:
@@ -277,7 +277,7 @@ def _roles(role_ids: frozenset[int], roles: dict[int, SecurityRole]) -> list[Sec
     return sorted((roles[i] for i in role_ids if i in roles), key=lambda r: r.name)
 
 
-def _require_user(uow: UnitOfWork, user_id: int) -> User:
+def require_user(uow: UnitOfWork, user_id: int) -> User:
     user = uow.directory.get_user(user_id)
     if user is None:
         raise NotFoundError(f"no user with id {user_id}")

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from tidings.domain.errors import NotFoundError, ValidationError
 from tidings.domain.folders import FolderTrackingRule, check_folder_rules
 from tidings.domain.mailbox import Mailbox
-from tidings.domain.people import Caller, PersonalOptions, Privilege, TrackIncoming, User
+from tidings.domain.people import Caller, PersonalOptions, Privilege, TrackIncoming
 from tidings.domain.records import RecordKind, RecordRef
 from tidings.services.changes import check_text, read_bool
+from tidings.services.people import require_user
 from tidings.services.ports import UnitOfWork
 
 
@@ -36,7 +37,7 @@ class PersonalOptionsService:
         if user_id != caller.user.id:
             caller.require(Privilege.READ_USERS)
         with self._uow() as uow:
-            return _require_user(uow, user_id).options
+            return require_user(uow, user_id).options
 
     def update_options(
         self,
@@ -50,7 +51,7 @@ class PersonalOptionsService:
         if user_id != caller.user.id:
             caller.require(Privilege.WRITE_USERS)
         with self._uow() as uow:
-            user = _require_user(uow, user_id)
+            user = require_user(uow, user_id)
             if track_incoming is not None:
                 user.options.track_incoming = _track_incoming(track_incoming)
             if create_contacts_for_unknown_senders is not None:
@@ -129,13 +130,6 @@ def _track_incoming(value: TrackIncoming | str) -> TrackIncoming:
     except ValueError:
         names = ", ".join(t.value for t in TrackIncoming)
         raise ValidationError(f"track incoming: {value!r} is not one of {names}") from None
-
-
-def _require_user(uow: UnitOfWork, user_id: int) -> User:
-    user = uow.directory.get_user(user_id)
-    if user is None:
-        raise NotFoundError(f"no user with id {user_id}")
-    return user
 
 
 def _require_mailbox(uow: UnitOfWork, mailbox_id: int) -> Mailbox:

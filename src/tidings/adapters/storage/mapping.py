@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tidings.domain.mailbox import Alert, ApprovalStatus, Mailbox, TestStatus
 from tidings.domain.people import PersonalOptions, TrackIncoming
 from tidings.domain.records import RecordKind, RecordRef
 from tidings.domain.settings import (
@@ -99,3 +101,20 @@ def email_columns(emails: tuple[str, ...]) -> dict[str, str | None]:
 
 def emails_from(row: Any) -> tuple[str, ...]:
     return tuple(row[f"emailaddress{n}"] for n in (1, 2, 3) if row[f"emailaddress{n}"])
+
+
+def mailbox_from(row: Mapping[Any, Any], alerts: Sequence[Alert] = ()) -> Mailbox:
+    """A mailbox from its row (and, where the reader needs them, its alerts)."""
+    return Mailbox(
+        address=row["address"],
+        owner=RecordRef(RecordKind(row["owner_kind"]), row["owner_id"]),
+        profile_id=row["profile_id"],
+        incoming_method=SyncMethod(row["incoming_method"]),
+        outgoing_method=SyncMethod(row["outgoing_method"]),
+        approval=ApprovalStatus(row["approval"]),
+        incoming_status=TestStatus(row["incoming_status"]),
+        outgoing_status=TestStatus(row["outgoing_status"]),
+        enabled=row["enabled"],
+        alerts=list(alerts),
+        id=row["id"],
+    )

@@ -10,19 +10,19 @@ from tidings.adapters.storage import tables as t
 from tidings.adapters.storage.mapping import (
     configuration_columns,
     configuration_from,
+    mailbox_from,
     ref_columns,
     ref_from,
 )
 from tidings.domain.folders import FolderTrackingRule
-from tidings.domain.mailbox import Alert, AlertLevel, ApprovalStatus, Mailbox, TestStatus
-from tidings.domain.records import RecordKind, RecordRef
+from tidings.domain.mailbox import Alert, AlertLevel, Mailbox
 from tidings.domain.server_profile import (
     ConnectionSecurity,
     CredentialSource,
     ServerProfile,
     ServerProfileKind,
 )
-from tidings.domain.settings import EmailConfiguration, SyncMethod
+from tidings.domain.settings import EmailConfiguration
 
 
 class SqlSettingsRepository:
@@ -174,18 +174,8 @@ class SqlMailboxRepository:
             .where(t.mailbox_alerts.c.mailbox_id == r["id"])
             .order_by(t.mailbox_alerts.c.raised_at, t.mailbox_alerts.c.id)
         ).mappings()
-        return Mailbox(
-            address=r["address"],
-            owner=RecordRef(RecordKind(r["owner_kind"]), r["owner_id"]),
-            profile_id=r["profile_id"],
-            incoming_method=SyncMethod(r["incoming_method"]),
-            outgoing_method=SyncMethod(r["outgoing_method"]),
-            approval=ApprovalStatus(r["approval"]),
-            incoming_status=TestStatus(r["incoming_status"]),
-            outgoing_status=TestStatus(r["outgoing_status"]),
-            enabled=r["enabled"],
-            alerts=[Alert(AlertLevel(a["level"]), a["text"], a["raised_at"]) for a in alerts],
-            id=r["id"],
+        return mailbox_from(
+            r, [Alert(AlertLevel(a["level"]), a["text"], a["raised_at"]) for a in alerts]
         )
 
 

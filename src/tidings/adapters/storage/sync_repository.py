@@ -9,10 +9,9 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from tidings.adapters.storage import tables as t
+from tidings.adapters.storage.mapping import mailbox_from
 from tidings.domain.credentials import CredentialKey, CredentialScope, Direction
-from tidings.domain.mailbox import ApprovalStatus, Mailbox, TestStatus
-from tidings.domain.records import RecordKind, RecordRef
-from tidings.domain.settings import SyncMethod
+from tidings.domain.mailbox import Mailbox
 from tidings.domain.sync import FolderSyncState, SyncMode
 
 _S = t.folder_sync_states.c
@@ -28,21 +27,7 @@ class SqlSyncRepository:
         """Enabled mailboxes, without their alerts (sync does not read them)."""
         m = t.mailboxes.c
         rows = self._conn.execute(select(t.mailboxes).where(m.enabled.is_(True))).mappings()
-        return [
-            Mailbox(
-                address=r["address"],
-                owner=RecordRef(RecordKind(r["owner_kind"]), r["owner_id"]),
-                profile_id=r["profile_id"],
-                incoming_method=SyncMethod(r["incoming_method"]),
-                outgoing_method=SyncMethod(r["outgoing_method"]),
-                approval=ApprovalStatus(r["approval"]),
-                incoming_status=TestStatus(r["incoming_status"]),
-                outgoing_status=TestStatus(r["outgoing_status"]),
-                enabled=r["enabled"],
-                id=r["id"],
-            )
-            for r in rows
-        ]
+        return [mailbox_from(r) for r in rows]
 
     def sealed_credentials(self) -> dict[CredentialKey, tuple[str, str]]:
         """Every stored credential: user name and sealed secret, by where it is kept."""
