@@ -71,7 +71,8 @@ def service_for(run: SyncRun, **overrides: object) -> SyncService:
         "backoff": Backoff(first_seconds=0.1, cap_seconds=0.5),
         "pop3_opener": Pop3Mailbox.open,
     }
-    return SyncService(t.uow, t.ingest, t.secrets, opener(), t.clock, **(settings | overrides))
+    folder_opener = overrides.pop("opener", None) or opener()
+    return SyncService(t.uow, t.ingest, t.secrets, folder_opener, t.clock, **(settings | overrides))
 
 
 def opener() -> FolderOpener:

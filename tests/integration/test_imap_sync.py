@@ -264,3 +264,51 @@ def test_a_pop3_mailbox_is_polled_by_uidl_and_nothing_is_taken_twice(
     run.wait_for(lambda: len(run.results) == 3)
     assert sorted(s for s in _subjects(org) if s.startswith("Pop")) == ["Pop 1", "Pop 2", "Pop 3"]
     assert service.modes[(org.mailboxes["sam"], "INBOX")] == "polling"
+
+
+class CountingOpener:
+    """The real IMAP opener, counting how many sessions are open at once."""
+
+    def __init__(self) -> None:
+        self.open_now = 0
+        self.most = 0
+
+    async def __call__(self, profile: object, credential: object, folder: str) -> object:
+        session = await opener()(profile, credential, folder)  # type: ignore[arg-type]
+        self.open_now += 1
+        self.most = max(self.most, self.open_now)
+        close = session.close
+
+        async def counted_close() -> None:
+            self.open_now -= 1
+            await close()
+
+        session.close = counted_close  # type: ignore[method-assign]
+        return session
+
+
+def test_the_profiles_maximum_of_concurrent_connections_holds_and_every_folder_syncs(
+    sync_org: tuple[Org, SyncRun], server: DovecotServer
+) -> None:
+    # Two connections for four folders: one folder keeps its own (IDLE), the other three
+    # take the second in turn, and mail in every folder is tracked.
+    org, run = sync_org
+    with org.tidings.engine.begin() as conn:
+        conn.execute(update(tables.server_profiles).values(max_concurrent_connections=2))
+    for folder in ("Alpha", "Beta"):
+        org.add_folder_rule("dana", folder)
+    for name in ("INBOX", "Alpha", "Beta"):
+        server.deliver(
+            "dana@northwind.example",
+            make_email(subject=f"In {name}", message_id=f"<{name}@c.example>"),
+            folder=name,
+        )
+    server.deliver(
+        "sam@northwind.example",
+        make_email(to="sam@northwind.example", subject="For Sam", message_id="<s@c.example>"),
+    )
+    counting = CountingOpener()
+    run.start(service_for(run, opener=counting, turn_seconds=0.2))
+    run.wait_for(lambda: len(run.results) == 4)
+    assert _subjects(org) == ["For Sam", "In Alpha", "In Beta", "In INBOX"]
+    assert counting.most == 2

@@ -19,6 +19,10 @@ raw store makes that refetch a no-op. A changed UIDVALIDITY starts the folder ag
 Where the server offers CONDSTORE, the HIGHESTMODSEQ that SELECT reported is stored once the
 catch-up after it commits; an equal value on the next SELECT skips the search (RFC 7162).
 
+A server profile's *maximum concurrent connections* holds for all its folders together: when
+they are more, all but one of the allowed connections stay with folders of their own, and
+the other folders poll in turn through the last one (``taking_turns``).
+
 Every state above is recorded per folder (``sync_status``) for the API and the CLI, which
 run in other processes: the mode, when the folder was last caught up, the backlog, the
 progress of a first sync and the last error.
@@ -29,14 +33,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
 from tidings.domain.errors import MailServerError
 from tidings.domain.mailbox import Alert, AlertLevel
 from tidings.domain.message import MessageOrigin
-from tidings.domain.server_profile import ServerProfileKind
+from tidings.domain.server_profile import ServerProfile, ServerProfileKind
 from tidings.domain.sync import (
     SyncMode,
     cursor_for,
@@ -82,6 +86,7 @@ class SyncService:
         listener: Callable[[SyncEvent], None] | None = None,
         pop3_opener: Pop3Opener | None = None,
         chunk: int = CHUNK,
+        turn_seconds: float = 5.0,
     ) -> None:
         self._uow = uow_factory
         self._ingest = ingest
@@ -90,6 +95,9 @@ class SyncService:
         self._clock = clock
         self._max_permanent_failures = max_permanent_failures
         self._refresh_seconds = refresh_seconds
+        self._turn_seconds = turn_seconds
+        #: Per server profile, the one connection that folders over its limit take in turn.
+        self._turns: dict[tuple[int | None, int], asyncio.Semaphore] = {}
         self._backoff = backoff or Backoff()
         self._listener = listener
         self._open_pop3 = pop3_opener
@@ -112,27 +120,49 @@ class SyncService:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sync until ``stop`` is set, starting and ending folder tasks as settings change."""
-        tasks: dict[tuple[int, str], tuple[SyncTarget, asyncio.Task[None]]] = {}
+        tasks: dict[tuple[int, str], tuple[SyncTarget, bool, asyncio.Task[None]]] = {}
         try:
             while not stop.is_set():
-                wanted = {
-                    (t.mailbox_id, t.folder): t for t in await asyncio.to_thread(self.targets)
-                }
-                for key in [k for k in tasks if k not in wanted or tasks[k][0] != wanted[k]]:
-                    tasks.pop(key)[1].cancel()
+                found = await asyncio.to_thread(self.targets)
+                wanted = {(t.mailbox_id, t.folder): t for t in found}
+                by_turns = taking_turns(found)
+                for key in [
+                    k
+                    for k, (target, turns, _) in tasks.items()
+                    if wanted.get(k) != target or turns != (k in by_turns)
+                ]:
+                    tasks.pop(key)[2].cancel()
                 for key, target in wanted.items():
-                    if key not in tasks or tasks[key][1].done():
-                        tasks[key] = (target, asyncio.create_task(self.run_folder(target, stop)))
+                    if key not in tasks or tasks[key][2].done():
+                        turn = self._turn_of(target.profile) if key in by_turns else None
+                        task = asyncio.create_task(self.run_folder(target, stop, turn))
+                        tasks[key] = (target, key in by_turns, task)
                 await _wait(stop, self._refresh_seconds)
         finally:
-            for _, task in tasks.values():
+            for *_, task in tasks.values():
                 task.cancel()
-            await asyncio.gather(*(task for _, task in tasks.values()), return_exceptions=True)
+            await asyncio.gather(*(task for *_, task in tasks.values()), return_exceptions=True)
 
-    async def run_folder(self, target: SyncTarget, stop: asyncio.Event) -> None:
-        """Keep one folder in sync until ``stop``, or until its mailbox is disabled."""
+    def _turn_of(self, profile: ServerProfile) -> asyncio.Semaphore:
+        key = (profile.id, profile.max_concurrent_connections)
+        if key not in self._turns:
+            self._turns[key] = asyncio.Semaphore(1)
+        return self._turns[key]
+
+    async def run_folder(
+        self, target: SyncTarget, stop: asyncio.Event, turn: asyncio.Semaphore | None = None
+    ) -> None:
+        """Keep one folder in sync until ``stop``, or until its mailbox is disabled.
+
+        With ``turn``, the folder has no connection of its own (its server profile's maximum
+        of concurrent connections is reached): it polls, connecting only while it holds the
+        profile's shared connection.
+        """
         if target.profile.kind is ServerProfileKind.POP3_SMTP:
-            await self._run_pop3(target, stop)
+            await self._run_pop3(target, stop, turn)
+            return
+        if turn is not None:
+            await self._poll_by_turns(target, stop, turn)
             return
         attempt = 0
         while not stop.is_set():
@@ -160,18 +190,47 @@ class SyncService:
             finally:
                 await session.close()
 
-    async def _run_pop3(self, target: SyncTarget, stop: asyncio.Event) -> None:
+    async def _poll_by_turns(
+        self, target: SyncTarget, stop: asyncio.Event, turn: asyncio.Semaphore
+    ) -> None:
+        attempt = 0
+        interval = max(60.0 * target.profile.min_polling_interval_minutes, self._turn_seconds)
+        while not stop.is_set():
+            try:
+                async with turn:
+                    await self._record(target, mode=SyncMode.CONNECTING)
+                    session = await self._open(target.profile, target.credential, target.folder)
+                    try:
+                        after_select = True
+                        while await self.catch_up(target, session, after_select=after_select):
+                            after_select = False
+                    finally:
+                        await session.close()
+            except MailServerError as error:
+                if not await self._failed(target, error, attempt, stop):
+                    return
+                attempt += 1
+                continue
+            attempt = 0
+            self._permanent_failures.pop(target.mailbox_id, None)
+            await self._record(target, mode=SyncMode.POLLING)
+            await _wait(stop, interval)
+
+    async def _run_pop3(
+        self, target: SyncTarget, stop: asyncio.Event, turn: asyncio.Semaphore | None = None
+    ) -> None:
         """Poll a POP3 mailbox: each round retrieves the UIDLs the raw store lacks."""
         assert self._open_pop3 is not None, "no POP3 opener configured"  # noqa: S101
         attempt = 0
         interval = max(60.0 * target.profile.min_polling_interval_minutes, 1.0)
         while not stop.is_set():
             try:
-                session = await self._open_pop3(target.profile, target.credential)
-                try:
-                    await self.catch_up_pop3(target, session)
-                finally:
-                    await session.close()
+                async with turn or contextlib.nullcontext():
+                    session = await self._open_pop3(target.profile, target.credential)
+                    try:
+                        await self.catch_up_pop3(target, session)
+                    finally:
+                        await session.close()
             except MailServerError as error:
                 if not await self._failed(target, error, attempt, stop):
                     return
@@ -388,3 +447,24 @@ async def _wait(stop: asyncio.Event, seconds: float) -> None:
     """Sleep ``seconds`` unless ``stop`` is set first."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
+
+
+def taking_turns(targets: Sequence[SyncTarget]) -> set[tuple[int, str]]:
+    """The folders that must share one connection so that no server profile is sent more
+    connections than its *maximum concurrent connections*.
+
+    When a profile has more folders than connections allowed, all but one of the allowed
+    connections go to folders of their own (IDLE, in a stable order); the remaining folders
+    take the last connection in turn, polling.
+    """
+    by_profile: dict[int | None, list[SyncTarget]] = {}
+    for target in targets:
+        by_profile.setdefault(target.profile.id, []).append(target)
+    turns: set[tuple[int, str]] = set()
+    for group in by_profile.values():
+        limit = group[0].profile.max_concurrent_connections
+        if len(group) <= limit:
+            continue
+        ordered = sorted(group, key=lambda t: (t.mailbox_id, t.folder))
+        turns |= {(t.mailbox_id, t.folder) for t in ordered[limit - 1 :]}
+    return turns
