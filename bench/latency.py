@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -136,7 +137,10 @@ def run(mailboxes: int, emails: int, seed: int) -> None:
         org = Org.create(tidings)
         for name in names:
             org.add_user(name)
-        org.use_profile(dovecot_profile(server), {name: f"{name}-pass" for name in names})
+        # An admin whose mailboxes should all be pushed by IDLE allows one connection each;
+        # above the profile's maximum, folders poll in turn through one shared connection.
+        profile = replace(dovecot_profile(server), max_concurrent_connections=max(len(names), 10))
+        org.use_profile(profile, {name: f"{name}-pass" for name in names})
 
         loop = asyncio.new_event_loop()
         stop = asyncio.Event()
