@@ -8,7 +8,6 @@ images, base and link tags); a script that ran would set ``window.__pwned`` or o
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,12 +42,17 @@ def hostile_console(sqlite_url: str) -> Iterator[tuple[str, dict[str, int]]]:
     server = uvicorn.Server(
         uvicorn.Config(create_app(tidings), host="127.0.0.1", port=port, log_level="warning")
     )
+    listening = threading.Event()
+    startup = server.startup
+
+    async def started(sockets: object = None) -> None:
+        await startup(sockets=sockets)  # type: ignore[arg-type]
+        listening.set()
+
+    server.startup = started  # type: ignore[method-assign]
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "the console did not start"
+    assert listening.wait(timeout=30), "the console did not start"
     yield f"http://127.0.0.1:{port}", ids
     server.should_exit = True
     thread.join(timeout=30)

@@ -8,16 +8,14 @@ import json
 import pytest
 
 from tidings.domain.errors import ValidationError
-from tidings.services import import_formats
 from tidings.services.import_formats import ImportFormat, Row, read_rows
 
 
-def test_json_objects_split_across_chunks_are_read_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_json_objects_split_across_chunks_are_read_whole() -> None:
     # A tiny chunk size makes every object straddle several reads.
-    monkeypatch.setattr(import_formats, "_CHUNK", 7)
     rows = [{"name": f"Account {n}", "emails": [f"a{n}@x.example"]} for n in range(50)]
     source = io.BytesIO(json.dumps(rows, indent=2).encode())
-    assert list(read_rows(source, ImportFormat.JSON)) == [
+    assert list(read_rows(source, ImportFormat.JSON, chunk=7)) == [
         Row(n + 1, row) for n, row in enumerate(rows)
     ]
 

@@ -37,12 +37,12 @@ class Row:
     problem: str | None = None
 
 
-def read_rows(source: IO[bytes], fmt: ImportFormat) -> Iterator[Row]:
-    """The rows of ``source`` from its start."""
+def read_rows(source: IO[bytes], fmt: ImportFormat, *, chunk: int = _CHUNK) -> Iterator[Row]:
+    """The rows of ``source`` from its start, JSON read ``chunk`` characters at a time."""
     source.seek(0)
     text = io.TextIOWrapper(source, encoding="utf-8-sig", newline="")
     try:
-        yield from (_csv_rows(text) if fmt is ImportFormat.CSV else _json_rows(text))
+        yield from (_csv_rows(text) if fmt is ImportFormat.CSV else _json_rows(text, chunk))
     except UnicodeDecodeError as error:
         raise ValidationError(f"the file is not UTF-8 text: {error.reason}") from None
     finally:
@@ -69,7 +69,7 @@ def _csv_rows(text: IO[str]) -> Iterator[Row]:
         raise ValidationError(f"CSV line {reader.line_num}: {error}") from None
 
 
-def _json_rows(text: IO[str]) -> Iterator[Row]:
+def _json_rows(text: IO[str], chunk_size: int) -> Iterator[Row]:
     decoder = json.JSONDecoder()
     buffer, position, number = "", 0, 0
     started = ended = False
@@ -93,7 +93,7 @@ def _json_rows(text: IO[str]) -> Iterator[Row]:
                 raise ValidationError("the JSON array is not closed with ]")
             if eof:
                 return
-            chunk = text.read(_CHUNK)
+            chunk = text.read(chunk_size)
             eof = not chunk
             buffer, position = buffer[position:] + chunk, 0
             continue
@@ -106,13 +106,13 @@ def _json_rows(text: IO[str]) -> Iterator[Row]:
                 raise ValidationError(f"record {number + 1}: not valid JSON: {error.msg}") from None
             if len(buffer) - position > MAX_ROW_CHARS:
                 raise ValidationError(f"record {number + 1} is larger than 1 MiB") from None
-            chunk = text.read(_CHUNK)
+            chunk = text.read(chunk_size)
             eof = not chunk
             buffer += chunk
             continue
         if end == len(buffer) and not eof and not isinstance(value, dict | list):
             # A number or literal may go on in the next chunk; read more before trusting it.
-            chunk = text.read(_CHUNK)
+            chunk = text.read(chunk_size)
             eof = not chunk
             buffer += chunk
             continue

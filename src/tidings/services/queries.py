@@ -13,7 +13,7 @@ from tidings.domain.mailbox import Mailbox
 from tidings.domain.mailbox_views import MailboxView, in_view
 from tidings.domain.records import RecordRef, RecordSummary
 from tidings.domain.stored import ActivityFilter, ParkedEmail
-from tidings.domain.sync import MailboxSync, mailbox_sync
+from tidings.domain.sync import FolderSyncState, MailboxSync, mailbox_sync
 from tidings.services.explain import ExplainService, Explanation
 from tidings.services.ports import UnitOfWork
 
@@ -110,14 +110,18 @@ class QueryService:
         with self._uow() as uow:
             states = uow.sync.states()
             return {
-                mailbox.id: mailbox_sync(
-                    uow.cursors.for_mailbox(mailbox.id),
-                    [s for s in states if s.mailbox_id == mailbox.id],
-                    syncing=mailbox.syncs_incoming,
-                )
+                mailbox.id: _mailbox_sync(uow, mailbox, states)
                 for mailbox in uow.mailboxes.all()
                 if mailbox.id is not None
             }
+
+    def mailbox_sync_state(self, mailbox_id: int) -> MailboxSync | None:
+        """One mailbox's sync, as ``sync_state`` gives it; None for no such mailbox."""
+        with self._uow() as uow:
+            mailbox = uow.mailboxes.get(mailbox_id)
+            if mailbox is None:
+                return None
+            return _mailbox_sync(uow, mailbox, uow.sync.states())
 
     def mailbox_by_address(self, address: str) -> Mailbox:
         with self._uow() as uow:
@@ -129,3 +133,12 @@ class QueryService:
     def parked(self) -> list[ParkedEmail]:
         with self._uow() as uow:
             return uow.parked.all()
+
+
+def _mailbox_sync(uow: UnitOfWork, mailbox: Mailbox, states: list[FolderSyncState]) -> MailboxSync:
+    assert mailbox.id is not None  # noqa: S101 - stored mailboxes have ids
+    return mailbox_sync(
+        uow.cursors.for_mailbox(mailbox.id),
+        [s for s in states if s.mailbox_id == mailbox.id],
+        syncing=mailbox.syncs_incoming,
+    )

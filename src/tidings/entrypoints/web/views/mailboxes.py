@@ -142,7 +142,7 @@ def _detail_page(
     error: str | None = None,
 ) -> HTMLResponse:
     detail = tidings.mailbox_setup.get(visitor.caller, mailbox_id)
-    sync = tidings.queries.sync_state().get(mailbox_id)
+    sync = tidings.queries.mailbox_sync_state(mailbox_id)
     profiles = (
         tidings.server_profiles.list_profiles(visitor.caller)
         if visitor.can(Privilege.READ_SERVER_PROFILES)
