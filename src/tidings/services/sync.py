@@ -404,10 +404,12 @@ class SyncService:
             self._permanent_failures[target.mailbox_id] = count
             disable = count >= self._max_permanent_failures
             await asyncio.to_thread(self._alert, target, str(error), disable)
+            if disable:
+                await self._record(target, mode=SyncMode.DISABLED, last_error=str(error))
+            # Listeners hear of the failure once all of it is stored, the mode included.
             if self._listener is not None:
                 self._listener(Alerted(target, str(error), disable))
             if disable:
-                await self._record(target, mode=SyncMode.DISABLED, last_error=str(error))
                 return False
         await self._record(target, mode=SyncMode.BACKING_OFF, last_error=str(error))
         await _wait(stop, self._backoff.delay(attempt))

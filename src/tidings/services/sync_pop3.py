@@ -71,8 +71,16 @@ class Pop3Poll:
             ]
             results = await asyncio.to_thread(self._ingest.ingest_batch, batch)
             done += len(batch)
+            if done == len(new):
+                await self._caught_up(key)
+            # Listeners hear of a batch once the state it leaves behind is stored.
             if self._listener is not None:
                 self._listener(Ingested(target, results))
+        if not new:
+            await self._caught_up(key)
+        return done
+
+    async def _caught_up(self, key: tuple[int, str]) -> None:
         await self._status.record(
             key,
             mode=SyncMode.POLLING,
@@ -82,4 +90,3 @@ class Pop3Poll:
             first_sync_total=None,
             last_error=None,
         )
-        return done
