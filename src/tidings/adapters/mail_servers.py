@@ -46,7 +46,7 @@ class MailServerTester:
     """Checks incoming (IMAP or POP3) and outgoing (SMTP) servers of a profile."""
 
     async def check_incoming(
-        self, profile: ServerProfile, credential: Credential | None
+        self, profile: ServerProfile, credential: Credential | None, address: str = ""
     ) -> ConnectionCheck:
         if profile.kind not in (ServerProfileKind.IMAP_SMTP, ServerProfileKind.POP3_SMTP):
             return ConnectionCheck.failed(f"{profile.kind} profiles cannot be tested yet", True)
@@ -58,7 +58,7 @@ class MailServerTester:
         return await asyncio.to_thread(check, profile, credential)
 
     async def check_outgoing(
-        self, profile: ServerProfile, credential: Credential | None
+        self, profile: ServerProfile, credential: Credential | None, address: str = ""
     ) -> ConnectionCheck:
         if profile.kind not in (ServerProfileKind.IMAP_SMTP, ServerProfileKind.POP3_SMTP):
             return ConnectionCheck.failed(f"{profile.kind} profiles cannot be tested yet", True)

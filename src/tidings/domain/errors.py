@@ -54,5 +54,23 @@ class MailServerError(SystemError_):
         self.permanent = permanent
 
 
+class ThrottledError(MailServerError):
+    """A mail API asked Tidings to slow down (HTTP 429 or 503 with Retry-After, EWS
+    ErrorServerBusy with its back-off hint): wait that long, then go on; not a failure."""
+
+    def __init__(self, message: str, retry_after_seconds: float) -> None:
+        super().__init__(message, permanent=False)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class CursorExpiredError(MailServerError):
+    """A mail API no longer knows the folder's cursor (Graph 410 ``syncStateNotFound``,
+    Gmail 404 for an old historyId, EWS ErrorInvalidSyncStateData): read the folder again
+    from the start; the raw store keeps that from duplicating anything."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=False)
+
+
 class WebhookSendError(SystemError_):
     """A webhook receiver gave no HTTP answer: refused, unreachable, timed out."""

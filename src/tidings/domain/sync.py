@@ -22,6 +22,9 @@ class FolderCursor:
     uidvalidity: int
     last_uid: int = 0
     highest_modseq: int | None = None
+    #: A mail API's own cursor (Graph deltaLink, Gmail historyId, EWS sync state); such
+    #: folders keep ``uidvalidity`` and ``last_uid`` at 0.
+    token: str | None = None
     #: When the cursor last moved (None until stored).
     synced_at: datetime | None = None
 

@@ -35,11 +35,11 @@ class ConnectionTester(Protocol):
     """Logs in to a profile's servers as sync would."""
 
     async def check_incoming(
-        self, profile: ServerProfile, credential: Credential | None
+        self, profile: ServerProfile, credential: Credential | None, address: str
     ) -> ConnectionCheck: ...
 
     async def check_outgoing(
-        self, profile: ServerProfile, credential: Credential | None
+        self, profile: ServerProfile, credential: Credential | None, address: str
     ) -> ConnectionCheck: ...
 
 
@@ -143,9 +143,13 @@ class MailboxAdminService:
         else:
             incoming = outgoing = _NOT_RUN
             if mailbox.incoming_method is SyncMethod.SERVER_SIDE_SYNC:
-                incoming = await self._tester.check_incoming(profile, incoming_credential)
+                incoming = await self._tester.check_incoming(
+                    profile, incoming_credential, mailbox.address
+                )
             if mailbox.outgoing_method is SyncMethod.SERVER_SIDE_SYNC:
-                outgoing = await self._tester.check_outgoing(profile, outgoing_credential)
+                outgoing = await self._tester.check_outgoing(
+                    profile, outgoing_credential, mailbox.address
+                )
         return self._record(mailbox_id, incoming, outgoing)
 
     def _record(

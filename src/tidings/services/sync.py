@@ -23,6 +23,11 @@ A server profile's *maximum concurrent connections* holds for all its folders to
 they are more, all but one of the allowed connections stay with folders of their own, and
 the other folders poll in turn through the last one (``taking_turns``).
 
+Folders reached through a mail API (Graph, Gmail, EWS) follow the same machine with the
+vendor's cursor in place of UIDs (``sync_delta``): waiting is a notification where the
+vendor pushes, else the polling interval; a ``ThrottledError`` waits what the vendor asked
+and counts as no failure; an expired cursor reads the folder again without duplicates.
+
 Every state above is recorded per folder (``sync_status``) for the API and the CLI, which
 run in other processes: the mode, when the folder was last caught up, the backlog, the
 progress of a first sync and the last error.
@@ -33,11 +38,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from tidings.domain.errors import MailServerError
+from tidings.domain.errors import MailServerError, ThrottledError
 from tidings.domain.mailbox import Alert, AlertLevel
 from tidings.domain.message import MessageOrigin
 from tidings.domain.server_profile import ServerProfile, ServerProfileKind
@@ -48,9 +53,13 @@ from tidings.domain.sync import (
 )
 from tidings.services.ingest import IngestService
 from tidings.services.ports import Clock, SecretBox, UnitOfWork
+from tidings.services.sync_delta import DeltaRound
 from tidings.services.sync_model import (
+    API_KINDS,
     Alerted,
     Backoff,
+    DeltaOpener,
+    DeltaSession,
     FolderOpener,
     FolderSession,
     Ingested,
@@ -85,6 +94,7 @@ class SyncService:
         backoff: Backoff | None = None,
         listener: Callable[[SyncEvent], None] | None = None,
         pop3_opener: Pop3Opener | None = None,
+        delta_openers: Mapping[ServerProfileKind, DeltaOpener] | None = None,
         chunk: int = CHUNK,
         turn_seconds: float = 5.0,
     ) -> None:
@@ -101,11 +111,18 @@ class SyncService:
         self._backoff = backoff or Backoff()
         self._listener = listener
         self._open_pop3 = pop3_opener
+        self._open_delta = dict(delta_openers or {})
         self._chunk = chunk
         self._permanent_failures: dict[int, int] = {}
-        self._targets = SyncTargets(uow_factory, secrets)
+        kinds = {ServerProfileKind.IMAP_SMTP, *self._open_delta}
+        if pop3_opener is not None:
+            kinds.add(ServerProfileKind.POP3_SMTP)
+        self._targets = SyncTargets(uow_factory, secrets, frozenset(kinds))
         self.status = SyncStatusBoard(uow_factory, clock)
         self._pop3 = Pop3Poll(
+            uow_factory, ingest, clock, self.status, chunk=chunk, listener=listener
+        )
+        self._delta = DeltaRound(
             uow_factory, ingest, clock, self.status, chunk=chunk, listener=listener
         )
 
@@ -160,6 +177,9 @@ class SyncService:
         """
         if target.profile.kind is ServerProfileKind.POP3_SMTP:
             await self._run_pop3(target, stop, turn)
+            return
+        if target.profile.kind in API_KINDS:
+            await self._run_delta(target, stop, turn)
             return
         if turn is not None:
             await self._poll_by_turns(target, stop, turn)
@@ -240,6 +260,50 @@ class SyncService:
             self._permanent_failures.pop(target.mailbox_id, None)
             await _wait(stop, interval)
 
+    async def _run_delta(
+        self, target: SyncTarget, stop: asyncio.Event, turn: asyncio.Semaphore | None = None
+    ) -> None:
+        """Follow a folder through its mail API: a round, then wait for news or the interval.
+
+        A session holds no connection between requests, so a folder over the profile's
+        maximum takes its turn for each round only.
+        """
+        attempt = 0
+        interval = max(60.0 * target.profile.min_polling_interval_minutes, 1.0)
+        while not stop.is_set():
+            await self._record(target, mode=SyncMode.CONNECTING)
+            try:
+                session = await self._open_delta[target.profile.kind](
+                    target.profile, target.credential, target.address, target.folder
+                )
+                try:
+                    while not stop.is_set():
+                        async with turn or contextlib.nullcontext():
+                            await self.catch_up_delta(target, session)
+                        attempt = 0
+                        self._permanent_failures.pop(target.mailbox_id, None)
+                        timeout = 25 * 60.0 if session.supports_push else interval
+                        await _until_stopped(session.wait_for_change(timeout), stop)
+                finally:
+                    await session.close()
+            except ThrottledError as error:
+                log.info("%s/%s throttled: %s", target.address, target.folder, error)
+                await self._record(target, mode=SyncMode.BACKING_OFF, last_error=str(error))
+                await _wait(stop, error.retry_after_seconds)
+            except MailServerError as error:
+                if not await self._failed(target, error, attempt, stop):
+                    return
+                attempt += 1
+            except Exception as error:  # storage or a bug: the cursor did not move, so retry
+                log.exception("sync of %s/%s stopped; retrying", target.address, target.folder)
+                await self._record(target, mode=SyncMode.BACKING_OFF, last_error=str(error))
+                await _wait(stop, self._backoff.delay(attempt))
+                attempt += 1
+
+    async def catch_up_delta(self, target: SyncTarget, session: DeltaSession) -> int:
+        """Ingest what a mail-API folder gained since its cursor."""
+        return await self._delta.catch_up(target, session)
+
     async def catch_up_pop3(self, target: SyncTarget, session: Pop3Session) -> int:
         """Ingest every message of a POP3 mailbox the raw store has not seen."""
         return await self._pop3.catch_up(target, session)
@@ -257,20 +321,8 @@ class SyncService:
             mode = _waiting_mode(session)
             interval = max(60.0 * target.profile.min_polling_interval_minutes, 1.0)
             timeout = interval if mode is SyncMode.POLLING else 25 * 60.0
-            waiting = asyncio.ensure_future(session.wait_for_change(timeout))
-            stopping = asyncio.ensure_future(stop.wait())
-            try:
-                done, _ = await asyncio.wait(
-                    {waiting, stopping}, return_when=asyncio.FIRST_COMPLETED
-                )
-            finally:
-                for future in (waiting, stopping):
-                    future.cancel()
-                    # A loss racing a stop or a cancel would otherwise be "never retrieved".
-                    future.add_done_callback(_retrieve)  # type: ignore[arg-type]
-            if waiting not in done:
+            if not await _until_stopped(session.wait_for_change(timeout), stop):
                 return
-            waiting.result()  # raises MailServerError if the connection was lost
 
     async def catch_up(
         self, target: SyncTarget, session: FolderSession, *, after_select: bool = False
@@ -443,6 +495,24 @@ def _waiting_mode(session: FolderSession) -> SyncMode:
 def _retrieve(future: asyncio.Future[object]) -> None:
     if not future.cancelled():
         future.exception()
+
+
+async def _until_stopped(waiting_for: Awaitable[bool], stop: asyncio.Event) -> bool:
+    """Await ``waiting_for`` unless ``stop`` is set first; False when stopped. Its errors
+    (a lost connection) are raised."""
+    waiting = asyncio.ensure_future(waiting_for)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        done, _ = await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for future in (waiting, stopping):
+            future.cancel()
+            # A loss racing a stop or a cancel would otherwise be "never retrieved".
+            future.add_done_callback(_retrieve)  # type: ignore[arg-type]
+    if waiting not in done:
+        return False
+    waiting.result()  # raises MailServerError if the connection was lost
+    return True
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -43,9 +43,74 @@ class Pop3Opener(Protocol):
     async def __call__(self, profile: ServerProfile, credential: Credential) -> Pop3Session: ...
 
 
-#: POP3 keeps no UIDVALIDITY; its origins use this one.
+@dataclass(frozen=True)
+class DeltaPage:
+    """What a mail API says changed in one folder since a cursor."""
+
+    #: The vendor's ids of messages new to the folder (arrived or moved in), oldest first.
+    added: tuple[str, ...]
+    #: Where the next call starts (deltaLink or nextLink, historyId, EWS sync state); stored
+    #: only once every message of ``added`` is committed.
+    cursor: str
+    #: Another page follows at once (Graph nextLink, Gmail nextPageToken, EWS
+    #: IncludesLastItemInRange false): ask again before waiting.
+    more: bool = False
+
+
+@dataclass(frozen=True)
+class ApiMessage:
+    """One message as a mail API hands it over: its id, when it arrived, its MIME bytes."""
+
+    id: str
+    received_at: datetime | None
+    raw: bytes
+
+
+class DeltaSession(Protocol):
+    """One folder of one mailbox reached through a mail API: Microsoft Graph (delta query),
+    Gmail (history) or Exchange Web Services (SyncFolderItems).
+
+    Errors are ``MailServerError``; ``ThrottledError`` says how long to wait and
+    ``CursorExpiredError`` that the cursor must be dropped and the folder read again.
+    """
+
+    #: True when the vendor's notifications wake ``wait_for_change`` (Graph subscriptions,
+    #: Gmail watch, EWS streaming); False when it only waits out the polling interval.
+    supports_push: bool
+
+    async def changes(self, cursor: str | None, received_after: datetime | None) -> DeltaPage:
+        """Messages new since ``cursor``; with None, every message of the folder (received
+        after ``received_after`` when that is given) and a cursor to go on from."""
+        ...
+
+    async def fetch(self, ids: Sequence[str]) -> list[ApiMessage]:
+        """The MIME bytes of these messages, in the order asked; a message deleted since it
+        was listed is left out."""
+        ...
+
+    async def wait_for_change(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for news of a change; True if there was some."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class DeltaOpener(Protocol):
+    """Opens one folder of the mailbox at ``address`` through its profile's mail API."""
+
+    async def __call__(
+        self, profile: ServerProfile, credential: Credential, address: str, folder: str
+    ) -> DeltaSession: ...
+
+
+#: POP3 keeps no UIDVALIDITY; its origins use this one. Mail APIs have none either.
 POP3_UIDVALIDITY = 0
-SYNCED_KINDS = frozenset({ServerProfileKind.IMAP_SMTP, ServerProfileKind.POP3_SMTP})
+API_UIDVALIDITY = 0
+#: Profile kinds whose mail arrives through a mail API rather than IMAP or POP3.
+API_KINDS = frozenset(
+    {ServerProfileKind.EXCHANGE_ONLINE, ServerProfileKind.EXCHANGE_SERVER, ServerProfileKind.GMAIL}
+)
+SYNCED_KINDS = frozenset({ServerProfileKind.IMAP_SMTP, ServerProfileKind.POP3_SMTP}) | API_KINDS
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,16 @@ class SyncTargets:
     holds the interpreter is time every folder task waits.
     """
 
-    def __init__(self, uow_factory: Callable[[], UnitOfWork], secrets: SecretBox) -> None:
+    def __init__(
+        self,
+        uow_factory: Callable[[], UnitOfWork],
+        secrets: SecretBox,
+        kinds: frozenset[ServerProfileKind] = SYNCED_KINDS,
+    ) -> None:
         self._uow = uow_factory
         self._secrets = secrets
+        #: The profile kinds this process has adapters for.
+        self._kinds = kinds
         #: Passwords opened, by sealed value: a refresh decrypts only what changed.
         self._opened: dict[str, str] = {}
 
@@ -41,14 +48,14 @@ class SyncTargets:
             if not (mailbox.syncs_incoming and approved and mailbox.profile_id):
                 continue
             profile = profiles.get(mailbox.profile_id)
-            if profile is None or profile.kind not in SYNCED_KINDS:
+            if profile is None or profile.kind not in self._kinds:
                 continue
             assert mailbox.id is not None  # noqa: S101 - loaded from storage
             credential = self._credential(credentials, profile, mailbox.id)
             if credential is None:
                 continue
             folders = [INBOX]
-            if profile.kind is ServerProfileKind.IMAP_SMTP:
+            if profile.kind is not ServerProfileKind.POP3_SMTP:  # POP3 has no folders
                 folders += tracked.get(mailbox.id, [])
             found += [
                 SyncTarget(mailbox.id, mailbox.address, folder, profile, credential)

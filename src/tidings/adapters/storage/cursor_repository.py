@@ -36,6 +36,7 @@ class SqlCursorRepository:
             "uidvalidity": cursor.uidvalidity,
             "last_uid": cursor.last_uid,
             "highest_modseq": cursor.highest_modseq,
+            "token": cursor.token,
             "updated_at": updated_at,
         }
         where = (_C.mailbox_id == cursor.mailbox_id, _C.folder == cursor.folder)
@@ -61,5 +62,6 @@ def _cursor(row: Any) -> FolderCursor:
         uidvalidity=row["uidvalidity"],
         last_uid=row["last_uid"],
         highest_modseq=row["highest_modseq"],
+        token=row["token"],
         synced_at=row["updated_at"],
     )

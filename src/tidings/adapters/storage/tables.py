@@ -303,6 +303,7 @@ folder_cursors = Table(
     Column("uidvalidity", BigInteger, nullable=False),
     Column("last_uid", BigInteger, nullable=False),
     Column("highest_modseq", BigInteger),
+    Column("token", Text),
     Column("updated_at", UtcDateTime(), nullable=False),
 )
 

@@ -1,0 +1,126 @@
+"""One round of a folder reached through a mail API: ask what changed since the cursor,
+ingest what the raw store lacks, then move the cursor.
+
+Microsoft Graph (delta query), Gmail (history) and Exchange Web Services (SyncFolderItems)
+all hand out an opaque cursor and, given it back, the messages added since. The round::
+
+    cursor ──changes()──▶ page: ids + next cursor ──fetch, ingest, commit──▶ save next cursor
+       ▲                                  │ more pages: ask again at once
+       └── CursorExpiredError: drop it ◀──┘ (read the folder again from the start)
+
+A message is named for good by its vendor id, so the raw store's origins say which ids are
+already taken: a cursor lost, expired or rolled back re-reads the folder without fetching,
+let alone tracking, anything twice. The cursor moves only after every message of its page is
+committed, so a crash at any point loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from tidings.domain.errors import CursorExpiredError
+from tidings.domain.message import MessageOrigin
+from tidings.domain.sync import FolderCursor, SyncMode
+from tidings.services.ingest import IngestResult, IngestService
+from tidings.services.ports import Clock, UnitOfWork
+from tidings.services.sync_model import (
+    API_UIDVALIDITY,
+    DeltaSession,
+    Ingested,
+    SyncEvent,
+    SyncTarget,
+)
+from tidings.services.sync_status import SyncStatusBoard
+
+log = logging.getLogger(__name__)
+
+
+class DeltaRound:
+    """Brings one mail-API folder up to date, recording its progress."""
+
+    def __init__(
+        self,
+        uow_factory: Callable[[], UnitOfWork],
+        ingest: IngestService,
+        clock: Clock,
+        status: SyncStatusBoard,
+        *,
+        chunk: int,
+        listener: Callable[[SyncEvent], None] | None,
+    ) -> None:
+        self._uow = uow_factory
+        self._ingest = ingest
+        self._clock = clock
+        self._status = status
+        self._chunk = chunk
+        self._listener = listener
+
+    async def catch_up(self, target: SyncTarget, session: DeltaSession) -> int:
+        """Ingest every message the folder gained since its cursor; returns how many."""
+        key = (target.mailbox_id, target.folder)
+        stored = await asyncio.to_thread(self._status.stored_cursor, key)
+        token = stored.token if stored is not None else None
+        try:
+            return await self._pages(target, session, token)
+        except CursorExpiredError as error:
+            log.info("%s/%s: %s; reading the folder again", target.address, target.folder, error)
+            return await self._pages(target, session, None)
+
+    async def _pages(self, target: SyncTarget, session: DeltaSession, token: str | None) -> int:
+        key = (target.mailbox_id, target.folder)
+        first_sync = token is None
+        received_after = target.profile.process_email_received_after if first_sync else None
+        done = 0
+        while True:
+            page = await session.changes(token, received_after)
+            new = await asyncio.to_thread(self._not_yet_stored, target, page.added)
+            results: list[IngestResult] = []
+            for first in range(0, len(new), self._chunk):
+                await self._status.record(
+                    key, mode=SyncMode.CATCHING_UP, backlog=len(new) - first, last_error=None
+                )
+                messages = await session.fetch(new[first : first + self._chunk])
+                batch = [
+                    (message.raw, self._origin(target, message.id))
+                    for message in messages
+                    if not (
+                        received_after
+                        and message.received_at
+                        and message.received_at < received_after
+                    )
+                ]
+                if batch:
+                    results += await asyncio.to_thread(self._ingest.ingest_batch, batch)
+            done += len(results)
+            token = page.cursor
+            cursor = FolderCursor(target.mailbox_id, target.folder, API_UIDVALIDITY, token=token)
+            if not page.more:
+                self._status.change(
+                    key,
+                    mode=SyncMode.IDLE if session.supports_push else SyncMode.POLLING,
+                    backlog=0,
+                    checked_at=self._clock.now(),
+                    first_sync_done=None,
+                    first_sync_total=None,
+                    last_error=None,
+                )
+            else:
+                self._status.change(key, mode=SyncMode.CATCHING_UP)
+            await asyncio.to_thread(self._status.save_cursor, cursor)
+            # Listeners hear of a page once its cursor and the state it leaves are stored.
+            if results and self._listener is not None:
+                self._listener(Ingested(target, results))
+            if not page.more:
+                return done
+
+    @staticmethod
+    def _origin(target: SyncTarget, message_id: str) -> MessageOrigin:
+        return MessageOrigin(target.mailbox_id, target.folder, API_UIDVALIDITY, message_id)
+
+    def _not_yet_stored(self, target: SyncTarget, ids: tuple[str, ...]) -> list[str]:
+        origins = {message_id: self._origin(target, message_id) for message_id in ids}
+        with self._uow() as uow:
+            seen = uow.raw_messages.ids_by_origins(list(origins.values()))
+        return [message_id for message_id in dict.fromkeys(ids) if origins[message_id] not in seen]
