@@ -31,15 +31,16 @@ from tidings.adapters.storage.unit_of_work import SqlAlchemyUnitOfWork
 from tidings.adapters.webhook_sender import HttpxWebhookSender
 from tidings.config import Settings
 from tidings.domain.errors import UserError
+from tidings.domain.server_profile import ServerProfileKind
 from tidings.services.access import AccessService
 from tidings.services.demo import DemoService, DemoSummary
 from tidings.services.email_settings import EmailSettingsService
 from tidings.services.explain import ExplainService
 from tidings.services.ingest import IngestService, ReplayService
 from tidings.services.mailbox_setup import MailboxSetupService
-from tidings.services.mailboxes import MailboxAdminService
+from tidings.services.mailboxes import ConnectionTester, MailboxAdminService
 from tidings.services.manual_tracking import ManualTrackingService
-from tidings.services.outgoing import OutgoingService
+from tidings.services.outgoing import MailSender, OutgoingService
 from tidings.services.parked_admin import ParkedEmailService
 from tidings.services.people import PeopleService
 from tidings.services.personal_options import PersonalOptionsService
@@ -50,8 +51,23 @@ from tidings.services.records import RecordService
 from tidings.services.server_profiles import ServerProfileService
 from tidings.services.setup import SetupService
 from tidings.services.sync import SyncService
-from tidings.services.sync_model import SyncEvent
+from tidings.services.sync_model import DeltaOpener, SyncEvent
 from tidings.services.webhooks import WebhookService
+
+
+@dataclass(frozen=True)
+class MailApi:
+    """What a kind of profile reached through a vendor's API brings: how to open one folder
+    of a mailbox, how to send, and Test & Enable's checks."""
+
+    open_folder: DeltaOpener
+    sender: MailSender
+    tester: ConnectionTester
+
+
+def mail_apis() -> dict[ServerProfileKind, MailApi]:
+    """The adapters of Exchange Online (Graph), Exchange Server (EWS) and Gmail, by kind."""
+    return {}
 
 
 @dataclass
@@ -131,6 +147,7 @@ def bootstrap(
         return SqlAlchemyUnitOfWork(engine)
 
     parser = _parser(settings.parse_workers)
+    apis = mail_apis()
     ingest = IngestService(uow, clock, parser)
     secrets = FernetSecretBox.from_environment(settings.secret_keys, settings.secret_key_file)
     setup = SetupService(uow, Argon2PasswordHasher())
@@ -146,7 +163,13 @@ def bootstrap(
         queries=QueryService(uow),
         demo=DemoService(uow, ingest, Argon2PasswordHasher(), clock),
         parser=parser,
-        mailboxes=MailboxAdminService(uow, secrets, MailServerTester(), clock),
+        mailboxes=MailboxAdminService(
+            uow,
+            secrets,
+            MailServerTester(),
+            clock,
+            api_testers={kind: api.tester for kind, api in apis.items()},
+        ),
         sync=SyncService(
             uow,
             ingest,
@@ -155,8 +178,16 @@ def bootstrap(
             clock,
             listener=listener,
             pop3_opener=Pop3Mailbox.open,
+            delta_openers={kind: api.open_folder for kind, api in apis.items()},
         ),
-        outgoing=OutgoingService(uow, secrets, SmtpSender(), clock, save_sent_copy),
+        outgoing=OutgoingService(
+            uow,
+            secrets,
+            SmtpSender(),
+            clock,
+            save_sent_copy,
+            api_senders={kind: api.sender for kind, api in apis.items()},
+        ),
         secrets=secrets,
         setup=setup,
         access=AccessService(uow, Argon2PasswordHasher(), clock, setup),

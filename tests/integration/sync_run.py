@@ -9,7 +9,7 @@ from typing import Any
 
 from tidings.adapters.imap.client import ImapFolderSession
 from tidings.adapters.pop3 import Pop3Mailbox
-from tidings.bootstrap import Tidings
+from tidings.bootstrap import Tidings, mail_apis
 from tidings.services.ingest import IngestResult
 from tidings.services.sync import SyncService
 from tidings.services.sync_model import Alerted, Backoff, FolderOpener, Ingested, SyncEvent
@@ -70,6 +70,7 @@ def service_for(run: SyncRun, **overrides: object) -> SyncService:
         "refresh_seconds": 0.2,
         "backoff": Backoff(first_seconds=0.1, cap_seconds=0.5),
         "pop3_opener": Pop3Mailbox.open,
+        "delta_openers": {kind: api.open_folder for kind, api in mail_apis().items()},
     }
     folder_opener = overrides.pop("opener", None) or opener()
     return SyncService(t.uow, t.ingest, t.secrets, folder_opener, t.clock, **(settings | overrides))

@@ -8,7 +8,7 @@ mailbox only when every method in use passed (as Dynamics 365 does).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,7 +21,7 @@ from tidings.domain.credentials import (
 from tidings.domain.errors import NotFoundError, ValidationError
 from tidings.domain.mailbox import Alert, AlertLevel, Mailbox, TestStatus
 from tidings.domain.people import Caller, Privilege
-from tidings.domain.server_profile import ServerProfile
+from tidings.domain.server_profile import ServerProfile, ServerProfileKind
 from tidings.domain.settings import SyncMethod
 from tidings.domain.testing import ConnectionCheck
 from tidings.services.credentials import load_credential
@@ -68,10 +68,13 @@ class MailboxAdminService:
         secrets: SecretBox,
         tester: ConnectionTester,
         clock: Clock,
+        api_testers: Mapping[ServerProfileKind, ConnectionTester] | None = None,
     ) -> None:
         self._uow = uow_factory
         self._secrets = secrets
         self._tester = tester
+        #: Testers of the kinds reached through a mail API (Graph, Gmail, EWS).
+        self._api_testers = dict(api_testers or {})
         self._clock = clock
 
     def approve_email(self, caller: Caller, mailbox_ids: Sequence[int]) -> list[Mailbox]:
@@ -142,12 +145,13 @@ class MailboxAdminService:
             incoming = outgoing = missing
         else:
             incoming = outgoing = _NOT_RUN
+            tester = self._api_testers.get(profile.kind, self._tester)
             if mailbox.incoming_method is SyncMethod.SERVER_SIDE_SYNC:
-                incoming = await self._tester.check_incoming(
+                incoming = await tester.check_incoming(
                     profile, incoming_credential, mailbox.address
                 )
             if mailbox.outgoing_method is SyncMethod.SERVER_SIDE_SYNC:
-                outgoing = await self._tester.check_outgoing(
+                outgoing = await tester.check_outgoing(
                     profile, outgoing_credential, mailbox.address
                 )
         return self._record(mailbox_id, incoming, outgoing)

@@ -4,7 +4,7 @@ mailbox, never twice (see ``domain.outgoing`` for the phases and what a crash le
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import make_msgid
 from typing import Protocol
@@ -83,10 +83,13 @@ class OutgoingService:
         sender: MailSender,
         clock: Clock,
         sent_copy: SentCopy | None = None,
+        api_senders: Mapping[ServerProfileKind, MailSender] | None = None,
     ) -> None:
         self._uow = uow_factory
         self._secrets = secrets
         self._sender = sender
+        #: Senders of the kinds that send through a mail API (Graph, Gmail, EWS), not SMTP.
+        self._api_senders = dict(api_senders or {})
         self._clock = clock
         self._sent_copy = sent_copy
 
@@ -210,7 +213,8 @@ class OutgoingService:
         try:
             if profile is None:
                 raise MailServerError("the mailbox has no email server profile", permanent=True)
-            await self._sender.send(
+            sender = self._api_senders.get(profile.kind, self._sender)
+            await sender.send(
                 profile, credential, item.envelope_from, item.recipients, item.raw, handed_over
             )
         except MailServerError as error:
