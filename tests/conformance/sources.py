@@ -1,0 +1,21 @@
+"""Every mail source the conformance suite runs over, by pytest id.
+
+Each entry starts its system (a real server, or a vendor's contract fake) in a directory of
+its own and yields a ``MailSource`` (see ``tests/conformance/source.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+from tests.conformance.dovecot_source import imap_source, pop3_source
+from tests.conformance.source import MailSource
+
+SourceFactory = Callable[[Path], AbstractContextManager[MailSource]]
+
+SOURCES: dict[str, SourceFactory] = {
+    "imap": imap_source,
+    "pop3": pop3_source,
+}
