@@ -245,3 +245,16 @@ def test_behind_https_the_session_cookie_is_secure(org: Org) -> None:
     )
     cookie = done.headers["set-cookie"]
     assert "Secure" in cookie and "HttpOnly" in cookie
+
+
+def test_the_api_documentation_loads_nothing_from_another_site(client: TestClient) -> None:
+    # Swagger UI's script and styles come from Tidings itself; the page's policy allows no
+    # other origin, so a browser could not load them from a CDN even if asked to.
+    page = client.get("/api/docs")
+    assert page.status_code == 200
+    policy = page.headers["Content-Security-Policy"]
+    assert "http" not in policy and "script-src 'self'" in policy
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert {a for a in assets if not a.startswith("/")} == set()
+    scripts = [a for a in assets if a.endswith(".js")]
+    assert scripts and all(client.get(a).status_code == 200 for a in scripts)
