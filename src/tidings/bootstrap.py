@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -201,7 +202,13 @@ def bootstrap(
         parked=ParkedEmailService(uow, replay),
         records=RecordService(uow),
         record_import=RecordImportService(uow),
-        webhooks=WebhookService(uow, secrets, HttpxWebhookSender(), clock),
+        webhooks=WebhookService(
+            uow,
+            secrets,
+            HttpxWebhookSender(),
+            clock,
+            retention=timedelta(days=settings.webhook_retention_days),
+        ),
     )
 
 

@@ -341,6 +341,7 @@ class WebhookRepository(Protocol):
     def deliveries(
         self, subscription_id: int, status: DeliveryStatus | None, limit: int, offset: int
     ) -> list[WebhookDelivery]: ...
+    def prune(self, occurred_before: datetime) -> int: ...
 
 
 class WebhookSender(Protocol):
