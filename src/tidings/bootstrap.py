@@ -161,7 +161,7 @@ def bootstrap(
         ingest=ingest,
         replay=replay,
         explain=ExplainService(uow),
-        queries=QueryService(uow),
+        queries=QueryService(uow, clock),
         demo=DemoService(uow, ingest, Argon2PasswordHasher(), clock),
         parser=parser,
         mailboxes=MailboxAdminService(
