@@ -260,9 +260,7 @@ def test_the_api_documentation_loads_nothing_from_another_site(client: TestClien
     assert scripts and all(client.get(a).status_code == 200 for a in scripts)
 
 
-def test_the_dashboard_says_whether_a_sync_worker_is_running(
-    client: TestClient, org: Org
-) -> None:
+def test_the_dashboard_says_whether_a_sync_worker_is_running(client: TestClient, org: Org) -> None:
     sign_in(client, *ADMIN)
     assert "No sync worker is running" in client.get("/").text
     org.tidings.sync.status.beat("worker-1", org.tidings.clock.now())

@@ -211,8 +211,7 @@ def mailbox_sync(
     names = sorted(set(by_folder) | set(state_by_folder))
     return MailboxSync(
         tuple(
-            FolderSync(n, by_folder.get(n), state_by_folder.get(n), worker_running)
-            for n in names
+            FolderSync(n, by_folder.get(n), state_by_folder.get(n), worker_running) for n in names
         ),
         syncing=syncing,
         worker_running=worker_running,
