@@ -269,3 +269,23 @@ def test_the_dashboard_says_whether_a_sync_worker_is_running(client: TestClient,
     assert "No sync worker is running" not in page
     org.tidings.sync.status.forget_worker("worker-1")
     assert "No sync worker is running" in client.get("/").text
+
+
+def test_regarding_is_chosen_by_looking_the_record_up_by_name(client: TestClient, org: Org) -> None:
+    # Ada types part of a name, sees what matches of every kind, and picks one.
+    result = org.deliver(make_email(subject="Seats", message_id="<seats@c.example>"))
+    assert result.activity_id is not None
+    path = f"/activities/{result.activity_id}"
+    token = sign_in(client, *ADMIN)
+    found = client.get(path, params={"find": "contoso"}).text
+    picks = re.findall(r"Set regarding: ([^<]+)</button>", found)
+    assert set(picks) == {"Contoso", "Contoso: 500 seats"}
+    deal = org.records["deal"]
+    chosen = client.post(
+        f"{path}/regarding",
+        data={"kind": deal.kind.value, "record_id": str(deal.id), "csrf_token": token},
+    )
+    assert chosen.status_code == 200
+    assert org.tidings.queries.activity(result.activity_id).activity.regarding == deal
+    nothing = client.get(path, params={"find": "no such name"}).text
+    assert "No account, contact, lead, opportunity or case matches" in nothing
