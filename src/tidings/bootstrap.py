@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from functools import partial
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from tidings.adapters.imap.client import ImapFolderSession
 from tidings.adapters.imap.sent import save_sent_copy
 from tidings.adapters.mail_files import MailFile, find_messages
 from tidings.adapters.mail_servers import MailServerTester
+from tidings.adapters.oauth.tokens import OAuthTokens
 from tidings.adapters.parsing import InlineParser, ProcessPoolParser
 from tidings.adapters.passwords import Argon2PasswordHasher
 from tidings.adapters.pop3 import Pop3Mailbox
@@ -152,6 +154,8 @@ def bootstrap(
     secrets = FernetSecretBox.from_environment(settings.secret_keys, settings.secret_key_file)
     setup = SetupService(uow, Argon2PasswordHasher())
     replay = ReplayService(uow, ingest)
+    # One cache of OAuth access tokens for sync, outgoing and Test & Enable (XOAUTH2).
+    tokens = OAuthTokens()
     return Tidings(
         settings=settings,
         engine=engine,
@@ -166,7 +170,7 @@ def bootstrap(
         mailboxes=MailboxAdminService(
             uow,
             secrets,
-            MailServerTester(),
+            MailServerTester(tokens),
             clock,
             api_testers={kind: api.tester for kind, api in apis.items()},
         ),
@@ -174,7 +178,7 @@ def bootstrap(
             uow,
             ingest,
             secrets,
-            ImapFolderSession.open,
+            partial(ImapFolderSession.open, tokens=tokens),
             clock,
             listener=listener,
             pop3_opener=Pop3Mailbox.open,
@@ -183,9 +187,9 @@ def bootstrap(
         outgoing=OutgoingService(
             uow,
             secrets,
-            SmtpSender(),
+            SmtpSender(tokens),
             clock,
-            save_sent_copy,
+            partial(save_sent_copy, tokens=tokens),
             api_senders={kind: api.sender for kind, api in apis.items()},
         ),
         secrets=secrets,
