@@ -55,4 +55,3 @@ def with_client_secret(
     if found is None:
         return credential
     return dataclasses.replace(credential, client_secret=open_secret(found[1]))
-

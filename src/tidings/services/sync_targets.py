@@ -82,4 +82,3 @@ class SyncTargets:
         if sealed not in self._opened:
             self._opened[sealed] = self._secrets.open(sealed)
         return self._opened[sealed]
-
