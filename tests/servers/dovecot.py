@@ -517,7 +517,7 @@ class DovecotServer:
         oauth = self.oauth2_introspection_url is not None
         passwords = (
             "passdb {\n  driver = passwd-file\n"
-            + ("  mechanisms = plain login\n" if oauth else "")
+            + ("  mechanisms = plain login none\n" if oauth else "")
             + f"  args = scheme=PLAIN username_format=%u {self.passwd_file}\n}}"
         )
         if not oauth:
