@@ -20,7 +20,7 @@ from tests.integration.sync_run import SyncRun, service_for
 from tests.servers.dovecot import DovecotServer, issue_certificates
 from tests.servers.oauth import OAuthServer
 from tests.servers.smtp import SmtpServer
-from tidings.adapters.oauth.tokens import BAD_CLIENT, REVOKED
+from tidings.adapters.oauth.tokens import BAD_CLIENT, REVOKED, XOAUTH2_REFUSED
 from tidings.bootstrap import bootstrap
 from tidings.domain.mailbox import TestStatus
 from tidings.domain.outgoing import OutboxPhase
@@ -59,8 +59,16 @@ def servers(tmp_path: Path) -> Iterator[Servers]:
             yield Servers(oauth, dovecot, smtp)
 
 
-def _use_oauth(org: Org, servers: Servers, *, client_secret: str | None = None) -> str:
-    """Dana's mailbox on an OAuth profile; her refresh token is returned."""
+def _use_oauth(
+    org: Org,
+    servers: Servers,
+    *,
+    client_secret: str | None = None,
+    granted_to: str = DANA,
+    sent_copy: bool = False,
+) -> str:
+    """Dana's mailbox on an OAuth profile, with a refresh token granted to ``granted_to``
+    (returned)."""
     profile = ServerProfile(
         name="Mail with OAuth",
         kind=ServerProfileKind.IMAP_SMTP,
@@ -76,10 +84,10 @@ def _use_oauth(org: Org, servers: Servers, *, client_secret: str | None = None) 
             "ca_file": str(servers.dovecot.ca_file),
             "token_url": servers.oauth.token_url,
             "client_id": servers.oauth.client_id,
-            "save_sent_copy": "no",
+            "save_sent_copy": "yes" if sent_copy else "no",
         },
     )
-    refresh_token = servers.oauth.grant(DANA)
+    refresh_token = servers.oauth.grant(granted_to)
     profile_id = org.use_profile(profile, {"dana": refresh_token})
     secret = ProfileSecret(servers.oauth.client_id, client_secret or servers.oauth.client_secret)
     org.tidings.server_profiles.set_credentials(_admin(org), profile_id, secret)
@@ -220,9 +228,27 @@ def test_test_and_enable_names_a_wrong_client_secret(org: Org, servers: Servers)
     )
 
 
+def test_a_token_for_someone_else_is_refused_by_the_mail_servers(
+    org: Org, servers: Servers
+) -> None:
+    # The authorization server issues it, but Dovecot and SMTP refuse it for Dana's address.
+    _use_oauth(org, servers, granted_to="sam@northwind.example")
+    _disable(org)
+    [report] = asyncio.run(
+        org.tidings.mailboxes.test_and_enable(_admin(org), [org.mailboxes["dana"]])
+    )
+    assert (report.incoming.message, report.outgoing.message, report.enabled) == (
+        f"incoming: {XOAUTH2_REFUSED}",
+        f"outgoing: {XOAUTH2_REFUSED}",
+        False,
+    )
+    assert report.incoming.permanent
+
+
 def test_outgoing_email_is_sent_through_xoauth2(org: Org, servers: Servers) -> None:
-    # The owner's SMTP server sees an XOAUTH2 sign-in as the owner, and the message once.
-    _use_oauth(org, servers)
+    # The owner's SMTP server sees an XOAUTH2 sign-in as the owner, and the message once;
+    # the copy in Sent is appended over IMAP, signed in the same way.
+    _use_oauth(org, servers, sent_copy=True)
     activity_id = org.tidings.outgoing.queue(
         _admin(org),
         mailbox_id=org.mailboxes["dana"],
@@ -236,3 +262,8 @@ def test_outgoing_email_is_sent_through_xoauth2(org: Org, servers: Servers) -> N
     message_id = org.tidings.queries.activity(activity_id).activity.message_id
     assert (message.login, message.rcpt_tos) == (DANA, ("maria@contoso.example",))
     assert f"Message-ID: {message_id}".encode() in message.content
+    found = servers.dovecot.doveadm(
+        "search", "-u", DANA, "mailbox", "Sent", "header", "Message-ID", message_id.strip("<>")
+    )
+    assert found.strip(), "the copy is not in Sent"
+    assert servers.oauth.token_requests == 1  # SMTP and IMAP shared the cached access token
