@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.builders import Org, TickingClock, make_email
+from tests.conformance.xoauth2_source import XOAuth2Source, imap_xoauth2_source
 from tests.conftest import settings_for
 from tests.integration.sync_run import SyncRun, service_for
 from tests.servers.dovecot import DovecotServer, issue_certificates
@@ -267,3 +268,22 @@ def test_outgoing_email_is_sent_through_xoauth2(org: Org, servers: Servers) -> N
     )
     assert found.strip(), "the copy is not in Sent"
     assert servers.oauth.token_requests == 1  # SMTP and IMAP shared the cached access token
+
+
+def test_the_conformance_source_sets_up_breaks_and_renumbers_like_an_admin_would(
+    org: Org, tmp_path: Path
+) -> None:
+    # What the conformance suite will drive: credentials that pass Test & Enable, revoked ones
+    # that fail in the admin's words, and a new UIDVALIDITY on every folder.
+    with imap_xoauth2_source(tmp_path / "source") as source:
+        assert isinstance(source, XOAuth2Source)
+        source.connect(org, ["dana"])
+        _disable(org)
+        mailbox = [org.mailboxes["dana"]]
+        [passed] = asyncio.run(org.tidings.mailboxes.test_and_enable(_admin(org), mailbox))
+        before = source.dovecot.uidvalidity(DANA, "INBOX")
+        source.lose_cursors()
+        assert source.dovecot.uidvalidity(DANA, "INBOX") != before
+        source.break_credentials(org, "dana")
+        [failed] = asyncio.run(org.tidings.mailboxes.test_and_enable(_admin(org), mailbox))
+    assert (passed.enabled, failed.incoming.message) == (True, f"incoming: {REVOKED}")
