@@ -102,3 +102,10 @@ def test_the_xoauth2_initial_response_is_googles_and_microsofts_format() -> None
     assert encoded_response("dana@northwind.example", "ya29.token") == (
         "dXNlcj1kYW5hQG5vcnRod2luZC5leGFtcGxlAWF1dGg9QmVhcmVyIHlhMjkudG9rZW4BAQ=="
     )
+
+
+def test_mail_api_kinds_are_left_to_their_own_checks() -> None:
+    # Graph, Gmail and EWS profiles sign in their own way: no token_url is asked of them.
+    profile = _profile()
+    profile.kind = ServerProfileKind.GMAIL
+    assert check_server_profile(profile) is profile

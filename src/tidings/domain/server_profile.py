@@ -116,10 +116,14 @@ OAUTH_KINDS = frozenset({ServerProfileKind.IMAP_SMTP})
 
 
 def _check_oauth(profile: ServerProfile) -> None:
-    if profile.kind not in OAUTH_KINDS:
+    # The mail-API kinds (Graph, Gmail, EWS) bring their own sign-in: only the host-based
+    # kinds are Tidings' to check here.
+    if profile.kind in HOST_BASED_KINDS - OAUTH_KINDS:
         raise ValidationError(
             f"OAuth sign-in is available for imap_smtp profiles, not {profile.kind}"
         )
+    if profile.kind not in OAUTH_KINDS:
+        return
     token_url = profile.options.get("token_url", "").strip()
     if not token_url:
         raise ValidationError(
