@@ -60,9 +60,12 @@ class OAuthTokens:
             return cached.token
         self._cache.pop(key, None)
         token, lifetime = await _refresh(profile, credential)
-        usable_until = self._clock() + lifetime - EXPIRY_MARGIN_SECONDS
+        now = self._clock()
+        # Tokens of mailboxes gone or given a new refresh token leave with their time.
+        for stale in [k for k, c in self._cache.items() if c.usable_until <= now]:
+            del self._cache[stale]
         if lifetime > EXPIRY_MARGIN_SECONDS:
-            self._cache[key] = _Cached(token, usable_until)
+            self._cache[key] = _Cached(token, now + lifetime - EXPIRY_MARGIN_SECONDS)
         return token
 
     async def sign_in(
