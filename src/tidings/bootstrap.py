@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -17,6 +18,7 @@ from tidings.adapters.imap.client import ImapFolderSession
 from tidings.adapters.imap.sent import save_sent_copy
 from tidings.adapters.mail_files import MailFile, find_messages
 from tidings.adapters.mail_servers import MailServerTester
+from tidings.adapters.oauth.tokens import OAuthTokens
 from tidings.adapters.parsing import InlineParser, ProcessPoolParser
 from tidings.adapters.passwords import Argon2PasswordHasher
 from tidings.adapters.pop3 import Pop3Mailbox
@@ -153,6 +155,8 @@ def bootstrap(
     secrets = FernetSecretBox.from_environment(settings.secret_keys, settings.secret_key_file)
     setup = SetupService(uow, Argon2PasswordHasher())
     replay = ReplayService(uow, ingest)
+    # One cache of OAuth access tokens for sync, outgoing and Test & Enable (XOAUTH2).
+    tokens = OAuthTokens()
     return Tidings(
         settings=settings,
         engine=engine,
@@ -167,7 +171,7 @@ def bootstrap(
         mailboxes=MailboxAdminService(
             uow,
             secrets,
-            MailServerTester(),
+            MailServerTester(tokens),
             clock,
             api_testers={kind: api.tester for kind, api in apis.items()},
         ),
@@ -175,7 +179,7 @@ def bootstrap(
             uow,
             ingest,
             secrets,
-            ImapFolderSession.open,
+            partial(ImapFolderSession.open, tokens=tokens),
             clock,
             listener=listener,
             pop3_opener=Pop3Mailbox.open,
@@ -184,9 +188,9 @@ def bootstrap(
         outgoing=OutgoingService(
             uow,
             secrets,
-            SmtpSender(),
+            SmtpSender(tokens),
             clock,
-            save_sent_copy,
+            partial(save_sent_copy, tokens=tokens),
             api_senders={kind: api.sender for kind, api in apis.items()},
         ),
         secrets=secrets,

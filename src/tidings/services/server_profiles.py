@@ -18,7 +18,14 @@ EDITABLE = tuple(f.name for f in fields(ServerProfile) if f.name != "id")
 
 #: For each kind, the kind-specific ``options`` it reads (none of them secret).
 KIND_OPTIONS: dict[ServerProfileKind, tuple[str, ...]] = {
-    ServerProfileKind.IMAP_SMTP: ("ca_file", "save_sent_copy", "sent_folder"),
+    ServerProfileKind.IMAP_SMTP: (
+        "ca_file",
+        "save_sent_copy",
+        "sent_folder",
+        "token_url",
+        "client_id",
+        "scope",
+    ),
     ServerProfileKind.POP3_SMTP: ("ca_file",),
     ServerProfileKind.EXCHANGE_ONLINE: ("tenant_id", "client_id"),
     ServerProfileKind.EXCHANGE_SERVER: ("ews_url", "ca_file"),
