@@ -1,0 +1,29 @@
+"""Gmail through the Gmail API: folder sync by history, sending, and Test & Enable.
+
+``GmailApi`` holds the token cache its three parts share; bootstrap builds one.
+"""
+
+from __future__ import annotations
+
+from tidings.adapters.gmail.auth import GoogleTokens
+from tidings.adapters.gmail.sender import GmailSender
+from tidings.adapters.gmail.session import GmailFolderSession
+from tidings.adapters.gmail.tester import GmailTester
+from tidings.domain.credentials import Credential
+from tidings.domain.server_profile import ServerProfile
+
+
+class GmailApi:
+    """The Gmail adapters, sharing one cache of access tokens."""
+
+    def __init__(self) -> None:
+        self.tokens = GoogleTokens()
+        self.sender = GmailSender(self.tokens)
+        self.tester = GmailTester(self.tokens)
+
+    async def open_folder(
+        self, profile: ServerProfile, credential: Credential, address: str, folder: str
+    ) -> GmailFolderSession:
+        return await GmailFolderSession.open(
+            profile, credential, address, folder, tokens=self.tokens
+        )
