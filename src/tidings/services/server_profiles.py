@@ -37,6 +37,10 @@ class ProfileView:
     credential_usernames: dict[Direction, str]
 
 
+#: The longest secret a profile keeps: room for a service account key or a certificate chain.
+SECRET_MAX_LENGTH = 16_000
+
+
 @dataclass(frozen=True)
 class ProfileSecret:
     """A user name and password for the profile itself (credentials held by the profile)."""
@@ -124,7 +128,9 @@ class ServerProfileService:
         if not secret.username.strip() or not secret.password:
             raise ValidationError("a user name and a password are both needed")
         check_text("username", secret.username, 320)
-        check_text("password", secret.password)
+        # A mail API's secret is a whole key file (a Google service account key, a certificate
+        # PEM): a few KB, not a password's length.
+        check_text("password", secret.password, SECRET_MAX_LENGTH)
         assert profile.id is not None  # noqa: S101 - stored profiles have ids
         sealed = self._secrets.seal(secret.password)
         key = _key(profile.id, secret.direction)

@@ -44,6 +44,9 @@ Host = Annotated[str, StringConstraints(max_length=255), storable]
 Address = Annotated[str, StringConstraints(min_length=3, max_length=320), storable]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1000), storable]
 Text = Annotated[str, StringConstraints(max_length=1000), storable]
+#: A mail server's secret: a password, or a whole key file for a mail API (a Google service
+#: account key, a certificate PEM), hence longer than a person's password.
+Secret = Annotated[str, StringConstraints(min_length=1, max_length=16_000), storable]
 Id = Annotated[int, Field(ge=1, le=2_147_483_647)]
 #: An id in a URL path: beyond the databases' integer range is simply not found.
 PathId = Annotated[int, Path(ge=1, le=2_147_483_647)]
@@ -208,7 +211,7 @@ class CredentialsIn(StrictModel):
     """A user name and password; the password is write-only."""
 
     username: Address
-    password: Password
+    password: Secret
     direction: Direction = Direction.INCOMING
 
 
