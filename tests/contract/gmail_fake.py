@@ -124,6 +124,10 @@ class FakeGmailServer:
         #: Every Gmail API request, as "METHOD /path", for tests that check the wire.
         self.requests: list[str] = []
         self._throttle = Throttle()
+        #: How many requests got a rate-limit answer.
+        self.throttled = 0
+        #: Lists may return fewer entries than maxResults asks for; tests lower this to page.
+        self.page_limit = 500
         self._lock = threading.RLock()
         self._server = _Server(
             uvicorn.Config(
@@ -268,6 +272,7 @@ class FakeGmailServer:
             throttle = self._throttle
             if throttle.remaining > 0:
                 throttle.remaining -= 1
+                self.throttled += 1
                 raise _rate_limited(throttle)
         header = request.headers.get("authorization", "")
         token = self.auth.access(header.removeprefix("Bearer ")) if header else None
@@ -325,7 +330,7 @@ class FakeGmailServer:
 
     async def _list(self, request: Request, mailbox: FakeMailbox) -> Response:
         params = request.query_params
-        size = _page_size(params.get("maxResults"))
+        size = min(_page_size(params.get("maxResults")), self.page_limit)
         offset = _offset(params.get("pageToken"))
         with self._lock:
             found = mailbox.listed(params.getlist("labelIds"), parse_after(params.get("q", "")))
@@ -353,7 +358,7 @@ class FakeGmailServer:
         start = params.get("startHistoryId", "")
         if not start.isdigit():
             raise GmailError(400, "invalidArgument", "Invalid startHistoryId", "INVALID_ARGUMENT")
-        size = _page_size(params.get("maxResults"))
+        size = min(_page_size(params.get("maxResults")), self.page_limit)
         offset = _offset(params.get("pageToken"))
         with self._lock:
             if int(start) < mailbox.oldest_history_id:

@@ -85,7 +85,7 @@ class FakeGoogleAuth:
     ) -> dict[str, str]:
         """A new service account and its JSON key, as the Cloud console downloads it."""
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        email = f"tidings-sync@{project}.iam.gserviceaccount.com"
+        email = f"sync-{client_id}@{project}.iam.gserviceaccount.com"
         with self.lock:
             self.service_accounts[email] = (client_id, key.public_key())
         pem = key.private_bytes(
@@ -103,6 +103,17 @@ class FakeGoogleAuth:
             "auth_uri": "https://accounts.google.com/o/oauth2/auth",
             "token_uri": self.token_url,
         }
+
+    @staticmethod
+    def forged_key(key: dict[str, str]) -> dict[str, str]:
+        """``key`` with a private key Google never issued (a deleted key, say)."""
+        other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = other.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        return {**key, "private_key": pem.decode("ascii"), "private_key_id": secrets.token_hex(20)}
 
     def grant(self, client_id: str, scopes: list[str]) -> None:
         with self.lock:
