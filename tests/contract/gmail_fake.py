@@ -121,7 +121,7 @@ class FakeGmailServer:
         self.token_url = f"{self.url}/token"
         self.auth = FakeGoogleAuth(token_url=self.token_url)
         self.mailboxes: dict[str, FakeMailbox] = {}
-        #: Every Gmail API request, as "METHOD /path", for tests that check the wire.
+        #: Every request, as "METHOD /path" ("POST /token <grant_type>" for tokens).
         self.requests: list[str] = []
         self._throttle = Throttle()
         #: How many requests got a rate-limit answer.
@@ -248,6 +248,8 @@ class FakeGmailServer:
 
     async def _token(self, request: Request) -> Response:
         form = {key: str(value) for key, value in (await request.form()).items()}
+        with self._lock:
+            self.requests.append(f"POST /token {form.get('grant_type', '')}")
         try:
             return JSONResponse(self.auth.token(form))
         except TokenError as error:
