@@ -84,6 +84,21 @@ def test_an_old_history_id_is_a_cursor_expired_error(
         asyncio.run(scenario())
 
 
+def test_a_listing_page_token_gmail_no_longer_takes_lists_the_folder_again(
+    fake: FakeGmailServer, profile: ServerProfile, key: Credential
+) -> None:
+    # A cursor stored mid-listing holds a page token; if Gmail refuses it, start over.
+    async def scenario() -> None:
+        session = await GmailApi().open_folder(profile, key, DANA, "INBOX")
+        try:
+            await session.changes("list:1000::bm90LWEtdG9rZW4", None)
+        finally:
+            await session.close()
+
+    with pytest.raises(CursorExpiredError, match="page token"):
+        asyncio.run(scenario())
+
+
 def test_a_revoked_consent_asks_the_user_to_grant_access_again(
     fake: FakeGmailServer, profile: ServerProfile
 ) -> None:

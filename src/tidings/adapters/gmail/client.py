@@ -34,6 +34,13 @@ class NotFoundError(MailServerError):
         super().__init__(message, permanent=False)
 
 
+class BadRequestError(MailServerError):
+    """Gmail answered 400 to a request it could not take (an unknown page token, say)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=False)
+
+
 class GmailClient:
     """Authorized JSON requests to one mailbox's Gmail API."""
 
@@ -123,6 +130,8 @@ def translate(error: ApiError, headers: httpx.Headers, address: str) -> MailServ
         return MailServerError(f"Gmail refused access to {address} ({said})", permanent=True)
     if error.status == 404:
         return NotFoundError(f"Gmail found nothing there ({said})")
+    if error.status == 400:
+        return BadRequestError(f"Gmail refused the request ({said})")
     return MailServerError(f"Gmail failed ({said})", permanent=False)
 
 

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from tidings.adapters.gmail.auth import GoogleTokens
-from tidings.adapters.gmail.client import GmailClient, NotFoundError
+from tidings.adapters.gmail.client import BadRequestError, GmailClient, NotFoundError
 from tidings.adapters.gmail.contract import (
     PAGE_SIZE,
     GmailCursor,
@@ -86,7 +86,15 @@ class GmailFolderSession:
             params["q"] = f"after:{cursor.after}"
         if cursor.page_token:
             params["pageToken"] = cursor.page_token
-        body = await self._client.get("messages", params)
+        try:
+            body = await self._client.get("messages", params)
+        except BadRequestError as error:
+            if not cursor.page_token:
+                raise
+            # A page token kept across a long outage may no longer be valid: list again.
+            raise CursorExpiredError(
+                f"Gmail no longer takes the listing's page token ({error})"
+            ) from error
         following = body.get("nextPageToken")
         if following:
             next_cursor = GmailCursor(cursor.history_id, str(following), cursor.after)
