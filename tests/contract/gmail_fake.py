@@ -14,6 +14,9 @@ Written from Google's documentation:
 - users.messages.send: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.messages/send
 - users.history.list (404 for an out-of-date startHistoryId):
   https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.history/list
+- users.watch and push notifications (a Pub/Sub topic Gmail may publish to; each message
+  carries ``emailAddress`` and ``historyId``; a watch lasts 7 days):
+  https://developers.google.com/workspace/gmail/api/guides/push
 - Synchronizing clients with Gmail: https://developers.google.com/workspace/gmail/api/guides/sync
 - Resolve errors (401 authError, 403 insufficientPermissions and rate limits, 429
   rateLimitExceeded, 400 failedPrecondition for a user without Gmail):
@@ -28,8 +31,10 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import socket
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -58,6 +63,8 @@ SEND_SCOPES = frozenset(
     }
 )
 Handler = Callable[[Request, FakeMailbox], Awaitable[Response]]
+#: A watch lasts 7 days unless renewed (the push guide).
+WATCH_LIFETIME = 7 * 24 * 3600
 
 
 class GmailError(Exception):
@@ -126,6 +133,11 @@ class FakeGmailServer:
         self._throttle = Throttle()
         #: How many requests got a rate-limit answer.
         self.throttled = 0
+        #: Pub/Sub topics Gmail may publish to (the push guide's "grant publish rights").
+        self.topics: set[str] = set()
+        #: Mailboxes watched: address -> (topic, expiration in epoch ms).
+        self.watches: dict[str, tuple[str, int]] = {}
+        self._push_subscribers: list[Callable[[str, str], object]] = []
         #: Lists may return fewer entries than maxResults asks for; tests lower this to page.
         self.page_limit = 500
         self._lock = threading.RLock()
@@ -165,7 +177,9 @@ class FakeGmailServer:
         """Put ``raw`` in the mailbox with ``labels`` (ids or user label names); its id."""
         with self._lock:
             mailbox = self.mailboxes[address]
-            return mailbox.add_message(raw, [mailbox.label_id(x) for x in labels], received)
+            message_id = mailbox.add_message(raw, [mailbox.label_id(x) for x in labels], received)
+        self._published(address)
+        return message_id
 
     def relabel(
         self, address: str, message_id: str, add: tuple[str, ...] = (), remove: tuple[str, ...] = ()
@@ -178,6 +192,26 @@ class FakeGmailServer:
                 [mailbox.label_id(x) for x in add],
                 [mailbox.label_id(x) for x in remove],
             )
+
+    def create_topic(self, name: str) -> None:
+        """A Pub/Sub topic on which gmail-api-push@system.gserviceaccount.com may publish."""
+        with self._lock:
+            self.topics.add(name)
+
+    def push_to(self, receiver: Callable[[str, str], object]) -> None:
+        """A push subscription: ``receiver(emailAddress, historyId)`` hears every change of
+        a watched mailbox, as the Pub/Sub message's data would tell it."""
+        with self._lock:
+            self._push_subscribers.append(receiver)
+
+    def _published(self, address: str) -> None:
+        with self._lock:
+            if address not in self.watches:
+                return
+            history_id = str(self.mailboxes[address].history_id)
+            receivers = list(self._push_subscribers)
+        for receiver in receivers:
+            receiver(address, history_id)
 
     def forget_history(self) -> None:
         """Make every history id handed out so far too old: history.list answers 404."""
@@ -243,6 +277,7 @@ class FakeGmailServer:
                 methods=["GET"],
             ),
             Route(f"{users}/history", self._api(self._history, READ_SCOPES), methods=["GET"]),
+            Route(f"{users}/watch", self._api(self._watch, READ_SCOPES), methods=["POST"]),
         ]
         return Starlette(routes=routes)
 
@@ -387,7 +422,32 @@ class FakeGmailServer:
         with self._lock:
             mailbox.sent.append(raw)
             message_id = mailbox.add_message(raw, ["SENT"], None)
+        self._published(mailbox.address)
         return JSONResponse({"id": message_id, "threadId": message_id, "labelIds": ["SENT"]})
+
+    async def _watch(self, request: Request, mailbox: FakeMailbox) -> Response:
+        try:
+            topic = str(json.loads(await request.body())["topicName"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise GmailError(
+                400, "invalidArgument", "Invalid topicName", "INVALID_ARGUMENT"
+            ) from error
+        if not re.fullmatch(r"projects/[^/]+/topics/[^/]+", topic):
+            raise GmailError(
+                400, "invalidArgument", f"Invalid topicName: {topic}", "INVALID_ARGUMENT"
+            )
+        with self._lock:
+            if topic not in self.topics:
+                raise GmailError(
+                    403,
+                    "forbidden",
+                    "User not authorized to perform this action.",
+                    "PERMISSION_DENIED",
+                )
+            expiration = int((time.time() + WATCH_LIFETIME) * 1000)
+            self.watches[mailbox.address] = (topic, expiration)
+            history_id = str(mailbox.history_id)
+        return JSONResponse({"historyId": history_id, "expiration": str(expiration)})
 
 
 def _rate_limited(throttle: Throttle) -> GmailError:

@@ -221,3 +221,27 @@ def test_a_users_refresh_token_works_until_it_is_revoked(fake: FakeGmailServer) 
     with pytest.raises(RefreshError) as caught:
         profile()
     assert caught.value.args[1]["error"] == "invalid_grant"
+
+
+def test_watch_publishes_each_change_of_the_mailbox_to_its_topic(fake: FakeGmailServer) -> None:
+    # users.watch names a Pub/Sub topic Gmail may publish to; each change is then pushed as
+    # emailAddress and historyId, for 7 days.
+    topic = "projects/tidings-test/topics/gmail"
+    fake.create_topic(topic)
+    heard: list[tuple[str, str]] = []
+    fake.push_to(lambda address, history_id: heard.append((address, history_id)))
+    users = dana_service(fake).users()
+    watch = users.watch(userId="me", body={"topicName": topic}).execute()
+    lasts = int(watch["expiration"]) / 1000 - datetime.now(UTC).timestamp()
+    assert 6.9 * 86400 < lasts <= 7 * 86400
+    fake.deliver(DANA, make_email())
+    latest = users.getProfile(userId="me").execute()["historyId"]
+    assert heard == [(DANA, latest)]
+    assert int(latest) > int(watch["historyId"])
+
+
+def test_watch_on_a_topic_gmail_may_not_publish_to_is_forbidden(fake: FakeGmailServer) -> None:
+    users = dana_service(fake).users()
+    with pytest.raises(HttpError) as caught:
+        users.watch(userId="me", body={"topicName": "projects/p/topics/none"}).execute()
+    assert caught.value.resp.status == 403

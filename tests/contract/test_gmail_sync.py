@@ -16,12 +16,13 @@ from tests.builders import Org, TickingClock, make_email
 from tests.conftest import settings_for
 from tests.contract.gmail_source import CLIENT_ID, DOMAIN, GmailSource, gmail_profile, gmail_source
 from tests.integration.sync_run import SyncRun, service_for
+from tidings.adapters.gmail import GmailApi
 from tidings.bootstrap import bootstrap
 from tidings.domain.mailbox import TestStatus
 from tidings.domain.outgoing import OutboxPhase
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.records import RecordRef
-from tidings.domain.server_profile import CredentialSource
+from tidings.domain.server_profile import CredentialSource, ServerProfileKind
 from tidings.domain.stored import ActivityFilter
 from tidings.services.server_profiles import ProfileSecret
 
@@ -148,6 +149,30 @@ def test_process_email_received_after_bounds_the_first_listing(
     run.wait_for(lambda: len(run.results) == 1)
     assert subjects(org) == ["New"]
     assert gets(gmail) == 1
+
+
+def test_with_a_pubsub_topic_a_push_notification_wakes_the_folder_at_once(
+    gmail: GmailSource, org_run: tuple[Org, SyncRun]
+) -> None:
+    # The session watches the mailbox; polling is an hour away, so only push brings the mail.
+    org, run = org_run
+    topic = "projects/tidings-test/topics/gmail"
+    gmail.fake.create_topic(topic)
+    api = GmailApi()
+    gmail.fake.push_to(api.push.notify)  # stands in for the Pub/Sub push receiver
+    profile = gmail_profile(gmail.fake, CredentialSource.MAILBOX)
+    profile.options["pubsub_topic"] = topic
+    profile.min_polling_interval_minutes = 60
+    gmail.fake.add_mailbox(DANA)
+    org.use_profile(profile, {"dana": json.dumps(gmail.key)})
+    gmail.deliver(DANA, make_email(subject="Waiting", message_id="<w@contoso>"))
+    run.start(service_for(run, delta_openers={ServerProfileKind.GMAIL: api.open_folder}))
+    run.wait_for(lambda: len(run.results) == 1)
+    assert gmail.fake.watches[DANA][0] == topic
+    gmail.deliver(DANA, make_email(subject="Pushed", message_id="<p@contoso>"))
+    run.wait_for(lambda: len(run.results) == 2)
+    assert subjects(org) == ["Pushed", "Waiting"]
+    assert gmail.fake.requests.count("POST /gmail/v1/users/me/watch") == 1
 
 
 def test_an_expired_history_id_lists_the_folder_again_without_duplicates(

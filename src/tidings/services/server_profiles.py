@@ -23,7 +23,7 @@ KIND_OPTIONS: dict[ServerProfileKind, tuple[str, ...]] = {
     ServerProfileKind.EXCHANGE_ONLINE: ("tenant_id", "client_id"),
     ServerProfileKind.EXCHANGE_SERVER: ("ews_url", "ca_file"),
     # The endpoints differ only for tests or a proxy; the client id lives in the key itself.
-    ServerProfileKind.GMAIL: ("gmail_url", "token_url", "ca_file"),
+    ServerProfileKind.GMAIL: ("gmail_url", "token_url", "ca_file", "pubsub_topic"),
 }
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +34,7 @@ from tidings.adapters.gmail.contract import (
     listed_ids,
     to_api_message,
 )
+from tidings.adapters.gmail.push import GmailPushHub, PushWaiter
 from tidings.domain.credentials import Credential
 from tidings.domain.errors import CursorExpiredError, MailServerError
 from tidings.domain.mail_api import ApiMessage, DeltaPage
@@ -41,16 +43,30 @@ from tidings.domain.server_profile import ServerProfile
 INBOX = "INBOX"
 #: Messages fetched at once: Gmail limits concurrent requests per user.
 PARALLEL_FETCHES = 4
+#: With push, the longest wait between rounds when no notification comes.
+FALLBACK_POLL_SECONDS = 300.0
+
+
+@dataclass
+class _Push:
+    """A session's share of push: the hub, its doorbell, the topic, and how long to wait
+    at most before a round anyway (should a notification be lost)."""
+
+    hub: GmailPushHub
+    waiter: PushWaiter
+    topic: str
+    fallback_seconds: float
 
 
 class GmailFolderSession:
-    """A label of one mailbox, read through history; polled, as Gmail's push needs Pub/Sub."""
+    """A label of one mailbox, read through history; woken by push when the profile names a
+    Pub/Sub topic (``options["pubsub_topic"]``), polled otherwise."""
 
-    supports_push = False
-
-    def __init__(self, client: GmailClient, label_id: str) -> None:
+    def __init__(self, client: GmailClient, label_id: str, push: _Push | None = None) -> None:
         self._client = client
         self._label_id = label_id
+        self._push = push
+        self.supports_push = push is not None
 
     @classmethod
     async def open(
@@ -61,14 +77,32 @@ class GmailFolderSession:
         folder: str,
         *,
         tokens: GoogleTokens,
+        hub: GmailPushHub | None = None,
     ) -> GmailFolderSession:
         client = GmailClient(profile, credential, address, tokens)
+        session: GmailFolderSession | None = None
         try:
             label_id = INBOX if folder.upper() == INBOX else await _user_label(client, folder)
+            session = cls(client, label_id, _push_of(profile, address, hub))
+            await session._watch()
         except BaseException:
+            if session is not None:
+                session.unsubscribe()
             await client.close()
             raise
-        return cls(client, label_id)
+        return session
+
+    async def _watch(self) -> None:
+        """Ask Gmail to publish the mailbox's changes, unless a watch still holds."""
+        push = self._push
+        if push is None or not push.hub.needs_watch(self._client.address):
+            return
+        answer = await self._client.request("POST", "watch", json={"topicName": push.topic})
+        push.hub.watched(self._client.address, str(answer.get("expiration", "")))
+
+    def unsubscribe(self) -> None:
+        if self._push is not None:
+            self._push.hub.unsubscribe(self._client.address, self._push.waiter)
 
     async def changes(self, cursor: str | None, received_after: datetime | None) -> DeltaPage:
         if cursor is None:
@@ -136,11 +170,25 @@ class GmailFolderSession:
         return [message for message in found if message is not None]
 
     async def wait_for_change(self, timeout: float) -> bool:
-        await asyncio.sleep(timeout)
-        return False
+        if self._push is None:
+            await asyncio.sleep(timeout)
+            return False
+        await self._watch()
+        return await self._push.waiter.wait(min(timeout, self._push.fallback_seconds))
 
     async def close(self) -> None:
+        self.unsubscribe()
         await self._client.close()
+
+
+def _push_of(profile: ServerProfile, address: str, hub: GmailPushHub | None) -> _Push | None:
+    topic = profile.options.get("pubsub_topic")
+    if not topic or hub is None:
+        return None
+    # Push only shortens the wait: a round still comes at least every polling interval
+    # (five minutes at the shortest), so a lost notification delays mail, never loses it.
+    fallback = max(60.0 * profile.min_polling_interval_minutes, FALLBACK_POLL_SECONDS)
+    return _Push(hub, hub.subscribe(address), topic, fallback)
 
 
 async def _user_label(client: GmailClient, folder: str) -> str:
