@@ -9,7 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.builders import Org
-from tests.contract.gmail_fake import MODIFY, FakeGmailServer
+from tests.contract.gmail_fake import FakeGmailServer
+from tests.contract.gmail_fake_api import MODIFY
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.server_profile import CredentialSource, ServerProfile, ServerProfileKind
 

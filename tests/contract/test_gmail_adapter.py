@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.builders import make_email
-from tests.contract.gmail_fake import MODIFY, FakeGmailServer
+from tests.contract.gmail_fake import FakeGmailServer
+from tests.contract.gmail_fake_api import MODIFY
 from tests.contract.gmail_source import CLIENT_ID, gmail_profile
 from tidings.adapters.gmail import GmailApi
 from tidings.domain.credentials import Credential

@@ -21,7 +21,8 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
 from tests.builders import make_email
-from tests.contract.gmail_fake import MODIFY, FakeGmailServer
+from tests.contract.gmail_fake import FakeGmailServer
+from tests.contract.gmail_fake_api import MODIFY
 
 DANA = "dana@northwind.example"
 CLIENT_ID = "104857600000000000001"
