@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from tidings.adapters.clock import SystemClock
 from tidings.adapters.demo_mailbox import load_sample_mailbox
+from tidings.adapters.gmail import GmailApi
 from tidings.adapters.html_sanitizer import Nh3HtmlSanitizer
 from tidings.adapters.imap.client import ImapFolderSession
 from tidings.adapters.imap.sent import save_sent_copy
@@ -70,7 +71,12 @@ class MailApi:
 
 def mail_apis() -> dict[ServerProfileKind, MailApi]:
     """The adapters of Exchange Online (Graph), Exchange Server (EWS) and Gmail, by kind."""
-    return {}
+    gmail = GmailApi()
+    return {
+        ServerProfileKind.GMAIL: MailApi(
+            open_folder=gmail.open_folder, sender=gmail.sender, tester=gmail.tester
+        ),
+    }
 
 
 @dataclass

@@ -13,6 +13,7 @@ from pathlib import Path
 from tests.conformance.dovecot_source import imap_source, pop3_source
 from tests.conformance.source import MailSource
 from tests.conformance.xoauth2_source import imap_xoauth2_source
+from tests.contract.gmail_source import gmail_source
 
 SourceFactory = Callable[[Path], AbstractContextManager[MailSource]]
 
@@ -20,4 +21,5 @@ SOURCES: dict[str, SourceFactory] = {
     "imap": imap_source,
     "pop3": pop3_source,
     "imap-xoauth2": imap_xoauth2_source,
+    "gmail": gmail_source,
 }

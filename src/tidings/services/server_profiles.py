@@ -29,7 +29,8 @@ KIND_OPTIONS: dict[ServerProfileKind, tuple[str, ...]] = {
     ServerProfileKind.POP3_SMTP: ("ca_file",),
     ServerProfileKind.EXCHANGE_ONLINE: ("tenant_id", "client_id"),
     ServerProfileKind.EXCHANGE_SERVER: ("ews_url", "ca_file"),
-    ServerProfileKind.GMAIL: ("client_id",),
+    # The endpoints differ only for tests or a proxy; the client id lives in the key itself.
+    ServerProfileKind.GMAIL: ("gmail_url", "token_url", "ca_file", "pubsub_topic"),
 }
 
 

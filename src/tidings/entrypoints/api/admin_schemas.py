@@ -24,7 +24,7 @@ from tidings.domain.settings import (
     EmailProcessing,
     SyncMethod,
 )
-from tidings.services.server_profiles import ProfileView
+from tidings.services.server_profiles import SECRET_MAX_LENGTH, ProfileView
 
 
 def _storable(value: str) -> str:
@@ -43,10 +43,11 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=200), storable]
 Host = Annotated[str, StringConstraints(max_length=255), storable]
 Address = Annotated[str, StringConstraints(min_length=3, max_length=320), storable]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1000), storable]
-#: A mail credential's secret: a password, or an OAuth refresh token (Microsoft's run to a
-#: couple of thousand characters).
-Secret = Annotated[str, StringConstraints(min_length=1, max_length=8000), storable]
 Text = Annotated[str, StringConstraints(max_length=1000), storable]
+#: A mail server's secret: a password, an OAuth refresh token (Microsoft's run to a couple of
+#: thousand characters) or a whole key file for a mail API (a Google service account key, a
+#: certificate PEM), hence longer than a person's password.
+Secret = Annotated[str, StringConstraints(min_length=1, max_length=SECRET_MAX_LENGTH), storable]
 Id = Annotated[int, Field(ge=1, le=2_147_483_647)]
 #: An id in a URL path: beyond the databases' integer range is simply not found.
 PathId = Annotated[int, Path(ge=1, le=2_147_483_647)]
