@@ -11,6 +11,10 @@ from sqlalchemy import Engine
 
 from tidings.adapters.clock import SystemClock
 from tidings.adapters.demo_mailbox import load_sample_mailbox
+from tidings.adapters.graph.sender import GraphSender
+from tidings.adapters.graph.session import GraphDeltaOpener
+from tidings.adapters.graph.tester import GraphTester
+from tidings.adapters.graph.tokens import GraphTokens
 from tidings.adapters.html_sanitizer import Nh3HtmlSanitizer
 from tidings.adapters.imap.client import ImapFolderSession
 from tidings.adapters.imap.sent import save_sent_copy
@@ -67,7 +71,14 @@ class MailApi:
 
 def mail_apis() -> dict[ServerProfileKind, MailApi]:
     """The adapters of Exchange Online (Graph), Exchange Server (EWS) and Gmail, by kind."""
-    return {}
+    graph_tokens = GraphTokens()
+    return {
+        ServerProfileKind.EXCHANGE_ONLINE: MailApi(
+            open_folder=GraphDeltaOpener(graph_tokens),
+            sender=GraphSender(graph_tokens),
+            tester=GraphTester(graph_tokens),
+        ),
+    }
 
 
 @dataclass

@@ -20,7 +20,14 @@ EDITABLE = tuple(f.name for f in fields(ServerProfile) if f.name != "id")
 KIND_OPTIONS: dict[ServerProfileKind, tuple[str, ...]] = {
     ServerProfileKind.IMAP_SMTP: ("ca_file", "save_sent_copy", "sent_folder"),
     ServerProfileKind.POP3_SMTP: ("ca_file",),
-    ServerProfileKind.EXCHANGE_ONLINE: ("tenant_id", "client_id"),
+    ServerProfileKind.EXCHANGE_ONLINE: (
+        "tenant_id",
+        "client_id",
+        "authority_url",
+        "graph_url",
+        "certificate_thumbprint",
+        "ca_file",
+    ),
     ServerProfileKind.EXCHANGE_SERVER: ("ews_url", "ca_file"),
     ServerProfileKind.GMAIL: ("client_id",),
 }
