@@ -72,7 +72,7 @@ def build_app(fake: FakeGraphServer) -> FastAPI:
         if not request.url.path.startswith("/v1.0/"):
             return await call_next(request)  # type: ignore[no-any-return]
         with fake.lock:
-            fake.requests.append((request.method, request.url.path))
+            fake.requests.append((request.method, f"{request.url.path}?{request.url.query}"))
             if fake.throttled > 0:
                 fake.throttled -= 1
                 return _graph_error(
