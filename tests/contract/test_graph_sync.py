@@ -148,7 +148,7 @@ def test_an_expired_token_is_refreshed_and_sync_goes_on(source, synced):
     source.graph.expire_tokens()
     source.deliver(DANA, make_email(subject="Two", message_id="<e2@c.example>"))
     run.wait_for(lambda: len(run.results) == 2)
-    assert run.alerts == []
+    assert run.alerts == [] and _subjects(org) == ["One", "Two"]
 
 
 def test_mail_in_a_tracked_folder_is_found_by_its_display_name_path(source, synced):

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import msal
+from typing_extensions import override
 
 from tidings.adapters.graph.errors import discovery_error, token_error, transport_error
 from tidings.adapters.graph.settings import GraphSettings
@@ -65,8 +66,19 @@ class GraphTokens:
             return app
 
 
+class _MsalHttp(httpx.Client):
+    """The requests-like client MSAL is given. MSAL posts a certificate's client assertion as
+    bytes, which requests sends as they are but httpx would write as ``b'...'``."""
+
+    @override
+    def post(self, url: httpx.URL | str, *, data: Any = None, **options: Any) -> httpx.Response:
+        if isinstance(data, dict):
+            data = {k: v.decode() if isinstance(v, bytes) else v for k, v in data.items()}
+        return super().post(url, data=data, **options)
+
+
 def _build(settings: GraphSettings, profile: ServerProfile) -> Any:
-    http = httpx.Client(verify=tls_context(profile), timeout=settings.timeout_seconds)
+    http = _MsalHttp(verify=tls_context(profile), timeout=settings.timeout_seconds)
     try:
         return msal.ConfidentialClientApplication(
             settings.client_id,
