@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from tidings.adapters.clock import SystemClock
 from tidings.adapters.demo_mailbox import load_sample_mailbox
+from tidings.adapters.graph.notifications import GraphNotificationHub
 from tidings.adapters.graph.sender import GraphSender
 from tidings.adapters.graph.session import GraphDeltaOpener
 from tidings.adapters.graph.tester import GraphTester
@@ -41,6 +42,7 @@ from tidings.services.demo import DemoService, DemoSummary
 from tidings.services.email_settings import EmailSettingsService
 from tidings.services.explain import ExplainService
 from tidings.services.ingest import IngestService, ReplayService
+from tidings.services.mail_push import MailPushService, PushReceiver
 from tidings.services.mailbox_setup import MailboxSetupService
 from tidings.services.mailboxes import ConnectionTester, MailboxAdminService
 from tidings.services.manual_tracking import ManualTrackingService
@@ -67,16 +69,19 @@ class MailApi:
     open_folder: DeltaOpener
     sender: MailSender
     tester: ConnectionTester
+    #: Receives the API's change notifications, when it sends any (Graph subscriptions).
+    push: PushReceiver | None = None
 
 
 def mail_apis() -> dict[ServerProfileKind, MailApi]:
     """The adapters of Exchange Online (Graph), Exchange Server (EWS) and Gmail, by kind."""
-    graph_tokens = GraphTokens()
+    graph_tokens, graph_hub = GraphTokens(), GraphNotificationHub()
     return {
         ServerProfileKind.EXCHANGE_ONLINE: MailApi(
-            open_folder=GraphDeltaOpener(graph_tokens),
+            open_folder=GraphDeltaOpener(graph_tokens, graph_hub),
             sender=GraphSender(graph_tokens),
             tester=GraphTester(graph_tokens),
+            push=graph_hub,
         ),
     }
 
@@ -113,6 +118,8 @@ class Tidings:
     records: RecordService
     record_import: RecordImportService
     webhooks: WebhookService
+    #: Change notifications from mail APIs (Graph subscriptions) to the sync sessions.
+    mail_push: MailPushService
 
     def find_mail_files(self, paths: list[Path]) -> list[MailFile]:
         """Email on disk: files, Maildirs and mbox files."""
@@ -213,6 +220,9 @@ def bootstrap(
         records=RecordService(uow),
         record_import=RecordImportService(uow),
         webhooks=WebhookService(uow, secrets, HttpxWebhookSender(), clock),
+        mail_push=MailPushService(
+            {kind: api.push for kind, api in apis.items() if api.push is not None}
+        ),
     )
 
 

@@ -63,6 +63,7 @@ import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
+from tests.contract.graph_fake_push import Subscription, notify
 from tests.contract.graph_fake_store import Change, Mailbox, Message, Tokens, opaque_id
 from tests.servers.dovecot import issue_certificates
 
@@ -101,6 +102,9 @@ class FakeGraphServer:
         self.throttled = 0
         self.retry_after = 1
         self.requests: list[tuple[str, str]] = []
+        self.subscriptions: dict[str, Subscription] = {}
+        #: (subscription id, the notification URL's HTTP status) of each notification sent.
+        self.notifications: list[tuple[str, int]] = []
         self._signing_key = uuid.uuid4().hex
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.bind(("127.0.0.1", 0))
@@ -220,7 +224,8 @@ class FakeGraphServer:
             message = Message(opaque_id(), raw, received or _now(), target.id)
             mailbox.messages[message.immutable_id] = message
             self._log(target.id, message.immutable_id, added=True)
-            return message.immutable_id
+        notify(self, mailbox.address, target.id, message.immutable_id)
+        return message.immutable_id
 
     def move(self, address: str, message_id: str, folder: str) -> None:
         """Move a message: its default id changes, its immutable id stays."""
@@ -232,6 +237,7 @@ class FakeGraphServer:
             self._log(message.folder_id, message.immutable_id, added=False)
             message.folder_id, message.rest_id = target.id, opaque_id()
             self._log(target.id, message.immutable_id, added=True)
+        notify(self, mailbox.address, target.id, message.immutable_id)
 
     def delete(self, address: str, message_id: str) -> None:
         with self.lock:

@@ -16,7 +16,9 @@ from urllib.parse import quote
 import jwt
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
+from tests.contract import graph_fake_push as push
 from tests.contract.graph_fake_store import (
     Mailbox,
     Message,
@@ -88,6 +90,7 @@ def build_app(fake: FakeGraphServer) -> FastAPI:
             if claims is None:
                 return _unauthorized("Lifetime validation failed, the token is expired.")
             request.state.roles = set(claims.get("roles") or [])  # type: ignore[call-overload]
+            request.state.app_id = str(claims.get("appid", ""))
         return await call_next(request)  # type: ignore[no-any-return]
 
     @app.get("/v1.0/users/{address}/mailFolders/{folder_id}")
@@ -157,7 +160,39 @@ def build_app(fake: FakeGraphServer) -> FastAPI:
             assert mailbox is not None
             return _send(fake, mailbox, request.headers.get("content-type", ""), body)
 
+    @app.post("/v1.0/subscriptions")
+    async def subscribe(request: Request) -> Response:
+        body = await request.json()
+        with fake.lock:
+            refused = _allowed(request, READ_ROLES)
+        if refused:
+            return refused
+        # Outside the lock, in a worker thread: the handshake calls the notification URL.
+        status, answer = await run_in_threadpool(push.create, fake, body, request.state.app_id)
+        return JSONResponse(answer, status_code=status)
+
+    @app.patch("/v1.0/subscriptions/{subscription_id}")
+    async def renew(subscription_id: str, request: Request) -> Response:
+        body = await request.json()
+        status, answer = push.renew(fake, subscription_id, body, request.state.app_id)
+        return JSONResponse(answer, status_code=status)
+
+    @app.delete("/v1.0/subscriptions/{subscription_id}")
+    def unsubscribe(subscription_id: str) -> Response:
+        with fake.lock:
+            if fake.subscriptions.pop(subscription_id, None) is None:
+                return _graph_error(404, "ResourceNotFound", "The object was not found.")
+        return Response(status_code=204)
+
     return app
+
+
+def _allowed(request: Request, roles: set[str]) -> Response | None:
+    if roles & request.state.roles:
+        return None
+    return _graph_error(
+        403, "ErrorAccessDenied", "Access is denied. Check credentials and try again."
+    )
 
 
 # -- identity platform ------------------------------------------------------------------------

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import json
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from fastapi.testclient import TestClient
 
 from tests.builders import Org, make_email
 from tests.contract.conftest import SECRET
 from tests.contract.graph_fake import FakeApp, FakeGraphServer
 from tests.contract.graph_source import graph_profile, use_graph_profile
+from tidings.adapters.graph.notifications import GraphNotificationHub
 from tidings.adapters.graph.session import GraphDeltaOpener
 from tidings.adapters.graph.tester import GraphTester
 from tidings.adapters.graph.tokens import GraphTokens
@@ -23,6 +26,7 @@ from tidings.domain.credentials import Credential
 from tidings.domain.errors import CursorExpiredError, MailServerError
 from tidings.domain.mailbox import TestStatus
 from tidings.domain.people import Caller, Privilege
+from tidings.entrypoints.api.app import create_app
 
 DANA = "dana@northwind.example"
 
@@ -168,3 +172,34 @@ def _certificate_and_key() -> tuple[bytes, bytes]:
             serialization.NoEncryption(),
         ),
     )
+
+
+def test_the_push_endpoint_answers_graphs_validation_and_refuses_what_it_cannot_use(org: Org):
+    # Graph's handshake gets its token back as text; unknown kinds and bodies are refused.
+    with TestClient(create_app(org.tidings)) as http:
+        token = "Validation: Testing client application reachability <b>&"
+        handshake = http.post("/api/push/exchange_online", params={"validationToken": token})
+        assert (handshake.status_code, handshake.text) == (200, token)
+        assert handshake.headers["content-type"].startswith("text/plain")
+        assert http.post("/api/push/gmail", content=b"{}").status_code == 404
+        assert http.post("/api/push/exchange_online", content=b"not json").status_code == 400
+        notice = {"value": [{"subscriptionId": "nope", "clientState": "x"}]}
+        assert http.post("/api/push/exchange_online", json=notice).status_code == 202
+
+
+def test_only_a_notification_with_the_subscriptions_client_state_wakes_its_session():
+    hub = GraphNotificationHub()
+
+    def notice(state: str) -> bytes:
+        return json.dumps({"value": [{"subscriptionId": "s1", "clientState": state}]}).encode()
+
+    async def deliver() -> tuple[bool, bool]:
+        event = hub.register("s1", "the-secret")
+        hub.receive({}, notice("guessed"))
+        await asyncio.sleep(0)  # let any callback scheduled on this loop run
+        woken_by_guess = event.is_set()
+        hub.receive({}, notice("the-secret"))
+        await asyncio.wait_for(event.wait(), 5)
+        return woken_by_guess, event.is_set()
+
+    assert asyncio.run(deliver()) == (False, True)

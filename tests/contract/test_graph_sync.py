@@ -13,6 +13,7 @@ import pytest
 from tests.builders import Org, TickingClock, make_email
 from tests.conftest import settings_for
 from tests.contract.graph_source import GraphSource, graph_source
+from tests.contract.https_app import https_app
 from tests.integration.sync_run import SyncRun, service_for
 from tidings.adapters.graph.session import GraphDeltaOpener
 from tidings.adapters.graph.tokens import GraphTokens
@@ -22,6 +23,7 @@ from tidings.domain.outgoing import OutboxPhase
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.server_profile import ServerProfileKind
 from tidings.domain.stored import ActivityFilter
+from tidings.entrypoints.api.app import create_app
 
 DANA = "dana@northwind.example"
 
@@ -60,7 +62,9 @@ def _delta_requests(source: GraphSource, marker: str = "") -> list[str]:
 def _small_pages(run: SyncRun, size: int):
     return service_for(
         run,
-        delta_openers={ServerProfileKind.EXCHANGE_ONLINE: GraphDeltaOpener(GraphTokens(), size)},
+        delta_openers={
+            ServerProfileKind.EXCHANGE_ONLINE: GraphDeltaOpener(GraphTokens(), page_size=size)
+        },
     )
 
 
@@ -180,3 +184,29 @@ def test_crm_email_goes_out_once_through_send_mail(source, synced):
     sent = message_from_bytes(raw, policy=policy.default)
     assert (sent["Message-ID"], sent["Subject"]) == (pending.message_id, pending.subject)
     assert org.tidings.queries.activity(activity_id).activity.status is ActivityStatus.SENT
+
+
+def test_a_change_notification_wakes_sync_and_the_subscription_ends_with_it(source, synced):
+    # With a public notification URL each folder is subscribed to; Graph's notification of
+    # new mail wakes sync at once though the profile polls only hourly, and stopping sync
+    # deletes the subscriptions.
+    org, run = synced
+    with https_app(create_app(org.tidings), source.graph.certificates) as base:
+        with org.tidings.uow() as uow:
+            for profile in uow.server_profiles.all():
+                profile.options["notification_url"] = f"{base}/api/push/exchange_online"
+                profile.min_polling_interval_minutes = 60
+                uow.server_profiles.save(profile)
+            uow.commit()
+        source.deliver(DANA, make_email(subject="One", message_id="<n1@c.example>"))
+        run.start(org.tidings.sync)  # shares the notification hub with the API
+        run.wait_for(lambda: len(run.results) == 1)
+        source.deliver(DANA, make_email(subject="Two", message_id="<n2@c.example>"))
+        run.wait_for(lambda: len(run.results) == 2)
+        assert {status for _, status in source.graph.notifications} == {202}
+        assert len(source.graph.subscriptions) == 2  # dana's and sam's Inbox
+        # One round at the start, one woken by the notification: no polling in between.
+        assert len([u for u in _delta_requests(source) if "dana" in u]) == 2
+        run.stop()
+    assert source.graph.subscriptions == {}
+    assert _subjects(org) == ["One", "Two"]

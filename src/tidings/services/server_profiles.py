@@ -27,6 +27,7 @@ KIND_OPTIONS: dict[ServerProfileKind, tuple[str, ...]] = {
         "graph_url",
         "certificate_thumbprint",
         "ca_file",
+        "notification_url",
     ),
     ServerProfileKind.EXCHANGE_SERVER: ("ews_url", "ca_file"),
     ServerProfileKind.GMAIL: ("client_id",),

@@ -8,6 +8,7 @@ cache thinks so. Each request asks for immutable ids, so a message keeps its id 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import quote
 
@@ -102,6 +103,21 @@ class GraphClient:
         assert response is not None  # noqa: S101 - not missing_ok
         body = response.json()
         return body if isinstance(body, dict) else {}
+
+    async def send_json(
+        self, method: str, url: str, body: Mapping[str, object], *, permission: str
+    ) -> dict[str, object]:
+        """POST or PATCH a JSON body; the JSON answer."""
+        response = await self.request(
+            method,
+            url,
+            permission=permission,
+            headers={"Content-Type": "application/json"},
+            content=json.dumps(body).encode(),
+        )
+        assert response is not None  # noqa: S101 - not missing_ok
+        answer = response.json()
+        return answer if isinstance(answer, dict) else {}
 
     async def aclose(self) -> None:
         await self._http.aclose()

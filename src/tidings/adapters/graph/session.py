@@ -10,7 +10,10 @@ message delta query (learn.microsoft.com/graph/delta-query-messages)::
 The cursor is the link itself, which carries every option of the round. It is followed only
 when it points at the profile's own Graph URL, so a stored link never sends the token
 elsewhere. ``@removed`` entries (messages that left the folder) are ignored: a tracked email
-stays tracked. Without change notifications the session polls (``supports_push`` False).
+stays tracked. When the profile names a public ``notification_url`` (Tidings' own
+``/api/push/exchange_online`` as the internet reaches it), the session subscribes to the
+folder's new messages and a notification wakes it (``supports_push``); otherwise, or when Graph
+refuses the subscription, it polls.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from datetime import datetime
 from tidings.adapters.graph.client import GraphClient
 from tidings.adapters.graph.contract import DELTA_SELECT, format_time, parse_delta_page
 from tidings.adapters.graph.folders import READ_PERMISSION, find_folder_id
+from tidings.adapters.graph.notifications import GraphNotificationHub
 from tidings.adapters.graph.settings import graph_settings
+from tidings.adapters.graph.subscriptions import GraphSubscription
 from tidings.adapters.graph.tokens import GraphTokens
 from tidings.domain.credentials import Credential
 from tidings.domain.errors import CursorExpiredError
@@ -38,12 +43,18 @@ PARALLEL_FETCHES = 4
 class GraphFolderSession:
     """One mailbox folder reached through Microsoft Graph (a ``DeltaSession``)."""
 
-    supports_push = False
-
-    def __init__(self, client: GraphClient, folder_id: str, page_size: int = PAGE_SIZE) -> None:
+    def __init__(
+        self,
+        client: GraphClient,
+        folder_id: str,
+        page_size: int = PAGE_SIZE,
+        subscription: GraphSubscription | None = None,
+    ) -> None:
         self._client = client
         self._folder_id = folder_id
         self._page_size = page_size
+        self._subscription = subscription
+        self.supports_push = subscription is not None
         #: receivedDateTime of each id listed, for ``fetch`` to hand on.
         self._received: dict[str, datetime | None] = {}
 
@@ -90,19 +101,40 @@ class GraphFolderSession:
         return [message for message in fetched if message is not None]
 
     async def wait_for_change(self, timeout: float) -> bool:
-        # No change notifications yet: wait out the polling interval.
-        await asyncio.sleep(timeout)
-        return False
+        subscription = self._subscription
+        if subscription is None:  # no change notifications: wait out the polling interval
+            await asyncio.sleep(timeout)
+            return False
+        await subscription.renew_if_due(self._client)
+        try:
+            await asyncio.wait_for(
+                subscription.event.wait(), min(timeout, subscription.seconds_until_renewal())
+            )
+        except TimeoutError:
+            return False
+        # Cleared before the round it causes: a notification during that round wakes again.
+        subscription.event.clear()
+        return True
 
     async def close(self) -> None:
-        await self._client.aclose()
+        try:
+            if self._subscription is not None:
+                await self._subscription.delete(self._client)
+        finally:
+            await self._client.aclose()
 
 
 class GraphDeltaOpener:
     """Opens a mailbox folder through Graph (a ``DeltaOpener``), sharing one token cache."""
 
-    def __init__(self, tokens: GraphTokens, page_size: int = PAGE_SIZE) -> None:
+    def __init__(
+        self,
+        tokens: GraphTokens,
+        hub: GraphNotificationHub | None = None,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
         self._tokens = tokens
+        self._hub = hub
         self._page_size = page_size
 
     async def __call__(
@@ -111,7 +143,11 @@ class GraphDeltaOpener:
         client = GraphClient(self._tokens, graph_settings(profile, credential), profile, address)
         try:
             folder_id = await find_folder_id(client, folder)
+            url = profile.options.get("notification_url", "").strip()
+            subscription = None
+            if url and self._hub is not None:
+                subscription = await GraphSubscription.create(client, self._hub, folder_id, url)
         except BaseException:
             await client.aclose()
             raise
-        return GraphFolderSession(client, folder_id, self._page_size)
+        return GraphFolderSession(client, folder_id, self._page_size, subscription)
