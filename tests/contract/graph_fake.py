@@ -48,7 +48,7 @@ Usage::
 
 from __future__ import annotations
 
-import socket
+import contextlib
 import threading
 import time
 import uuid
@@ -59,17 +59,16 @@ from pathlib import Path
 from types import TracebackType
 
 import jwt
-import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from tests.contract.graph_fake_push import Subscription, notify
 from tests.contract.graph_fake_store import Change, Mailbox, Message, Tokens, opaque_id
+from tests.contract.https_app import https_app
 from tests.servers.dovecot import issue_certificates
 
 GRAPH_AUDIENCE = "https://graph.microsoft.com"
 ALL_MAIL_ROLES = ("Mail.ReadWrite", "Mail.Send")
-_START_TIMEOUT = 15.0
 
 
 @dataclass
@@ -106,11 +105,8 @@ class FakeGraphServer:
         #: (subscription id, the notification URL's HTTP status) of each notification sent.
         self.notifications: list[tuple[str, int]] = []
         self._signing_key = uuid.uuid4().hex
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port: int = self._socket.getsockname()[1]
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self.port = 0  # known once started
+        self._stack = contextlib.ExitStack()
 
     # -- where clients point ----------------------------------------------------------------
 
@@ -135,32 +131,13 @@ class FakeGraphServer:
     def start(self) -> FakeGraphServer:
         from tests.contract.graph_fake_routes import build_app
 
-        config = uvicorn.Config(
-            build_app(self),
-            log_level="warning",
-            ssl_certfile=str(self.certificates.cert_file),
-            ssl_keyfile=str(self.certificates.key_file),
-            lifespan="off",
-        )
-        self._server = uvicorn.Server(config)
-        server = self._server
-        self._thread = threading.Thread(
-            target=lambda: server.run(sockets=[self._socket]), daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + _START_TIMEOUT
-        # A readiness condition polled, not a fixed sleep: uvicorn offers no callback.
-        while not server.started:
-            assert self._thread.is_alive() and time.monotonic() < deadline, "fake did not start"
-            time.sleep(0.01)
+        self._stack = contextlib.ExitStack()
+        base = self._stack.enter_context(https_app(build_app(self), self.certificates))
+        self.port = int(base.rsplit(":", 1)[1])
         return self
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            # Clients (MSAL's requests session) keep connections open: do not wait for them.
-            self._server.should_exit = self._server.force_exit = True
-            self._thread.join(timeout=_START_TIMEOUT)
-        self._socket.close()
+        self._stack.close()
 
     def __enter__(self) -> FakeGraphServer:
         return self.start()

@@ -21,4 +21,6 @@ async def receive(kind: str, request: Request, tidings: TidingsDep) -> PlainText
     if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:  # refused before reading
         return PlainTextResponse("", status_code=413)
     reply = tidings.mail_push.receive(kind, dict(request.query_params), await request.body())
-    return PlainTextResponse(reply.text, status_code=reply.status)
+    # The validation token is echoed as text that no browser may take for a page.
+    headers = {"X-Content-Type-Options": "nosniff"}
+    return PlainTextResponse(reply.text, status_code=reply.status, headers=headers)
