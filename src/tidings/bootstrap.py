@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -178,7 +179,7 @@ def bootstrap(
         ingest=ingest,
         replay=replay,
         explain=ExplainService(uow),
-        queries=QueryService(uow),
+        queries=QueryService(uow, clock),
         demo=DemoService(uow, ingest, Argon2PasswordHasher(), clock),
         parser=parser,
         mailboxes=MailboxAdminService(
@@ -219,7 +220,13 @@ def bootstrap(
         parked=ParkedEmailService(uow, replay),
         records=RecordService(uow),
         record_import=RecordImportService(uow),
-        webhooks=WebhookService(uow, secrets, HttpxWebhookSender(), clock),
+        webhooks=WebhookService(
+            uow,
+            secrets,
+            HttpxWebhookSender(),
+            clock,
+            retention=timedelta(days=settings.webhook_retention_days),
+        ),
         mail_push=MailPushService(
             {kind: api.push for kind, api in apis.items() if api.push is not None}
         ),

@@ -34,6 +34,11 @@ KIND_OPTIONS: dict[ServerProfileKind, tuple[str, ...]] = {
 }
 
 
+#: A profile's secret may be a password, a client secret, a service account's JSON key or a
+#: certificate with its private key (PEM): a few kilobytes at most.
+SECRET_MAX_LENGTH = 16_384
+
+
 @dataclass(frozen=True)
 class ProfileView:
     """A profile as an admin sees it: never a password, only whose user name is kept."""
@@ -132,7 +137,7 @@ class ServerProfileService:
         if not secret.username.strip() or not secret.password:
             raise ValidationError("a user name and a password are both needed")
         check_text("username", secret.username, 320)
-        check_text("password", secret.password)
+        check_text("password", secret.password, SECRET_MAX_LENGTH)
         assert profile.id is not None  # noqa: S101 - stored profiles have ids
         sealed = self._secrets.seal(secret.password)
         key = _key(profile.id, secret.direction)
