@@ -14,6 +14,11 @@ from sqlalchemy import Engine
 from tidings.adapters.clock import SystemClock
 from tidings.adapters.demo_mailbox import load_sample_mailbox
 from tidings.adapters.gmail import GmailApi
+from tidings.adapters.graph.notifications import GraphNotificationHub
+from tidings.adapters.graph.sender import GraphSender
+from tidings.adapters.graph.session import GraphDeltaOpener
+from tidings.adapters.graph.tester import GraphTester
+from tidings.adapters.graph.tokens import GraphTokens
 from tidings.adapters.html_sanitizer import Nh3HtmlSanitizer
 from tidings.adapters.imap.client import ImapFolderSession
 from tidings.adapters.imap.sent import save_sent_copy
@@ -41,6 +46,7 @@ from tidings.services.demo import DemoService, DemoSummary
 from tidings.services.email_settings import EmailSettingsService
 from tidings.services.explain import ExplainService
 from tidings.services.ingest import IngestService, ReplayService
+from tidings.services.mail_push import MailPushService, PushReceiver
 from tidings.services.mailbox_setup import MailboxSetupService
 from tidings.services.mailboxes import ConnectionTester, MailboxAdminService
 from tidings.services.manual_tracking import ManualTrackingService
@@ -67,12 +73,21 @@ class MailApi:
     open_folder: DeltaOpener
     sender: MailSender
     tester: ConnectionTester
+    #: Receives the API's change notifications, when it sends any (Graph subscriptions).
+    push: PushReceiver | None = None
 
 
 def mail_apis() -> dict[ServerProfileKind, MailApi]:
     """The adapters of Exchange Online (Graph), Exchange Server (EWS) and Gmail, by kind."""
     gmail = GmailApi()
+    graph_tokens, graph_hub = GraphTokens(), GraphNotificationHub()
     return {
+        ServerProfileKind.EXCHANGE_ONLINE: MailApi(
+            open_folder=GraphDeltaOpener(graph_tokens, graph_hub),
+            sender=GraphSender(graph_tokens),
+            tester=GraphTester(graph_tokens),
+            push=graph_hub,
+        ),
         ServerProfileKind.GMAIL: MailApi(
             open_folder=gmail.open_folder, sender=gmail.sender, tester=gmail.tester
         ),
@@ -111,6 +126,8 @@ class Tidings:
     records: RecordService
     record_import: RecordImportService
     webhooks: WebhookService
+    #: Change notifications from mail APIs (Graph subscriptions) to the sync sessions.
+    mail_push: MailPushService
 
     def find_mail_files(self, paths: list[Path]) -> list[MailFile]:
         """Email on disk: files, Maildirs and mbox files."""
@@ -218,6 +235,9 @@ def bootstrap(
             HttpxWebhookSender(),
             clock,
             retention=timedelta(days=settings.webhook_retention_days),
+        ),
+        mail_push=MailPushService(
+            {kind: api.push for kind, api in apis.items() if api.push is not None}
         ),
     )
 

@@ -14,6 +14,7 @@ from tests.conformance.dovecot_source import imap_source, pop3_source
 from tests.conformance.source import MailSource
 from tests.conformance.xoauth2_source import imap_xoauth2_source
 from tests.contract.gmail_source import gmail_source
+from tests.contract.graph_source import graph_source
 
 SourceFactory = Callable[[Path], AbstractContextManager[MailSource]]
 
@@ -22,4 +23,5 @@ SOURCES: dict[str, SourceFactory] = {
     "pop3": pop3_source,
     "imap-xoauth2": imap_xoauth2_source,
     "gmail": gmail_source,
+    "graph": graph_source,
 }

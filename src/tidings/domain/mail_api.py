@@ -31,3 +31,12 @@ class ApiMessage:
     id: str
     received_at: datetime | None
     raw: bytes
+
+
+@dataclass(frozen=True)
+class PushReply:
+    """What Tidings answers a mail API's change notification (or its validation handshake)."""
+
+    status: int
+    #: A plain-text body (Graph's validation token echoed back), else empty.
+    text: str = ""

@@ -27,7 +27,15 @@ KIND_OPTIONS: dict[ServerProfileKind, tuple[str, ...]] = {
         "scope",
     ),
     ServerProfileKind.POP3_SMTP: ("ca_file",),
-    ServerProfileKind.EXCHANGE_ONLINE: ("tenant_id", "client_id"),
+    ServerProfileKind.EXCHANGE_ONLINE: (
+        "tenant_id",
+        "client_id",
+        "authority_url",
+        "graph_url",
+        "certificate_thumbprint",
+        "ca_file",
+        "notification_url",
+    ),
     ServerProfileKind.EXCHANGE_SERVER: ("ews_url", "ca_file"),
     # The endpoints differ only for tests or a proxy; the client id lives in the key itself.
     ServerProfileKind.GMAIL: ("gmail_url", "token_url", "ca_file", "pubsub_topic"),

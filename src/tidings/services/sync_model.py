@@ -17,6 +17,8 @@ from tidings.domain.server_profile import ServerProfile, ServerProfileKind
 from tidings.domain.sync import FetchedMessage, FolderStatus
 from tidings.services.ingest import IngestResult
 
+__all__ = ["ApiMessage", "DeltaPage"]  # their home is the domain, where adapters reach them
+
 
 class FolderSession(Protocol):
     """A connection with one folder selected (``ImapFolderSession``)."""

@@ -27,6 +27,7 @@ from tidings.entrypoints.api.routes import (
     parked_admin,
     people,
     personal_options,
+    push,
     records,
     server_profiles,
     tracking,
@@ -66,6 +67,7 @@ def create_app(tidings: Tidings) -> FastAPI:
         app.include_router(router)
     records.include(app)
     app.include_router(webhooks.router)
+    app.include_router(push.router)
     document_problems(app)
 
     @app.get("/healthz", tags=["health"])

@@ -1,0 +1,73 @@
+"""``GraphNotificationHub``: Graph change notifications in, sync sessions woken.
+
+Graph first checks the notification URL by POSTing ``?validationToken=…`` and wants the token
+back as text/plain within 10 seconds; afterwards each notification carries the
+``clientState`` secret the subscription was created with, compared in constant time
+(learn.microsoft.com/graph/change-notifications-delivery-webhooks). A notification for an
+unknown subscription, or with the wrong clientState, is dropped without a word: Graph is
+answered 202 either way, so nothing can be learnt by probing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from tidings.domain.mail_api import PushReply
+
+
+@dataclass(frozen=True)
+class _Waiter:
+    client_state: str
+    loop: asyncio.AbstractEventLoop
+    event: asyncio.Event
+
+
+class GraphNotificationHub:
+    """Which subscription wakes which session; fed by the API's notification endpoint."""
+
+    def __init__(self) -> None:
+        self._waiters: dict[str, _Waiter] = {}
+        self._lock = threading.Lock()
+
+    def register(self, subscription_id: str, client_state: str) -> asyncio.Event:
+        """An event set, on the calling event loop, by each notification of the subscription."""
+        waiter = _Waiter(client_state, asyncio.get_running_loop(), asyncio.Event())
+        with self._lock:
+            self._waiters[subscription_id] = waiter
+        return waiter.event
+
+    def unregister(self, subscription_id: str) -> None:
+        with self._lock:
+            self._waiters.pop(subscription_id, None)
+
+    def receive(self, query: Mapping[str, str], body: bytes) -> PushReply:
+        token = query.get("validationToken")
+        if token is not None:
+            return PushReply(200, token)
+        try:
+            notifications = json.loads(body)["value"]
+        except (ValueError, KeyError, TypeError):
+            return PushReply(400)
+        if not isinstance(notifications, list):
+            return PushReply(400)
+        for notification in notifications:
+            if isinstance(notification, dict):
+                self._wake(notification)
+        return PushReply(202)
+
+    def _wake(self, notification: dict[str, object]) -> None:
+        with self._lock:
+            waiter = self._waiters.get(str(notification.get("subscriptionId", "")))
+        if waiter is None:
+            return
+        given = str(notification.get("clientState", "")).encode()
+        if hmac.compare_digest(given, waiter.client_state.encode()):
+            # The session's loop may have ended since (the process stopping): nothing to wake.
+            with contextlib.suppress(RuntimeError):
+                waiter.loop.call_soon_threadsafe(waiter.event.set)

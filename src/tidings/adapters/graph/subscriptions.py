@@ -1,0 +1,89 @@
+"""A Graph subscription to the messages of one folder: created when the session opens, renewed
+before it lapses, deleted when the session closes
+(learn.microsoft.com/graph/api/subscription-post-subscriptions; messages allow at most 10,080
+minutes, so Tidings asks for two days and renews with half a day left).
+
+The clientState is a fresh random secret per subscription, kept only in memory: after a
+restart, a new subscription gets a new one.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from tidings.adapters.graph.client import GraphClient
+from tidings.adapters.graph.contract import format_time, parse_time
+from tidings.adapters.graph.folders import READ_PERMISSION
+from tidings.adapters.graph.notifications import GraphNotificationHub
+from tidings.domain.errors import MailServerError, ThrottledError
+
+log = logging.getLogger(__name__)
+
+LIFETIME = timedelta(days=2)
+RENEW_BEFORE = timedelta(hours=12)
+
+
+class GraphSubscription:
+    """Graph's promise to notify ``notification_url`` of new messages in one folder."""
+
+    def __init__(
+        self, hub: GraphNotificationHub, subscription_id: str, client_state: str, expires: datetime
+    ) -> None:
+        self.id = subscription_id
+        self.expires = expires
+        self._hub = hub
+        self.event = hub.register(subscription_id, client_state)
+
+    @classmethod
+    async def create(
+        cls, client: GraphClient, hub: GraphNotificationHub, folder_id: str, notification_url: str
+    ) -> GraphSubscription | None:
+        """The subscription, or None when Graph refused it (the session then polls)."""
+        client_state = secrets.token_urlsafe(32)
+        body = {
+            "changeType": "created",
+            "notificationUrl": notification_url,
+            "resource": f"users/{client.address}/mailFolders('{folder_id}')/messages",
+            "expirationDateTime": format_time(datetime.now(UTC) + LIFETIME),
+            "clientState": client_state,
+        }
+        try:
+            created = await client.send_json(
+                "POST", f"{client.settings.api}/subscriptions", body, permission=READ_PERMISSION
+            )
+        except ThrottledError:
+            raise
+        except MailServerError as error:
+            log.warning("%s: no change notifications, polling instead: %s", client.address, error)
+            return None
+        expires = parse_time(created.get("expirationDateTime")) or datetime.now(UTC) + LIFETIME
+        return cls(hub, str(created["id"]), client_state, expires)
+
+    def seconds_until_renewal(self) -> float:
+        return max((self.expires - RENEW_BEFORE - datetime.now(UTC)).total_seconds(), 0.0)
+
+    async def renew_if_due(self, client: GraphClient) -> None:
+        if self.seconds_until_renewal() > 0:
+            return
+        expires = datetime.now(UTC) + LIFETIME
+        await client.send_json(
+            "PATCH",
+            f"{client.settings.api}/subscriptions/{self.id}",
+            {"expirationDateTime": format_time(expires)},
+            permission=READ_PERMISSION,
+        )
+        self.expires = expires
+
+    async def delete(self, client: GraphClient) -> None:
+        self._hub.unregister(self.id)
+        try:
+            await client.request(
+                "DELETE",
+                f"{client.settings.api}/subscriptions/{self.id}",
+                permission=READ_PERMISSION,
+                missing_ok=True,
+            )
+        except MailServerError as error:  # it lapses by itself within two days
+            log.info("%s: subscription %s not deleted: %s", client.address, self.id, error)

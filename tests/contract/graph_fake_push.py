@@ -1,0 +1,171 @@
+"""Change notifications of the Graph contract fake: subscriptions on a folder's messages,
+the validation handshake with the notification URL, and one notification per new message.
+
+Follows https://learn.microsoft.com/en-us/graph/api/subscription-post-subscriptions,
+https://learn.microsoft.com/en-us/graph/api/subscription-update,
+https://learn.microsoft.com/en-us/graph/api/subscription-delete and
+https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks (validation:
+POST ``{notificationUrl}?validationToken=…`` answered 200 with the token as text/plain within
+10 seconds; notifications: POST of ``{"value": [...]}`` with the subscription's clientState,
+answered 202). Messages allow at most 10,080 minutes of lifetime.
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from tests.contract.graph_fake_store import iso, parse_iso
+
+if TYPE_CHECKING:
+    from tests.contract.graph_fake import FakeGraphServer
+
+MAX_LIFETIME = timedelta(minutes=10080)
+_RESOURCE = re.compile(r"/?users/([^/]+)/mailFolders\('([^']+)'\)/messages", re.IGNORECASE)
+
+
+@dataclass
+class Subscription:
+    id: str
+    address: str
+    folder_id: str
+    resource: str
+    notification_url: str
+    client_state: str
+    expires: datetime
+    change_types: tuple[str, ...]
+
+    def json(self, application_id: str) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "resource": self.resource,
+            "changeType": ",".join(self.change_types),
+            "clientState": self.client_state,
+            "notificationUrl": self.notification_url,
+            "expirationDateTime": iso(self.expires),
+            "applicationId": application_id,
+        }
+
+
+def create(
+    fake: FakeGraphServer, body: dict[str, Any], app_id: str
+) -> tuple[int, dict[str, object]]:
+    """Validate the request and the notification URL; the status and body to answer."""
+    match = _RESOURCE.fullmatch(str(body.get("resource", "")))
+    change_types = tuple(str(body.get("changeType", "")).split(","))
+    url = str(body.get("notificationUrl", ""))
+    try:
+        expires = parse_iso(str(body.get("expirationDateTime", "")))
+    except ValueError:
+        return 400, _error("InvalidRequest", "expirationDateTime is not a valid DateTimeOffset.")
+    if match is None or not set(change_types) <= {"created", "updated", "deleted"}:
+        return 400, _error("InvalidRequest", "The resource or changeType is not supported.")
+    if not url.startswith("https://"):
+        return 400, _error("InvalidRequest", "The notification URL must use HTTPS.")
+    if not datetime.now(UTC) < expires <= datetime.now(UTC) + MAX_LIFETIME:
+        return 400, _error(
+            "InvalidRequest",
+            "Subscription expiration can only be 10070 minutes in the future.",
+        )
+    with fake.lock:
+        mailbox = fake.mailboxes.get(match.group(1).lower())
+        folder = mailbox.folder(match.group(2)) if mailbox is not None else None
+    if mailbox is None or folder is None:
+        return 404, _error("ResourceNotFound", "The resource of the subscription was not found.")
+    if not _validated(fake, url):
+        return 400, _error(
+            "InvalidRequest",
+            "Subscription validation request failed. Notification endpoint must respond with "
+            "200 OK to validation request.",
+        )
+    subscription = Subscription(
+        str(uuid.uuid4()),
+        mailbox.address,
+        folder.id,
+        str(body["resource"]),
+        url,
+        str(body.get("clientState", "")),
+        expires,
+        change_types,
+    )
+    with fake.lock:
+        fake.subscriptions[subscription.id] = subscription
+    return 201, subscription.json(app_id)
+
+
+def renew(
+    fake: FakeGraphServer, subscription_id: str, body: dict[str, Any], app_id: str
+) -> tuple[int, dict[str, object]]:
+    with fake.lock:
+        subscription = fake.subscriptions.get(subscription_id)
+        if subscription is None:
+            return 404, _error("ResourceNotFound", "The object was not found.")
+        expires = parse_iso(str(body.get("expirationDateTime", "")))
+        if expires > datetime.now(UTC) + MAX_LIFETIME:
+            return 400, _error(
+                "InvalidRequest", "Subscription expiration can only be 10070 minutes in the future."
+            )
+        subscription.expires = expires
+        return 200, subscription.json(app_id)
+
+
+def notify(fake: FakeGraphServer, address: str, folder_id: str, message_id: str) -> None:
+    """POST a ``created`` notification to each live subscription on the folder."""
+    with fake.lock:
+        targets = [
+            s
+            for s in fake.subscriptions.values()
+            if s.address == address
+            and s.folder_id == folder_id
+            and "created" in s.change_types
+            and s.expires > datetime.now(UTC)
+        ]
+    for subscription in targets:
+        notification = {
+            "subscriptionId": subscription.id,
+            "subscriptionExpirationDateTime": iso(subscription.expires),
+            "changeType": "created",
+            "resource": f"Users/{address}/Messages/{message_id}",
+            "resourceData": {
+                "@odata.type": "#Microsoft.Graph.Message",
+                "@odata.id": f"Users/{address}/Messages/{message_id}",
+                "id": message_id,
+            },
+            "clientState": subscription.client_state,
+            "tenantId": fake.tenant_id,
+        }
+        try:
+            with _client(fake) as http:
+                response = http.post(subscription.notification_url, json={"value": [notification]})
+            status = response.status_code
+        except httpx.HTTPError:
+            status = 0  # unreachable: Graph would retry for a while, then drop it
+        fake.notifications.append((subscription.id, status))
+
+
+def _validated(fake: FakeGraphServer, url: str) -> bool:
+    token = f"Validation: Testing client application reachability for subscription Request-Id: {uuid.uuid4()}"
+    try:
+        with _client(fake) as http:
+            response = http.post(
+                url, params={"validationToken": token}, headers={"Content-Type": "text/plain"}
+            )
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200 and response.text == token
+
+
+def _client(fake: FakeGraphServer) -> httpx.Client:
+    return httpx.Client(verify=ssl.create_default_context(cafile=fake.ca_file), timeout=10)
+
+
+def _error(code: str, message: str) -> dict[str, object]:
+    return {
+        "error": {"code": code, "message": message, "innerError": {"request-id": str(uuid.uuid4())}}
+    }
