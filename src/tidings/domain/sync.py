@@ -74,6 +74,29 @@ class FetchedMessage:
     raw: bytes
 
 
+@dataclass(frozen=True)
+class DeltaPage:
+    """What a mail API says changed in one folder since a cursor."""
+
+    #: The vendor's ids of messages new to the folder (arrived or moved in), oldest first.
+    added: tuple[str, ...]
+    #: Where the next call starts (deltaLink or nextLink, historyId, EWS sync state); stored
+    #: only once every message of ``added`` is committed.
+    cursor: str
+    #: Another page follows at once (Graph nextLink, Gmail nextPageToken, EWS
+    #: IncludesLastItemInRange false): ask again before waiting.
+    more: bool = False
+
+
+@dataclass(frozen=True)
+class ApiMessage:
+    """One message as a mail API hands it over: its id, when it arrived, its MIME bytes."""
+
+    id: str
+    received_at: datetime | None
+    raw: bytes
+
+
 class SyncMode(enum.StrEnum):
     """What sync is doing with a folder right now."""
 

@@ -10,7 +10,7 @@ from typing import Protocol
 
 from tidings.domain.credentials import Credential
 from tidings.domain.server_profile import ServerProfile, ServerProfileKind
-from tidings.domain.sync import FetchedMessage, FolderStatus
+from tidings.domain.sync import ApiMessage, DeltaPage, FetchedMessage, FolderStatus
 from tidings.services.ingest import IngestResult
 
 
@@ -41,29 +41,6 @@ class Pop3Session(Protocol):
 
 class Pop3Opener(Protocol):
     async def __call__(self, profile: ServerProfile, credential: Credential) -> Pop3Session: ...
-
-
-@dataclass(frozen=True)
-class DeltaPage:
-    """What a mail API says changed in one folder since a cursor."""
-
-    #: The vendor's ids of messages new to the folder (arrived or moved in), oldest first.
-    added: tuple[str, ...]
-    #: Where the next call starts (deltaLink or nextLink, historyId, EWS sync state); stored
-    #: only once every message of ``added`` is committed.
-    cursor: str
-    #: Another page follows at once (Graph nextLink, Gmail nextPageToken, EWS
-    #: IncludesLastItemInRange false): ask again before waiting.
-    more: bool = False
-
-
-@dataclass(frozen=True)
-class ApiMessage:
-    """One message as a mail API hands it over: its id, when it arrived, its MIME bytes."""
-
-    id: str
-    received_at: datetime | None
-    raw: bytes
 
 
 class DeltaSession(Protocol):
