@@ -11,6 +11,9 @@ from sqlalchemy import Engine
 
 from tidings.adapters.clock import SystemClock
 from tidings.adapters.demo_mailbox import load_sample_mailbox
+from tidings.adapters.ews.sender import EwsSender
+from tidings.adapters.ews.session import EwsFolderOpener
+from tidings.adapters.ews.tester import EwsTester
 from tidings.adapters.html_sanitizer import Nh3HtmlSanitizer
 from tidings.adapters.imap.client import ImapFolderSession
 from tidings.adapters.imap.sent import save_sent_copy
@@ -67,7 +70,11 @@ class MailApi:
 
 def mail_apis() -> dict[ServerProfileKind, MailApi]:
     """The adapters of Exchange Online (Graph), Exchange Server (EWS) and Gmail, by kind."""
-    return {}
+    return {
+        ServerProfileKind.EXCHANGE_SERVER: MailApi(
+            open_folder=EwsFolderOpener(), sender=EwsSender(), tester=EwsTester()
+        ),
+    }
 
 
 @dataclass
