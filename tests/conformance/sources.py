@@ -12,10 +12,12 @@ from pathlib import Path
 
 from tests.conformance.dovecot_source import imap_source, pop3_source
 from tests.conformance.source import MailSource
+from tests.contract.ews_source import ews_source
 
 SourceFactory = Callable[[Path], AbstractContextManager[MailSource]]
 
 SOURCES: dict[str, SourceFactory] = {
     "imap": imap_source,
     "pop3": pop3_source,
+    "ews": ews_source,
 }

@@ -114,6 +114,8 @@ class FakeEwsServer:
         self._epoch = 0
         self._next_id = 0
         self._busy: list[int] = []
+        #: How many requests were answered with ErrorServerBusy.
+        self.busy_answers = 0
         #: (operation, mailbox address) of every authenticated request, in order.
         self.requests: list[tuple[str, str]] = []
         self._socket = socket.socket()
@@ -263,6 +265,7 @@ class FakeEwsServer:
         mailbox = self._target(user, request.impersonated)
         self.requests.append((request.name, mailbox.address))
         if self._busy:
+            self.busy_answers += 1
             raise EwsFault(
                 "ErrorServerBusy",
                 "The server cannot service this request right now. Try again later.",
