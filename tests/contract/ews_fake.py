@@ -21,6 +21,7 @@ Written from Microsoft's EWS reference:
   https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/responsecode
 - Throttling: ErrorServerBusy as a SOAP fault whose MessageXml carries BackOffMilliseconds:
   https://learn.microsoft.com/en-us/exchange/client-developer/exchange-web-services/ews-throttling-in-exchange
+- Streaming notifications (Subscribe, GetStreamingEvents): see ``ews_notifications``.
 
 Authentication is HTTP Basic: 401 for a wrong user name or password. A service account may
 impersonate mailboxes when allowed to (``ErrorImpersonateUserDenied`` otherwise); a mailbox's
@@ -54,10 +55,11 @@ from types import TracebackType
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request as HttpRequest
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.contract import ews_soap as soap
+from tests.contract.ews_notifications import Subscriptions
 from tests.servers.dovecot import issue_certificates
 
 PATH = "/EWS/Exchange.asmx"
@@ -95,6 +97,14 @@ class _Mailbox:
     sent: list[bytes] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Stream:
+    """A GetStreamingEvents request: answered by a response that stays open."""
+
+    ids: list[str]
+    minutes: int
+
+
 class EwsFault(Exception):
     def __init__(self, code: str, text: str, back_off_ms: int | None = None) -> None:
         super().__init__(text)
@@ -104,7 +114,7 @@ class EwsFault(Exception):
 class FakeEwsServer:
     """An Exchange Server's EWS endpoint for tests, with a Python API to set it up."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, minute_seconds: float = 60.0) -> None:
         self.certificates = issue_certificates(directory / "tls")
         self.ca_file = self.certificates.ca_file
         self._lock = threading.Lock()
@@ -114,6 +124,8 @@ class FakeEwsServer:
         self._epoch = 0
         self._next_id = 0
         self._busy: list[int] = []
+        self.subscriptions = Subscriptions(self._lock)
+        self.subscriptions.minute_seconds = minute_seconds
         #: How many requests were answered with ErrorServerBusy.
         self.busy_answers = 0
         #: (operation, mailbox address) of every authenticated request, in order.
@@ -174,12 +186,17 @@ class FakeEwsServer:
         with self._lock:
             mailbox = self._mailboxes[address.lower()]
             target = self._folder_by_path(mailbox, folder)
-            return self._store(target, raw, received_at or datetime.now(UTC))
+            return self._store(mailbox, target, raw, received_at or datetime.now(UTC))
 
     def forget_sync_states(self) -> None:
         """Every sync state handed out so far becomes invalid (ErrorInvalidSyncStateData)."""
         with self._lock:
             self._epoch += 1
+
+    def forget_subscriptions(self) -> None:
+        """Every streaming subscription expires (ErrorSubscriptionNotFound from then on)."""
+        with self._lock:
+            self.subscriptions.forget()
 
     def make_busy(self, requests: int, back_off_ms: int = 200) -> None:
         """Answer the next ``requests`` authenticated requests with ErrorServerBusy."""
@@ -238,11 +255,14 @@ class FakeEwsServer:
             return Response(status_code=400)
         with self._lock:
             try:
-                text = self._dispatch(user, request)
+                answer = self._dispatch(user, request)
             except EwsFault as failed:
                 text = soap.fault(failed.code, failed.text, failed.back_off_ms)
                 return Response(text, status_code=500, media_type="text/xml; charset=utf-8")
-        return Response(text, media_type="text/xml; charset=utf-8")
+        if isinstance(answer, _Stream):
+            events = self.subscriptions.stream(answer.ids, answer.minutes)
+            return StreamingResponse(events, media_type="text/xml; charset=utf-8")
+        return Response(answer, media_type="text/xml; charset=utf-8")
 
     def _authenticate(self, header: str) -> str | None:
         scheme, _, encoded = header.partition(" ")
@@ -261,7 +281,7 @@ class FakeEwsServer:
                 return username
         return None
 
-    def _dispatch(self, user: str, request: soap.Request) -> str:
+    def _dispatch(self, user: str, request: soap.Request) -> str | _Stream:
         mailbox = self._target(user, request.impersonated)
         self.requests.append((request.name, mailbox.address))
         if self._busy:
@@ -277,6 +297,8 @@ class FakeEwsServer:
             "SyncFolderItems": self._sync_folder_items,
             "GetItem": self._get_item,
             "CreateItem": self._create_item,
+            "Subscribe": self._subscribe,
+            "GetStreamingEvents": self._get_streaming_events,
         }.get(request.name)
         if handler is None:
             raise EwsFault("ErrorInvalidRequest", f"{request.name} is not offered by this fake")
@@ -434,9 +456,54 @@ class FakeEwsServer:
             raw = base64.b64decode(mime)
             mailbox.sent.append(raw)
             sent_items = mailbox.folders[mailbox.distinguished["sentitems"]]
-            self._store(sent_items, raw, datetime.now(UTC))
+            self._store(mailbox, sent_items, raw, datetime.now(UTC))
             messages.append(soap.success("CreateItem", "<m:Items/>"))
         return soap.response("CreateItem", messages)
+
+    def _subscribe(self, mailbox: _Mailbox, operation: ET.Element) -> str:
+        request = operation.find(f"{{{soap.M}}}StreamingSubscriptionRequest")
+        if request is None:
+            raise EwsFault("ErrorInvalidRequest", "this fake offers streaming subscriptions only")
+        folders = [
+            self._resolve(mailbox, f) for f in soap.children(request, f"{{{soap.T}}}FolderIds")
+        ]
+        if not folders or any(f is None for f in folders):
+            return soap.response(
+                "Subscribe",
+                [
+                    soap.error(
+                        "Subscribe",
+                        "ErrorFolderNotFound",
+                        "The specified folder could not be found in the store.",
+                    )
+                ],
+            )
+        events = {e.text or "" for e in soap.children(request, f"{{{soap.T}}}EventTypes")}
+        folder_ids = {f.id for f in folders if f is not None}
+        subscription = self.subscriptions.subscribe(mailbox.address, folder_ids, events)
+        content = f"<m:SubscriptionId>{subscription}</m:SubscriptionId>"
+        return soap.response("Subscribe", [soap.success("Subscribe", content)])
+
+    def _get_streaming_events(self, mailbox: _Mailbox, operation: ET.Element) -> str | _Stream:
+        ids = [e.text or "" for e in soap.children(operation, f"{{{soap.M}}}SubscriptionIds")]
+        minutes = int(soap.text_of(operation, f"{{{soap.M}}}ConnectionTimeout") or "0")
+        if not 1 <= minutes <= 30:
+            raise EwsFault("ErrorInvalidRequest", "ConnectionTimeout must be 1 to 30 minutes")
+        unknown = self.subscriptions.unknown(mailbox.address, ids)
+        if unknown:
+            listed = "".join(f"<m:SubscriptionId>{i}</m:SubscriptionId>" for i in unknown)
+            return soap.response(
+                "GetStreamingEvents",
+                [
+                    soap.error(
+                        "GetStreamingEvents",
+                        "ErrorSubscriptionNotFound",
+                        "The specified subscription was not found.",
+                        f"<m:ErrorSubscriptionIds>{listed}</m:ErrorSubscriptionIds>",
+                    )
+                ],
+            )
+        return _Stream(ids, minutes)
 
     # -- state ------------------------------------------------------------------------------
 
@@ -445,10 +512,11 @@ class FakeEwsServer:
         mailbox.folders[folder.id] = folder
         return folder
 
-    def _store(self, folder: _Folder, raw: bytes, received_at: datetime) -> str:
+    def _store(self, mailbox: _Mailbox, folder: _Folder, raw: bytes, received_at: datetime) -> str:
         item = _Item(self._new_id("item"), folder.id, received_at, raw)
         self._items[item.id] = item
         folder.items.append(item.id)
+        self.subscriptions.item_created(mailbox.address, folder.id, item.id)
         return item.id
 
     def _new_id(self, kind: str) -> str:

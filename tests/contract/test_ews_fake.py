@@ -24,8 +24,10 @@ from exchangelib.errors import (
     ErrorInvalidSyncStateData,
     ErrorNonExistentMailbox,
     ErrorServerBusy,
+    ErrorSubscriptionNotFound,
     UnauthorizedError,
 )
+from exchangelib.properties import CreatedEvent, NewMailEvent
 from exchangelib.protocol import FailFast
 
 from tests.builders import make_email
@@ -142,3 +144,35 @@ def test_a_busy_server_says_how_long_to_back_off(ews):
         _ = acc.inbox
     assert busy.value.back_off == 1.5
     assert acc.inbox.name == "Inbox"
+
+
+def test_a_streaming_subscription_hands_over_the_events_of_new_mail(ews):
+    # Events raised while no connection is open wait for the next GetStreamingEvents.
+    inbox = account(ews).inbox
+    subscription = inbox.subscribe_to_streaming(event_types=["NewMailEvent", "CreatedEvent"])
+    item_id = ews.deliver(DANA, make_email())
+    [notification] = inbox.get_streaming_events(
+        subscription, connection_timeout=1, max_notifications_returned=1
+    )
+    assert notification.subscription_id == subscription
+    assert [(type(e), e.item_id.id) for e in notification.events] == [
+        (NewMailEvent, item_id),
+        (CreatedEvent, item_id),
+    ]
+
+
+def test_a_streaming_connection_without_events_closes_after_its_timeout(tmp_path, monkeypatch):
+    with FakeEwsServer(tmp_path / "quick", minute_seconds=0.2) as quick:
+        quick.add_mailbox(DANA, password="dana-pass")
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(quick.ca_file))
+        inbox = account(quick, DANA, "dana-pass", access_type=DELEGATE).inbox
+        subscription = inbox.subscribe_to_streaming()
+        assert list(inbox.get_streaming_events(subscription, connection_timeout=1)) == []
+
+
+def test_an_expired_subscription_is_not_found(ews):
+    inbox = account(ews).inbox
+    subscription = inbox.subscribe_to_streaming()
+    ews.forget_subscriptions()
+    with pytest.raises(ErrorSubscriptionNotFound):
+        list(inbox.get_streaming_events(subscription, connection_timeout=1))
