@@ -118,6 +118,7 @@ class FakeEwsServer:
         self.certificates = issue_certificates(directory / "tls")
         self.ca_file = self.certificates.ca_file
         self._lock = threading.Lock()
+        self._requested = threading.Condition(self._lock)
         self._mailboxes: dict[str, _Mailbox] = {}
         self._items: dict[str, _Item] = {}
         self._service: tuple[str, str, bool] | None = None
@@ -213,6 +214,15 @@ class FakeEwsServer:
         with self._lock:
             return [name for name, target in self.requests if target == address.lower()]
 
+    def wait_for_request(self, operation: str, address: str, count: int = 1) -> None:
+        """Block until the mailbox has had ``count`` requests of ``operation``."""
+
+        def seen() -> bool:
+            return [n for n, a in self.requests if a == address.lower()].count(operation) >= count
+
+        with self._requested:
+            assert self._requested.wait_for(seen, timeout=20), f"no {operation} for {address}"
+
     # -- running ----------------------------------------------------------------------------
 
     def start(self) -> FakeEwsServer:
@@ -284,6 +294,7 @@ class FakeEwsServer:
     def _dispatch(self, user: str, request: soap.Request) -> str | _Stream:
         mailbox = self._target(user, request.impersonated)
         self.requests.append((request.name, mailbox.address))
+        self._requested.notify_all()
         if self._busy:
             self.busy_answers += 1
             raise EwsFault(

@@ -83,7 +83,10 @@ class Subscriptions:
                 self._loop.call_soon_threadsafe(subscription.wake.set)
 
     def forget(self) -> None:
-        """Every subscription expires (as after a server restart)."""
+        """Every subscription expires (as after a server restart); open connections close."""
+        for subscription in self._subscriptions.values():
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(subscription.wake.set)
         self._subscriptions.clear()
 
     async def stream(self, ids: list[str], minutes: int) -> AsyncIterator[str]:

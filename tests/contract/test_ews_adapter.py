@@ -103,3 +103,30 @@ def test_oauth_is_refused_with_what_exchange_server_profiles_use(ews):
     check = asyncio.run(EwsTester().check_outgoing(profile, SERVICE, DANA))
     assert (check.ok, check.permanent) == (False, True)
     assert "NTLM or basic" in check.message
+
+
+def test_a_folder_listens_on_a_streaming_subscription_unless_the_profile_polls(ews):
+    async def opened(profile) -> bool:
+        session = await EwsFolderOpener()(profile, SERVICE, DANA, "INBOX")
+        await session.close()
+        return session.supports_push
+
+    assert asyncio.run(opened(ews_profile(ews))) is True
+    assert ews.operations(DANA).count("Subscribe") == 1
+    polling = ews_profile(ews)
+    polling.options["notifications"] = "polling"
+    assert asyncio.run(opened(polling)) is False
+    assert ews.operations(DANA).count("Subscribe") == 1
+
+
+def test_closing_a_session_ends_its_open_streaming_connection(ews):
+    # The listening thread is woken by the socket's shutdown, not by the stream's end (25
+    # minutes away); a connection cut short says "look again".
+    async def listen_then_close() -> bool:
+        session = await EwsFolderOpener()(ews_profile(ews), SERVICE, DANA, "INBOX")
+        listening = asyncio.ensure_future(session.wait_for_change(25 * 60))
+        await asyncio.to_thread(ews.wait_for_request, "GetStreamingEvents", DANA)
+        await session.close()
+        return await listening
+
+    assert asyncio.run(asyncio.wait_for(listen_then_close(), timeout=20)) is True

@@ -173,3 +173,34 @@ def test_test_and_enable_passes_with_the_service_account(ews, synced):
         TestStatus.SUCCESS,
     ), (report.incoming.message, report.outgoing.message)
     assert report.enabled
+
+
+def test_new_mail_wakes_a_listening_folder_long_before_its_polling_interval(ews, synced):
+    # The streaming subscription ends the wait: the profile would otherwise poll hourly.
+    org, run = synced
+    with org.tidings.uow() as uow:
+        [profile] = uow.server_profiles.all()
+        profile.min_polling_interval_minutes = 60
+        uow.server_profiles.save(profile)
+        uow.commit()
+    run.start(service_for(run))
+    ews.server.wait_for_request("GetStreamingEvents", DANA)
+    ews.deliver(DANA, email(1))
+    run.wait_for(lambda: len(run.results) == 1)
+    assert subjects(run) == ["Quote 1"]
+    assert ews.server.operations(DANA).count("Subscribe") == 1
+
+
+def test_an_expired_subscription_is_renewed_and_the_folder_read(ews, synced):
+    _org, run = synced
+    run.start(service_for(run))
+    ews.server.wait_for_request("GetStreamingEvents", DANA)
+    ews.server.forget_subscriptions()
+    ews.deliver(DANA, email(1))
+    # The open connection ends with its subscription gone; the next one is refused, the
+    # session subscribes again and looks.
+    run.wait_for(lambda: len(run.results) == 1)
+    assert subjects(run) == ["Quote 1"]
+    ews.server.wait_for_request("Subscribe", DANA, count=2)
+    ews.deliver(DANA, email(2))
+    run.wait_for(lambda: len(run.results) == 2)

@@ -21,7 +21,7 @@ KIND_OPTIONS: dict[ServerProfileKind, tuple[str, ...]] = {
     ServerProfileKind.IMAP_SMTP: ("ca_file", "save_sent_copy", "sent_folder"),
     ServerProfileKind.POP3_SMTP: ("ca_file",),
     ServerProfileKind.EXCHANGE_ONLINE: ("tenant_id", "client_id"),
-    ServerProfileKind.EXCHANGE_SERVER: ("ews_url", "auth", "ca_file"),
+    ServerProfileKind.EXCHANGE_SERVER: ("ews_url", "auth", "ca_file", "notifications"),
     ServerProfileKind.GMAIL: ("client_id",),
 }
 

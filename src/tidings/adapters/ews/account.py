@@ -54,7 +54,8 @@ class Mailbox:
     context: Context
 
     def close(self) -> None:
-        """Close the account's HTTP sessions."""
+        """End any streamed request and close the account's HTTP sessions."""
+        self.account.protocol.interrupt()
         self.account.protocol.close()
 
 

@@ -5,17 +5,12 @@ EWS ResponseCode values: https://learn.microsoft.com/en-us/exchange/client-devel
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 import requests
 from exchangelib import errors as ews
 
 from tidings.domain.errors import CursorExpiredError, MailServerError, ThrottledError
-
-T = TypeVar("T")
 
 #: When ErrorServerBusy carries no BackOffMilliseconds, wait this long (seconds).
 DEFAULT_BACK_OFF = 30.0
@@ -83,11 +78,3 @@ def _transport(error: Exception, context: Context) -> MailServerError:
     if isinstance(error, _PERMANENT):
         return MailServerError(f"Exchange refused: {text}", permanent=True)
     return MailServerError(f"Exchange did not answer as expected: {text}", permanent=False)
-
-
-async def in_thread(context: Context, work: Callable[[], T]) -> T:
-    """Run blocking exchangelib work in a thread, its failures translated."""
-    try:
-        return await asyncio.to_thread(work)
-    except (ews.EWSError, requests.exceptions.RequestException) as error:
-        raise translate(error, context) from error

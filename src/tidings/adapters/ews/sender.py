@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from exchangelib.items import Message as EwsMessage
 
 from tidings.adapters.ews.account import Mailbox, mailbox_context, open_mailbox
-from tidings.adapters.ews.errors import in_thread
+from tidings.adapters.ews.threads import in_thread
 from tidings.domain.credentials import Credential
 from tidings.domain.server_profile import ServerProfile
 

@@ -5,43 +5,73 @@ at most ``page_size`` changes; ``IncludesLastItemInRange`` false means another p
 Only Create changes are new mail (updates, deletions and read flags are not tracked). Items
 come back by ItemId, with their MIME content, from GetItem.
 
+Between rounds the session listens on a streaming subscription to the folder, made when it
+opens: GetStreamingEvents holds one HTTP response open and ends it at the first event that
+may mean new mail (NewMail, Created, Moved or Copied), or when its window (at most 30
+minutes) closes. The subscription comes first so that nothing arriving during a round is
+missed: its events wait at the server for the next connection. A server that refuses
+streaming subscriptions, or a profile whose ``notifications`` option is ``polling``, leaves
+the folder polled. Each listening folder holds an HTTP connection and a thread.
+
 SyncFolderItems: https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/syncfolderitems-operation
+Streaming notifications: https://learn.microsoft.com/en-us/exchange/client-developer/exchange-web-services/notification-subscriptions-mailbox-events-and-ews-in-exchange
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import requests
+from exchangelib import errors as ews
 from exchangelib.fields import FieldPath
 from exchangelib.items import ID_ONLY
 from exchangelib.items import Message as EwsMessage
 from exchangelib.properties import ItemId
-from exchangelib.services import SyncFolderItems
+from exchangelib.services import GetStreamingEvents, SyncFolderItems
 
 from tidings.adapters.ews.account import Mailbox, mailbox_context, open_mailbox
-from tidings.adapters.ews.errors import in_thread
+from tidings.adapters.ews.threads import in_own_thread, in_thread
 from tidings.domain.credentials import Credential
 from tidings.domain.server_profile import ServerProfile
 from tidings.domain.sync import ApiMessage, DeltaPage
 
+log = logging.getLogger(__name__)
+
 #: exchangelib's own default MaxChangesReturned (EWS allows 1 to 512).
 PAGE_SIZE = 100
 INBOX = "INBOX"
+#: Events that may bring a message into the folder.
+EVENT_TYPES = ["NewMailEvent", "CreatedEvent", "MovedEvent", "CopiedEvent"]
+#: What a server that does not offer streaming subscriptions to this account answers.
+NO_STREAMING = (
+    ews.ErrorInvalidSubscriptionRequest,
+    ews.ErrorExceededSubscriptionCount,
+    ews.ErrorSubscriptionAccessDenied,
+    ews.ErrorSubscriptionDelegateAccessNotSupported,
+    ews.ErrorInvalidRequest,
+)
 
 
 class EwsFolderSession:
     """A folder of a mailbox on Exchange Server, read through its sync state."""
 
-    #: Polling only, for now: EWS streaming notifications are not used yet.
-    supports_push = False
-
-    def __init__(self, mailbox: Mailbox, folder: Any, page_size: int = PAGE_SIZE) -> None:
+    def __init__(
+        self,
+        mailbox: Mailbox,
+        folder: Any,
+        page_size: int = PAGE_SIZE,
+        subscription: str | None = None,
+    ) -> None:
         self._mailbox = mailbox
         self._folder = folder
         self._page_size = page_size
+        self._subscription = subscription
+        #: Streaming notifications wake ``wait_for_change``; without them it polls.
+        self.supports_push = subscription is not None
         self._received = FieldPath(field=EwsMessage.get_field_by_fieldname("datetime_received"))
 
     async def changes(self, cursor: str | None, received_after: datetime | None) -> DeltaPage:
@@ -96,11 +126,39 @@ class EwsFolderSession:
         ]
 
     async def wait_for_change(self, timeout: float) -> bool:
-        """No notifications: wait out the polling interval."""
-        await asyncio.sleep(timeout)
-        return False
+        """Listen for events for ``timeout`` seconds (whole minutes, at least one, when
+        streaming); without a subscription, wait out the polling interval."""
+        if self._subscription is None:
+            await asyncio.sleep(timeout)
+            return False
+        return await in_own_thread(self._mailbox.context, lambda: self._listen(timeout))
+
+    def _listen(self, timeout: float) -> bool:
+        minutes = min(30, max(1, int(timeout // 60)))
+        stream = GetStreamingEvents(account=self._mailbox.account)
+        try:
+            for notification in stream.call(
+                subscription_ids=[self._subscription], connection_timeout=minutes
+            ):
+                if notification.events:
+                    return True
+            return False
+        except (requests.exceptions.RequestException, ews.ErrorTimeoutExpired) as error:
+            # A connection cut short (an idle timeout on the way, a restart, ``close``):
+            # events may have been missed, so look; a server that is down fails the round.
+            log.info("streaming for %s ended early: %s", self._mailbox.context.address, error)
+            return True
+        except (ews.ErrorSubscriptionNotFound, ews.ErrorInvalidSubscription):
+            # Exchange dropped the subscription (restarted, or left it unattended too
+            # long): subscribe again, and look, since events may have been lost meanwhile.
+            self._subscription = subscribe(self._folder)
+            self.supports_push = self._subscription is not None
+            return True
+        finally:
+            stream.stop_streaming()
 
     async def close(self) -> None:
+        """End a GetStreamingEvents connection, if one is open, and the HTTP sessions."""
         await asyncio.to_thread(self._mailbox.close)
 
 
@@ -116,7 +174,10 @@ class EwsFolderOpener:
     ) -> EwsFolderSession:
         def open_folder() -> EwsFolderSession:
             mailbox = open_mailbox(profile, credential, address, folder)
-            return EwsFolderSession(mailbox, find_folder(mailbox, folder), self._page_size)
+            found = find_folder(mailbox, folder)
+            streaming = profile.options.get("notifications", "").lower() != "polling"
+            subscription = subscribe(found) if streaming else None
+            return EwsFolderSession(mailbox, found, self._page_size, subscription)
 
         context = mailbox_context(profile, address, folder)
         return await in_thread(context, open_folder)
@@ -130,3 +191,12 @@ def find_folder(mailbox: Mailbox, path: str) -> Any:
     for name in path.split("/"):
         folder = folder // name
     return folder
+
+
+def subscribe(folder: Any) -> str | None:
+    """A streaming subscription to the folder; None when the server offers none."""
+    try:
+        return str(folder.subscribe_to_streaming(event_types=EVENT_TYPES))
+    except NO_STREAMING as error:
+        log.info("no streaming notifications for %s (%s): polling", folder.name, error)
+        return None

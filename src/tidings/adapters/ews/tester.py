@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tidings.adapters.ews.account import mailbox_context, open_mailbox
-from tidings.adapters.ews.errors import in_thread
+from tidings.adapters.ews.threads import in_thread
 from tidings.domain.credentials import Credential
 from tidings.domain.errors import MailServerError
 from tidings.domain.server_profile import ServerProfile

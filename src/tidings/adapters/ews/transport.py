@@ -7,10 +7,18 @@ two profiles apart. So each account gets a protocol of its own, ``ProfileProtoco
 sessions mount an adapter pinned to the profile's verification: its ``ca_file`` when given,
 the system's CAs otherwise, none when the profile turns verification off. Pinned means that
 requests' environment (``REQUESTS_CA_BUNDLE``) cannot loosen or swap it either.
+
+A streamed response (GetStreamingEvents) blocks a thread in a socket read for many minutes;
+closing the socket would not wake it, so ``interrupt`` shuts the socket down instead, and
+refuses any request that starts after it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
+import weakref
 from typing import Any
 
 import requests
@@ -28,11 +36,35 @@ def verification(profile: ServerProfile) -> str | bool:
 
 
 class PinnedTlsAdapter(requests.adapters.HTTPAdapter):
-    """Verifies every connection against one choice, whatever the request asked."""
+    """Verifies every connection against one choice, whatever the request asked; keeps its
+    streamed responses so that ``interrupt`` can end them."""
 
-    def __init__(self, verify: str | bool, **kwargs: Any) -> None:
+    def __init__(self, verify: str | bool, closing: threading.Event, **kwargs: Any) -> None:
         self._verify = verify
+        self._closing = closing
+        self._streams: weakref.WeakSet[requests.Response] = weakref.WeakSet()
         super().__init__(**kwargs)
+
+    @override
+    def send(
+        self, request: requests.PreparedRequest, stream: bool = False, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        if self._closing.is_set():
+            raise requests.exceptions.ConnectionError("the EWS connection is closed")
+        response = super().send(request, stream, *args, **kwargs)
+        if stream:
+            self._streams.add(response)
+            if self._closing.is_set():  # closed while this request was on its way
+                self.interrupt()
+        return response
+
+    def interrupt(self) -> None:
+        """End every streamed response's read at once."""
+        for response in list(self._streams):
+            sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
 
     @override
     def cert_verify(self, conn: Any, url: str, verify: bool | str, cert: Any) -> None:
@@ -64,6 +96,8 @@ class ProfileProtocol(Protocol, metaclass=_Unshared):  # type: ignore[misc]
     def __init__(self, *, config: Any, profile: ServerProfile) -> None:
         super().__init__(config=config)
         self._verify = verification(profile)
+        self._closing = threading.Event()
+        self._adapters: weakref.WeakSet[PinnedTlsAdapter] = weakref.WeakSet()
         # An instance attribute: exchangelib reads ``protocol.TIMEOUT`` for every request.
         self.TIMEOUT = profile.connection_timeout_seconds
 
@@ -72,7 +106,19 @@ class ProfileProtocol(Protocol, metaclass=_Unshared):  # type: ignore[misc]
         session = super().create_session()
         # One connection per session and no retries, as exchangelib's own adapter is built.
         adapter = PinnedTlsAdapter(
-            self._verify, pool_block=True, pool_connections=1, pool_maxsize=1, max_retries=0
+            self._verify,
+            self._closing,
+            pool_block=True,
+            pool_connections=1,
+            pool_maxsize=1,
+            max_retries=0,
         )
+        self._adapters.add(adapter)
         session.mount(self.service_endpoint, adapter)
         return session
+
+    def interrupt(self) -> None:
+        """Refuse new requests and end streamed ones: the protocol is being closed."""
+        self._closing.set()
+        for adapter in list(self._adapters):
+            adapter.interrupt()

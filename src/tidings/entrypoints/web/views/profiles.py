@@ -49,6 +49,7 @@ OPTION_LABELS = {
     "client_id": ("Application (client) ID", ""),
     "ews_url": ("Exchange Web Services URL", "Leave empty to use autodiscover."),
     "auth": ("EWS authentication (ntlm or basic)", "Empty: NTLM, the default of Exchange's EWS virtual directory."),
+    "notifications": ("New mail notifications (streaming or polling)", "Empty: streaming; polling waits the minimum polling interval instead."),
 }  # fmt: skip
 
 _GENERAL = [
