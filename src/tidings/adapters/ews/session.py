@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import requests
 from exchangelib import errors as ews
 from exchangelib.fields import FieldPath
 from exchangelib.items import ID_ONLY
@@ -34,7 +34,7 @@ from exchangelib.properties import ItemId
 from exchangelib.services import GetStreamingEvents, SyncFolderItems
 
 from tidings.adapters.ews.account import Mailbox, mailbox_context, open_mailbox
-from tidings.adapters.ews.threads import in_own_thread, in_thread
+from tidings.adapters.ews.threads import CONNECTION_ERRORS, in_own_thread, in_thread
 from tidings.domain.credentials import Credential
 from tidings.domain.server_profile import ServerProfile
 from tidings.domain.sync import ApiMessage, DeltaPage
@@ -46,6 +46,9 @@ PAGE_SIZE = 100
 INBOX = "INBOX"
 #: Events that may bring a message into the folder.
 EVENT_TYPES = ["NewMailEvent", "CreatedEvent", "MovedEvent", "CopiedEvent"]
+#: A stream cut short after this many seconds was working: look, then listen again. One cut
+#: sooner is a failure, left to the engine's back-off so that it cannot spin.
+ESTABLISHED_SECONDS = 5.0
 #: What a server that does not offer streaming subscriptions to this account answers.
 NO_STREAMING = (
     ews.ErrorInvalidSubscriptionRequest,
@@ -136,6 +139,7 @@ class EwsFolderSession:
     def _listen(self, timeout: float) -> bool:
         minutes = min(30, max(1, int(timeout // 60)))
         stream = GetStreamingEvents(account=self._mailbox.account)
+        started = time.monotonic()
         try:
             for notification in stream.call(
                 subscription_ids=[self._subscription], connection_timeout=minutes
@@ -143,9 +147,12 @@ class EwsFolderSession:
                 if notification.events:
                     return True
             return False
-        except (requests.exceptions.RequestException, ews.ErrorTimeoutExpired) as error:
+        except (*CONNECTION_ERRORS, ews.ErrorTimeoutExpired) as error:
             # A connection cut short (an idle timeout on the way, a restart, ``close``):
-            # events may have been missed, so look; a server that is down fails the round.
+            # events may have been missed, so look.
+            established = stream.connection_status is not None
+            if not established and time.monotonic() - started < ESTABLISHED_SECONDS:
+                raise
             log.info("streaming for %s ended early: %s", self._mailbox.context.address, error)
             return True
         except (ews.ErrorSubscriptionNotFound, ews.ErrorInvalidSubscription):

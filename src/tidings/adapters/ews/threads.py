@@ -14,18 +14,23 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import requests
+import urllib3
 from exchangelib import errors as ews
 
 from tidings.adapters.ews.errors import Context, translate
 
 T = TypeVar("T")
 
+#: What a connection failing under exchangelib raises: requests' errors, and urllib3's when
+#: a streamed response breaks mid-read.
+CONNECTION_ERRORS = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError)
+
 
 async def in_thread(context: Context, work: Callable[[], T]) -> T:
     """Run blocking exchangelib work in the default executor, its failures translated."""
     try:
         return await asyncio.to_thread(work)
-    except (ews.EWSError, requests.exceptions.RequestException) as error:
+    except (ews.EWSError, *CONNECTION_ERRORS) as error:
         raise translate(error, context) from error
 
 
@@ -54,5 +59,5 @@ async def in_own_thread(context: Context, work: Callable[[], T]) -> T:
     threading.Thread(target=run, name="ews-streaming", daemon=True).start()
     try:
         return await future
-    except (ews.EWSError, requests.exceptions.RequestException) as error:
+    except (ews.EWSError, *CONNECTION_ERRORS) as error:
         raise translate(error, context) from error
