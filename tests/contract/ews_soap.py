@@ -143,3 +143,11 @@ def children(element: ET.Element, path: str) -> list[ET.Element]:
     """The child elements of ``path`` under ``element`` (none when it is missing)."""
     found = element.find(path)
     return [] if found is None else list(found)
+
+
+class EwsFault(Exception):
+    """Raised by the fake's handlers: the whole request fails with a SOAP fault."""
+
+    def __init__(self, code: str, text: str, back_off_ms: int | None = None) -> None:
+        super().__init__(text)
+        self.code, self.text, self.back_off_ms = code, text, back_off_ms
