@@ -69,8 +69,35 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _drop_leftovers() -> None:
+    """Drop the databases of test runs that were killed before they could (their names
+    carry the pid of the run; a live pid is another suite running beside this one)."""
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
+        names = [
+            row[0]
+            for row in conn.execute(
+                "SELECT datname FROM pg_database WHERE datname ~ '^tidings_(tmpl|t)_[0-9]+(_|$)'"
+            )
+        ]
+    for name in names:
+        pid = int(name.split("_")[2])
+        if not _alive(pid):
+            _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @pytest.fixture(scope="session")
 def postgres_template() -> Iterator[str]:
+    _drop_leftovers()
     name = f"tidings_tmpl_{os.getpid()}"
     _pg_admin(f'DROP DATABASE IF EXISTS "{name}"')
     _pg_admin(f'CREATE DATABASE "{name}"')
@@ -89,7 +116,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{path}"
         return
     template = request.getfixturevalue("postgres_template")
-    name = f"tidings_t_{uuid.uuid4().hex[:12]}"
+    name = f"tidings_t_{os.getpid()}_{uuid.uuid4().hex[:12]}"
     _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     yield _pg_url(name)
     _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -19,6 +21,7 @@ from tidings.adapters.imap.client import ImapFolderSession
 from tidings.adapters.imap.sent import save_sent_copy
 from tidings.adapters.mail_files import MailFile, find_messages
 from tidings.adapters.mail_servers import MailServerTester
+from tidings.adapters.oauth.tokens import OAuthTokens
 from tidings.adapters.parsing import InlineParser, ProcessPoolParser
 from tidings.adapters.passwords import Argon2PasswordHasher
 from tidings.adapters.pop3 import Pop3Mailbox
@@ -159,6 +162,8 @@ def bootstrap(
     secrets = FernetSecretBox.from_environment(settings.secret_keys, settings.secret_key_file)
     setup = SetupService(uow, Argon2PasswordHasher())
     replay = ReplayService(uow, ingest)
+    # One cache of OAuth access tokens for sync, outgoing and Test & Enable (XOAUTH2).
+    tokens = OAuthTokens()
     return Tidings(
         settings=settings,
         engine=engine,
@@ -167,13 +172,13 @@ def bootstrap(
         ingest=ingest,
         replay=replay,
         explain=ExplainService(uow),
-        queries=QueryService(uow),
+        queries=QueryService(uow, clock),
         demo=DemoService(uow, ingest, Argon2PasswordHasher(), clock),
         parser=parser,
         mailboxes=MailboxAdminService(
             uow,
             secrets,
-            MailServerTester(),
+            MailServerTester(tokens),
             clock,
             api_testers={kind: api.tester for kind, api in apis.items()},
         ),
@@ -181,7 +186,7 @@ def bootstrap(
             uow,
             ingest,
             secrets,
-            ImapFolderSession.open,
+            partial(ImapFolderSession.open, tokens=tokens),
             clock,
             listener=listener,
             pop3_opener=Pop3Mailbox.open,
@@ -190,9 +195,9 @@ def bootstrap(
         outgoing=OutgoingService(
             uow,
             secrets,
-            SmtpSender(),
+            SmtpSender(tokens),
             clock,
-            save_sent_copy,
+            partial(save_sent_copy, tokens=tokens),
             api_senders={kind: api.sender for kind, api in apis.items()},
         ),
         secrets=secrets,
@@ -208,7 +213,13 @@ def bootstrap(
         parked=ParkedEmailService(uow, replay),
         records=RecordService(uow),
         record_import=RecordImportService(uow),
-        webhooks=WebhookService(uow, secrets, HttpxWebhookSender(), clock),
+        webhooks=WebhookService(
+            uow,
+            secrets,
+            HttpxWebhookSender(),
+            clock,
+            retention=timedelta(days=settings.webhook_retention_days),
+        ),
     )
 
 

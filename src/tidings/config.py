@@ -28,6 +28,11 @@ class Settings(BaseSettings):
         default=Path("var") / "secret.key",
         description="Where the credential key is kept when TIDINGS_SECRET_KEYS is not set",
     )
+    webhook_retention_days: int = Field(
+        default=30,
+        ge=1,
+        description="Days a finished webhook delivery (delivered or given up) stays visible",
+    )
     parse_workers: int | None = Field(
         default=None,
         ge=0,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tests.conformance.dovecot_source import imap_source, pop3_source
 from tests.conformance.source import MailSource
+from tests.conformance.xoauth2_source import imap_xoauth2_source
 from tests.contract.ews_source import ews_source
 
 SourceFactory = Callable[[Path], AbstractContextManager[MailSource]]
@@ -19,5 +20,6 @@ SourceFactory = Callable[[Path], AbstractContextManager[MailSource]]
 SOURCES: dict[str, SourceFactory] = {
     "imap": imap_source,
     "pop3": pop3_source,
+    "imap-xoauth2": imap_xoauth2_source,
     "ews": ews_source,
 }

@@ -245,3 +245,47 @@ def test_behind_https_the_session_cookie_is_secure(org: Org) -> None:
     )
     cookie = done.headers["set-cookie"]
     assert "Secure" in cookie and "HttpOnly" in cookie
+
+
+def test_the_api_documentation_loads_nothing_from_another_site(client: TestClient) -> None:
+    # Swagger UI's script and styles come from Tidings itself; the page's policy allows no
+    # other origin, so a browser could not load them from a CDN even if asked to.
+    page = client.get("/api/docs")
+    assert page.status_code == 200
+    policy = page.headers["Content-Security-Policy"]
+    assert "http" not in policy and "script-src 'self'" in policy
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert {a for a in assets if not a.startswith("/")} == set()
+    scripts = [a for a in assets if a.endswith(".js")]
+    assert scripts and all(client.get(a).status_code == 200 for a in scripts)
+
+
+def test_the_dashboard_says_whether_a_sync_worker_is_running(client: TestClient, org: Org) -> None:
+    sign_in(client, *ADMIN)
+    assert "No sync worker is running" in client.get("/").text
+    org.tidings.sync.status.beat("worker-1", org.tidings.clock.now())
+    page = client.get("/").text
+    assert "Server-side synchronization is running" in page
+    assert "No sync worker is running" not in page
+    org.tidings.sync.status.forget_worker("worker-1")
+    assert "No sync worker is running" in client.get("/").text
+
+
+def test_regarding_is_chosen_by_looking_the_record_up_by_name(client: TestClient, org: Org) -> None:
+    # Ada types part of a name, sees what matches of every kind, and picks one.
+    result = org.deliver(make_email(subject="Seats", message_id="<seats@c.example>"))
+    assert result.activity_id is not None
+    path = f"/activities/{result.activity_id}"
+    token = sign_in(client, *ADMIN)
+    found = client.get(path, params={"find": "contoso"}).text
+    picks = re.findall(r"Set regarding: ([^<]+)</button>", found)
+    assert set(picks) == {"Contoso", "Contoso: 500 seats"}
+    deal = org.records["deal"]
+    chosen = client.post(
+        f"{path}/regarding",
+        data={"kind": deal.kind.value, "record_id": str(deal.id), "csrf_token": token},
+    )
+    assert chosen.status_code == 200
+    assert org.tidings.queries.activity(result.activity_id).activity.regarding == deal
+    nothing = client.get(path, params={"find": "no such name"}).text
+    assert "No account, contact, lead, opportunity or case matches" in nothing

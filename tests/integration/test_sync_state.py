@@ -10,14 +10,15 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from tests.builders import Org, make_email
+from tests.builders import ManualClock, Org, make_email
 from tests.conftest import TEST_SECRET_KEY
 from tests.integration.sync_run import SyncRun, opener, service_for
 from tests.servers.dovecot import DovecotServer
 from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
-from tidings.domain.sync import SyncMode
+from tidings.domain.sync import WORKER_SILENT_AFTER, SyncMode
 from tidings.entrypoints.api.app import create_app
 from tidings.entrypoints.cli.main import app
+from tidings.services.queries import QueryService
 from tidings.services.sync import SyncService
 from tidings.services.sync_model import Ingested, SyncEvent
 
@@ -93,6 +94,7 @@ def test_a_first_sync_records_its_progress_as_each_chunk_commits(
             seen.append(org.tidings.queries.sync_state()[org.mailboxes["dana"]].first_sync)
 
     service = service_for(run, chunk=2, listener=listen)
+    service.status.beat("this-test", org.tidings.clock.now())  # as a running worker does
     assert _catch_up_once(service, address) == 5
     assert seen == [(2, 5), (4, 5), None]
     sync = org.tidings.queries.sync_state()[org.mailboxes["dana"]]
@@ -119,7 +121,6 @@ def test_the_api_shows_each_mailboxs_sync_idle_or_polling_with_its_alerts(
         server.deliver(address, make_email(to=address, subject="Hi", message_id=f"<{address}>"))
     run.start(service_for(run, max_permanent_failures=1))
     run.wait_for(lambda: len(run.results) == 2 and len(run.alerts) == 1)
-    run.stop()
     org.tidings.setup.add_user("Ada Admin", "ada@northwind.example", ["admin"], "ada-pass")
     response = asyncio.run(_get(org, "/api/mailboxes", ("ada@northwind.example", "ada-pass")))
     assert response.status_code == 200
@@ -148,3 +149,33 @@ def test_the_api_shows_each_mailboxs_sync_idle_or_polling_with_its_alerts(
     assert " idle " in rows["dana@northwind.example"]
     assert " polling " in rows["sam@northwind.example"]
     assert " disabled " in rows["support@northwind.example"]
+    # Once the worker stops, nothing it said of a folder holds any more.
+    run.stop()
+    response = asyncio.run(_get(org, "/api/mailboxes", ("ada@northwind.example", "ada-pass")))
+    modes = {m["address"]: (m["sync_mode"], m["folders"][0]["mode"]) for m in response.json()}
+    assert modes == {
+        "dana@northwind.example": ("stopped", "stopped"),
+        "sam@northwind.example": ("stopped", "stopped"),
+        "support@northwind.example": ("disabled", "stopped"),
+    }
+
+
+def test_a_worker_that_died_without_a_word_shows_as_stopped_after_a_minute(
+    sync_org: tuple[Org, SyncRun], server: DovecotServer
+) -> None:
+    org, run = sync_org
+    server.deliver("dana@northwind.example", make_email(subject="Hi"))
+    run.start(service_for(run))
+    run.wait_for(lambda: len(run.results) == 1)
+    dana = org.mailboxes["dana"]
+    state = org.tidings.queries.mailbox_sync_state(dana)
+    assert state is not None and state.mode is SyncMode.IDLE
+    # A kill -9 leaves the last sign of life behind: seen a minute ago is not running.
+    clock = ManualClock(org.tidings.clock.now() + WORKER_SILENT_AFTER)
+    late = QueryService(org.tidings.uow, clock)
+    stale = late.mailbox_sync_state(dana)
+    assert stale is not None and stale.mode is SyncMode.STOPPED
+    assert [f.mode for f in stale.folders] == [SyncMode.STOPPED]
+    assert not late.dashboard(clock.now()).worker_running
+    assert org.tidings.queries.dashboard(org.tidings.clock.now()).worker_running
+    run.stop()

@@ -271,3 +271,21 @@ def test_a_subscription_deleted_during_a_try_loses_its_delivery_quietly(
     assert attempt.error == "Server disconnected without sending a response."
     assert api.get(f"/api/webhooks/{hook['id']}/deliveries").status_code == 404
     assert asyncio.run(org.tidings.webhooks.deliver_due()) == []
+
+
+def test_finished_deliveries_are_forgotten_after_the_retention_period_pending_ones_never(
+    api: TestClient, org: Org, webhook_receiver: WebhookReceiver
+) -> None:
+    hook = _subscribe(api, webhook_receiver.url, ["activity.created"])
+    webhook_receiver.answers = [200, 500]
+    org.deliver(make_email(message_id="<one@c.example>"))
+    org.deliver(make_email(message_id="<two@c.example>", subject="Second"))
+    assert sorted(a.status_code for a in _deliver(org)) == [200, 500]
+    org.tidings.webhooks.retention = timedelta(days=30)
+    assert org.tidings.webhooks.prune() == 0  # everything is younger than 30 days
+    org.tidings.webhooks.retention = timedelta(0)
+    assert org.tidings.webhooks.prune() == 1
+    [left] = api.get(f"/api/webhooks/{hook['id']}/deliveries").json()
+    assert (left["status"], left["attempts"]) == ("pending", 1)
+    assert [a["status_code"] for a in left["history"]] == [500]
+    assert org.tidings.webhooks.prune() == 0  # still pending: kept until it ends

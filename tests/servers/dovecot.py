@@ -230,13 +230,18 @@ class DovecotServer:
         *,
         tls: bool = True,
         sent_folder: str = "Sent",
+        oauth2_introspection_url: str | None = None,
     ) -> None:
         """``tls=False`` serves no TLS at all (no IMAPS/POP3S, no STARTTLS offered);
-        ``sent_folder`` names the folder marked ``\\Sent`` (RFC 6154)."""
+        ``sent_folder`` names the folder marked ``\\Sent`` (RFC 6154);
+        ``oauth2_introspection_url`` also accepts SASL XOAUTH2, each bearer token checked at
+        that RFC 7662 endpoint (``tests.servers.oauth``), which must present a certificate of
+        this server's CA: ``issue_certificates(directory / "tls")`` before ``start()``."""
         self.directory = Path(directory).absolute()
         self.users = dict(users)
         self.tls = tls
         self.sent_folder = sent_folder
+        self.oauth2_introspection_url = oauth2_introspection_url
         (
             self.imap_port,
             self.imaps_port,
@@ -278,6 +283,8 @@ class DovecotServer:
         self.certificates = issue_certificates(self.directory / "tls")
         self._write_passwd()
         self.config_file.write_text(self._config())
+        if self.oauth2_introspection_url is not None:
+            (self.directory / "dovecot-oauth2.conf.ext").write_text(self._oauth2_config())
         mail = pwd.getpwnam("mail")
         for root, _dirs, files in os.walk(self.mail_dir):
             os.chown(root, mail.pw_uid, mail.pw_gid)
@@ -506,6 +513,33 @@ class DovecotServer:
             return ""
         return f"  inet_listener {name} {{\n    address = {self.host}\n    port = {port}\n    ssl = yes\n  }}"
 
+    def _passdbs(self) -> str:
+        oauth = self.oauth2_introspection_url is not None
+        passwords = (
+            "passdb {\n  driver = passwd-file\n"
+            + ("  mechanisms = plain login none\n" if oauth else "")
+            + f"  args = scheme=PLAIN username_format=%u {self.passwd_file}\n}}"
+        )
+        if not oauth:
+            return f"auth_mechanisms = plain login\n{passwords}"
+        # https://doc.dovecot.org/2.3/configuration_manual/authentication/oauth2/
+        return (
+            f"auth_mechanisms = plain login xoauth2\n{passwords}\n"
+            "passdb {\n  driver = oauth2\n  mechanisms = xoauth2\n"
+            f"  args = {self.directory}/dovecot-oauth2.conf.ext\n}}"
+        )
+
+    def _oauth2_config(self) -> str:
+        return (
+            "introspection_mode = post\n"
+            f"introspection_url = {self.oauth2_introspection_url}\n"
+            "force_introspection = yes\n"
+            "username_attribute = username\n"
+            "active_attribute = active\n"
+            "active_value = true\n"
+            f"tls_ca_cert_file = {self.certificates.ca_file}\n"
+        )
+
     def _config(self) -> str:
         d = self.directory
         return f"""\
@@ -518,7 +552,6 @@ listen = {self.host}
 log_path = {self.log_file}
 {self._ssl_settings()}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
 auth_failure_delay = 0
 first_valid_uid = 1
 mail_location = maildir:{d}/mail/%d/%n/Maildir
@@ -526,10 +559,7 @@ mail_plugins =
 default_login_user = dovenull
 default_internal_user = dovecot
 default_internal_group = dovecot
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {self.passwd_file}
-}}
+{self._passdbs()}
 userdb {{
   driver = static
   args = uid=mail gid=mail home={d}/mail/%d/%n

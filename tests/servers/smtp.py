@@ -15,12 +15,17 @@ It accepts every message and keeps its envelope; tests then look at what arrived
   the client authenticated.
 - ``tls_context`` (a server-side context, e.g. ``issue_certificates(dir).server_context()``)
   turns STARTTLS on; clients verify against that CA file (``ca_file``, when given).
+- ``bearer_owner`` (a function from an access token to its owner's address, None when not
+  active, e.g. ``OAuthServer.address_for``) adds AUTH XOAUTH2: a token accepted for the
+  ``user=`` it names signs in as that address; any other gets Google's error challenge
+  (``334`` + base64 JSON), then ``535`` once the client answers it.
 - ``messages`` is a snapshot of what arrived, oldest first; ``wait_for(count, timeout)``
   blocks on a condition until that many have arrived, and raises TimeoutError otherwise.
 """
 
 from __future__ import annotations
 
+import base64
 import smtplib
 import ssl
 import threading
@@ -71,6 +76,32 @@ class _Handler:
         return "250 2.0.0 Message accepted"
 
 
+class _XOAuth2Handler(_Handler):
+    """The handler with AUTH XOAUTH2 (aiosmtpd offers every ``auth_<NAME>`` it finds)."""
+
+    def __init__(self, server: SmtpServer, bearer_owner: Callable[[str], str | None]) -> None:
+        super().__init__(server)
+        self._bearer_owner = bearer_owner
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        # https://developers.google.com/gmail/imap/xoauth2-protocol#smtp_protocol_exchange
+        blob = args[1] if len(args) > 1 else await server.challenge_auth("")
+        if not isinstance(blob, str | bytes):
+            return AuthResult(success=False, handled=False)
+        try:
+            fields = base64.b64decode(blob, validate=True).decode().split("\x01")
+        except ValueError:
+            fields = []
+        values = dict(f.split("=", 1) for f in fields if "=" in f)
+        address, bearer = values.get("user", ""), values.get("auth", "")
+        token = bearer.removeprefix("Bearer ")
+        if address and self._bearer_owner(token) == address:
+            return AuthResult(success=True, auth_data=LoginPassword(address.encode(), b""))
+        error = '{"status":"401","schemes":"Bearer","scope":"https://mail.google.com/"}'
+        await server.challenge_auth(error)  # the client answers with an empty line
+        return AuthResult(success=False, handled=False)
+
+
 class SmtpServer:
     host = "127.0.0.1"
 
@@ -80,14 +111,16 @@ class SmtpServer:
         *,
         tls_context: ssl.SSLContext | None = None,
         ca_file: Path | None = None,
+        bearer_owner: Callable[[str], str | None] | None = None,
     ) -> None:
         self.users = dict(users or {})
         self.ca_file = ca_file
         [self.port] = free_ports(1, self.host)
         self._messages: list[ReceivedMessage] = []
         self._arrived = threading.Condition()
+        handler = _Handler(self) if bearer_owner is None else _XOAuth2Handler(self, bearer_owner)
         self._controller = Controller(
-            _Handler(self),
+            handler,
             hostname=self.host,
             port=self.port,
             server_hostname="localhost",  # not socket.getfqdn(), which may wait on DNS

@@ -1,9 +1,10 @@
 """Test & Enable's connection checks against IMAP, POP3 and SMTP servers.
 
-Each check logs in exactly as sync will (security, certificate verification, credentials),
-and translates what went wrong into words an admin can act on. Incoming checks use the
-standard library's imaplib and poplib in a worker thread: one login and one SELECT need no
-event loop of their own. Outgoing checks use aiosmtplib.
+Each check logs in exactly as sync will (security, certificate verification, credentials,
+XOAUTH2 under OAuth), and translates what went wrong into words an admin can act on. Incoming
+checks use the standard library's imaplib and poplib in a worker thread: one login and one
+SELECT need no event loop of their own. Outgoing checks use aiosmtplib. Under OAuth the checks
+always ask for a fresh access token: that proves the mailbox's refresh token still works.
 """
 
 from __future__ import annotations
@@ -18,11 +19,18 @@ import ssl
 import aiosmtplib
 
 from tidings.adapters.imap.connect import no_starttls
+from tidings.adapters.oauth.tokens import XOAUTH2_REFUSED, OAuthTokens
+from tidings.adapters.oauth.xoauth2 import initial_response
 from tidings.adapters.pop3 import connect_pop3
 from tidings.adapters.tls import tls_context
 from tidings.domain.credentials import Credential
 from tidings.domain.errors import MailServerError
-from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
+from tidings.domain.server_profile import (
+    ConnectionSecurity,
+    CredentialSource,
+    ServerProfile,
+    ServerProfileKind,
+)
 from tidings.domain.testing import ConnectionCheck
 
 _IMAP_PORTS = {ConnectionSecurity.TLS: 993, ConnectionSecurity.STARTTLS: 143}
@@ -42,20 +50,66 @@ def smtp_client(profile: ServerProfile) -> aiosmtplib.SMTP:
     )
 
 
+async def smtp_login(
+    client: aiosmtplib.SMTP,
+    profile: ServerProfile,
+    credential: Credential,
+    tokens: OAuthTokens,
+    *,
+    fresh: bool = False,
+) -> None:
+    """AUTH with a password, or XOAUTH2 under OAuth; ``SMTPAuthenticationError`` if refused.
+
+    Token trouble leaves as the token module's ``MailServerError``.
+    """
+    if profile.credential_source is not CredentialSource.OAUTH:
+        await client.login(credential.username, credential.password)
+        return
+
+    async def attempt(token: str) -> bool:
+        try:
+            await client.auth_xoauth2(credential.username, token)
+        except aiosmtplib.SMTPAuthenticationError:
+            return False
+        return True
+
+    if not await tokens.sign_in(profile, credential, attempt, fresh=fresh):
+        raise aiosmtplib.SMTPAuthenticationError(535, XOAUTH2_REFUSED)
+
+
+def smtp_auth_failure(profile: ServerProfile) -> str:
+    """What to tell an admin whose outgoing server refused the credentials."""
+    if profile.credential_source is CredentialSource.OAUTH:
+        return f"outgoing: {XOAUTH2_REFUSED}"
+    return "outgoing: authentication failed: check the user name and password"
+
+
 class MailServerTester:
     """Checks incoming (IMAP or POP3) and outgoing (SMTP) servers of a profile."""
+
+    def __init__(self, tokens: OAuthTokens | None = None) -> None:
+        self._tokens = tokens or OAuthTokens()
 
     async def check_incoming(
         self, profile: ServerProfile, credential: Credential | None, address: str = ""
     ) -> ConnectionCheck:
         if profile.kind not in (ServerProfileKind.IMAP_SMTP, ServerProfileKind.POP3_SMTP):
             return ConnectionCheck.failed(f"{profile.kind} profiles cannot be tested yet", True)
+        oauth = profile.credential_source is CredentialSource.OAUTH
         if credential is None:
+            secret = "refresh token" if oauth else "password"
             return ConnectionCheck.failed(
-                "no credentials: enter the mailbox's user name and password", True
+                f"no credentials: enter the mailbox's user name and {secret}", True
             )
-        check = _check_imap if profile.kind is ServerProfileKind.IMAP_SMTP else _check_pop3
-        return await asyncio.to_thread(check, profile, credential)
+        token = None
+        if oauth:
+            try:
+                token = await self._tokens.access_token(profile, credential, fresh=True)
+            except MailServerError as error:
+                return ConnectionCheck.failed(f"incoming: {error}", error.permanent)
+        if profile.kind is ServerProfileKind.POP3_SMTP:
+            return await asyncio.to_thread(_check_pop3, profile, credential)
+        return await asyncio.to_thread(_check_imap, profile, credential, token)
 
     async def check_outgoing(
         self, profile: ServerProfile, credential: Credential | None, address: str = ""
@@ -67,18 +121,22 @@ class MailServerTester:
         try:
             await client.connect()
             if credential is not None:
-                await client.login(credential.username, credential.password)
+                await smtp_login(client, profile, credential, self._tokens, fresh=True)
             await client.quit()
         except aiosmtplib.SMTPAuthenticationError:
-            return ConnectionCheck.failed(
-                "outgoing: authentication failed: check the user name and password", True
-            )
+            return ConnectionCheck.failed(smtp_auth_failure(profile), True)
+        except MailServerError as error:
+            client.close()
+            return ConnectionCheck.failed(f"outgoing: {error}", error.permanent)
         except (aiosmtplib.SMTPException, OSError) as error:
             return _connection_failure("outgoing", host, port, error)
         return ConnectionCheck.passed(f"outgoing: signed in to {host}:{port}")
 
 
-def _check_imap(profile: ServerProfile, credential: Credential) -> ConnectionCheck:
+def _check_imap(
+    profile: ServerProfile, credential: Credential, token: str | None
+) -> ConnectionCheck:
+    """``token``: the OAuth access token to sign in with (XOAUTH2), None for a password."""
     security, host = profile.incoming_security, profile.incoming_host
     port = profile.incoming_port or _IMAP_PORTS.get(security, 143)
     timeout = profile.connection_timeout_seconds
@@ -95,12 +153,15 @@ def _check_imap(profile: ServerProfile, credential: Credential) -> ConnectionChe
                     return ConnectionCheck.failed(f"incoming: {no_starttls(host, port)}", True)
                 client.starttls(ssl_context=tls_context(profile))
         try:
-            client.login(credential.username, credential.password)
+            _imap_login(client, credential, token)
         except imaplib.IMAP4.error:
-            return ConnectionCheck.failed(
-                "incoming: authentication failed: check the user name and password on the mailbox",
-                True,
+            client.shutdown()
+            refused = (
+                XOAUTH2_REFUSED
+                if token is not None
+                else "authentication failed: check the user name and password on the mailbox"
             )
+            return ConnectionCheck.failed(f"incoming: {refused}", True)
         status, _ = client.select("INBOX", readonly=True)
         client.logout()
     except (imaplib.IMAP4.error, OSError) as error:
@@ -108,6 +169,20 @@ def _check_imap(profile: ServerProfile, credential: Credential) -> ConnectionChe
     if status != "OK":
         return ConnectionCheck.failed("incoming: the Inbox cannot be opened", True)
     return ConnectionCheck.passed(f"incoming: signed in to {host}:{port} and opened the Inbox")
+
+
+def _imap_login(client: imaplib.IMAP4, credential: Credential, token: str | None) -> None:
+    if token is None:
+        client.login(credential.username, credential.password)
+        return
+    replies = [initial_response(credential.username, token)]
+
+    def answer(_challenge: bytes) -> bytes:
+        # The first "+" asks for the initial response; a later one carries the server's
+        # error, which an empty answer acknowledges to get the tagged NO.
+        return replies.pop() if replies else b""
+
+    client.authenticate("XOAUTH2", answer)
 
 
 def _check_pop3(profile: ServerProfile, credential: Credential) -> ConnectionCheck:

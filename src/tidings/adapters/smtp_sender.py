@@ -3,6 +3,7 @@
 The envelope is sent first (MAIL FROM, RCPT TO); only then does the caller record that the
 message is being handed over, and only then does DATA go out. Every failure leaves as a
 ``MailServerError``: permanent for 5xx replies and bad credentials, transient otherwise.
+Under OAuth the sender signs in with XOAUTH2 and a cached access token.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import aiosmtplib
 
-from tidings.adapters.mail_servers import smtp_client
+from tidings.adapters.mail_servers import smtp_auth_failure, smtp_client, smtp_login
+from tidings.adapters.oauth.tokens import OAuthTokens
 from tidings.domain.credentials import Credential
 from tidings.domain.errors import MailServerError
 from tidings.domain.server_profile import ServerProfile
@@ -20,6 +22,9 @@ from tidings.domain.server_profile import ServerProfile
 
 class SmtpSender:
     """Hands one message to a profile's outgoing server."""
+
+    def __init__(self, tokens: OAuthTokens | None = None) -> None:
+        self._tokens = tokens or OAuthTokens()
 
     async def send(
         self,
@@ -34,16 +39,16 @@ class SmtpSender:
         try:
             await client.connect()
             if credential is not None:
-                await client.login(credential.username, credential.password)
+                await smtp_login(client, profile, credential, self._tokens)
             await client.mail(envelope_from)
             for recipient in recipients:
                 await client.rcpt(recipient)
             await before_data()
             await client.data(raw)
         except aiosmtplib.SMTPAuthenticationError as error:
-            raise MailServerError(
-                "outgoing: authentication failed: check the user name and password", permanent=True
-            ) from error
+            raise MailServerError(smtp_auth_failure(profile), permanent=True) from error
+        except MailServerError as error:  # the authorization server's answer, under OAuth
+            raise MailServerError(f"outgoing: {error}", permanent=error.permanent) from error
         except aiosmtplib.SMTPResponseException as error:
             raise MailServerError(
                 f"outgoing: the server refused: {error.code} {error.message}",

@@ -28,10 +28,15 @@ class Direction(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Credential:
-    """A user name and password, in clear; never printed."""
+    """A user name and password, in clear; never printed.
+
+    Under OAuth (``CredentialSource.OAUTH``) the password is the mailbox's refresh token and
+    ``client_secret`` the profile's: the two together obtain access tokens.
+    """
 
     username: str
     password: str = field(repr=False)
+    client_secret: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ def credential_keys(
     Profiles that hold credentials use them for every mailbox; otherwise each mailbox has its
     own. "Use the same credentials for outgoing" makes the outgoing server use the incoming ones.
     """
+    # Under OAuth each mailbox holds its own refresh token; the profile holds the client secret.
     scope, scope_id = (
         (CredentialScope.SERVER_PROFILE, profile.id or 0)
         if profile.credential_source is CredentialSource.PROFILE
@@ -60,3 +66,10 @@ def credential_keys(
     if direction is Direction.OUTGOING and profile.same_credentials_for_outgoing:
         keys.insert(0, CredentialKey(scope, scope_id, Direction.INCOMING))
     return keys
+
+
+def client_secret_key(profile: ServerProfile) -> CredentialKey | None:
+    """Where an OAuth profile keeps its client secret; None for other profiles."""
+    if profile.credential_source is not CredentialSource.OAUTH:
+        return None
+    return CredentialKey(CredentialScope.SERVER_PROFILE, profile.id or 0, Direction.INCOMING)

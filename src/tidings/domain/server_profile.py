@@ -28,7 +28,8 @@ class ConnectionSecurity(enum.StrEnum):
 
 
 class CredentialSource(enum.StrEnum):
-    """Whose credentials log in: each mailbox's own, or the profile's service account."""
+    """Whose credentials log in: each mailbox's own, the profile's service account, or an
+    OAuth 2.0 access token refreshed from each mailbox's refresh token (SASL XOAUTH2)."""
 
     MAILBOX = "mailbox"
     PROFILE = "profile"
@@ -86,6 +87,8 @@ def check_server_profile(profile: ServerProfile) -> ServerProfile:
         raise ValidationError("the connection timeout must be between 1 and 600 seconds")
     if profile.kind in HOST_BASED_KINDS:
         _check_endpoints(profile)
+    if profile.credential_source is CredentialSource.OAUTH:
+        _check_oauth(profile)
     received_after = profile.process_email_received_after
     if received_after is not None and received_after.tzinfo is None:
         raise ValidationError("'process email received after' needs a time zone")
@@ -105,4 +108,33 @@ def _check_endpoints(profile: ServerProfile) -> None:
     if insecure and not profile.allow_insecure:
         raise ValidationError(
             "a connection without TLS needs 'allow insecure' to be set explicitly"
+        )
+
+
+#: Kinds whose servers take SASL XOAUTH2 with a token from the profile's token endpoint.
+OAUTH_KINDS = frozenset({ServerProfileKind.IMAP_SMTP})
+
+
+def _check_oauth(profile: ServerProfile) -> None:
+    # The mail-API kinds (Graph, Gmail, EWS) bring their own sign-in: only the host-based
+    # kinds are Tidings' to check here.
+    if profile.kind in HOST_BASED_KINDS - OAUTH_KINDS:
+        raise ValidationError(
+            f"OAuth sign-in is available for imap_smtp profiles, not {profile.kind}"
+        )
+    if profile.kind not in OAUTH_KINDS:
+        return
+    token_url = profile.options.get("token_url", "").strip()
+    if not token_url:
+        raise ValidationError(
+            "OAuth sign-in needs the token endpoint of the authorization server (token_url)"
+        )
+    if not token_url.startswith("https://") and not profile.allow_insecure:
+        raise ValidationError(
+            "the token endpoint (token_url) must be an https:// URL: refresh tokens travel to it"
+        )
+    if not profile.options.get("client_id", "").strip():
+        raise ValidationError(
+            "OAuth sign-in needs the client id (client_id) of the app registered "
+            "with the authorization server"
         )

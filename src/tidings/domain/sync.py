@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,28 @@ class SyncMode(enum.StrEnum):
     POLLING = "polling"
     BACKING_OFF = "backing_off"
     DISABLED = "disabled"
+    #: No sync worker has reported lately: whatever a folder last said no longer holds.
+    STOPPED = "stopped"
+
+
+#: A worker reports every few seconds; one silent this long has stopped or died.
+WORKER_SILENT_AFTER = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class WorkerBeat:
+    """A sync worker's sign of life, renewed while it runs and removed when it stops."""
+
+    worker_id: str
+    host: str
+    pid: int
+    started_at: datetime
+    seen_at: datetime
+
+
+def worker_running(last_seen: datetime | None, now: datetime) -> bool:
+    """Whether some worker has reported recently enough to be trusted as running."""
+    return last_seen is not None and now - last_seen < WORKER_SILENT_AFTER
 
 
 @dataclass(frozen=True)
@@ -131,6 +153,7 @@ class FolderSyncState:
 #: How a mailbox's folders add up to one mode: the first that any folder is in.
 _MODE_ORDER = (
     SyncMode.DISABLED,
+    SyncMode.STOPPED,
     SyncMode.BACKING_OFF,
     SyncMode.CONNECTING,
     SyncMode.CATCHING_UP,
@@ -146,6 +169,14 @@ class FolderSync:
     folder: str
     cursor: FolderCursor | None
     state: FolderSyncState | None
+    worker_running: bool = True
+
+    @property
+    def mode(self) -> SyncMode | None:
+        """The worker's last word, unless no worker has reported lately."""
+        if self.state is None:
+            return None
+        return self.state.mode if self.worker_running else SyncMode.STOPPED
 
 
 @dataclass(frozen=True)
@@ -155,12 +186,16 @@ class MailboxSync:
     folders: tuple[FolderSync, ...] = ()
     #: False when the mailbox is not (or no longer) meant to sync: disabled, not approved.
     syncing: bool = True
+    #: False when no sync worker has reported lately.
+    worker_running: bool = True
 
     @property
     def mode(self) -> SyncMode | None:
         modes = {f.state.mode for f in self.folders if f.state is not None}
         if modes and not self.syncing:
             return SyncMode.DISABLED  # whatever the worker last said, it has stopped since
+        if modes and not self.worker_running:
+            return SyncMode.STOPPED  # the worker that said it is gone
         return next((mode for mode in _MODE_ORDER if mode in modes), None)
 
     @property
@@ -187,13 +222,20 @@ class MailboxSync:
 
 
 def mailbox_sync(
-    cursors: list[FolderCursor], states: list[FolderSyncState], *, syncing: bool = True
+    cursors: list[FolderCursor],
+    states: list[FolderSyncState],
+    *,
+    syncing: bool = True,
+    worker_running: bool = True,
 ) -> MailboxSync:
     """Pair each folder's cursor with its state (either may be missing)."""
     by_folder = {c.folder: c for c in cursors}
     state_by_folder = {s.folder: s for s in states}
     names = sorted(set(by_folder) | set(state_by_folder))
     return MailboxSync(
-        tuple(FolderSync(n, by_folder.get(n), state_by_folder.get(n)) for n in names),
+        tuple(
+            FolderSync(n, by_folder.get(n), state_by_folder.get(n), worker_running) for n in names
+        ),
         syncing=syncing,
+        worker_running=worker_running,
     )

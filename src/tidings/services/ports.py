@@ -37,7 +37,7 @@ from tidings.domain.stored import (
     StoredDecision,
     StoredRaw,
 )
-from tidings.domain.sync import FolderCursor, FolderSyncState
+from tidings.domain.sync import FolderCursor, FolderSyncState, WorkerBeat
 from tidings.domain.tracking import Correlation
 from tidings.domain.webhooks import (
     DeliveryAttempt,
@@ -181,6 +181,9 @@ class SyncRepository(Protocol):
     def tracked_folders(self) -> dict[int, list[str]]: ...
     def save_state(self, state: FolderSyncState) -> None: ...
     def states(self) -> list[FolderSyncState]: ...
+    def beat(self, beat: WorkerBeat) -> None: ...
+    def forget_worker(self, worker_id: str) -> None: ...
+    def worker_last_seen(self) -> datetime | None: ...
 
 
 class OutboxRepository(Protocol):
@@ -341,6 +344,7 @@ class WebhookRepository(Protocol):
     def deliveries(
         self, subscription_id: int, status: DeliveryStatus | None, limit: int, offset: int
     ) -> list[WebhookDelivery]: ...
+    def prune(self, occurred_before: datetime) -> int: ...
 
 
 class WebhookSender(Protocol):

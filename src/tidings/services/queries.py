@@ -13,9 +13,9 @@ from tidings.domain.mailbox import Mailbox
 from tidings.domain.mailbox_views import MailboxView, in_view
 from tidings.domain.records import RecordRef, RecordSummary
 from tidings.domain.stored import ActivityFilter, ParkedEmail
-from tidings.domain.sync import FolderSyncState, MailboxSync, mailbox_sync
+from tidings.domain.sync import FolderSyncState, MailboxSync, mailbox_sync, worker_running
 from tidings.services.explain import ExplainService, Explanation
-from tidings.services.ports import UnitOfWork
+from tidings.services.ports import Clock, UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -47,13 +47,17 @@ class Dashboard:
     parked: int
     #: Messages on mail servers that sync has seen but not yet ingested, over every folder.
     backlog: int
+    #: When a sync worker last reported; None when none is known.
+    worker_seen_at: datetime | None = None
+    worker_running: bool = False
 
 
 class QueryService:
     """What pages, the API and the CLI read."""
 
-    def __init__(self, uow_factory: Callable[[], UnitOfWork]) -> None:
+    def __init__(self, uow_factory: Callable[[], UnitOfWork], clock: Clock) -> None:
         self._uow = uow_factory
+        self._clock = clock
         self._explain = ExplainService(uow_factory)
 
     def activities(self, query: ActivityFilter) -> ActivityPage:
@@ -87,6 +91,7 @@ class QueryService:
             created = uow.activities.created_times_since(first)
             parked = len(uow.parked.all())
             backlog = sum(state.backlog for state in uow.sync.states())
+            worker_seen_at = uow.sync.worker_last_seen()
         per_hour = Counter(
             t.astimezone(UTC).replace(minute=0, second=0, microsecond=0) for t in created
         )
@@ -98,6 +103,8 @@ class QueryService:
             ],
             parked,
             backlog,
+            worker_seen_at,
+            worker_running(worker_seen_at, now),
         )
 
     def mailboxes(self) -> list[Mailbox]:
@@ -109,8 +116,9 @@ class QueryService:
         folder (mode, last sync, backlog, first-sync progress)."""
         with self._uow() as uow:
             states = uow.sync.states()
+            running = self._worker_running(uow)
             return {
-                mailbox.id: _mailbox_sync(uow, mailbox, states)
+                mailbox.id: _mailbox_sync(uow, mailbox, states, running)
                 for mailbox in uow.mailboxes.all()
                 if mailbox.id is not None
             }
@@ -121,7 +129,15 @@ class QueryService:
             mailbox = uow.mailboxes.get(mailbox_id)
             if mailbox is None:
                 return None
-            return _mailbox_sync(uow, mailbox, uow.sync.states())
+            return _mailbox_sync(uow, mailbox, uow.sync.states(), self._worker_running(uow))
+
+    def worker_last_seen(self) -> datetime | None:
+        """When a sync worker last reported; None when none runs or ever ran."""
+        with self._uow() as uow:
+            return uow.sync.worker_last_seen()
+
+    def _worker_running(self, uow: UnitOfWork) -> bool:
+        return worker_running(uow.sync.worker_last_seen(), self._clock.now())
 
     def mailbox_by_address(self, address: str) -> Mailbox:
         with self._uow() as uow:
@@ -135,10 +151,13 @@ class QueryService:
             return uow.parked.all()
 
 
-def _mailbox_sync(uow: UnitOfWork, mailbox: Mailbox, states: list[FolderSyncState]) -> MailboxSync:
+def _mailbox_sync(
+    uow: UnitOfWork, mailbox: Mailbox, states: list[FolderSyncState], worker_running: bool
+) -> MailboxSync:
     assert mailbox.id is not None  # noqa: S101 - stored mailboxes have ids
     return mailbox_sync(
         uow.cursors.for_mailbox(mailbox.id),
         [s for s in states if s.mailbox_id == mailbox.id],
         syncing=mailbox.syncs_incoming,
+        worker_running=worker_running,
     )

@@ -21,8 +21,17 @@ from tidings.domain.record_fields import (
     check_kind,
     kind_of,
     record_from_fields,
+    ref_of,
 )
-from tidings.domain.records import Case, Contact, Opportunity, RecordKind, RecordRef
+from tidings.domain.records import (
+    REGARDING_KINDS,
+    Case,
+    Contact,
+    Opportunity,
+    RecordKind,
+    RecordRef,
+    RecordSummary,
+)
 from tidings.services.ports import UnitOfWork
 
 
@@ -45,6 +54,23 @@ class RecordService:
         check_kind(kind)
         with self._uow() as uow:
             return RecordPage(uow.records.search(kind, query), uow.records.count(kind, query))
+
+    def find_regarding(self, caller: Caller, text: str, limit: int = 10) -> list[RecordSummary]:
+        """Records an email can be regarding whose name (or address) contains ``text``:
+        accounts, contacts, leads, opportunities and cases, up to ``limit`` of each kind."""
+        caller.require(Privilege.READ_RECORDS)
+        text = text.strip()
+        if not text:
+            return []
+        with self._uow() as uow:
+            refs = [
+                ref_of(record)
+                for kind in RecordKind
+                if kind in REGARDING_KINDS
+                for record in uow.records.search(kind, RecordQuery(search=text, limit=limit))
+            ]
+            names = uow.directory.summaries(set(refs))
+        return [names[ref] for ref in refs if ref in names]
 
     def get(self, caller: Caller, ref: RecordRef) -> CrmRecord:
         caller.require(Privilege.READ_RECORDS)

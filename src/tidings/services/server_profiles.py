@@ -18,12 +18,24 @@ EDITABLE = tuple(f.name for f in fields(ServerProfile) if f.name != "id")
 
 #: For each kind, the kind-specific ``options`` it reads (none of them secret).
 KIND_OPTIONS: dict[ServerProfileKind, tuple[str, ...]] = {
-    ServerProfileKind.IMAP_SMTP: ("ca_file", "save_sent_copy", "sent_folder"),
+    ServerProfileKind.IMAP_SMTP: (
+        "ca_file",
+        "save_sent_copy",
+        "sent_folder",
+        "token_url",
+        "client_id",
+        "scope",
+    ),
     ServerProfileKind.POP3_SMTP: ("ca_file",),
     ServerProfileKind.EXCHANGE_ONLINE: ("tenant_id", "client_id"),
     ServerProfileKind.EXCHANGE_SERVER: ("ews_url", "auth", "ca_file", "notifications"),
     ServerProfileKind.GMAIL: ("client_id",),
 }
+
+
+#: A profile's secret may be a password, a client secret, a service account's JSON key or a
+#: certificate with its private key (PEM): a few kilobytes at most.
+SECRET_MAX_LENGTH = 16_384
 
 
 @dataclass(frozen=True)
@@ -124,7 +136,7 @@ class ServerProfileService:
         if not secret.username.strip() or not secret.password:
             raise ValidationError("a user name and a password are both needed")
         check_text("username", secret.username, 320)
-        check_text("password", secret.password)
+        check_text("password", secret.password, SECRET_MAX_LENGTH)
         assert profile.id is not None  # noqa: S101 - stored profiles have ids
         sealed = self._secrets.seal(secret.password)
         key = _key(profile.id, secret.direction)

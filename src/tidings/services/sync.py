@@ -38,8 +38,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from tidings.domain.errors import MailServerError, ThrottledError
@@ -138,8 +140,10 @@ class SyncService:
     async def run(self, stop: asyncio.Event) -> None:
         """Sync until ``stop`` is set, starting and ending folder tasks as settings change."""
         tasks: dict[tuple[int, str], tuple[SyncTarget, bool, asyncio.Task[None]]] = {}
+        worker_id, started_at = uuid.uuid4().hex, self._clock.now()
         try:
             while not stop.is_set():
+                await self._beat(worker_id, started_at)
                 found = await asyncio.to_thread(self.targets)
                 wanted = {(t.mailbox_id, t.folder): t for t in found}
                 by_turns = taking_turns(found)
@@ -159,6 +163,14 @@ class SyncService:
             for *_, task in tasks.values():
                 task.cancel()
             await asyncio.gather(*(task for *_, task in tasks.values()), return_exceptions=True)
+            with contextlib.suppress(Exception):  # a worker that cannot say so falls silent
+                await asyncio.to_thread(self.status.forget_worker, worker_id)
+
+    async def _beat(self, worker_id: str, started_at: datetime) -> None:
+        try:
+            await asyncio.to_thread(self.status.beat, worker_id, started_at)
+        except Exception:  # readers may call the worker stopped; sync itself goes on
+            log.exception("the sync worker's sign of life was not stored")
 
     def _turn_of(self, profile: ServerProfile) -> asyncio.Semaphore:
         key = (profile.id, profile.max_concurrent_connections)

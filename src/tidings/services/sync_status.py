@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from tidings.domain.sync import FolderCursor, FolderSyncState, SyncMode
+from tidings.domain.sync import FolderCursor, FolderSyncState, SyncMode, WorkerBeat
 from tidings.services.ports import Clock, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,20 @@ class SyncStatusBoard:
             log.exception("the sync state of %s/%s was not stored", *key)
             return
         self._saved[key] = state
+
+    def beat(self, worker_id: str, started_at: datetime) -> None:
+        """Tell readers this worker is alive; its folder states can be trusted."""
+        now = self._clock.now()
+        beat = WorkerBeat(worker_id, socket.gethostname(), os.getpid(), started_at, now)
+        with self._uow() as uow:
+            uow.sync.beat(beat)
+            uow.commit()
+
+    def forget_worker(self, worker_id: str) -> None:
+        """A worker stopping says so at once rather than falling silent."""
+        with self._uow() as uow:
+            uow.sync.forget_worker(worker_id)
+            uow.commit()
 
     def stored_cursor(self, key: Key) -> FolderCursor | None:
         with self._uow() as uow:

@@ -9,6 +9,7 @@ from tidings.domain.credentials import Credential, CredentialKey, Direction, cre
 from tidings.domain.folders import INBOX
 from tidings.domain.server_profile import ServerProfile, ServerProfileKind
 from tidings.domain.settings import EmailProcessing
+from tidings.services.credentials import with_client_secret
 from tidings.services.ports import SecretBox, UnitOfWork
 from tidings.services.sync_model import SYNCED_KINDS, SyncTarget
 
@@ -72,7 +73,12 @@ class SyncTargets:
         for key in credential_keys(profile, mailbox_id, Direction.INCOMING):
             if key in credentials:
                 username, sealed = credentials[key]
-                if sealed not in self._opened:
-                    self._opened[sealed] = self._secrets.open(sealed)
-                return Credential(username, self._opened[sealed])
+                credential = Credential(username, self._open(sealed))
+                # An OAuth mailbox's refresh token goes with its profile's client secret.
+                return with_client_secret(credential, profile, credentials.get, self._open)
         return None
+
+    def _open(self, sealed: str) -> str:
+        if sealed not in self._opened:
+            self._opened[sealed] = self._secrets.open(sealed)
+        return self._opened[sealed]

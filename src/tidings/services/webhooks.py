@@ -59,6 +59,7 @@ class WebhookService:
         clock: Clock,
         policy: RetryPolicy | None = None,
         jitter: Callable[[], float] = random.random,
+        retention: timedelta = timedelta(days=30),
     ) -> None:
         self._uow = uow_factory
         self._box = secret_box
@@ -66,6 +67,9 @@ class WebhookService:
         self._clock = clock
         self.policy = policy or RetryPolicy()
         self._jitter = jitter
+        #: How long finished deliveries stay visible before the worker forgets them.
+        self.retention = retention
+        self._pruned_at: datetime | None = None
 
     # Subscriptions ----------------------------------------------------------------------
 
@@ -161,12 +165,28 @@ class WebhookService:
         due = await asyncio.to_thread(self._claim, now, lease)
         return list(await asyncio.gather(*(self._try(d) for d in due)))
 
+    def prune(self) -> int:
+        """Forget events, deliveries and attempts older than the retention period, once
+        nothing about them is still pending; returns how many events went."""
+        now = self._clock.now()
+        with self._uow() as uow:
+            count = uow.webhooks.prune(now - self.retention)
+            uow.commit()
+        self._pruned_at = now
+        if count:
+            log.info("forgot %d webhook events older than %s", count, self.retention)
+        return count
+
     async def run(self, stop: asyncio.Event, interval: float = 2.0) -> None:
-        """Dispatch and deliver until ``stop``, looking again every ``interval`` seconds."""
+        """Dispatch and deliver until ``stop``, looking again every ``interval`` seconds,
+        and forget what is past the retention period once an hour."""
         while not stop.is_set():
             try:
                 await asyncio.to_thread(self.dispatch)
                 await self.deliver_due()
+                pruned = self._pruned_at
+                if pruned is None or self._clock.now() - pruned >= timedelta(hours=1):
+                    await asyncio.to_thread(self.prune)
             except Exception:
                 # The loop outlives any one failure: events stay in the outbox and
                 # deliveries stay due, so the next round picks them up again.

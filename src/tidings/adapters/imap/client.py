@@ -11,10 +11,11 @@ import contextlib
 import inspect
 from collections.abc import Awaitable, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from aioimaplib import aioimaplib
 
-from tidings.adapters.imap.connect import connect
+from tidings.adapters.imap.connect import authenticate_xoauth2, connect
 from tidings.adapters.imap.responses import (
     folder_with_attribute,
     imap_date,
@@ -25,14 +26,16 @@ from tidings.adapters.imap.responses import (
     parse_select,
 )
 from tidings.adapters.imap.wire import install_receiver
+from tidings.adapters.oauth.tokens import XOAUTH2_REFUSED, OAuthTokens
 from tidings.domain.credentials import Credential
 from tidings.domain.errors import MailServerError
-from tidings.domain.server_profile import ServerProfile
+from tidings.domain.server_profile import CredentialSource, ServerProfile
 from tidings.domain.sync import FetchedMessage, FolderStatus
 
 #: RFC 2177: re-issue IDLE well before servers' 30-minute inactivity timeout.
 IDLE_RENEWAL_SECONDS = 25 * 60
 _FETCH_CHUNK = 50
+_T = TypeVar("_T")
 
 
 class ImapFolderSession:
@@ -50,10 +53,18 @@ class ImapFolderSession:
 
     @classmethod
     async def open(
-        cls, profile: ServerProfile, credential: Credential, folder: str
+        cls,
+        profile: ServerProfile,
+        credential: Credential,
+        folder: str,
+        *,
+        tokens: OAuthTokens | None = None,
     ) -> ImapFolderSession:
-        """Connect, log in and select ``folder``; raise ``MailServerError`` otherwise."""
-        session = await cls.sign_in(profile, credential, folder)
+        """Connect, log in and select ``folder``; raise ``MailServerError`` otherwise.
+
+        ``tokens`` keeps OAuth access tokens between connections (a new one each time without).
+        """
+        session = await cls.sign_in(profile, credential, folder, tokens=tokens)
         try:
             session.status = await session.select()
         except BaseException:
@@ -63,13 +74,21 @@ class ImapFolderSession:
 
     @classmethod
     async def sign_in(
-        cls, profile: ServerProfile, credential: Credential, folder: str = "INBOX"
+        cls,
+        profile: ServerProfile,
+        credential: Credential,
+        folder: str = "INBOX",
+        *,
+        tokens: OAuthTokens | None = None,
     ) -> ImapFolderSession:
         """Connect and log in, selecting nothing yet."""
         client, lost = await connect(profile)
         session = cls(client, folder, FolderStatus(0, None, 0), lost)
         session._watch_unsolicited()
-        await session._login(credential)
+        if profile.credential_source is CredentialSource.OAUTH:
+            await session._login_xoauth2(profile, credential, tokens or OAuthTokens())
+        else:
+            await session._login(credential)
         return session
 
     def _watch_unsolicited(self) -> None:
@@ -86,6 +105,21 @@ class ImapFolderSession:
                 "authentication failed: check the user name and password on the mailbox",
                 permanent=True,
             )
+
+    async def _login_xoauth2(
+        self, profile: ServerProfile, credential: Credential, tokens: OAuthTokens
+    ) -> None:
+        async def attempt(token: str) -> bool:
+            return await self._call(authenticate_xoauth2(self._client, credential.username, token))
+
+        try:
+            accepted = await tokens.sign_in(profile, credential, attempt)
+        except BaseException:
+            await self.close()
+            raise
+        if not accepted:
+            await self.close()
+            raise MailServerError(XOAUTH2_REFUSED, permanent=True)
 
     async def select(self) -> FolderStatus:
         """SELECT, with CONDSTORE where offered so that SELECT reports HIGHESTMODSEQ."""
@@ -189,7 +223,7 @@ class ImapFolderSession:
                 self._client.idle_done()  # LOGOUT waits behind an unfinished IDLE
             await asyncio.wait_for(self._client.logout(), 2)
 
-    async def _call(self, command: Awaitable[aioimaplib.Response]) -> aioimaplib.Response:
+    async def _call(self, command: Awaitable[_T]) -> _T:
         """Run one command; a dropped connection ends it at once, not at its timeout."""
         if self._lost.is_set():
             if inspect.iscoroutine(command):

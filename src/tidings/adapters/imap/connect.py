@@ -11,7 +11,9 @@ import asyncio
 import ssl
 
 from aioimaplib import aioimaplib
+from typing_extensions import override
 
+from tidings.adapters.oauth.xoauth2 import encoded_response
 from tidings.adapters.tls import tls_context
 from tidings.domain.errors import MailServerError
 from tidings.domain.server_profile import ConnectionSecurity, ServerProfile
@@ -80,3 +82,46 @@ def no_starttls(host: str, port: int) -> str:
         f"the server at {host}:{port} does not offer STARTTLS: enable it on the server or use "
         "implicit TLS; Tidings never falls back to an unencrypted connection"
     )
+
+
+async def authenticate_xoauth2(client: aioimaplib.IMAP4, address: str, token: str) -> bool:
+    """``AUTHENTICATE XOAUTH2``; True when the server accepted the token.
+
+    With SASL-IR (RFC 4959) the initial response goes with the command, as Gmail, Outlook
+    and Dovecot allow; otherwise after the server's first ``+``. A refused token gets a ``+``
+    carrying the server's error: the empty answer to it brings the tagged NO.
+    """
+    protocol = client.protocol
+    response = encoded_response(address, token)
+    command = _SaslCommand(protocol, "XOAUTH2", response)
+    result = await asyncio.wait_for(protocol.execute(command, scrub=response), client.timeout)
+    if result.result != "OK":
+        return False
+    async with protocol.state_condition:
+        protocol.state = aioimaplib.AUTH
+        protocol.state_condition.notify_all()
+    for line in result.lines:
+        # The tagged OK may list the capabilities of the signed-in state (RFC 3501 §7.1).
+        if b"CAPABILITY" in line:
+            words = line.decode(errors="replace").split("CAPABILITY", 1)[1]
+            protocol.capabilities |= set(words.strip(" ]").split())
+    return True
+
+
+class _SaslCommand(aioimaplib.Command):  # type: ignore[misc]  # untyped library
+    """AUTHENTICATE answering the server's continuation requests itself (RFC 3501 §6.2.2)."""
+
+    def __init__(
+        self, protocol: aioimaplib.IMAP4ClientProtocol, mechanism: str, reply: str
+    ) -> None:
+        initial = "SASL-IR" in protocol.capabilities
+        arguments = (mechanism, reply) if initial else (mechanism,)
+        super().__init__("AUTHENTICATE", protocol.new_tag(), *arguments, loop=protocol.loop)
+        self._protocol = protocol
+        self._pending = "" if initial else reply
+
+    @override
+    def flush(self) -> None:
+        # aioimaplib calls this for each "+" line it hands to the pending command.
+        reply, self._pending = self._pending, ""
+        self._protocol.send(reply, scrub=reply or None)

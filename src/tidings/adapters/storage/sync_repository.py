@@ -4,15 +4,16 @@ each folder it syncs, for other processes to read."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from tidings.adapters.storage import tables as t
 from tidings.adapters.storage.mapping import mailbox_from
 from tidings.domain.credentials import CredentialKey, CredentialScope, Direction
 from tidings.domain.mailbox import Mailbox
-from tidings.domain.sync import FolderSyncState, SyncMode
+from tidings.domain.sync import FolderSyncState, SyncMode, WorkerBeat
 
 _S = t.folder_sync_states.c
 
@@ -69,6 +70,32 @@ class SqlSyncRepository:
                 mailbox_id=state.mailbox_id, folder=state.folder, **values
             )
         )
+
+    def beat(self, beat: WorkerBeat) -> None:
+        w = t.sync_workers.c
+        found = self._conn.execute(
+            update(t.sync_workers).where(w.worker_id == beat.worker_id).values(seen_at=beat.seen_at)
+        ).rowcount
+        if not found:
+            self._conn.execute(
+                insert(t.sync_workers).values(
+                    worker_id=beat.worker_id,
+                    host=beat.host,
+                    pid=beat.pid,
+                    started_at=beat.started_at,
+                    seen_at=beat.seen_at,
+                )
+            )
+
+    def forget_worker(self, worker_id: str) -> None:
+        self._conn.execute(delete(t.sync_workers).where(t.sync_workers.c.worker_id == worker_id))
+
+    def worker_last_seen(self) -> datetime | None:
+        """When any sync worker last reported; None when none is known."""
+        seen: datetime | None = self._conn.execute(
+            select(func.max(t.sync_workers.c.seen_at))
+        ).scalar()
+        return seen
 
     def states(self) -> list[FolderSyncState]:
         rows = self._conn.execute(

@@ -321,6 +321,16 @@ folder_sync_states = Table(
     Column("last_error", Text),
 )
 
+sync_workers = Table(
+    "sync_workers",
+    metadata,
+    Column("worker_id", String(64), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("seen_at", UtcDateTime(), nullable=False),
+)
+
 outbox = Table(
     "outbox",
     metadata,

@@ -205,6 +205,24 @@ class SqlWebhookRepository:
         history = self._history([r.id for r in rows])
         return [_delivery(r, history.get(r.id, ())) for r in rows]
 
+    def prune(self, occurred_before: datetime) -> int:
+        """Forget events older than ``occurred_before`` once every delivery of theirs is
+        finished, with those deliveries and their attempts; returns how many events."""
+        pending = select(_D.event_id).where(_D.status == DeliveryStatus.PENDING.value)
+        old = select(_E.id).where(
+            _E.occurred_at < occurred_before,
+            _E.dispatched_at.is_not(None),
+            _E.id.not_in(pending),
+        )
+        ids = list(self._conn.execute(old).scalars())
+        for first in range(0, len(ids), 500):  # within every database's parameter limit
+            chunk = ids[first : first + 500]
+            deliveries = select(_D.id).where(_D.event_id.in_(chunk))
+            self._conn.execute(delete(t.webhook_attempts).where(_A.delivery_id.in_(deliveries)))
+            self._conn.execute(delete(t.webhook_deliveries).where(_D.event_id.in_(chunk)))
+            self._conn.execute(delete(t.webhook_events).where(_E.id.in_(chunk)))
+        return len(ids)
+
     def _history(self, delivery_ids: list[int]) -> dict[int, tuple[DeliveryAttempt, ...]]:
         found: dict[int, list[DeliveryAttempt]] = {}
         if not delivery_ids:

@@ -43,6 +43,9 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=200), storable]
 Host = Annotated[str, StringConstraints(max_length=255), storable]
 Address = Annotated[str, StringConstraints(min_length=3, max_length=320), storable]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1000), storable]
+#: A mail credential's secret: a password, or an OAuth refresh token (Microsoft's run to a
+#: couple of thousand characters).
+Secret = Annotated[str, StringConstraints(min_length=1, max_length=8000), storable]
 Text = Annotated[str, StringConstraints(max_length=1000), storable]
 Id = Annotated[int, Field(ge=1, le=2_147_483_647)]
 #: An id in a URL path: beyond the databases' integer range is simply not found.
@@ -205,10 +208,11 @@ class _ProfileFields(StrictModel):
 
 
 class CredentialsIn(StrictModel):
-    """A user name and password; the password is write-only."""
+    """A user name and password; the password is write-only. Under OAuth the mailbox's
+    password is its refresh token, and the profile's the app's client secret."""
 
     username: Address
-    password: Password
+    password: Secret
     direction: Direction = Direction.INCOMING
 
 

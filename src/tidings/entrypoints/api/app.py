@@ -5,6 +5,7 @@ from collections.abc import Mapping
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tidings import __version__
@@ -38,14 +39,16 @@ PROBLEM = "application/problem+json"
 
 def create_app(tidings: Tidings) -> FastAPI:
     """An app serving ``tidings``; routes reach services through ``app.state.tidings``."""
-    app = FastAPI(
+    # Swagger UI's script and styles are served from the package, never from a CDN.
+    app = FastAPIOffline(
         title="Tidings",
         version=__version__,
         description="Server-side email synchronization and tracking for CRM.",
         docs_url="/api/docs",
         openapi_url="/api/openapi.json",
         redoc_url=None,
-        swagger_ui_oauth2_redirect_url=None,
+        static_url="/api/docs/static",
+        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
     )
     app.state.tidings = tidings
     app.include_router(activities.router)

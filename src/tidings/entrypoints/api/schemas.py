@@ -186,7 +186,7 @@ class FolderSyncPublic(BaseModel):
             progress = ProgressPublic(done=state.first_sync_done or 0, total=state.first_sync_total)
         return cls(
             folder=folder.folder,
-            mode=state.mode.value if state else None,
+            mode=folder.mode.value if folder.mode else None,
             last_sync=state.checked_at if state else None,
             backlog=state.backlog if state else 0,
             first_sync=progress,
@@ -211,7 +211,8 @@ class MailboxPublic(BaseModel):
     enabled: bool
     alerts: list[AlertPublic]
     #: "idle" (pushed by IMAP IDLE), "polling", "catching_up", "connecting", "backing_off"
-    #: or "disabled"; null until the worker first reaches the mailbox.
+    #: or "disabled"; "stopped" when no sync worker has reported for a minute; null until
+    #: the worker first reaches the mailbox.
     sync_mode: str | None
     last_sync: datetime | None
     backlog: int

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,9 +17,15 @@ from rich.table import Table
 
 from tidings.domain.errors import TidingsError
 from tidings.domain.people import Caller, Privilege, User
-from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
+from tidings.domain.server_profile import (
+    ConnectionSecurity,
+    CredentialSource,
+    ServerProfile,
+    ServerProfileKind,
+)
 from tidings.domain.sync import FolderSync, MailboxSync
 from tidings.entrypoints.cli.common import ready
+from tidings.services.server_profiles import ProfileSecret
 
 admin_app = typer.Typer(help="Set up profiles, users and mailboxes.", no_args_is_help=True)
 console = Console()
@@ -96,17 +103,37 @@ def _folder(folder: FolderSync) -> str:
 @admin_app.command("add-profile")
 def add_profile(
     name: str,
-    incoming_host: Annotated[str, typer.Option()],
-    outgoing_host: Annotated[str, typer.Option()],
     kind: Annotated[ServerProfileKind, typer.Option()] = ServerProfileKind.IMAP_SMTP,
+    incoming_host: Annotated[str, typer.Option(help="IMAP/POP3 kinds only.")] = "",
+    outgoing_host: Annotated[str, typer.Option(help="IMAP/POP3 kinds only.")] = "",
     incoming_port: Annotated[int | None, typer.Option()] = None,
     incoming_security: Annotated[ConnectionSecurity, typer.Option()] = ConnectionSecurity.TLS,
     outgoing_port: Annotated[int | None, typer.Option()] = None,
     outgoing_security: Annotated[ConnectionSecurity, typer.Option()] = ConnectionSecurity.STARTTLS,
     allow_insecure: Annotated[bool, typer.Option(help="Allow connections without TLS.")] = False,
     ca_file: Annotated[str | None, typer.Option(help="A private CA to trust.")] = None,
+    option: Annotated[
+        list[str], typer.Option(help="A setting of the kind, KEY=VALUE (tenant_id=…); repeat.")
+    ] = [],  # noqa: B006
+    credentials_from: Annotated[
+        CredentialSource, typer.Option(help="Whose credentials log in.")
+    ] = CredentialSource.MAILBOX,
+    profile_username: Annotated[
+        str | None,
+        typer.Option(help="The profile's own account or client id; its secret is asked for."),
+    ] = None,
+    secret_file: Annotated[
+        Path | None,
+        typer.Option(help="Read the profile's secret from this file (a JSON key, a PEM)."),
+    ] = None,
+    secret_stdin: Annotated[
+        bool, typer.Option(help="Read the profile's secret from stdin.")
+    ] = False,
 ) -> None:
-    """Add an email server profile."""
+    """Add an email server profile, with the credentials it holds when it holds them."""
+    options = dict(_option(text) for text in option)
+    if ca_file:
+        options["ca_file"] = ca_file
     profile = ServerProfile(
         name=name,
         kind=kind,
@@ -117,13 +144,33 @@ def add_profile(
         outgoing_port=outgoing_port,
         outgoing_security=outgoing_security,
         allow_insecure=allow_insecure,
-        options={"ca_file": ca_file} if ca_file else {},
+        credential_source=credentials_from,
+        options=options,
     )
+    secret = None
+    if profile_username is not None:
+        secret = secret_file.read_text() if secret_file else _password(secret_stdin)
     tidings = ready()
-    _run(lambda: tidings.setup.add_server_profile(profile))
+
+    def add() -> None:
+        profile_id = tidings.setup.add_server_profile(profile)
+        if profile_username is not None and secret is not None:
+            tidings.server_profiles.set_credentials(
+                OPERATOR, profile_id, ProfileSecret(profile_username, secret)
+            )
+
+    _run(add)
     for warning in profile.warnings():
         console.print(f"[yellow]warning:[/] {warning}")
     console.print(f"Server profile {name!r} added.")
+
+
+def _option(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        errors.print(f"[red]error:[/] --option takes KEY=VALUE, not {text!r}")
+        raise typer.Exit(2)
+    return key.strip(), value.strip()
 
 
 @admin_app.command("add-user")

@@ -72,8 +72,12 @@ def activity_detail(
     visitor: VisitorDep,
     activity_id: int,
     images: bool = False,
+    find: str | None = None,
 ) -> HTMLResponse:
     visitor.require(Privilege.READ_ACTIVITIES)
+    candidates = []
+    if find is not None and visitor.can(Privilege.READ_RECORDS):
+        candidates = tidings.records.find_regarding(visitor.caller, find[:200])
     detail = tidings.queries.activity(activity_id)
     activity = detail.activity
     blocked = 0
@@ -91,6 +95,8 @@ def activity_detail(
         images=images,
         blocked=blocked,
         regarding_kinds=[k for k in RecordKind if k.value in _REGARDING_KINDS],
+        find=find,
+        candidates=candidates,
     )
 
 

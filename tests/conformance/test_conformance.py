@@ -1,0 +1,188 @@
+"""What every mail source owes, checked the same way for each: IMAP and POP3 against a real
+Dovecot, Microsoft Graph, Exchange Web Services and Gmail against their contract fakes.
+
+New mail becomes one activity; a folder rule applies; a lost cursor re-syncs without
+duplicates; throttling waits; bad credentials alert and do not enable; outgoing sends once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+
+from tests.builders import Org, TickingClock, make_email
+from tests.conformance.source import MailSource
+from tests.conformance.sources import SOURCES
+from tests.conftest import settings_for
+from tests.integration.sync_run import SyncRun, service_for
+from tidings.bootstrap import bootstrap
+from tidings.domain.activity import ActivityStatus
+from tidings.domain.correlation import CorrelationMethod
+from tidings.domain.mailbox import AlertLevel
+from tidings.domain.outgoing import OutboxPhase
+from tidings.domain.people import Caller, Privilege
+from tidings.domain.tracking import Outcome
+from tidings.services.queries import ActivityFilter
+
+DANA = "dana@northwind.example"
+
+
+@pytest.fixture(params=sorted(SOURCES))
+def source(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MailSource]:
+    with SOURCES[request.param](tmp_path / "source") as running:
+        yield running
+
+
+@pytest.fixture
+def org_run(source: MailSource, sqlite_url: str) -> Iterator[tuple[Org, SyncRun]]:
+    holder: dict[str, SyncRun] = {}
+    tidings = bootstrap(
+        settings_for(sqlite_url), TickingClock(), listener=lambda e: holder["run"].listen(e)
+    )
+    holder["run"] = run = SyncRun(tidings)
+    org = Org.create(tidings)
+    source.connect(org, ["dana"])
+    yield org, run
+    run.stop()
+    tidings.close()
+
+
+def _subjects(org: Org) -> list[str]:
+    return sorted(a.subject for a in org.tidings.queries.activities(ActivityFilter()).items)
+
+
+def _admin(org: Org) -> Caller:
+    return Caller(org.users["dana"], frozenset(Privilege))
+
+
+def test_new_mail_becomes_one_activity(source: MailSource, org_run: tuple[Org, SyncRun]) -> None:
+    org, run = org_run
+    source.deliver(DANA, make_email(subject="First", message_id="<first@c.example>"))
+    run.start(service_for(run))
+    run.wait_for(lambda: len(run.results) == 1)
+    # Mail that arrives while sync waits is found too (pushed or polled).
+    source.deliver(DANA, make_email(subject="Second", message_id="<second@c.example>"))
+    run.wait_for(lambda: len(run.results) == 2)
+    run.stop()
+    assert _subjects(org) == ["First", "Second"]
+    [first] = [
+        a for a in org.tidings.queries.activities(ActivityFilter()).items if a.subject == "First"
+    ]
+    detail = org.tidings.queries.activity(first.id)
+    assert detail.activity.message_id == "<first@c.example>"
+    parties = {(p.address, p.party) for p in detail.activity.parties}
+    assert ("maria@contoso.example", org.records["maria"]) in parties
+
+
+def test_a_folder_rule_applies(source: MailSource, org_run: tuple[Org, SyncRun]) -> None:
+    if not source.has_folders:
+        pytest.skip(f"{source.name} has only an Inbox")
+    org, run = org_run
+    org.add_folder_rule("dana", "Contoso", org.records["deal"])
+    source.deliver(DANA, make_email(subject="Deal", message_id="<deal@c.example>"), "Contoso")
+    source.deliver(DANA, make_email(subject="Private", message_id="<p@c.example>"), "Private")
+    source.deliver(DANA, make_email(subject="Inbox", message_id="<i@c.example>"))
+    run.start(service_for(run))
+    run.wait_for(lambda: len(run.results) == 2)
+    run.stop()
+    assert _subjects(org) == ["Deal", "Inbox"]
+    [deal] = [
+        a for a in org.tidings.queries.activities(ActivityFilter()).items if a.subject == "Deal"
+    ]
+    assert (deal.regarding, deal.correlation) == (
+        org.records["deal"],
+        CorrelationMethod.FOLDER_RULE,
+    )
+
+
+def test_a_lost_cursor_resyncs_without_duplicates(
+    source: MailSource, org_run: tuple[Org, SyncRun]
+) -> None:
+    org, run = org_run
+    source.deliver(DANA, make_email(subject="Before", message_id="<before@c.example>"))
+    run.start(service_for(run))
+    run.wait_for(lambda: len(run.results) == 1)
+    run.stop()
+    source.lose_cursors()
+    source.deliver(DANA, make_email(subject="After", message_id="<after@c.example>"))
+    again = SyncRun(run.tidings)
+    again.start(service_for(again))
+    again.wait_for(lambda: any(r.outcome is Outcome.TRACKED for r in again.results))
+    again.stop()
+    assert _subjects(org) == ["After", "Before"]
+
+
+def test_throttling_waits_and_loses_nothing(
+    source: MailSource, org_run: tuple[Org, SyncRun]
+) -> None:
+    if not source.can_throttle:
+        pytest.skip(f"{source.name} servers cannot ask a client to slow down")
+    org, run = org_run
+    source.deliver(DANA, make_email(subject="Busy day", message_id="<busy@c.example>"))
+    source.throttle(3)
+    run.start(service_for(run))
+    run.wait_for(lambda: len(run.results) == 1)
+    run.stop()
+    assert _subjects(org) == ["Busy day"]
+    assert run.alerts == []
+    with org.tidings.uow() as uow:
+        mailbox = uow.mailboxes.get(org.mailboxes["dana"])
+    assert mailbox is not None and mailbox.enabled and mailbox.alerts == []
+
+
+def test_bad_credentials_alert_and_do_not_enable(
+    source: MailSource, org_run: tuple[Org, SyncRun]
+) -> None:
+    org, _ = org_run
+    source.break_credentials(org, "dana")
+    [report] = asyncio.run(
+        org.tidings.mailboxes.test_and_enable(_admin(org), [org.mailboxes["dana"]])
+    )
+    assert not report.enabled
+    assert report.incoming.message  # says what to fix, in the admin's words
+    with org.tidings.uow() as uow:
+        mailbox = uow.mailboxes.get(org.mailboxes["dana"])
+    assert mailbox is not None and not mailbox.enabled
+    assert [a.level for a in mailbox.alerts if a.text == report.incoming.message] == [
+        AlertLevel.ERROR
+    ]
+
+
+def test_bad_credentials_during_sync_raise_an_alert(
+    source: MailSource, org_run: tuple[Org, SyncRun]
+) -> None:
+    org, run = org_run
+    source.break_credentials(org, "dana")
+    run.start(service_for(run, max_permanent_failures=1))
+    run.wait_for(lambda: len(run.alerts) == 1)
+    run.stop()
+    [alert] = run.alerts
+    assert alert.disabled and alert.target.address == DANA
+    with org.tidings.uow() as uow:
+        mailbox = uow.mailboxes.get(org.mailboxes["dana"])
+    assert mailbox is not None and not mailbox.enabled
+
+
+def test_outgoing_email_is_sent_once(source: MailSource, org_run: tuple[Org, SyncRun]) -> None:
+    org, _ = org_run
+    activity_id = org.tidings.outgoing.queue(
+        _admin(org),
+        mailbox_id=org.mailboxes["dana"],
+        to=["maria@contoso.example"],
+        cc=[],
+        subject="Quote for 500 seats",
+        body="Hello Maria,\n",
+        regarding=org.records["deal"],
+    )
+    [result] = asyncio.run(org.tidings.outgoing.send_pending())
+    assert result.phase is OutboxPhase.SENT, result.error
+    assert asyncio.run(org.tidings.outgoing.send_pending()) == []
+    pending = org.tidings.queries.activity(activity_id).activity
+    assert pending.status is ActivityStatus.SENT
+    [raw] = source.sent(DANA)
+    sent = message_from_bytes(raw, policy=policy.default)
+    assert (sent["Message-ID"], sent["Subject"]) == (pending.message_id, pending.subject)
