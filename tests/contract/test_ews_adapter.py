@@ -41,7 +41,7 @@ def test_the_profile_ca_file_is_what_tls_is_verified_against(ews, monkeypatch):
     del profile.options["ca_file"]
     check = asyncio.run(EwsTester().check_incoming(profile, SERVICE, DANA))
     assert not check.ok and check.permanent
-    assert check.message.startswith("the EWS server's certificate is not trusted")
+    assert check.message.startswith("incoming: the EWS server's certificate is not trusted")
     trusted = asyncio.run(EwsTester().check_incoming(ews_profile(ews), SERVICE, DANA))
     assert trusted.ok, trusted.message
 
@@ -62,7 +62,9 @@ def test_a_mailbox_signs_in_with_its_own_credentials_without_impersonation(ews):
     assert asyncio.run(first_page()) == (1, False)
     check = asyncio.run(EwsTester().check_incoming(profile, Credential(DANA, "wrong"), DANA))
     assert (check.ok, check.permanent) == (False, True)
-    assert check.message == "authentication failed: check the mailbox's user name and password"
+    assert check.message == (
+        "incoming: authentication failed: check the mailbox's user name and password"
+    )
 
 
 def test_the_first_sync_leaves_out_mail_received_before_the_profile_cut_off(ews):

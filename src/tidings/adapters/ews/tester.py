@@ -26,7 +26,8 @@ class EwsTester:
             credential,
             address,
             lambda account: account.inbox,
-            f"EWS: the Inbox of {address} is reachable",
+            "incoming",
+            f"the Inbox of {address} is reachable through EWS",
         )
 
     async def check_outgoing(
@@ -37,7 +38,8 @@ class EwsTester:
             credential,
             address,
             lambda account: account.sent,
-            f"EWS: {address} may send, with a copy in its Sent Items",
+            "outgoing",
+            f"{address} may send through EWS, with a copy in its Sent Items",
         )
 
 
@@ -46,6 +48,7 @@ async def _check(
     credential: Credential | None,
     address: str,
     probe: Callable[[Any], object],
+    side: str,
     passed: str,
 ) -> ConnectionCheck:
     context = mailbox_context(profile, address)
@@ -60,5 +63,5 @@ async def _check(
     try:
         await in_thread(context, run)
     except MailServerError as error:
-        return ConnectionCheck.failed(str(error), error.permanent)
-    return ConnectionCheck.passed(passed)
+        return ConnectionCheck.failed(f"{side}: {error}", error.permanent)
+    return ConnectionCheck.passed(f"{side}: {passed}")
