@@ -13,6 +13,9 @@ from sqlalchemy import Engine
 
 from tidings.adapters.clock import SystemClock
 from tidings.adapters.demo_mailbox import load_sample_mailbox
+from tidings.adapters.ews.sender import EwsSender
+from tidings.adapters.ews.session import EwsFolderOpener
+from tidings.adapters.ews.tester import EwsTester
 from tidings.adapters.gmail import GmailApi
 from tidings.adapters.graph.notifications import GraphNotificationHub
 from tidings.adapters.graph.sender import GraphSender
@@ -82,6 +85,9 @@ def mail_apis() -> dict[ServerProfileKind, MailApi]:
     gmail = GmailApi()
     graph_tokens, graph_hub = GraphTokens(), GraphNotificationHub()
     return {
+        ServerProfileKind.EXCHANGE_SERVER: MailApi(
+            open_folder=EwsFolderOpener(), sender=EwsSender(), tester=EwsTester()
+        ),
         ServerProfileKind.EXCHANGE_ONLINE: MailApi(
             open_folder=GraphDeltaOpener(graph_tokens, graph_hub),
             sender=GraphSender(graph_tokens),

@@ -36,7 +36,7 @@ KIND_OPTIONS: dict[ServerProfileKind, tuple[str, ...]] = {
         "ca_file",
         "notification_url",
     ),
-    ServerProfileKind.EXCHANGE_SERVER: ("ews_url", "ca_file"),
+    ServerProfileKind.EXCHANGE_SERVER: ("ews_url", "auth", "ca_file", "notifications"),
     # The endpoints differ only for tests or a proxy; the client id lives in the key itself.
     ServerProfileKind.GMAIL: ("gmail_url", "token_url", "ca_file", "pubsub_topic"),
 }

@@ -48,6 +48,8 @@ OPTION_LABELS = {
     "tenant_id": ("Directory (tenant) ID", ""),
     "client_id": ("Application (client) ID", ""),
     "ews_url": ("Exchange Web Services URL", "Leave empty to use autodiscover."),
+    "auth": ("EWS authentication (ntlm or basic)", "Empty: NTLM, the default of Exchange's EWS virtual directory."),
+    "notifications": ("New mail notifications (streaming or polling)", "Empty: streaming; polling waits the minimum polling interval instead."),
 }  # fmt: skip
 
 _GENERAL = [

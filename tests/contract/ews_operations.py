@@ -1,0 +1,188 @@
+"""The EWS operations the contract fake answers, one function each, over its ``Store``.
+
+Each takes the mailbox the request acts for and the operation's element, and returns the
+response envelope (``Stream`` for GetStreamingEvents, whose response stays open); a fault of
+the whole request is raised as ``EwsFault``. See ``ews_fake`` for the reference pages.
+"""
+
+from __future__ import annotations
+
+import base64
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from tests.contract import ews_soap as soap
+from tests.contract.ews_soap import EwsFault
+from tests.contract.ews_store import Mailbox, Store
+
+NOT_FOUND = "The specified folder could not be found in the store."
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A GetStreamingEvents request: answered by a response that stays open."""
+
+    ids: list[str]
+    minutes: int
+
+
+def get_folder(store: Store, mailbox: Mailbox, operation: ET.Element) -> str:
+    messages = []
+    for wanted in soap.children(operation, f"{{{soap.M}}}FolderIds"):
+        folder = store.resolve(mailbox, wanted)
+        if folder is None:
+            messages.append(soap.error("GetFolder", "ErrorFolderNotFound", NOT_FOUND))
+            continue
+        folders = f"<m:Folders>{mailbox.folder_xml(folder)}</m:Folders>"
+        messages.append(soap.success("GetFolder", folders))
+    return soap.response("GetFolder", messages)
+
+
+def find_folder(store: Store, mailbox: Mailbox, operation: ET.Element) -> str:
+    """Shallow traversal; an IsEqualTo restriction on the display name, if any."""
+    constant = operation.find(f"{{{soap.M}}}Restriction//{{{soap.T}}}Constant")
+    name = None if constant is None else (constant.get("Value") or "").lower()
+    messages = []
+    for wanted in soap.children(operation, f"{{{soap.M}}}ParentFolderIds"):
+        parent = store.resolve(mailbox, wanted)
+        if parent is None:
+            messages.append(soap.error("FindFolder", "ErrorFolderNotFound", NOT_FOUND))
+            continue
+        found = [
+            f
+            for f in mailbox.folders.values()
+            if f.parent_id == parent.id and (name is None or f.name.lower() == name)
+        ]
+        inner = "".join(mailbox.folder_xml(f) for f in found)
+        messages.append(
+            soap.success(
+                "FindFolder",
+                f'<m:RootFolder TotalItemsInView="{len(found)}" '
+                f'IndexedPagingOffset="{len(found)}" IncludesLastItemInRange="true">'
+                f"<t:Folders>{inner}</t:Folders></m:RootFolder>",
+            )
+        )
+    return soap.response("FindFolder", messages)
+
+
+def sync_folder_items(store: Store, mailbox: Mailbox, operation: ET.Element) -> str:
+    """Create changes after the sync state, at most MaxChangesReturned of them."""
+    wanted = operation.find(f"{{{soap.M}}}SyncFolderId/*")
+    folder = store.resolve(mailbox, wanted) if wanted is not None else None
+    if folder is None:
+        failed = soap.error("SyncFolderItems", "ErrorFolderNotFound", NOT_FOUND)
+        return soap.response("SyncFolderItems", [failed])
+    start = store.read_sync_state(soap.text_of(operation, f"{{{soap.M}}}SyncState"), folder)
+    if start is None:
+        failed = soap.error(
+            "SyncFolderItems",
+            "ErrorInvalidSyncStateData",
+            "Synchronization state data is corrupt or otherwise invalid.",
+            # Exchange keeps the response's shape: an empty state, no changes.
+            "<m:SyncState/><m:IncludesLastItemInRange>true</m:IncludesLastItemInRange>",
+        )
+        return soap.response("SyncFolderItems", [failed])
+    limit = int(soap.text_of(operation, f"{{{soap.M}}}MaxChangesReturned") or "512")
+    ids = folder.items[start : start + limit]
+    end = start + len(ids)
+    fields = soap.requested_fields(operation)
+    changes = "".join(
+        f"<t:Create>{soap.message_xml(i, store.items[i].received_at, None, fields)}</t:Create>"
+        for i in ids
+    )
+    last = "true" if end >= len(folder.items) else "false"
+    content = (
+        f"<m:SyncState>{store.sync_state(folder, end)}</m:SyncState>"
+        f"<m:IncludesLastItemInRange>{last}</m:IncludesLastItemInRange>"
+        f"<m:Changes>{changes}</m:Changes>"
+    )
+    return soap.response("SyncFolderItems", [soap.success("SyncFolderItems", content)])
+
+
+def get_item(store: Store, mailbox: Mailbox, operation: ET.Element) -> str:
+    """Items by ItemId; MimeContent when IncludeMimeContent or item:MimeContent asks."""
+    fields = soap.requested_fields(operation)
+    include = soap.text_of(operation, f"{{{soap.M}}}ItemShape/{{{soap.T}}}IncludeMimeContent")
+    with_mime = include == "true" or "item:MimeContent" in fields
+    messages = []
+    for wanted in soap.children(operation, f"{{{soap.M}}}ItemIds"):
+        item = store.items.get(wanted.get("Id", ""))
+        if item is None or item.folder_id not in mailbox.folders:
+            messages.append(
+                soap.error(
+                    "GetItem",
+                    "ErrorItemNotFound",
+                    "The specified object was not found in the store.",
+                    "<m:Items/>",
+                )
+            )
+            continue
+        raw = item.raw if with_mime else None
+        xml = soap.message_xml(item.id, item.received_at, raw, fields)
+        messages.append(soap.success("GetItem", f"<m:Items>{xml}</m:Items>"))
+    return soap.response("GetItem", messages)
+
+
+def create_item(store: Store, mailbox: Mailbox, operation: ET.Element) -> str:
+    """Send MimeContent as is and keep a copy in Sent Items (SendAndSaveCopy only)."""
+    if operation.get("MessageDisposition") != "SendAndSaveCopy":
+        raise EwsFault("ErrorInvalidRequest", "this fake only sends with SendAndSaveCopy")
+    messages = []
+    for message in soap.children(operation, f"{{{soap.M}}}Items"):
+        mime = soap.text_of(message, f"{{{soap.T}}}MimeContent")
+        if not mime:
+            raise EwsFault("ErrorInvalidRequest", "this fake only sends MimeContent")
+        raw = base64.b64decode(mime)
+        mailbox.sent.append(raw)
+        sent_items = mailbox.folders[mailbox.distinguished["sentitems"]]
+        store.store(mailbox, sent_items, raw, datetime.now(UTC))
+        messages.append(soap.success("CreateItem", "<m:Items/>"))
+    return soap.response("CreateItem", messages)
+
+
+def subscribe(store: Store, mailbox: Mailbox, operation: ET.Element) -> str:
+    """A StreamingSubscriptionRequest on the folders named."""
+    request = operation.find(f"{{{soap.M}}}StreamingSubscriptionRequest")
+    if request is None:
+        raise EwsFault("ErrorInvalidRequest", "this fake offers streaming subscriptions only")
+    wanted = soap.children(request, f"{{{soap.T}}}FolderIds")
+    folders = [store.resolve(mailbox, f) for f in wanted]
+    if not folders or any(f is None for f in folders):
+        failed = soap.error("Subscribe", "ErrorFolderNotFound", NOT_FOUND)
+        return soap.response("Subscribe", [failed])
+    events = {e.text or "" for e in soap.children(request, f"{{{soap.T}}}EventTypes")}
+    folder_ids = {f.id for f in folders if f is not None}
+    subscription = store.subscriptions.subscribe(mailbox.address, folder_ids, events)
+    content = f"<m:SubscriptionId>{subscription}</m:SubscriptionId>"
+    return soap.response("Subscribe", [soap.success("Subscribe", content)])
+
+
+def get_streaming_events(store: Store, mailbox: Mailbox, operation: ET.Element) -> str | Stream:
+    """A stream for known subscriptions; ErrorSubscriptionNotFound for the others."""
+    ids = [e.text or "" for e in soap.children(operation, f"{{{soap.M}}}SubscriptionIds")]
+    minutes = int(soap.text_of(operation, f"{{{soap.M}}}ConnectionTimeout") or "0")
+    if not 1 <= minutes <= 30:
+        raise EwsFault("ErrorInvalidRequest", "ConnectionTimeout must be 1 to 30 minutes")
+    unknown = store.subscriptions.unknown(mailbox.address, ids)
+    if not unknown:
+        return Stream(ids, minutes)
+    listed = "".join(f"<m:SubscriptionId>{i}</m:SubscriptionId>" for i in unknown)
+    failed = soap.error(
+        "GetStreamingEvents",
+        "ErrorSubscriptionNotFound",
+        "The specified subscription was not found.",
+        f"<m:ErrorSubscriptionIds>{listed}</m:ErrorSubscriptionIds>",
+    )
+    return soap.response("GetStreamingEvents", [failed])
+
+
+HANDLERS = {
+    "GetFolder": get_folder,
+    "FindFolder": find_folder,
+    "SyncFolderItems": sync_folder_items,
+    "GetItem": get_item,
+    "CreateItem": create_item,
+    "Subscribe": subscribe,
+    "GetStreamingEvents": get_streaming_events,
+}
