@@ -13,7 +13,7 @@ from starlette.datastructures import FormData
 
 from tidings.domain.errors import ValidationError
 
-Kind = Literal["text", "int", "bool", "choice", "words", "datetime", "password"]
+Kind = Literal["text", "int", "bool", "choice", "words", "datetime", "password", "secret_text"]
 
 
 @dataclass(frozen=True)

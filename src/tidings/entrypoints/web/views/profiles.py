@@ -48,6 +48,14 @@ OPTION_LABELS = {
     "tenant_id": ("Directory (tenant) ID", ""),
     "client_id": ("Application (client) ID", ""),
     "ews_url": ("Exchange Web Services URL", "Leave empty to use autodiscover."),
+    "token_url": ("OAuth token endpoint", "Microsoft: https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token; Google: https://oauth2.googleapis.com/token."),
+    "scope": ("OAuth scopes", "Empty: what the provider grants by default for IMAP and SMTP."),
+    "authority_url": ("Microsoft Entra sign-in address", "National clouds only; empty: https://login.microsoftonline.com."),
+    "graph_url": ("Microsoft Graph address", "National clouds only; empty: https://graph.microsoft.com."),
+    "certificate_thumbprint": ("Certificate thumbprint", "Only when the credential holds the certificate's private key alone."),
+    "notification_url": ("Public address for change notifications", "https://<Tidings as the internet reaches it>/api/push/exchange_online; empty: delta polling."),
+    "gmail_url": ("Gmail API address", "Empty: https://gmail.googleapis.com."),
+    "pubsub_topic": ("Pub/Sub topic for push", "Leave empty: push messages have no receiving endpoint yet."),
     "auth": ("EWS authentication (ntlm or basic)", "Empty: NTLM, the default of Exchange's EWS virtual directory."),
     "notifications": ("New mail notifications (streaming or polling)", "Empty: streaming; polling waits the minimum polling interval instead."),
 }  # fmt: skip
@@ -74,10 +82,26 @@ _ADVANCED = [
     Field("connection_timeout_seconds", "Connection timeout in seconds", "int"),
     Field("move_failed_to_undeliverable", "Move failed emails to the Undeliverable folder", "bool"),
 ]
+_KEPT = "Stored encrypted; never shown again. Leave empty to keep the current one."
 _SECRET = [
     Field("username", "User name (credentials held by the profile)"),
-    Field("password", "Password", "password", hint="Stored encrypted; never shown again. Leave empty to keep the current one."),
-]  # fmt: skip
+    Field("password", "Password", "password", hint=_KEPT),
+]
+#: What the profile's own credential is, for the kinds whose secret is not a password.
+_SECRETS_BY_KIND = {
+    ServerProfileKind.EXCHANGE_ONLINE: [
+        Field("username", "Application (client) ID"),
+        Field("password", "Client secret value, or the certificate's private key and certificate (PEM)", "secret_text", hint=_KEPT),
+    ],
+    ServerProfileKind.EXCHANGE_SERVER: [
+        Field("username", "Service account (user@domain or DOMAIN\\user)"),
+        Field("password", "Service account password", "password", hint=_KEPT),
+    ],
+    ServerProfileKind.GMAIL: [
+        Field("username", "Service account email (client_email of the key)"),
+        Field("password", "The service account's JSON key file, its whole content", "secret_text", hint=_KEPT),
+    ],
+}  # fmt: skip
 
 
 def sections_for(kind: ServerProfileKind) -> list[tuple[str, list[Field]]]:
@@ -155,7 +179,7 @@ def _form(
         profile_id=profile_id,
         kind_label=KIND_LABELS[profile.kind.value],
         sections=sections_for(profile.kind),
-        secret_fields=_SECRET,
+        secret_fields=_SECRETS_BY_KIND.get(profile.kind, _SECRET),
         error=error,
         submitted=submitted,
         warnings=warnings or [],
