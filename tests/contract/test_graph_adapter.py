@@ -185,6 +185,15 @@ def test_the_push_endpoint_answers_graphs_validation_and_refuses_what_it_cannot_
         assert http.post("/api/push/exchange_online", content=b"not json").status_code == 400
         notice = {"value": [{"subscriptionId": "nope", "clientState": "x"}]}
         assert http.post("/api/push/exchange_online", json=notice).status_code == 202
+        long_token = {"validationToken": "x" * 5000}
+        assert http.post("/api/push/exchange_online", params=long_token).status_code == 400
+
+        def chunked_megabytes():  # no Content-Length: the body is cut off at the limit
+            for _ in range(3):
+                yield b"x" * 1_000_000
+
+        too_big = http.post("/api/push/exchange_online", content=chunked_megabytes())
+        assert too_big.status_code == 413
 
 
 def test_only_a_notification_with_the_subscriptions_client_state_wakes_its_session():

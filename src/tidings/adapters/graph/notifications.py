@@ -20,6 +20,9 @@ from dataclasses import dataclass
 
 from tidings.domain.mail_api import PushReply
 
+#: Graph's validation tokens are a few hundred characters; anything longer is not one.
+MAX_TOKEN_LENGTH = 2048
+
 
 @dataclass(frozen=True)
 class _Waiter:
@@ -49,7 +52,8 @@ class GraphNotificationHub:
     def receive(self, query: Mapping[str, str], body: bytes) -> PushReply:
         token = query.get("validationToken")
         if token is not None:
-            return PushReply(200, token)
+            # Echoed as plain text, as Graph's handshake asks; nothing longer than a token.
+            return PushReply(200, token) if len(token) <= MAX_TOKEN_LENGTH else PushReply(400)
         try:
             notifications = json.loads(body)["value"]
         except (ValueError, KeyError, TypeError):
