@@ -50,6 +50,7 @@ bench: env servers
 	test "$$(sysctl -n fs.inotify.max_user_instances)" -ge 1024 || sysctl -w fs.inotify.max_user_instances=1024 || echo "warning: cannot raise fs.inotify.max_user_instances"
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/latency_graph.py
 	$(BIN)/python bench/backfill.py
 	$(BIN)/python bench/record_import.py
 
