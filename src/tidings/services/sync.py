@@ -467,12 +467,19 @@ class SyncService:
             count = self._permanent_failures.get(target.mailbox_id, 0) + 1
             self._permanent_failures[target.mailbox_id] = count
             disable = count >= self._max_permanent_failures
-            await asyncio.to_thread(self._alert, target, str(error), disable)
-            if disable:
-                await self._record(target, mode=SyncMode.DISABLED, last_error=str(error))
-            # Listeners hear of the failure once all of it is stored, the mode included.
-            if self._listener is not None:
-                self._listener(Alerted(target, str(error), disable))
+            alerted = Alerted(target, str(error), disable)
+            try:
+                # Once the mailbox is disabled the run loop may end this task at any moment:
+                # the disabled mode is stored regardless, and listeners hear of the failure
+                # once all of it is stored.
+                await asyncio.shield(asyncio.to_thread(self._alert, target, str(error), disable))
+                if disable:
+                    await asyncio.shield(
+                        self._record(target, mode=SyncMode.DISABLED, last_error=str(error))
+                    )
+            finally:
+                if self._listener is not None:
+                    self._listener(alerted)
             if disable:
                 return False
         await self._record(target, mode=SyncMode.BACKING_OFF, last_error=str(error))
