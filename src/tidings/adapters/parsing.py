@@ -56,8 +56,9 @@ class InlineParser:
 class ProcessPoolParser:
     """Parses in ``workers`` processes; results are awaited only when needed.
 
-    Whole emails go before header blocks, and the main process parses queued work itself
-    rather than wait for it (``parse_scheduler``).
+    Whole emails go before header blocks (``parse_scheduler``). The main process waits for
+    results rather than parse: with a worker per core it would only take a core from them,
+    and it alone records what they parse.
     """
 
     def __init__(self, workers: int) -> None:
@@ -67,8 +68,11 @@ class ProcessPoolParser:
             max_workers=workers, mp_context=context, initializer=_leave_interrupts_to_the_parent
         )
         self._workers = workers
-        # Two tasks per worker: one running, one ready to start when it is done.
-        self._scheduler = StealingScheduler(self._pool, in_flight=2 * workers)
+        # Tasks are handed over only while the main process submits or waits: enough of them
+        # that no worker runs dry while it writes a batch to the database.
+        self._scheduler = StealingScheduler(
+            self._pool, in_flight=_TASKS_PER_WORKER * workers, caller_helps=False
+        )
 
     def start_headers_many(self, raws: Sequence[bytes]) -> Callable[[], list[HeaderSummary | None]]:
         # Only the header blocks travel, several to a task: a task per email would cost more
@@ -88,7 +92,7 @@ class ProcessPoolParser:
     def start_emails(self, raws: Sequence[bytes]) -> list[Callable[[], ParsedEmail]]:
         # A few emails per task: each task costs the main process a wake-up of the pool's
         # threads, which, at one per email, cost as much as deciding the email.
-        size = min(_EMAILS_PER_TASK, max(2, -(-len(raws) // (2 * self._workers))))
+        size = _EMAILS_PER_TASK
         handles: list[Callable[[], ParsedEmail]] = []
         for start in range(0, len(raws), size):
             task = self._scheduler.submit(_emails_of, list(raws[start : start + size]), urgent=True)
@@ -117,6 +121,9 @@ def _headers_of(blocks: list[bytes]) -> list[HeaderSummary | None]:
 _HEADER_BLOCKS_PER_TASK = 10
 #: At most this many emails travel in one task: few enough that a result is not held up.
 _EMAILS_PER_TASK = 8
+#: Tasks in the pool at a time, per worker: a batch's worth, so that none waits to be handed
+#: over while the main process works on the database.
+_TASKS_PER_WORKER = 16
 
 
 @dataclass(frozen=True)

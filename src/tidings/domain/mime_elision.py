@@ -29,12 +29,14 @@ MIN_RUN_LINES = 26
 #: Possessive: a run is taken whole or not at all, without backtracking over its lines.
 _RUN_LINES = rb"^(?:[A-Za-z0-9+/=]++\r?\n){%d,}+"
 _RUN = re.compile(_RUN_LINES % MIN_RUN_LINES, re.MULTILINE)
-_TOKEN = "TIDINGSELIDED"
+_MARK = "TIDINGSELIDED"
 
 
 def parse_message(raw: bytes, policy: Policy, min_lines: int = MIN_RUN_LINES) -> Message:
     """``message_from_bytes(raw, policy=policy)``, parsed without walking long base64 runs."""
-    if _TOKEN.encode() in raw:  # the token could not be told apart from the message's own text
+    # Where the message holds the token itself, the two could not be told apart; anything
+    # but bytes fails as message_from_bytes fails.
+    if not isinstance(raw, bytes) or _MARK.encode("ascii") in raw:
         return message_from_bytes(raw, policy=policy)
     reduced, runs = _elide(raw, _run_pattern(min_lines))
     msg = message_from_bytes(reduced, policy=policy)
@@ -58,7 +60,7 @@ def _elide(raw: bytes, pattern: re.Pattern[bytes]) -> tuple[bytes, dict[str, str
     for match in pattern.finditer(raw):
         start, end = match.span()
         ending = 2 if raw[end - 2 : end] == b"\r\n" else 1
-        token = f"{_TOKEN}{len(runs)}Z"  # the Z keeps token 1 from matching token 10's start
+        token = f"{_MARK}{len(runs)}Z"  # the Z keeps token 1 from matching token 10's start
         # ASCII by construction: the letters of the run decode as the parser decodes them.
         runs[token] = raw[start : end - ending].decode("ascii")
         pieces += (raw[position:start], token.encode("ascii"), raw[end - ending : end])
@@ -75,11 +77,11 @@ def _restore(msg: Message, runs: dict[str, str]) -> None:
         # The payload as the parser left it: get_payload() would hand back a text with 8-bit
         # bytes decoded by the part's charset, not the text to put the run back into.
         payload = vars(part).get("_payload")
-        if isinstance(payload, str) and _TOKEN in payload:
+        if isinstance(payload, str) and _MARK in payload:
             part.set_payload(_put_back(payload, runs))
-        if part.preamble and _TOKEN in part.preamble:
+        if part.preamble and _MARK in part.preamble:
             part.preamble = _put_back(part.preamble, runs)
-        if part.epilogue and _TOKEN in part.epilogue:
+        if part.epilogue and _MARK in part.epilogue:
             part.epilogue = _put_back(part.epilogue, runs)
 
 
