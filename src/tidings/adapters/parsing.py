@@ -92,7 +92,8 @@ class ProcessPoolParser:
     def start_emails(self, raws: Sequence[bytes]) -> list[Callable[[], ParsedEmail]]:
         # A few emails per task: each task costs the main process a wake-up of the pool's
         # threads, which, at one per email, cost as much as deciding the email.
-        size = _EMAILS_PER_TASK
+        # Split over the workers, so that the last emails of a batch are parsed side by side.
+        size = min(_EMAILS_PER_TASK, max(2, -(-len(raws) // self._workers)))
         handles: list[Callable[[], ParsedEmail]] = []
         for start in range(0, len(raws), size):
             task = self._scheduler.submit(_emails_of, list(raws[start : start + size]), urgent=True)

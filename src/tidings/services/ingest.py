@@ -56,6 +56,9 @@ from tidings.services.recording import (
 _CONFLICT_RETRIES = 1
 #: Tracked emails handed to the parser together while the rest of a batch is decided.
 _PARSE_GROUP = 8
+#: ... or fewer, after this many emails decided: where few are tracked, they are parsed
+#: meanwhile too, rather than all at the end of the batch while it waits.
+_PARSE_EVERY = 25
 
 
 @dataclass(frozen=True)
@@ -267,24 +270,28 @@ class IngestService:
         results: dict[int, IngestResult] = {}
         batch = self._batch(uow, pending)
         tracked: list[tuple[_Pending, StoredDecision, EmailActivity]] = []
-        for item in pending:
+        unparsed: list[StoredRaw] = []  # tracked, not handed to the parser yet
+        for number, item in enumerate(pending, 1):
             facts, record = self._decide(batch, item)
-            if not record.decision.tracked:
+            if record.decision.tracked:
+                activity = build_activity(uow, batch.lookups, item.stored, facts, self._clock.now())
+                batch.lookups.activity_recorded(activity, identity_of(item.stored))
+                tracked.append((item, record, activity))
+                unparsed.append(item.stored)
+            else:
                 batch.not_tracked.append(record)
                 results[item.index] = IngestResult(item.stored.id, record.outcome, record.summary)
-                continue
-            activity = build_activity(uow, batch.lookups, item.stored, facts, self._clock.now())
-            batch.lookups.activity_recorded(activity, identity_of(item.stored))
-            tracked.append((item, record, activity))
-            if len(tracked) % _PARSE_GROUP == 0:  # workers start while the rest is decided
-                self._start_parsing(parsing, [i.stored for i, _, _ in tracked[-_PARSE_GROUP:]])
-        rest = [item.stored for item, _, _ in tracked if item.stored.id not in parsing]
-        self._start_parsing(parsing, rest)
+            # Workers start while the rest is decided, so that little is left to wait for.
+            if len(unparsed) == _PARSE_GROUP or (unparsed and number % _PARSE_EVERY == 0):
+                self._start_parsing(parsing, unparsed)
+                unparsed = []
+        self._start_parsing(parsing, unparsed)
+        uow.decisions.add_many(batch.not_tracked)  # while the last emails are parsed
         for item, _, activity in tracked:
             config = batch.context(item.stored.origin.mailbox_id).config
             add_content(activity, parsing[item.stored.id](), config)
         save_activities(uow, [(activity, identity_of(i.stored)) for i, _, activity in tracked])
-        decisions = list(batch.not_tracked)
+        decisions = []
         for item, record, activity in tracked:
             decisions.append(replace(record, outcome=Outcome.TRACKED, activity_id=activity.id))
             results[item.index] = IngestResult(
