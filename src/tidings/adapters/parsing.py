@@ -75,11 +75,11 @@ class ProcessPoolParser:
         )
 
     def start_headers_many(self, raws: Sequence[bytes]) -> Callable[[], list[HeaderSummary | None]]:
-        # Only the header blocks travel, several to a task: a task per email would cost more
-        # in messaging than the parsing it moves. Enough tasks stay queued for the main
-        # process to take some if it gets to need them before the workers are done.
+        # Only the header blocks travel, all of a batch in one task: they are needed only
+        # once the batch before is recorded, and every task costs the main process wake-ups
+        # of the pool's threads, each a wait for the interpreter on a busy machine.
         blocks = [split_header_block(raw) for raw in raws]
-        size = _HEADER_BLOCKS_PER_TASK
+        size = max(1, len(blocks))
         tasks = [
             self._scheduler.submit(_headers_of, blocks[i : i + size], urgent=False)
             for i in range(0, len(blocks), size)
@@ -91,9 +91,8 @@ class ProcessPoolParser:
 
     def start_emails(self, raws: Sequence[bytes]) -> list[Callable[[], ParsedEmail]]:
         # A few emails per task: each task costs the main process a wake-up of the pool's
-        # threads, which, at one per email, cost as much as deciding the email.
-        # Split over the workers, so that the last emails of a batch are parsed side by side.
-        size = min(_EMAILS_PER_TASK, max(2, -(-len(raws) // self._workers)))
+        # threads, which, at one per email, cost more than deciding the email.
+        size = _EMAILS_PER_TASK
         handles: list[Callable[[], ParsedEmail]] = []
         for start in range(0, len(raws), size):
             task = self._scheduler.submit(_emails_of, list(raws[start : start + size]), urgent=True)
@@ -118,8 +117,6 @@ def _headers_of(blocks: list[bytes]) -> list[HeaderSummary | None]:
     return [try_parse_headers(block) for block in blocks]
 
 
-#: Header blocks in one task: a tenth of a batch of 100, about a millisecond of work.
-_HEADER_BLOCKS_PER_TASK = 10
 #: At most this many emails travel in one task: few enough that a result is not held up.
 _EMAILS_PER_TASK = 8
 #: Tasks in the pool at a time, per worker: a batch's worth, so that none waits to be handed

@@ -271,7 +271,9 @@ class IngestService:
         batch = self._batch(uow, pending)
         tracked: list[tuple[_Pending, StoredDecision, EmailActivity]] = []
         unparsed: list[StoredRaw] = []  # tracked, not handed to the parser yet
-        for number, item in enumerate(pending, 1):
+        since_handed = 0
+        for item in pending:
+            since_handed += 1
             facts, record = self._decide(batch, item)
             if record.decision.tracked:
                 activity = build_activity(uow, batch.lookups, item.stored, facts, self._clock.now())
@@ -282,9 +284,9 @@ class IngestService:
                 batch.not_tracked.append(record)
                 results[item.index] = IngestResult(item.stored.id, record.outcome, record.summary)
             # Workers start while the rest is decided, so that little is left to wait for.
-            if len(unparsed) == _PARSE_GROUP or (unparsed and number % _PARSE_EVERY == 0):
+            if len(unparsed) == _PARSE_GROUP or (unparsed and since_handed >= _PARSE_EVERY):
                 self._start_parsing(parsing, unparsed)
-                unparsed = []
+                unparsed, since_handed = [], 0
         self._start_parsing(parsing, unparsed)
         uow.decisions.add_many(batch.not_tracked)  # while the last emails are parsed
         for item, _, activity in tracked:
