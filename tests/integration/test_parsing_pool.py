@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
 from tests.builders import Org, TickingClock, make_email
 from tests.conftest import settings_for
-from tidings.adapters.parsing import WORKER_NICENESS, ProcessPoolParser
 from tidings.bootstrap import Tidings, bootstrap
 from tidings.domain.message import MessageOrigin
 from tidings.domain.tracking import Outcome
@@ -88,19 +86,3 @@ def test_an_email_that_fails_to_parse_in_a_worker_fails_alone_with_its_traceback
         handles[1]()
     assert "Traceback" in str(raised.value.__cause__)
     assert handles[2]().text_body == "Fine\n"
-
-
-def _niceness() -> int:
-    return os.getpriority(os.PRIO_PROCESS, 0)
-
-
-def test_workers_yield_the_cores_to_the_main_process_that_records_their_work(
-    pooled: Tidings,
-) -> None:
-    # When cores are short the main process runs first: everything waits for its writes.
-    pooled.parser.warm_up()
-    assert isinstance(pooled.parser, ProcessPoolParser)
-
-    found = pooled.parser._pool.submit(_niceness).result()
-
-    assert found == _niceness() + WORKER_NICENESS

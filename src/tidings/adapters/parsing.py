@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
-import os
 import pickle
 import signal
 import traceback
@@ -30,16 +29,9 @@ from tidings.domain.message import (
 )
 
 
-def _start_worker() -> None:
+def _leave_interrupts_to_the_parent() -> None:
     # Ctrl-C reaches the whole process group; the parent shuts the pool down in order.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # The main process alone records what the workers parse: when cores are short, it goes
-    # first, and parsing fills the time it leaves.
-    os.nice(WORKER_NICENESS)
-
-
-#: How much lower than the main process's a worker's scheduling priority is (nice(2)).
-WORKER_NICENESS = 5
 
 
 class InlineParser:
@@ -73,7 +65,7 @@ class ProcessPoolParser:
         # forkserver: never fork a process that may hold threads (the web server's pool).
         context = multiprocessing.get_context("forkserver")
         self._pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=_start_worker
+            max_workers=workers, mp_context=context, initializer=_leave_interrupts_to_the_parent
         )
         self._workers = workers
         # Tasks are handed over only while the main process submits or waits: enough of them
