@@ -137,8 +137,8 @@ class IngestService:
     ) -> Iterator[IngestResult]:
         """Ingest a stream of email in batches, each result as its batch completes.
 
-        The next batch's header blocks are parsed while the current one is decided, and its
-        raw bytes are kept while the current one's last emails are parsed: they are then
+        Header blocks are parsed a batch or two ahead, and the next batch's raw bytes are
+        kept while the current one's last emails are parsed: they are then
         committed with the current batch's decisions, which changes nothing of what is kept
         first (the raw bytes of a batch are committed before it is decided).
         """
@@ -146,10 +146,15 @@ class IngestService:
         batch = next(chunks, None)
         if batch is None:
             return
-        kept = self._store(batch, self._start_headers(batch)())
+        headers = self._start_headers(batch)
+        # Header blocks are parsed two batches ahead: the next batch's are needed while the
+        # current one is decided, to keep its raw bytes alongside.
+        following = next(chunks, None)
+        following_headers = self._start_headers(following or [])
+        kept = self._store(batch, headers())
         while True:
-            following = next(chunks, None)
-            following_headers = self._start_headers(following or [])
+            after = next(chunks, None)
+            after_headers = self._start_headers(after or [])
             ahead: list[_Kept] = []
             keep_following = functools.partial(
                 self._keep_alongside, ahead, following or [], following_headers
@@ -165,6 +170,7 @@ class IngestService:
                         self._resolve_seen(uow, kept)
             else:  # not kept alongside (nothing to decide, or it failed): as on its own
                 kept = self._store(batch, following_headers())
+            following, following_headers = after, after_headers
 
     def _start_headers(
         self, batch: Sequence[tuple[bytes, MessageOrigin]]
