@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.builders import Org, make_email
 from tidings.domain.activity import CorrelationMethod, Direction, ParticipationRole
+from tidings.domain.errors import NotFoundError
 from tidings.domain.message import MessageOrigin
 from tidings.domain.people import NOT_AUTHORIZED_TO_TRACK, TrackIncoming
 from tidings.domain.records import RecordKind, RecordRef
@@ -348,3 +349,60 @@ def test_explain_lists_every_rule_in_order(org: Org) -> None:
         "track_incoming_option",
     ]
     assert trace.outcome is Outcome.TRACKED
+
+
+def _stream(org: Org, count: int, start: int = 0) -> list[tuple[bytes, MessageOrigin]]:
+    return [
+        (
+            make_email(message_id=f"<st-{n}@contoso.example>", subject=f"S{n}"),
+            MessageOrigin(org.mailboxes["dana"], "INBOX", 1, str(n)),
+        )
+        for n in range(start, start + count)
+    ]
+
+
+def test_a_stream_keeps_each_batch_before_deciding_it_and_sees_the_batch_before(
+    org: Org,
+) -> None:
+    # The next batch's raw bytes are kept while one is decided; an origin offered again in
+    # the very next batch is the first offer's result, and a reply in it finds its email.
+    emails = _stream(org, 5)
+    reply = make_email(
+        message_id="<st-reply@contoso.example>", in_reply_to="<st-4@contoso.example>"
+    )
+    offered = [*emails, emails[4], (reply, MessageOrigin(org.mailboxes["dana"], "INBOX", 1, "r"))]
+
+    results = list(org.tidings.ingest.ingest_many(offered, batch_size=3))
+
+    assert [r.outcome for r in results] == [Outcome.TRACKED] * 7
+    assert [r.repeated for r in results] == [False] * 5 + [True, False]
+    assert results[5].activity_id == results[4].activity_id
+    answer = org.tidings.queries.activity(results[6].activity_id).activity
+    assert answer.correlation is CorrelationMethod.IN_REPLY_TO
+    with org.tidings.uow() as uow:
+        assert uow.raw_messages.undecided_ids() == []
+
+
+def test_a_stream_that_names_an_unknown_mailbox_fails_there_after_recording_the_rest(
+    org: Org,
+) -> None:
+    # The batch before the failing one is recorded; the failing batch keeps nothing.
+    stranger = (
+        make_email(message_id="<st-x@contoso.example>"),
+        MessageOrigin(999, "INBOX", 1, "x"),
+    )
+    offered = [*_stream(org, 3), stranger, *_stream(org, 2, start=3)]
+    stream = org.tidings.ingest.ingest_many(offered, batch_size=3)
+
+    first = [next(stream) for _ in range(3)]
+    try:
+        next(stream)
+    except NotFoundError as error:
+        assert "no mailbox with id 999" in str(error)
+    else:
+        raise AssertionError("the unknown mailbox was not refused")
+
+    assert [r.outcome for r in first] == [Outcome.TRACKED] * 3
+    assert org.tidings.queries.activities(ActivityFilter()).total == 3
+    with org.tidings.uow() as uow:
+        assert uow.raw_messages.undecided_ids() == []

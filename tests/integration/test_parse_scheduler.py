@@ -74,3 +74,23 @@ def test_an_error_of_a_task_run_by_the_caller_is_raised_to_it(
         scheduler.result(failing)
     release.set()
     scheduler.result(busy)
+
+
+def test_a_caller_that_does_not_help_waits_for_the_pool_to_run_the_task(
+    executor: ThreadPoolExecutor,
+) -> None:
+    # With a worker on every core the caller leaves parsing to them, even of a queued task.
+    release = threading.Event()
+    scheduler = StealingScheduler(executor, in_flight=1, caller_helps=False)
+    busy = scheduler.submit(_blocked_until, release, urgent=False)
+    ran_in: list[str] = []
+    wanted = scheduler.submit(
+        lambda n: ran_in.append(threading.current_thread().name), 1, urgent=True
+    )
+    assert wanted.future is None  # queued behind the busy one
+    release.set()
+
+    scheduler.result(wanted)
+
+    assert ran_in and ran_in != [threading.current_thread().name]
+    assert scheduler.result(busy) == "released"

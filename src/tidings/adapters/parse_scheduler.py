@@ -7,8 +7,10 @@ Two things a plain process pool does badly for ingest:
 * the main process sits idle while it waits for a result, on a machine with few cores.
 
 So only a few tasks are in the pool at a time, urgent ones (whole emails) go before later
-ones (header blocks), and a main process about to wait runs queued work itself: the task it
-needs if nobody started it, otherwise the last one queued, which is needed last.
+ones (header blocks), and a main process about to wait may run queued work itself: the task
+it needs if nobody started it, otherwise the last one queued, which is needed last. That
+pays only where a core would otherwise idle: with a worker on every core, the main process
+is the one that holds everything up (it alone writes to the database), so it waits instead.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -53,15 +55,17 @@ class Task(Generic[A, T]):
 
 
 class StealingScheduler:
-    """Feeds ``executor`` at most ``in_flight`` tasks; urgent ones first; the caller helps.
+    """Feeds ``executor`` at most ``in_flight`` tasks; urgent ones first; the caller helps
+    unless told not to (``caller_helps``).
 
     Used from one thread (the one that ingests): tasks are handed over when submitted and
     when a result is asked for, never from the pool's own threads.
     """
 
-    def __init__(self, executor: Executor, in_flight: int) -> None:
+    def __init__(self, executor: Executor, in_flight: int, *, caller_helps: bool = True) -> None:
         self._executor = executor
         self._in_flight = in_flight
+        self._caller_helps = caller_helps
         self._urgent: deque[Task[object, object]] = deque()
         self._later: deque[Task[object, object]] = deque()
         self._handed: list[Task[object, object]] = []
@@ -75,12 +79,16 @@ class StealingScheduler:
         return task
 
     def result(self, task: Task[A, T]) -> T:
-        """The task's result, working on queued tasks meanwhile rather than waiting."""
+        """The task's result, working on queued tasks meanwhile rather than waiting if the
+        caller helps."""
         while not task.is_done():
-            stolen = self._steal(task)
-            if stolen is None:
-                break  # everything left is in the pool: wait for it
-            stolen.run_here()
+            stolen = self._steal(task) if self._caller_helps else None
+            if stolen is not None:
+                stolen.run_here()
+            elif task.future is not None:
+                break  # it is in the pool: wait for it
+            else:  # queued behind a full pool: wait for a place
+                wait([t.future for t in self._handed if t.future], return_when=FIRST_COMPLETED)
             self._hand_over()
         self._hand_over()
         return task.outcome()

@@ -56,8 +56,9 @@ class InlineParser:
 class ProcessPoolParser:
     """Parses in ``workers`` processes; results are awaited only when needed.
 
-    Whole emails go before header blocks, and the main process parses queued work itself
-    rather than wait for it (``parse_scheduler``).
+    Whole emails go before header blocks (``parse_scheduler``). The main process waits for
+    results rather than parse: with a worker per core it would only take a core from them,
+    and it alone records what they parse.
     """
 
     def __init__(self, workers: int) -> None:
@@ -67,15 +68,18 @@ class ProcessPoolParser:
             max_workers=workers, mp_context=context, initializer=_leave_interrupts_to_the_parent
         )
         self._workers = workers
-        # Two tasks per worker: one running, one ready to start when it is done.
-        self._scheduler = StealingScheduler(self._pool, in_flight=2 * workers)
+        # Tasks are handed over only while the main process submits or waits: enough of them
+        # that no worker runs dry while it writes a batch to the database.
+        self._scheduler = StealingScheduler(
+            self._pool, in_flight=_TASKS_PER_WORKER * workers, caller_helps=False
+        )
 
     def start_headers_many(self, raws: Sequence[bytes]) -> Callable[[], list[HeaderSummary | None]]:
-        # Only the header blocks travel, several to a task: a task per email would cost more
-        # in messaging than the parsing it moves. Enough tasks stay queued for the main
-        # process to take some if it gets to need them before the workers are done.
+        # Only the header blocks travel, all of a batch in one task: they are needed only
+        # once the batch before is recorded, and every task costs the main process wake-ups
+        # of the pool's threads, each a wait for the interpreter on a busy machine.
         blocks = [split_header_block(raw) for raw in raws]
-        size = _HEADER_BLOCKS_PER_TASK
+        size = max(1, len(blocks))
         tasks = [
             self._scheduler.submit(_headers_of, blocks[i : i + size], urgent=False)
             for i in range(0, len(blocks), size)
@@ -87,8 +91,8 @@ class ProcessPoolParser:
 
     def start_emails(self, raws: Sequence[bytes]) -> list[Callable[[], ParsedEmail]]:
         # A few emails per task: each task costs the main process a wake-up of the pool's
-        # threads, which, at one per email, cost as much as deciding the email.
-        size = min(_EMAILS_PER_TASK, max(2, -(-len(raws) // (2 * self._workers))))
+        # threads, which, at one per email, cost more than deciding the email.
+        size = _EMAILS_PER_TASK
         handles: list[Callable[[], ParsedEmail]] = []
         for start in range(0, len(raws), size):
             task = self._scheduler.submit(_emails_of, list(raws[start : start + size]), urgent=True)
@@ -113,10 +117,11 @@ def _headers_of(blocks: list[bytes]) -> list[HeaderSummary | None]:
     return [try_parse_headers(block) for block in blocks]
 
 
-#: Header blocks in one task: a tenth of a batch of 100, about a millisecond of work.
-_HEADER_BLOCKS_PER_TASK = 10
 #: At most this many emails travel in one task: few enough that a result is not held up.
 _EMAILS_PER_TASK = 8
+#: Tasks in the pool at a time, per worker: a batch's worth, so that none waits to be handed
+#: over while the main process works on the database.
+_TASKS_PER_WORKER = 16
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,14 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from email import message_from_bytes, policy
+from email import policy
 from email.errors import MessageError
 from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import HeaderParser
 from email.utils import getaddresses, parsedate_to_datetime
 
+from tidings.domain.mime_elision import parse_message
 from tidings.domain.mime_policy import CACHED_DEFAULT
 from tidings.domain.records import is_email_address, normalize_address
 
@@ -246,9 +247,11 @@ def parse_email(raw: bytes) -> ParsedEmail:
 
     ``policy.default`` parses a header anew on every access, which dominates the cost of
     reading a message: the parse shares parsed header values (``mime_policy``), and one walk
-    over the parts reads each part's Content-Type and Content-Disposition once.
+    over the parts reads each part's Content-Type and Content-Disposition once. The parser
+    does not walk long base64 runs line by line (``mime_elision``): same message, part for
+    part.
     """
-    msg = message_from_bytes(raw, policy=CACHED_DEFAULT)
+    msg = parse_message(raw, CACHED_DEFAULT)
     defects = [type(d).__name__ for d in msg.defects]
     leaves = [_Leaf.of(part) for part in _leaf_parts(msg)]
     text_leaf = _first_body(leaves, "text/plain")

@@ -17,6 +17,7 @@ Steps 2–4 of a batch share one transaction, so a batch costs two commits, not 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import sys
 import traceback
@@ -56,6 +57,9 @@ from tidings.services.recording import (
 _CONFLICT_RETRIES = 1
 #: Tracked emails handed to the parser together while the rest of a batch is decided.
 _PARSE_GROUP = 8
+#: ... or fewer, after this many emails decided: where few are tracked, they are parsed
+#: meanwhile too, rather than all at the end of the batch while it waits.
+_PARSE_EVERY = 25
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,18 @@ class _Pending:
     stored: StoredRaw
     #: None when the header block could not be read; deciding reads it again and parks.
     headers: HeaderSummary | None
+
+
+@dataclass
+class _Kept:
+    """A batch whose new raw bytes are kept: what needs deciding, and what was seen before."""
+
+    pending: list[_Pending] = field(default_factory=list)
+    #: Index of a repeated origin -> index of its first offer in the batch.
+    repeats: dict[int, int] = field(default_factory=dict)
+    results: dict[int, IngestResult] = field(default_factory=dict)
+    #: Origins kept by an earlier offer, by index: their raw id and header summary.
+    seen: dict[int, tuple[int, HeaderSummary | None]] = field(default_factory=dict)
 
 
 @dataclass
@@ -121,16 +137,40 @@ class IngestService:
     ) -> Iterator[IngestResult]:
         """Ingest a stream of email in batches, each result as its batch completes.
 
-        The next batch's header blocks are parsed while the current one is decided.
+        Header blocks are parsed a batch or two ahead, and the next batch's raw bytes are
+        kept while the current one's last emails are parsed: they are then
+        committed with the current batch's decisions, which changes nothing of what is kept
+        first (the raw bytes of a batch are committed before it is decided).
         """
         chunks = _chunks(emails, batch_size)
         batch = next(chunks, None)
-        headers = self._start_headers(batch or [])
-        while batch is not None:
-            following = next(chunks, None)
-            following_headers = self._start_headers(following or [])
-            yield from self.ingest_batch(batch, headers())
-            batch, headers = following, following_headers
+        if batch is None:
+            return
+        headers = self._start_headers(batch)
+        # Header blocks are parsed two batches ahead: the next batch's are needed while the
+        # current one is decided, to keep its raw bytes alongside.
+        following = next(chunks, None)
+        following_headers = self._start_headers(following or [])
+        kept = self._store(batch, headers())
+        while True:
+            after = next(chunks, None)
+            after_headers = self._start_headers(after or [])
+            ahead: list[_Kept] = []
+            keep_following = functools.partial(
+                self._keep_alongside, ahead, following or [], following_headers
+            )
+            yield from self._finish(batch, kept, keep_following)
+            if following is None:
+                return
+            batch = following
+            if ahead:
+                kept = ahead[0]
+                if kept.seen:
+                    with self._uow() as uow:
+                        self._resolve_seen(uow, kept)
+            else:  # not kept alongside (nothing to decide, or it failed): as on its own
+                kept = self._store(batch, following_headers())
+            following, following_headers = after, after_headers
 
     def _start_headers(
         self, batch: Sequence[tuple[bytes, MessageOrigin]]
@@ -143,23 +183,53 @@ class IngestService:
         headers: Sequence[HeaderSummary | None] | None = None,
     ) -> list[IngestResult]:
         """Store and process many emails; results come back in the order given."""
-        results: dict[int, IngestResult] = {}
         if headers is None:
             headers = self._start_headers(batch)()
-        pending, repeats = self._store(batch, headers, results)
-        if pending:
+        return self._finish(batch, self._store(batch, headers))
+
+    def _finish(
+        self,
+        batch: Sequence[tuple[bytes, MessageOrigin]],
+        kept: _Kept,
+        meanwhile: Callable[[UnitOfWork], None] | None = None,
+    ) -> list[IngestResult]:
+        """Decide a kept batch; ``meanwhile`` runs in its transaction while parsing ends."""
+        results = kept.results
+        if kept.pending:
             with self._uow() as uow:
-                results.update(self._decide_all(uow, pending))
+                results.update(self._decide_all(uow, kept.pending, meanwhile))
                 uow.commit()
-        for index, first in repeats.items():
+        for index, first in kept.repeats.items():
             results[index] = replace(results[first], repeated=True)
         return [results[index] for index in range(len(batch))]
+
+    def _keep_alongside(
+        self,
+        ahead: list[_Kept],
+        batch: Sequence[tuple[bytes, MessageOrigin]],
+        headers: Callable[[], list[HeaderSummary | None]],
+        uow: UnitOfWork,
+    ) -> None:
+        """Keep the next batch's new raw bytes in the current batch's transaction, in
+        ``ahead``; if that fails, nothing, and the batch is then stored on its own, failing
+        as it fails there."""
+        ahead.clear()  # an attempt undone by its savepoint keeps again
+        if not batch:
+            return
+        try:
+            with uow.savepoint():
+                ahead.append(self._keep_new(uow, batch, headers()))
+        except StorageError:
+            raise
+        except Exception:  # stored again on its own, where it fails as it does
+            ahead.clear()
 
     def process(self, raw_message_id: int) -> IngestResult:
         """Decide and record one stored email again (replay); park it if anything fails."""
         with self._uow() as uow:
             stored = uow.raw_messages.require(raw_message_id)
-            result = self._decide_all(uow, [_Pending(0, stored, try_parse_headers(stored.raw))])[0]
+            pending = [_Pending(0, stored, try_parse_headers(stored.raw))]
+            result = self._decide_all(uow, pending)[0]
             if result.outcome is not Outcome.PARKED:
                 uow.parked.remove_by_raw(raw_message_id)
             uow.commit()
@@ -169,38 +239,42 @@ class IngestService:
         self,
         batch: Sequence[tuple[bytes, MessageOrigin]],
         headers_of: Sequence[HeaderSummary | None],
-        results: dict[int, IngestResult],
-    ) -> tuple[list[_Pending], dict[int, int]]:
+    ) -> _Kept:
         """Commit the raw bytes of every new origin; say which emails still need deciding."""
-        pending: list[_Pending] = []
-        repeats: dict[int, int] = {}  # index of a repeated origin -> index of its first offer
+        with self._uow() as uow:
+            kept = self._keep_new(uow, batch, headers_of)
+            uow.commit()
+            self._resolve_seen(uow, kept)
+        return kept
+
+    def _keep_new(
+        self,
+        uow: UnitOfWork,
+        batch: Sequence[tuple[bytes, MessageOrigin]],
+        headers_of: Sequence[HeaderSummary | None],
+    ) -> _Kept:
+        """Insert the raw bytes of every origin not kept before."""
+        kept = _Kept()
         first_offer: dict[MessageOrigin, int] = {}
         new: list[tuple[int, NewRaw, HeaderSummary | None]] = []
-        with self._uow() as uow:
-            for mailbox_id in {origin.mailbox_id for _, origin in batch}:
-                if uow.mailboxes.get(mailbox_id) is None:
-                    raise NotFoundError(f"no mailbox with id {mailbox_id}")
-            known = uow.raw_messages.ids_by_origins([origin for _, origin in batch])
-            now = self._clock.now()
-            for index, (raw, origin) in enumerate(batch):
-                if origin in first_offer:
-                    repeats[index] = first_offer[origin]
-                    continue
-                first_offer[origin] = index
-                headers = headers_of[index]
-                raw_id = known.get(origin)
-                if raw_id is None:
-                    message_id = headers.message_id if headers else None
-                    item = NewRaw(origin, raw, message_id, content_hash(raw), now)
-                    new.append((index, item, headers))
-                    continue
-                previous = self._previous_result(uow, raw_id)
-                if previous is not None:
-                    results[index] = previous
-                else:  # kept before but never decided (a crash in between): decide it now
-                    pending.append(_Pending(index, uow.raw_messages.require(raw_id), headers))
-            ids = uow.raw_messages.add_many([item for _, item, _ in new])
-            uow.commit()
+        for mailbox_id in {origin.mailbox_id for _, origin in batch}:
+            if uow.mailboxes.get(mailbox_id) is None:
+                raise NotFoundError(f"no mailbox with id {mailbox_id}")
+        known = uow.raw_messages.ids_by_origins([origin for _, origin in batch])
+        now = self._clock.now()
+        for index, (raw, origin) in enumerate(batch):
+            if origin in first_offer:
+                kept.repeats[index] = first_offer[origin]
+                continue
+            first_offer[origin] = index
+            headers = headers_of[index]
+            raw_id = known.get(origin)
+            if raw_id is not None:
+                kept.seen[index] = (raw_id, headers)
+                continue
+            message_id = headers.message_id if headers else None
+            new.append((index, NewRaw(origin, raw, message_id, content_hash(raw), now), headers))
+        ids = uow.raw_messages.add_many([item for _, item, _ in new])
         for raw_id, (index, item, headers) in zip(ids, new, strict=True):
             stored = StoredRaw(
                 raw_id,
@@ -211,11 +285,27 @@ class IngestService:
                 item.stored_at,
                 item.raw,
             )
-            pending.append(_Pending(index, stored, headers))
-        pending.sort(key=lambda p: p.index)
-        return pending, repeats
+            kept.pending.append(_Pending(index, stored, headers))
+        return kept
 
-    def _decide_all(self, uow: UnitOfWork, pending: list[_Pending]) -> dict[int, IngestResult]:
+    def _resolve_seen(self, uow: UnitOfWork, kept: _Kept) -> None:
+        """What became of origins offered before; those never decided (a crash in between)
+        are decided now."""
+        for index, (raw_id, headers) in kept.seen.items():
+            previous = self._previous_result(uow, raw_id)
+            if previous is not None:
+                kept.results[index] = previous
+            else:
+                kept.pending.append(_Pending(index, uow.raw_messages.require(raw_id), headers))
+        kept.seen = {}
+        kept.pending.sort(key=lambda p: p.index)
+
+    def _decide_all(
+        self,
+        uow: UnitOfWork,
+        pending: list[_Pending],
+        meanwhile: Callable[[UnitOfWork], None] | None = None,
+    ) -> dict[int, IngestResult]:
         """Decide and record a batch: all together first, one email at a time if that fails.
 
         Together, the batch's activities, parties, attachments and decisions are a few
@@ -229,11 +319,13 @@ class IngestService:
             # Smart matching asks storage about the activities recorded before each email.
             try:
                 with uow.savepoint():
-                    return self._decide_together(uow, pending, parsing)
+                    return self._decide_together(uow, pending, parsing, meanwhile)
             except StorageError:
                 raise
             except Exception:  # noqa: S110 - decided again below, one email at a time
                 pass
+        if meanwhile is not None:  # undone with the attempt, if it ran in it
+            meanwhile(uow)
         return self._decide_one_by_one(uow, pending, parsing)
 
     def _batch(self, uow: UnitOfWork, pending: list[_Pending]) -> _Batch:
@@ -263,28 +355,38 @@ class IngestService:
         uow: UnitOfWork,
         pending: list[_Pending],
         parsing: dict[int, Callable[[], ParsedEmail]],
+        meanwhile: Callable[[UnitOfWork], None] | None,
     ) -> dict[int, IngestResult]:
         results: dict[int, IngestResult] = {}
         batch = self._batch(uow, pending)
         tracked: list[tuple[_Pending, StoredDecision, EmailActivity]] = []
+        unparsed: list[StoredRaw] = []  # tracked, not handed to the parser yet
+        since_handed = 0
         for item in pending:
+            since_handed += 1
             facts, record = self._decide(batch, item)
-            if not record.decision.tracked:
+            if record.decision.tracked:
+                activity = build_activity(uow, batch.lookups, item.stored, facts, self._clock.now())
+                batch.lookups.activity_recorded(activity, identity_of(item.stored))
+                tracked.append((item, record, activity))
+                unparsed.append(item.stored)
+            else:
                 batch.not_tracked.append(record)
                 results[item.index] = IngestResult(item.stored.id, record.outcome, record.summary)
-                continue
-            activity = build_activity(uow, batch.lookups, item.stored, facts, self._clock.now())
-            batch.lookups.activity_recorded(activity, identity_of(item.stored))
-            tracked.append((item, record, activity))
-            if len(tracked) % _PARSE_GROUP == 0:  # workers start while the rest is decided
-                self._start_parsing(parsing, [i.stored for i, _, _ in tracked[-_PARSE_GROUP:]])
-        rest = [item.stored for item, _, _ in tracked if item.stored.id not in parsing]
-        self._start_parsing(parsing, rest)
+            # Workers start while the rest is decided, so that little is left to wait for.
+            if len(unparsed) == _PARSE_GROUP or (unparsed and since_handed >= _PARSE_EVERY):
+                self._start_parsing(parsing, unparsed)
+                unparsed, since_handed = [], 0
+        self._start_parsing(parsing, unparsed)
+        # While the last emails are parsed:
+        uow.decisions.add_many(batch.not_tracked)
+        if meanwhile is not None:
+            meanwhile(uow)
         for item, _, activity in tracked:
             config = batch.context(item.stored.origin.mailbox_id).config
             add_content(activity, parsing[item.stored.id](), config)
         save_activities(uow, [(activity, identity_of(i.stored)) for i, _, activity in tracked])
-        decisions = list(batch.not_tracked)
+        decisions = []
         for item, record, activity in tracked:
             decisions.append(replace(record, outcome=Outcome.TRACKED, activity_id=activity.id))
             results[item.index] = IngestResult(

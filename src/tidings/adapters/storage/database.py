@@ -13,6 +13,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from tidings.adapters.storage.checkpoint import WalCheckpointer
 from tidings.domain.errors import StorageError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -25,9 +26,12 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, pool_pre_ping=True)
         event.listen(engine, "handle_error", _storage_error)
         return engine
+    engine = create_engine(url, connect_args={"timeout": 30})
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30})
+        checkpointer = WalCheckpointer(Path(parsed.database))
+        checkpointer.start()
+        event.listen(engine, "engine_disposed", lambda _engine: checkpointer.stop())
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "handle_error", _storage_error)
     # pysqlite's own transaction handling defers BEGIN; take it over so that every unit of
@@ -59,7 +63,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
         "busy_timeout=30000",
     ):
         cursor.execute(f"PRAGMA {pragma}")
-    # Checkpoint every 64 MB of log, whatever the page size: raw email arrives in bulk.
+    # Checkpoints are a thread's own (``checkpoint``); should it fall behind, the commit that
+    # finds 64 MB of log checkpoints, whatever the page size: raw email arrives in bulk.
     page_size = int(cursor.execute("PRAGMA page_size").fetchone()[0])
     cursor.execute(f"PRAGMA wal_autocheckpoint={_CHECKPOINT_BYTES // page_size}")
     cursor.close()
