@@ -34,6 +34,7 @@ Written from Microsoft's documentation, for exactly these calls:
   throttling (429 with ``Retry-After``): https://learn.microsoft.com/en-us/graph/throttling
 - Application access policies (403 for mailboxes outside the policy):
   https://learn.microsoft.com/en-us/graph/auth-limit-mailbox-access
+- Subscriptions, change and lifecycle notifications: see ``graph_fake_push.py``
 
 Usage::
 
@@ -62,7 +63,7 @@ import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from tests.contract.graph_fake_push import Subscription, notify
+from tests.contract.graph_fake_push import Subscription, notify, send_lifecycle
 from tests.contract.graph_fake_store import Change, Mailbox, Message, Tokens, opaque_id
 from tests.contract.https_app import https_app
 from tests.servers.dovecot import issue_certificates
@@ -104,6 +105,8 @@ class FakeGraphServer:
         self.subscriptions: dict[str, Subscription] = {}
         #: (subscription id, the notification URL's HTTP status) of each notification sent.
         self.notifications: list[tuple[str, int]] = []
+        #: (subscription id, lifecycleEvent, the lifecycle URL's HTTP status) of each sent.
+        self.lifecycle_notifications: list[tuple[str, str, int]] = []
         self._signing_key = uuid.uuid4().hex
         self.port = 0  # known once started
         self._stack = contextlib.ExitStack()
@@ -192,16 +195,26 @@ class FakeGraphServer:
             return self.mailboxes[address.lower()].folder_by_path(path, create=True).id
 
     def deliver(
-        self, address: str, raw: bytes, folder: str = "INBOX", received: datetime | None = None
+        self,
+        address: str,
+        raw: bytes,
+        folder: str = "INBOX",
+        received: datetime | None = None,
+        *,
+        notify_subscribers: bool = True,
     ) -> str:
-        """Mail arrives in ``folder`` (created if missing); returns its immutable id."""
+        """Mail arrives in ``folder`` (created if missing); returns its immutable id.
+
+        ``notify_subscribers=False``: Graph's change notification of it is lost (as when
+        Graph throttles a slow notification URL)."""
         with self.lock:
             mailbox = self.mailboxes[address.lower()]
             target = mailbox.folder_by_path(folder, create=True)
             message = Message(opaque_id(), raw, received or _now(), target.id)
             mailbox.messages[message.immutable_id] = message
             self._log(target.id, message.immutable_id, added=True)
-        notify(self, mailbox.address, target.id, message.immutable_id)
+        if notify_subscribers:
+            notify(self, mailbox.address, target.id, message.immutable_id)
         return message.immutable_id
 
     def move(self, address: str, message_id: str, folder: str) -> None:
@@ -223,6 +236,34 @@ class FakeGraphServer:
             assert message is not None, message_id
             del mailbox.messages[message.immutable_id]
             self._log(message.folder_id, message.immutable_id, added=False)
+
+    def subscription_for(self, address: str) -> Subscription:
+        """The one live subscription on a mailbox's folders."""
+        with self.lock:
+            [subscription] = [
+                s for s in self.subscriptions.values() if s.address == address.lower()
+            ]
+            return subscription
+
+    def remove_subscription(self, subscription_id: str) -> None:
+        """Graph removes the subscription by itself and says so (``subscriptionRemoved``)."""
+        with self.lock:
+            subscription = self.subscriptions.pop(subscription_id)
+        send_lifecycle(self, subscription, "subscriptionRemoved")
+
+    def require_reauthorization(self, subscription_id: str) -> None:
+        """Graph asks for the subscription to be reauthorized (``reauthorizationRequired``);
+        its change notifications wait until the app renews it."""
+        with self.lock:
+            subscription = self.subscriptions[subscription_id]
+            subscription.paused = True
+        send_lifecycle(self, subscription, "reauthorizationRequired")
+
+    def report_missed(self, subscription_id: str) -> None:
+        """Graph says some change notifications of the subscription were not delivered."""
+        with self.lock:
+            subscription = self.subscriptions[subscription_id]
+        send_lifecycle(self, subscription, "missed")
 
     def expire_tokens(self) -> None:
         """Every access token issued so far is refused from now on (401)."""

@@ -1,5 +1,6 @@
 """Change notifications of the Graph contract fake: subscriptions on a folder's messages,
-the validation handshake with the notification URL, and one notification per new message.
+the validation handshake with the notification URL, one notification per new message, and
+lifecycle notifications.
 
 Follows https://learn.microsoft.com/en-us/graph/api/subscription-post-subscriptions,
 https://learn.microsoft.com/en-us/graph/api/subscription-update,
@@ -8,6 +9,16 @@ https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks (
 POST ``{notificationUrl}?validationToken=…`` answered 200 with the token as text/plain within
 10 seconds; notifications: POST of ``{"value": [...]}`` with the subscription's clientState,
 answered 202). Messages allow at most 10,080 minutes of lifetime.
+
+Lifecycle notifications follow
+https://learn.microsoft.com/en-us/graph/change-notifications-lifecycle-events: a subscription
+created with a ``lifecycleNotificationUrl`` (which may equal the ``notificationUrl``; both are
+validated) receives ``{"value": [{"subscriptionId", "subscriptionExpirationDateTime",
+"tenantId", "clientState", "lifecycleEvent"}]}`` there, with ``lifecycleEvent`` one of
+``reauthorizationRequired``, ``subscriptionRemoved`` or ``missed``; one without it receives
+none. After ``reauthorizationRequired`` change notifications pause until the app renews the
+subscription (an update reauthorizes too); the page lets them go on "for a while" first, the
+fake pauses at once, the strictest reading.
 """
 
 from __future__ import annotations
@@ -40,6 +51,9 @@ class Subscription:
     client_state: str
     expires: datetime
     change_types: tuple[str, ...]
+    lifecycle_url: str | None = None
+    #: A reauthorization was asked for and not yet given: change notifications wait.
+    paused: bool = False
 
     def json(self, application_id: str) -> dict[str, object]:
         return {
@@ -48,6 +62,7 @@ class Subscription:
             "changeType": ",".join(self.change_types),
             "clientState": self.client_state,
             "notificationUrl": self.notification_url,
+            "lifecycleNotificationUrl": self.lifecycle_url,
             "expirationDateTime": iso(self.expires),
             "applicationId": application_id,
         }
@@ -60,13 +75,14 @@ def create(
     match = _RESOURCE.fullmatch(str(body.get("resource", "")))
     change_types = tuple(str(body.get("changeType", "")).split(","))
     url = str(body.get("notificationUrl", ""))
+    lifecycle_url = body.get("lifecycleNotificationUrl")
     try:
         expires = parse_iso(str(body.get("expirationDateTime", "")))
     except ValueError:
         return 400, _error("InvalidRequest", "expirationDateTime is not a valid DateTimeOffset.")
     if match is None or not set(change_types) <= {"created", "updated", "deleted"}:
         return 400, _error("InvalidRequest", "The resource or changeType is not supported.")
-    if not url.startswith("https://"):
+    if not url.startswith("https://") or not str(lifecycle_url or url).startswith("https://"):
         return 400, _error("InvalidRequest", "The notification URL must use HTTPS.")
     if not datetime.now(UTC) < expires <= datetime.now(UTC) + MAX_LIFETIME:
         return 400, _error(
@@ -78,7 +94,9 @@ def create(
         folder = mailbox.folder(match.group(2)) if mailbox is not None else None
     if mailbox is None or folder is None:
         return 404, _error("ResourceNotFound", "The resource of the subscription was not found.")
-    if not _validated(fake, url):
+    # Both URLs are validated, each in its own handshake, even when they are the same.
+    urls = [url] if lifecycle_url is None else [url, str(lifecycle_url)]
+    if not all(_validated(fake, each) for each in urls):
         return 400, _error(
             "InvalidRequest",
             "Subscription validation request failed. Notification endpoint must respond with "
@@ -93,6 +111,7 @@ def create(
         str(body.get("clientState", "")),
         expires,
         change_types,
+        None if lifecycle_url is None else str(lifecycle_url),
     )
     with fake.lock:
         fake.subscriptions[subscription.id] = subscription
@@ -112,6 +131,7 @@ def renew(
                 "InvalidRequest", "Subscription expiration can only be 10070 minutes in the future."
             )
         subscription.expires = expires
+        subscription.paused = False  # an update reauthorizes as well
         return 200, subscription.json(app_id)
 
 
@@ -125,6 +145,7 @@ def notify(fake: FakeGraphServer, address: str, folder_id: str, message_id: str)
             and s.folder_id == folder_id
             and "created" in s.change_types
             and s.expires > datetime.now(UTC)
+            and not s.paused
         ]
     for subscription in targets:
         notification = {
@@ -147,6 +168,26 @@ def notify(fake: FakeGraphServer, address: str, folder_id: str, message_id: str)
         except httpx.HTTPError:
             status = 0  # unreachable: Graph would retry for a while, then drop it
         fake.notifications.append((subscription.id, status))
+
+
+def send_lifecycle(fake: FakeGraphServer, subscription: Subscription, event: str) -> None:
+    """POST one lifecycle notification to the subscription's lifecycle URL, if it has one."""
+    if subscription.lifecycle_url is None:
+        return
+    notification = {
+        "subscriptionId": subscription.id,
+        "subscriptionExpirationDateTime": iso(subscription.expires),
+        "tenantId": fake.tenant_id,
+        "clientState": subscription.client_state,
+        "lifecycleEvent": event,
+    }
+    try:
+        with _client(fake) as http:
+            response = http.post(subscription.lifecycle_url, json={"value": [notification]})
+        status = response.status_code
+    except httpx.HTTPError:
+        status = 0
+    fake.lifecycle_notifications.append((subscription.id, event, status))
 
 
 def _validated(fake: FakeGraphServer, url: str) -> bool:

@@ -19,13 +19,14 @@ from tests.contract.conftest import SECRET
 from tests.contract.graph_fake import FakeApp, FakeGraphServer
 from tests.contract.graph_source import graph_profile, use_graph_profile
 from tidings.adapters.graph.notifications import GraphNotificationHub
-from tidings.adapters.graph.session import GraphDeltaOpener
+from tidings.adapters.graph.session import GraphDeltaOpener, fallback_poll_seconds
 from tidings.adapters.graph.tester import GraphTester
 from tidings.adapters.graph.tokens import GraphTokens
 from tidings.domain.credentials import Credential
 from tidings.domain.errors import CursorExpiredError, MailServerError
 from tidings.domain.mailbox import TestStatus
 from tidings.domain.people import Caller, Privilege
+from tidings.domain.server_profile import ServerProfile, ServerProfileKind
 from tidings.entrypoints.api.app import create_app
 
 DANA = "dana@northwind.example"
@@ -199,16 +200,32 @@ def test_the_push_endpoint_answers_graphs_validation_and_refuses_what_it_cannot_
 def test_only_a_notification_with_the_subscriptions_client_state_wakes_its_session():
     hub = GraphNotificationHub()
 
-    def notice(state: str) -> bytes:
-        return json.dumps({"value": [{"subscriptionId": "s1", "clientState": state}]}).encode()
+    def notice(state: str, **more: str) -> bytes:
+        return json.dumps(
+            {"value": [{"subscriptionId": "s1", "clientState": state, **more}]}
+        ).encode()
 
-    async def deliver() -> tuple[bool, bool]:
-        event = hub.register("s1", "the-secret")
+    async def deliver() -> tuple[bool, frozenset[str], bool, frozenset[str]]:
+        notices = hub.register("s1", "the-secret")
         hub.receive({}, notice("guessed"))
+        hub.receive({}, notice("guessed", lifecycleEvent="subscriptionRemoved"))
         await asyncio.sleep(0)  # let any callback scheduled on this loop run
-        woken_by_guess = event.is_set()
+        woken_by_guess = notices.arrived.is_set()
         hub.receive({}, notice("the-secret"))
-        await asyncio.wait_for(event.wait(), 5)
-        return woken_by_guess, event.is_set()
+        await asyncio.wait_for(notices.arrived.wait(), 5)
+        plain = notices.take()
+        hub.receive({}, notice("the-secret", lifecycleEvent="missed"))
+        hub.receive({}, notice("the-secret", lifecycleEvent="somethingNew"))
+        await asyncio.wait_for(notices.arrived.wait(), 5)
+        await asyncio.sleep(0)
+        return woken_by_guess, plain, notices.arrived.is_set(), notices.take()
 
-    assert asyncio.run(deliver()) == (False, True)
+    assert asyncio.run(deliver()) == (False, frozenset(), True, frozenset({"missed"}))
+
+
+def test_a_subscribed_folder_still_looks_every_five_minutes_or_at_its_polling_interval():
+    # Graph may stop notifying without a word: the wait for a notification is bounded.
+    profile = ServerProfile(name="p", kind=ServerProfileKind.EXCHANGE_ONLINE)
+    assert fallback_poll_seconds(profile) == 300.0
+    profile.min_polling_interval_minutes = 60
+    assert fallback_poll_seconds(profile) == 3600.0

@@ -1,4 +1,4 @@
-"""``GraphNotificationHub``: Graph change notifications in, sync sessions woken.
+"""``GraphNotificationHub``: Graph change and lifecycle notifications in, sync sessions woken.
 
 Graph first checks the notification URL by POSTing ``?validationToken=…`` and wants the token
 back as text/plain within 10 seconds; afterwards each notification carries the
@@ -6,6 +6,12 @@ back as text/plain within 10 seconds; afterwards each notification carries the
 (learn.microsoft.com/graph/change-notifications-delivery-webhooks). A notification for an
 unknown subscription, or with the wrong clientState, is dropped without a word: Graph is
 answered 202 either way, so nothing can be learnt by probing.
+
+Lifecycle notifications (learn.microsoft.com/graph/change-notifications-lifecycle-events)
+arrive at the same URL: Tidings gives it as both ``notificationUrl`` and
+``lifecycleNotificationUrl``, and tells them apart by their ``lifecycleEvent`` property
+(``reauthorizationRequired``, ``subscriptionRemoved``, ``missed``). They are checked against
+the clientState like the others and handed to the session, which acts on them.
 """
 
 from __future__ import annotations
@@ -23,12 +29,42 @@ from tidings.domain.mail_api import PushReply
 #: Graph's validation tokens are a few hundred characters; anything longer is not one.
 MAX_TOKEN_LENGTH = 2048
 
+REAUTHORIZATION_REQUIRED = "reauthorizationRequired"
+SUBSCRIPTION_REMOVED = "subscriptionRemoved"
+MISSED = "missed"
+LIFECYCLE_EVENTS = frozenset({REAUTHORIZATION_REQUIRED, SUBSCRIPTION_REMOVED, MISSED})
+
+
+class Notices:
+    """What the notifications of one subscription asked for since the session last looked.
+
+    Touched only on the session's event loop: the hub hands each notice over with
+    ``call_soon_threadsafe``.
+    """
+
+    def __init__(self) -> None:
+        self.arrived = asyncio.Event()
+        self._lifecycle: set[str] = set()
+
+    def note(self, lifecycle_event: str | None) -> None:
+        if lifecycle_event is not None:
+            self._lifecycle.add(lifecycle_event)
+        self.arrived.set()
+
+    def take(self) -> frozenset[str]:
+        """The lifecycle events noted so far (none for plain change notifications), cleared."""
+        # Cleared before the session acts: a notice arriving meanwhile wakes it again.
+        self.arrived.clear()
+        taken = frozenset(self._lifecycle)
+        self._lifecycle.clear()
+        return taken
+
 
 @dataclass(frozen=True)
 class _Waiter:
     client_state: str
     loop: asyncio.AbstractEventLoop
-    event: asyncio.Event
+    notices: Notices
 
 
 class GraphNotificationHub:
@@ -38,12 +74,12 @@ class GraphNotificationHub:
         self._waiters: dict[str, _Waiter] = {}
         self._lock = threading.Lock()
 
-    def register(self, subscription_id: str, client_state: str) -> asyncio.Event:
-        """An event set, on the calling event loop, by each notification of the subscription."""
-        waiter = _Waiter(client_state, asyncio.get_running_loop(), asyncio.Event())
+    def register(self, subscription_id: str, client_state: str) -> Notices:
+        """The notices of the subscription, noted on the calling event loop."""
+        waiter = _Waiter(client_state, asyncio.get_running_loop(), Notices())
         with self._lock:
             self._waiters[subscription_id] = waiter
-        return waiter.event
+        return waiter.notices
 
     def unregister(self, subscription_id: str) -> None:
         with self._lock:
@@ -71,7 +107,11 @@ class GraphNotificationHub:
         if waiter is None:
             return
         given = str(notification.get("clientState", "")).encode()
-        if hmac.compare_digest(given, waiter.client_state.encode()):
-            # The session's loop may have ended since (the process stopping): nothing to wake.
-            with contextlib.suppress(RuntimeError):
-                waiter.loop.call_soon_threadsafe(waiter.event.set)
+        if not hmac.compare_digest(given, waiter.client_state.encode()):
+            return
+        event = notification.get("lifecycleEvent")
+        # An event Graph may add later is no instruction, but still worth a look.
+        lifecycle = event if isinstance(event, str) and event in LIFECYCLE_EVENTS else None
+        # The session's loop may have ended since (the process stopping): nothing to wake.
+        with contextlib.suppress(RuntimeError):
+            waiter.loop.call_soon_threadsafe(waiter.notices.note, lifecycle)

@@ -13,19 +13,34 @@ elsewhere. ``@removed`` entries (messages that left the folder) are ignored: a t
 stays tracked. When the profile names a public ``notification_url`` (Tidings' own
 ``/api/push/exchange_online`` as the internet reaches it), the session subscribes to the
 folder's new messages and a notification wakes it (``supports_push``); otherwise, or when Graph
-refuses the subscription, it polls.
+refuses the subscription, it polls. While subscribed it still looks every five minutes (or
+at the profile's polling interval, if longer): Graph may stop notifying without a word.
+
+Lifecycle notifications (``subscriptions.py``) are acted on while waiting::
+
+    reauthorizationRequired ──▶ renew the subscription at once, then a delta round
+    subscriptionRemoved     ──▶ subscribe again, then a delta round
+    missed                  ──▶ a delta round
+
+Graph may pause notifications before it asks for reauthorization, and sends none between
+removing a subscription and its replacement: the round fetches what went unannounced.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import functools
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 from tidings.adapters.graph.client import GraphClient
 from tidings.adapters.graph.contract import DELTA_SELECT, format_time, parse_delta_page
 from tidings.adapters.graph.folders import READ_PERMISSION, find_folder_id
-from tidings.adapters.graph.notifications import GraphNotificationHub
+from tidings.adapters.graph.notifications import (
+    REAUTHORIZATION_REQUIRED,
+    SUBSCRIPTION_REMOVED,
+    GraphNotificationHub,
+)
 from tidings.adapters.graph.settings import graph_settings
 from tidings.adapters.graph.subscriptions import GraphSubscription
 from tidings.adapters.graph.tokens import GraphTokens
@@ -38,6 +53,12 @@ from tidings.domain.server_profile import ServerProfile
 PAGE_SIZE = 50
 #: $value downloads in flight at once for one folder.
 PARALLEL_FETCHES = 4
+#: While subscribed, the longest wait without a delta round (unless the profile polls less
+#: often): a subscription Graph stopped serving silently costs at most this much delay.
+FALLBACK_POLL_SECONDS = 300.0
+
+#: Creates the folder's subscription again; None when Graph refuses it.
+Subscribe = Callable[[], Awaitable[GraphSubscription | None]]
 
 
 class GraphFolderSession:
@@ -49,11 +70,16 @@ class GraphFolderSession:
         folder_id: str,
         page_size: int = PAGE_SIZE,
         subscription: GraphSubscription | None = None,
+        *,
+        subscribe: Subscribe | None = None,
+        fallback_seconds: float = FALLBACK_POLL_SECONDS,
     ) -> None:
         self._client = client
         self._folder_id = folder_id
         self._page_size = page_size
         self._subscription = subscription
+        self._subscribe = subscribe
+        self._fallback_seconds = fallback_seconds
         self.supports_push = subscription is not None
         #: receivedDateTime of each id listed, for ``fetch`` to hand on.
         self._received: dict[str, datetime | None] = {}
@@ -101,20 +127,37 @@ class GraphFolderSession:
         return [message for message in fetched if message is not None]
 
     async def wait_for_change(self, timeout: float) -> bool:
-        subscription = self._subscription
-        if subscription is None:  # no change notifications: wait out the polling interval
+        if self._subscription is None:  # no change notifications: wait out the polling interval
             await asyncio.sleep(timeout)
             return False
-        await subscription.renew_if_due(self._client)
-        try:
-            await asyncio.wait_for(
-                subscription.event.wait(), min(timeout, subscription.seconds_until_renewal())
-            )
-        except TimeoutError:
-            return False
-        # Cleared before the round it causes: a notification during that round wakes again.
-        subscription.event.clear()
-        return True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + min(timeout, self._fallback_seconds)
+        while True:
+            subscription = self._subscription
+            await subscription.renew_if_due(self._client)
+            left = min(deadline - loop.time(), subscription.seconds_until_renewal())
+            try:
+                await asyncio.wait_for(subscription.notices.arrived.wait(), max(left, 0.0))
+            except TimeoutError:
+                if loop.time() >= deadline:
+                    return False
+                continue  # the subscription is due for renewal
+            lifecycle = subscription.notices.take()
+            if SUBSCRIPTION_REMOVED in lifecycle:
+                await self._subscribe_again(subscription)
+            elif REAUTHORIZATION_REQUIRED in lifecycle:
+                await subscription.renew(self._client)
+            # New mail; or notifications missed, or paused until now: a delta round either way.
+            return True
+
+    async def _subscribe_again(self, removed: GraphSubscription) -> None:
+        """Replace a subscription Graph removed; without one, the folder polls from now on."""
+        removed.forget()
+        self._subscription = None
+        self.supports_push = False
+        if self._subscribe is not None:
+            self._subscription = await self._subscribe()
+            self.supports_push = self._subscription is not None
 
     async def close(self) -> None:
         try:
@@ -144,10 +187,26 @@ class GraphDeltaOpener:
         try:
             folder_id = await find_folder_id(client, folder)
             url = profile.options.get("notification_url", "").strip()
+            subscribe: Subscribe | None = None
             subscription = None
             if url and self._hub is not None:
-                subscription = await GraphSubscription.create(client, self._hub, folder_id, url)
+                subscribe = functools.partial(
+                    GraphSubscription.create, client, self._hub, folder_id, url
+                )
+                subscription = await subscribe()
         except BaseException:
             await client.aclose()
             raise
-        return GraphFolderSession(client, folder_id, self._page_size, subscription)
+        return GraphFolderSession(
+            client,
+            folder_id,
+            self._page_size,
+            subscription,
+            subscribe=subscribe,
+            fallback_seconds=fallback_poll_seconds(profile),
+        )
+
+
+def fallback_poll_seconds(profile: ServerProfile) -> float:
+    """The longest wait for a notification before a delta round all the same."""
+    return max(FALLBACK_POLL_SECONDS, 60.0 * profile.min_polling_interval_minutes)

@@ -3,6 +3,13 @@ before it lapses, deleted when the session closes
 (learn.microsoft.com/graph/api/subscription-post-subscriptions; messages allow at most 10,080
 minutes, so Tidings asks for two days and renews with half a day left).
 
+Each subscription names Tidings' notification URL as its ``lifecycleNotificationUrl`` too, so
+Graph tells Tidings when it must be reauthorized, when Graph removed it and when
+notifications were missed (learn.microsoft.com/graph/change-notifications-lifecycle-events;
+the property can only be given at creation). A reauthorization is answered with a renewal,
+which also reauthorizes (learn.microsoft.com/graph/api/subscription-update): one request, and
+never the reauthorize-then-update pair the page warns against within ten minutes.
+
 The clientState is a fresh random secret per subscription, kept only in memory: after a
 restart, a new subscription gets a new one.
 """
@@ -16,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from tidings.adapters.graph.client import GraphClient
 from tidings.adapters.graph.contract import format_time, parse_time
 from tidings.adapters.graph.folders import READ_PERMISSION
-from tidings.adapters.graph.notifications import GraphNotificationHub
+from tidings.adapters.graph.notifications import GraphNotificationHub, Notices
 from tidings.domain.errors import MailServerError, ThrottledError
 
 log = logging.getLogger(__name__)
@@ -34,7 +41,7 @@ class GraphSubscription:
         self.id = subscription_id
         self.expires = expires
         self._hub = hub
-        self.event = hub.register(subscription_id, client_state)
+        self.notices: Notices = hub.register(subscription_id, client_state)
 
     @classmethod
     async def create(
@@ -45,6 +52,8 @@ class GraphSubscription:
         body = {
             "changeType": "created",
             "notificationUrl": notification_url,
+            # The same URL: the receiver tells lifecycle notifications by their lifecycleEvent.
+            "lifecycleNotificationUrl": notification_url,
             "resource": f"users/{client.address}/mailFolders('{folder_id}')/messages",
             "expirationDateTime": format_time(datetime.now(UTC) + LIFETIME),
             "clientState": client_state,
@@ -65,8 +74,11 @@ class GraphSubscription:
         return max((self.expires - RENEW_BEFORE - datetime.now(UTC)).total_seconds(), 0.0)
 
     async def renew_if_due(self, client: GraphClient) -> None:
-        if self.seconds_until_renewal() > 0:
-            return
+        if self.seconds_until_renewal() <= 0:
+            await self.renew(client)
+
+    async def renew(self, client: GraphClient) -> None:
+        """Extend the subscription by its whole lifetime, reauthorizing it as well."""
         expires = datetime.now(UTC) + LIFETIME
         await client.send_json(
             "PATCH",
@@ -75,6 +87,10 @@ class GraphSubscription:
             permission=READ_PERMISSION,
         )
         self.expires = expires
+
+    def forget(self) -> None:
+        """Stop listening for a subscription Graph has removed by itself."""
+        self._hub.unregister(self.id)
 
     async def delete(self, client: GraphClient) -> None:
         self._hub.unregister(self.id)
