@@ -101,18 +101,20 @@ def test_an_expired_token_is_fetched_again_and_the_request_passes(ews):
     ews.server.add_mailbox(DANA)
     ews.deliver(DANA, make_email())
 
-    async def twice() -> tuple[int, int]:
+    async def pages() -> list[int]:
         session = await EwsFolderOpener()(profile_of(ews), login(ews), DANA, "INBOX")
         try:
-            first = await session.changes(None, None)
-            ews.entra.expire_tokens()
-            again = await session.changes(None, None)
-            return len(first.added), len(again.added)
+            found = [len((await session.changes(None, None)).added)]
+            # Twice: a token fetched after a refusal and accepted may age out in its turn.
+            for _ in range(2):
+                ews.entra.expire_tokens()
+                found.append(len((await session.changes(None, None)).added))
+            return found
         finally:
             await session.close()
 
-    assert asyncio.run(twice()) == (1, 1)
-    assert len(ews.entra.live_tokens) == 1  # the one fetched after the refusal
+    assert asyncio.run(pages()) == [1, 1, 1]
+    assert len(ews.entra.live_tokens) == 1  # the one fetched after the last refusal
 
 
 def test_one_token_serves_every_mailbox_of_the_app(ews):

@@ -20,6 +20,7 @@ https://learn.microsoft.com/en-us/exchange/client-developer/exchange-web-service
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -33,6 +34,9 @@ from tidings.adapters.graph.tokens import GraphTokens
 from tidings.domain.credentials import Credential
 from tidings.domain.errors import MailServerError
 from tidings.domain.server_profile import ServerProfile
+
+# requests-oauthlib logs each request's access token at DEBUG.
+logging.getLogger("requests_oauthlib").setLevel(logging.INFO)
 
 #: App-only tokens for EWS ask for Exchange Online's statically granted permissions.
 EWS_SCOPE = "https://outlook.office365.com/.default"
@@ -62,6 +66,12 @@ class BearerTokens:
                 self._forced = token
         return {"access_token": token, "token_type": "Bearer"}
 
+    def accepted(self, token: str) -> None:
+        """Exchange answered ``token``: when it ages out, asking again helps."""
+        with self._lock:
+            if token == self._forced:
+                self._forced = None
+
     def refused(self, token: str) -> bool:
         """Exchange answered ``token`` with 401: True when another token may pass."""
         with self._lock:
@@ -87,11 +97,12 @@ class RefreshOn401(FailFast):  # type: ignore[misc]
 
     @override
     def raise_response_errors(self, response: Any) -> None:
+        sent = str(response.request.headers.get("Authorization", "")).removeprefix("Bearer ")
         if response.status_code != 401:
+            self._bearer.accepted(sent)
             super().raise_response_errors(response)
             return
-        sent = str(response.request.headers.get("Authorization", ""))
-        if self._bearer.refused(sent.removeprefix("Bearer ")):
+        if self._bearer.refused(sent):
             raise TokenExpiredError
         diagnostics = response.headers.get("x-ms-diagnostics", "")
         raise MailServerError(
