@@ -86,7 +86,9 @@ def mail_apis() -> dict[ServerProfileKind, MailApi]:
     graph_tokens, graph_hub = GraphTokens(), GraphNotificationHub()
     return {
         ServerProfileKind.EXCHANGE_SERVER: MailApi(
-            open_folder=EwsFolderOpener(), sender=EwsSender(), tester=EwsTester()
+            open_folder=EwsFolderOpener(tokens=graph_tokens),
+            sender=EwsSender(graph_tokens),
+            tester=EwsTester(graph_tokens),
         ),
         ServerProfileKind.EXCHANGE_ONLINE: MailApi(
             open_folder=GraphDeltaOpener(graph_tokens, graph_hub),

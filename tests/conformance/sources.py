@@ -13,6 +13,7 @@ from pathlib import Path
 from tests.conformance.dovecot_source import imap_source, pop3_source
 from tests.conformance.source import MailSource
 from tests.conformance.xoauth2_source import imap_xoauth2_source
+from tests.contract.ews_oauth_source import ews_oauth_source
 from tests.contract.ews_source import ews_source
 from tests.contract.gmail_source import gmail_source
 from tests.contract.graph_source import graph_source
@@ -26,4 +27,5 @@ SOURCES: dict[str, SourceFactory] = {
     "gmail": gmail_source,
     "graph": graph_source,
     "ews": ews_source,
+    "ews-oauth": ews_oauth_source,
 }

@@ -22,9 +22,17 @@ Written from Microsoft's EWS reference:
 - Throttling: ErrorServerBusy as a SOAP fault whose MessageXml carries BackOffMilliseconds:
   https://learn.microsoft.com/en-us/exchange/client-developer/exchange-web-services/ews-throttling-in-exchange
 - Streaming notifications (Subscribe, GetStreamingEvents): see ``ews_notifications``.
+- OAuth, app-only (Exchange Online's EWS): a Bearer token for the resource
+  ``https://outlook.office365.com`` with the ``full_access_as_app`` role, ExchangeImpersonation
+  required with it:
+  https://learn.microsoft.com/en-us/exchange/client-developer/exchange-web-services/how-to-authenticate-an-ews-application-by-using-oauth
 
 The operations are in ``ews_operations``, the mailboxes they act on in ``ews_store``, the
-SOAP envelopes in ``ews_soap``. Authentication is HTTP Basic: 401 for a wrong user name or password. A service account may
+SOAP envelopes in ``ews_soap``. Authentication is HTTP Basic: 401 for a wrong user name or
+password; or, given an ``identity`` (a ``FakeGraphServer``, whose token endpoint stands for
+Microsoft Entra ID), a Bearer token that fake issued: 401 with ``error="invalid_token"`` when
+it is expired, revoked (``identity.expire_tokens()``) or for another resource, and 401 with
+``x-ms-diagnostics`` 2000008 when it carries no ``full_access_as_app`` role. A service account may
 impersonate mailboxes when allowed to (``ErrorImpersonateUserDenied`` otherwise); a mailbox's
 own credentials reach that mailbox only (delegate access to oneself). Sync states are opaque
 tokens the fake can forget (``ErrorInvalidSyncStateData``). Folder paths are display names
@@ -37,6 +45,10 @@ Usage::
         ews.set_service_account("svc-tidings", "svc-pass", may_impersonate=True)
         ews.deliver("dana@northwind.example", raw)
         ews.url, ews.ca_file     # for exchangelib's Configuration and requests' verify
+
+    with FakeGraphServer(tmp_path / "entra") as entra, FakeEwsServer(tmp_path / "ews",
+                                                                     identity=entra) as ews:
+        app = entra.add_app(secret="s3cret")   # tokens for the app may impersonate anyone
 """
 
 from __future__ import annotations
@@ -62,16 +74,28 @@ from tests.contract.ews_notifications import Subscriptions
 from tests.contract.ews_operations import HANDLERS, Stream
 from tests.contract.ews_soap import EwsFault
 from tests.contract.ews_store import Mailbox, Store
+from tests.contract.graph_fake import EWS_ROLE, EXCHANGE_AUDIENCE, FakeGraphServer
 from tests.servers.dovecot import issue_certificates
 
 PATH = "/EWS/Exchange.asmx"
+#: How requests made with an app's Bearer token are recorded as the user.
+APP_PREFIX = "app:"
 
 
 class FakeEwsServer:
     """An Exchange Server's EWS endpoint for tests, with a Python API to set it up."""
 
-    def __init__(self, directory: Path, minute_seconds: float = 60.0) -> None:
-        self.certificates = issue_certificates(directory / "tls")
+    def __init__(
+        self,
+        directory: Path,
+        minute_seconds: float = 60.0,
+        identity: FakeGraphServer | None = None,
+    ) -> None:
+        self._identity = identity
+        # With an identity, one test CA (the identity's) signs both: a profile names one.
+        self.certificates = (
+            identity.certificates if identity else issue_certificates(directory / "tls")
+        )
         self.ca_file = self.certificates.ca_file
         self._lock = threading.Lock()
         self._requested = threading.Condition(self._lock)
@@ -201,7 +225,13 @@ class FakeEwsServer:
     # -- the endpoint -----------------------------------------------------------------------
 
     async def _handle(self, http: HttpRequest) -> Response:
-        user = self._authenticate(http.headers.get("authorization", ""))
+        header = http.headers.get("authorization", "")
+        if header.lower().startswith("bearer "):
+            user = self._authenticate_app(header[len("bearer ") :])
+            if isinstance(user, Response):
+                return user
+        else:
+            user = self._authenticate(header)
         if user is None:
             return Response(status_code=401, headers={"WWW-Authenticate": 'Basic realm="ews"'})
         body = await http.body()
@@ -237,6 +267,21 @@ class FakeEwsServer:
                 return username
         return None
 
+    def _authenticate_app(self, token: str) -> str | Response:
+        """The app a valid Bearer token was issued to, as ``app:<client id>``."""
+        claims = None
+        if self._identity is not None:
+            claims = self._identity.verify_token(token, EXCHANGE_AUDIENCE)
+        if claims is None:
+            challenge = 'Bearer client_id="00000002-0000-0ff1-ce00-000000000000", '
+            challenge += 'error="invalid_token"'
+            return Response(status_code=401, headers={"WWW-Authenticate": challenge})
+        if EWS_ROLE not in (claims.get("roles") or []):  # type: ignore[operator]
+            reason = '2000008;reason="The token contains no permissions, or permissions can '
+            reason += 'not be understood.";error_category="invalid_grant"'
+            return Response(status_code=401, headers={"x-ms-diagnostics": reason})
+        return f"{APP_PREFIX}{claims.get('appid')}"
+
     def _dispatch(self, user: str, request: soap.Request) -> str | Stream:
         mailbox = self._target(user, request.impersonated)
         self.requests.append((request.name, mailbox.address))
@@ -254,8 +299,18 @@ class FakeEwsServer:
         return handler(self._store, mailbox, request.operation)
 
     def _target(self, user: str, impersonated: str | None) -> Mailbox:
-        service = self._service is not None and user == self._service[0]
-        if impersonated is not None:
+        if user.startswith(APP_PREFIX):
+            # An app-only token names no mailbox: it must impersonate one (full_access_as_app
+            # lets it impersonate any; application access policies are not modelled).
+            if impersonated is None:
+                raise EwsFault(
+                    "ErrorInvalidExchangeImpersonationHeaderData",
+                    "ExchangeImpersonation SOAP header must be present for this type of "
+                    "OAuth token.",
+                )
+            address = impersonated
+        elif impersonated is not None:
+            service = self._service is not None and user == self._service[0]
             if not service or not self._service or not self._service[2]:
                 raise EwsFault(
                     "ErrorImpersonateUserDenied",

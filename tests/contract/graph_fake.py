@@ -14,6 +14,10 @@ Written from Microsoft's documentation, for exactly these calls:
   https://learn.microsoft.com/en-us/entra/identity-platform/v2-protocols-oidc
 - Application permissions in the access token's ``roles`` claim:
   https://learn.microsoft.com/en-us/entra/identity-platform/access-token-claims-reference
+- Tokens for EWS in Exchange Online too (scope ``https://outlook.office365.com/.default``,
+  audience ``https://outlook.office365.com``, the ``full_access_as_app`` role), which
+  ``FakeEwsServer`` accepts when given this fake as its ``identity``:
+  https://learn.microsoft.com/en-us/exchange/client-developer/exchange-web-services/how-to-authenticate-an-ews-application-by-using-oauth
 - Get mailFolder (well-known names), list mailFolders and childFolders with ``$filter``:
   https://learn.microsoft.com/en-us/graph/api/mailfolder-get,
   https://learn.microsoft.com/en-us/graph/api/user-list-mailfolders,
@@ -69,7 +73,10 @@ from tests.contract.https_app import https_app
 from tests.servers.dovecot import issue_certificates
 
 GRAPH_AUDIENCE = "https://graph.microsoft.com"
+EXCHANGE_AUDIENCE = "https://outlook.office365.com"
 ALL_MAIL_ROLES = ("Mail.ReadWrite", "Mail.Send")
+#: The application permission of Office 365 Exchange Online that EWS app-only access needs.
+EWS_ROLE = "full_access_as_app"
 
 
 @dataclass
@@ -81,6 +88,8 @@ class FakeApp:
     #: SHA-256 thumbprint (hex) → the certificate's public key, for client assertions.
     certificates: dict[str, object] = field(default_factory=dict)
     roles: tuple[str, ...] = ALL_MAIL_ROLES
+    #: Its permissions on Office 365 Exchange Online (EWS), in tokens for that resource.
+    exchange_roles: tuple[str, ...] = (EWS_ROLE,)
 
 
 class FakeGraphServer:
@@ -287,31 +296,33 @@ class FakeGraphServer:
 
     # -- used by the routes -----------------------------------------------------------------
 
-    def issue_token(self, app: FakeApp) -> tuple[str, int]:
-        """A signed access token for Graph carrying the app's roles, and its lifetime."""
+    def issue_token(self, app: FakeApp, audience: str = GRAPH_AUDIENCE) -> tuple[str, int]:
+        """A signed access token for Graph (or Exchange Online) carrying the app's roles on
+        that resource, and its lifetime."""
         now = int(time.time())
         lifetime = 3599
         token_id = uuid.uuid4().hex
         claims = {
-            "aud": GRAPH_AUDIENCE,
+            "aud": audience,
             "iss": f"https://sts.windows.net/{self.tenant_id}/",
             "iat": now,
             "nbf": now,
             "exp": now + lifetime,
             "appid": app.client_id,
             "tid": self.tenant_id,
-            "roles": list(app.roles),
+            "roles": list(app.exchange_roles if audience == EXCHANGE_AUDIENCE else app.roles),
             "uti": token_id,
             "ver": "1.0",
         }
         self.live_tokens.add(token_id)
         return jwt.encode(claims, self._signing_key, algorithm="HS256"), lifetime
 
-    def verify_token(self, token: str) -> dict[str, object] | None:
-        """The token's claims if this fake issued it and it has not expired; else None."""
+    def verify_token(self, token: str, audience: str = GRAPH_AUDIENCE) -> dict[str, object] | None:
+        """The token's claims if this fake issued it for ``audience`` and it has not expired;
+        else None."""
         try:
             claims: dict[str, object] = jwt.decode(
-                token, self._signing_key, algorithms=["HS256"], audience=GRAPH_AUDIENCE
+                token, self._signing_key, algorithms=["HS256"], audience=audience
             )
         except jwt.PyJWTError:
             return None

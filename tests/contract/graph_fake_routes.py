@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from tests.contract import graph_fake_push as push
+from tests.contract.graph_fake import EXCHANGE_AUDIENCE, GRAPH_AUDIENCE
 from tests.contract.graph_fake_store import (
     Mailbox,
     Message,
@@ -228,7 +229,11 @@ def _token(fake: FakeGraphServer, tenant: str, form: dict[str, str]) -> Response
     refused = _authenticate_client(fake, app, form)
     if refused is not None:
         return refused
-    access_token, lifetime = fake.issue_token(app)
+    # The resource is the scope less "/.default": Exchange Online's (EWS) or else Graph's.
+    exchange = f"{EXCHANGE_AUDIENCE}/.default" in scope.split()
+    access_token, lifetime = fake.issue_token(
+        app, EXCHANGE_AUDIENCE if exchange else GRAPH_AUDIENCE
+    )
     return JSONResponse(
         {
             "token_type": "Bearer",

@@ -100,11 +100,12 @@ def test_a_missing_tracked_folder_and_an_unknown_mailbox_need_a_person(ews):
     assert "no mailbox for nobody@northwind.example" in str(unknown.value)
 
 
-def test_oauth_is_refused_with_what_exchange_server_profiles_use(ews):
+def test_per_user_oauth_is_refused_with_what_exchange_server_profiles_use(ews):
+    # Credentials "OAuth" (a refresh token per mailbox) is not offered: auth=oauth is.
     profile = replace(ews_profile(ews), credential_source=CredentialSource.OAUTH)
     check = asyncio.run(EwsTester().check_outgoing(profile, SERVICE, DANA))
     assert (check.ok, check.permanent) == (False, True)
-    assert "NTLM or basic" in check.message
+    assert "the profile's credentials (auth=oauth for an app registration's client" in check.message
 
 
 def test_a_folder_listens_on_a_streaming_subscription_unless_the_profile_polls(ews):

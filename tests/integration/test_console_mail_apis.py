@@ -1,4 +1,4 @@
-"""A newcomer sets up Exchange Online, Exchange Server and Gmail in the console: choose the
+"""A newcomer sets up Exchange Online, Exchange Server (password or OAuth) and Gmail in the console: choose the
 kind, fill in that kind's fields and its secret, tie a mailbox to the profile, run Test &
 Enable; a wrong secret is explained in the admin's words, the right one enables the mailbox.
 The vendors' clouds are their contract fakes (tests/contract)."""
@@ -17,6 +17,8 @@ from fastapi.testclient import TestClient
 
 from tests.builders import Org
 from tests.contract.ews_fake import FakeEwsServer
+from tests.contract.ews_oauth_source import SECRET as OAUTH_SECRET
+from tests.contract.ews_oauth_source import ews_oauth_profile, ews_oauth_source
 from tests.contract.ews_source import ews_profile
 from tests.contract.gmail_fake import FakeGmailServer
 from tests.contract.gmail_fake_api import MODIFY
@@ -68,6 +70,17 @@ def _exchange_server(directory: Path) -> Iterator[KindSetUp]:
 
 
 @contextmanager
+def _exchange_server_oauth(directory: Path) -> Iterator[KindSetUp]:
+    with ews_oauth_source(directory) as source:
+        source.server.add_mailbox(DANA)
+        options = ews_oauth_profile(source.server, source.entra, source.app).options
+        yield KindSetUp(
+            "exchange_server", options, source.app.client_id, OAUTH_SECRET, "a-wrong-one",
+            "the client secret was refused",
+        )  # fmt: skip
+
+
+@contextmanager
 def _gmail(directory: Path) -> Iterator[KindSetUp]:
     with FakeGmailServer(directory) as gmail:
         key = gmail.auth.create_service_account("117000000000000000099")
@@ -81,7 +94,12 @@ def _gmail(directory: Path) -> Iterator[KindSetUp]:
         )  # fmt: skip
 
 
-KINDS = {"exchange_online": _exchange_online, "exchange_server": _exchange_server, "gmail": _gmail}
+KINDS = {
+    "exchange_online": _exchange_online,
+    "exchange_server": _exchange_server,
+    "exchange_server_oauth": _exchange_server_oauth,
+    "gmail": _gmail,
+}
 
 
 @pytest.fixture(params=sorted(KINDS))

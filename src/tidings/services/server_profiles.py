@@ -36,7 +36,16 @@ KIND_OPTIONS: dict[ServerProfileKind, tuple[str, ...]] = {
         "ca_file",
         "notification_url",
     ),
-    ServerProfileKind.EXCHANGE_SERVER: ("ews_url", "auth", "ca_file", "notifications"),
+    ServerProfileKind.EXCHANGE_SERVER: (
+        "ews_url",
+        "auth",
+        "ca_file",
+        "notifications",
+        # With auth=oauth: the app registration and where it signs in.
+        "tenant_id",
+        "client_id",
+        "authority_url",
+    ),
     # The endpoints differ only for tests or a proxy; the client id lives in the key itself.
     ServerProfileKind.GMAIL: ("gmail_url", "token_url", "ca_file", "pubsub_topic"),
 }

@@ -5,7 +5,10 @@ service account and impersonates each mailbox (ExchangeImpersonation; the accoun
 ApplicationImpersonation role); otherwise each mailbox logs in with its own credentials
 (delegate access to itself). Where: the profile's ``ews_url`` option, or autodiscover from
 the mailbox's address when it is empty. How: ``auth`` = ``ntlm`` (the default of Exchange's
-EWS virtual directory) or ``basic``. The server version is given, not guessed: exchangelib
+EWS virtual directory), ``basic``, or ``oauth``: an app registration's client secret (or
+certificate) held by the profile signs in to Microsoft Entra ID and the app impersonates
+each mailbox (see ``oauth``); it needs the EWS URL, since autodiscover would need a token of
+its own. The server version is given, not guessed: exchangelib
 asks with Exchange 2016's schema and steps down by itself if the server is older.
 
 Building an account sends nothing; the first operation does.
@@ -23,6 +26,7 @@ from exchangelib import (
     DELEGATE,
     IMPERSONATION,
     NTLM,
+    OAUTH2,
     Account,
     Build,
     Configuration,
@@ -33,7 +37,9 @@ from exchangelib.autodiscover import Autodiscovery
 from exchangelib.protocol import FailFast, Protocol
 
 from tidings.adapters.ews.errors import Context
+from tidings.adapters.ews.oauth import BearerTokens, RefreshOn401, oauth_login
 from tidings.adapters.ews.transport import ProfileProtocol
+from tidings.adapters.graph.tokens import GraphTokens
 from tidings.domain.credentials import Credential
 from tidings.domain.errors import MailServerError
 from tidings.domain.server_profile import CredentialSource, ServerProfile
@@ -41,7 +47,7 @@ from tidings.domain.server_profile import CredentialSource, ServerProfile
 # exchangelib logs each request's headers at DEBUG, the Authorization header among them.
 logging.getLogger("exchangelib.util").setLevel(logging.INFO)
 
-AUTH_TYPES: dict[str, str] = {"ntlm": NTLM, "basic": BASIC}
+AUTH_TYPES: dict[str, str] = {"ntlm": NTLM, "basic": BASIC, "oauth": OAUTH2}
 #: Exchange Server 2016 (15.1): the schema exchangelib asks with first.
 EXCHANGE_BUILD = Build(15, 1)
 
@@ -60,49 +66,79 @@ class Mailbox:
 
 
 def open_mailbox(
-    profile: ServerProfile, credential: Credential | None, address: str, folder: str | None = None
+    profile: ServerProfile,
+    credential: Credential | None,
+    address: str,
+    folder: str | None = None,
+    *,
+    tokens: GraphTokens,
 ) -> Mailbox:
-    """The mailbox at ``address`` through ``profile``; blocking only when autodiscover runs."""
+    """The mailbox at ``address`` through ``profile``; blocking only when autodiscover runs.
+    ``tokens`` is the shared cache OAuth profiles take their access tokens from."""
     context = mailbox_context(profile, address, folder)
-    impersonating = context.impersonating
     if profile.credential_source is CredentialSource.OAUTH:
         raise MailServerError(
-            "Exchange Server profiles log in with a password (NTLM or basic), not OAuth",
+            "Exchange Server profiles sign in with the profile's credentials (auth=oauth for "
+            "an app registration's client secret), not with per-user OAuth",
             permanent=True,
         )
-    if credential is None:
+    auth_type = _auth_type(profile)
+    bearer: BearerTokens | None = None
+    if auth_type == OAUTH2:
+        credentials, bearer = oauth_login(tokens, profile, credential)
+        endpoint = _ews_url(profile)
+    elif credential is None:
         raise MailServerError("no credentials are stored for this mailbox", permanent=True)
-    credentials = Credentials(credential.username, credential.password)
+    else:
+        credentials = Credentials(credential.username, credential.password)
+        endpoint = profile.options.get("ews_url") or _discover(address, credentials)
     config = Configuration(
-        service_endpoint=profile.options.get("ews_url") or _discover(address, credentials),
+        service_endpoint=endpoint,
         credentials=credentials,
-        auth_type=_auth_type(profile),
+        auth_type=auth_type,
         version=Version(build=EXCHANGE_BUILD),
-        retry_policy=FailFast(),
+        retry_policy=FailFast() if bearer is None else RefreshOn401(bearer),
         max_connections=1,
     )
     account = Account(
-        address, access_type=IMPERSONATION if impersonating else DELEGATE, config=config
+        address, access_type=IMPERSONATION if context.impersonating else DELEGATE, config=config
     )
     # Account made and cached a shared protocol (nothing sent yet); use one of our own.
     with contextlib.suppress(KeyError):
         del Protocol[config]
-    account.protocol = ProfileProtocol(config=config, profile=profile)
+    account.protocol = ProfileProtocol(config=config, profile=profile, bearer=bearer)
     return Mailbox(account, context)
 
 
 def mailbox_context(profile: ServerProfile, address: str, folder: str | None = None) -> Context:
     """What errors about this mailbox say, before it is opened."""
-    return Context(address, profile.credential_source is CredentialSource.PROFILE, folder)
+    # An app-only token reaches a mailbox only by impersonating it.
+    impersonating = profile.credential_source is CredentialSource.PROFILE or is_oauth(profile)
+    return Context(address, impersonating, folder, oauth=is_oauth(profile))
+
+
+def is_oauth(profile: ServerProfile) -> bool:
+    return profile.options.get("auth", "").strip().lower() == "oauth"
 
 
 def _auth_type(profile: ServerProfile) -> str:
     name = profile.options.get("auth", "ntlm").strip().lower() or "ntlm"
     if name not in AUTH_TYPES:
         raise MailServerError(
-            f"unknown EWS authentication {name!r}: use ntlm or basic", permanent=True
+            f"unknown EWS authentication {name!r}: use ntlm, basic or oauth", permanent=True
         )
     return AUTH_TYPES[name]
+
+
+def _ews_url(profile: ServerProfile) -> str:
+    url = profile.options.get("ews_url", "").strip()
+    if not url:
+        raise MailServerError(
+            "OAuth needs the profile's EWS URL (Exchange Online: "
+            "https://outlook.office365.com/EWS/Exchange.asmx)",
+            permanent=True,
+        )
+    return url
 
 
 def _discover(address: str, credentials: Credentials) -> str:

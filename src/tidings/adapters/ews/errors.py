@@ -31,6 +31,8 @@ class Context:
     #: True when a service account logs in for the mailbox (impersonation).
     impersonating: bool
     folder: str | None = None
+    #: True when an app registration signs in (auth=oauth), not an account.
+    oauth: bool = False
 
 
 def translate(error: Exception, context: Context) -> MailServerError:
@@ -45,6 +47,13 @@ def translate(error: Exception, context: Context) -> MailServerError:
         return ThrottledError(f"Exchange is busy (ErrorServerBusy): {error}", seconds)
     if isinstance(error, ews.ErrorInvalidSyncStateData):
         return CursorExpiredError("Exchange no longer knows this folder's sync state")
+    if isinstance(error, ews.ErrorImpersonateUserDenied) and context.oauth:
+        return MailServerError(
+            "the app registration may not impersonate this mailbox: grant it the "
+            "full_access_as_app application permission of Office 365 Exchange Online with "
+            "admin consent, or check the mailbox's application access policy",
+            permanent=True,
+        )
     if isinstance(error, ews.ErrorImpersonateUserDenied):
         return MailServerError(
             "the service account may not impersonate this mailbox: grant it the "

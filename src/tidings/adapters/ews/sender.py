@@ -14,12 +14,16 @@ from exchangelib.items import Message as EwsMessage
 
 from tidings.adapters.ews.account import Mailbox, mailbox_context, open_mailbox
 from tidings.adapters.ews.threads import in_thread
+from tidings.adapters.graph.tokens import GraphTokens
 from tidings.domain.credentials import Credential
 from tidings.domain.server_profile import ServerProfile
 
 
 class EwsSender:
-    """Sends through Exchange Web Services."""
+    """Sends through Exchange Web Services; OAuth profiles take tokens from ``tokens``."""
+
+    def __init__(self, tokens: GraphTokens | None = None) -> None:
+        self._tokens = tokens or GraphTokens()
 
     async def send(
         self,
@@ -33,7 +37,7 @@ class EwsSender:
         context = mailbox_context(profile, envelope_from)
 
         def prepare() -> tuple[Mailbox, object]:
-            mailbox = open_mailbox(profile, credential, envelope_from)
+            mailbox = open_mailbox(profile, credential, envelope_from, tokens=self._tokens)
             # Finding Sent Items first leaves CreateItem as the one request that hands over.
             return mailbox, mailbox.account.sent
 

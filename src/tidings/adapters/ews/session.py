@@ -35,6 +35,7 @@ from exchangelib.services import GetStreamingEvents, SyncFolderItems
 
 from tidings.adapters.ews.account import Mailbox, mailbox_context, open_mailbox
 from tidings.adapters.ews.threads import CONNECTION_ERRORS, in_own_thread, in_thread
+from tidings.adapters.graph.tokens import GraphTokens
 from tidings.domain.credentials import Credential
 from tidings.domain.mail_api import ApiMessage, DeltaPage
 from tidings.domain.server_profile import ServerProfile
@@ -173,14 +174,16 @@ class EwsFolderOpener:
     """Opens a tracked folder: the Inbox, or a path of display names under the message
     folder root ("Projects/Contoso"), found with FindFolder one level at a time."""
 
-    def __init__(self, page_size: int = PAGE_SIZE) -> None:
+    def __init__(self, page_size: int = PAGE_SIZE, tokens: GraphTokens | None = None) -> None:
         self._page_size = page_size
+        #: Where OAuth profiles' access tokens come from.
+        self._tokens = tokens or GraphTokens()
 
     async def __call__(
         self, profile: ServerProfile, credential: Credential, address: str, folder: str
     ) -> EwsFolderSession:
         def open_folder() -> EwsFolderSession:
-            mailbox = open_mailbox(profile, credential, address, folder)
+            mailbox = open_mailbox(profile, credential, address, folder, tokens=self._tokens)
             found = find_folder(mailbox, folder)
             streaming = profile.options.get("notifications", "").lower() != "polling"
             subscription = subscribe(found) if streaming else None

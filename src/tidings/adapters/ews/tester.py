@@ -9,6 +9,7 @@ from typing import Any
 
 from tidings.adapters.ews.account import mailbox_context, open_mailbox
 from tidings.adapters.ews.threads import in_thread
+from tidings.adapters.graph.tokens import GraphTokens
 from tidings.domain.credentials import Credential
 from tidings.domain.errors import MailServerError
 from tidings.domain.server_profile import ServerProfile
@@ -18,10 +19,14 @@ from tidings.domain.testing import ConnectionCheck
 class EwsTester:
     """Checks a mailbox's EWS access the way sync and sending use it."""
 
+    def __init__(self, tokens: GraphTokens | None = None) -> None:
+        self._tokens = tokens or GraphTokens()
+
     async def check_incoming(
         self, profile: ServerProfile, credential: Credential | None, address: str
     ) -> ConnectionCheck:
         return await _check(
+            self._tokens,
             profile,
             credential,
             address,
@@ -34,6 +39,7 @@ class EwsTester:
         self, profile: ServerProfile, credential: Credential | None, address: str
     ) -> ConnectionCheck:
         return await _check(
+            self._tokens,
             profile,
             credential,
             address,
@@ -44,6 +50,7 @@ class EwsTester:
 
 
 async def _check(
+    tokens: GraphTokens,
     profile: ServerProfile,
     credential: Credential | None,
     address: str,
@@ -54,7 +61,7 @@ async def _check(
     context = mailbox_context(profile, address)
 
     def run() -> None:
-        mailbox = open_mailbox(profile, credential, address)
+        mailbox = open_mailbox(profile, credential, address, tokens=tokens)
         try:
             probe(mailbox.account)
         finally:

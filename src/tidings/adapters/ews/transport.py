@@ -11,6 +11,8 @@ requests' environment (``REQUESTS_CA_BUNDLE``) cannot loosen or swap it either.
 A streamed response (GetStreamingEvents) blocks a thread in a socket read for many minutes;
 closing the socket would not wake it, so ``interrupt`` shuts the socket down instead, and
 refuses any request that starts after it.
+
+With OAuth, each new session carries the next token of the account's ``BearerTokens``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import requests
 from exchangelib.protocol import CachingProtocol, Protocol
 from typing_extensions import override
 
+from tidings.adapters.ews.oauth import BearerTokens
 from tidings.domain.server_profile import ServerProfile
 
 
@@ -93,7 +96,10 @@ class _Unshared(CachingProtocol):  # type: ignore[misc]
 class ProfileProtocol(Protocol, metaclass=_Unshared):  # type: ignore[misc]
     """One account's connection to EWS, owned and closed by whoever opened it."""
 
-    def __init__(self, *, config: Any, profile: ServerProfile) -> None:
+    def __init__(
+        self, *, config: Any, profile: ServerProfile, bearer: BearerTokens | None = None
+    ) -> None:
+        self._bearer = bearer
         super().__init__(config=config)
         self._verify = verification(profile)
         self._closing = threading.Event()
@@ -116,6 +122,13 @@ class ProfileProtocol(Protocol, metaclass=_Unshared):  # type: ignore[misc]
         self._adapters.add(adapter)
         session.mount(self.service_endpoint, adapter)
         return session
+
+    @override
+    def create_oauth2_session(self) -> Any:
+        if self._bearer is not None:
+            # Given a token, exchangelib's session fetches none of its own.
+            self.credentials.access_token = self._bearer.next_token()
+        return super().create_oauth2_session()
 
     def interrupt(self) -> None:
         """Refuse new requests and end streamed ones: the protocol is being closed."""

@@ -31,7 +31,8 @@ _CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE--
 
 
 class GraphTokens:
-    """Hands out access tokens for a profile's app registration, cached by MSAL."""
+    """Hands out access tokens for a profile's app registration, cached by MSAL. Graph asks
+    for its own scope; EWS (Exchange Online) asks the same app for another resource's."""
 
     def __init__(self) -> None:
         self._apps: dict[tuple[str, ...], Any] = {}
@@ -41,16 +42,26 @@ class GraphTokens:
         self, settings: GraphSettings, profile: ServerProfile, *, refresh: bool = False
     ) -> str:
         """A valid access token; ``refresh`` drops the cached one first (Graph said 401)."""
-        return await asyncio.to_thread(self._token, settings, profile, refresh)
+        return await asyncio.to_thread(self.fetch_token, settings, profile, refresh=refresh)
 
-    def _token(self, settings: GraphSettings, profile: ServerProfile, refresh: bool) -> str:
+    def fetch_token(
+        self,
+        settings: GraphSettings,
+        profile: ServerProfile,
+        *,
+        scope: str | None = None,
+        refresh: bool = False,
+    ) -> str:
+        """``token``'s blocking twin, for callers already in a worker thread (exchangelib);
+        ``scope`` defaults to Graph's."""
         app = self._app(settings, profile)
         if refresh:
             cache = app.token_cache
-            for entry in cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN):
+            # Listed first: removing while MSAL's search walks its dict would break the walk.
+            for entry in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
                 cache.remove_at(entry)
         try:
-            result = app.acquire_token_for_client(scopes=[settings.scope])
+            result = app.acquire_token_for_client(scopes=[scope or settings.scope])
         except httpx.HTTPError as error:
             raise transport_error(settings.authority_url, error) from error
         if "access_token" not in result:

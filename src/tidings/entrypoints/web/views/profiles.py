@@ -56,7 +56,7 @@ OPTION_LABELS = {
     "notification_url": ("Public address for change notifications", "https://<Tidings as the internet reaches it>/api/push/exchange_online; empty: delta polling."),
     "gmail_url": ("Gmail API address", "Empty: https://gmail.googleapis.com."),
     "pubsub_topic": ("Pub/Sub topic for push", "Leave empty: push messages have no receiving endpoint yet."),
-    "auth": ("EWS authentication (ntlm or basic)", "Empty: NTLM, the default of Exchange's EWS virtual directory."),
+    "auth": ("EWS authentication (ntlm, basic or oauth)", "Empty: NTLM, the default of Exchange's EWS virtual directory; oauth: an Entra ID app registration (Exchange Online, hybrid)."),
     "notifications": ("New mail notifications (streaming or polling)", "Empty: streaming; polling waits the minimum polling interval instead."),
 }  # fmt: skip
 
@@ -94,8 +94,8 @@ _SECRETS_BY_KIND = {
         Field("password", "Client secret value, or the certificate's private key and certificate (PEM)", "secret_text", hint=_KEPT),
     ],
     ServerProfileKind.EXCHANGE_SERVER: [
-        Field("username", "Service account (user@domain or DOMAIN\\user)"),
-        Field("password", "Service account password", "password", hint=_KEPT),
+        Field("username", "Service account (user@domain or DOMAIN\\user); with OAuth, the Application (client) ID"),
+        Field("password", "Service account password; with OAuth, the client secret value", "password", hint=_KEPT),
     ],
     ServerProfileKind.GMAIL: [
         Field("username", "Service account email (client_email of the key)"),
