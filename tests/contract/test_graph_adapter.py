@@ -204,10 +204,10 @@ def test_only_a_notification_with_the_subscriptions_client_state_wakes_its_sessi
 
     async def deliver() -> tuple[bool, bool]:
         event = hub.register("s1", "the-secret")
-        hub.receive({}, notice("guessed"))
+        hub.receive({}, notice("guessed"), {})
         await asyncio.sleep(0)  # let any callback scheduled on this loop run
         woken_by_guess = event.is_set()
-        hub.receive({}, notice("the-secret"))
+        hub.receive({}, notice("the-secret"), {})
         await asyncio.wait_for(event.wait(), 5)
         return woken_by_guess, event.is_set()
 

@@ -38,7 +38,15 @@ KIND_OPTIONS: dict[ServerProfileKind, tuple[str, ...]] = {
     ),
     ServerProfileKind.EXCHANGE_SERVER: ("ews_url", "auth", "ca_file", "notifications"),
     # The endpoints differ only for tests or a proxy; the client id lives in the key itself.
-    ServerProfileKind.GMAIL: ("gmail_url", "token_url", "ca_file", "pubsub_topic"),
+    ServerProfileKind.GMAIL: (
+        "gmail_url",
+        "token_url",
+        "ca_file",
+        "pubsub_topic",
+        "push_audience",
+        "push_service_account",
+        "push_certs_url",
+    ),
 }
 
 
