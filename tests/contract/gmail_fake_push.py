@@ -106,6 +106,7 @@ class FakePubSub:
     def __init__(self, ca_file: Path) -> None:
         self._ca_file = ca_file
         self._key = _SigningKey()
+        self._retired: list[_SigningKey] = []
         self._lock = threading.Condition()
         self.subscriptions: list[PushSubscription] = []
         self.deliveries: list[Delivery] = []
@@ -115,8 +116,17 @@ class FakePubSub:
         self._thread.start()
 
     def certs(self) -> dict[str, str]:
-        """Google's certificates endpoint: each key id's X.509 certificate."""
-        return {self._key.key_id: self._key.certificate}
+        """Google's certificates endpoint: each key id's X.509 certificate (the key in use
+        and the one before it, as Google keeps the old key published for a while)."""
+        with self._lock:
+            keys = [self._key, *self._retired]
+        return {key.key_id: key.certificate for key in keys}
+
+    def rotate_key(self) -> None:
+        """Google signs with a new key from now on, and publishes it."""
+        with self._lock:
+            self._retired = [self._key]
+            self._key = _SigningKey()
 
     def subscribe(
         self, topic: str, endpoint: str, service_account: str, audience: str = ""
@@ -154,7 +164,9 @@ class FakePubSub:
             "iss": ISSUER,
             "sub": subscription.unique_id,
         }
-        return self._key.sign(claims)
+        with self._lock:
+            key = self._key
+        return key.sign(claims)
 
     @staticmethod
     def forged_token(subscription: PushSubscription) -> str:

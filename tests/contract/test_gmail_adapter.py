@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from tests.builders import make_email
 from tests.contract.gmail_fake import FakeGmailServer
 from tests.contract.gmail_fake_api import MODIFY
 from tests.contract.gmail_source import CLIENT_ID, gmail_profile
-from tidings.adapters.gmail import GmailApi
+from tidings.adapters.gmail import GmailApi, push_auth
 from tidings.adapters.gmail.push import GmailPushHub
 from tidings.adapters.gmail.push_auth import PushCheck
 from tidings.domain.credentials import Credential
@@ -194,7 +195,7 @@ def test_a_throttled_send_stays_queued_to_be_tried_again(
 
 
 def test_only_the_push_subscriptions_genuine_token_rings_the_mailboxs_sessions(
-    fake: FakeGmailServer, profile: ServerProfile
+    fake: FakeGmailServer, profile: ServerProfile, caplog: pytest.LogCaptureFixture
 ) -> None:
     # At the hub, where a ring shows at once: while no session waits nothing can be checked;
     # a token for another audience or of a key Google never published rings nothing; the
@@ -218,10 +219,8 @@ def test_only_the_push_subscriptions_genuine_token_rings_the_mailboxs_sessions(
         dana = hub.subscribe(DANA.upper(), PushCheck.of(profile))
         sam = hub.subscribe("sam@northwind.example", PushCheck.of(profile))
         unchecked = hub.subscribe(DANA)
-        refused = [
-            push(pubsub.token(subscription, audience="https://evil.example/")),
-            push(pubsub.forged_token(subscription)),
-        ]
+        with caplog.at_level(logging.INFO, "tidings.adapters.gmail.push"):
+            refused = [push(wrong_audience), push(pubsub.forged_token(subscription))]
         await asyncio.sleep(0)  # let any ring scheduled on this loop run
         rung_by_refused = dana.event.is_set()
         accepted = push(pubsub.token(subscription))
@@ -236,6 +235,42 @@ def test_only_the_push_subscriptions_genuine_token_rings_the_mailboxs_sessions(
             unchecked.event.is_set(),
         )
 
+    wrong_audience = pubsub.token(subscription, audience="https://evil.example/")
     assert asyncio.run(deliver()) == (403, [403, 403], False, 204, True, False, False)
+    # An admin learns why (here: the audience), never the token itself.
+    refusals = [r.getMessage() for r in caplog.records]
+    assert refusals[0] == (
+        'a Gmail push was refused: InvalidValue: "Token has wrong audience https://evil.example/,'
+        " expected one of ['https://tidings.northwind.example/api/push/gmail']\""
+    )
+    assert wrong_audience not in caplog.text
     # Google's certificates were fetched once, then kept.
     assert fake.requests.count("GET /oauth2/v1/certs") == 1
+
+
+def test_a_token_of_a_key_google_published_since_is_accepted_once_certificates_are_fetched_again(
+    fake: FakeGmailServer, profile: ServerProfile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Google rotates its signing keys: a token naming a key the kept certificates lack makes
+    # Tidings fetch them again early, but no more often than REFETCH_AFTER allows.
+    account = "push@p.example"
+    profile.options |= {"push_audience": "aud", "push_service_account": account}
+    profile.options["push_certs_url"] = fake.certs_url
+    subscription = fake.subscribe_push(TOPIC, "https://unused.example/", account, "aud")
+    body = json.dumps(fake.pubsub.envelope(subscription, {"emailAddress": DANA}))
+    hub = GmailPushHub()
+
+    def push() -> int:
+        headers = {"authorization": f"Bearer {fake.pubsub.token(subscription)}"}
+        return hub.receive({}, body.encode(), headers).status
+
+    async def deliver() -> list[int]:
+        hub.subscribe(DANA, PushCheck.of(profile))
+        first = push()
+        fake.pubsub.rotate_key()
+        too_soon = push()  # the certificates were fetched less than a minute ago
+        monkeypatch.setattr(push_auth, "REFETCH_AFTER", 0.0)
+        return [first, too_soon, push(), push()]
+
+    assert asyncio.run(deliver()) == [204, 403, 204, 204]
+    assert fake.requests.count("GET /oauth2/v1/certs") == 2

@@ -181,7 +181,8 @@ def test_the_push_endpoint_answers_graphs_validation_and_refuses_what_it_cannot_
         handshake = http.post("/api/push/exchange_online", params={"validationToken": token})
         assert (handshake.status_code, handshake.text) == (200, token)
         assert handshake.headers["content-type"].startswith("text/plain")
-        assert http.post("/api/push/gmail", content=b"{}").status_code == 404
+        assert http.post("/api/push/imap_smtp", content=b"{}").status_code == 404
+        assert http.post("/api/push/nonsense", content=b"{}").status_code == 404
         assert http.post("/api/push/exchange_online", content=b"not json").status_code == 400
         notice = {"value": [{"subscriptionId": "nope", "clientState": "x"}]}
         assert http.post("/api/push/exchange_online", json=notice).status_code == 202

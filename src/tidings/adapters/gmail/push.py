@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Mapping
@@ -25,6 +26,13 @@ from dataclasses import dataclass, field
 from tidings.adapters.gmail.contract import pushed_address
 from tidings.adapters.gmail.push_auth import PushCertificates, PushCheck
 from tidings.domain.mail_api import PushReply
+
+log = logging.getLogger(__name__)
+
+NO_CHECK = (
+    "no folder of a profile with push_audience and push_service_account is synced by this "
+    "process (sync runs elsewhere, or the options are missing)"
+)
 
 #: Renew a watch once it has less than this left (Google: renew daily, it lasts 7 days).
 RENEW_BEFORE_SECONDS = 6 * 24 * 3600.0
@@ -73,8 +81,12 @@ class GmailPushHub:
         with self._lock:
             checks = {w.check for ws in self._waiters.values() for w in ws if w.check is not None}
         # The token is checked before the body is read: a stranger learns nothing from it.
-        genuine = {c for c in checks if self._certificates.is_genuine(token.strip(), c)}
+        refusals = {c: self._certificates.refusal(token.strip(), c) for c in checks}
+        genuine = {check for check, refusal in refusals.items() if refusal is None}
         if not genuine:
+            # Why, for an admin whose push_audience or push_service_account is not Google's.
+            reasons = "; ".join(map(str, refusals.values())) or NO_CHECK
+            log.info("a Gmail push was refused: %s", reasons)
             return PushReply(403)
         address = pushed_address(body)
         if address is None:

@@ -15,7 +15,6 @@ token names a key they lack, so forged tokens cannot make Tidings hammer Google.
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 import time
@@ -29,8 +28,6 @@ from typing_extensions import override
 from tidings.adapters.gmail.auth import HttpxRequest
 from tidings.adapters.tls import tls_context
 from tidings.domain.server_profile import ServerProfile
-
-log = logging.getLogger(__name__)
 
 #: Google's certificates for the ID tokens it signs, Pub/Sub's included (x509 by key id).
 CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
@@ -112,21 +109,23 @@ class PushCertificates:
         self._lock = threading.Lock()
         self._cache: dict[str, _Cached] = {}
 
-    def is_genuine(self, token: str, check: PushCheck) -> bool:
-        """Whether ``token`` is the push subscription's OIDC token that ``check`` expects."""
+    def refusal(self, token: str, check: PushCheck) -> str | None:
+        """Why ``token`` is not the push subscription's OIDC token that ``check`` expects;
+        None when it is."""
         claims = self._claims(token, check, fresh=False)
-        if claims is None and self._may_refetch(check.certs_url):
+        if isinstance(claims, str) and self._may_refetch(check.certs_url):
             claims = self._claims(token, check, fresh=True)
-        if claims is None:
-            return False
+        if isinstance(claims, str):
+            return claims
+        if claims.get("iss") not in ISSUERS or claims.get("email_verified") is not True:
+            return "its token is not one Google issued"
         email = str(claims.get("email", ""))
-        return (
-            claims.get("iss") in ISSUERS
-            and email.casefold() == check.service_account.casefold()
-            and claims.get("email_verified") is True
-        )
+        if email.casefold() != check.service_account.casefold():
+            return f"its token is for {email!r}, not {check.service_account!r}"
+        return None
 
-    def _claims(self, token: str, check: PushCheck, *, fresh: bool) -> dict[str, Any] | None:
+    def _claims(self, token: str, check: PushCheck, *, fresh: bool) -> dict[str, Any] | str:
+        """The verified claims, or why they could not be verified."""
         try:
             claims = id_token.verify_token(
                 token,
@@ -136,9 +135,8 @@ class PushCertificates:
                 clock_skew_in_seconds=CLOCK_SKEW_SECONDS,
             )
         except Exception as error:  # whatever fails (signature, claims, keys), it is not genuine
-            # The reason only, never the token: enough to find a wrong audience or address.
-            log.info("a Gmail push was refused: %s", error)
-            return None
+            # Cut short and quoted: a malformed token's own text may be in the reason.
+            return f"{type(error).__name__}: {str(error)[:200]!r}"
         return dict(claims)
 
     def _may_refetch(self, url: str) -> bool:
