@@ -8,9 +8,10 @@ was given, its issuer is Google's, and its ``email`` is that service account, ve
 The audience and the service account are the profile's ``push_audience`` and
 ``push_service_account``; the certificates' address is ``push_certs_url``.
 
-Google changes its keys about once a day: certificates are kept as long as their
-``Cache-Control: max-age`` says, and fetched again early (at most once a minute) when a
-token names a key they lack, so forged tokens cannot make Tidings hammer Google.
+Google changes its keys now and then: certificates are kept as long as their
+``Cache-Control: max-age`` says, and fetched again early when a token fails with them (it
+may name a key published since), but at most once a minute, so forged tokens cannot make
+Tidings hammer Google.
 """
 
 from __future__ import annotations
