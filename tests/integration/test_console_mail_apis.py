@@ -94,6 +94,23 @@ def _alerts(page: str) -> str:
     return " ".join(re.sub(r"<[^>]+>", " ", page).split())
 
 
+def _profile_form(set_up: KindSetUp, token: str, secret: str) -> dict[str, str]:
+    """What the profile form posts: the kind's fields, as an admin fills them in."""
+    return {
+        "csrf_token": token,
+        "name": f"Northwind {set_up.kind}",
+        "credential_source": "profile",
+        "same_credentials_for_outgoing": "on",
+        "verify_certificates": "on",
+        "min_polling_interval_minutes": "0",
+        "max_concurrent_connections": "10",
+        "connection_timeout_seconds": "30",
+        "username": set_up.username,
+        "password": secret,
+        **{f"options.{key}": value for key, value in set_up.options.items()},
+    }
+
+
 def test_a_newcomer_sets_up_each_kind_and_test_and_enable_says_what_to_fix(
     org: Org, set_up: KindSetUp
 ) -> None:
@@ -106,20 +123,7 @@ def test_a_newcomer_sets_up_each_kind_and_test_and_enable_says_what_to_fix(
         assert f'name="options.{option}"' in form.text, option
     created = client.post(
         "/profiles/new",
-        data={
-            "csrf_token": token,
-            "kind": set_up.kind,
-            "name": f"Northwind {set_up.kind}",
-            "credential_source": "profile",
-            "same_credentials_for_outgoing": "on",
-            "verify_certificates": "on",
-            "min_polling_interval_minutes": "0",
-            "max_concurrent_connections": "10",
-            "connection_timeout_seconds": "30",
-            "username": set_up.username,
-            "password": set_up.wrong,
-            **{f"options.{key}": value for key, value in set_up.options.items()},
-        },
+        data={**_profile_form(set_up, token, set_up.wrong), "kind": set_up.kind},
         follow_redirects=False,
     )
     assert created.status_code == 303, _alerts(created.text)
@@ -153,19 +157,7 @@ def test_a_newcomer_sets_up_each_kind_and_test_and_enable_says_what_to_fix(
         assert not uow.mailboxes.get(dana).enabled  # type: ignore[union-attr]
     fixed = client.post(
         profile_path,
-        data={
-            "csrf_token": token,
-            "name": f"Northwind {set_up.kind}",
-            "credential_source": "profile",
-            "same_credentials_for_outgoing": "on",
-            "verify_certificates": "on",
-            "min_polling_interval_minutes": "0",
-            "max_concurrent_connections": "10",
-            "connection_timeout_seconds": "30",
-            "username": set_up.username,
-            "password": set_up.right,
-            **{f"options.{key}": value for key, value in set_up.options.items()},
-        },
+        data=_profile_form(set_up, token, set_up.right),
         follow_redirects=False,
     )
     assert fixed.status_code == 303, _alerts(fixed.text)

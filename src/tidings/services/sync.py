@@ -213,9 +213,7 @@ class SyncService:
                     return
                 attempt += 1
             except Exception as error:  # storage or a bug: the cursor did not move, so retry
-                log.exception("sync of %s/%s stopped; retrying", target.address, target.folder)
-                await self._record(target, mode=SyncMode.BACKING_OFF, last_error=str(error))
-                await _wait(stop, self._backoff.delay(attempt))
+                await self._unexpected(target, error, attempt, stop)
                 attempt += 1
             else:
                 attempt = 0
@@ -307,9 +305,7 @@ class SyncService:
                     return
                 attempt += 1
             except Exception as error:  # storage or a bug: the cursor did not move, so retry
-                log.exception("sync of %s/%s stopped; retrying", target.address, target.folder)
-                await self._record(target, mode=SyncMode.BACKING_OFF, last_error=str(error))
-                await _wait(stop, self._backoff.delay(attempt))
+                await self._unexpected(target, error, attempt, stop)
                 attempt += 1
 
     async def catch_up_delta(self, target: SyncTarget, session: DeltaSession) -> int:
@@ -457,6 +453,14 @@ class SyncService:
     @staticmethod
     def _key(target: SyncTarget) -> tuple[int, str]:
         return (target.mailbox_id, target.folder)
+
+    async def _unexpected(
+        self, target: SyncTarget, error: Exception, attempt: int, stop: asyncio.Event
+    ) -> None:
+        """A failure that is not the mail server's (storage, a bug): log it, back off."""
+        log.error("sync of %s/%s stopped; retrying", target.address, target.folder, exc_info=error)
+        await self._record(target, mode=SyncMode.BACKING_OFF, last_error=str(error))
+        await _wait(stop, self._backoff.delay(attempt))
 
     async def _failed(
         self, target: SyncTarget, error: MailServerError, attempt: int, stop: asyncio.Event

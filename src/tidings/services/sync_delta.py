@@ -18,44 +18,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 
 from tidings.domain.errors import CursorExpiredError
 from tidings.domain.message import MessageOrigin
 from tidings.domain.sync import FolderCursor, SyncMode
-from tidings.services.ingest import IngestResult, IngestService
-from tidings.services.ports import Clock, UnitOfWork
+from tidings.services.ingest import IngestResult
 from tidings.services.sync_model import (
     API_UIDVALIDITY,
     DeltaSession,
     Ingested,
-    SyncEvent,
     SyncTarget,
 )
-from tidings.services.sync_status import SyncStatusBoard
+from tidings.services.sync_round import FolderRound
 
 log = logging.getLogger(__name__)
 
 
-class DeltaRound:
+class DeltaRound(FolderRound):
     """Brings one mail-API folder up to date, recording its progress."""
-
-    def __init__(
-        self,
-        uow_factory: Callable[[], UnitOfWork],
-        ingest: IngestService,
-        clock: Clock,
-        status: SyncStatusBoard,
-        *,
-        chunk: int,
-        listener: Callable[[SyncEvent], None] | None,
-    ) -> None:
-        self._uow = uow_factory
-        self._ingest = ingest
-        self._clock = clock
-        self._status = status
-        self._chunk = chunk
-        self._listener = listener
 
     async def catch_up(self, target: SyncTarget, session: DeltaSession) -> int:
         """Ingest every message the folder gained since its cursor; returns how many."""
@@ -75,7 +55,8 @@ class DeltaRound:
         done = 0
         while True:
             page = await session.changes(token, received_after)
-            new = await asyncio.to_thread(self._not_yet_stored, target, page.added)
+            origins = {key: self._origin(target, key) for key in dict.fromkeys(page.added)}
+            new = await asyncio.to_thread(self._not_yet_stored, origins)
             results: list[IngestResult] = []
             for first in range(0, len(new), self._chunk):
                 await self._status.record(
@@ -118,9 +99,3 @@ class DeltaRound:
     @staticmethod
     def _origin(target: SyncTarget, message_id: str) -> MessageOrigin:
         return MessageOrigin(target.mailbox_id, target.folder, API_UIDVALIDITY, message_id)
-
-    def _not_yet_stored(self, target: SyncTarget, ids: tuple[str, ...]) -> list[str]:
-        origins = {message_id: self._origin(target, message_id) for message_id in ids}
-        with self._uow() as uow:
-            seen = uow.raw_messages.ids_by_origins(list(origins.values()))
-        return [message_id for message_id in dict.fromkeys(ids) if origins[message_id] not in seen]

@@ -7,42 +7,21 @@ POP3 has neither folders nor push nor a cursor: UIDL names each message for good
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 from tidings.domain.folders import INBOX
 from tidings.domain.message import MessageOrigin
 from tidings.domain.sync import SyncMode
-from tidings.services.ingest import IngestService
-from tidings.services.ports import Clock, UnitOfWork
 from tidings.services.sync_model import (
     POP3_UIDVALIDITY,
     Ingested,
     Pop3Session,
-    SyncEvent,
     SyncTarget,
 )
-from tidings.services.sync_status import SyncStatusBoard
+from tidings.services.sync_round import FolderRound
 
 
-class Pop3Poll:
+class Pop3Poll(FolderRound):
     """Ingests what a POP3 mailbox holds that Tidings has not seen, recording its progress."""
-
-    def __init__(
-        self,
-        uow_factory: Callable[[], UnitOfWork],
-        ingest: IngestService,
-        clock: Clock,
-        status: SyncStatusBoard,
-        *,
-        chunk: int,
-        listener: Callable[[SyncEvent], None] | None,
-    ) -> None:
-        self._uow = uow_factory
-        self._ingest = ingest
-        self._clock = clock
-        self._status = status
-        self._chunk = chunk
-        self._listener = listener
 
     async def catch_up(self, target: SyncTarget, session: Pop3Session) -> int:
         """Ingest every message whose UIDL the raw store has not seen; returns how many."""
@@ -52,10 +31,9 @@ class Pop3Poll:
             uidl: MessageOrigin(target.mailbox_id, INBOX, POP3_UIDVALIDITY, uidl)
             for _, uidl in listing
         }
-        with self._uow() as uow:
-            seen = uow.raw_messages.ids_by_origins(list(origins.values()))
-        new = [(number, uidl) for number, uidl in listing if origins[uidl] not in seen]
-        first_sync = not seen
+        unseen = set(self._not_yet_stored(origins))
+        new = [(number, uidl) for number, uidl in listing if uidl in unseen]
+        first_sync = len(unseen) == len(origins)
         done = 0
         for first in range(0, len(new), self._chunk):
             await self._status.record(
