@@ -76,7 +76,8 @@ class MailApi:
     open_folder: DeltaOpener
     sender: MailSender
     tester: ConnectionTester
-    #: Receives the API's change notifications, when it sends any (Graph subscriptions).
+    #: Receives the API's change notifications, when it sends any (Graph subscriptions,
+    #: Gmail's Pub/Sub pushes).
     push: PushReceiver | None = None
 
 
@@ -97,7 +98,10 @@ def mail_apis() -> dict[ServerProfileKind, MailApi]:
             push=graph_hub,
         ),
         ServerProfileKind.GMAIL: MailApi(
-            open_folder=gmail.open_folder, sender=gmail.sender, tester=gmail.tester
+            open_folder=gmail.open_folder,
+            sender=gmail.sender,
+            tester=gmail.tester,
+            push=gmail.push,
         ),
     }
 
@@ -134,7 +138,7 @@ class Tidings:
     records: RecordService
     record_import: RecordImportService
     webhooks: WebhookService
-    #: Change notifications from mail APIs (Graph subscriptions) to the sync sessions.
+    #: Change notifications from mail APIs (Graph, Gmail) to the sync sessions.
     mail_push: MailPushService
 
     def find_mail_files(self, paths: list[Path]) -> list[MailFile]:

@@ -16,7 +16,9 @@ Written from Google's documentation:
   https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.history/list
 - users.watch and push notifications (a Pub/Sub topic Gmail may publish to; each message
   carries ``emailAddress`` and ``historyId``; a watch lasts 7 days):
-  https://developers.google.com/workspace/gmail/api/guides/push
+  https://developers.google.com/workspace/gmail/api/guides/push; the Pub/Sub push
+  subscriptions that deliver them, and Google's certificates that their tokens are checked
+  against, are in ``gmail_fake_push.py``
 - Synchronizing clients with Gmail: https://developers.google.com/workspace/gmail/api/guides/sync
 - Resolve errors (401 authError, 403 insufficientPermissions and rate limits, 429
   rateLimitExceeded, 400 failedPrecondition for a user without Gmail):
@@ -52,6 +54,7 @@ from tests.contract.gmail_fake_api import (
     rate_limited,
 )
 from tests.contract.gmail_fake_auth import AccessToken, FakeGoogleAuth, TokenError
+from tests.contract.gmail_fake_push import CERTS_MAX_AGE, FakePubSub, PushSubscription
 from tests.contract.gmail_fake_state import FakeMailbox
 from tests.servers.dovecot import issue_certificates
 
@@ -91,6 +94,10 @@ class FakeGmailServer(GmailEndpoints):
         #: Mailboxes watched: address -> (topic, expiration in epoch ms).
         self.watches: dict[str, tuple[str, int]] = {}
         self._push_subscribers: list[Callable[[str, str], object]] = []
+        #: Pub/Sub's push subscriptions, and Google's key that signs their tokens.
+        self.pubsub = FakePubSub(self.ca_file)
+        #: Where Google's certificates for those tokens are served.
+        self.certs_url = f"{self.url}/oauth2/v1/certs"
         #: Lists may return fewer entries than maxResults asks for; tests lower this to page.
         self.page_limit = 500
         self._lock = threading.RLock()
@@ -145,6 +152,7 @@ class FakeGmailServer(GmailEndpoints):
                 [mailbox.label_id(x) for x in add],
                 [mailbox.label_id(x) for x in remove],
             )
+        self._published(address)
 
     def create_topic(self, name: str) -> None:
         """A Pub/Sub topic on which gmail-api-push@system.gserviceaccount.com may publish."""
@@ -152,19 +160,28 @@ class FakeGmailServer(GmailEndpoints):
             self.topics.add(name)
 
     def push_to(self, receiver: Callable[[str, str], object]) -> None:
-        """A push subscription: ``receiver(emailAddress, historyId)`` hears every change of
-        a watched mailbox, as the Pub/Sub message's data would tell it."""
+        """An in-process listener: ``receiver(emailAddress, historyId)`` hears every change
+        of a watched mailbox, as the Pub/Sub message's data would tell it."""
         with self._lock:
             self._push_subscribers.append(receiver)
+
+    def subscribe_push(
+        self, topic: str, endpoint: str, service_account: str, audience: str = ""
+    ) -> PushSubscription:
+        """A Pub/Sub push subscription on ``topic``: every change of a mailbox watched on
+        that topic is POSTed to ``endpoint`` with a token for ``service_account``."""
+        return self.pubsub.subscribe(topic, endpoint, service_account, audience)
 
     def _published(self, address: str) -> None:
         with self._lock:
             if address not in self.watches:
                 return
+            topic = self.watches[address][0]
             history_id = str(self.mailboxes[address].history_id)
             receivers = list(self._push_subscribers)
         for receiver in receivers:
             receiver(address, history_id)
+        self.pubsub.publish(topic, {"emailAddress": address, "historyId": history_id})
 
     def forget_history(self) -> None:
         """Make every history id handed out so far too old: history.list answers 404."""
@@ -204,6 +221,7 @@ class FakeGmailServer(GmailEndpoints):
         self._server.force_exit = True  # keep-alive connections of the clients need no grace
         self._thread.join(timeout=10)
         self._socket.close()
+        self.pubsub.close()
 
     def __enter__(self) -> FakeGmailServer:
         return self.start()
@@ -220,6 +238,7 @@ class FakeGmailServer(GmailEndpoints):
         users = "/gmail/v1/users/{user_id}"
         routes = [
             Route("/token", self._token, methods=["POST"]),
+            Route("/oauth2/v1/certs", self._certs, methods=["GET"]),
             Route(f"{users}/profile", self._api(self._profile, READ_SCOPES), methods=["GET"]),
             Route(f"{users}/labels", self._api(self._labels, READ_SCOPES), methods=["GET"]),
             Route(f"{users}/messages", self._api(self._list, READ_SCOPES), methods=["GET"]),
@@ -242,6 +261,12 @@ class FakeGmailServer(GmailEndpoints):
             return JSONResponse(self.auth.token(form))
         except TokenError as error:
             return JSONResponse(error.to_json(), status_code=error.status)
+
+    async def _certs(self, request: Request) -> Response:
+        with self._lock:
+            self.requests.append("GET /oauth2/v1/certs")
+        cache = f"public, max-age={CERTS_MAX_AGE}, must-revalidate, no-transform"
+        return JSONResponse(self.pubsub.certs(), headers={"Cache-Control": cache})
 
     def _api(
         self, handler: Handler, scopes: frozenset[str]

@@ -1,10 +1,12 @@
 """The Gmail adapter's edges against the Gmail fake: tokens cached and renewed, Google's
-refusals in an admin's words, and sending that hands the message over exactly once."""
+refusals in an admin's words, sending that hands the message over exactly once, and pushes
+that wake sync only with Pub/Sub's genuine token."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,13 +16,16 @@ from tests.builders import make_email
 from tests.contract.gmail_fake import FakeGmailServer
 from tests.contract.gmail_fake_api import MODIFY
 from tests.contract.gmail_source import CLIENT_ID, gmail_profile
-from tidings.adapters.gmail import GmailApi
+from tidings.adapters.gmail import GmailApi, push_auth
+from tidings.adapters.gmail.push import GmailPushHub
+from tidings.adapters.gmail.push_auth import PushCheck
 from tidings.domain.credentials import Credential
 from tidings.domain.errors import CursorExpiredError, MailServerError
 from tidings.domain.server_profile import CredentialSource, ServerProfile
 
 DANA = "dana@northwind.example"
 TOKEN = "POST /token urn:ietf:params:oauth:grant-type:jwt-bearer"
+TOPIC = "projects/tidings-test/topics/gmail"
 
 
 @pytest.fixture
@@ -187,3 +192,85 @@ def test_a_throttled_send_stays_queued_to_be_tried_again(
     assert not caught.value.permanent
     assert getattr(caught.value, "retry_after_seconds", None) == 30
     assert fake.sent(DANA) == []
+
+
+def test_only_the_push_subscriptions_genuine_token_rings_the_mailboxs_sessions(
+    fake: FakeGmailServer, profile: ServerProfile, caplog: pytest.LogCaptureFixture
+) -> None:
+    # At the hub, where a ring shows at once: while no session waits nothing can be checked;
+    # a token for another audience or of a key Google never published rings nothing; the
+    # genuine one rings dana's sessions that expect it, not sam's nor one without push options.
+    audience, account = "https://tidings.northwind.example/api/push/gmail", "push@p.example"
+    profile.options |= {
+        "push_audience": audience,
+        "push_service_account": account,
+        "push_certs_url": fake.certs_url,
+    }
+    pubsub = fake.pubsub
+    subscription = fake.subscribe_push(TOPIC, "https://unused.example/", account, audience)
+    body = json.dumps(pubsub.envelope(subscription, {"emailAddress": DANA, "historyId": "7"}))
+    hub = GmailPushHub()
+
+    def push(token: str) -> int:
+        return hub.receive({}, body.encode(), {"authorization": f"Bearer {token}"}).status
+
+    async def deliver() -> tuple[object, ...]:
+        unheard = push(pubsub.token(subscription))
+        dana = hub.subscribe(DANA.upper(), PushCheck.of(profile))
+        sam = hub.subscribe("sam@northwind.example", PushCheck.of(profile))
+        unchecked = hub.subscribe(DANA)
+        with caplog.at_level(logging.INFO, "tidings.adapters.gmail.push"):
+            refused = [push(wrong_audience), push(pubsub.forged_token(subscription))]
+        await asyncio.sleep(0)  # let any ring scheduled on this loop run
+        rung_by_refused = dana.event.is_set()
+        accepted = push(pubsub.token(subscription))
+        woken = await dana.wait(5)
+        return (
+            unheard,
+            refused,
+            rung_by_refused,
+            accepted,
+            woken,
+            sam.event.is_set(),
+            unchecked.event.is_set(),
+        )
+
+    wrong_audience = pubsub.token(subscription, audience="https://evil.example/")
+    assert asyncio.run(deliver()) == (403, [403, 403], False, 204, True, False, False)
+    # An admin learns why (here: the audience), never the token itself.
+    refusals = [r.getMessage() for r in caplog.records]
+    assert refusals[0] == (
+        'a Gmail push was refused: InvalidValue: "Token has wrong audience https://evil.example/,'
+        " expected one of ['https://tidings.northwind.example/api/push/gmail']\""
+    )
+    assert wrong_audience not in caplog.text
+    # Google's certificates were fetched once, then kept.
+    assert fake.requests.count("GET /oauth2/v1/certs") == 1
+
+
+def test_a_token_of_a_key_google_published_since_is_accepted_once_certificates_are_fetched_again(
+    fake: FakeGmailServer, profile: ServerProfile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Google rotates its signing keys: a token naming a key the kept certificates lack makes
+    # Tidings fetch them again early, but no more often than REFETCH_AFTER allows.
+    account = "push@p.example"
+    profile.options |= {"push_audience": "aud", "push_service_account": account}
+    profile.options["push_certs_url"] = fake.certs_url
+    subscription = fake.subscribe_push(TOPIC, "https://unused.example/", account, "aud")
+    body = json.dumps(fake.pubsub.envelope(subscription, {"emailAddress": DANA}))
+    hub = GmailPushHub()
+
+    def push() -> int:
+        headers = {"authorization": f"Bearer {fake.pubsub.token(subscription)}"}
+        return hub.receive({}, body.encode(), headers).status
+
+    async def deliver() -> list[int]:
+        hub.subscribe(DANA, PushCheck.of(profile))
+        first = push()
+        fake.pubsub.rotate_key()
+        too_soon = push()  # the certificates were fetched less than a minute ago
+        monkeypatch.setattr(push_auth, "REFETCH_AFTER", 0.0)
+        return [first, too_soon, push(), push()]
+
+    assert asyncio.run(deliver()) == [204, 403, 204, 204]
+    assert fake.requests.count("GET /oauth2/v1/certs") == 2

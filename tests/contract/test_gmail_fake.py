@@ -1,28 +1,37 @@
 """The Gmail fake held to Google's contract by Google's own client libraries: the Gmail
-service built by google-api-python-client from its bundled discovery document, and
-google-auth's credentials getting their tokens from the fake's token endpoint."""
+service built by google-api-python-client from its bundled discovery document,
+google-auth's credentials getting their tokens from the fake's token endpoint, and
+google-auth verifying the tokens of the fake's Pub/Sub pushes."""
 
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import google.auth.transport.requests
 import google_auth_httplib2
 import httplib2
 import pytest
+import requests
 from google.auth.credentials import Credentials
 from google.auth.exceptions import RefreshError
 from google.oauth2 import credentials as user_credentials
-from google.oauth2 import service_account
+from google.oauth2 import id_token, service_account
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from tests.builders import make_email
 from tests.contract.gmail_fake import FakeGmailServer
 from tests.contract.gmail_fake_api import MODIFY
+from tests.contract.https_app import https_app
 
 DANA = "dana@northwind.example"
 CLIENT_ID = "104857600000000000001"
@@ -59,6 +68,13 @@ def delegated(fake: FakeGmailServer, scopes: list[str], subject: str = DANA) -> 
 def dana_service(fake: FakeGmailServer) -> Any:
     fake.grant_delegation(CLIENT_ID, [MODIFY])
     return gmail(fake, delegated(fake, [MODIFY]))
+
+
+def _trusting(fake: FakeGmailServer) -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # a CA bundle named in the environment would replace the fake's
+    session.verify = str(fake.ca_file)
+    return session
 
 
 def raw_of(message: dict[str, Any]) -> bytes:
@@ -246,3 +262,44 @@ def test_watch_on_a_topic_gmail_may_not_publish_to_is_forbidden(fake: FakeGmailS
     with pytest.raises(HttpError) as caught:
         users.watch(userId="me", body={"topicName": "projects/p/topics/none"}).execute()
     assert caught.value.resp.status == 403
+
+
+def test_a_push_subscription_posts_each_change_with_a_token_google_auth_verifies(
+    fake: FakeGmailServer,
+) -> None:
+    # Pub/Sub's push: the envelope wraps base64 data of emailAddress and historyId, and the
+    # bearer token verifies with google-auth against the certificates the fake serves.
+    topic = "projects/tidings-test/topics/gmail"
+    fake.create_topic(topic)
+    heard: list[tuple[str, bytes]] = []
+
+    async def endpoint(request: Request) -> Response:
+        heard.append((request.headers["authorization"], await request.body()))
+        return Response(status_code=204)
+
+    app = Starlette(routes=[Route("/push", endpoint, methods=["POST"])])
+    with https_app(app, fake.certificates) as base:
+        subscription = fake.subscribe_push(topic, f"{base}/push", "push@tidings-test.example")
+        users = dana_service(fake).users()
+        users.watch(userId="me", body={"topicName": topic}).execute()
+        fake.deliver(DANA, make_email())
+        [delivery] = fake.pubsub.wait_for_deliveries(1)
+    assert delivery.status == 204
+    [(authorization, body)] = heard
+    envelope = json.loads(body)
+    data = json.loads(base64.b64decode(envelope["message"]["data"]))
+    latest = users.getProfile(userId="me").execute()["historyId"]
+    assert data == {"emailAddress": DANA, "historyId": latest}
+    assert envelope["subscription"] == subscription.name
+    assert envelope["message"]["messageId"] == envelope["message"]["message_id"]
+    claims = id_token.verify_token(
+        authorization.removeprefix("Bearer "),
+        google.auth.transport.requests.Request(session=_trusting(fake)),
+        audience=f"{base}/push",  # no audience set: the endpoint's URL
+        certs_url=fake.certs_url,
+    )
+    assert (claims["iss"], claims["email"], claims["email_verified"]) == (
+        "https://accounts.google.com",
+        "push@tidings-test.example",
+        True,
+    )

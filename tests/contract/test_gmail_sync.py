@@ -5,31 +5,38 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.builders import Org, TickingClock, make_email
 from tests.conftest import settings_for
+from tests.contract.gmail_fake_push import PushSubscription
 from tests.contract.gmail_source import CLIENT_ID, DOMAIN, GmailSource, gmail_profile, gmail_source
+from tests.contract.https_app import https_app
 from tests.integration.sync_run import SyncRun, service_for
-from tidings.adapters.gmail import GmailApi
 from tidings.bootstrap import bootstrap
 from tidings.domain.mailbox import TestStatus
 from tidings.domain.outgoing import OutboxPhase
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.records import RecordRef
-from tidings.domain.server_profile import CredentialSource, ServerProfileKind
+from tidings.domain.server_profile import CredentialSource
 from tidings.domain.stored import ActivityFilter
+from tidings.entrypoints.api.app import create_app
 from tidings.services.server_profiles import ProfileSecret
 
 DANA = f"dana@{DOMAIN}"
 SAM = f"sam@{DOMAIN}"
 HISTORY = "GET /gmail/v1/users/me/history"
 LIST = "GET /gmail/v1/users/me/messages"
+TOPIC = "projects/tidings-test/topics/gmail"
+AUDIENCE = "https://tidings.northwind.example/api/push/gmail"
+PUSH_ACCOUNT = "gmail-push@tidings-test.iam.gserviceaccount.com"
 DELEGATION_MISSING = (
     "domain-wide delegation not granted for scope https://www.googleapis.com/auth/gmail.modify: "
     f"add the client id {CLIENT_ID} in the Admin console"
@@ -151,28 +158,95 @@ def test_process_email_received_after_bounds_the_first_listing(
     assert gets(gmail) == 1
 
 
-def test_with_a_pubsub_topic_a_push_notification_wakes_the_folder_at_once(
+@pytest.fixture
+def pushed(
     gmail: GmailSource, org_run: tuple[Org, SyncRun]
-) -> None:
-    # The session watches the mailbox; polling is an hour away, so only push brings the mail.
+) -> Iterator[tuple[Org, SyncRun, PushSubscription]]:
+    # Tidings' API over HTTPS; a Pub/Sub push subscription to its Gmail receiver; dana's
+    # profile names the topic, the subscription's audience and service account, and polls
+    # only hourly, so only a push can bring mail sooner.
     org, run = org_run
-    topic = "projects/tidings-test/topics/gmail"
-    gmail.fake.create_topic(topic)
-    api = GmailApi()
-    gmail.fake.push_to(api.push.notify)  # stands in for the Pub/Sub push receiver
-    profile = gmail_profile(gmail.fake, CredentialSource.MAILBOX)
-    profile.options["pubsub_topic"] = topic
-    profile.min_polling_interval_minutes = 60
-    gmail.fake.add_mailbox(DANA)
-    org.use_profile(profile, {"dana": json.dumps(gmail.key)})
-    gmail.deliver(DANA, make_email(subject="Waiting", message_id="<w@contoso>"))
-    run.start(service_for(run, delta_openers={ServerProfileKind.GMAIL: api.open_folder}))
-    run.wait_for(lambda: len(run.results) == 1)
-    assert gmail.fake.watches[DANA][0] == topic
+    gmail.fake.create_topic(TOPIC)
+    with https_app(create_app(org.tidings), gmail.fake.certificates) as base:
+        subscription = gmail.fake.subscribe_push(
+            TOPIC, f"{base}/api/push/gmail", PUSH_ACCOUNT, audience=AUDIENCE
+        )
+        profile = gmail_profile(gmail.fake, CredentialSource.MAILBOX)
+        profile.options |= {
+            "pubsub_topic": TOPIC,
+            "push_audience": AUDIENCE,
+            "push_service_account": PUSH_ACCOUNT,
+            "push_certs_url": gmail.fake.certs_url,
+        }
+        profile.min_polling_interval_minutes = 60
+        gmail.fake.add_mailbox(DANA)
+        org.use_profile(profile, {"dana": json.dumps(gmail.key)})
+        gmail.deliver(DANA, make_email(subject="Waiting", message_id="<w@contoso>"))
+        run.start(org.tidings.sync)  # shares the push receiver with the API
+        run.wait_for(lambda: len(run.results) == 1)
+        yield org, run, subscription
+        run.stop()
+
+
+def test_a_pubsub_push_through_the_endpoint_wakes_the_folder_at_once(
+    gmail: GmailSource, pushed: tuple[Org, SyncRun, PushSubscription]
+) -> None:
+    # The session watched the mailbox; Gmail's change reaches Tidings as Pub/Sub's push with
+    # its OIDC token, which is accepted (204) and brings the mail without waiting an hour.
+    org, run, subscription = pushed
+    assert gmail.fake.watches[DANA][0] == TOPIC
     gmail.deliver(DANA, make_email(subject="Pushed", message_id="<p@contoso>"))
     run.wait_for(lambda: len(run.results) == 2)
     assert subjects(org) == ["Pushed", "Waiting"]
+    [delivery] = gmail.fake.pubsub.wait_for_deliveries(1)
+    assert (delivery.subscription, delivery.address, delivery.status) == (
+        subscription.name,
+        DANA,
+        204,
+    )
+    # One listing at the start, one history round woken by the push: no polling between.
+    assert gmail.fake.requests.count(HISTORY) == 1
     assert gmail.fake.requests.count("POST /gmail/v1/users/me/watch") == 1
+    # Google's certificates were fetched once and kept as their max-age allows.
+    assert gmail.fake.requests.count("GET /oauth2/v1/certs") == 1
+
+
+def test_a_push_without_a_genuine_token_is_refused_and_wakes_nothing(
+    gmail: GmailSource, pushed: tuple[Org, SyncRun, PushSubscription]
+) -> None:
+    # No token, a token signed by a key Google never published, one for another audience
+    # and one of another service account: each refused with an empty answer, none wakes sync.
+    org, run, subscription = pushed
+    pubsub = gmail.fake.pubsub
+    other = gmail.fake.subscribe_push(TOPIC, subscription.endpoint, "intruder@evil.example")
+    body = pubsub.envelope(subscription, {"emailAddress": DANA, "historyId": "99999"})
+    tokens = {
+        "none": None,
+        "forged": pubsub.forged_token(subscription),
+        "audience": pubsub.token(subscription, audience="https://evil.example/push"),
+        "account": pubsub.token(other),
+    }
+    answers = {}
+    with httpx.Client(verify=ssl.create_default_context(cafile=gmail.fake.ca_file)) as http:
+        for name, token in tokens.items():
+            headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+            answer = http.post(subscription.endpoint, json=body, headers=headers)
+            answers[name] = (answer.status_code, answer.text)
+        genuine = {"Authorization": f"Bearer {pubsub.token(subscription)}"}
+        not_gmail = http.post(subscription.endpoint, json={"message": {}}, headers=genuine)
+    assert answers == {
+        "none": (401, ""),
+        "forged": (403, ""),
+        "audience": (403, ""),
+        "account": (403, ""),
+    }
+    assert (not_gmail.status_code, not_gmail.text) == (400, "")
+    # Then real mail and Pub/Sub's own push: only that one wakes a round of history.
+    gmail.deliver(DANA, make_email(subject="Pushed", message_id="<p@contoso>"))
+    run.wait_for(lambda: len(run.results) == 2)
+    assert [d.status for d in pubsub.wait_for_deliveries(2)] == [204, 403]
+    assert gmail.fake.requests.count(HISTORY) == 1
+    assert subjects(org) == ["Pushed", "Waiting"]
 
 
 def test_an_expired_history_id_lists_the_folder_again_without_duplicates(

@@ -182,7 +182,8 @@ def test_the_push_endpoint_answers_graphs_validation_and_refuses_what_it_cannot_
         handshake = http.post("/api/push/exchange_online", params={"validationToken": token})
         assert (handshake.status_code, handshake.text) == (200, token)
         assert handshake.headers["content-type"].startswith("text/plain")
-        assert http.post("/api/push/gmail", content=b"{}").status_code == 404
+        assert http.post("/api/push/imap_smtp", content=b"{}").status_code == 404
+        assert http.post("/api/push/nonsense", content=b"{}").status_code == 404
         assert http.post("/api/push/exchange_online", content=b"not json").status_code == 400
         notice = {"value": [{"subscriptionId": "nope", "clientState": "x"}]}
         assert http.post("/api/push/exchange_online", json=notice).status_code == 202
@@ -207,15 +208,15 @@ def test_only_a_notification_with_the_subscriptions_client_state_wakes_its_sessi
 
     async def deliver() -> tuple[bool, frozenset[str], bool, frozenset[str]]:
         notices = hub.register("s1", "the-secret")
-        hub.receive({}, notice("guessed"))
-        hub.receive({}, notice("guessed", lifecycleEvent="subscriptionRemoved"))
+        hub.receive({}, notice("guessed"), {})
+        hub.receive({}, notice("guessed", lifecycleEvent="subscriptionRemoved"), {})
         await asyncio.sleep(0)  # let any callback scheduled on this loop run
         woken_by_guess = notices.arrived.is_set()
-        hub.receive({}, notice("the-secret"))
+        hub.receive({}, notice("the-secret"), {})
         await asyncio.wait_for(notices.arrived.wait(), 5)
         plain = notices.take()
-        hub.receive({}, notice("the-secret", lifecycleEvent="missed"))
-        hub.receive({}, notice("the-secret", lifecycleEvent="somethingNew"))
+        hub.receive({}, notice("the-secret", lifecycleEvent="missed"), {})
+        hub.receive({}, notice("the-secret", lifecycleEvent="somethingNew"), {})
         await asyncio.wait_for(notices.arrived.wait(), 5)
         await asyncio.sleep(0)
         return woken_by_guess, plain, notices.arrived.is_set(), notices.take()

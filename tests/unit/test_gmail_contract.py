@@ -1,12 +1,21 @@
-"""The Gmail adapter's pure parts: cursors, history records, error bodies, watch renewal."""
+"""The Gmail adapter's pure parts: cursors, history records, error bodies, watch renewal,
+pushed notifications."""
 
 from __future__ import annotations
 
+import base64
+import json
 import time
+from collections.abc import Callable
 
 import pytest
 
-from tidings.adapters.gmail.contract import GmailCursor, added_to_label, parse_error
+from tidings.adapters.gmail.contract import (
+    GmailCursor,
+    added_to_label,
+    parse_error,
+    pushed_address,
+)
 from tidings.adapters.gmail.push import GmailPushHub
 
 
@@ -55,3 +64,34 @@ def test_a_watch_is_renewed_once_it_has_less_than_six_days_left() -> None:
     assert not hub.needs_watch("dana@northwind.example")
     hub.watched("dana@northwind.example", in_ms(5.9))
     assert hub.needs_watch("dana@northwind.example")
+
+
+def _push(data: bytes, encode: Callable[[bytes], bytes] = base64.b64encode) -> bytes:
+    message = {"data": encode(data).decode().rstrip("="), "messageId": "2070443601311540"}
+    return json.dumps({"message": message, "subscription": "projects/p/subscriptions/s"}).encode()
+
+
+def test_a_pushed_gmail_notification_names_its_mailbox_in_either_base64() -> None:
+    # Gmail's guide calls the data base64url, Pub/Sub's base64; padding may be left off.
+    data = json.dumps({"emailAddress": "dana@northwind.example", "historyId": "9876543210"})
+    # "~" makes the two alphabets differ: "+" in base64, "-" in base64url.
+    odd = json.dumps({"emailAddress": "a+b?>~@northwind.example", "historyId": "1"}).encode()
+    assert pushed_address(_push(data.encode())) == "dana@northwind.example"
+    assert pushed_address(_push(odd, base64.urlsafe_b64encode)) == "a+b?>~@northwind.example"
+    assert pushed_address(_push(odd)) == "a+b?>~@northwind.example"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[]",
+        b'{"message": {}}',
+        b'{"message": {"data": "%%%"}}',
+        _push(b"not json"),
+        _push(b'{"historyId": "1"}'),
+        _push(b'{"emailAddress": 42}'),
+    ],
+)
+def test_a_body_that_is_no_gmail_notification_names_no_mailbox(body: bytes) -> None:
+    assert pushed_address(body) is None

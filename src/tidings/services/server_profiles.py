@@ -47,7 +47,15 @@ KIND_OPTIONS: dict[ServerProfileKind, tuple[str, ...]] = {
         "authority_url",
     ),
     # The endpoints differ only for tests or a proxy; the client id lives in the key itself.
-    ServerProfileKind.GMAIL: ("gmail_url", "token_url", "ca_file", "pubsub_topic"),
+    ServerProfileKind.GMAIL: (
+        "gmail_url",
+        "token_url",
+        "ca_file",
+        "pubsub_topic",
+        "push_audience",
+        "push_service_account",
+        "push_certs_url",
+    ),
 }
 
 

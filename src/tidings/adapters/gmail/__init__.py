@@ -1,7 +1,7 @@
 """Gmail through the Gmail API: folder sync by history, sending, and Test & Enable.
 
 ``GmailApi`` holds what its parts share (the token cache, the push hub); bootstrap builds
-one. Whatever receives the Pub/Sub push subscription's messages calls ``push.notify``.
+one; ``push`` is also the receiver of ``/api/push/gmail`` (the Pub/Sub push subscription).
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ class _Response:
     data: bytes
 
 
-class _HttpxRequest:
+class HttpxRequest:
     """google-auth's transport interface (``google.auth.transport.Request``) over httpx."""
 
     def __init__(self, context: ssl.SSLContext, timeout: float) -> None:
@@ -103,7 +103,7 @@ class GoogleTokens:
             lock, google, client_id = self._entries[key]
         with lock:
             if not google.valid:
-                request = _HttpxRequest(tls_context(profile), profile.connection_timeout_seconds)
+                request = HttpxRequest(tls_context(profile), profile.connection_timeout_seconds)
                 try:
                     google.refresh(request)
                 except google_errors.RefreshError as error:

@@ -3,12 +3,15 @@
 - users.history.list: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.history/list
 - users.messages.list / get: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.messages
 - error bodies: https://developers.google.com/workspace/gmail/api/guides/handle-errors
+- push messages: https://developers.google.com/workspace/gmail/api/guides/push ("Receive
+  notifications") inside Pub/Sub's push envelope, https://cloud.google.com/pubsub/docs/push
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -100,6 +103,20 @@ def to_api_message(body: dict[str, Any]) -> ApiMessage:
         datetime.fromtimestamp(int(str(internal)) / 1000, UTC) if str(internal).isdigit() else None
     )
     return ApiMessage(str(body["id"]), received, raw)
+
+
+def pushed_address(body: bytes) -> str | None:
+    """The ``emailAddress`` a Pub/Sub push of a Gmail notification names, or None when the
+    body is not one: ``{"message": {"data": base64({"emailAddress", "historyId"}), ...},
+    "subscription": ...}``. Gmail calls the data base64url and Pub/Sub base64: both are read.
+    """
+    try:
+        data = str(json.loads(body)["message"]["data"])
+        decoded = base64.b64decode(_padded(data.replace("-", "+").replace("_", "/")), validate=True)
+        address = json.loads(decoded)["emailAddress"]
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        return None
+    return address if isinstance(address, str) and "@" in address else None
 
 
 def label_query(after: datetime | None) -> int | None:

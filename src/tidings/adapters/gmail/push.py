@@ -1,7 +1,11 @@
 """Gmail push notifications (https://developers.google.com/workspace/gmail/api/guides/push):
 ``users.watch`` asks Gmail to publish a mailbox's changes to a Cloud Pub/Sub topic; a push
-subscription delivers each as ``{"emailAddress", "historyId"}`` to whoever receives it,
-which hands it to ``GmailPushHub.notify`` to wake that mailbox's folder sessions.
+subscription POSTs each as ``{"emailAddress", "historyId"}`` to ``/api/push/gmail``, whose
+receiver is ``GmailPushHub.receive``: it wakes that mailbox's folder sessions once the
+request's OIDC token proves Pub/Sub sent it for the profile the sessions follow
+(``push_auth``). Nothing else is answered but the status: 401 without a token, 403 with one
+that is not genuine, 204 once accepted (whether or not a session of that address waits,
+so probing learns nothing), 400 for a genuine request that is not a Gmail notification.
 
 A watch covers the whole mailbox (one per user: a second ``watch`` replaces the first), so
 it is made without label filters and every folder session of the address wakes and reads
@@ -12,9 +16,23 @@ recommends once a day; the hub remembers until when each address is watched.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from tidings.adapters.gmail.contract import pushed_address
+from tidings.adapters.gmail.push_auth import PushCertificates, PushCheck
+from tidings.domain.mail_api import PushReply
+
+log = logging.getLogger(__name__)
+
+NO_CHECK = (
+    "no folder of a profile with push_audience and push_service_account is synced by this "
+    "process (sync runs elsewhere, or the options are missing)"
+)
 
 #: Renew a watch once it has less than this left (Google: renew daily, it lasts 7 days).
 RENEW_BEFORE_SECONDS = 6 * 24 * 3600.0
@@ -22,13 +40,17 @@ RENEW_BEFORE_SECONDS = 6 * 24 * 3600.0
 
 @dataclass(eq=False)
 class PushWaiter:
-    """One folder session's doorbell, rung from any thread."""
+    """One folder session's doorbell, rung from any thread, and what a push that rings it
+    must prove (None: only ``notify`` rings it)."""
 
     loop: asyncio.AbstractEventLoop
+    check: PushCheck | None = None
     event: asyncio.Event = field(default_factory=asyncio.Event)
 
     def ring(self) -> None:
-        self.loop.call_soon_threadsafe(self.event.set)
+        # The session's loop may have ended since (the process stopping): nothing to wake.
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(self.event.set)
 
     async def wait(self, timeout: float) -> bool:
         try:
@@ -46,6 +68,34 @@ class GmailPushHub:
         self._lock = threading.Lock()
         self._waiters: dict[str, set[PushWaiter]] = {}
         self._watched_until: dict[str, float] = {}
+        self._certificates = PushCertificates()
+
+    def receive(
+        self, query: Mapping[str, str], body: bytes, headers: Mapping[str, str]
+    ) -> PushReply:
+        """A Pub/Sub push request: wakes the sessions of the address it names once its token
+        is genuine for their profile. Runs in a worker thread (it may fetch certificates)."""
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return PushReply(401)
+        with self._lock:
+            checks = {w.check for ws in self._waiters.values() for w in ws if w.check is not None}
+        # The token is checked before the body is read: a stranger learns nothing from it.
+        refusals = {c: self._certificates.refusal(token.strip(), c) for c in checks}
+        genuine = {check for check, refusal in refusals.items() if refusal is None}
+        if not genuine:
+            # Why, for an admin whose push_audience or push_service_account is not Google's.
+            reasons = "; ".join(map(str, refusals.values())) or NO_CHECK
+            log.info("a Gmail push was refused: %s", reasons)
+            return PushReply(403)
+        address = pushed_address(body)
+        if address is None:
+            return PushReply(400)
+        with self._lock:
+            waiters = [w for w in self._waiters.get(address.casefold(), ()) if w.check in genuine]
+        for waiter in waiters:
+            waiter.ring()
+        return PushReply(204)
 
     def notify(self, address: str, history_id: str = "") -> int:
         """A Pub/Sub message said ``address`` changed; wakes its sessions, returns how many.
@@ -58,8 +108,9 @@ class GmailPushHub:
             waiter.ring()
         return len(waiters)
 
-    def subscribe(self, address: str) -> PushWaiter:
-        waiter = PushWaiter(asyncio.get_running_loop())
+    def subscribe(self, address: str, check: PushCheck | None = None) -> PushWaiter:
+        """A doorbell for a session of ``address``; pushes ring it when ``check`` passes."""
+        waiter = PushWaiter(asyncio.get_running_loop(), check)
         with self._lock:
             self._waiters.setdefault(address.casefold(), set()).add(waiter)
         return waiter

@@ -35,6 +35,7 @@ from tidings.adapters.gmail.contract import (
     to_api_message,
 )
 from tidings.adapters.gmail.push import GmailPushHub, PushWaiter
+from tidings.adapters.gmail.push_auth import PushCheck
 from tidings.domain.credentials import Credential
 from tidings.domain.errors import CursorExpiredError, MailServerError
 from tidings.domain.mail_api import ApiMessage, DeltaPage
@@ -188,7 +189,7 @@ def _push_of(profile: ServerProfile, address: str, hub: GmailPushHub | None) -> 
     # Push only shortens the wait: a round still comes at least every polling interval
     # (five minutes at the shortest), so a lost notification delays mail, never loses it.
     fallback = max(60.0 * profile.min_polling_interval_minutes, FALLBACK_POLL_SECONDS)
-    return _Push(hub, hub.subscribe(address), topic, fallback)
+    return _Push(hub, hub.subscribe(address, PushCheck.of(profile)), topic, fallback)
 
 
 async def _user_label(client: GmailClient, folder: str) -> str:

@@ -85,7 +85,9 @@ class GraphNotificationHub:
         with self._lock:
             self._waiters.pop(subscription_id, None)
 
-    def receive(self, query: Mapping[str, str], body: bytes) -> PushReply:
+    def receive(
+        self, query: Mapping[str, str], body: bytes, headers: Mapping[str, str]
+    ) -> PushReply:
         token = query.get("validationToken")
         if token is not None:
             # Echoed as plain text, as Graph's handshake asks; nothing longer than a token.

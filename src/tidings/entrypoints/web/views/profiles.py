@@ -55,7 +55,10 @@ OPTION_LABELS = {
     "certificate_thumbprint": ("Certificate thumbprint", "Only when the credential holds the certificate's private key alone."),
     "notification_url": ("Public address for change notifications", "https://<Tidings as the internet reaches it>/api/push/exchange_online; empty: delta polling."),
     "gmail_url": ("Gmail API address", "Empty: https://gmail.googleapis.com."),
-    "pubsub_topic": ("Pub/Sub topic for push", "Leave empty: push messages have no receiving endpoint yet."),
+    "pubsub_topic": ("Pub/Sub topic for push", "projects/<project>/topics/<topic>; empty: each folder polls."),
+    "push_audience": ("Push subscription's audience", "The audience set on the push subscription's authentication (Google's default: its endpoint, https://<Tidings as the internet reaches it>/api/push/gmail)."),
+    "push_service_account": ("Push subscription's service account", "The service account email the push subscription authenticates as."),
+    "push_certs_url": ("Google's token certificates", "Empty: https://www.googleapis.com/oauth2/v1/certs."),
     "auth": ("EWS authentication (ntlm, basic or oauth)", "Empty: NTLM, the default of Exchange's EWS virtual directory; oauth: an Entra ID app registration (Exchange Online, hybrid)."),
     "notifications": ("New mail notifications (streaming or polling)", "Empty: streaming; polling waits the minimum polling interval instead."),
 }  # fmt: skip
