@@ -14,12 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.builders import Org, TickingClock, make_email
+from tests.builders import Org, make_email
 from tests.conformance.source import MailSource
 from tests.conformance.sources import SOURCES
-from tests.conftest import settings_for
-from tests.integration.sync_run import SyncRun, service_for
-from tidings.bootstrap import bootstrap
+from tests.integration.sync_run import SyncRun, org_syncing, service_for
 from tidings.domain.activity import ActivityStatus
 from tidings.domain.correlation import CorrelationMethod
 from tidings.domain.mailbox import AlertLevel
@@ -39,16 +37,9 @@ def source(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MailSourc
 
 @pytest.fixture
 def org_run(source: MailSource, sqlite_url: str) -> Iterator[tuple[Org, SyncRun]]:
-    holder: dict[str, SyncRun] = {}
-    tidings = bootstrap(
-        settings_for(sqlite_url), TickingClock(), listener=lambda e: holder["run"].listen(e)
-    )
-    holder["run"] = run = SyncRun(tidings)
-    org = Org.create(tidings)
-    source.connect(org, ["dana"])
-    yield org, run
-    run.stop()
-    tidings.close()
+    with org_syncing(sqlite_url, ("dana",)) as (org, run):
+        source.connect(org, ["dana"])
+        yield org, run
 
 
 def _subjects(org: Org) -> list[str]:

@@ -10,12 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.builders import Org, TickingClock, make_email
-from tests.conftest import settings_for
+from tests.builders import Org, make_email
 from tests.contract.ews_source import EwsSource, ews_source
-from tests.integration.sync_run import SyncRun, service_for
+from tests.integration.sync_run import SyncRun, org_syncing, service_for
 from tidings.adapters.ews.session import EwsFolderOpener
-from tidings.bootstrap import bootstrap
 from tidings.domain.mailbox import TestStatus
 from tidings.domain.outgoing import OutboxPhase
 from tidings.domain.people import Caller, Privilege
@@ -32,17 +30,9 @@ def ews(tmp_path: Path) -> Iterator[EwsSource]:
 
 @pytest.fixture
 def synced(ews: EwsSource, database_url: str) -> Iterator[tuple[Org, SyncRun]]:
-    holder: dict[str, SyncRun] = {}
-    tidings = bootstrap(
-        settings_for(database_url), TickingClock(), listener=lambda e: holder["run"].listen(e)
-    )
-    holder["run"] = run = SyncRun(tidings)
-    org = Org.create(tidings)
-    org.add_user("sam")
-    ews.connect(org, ["dana", "sam"])
-    yield org, run
-    run.stop()
-    tidings.close()
+    with org_syncing(database_url, ("dana", "sam")) as (org, run):
+        ews.connect(org, ["dana", "sam"])
+        yield org, run
 
 
 def subjects(run: SyncRun) -> list[str]:

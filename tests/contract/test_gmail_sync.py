@@ -14,13 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.builders import Org, TickingClock, make_email
-from tests.conftest import settings_for
+from tests.builders import Org, make_email
 from tests.contract.gmail_fake_push import PushSubscription
 from tests.contract.gmail_source import CLIENT_ID, DOMAIN, GmailSource, gmail_profile, gmail_source
 from tests.contract.https_app import https_app
-from tests.integration.sync_run import SyncRun, service_for
-from tidings.bootstrap import bootstrap
+from tests.integration.sync_run import SyncRun, org_syncing, service_for
 from tidings.domain.mailbox import TestStatus
 from tidings.domain.outgoing import OutboxPhase
 from tidings.domain.people import Caller, Privilege
@@ -51,16 +49,8 @@ def gmail(tmp_path: Path) -> Iterator[GmailSource]:
 
 @pytest.fixture
 def org_run(database_url: str) -> Iterator[tuple[Org, SyncRun]]:
-    holder: dict[str, SyncRun] = {}
-    tidings = bootstrap(
-        settings_for(database_url), TickingClock(), listener=lambda e: holder["run"].listen(e)
-    )
-    holder["run"] = run = SyncRun(tidings)
-    org = Org.create(tidings)
-    org.add_user("sam")
-    yield org, run
-    run.stop()
-    tidings.close()
+    with org_syncing(database_url, ("dana", "sam")) as (org, run):
+        yield org, run
 
 
 @pytest.fixture

@@ -12,12 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.builders import Org, TickingClock, make_email
-from tests.conftest import settings_for
+from tests.builders import Org, make_email
 from tests.contract.graph_source import GraphSource, graph_source
 from tests.contract.https_app import https_app
-from tests.integration.sync_run import SyncRun
-from tidings.bootstrap import bootstrap
+from tests.integration.sync_run import SyncRun, org_syncing
 from tidings.domain.stored import ActivityFilter
 from tidings.entrypoints.api.app import create_app
 
@@ -49,14 +47,11 @@ class Pushed:
 
 @pytest.fixture
 def pushed(tmp_path: Path, database_url: str) -> Iterator[Pushed]:
-    holder: dict[str, SyncRun] = {}
-    tidings = bootstrap(
-        settings_for(database_url), TickingClock(), listener=lambda e: holder["run"].listen(e)
-    )
-    holder["run"] = run = SyncRun(tidings)
-    org = Org.create(tidings)
-    org.add_user("sam")
-    with graph_source(tmp_path / "graph") as source:
+    with (
+        org_syncing(database_url) as (org, run),
+        graph_source(tmp_path / "graph") as source,
+    ):
+        tidings = org.tidings
         source.connect(org, ["dana", "sam"])
         with https_app(create_app(tidings), source.graph.certificates) as base:
             url = f"{base}/api/push/exchange_online"
@@ -72,7 +67,6 @@ def pushed(tmp_path: Path, database_url: str) -> Iterator[Pushed]:
             run.wait_for(lambda: len(run.results) == 1)
             yield Pushed(org, run, source, url)
             run.stop()
-    tidings.close()
 
 
 def test_subscriptions_ask_for_lifecycle_notifications_at_the_notification_url(pushed):

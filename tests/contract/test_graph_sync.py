@@ -10,14 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.builders import Org, TickingClock, make_email
-from tests.conftest import settings_for
+from tests.builders import Org, make_email
 from tests.contract.graph_source import GraphSource, graph_source
 from tests.contract.https_app import https_app
-from tests.integration.sync_run import SyncRun, service_for
+from tests.integration.sync_run import SyncRun, org_syncing, service_for
 from tidings.adapters.graph.session import GraphDeltaOpener
 from tidings.adapters.graph.tokens import GraphTokens
-from tidings.bootstrap import bootstrap
 from tidings.domain.activity import ActivityStatus
 from tidings.domain.outgoing import OutboxPhase
 from tidings.domain.people import Caller, Privilege
@@ -36,17 +34,9 @@ def source(tmp_path: Path) -> Iterator[GraphSource]:
 
 @pytest.fixture
 def synced(source: GraphSource, database_url: str) -> Iterator[tuple[Org, SyncRun]]:
-    holder: dict[str, SyncRun] = {}
-    tidings = bootstrap(
-        settings_for(database_url), TickingClock(), listener=lambda e: holder["run"].listen(e)
-    )
-    holder["run"] = run = SyncRun(tidings)
-    org = Org.create(tidings)
-    org.add_user("sam")
-    source.connect(org, ["dana", "sam"])
-    yield org, run
-    run.stop()
-    tidings.close()
+    with org_syncing(database_url, ("dana", "sam")) as (org, run):
+        source.connect(org, ["dana", "sam"])
+        yield org, run
 
 
 def _subjects(org: Org) -> list[str]:

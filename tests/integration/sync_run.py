@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
+from tests.builders import Org, TickingClock
+from tests.conftest import settings_for
 from tidings.adapters.imap.client import ImapFolderSession
 from tidings.adapters.pop3 import Pop3Mailbox
-from tidings.bootstrap import Tidings, mail_apis
+from tidings.bootstrap import Tidings, bootstrap, mail_apis
 from tidings.services.ingest import IngestResult
+from tidings.services.ports import Clock
 from tidings.services.sync import SyncService
 from tidings.services.sync_model import Alerted, Backoff, FolderOpener, Ingested, SyncEvent
 
@@ -78,3 +82,27 @@ def service_for(run: SyncRun, **overrides: object) -> SyncService:
 
 def opener() -> FolderOpener:
     return ImapFolderSession.open
+
+
+@contextmanager
+def org_syncing(
+    database_url: str, users: Sequence[str] = ("dana", "sam"), clock: Clock | None = None
+) -> Iterator[tuple[Org, SyncRun]]:
+    """A fresh organization (dana, and the other ``users`` added) whose sync events a
+    ``SyncRun`` collects; the run is stopped and Tidings closed at the end."""
+    holder: dict[str, SyncRun] = {}
+    tidings = bootstrap(
+        settings_for(database_url),
+        clock or TickingClock(),
+        listener=lambda e: holder["run"].listen(e),
+    )
+    holder["run"] = run = SyncRun(tidings)
+    org = Org.create(tidings)
+    for user in users:
+        if user not in org.users:
+            org.add_user(user)
+    try:
+        yield org, run
+    finally:
+        run.stop()
+        tidings.close()
