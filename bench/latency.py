@@ -29,7 +29,7 @@ from cryptography.fernet import Fernet
 from tests.builders import Org, dovecot_profile, make_email
 from tests.servers.dovecot import DovecotServer
 from tidings.adapters.storage.database import upgrade
-from tidings.bootstrap import bootstrap
+from tidings.bootstrap import Tidings, bootstrap
 from tidings.config import Settings
 from tidings.services.sync_model import Ingested, SyncEvent
 
@@ -44,6 +44,29 @@ def percentiles(samples: list[float]) -> str:
         f"p50 {at(0.50) * 1000:6.0f} ms  p95 {at(0.95) * 1000:6.0f} ms  "
         f"p99 {at(0.99) * 1000:6.0f} ms  max {ordered[-1] * 1000:6.0f} ms"
     )
+
+
+def watching_tidings(directory: Path, names: list[str]) -> tuple[Tidings, Org, Clocked]:
+    """Tidings on a fresh SQLite database in ``directory`` with a user per name, and when
+    each Message-ID's activity was committed, as sync reports it."""
+    url = f"sqlite:///{directory}/tidings.db"
+    upgrade(url)
+    seen = Clocked()
+
+    def listen(event: SyncEvent) -> None:
+        if isinstance(event, Ingested):
+            for result in event.results:
+                with tidings.uow() as uow:
+                    stored = uow.raw_messages.require(result.raw_message_id)
+                seen.mark(stored.message_id or "")
+
+    settings = Settings(database_url=url, secret_keys=Fernet.generate_key().decode())
+    tidings = bootstrap(settings, listener=listen)
+    tidings.parser.warm_up()
+    org = Org.create(tidings)
+    for name in names:
+        org.add_user(name)
+    return tidings, org, seen
 
 
 class Clocked:
@@ -120,23 +143,8 @@ def run(mailboxes: int, emails: int, seed: int) -> None:
         tempfile.TemporaryDirectory() as tmp,
         DovecotServer(Path(tmp) / "dovecot", users) as server,
     ):
-        url = f"sqlite:///{tmp}/tidings.db"
-        upgrade(url)
-        tidings_seen, idle_seen = Clocked(), Clocked()
-
-        def listen(event: SyncEvent) -> None:
-            if isinstance(event, Ingested):
-                for result in event.results:
-                    with tidings.uow() as uow:
-                        stored = uow.raw_messages.require(result.raw_message_id)
-                    tidings_seen.mark(stored.message_id or "")
-
-        settings = Settings(database_url=url, secret_keys=Fernet.generate_key().decode())
-        tidings = bootstrap(settings, listener=listen)
-        tidings.parser.warm_up()
-        org = Org.create(tidings)
-        for name in names:
-            org.add_user(name)
+        tidings, org, tidings_seen = watching_tidings(Path(tmp), names)
+        idle_seen = Clocked()
         # An admin whose mailboxes should all be pushed by IDLE allows one connection each;
         # above the profile's maximum, folders poll in turn through one shared connection.
         profile = replace(dovecot_profile(server), max_concurrent_connections=max(len(names), 10))

@@ -31,19 +31,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
-from bench.latency import Clocked, percentiles
-from cryptography.fernet import Fernet
+from bench.latency import Clocked, percentiles, watching_tidings
 
-from tests.builders import Org, make_email
+from tests.builders import make_email
 from tests.contract.graph_fake import FakeApp, FakeGraphServer
 from tests.contract.graph_source import graph_profile, use_graph_profile
 from tests.contract.https_app import https_app
-from tidings.adapters.storage.database import upgrade
-from tidings.bootstrap import bootstrap
-from tidings.config import Settings
 from tidings.domain.sync import SyncMode
 from tidings.entrypoints.api.app import create_app
-from tidings.services.sync_model import Ingested, SyncEvent
 
 SECRET = "bench-secret"  # noqa: S105 - the fake app registration's, nothing real
 POLL_SECONDS = 1.0
@@ -96,23 +91,8 @@ def run(mailboxes: int, emails: int, seed: int, push: bool) -> None:
         app = graph.add_app(secret=SECRET)
         for address in addresses:
             graph.add_mailbox(address)
-        url = f"sqlite:///{tmp}/tidings.db"
-        upgrade(url)
-        tidings_seen, floor_seen = Clocked(), Clocked()
-
-        def listen(event: SyncEvent) -> None:
-            if isinstance(event, Ingested):
-                for result in event.results:
-                    with tidings.uow() as uow:
-                        stored = uow.raw_messages.require(result.raw_message_id)
-                    tidings_seen.mark(stored.message_id or "")
-
-        settings = Settings(database_url=url, secret_keys=Fernet.generate_key().decode())
-        tidings = bootstrap(settings, listener=listen)
-        tidings.parser.warm_up()
-        org = Org.create(tidings)
-        for name in names:
-            org.add_user(name)
+        tidings, org, tidings_seen = watching_tidings(Path(tmp), names)
+        floor_seen = Clocked()
         with https_app(create_app(tidings), graph.certificates) as base:
             profile = graph_profile(graph, app)
             if push:  # notifications wake sync; polling hourly is only the fallback

@@ -16,9 +16,9 @@ from tests.builders import make_email
 from tests.contract.gmail_fake import FakeGmailServer
 from tests.contract.gmail_fake_api import MODIFY
 from tests.contract.gmail_source import CLIENT_ID, gmail_profile
-from tidings.adapters.gmail import GmailApi, push_auth
+from tidings.adapters.gmail import GmailApi
 from tidings.adapters.gmail.push import GmailPushHub
-from tidings.adapters.gmail.push_auth import PushCheck
+from tidings.adapters.gmail.push_auth import PushCertificates, PushCheck
 from tidings.domain.credentials import Credential
 from tidings.domain.errors import CursorExpiredError, MailServerError
 from tidings.domain.server_profile import CredentialSource, ServerProfile
@@ -249,7 +249,7 @@ def test_only_the_push_subscriptions_genuine_token_rings_the_mailboxs_sessions(
 
 
 def test_a_token_of_a_key_google_published_since_is_accepted_once_certificates_are_fetched_again(
-    fake: FakeGmailServer, profile: ServerProfile, monkeypatch: pytest.MonkeyPatch
+    fake: FakeGmailServer, profile: ServerProfile
 ) -> None:
     # Google rotates its signing keys: a token naming a key the kept certificates lack makes
     # Tidings fetch them again early, but no more often than REFETCH_AFTER allows.
@@ -258,7 +258,8 @@ def test_a_token_of_a_key_google_published_since_is_accepted_once_certificates_a
     profile.options["push_certs_url"] = fake.certs_url
     subscription = fake.subscribe_push(TOPIC, "https://unused.example/", account, "aud")
     body = json.dumps(fake.pubsub.envelope(subscription, {"emailAddress": DANA}))
-    hub = GmailPushHub()
+    certificates = PushCertificates()
+    hub = GmailPushHub(certificates)
 
     def push() -> int:
         headers = {"authorization": f"Bearer {fake.pubsub.token(subscription)}"}
@@ -269,7 +270,7 @@ def test_a_token_of_a_key_google_published_since_is_accepted_once_certificates_a
         first = push()
         fake.pubsub.rotate_key()
         too_soon = push()  # the certificates were fetched less than a minute ago
-        monkeypatch.setattr(push_auth, "REFETCH_AFTER", 0.0)
+        certificates.refetch_after = 0.0  # as if a minute had passed
         return [first, too_soon, push(), push()]
 
     assert asyncio.run(deliver()) == [204, 403, 204, 204]

@@ -64,11 +64,11 @@ class PushWaiter:
 class GmailPushHub:
     """Who waits for news of which mailbox, and until when each mailbox is watched."""
 
-    def __init__(self) -> None:
+    def __init__(self, certificates: PushCertificates | None = None) -> None:
         self._lock = threading.Lock()
         self._waiters: dict[str, set[PushWaiter]] = {}
         self._watched_until: dict[str, float] = {}
-        self._certificates = PushCertificates()
+        self._certificates = certificates or PushCertificates()
 
     def receive(
         self, query: Mapping[str, str], body: bytes, headers: Mapping[str, str]

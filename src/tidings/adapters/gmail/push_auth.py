@@ -106,9 +106,11 @@ class _CachingRequest(transport.Request):
 class PushCertificates:
     """Google's certificates per address, and the verification of push tokens with them."""
 
-    def __init__(self) -> None:
+    def __init__(self, refetch_after: float = REFETCH_AFTER) -> None:
         self._lock = threading.Lock()
         self._cache: dict[str, _Cached] = {}
+        #: Seconds before certificates may be fetched again early.
+        self.refetch_after = refetch_after
 
     def refusal(self, token: str, check: PushCheck) -> str | None:
         """Why ``token`` is not the push subscription's OIDC token that ``check`` expects;
@@ -143,7 +145,7 @@ class PushCertificates:
     def _may_refetch(self, url: str) -> bool:
         with self._lock:
             cached = self._cache.get(url)
-        return cached is not None and time.monotonic() - cached.fetched_at >= REFETCH_AFTER
+        return cached is not None and time.monotonic() - cached.fetched_at >= self.refetch_after
 
     def fetch(self, check: PushCheck, url: str, *, fresh: bool) -> Any:
         now = time.monotonic()
