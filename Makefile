@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test env servers lint typecheck layers bench clean
+.PHONY: demo test env servers lint typecheck layers docs bench clean
 
 # A project venv holding uv, which then installs exactly what uv.lock says (--inexact keeps
 # uv itself). Debian's python3 lacks venv until python3-venv is installed.
@@ -31,6 +31,10 @@ typecheck: env
 layers: env
 	$(BIN)/lint-imports
 
+# The documentation site, built strictly so that no link or page breaks unnoticed.
+docs: env
+	$(BIN)/mkdocs build --strict --quiet --site-dir "$$(mktemp -d)"
+
 # The real servers the tests start privately (tests/servers/): Debian's Dovecot. Installing it
 # may start the packaged service on the standard ports; the tests never use it, so stop it.
 # And Debian's Chromium for the console's browser tests (Playwright drives it; it never
@@ -39,7 +43,7 @@ servers:
 	command -v dovecot >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd dovecot-pop3d dovecot-lmtpd && { service dovecot stop || true; }; }
 	test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-test: env servers lint typecheck layers
+test: env servers lint typecheck layers docs
 	$(BIN)/pytest -q
 
 # The benchmarks print their figures next to a baseline measured in the same run.

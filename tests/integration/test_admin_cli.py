@@ -1,4 +1,4 @@
-"""The README's way to point Tidings at a mail server: profile, user, mailbox, credentials,
+"""The documented way (docs/sync.md) to point Tidings at a mail server: profile, user, mailbox, credentials,
 Approve Email, Test & Enable — all from the command line, against real servers."""
 
 from __future__ import annotations
