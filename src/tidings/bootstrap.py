@@ -25,6 +25,7 @@ from tidings.adapters.graph.tokens import GraphTokens
 from tidings.adapters.html_sanitizer import Nh3HtmlSanitizer
 from tidings.adapters.imap.client import ImapFolderSession
 from tidings.adapters.imap.sent import save_sent_copy
+from tidings.adapters.json_logs import configure_json_logging
 from tidings.adapters.mail_files import MailFile, find_messages
 from tidings.adapters.mail_servers import MailServerTester
 from tidings.adapters.oauth.tokens import OAuthTokens
@@ -39,6 +40,7 @@ from tidings.adapters.storage.database import (
     make_engine,
     upgrade,
 )
+from tidings.adapters.storage.metrics_reader import SqlMetricsReader
 from tidings.adapters.storage.unit_of_work import SqlAlchemyUnitOfWork
 from tidings.adapters.webhook_sender import HttpxWebhookSender
 from tidings.config import Settings
@@ -53,6 +55,7 @@ from tidings.services.mail_push import MailPushService, PushReceiver
 from tidings.services.mailbox_setup import MailboxSetupService
 from tidings.services.mailboxes import ConnectionTester, MailboxAdminService
 from tidings.services.manual_tracking import ManualTrackingService
+from tidings.services.observability import ObservabilityService
 from tidings.services.outgoing import MailSender, OutgoingService
 from tidings.services.parked_admin import ParkedEmailService
 from tidings.services.people import PeopleService
@@ -140,6 +143,8 @@ class Tidings:
     webhooks: WebhookService
     #: Change notifications from mail APIs (Graph, Gmail) to the sync sessions.
     mail_push: MailPushService
+    #: Readiness and metrics for operators.
+    observability: ObservabilityService
 
     def find_mail_files(self, paths: list[Path]) -> list[MailFile]:
         """Email on disk: files, Maildirs and mbox files."""
@@ -178,6 +183,8 @@ def bootstrap(
 ) -> Tidings:
     """Build a Tidings process from ``settings`` (read from the environment by default)."""
     settings = settings or Settings()
+    if settings.log_format == "json":
+        configure_json_logging()
     clock = clock or SystemClock()
     engine = make_engine(settings.database_url)
 
@@ -251,6 +258,7 @@ def bootstrap(
         mail_push=MailPushService(
             {kind: api.push for kind, api in apis.items() if api.push is not None}
         ),
+        observability=ObservabilityService(SqlMetricsReader(engine, settings.database_url), clock),
     )
 
 

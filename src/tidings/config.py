@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,6 +33,11 @@ class Settings(BaseSettings):
         default=30,
         ge=1,
         description="Days a finished webhook delivery (delivered or given up) stays visible",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="json: one JSON object per log line, with secrets and email content left "
+        "out (for log collectors)",
     )
     parse_workers: int | None = Field(
         default=None,

@@ -14,6 +14,7 @@ from tidings.domain.credentials import CredentialKey
 from tidings.domain.folders import FolderTrackingRule
 from tidings.domain.mailbox import Alert, Mailbox
 from tidings.domain.message import HeaderSummary, MessageOrigin, ParsedEmail
+from tidings.domain.observability import DecidedEmail, MetricsSnapshot
 from tidings.domain.outgoing import OutboxPhase
 from tidings.domain.people import Queue, SecurityRole, User
 from tidings.domain.record_fields import CrmRecord, RecordQuery
@@ -352,3 +353,13 @@ class WebhookSender(Protocol):
     ``WebhookSendError`` when no answer came (refused, timed out, bad TLS …)."""
 
     async def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int: ...
+
+
+class MetricsReader(Protocol):
+    """Figures for readiness and /metrics, read outside any unit of work."""
+
+    def ping(self) -> None: ...
+    def schema_revision(self) -> tuple[str | None, str | None]: ...
+    def live_workers(self, now: datetime) -> int: ...
+    def decisions_after(self, last_id: int) -> list[DecidedEmail]: ...
+    def snapshot(self, now: datetime) -> MetricsSnapshot: ...

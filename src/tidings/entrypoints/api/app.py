@@ -22,6 +22,7 @@ from tidings.entrypoints.api.openapi import document_problems
 from tidings.entrypoints.api.routes import (
     activities,
     email_settings,
+    health,
     mailbox_admin,
     mailboxes,
     parked_admin,
@@ -68,13 +69,8 @@ def create_app(tidings: Tidings) -> FastAPI:
     records.include(app)
     app.include_router(webhooks.router)
     app.include_router(push.router)
+    app.include_router(health.router)
     document_problems(app)
-
-    @app.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, str]:
-        """Liveness and database reachability; needs no sign-in."""
-        tidings.queries.mailboxes()
-        return {"status": "ok", "version": __version__}
 
     @app.exception_handler(TidingsError)
     def tidings_error(request: Request, error: TidingsError) -> Response:

@@ -160,6 +160,8 @@ def _serve(
         host=host or tidings.settings.host,
         port=port or tidings.settings.port,
         log_level="info",
+        # JSON logs: uvicorn's records go through the root logger's formatter.
+        log_config=None if tidings.settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
     )
     server = uvicorn.Server(config)
     if not with_worker:

@@ -59,7 +59,7 @@ def mount_console(app: FastAPI) -> None:
 
 
 def is_console_path(path: str) -> bool:
-    return not (path.startswith(("/api/", "/healthz")) or path == "/api")
+    return not (path.startswith(("/api/", "/healthz", "/readyz", "/metrics")) or path == "/api")
 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:

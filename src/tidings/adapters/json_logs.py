@@ -1,0 +1,91 @@
+"""Structured JSON logs (opt-in with ``TIDINGS_LOG_FORMAT=json``), one object per line, that
+never hold credentials, tokens or email bodies.
+
+Every record of the standard library's logging (Tidings', uvicorn's, the libraries') goes
+through structlog's formatter; fields whose names say they hold a secret or an email's
+content are replaced, and token-shaped words in messages are masked, so that a careless log
+call elsewhere cannot leak them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+REDACTED = "[redacted]"
+
+#: Field names whose values are never written out.
+_SECRET_FIELD = re.compile(
+    r"pass(word)?|secret|token|authori[sz]ation|cookie|credential|api[_-]?key|"
+    r"body|raw|html|content|payload",
+    re.IGNORECASE,
+)
+#: Secret-shaped words inside free text: bearer tokens, Tidings' own API tokens and webhook
+#: secrets, and ``password=…``-style assignments.
+_SECRET_TEXT = re.compile(
+    r"(?i)(bearer\s+)[^\s,;\"']+|\b(tdg|whsec)_[A-Za-z0-9_\-]+|"
+    r"\b(pass(?:word)?|secret|token|client_secret|refresh_token|access_token)"
+    r"(\s*[=:]\s*)[^\s,;&\"']+"
+)
+
+
+#: What SQLAlchemy appends to a database error: the statement and its parameters, which
+#: may hold an email's addresses or text.
+_SQL_DETAIL = re.compile(r"\[(SQL|parameters): .*?\](?=\s*(\n|\[|\(Background|$))", re.DOTALL)
+
+
+def _mask(text: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        if match.group(1):
+            return match.group(1) + REDACTED
+        if match.group(2):
+            return f"{match.group(2)}_{REDACTED}"
+        return f"{match.group(3)}{match.group(4)}{REDACTED}"
+
+    return _SECRET_TEXT.sub(replace, _SQL_DETAIL.sub(lambda m: f"[{m.group(1)}: {REDACTED}]", text))
+
+
+def redact(
+    _logger: object, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """A structlog processor: secret fields replaced, secret-shaped words masked."""
+    for key in list(event):
+        if key != "event" and _SECRET_FIELD.search(key):
+            event[key] = REDACTED
+        elif isinstance(event[key], str):
+            event[key] = _mask(event[key])
+    return event
+
+
+def configure_json_logging(level: int = logging.INFO) -> None:
+    """Send every log record to standard error as one redacted JSON object per line."""
+    shared: list[Any] = [
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.stdlib.ExtraAdder(),
+    ]
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            redact,
+            structlog.processors.JSONRenderer(),
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # uvicorn's loggers keep their own handlers unless told otherwise: send them to root.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
