@@ -90,6 +90,10 @@ def _exercise(operation: Any, mode: GenerationMode, path: dict[str, int] | None)
         derandomize=True,
     )
     def run(case: Any) -> None:
-        case.call_and_validate(auth=ADMIN, checks=CHECKS)
+        # /readyz documents 503 as its answer while no sync worker runs, as in this test.
+        checks = [c for c in CHECKS if c is not st_checks.not_a_server_error or not _readyz]
+        case.call_and_validate(auth=ADMIN, checks=checks)
+
+    _readyz = operation.path == "/readyz"
 
     run()
