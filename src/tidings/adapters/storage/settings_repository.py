@@ -123,8 +123,19 @@ class SqlMailboxRepository:
         return self._one(t.mailboxes.c.address == address.strip().lower())
 
     def all(self) -> list[Mailbox]:
+        """Every mailbox with its alerts, in two queries however many there are."""
         rows = self._conn.execute(select(t.mailboxes).order_by(t.mailboxes.c.address))
-        return [self._mailbox(row) for row in rows.mappings()]
+        a = t.mailbox_alerts.c
+        alerts: dict[int, list[Alert]] = {}
+        for alert in self._conn.execute(
+            select(a.mailbox_id, a.level, a.text, a.raised_at).order_by(
+                a.mailbox_id, a.raised_at, a.id
+            )
+        ):
+            alerts.setdefault(alert.mailbox_id, []).append(
+                Alert(AlertLevel(alert.level), alert.text, alert.raised_at)
+            )
+        return [mailbox_from(row, alerts.get(row["id"], ())) for row in rows.mappings()]
 
     def add_alert(self, mailbox_id: int, alert: Alert) -> None:
         self._conn.execute(
