@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from tidings.adapters.storage import tables as t
+from tidings.adapters.storage.chunking import chunks
 from tidings.adapters.storage.mapping import ref_from
 from tidings.domain.activity import CorrelationMethod
 from tidings.domain.errors import NotFoundError
@@ -78,8 +79,9 @@ class SqlRawMessageRepository:
         found: dict[MessageOrigin, int] = {}
         for (mailbox_id, folder, uidvalidity), uids in by_folder.items():
             params = {"mailbox_id": mailbox_id, "folder": folder, "uidvalidity": uidvalidity}
-            for row in self._conn.execute(_SELECT_RAW_BY_UIDS, {**params, "uids": uids}):
-                found[MessageOrigin(mailbox_id, folder, uidvalidity, row.uid)] = int(row.id)
+            for chunk in chunks(uids):
+                for row in self._conn.execute(_SELECT_RAW_BY_UIDS, {**params, "uids": chunk}):
+                    found[MessageOrigin(mailbox_id, folder, uidvalidity, row.uid)] = int(row.id)
         return found
 
     def require(self, raw_message_id: int) -> StoredRaw:
