@@ -281,6 +281,7 @@ class IngestService:
                 raise NotFoundError(f"no mailbox with id {mailbox_id}")
         known = uow.raw_messages.ids_by_origins([origin for _, origin in batch])
         now = self._clock.now()
+        offered: list[tuple[int, NewRaw, HeaderSummary | None]] = []
         for index, (raw, origin) in enumerate(batch):
             if origin in first_offer:
                 kept.repeats[index] = first_offer[origin]
@@ -292,8 +293,30 @@ class IngestService:
                 kept.seen[index] = (raw_id, headers)
                 continue
             message_id = headers.message_id if headers else None
-            new.append((index, NewRaw(origin, raw, message_id, content_hash(raw), now), headers))
-        ids = uow.raw_messages.add_many([item for _, item, _ in new])
+            item = NewRaw(origin, raw, message_id, content_hash(raw), now)
+            offered.append((index, item, headers))
+        # Bytes kept before under another origin of the same folder (its UIDVALIDITY
+        # changed and it is read again, or a copy): only the new origin is recorded.
+        further: list[tuple[MessageOrigin, int]] = []
+        copies: list[tuple[MessageOrigin, int]] = []  # of bytes first offered in this batch
+        first_content: dict[tuple[int, str, str, str | None], int] = {}
+        same = uow.raw_messages.same_content([item for _, item, _ in offered])
+        for (index, item, headers), raw_id in zip(offered, same, strict=True):
+            content = (item.origin.mailbox_id, item.origin.folder, item.content_hash)
+            key = (*content, item.message_id)
+            if raw_id is not None:
+                further.append((item.origin, raw_id))
+                kept.seen[index] = (raw_id, headers)
+            elif key in first_content:
+                kept.repeats[index] = first_content[key]
+                copies.append((item.origin, first_content[key]))
+            else:
+                first_content[key] = index
+                new.append((index, item, headers))
+        ids = self._add_raw(uow, [item for _, item, _ in new])
+        raw_of = {index: raw_id for raw_id, (index, _, _) in zip(ids, new, strict=True)}
+        further += [(origin, raw_of[first]) for origin, first in copies]
+        uow.raw_messages.add_origins(further, now)
         for raw_id, (index, item, headers) in zip(ids, new, strict=True):
             stored = StoredRaw(
                 raw_id,
@@ -306,6 +329,24 @@ class IngestService:
             )
             kept.pending.append(_Pending(index, stored, headers))
         return kept
+
+    def _add_raw(self, uow: UnitOfWork, items: list[NewRaw]) -> list[int]:
+        """Keep raw bytes, together if they can be; else each alone, and bytes the database
+        refuses with their Message-ID (too big for its index) without it: the bytes are
+        what must be kept, and deciding then parks the email with the error if it fails
+        again."""
+        try:
+            with uow.savepoint():
+                return uow.raw_messages.add_many(items)
+        except StorageError:
+            raise
+        except Exception:
+            if len(items) == 1 and items[0].message_id is not None:
+                return self._add_raw(uow, [replace(items[0], message_id=None)])
+            if len(items) == 1:
+                raise
+        middle = len(items) // 2
+        return self._add_raw(uow, items[:middle]) + self._add_raw(uow, items[middle:])
 
     def _resolve_seen(self, uow: UnitOfWork, kept: _Kept) -> None:
         """What became of origins offered before; those never decided (a crash in between)
