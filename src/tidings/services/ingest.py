@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -632,7 +633,7 @@ class IngestService:
         exception = sys.exception()
         assert exception is not None  # noqa: S101 - called while handling an exception
         described = brief(exception)
-        frames = "".join(traceback.format_tb(exception.__traceback__, limit=-8))
+        frames = _where(exception)
         error = f"{described}\n\nTraceback (most recent call last):\n{frames}"
         error_type = type(exception).__name__
         return self._park_reason(uow, raw_message_id, error_type, error, f"parked: {described}")
@@ -660,6 +661,14 @@ class IngestService:
         if parked is not None:
             return IngestResult(raw_id, Outcome.PARKED, f"parked: {parked.error_type}", None, True)
         return None
+
+
+def _where(exception: BaseException) -> str:
+    """The last frames of Tidings' own code that led to ``exception`` (the library frames
+    below them say little), else its last frames."""
+    frames = traceback.extract_tb(exception.__traceback__)
+    own = [frame for frame in frames if f"{os.sep}tidings{os.sep}" in frame.filename]
+    return "".join(traceback.format_list((own or frames)[-8:]))
 
 
 class ReplayService:
