@@ -3,8 +3,11 @@ not copy it, and bytes that are not an email park without holding up their folde
 
 from __future__ import annotations
 
+import logging
 import random
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -158,3 +161,47 @@ def test_synced_bytes_that_are_not_an_email_park_and_the_folder_goes_on(
     with org.tidings.uow() as uow:
         assert uow.raw_messages.require(run.results[1].raw_message_id).raw == junk
     assert sorted(p.error_type for p in org.tidings.queries.parked()) == ["no header block"] * 2
+
+
+def _until(condition: Callable[[], bool], timeout: float = 20) -> None:
+    """Wait until ``condition`` holds, looking again every 50 ms; fail after ``timeout``."""
+    woken = threading.Event()
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "never got there"
+        woken.wait(0.05)
+
+
+def test_a_failing_database_stops_the_folder_with_a_one_line_error_and_parks_nothing(
+    synced: tuple[Org, SyncRun], server: DovecotServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A table gone (a database not upgraded) is the operator's problem, not the email's: the
+    # folder backs off, saying what failed in one line, in its state and in the log, without
+    # the statement or its parameters; nothing is parked and the cursor stays.
+    org, run = synced
+    server.deliver(DANA, make_email(subject="Waits", message_id="<waits@c>"))
+    with org.tidings.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE tracking_decisions")
+    caplog.set_level(logging.INFO, logger="tidings")
+    run.start(service_for(run))
+
+    def last_error() -> str | None:
+        folders = org.tidings.queries.sync_state()[org.mailboxes["dana"]].folders
+        state = folders[0].state if folders else None
+        return state.last_error if state else None
+
+    _until(lambda: last_error() is not None)
+    run.stop()
+
+    error = last_error()
+    assert error is not None
+    assert error.startswith("StorageError: the database failed: ")
+    assert "tracking_decisions" in error
+    assert "\n" not in error and "[SQL" not in error and "[parameters" not in error
+    logged = [r.getMessage() for r in caplog.records if "stopped; retrying" in r.getMessage()]
+    assert logged, [r.getMessage() for r in caplog.records]
+    assert all("[SQL" not in m and "INSERT" not in m and "SELECT" not in m for m in logged)
+    with org.tidings.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(tables.parked_emails)).scalar() == 0
+    [inbox] = org.tidings.queries.sync_state()[org.mailboxes["dana"]].folders
+    assert inbox.cursor is None or inbox.cursor.last_uid == 0

@@ -15,6 +15,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError, StatementError
 
 from tidings.adapters.storage.checkpoint import WalCheckpointer
 from tidings.adapters.storage.errors import (
+    missing_schema,
     refused_statement,
     short_database_error,
     without_statement,
@@ -52,17 +53,19 @@ def _storage_error(context: ExceptionContext) -> BaseException | None:
     ``StorageError``.
 
     The database itself failing (locked, gone, out of space) must not be taken for a problem
-    of the data being written: it is a ``StorageError``. A statement the database refuses
-    for what it carries (a constraint, a value too long, a limit of the database) stays the
-    error it is, so that the email that carried it is parked. Either way the error says
-    what failed in a line (``errors.short_database_error``): SQLAlchemy's own text carries
-    the whole statement and its parameters, which may be an email's 70,000 addresses, into
-    every log, alert and parked email's error that quotes it.
+    of the data being written: it is a ``StorageError``, as is a table or column missing (a
+    database not upgraded). A statement the database refuses for what it carries (a
+    constraint, a value too long, a limit of the database) stays the error it is, so that
+    the email that carried it is parked. Either way the error says what failed in a line
+    (``errors.short_database_error``): SQLAlchemy's own text carries the whole statement
+    and its parameters, which may be an email's 70,000 addresses, into every log, alert and
+    parked email's error that quotes it.
     """
     raised = context.sqlalchemy_exception
     if not isinstance(raised, StatementError):
         return None
-    if isinstance(raised, OperationalError | InterfaceError) and not refused_statement(raised):
+    failing = isinstance(raised, OperationalError | InterfaceError)
+    if (failing and not refused_statement(raised)) or missing_schema(raised):
         return StorageError(f"the database failed: {short_database_error(raised)}")
     return without_statement(raised)
 

@@ -55,6 +55,17 @@ def refused_statement(error: StatementError) -> bool:
     return any(refusal in text for refusal in _REFUSALS)
 
 
+#: PostgreSQL's undefined table and undefined column: the schema is not what Tidings
+#: expects (a database not upgraded), which no email can be blamed for.
+_SCHEMA_SQLSTATES = ("42P01", "42703")
+
+
+def missing_schema(error: StatementError) -> bool:
+    """Whether the statement failed because a table or column does not exist."""
+    orig = driver_error(error)
+    return getattr(orig, "sqlstate", None) in _SCHEMA_SQLSTATES
+
+
 def without_statement(error: StatementError) -> StatementError:
     """The same error (same class, same driver exception) without the statement and its
     parameters, its message cut to its first line."""
