@@ -26,6 +26,7 @@ from tidings.bootstrap import Tidings, bootstrap
 from tidings.domain.activity import CorrelationMethod
 from tidings.domain.errors import StorageError
 from tidings.domain.message import MessageOrigin
+from tidings.domain.records import Account, RecordKind
 from tidings.domain.stored import NewRaw
 from tidings.domain.tracking import Outcome
 from tidings.services.ingest import IngestResult
@@ -44,9 +45,14 @@ def strict_sqlite(tidings: Tidings) -> Iterator[None]:
     def limit(dbapi_connection: Any, _record: object, _proxy: object) -> None:
         dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, OLD_SQLITE_VARIABLES)
 
+    dialect = tidings.engine.dialect
+    default = dialect.insertmanyvalues_max_parameters
+    # What make_engine reads from such a build: bulk inserts with RETURNING page below it.
+    dialect.insertmanyvalues_max_parameters = OLD_SQLITE_VARIABLES
     event.listen(tidings.engine, "checkout", limit)
     yield
     event.remove(tidings.engine, "checkout", limit)
+    dialect.insertmanyvalues_max_parameters = default
 
 
 def _raw(*headers: bytes, body: bytes = b"Hello Dana,\r\n\r\nsee below.\r\n") -> bytes:
@@ -198,6 +204,24 @@ def test_a_mail_loop_of_five_thousand_received_headers_and_an_email_with_two_tho
     assert [r.outcome for r in results] == [Outcome.TRACKED] * 2, [r.summary for r in results]
     a = tables.attachments.c
     assert _count(org, tables.attachments, a.activity_id == results[1].activity_id) == 2_000
+
+
+def test_three_thousand_records_with_their_addresses_are_added_in_bounded_statements(
+    org: Org,
+) -> None:
+    # A bulk insert that returns the new ids, and the address index beside it, stay within
+    # every database's parameter limit however many records come at once.
+    accounts = [Account(f"Account {n}", (f"info{n}@a{n}.example",)) for n in range(3_000)]
+    with org.tidings.uow() as uow:
+        uow.records.add_many(accounts)
+        uow.commit()
+    ids = [a.id for a in accounts]
+    assert None not in ids and len(set(ids)) == 3_000
+    with org.tidings.uow() as uow:
+        found = uow.records.ids_by_address(
+            RecordKind.ACCOUNT, [f"info{n}@a{n}.example" for n in range(3_000)]
+        )
+    assert found == {f"info{n}@a{n}.example": accounts[n].id for n in range(3_000)}
 
 
 # --- An email the database refuses ---------------------------------------------------------

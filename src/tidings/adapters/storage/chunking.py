@@ -8,7 +8,8 @@ at most ``MAX_VALUES`` of them, whatever the database and its build.
 
 Bulk inserts of many rows (``execute(insert(...), [rows])``) need nothing: without
 RETURNING they are an executemany, one row's parameters per execution; with RETURNING,
-SQLAlchemy's "insertmanyvalues" pages them below 32,700 parameters per statement itself.
+SQLAlchemy's "insertmanyvalues" pages them below 32,700 parameters per statement itself,
+or below the SQLite library's own limit where it binds fewer (``database.make_engine``).
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,11 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "handle_error", _storage_error)
         return engine
     engine = create_engine(url, connect_args={"timeout": 30})
+    # A bulk insert with RETURNING is paged by SQLAlchemy below this many parameters per
+    # statement; some SQLite builds bind fewer than its default (999 before 3.32).
+    engine.dialect.insertmanyvalues_max_parameters = min(
+        engine.dialect.insertmanyvalues_max_parameters, _sqlite_variable_limit()
+    )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         checkpointer = WalCheckpointer(Path(parsed.database))
@@ -68,6 +74,15 @@ def _storage_error(context: ExceptionContext) -> BaseException | None:
     if (failing and not refused_statement(raised)) or missing_schema(raised):
         return StorageError(f"the database failed: {short_database_error(raised)}")
     return without_statement(raised)
+
+
+def _sqlite_variable_limit() -> int:
+    """How many variables one statement may bind in the SQLite library Python runs with."""
+    connection = sqlite3.connect(":memory:")
+    try:
+        return int(connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+    finally:
+        connection.close()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
