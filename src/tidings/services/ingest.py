@@ -367,13 +367,14 @@ class IngestService:
         pending: list[_Pending],
         meanwhile: Callable[[UnitOfWork], None] | None = None,
     ) -> dict[int, IngestResult]:
-        """Decide and record a batch: all together first, one email at a time if that fails.
+        """Decide and record a batch: all together first, in halves if that fails.
 
         Together, the batch's activities, parties, attachments and decisions are a few
-        statements for the whole batch. Should anything fail (an unreadable email, another
-        worker recording the same email), that attempt is undone and each email is decided
-        alone in its own savepoint, so that the failing one parks alone. Parsing started for
-        the first attempt serves the second.
+        statements for the whole batch. Should anything fail (an email the database refuses,
+        another worker recording the same email), that attempt is undone and the batch is
+        halved until the failing email is alone (``_bisect``), so that it parks alone.
+        Parsing started for one attempt serves the next. What is not an email at all parks
+        before any attempt.
         """
         parsing: dict[int, Callable[[], ParsedEmail]] = {}
         results = self._park_unreadable(uow, pending)
