@@ -205,3 +205,27 @@ def test_a_failing_database_stops_the_folder_with_a_one_line_error_and_parks_not
         assert conn.execute(select(func.count()).select_from(tables.parked_emails)).scalar() == 0
     [inbox] = org.tidings.queries.sync_state()[org.mailboxes["dana"]].folders
     assert inbox.cursor is None or inbox.cursor.last_uid == 0
+
+
+def test_an_email_the_database_refuses_parks_and_the_rest_of_the_folder_is_tracked(
+    synced: tuple[Org, SyncRun], server: DovecotServer
+) -> None:
+    # One email no database stores (its Date is year 10000 in UTC) among others fetched in
+    # one chunk: it parks with its error, the others are tracked, and the cursor moves on.
+    org, run = synced
+    far = make_email(subject="Far", message_id="<far@c>").replace(
+        b"Date: Thu, 19 Nov 2026 10:30:00 +0000", b"Date: Fri, 31 Dec 9999 23:59:59 -1400"
+    )
+    for number in range(5):
+        raw = far if number == 2 else make_email(message_id=f"<near-{number}@c>")
+        server.deliver(DANA, raw)
+    run.start(service_for(run))
+    run.wait_for(lambda: len(run.results) == 5)
+    server.deliver(DANA, make_email(subject="Next", message_id="<next@c>"))
+    run.wait_for(lambda: len(run.results) == 6)
+
+    outcomes = [r.outcome for r in run.results]
+    assert outcomes == [Outcome.TRACKED] * 2 + [Outcome.PARKED] + [Outcome.TRACKED] * 3
+    assert "date value out of range" in run.results[2].summary
+    [inbox] = org.tidings.queries.sync_state()[org.mailboxes["dana"]].folders
+    assert inbox.cursor is not None and inbox.cursor.last_uid == 6
