@@ -83,6 +83,12 @@ def test_every_corpus_email_is_kept_exactly_and_decided_without_parking(
 
     result = org.deliver(raw)
 
+    if entry["expect"] == "garbage":
+        # Not an email at all (empty, random bytes): kept exactly, parked with the reason.
+        assert result.outcome is Outcome.PARKED, result.summary
+        assert _stored_raw(org, result.raw_message_id) == raw
+        assert result.summary in ("parked: empty message", "parked: no header block")
+        return
     _assert_kept_and_decided(org, raw, result)
     if entry["auto"] in AUTOMATED:
         assert result.outcome is Outcome.NOT_TRACKED, result.summary
@@ -468,13 +474,20 @@ def _without_message_id(raw: bytes) -> bytes:
 def test_an_email_cut_short_at_any_point_is_kept_and_decided(
     org: Org, source: str, always_tracked: bool
 ) -> None:
-    # A connection dropped mid-message: every prefix is stored exactly and decided, never parked.
+    # A connection dropped mid-message: every prefix is stored exactly and decided, never
+    # parked, once its first header field is whole; before that it is not an email yet.
     raw = _mime_email() if source == "generated" else (CORPUS / source).read_bytes()
     raw = _without_message_id(raw)
     step = max(1, len(raw) // 40)
     offsets = sorted({*range(0, len(raw), step), 1, 2, len(raw) - 1})
+    first_field = raw.index(b":") + 1
     outcomes = []
     for offset in offsets:
+        if offset < first_field:
+            result = org.deliver(raw[:offset])
+            assert result.outcome is Outcome.PARKED, (offset, result.summary)
+            assert _stored_raw(org, result.raw_message_id) == raw[:offset]
+            continue
         result = _deliver_and_check(org, raw[:offset])
         outcomes.append(result.outcome)
     if always_tracked:

@@ -8,9 +8,13 @@ The path of a batch of email (DESIGN.md steps 2–7):
 3. only email that will be tracked is parsed whole: parties resolved, regarding correlated,
    attachments admitted, and recorded with the decision;
 4. a batch is recorded as a whole, a few statements for all its email, inside a savepoint;
-   if any email of it fails, that is undone and each email is decided again inside its own
-   savepoint: a failure rolls back that email alone and parks it with its error. ``replay``
-   runs steps 2–3 again.
+   if any email of it fails, that is undone and the batch is split in halves, each decided
+   in its own savepoint, halving again whatever fails until the failing email is alone: it
+   parks with its error, and every other email is decided. No email stalls its folder.
+   ``replay`` runs steps 2–3 again.
+
+Bytes that are not an email at all (empty, or without a header block) are kept, and parked
+with that reason instead of becoming an activity with no sender (``domain.unreadable``).
 
 Steps 2–4 of a batch share one transaction, so a batch costs two commits, not two per email.
 """
@@ -19,13 +23,16 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from tidings.domain.activity import EmailActivity
 from tidings.domain.correlation import choose_regarding
+from tidings.domain.error_text import brief
 from tidings.domain.errors import ConflictError, NotFoundError, StorageError
 from tidings.domain.message import (
     HeaderSummary,
@@ -39,6 +46,8 @@ from tidings.domain.rules import decide
 from tidings.domain.settings import EmailConfiguration
 from tidings.domain.stored import NewRaw, StoredDecision, StoredRaw
 from tidings.domain.tracking import Outcome, TrackingFacts
+from tidings.domain.unreadable import EXPLANATIONS as UNREADABLE_EXPLANATIONS
+from tidings.domain.unreadable import unreadable_reason
 from tidings.services.lookups import BatchLookups
 from tidings.services.ports import Clock, MessageParser, UnitOfWork
 from tidings.services.recording import (
@@ -108,6 +117,17 @@ class _Batch:
         if mailbox_id not in self.contexts:
             self.contexts[mailbox_id] = load_context(self.uow, mailbox_id)
         return self.contexts[mailbox_id]
+
+
+class _Decider(Protocol):
+    """Decides and records a list of pending email in the caller's savepoint."""
+
+    def __call__(
+        self,
+        uow: UnitOfWork,
+        pending: list[_Pending],
+        parsing: dict[int, Callable[[], ParsedEmail]],
+    ) -> dict[int, IngestResult]: ...
 
 
 def _chunks(
@@ -262,6 +282,7 @@ class IngestService:
                 raise NotFoundError(f"no mailbox with id {mailbox_id}")
         known = uow.raw_messages.ids_by_origins([origin for _, origin in batch])
         now = self._clock.now()
+        offered: list[tuple[int, NewRaw, HeaderSummary | None]] = []
         for index, (raw, origin) in enumerate(batch):
             if origin in first_offer:
                 kept.repeats[index] = first_offer[origin]
@@ -273,8 +294,30 @@ class IngestService:
                 kept.seen[index] = (raw_id, headers)
                 continue
             message_id = headers.message_id if headers else None
-            new.append((index, NewRaw(origin, raw, message_id, content_hash(raw), now), headers))
-        ids = uow.raw_messages.add_many([item for _, item, _ in new])
+            item = NewRaw(origin, raw, message_id, content_hash(raw), now)
+            offered.append((index, item, headers))
+        # Bytes kept before under another origin of the same folder (its UIDVALIDITY
+        # changed and it is read again, or a copy): only the new origin is recorded.
+        further: list[tuple[MessageOrigin, int]] = []
+        copies: list[tuple[MessageOrigin, int]] = []  # of bytes first offered in this batch
+        first_content: dict[tuple[int, str, str, str | None], int] = {}
+        same = uow.raw_messages.same_content([item for _, item, _ in offered])
+        for (index, item, headers), raw_id in zip(offered, same, strict=True):
+            content = (item.origin.mailbox_id, item.origin.folder, item.content_hash)
+            key = (*content, item.message_id)
+            if raw_id is not None:
+                further.append((item.origin, raw_id))
+                kept.seen[index] = (raw_id, headers)
+            elif key in first_content:
+                kept.repeats[index] = first_content[key]
+                copies.append((item.origin, first_content[key]))
+            else:
+                first_content[key] = index
+                new.append((index, item, headers))
+        ids = self._add_raw(uow, [item for _, item, _ in new])
+        raw_of = {index: raw_id for raw_id, (index, _, _) in zip(ids, new, strict=True)}
+        further += [(origin, raw_of[first]) for origin, first in copies]
+        uow.raw_messages.add_origins(further, now)
         for raw_id, (index, item, headers) in zip(ids, new, strict=True):
             stored = StoredRaw(
                 raw_id,
@@ -287,6 +330,24 @@ class IngestService:
             )
             kept.pending.append(_Pending(index, stored, headers))
         return kept
+
+    def _add_raw(self, uow: UnitOfWork, items: list[NewRaw]) -> list[int]:
+        """Keep raw bytes, together if they can be; else each alone, and bytes the database
+        refuses with their Message-ID (too big for its index) without it: the bytes are
+        what must be kept, and deciding then parks the email with the error if it fails
+        again."""
+        try:
+            with uow.savepoint():
+                return uow.raw_messages.add_many(items)
+        except StorageError:
+            raise
+        except Exception:
+            if len(items) == 1 and items[0].message_id is not None:
+                return self._add_raw(uow, [replace(items[0], message_id=None)])
+            if len(items) == 1:
+                raise
+        middle = len(items) // 2
+        return self._add_raw(uow, items[:middle]) + self._add_raw(uow, items[middle:])
 
     def _resolve_seen(self, uow: UnitOfWork, kept: _Kept) -> None:
         """What became of origins offered before; those never decided (a crash in between)
@@ -306,27 +367,100 @@ class IngestService:
         pending: list[_Pending],
         meanwhile: Callable[[UnitOfWork], None] | None = None,
     ) -> dict[int, IngestResult]:
-        """Decide and record a batch: all together first, one email at a time if that fails.
+        """Decide and record a batch: all together first, in halves if that fails.
 
         Together, the batch's activities, parties, attachments and decisions are a few
-        statements for the whole batch. Should anything fail (an unreadable email, another
-        worker recording the same email), that attempt is undone and each email is decided
-        alone in its own savepoint, so that the failing one parks alone. Parsing started for
-        the first attempt serves the second.
+        statements for the whole batch. Should anything fail (an email the database refuses,
+        another worker recording the same email), that attempt is undone and the batch is
+        halved until the failing email is alone (``_bisect``), so that it parks alone.
+        Parsing started for one attempt serves the next. What is not an email at all parks
+        before any attempt.
         """
         parsing: dict[int, Callable[[], ParsedEmail]] = {}
-        if not uow.settings.get().use_smart_matching:
-            # Smart matching asks storage about the activities recorded before each email.
+        results = self._park_unreadable(uow, pending)
+        pending = [item for item in pending if item.index not in results]
+        if not pending:
+            if meanwhile is not None:
+                meanwhile(uow)
+            return results
+        # Smart matching asks storage about the activities recorded before each email: with
+        # it, email is recorded one by one.
+        smart = uow.settings.get().use_smart_matching
+        decide: _Decider = (
+            self._decide_one_by_one
+            if smart
+            else functools.partial(self._decide_together, meanwhile=None)
+        )
+        try:
+            with uow.savepoint():
+                if smart:
+                    if meanwhile is not None:
+                        meanwhile(uow)
+                    decided = self._decide_one_by_one(uow, pending, parsing)
+                else:
+                    decided = self._decide_together(uow, pending, parsing, meanwhile)
+            results.update(decided)
+            return results
+        except StorageError:
+            raise
+        except Exception:  # noqa: S110 - decided again below, in halves
+            pass
+        if meanwhile is not None:  # undone with the attempt
+            meanwhile(uow)
+        results.update(self._bisect(uow, pending, parsing, decide))
+        return results
+
+    def _bisect(
+        self,
+        uow: UnitOfWork,
+        pending: list[_Pending],
+        parsing: dict[int, Callable[[], ParsedEmail]],
+        decide: _Decider,
+    ) -> dict[int, IngestResult]:
+        """Decide a batch that failed as a whole, each half in its own savepoint, halving
+        again whatever fails until the email that fails is alone: it parks with its error,
+        and every other email of the batch is decided.
+
+        Halves are decided in order, so that later email sees what earlier email recorded,
+        as it does in one batch. An email alone is decided one by one, which parks what
+        fails in it and retries a lost race to record the same email.
+        """
+        if len(pending) == 1:
+            return self._decide_alone(uow, pending[0], parsing)
+        results: dict[int, IngestResult] = {}
+        middle = len(pending) // 2
+        for half in (pending[:middle], pending[middle:]):
             try:
                 with uow.savepoint():
-                    return self._decide_together(uow, pending, parsing, meanwhile)
+                    results.update(decide(uow, half, parsing))
             except StorageError:
                 raise
-            except Exception:  # noqa: S110 - decided again below, one email at a time
-                pass
-        if meanwhile is not None:  # undone with the attempt, if it ran in it
-            meanwhile(uow)
-        return self._decide_one_by_one(uow, pending, parsing)
+            except Exception:  # halved again until the failing email is alone
+                results.update(self._bisect(uow, half, parsing, decide))
+        return results
+
+    def _decide_alone(
+        self, uow: UnitOfWork, item: _Pending, parsing: dict[int, Callable[[], ParsedEmail]]
+    ) -> dict[int, IngestResult]:
+        try:
+            with uow.savepoint():
+                return self._decide_one_by_one(uow, [item], parsing)
+        except StorageError:
+            raise
+        except Exception:  # what failed outside one email's own savepoint: its lookups
+            return {item.index: self._park(uow, item.stored.id)}
+
+    def _park_unreadable(self, uow: UnitOfWork, pending: list[_Pending]) -> dict[int, IngestResult]:
+        """Park what is not an email at all (empty, no header block) with the reason."""
+        results: dict[int, IngestResult] = {}
+        for item in pending:
+            reason = unreadable_reason(item.stored.raw)
+            if reason is not None:
+                explanation = UNREADABLE_EXPLANATIONS[reason]
+                results[item.index] = self._park_reason(
+                    uow, item.stored.id, reason, explanation, f"parked: {reason}"
+                )
+        return results
 
     def _batch(self, uow: UnitOfWork, pending: list[_Pending]) -> _Batch:
         lookups = BatchLookups(
@@ -347,6 +481,8 @@ class IngestService:
     def _start_parsing(
         self, parsing: dict[int, Callable[[], ParsedEmail]], stored: list[StoredRaw]
     ) -> None:
+        # Parsing started by an attempt that failed serves the next one.
+        stored = [item for item in stored if item.id not in parsing]
         started = self._parser.start_emails([item.raw for item in stored])
         parsing.update(zip([item.id for item in stored], started, strict=True))
 
@@ -490,19 +626,31 @@ class IngestService:
         return IngestResult(stored.id, Outcome.TRACKED, record.summary, activity_id)
 
     def _park(self, uow: UnitOfWork, raw_message_id: int) -> IngestResult:
-        """Park the email whose processing raised the exception being handled."""
+        """Park the email whose processing raised the exception being handled.
+
+        Its error is the exception in one line (``brief``) and where it was raised: never
+        the exception's whole text, which may quote a statement and all its parameters.
+        """
         exception = sys.exception()
+        assert exception is not None  # noqa: S101 - called while handling an exception
+        described = brief(exception)
+        frames = _where(exception)
+        error = f"{described}\n\nTraceback (most recent call last):\n{frames}"
         error_type = type(exception).__name__
-        message = str(exception).strip().splitlines()[0] if str(exception).strip() else error_type
+        return self._park_reason(uow, raw_message_id, error_type, error, f"parked: {described}")
+
+    def _park_reason(
+        self, uow: UnitOfWork, raw_message_id: int, error_type: str, error: str, summary: str
+    ) -> IngestResult:
         with uow.savepoint():
             uow.parked.park(
                 raw_message_id,
                 stage="process",
                 error_type=error_type,
-                error=traceback.format_exc(limit=8),
+                error=error,
                 parked_at=self._clock.now(),
             )
-        return IngestResult(raw_message_id, Outcome.PARKED, f"parked: {error_type}: {message}")
+        return IngestResult(raw_message_id, Outcome.PARKED, summary)
 
     def _previous_result(self, uow: UnitOfWork, raw_id: int) -> IngestResult | None:
         decision = uow.decisions.get(raw_id)
@@ -514,6 +662,14 @@ class IngestService:
         if parked is not None:
             return IngestResult(raw_id, Outcome.PARKED, f"parked: {parked.error_type}", None, True)
         return None
+
+
+def _where(exception: BaseException) -> str:
+    """The last frames of Tidings' own code that led to ``exception`` (the library frames
+    below them say little), else its last frames."""
+    frames = traceback.extract_tb(exception.__traceback__)
+    own = [frame for frame in frames if f"{os.sep}tidings{os.sep}" in frame.filename]
+    return "".join(traceback.format_list((own or frames)[-8:]))
 
 
 class ReplayService:

@@ -44,6 +44,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from tidings.domain.error_text import brief
 from tidings.domain.errors import MailServerError, ThrottledError
 from tidings.domain.mailbox import Alert, AlertLevel
 from tidings.domain.message import MessageOrigin
@@ -458,8 +459,11 @@ class SyncService:
         self, target: SyncTarget, error: Exception, attempt: int, stop: asyncio.Event
     ) -> None:
         """A failure that is not the mail server's (storage, a bug): log it, back off."""
-        log.error("sync of %s/%s stopped; retrying", target.address, target.folder, exc_info=error)
-        await self._record(target, mode=SyncMode.BACKING_OFF, last_error=str(error))
+        # In one line: an error's whole text may quote a statement and all its parameters.
+        text = brief(error)
+        log.error("sync of %s/%s stopped; retrying: %s", target.address, target.folder, text)
+        log.debug("where the sync of %s/%s stopped", target.address, target.folder, exc_info=error)
+        await self._record(target, mode=SyncMode.BACKING_OFF, last_error=text)
         await _wait(stop, self._backoff.delay(attempt))
 
     async def _failed(

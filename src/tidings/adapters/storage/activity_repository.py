@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Select, bindparam, delete, func, insert, or_,
 from sqlalchemy.exc import IntegrityError
 
 from tidings.adapters.storage import tables as t
+from tidings.adapters.storage.chunking import chunks
 from tidings.adapters.storage.mapping import ref_columns, ref_from
 from tidings.domain.activity import (
     ActivityParty,
@@ -99,9 +100,7 @@ class SqlActivityRepository:
         # and owner are unique, so they name each new row.
         ids = {
             (row.identity, row.owner_kind, row.owner_id): int(row.id)
-            for row in self._conn.execute(
-                _SELECT_IDS_BY_IDENTITY, {"values": sorted({i for _, i in activities})}
-            )
+            for row in self._in_chunks(_SELECT_IDS_BY_IDENTITY, {i for _, i in activities})
         }
         for activity, identity in activities:
             activity.id = ids[(identity, activity.owner.kind.value, activity.owner.id)]
@@ -164,7 +163,7 @@ class SqlActivityRepository:
 
     def owners_by_identity(self, identities: Iterable[str]) -> dict[str, set[RecordRef]]:
         found: dict[str, set[RecordRef]] = {}
-        for row in self._conn.execute(_SELECT_OWNERS, {"values": sorted(set(identities))}):
+        for row in self._in_chunks(_SELECT_OWNERS, identities):
             found.setdefault(row.identity, set()).add(
                 RecordRef(RecordKind(row.owner_kind), row.owner_id)
             )
@@ -172,7 +171,7 @@ class SqlActivityRepository:
 
     def correlations_by_message_id(self, message_ids: Iterable[str]) -> dict[str, Correlation]:
         """For each Message-ID, the first activity recorded with it."""
-        rows = self._conn.execute(_SELECT_BY_MESSAGE_IDS, {"values": sorted(set(message_ids))})
+        rows = self._in_chunks(_SELECT_BY_MESSAGE_IDS, message_ids)
         found: dict[str, Correlation] = {}
         for row in rows:
             found.setdefault(row.key, _correlation(CorrelationMethod.IN_REPLY_TO, row))
@@ -189,24 +188,49 @@ class SqlActivityRepository:
     def _newest(
         self, statement: Any, values: Iterable[str], method: CorrelationMethod
     ) -> dict[str, Correlation]:
-        rows = self._conn.execute(statement, {"values": sorted(set(values))})
-        return {row.key: _correlation(method, row) for row in rows}  # ascending: newest wins
+        # Each key is in one chunk, its rows in ascending order: the newest wins.
+        return {row.key: _correlation(method, row) for row in self._in_chunks(statement, values)}
+
+    def _in_chunks(self, statement: Any, values: Iterable[str]) -> Iterator[Any]:
+        """The rows of ``statement`` for ``values`` bound a chunk at a time; a value's rows
+        all come from one chunk, in the statement's order."""
+        for chunk in chunks(sorted(set(values))):
+            yield from self._conn.execute(statement, {"values": chunk})
 
     def correlate_subject(
         self, subject_key: str, addresses: set[str], min_shared: int
     ) -> Correlation | None:
         p = t.activity_parties.c
         shared = func.count(func.distinct(p.address))
-        row = self._conn.execute(
-            select(_A.id, _A.regarding_kind, _A.regarding_id)
-            .join(t.activity_parties, p.activity_id == _A.id)
-            .where(_A.subject_key == subject_key, p.address.in_(sorted(addresses)))
-            .group_by(_A.id, _A.regarding_kind, _A.regarding_id)
-            .having(shared >= min_shared)
-            .order_by(_A.id.desc())
-            .limit(1)
-        ).first()
-        return None if row is None else _correlation(CorrelationMethod.SMART_MATCHING, row)
+        groups = list(chunks(sorted(addresses)))
+        if len(groups) <= 1:
+            row = self._conn.execute(
+                select(_A.id, _A.regarding_kind, _A.regarding_id)
+                .join(t.activity_parties, p.activity_id == _A.id)
+                .where(_A.subject_key == subject_key, p.address.in_(sorted(addresses)))
+                .group_by(_A.id, _A.regarding_kind, _A.regarding_id)
+                .having(shared >= min_shared)
+                .order_by(_A.id.desc())
+                .limit(1)
+            ).first()
+            return None if row is None else _correlation(CorrelationMethod.SMART_MATCHING, row)
+        # More addresses than one statement binds: the chunks share no address, so each
+        # activity's shared addresses add up across them.
+        counts: dict[int, int] = {}
+        found: dict[int, Any] = {}
+        for group in groups:
+            for row in self._conn.execute(
+                select(_A.id, _A.regarding_kind, _A.regarding_id, shared.label("shared"))
+                .join(t.activity_parties, p.activity_id == _A.id)
+                .where(_A.subject_key == subject_key, p.address.in_(group))
+                .group_by(_A.id, _A.regarding_kind, _A.regarding_id)
+            ):
+                counts[row.id] = counts.get(row.id, 0) + int(row.shared)
+                found[row.id] = row
+        matched = [ident for ident, count in counts.items() if count >= min_shared]
+        if not matched:
+            return None
+        return _correlation(CorrelationMethod.SMART_MATCHING, found[max(matched)])
 
     def _parties(self, activity_id: int) -> list[ActivityParty]:
         p = t.activity_parties.c

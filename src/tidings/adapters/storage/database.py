@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,15 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import ExceptionContext, make_url
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, StatementError
 
 from tidings.adapters.storage.checkpoint import WalCheckpointer
+from tidings.adapters.storage.errors import (
+    missing_schema,
+    refused_statement,
+    short_database_error,
+    without_statement,
+)
 from tidings.domain.errors import StorageError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -27,6 +34,11 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "handle_error", _storage_error)
         return engine
     engine = create_engine(url, connect_args={"timeout": 30})
+    # A bulk insert with RETURNING is paged by SQLAlchemy below this many parameters per
+    # statement; some SQLite builds bind fewer than its default (999 before 3.32).
+    engine.dialect.insertmanyvalues_max_parameters = min(
+        engine.dialect.insertmanyvalues_max_parameters, _sqlite_variable_limit()
+    )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         checkpointer = WalCheckpointer(Path(parsed.database))
@@ -43,11 +55,34 @@ def make_engine(url: str) -> Engine:
 
 
 def _storage_error(context: ExceptionContext) -> BaseException | None:
-    """The database itself failing (locked, gone, out of space) is a ``StorageError``: the
-    caller must not take it for a problem of the data it was writing."""
-    if isinstance(context.original_exception, OperationalError | InterfaceError):
-        return StorageError(f"the database failed: {context.original_exception}")
-    return None
+    """Every database error leaves storage short, and the database failing is a
+    ``StorageError``.
+
+    The database itself failing (locked, gone, out of space) must not be taken for a problem
+    of the data being written: it is a ``StorageError``, as is a table or column missing (a
+    database not upgraded). A statement the database refuses for what it carries (a
+    constraint, a value too long, a limit of the database) stays the error it is, so that
+    the email that carried it is parked. Either way the error says what failed in a line
+    (``errors.short_database_error``): SQLAlchemy's own text carries the whole statement
+    and its parameters, which may be an email's 70,000 addresses, into every log, alert and
+    parked email's error that quotes it.
+    """
+    raised = context.sqlalchemy_exception
+    if not isinstance(raised, StatementError):
+        return None
+    failing = isinstance(raised, OperationalError | InterfaceError)
+    if (failing and not refused_statement(raised)) or missing_schema(raised):
+        return StorageError(f"the database failed: {short_database_error(raised)}")
+    return without_statement(raised)
+
+
+def _sqlite_variable_limit() -> int:
+    """How many variables one statement may bind in the SQLite library Python runs with."""
+    connection = sqlite3.connect(":memory:")
+    try:
+        return int(connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+    finally:
+        connection.close()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:

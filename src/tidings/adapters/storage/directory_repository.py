@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
 
 from tidings.adapters.storage import tables as t
+from tidings.adapters.storage.chunking import chunks
 from tidings.adapters.storage.mapping import (
     email_columns,
     emails_from,
@@ -171,11 +172,11 @@ class SqlDirectoryRepository:
         found: dict[str, list[RecordRef]] = {}
         if not wanted:
             return found
-        rows = self._conn.execute(_SELECT_ADDRESSES, {"addresses": wanted})
-        for row in rows:
-            found.setdefault(row.address, []).append(
-                RecordRef(RecordKind(row.record_kind), row.record_id)
-            )
+        for chunk in chunks(wanted):
+            for row in self._conn.execute(_SELECT_ADDRESSES, {"addresses": chunk}):
+                found.setdefault(row.address, []).append(
+                    RecordRef(RecordKind(row.record_kind), row.record_id)
+                )
         return found
 
     def summaries(self, refs: Iterable[RecordRef]) -> dict[RecordRef, RecordSummary]:
@@ -185,9 +186,11 @@ class SqlDirectoryRepository:
         found: dict[RecordRef, RecordSummary] = {}
         for kind, ids in by_kind.items():
             table = _TABLES[kind]
-            for row in self._conn.execute(select(table).where(table.c.id.in_(ids))).mappings():
-                ref = RecordRef(kind, row["id"])
-                found[ref] = RecordSummary(ref, row[_NAME_COLUMN[kind]], _row_emails(kind, row))
+            for chunk in chunks(sorted(ids)):
+                rows = self._conn.execute(select(table).where(table.c.id.in_(chunk))).mappings()
+                for row in rows:
+                    ref = RecordRef(kind, row["id"])
+                    found[ref] = RecordSummary(ref, row[_NAME_COLUMN[kind]], _row_emails(kind, row))
         return found
 
     def exists(self, ref: RecordRef) -> bool:

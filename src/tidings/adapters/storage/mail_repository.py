@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from tidings.adapters.storage import tables as t
+from tidings.adapters.storage.chunking import chunks
 from tidings.adapters.storage.mapping import ref_from
 from tidings.domain.activity import CorrelationMethod
 from tidings.domain.errors import NotFoundError
@@ -33,6 +34,23 @@ _SELECT_RAW_BY_UIDS = select(t.raw_messages.c.id, t.raw_messages.c.uid).where(
     t.raw_messages.c.uidvalidity == bindparam("uidvalidity"),
     t.raw_messages.c.uid.in_(bindparam("uids", expanding=True)),
 )
+_O = t.raw_message_origins.c
+_SELECT_ORIGINS_BY_UIDS = select(_O.raw_message_id.label("id"), _O.uid).where(
+    _O.mailbox_id == bindparam("mailbox_id"),
+    _O.folder == bindparam("folder"),
+    _O.uidvalidity == bindparam("uidvalidity"),
+    _O.uid.in_(bindparam("uids", expanding=True)),
+)
+_SELECT_RAW_BY_CONTENT = (
+    select(t.raw_messages.c.id, t.raw_messages.c.content_hash, t.raw_messages.c.message_id)
+    .where(
+        t.raw_messages.c.mailbox_id == bindparam("mailbox_id"),
+        t.raw_messages.c.folder == bindparam("folder"),
+        t.raw_messages.c.content_hash.in_(bindparam("hashes", expanding=True)),
+    )
+    .order_by(t.raw_messages.c.id)
+)
+_INSERT_ORIGIN = insert(t.raw_message_origins)
 _INSERT_DECISION = insert(t.tracking_decisions)
 _DELETE_PARKED_BY_RAW = delete(t.parked_emails).where(
     t.parked_emails.c.raw_message_id == bindparam("raw_message_id")
@@ -70,7 +88,12 @@ class SqlRawMessageRepository:
         return [ids[item.origin] for item in items]
 
     def ids_by_origins(self, origins: Sequence[MessageOrigin]) -> dict[MessageOrigin, int]:
-        """The stored id of each origin already kept, one query per folder."""
+        """The stored id of each origin already kept, first or further: a query per folder."""
+        return self._by_origins(_SELECT_RAW_BY_UIDS, origins, further=True)
+
+    def _by_origins(
+        self, statement: Any, origins: Sequence[MessageOrigin], *, further: bool
+    ) -> dict[MessageOrigin, int]:
         by_folder: dict[tuple[int, str, int], list[str]] = {}
         for origin in origins:
             key = (origin.mailbox_id, origin.folder, origin.uidvalidity)
@@ -78,9 +101,65 @@ class SqlRawMessageRepository:
         found: dict[MessageOrigin, int] = {}
         for (mailbox_id, folder, uidvalidity), uids in by_folder.items():
             params = {"mailbox_id": mailbox_id, "folder": folder, "uidvalidity": uidvalidity}
-            for row in self._conn.execute(_SELECT_RAW_BY_UIDS, {**params, "uids": uids}):
-                found[MessageOrigin(mailbox_id, folder, uidvalidity, row.uid)] = int(row.id)
+            for chunk in chunks(uids):
+                for row in self._conn.execute(statement, {**params, "uids": chunk}):
+                    found[MessageOrigin(mailbox_id, folder, uidvalidity, row.uid)] = int(row.id)
+        missing = [origin for origin in origins if origin not in found]
+        if further and missing:
+            found.update(self._by_origins(_SELECT_ORIGINS_BY_UIDS, missing, further=False))
         return found
+
+    def same_content(self, items: Sequence[NewRaw]) -> list[int | None]:
+        """For each item, the id of bytes already kept from its mailbox and folder with its
+        content hash and Message-ID (the first such), else ``None``."""
+        by_folder: dict[tuple[int, str], set[str]] = {}
+        for item in items:
+            key = (item.origin.mailbox_id, item.origin.folder)
+            by_folder.setdefault(key, set()).add(item.content_hash)
+        kept: dict[tuple[int, str, str, str | None], int] = {}
+        for (mailbox_id, folder), hashes in by_folder.items():
+            params = {"mailbox_id": mailbox_id, "folder": folder}
+            for chunk in chunks(sorted(hashes)):
+                for row in self._conn.execute(_SELECT_RAW_BY_CONTENT, {**params, "hashes": chunk}):
+                    found = (mailbox_id, folder, row.content_hash, row.message_id)
+                    kept.setdefault(found, int(row.id))
+        return [
+            kept.get(
+                (item.origin.mailbox_id, item.origin.folder, item.content_hash, item.message_id)
+            )
+            for item in items
+        ]
+
+    def add_origins(self, origins: Sequence[tuple[MessageOrigin, int]], seen_at: datetime) -> None:
+        """Record further origins of kept bytes: (origin, id of the kept bytes)."""
+        if not origins:
+            return
+        self._conn.execute(
+            _INSERT_ORIGIN,
+            [
+                {
+                    "raw_message_id": raw_id,
+                    "mailbox_id": origin.mailbox_id,
+                    "folder": origin.folder,
+                    "uidvalidity": origin.uidvalidity,
+                    "uid": origin.uid,
+                    "seen_at": seen_at,
+                }
+                for origin, raw_id in origins
+            ],
+        )
+
+    def origins_of(self, raw_message_id: int) -> list[MessageOrigin]:
+        """Every origin of kept bytes: where they were first fetched, then each further one."""
+        stored = self.require(raw_message_id).origin
+        o = t.raw_message_origins.c
+        rows = self._conn.execute(
+            select(o.mailbox_id, o.folder, o.uidvalidity, o.uid)
+            .where(o.raw_message_id == raw_message_id)
+            .order_by(o.id)
+        )
+        further = [MessageOrigin(r.mailbox_id, r.folder, r.uidvalidity, r.uid) for r in rows]
+        return [stored, *further]
 
     def require(self, raw_message_id: int) -> StoredRaw:
         row = (

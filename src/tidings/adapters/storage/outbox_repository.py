@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection, insert, select, update
 
 from tidings.adapters.storage import tables as t
+from tidings.adapters.storage.chunking import chunks
 from tidings.domain.activity import ActivityStatus
 from tidings.domain.outgoing import OutboxPhase
 from tidings.domain.stored import OutboxItem
@@ -77,10 +78,13 @@ class SqlOutboxRepository:
         )
 
     def phases(self, activity_ids: Sequence[int]) -> dict[int, OutboxPhase]:
-        rows = self._conn.execute(
-            select(_O.activity_id, _O.phase).where(_O.activity_id.in_(list(activity_ids)))
-        )
-        return {row.activity_id: OutboxPhase(row.phase) for row in rows}
+        found: dict[int, OutboxPhase] = {}
+        for chunk in chunks(sorted(set(activity_ids))):
+            rows = self._conn.execute(
+                select(_O.activity_id, _O.phase).where(_O.activity_id.in_(chunk))
+            )
+            found.update({row.activity_id: OutboxPhase(row.phase) for row in rows})
+        return found
 
 
 _ACTIVITY_STATUS = {

@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 
 from tidings.adapters.storage import tables as t
+from tidings.adapters.storage.chunking import chunks
 from tidings.adapters.storage.mapping import email_columns, emails_from, ref_columns, ref_from
 from tidings.domain.record_fields import CrmRecord, RecordQuery, kind_of
 from tidings.domain.records import Account, Case, Contact, Lead, Opportunity, RecordKind, RecordRef
@@ -131,12 +132,15 @@ class SqlRecordRepository:
         wanted = sorted({a.strip().lower() for a in addresses})
         if not wanted:
             return {}
-        rows = self._conn.execute(
-            select(_ADDR.address, func.min(_ADDR.record_id))
-            .where(_ADDR.record_kind == kind.value, _ADDR.address.in_(wanted))
-            .group_by(_ADDR.address)
-        )
-        return {row[0]: row[1] for row in rows}
+        found: dict[str, int] = {}
+        for chunk in chunks(wanted):  # an address is in one chunk: its minimum is whole
+            rows = self._conn.execute(
+                select(_ADDR.address, func.min(_ADDR.record_id))
+                .where(_ADDR.record_kind == kind.value, _ADDR.address.in_(chunk))
+                .group_by(_ADDR.address)
+            )
+            found.update({row[0]: row[1] for row in rows})
+        return found
 
     def id_by_name(self, kind: RecordKind, name: str, account_id: int | None = None) -> int | None:
         """The first record of ``kind`` named ``name`` (case-insensitively)."""
@@ -163,15 +167,23 @@ class SqlRecordRepository:
         wanted = sorted(set(ids))
         if not wanted:
             return set()
-        return set(self._conn.execute(select(table.c.id).where(table.c.id.in_(wanted))).scalars())
+        found: set[int] = set()
+        for chunk in chunks(wanted):
+            found.update(
+                self._conn.execute(select(table.c.id).where(table.c.id.in_(chunk))).scalars()
+            )
+        return found
 
     def get_many(self, kind: RecordKind, ids: Iterable[int]) -> dict[int, CrmRecord]:
         table = _TABLES[kind]
         wanted = sorted(set(ids))
         if not wanted:
             return {}
-        rows = self._conn.execute(select(table).where(table.c.id.in_(wanted))).mappings()
-        return {row["id"]: _record(kind, row) for row in rows}
+        found: dict[int, CrmRecord] = {}
+        for chunk in chunks(wanted):
+            rows = self._conn.execute(select(table).where(table.c.id.in_(chunk))).mappings()
+            found.update({row["id"]: _record(kind, row) for row in rows})
+        return found
 
     def add_many(self, records: Sequence[CrmRecord]) -> None:
         """Insert records of one kind in one statement; each gets its id."""
@@ -206,12 +218,12 @@ class SqlRecordRepository:
         if kind not in _WITH_EMAILS:
             return
         if replace:
-            self._conn.execute(
-                delete(t.record_addresses).where(
-                    _ADDR.record_kind == kind.value,
-                    _ADDR.record_id.in_([r.id for r in records]),
+            for chunk in chunks([r.id for r in records]):
+                self._conn.execute(
+                    delete(t.record_addresses).where(
+                        _ADDR.record_kind == kind.value, _ADDR.record_id.in_(chunk)
+                    )
                 )
-            )
         rows = [
             {"address": address, "record_kind": kind.value, "record_id": r.id}
             for r in records

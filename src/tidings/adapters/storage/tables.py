@@ -369,6 +369,29 @@ raw_messages = Table(
     Column("raw", LargeBinary, nullable=False),
     Column("stored_at", UtcDateTime(), nullable=False),
     UniqueConstraint("mailbox_id", "folder", "uidvalidity", "uid"),
+    # The same bytes offered again under another origin (a changed UIDVALIDITY) are found
+    # by content and get only that origin (raw_message_origins), not a second copy.
+    Index(None, "mailbox_id", "folder", "content_hash"),
+)
+
+# Every further origin of bytes kept once in raw_messages: where a folder renumbered by a
+# new UIDVALIDITY (or a copy in the same folder) offered them again.
+raw_message_origins = Table(
+    "raw_message_origins",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "raw_message_id",
+        ForeignKey("raw_messages.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("mailbox_id", ForeignKey("mailboxes.id", ondelete="CASCADE"), nullable=False),
+    Column("folder", String(NAME), nullable=False),
+    Column("uidvalidity", BigInteger, nullable=False),
+    Column("uid", String(255), nullable=False),
+    Column("seen_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("mailbox_id", "folder", "uidvalidity", "uid"),
 )
 
 email_activities = Table(

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from tidings.adapters.storage import tables as t
+from tidings.adapters.storage.chunking import chunks
 from tidings.domain.webhooks import (
     DeliveryAttempt,
     DeliveryStatus,
@@ -139,10 +140,10 @@ class SqlWebhookRepository:
             .limit(limit)
             .with_for_update(of=t.webhook_deliveries, skip_locked=True)
         ).all()
-        if rows:
+        for chunk in chunks([r.id for r in rows]):
             self._conn.execute(
                 update(t.webhook_deliveries)
-                .where(_D.id.in_([r.id for r in rows]))
+                .where(_D.id.in_(chunk))
                 .values(next_attempt_at=lease_until)
             )
         return [
@@ -215,8 +216,7 @@ class SqlWebhookRepository:
             _E.id.not_in(pending),
         )
         ids = list(self._conn.execute(old).scalars())
-        for first in range(0, len(ids), 500):  # within every database's parameter limit
-            chunk = ids[first : first + 500]
+        for chunk in chunks(ids):
             deliveries = select(_D.id).where(_D.event_id.in_(chunk))
             self._conn.execute(delete(t.webhook_attempts).where(_A.delivery_id.in_(deliveries)))
             self._conn.execute(delete(t.webhook_deliveries).where(_D.event_id.in_(chunk)))
@@ -227,10 +227,14 @@ class SqlWebhookRepository:
         found: dict[int, list[DeliveryAttempt]] = {}
         if not delivery_ids:
             return {}
-        rows = self._conn.execute(
-            select(t.webhook_attempts)
-            .where(_A.delivery_id.in_(delivery_ids))
-            .order_by(_A.delivery_id, _A.number)
+        rows = (
+            row
+            for chunk in chunks(delivery_ids)
+            for row in self._conn.execute(
+                select(t.webhook_attempts)
+                .where(_A.delivery_id.in_(chunk))
+                .order_by(_A.delivery_id, _A.number)
+            )
         )
         for r in rows:
             found.setdefault(r.delivery_id, []).append(
