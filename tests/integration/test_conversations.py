@@ -253,3 +253,25 @@ def test_a_new_email_written_in_the_crm_starts_its_own_conversation(
     (sent,) = _activities(org, [sent_id])
     assert sent.conversation_id not in {a.conversation_id for a in thread}
     assert (sent.in_reply_to, sent.references, sent.matched_activity_id) == (None, (), None)
+
+
+def test_an_email_tracked_by_hand_joins_the_conversation_it_answers(
+    org: Org, thread: list[EmailActivity]
+) -> None:
+    # Left out by the rules (a folder without a tracking rule), then tracked by hand.
+    original = thread[0]
+    reply = make_email(
+        subject="Re: Quote", message_id="<g@contoso.example>", in_reply_to="<a@contoso.example>"
+    )
+    left_out = org.deliver(reply, "dana", "Archive")
+    assert left_out.outcome is Outcome.NOT_TRACKED
+    caller = Caller(org.users["dana"], frozenset(Privilege))
+    tracked = org.tidings.manual_tracking.track(caller, left_out.raw_message_id)
+    (activity,) = _activities(org, [tracked.activity_id])
+    assert (activity.conversation_id, activity.matched_activity_id) == (
+        original.conversation_id,
+        original.id,
+    )
+    trace = org.tidings.explain.by_raw_id(left_out.raw_message_id)
+    assert trace.matched is not None and trace.matched.id == original.id
+    assert trace.conversation_id == original.conversation_id
