@@ -93,16 +93,25 @@ class EmailActivity:
     text_body: str = ""
     html_body: str | None = None
     in_reply_to: str | None = None
+    #: The References chain, bounded (``domain.conversation.bound_references``).
+    references: tuple[str, ...] = ()
+    #: The thread this email belongs to (``domain.conversation``).
     conversation_id: str | None = None
+    #: Outlook's conversation index (the conversation part of its Thread-Index header).
+    conversation_index: str | None = None
     subject_key: str = ""
     tracking_token: str | None = None
     regarding: RecordRef | None = None
     correlation: CorrelationMethod = CorrelationMethod.NONE
+    #: The tracked email correlation found: the activity this one answers.
+    matched_activity_id: int | None = None
     raw_message_id: int | None = None
     parties: list[ActivityParty] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
     created_at: datetime | None = None
     id: int | None = None
+    #: The matched activity while it is recorded in the same batch and has no id yet.
+    unsaved_match: EmailActivity | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

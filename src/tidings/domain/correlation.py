@@ -2,7 +2,8 @@
 
 The order is D365's: In-Reply-To (then References), the tracking token in the subject,
 Outlook's conversation index, then smart matching (subject plus shared recipients), which is
-off by default. The first method that finds a tracked email wins.
+off by default. The first method that finds a tracked email wins; the email then joins that
+activity's conversation (``domain.conversation``).
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+from dataclasses import replace
 from typing import Protocol
 
 from tidings.domain.activity import CorrelationMethod
+from tidings.domain.conversation import bound_references
 from tidings.domain.folders import FolderTrackingRule
 from tidings.domain.message import HeaderSummary
 from tidings.domain.settings import EmailConfiguration, TrackingTokenFormat
@@ -75,7 +78,8 @@ def correlate(
 ) -> Correlation:
     """The first tracked email found by the methods the organization enables."""
     if config.use_correlation:
-        ids = (*headers.in_reply_to, *reversed(headers.references))
+        # Only the bounded chain is looked up: a hostile References may hold thousands.
+        ids = (*headers.in_reply_to, *reversed(bound_references(headers.references)))
         if ids and (found := lookup.by_message_ids(ids)) is not None:
             return found
     if config.use_tracking_token:
@@ -99,6 +103,7 @@ def choose_regarding(
     """A folder rule's regarding record, set by an admin, outranks what correlation found."""
     if folder_rule is None or folder_rule.regarding is None:
         return correlation
-    return Correlation(
-        CorrelationMethod.FOLDER_RULE, correlation.activity_id, folder_rule.regarding
+    # The email still answers what correlation found: only the regarding record changes.
+    return replace(
+        correlation, method=CorrelationMethod.FOLDER_RULE, regarding=folder_rule.regarding
     )

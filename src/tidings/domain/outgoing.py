@@ -50,6 +50,9 @@ class OutgoingEmail:
     body: str
     message_id: str
     date: datetime
+    #: For a reply: the Message-ID it answers and the References chain (RFC 5322 §3.6.4).
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
 
     @property
     def recipients(self) -> tuple[str, ...]:
@@ -66,6 +69,10 @@ def compose(email: OutgoingEmail) -> bytes:
     msg["Subject"] = email.subject
     msg["Date"] = format_datetime(email.date)
     msg["Message-ID"] = email.message_id
+    if email.in_reply_to:
+        msg["In-Reply-To"] = email.in_reply_to
+    if email.references:
+        msg["References"] = " ".join(email.references)
     msg.set_content(email.body)
     return msg.as_bytes(policy=SMTP)
 

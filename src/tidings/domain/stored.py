@@ -72,6 +72,8 @@ class ActivityFilter:
     party: RecordRef | None = None
     party_address: str | None = None
     regarding: RecordRef | None = None
+    #: Only the activities of this conversation.
+    conversation_id: str | None = None
     #: Words to find in the subject or in a party's address or name.
     text: str | None = None
     limit: int = 50

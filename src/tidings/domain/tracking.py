@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from tidings.domain.activity import CorrelationMethod
+from tidings.domain.activity import CorrelationMethod, EmailActivity
 from tidings.domain.folders import FolderTrackingRule
 from tidings.domain.mailbox import Mailbox
 from tidings.domain.message import HeaderSummary
@@ -71,6 +71,10 @@ class Correlation:
     method: CorrelationMethod
     activity_id: int | None = None
     regarding: RecordRef | None = None
+    #: The conversation of the activity found, which the answering email joins.
+    conversation_id: str | None = None
+    #: The activity found, when recorded in the same batch and not saved yet (no id).
+    unsaved: EmailActivity | None = field(default=None, repr=False, compare=False)
 
 
 NO_CORRELATION = Correlation(CorrelationMethod.NONE)

@@ -148,6 +148,7 @@ def activity_payload(activity: EmailActivity) -> dict[str, object]:
         "owner": str(activity.owner),
         "mailbox_id": activity.mailbox_id,
         "regarding": str(activity.regarding) if activity.regarding else None,
+        "conversation_id": activity.conversation_id,
         "received_at": activity.received_at.isoformat() if activity.received_at else None,
         "parties": [
             {

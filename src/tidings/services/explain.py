@@ -1,4 +1,4 @@
-"""Explain: why an email was (or wasn't) tracked, rule by rule."""
+"""Explain: why an email was (or wasn't) tracked, rule by rule, and the conversation it is in."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from tidings.domain.activity import EmailActivity
 from tidings.domain.message import parse_message_ids
 from tidings.domain.tracking import Correlation, Outcome, Reason
 from tidings.services.ports import UnitOfWork
@@ -26,6 +27,18 @@ class Explanation:
     correlation: Correlation | None
     activity_id: int | None
     parked_error: str | None
+    #: The conversation of the tracked email, oldest first (at most ``THREAD_LIMIT``).
+    conversation: tuple[EmailActivity, ...] = ()
+    #: The tracked email correlation found: the one this email answers.
+    matched: EmailActivity | None = None
+
+    @property
+    def conversation_id(self) -> str | None:
+        return self.correlation.conversation_id if self.correlation else None
+
+
+#: The most activities of a conversation an explanation lists.
+THREAD_LIMIT = 100
 
 
 class ExplainService:
@@ -55,6 +68,15 @@ class ExplainService:
         summary = decision.summary if decision else "not decided yet"
         if parked is not None and decision is None:
             summary = f"parked at {parked.stage}: {parked.error_type}"
+        correlation = decision.correlation if decision else None
+        conversation: list[EmailActivity] = []
+        matched = None
+        if correlation is not None and correlation.conversation_id is not None:
+            conversation = uow.activities.conversation(
+                correlation.conversation_id, THREAD_LIMIT, parties=False
+            )
+        if correlation is not None and correlation.activity_id is not None:
+            matched = uow.activities.get(correlation.activity_id)
         return Explanation(
             raw_message_id=raw_id,
             message_id=stored.message_id,
@@ -64,7 +86,9 @@ class ExplainService:
             outcome=outcome,
             summary=summary,
             reasons=decision.decision.reasons if decision else (),
-            correlation=decision.correlation if decision else None,
+            correlation=correlation,
             activity_id=decision.activity_id if decision else None,
             parked_error=parked.error if parked else None,
+            conversation=tuple(conversation),
+            matched=matched,
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from tidings.domain.activity import CorrelationMethod, EmailActivity
+from tidings.domain.conversation import bound_references
 from tidings.domain.correlation import find_tracking_token
 from tidings.domain.message import HeaderSummary
 from tidings.domain.records import RecordRef
@@ -37,7 +38,7 @@ class BatchLookups:
         self._known = {a for h in headers for a in h.addresses()}
         self._owners = activities.owners_by_identity(identities)
         self._by_message_id = activities.correlations_by_message_id(
-            {i for h in headers for i in (*h.in_reply_to, *h.references)}
+            {i for h in headers for i in (*h.in_reply_to, *bound_references(h.references))}
         )
         tokens = {find_tracking_token(h.subject, token_format) for h in headers}
         self._by_token = activities.correlations_by_token(t for t in tokens if t)
@@ -77,19 +78,24 @@ class BatchLookups:
         """Let later email of the batch see an activity this batch recorded.
 
         The activity may not be saved yet (no id): what later email takes from it is its
-        owner and regarding record.
+        owner, regarding record and conversation, and the activity itself, whose id
+        ``save_activities`` gives the email that matched it.
         """
         self._owners.setdefault(identity, set()).add(activity.owner)
-        found = Correlation(CorrelationMethod.IN_REPLY_TO, activity.id, activity.regarding)
+
+        def found(method: CorrelationMethod) -> Correlation:
+            unsaved = activity if activity.id is None else None
+            conversation = activity.conversation_id
+            return Correlation(method, activity.id, activity.regarding, conversation, unsaved)
+
         if activity.message_id:
-            self._by_message_id.setdefault(activity.message_id, found)
+            by_id = found(CorrelationMethod.IN_REPLY_TO)
+            self._by_message_id.setdefault(activity.message_id, by_id)
         if activity.tracking_token:
-            self._by_token[activity.tracking_token] = Correlation(
-                CorrelationMethod.TRACKING_TOKEN, activity.id, activity.regarding
-            )
-        if activity.conversation_id:
-            self._by_conversation[activity.conversation_id] = Correlation(
-                CorrelationMethod.CONVERSATION_INDEX, activity.id, activity.regarding
+            self._by_token[activity.tracking_token] = found(CorrelationMethod.TRACKING_TOKEN)
+        if activity.conversation_index:
+            self._by_conversation[activity.conversation_index] = found(
+                CorrelationMethod.CONVERSATION_INDEX
             )
 
     def owners_changed(self, identity: str) -> None:

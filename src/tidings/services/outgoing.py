@@ -33,6 +33,7 @@ from tidings.domain.records import RecordKind, RecordRef, is_email_address
 from tidings.domain.server_profile import ServerProfile, ServerProfileKind
 from tidings.domain.stored import OutboxItem
 from tidings.services import events
+from tidings.services.conversations import threading_for
 from tidings.services.credentials import load_credential
 from tidings.services.ports import Clock, SecretBox, UnitOfWork
 
@@ -103,8 +104,13 @@ class OutgoingService:
         body: str,
         cc: Sequence[str] = (),
         regarding: RecordRef | None = None,
+        reply_to: int | None = None,
     ) -> int:
-        """Record a pending-send activity with its Message-ID and token fixed for good."""
+        """Record a pending-send activity with its Message-ID and token fixed for good.
+
+        With ``reply_to`` (an activity id) the email is a reply: it joins that activity's
+        conversation and carries In-Reply-To and References.
+        """
         caller.require(Privilege.TRACK_EMAIL)
         addresses = [a.strip().lower() for a in (*to, *cc)]
         if not to or not all(is_email_address(a) for a in addresses):
@@ -127,6 +133,8 @@ class OutgoingService:
                 token = format_tracking_token(
                     config.tracking_token, user_number=owner.ref.id, counter=counter
                 )
+            message_id = make_msgid(domain=mailbox.address.partition("@")[2])
+            thread = threading_for(uow, caller, message_id, reply_to)
             email = OutgoingEmail(
                 sender_name=owner.full_name,
                 sender_address=mailbox.address,
@@ -134,8 +142,10 @@ class OutgoingService:
                 cc=tuple(a.strip().lower() for a in cc),
                 subject=subject_with_token(subject, token),
                 body=body,
-                message_id=make_msgid(domain=mailbox.address.partition("@")[2]),
+                message_id=message_id,
                 date=now,
+                in_reply_to=thread.in_reply_to,
+                references=thread.references,
             )
             matches = uow.directory.records_by_address(email.recipients)
             parties = [
@@ -158,6 +168,11 @@ class OutgoingService:
                 subject_key=subject_key(email.subject, config.tracking_token),
                 tracking_token=token,
                 regarding=regarding,
+                in_reply_to=thread.in_reply_to,
+                references=thread.references,
+                conversation_id=thread.conversation_id,
+                correlation=thread.correlation,
+                matched_activity_id=thread.matched_activity_id,
                 parties=parties,
                 created_at=now,
             )

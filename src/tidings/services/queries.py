@@ -14,7 +14,7 @@ from tidings.domain.mailbox_views import MailboxView, in_view
 from tidings.domain.records import RecordRef, RecordSummary
 from tidings.domain.stored import ActivityFilter, ParkedEmail
 from tidings.domain.sync import FolderSyncState, MailboxSync, mailbox_sync, worker_running
-from tidings.services.explain import ExplainService, Explanation
+from tidings.services.explain import THREAD_LIMIT, ExplainService, Explanation
 from tidings.services.ports import Clock, UnitOfWork
 
 
@@ -35,6 +35,19 @@ class ActivityDetail:
     names: dict[RecordRef, RecordSummary]
     mailbox_address: str | None
     trace: Explanation | None
+    #: The activity's conversation, oldest first (at most ``THREAD_LIMIT`` of ``thread_total``).
+    thread: tuple[EmailActivity, ...] = ()
+    thread_total: int = 0
+
+
+@dataclass(frozen=True)
+class ConversationPage:
+    """Activities of one conversation, oldest first, and how many it has in all."""
+
+    conversation_id: str
+    items: list[EmailActivity]
+    total: int
+    names: dict[RecordRef, RecordSummary]
 
 
 @dataclass(frozen=True)
@@ -78,10 +91,32 @@ class QueryService:
                 refs.add(activity.regarding)
             names = uow.directory.summaries(refs)
             mailbox = uow.mailboxes.get(activity.mailbox_id) if activity.mailbox_id else None
+            thread: list[EmailActivity] = []
+            total = 0
+            if activity.conversation_id is not None:
+                thread = uow.activities.conversation(
+                    activity.conversation_id, THREAD_LIMIT, parties=False
+                )
+                total = uow.activities.count_conversation(activity.conversation_id)
         trace = None
         if activity.raw_message_id is not None:
             trace = self._explain.by_raw_id(activity.raw_message_id)
-        return ActivityDetail(activity, names, mailbox.address if mailbox else None, trace)
+        address = mailbox.address if mailbox else None
+        return ActivityDetail(activity, names, address, trace, tuple(thread), total)
+
+    def conversation(
+        self, conversation_id: str, limit: int = THREAD_LIMIT, offset: int = 0
+    ) -> ConversationPage:
+        """One conversation's activities, oldest first; ``NotFoundError`` if it has none."""
+        with self._uow() as uow:
+            total = uow.activities.count_conversation(conversation_id)
+            if total == 0:
+                raise NotFoundError(f"no conversation with id {conversation_id}")
+            items = uow.activities.conversation(conversation_id, limit, offset)
+            refs = {p.party for a in items for p in a.parties if p.party}
+            refs |= {a.regarding for a in items if a.regarding}
+            names = uow.directory.summaries(refs)
+        return ConversationPage(conversation_id, items, total, names)
 
     def dashboard(self, now: datetime, hours: int = 24) -> Dashboard:
         this_hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)

@@ -14,6 +14,7 @@ from tidings.domain.activity import (
     EmailActivity,
 )
 from tidings.domain.attachments import admit_attachment
+from tidings.domain.conversation import bound_references, starting_conversation
 from tidings.domain.correlation import choose_regarding, correlate, find_tracking_token, subject_key
 from tidings.domain.errors import NotFoundError
 from tidings.domain.folders import FolderTrackingRule, is_inbox
@@ -127,7 +128,10 @@ def build_activity(
         message_id=headers.message_id,
         received_at=headers.date or stored.stored_at,
         in_reply_to=headers.in_reply_to[0] if headers.in_reply_to else None,
-        conversation_id=headers.conversation_id,
+        references=bound_references(headers.references),
+        # A reply joins the conversation of what it answers; anything else starts one.
+        conversation_id=correlation.conversation_id or starting_conversation(identity_of(stored)),
+        conversation_index=headers.conversation_id,
         subject_key=subject_key(headers.subject, config.tracking_token),
         # A token is the identity of email the owner sent; a reply only points at it.
         tracking_token=(
@@ -135,15 +139,30 @@ def build_activity(
         ),
         regarding=correlation.regarding,
         correlation=correlation.method,
+        matched_activity_id=correlation.activity_id,
         raw_message_id=stored.id,
         parties=_parties(uow, lookups, facts),
         created_at=now,
+        unsaved_match=correlation.unsaved,
     )
 
 
 def save_activities(uow: UnitOfWork, activities: Sequence[tuple[EmailActivity, str]]) -> None:
-    """Create email activities (each with the identity of its email); sets their ids."""
+    """Create email activities (each with the identity of its email); sets their ids.
+
+    An activity that answers another saved in the same statement learns its id only now.
+    """
     uow.activities.add_many(activities)
+    matched = []
+    for activity, _ in activities:
+        match = activity.unsaved_match
+        if activity.matched_activity_id is None and match is not None and match.id is not None:
+            activity.matched_activity_id = match.id
+            assert activity.id is not None  # noqa: S101 - saved above
+            matched.append((activity.id, match.id))
+        activity.unsaved_match = None
+    if matched:
+        uow.activities.set_matched(matched)
     events.activities_created(uow, [activity for activity, _ in activities])
 
 

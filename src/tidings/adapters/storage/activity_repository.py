@@ -21,6 +21,7 @@ from tidings.domain.activity import (
     EmailActivity,
     ParticipationRole,
 )
+from tidings.domain.conversation import starting_conversation
 from tidings.domain.errors import ConflictError
 from tidings.domain.records import RecordKind, RecordRef
 from tidings.domain.stored import ActivityFilter
@@ -50,7 +51,7 @@ _SELECT_OWNERS = select(_A.identity, _A.owner_kind, _A.owner_id).where(
 def _activities_where_in(column: Any) -> Any:
     """Activities whose ``column`` is one of the given values, oldest first."""
     return (
-        select(column.label("key"), _A.id, _A.regarding_kind, _A.regarding_id)
+        select(column.label("key"), _A.id, _A.regarding_kind, _A.regarding_id, _A.conversation_id)
         .where(column.in_(bindparam("values", expanding=True)))
         .order_by(_A.id)
     )
@@ -58,7 +59,12 @@ def _activities_where_in(column: Any) -> Any:
 
 _SELECT_BY_MESSAGE_IDS = _activities_where_in(_A.message_id)
 _SELECT_BY_TOKENS = _activities_where_in(_A.tracking_token)
-_SELECT_BY_CONVERSATIONS = _activities_where_in(_A.conversation_id)
+_SELECT_BY_CONVERSATIONS = _activities_where_in(_A.conversation_index)
+_UPDATE_MATCHED = (
+    update(t.email_activities)
+    .where(_A.id == bindparam("key"))
+    .values(matched_activity_id=bindparam("matched"))
+)
 
 
 class SqlActivityRepository:
@@ -68,6 +74,7 @@ class SqlActivityRepository:
         self._conn = connection
 
     def add(self, activity: EmailActivity, identity: str) -> int:
+        _in_a_conversation(activity, identity)
         try:
             with self._conn.begin_nested():
                 result = self._conn.execute(_INSERT_ACTIVITY, _activity_columns(activity, identity))
@@ -92,6 +99,8 @@ class SqlActivityRepository:
         """
         if not activities:
             return
+        for activity, identity in activities:
+            _in_a_conversation(activity, identity)
         try:
             self._conn.execute(_INSERT_ACTIVITY, [_activity_columns(a, i) for a, i in activities])
         except IntegrityError as error:
@@ -111,6 +120,35 @@ class SqlActivityRepository:
         if attachments:
             self._conn.execute(_INSERT_ATTACHMENT, attachments)
 
+    def set_matched(self, pairs: Sequence[tuple[int, int]]) -> None:
+        """Record, for each (activity, matched activity) pair, the activity it answers."""
+        if pairs:
+            self._conn.execute(_UPDATE_MATCHED, [{"key": a, "matched": m} for a, m in pairs])
+
+    def conversation(
+        self, conversation_id: str, limit: int, offset: int = 0, *, parties: bool = True
+    ) -> list[EmailActivity]:
+        """The activities of one conversation, oldest first, with their parties if asked."""
+        statement = (
+            select(t.email_activities)
+            .where(_A.conversation_id == conversation_id)
+            .order_by(func.coalesce(_A.received_at, _A.created_at), _A.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        activities = [_activity(row) for row in self._conn.execute(statement).mappings()]
+        for activity in activities if parties else ():
+            activity.parties = self._parties(activity.id)  # type: ignore[arg-type]
+        return activities
+
+    def count_conversation(self, conversation_id: str) -> int:
+        statement = (
+            select(func.count())
+            .select_from(t.email_activities)
+            .where(_A.conversation_id == conversation_id)
+        )
+        return int(self._conn.execute(statement).scalar_one())
+
     def set_content(
         self,
         activity_id: int,
@@ -126,6 +164,12 @@ class SqlActivityRepository:
 
     def delete(self, activity_id: int) -> None:
         self._conn.execute(delete(t.email_activities).where(_A.id == activity_id))
+        # What answered it keeps its conversation but no longer names a match that is gone.
+        self._conn.execute(
+            update(t.email_activities)
+            .where(_A.matched_activity_id == activity_id)
+            .values(matched_activity_id=None)
+        )
 
     def _insert_attachments(self, activity_id: int, attachments: Sequence[Attachment]) -> None:
         self._conn.execute(
@@ -182,7 +226,7 @@ class SqlActivityRepository:
         return self._newest(_SELECT_BY_TOKENS, tokens, CorrelationMethod.TRACKING_TOKEN)
 
     def correlations_by_conversation(self, ids: Iterable[str]) -> dict[str, Correlation]:
-        """For each Outlook conversation, its newest activity."""
+        """For each Outlook conversation index, its newest activity."""
         return self._newest(_SELECT_BY_CONVERSATIONS, ids, CorrelationMethod.CONVERSATION_INDEX)
 
     def _newest(
@@ -205,10 +249,10 @@ class SqlActivityRepository:
         groups = list(chunks(sorted(addresses)))
         if len(groups) <= 1:
             row = self._conn.execute(
-                select(_A.id, _A.regarding_kind, _A.regarding_id)
+                select(_A.id, _A.regarding_kind, _A.regarding_id, _A.conversation_id)
                 .join(t.activity_parties, p.activity_id == _A.id)
                 .where(_A.subject_key == subject_key, p.address.in_(sorted(addresses)))
-                .group_by(_A.id, _A.regarding_kind, _A.regarding_id)
+                .group_by(_A.id, _A.regarding_kind, _A.regarding_id, _A.conversation_id)
                 .having(shared >= min_shared)
                 .order_by(_A.id.desc())
                 .limit(1)
@@ -220,10 +264,16 @@ class SqlActivityRepository:
         found: dict[int, Any] = {}
         for group in groups:
             for row in self._conn.execute(
-                select(_A.id, _A.regarding_kind, _A.regarding_id, shared.label("shared"))
+                select(
+                    _A.id,
+                    _A.regarding_kind,
+                    _A.regarding_id,
+                    _A.conversation_id,
+                    shared.label("shared"),
+                )
                 .join(t.activity_parties, p.activity_id == _A.id)
                 .where(_A.subject_key == subject_key, p.address.in_(group))
-                .group_by(_A.id, _A.regarding_kind, _A.regarding_id)
+                .group_by(_A.id, _A.regarding_kind, _A.regarding_id, _A.conversation_id)
             ):
                 counts[row.id] = counts.get(row.id, 0) + int(row.shared)
                 found[row.id] = row
@@ -272,6 +322,8 @@ class SqlActivityRepository:
 def _filtered(statement: Select[Any], query: ActivityFilter) -> Select[Any]:
     if query.mailbox_id is not None:
         statement = statement.where(_A.mailbox_id == query.mailbox_id)
+    if query.conversation_id is not None:
+        statement = statement.where(_A.conversation_id == query.conversation_id)
     if query.regarding is not None:
         statement = statement.where(
             _A.regarding_kind == query.regarding.kind.value,
@@ -309,7 +361,8 @@ def _escape_like(text: str) -> str:
 
 
 def _correlation(method: CorrelationMethod, row: Any) -> Correlation:
-    return Correlation(method, row.id, ref_from(row.regarding_kind, row.regarding_id))
+    regarding = ref_from(row.regarding_kind, row.regarding_id)
+    return Correlation(method, row.id, regarding, row.conversation_id)
 
 
 def _activity_columns(activity: EmailActivity, identity: str) -> dict[str, Any]:
@@ -323,17 +376,26 @@ def _activity_columns(activity: EmailActivity, identity: str) -> dict[str, Any]:
         "direction": activity.direction.value,
         "status": activity.status.value,
         "in_reply_to": activity.in_reply_to,
+        "reference_ids": " ".join(activity.references) or None,
         "conversation_id": activity.conversation_id,
+        "conversation_index": activity.conversation_index,
         "subject_key": activity.subject_key,
         "tracking_token": activity.tracking_token,
         **ref_columns("regarding", activity.regarding),
         "correlation": activity.correlation.value,
+        "matched_activity_id": activity.matched_activity_id,
         "text_body": activity.text_body,
         "html_body": activity.html_body,
         "raw_message_id": activity.raw_message_id,
         "received_at": activity.received_at,
         "created_at": activity.created_at,
     }
+
+
+def _in_a_conversation(activity: EmailActivity, identity: str) -> None:
+    # Every activity belongs to a conversation, even one built by code that sets none.
+    if activity.conversation_id is None:
+        activity.conversation_id = starting_conversation(identity)
 
 
 def _party_columns(activity_id: int | None, party: ActivityParty) -> dict[str, Any]:
@@ -370,11 +432,14 @@ def _activity(row: Any) -> EmailActivity:
         text_body=row["text_body"],
         html_body=row["html_body"],
         in_reply_to=row["in_reply_to"],
+        references=tuple((row["reference_ids"] or "").split()),
         conversation_id=row["conversation_id"],
+        conversation_index=row["conversation_index"],
         subject_key=row["subject_key"],
         tracking_token=row["tracking_token"],
         regarding=ref_from(row["regarding_kind"], row["regarding_id"]),
         correlation=CorrelationMethod(row["correlation"]),
+        matched_activity_id=row["matched_activity_id"],
         raw_message_id=row["raw_message_id"],
         created_at=row["created_at"],
         id=row["id"],

@@ -243,6 +243,8 @@ class SqlDecisionRepository:
                     t.tracking_decisions,
                     t.email_activities.c.regarding_kind,
                     t.email_activities.c.regarding_id,
+                    t.email_activities.c.matched_activity_id,
+                    t.email_activities.c.conversation_id,
                 )
                 .outerjoin(
                     t.email_activities,
@@ -270,10 +272,12 @@ def _decision(row: Any) -> StoredDecision:
         outcome=Outcome(row["outcome"]),
         summary=row["summary"],
         decision=TrackingDecision(reasons),
+        # The tracked email's activity names the one correlation found, and its conversation.
         correlation=Correlation(
             CorrelationMethod(row["correlation"]),
-            row["activity_id"],
+            row["matched_activity_id"],
             ref_from(row["regarding_kind"], row["regarding_id"]),
+            row["conversation_id"],
         ),
         activity_id=row["activity_id"],
         decided_at=row["decided_at"],

@@ -408,12 +408,19 @@ email_activities = Table(
     Column("direction", String(KIND), nullable=False),
     Column("status", String(KIND), nullable=False),
     Column("in_reply_to", MailString(998)),
-    Column("conversation_id", String(64), index=True),
+    # The References chain, bounded (domain.conversation), its ids separated by spaces.
+    Column("reference_ids", MailText()),
+    # The thread the email belongs to; Outlook's own conversation index is kept beside it.
+    Column("conversation_id", String(32), index=True),
+    Column("conversation_index", String(64), index=True),
     Column("subject_key", String(40), nullable=False, index=True),
     Column("tracking_token", String(64), index=True),
     Column("regarding_kind", String(KIND)),
     Column("regarding_id", Integer),
     Column("correlation", String(KIND), nullable=False),
+    # The activity correlation found: the tracked email this one answers. No foreign key:
+    # SQLite cannot add a named one in place; deleting an activity clears it instead.
+    Column("matched_activity_id", Integer),
     Column("text_body", MailText(), nullable=False),
     Column("html_body", MailText()),
     Column("raw_message_id", ForeignKey("raw_messages.id", ondelete="SET NULL")),

@@ -21,6 +21,7 @@ from tidings.domain.errors import (
 from tidings.entrypoints.api.openapi import document_problems
 from tidings.entrypoints.api.routes import (
     activities,
+    conversations,
     email_settings,
     health,
     mailbox_admin,
@@ -54,6 +55,7 @@ def create_app(tidings: Tidings) -> FastAPI:
     )
     app.state.tidings = tidings
     app.include_router(activities.router)
+    app.include_router(conversations.router)
     app.include_router(mailboxes.router)
     # Administration: the set-up procedure, each endpoint behind its privilege.
     for router in (

@@ -71,6 +71,13 @@ class TracePublic(BaseModel):
         )
 
 
+class CorrelationPublic(BaseModel):
+    """How the email was correlated, and the tracked email it matched (the one it answers)."""
+
+    method: str
+    matched_activity_id: int | None
+
+
 class ActivitySummaryPublic(BaseModel):
     id: int
     subject: str
@@ -81,7 +88,10 @@ class ActivitySummaryPublic(BaseModel):
     owner: RecordPublic
     mailbox_id: int | None
     regarding: RecordPublic | None
-    correlation: str
+    correlation: CorrelationPublic
+    conversation_id: str | None
+    in_reply_to: str | None
+    references: list[str]
     parties: list[PartyPublic]
 
     @classmethod
@@ -99,7 +109,13 @@ class ActivitySummaryPublic(BaseModel):
             owner=RecordPublic.of(activity.owner, names),
             mailbox_id=activity.mailbox_id,
             regarding=RecordPublic.of(activity.regarding, names) if activity.regarding else None,
-            correlation=activity.correlation.value,
+            correlation=CorrelationPublic(
+                method=activity.correlation.value,
+                matched_activity_id=activity.matched_activity_id,
+            ),
+            conversation_id=activity.conversation_id,
+            in_reply_to=activity.in_reply_to,
+            references=list(activity.references),
             parties=[
                 PartyPublic(
                     role=p.role.value,
@@ -144,6 +160,16 @@ class ActivityPublic(ActivitySummaryPublic):
 
 
 class ActivityPage(BaseModel):
+    items: list[ActivitySummaryPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class ConversationPublic(BaseModel):
+    """One conversation's activities, oldest first."""
+
+    conversation_id: str
     items: list[ActivitySummaryPublic]
     total: int
     limit: int

@@ -104,6 +104,7 @@ def _print_explanation(item: Explanation) -> None:
             f", regarding {item.correlation.regarding}" if item.correlation.regarding else ""
         )
         console.print(f"Correlation: {item.correlation.method.value}{regarding}")
+    _print_conversation(item)
     table = Table("Rule", "Verdict", "Reason", box=None)
     for reason in item.reasons:
         style = _VERDICT_STYLE[reason.verdict]
@@ -112,6 +113,27 @@ def _print_explanation(item: Explanation) -> None:
         console.print(table)
     if item.parked_error:
         console.print(f"[red]Parked with error:[/]\n{item.parked_error}")
+
+
+def _print_conversation(item: Explanation) -> None:
+    """The email correlation matched, and the conversation the tracked email is in."""
+    if item.matched is not None:
+        console.print(
+            f"Matched email: activity {item.matched.id}, {item.matched.subject!r}"
+            + (f" {item.matched.message_id}" if item.matched.message_id else ""),
+            markup=False,
+        )
+    if item.conversation_id is None:
+        return
+    console.print(f"Conversation: {item.conversation_id}")
+    for activity in item.conversation:
+        here = "  <- this email" if activity.id == item.activity_id else ""
+        when = activity.received_at.strftime("%Y-%m-%d %H:%M") if activity.received_at else "—"
+        console.print(
+            f"  {activity.id:>8}  {when}  {activity.direction.value:<8}  "
+            f"{activity.subject or '(no subject)'}{here}",
+            markup=False,
+        )
 
 
 def parked() -> None:

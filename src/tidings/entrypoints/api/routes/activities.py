@@ -8,6 +8,7 @@ from tidings.domain.people import Privilege
 from tidings.domain.records import RecordRef
 from tidings.domain.stored import ActivityFilter
 from tidings.entrypoints.api.deps import TidingsDep, require
+from tidings.entrypoints.api.routes.conversations import CONVERSATION_ID
 from tidings.entrypoints.api.schemas import ActivityPage, ActivityPublic, ActivitySummaryPublic
 
 #: Query text: anything but control characters, which no stored address holds.
@@ -37,6 +38,9 @@ def list_activities(
     regarding: Annotated[
         str | None, Query(pattern=TEXT, description="KIND:ID of the regarding record")
     ] = None,
+    conversation_id: Annotated[
+        str | None, Query(pattern=CONVERSATION_ID, description="Only this conversation's")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> ActivityPage:
@@ -48,6 +52,7 @@ def list_activities(
         party=party_ref,
         party_address=party if party and "@" in party else None,
         regarding=_ref(regarding, "regarding"),
+        conversation_id=conversation_id,
         limit=limit,
         offset=offset,
     )
