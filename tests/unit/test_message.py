@@ -400,13 +400,29 @@ def test_an_inline_image_keeps_its_content_id_for_the_html_body() -> None:
     assert "cid:logo.0316@example.test" in parsed.html_body
 
 
-def test_an_unnamed_part_gets_a_numbered_name_by_its_type() -> None:
-    # The DSN's undelivered headers part has no filename of its own.
-    parsed = parse_email(raw("bounce_dsn.eml"))
+def test_an_unnamed_part_that_is_not_text_gets_a_numbered_name_by_its_type() -> None:
+    # A picture without a name still needs one to be offered for download.
+    raw_email = (
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+        b"Content-Type: text/plain\r\n\r\nSee the picture.\r\n--b\r\n"
+        b"Content-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n"
+        b"--b--\r\n"
+    )
+
+    parsed = parse_email(raw_email)
 
     assert [(a.filename, a.content_type) for a in parsed.attachments] == [
-        ("part-3.bin", "text/rfc822-headers"),
+        ("part-1.bin", "image/png"),
     ]
+
+
+def test_the_parts_of_a_delivery_report_are_body_text_as_a_client_shows_them() -> None:
+    # The DSN's status and the undelivered headers are unnamed inline text: body, not files.
+    parsed = parse_email(raw("bounce_dsn.eml"))
+
+    assert parsed.attachments == ()
+    assert "Final-Recipient: rfc822; j.okafor@example.org\n" in parsed.text_body
+    assert "Subject: Quote Q-2024-0322 for replacement parts\n" in parsed.text_body
 
 
 def test_multipart_alternative_gives_both_bodies_and_no_attachments() -> None:

@@ -15,7 +15,7 @@ import functools
 import hashlib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
 from email.message import Message
@@ -23,13 +23,16 @@ from email.parser import HeaderParser
 from email.utils import parsedate_to_datetime
 
 from tidings.domain.addresses import parse_address_list
+from tidings.domain.filenames import safe_filename
 from tidings.domain.header_text import (
+    codec_for,
     decode_header_block,
     neutral_line_ends,
     strip_comments,
     unfold,
 )
 from tidings.domain.header_text import decode_text as decode_text
+from tidings.domain.mime_bounds import MAX_PARTS, UNREAD_TYPE, bound_structure
 from tidings.domain.mime_elision import parse_message
 from tidings.domain.mime_policy import CACHED_DEFAULT
 from tidings.domain.records import is_email_address, normalize_address
@@ -101,6 +104,9 @@ class AttachmentPart:
     content: bytes
     content_id: str | None
     inline: bool
+    #: The name as the email gives it, before ``safe_filename``: the blocked-extension
+    #: check sees every spelling of it.
+    name_as_written: str = ""
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,8 @@ class ParsedEmail:
     html_body: str | None
     attachments: tuple[AttachmentPart, ...]
     defects: tuple[str, ...]
+    #: What of a message too deep or too wide was not read, for the activity; "" if none.
+    unread: str = ""
 
 
 def content_hash(raw: bytes) -> str:
@@ -274,23 +282,119 @@ def parse_email(raw: bytes) -> ParsedEmail:
     reading a message: the parse shares parsed header values (``mime_policy``), and one walk
     over the parts reads each part's Content-Type and Content-Disposition once. The parser
     does not walk long base64 runs line by line (``mime_elision``): same message, part for
-    part.
+    part. A message deeper or wider than the parser can read is cut to what it can
+    (``mime_bounds``), and what was left unread is noted.
+
+    The body is what a mail client shows: every inline text part without a file name, in
+    order (Apple Mail splits a body around its pictures; lists append footers), and of a
+    ``multipart/alternative`` one plain and one HTML alternative; the other alternatives
+    (``text/calendar``, ``text/enriched`` …) are no attachment unless they are named.
     """
-    msg = parse_message(raw, CACHED_DEFAULT)
+    bounded, unread = bound_structure(neutral_line_ends(raw))
+    msg = parse_message(bounded, CACHED_DEFAULT)
     defects = [type(d).__name__ for d in msg.defects]
-    leaves = [_Leaf.of(part) for part in _leaf_parts(msg)]
-    text_leaf = _first_body(leaves, "text/plain")
-    html_leaf = _first_body(leaves, "text/html")
-    if text_leaf is None and html_leaf is None and _is_unsplit_multipart(msg):
+    found = _Found()
+    _collect(msg, found)
+    if not found.texts and not found.htmls and _is_unsplit_multipart(msg) and found.attachments:
         # A multipart without a usable boundary: its whole body is the only text there is.
-        text_leaf = leaves[0]
-    text = _lines(_leaf_text(text_leaf, defects)) if text_leaf is not None else ""
-    html = _lines(_leaf_text(html_leaf, defects)) if html_leaf is not None else None
-    rest = [leaf for leaf in leaves if leaf is not text_leaf and leaf is not html_leaf]
-    found = (_attachment(leaf, number, defects) for number, leaf in enumerate(rest, 1))
+        found.texts.append(found.attachments.pop(0))
+    text = _joined(_lines(_leaf_text(leaf, defects)) for leaf in found.texts)
+    html = _joined(_lines(_leaf_text(leaf, defects)) for leaf in found.htmls) or None
+    made = (_attachment(leaf, n, defects) for n, leaf in enumerate(found.attachments, 1))
     # An unnamed empty part carries nothing worth keeping (often an empty preamble part).
-    attachments = tuple(a for a in found if a.content or not a.filename.startswith("part-"))
-    return ParsedEmail(text, html, attachments, tuple(defects))
+    attachments = tuple(a for a in made if a.content or not a.filename.startswith("part-"))
+    if found.skipped:
+        unread = "; ".join(filter(None, (unread, f"only the first {MAX_PARTS} parts were read")))
+    return ParsedEmail(text, html, attachments, tuple(defects), unread)
+
+
+@dataclass
+class _Found:
+    """The parts of a message by the role a mail client gives them."""
+
+    texts: list[_Leaf] = field(default_factory=list)
+    htmls: list[_Leaf] = field(default_factory=list)
+    attachments: list[_Leaf] = field(default_factory=list)
+    leaves: int = 0
+    skipped: int = 0
+
+    def add(self, other: _Found, *, bodies: bool) -> None:
+        if bodies:
+            self.texts += other.texts
+            self.htmls += other.htmls
+            self.attachments += other.attachments
+        else:
+            self.attachments += [leaf for leaf in other.attachments if leaf.filename]
+        self.leaves, self.skipped = other.leaves, other.skipped
+
+
+#: Text parts shown as the body when inline and unnamed; a calendar is no body text.
+_NOT_BODY_TEXT = frozenset({"text/calendar"})
+
+
+def _collect(part: Message, found: _Found) -> None:
+    """Sort the parts under ``part`` into bodies and attachments, at most ``MAX_PARTS``."""
+    if found.leaves >= MAX_PARTS:
+        found.skipped += 1
+        return
+    content_type = part.get_content_type()
+    if part.is_multipart() and content_type not in ("message/rfc822", "message/delivery-status"):
+        payload = part.get_payload()
+        subs = (
+            [sub for sub in payload if isinstance(sub, Message)]
+            if isinstance(payload, list)
+            else []
+        )
+        if content_type == "multipart/alternative":
+            _collect_alternatives(subs, found)
+            return
+        for sub in subs:
+            _collect(sub, found)
+        return
+    found.leaves += 1
+    leaf = _Leaf.of(part)
+    if leaf.content_type == UNREAD_TYPE:
+        return
+    inline_text = (
+        (leaf.content_type.startswith("text/") or leaf.content_type == "message/delivery-status")
+        and leaf.disposition != "attachment"
+        and not leaf.filename
+    )
+    if inline_text and leaf.content_type == "text/html":
+        found.htmls.append(leaf)
+    elif inline_text and leaf.content_type not in _NOT_BODY_TEXT:
+        found.texts.append(leaf)
+    else:
+        found.attachments.append(leaf)
+
+
+def _collect_alternatives(subs: list[Message], found: _Found) -> None:
+    """One body of the alternatives: the first plain one and the last (richest) HTML one."""
+    results = []
+    for sub in subs:
+        each = _Found(leaves=found.leaves, skipped=found.skipped)
+        _collect(sub, each)
+        found.leaves, found.skipped = each.leaves, each.skipped
+        results.append(each)
+    text_from = next((r for r in results if r.texts), None)
+    html_from = next((r for r in reversed(results) if r.htmls), None)
+    for result in results:
+        if result is text_from or result is html_from:
+            found.texts += result.texts if result is text_from else []
+            found.htmls += result.htmls if result is html_from else []
+            found.attachments += result.attachments
+        else:
+            found.attachments += [leaf for leaf in result.attachments if leaf.filename]
+
+
+def _joined(texts: Iterator[str]) -> str:
+    """Body texts one after the other, each starting on a line of its own."""
+    joined = ""
+    for text in texts:
+        if joined and text and not joined.endswith("\n"):
+            joined += "\n"
+        joined += text
+    return joined
 
 
 @dataclass(frozen=True)
@@ -329,19 +433,6 @@ def _structured(part: Message, name: str) -> tuple[str, dict[str, str]]:
         return "", {}
 
 
-def _first_body(leaves: list[_Leaf], content_type: str) -> _Leaf | None:
-    return next(
-        (
-            leaf
-            for leaf in leaves
-            if leaf.content_type == content_type
-            and leaf.disposition != "attachment"
-            and not leaf.filename
-        ),
-        None,
-    )
-
-
 def _lines(text: str) -> str:
     """Bodies are kept with newline line ends, whatever the wire used (RFC 5322 says CRLF)."""
     return text.replace("\r\n", "\n")
@@ -354,33 +445,38 @@ def _is_unsplit_multipart(msg: Message) -> bool:
 def _leaf_text(leaf: _Leaf, defects: list[str]) -> str:
     payload = leaf.part.get_payload(decode=True)
     if not isinstance(payload, bytes):
-        return str(leaf.part.get_payload())
-    charset = leaf.params.get("charset", "utf-8").strip().lower() or "utf-8"
+        inner = leaf.part.get_payload()
+        if isinstance(inner, list):  # message/delivery-status: one header block per entry
+            return "\n".join(_block_text(sub) for sub in inner if isinstance(sub, Message))
+        return str(inner)
+    declared = leaf.params.get("charset", "").strip()
+    codec = codec_for(declared) if declared else "utf_8"
+    if codec == "ascii":  # 8-bit text under a 7-bit label: what the sender's client wrote
+        codec = "utf_8" if _is_utf8(payload) else "cp1252"
+    if codec is not None:
+        return payload.decode(codec, "replace")
+    defects.append("UndecodableBody")
+    return payload.decode("utf-8") if _is_utf8(payload) else payload.decode("cp1252", "replace")
+
+
+def _is_utf8(data: bytes) -> bool:
     try:
-        return payload.decode(charset, "replace")
-    except (LookupError, ValueError):  # ValueError: a NUL in the charset's name
-        defects.append("UndecodableBody")
-    try:
-        return payload.decode("utf-8")
+        data.decode("utf-8")
     except UnicodeDecodeError:
-        return payload.decode("cp1252", "replace")
+        return False
+    return True
 
 
-def _leaf_parts(part: Message) -> Iterator[Message]:
-    """Parts that are not containers; a forwarded message counts as one part."""
-    if not part.is_multipart() or part.get_content_type() == "message/rfc822":
-        yield part
-        return
-    payload = part.get_payload()
-    for sub in payload if isinstance(payload, list) else ():
-        if isinstance(sub, Message):
-            yield from _leaf_parts(sub)
+def _block_text(part: Message) -> str:
+    try:
+        return "".join(f"{name}: {value}\n" for name, value in part.items())
+    except (LookupError, ValueError, TypeError, UnicodeError):
+        return ""
 
 
 def _attachment(leaf: _Leaf, number: int, defects: list[str]) -> AttachmentPart:
-    filename = decode_text(leaf.filename)
-    if not filename:
-        filename = f"part-{number}{_extension_for(leaf.content_type)}"
+    as_written = decode_text(leaf.filename)
+    filename = safe_filename(as_written) or f"part-{number}{_extension_for(leaf.content_type)}"
     content_id = leaf.part.get("Content-ID")
     return AttachmentPart(
         filename=filename,
@@ -388,6 +484,7 @@ def _attachment(leaf: _Leaf, number: int, defects: list[str]) -> AttachmentPart:
         content=_payload_bytes(leaf, defects),
         content_id=str(content_id).strip() if content_id else None,
         inline=leaf.disposition == "inline",
+        name_as_written=as_written,
     )
 
 
@@ -405,6 +502,9 @@ def _payload_bytes(leaf: _Leaf, defects: list[str]) -> bytes:
 
 
 def _extension_for(content_type: str) -> str:
-    return {"message/rfc822": ".eml", "text/plain": ".txt", "text/html": ".html"}.get(
-        content_type, ".bin"
-    )
+    return {
+        "message/rfc822": ".eml",
+        "text/plain": ".txt",
+        "text/html": ".html",
+        "text/calendar": ".ics",
+    }.get(content_type, ".bin")
