@@ -112,7 +112,7 @@ class _Cutter:
     def _close_all(self) -> None:
         for boundary in reversed(self.stack):
             if boundary is not None:
-                self.out.append(b"\r\n--" + boundary + b"--\r\n")
+                self.out.append(b"--" + boundary + b"--\r\n")
         self.stack = []
 
     def _note(self, unread_parts: int) -> str:
