@@ -52,7 +52,7 @@ def read(name: str) -> dict[str, Any]:
 def test_the_manifest_gives_expected_fields_for_a_case_of_each_kind() -> None:
     # Headers, bodies and attachments, automated email, hostile HTML, deep and wide MIME.
     assert len(EXPECTED) >= 17
-    assert all(FIELDS <= set(fields) for fields in EXPECTED.values())
+    assert all(set(fields) >= FIELDS for fields in EXPECTED.values())
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
