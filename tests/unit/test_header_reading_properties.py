@@ -87,7 +87,7 @@ def _encoded_words(name: str, fold: bool) -> str:
 @st.composite
 def mailboxes(draw: st.DrawFn) -> Mailbox:
     style = draw(st.sampled_from(["atom", "quoted", "encoded", "bare"]))
-    words = draw(st.lists(WORD, min_size=0 if style != "bare" else 0, max_size=3))
+    words = draw(st.lists(WORD, max_size=3))
     if style == "quoted":
         words += draw(st.lists(SPECIALS, max_size=2))
     name = " ".join(words) if style != "atom" else " ".join(w for w in words if w.isascii())
