@@ -290,7 +290,10 @@ def parse_email(raw: bytes) -> ParsedEmail:
     ``multipart/alternative`` one plain and one HTML alternative; the other alternatives
     (``text/calendar``, ``text/enriched`` …) are no attachment unless they are named.
     """
-    bounded, unread = bound_structure(neutral_line_ends(raw))
+    # Anything but bytes fails in the parse, as message_from_bytes fails.
+    bounded, unread = (
+        bound_structure(neutral_line_ends(raw)) if isinstance(raw, bytes) else (raw, "")
+    )
     msg = parse_message(bounded, CACHED_DEFAULT)
     defects = [type(d).__name__ for d in msg.defects]
     found = _Found()
