@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tidings.domain.header_text import neutral_line_ends
+from tidings.domain.mime_bounds import bound_structure
 from tidings.domain.mime_elision import parse_message
 
 CORPUS = Path(__file__).parent.parent / "data" / "corpus"
@@ -46,7 +47,8 @@ def _assert_same(raw: bytes) -> None:
 @pytest.mark.parametrize("name", sorted(p.name for p in CORPUS.glob("*.eml")))
 def test_a_corpus_email_parses_the_same_with_its_runs_set_aside(name: str) -> None:
     # Broken boundaries, truncated base64, DSNs, forwarded messages: part for part the same.
-    _assert_same((CORPUS / name).read_bytes())
+    # Cut as parse_email cuts it: the standard library cannot read 3,000 levels at all.
+    _assert_same(bound_structure((CORPUS / name).read_bytes())[0])
 
 
 def _b64_lines(data: bytes, eol: bytes) -> bytes:
