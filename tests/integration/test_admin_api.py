@@ -14,6 +14,7 @@ from tests.servers.dovecot import DovecotServer
 from tests.servers.smtp import SmtpServer
 from tidings.adapters.passwords import Argon2PasswordHasher
 from tidings.domain.people import SYSTEM_ADMINISTRATOR, TrackIncoming
+from tidings.domain.tracking import Outcome
 from tidings.entrypoints.api.app import create_app
 
 ROOT = ("root@northwind.example", "root-password-1")
@@ -572,3 +573,17 @@ def test_a_user_lists_their_kept_but_untracked_email(org: Org, client: TestClien
         (kept.raw_message_id, "Lunch?", "maria@contoso.example")
     ]
     assert listed[0]["summary"] == kept.summary
+
+
+def test_skipping_automated_email_is_an_email_setting_of_the_api(
+    org: Org, client: TestClient
+) -> None:
+    # On by default; an admin turns it off and automatic replies are then tracked.
+    assert client.get("/api/settings/email", auth=ROOT).json()["skip_automated_email"] is True
+
+    changed = client.patch("/api/settings/email", json={"skip_automated_email": False}, auth=ROOT)
+
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["skip_automated_email"] is False
+    ooo = make_email(message_id="<ooo-api@c.example>", headers={"Auto-Submitted": "auto-replied"})
+    assert org.deliver(ooo).outcome is Outcome.TRACKED

@@ -144,3 +144,23 @@ def test_a_plain_folder_gives_only_its_eml_files(demo: dict[str, str], tmp_path:
     args = ["ingest", str(tmp_path), "--mailbox", "dana@northwind.example"]
     result = runner.invoke(app, args, env=demo)
     assert "1 email(s) into dana@northwind.example/INBOX" in result.output
+
+
+def test_admin_automated_email_shows_and_sets_the_organization_setting(
+    demo: dict[str, str],
+) -> None:
+    # Skipping automated email is on by default; --track and --skip turn it off and on.
+    shown = runner.invoke(app, ["admin", "automated-email"], env=demo)
+    assert shown.exit_code == 0, shown.output
+    assert "Automated email is skipped." in shown.output
+
+    tracked = runner.invoke(app, ["admin", "automated-email", "--track"], env=demo)
+    assert tracked.exit_code == 0, tracked.output
+    assert "Automated email is tracked like any other email." in tracked.output
+    tidings = bootstrap(settings_for(demo["TIDINGS_DATABASE_URL"]))
+    with tidings.uow() as uow:
+        assert uow.settings.get().skip_automated_email is False
+    tidings.close()
+
+    skipped = runner.invoke(app, ["admin", "automated-email", "--skip"], env=demo)
+    assert "Automated email is skipped." in skipped.output

@@ -289,3 +289,34 @@ def test_regarding_is_chosen_by_looking_the_record_up_by_name(client: TestClient
     assert org.tidings.queries.activity(result.activity_id).activity.regarding == deal
     nothing = client.get(path, params={"find": "no such name"}).text
     assert "No account, contact, lead, opportunity or case matches" in nothing
+
+
+def test_the_email_settings_page_turns_skipping_automated_email_off_and_on(
+    client: TestClient, org: Org
+) -> None:
+    # The setting sits with the other email configuration settings, on by default.
+    from tidings.entrypoints.web.forms import shown_value
+    from tidings.entrypoints.web.views.settings import FIELDS
+
+    token = sign_in(client, *ADMIN)
+    page = client.get("/settings/email").text
+    assert "Skip automatic replies, bounces, read receipts and bulk email" in page
+    with org.tidings.uow() as uow:
+        config = uow.settings.get()
+    form: dict[str, object] = {"csrf_token": token}
+    for field in FIELDS:
+        value = shown_value(config, field)
+        if field.kind != "bool":
+            form[field.name] = str(value)
+        elif value and field.name != "skip_automated_email":
+            form[field.name] = "on"
+
+    saved = client.post(
+        "/settings/email", data=form, headers={"Origin": BASE}, follow_redirects=False
+    )
+
+    assert saved.status_code == 303, saved.text
+    with org.tidings.uow() as uow:
+        after = uow.settings.get()
+    assert after.skip_automated_email is False
+    assert after == config.evolve(skip_automated_email=False)

@@ -179,7 +179,7 @@ def test_auto_replies_and_bounces_are_not_tracked(org: Org) -> None:
     result = org.deliver(ooo)
     assert _reasons(org, result.raw_message_id)["automated_email"] == (
         Verdict.FAIL,
-        "an automatic reply (Auto-Submitted: auto-replied)",
+        "an automatic reply (marked by Auto-Submitted: auto-replied) is not tracked",
     )
     bounce = make_email(sender="MAILER-DAEMON@mx.example", message_id="<b@mx.example>")
     assert org.deliver(bounce).outcome is Outcome.NOT_TRACKED

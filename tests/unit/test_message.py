@@ -131,19 +131,19 @@ def test_raw_utf8_headers_are_read_as_utf8() -> None:
     assert headers.to == (Address("Jörg Müller", "joerg.m@example.com"),)
 
 
-def test_malformed_encoded_words_are_kept_rather_than_raising() -> None:
-    # An encoded word in an unknown charset stays as written; the address is still read.
+def test_malformed_encoded_words_are_read_as_best_they_can_be() -> None:
+    # An encoded word in an unknown charset is read as UTF-8, never left as =?…?= text.
     headers = parse_headers(raw("rfc2047_malformed.eml"))
 
-    assert headers.to == (Address("=?x-bogus-cs?Q?Sales_Team?=", "sales@example.test"),)
+    assert headers.to == (Address("Sales Team", "sales@example.test"),)
     assert headers.sender == Address("Zoë Angström", "zoe.a@example.test")
 
 
-def test_decode_text_collapses_whitespace_and_keeps_undecodable_words() -> None:
-    # Folding whitespace collapses to one space; an unknown charset leaves the text as it is.
-    assert decode_text("Quote \r\n\t for  Q3") == "Quote for Q3"
+def test_decode_text_unfolds_keeping_whitespace_and_reads_unknown_charsets() -> None:
+    # Unfolding removes only the line end; an unknown charset is read as UTF-8.
+    assert decode_text("Quote \r\n\t for  Q3") == "Quote \t for  Q3"
     assert decode_text("=?utf-8?Q?M=C3=BCller?=") == "Müller"
-    assert decode_text("=?x-unknown?Q?abc?=") == "=?x-unknown?Q?abc?="
+    assert decode_text("=?x-unknown?Q?abc?=") == "abc"
 
 
 def test_addresses_are_normalized_to_lower_case() -> None:
@@ -217,10 +217,11 @@ def test_a_nul_byte_in_a_header_is_dropped() -> None:
 
 
 def test_a_whitespace_only_continuation_line_folds_into_one_subject() -> None:
-    # A fold of blank continuation lines does not cut the subject short.
+    # A fold of blank continuation lines does not cut the subject short; unfolding removes
+    # the line ends and keeps the spaces and tabs as written (RFC 5322 §2.2.3).
     headers = parse_headers(raw("whitespace_only_folded_header.eml"))
 
-    assert headers.subject == "Updated pricing for the Northwind renewal"
+    assert headers.subject == "Updated pricing for the \t  Northwind renewal"
 
 
 def test_dates_are_read_with_their_time_zone() -> None:
@@ -399,13 +400,29 @@ def test_an_inline_image_keeps_its_content_id_for_the_html_body() -> None:
     assert "cid:logo.0316@example.test" in parsed.html_body
 
 
-def test_an_unnamed_part_gets_a_numbered_name_by_its_type() -> None:
-    # The DSN's undelivered headers part has no filename of its own.
-    parsed = parse_email(raw("bounce_dsn.eml"))
+def test_an_unnamed_part_that_is_not_text_gets_a_numbered_name_by_its_type() -> None:
+    # A picture without a name still needs one to be offered for download.
+    raw_email = (
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+        b"Content-Type: text/plain\r\n\r\nSee the picture.\r\n--b\r\n"
+        b"Content-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n"
+        b"--b--\r\n"
+    )
+
+    parsed = parse_email(raw_email)
 
     assert [(a.filename, a.content_type) for a in parsed.attachments] == [
-        ("part-3.bin", "text/rfc822-headers"),
+        ("part-1.bin", "image/png"),
     ]
+
+
+def test_the_parts_of_a_delivery_report_are_body_text_as_a_client_shows_them() -> None:
+    # The DSN's status and the undelivered headers are unnamed inline text: body, not files.
+    parsed = parse_email(raw("bounce_dsn.eml"))
+
+    assert parsed.attachments == ()
+    assert "Final-Recipient: rfc822; j.okafor@example.org\n" in parsed.text_body
+    assert "Subject: Quote Q-2024-0322 for replacement parts\n" in parsed.text_body
 
 
 def test_multipart_alternative_gives_both_bodies_and_no_attachments() -> None:

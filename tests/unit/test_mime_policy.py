@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tidings.domain.mime_bounds import bound_structure
 from tidings.domain.mime_policy import CACHED_DEFAULT
 
 CORPUS = Path(__file__).parent.parent / "data" / "corpus"
@@ -29,7 +30,8 @@ def _shape(msg: Message) -> list[tuple[object, ...]]:
 @pytest.mark.parametrize("name", sorted(p.name for p in CORPUS.glob("*.eml")))
 def test_a_corpus_email_reads_the_same_as_with_policy_default(name: str) -> None:
     # Sharing parsed header values changes nothing a reader of the message can see.
-    raw = (CORPUS / name).read_bytes()
+    # Cut as parse_email cuts it: the standard library cannot read 3,000 levels at all.
+    raw, _ = bound_structure((CORPUS / name).read_bytes())
 
     expected = message_from_bytes(raw, policy=policy.default)
     shared = message_from_bytes(raw, policy=CACHED_DEFAULT)

@@ -372,7 +372,7 @@ def test_automated_email_passes_for_email_written_by_a_person() -> None:
     # No report type, no Auto-Submitted, no X-Autoreply: a person wrote it.
     assert verdict(make_facts(), "automated_email") == (
         Verdict.PASS,
-        "written by a person, not an automatic reply or bounce",
+        "written by a person: no header marks it as an automatic reply, bounce or receipt",
     )
 
 
@@ -382,23 +382,47 @@ def test_a_delivery_status_report_is_a_bounce() -> None:
 
     assert verdict(facts, "automated_email") == (
         Verdict.FAIL,
-        "a delivery status notification (bounce) is not tracked",
+        "a bounce (marked by Content-Type: multipart/report; report-type=delivery-status)"
+        " is not tracked",
     )
 
 
 @pytest.mark.parametrize(
-    "sender", ["mailer-daemon@mx.contoso.example", "postmaster@contoso.example"]
+    ("sender", "return_path", "header"),
+    [
+        ("mailer-daemon@mx.contoso.example", "<>", "Return-Path: <> (the null return path)"),
+        ("postmaster@contoso.example", "<>", "Return-Path: <> (the null return path)"),
+        (
+            "mailer-daemon@mx.contoso.example",
+            None,
+            "From: mailer-daemon@mx.contoso.example with no Return-Path",
+        ),
+        (
+            "postmaster@contoso.example",
+            None,
+            "From: postmaster@contoso.example with no Return-Path",
+        ),
+    ],
 )
-@pytest.mark.parametrize("return_path", ["<>", None])
 def test_mail_from_mailer_daemon_with_a_null_return_path_is_a_bounce(
-    sender: str, return_path: str | None
+    sender: str, return_path: str | None, header: str
 ) -> None:
     # A bounce without a report type is known by its sender and its empty Return-Path.
     headers = make_headers(sender=Address("Mail Delivery System", sender), return_path=return_path)
 
     assert verdict(make_facts(headers=headers), "automated_email") == (
         Verdict.FAIL,
-        "a delivery status notification (bounce) is not tracked",
+        f"a bounce (marked by {header}) is not tracked",
+    )
+
+
+def test_the_null_return_path_marks_an_automatic_reply_from_anyone() -> None:
+    # RFC 3834 §3.3: automatic responses are sent with the null return path.
+    headers = make_headers(return_path="<>")
+
+    assert verdict(make_facts(headers=headers), "automated_email") == (
+        Verdict.FAIL,
+        "an automatic reply (marked by Return-Path: <> (the null return path)) is not tracked",
     )
 
 
@@ -416,17 +440,21 @@ def test_a_read_receipt_is_not_tracked() -> None:
     # multipart/report; report-type=disposition-notification is a read receipt (RFC 8098).
     facts = make_facts(headers=make_headers(report_type="disposition-notification"))
 
-    assert verdict(facts, "automated_email") == (Verdict.FAIL, "a read receipt is not tracked")
+    assert verdict(facts, "automated_email") == (
+        Verdict.FAIL,
+        "a read receipt (marked by Content-Type: multipart/report;"
+        " report-type=disposition-notification) is not tracked",
+    )
 
 
-@pytest.mark.parametrize("value", ["auto-replied", "auto-generated"])
+@pytest.mark.parametrize("value", ["auto-replied", "auto-generated", "auto-notified"])
 def test_an_auto_submitted_email_is_an_automatic_reply(value: str) -> None:
     # Any Auto-Submitted value but "no" marks an automatic email (RFC 3834).
     facts = make_facts(headers=make_headers(auto_submitted=value))
 
     assert verdict(facts, "automated_email") == (
         Verdict.FAIL,
-        f"an automatic reply (Auto-Submitted: {value})",
+        f"an automatic reply (marked by Auto-Submitted: {value}) is not tracked",
     )
 
 
@@ -437,11 +465,58 @@ def test_auto_submitted_no_means_written_by_a_person() -> None:
     assert verdict(facts, "automated_email")[0] is Verdict.PASS
 
 
-def test_an_email_flagged_x_autoreply_is_an_automatic_reply() -> None:
-    # Some servers mark out-of-office replies only with X-Autoreply.
-    facts = make_facts(headers=make_headers(is_autoreply_flagged=True))
+@pytest.mark.parametrize(
+    "header", ["X-Autoreply: yes", "X-Autorespond: on", "X-Autoresponder: vacation"]
+)
+def test_the_x_autoreply_family_marks_an_automatic_reply(header: str) -> None:
+    # Some servers mark out-of-office replies only with one of the X-Auto* headers.
+    facts = make_facts(headers=make_headers(is_autoreply_flagged=True, autoresponder=header))
 
-    assert verdict(facts, "automated_email") == (Verdict.FAIL, "an automatic reply (X-Autoreply)")
+    assert verdict(facts, "automated_email") == (
+        Verdict.FAIL,
+        f"an automatic reply (marked by {header}) is not tracked",
+    )
+
+
+@pytest.mark.parametrize("precedence", ["bulk", "junk", "auto_reply"])
+def test_precedence_bulk_junk_and_auto_reply_mark_automated_email(precedence: str) -> None:
+    # Precedence is not standard, but autoresponders and bulk mailers set it.
+    facts = make_facts(headers=make_headers(precedence=precedence))
+
+    assert verdict(facts, "automated_email")[0] is Verdict.FAIL
+    assert f"Precedence: {precedence}" in verdict(facts, "automated_email")[1]
+
+
+def test_a_persons_post_to_a_mailing_list_is_not_automated() -> None:
+    # List mail says Precedence: bulk, but a person wrote it: List-Id tells the two apart.
+    headers = make_headers(precedence="bulk", list_id="<sales.lists.contoso.example>")
+
+    assert verdict(make_facts(headers=headers), "automated_email")[0] is Verdict.PASS
+
+
+def test_x_auto_response_suppress_alone_does_not_make_an_email_automated() -> None:
+    # Exchange reads it as the sender's request; Outlook puts it on email people write.
+    headers = make_headers(auto_response_suppress="All")
+
+    assert verdict(make_facts(headers=headers), "automated_email") == (
+        Verdict.PASS,
+        "written by a person: no header marks it as an automatic reply, bounce or receipt"
+        " (X-Auto-Response-Suppress: All only asks for no automatic answers)",
+    )
+
+
+def test_an_organization_that_tracks_automated_email_still_hears_which_header_marks_it() -> None:
+    # With the setting off, the rule does not apply, and says what it would have decided by.
+    facts = make_facts(
+        headers=make_headers(auto_submitted="auto-replied", auto_response_suppress="All"),
+        config=EmailConfiguration(skip_automated_email=False),
+    )
+
+    assert verdict(facts, "automated_email") == (
+        Verdict.NOT_APPLICABLE,
+        "an automatic reply (marked by Auto-Submitted: auto-replied), and"
+        " X-Auto-Response-Suppress: All agrees; the organization tracks automated email",
+    )
 
 
 # --- already_tracked ----------------------------------------------------------------------

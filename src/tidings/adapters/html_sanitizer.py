@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import nh3
 
+from tidings.adapters.css_filter import safe_style
 from tidings.domain.activity import SanitizedHtml
 
 _TAGS = set(nh3.ALLOWED_TAGS) | {"font"}
@@ -46,12 +47,19 @@ class Nh3HtmlSanitizer:
 
         def keep(tag: str, attribute: str, value: str) -> str | None:
             nonlocal blocked
+            if attribute == "style":
+                return safe_style(value, _STYLE_PROPERTIES)
             lowered = value.strip().lower()
+            squeezed = "".join(lowered.split())
+            if "javascript:" in squeezed or "vbscript:" in squeezed:
+                return None  # not the scheme, so nh3 lets it by; no mail needs it anywhere
             if attribute == "src" and tag == "img":
                 if lowered.startswith(_REMOTE) and not remote_images:
                     blocked += 1
                     return None
-                if lowered.startswith("data:") and not lowered.startswith("data:image/"):
+                if lowered.startswith("data:") and (
+                    not lowered.startswith("data:image/") or lowered.startswith("data:image/svg")
+                ):
                     return None
             if attribute == "href" and lowered.startswith(("data:", "cid:")):
                 return None

@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 from tidings.domain.activity import Attachment
+from tidings.domain.filenames import extension_of as extension_of
+from tidings.domain.filenames import extensions_of
 from tidings.domain.message import AttachmentPart
 from tidings.domain.settings import EmailConfiguration
 
+#: The name of the entry that notes the parts of an email Tidings did not read.
+UNREAD_PARTS_NAME = "(parts not read)"
 
-def extension_of(filename: str) -> str:
-    """The lower-case extension without the dot; trailing dots and spaces don't hide it."""
-    name = filename.strip().rstrip(". ").lower()
-    return name.rpartition(".")[2] if "." in name else ""
+
+def unread_parts_entry(note: str) -> Attachment:
+    """An attachment entry, without content, saying what of the email was not read."""
+    return Attachment(UNREAD_PARTS_NAME, "multipart/mixed", 0, blocked_reason=note)
 
 
 def blocked_reason(part: AttachmentPart, config: EmailConfiguration) -> str | None:
-    """Why ``part`` may not be kept, or ``None`` if it may."""
-    extension = extension_of(part.filename)
-    if extension and extension in config.blocked_extensions:
-        return f"the extension .{extension} is blocked by the email configuration settings"
+    """Why ``part`` may not be kept, or ``None`` if it may.
+
+    The extension is judged on the name as Windows would save it (``filenames``): no other
+    spelling of a blocked extension gets through.
+    """
+    spellings = extensions_of(part.filename) | extensions_of(part.name_as_written)
+    blocked = sorted(e for e in spellings if e in config.blocked_extensions)
+    if blocked:
+        return f"the extension .{blocked[0]} is blocked by the email configuration settings"
     limit = config.max_attachment_kb * 1024
     if len(part.content) > limit:
         return (

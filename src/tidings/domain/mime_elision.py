@@ -23,6 +23,8 @@ from email import message_from_bytes
 from email.message import Message
 from email.policy import Policy
 
+from tidings.domain.header_text import neutral_line_ends
+
 #: A run of at least this many lines is worth a token (about 2 KB of base64).
 MIN_RUN_LINES = 26
 #: Non-empty lines of base64 letters, each ended by LF or CRLF, from the start of a line.
@@ -33,7 +35,13 @@ _MARK = "TIDINGSELIDED"
 
 
 def parse_message(raw: bytes, policy: Policy, min_lines: int = MIN_RUN_LINES) -> Message:
-    """``message_from_bytes(raw, policy=policy)``, parsed without walking long base64 runs."""
+    """``message_from_bytes(raw, policy=policy)``, parsed without walking long base64 runs.
+
+    A bare CR is read as data, not as the line end the standard library takes it for
+    (``header_text.neutral_line_ends``): no header or boundary starts after one.
+    """
+    if isinstance(raw, bytes):
+        raw = neutral_line_ends(raw)
     # Where the message holds the token itself, the two could not be told apart; anything
     # but bytes fails as message_from_bytes fails.
     if not isinstance(raw, bytes) or _MARK.encode("ascii") in raw:

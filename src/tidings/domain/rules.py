@@ -11,13 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tidings.domain.activity import CorrelationMethod
+from tidings.domain.automated import automated_mark, suppress_note
 from tidings.domain.folders import is_inbox
 from tidings.domain.people import NOT_AUTHORIZED_TO_TRACK, Privilege, TrackIncoming
 from tidings.domain.records import CUSTOMER_KINDS, EMAIL_ENABLED_KINDS, RecordKind
 from tidings.domain.settings import EmailProcessing
 from tidings.domain.tracking import Reason, TrackingDecision, TrackingFacts, Verdict
-
-_BOUNCE_SENDERS = ("mailer-daemon@", "postmaster@")
 
 
 @dataclass(frozen=True)
@@ -79,19 +78,17 @@ def _folder_tracked(facts: TrackingFacts) -> tuple[Verdict, str]:
 
 
 def _automated_email(facts: TrackingFacts) -> tuple[Verdict, str]:
-    headers = facts.headers
-    sender = headers.sender.address if headers.sender else ""
-    if headers.report_type == "delivery-status" or (
-        sender.startswith(_BOUNCE_SENDERS) and headers.return_path in ("<>", None)
-    ):
-        return Verdict.FAIL, "a delivery status notification (bounce) is not tracked"
-    if headers.report_type == "disposition-notification":
-        return Verdict.FAIL, "a read receipt is not tracked"
-    if headers.auto_submitted not in ("", "no"):
-        return Verdict.FAIL, f"an automatic reply (Auto-Submitted: {headers.auto_submitted})"
-    if headers.is_autoreply_flagged:
-        return Verdict.FAIL, "an automatic reply (X-Autoreply)"
-    return Verdict.PASS, "written by a person, not an automatic reply or bounce"
+    mark = automated_mark(facts.headers)
+    note = suppress_note(facts.headers)
+    if mark is None:
+        text = "written by a person: no header marks it as an automatic reply, bounce or receipt"
+        if note:
+            text += f" ({note} only asks for no automatic answers)"
+        return Verdict.PASS, text
+    text = mark.describe() + (f", and {note} agrees" if note else "")
+    if not facts.config.skip_automated_email:
+        return Verdict.NOT_APPLICABLE, f"{text}; the organization tracks automated email"
+    return Verdict.FAIL, f"{text} is not tracked"
 
 
 def _already_tracked(facts: TrackingFacts) -> tuple[Verdict, str]:

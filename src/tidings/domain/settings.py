@@ -76,6 +76,8 @@ class EmailConfiguration:
     folder_level_tracking: bool = True
     max_attachment_kb: int = 5120
     blocked_extensions: frozenset[str] = DEFAULT_BLOCKED_EXTENSIONS
+    #: Automatic replies, bounces, read receipts and bulk email are not tracked.
+    skip_automated_email: bool = True
 
     def evolve(self, **changes: object) -> EmailConfiguration:
         """A copy with ``changes`` applied and validated."""

@@ -248,6 +248,9 @@ class IngestService:
         """Decide and record one stored email again (replay); park it if anything fails."""
         with self._uow() as uow:
             stored = uow.raw_messages.require(raw_message_id)
+            previous = uow.decisions.get(raw_message_id)
+            if previous is not None and previous.outcome is Outcome.PARKED:
+                uow.decisions.delete(raw_message_id)  # decided anew
             pending = [_Pending(0, stored, try_parse_headers(stored.raw))]
             result = self._decide_all(uow, pending)[0]
             if result.outcome is not Outcome.PARKED:
@@ -571,8 +574,11 @@ class IngestService:
             raise
         except Exception:  # parked whole, never half-recorded
             with uow.savepoint():
+                decided = uow.decisions.get(stored.id)
                 uow.decisions.delete(stored.id)
                 uow.activities.delete(result.activity_id)
+                if decided is not None:  # every rule's verdict stays for the explanation
+                    uow.decisions.add(_parked_decision(decided))
             return self._park(uow, stored.id)
         return result
 
@@ -670,6 +676,18 @@ def _where(exception: BaseException) -> str:
     frames = traceback.extract_tb(exception.__traceback__)
     own = [frame for frame in frames if f"{os.sep}tidings{os.sep}" in frame.filename]
     return "".join(traceback.format_list((own or frames)[-8:]))
+
+
+def _parked_decision(decided: StoredDecision) -> StoredDecision:
+    """The header decision of an email parked after it, kept with every rule's verdict."""
+    error = sys.exception()
+    why = type(error).__name__ if error is not None else "an error"
+    return replace(
+        decided,
+        outcome=Outcome.PARKED,
+        activity_id=None,
+        summary=f"{decided.summary}; parked while reading the whole email: {why}",
+    )
 
 
 class ReplayService:

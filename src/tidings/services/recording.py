@@ -13,7 +13,7 @@ from tidings.domain.activity import (
     Direction,
     EmailActivity,
 )
-from tidings.domain.attachments import admit_attachment
+from tidings.domain.attachments import admit_attachment, unread_parts_entry
 from tidings.domain.conversation import bound_references, starting_conversation
 from tidings.domain.correlation import choose_regarding, correlate, find_tracking_token, subject_key
 from tidings.domain.errors import NotFoundError
@@ -181,8 +181,12 @@ def add_content(activity: EmailActivity, parsed: ParsedEmail, config: EmailConfi
 
 
 def admitted_attachments(parsed: ParsedEmail, config: EmailConfiguration) -> list[Attachment]:
-    """Every attachment of the email, kept or blocked with the reason."""
-    return [admit_attachment(part, config) for part in parsed.attachments]
+    """Every attachment of the email, kept or blocked with the reason; parts of a message
+    too deep or too wide to read are noted as one blocked entry, so the activity says so."""
+    admitted = [admit_attachment(part, config) for part in parsed.attachments]
+    if parsed.unread:
+        admitted.append(unread_parts_entry(parsed.unread))
+    return admitted
 
 
 def _parties(uow: UnitOfWork, lookups: BatchLookups, facts: TrackingFacts) -> list[ActivityParty]:

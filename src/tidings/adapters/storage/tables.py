@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -115,6 +116,7 @@ email_configuration = Table(
     Column("folder_level_tracking", Boolean, nullable=False),
     Column("max_attachment_kb", Integer, nullable=False),
     Column("blocked_extensions", Text, nullable=False),
+    Column("skip_automated_email", Boolean, nullable=False, server_default=true()),
 )
 
 server_profiles = Table(

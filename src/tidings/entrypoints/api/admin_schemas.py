@@ -130,6 +130,7 @@ class EmailConfigurationPublic(BaseModel):
     folder_level_tracking: bool
     max_attachment_kb: int
     blocked_extensions: list[str]
+    skip_automated_email: bool
 
     @classmethod
     def of(cls, config: EmailConfiguration) -> "EmailConfigurationPublic":
@@ -154,6 +155,7 @@ class EmailConfigurationPublic(BaseModel):
             folder_level_tracking=config.folder_level_tracking,
             max_attachment_kb=config.max_attachment_kb,
             blocked_extensions=sorted(config.blocked_extensions),
+            skip_automated_email=config.skip_automated_email,
         )
 
 
@@ -180,6 +182,7 @@ class EmailConfigurationUpdate(StrictModel):
         ]
         | None
     ) = None
+    skip_automated_email: bool | None = None
 
 
 # Server profiles --------------------------------------------------------------------------

@@ -267,3 +267,26 @@ def create_admin(
     tidings = ready()
     _run(lambda: tidings.access.create_admin(full_name, email, password))
     console.print(f"System Administrator {email} created; sign in at the console.")
+
+
+@admin_app.command("automated-email")
+def automated_email(
+    skip: Annotated[
+        bool | None,
+        typer.Option(
+            "--skip/--track",
+            help="Skip automatic replies, bounces, read receipts and bulk email, or track them.",
+        ),
+    ] = None,
+) -> None:
+    """Show or set whether automated email is skipped (an email configuration setting)."""
+    tidings = ready()
+
+    def apply() -> None:
+        if skip is not None:
+            tidings.email_settings.update(OPERATOR, {"skip_automated_email": skip})
+
+    _run(apply)
+    config = tidings.email_settings.get(OPERATOR)
+    state = "skipped" if config.skip_automated_email else "tracked like any other email"
+    console.print(f"Automated email is {state}.")

@@ -46,6 +46,10 @@ SECTIONS: list[tuple[str, list[Field]]] = [
         [Field("folder_level_tracking", "Use folder-level tracking (up to 25 folders per mailbox)", "bool")],
     ),
     (
+        "Automated email",
+        [Field("skip_automated_email", "Skip automatic replies, bounces, read receipts and bulk email", "bool")],
+    ),
+    (
         "Attachments",
         [
             Field("max_attachment_kb", "Maximum file size (KB)", "int"),
