@@ -45,6 +45,7 @@ from tidings.config import Settings
 from tidings.domain.errors import UserError
 from tidings.domain.server_profile import ServerProfileKind
 from tidings.services.access import AccessService
+from tidings.services.compose import ComposeService
 from tidings.services.demo import DemoService, DemoSummary
 from tidings.services.email_settings import EmailSettingsService
 from tidings.services.explain import ExplainService
@@ -140,6 +141,8 @@ class Tidings:
     webhooks: WebhookService
     #: Change notifications from mail APIs (Graph, Gmail) to the sync sessions.
     mail_push: MailPushService
+    #: Email written in the CRM: drafts, replies, sending and retrying.
+    compose: ComposeService
 
     def find_mail_files(self, paths: list[Path]) -> list[MailFile]:
         """Email on disk: files, Maildirs and mbox files."""
@@ -251,6 +254,7 @@ def bootstrap(
         mail_push=MailPushService(
             {kind: api.push for kind, api in apis.items() if api.push is not None}
         ),
+        compose=ComposeService(uow, clock, Nh3HtmlSanitizer()),
     )
 
 

@@ -22,6 +22,7 @@ from tidings.entrypoints.api.openapi import document_problems
 from tidings.entrypoints.api.routes import (
     activities,
     email_settings,
+    emails,
     mailbox_admin,
     mailboxes,
     parked_admin,
@@ -53,6 +54,7 @@ def create_app(tidings: Tidings) -> FastAPI:
     )
     app.state.tidings = tidings
     app.include_router(activities.router)
+    app.include_router(emails.router)
     app.include_router(mailboxes.router)
     # Administration: the set-up procedure, each endpoint behind its privilege.
     for router in (
