@@ -189,6 +189,15 @@ def as_html_body(written: str) -> str:
     return written if _TAG.search(written) else text_as_html(written)
 
 
+def editable_body(html_body: str | None, text_body: str) -> str:
+    """What a text box shows of a saved body: the text, when the HTML is only that text
+    with its line breaks; else the HTML itself."""
+    if not html_body:
+        return text_body
+    text = text_body.rstrip("\n")
+    return text if text_as_html(text) == html_body else html_body
+
+
 def text_as_html(text: str) -> str:
     """Plain text shown as HTML, line breaks kept."""
     return "<br>".join(html.escape(line) for line in text.splitlines())

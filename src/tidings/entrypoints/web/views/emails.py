@@ -13,7 +13,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from tidings.domain.activity import Direction, EmailActivity, ParticipationRole
-from tidings.domain.compose import ReplyMode, as_html_body
+from tidings.domain.compose import ReplyMode, as_html_body, editable_body
 from tidings.domain.errors import ConflictError, ValidationError
 from tidings.domain.outgoing import INTERRUPTED_AFTER_HANDOVER
 from tidings.domain.people import Privilege
@@ -83,7 +83,7 @@ def _form_of(view: EmailView) -> ComposeForm:
         cc=joined(ParticipationRole.CC),
         bcc=joined(ParticipationRole.BCC),
         subject=activity.subject,
-        body=activity.html_body or "",
+        body=editable_body(activity.html_body, activity.text_body),
         regarding_kind=activity.regarding.kind.value if activity.regarding else "",
         regarding_id=str(activity.regarding.id) if activity.regarding else "",
     )
