@@ -6,9 +6,18 @@ missing, never silently absent."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
 
 from tests.builders import Org
 from tests.compose_helpers import SAM, add_sending_user, in_sent
+from tests.conftest import TEST_SECRET_KEY
+from tests.e2e.processes import TIDINGS
 from tests.servers.dovecot import DovecotServer
 from tests.servers.smtp import ReceivedMessage, SmtpServer
 from tidings.adapters.imap.sent import save_sent_copy
@@ -143,3 +152,60 @@ def test_a_sent_copy_that_cannot_be_saved_is_reported_missing_on_the_mailbox(
     assert alert.level is AlertLevel.WARNING
     assert f"Email activity {activity_id} was sent" in alert.text and "missing" in alert.text
     assert _status(org, activity_id) is ActivityStatus.SENT
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_process_killed_between_sending_and_the_sent_copy_leaves_the_copy_to_a_later_run(
+    org: Org, smtp_server: SmtpServer, dovecot: DovecotServer, database_url: str
+) -> None:
+    # The IMAP side answers nothing (a listener that never speaks), so the sender is caught
+    # right after the SMTP server accepted the email and SENT was committed; it is killed
+    # there. The next run, with Dovecot reachable again, saves the copy.
+    add_sending_user(org, smtp_server, dovecot)
+    activity_id = _queue(org, "maria@contoso.example", "Killed before the copy")
+    message_id = org.tidings.queries.activity(activity_id).activity.message_id
+    assert message_id is not None
+    silent = socket.create_server(("127.0.0.1", 0))
+    with org.tidings.uow() as uow:
+        mailbox = uow.mailboxes.get(org.mailboxes["sam"])
+        assert mailbox is not None and mailbox.profile_id is not None
+        profile = uow.server_profiles.get(mailbox.profile_id)
+        assert profile is not None
+        real_port = profile.incoming_port
+        profile.incoming_port = silent.getsockname()[1]
+        uow.server_profiles.save(profile)
+        uow.commit()
+    env = {
+        **os.environ,
+        "TIDINGS_DATABASE_URL": database_url,
+        "TIDINGS_SECRET_KEYS": TEST_SECRET_KEY,
+        "TIDINGS_PARSE_WORKERS": "0",
+    }
+    sender = subprocess.Popen([TIDINGS, "send"], env=env, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while _copy_state(org, activity_id) != SentCopyState.PENDING:
+            assert time.monotonic() < deadline, "the sender never got past SMTP"
+            assert sender.poll() is None, "the sender ended before the copy step"
+            time.sleep(0.05)
+        sender.send_signal(signal.SIGKILL)
+        sender.wait(timeout=30)
+    finally:
+        if sender.poll() is None:
+            sender.kill()
+        silent.close()
+    assert not in_sent(dovecot, message_id)
+    with org.tidings.uow() as uow:
+        profile.incoming_port = real_port
+        uow.server_profiles.save(profile)
+        uow.commit()
+    subprocess.run([TIDINGS, "send"], env=env, capture_output=True, timeout=120, check=True)
+    assert _copy_state(org, activity_id) == SentCopyState.SAVED
+    assert in_sent(dovecot, message_id)
+    assert len(smtp_server.messages) == 1
+
+
+def _copy_state(org: Org, activity_id: int) -> str | None:
+    with org.tidings.uow() as uow:
+        item = uow.outbox.get(activity_id)
+    return item.sent_copy if item else None

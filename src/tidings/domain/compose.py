@@ -262,4 +262,5 @@ def check_subject(subject: str) -> str:
 
 
 def recipients_of(parties: Sequence[ActivityParty], role: ParticipationRole) -> tuple[str, ...]:
-    return tuple(p.address for p in parties if p.role is role)
+    """Each address once: an address several records share is one party per record."""
+    return tuple(dict.fromkeys(p.address for p in parties if p.role is role))

@@ -260,7 +260,8 @@ class ComposeService:
                 direction=Direction.OUTGOING,
                 status=ActivityStatus.DRAFT,
                 message_id=message_id,
-                received_at=None,
+                # Lists sort by this time; an activity without one would sort apart.
+                received_at=now,
                 text_body=html_to_text(html_body),
                 html_body=html_body,
                 in_reply_to=in_reply_to,
