@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import time
+from datetime import timedelta
 
 import pytest
 
@@ -29,8 +30,15 @@ from tidings.domain.people import Caller, Privilege
 from tidings.services.outgoing import OutgoingService
 
 
-def _outgoing(org: Org, *, page_size: int = 100, max_copy_attempts: int = 5) -> OutgoingService:
-    """The sending service as bootstrap builds it, with a small page or few copy tries."""
+def _outgoing(
+    org: Org,
+    *,
+    page_size: int = 100,
+    max_copy_attempts: int = 5,
+    sending_lease: timedelta = timedelta(minutes=10),
+) -> OutgoingService:
+    """The sending service as bootstrap builds it, with a small page, few copy tries or a
+    short lease."""
     return OutgoingService(
         org.tidings.uow,
         org.tidings.secrets,
@@ -39,6 +47,7 @@ def _outgoing(org: Org, *, page_size: int = 100, max_copy_attempts: int = 5) -> 
         save_sent_copy,
         page_size=page_size,
         max_copy_attempts=max_copy_attempts,
+        sending_lease=sending_lease,
     )
 
 
@@ -102,6 +111,23 @@ def test_sending_shows_while_the_server_takes_the_email(
     asyncio.run(org.tidings.outgoing.send_pending())
     assert seen == [ActivityStatus.SENDING]
     assert _status(org, activity_id) is ActivityStatus.SENT
+
+
+def test_an_email_a_stopped_worker_had_taken_is_sent_once_its_lease_runs_out(
+    org: Org, smtp_server: SmtpServer, dovecot: DovecotServer
+) -> None:
+    # Taken (SENDING) but never handed over: nothing reached the server. Within the lease it
+    # may be another worker's send in progress, so it is left alone; after it, it goes out.
+    add_sending_user(org, smtp_server, dovecot)
+    activity_id = _queue(org, "maria@contoso.example", "Taken, then the worker stopped")
+    with org.tidings.uow() as uow:
+        assert uow.outbox.claim(activity_id, org.tidings.clock.now())
+        uow.commit()
+    assert asyncio.run(_outgoing(org).send_pending()) == []
+    assert _status(org, activity_id) is ActivityStatus.SENDING
+    [result] = asyncio.run(_outgoing(org, sending_lease=timedelta(0)).send_pending())
+    assert (result.activity_id, result.phase) == (activity_id, OutboxPhase.SENT)
+    assert len(smtp_server.wait_for(1)) == 1
 
 
 def test_a_sent_copy_that_failed_once_is_saved_by_a_later_round(

@@ -9,13 +9,14 @@ attempt sends the same email. Sending moves through phases::
                                                           └─ server answered no: FAILED
 
 SENDING is committed when a worker takes the email, so a person sees it moving; nothing has
-reached the server yet, so a crash there puts it back in the queue. HANDED_OVER is committed
-just before the message text goes to the server. A process that dies after the server
-accepted the text but before SENT is committed leaves HANDED_OVER behind; recovery never
-sends such an email again: it is marked failed with that reason, so the worst a crash can do
-is ask a person to check, never send twice. Such an email is retried only when a person
-confirms it did not arrive. A plain refusal (the server answered 4xx/5xx to the text) sent
-nothing and may be retried freely.
+reached the server yet, so if that worker stops there the email goes back in the queue once
+its lease has run out (until then it may be another worker's send in progress). HANDED_OVER
+is committed just before the message text goes to the server. A process that dies after the
+server accepted the text but before SENT is committed leaves HANDED_OVER behind; recovery
+never sends such an email again: it is marked failed with that reason, so the worst a crash
+can do is ask a person to check, never send twice. Such an email is retried only when a
+person confirms it did not arrive. A plain refusal (the server answered 4xx/5xx to the text)
+sent nothing and may be retried freely.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from email.utils import make_msgid
 from typing import Protocol
 
@@ -49,6 +50,9 @@ MAX_ATTEMPTS = 10
 MAX_COPY_ATTEMPTS = 5
 #: Outbox items read at a time.
 PAGE = 100
+#: How long an email taken for sending stays with the worker that took it before it goes
+#: back in the queue; longer than any send lasts (each SMTP step has its own timeout).
+SENDING_LEASE = timedelta(minutes=10)
 
 
 def _definitely_refused(error: MailServerError) -> bool:
@@ -103,8 +107,10 @@ class OutgoingService:
         *,
         page_size: int = PAGE,
         max_copy_attempts: int = MAX_COPY_ATTEMPTS,
+        sending_lease: timedelta = SENDING_LEASE,
     ) -> None:
         self._uow = uow_factory
+        self._sending_lease = sending_lease
         self._page_size = page_size
         self._max_copy_attempts = max_copy_attempts
         self._secrets = secrets
@@ -198,12 +204,10 @@ class OutgoingService:
         return activity_id
 
     def recover(self) -> list[int]:
-        """After a restart: email caught mid-handover is failed, never sent again; email a
-        worker had only just taken (nothing reached the server) goes back in the queue."""
+        """After a restart: email caught mid-handover is failed, never sent again."""
         now = self._clock.now()
+        self._requeue_stalled()
         with self._uow() as uow:
-            for item in uow.outbox.in_phase(OutboxPhase.SENDING, limit=10_000):
-                uow.outbox.set_phase(item.activity_id, OutboxPhase.QUEUED, now)
             interrupted = uow.outbox.in_phase(OutboxPhase.HANDED_OVER, limit=10_000)
             for item in interrupted:
                 uow.outbox.set_phase(
@@ -228,6 +232,7 @@ class OutgoingService:
         email queued meanwhile is sent in this round. Then missing Sent-folder copies are
         saved.
         """
+        self._requeue_stalled()
         results: list[SendResult] = []
         after = 0
         while True:
@@ -256,6 +261,15 @@ class OutgoingService:
                 if profile is not None and await self._save_copy(item, profile):
                     saved.append(item.activity_id)
             after = page[-1].activity_id
+
+    def _requeue_stalled(self) -> None:
+        """Email a worker took but never handed over (it stopped before reaching the
+        server) goes back in the queue once the lease has run out; until then it may be
+        another worker's send in progress."""
+        now = self._clock.now()
+        with self._uow() as uow:
+            uow.outbox.requeue_stalled(now - self._sending_lease, now)
+            uow.commit()
 
     def _claim(self, activity_id: int) -> bool:
         with self._uow() as uow:

@@ -88,6 +88,21 @@ class SqlOutboxRepository:
         self._conn.execute(update(t.outbox).where(_O.activity_id == activity_id).values(values))
         self._set_status(activity_id, _ACTIVITY_STATUS[phase])
 
+    def requeue_stalled(self, taken_before: datetime, updated_at: datetime) -> list[int]:
+        """Email taken for sending before ``taken_before`` and never handed over, queued
+        again; the ids."""
+        ids = [
+            row.activity_id
+            for row in self._conn.execute(
+                select(_O.activity_id).where(
+                    _O.phase == OutboxPhase.SENDING.value, _O.updated_at < taken_before
+                )
+            )
+        ]
+        for activity_id in ids:
+            self.set_phase(activity_id, OutboxPhase.QUEUED, updated_at)
+        return ids
+
     def requeue(self, activity_id: int, updated_at: datetime) -> None:
         """A failed email queued again, its attempts counted afresh."""
         self._conn.execute(
