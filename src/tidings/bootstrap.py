@@ -47,6 +47,7 @@ from tidings.config import Settings
 from tidings.domain.errors import UserError
 from tidings.domain.server_profile import ServerProfileKind
 from tidings.services.access import AccessService
+from tidings.services.compose import ComposeService
 from tidings.services.demo import DemoService, DemoSummary
 from tidings.services.email_settings import EmailSettingsService
 from tidings.services.explain import ExplainService
@@ -145,6 +146,8 @@ class Tidings:
     mail_push: MailPushService
     #: Readiness and metrics for operators.
     observability: ObservabilityService
+    #: Email written in the CRM: drafts, replies, sending and retrying.
+    compose: ComposeService
 
     def find_mail_files(self, paths: list[Path]) -> list[MailFile]:
         """Email on disk: files, Maildirs and mbox files."""
@@ -259,6 +262,7 @@ def bootstrap(
             {kind: api.push for kind, api in apis.items() if api.push is not None}
         ),
         observability=ObservabilityService(SqlMetricsReader(engine, settings.database_url), clock),
+        compose=ComposeService(uow, clock, Nh3HtmlSanitizer()),
     )
 
 

@@ -58,6 +58,21 @@ class _Handler:
     def __init__(self, server: SmtpServer) -> None:
         self._server = server
 
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if address.lower() in self._server.unknown_recipients:
+            return "550 5.1.1 no such user"
+        if address.lower() in self._server.deferred_recipients:
+            return "451 4.3.0 try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         auth = session.auth_data
         login = auth.login.decode() if isinstance(auth, LoginPassword) else None
@@ -131,6 +146,10 @@ class SmtpServer:
         self._running = False
         #: Called with each message just before it is accepted (250 sent), if set.
         self.before_accept: Callable[[ReceivedMessage], None] | None = None
+        #: Recipients refused at RCPT TO with 550, as a server refuses an unknown user.
+        self.unknown_recipients: set[str] = set()
+        #: Recipients answered 451 (try again later) at RCPT TO.
+        self.deferred_recipients: set[str] = set()
 
     # -- lifecycle ----------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from tidings.adapters.mail_servers import smtp_auth_failure, smtp_client, smtp_l
 from tidings.adapters.oauth.tokens import OAuthTokens
 from tidings.domain.credentials import Credential
 from tidings.domain.errors import MailServerError
+from tidings.domain.outgoing import MessageRefusedError
 from tidings.domain.server_profile import ServerProfile
 
 
@@ -49,13 +50,38 @@ class SmtpSender:
             raise MailServerError(smtp_auth_failure(profile), permanent=True) from error
         except MailServerError as error:  # the authorization server's answer, under OAuth
             raise MailServerError(f"outgoing: {error}", permanent=error.permanent) from error
+        except aiosmtplib.SMTPRecipientRefused as error:
+            raise MailServerError(
+                f"The mail server refused the recipient {error.recipient}: "
+                f"{error.code} {error.message}",
+                permanent=_permanent(error.code),
+            ) from error
+        except aiosmtplib.SMTPSenderRefused as error:
+            raise MailServerError(
+                f"The mail server refused the sender address {error.sender}: "
+                f"{error.code} {error.message}",
+                permanent=_permanent(error.code),
+            ) from error
+        except aiosmtplib.SMTPDataError as error:
+            raise MessageRefusedError(
+                f"The mail server refused the message: {error.code} {error.message}",
+                permanent=_permanent(error.code),
+            ) from error
         except aiosmtplib.SMTPResponseException as error:
             raise MailServerError(
-                f"outgoing: the server refused: {error.code} {error.message}",
-                permanent=500 <= error.code < 600,
+                f"The mail server refused: {error.code} {error.message}",
+                permanent=_permanent(error.code),
             ) from error
         except (aiosmtplib.SMTPException, OSError) as error:
-            raise MailServerError(f"outgoing: {error}", permanent=False) from error
+            where = f"{profile.outgoing_host}:{profile.outgoing_port or ''}".rstrip(":")
+            raise MailServerError(
+                f"Could not reach the mail server {where}: {error}", permanent=False
+            ) from error
         finally:
             with contextlib.suppress(aiosmtplib.SMTPException, OSError):
                 await client.quit()
+
+
+def _permanent(code: int) -> bool:
+    """5xx replies are final (RFC 5321 §4.2.1); 4xx may pass if tried again."""
+    return 500 <= code < 600

@@ -3,14 +3,20 @@
 The message — Message-ID, tracking token, every byte — is fixed when it is queued, so each
 attempt sends the same email. Sending moves through phases::
 
-    QUEUED ──connect, MAIL, RCPT──▶ HANDED_OVER ──DATA accepted──▶ SENT
-       ▲           │ refused / unreachable              │
-       └───────────┘ (tried again, or FAILED)           └─ crash here: the server may hold it
+    QUEUED ─claim─▶ SENDING ──connect, MAIL, RCPT──▶ HANDED_OVER ──DATA accepted──▶ SENT
+       ▲               │ refused / unreachable            │   │
+       └───────────────┘ (tried again, or FAILED)         │   └─ crash: the server may hold it
+                                                          └─ server answered no: FAILED
 
-HANDED_OVER is committed just before the message text goes to the server. A process that
-dies after the server accepted the text but before SENT is committed leaves HANDED_OVER
-behind; recovery never sends such an email again: it is marked failed with that reason, so
-the worst a crash can do is ask a person to check, never send twice.
+SENDING is committed when a worker takes the email, so a person sees it moving; nothing has
+reached the server yet, so if that worker stops there the email goes back in the queue once
+its lease has run out (until then it may be another worker's send in progress). HANDED_OVER
+is committed just before the message text goes to the server. A process that dies after the
+server accepted the text but before SENT is committed leaves HANDED_OVER behind; recovery
+never sends such an email again: it is marked failed with that reason, so the worst a crash
+can do is ask a person to check, never send twice. Such an email is retried only when a
+person confirms it did not arrive. A plain refusal (the server answered 4xx/5xx to the text)
+sent nothing and may be retried freely.
 """
 
 from __future__ import annotations
@@ -22,11 +28,14 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr
 
+from tidings.domain.errors import MailServerError
+
 
 class OutboxPhase(enum.StrEnum):
     """How far sending one email got."""
 
     QUEUED = "queued"
+    SENDING = "sending"
     HANDED_OVER = "handed_over"
     SENT = "sent"
     FAILED = "failed"
@@ -36,6 +45,42 @@ INTERRUPTED_AFTER_HANDOVER = (
     "sending was interrupted after the message was handed to the server; it was not sent "
     "again, so it may have been delivered once: check the recipient or the Sent folder"
 )
+
+
+class SentCopyState(enum.StrEnum):
+    """Whether the copy of a sent email is in the owner's Sent folder yet."""
+
+    PENDING = "pending"
+    SAVED = "saved"
+    #: Given up after repeated failures; an alert on the mailbox says so.
+    MISSING = "missing"
+    #: The profile keeps no copy (the mail API saves its own, or the option is off).
+    NOT_NEEDED = "not_needed"
+
+
+class MessageRefusedError(MailServerError):
+    """The server answered the message text with a refusal: nothing was delivered."""
+
+
+def may_retry(phase: OutboxPhase, last_error: str | None, *, confirmed: bool) -> str | None:
+    """Why a failed email may not be queued again, or ``None`` when it may."""
+    if phase is not OutboxPhase.FAILED:
+        return f"only a failed email can be retried; this one is {phase.value.replace('_', ' ')}"
+    if last_error == INTERRUPTED_AFTER_HANDOVER and not confirmed:
+        return (
+            "this email may have been delivered already (sending was interrupted after the "
+            "server received it); confirm that it did not arrive to send it again"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class OutgoingAttachment:
+    """A file attached to an email written in the CRM."""
+
+    filename: str
+    content_type: str
+    content: bytes
 
 
 @dataclass(frozen=True)
@@ -50,20 +95,29 @@ class OutgoingEmail:
     body: str
     message_id: str
     date: datetime
+    bcc: tuple[str, ...] = ()
+    html_body: str | None = None
     #: For a reply: the Message-ID it answers and the References chain (RFC 5322 §3.6.4).
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()
+    attachments: tuple[OutgoingAttachment, ...] = ()
 
     @property
     def recipients(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys((*self.to, *self.cc)))
+        """Everyone the server delivers to: Bcc recipients are in the envelope only."""
+        return tuple(dict.fromkeys((*self.to, *self.cc, *self.bcc)))
 
 
 def compose(email: OutgoingEmail) -> bytes:
-    """The message as it will be sent, every attempt the same."""
+    """The message as it will be sent, every attempt the same.
+
+    With an HTML body it is multipart/alternative (text first, as RFC 2046 orders the
+    choices); Bcc recipients never appear in a header.
+    """
     msg = EmailMessage()
     msg["From"] = formataddr((email.sender_name, email.sender_address))
-    msg["To"] = ", ".join(email.to)
+    if email.to:
+        msg["To"] = ", ".join(email.to)
     if email.cc:
         msg["Cc"] = ", ".join(email.cc)
     msg["Subject"] = email.subject
@@ -74,6 +128,15 @@ def compose(email: OutgoingEmail) -> bytes:
     if email.references:
         msg["References"] = " ".join(email.references)
     msg.set_content(email.body)
+    if email.html_body is not None:
+        msg.add_alternative(email.html_body, subtype="html")
+    for attachment in email.attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        if not subtype:
+            maintype, subtype = "application", "octet-stream"
+        msg.add_attachment(
+            attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename
+        )
     return msg.as_bytes(policy=SMTP)
 
 

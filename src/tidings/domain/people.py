@@ -25,6 +25,8 @@ class Privilege(enum.StrEnum):
     WRITE_USERS = "write_users"
     READ_RECORDS = "read_records"
     WRITE_RECORDS = "write_records"
+    #: Send email from a queue's mailbox (support@ …), as D365's "Send Email as Another User".
+    SEND_AS_QUEUE = "send_as_queue"
 
 
 #: The words D365 shows a user who lacks the tracking role.

@@ -92,3 +92,6 @@ class OutboxItem:
     phase: OutboxPhase
     attempts: int = 0
     last_error: str | None = None
+    #: A ``domain.outgoing.SentCopyState`` value once sent; ``None`` before.
+    sent_copy: str | None = None
+    copy_attempts: int = 0

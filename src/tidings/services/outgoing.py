@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from email.utils import make_msgid
 from typing import Protocol
 
@@ -19,12 +20,19 @@ from tidings.domain.activity import (
 from tidings.domain.correlation import format_tracking_token, subject_key
 from tidings.domain.credentials import Credential
 from tidings.domain.credentials import Direction as CredentialDirection
-from tidings.domain.errors import MailServerError, NotFoundError, ValidationError
+from tidings.domain.errors import (
+    MailServerError,
+    NotFoundError,
+    ThrottledError,
+    ValidationError,
+)
 from tidings.domain.mailbox import Alert, AlertLevel
 from tidings.domain.outgoing import (
     INTERRUPTED_AFTER_HANDOVER,
+    MessageRefusedError,
     OutboxPhase,
     OutgoingEmail,
+    SentCopyState,
     compose,
     subject_with_token,
 )
@@ -39,6 +47,18 @@ from tidings.services.ports import Clock, SecretBox, UnitOfWork
 
 #: Attempts after which a transient failure becomes final.
 MAX_ATTEMPTS = 10
+#: Tries at saving a sent email's copy in the Sent folder before an alert says it is missing.
+MAX_COPY_ATTEMPTS = 5
+#: Outbox items read at a time.
+PAGE = 100
+#: How long an email taken for sending stays with the worker that took it before it goes
+#: back in the queue; longer than any send lasts (each SMTP step has its own timeout).
+SENDING_LEASE = timedelta(minutes=10)
+
+
+def _definitely_refused(error: MailServerError) -> bool:
+    """Whether the server answered no (so nothing was delivered), rather than going quiet."""
+    return isinstance(error, MessageRefusedError | ThrottledError) or error.permanent
 
 
 class SentCopy(Protocol):
@@ -85,8 +105,15 @@ class OutgoingService:
         clock: Clock,
         sent_copy: SentCopy | None = None,
         api_senders: Mapping[ServerProfileKind, MailSender] | None = None,
+        *,
+        page_size: int = PAGE,
+        max_copy_attempts: int = MAX_COPY_ATTEMPTS,
+        sending_lease: timedelta = SENDING_LEASE,
     ) -> None:
         self._uow = uow_factory
+        self._sending_lease = sending_lease
+        self._page_size = page_size
+        self._max_copy_attempts = max_copy_attempts
         self._secrets = secrets
         self._sender = sender
         #: Senders of the kinds that send through a mail API (Graph, Gmail, EWS), not SMTP.
@@ -194,6 +221,7 @@ class OutgoingService:
     def recover(self) -> list[int]:
         """After a restart: email caught mid-handover is failed, never sent again."""
         now = self._clock.now()
+        self._requeue_stalled()
         with self._uow() as uow:
             interrupted = uow.outbox.in_phase(OutboxPhase.HANDED_OVER, limit=10_000)
             for item in interrupted:
@@ -212,18 +240,68 @@ class OutgoingService:
         return [item.activity_id for item in interrupted]
 
     async def send_pending(self) -> list[SendResult]:
-        """Send every queued email once, in the order queued."""
+        """Send every queued email once, in the order queued, until the queue is empty.
+
+        Pages are read past the last email seen, so one that failed and went back to the
+        queue waits for the next round instead of being tried again and again in this one;
+        email queued meanwhile is sent in this round. Then missing Sent-folder copies are
+        saved.
+        """
+        self._requeue_stalled()
+        results: list[SendResult] = []
+        after = 0
+        while True:
+            with self._uow() as uow:
+                page = uow.outbox.in_phase(OutboxPhase.QUEUED, limit=self._page_size, after=after)
+            if not page:
+                break
+            for item in page:
+                if await asyncio.to_thread(self._claim, item.activity_id):
+                    results.append(await self._send(item))
+            after = page[-1].activity_id
+        await self.save_missing_copies()
+        return results
+
+    async def save_missing_copies(self) -> list[int]:
+        """Save the Sent-folder copies a crash or a failure left unsaved; the ids saved."""
+        saved: list[int] = []
+        after = 0
+        while True:
+            with self._uow() as uow:
+                page = uow.outbox.copies_pending(limit=self._page_size, after=after)
+            if not page:
+                return saved
+            for item in page:
+                profile, _ = await asyncio.to_thread(self._connection, item.mailbox_id)
+                if profile is not None and await self._save_copy(item, profile):
+                    saved.append(item.activity_id)
+            after = page[-1].activity_id
+
+    def _requeue_stalled(self) -> None:
+        """Email a worker took but never handed over (it stopped before reaching the
+        server) goes back in the queue once the lease has run out; until then it may be
+        another worker's send in progress."""
+        now = self._clock.now()
         with self._uow() as uow:
-            queued = uow.outbox.in_phase(OutboxPhase.QUEUED)
-        return [await self._send(item) for item in queued]
+            uow.outbox.requeue_stalled(now - self._sending_lease, now)
+            uow.commit()
+
+    def _claim(self, activity_id: int) -> bool:
+        with self._uow() as uow:
+            taken = uow.outbox.claim(activity_id, self._clock.now())
+            uow.commit()
+        return taken
 
     async def _send(self, item: OutboxItem) -> SendResult:
         profile, credential = await asyncio.to_thread(self._connection, item.mailbox_id)
+        handed = False
 
         async def handed_over() -> None:
+            nonlocal handed
             await asyncio.to_thread(
                 self._set, item.activity_id, OutboxPhase.HANDED_OVER, None, True
             )
+            handed = True
 
         try:
             if profile is None:
@@ -233,31 +311,72 @@ class OutgoingService:
                 profile, credential, item.envelope_from, item.recipients, item.raw, handed_over
             )
         except MailServerError as error:
-            final = error.permanent or item.attempts + 1 >= MAX_ATTEMPTS
-            phase = OutboxPhase.FAILED if final else OutboxPhase.QUEUED
-            await asyncio.to_thread(self._set, item.activity_id, phase, str(error), False)
-            return SendResult(item.activity_id, phase, str(error))
-        await asyncio.to_thread(self._set, item.activity_id, OutboxPhase.SENT, None, False)
-        if profile is not None:
+            reason = str(error)
+            if handed and not _definitely_refused(error):
+                # The text may have reached the server: never send it again unasked.
+                phase, reason = OutboxPhase.FAILED, INTERRUPTED_AFTER_HANDOVER
+            elif error.permanent or item.attempts + 1 >= MAX_ATTEMPTS:
+                phase = OutboxPhase.FAILED
+            else:
+                phase = OutboxPhase.QUEUED
+            await asyncio.to_thread(self._set, item.activity_id, phase, reason, not handed)
+            if phase is OutboxPhase.FAILED:
+                await asyncio.to_thread(self._alert_failure, item, reason)
+            return SendResult(item.activity_id, phase, reason)
+        keeps_copy = profile is not None and self._keeps_copy(profile)
+        copy = SentCopyState.PENDING if keeps_copy else SentCopyState.NOT_NEEDED
+        await asyncio.to_thread(self._set, item.activity_id, OutboxPhase.SENT, None, False, copy)
+        if keeps_copy and profile is not None:
             await self._save_copy(item, profile)
         return SendResult(item.activity_id, OutboxPhase.SENT)
 
-    async def _save_copy(self, item: OutboxItem, profile: ServerProfile) -> None:
-        """Keep a copy in the owner's Sent folder; a failure is an alert, not a resend."""
-        if self._sent_copy is None or profile.options.get("save_sent_copy") == "no":
-            return
+    def _keeps_copy(self, profile: ServerProfile) -> bool:
+        """Copies are appended over IMAP; the mail APIs keep their own in Sent Items."""
+        return (
+            self._sent_copy is not None
+            and profile.options.get("save_sent_copy") != "no"
+            and profile.kind is ServerProfileKind.IMAP_SMTP
+        )
+
+    async def _save_copy(self, item: OutboxItem, profile: ServerProfile) -> bool:
+        """Keep a copy in the owner's Sent folder; a failure is tried again by the next
+        round, and after ``max_copy_attempts`` becomes an alert, never a resend."""
+        if self._sent_copy is None or not self._keeps_copy(profile):
+            await asyncio.to_thread(self._copy_state, item, SentCopyState.NOT_NEEDED, False)
+            return False
         credential = await asyncio.to_thread(self._incoming_credential, item.mailbox_id, profile)
-        if credential is None or profile.kind is not ServerProfileKind.IMAP_SMTP:
-            return
         fallback = profile.options.get("sent_folder") or SENT_FOLDER
         try:
+            if credential is None:
+                raise MailServerError("the mailbox has no incoming credentials", permanent=True)
             await self._sent_copy(profile, credential, fallback, item.raw)
         except MailServerError as error:
+            if item.copy_attempts + 1 < self._max_copy_attempts:
+                await asyncio.to_thread(self._copy_state, item, SentCopyState.PENDING, True)
+                return False
+            await asyncio.to_thread(self._copy_state, item, SentCopyState.MISSING, True)
             text = (
                 f"Email activity {item.activity_id} was sent, but its copy in the Sent folder "
-                f"was not saved: {error}"
+                f"is missing: it could not be saved after {self._max_copy_attempts} tries: {error}"
             )
             await asyncio.to_thread(self._alert, item.mailbox_id, text)
+            return False
+        await asyncio.to_thread(self._copy_state, item, SentCopyState.SAVED, True)
+        return True
+
+    def _copy_state(self, item: OutboxItem, state: SentCopyState, attempted: bool) -> None:
+        with self._uow() as uow:
+            uow.outbox.set_sent_copy(item.activity_id, state, attempted=attempted)
+            uow.commit()
+
+    def _alert_failure(self, item: OutboxItem, reason: str) -> None:
+        """The mailbox owner hears why, in words they can act on."""
+        recipients = ", ".join(item.recipients[:5]) + (" …" if len(item.recipients) > 5 else "")
+        self._alert(
+            item.mailbox_id,
+            f"Email activity {item.activity_id} to {recipients} was not sent: {reason}",
+            AlertLevel.ERROR,
+        )
 
     def _incoming_credential(self, mailbox_id: int, profile: ServerProfile) -> Credential | None:
         with self._uow() as uow:
@@ -265,9 +384,9 @@ class OutgoingService:
                 uow, self._secrets, profile, mailbox_id, CredentialDirection.INCOMING
             )
 
-    def _alert(self, mailbox_id: int, text: str) -> None:
+    def _alert(self, mailbox_id: int, text: str, level: AlertLevel = AlertLevel.WARNING) -> None:
         with self._uow() as uow:
-            uow.mailboxes.add_alert(mailbox_id, Alert(AlertLevel.WARNING, text, self._clock.now()))
+            uow.mailboxes.add_alert(mailbox_id, Alert(level, text, self._clock.now()))
             uow.commit()
 
     def _connection(self, mailbox_id: int) -> tuple[ServerProfile | None, Credential | None]:
@@ -284,11 +403,21 @@ class OutgoingService:
             return profile, credential
 
     def _set(
-        self, activity_id: int, phase: OutboxPhase, error: str | None, attempted: bool
+        self,
+        activity_id: int,
+        phase: OutboxPhase,
+        error: str | None,
+        attempted: bool,
+        sent_copy: SentCopyState | None = None,
     ) -> None:
         with self._uow() as uow:
             uow.outbox.set_phase(
-                activity_id, phase, self._clock.now(), error=error, attempted=attempted
+                activity_id,
+                phase,
+                self._clock.now(),
+                error=error,
+                attempted=attempted,
+                sent_copy=sent_copy,
             )
             if phase is OutboxPhase.SENT:
                 events.activity_sent(uow, activity_id, self._clock.now())

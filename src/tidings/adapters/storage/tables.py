@@ -345,6 +345,34 @@ outbox = Table(
     Column("attempts", Integer, nullable=False),
     Column("last_error", Text),
     Column("updated_at", UtcDateTime(), nullable=False),
+    # Whether the copy in the owner's Sent folder was saved (domain.outgoing.SentCopyState):
+    # a crash after the server accepted the email leaves "pending", which the worker finishes.
+    Column("sent_copy", String(KIND), index=True),
+    Column("copy_attempts", Integer, nullable=False, server_default="0"),
+)
+
+# What a draft written in the CRM answers, beyond what its activity row holds.
+email_compositions = Table(
+    "email_compositions",
+    metadata,
+    Column("activity_id", ForeignKey("email_activities.id", ondelete="CASCADE"), primary_key=True),
+    Column("original_id", ForeignKey("email_activities.id", ondelete="SET NULL")),
+    Column("mode", String(KIND)),
+    Column("references", MailText(), nullable=False),
+    Column("created_by", ForeignKey("users.id", ondelete="SET NULL")),
+)
+
+# Idempotency-Key header values, per caller and operation, so a retried request is answered
+# as the first one was instead of creating or sending again.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("operation", String(KIND), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("activity_id", ForeignKey("email_activities.id", ondelete="CASCADE")),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 # Every address of an email-enabled record, kept beside the records by the repositories so

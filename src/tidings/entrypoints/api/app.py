@@ -23,6 +23,7 @@ from tidings.entrypoints.api.routes import (
     activities,
     conversations,
     email_settings,
+    emails,
     health,
     mailbox_admin,
     mailboxes,
@@ -56,6 +57,7 @@ def create_app(tidings: Tidings) -> FastAPI:
     app.state.tidings = tidings
     app.include_router(activities.router)
     app.include_router(conversations.router)
+    app.include_router(emails.router)
     app.include_router(mailboxes.router)
     # Administration: the set-up procedure, each endpoint behind its privilege.
     for router in (

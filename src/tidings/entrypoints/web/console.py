@@ -15,6 +15,7 @@ from tidings.entrypoints.web.views import (
     activities,
     auth,
     dashboard,
+    emails,
     mailboxes,
     options,
     parked,
@@ -42,7 +43,8 @@ DOCS_POLICY = (
 ROUTERS = tuple(
     views.router
     for views in (
-        auth, dashboard, activities, mailboxes, profiles, settings, people, options, parked, tokens
+        auth, dashboard, activities, emails, mailboxes, profiles, settings, people, options,
+        parked, tokens,
     )
 )  # fmt: skip
 

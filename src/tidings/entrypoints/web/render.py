@@ -48,6 +48,7 @@ NOTICES = {
     "tracked": "The email is tracked.",
     "untracked": "The email is no longer tracked.",
     "signed-out": "You are signed out.",
+    "queued": "The email is queued for sending.",
 }
 
 

@@ -15,6 +15,7 @@ from tidings.domain.stored import ActivityFilter
 from tidings.entrypoints.api.deps import TidingsDep
 from tidings.entrypoints.web.render import page
 from tidings.entrypoints.web.session import FormVisitor, VisitorDep
+from tidings.entrypoints.web.views.emails import email_actions
 
 router = APIRouter(include_in_schema=False)
 
@@ -89,6 +90,7 @@ def activity_detail(
         request,
         "activity.html",
         visitor,
+        **email_actions(tidings, visitor, activity),
         detail=detail,
         activity=activity,
         roles=list(ParticipationRole),
