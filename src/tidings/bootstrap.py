@@ -65,6 +65,7 @@ from tidings.services.server_profiles import ServerProfileService
 from tidings.services.setup import SetupService
 from tidings.services.sync import SyncService
 from tidings.services.sync_model import DeltaOpener, SyncEvent
+from tidings.services.track_when_sent import TrackWhenSentService
 from tidings.services.webhooks import WebhookService
 
 
@@ -134,6 +135,7 @@ class Tidings:
     people: PeopleService
     personal_options: PersonalOptionsService
     manual_tracking: ManualTrackingService
+    track_when_sent: TrackWhenSentService
     parked: ParkedEmailService
     records: RecordService
     record_import: RecordImportService
@@ -238,6 +240,7 @@ def bootstrap(
         people=PeopleService(uow, Argon2PasswordHasher()),
         personal_options=PersonalOptionsService(uow),
         manual_tracking=ManualTrackingService(uow, clock),
+        track_when_sent=TrackWhenSentService(uow, clock),
         parked=ParkedEmailService(uow, replay),
         records=RecordService(uow),
         record_import=RecordImportService(uow),

@@ -76,6 +76,8 @@ class EmailConfiguration:
     folder_level_tracking: bool = True
     max_attachment_kb: int = 5120
     blocked_extensions: frozenset[str] = DEFAULT_BLOCKED_EXTENSIONS
+    #: A queue mailbox that users Bcc, Cc or forward email to, to track it ("BCC to CRM").
+    tracking_address: str | None = None
 
     def evolve(self, **changes: object) -> EmailConfiguration:
         """A copy with ``changes`` applied and validated."""

@@ -15,6 +15,7 @@ from tidings.services.ports import UnitOfWork
 #: Every setting an admin may change; all of EmailConfiguration.
 EDITABLE = tuple(f.name for f in fields(EmailConfiguration))
 
+_ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
 _EXTENSION = re.compile(r"[a-z0-9][a-z0-9_+-]{0,15}")
 
 
@@ -53,4 +54,20 @@ def _normalized(config: EmailConfiguration) -> EmailConfiguration:
     prefix = config.tracking_token.prefix
     if len(prefix) > 20:
         raise ValidationError("the tracking token prefix can have at most 20 characters")
-    return replace(config, blocked_extensions=frozenset(extensions))
+    return replace(
+        config,
+        blocked_extensions=frozenset(extensions),
+        tracking_address=_tracking_address(config.tracking_address),
+    )
+
+
+def _tracking_address(value: object) -> str | None:
+    """The tracking address as mailboxes keep addresses; empty means none."""
+    if value is None:
+        return None
+    address = str(value).strip().lower()
+    if not address:
+        return None
+    if not _ADDRESS.fullmatch(address) or len(address) > 320:
+        raise ValidationError(f"tracking address: {value!r} is not an email address")
+    return address

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from tidings.domain.activity import EmailActivity
 from tidings.domain.correlation import choose_regarding
 from tidings.domain.errors import ConflictError, NotFoundError, StorageError
+from tidings.domain.mailbox import Mailbox
 from tidings.domain.message import (
     HeaderSummary,
     MessageOrigin,
@@ -39,6 +40,7 @@ from tidings.domain.rules import decide
 from tidings.domain.settings import EmailConfiguration
 from tidings.domain.stored import NewRaw, StoredDecision, StoredRaw
 from tidings.domain.tracking import Outcome, TrackingFacts
+from tidings.services import track_when_sent, tracking_address
 from tidings.services.lookups import BatchLookups
 from tidings.services.ports import Clock, MessageParser, UnitOfWork
 from tidings.services.recording import (
@@ -314,6 +316,10 @@ class IngestService:
         alone in its own savepoint, so that the failing one parks alone. Parsing started for
         the first attempt serves the second.
         """
+        handled = self._before_rules(uow, pending)
+        if handled:  # the rest is decided as ever
+            rest = [item for item in pending if item.index not in handled]
+            return handled | self._decide_all(uow, rest, meanwhile)
         parsing: dict[int, Callable[[], ParsedEmail]] = {}
         if not uow.settings.get().use_smart_matching:
             # Smart matching asks storage about the activities recorded before each email.
@@ -327,6 +333,54 @@ class IngestService:
         if meanwhile is not None:  # undone with the attempt, if it ran in it
             meanwhile(uow)
         return self._decide_one_by_one(uow, pending, parsing)
+
+    def _before_rules(self, uow: UnitOfWork, pending: list[_Pending]) -> dict[int, IngestResult]:
+        """Email the rules do not decide: what arrives at the tracking address, and a sent
+        copy someone asked to track when sent. Each in its own savepoint; a failure parks it."""
+        results: dict[int, IngestResult] = {}
+        config = uow.settings.get()
+        mailboxes: dict[int, Mailbox | None] = {}
+        for item in pending:
+            mailbox_id = item.stored.origin.mailbox_id
+            token = track_when_sent.token_in(item.stored.raw)
+            if config.tracking_address is None and token is None:
+                continue
+            if mailbox_id not in mailboxes:
+                mailboxes[mailbox_id] = uow.mailboxes.get(mailbox_id)
+            mailbox = mailboxes[mailbox_id]
+            try:
+                with uow.savepoint():
+                    result = self._decide_before_rules(uow, config, mailbox, item.stored, token)
+            except StorageError:
+                raise
+            except Exception:  # parked alone, as any email whose deciding fails
+                results[item.index] = self._park(uow, item.stored.id)
+                continue
+            if result is not None:
+                results[item.index] = result
+        return results
+
+    def _decide_before_rules(
+        self,
+        uow: UnitOfWork,
+        config: EmailConfiguration,
+        mailbox: Mailbox | None,
+        stored: StoredRaw,
+        token: str | None,
+    ) -> IngestResult | None:
+        now = self._clock.now()
+        if mailbox is not None and tracking_address.is_tracking_address(config, mailbox):
+            recorded = tracking_address.track_from_address(uow, config, mailbox, stored, now)
+            uow.decisions.add_many(recorded.decisions)
+            first = recorded.decisions[0]
+            return IngestResult(stored.id, first.outcome, first.summary, recorded.activity_id)
+        if token is None:
+            return None
+        decision = track_when_sent.honour(uow, stored, token, now)
+        if decision is None:
+            return None
+        uow.decisions.add(decision)
+        return IngestResult(stored.id, decision.outcome, decision.summary, decision.activity_id)
 
     def _batch(self, uow: UnitOfWork, pending: list[_Pending]) -> _Batch:
         lookups = BatchLookups(

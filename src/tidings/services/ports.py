@@ -38,6 +38,7 @@ from tidings.domain.stored import (
     StoredRaw,
 )
 from tidings.domain.sync import FolderCursor, FolderSyncState, WorkerBeat
+from tidings.domain.track_when_sent import TrackWhenSent
 from tidings.domain.tracking import Correlation
 from tidings.domain.webhooks import (
     DeliveryAttempt,
@@ -218,6 +219,12 @@ class AccessRepository(Protocol):
     def clear_failed_sign_ins(self, email: str) -> None: ...
 
 
+class TrackWhenSentRepository(Protocol):
+    def save(self, intent: TrackWhenSent) -> None: ...
+    def by_tokens(self, tokens: Iterable[str]) -> dict[str, TrackWhenSent]: ...
+    def delete(self, token: str) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository; rolls back unless ``commit`` is called."""
 
@@ -247,6 +254,8 @@ class UnitOfWork(Protocol):
     def access(self) -> AccessRepository: ...
     @property
     def sync(self) -> SyncRepository: ...
+    @property
+    def track_when_sent(self) -> TrackWhenSentRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -67,6 +67,7 @@ def configuration_from(row: Any) -> EmailConfiguration:
         folder_level_tracking=row["folder_level_tracking"],
         max_attachment_kb=row["max_attachment_kb"],
         blocked_extensions=frozenset(row["blocked_extensions"].split()),
+        tracking_address=row["tracking_address"],
     )
 
 
@@ -90,6 +91,7 @@ def configuration_columns(config: EmailConfiguration) -> dict[str, Any]:
         "folder_level_tracking": config.folder_level_tracking,
         "max_attachment_kb": config.max_attachment_kb,
         "blocked_extensions": " ".join(sorted(config.blocked_extensions)),
+        "tracking_address": config.tracking_address,
     }
 
 

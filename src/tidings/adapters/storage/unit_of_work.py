@@ -27,6 +27,7 @@ from tidings.adapters.storage.settings_repository import (
     SqlSettingsRepository,
 )
 from tidings.adapters.storage.sync_repository import SqlSyncRepository
+from tidings.adapters.storage.track_when_sent_repository import SqlTrackWhenSentRepository
 from tidings.adapters.storage.webhook_repository import SqlEventOutbox, SqlWebhookRepository
 from tidings.domain.errors import StorageError
 
@@ -50,6 +51,7 @@ class SqlAlchemyUnitOfWork:
     records: SqlRecordRepository
     events: SqlEventOutbox
     webhooks: SqlWebhookRepository
+    track_when_sent: SqlTrackWhenSentRepository
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -78,6 +80,7 @@ class SqlAlchemyUnitOfWork:
         self.records = SqlRecordRepository(connection)
         self.events = SqlEventOutbox(connection)
         self.webhooks = SqlWebhookRepository(connection)
+        self.track_when_sent = SqlTrackWhenSentRepository(connection)
         return self
 
     def __exit__(
