@@ -45,6 +45,7 @@ from tidings.config import Settings
 from tidings.domain.errors import UserError
 from tidings.domain.server_profile import ServerProfileKind
 from tidings.services.access import AccessService
+from tidings.services.addin import AddinService
 from tidings.services.demo import DemoService, DemoSummary
 from tidings.services.email_settings import EmailSettingsService
 from tidings.services.explain import ExplainService
@@ -136,6 +137,7 @@ class Tidings:
     personal_options: PersonalOptionsService
     manual_tracking: ManualTrackingService
     track_when_sent: TrackWhenSentService
+    addin: AddinService
     parked: ParkedEmailService
     records: RecordService
     record_import: RecordImportService
@@ -241,6 +243,7 @@ def bootstrap(
         personal_options=PersonalOptionsService(uow),
         manual_tracking=ManualTrackingService(uow, clock),
         track_when_sent=TrackWhenSentService(uow, clock),
+        addin=AddinService(uow, ExplainService(uow), QueryService(uow, clock)),
         parked=ParkedEmailService(uow, replay),
         records=RecordService(uow),
         record_import=RecordImportService(uow),

@@ -33,6 +33,11 @@ class Settings(BaseSettings):
         ge=1,
         description="Days a finished webhook delivery (delivered or given up) stays visible",
     )
+    public_url: str | None = Field(
+        default=None,
+        description="The HTTPS address people reach Tidings at, such as https://crm.example.com "
+        "(default: the address of each request); the App for Outlook's manifest points there",
+    )
     parse_workers: int | None = Field(
         default=None,
         ge=0,

@@ -8,6 +8,7 @@ same header and are left to the rules); the request is used once.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -15,7 +16,7 @@ from email.policy import compat32
 from tidings.domain.errors import NotFoundError, ValidationError
 from tidings.domain.message import parse_email, parse_headers, split_header_block
 from tidings.domain.people import Caller, Privilege
-from tidings.domain.records import REGARDING_KINDS, RecordKind, RecordRef
+from tidings.domain.records import REGARDING_KINDS, RecordKind, RecordRef, RecordSummary
 from tidings.domain.rules import decide
 from tidings.domain.stored import StoredDecision, StoredRaw
 from tidings.domain.track_when_sent import TRACK_HEADER, TrackWhenSent, is_token
@@ -33,6 +34,14 @@ from tidings.services.recording import (
 
 TRACK_WHEN_SENT = "track_when_sent"
 _NEEDLE = TRACK_HEADER.lower().encode()
+
+
+@dataclass(frozen=True)
+class PendingRequest:
+    """A request as the task pane shows it."""
+
+    intent: TrackWhenSent
+    regarding: RecordSummary | None
 
 
 class TrackWhenSentService:
@@ -62,10 +71,19 @@ class TrackWhenSentService:
 
     def get(self, caller: Caller, token: str) -> TrackWhenSent | None:
         """The caller's pending request for the draft with this token, if any."""
+        found = self.pending(caller, token)
+        return found.intent if found is not None else None
+
+    def pending(self, caller: Caller, token: str) -> PendingRequest | None:
+        """The caller's pending request for the draft with this token, with the name of its
+        regarding record."""
         caller.require(Privilege.TRACK_EMAIL)
         with self._uow() as uow:
             found = uow.track_when_sent.by_tokens([token]).get(token)
-        return found if found is not None and found.user_id == caller.user.id else None
+            if found is None or found.user_id != caller.user.id:
+                return None
+            names = uow.directory.summaries([found.regarding] if found.regarding else [])
+        return PendingRequest(found, names.get(found.regarding) if found.regarding else None)
 
     def cancel(self, caller: Caller, token: str) -> None:
         """Forget the request: the email will be decided by the rules alone."""

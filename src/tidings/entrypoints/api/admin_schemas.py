@@ -130,6 +130,10 @@ class EmailConfigurationPublic(BaseModel):
     folder_level_tracking: bool
     max_attachment_kb: int
     blocked_extensions: list[str]
+    tracking_address: str | None = Field(
+        None,
+        description="A queue mailbox users Bcc, Cc or forward email to, to track it",
+    )
 
     @classmethod
     def of(cls, config: EmailConfiguration) -> "EmailConfigurationPublic":
@@ -154,6 +158,7 @@ class EmailConfigurationPublic(BaseModel):
             folder_level_tracking=config.folder_level_tracking,
             max_attachment_kb=config.max_attachment_kb,
             blocked_extensions=sorted(config.blocked_extensions),
+            tracking_address=config.tracking_address,
         )
 
 
@@ -180,6 +185,9 @@ class EmailConfigurationUpdate(StrictModel):
         ]
         | None
     ) = None
+    tracking_address: Annotated[str, StringConstraints(max_length=320), storable] | None = Field(
+        None, description="The tracking address; null or empty for none"
+    )
 
 
 # Server profiles --------------------------------------------------------------------------
