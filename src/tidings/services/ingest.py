@@ -348,17 +348,33 @@ class IngestService:
             if mailbox_id not in mailboxes:
                 mailboxes[mailbox_id] = uow.mailboxes.get(mailbox_id)
             mailbox = mailboxes[mailbox_id]
-            try:
-                with uow.savepoint():
-                    result = self._decide_before_rules(uow, config, mailbox, item.stored, token)
-            except StorageError:
-                raise
-            except Exception:  # parked alone, as any email whose deciding fails
-                results[item.index] = self._park(uow, item.stored.id)
-                continue
+            result = self._decide_before_rules_once(uow, config, mailbox, item, token)
             if result is not None:
                 results[item.index] = result
         return results
+
+    def _decide_before_rules_once(
+        self,
+        uow: UnitOfWork,
+        config: EmailConfiguration,
+        mailbox: Mailbox | None,
+        item: _Pending,
+        token: str | None,
+    ) -> IngestResult | None:
+        for attempt in range(_CONFLICT_RETRIES + 1):
+            try:
+                with uow.savepoint():
+                    return self._decide_before_rules(uow, config, mailbox, item.stored, token)
+            except StorageError:
+                raise
+            except ConflictError:
+                # Recorded meanwhile from another mailbox (the sent copy, say): deciding
+                # again finds it tracked.
+                if attempt == _CONFLICT_RETRIES:
+                    return self._park(uow, item.stored.id)
+            except Exception:  # parked alone, as any email whose deciding fails
+                return self._park(uow, item.stored.id)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _decide_before_rules(
         self,
