@@ -7,6 +7,8 @@
    - Office.context.mailbox.item in read mode (internetMessageId, itemId, subject) and in
      compose mode (internetHeaders.getAsync / setAsync), chosen by window.__officeStub
    - Office.context.mailbox.addHandlerAsync (accepted, never fired)
+   - Office.context.mailbox.convertToRestId and Office.MailboxEnums.RestVersion ('/' and '+'
+     of an EWS id become '-' and '_')
    - Office.context.ui.displayDialogAsync(url, options, callback): opens a window; the dialog
      object's DialogMessageReceived handler gets what the dialog passes to messageParent
    - Office.context.ui.messageParent(message): posts to the window that opened the dialog
@@ -58,6 +60,7 @@
 
   window.Office = {
     AsyncResultStatus: { Succeeded: Succeeded, Failed: "failed" },
+    MailboxEnums: { RestVersion: { v1_0: "v1.0", v2_0: "v2.0", Beta: "beta" } },
     EventType: {
       DialogMessageReceived: "dialogMessageReceived",
       ItemChanged: "olkItemSelectedChanged",
@@ -76,6 +79,9 @@
     context: {
       mailbox: {
         item: item,
+        convertToRestId: function (itemId) {
+          return itemId.replace(/\//g, "-").replace(/\+/g, "_");
+        },
         addHandlerAsync: function (type, handler, callback) {
           if (callback) {
             callback(result(undefined));

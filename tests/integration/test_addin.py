@@ -14,6 +14,7 @@ from lxml import etree
 
 from tests.builders import Org, make_email
 from tidings.bootstrap import Tidings
+from tidings.domain.message import MessageOrigin
 from tidings.domain.people import NOT_AUTHORIZED_TO_TRACK, Privilege, SecurityRole, TrackIncoming
 from tidings.entrypoints.api.app import create_app
 
@@ -224,3 +225,16 @@ def test_the_tracking_address_is_an_email_setting_in_the_api_and_the_console(
     bad = api.patch("/api/settings/email", json={"tracking_address": "not an address"}, auth=ADMIN)
     assert bad.status_code == 400
     assert 'value="crm@northwind.example"' in client.get("/settings/email").text
+
+
+def test_an_email_without_a_message_id_is_found_by_its_item_id(
+    client: TestClient, org: Org
+) -> None:
+    _dana_signs_in(org, client)
+    # A mail API's id, in the REST form Graph gives it; Outlook's item id has '/' and '+'.
+    origin = MessageOrigin(org.mailboxes["dana"], "INBOX", 1, "AAMkAD-item_1")
+    org.tidings.ingest.ingest(make_email(message_id=None, subject="No id"), origin)
+    panel = client.get("/addin/panel", params={"item_id": "AAMkAD/item+1", "mode": "read"})
+    assert ">Tracked<" in panel.text and "Maria Garcia" in panel.text
+    unknown = client.get("/addin/panel", params={"item_id": "AAMkAD/other", "mode": "read"})
+    assert "Not seen yet" in unknown.text

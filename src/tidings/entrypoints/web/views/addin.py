@@ -126,8 +126,9 @@ def track(
     visitor: FormVisitor,
     raw_message_id: Annotated[int, Form()],
     message_id: Annotated[str, Form()] = "",
+    item_id: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
-    context = {"message_id": message_id, "mode": "read"}
+    context = {"message_id": message_id, "item_id": item_id, "mode": "read"}
     try:
         tidings.manual_tracking.track(visitor.caller, raw_message_id)
     except TidingsError as error:
@@ -143,8 +144,9 @@ def untrack(
     activity_id: Annotated[int, Form()],
     reason: Annotated[str, Form()] = "",
     message_id: Annotated[str, Form()] = "",
+    item_id: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
-    context = {"message_id": message_id, "mode": "read"}
+    context = {"message_id": message_id, "item_id": item_id, "mode": "read"}
     try:
         tidings.manual_tracking.untrack(visitor.caller, activity_id, reason)
     except TidingsError as error:
@@ -161,9 +163,10 @@ def set_regarding(
     kind: Annotated[RecordKind | None, Form()] = None,
     record_id: Annotated[int | None, Form()] = None,
     message_id: Annotated[str, Form()] = "",
+    item_id: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
     """Set the regarding record, or clear it when no record is given."""
-    context = {"message_id": message_id, "mode": "read"}
+    context = {"message_id": message_id, "item_id": item_id, "mode": "read"}
     regarding = RecordRef(kind, record_id) if kind is not None and record_id is not None else None
     try:
         tidings.manual_tracking.set_regarding(visitor.caller, activity_id, regarding)
@@ -234,8 +237,10 @@ def _panel(
         token = context.get("token", "")
         if is_token(token):
             values["intent"] = tidings.track_when_sent.pending(visitor.caller, token)
-    elif context.get("message_id"):
-        values["open"] = tidings.addin.open_email(visitor.caller, context["message_id"])
+    elif context.get("message_id") or context.get("item_id"):
+        values["open"] = tidings.addin.open_email(
+            visitor.caller, context.get("message_id", ""), context.get("item_id", "")
+        )
     return templates.TemplateResponse(request, "addin/_panel.html", values, status_code=status)
 
 

@@ -38,13 +38,25 @@
     });
   }
 
+  // Mail APIs (Graph) name email by the REST form of Outlook's item id.
+  function restId(item) {
+    var mailbox = Office.context.mailbox;
+    if (!item.itemId) {
+      return "";
+    }
+    if (mailbox.convertToRestId && Office.MailboxEnums) {
+      return mailbox.convertToRestId(item.itemId, Office.MailboxEnums.RestVersion.v2_0);
+    }
+    return item.itemId;
+  }
+
   function readItem() {
     var item = Office.context.mailbox.item;
     if (!item) {
       return;
     }
     if (typeof item.internetMessageId === "string") {
-      state = { mode: "read", message_id: item.internetMessageId, item_id: item.itemId || "", token: "" };
+      state = { mode: "read", message_id: item.internetMessageId, item_id: restId(item), token: "" };
       load();
     } else {
       draftToken(item, function (token) {
