@@ -134,6 +134,7 @@ def test_a_user_without_the_tracking_role_sees_d365s_words(client: TestClient, o
     org.tidings.people.set_password(admin[0], sam.id, "sam-password-1")
     signed_in(client, org.tidings, "sam@northwind.example", "sam-password-1")
     panel = client.get("/addin/panel", params={"message_id": "<m1@contoso.example>"})
+    assert panel.status_code == 403
     assert NOT_AUTHORIZED_TO_TRACK in html.unescape(panel.text)
 
 

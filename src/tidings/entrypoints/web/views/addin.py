@@ -19,7 +19,12 @@ from fastapi.responses import HTMLResponse, Response
 
 from tidings import __version__
 from tidings.domain.access import SESSION_LIFETIME
-from tidings.domain.errors import TidingsError
+from tidings.domain.errors import (
+    ConflictError,
+    NotAuthorizedError,
+    NotFoundError,
+    TidingsError,
+)
 from tidings.domain.people import NOT_AUTHORIZED_TO_TRACK, Privilege
 from tidings.domain.records import RecordKind, RecordRef
 from tidings.domain.track_when_sent import is_token
@@ -228,8 +233,10 @@ def _panel(
         "not_authorized": NOT_AUTHORIZED_TO_TRACK,
         "regarding_kinds": [k for k in RecordKind if k.value in _REGARDING_KINDS],
     }
-    status = 200 if error is None else 400
-    if visitor is None or not visitor.can(Privilege.TRACK_EMAIL):
+    status = 200 if error is None else _status_of(error)
+    if visitor is not None and not visitor.can(Privilege.TRACK_EMAIL):
+        return templates.TemplateResponse(request, "addin/_panel.html", values, status_code=403)
+    if visitor is None:
         return templates.TemplateResponse(request, "addin/_panel.html", values, status_code=status)
     if find is not None and visitor.can(Privilege.READ_RECORDS):
         values["candidates"] = tidings.records.find_regarding(visitor.caller, find[:200])
@@ -242,6 +249,14 @@ def _panel(
             visitor.caller, context.get("message_id", ""), context.get("item_id", "")
         )
     return templates.TemplateResponse(request, "addin/_panel.html", values, status_code=status)
+
+
+def _status_of(error: TidingsError) -> int:
+    """The panel comes back with the error; its status says what kind it was."""
+    for kind, status in ((NotAuthorizedError, 403), (NotFoundError, 404), (ConflictError, 409)):
+        if isinstance(error, kind):
+            return status
+    return 400
 
 
 def _frameable(response: HTMLResponse) -> HTMLResponse:

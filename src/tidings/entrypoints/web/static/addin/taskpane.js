@@ -88,9 +88,10 @@
     }
   });
 
-  // A refused action (400) comes back as the panel with its error: show it.
+  // A refused action (4xx) comes back as the panel with its error: show it.
   document.addEventListener("htmx:beforeSwap", function (event) {
-    if (event.detail.xhr.status === 400) {
+    var status = event.detail.xhr.status;
+    if (status >= 400 && status < 500) {
       event.detail.shouldSwap = true;
       event.detail.isError = false;
     }
