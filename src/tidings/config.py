@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     )
     public_url: str | None = Field(
         default=None,
+        pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
         description="The HTTPS address people reach Tidings at, such as https://crm.example.com "
         "(default: the address of each request); the App for Outlook's manifest points there",
     )

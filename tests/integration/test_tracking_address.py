@@ -202,3 +202,13 @@ def test_track_when_sent_needs_the_tracking_role_and_a_good_token(org: Org) -> N
     dana = Caller(org.users["dana"], TRACKER)
     with pytest.raises(ValidationError, match="token"):
         org.tidings.track_when_sent.request(dana, "short", None)
+
+
+def test_a_users_own_address_cannot_be_the_tracking_address(org: Org) -> None:
+    admin = Caller(org.users["dana"], frozenset(Privilege))
+    with pytest.raises(ValidationError, match="is a user's address"):
+        org.tidings.email_settings.update(admin, {"tracking_address": "Dana@northwind.example"})
+    saved = org.tidings.email_settings.update(admin, {"tracking_address": " CRM@northwind.example"})
+    assert saved.tracking_address == CRM
+    cleared = org.tidings.email_settings.update(admin, {"tracking_address": ""})
+    assert cleared.tracking_address is None

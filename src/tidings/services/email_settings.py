@@ -38,6 +38,7 @@ class EmailSettingsService:
         with self._uow() as uow:
             config = apply_changes(uow.settings.get(), changes, EDITABLE)
             config = check_configuration(_normalized(config))
+            _check_tracking_address_free(uow, config.tracking_address)
             uow.settings.save(config)
             uow.commit()
         return config
@@ -59,6 +60,15 @@ def _normalized(config: EmailConfiguration) -> EmailConfiguration:
         blocked_extensions=frozenset(extensions),
         tracking_address=_tracking_address(config.tracking_address),
     )
+
+
+def _check_tracking_address_free(uow: UnitOfWork, address: str | None) -> None:
+    """Every email at the tracking address is tracked for its sender, never for the mailbox's
+    owner: a person's own address would stop their email being tracked for them."""
+    if address is not None and uow.directory.get_user_by_email(address) is not None:
+        raise ValidationError(
+            f"tracking address: {address} is a user's address; name a queue's mailbox"
+        )
 
 
 def _tracking_address(value: object) -> str | None:
