@@ -68,6 +68,7 @@ def test_the_manifest_is_valid_against_microsofts_schema_with_the_requests_addre
     client: TestClient, org: Org, manifest_schema: etree.XMLSchema
 ) -> None:
     signed_in(client, org.tidings, *ADMIN)
+    assert 'href="/addin/manifest.xml"' in client.get("/settings/email").text
     answer = client.get("/addin/manifest.xml")
     assert answer.status_code == 200
     assert "attachment" in answer.headers["content-disposition"]
