@@ -47,6 +47,7 @@ from tidings.config import Settings
 from tidings.domain.errors import UserError
 from tidings.domain.server_profile import ServerProfileKind
 from tidings.services.access import AccessService
+from tidings.services.addin import AddinService
 from tidings.services.compose import ComposeService
 from tidings.services.demo import DemoService, DemoSummary
 from tidings.services.email_settings import EmailSettingsService
@@ -69,6 +70,7 @@ from tidings.services.server_profiles import ServerProfileService
 from tidings.services.setup import SetupService
 from tidings.services.sync import SyncService
 from tidings.services.sync_model import DeltaOpener, SyncEvent
+from tidings.services.track_when_sent import TrackWhenSentService
 from tidings.services.webhooks import WebhookService
 
 
@@ -138,6 +140,8 @@ class Tidings:
     people: PeopleService
     personal_options: PersonalOptionsService
     manual_tracking: ManualTrackingService
+    track_when_sent: TrackWhenSentService
+    addin: AddinService
     parked: ParkedEmailService
     records: RecordService
     record_import: RecordImportService
@@ -248,6 +252,8 @@ def bootstrap(
         people=PeopleService(uow, Argon2PasswordHasher()),
         personal_options=PersonalOptionsService(uow),
         manual_tracking=ManualTrackingService(uow, clock),
+        track_when_sent=TrackWhenSentService(uow, clock),
+        addin=AddinService(uow, ExplainService(uow), QueryService(uow, clock)),
         parked=ParkedEmailService(uow, replay),
         records=RecordService(uow),
         record_import=RecordImportService(uow),

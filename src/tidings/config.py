@@ -39,6 +39,12 @@ class Settings(BaseSettings):
         description="json: one JSON object per log line, with secrets and email content left "
         "out (for log collectors)",
     )
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
+        description="The HTTPS address people reach Tidings at, such as https://crm.example.com "
+        "(default: the address of each request); the App for Outlook's manifest points there",
+    )
     parse_workers: int | None = Field(
         default=None,
         ge=0,

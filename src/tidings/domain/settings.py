@@ -78,6 +78,8 @@ class EmailConfiguration:
     blocked_extensions: frozenset[str] = DEFAULT_BLOCKED_EXTENSIONS
     #: Automatic replies, bounces, read receipts and bulk email are not tracked.
     skip_automated_email: bool = True
+    #: A queue mailbox that users Bcc, Cc or forward email to, to track it ("BCC to CRM").
+    tracking_address: str | None = None
 
     def evolve(self, **changes: object) -> EmailConfiguration:
         """A copy with ``changes`` applied and validated."""

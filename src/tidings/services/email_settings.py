@@ -15,6 +15,7 @@ from tidings.services.ports import UnitOfWork
 #: Every setting an admin may change; all of EmailConfiguration.
 EDITABLE = tuple(f.name for f in fields(EmailConfiguration))
 
+_ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
 _EXTENSION = re.compile(r"[a-z0-9][a-z0-9_+-]{0,15}")
 
 
@@ -37,6 +38,7 @@ class EmailSettingsService:
         with self._uow() as uow:
             config = apply_changes(uow.settings.get(), changes, EDITABLE)
             config = check_configuration(_normalized(config))
+            _check_tracking_address_free(uow, config.tracking_address)
             uow.settings.save(config)
             uow.commit()
         return config
@@ -53,4 +55,29 @@ def _normalized(config: EmailConfiguration) -> EmailConfiguration:
     prefix = config.tracking_token.prefix
     if len(prefix) > 20:
         raise ValidationError("the tracking token prefix can have at most 20 characters")
-    return replace(config, blocked_extensions=frozenset(extensions))
+    return replace(
+        config,
+        blocked_extensions=frozenset(extensions),
+        tracking_address=_tracking_address(config.tracking_address),
+    )
+
+
+def _check_tracking_address_free(uow: UnitOfWork, address: str | None) -> None:
+    """Every email at the tracking address is tracked for its sender, never for the mailbox's
+    owner: a person's own address would stop their email being tracked for them."""
+    if address is not None and uow.directory.get_user_by_email(address) is not None:
+        raise ValidationError(
+            f"tracking address: {address} is a user's address; name a queue's mailbox"
+        )
+
+
+def _tracking_address(value: object) -> str | None:
+    """The tracking address as mailboxes keep addresses; empty means none."""
+    if value is None:
+        return None
+    address = str(value).strip().lower()
+    if not address:
+        return None
+    if not _ADDRESS.fullmatch(address) or len(address) > 320:
+        raise ValidationError(f"tracking address: {value!r} is not an email address")
+    return address

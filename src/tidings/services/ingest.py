@@ -34,6 +34,7 @@ from tidings.domain.activity import EmailActivity
 from tidings.domain.correlation import choose_regarding
 from tidings.domain.error_text import brief
 from tidings.domain.errors import ConflictError, NotFoundError, StorageError
+from tidings.domain.mailbox import Mailbox
 from tidings.domain.message import (
     HeaderSummary,
     MessageOrigin,
@@ -48,6 +49,7 @@ from tidings.domain.stored import NewRaw, StoredDecision, StoredRaw
 from tidings.domain.tracking import Outcome, TrackingFacts
 from tidings.domain.unreadable import EXPLANATIONS as UNREADABLE_EXPLANATIONS
 from tidings.domain.unreadable import unreadable_reason
+from tidings.services import track_when_sent, tracking_address
 from tidings.services.lookups import BatchLookups
 from tidings.services.ports import Clock, MessageParser, UnitOfWork
 from tidings.services.recording import (
@@ -381,6 +383,9 @@ class IngestService:
         """
         parsing: dict[int, Callable[[], ParsedEmail]] = {}
         results = self._park_unreadable(uow, pending)
+        # Email the rules do not decide (the tracking address, track when sent) comes next;
+        # the rest is decided as ever.
+        results.update(self._before_rules(uow, [i for i in pending if i.index not in results]))
         pending = [item for item in pending if item.index not in results]
         if not pending:
             if meanwhile is not None:
@@ -464,6 +469,70 @@ class IngestService:
                     uow, item.stored.id, reason, explanation, f"parked: {reason}"
                 )
         return results
+
+    def _before_rules(self, uow: UnitOfWork, pending: list[_Pending]) -> dict[int, IngestResult]:
+        """Email the rules do not decide: what arrives at the tracking address, and a sent
+        copy someone asked to track when sent. Each in its own savepoint; a failure parks it."""
+        results: dict[int, IngestResult] = {}
+        config = uow.settings.get()
+        mailboxes: dict[int, Mailbox | None] = {}
+        for item in pending:
+            mailbox_id = item.stored.origin.mailbox_id
+            token = track_when_sent.token_in(item.stored.raw)
+            if config.tracking_address is None and token is None:
+                continue
+            if mailbox_id not in mailboxes:
+                mailboxes[mailbox_id] = uow.mailboxes.get(mailbox_id)
+            mailbox = mailboxes[mailbox_id]
+            result = self._decide_before_rules_once(uow, config, mailbox, item, token)
+            if result is not None:
+                results[item.index] = result
+        return results
+
+    def _decide_before_rules_once(
+        self,
+        uow: UnitOfWork,
+        config: EmailConfiguration,
+        mailbox: Mailbox | None,
+        item: _Pending,
+        token: str | None,
+    ) -> IngestResult | None:
+        for attempt in range(_CONFLICT_RETRIES + 1):
+            try:
+                with uow.savepoint():
+                    return self._decide_before_rules(uow, config, mailbox, item.stored, token)
+            except StorageError:
+                raise
+            except ConflictError:
+                # Recorded meanwhile from another mailbox (the sent copy, say): deciding
+                # again finds it tracked.
+                if attempt == _CONFLICT_RETRIES:
+                    return self._park(uow, item.stored.id)
+            except Exception:  # parked alone, as any email whose deciding fails
+                return self._park(uow, item.stored.id)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _decide_before_rules(
+        self,
+        uow: UnitOfWork,
+        config: EmailConfiguration,
+        mailbox: Mailbox | None,
+        stored: StoredRaw,
+        token: str | None,
+    ) -> IngestResult | None:
+        now = self._clock.now()
+        if mailbox is not None and tracking_address.is_tracking_address(config, mailbox):
+            recorded = tracking_address.track_from_address(uow, config, mailbox, stored, now)
+            uow.decisions.add_many(recorded.decisions)
+            first = recorded.decisions[0]
+            return IngestResult(stored.id, first.outcome, first.summary, recorded.activity_id)
+        if token is None:
+            return None
+        decision = track_when_sent.honour(uow, stored, token, now)
+        if decision is None:
+            return None
+        uow.decisions.add(decision)
+        return IngestResult(stored.id, decision.outcome, decision.summary, decision.activity_id)
 
     def _batch(self, uow: UnitOfWork, pending: list[_Pending]) -> _Batch:
         lookups = BatchLookups(

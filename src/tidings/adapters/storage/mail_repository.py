@@ -184,6 +184,18 @@ class SqlRawMessageRepository:
         rows = self._conn.execute(select(c.id).where(c.message_id == message_id).order_by(c.id))
         return [int(i) for i in rows.scalars()]
 
+    def ids_by_uids(self, mailbox_ids: Sequence[int], uids: Sequence[str]) -> list[int]:
+        """Kept email of these mailboxes by the id their server gave it (a mail API's id)."""
+        if not mailbox_ids or not uids:
+            return []
+        c = t.raw_messages.c
+        query = (
+            select(c.id)
+            .where(c.mailbox_id.in_(list(mailbox_ids)[:500]), c.uid.in_(list(uids)[:10]))
+            .order_by(c.id)
+        )
+        return [int(i) for i in self._conn.execute(query).scalars()]
+
     def undecided_ids(self) -> list[int]:
         decided = select(t.tracking_decisions.c.raw_message_id)
         parked = select(t.parked_emails.c.raw_message_id)

@@ -68,6 +68,7 @@ def configuration_from(row: Any) -> EmailConfiguration:
         max_attachment_kb=row["max_attachment_kb"],
         blocked_extensions=frozenset(row["blocked_extensions"].split()),
         skip_automated_email=row["skip_automated_email"],
+        tracking_address=row["tracking_address"],
     )
 
 
@@ -92,6 +93,7 @@ def configuration_columns(config: EmailConfiguration) -> dict[str, Any]:
         "max_attachment_kb": config.max_attachment_kb,
         "blocked_extensions": " ".join(sorted(config.blocked_extensions)),
         "skip_automated_email": config.skip_automated_email,
+        "tracking_address": config.tracking_address,
     }
 
 

@@ -117,6 +117,7 @@ email_configuration = Table(
     Column("max_attachment_kb", Integer, nullable=False),
     Column("blocked_extensions", Text, nullable=False),
     Column("skip_automated_email", Boolean, nullable=False, server_default=true()),
+    Column("tracking_address", String(ADDRESS)),
 )
 
 server_profiles = Table(
@@ -628,4 +629,17 @@ webhook_attempts = Table(
     Column("attempted_at", UtcDateTime(), nullable=False),
     Column("status_code", Integer),
     Column("error", Text),
+)
+
+#: "Track when sent", asked for in the App for Outlook while composing: honoured when the sent
+#: copy arrives carrying the same X-Tidings-Track token.
+track_when_sent = Table(
+    "track_when_sent",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token", String(64), nullable=False, unique=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("regarding_kind", String(KIND)),
+    Column("regarding_id", Integer),
+    Column("created_at", UtcDateTime(), nullable=False),
 )

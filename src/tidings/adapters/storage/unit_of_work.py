@@ -28,6 +28,7 @@ from tidings.adapters.storage.settings_repository import (
     SqlSettingsRepository,
 )
 from tidings.adapters.storage.sync_repository import SqlSyncRepository
+from tidings.adapters.storage.track_when_sent_repository import SqlTrackWhenSentRepository
 from tidings.adapters.storage.webhook_repository import SqlEventOutbox, SqlWebhookRepository
 from tidings.domain.errors import StorageError
 
@@ -52,6 +53,7 @@ class SqlAlchemyUnitOfWork:
     events: SqlEventOutbox
     webhooks: SqlWebhookRepository
     compose: SqlComposeRepository
+    track_when_sent: SqlTrackWhenSentRepository
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -81,6 +83,7 @@ class SqlAlchemyUnitOfWork:
         self.events = SqlEventOutbox(connection)
         self.webhooks = SqlWebhookRepository(connection)
         self.compose = SqlComposeRepository(connection)
+        self.track_when_sent = SqlTrackWhenSentRepository(connection)
         return self
 
     def __exit__(

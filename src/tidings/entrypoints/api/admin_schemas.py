@@ -131,6 +131,10 @@ class EmailConfigurationPublic(BaseModel):
     max_attachment_kb: int
     blocked_extensions: list[str]
     skip_automated_email: bool
+    tracking_address: str | None = Field(
+        None,
+        description="A queue mailbox users Bcc, Cc or forward email to, to track it",
+    )
 
     @classmethod
     def of(cls, config: EmailConfiguration) -> "EmailConfigurationPublic":
@@ -156,6 +160,7 @@ class EmailConfigurationPublic(BaseModel):
             max_attachment_kb=config.max_attachment_kb,
             blocked_extensions=sorted(config.blocked_extensions),
             skip_automated_email=config.skip_automated_email,
+            tracking_address=config.tracking_address,
         )
 
 
@@ -183,6 +188,9 @@ class EmailConfigurationUpdate(StrictModel):
         | None
     ) = None
     skip_automated_email: bool | None = None
+    tracking_address: Annotated[str, StringConstraints(max_length=320), storable] | None = Field(
+        None, description="The tracking address; null or empty for none"
+    )
 
 
 # Server profiles --------------------------------------------------------------------------

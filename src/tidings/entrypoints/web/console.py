@@ -13,6 +13,7 @@ from tidings.entrypoints.web.render import HERE, page
 from tidings.entrypoints.web.session import SignInRequired
 from tidings.entrypoints.web.views import (
     activities,
+    addin,
     auth,
     dashboard,
     emails,
@@ -44,7 +45,7 @@ ROUTERS = tuple(
     views.router
     for views in (
         auth, dashboard, activities, emails, mailboxes, profiles, settings, people, options,
-        parked, tokens,
+        parked, tokens, addin,
     )
 )  # fmt: skip
 
@@ -74,7 +75,8 @@ async def _security_headers(request: Request, call_next: RequestResponseEndpoint
     policy = DOCS_POLICY if request.url.path == "/api/docs" else CONSOLE_POLICY
     # A route that set its own policy (an email body's frame) keeps it.
     response.headers.setdefault("Content-Security-Policy", policy)
-    response.headers.setdefault("X-Frame-Options", "DENY")
+    if not request.url.path.startswith("/addin/"):  # Outlook frames the add-in's pages
+        response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     if is_console_path(request.url.path) and not request.url.path.startswith("/static/"):

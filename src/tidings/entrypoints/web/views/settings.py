@@ -56,6 +56,10 @@ SECTIONS: list[tuple[str, list[Field]]] = [
             Field("blocked_extensions", "Blocked file extensions", "words", hint="Separated by spaces or commas, without dots"),
         ],
     ),
+    (
+        "Tracking address",
+        [Field("tracking_address", "Tracking address (a queue mailbox users Bcc, Cc or forward email to)", hint="Such as crm@example.com; empty for none")],
+    ),
 ]  # fmt: skip
 FIELDS = [f for _, fields in SECTIONS for f in fields]
 
