@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass, field, replace
 
 from tidings.domain.errors import ValidationError
+from tidings.domain.tracked_category import DEFAULT_CATEGORY, check_category, imap_keyword
 
 
 class EmailProcessing(enum.StrEnum):
@@ -76,6 +77,14 @@ class EmailConfiguration:
     folder_level_tracking: bool = True
     max_attachment_kb: int = 5120
     blocked_extensions: frozenset[str] = DEFAULT_BLOCKED_EXTENSIONS
+    #: D365's "Tracked to Dynamics 365": written onto tracked email, and read back from it.
+    use_tracked_category: bool = True
+    tracked_category: str = DEFAULT_CATEGORY
+
+    @property
+    def tracked_keyword(self) -> str:
+        """The IMAP keyword the tracked category maps to."""
+        return imap_keyword(self.tracked_category)
 
     def evolve(self, **changes: object) -> EmailConfiguration:
         """A copy with ``changes`` applied and validated."""
@@ -95,4 +104,5 @@ def check_configuration(config: EmailConfiguration) -> EmailConfiguration:
         raise ValidationError("smart matching needs between 1 and 20 shared recipients")
     if not 0 <= config.max_attachment_kb <= 131072:
         raise ValidationError("the maximum attachment size must be between 0 and 131072 KB")
+    check_category(config.tracked_category)
     return config

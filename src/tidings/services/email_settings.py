@@ -9,6 +9,7 @@ from dataclasses import fields, replace
 from tidings.domain.errors import ValidationError
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.settings import EmailConfiguration, check_configuration
+from tidings.domain.tracked_category import check_category
 from tidings.services.changes import apply_changes
 from tidings.services.ports import UnitOfWork
 
@@ -53,4 +54,8 @@ def _normalized(config: EmailConfiguration) -> EmailConfiguration:
     prefix = config.tracking_token.prefix
     if len(prefix) > 20:
         raise ValidationError("the tracking token prefix can have at most 20 characters")
-    return replace(config, blocked_extensions=frozenset(extensions))
+    return replace(
+        config,
+        blocked_extensions=frozenset(extensions),
+        tracked_category=check_category(config.tracked_category),
+    )

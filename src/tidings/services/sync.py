@@ -53,9 +53,11 @@ from tidings.domain.sync import (
     cursor_for,
     is_unchanged,
 )
+from tidings.services.category_tracking import CategoryTracking
 from tidings.services.ingest import IngestService
 from tidings.services.ports import Clock, SecretBox, UnitOfWork
 from tidings.services.sync_delta import DeltaRound
+from tidings.services.sync_flags import FlagRound
 from tidings.services.sync_model import (
     API_KINDS,
     Alerted,
@@ -126,6 +128,9 @@ class SyncService:
         )
         self._delta = DeltaRound(
             uow_factory, ingest, clock, self.status, chunk=chunk, listener=listener
+        )
+        self._flags = FlagRound(
+            CategoryTracking(uow_factory, clock), self.status, listener=listener
         )
 
     @property
@@ -232,8 +237,10 @@ class SyncService:
                     session = await self._open(target.profile, target.credential, target.folder)
                     try:
                         after_select = True
+                        since = await self._flags.since(target)
                         while await self.catch_up(target, session, after_select=after_select):
                             after_select = False
+                        await self._flags.run(target, session, since)
                     finally:
                         await session.close()
             except MailServerError as error:
@@ -322,10 +329,12 @@ class SyncService:
         self._permanent_failures.pop(target.mailbox_id, None)
         after_select = True
         while not stop.is_set():
-            if await self.catch_up(target, session, after_select=after_select):
-                after_select = False
-                continue  # mail may have come while this batch was ingested: look again
+            since = await self._flags.since(target)
+            ingested = await self.catch_up(target, session, after_select=after_select)
             after_select = False
+            await self._flags.run(target, session, since)
+            if ingested:
+                continue  # mail may have come while this batch was ingested: look again
             mode = _waiting_mode(session)
             interval = max(60.0 * target.profile.min_polling_interval_minutes, 1.0)
             timeout = interval if mode is SyncMode.POLLING else 25 * 60.0

@@ -67,6 +67,8 @@ def configuration_from(row: Any) -> EmailConfiguration:
         folder_level_tracking=row["folder_level_tracking"],
         max_attachment_kb=row["max_attachment_kb"],
         blocked_extensions=frozenset(row["blocked_extensions"].split()),
+        use_tracked_category=row["use_tracked_category"],
+        tracked_category=row["tracked_category"],
     )
 
 
@@ -90,6 +92,8 @@ def configuration_columns(config: EmailConfiguration) -> dict[str, Any]:
         "folder_level_tracking": config.folder_level_tracking,
         "max_attachment_kb": config.max_attachment_kb,
         "blocked_extensions": " ".join(sorted(config.blocked_extensions)),
+        "use_tracked_category": config.use_tracked_category,
+        "tracked_category": config.tracked_category,
     }
 
 

@@ -115,6 +115,8 @@ email_configuration = Table(
     Column("folder_level_tracking", Boolean, nullable=False),
     Column("max_attachment_kb", Integer, nullable=False),
     Column("blocked_extensions", Text, nullable=False),
+    Column("use_tracked_category", Boolean, nullable=False, server_default="1"),
+    Column("tracked_category", String(64), nullable=False, server_default="Tracked to Tidings"),
 )
 
 server_profiles = Table(
@@ -369,6 +371,21 @@ raw_messages = Table(
     Column("raw", LargeBinary, nullable=False),
     Column("stored_at", UtcDateTime(), nullable=False),
     UniqueConstraint("mailbox_id", "folder", "uidvalidity", "uid"),
+)
+
+#: What Tidings last knew of each kept email's tracked category on its server.
+category_marks = Table(
+    "category_marks",
+    metadata,
+    Column(
+        "raw_message_id",
+        ForeignKey("raw_messages.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("present", Boolean, nullable=False),
+    Column("written_at", UtcDateTime()),
+    Column("seen", Boolean),
+    Column("changed_at", UtcDateTime(), nullable=False),
 )
 
 email_activities = Table(

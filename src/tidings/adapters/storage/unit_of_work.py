@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from tidings.adapters.storage.access_repository import SqlAccessRepository
 from tidings.adapters.storage.activity_repository import SqlActivityRepository
+from tidings.adapters.storage.category_repository import SqlCategoryMarkRepository
 from tidings.adapters.storage.credential_repository import SqlCredentialRepository
 from tidings.adapters.storage.cursor_repository import SqlCursorRepository
 from tidings.adapters.storage.directory_repository import SqlDirectoryRepository
@@ -50,6 +51,7 @@ class SqlAlchemyUnitOfWork:
     records: SqlRecordRepository
     events: SqlEventOutbox
     webhooks: SqlWebhookRepository
+    category_marks: SqlCategoryMarkRepository
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -78,6 +80,7 @@ class SqlAlchemyUnitOfWork:
         self.records = SqlRecordRepository(connection)
         self.events = SqlEventOutbox(connection)
         self.webhooks = SqlWebhookRepository(connection)
+        self.category_marks = SqlCategoryMarkRepository(connection)
         return self
 
     def __exit__(

@@ -130,6 +130,14 @@ class EmailConfigurationPublic(BaseModel):
     folder_level_tracking: bool
     max_attachment_kb: int
     blocked_extensions: list[str]
+    use_tracked_category: bool = Field(
+        description="Write the tracked category onto tracked email, and track or untrack "
+        "email when a person sets or removes it"
+    )
+    tracked_category: str = Field(description="The category's name (Exchange, Gmail)")
+    tracked_keyword: str = Field(
+        description="The IMAP keyword the category maps to (derived from its name)"
+    )
 
     @classmethod
     def of(cls, config: EmailConfiguration) -> "EmailConfigurationPublic":
@@ -154,6 +162,9 @@ class EmailConfigurationPublic(BaseModel):
             folder_level_tracking=config.folder_level_tracking,
             max_attachment_kb=config.max_attachment_kb,
             blocked_extensions=sorted(config.blocked_extensions),
+            use_tracked_category=config.use_tracked_category,
+            tracked_category=config.tracked_category,
+            tracked_keyword=config.tracked_keyword,
         )
 
 
@@ -179,6 +190,10 @@ class EmailConfigurationUpdate(StrictModel):
             Field(max_length=1000),
         ]
         | None
+    ) = None
+    use_tracked_category: bool | None = None
+    tracked_category: (
+        Annotated[str, StringConstraints(min_length=1, max_length=50), storable] | None
     ) = None
 
 
