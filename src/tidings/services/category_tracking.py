@@ -74,7 +74,8 @@ class CategoryTracking:
         self, mailbox_id: int, folder: str, uidvalidity: int, states: Sequence[CategoryState]
     ) -> list[IngestResult]:
         """Track what was marked and untrack what was unmarked since the last look; returns
-        what changed. Messages not kept yet are left for sync to fetch first."""
+        the emails whose outcome changed. Messages not kept yet are left for sync to fetch
+        first."""
         if not states:
             return []
         origins = {s.uid: MessageOrigin(mailbox_id, folder, uidvalidity, s.uid) for s in states}
@@ -162,13 +163,15 @@ class CategoryTracking:
         decision = decide(facts)
         correlation = choose_regarding(facts.correlation, facts.folder_rule)
         if not decision.tracked:
+            # Still not tracked (say, already tracked from another folder): the explanation
+            # now says it was marked, but nothing changed to tell of.
             record = StoredDecision(
                 stored.id, Outcome.NOT_TRACKED, decision.summary(), decision, correlation, None, now
             )
             if previous is not None:
                 uow.decisions.delete(stored.id)
             uow.decisions.add(record)
-            return IngestResult(stored.id, Outcome.NOT_TRACKED, record.summary)
+            return None
         with uow.savepoint():
             activity_id = record_activity(uow, lookups, stored, facts, now)
             fill_content(uow, activity_id, parse_email(stored.raw), config)
