@@ -15,8 +15,10 @@ from tests.integration.sync_run import USERS, SyncRun, org_syncing, service_for
 from tests.servers.dovecot import DovecotServer
 from tidings.adapters.imap.client import ImapFolderSession
 from tidings.domain.credentials import Credential
+from tidings.domain.errors import MailServerError
 from tidings.domain.people import PersonalOptions, TrackIncoming
 from tidings.domain.server_profile import ServerProfile
+from tidings.domain.tracked_category import FlagState
 from tidings.domain.tracking import Outcome
 from tidings.services.sync_model import FolderSession
 
@@ -202,3 +204,39 @@ def test_turned_off_the_category_is_neither_written_nor_read(
     run.stop()
     assert _explain(org, "<m@c.example>")[0] is Outcome.NOT_TRACKED
     assert _flags(dovecot, 2) == set()
+
+
+def test_a_mark_made_while_sync_was_away_is_read_even_if_the_first_look_fails(
+    org_run: tuple[Org, SyncRun], dovecot: DovecotServer
+) -> None:
+    # On reconnecting, the catch-up stores SELECT's HIGHESTMODSEQ before flags are read; a
+    # connection lost in between must not skip the changes made while sync was away.
+    org, run = org_run
+    _track_nothing(org)
+    dovecot.deliver(DANA, make_email(subject="Away", message_id="<aw@c.example>"))
+    run.start(service_for(run))
+    run.wait_for(lambda: _outcomes(run) == [Outcome.NOT_TRACKED])
+    run.stop()
+    dovecot.change_flags(DANA, 1, KEYWORD)
+    failures = [MailServerError("the connection was lost", permanent=False)]
+
+    async def failing_once(
+        profile: ServerProfile, credential: Credential, folder: str
+    ) -> FolderSession:
+        session = await ImapFolderSession.open(profile, credential, folder)
+        read = session.flags_since
+
+        async def flags_since(modseq: int) -> list[FlagState]:
+            if failures:
+                raise failures.pop()
+            return await read(modseq)
+
+        session.flags_since = flags_since  # type: ignore[method-assign]
+        return session
+
+    again = SyncRun(run.tidings)
+    again.start(service_for(again, opener=failing_once))
+    again.wait_for(lambda: Outcome.TRACKED in _outcomes(again))
+    again.stop()
+    assert failures == []
+    assert _explain(org, "<aw@c.example>")[0] is Outcome.TRACKED

@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
+from tidings.domain.errors import MailServerError
 from tidings.domain.sync import FolderStatus
 from tidings.domain.tracked_category import FlagState, keyword_allowed
 from tidings.services.category_tracking import CategoryTracking, imap_states
@@ -75,19 +76,44 @@ class FlagRound:
         self._listener = listener
         self._rescan_limit = rescan_limit
         self._use_condstore = use_condstore
+        #: Each folder's UIDVALIDITY when ``since`` read its MODSEQ.
+        self._validity: dict[tuple[int, str], int | None] = {}
 
     async def since(self, target: SyncTarget) -> int | None:
         """The HIGHESTMODSEQ up to which flags were handled: read it before catching up,
         which may move the cursor's copy to what SELECT reported."""
-        stored = await asyncio.to_thread(
-            self._status.stored_cursor, (target.mailbox_id, target.folder)
-        )
+        key = (target.mailbox_id, target.folder)
+        stored = await asyncio.to_thread(self._status.stored_cursor, key)
+        self._validity[key] = stored.uidvalidity if stored is not None else None
         return stored.highest_modseq if stored is not None else None
 
     async def run(self, target: SyncTarget, session: object, since: int | None) -> None:
-        """One round: read changes, track and untrack, write the category, move the MODSEQ."""
+        """One round: read changes, track and untrack, write the category, move the MODSEQ.
+
+        Should the connection fail first, the cursor's HIGHESTMODSEQ goes back to ``since``:
+        the catch-up before may have stored SELECT's, past changes this round never read.
+        """
         if not isinstance(session, FlagSession):
             return
+        try:
+            await self._round(target, session, since)
+        except MailServerError:
+            await self._restore((target.mailbox_id, target.folder), since)
+            raise
+
+    async def _restore(self, key: tuple[int, str], since: int | None) -> None:
+        current = await asyncio.to_thread(self._status.stored_cursor, key)
+        if current is None:
+            return
+        # Under a new UIDVALIDITY the old MODSEQ means nothing: none, and the next round
+        # reads the newest flags again.
+        restored = since if current.uidvalidity == self._validity.get(key) else None
+        if current.highest_modseq != restored:
+            await asyncio.to_thread(
+                self._status.save_cursor, replace(current, highest_modseq=restored)
+            )
+
+    async def _round(self, target: SyncTarget, session: FlagSession, since: int | None) -> None:
         config = await asyncio.to_thread(self._categories.settings)
         if not config.use_tracked_category:
             return
