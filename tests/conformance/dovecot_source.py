@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from tests.servers.dovecot import DovecotServer
 from tests.servers.smtp import SmtpServer
 from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
+from tidings.domain.tracked_category import imap_keyword
 
 if TYPE_CHECKING:
     from tests.builders import Org
@@ -23,7 +24,24 @@ def _address(user: str) -> str:
     return f"{user}@northwind.example"
 
 
-class DovecotSource:
+class DovecotCategories:
+    """Categories on a Dovecot: IMAP keywords, set and read back with doveadm."""
+
+    _dovecot: DovecotServer
+
+    def stored_category(self, category: str) -> str:
+        return imap_keyword(category)
+
+    def set_category(self, address: str, message_id: str, category: str, present: bool) -> None:
+        uid = self._dovecot.uid_of(address, message_id)
+        self._dovecot.change_flags(address, uid, imap_keyword(category), add=present)
+
+    def categories(self, address: str, message_id: str) -> set[str]:
+        flags = self._dovecot.flags(address, self._dovecot.uid_of(address, message_id))
+        return {flag for flag in flags if not flag.startswith("\\")}
+
+
+class DovecotSource(DovecotCategories):
     """Dovecot with IMAP or POP3 behind it; cursors are UIDVALIDITY and UIDs, or UIDLs."""
 
     can_throttle = False
@@ -32,6 +50,7 @@ class DovecotSource:
         self.kind = kind
         self.name = "imap" if kind is ServerProfileKind.IMAP_SMTP else "pop3"
         self.has_folders = kind is ServerProfileKind.IMAP_SMTP
+        self.has_categories = kind is ServerProfileKind.IMAP_SMTP  # POP3 keeps no flags
         self._dovecot = dovecot
         self._smtp = smtp
 

@@ -49,3 +49,22 @@ class MailSource(Protocol):
     def sent(self, address: str) -> list[bytes]:
         """The messages sent through the mailbox at ``address`` so far, as sent."""
         ...
+
+
+class CategorySource(MailSource, Protocol):
+    """A mail source whose messages carry categories (IMAP keywords, Exchange categories,
+    Gmail labels), set or removed by a person in a mail client (``has_categories``)."""
+
+    has_categories: bool
+
+    def stored_category(self, category: str) -> str:
+        """How the system names the tracked category (IMAP: its keyword)."""
+        ...
+
+    def set_category(self, address: str, message_id: str, category: str, present: bool) -> None:
+        """Set (or remove) ``category`` on a message of the Inbox, as a person does."""
+        ...
+
+    def categories(self, address: str, message_id: str) -> set[str]:
+        """The categories on a message of the Inbox, as the system names them."""
+        ...

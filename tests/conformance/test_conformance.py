@@ -2,27 +2,29 @@
 Dovecot, Microsoft Graph, Exchange Web Services and Gmail against their contract fakes.
 
 New mail becomes one activity; a folder rule applies; a lost cursor re-syncs without
-duplicates; throttling waits; bad credentials alert and do not enable; outgoing sends once.
+duplicates; throttling waits; bad credentials alert and do not enable; outgoing sends once;
+the tracked category set tracks, removed untracks, and Tidings writes its own once.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
 
 from tests.builders import Org, make_email
-from tests.conformance.source import MailSource
+from tests.conformance.source import CategorySource, MailSource
 from tests.conformance.sources import SOURCES
 from tests.integration.sync_run import SyncRun, org_syncing, service_for
 from tidings.domain.activity import ActivityStatus
 from tidings.domain.correlation import CorrelationMethod
 from tidings.domain.mailbox import AlertLevel
 from tidings.domain.outgoing import OutboxPhase
-from tidings.domain.people import Caller, Privilege
+from tidings.domain.people import Caller, PersonalOptions, Privilege, TrackIncoming
 from tidings.domain.tracking import Outcome
 from tidings.services.queries import ActivityFilter
 
@@ -177,3 +179,76 @@ def test_outgoing_email_is_sent_once(source: MailSource, org_run: tuple[Org, Syn
     [raw] = source.sent(DANA)
     sent = message_from_bytes(raw, policy=policy.default)
     assert (sent["Message-ID"], sent["Subject"]) == (pending.message_id, pending.subject)
+
+
+def _categories(source: MailSource) -> CategorySource:
+    if not getattr(source, "has_categories", False):
+        reason = "POP3 has no flags" if source.name == "pop3" else "no categories yet"
+        pytest.skip(f"{source.name}: {reason}")
+    return source  # type: ignore[return-value]
+
+
+def _set_track_incoming(org: Org, option: TrackIncoming) -> None:
+    user = org.users["dana"]
+    user.options = PersonalOptions(option)
+    with org.tidings.uow() as uow:
+        uow.directory.save_user(user)
+        uow.commit()
+
+
+def _outcome(org: Org, message_id: str) -> Outcome | None:
+    [found] = org.tidings.explain.by_message_id(message_id)
+    return found.outcome
+
+
+def test_the_tracked_category_set_tracks_and_removed_untracks(
+    source: MailSource, org_run: tuple[Org, SyncRun]
+) -> None:
+    categories = _categories(source)
+    org, run = org_run
+    _set_track_incoming(org, TrackIncoming.NONE)
+    category = org.tidings.email_settings.get(_admin(org)).tracked_category
+    source.deliver(DANA, make_email(subject="Marked later", message_id="<ml@c.example>"))
+    run.start(service_for(run))
+    run.wait_for(lambda: [r.outcome for r in run.results] == [Outcome.NOT_TRACKED])
+    categories.set_category(DANA, "<ml@c.example>", category, True)
+    run.wait_for(lambda: [r.outcome for r in run.results][1:] == [Outcome.TRACKED])
+    categories.set_category(DANA, "<ml@c.example>", category, False)
+    run.wait_for(lambda: [r.outcome for r in run.results][2:] == [Outcome.NOT_TRACKED])
+    run.stop()
+    assert _outcome(org, "<ml@c.example>") is Outcome.NOT_TRACKED
+    assert _subjects(org) == ["Marked later"]  # the activity stays
+
+
+def test_tidings_writes_its_category_once_onto_what_it_tracks(
+    source: MailSource, org_run: tuple[Org, SyncRun]
+) -> None:
+    categories = _categories(source)
+    org, run = org_run
+    category = org.tidings.email_settings.get(_admin(org)).tracked_category
+    source.deliver(DANA, make_email(subject="Tracked", message_id="<tr@c.example>"))
+    run.start(service_for(run))
+    run.wait_for(lambda: len(run.results) == 1)
+    stored = categories.stored_category(category)
+    _until(lambda: categories.categories(DANA, "<tr@c.example>") == {stored})
+    with org.tidings.uow() as uow:
+        [raw_id] = uow.raw_messages.ids_by_message_id("<tr@c.example>")
+        written = uow.category_marks.marks([raw_id])[raw_id]
+    # Another round (new mail) writes nothing more.
+    source.deliver(DANA, make_email(subject="Next", message_id="<nx@c.example>"))
+    run.wait_for(lambda: len(run.results) == 2)
+    _until(lambda: categories.categories(DANA, "<nx@c.example>") == {stored})
+    run.stop()
+    with org.tidings.uow() as uow:
+        again = uow.category_marks.marks([raw_id])[raw_id]
+        assert (again.present, again.written_at) == (True, written.written_at)
+    assert written.written_at is not None
+    assert categories.categories(DANA, "<tr@c.example>") == {stored}
+
+
+def _until(condition: Callable[[], bool], timeout: float = 20) -> None:
+    """Wait for the mail system's own state to hold."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "never got there"
+        time.sleep(0.05)

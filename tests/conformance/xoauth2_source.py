@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.builders import Org
+from tests.conformance.dovecot_source import DovecotCategories
 from tests.conformance.source import MailSource
 from tests.servers.dovecot import DovecotServer, issue_certificates
 from tests.servers.oauth import OAuthServer
@@ -29,16 +30,17 @@ from tidings.services.server_profiles import ProfileSecret
 USERS = {f"{name}@northwind.example": f"{name}-pass" for name in ("dana", "sam", "support")}
 
 
-class XOAuth2Source:
+class XOAuth2Source(DovecotCategories):
     """Dovecot and aiosmtpd taking XOAUTH2 tokens from one authorization server."""
 
     name = "imap-xoauth2"
     has_folders = True
+    has_categories = True
     can_throttle = False
 
     def __init__(self, oauth: OAuthServer, dovecot: DovecotServer, smtp: SmtpServer) -> None:
         self.oauth = oauth
-        self.dovecot = dovecot
+        self.dovecot = self._dovecot = dovecot
         self.smtp = smtp
         self._refresh_tokens: dict[str, str] = {}
         self._uidvalidity = 1_000

@@ -3,8 +3,14 @@ adapter asks through exchangelib, served over HTTPS on a free loopback port.
 
 Written from Microsoft's EWS reference:
 
-- SyncFolderItems (SyncState, MaxChangesReturned, IncludesLastItemInRange, Changes/Create):
+- SyncFolderItems (SyncState, MaxChangesReturned, IncludesLastItemInRange, Changes/Create and
+  Changes/Update, AdditionalProperties item:Categories):
   https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/syncfolderitems-operation
+  https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/changes-items
+- UpdateItem (SetItemField / DeleteItemField of item:Categories, ConflictResolution,
+  ConflictResults): https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/updateitem-operation
+  and Categories (ArrayOfStringsType):
+  https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/categories-ex15websvcsotherref
 - GetItem (ItemShape, IncludeMimeContent, MimeContent in base64):
   https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/getitem-operation-email-message
 - CreateItem with MessageDisposition="SendAndSaveCopy" and MimeContent:
@@ -60,6 +66,7 @@ import socket
 import threading
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
+from email.parser import BytesHeaderParser
 from pathlib import Path
 from types import TracebackType
 
@@ -73,13 +80,16 @@ from tests.contract import ews_soap as soap
 from tests.contract.ews_notifications import Subscriptions
 from tests.contract.ews_operations import HANDLERS, Stream
 from tests.contract.ews_soap import EwsFault
-from tests.contract.ews_store import Mailbox, Store
+from tests.contract.ews_store import Item, Mailbox, Store
 from tests.contract.graph_fake import EWS_ROLE, EXCHANGE_AUDIENCE, FakeGraphServer
 from tests.servers.dovecot import issue_certificates
 
 PATH = "/EWS/Exchange.asmx"
 #: How requests made with an app's Bearer token are recorded as the user.
 APP_PREFIX = "app:"
+
+
+_HEADERS = BytesHeaderParser()
 
 
 class FakeEwsServer:
@@ -158,6 +168,26 @@ class FakeEwsServer:
             mailbox = self._mailboxes[address.lower()]
             target = mailbox.folder_by_path(folder)
             return self._store.store(mailbox, target, raw, received_at or datetime.now(UTC))
+
+    def set_categories(self, address: str, message_id: str, categories: list[str]) -> None:
+        """A person's Outlook sets an item's categories (by ItemId or Message-ID)."""
+        with self._lock:
+            mailbox = self._store.mailboxes[address.lower()]
+            self._store.set_categories(mailbox, self.find(address, message_id), categories)
+
+    def categories(self, address: str, message_id: str) -> list[str]:
+        with self._lock:
+            return list(self.find(address, message_id).categories)
+
+    def find(self, address: str, message_id: str) -> Item:
+        """An item of the mailbox by ItemId, or by the Message-ID of its MIME content."""
+        mailbox = self._store.mailboxes[address.lower()]
+        for item in self._store.items.values():
+            if item.folder_id not in mailbox.folders:
+                continue
+            if item.id == message_id or _HEADERS.parsebytes(item.raw)["Message-ID"] == message_id:
+                return item
+        raise KeyError(message_id)
 
     def forget_sync_states(self) -> None:
         """Every sync state handed out so far becomes invalid (ErrorInvalidSyncStateData)."""

@@ -67,11 +67,18 @@ class Subscriptions:
 
     def item_created(self, address: str, folder_id: str, item_id: str) -> None:
         """Queue the events of a new item for every subscription to its folder."""
+        self._queue(address, folder_id, item_id, NEW_MESSAGE_EVENTS)
+
+    def item_modified(self, address: str, folder_id: str, item_id: str) -> None:
+        """Queue a ModifiedEvent (an item's properties changed) for its folder's subscribers."""
+        self._queue(address, folder_id, item_id, ("ModifiedEvent",))
+
+    def _queue(self, address: str, folder_id: str, item_id: str, kinds: tuple[str, ...]) -> None:
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         for subscription in self._subscriptions.values():
             if subscription.address != address or folder_id not in subscription.folder_ids:
                 continue
-            for kind in NEW_MESSAGE_EVENTS:
+            for kind in kinds:
                 if kind in subscription.event_types:
                     subscription.pending.append(
                         f"<t:{kind}><t:TimeStamp>{stamp}</t:TimeStamp>"

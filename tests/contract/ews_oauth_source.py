@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tests.builders import Org
 from tests.contract.ews_fake import FakeEwsServer
+from tests.contract.ews_source import FakeEwsCategories
 from tests.contract.graph_fake import FakeApp, FakeGraphServer
 from tests.contract.graph_source import use_graph_profile
 from tidings.domain.server_profile import CredentialSource, ServerProfile, ServerProfileKind
@@ -37,7 +38,7 @@ def ews_oauth_profile(
     )
 
 
-class EwsOAuthSource:
+class EwsOAuthSource(FakeEwsCategories):
     """Exchange's EWS reached by an app registration with OAuth."""
 
     name = "ews-oauth"

@@ -67,7 +67,8 @@ def find_folder(store: Store, mailbox: Mailbox, operation: ET.Element) -> str:
 
 
 def sync_folder_items(store: Store, mailbox: Mailbox, operation: ET.Element) -> str:
-    """Create changes after the sync state, at most MaxChangesReturned of them."""
+    """Create and Update changes after the sync state, at most MaxChangesReturned of them
+    (an item that left the folder since is passed over)."""
     wanted = operation.find(f"{{{soap.M}}}SyncFolderId/*")
     folder = store.resolve(mailbox, wanted) if wanted is not None else None
     if folder is None:
@@ -84,14 +85,16 @@ def sync_folder_items(store: Store, mailbox: Mailbox, operation: ET.Element) -> 
         )
         return soap.response("SyncFolderItems", [failed])
     limit = int(soap.text_of(operation, f"{{{soap.M}}}MaxChangesReturned") or "512")
-    ids = folder.items[start : start + limit]
-    end = start + len(ids)
+    window = folder.log[start : start + limit]
+    end = start + len(window)
     fields = soap.requested_fields(operation)
     changes = "".join(
-        f"<t:Create>{soap.message_xml(i, store.items[i].received_at, None, fields)}</t:Create>"
-        for i in ids
+        f"<t:{kind}>{soap.message_xml(i, item.received_at, None, fields, item.categories)}"
+        f"</t:{kind}>"
+        for kind, i in window
+        if (item := store.items.get(i)) is not None and item.folder_id == folder.id
     )
-    last = "true" if end >= len(folder.items) else "false"
+    last = "true" if end >= len(folder.log) else "false"
     content = (
         f"<m:SyncState>{store.sync_state(folder, end)}</m:SyncState>"
         f"<m:IncludesLastItemInRange>{last}</m:IncludesLastItemInRange>"
@@ -119,9 +122,44 @@ def get_item(store: Store, mailbox: Mailbox, operation: ET.Element) -> str:
             )
             continue
         raw = item.raw if with_mime else None
-        xml = soap.message_xml(item.id, item.received_at, raw, fields)
+        xml = soap.message_xml(item.id, item.received_at, raw, fields, item.categories)
         messages.append(soap.success("GetItem", f"<m:Items>{xml}</m:Items>"))
     return soap.response("GetItem", messages)
+
+
+def update_item(store: Store, mailbox: Mailbox, operation: ET.Element) -> str:
+    """SetItemField or DeleteItemField of item:Categories (the only field this fake updates);
+    the item's folder logs an Update and its subscribers hear a ModifiedEvent."""
+    messages = []
+    for change in soap.children(operation, f"{{{soap.M}}}ItemChanges"):
+        wanted = change.find(f"{{{soap.T}}}ItemId")
+        item = store.items.get("" if wanted is None else wanted.get("Id", ""))
+        if item is None or item.folder_id not in mailbox.folders:
+            messages.append(
+                soap.error(
+                    "UpdateItem",
+                    "ErrorItemNotFound",
+                    "The specified object was not found in the store.",
+                )
+            )
+            continue
+        categories = list(item.categories)
+        for update in soap.children(change, f"{{{soap.T}}}Updates"):
+            uri = update.find(f"{{{soap.T}}}FieldURI")
+            if uri is None or uri.get("FieldURI") != "item:Categories":
+                raise EwsFault("ErrorInvalidRequest", "this fake updates only item:Categories")
+            if update.tag == f"{{{soap.T}}}DeleteItemField":
+                categories = []
+            else:
+                strings = update.iter(f"{{{soap.T}}}String")
+                categories = [s.text or "" for s in strings]
+        store.set_categories(mailbox, item, categories)
+        content = (
+            f"<m:Items>{soap.message_xml(item.id, item.received_at, None, set())}</m:Items>"
+            "<m:ConflictResults><t:Count>0</t:Count></m:ConflictResults>"
+        )
+        messages.append(soap.success("UpdateItem", content))
+    return soap.response("UpdateItem", messages)
 
 
 def create_item(store: Store, mailbox: Mailbox, operation: ET.Element) -> str:
@@ -183,6 +221,7 @@ HANDLERS = {
     "SyncFolderItems": sync_folder_items,
     "GetItem": get_item,
     "CreateItem": create_item,
+    "UpdateItem": update_item,
     "Subscribe": subscribe,
     "GetStreamingEvents": get_streaming_events,
 }

@@ -114,8 +114,15 @@ def folder_xml(folder_id: str, parent_id: str | None, name: str, total: int, chi
     )
 
 
-def message_xml(item_id: str, received_at: datetime, raw: bytes | None, fields: set[str]) -> str:
-    """A ``t:Message`` with its id and whichever of MimeContent, DateTimeReceived was asked."""
+def message_xml(
+    item_id: str,
+    received_at: datetime,
+    raw: bytes | None,
+    fields: set[str],
+    categories: list[str] | None = None,
+) -> str:
+    """A ``t:Message`` with its id and whichever of MimeContent, DateTimeReceived and
+    Categories was asked (Categories: an ArrayOfStringsType, left out when empty)."""
     parts = []
     if raw is not None:
         encoded = base64.b64encode(raw).decode()
@@ -124,6 +131,9 @@ def message_xml(item_id: str, received_at: datetime, raw: bytes | None, fields: 
     if "item:DateTimeReceived" in fields:
         stamp = received_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         parts.append(f"<t:DateTimeReceived>{stamp}</t:DateTimeReceived>")
+    if "item:Categories" in fields and categories:
+        strings = "".join(f"<t:String>{escape(c)}</t:String>" for c in categories)
+        parts.append(f"<t:Categories>{strings}</t:Categories>")
     return "<t:Message>" + "".join(parts) + "</t:Message>"
 
 

@@ -27,7 +27,26 @@ def ews_profile(server: FakeEwsServer, name: str = "Exchange Server") -> ServerP
     )
 
 
-class EwsSource:
+class FakeEwsCategories:
+    """Categories on the EWS fake's items, set and read as a person's Outlook would."""
+
+    server: FakeEwsServer
+    has_categories = True
+
+    def stored_category(self, category: str) -> str:
+        return category
+
+    def set_category(self, address: str, message_id: str, category: str, present: bool) -> None:
+        current = [c for c in self.server.categories(address, message_id) if c != category]
+        self.server.set_categories(
+            address, message_id, [*current, category] if present else current
+        )
+
+    def categories(self, address: str, message_id: str) -> set[str]:
+        return set(self.server.categories(address, message_id))
+
+
+class EwsSource(FakeEwsCategories):
     """Exchange Server through EWS, served by ``FakeEwsServer``."""
 
     name = "ews"

@@ -1,8 +1,10 @@
 """What the EWS contract fake holds: mailboxes with their folders (by id, display name and
 distinguished id), items with their MIME bytes, and the sync states handed out.
 
-Sync states are opaque to clients (base64 of where the folder was read up to); forgetting
-them bumps an epoch so every earlier state reads as ErrorInvalidSyncStateData.
+Sync states are opaque to clients (base64 of where the folder's change log was read up to);
+forgetting them bumps an epoch so every earlier state reads as ErrorInvalidSyncStateData.
+The log holds a Create when an item arrives and an Update when its categories change
+(SyncFolderItems reports both: learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/changes-items).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class Folder:
     parent_id: str | None
     name: str
     items: list[str] = field(default_factory=list)
+    #: ("Create" or "Update", item id), in the order they happened.
+    log: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -40,6 +44,8 @@ class Item:
     folder_id: str
     received_at: datetime
     raw: bytes
+    #: Outlook categories (item:Categories), in the order set.
+    categories: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -105,8 +111,15 @@ class Store:
         item = Item(self._new_id("item"), folder.id, received_at, raw)
         self.items[item.id] = item
         folder.items.append(item.id)
+        folder.log.append(("Create", item.id))
         self.subscriptions.item_created(mailbox.address, folder.id, item.id)
         return item.id
+
+    def set_categories(self, mailbox: Mailbox, item: Item, categories: list[str]) -> None:
+        """An item's categories change: an Update in its folder's log, a ModifiedEvent."""
+        item.categories = list(categories)
+        mailbox.folders[item.folder_id].log.append(("Update", item.id))
+        self.subscriptions.item_modified(mailbox.address, item.folder_id, item.id)
 
     def resolve(self, mailbox: Mailbox, wanted: ET.Element) -> Folder | None:
         """A FolderId or DistinguishedFolderId element (whose Mailbox must be this one)."""
@@ -143,7 +156,7 @@ class Store:
         position = token.get("n")
         if token.get("f") != folder.id or not isinstance(position, int):
             return None
-        return position if 0 <= position <= len(folder.items) else None
+        return position if 0 <= position <= len(folder.log) else None
 
     def _new_id(self, kind: str) -> str:
         self._next_id += 1

@@ -9,6 +9,12 @@ Written from Google's documentation:
   https://developers.google.com/identity/protocols/oauth2/web-server
 - users.getProfile: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users/getProfile
 - users.labels.list: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.labels/list
+- users.labels.create (409 ALREADY_EXISTS for a name taken):
+  https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.labels/create
+- users.messages.modify (addLabelIds, removeLabelIds; each change a labelAdded or
+  labelRemoved history record whose message carries its labels after the change):
+  https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.messages/modify,
+  https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.history/list
 - users.messages.list: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.messages/list
 - users.messages.get (format=raw, base64url): https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.messages/get
 - users.messages.send: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.messages/send
@@ -35,6 +41,7 @@ import socket
 import threading
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from email.parser import BytesHeaderParser
 from pathlib import Path
 from types import TracebackType
 
@@ -45,6 +52,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.contract.gmail_fake_api import (
+    LABEL_SCOPES,
+    MODIFY_SCOPES,
     READ_SCOPES,
     SEND_SCOPES,
     GmailEndpoints,
@@ -57,6 +66,8 @@ from tests.contract.gmail_fake_auth import AccessToken, FakeGoogleAuth, TokenErr
 from tests.contract.gmail_fake_push import CERTS_MAX_AGE, FakePubSub, PushSubscription
 from tests.contract.gmail_fake_state import FakeMailbox
 from tests.servers.dovecot import issue_certificates
+
+_HEADERS = BytesHeaderParser()
 
 
 class _Server(uvicorn.Server):
@@ -154,6 +165,25 @@ class FakeGmailServer(GmailEndpoints):
             )
         self._published(address)
 
+    def labels_of(self, address: str, message_id: str) -> set[str]:
+        """The names of a message's labels (by Gmail id or Message-ID)."""
+        with self._lock:
+            mailbox = self.mailboxes[address]
+            return {
+                mailbox.labels[x] for x in mailbox.messages[self.find(address, message_id)].labels
+            }
+
+    def find(self, address: str, message_id: str) -> str:
+        """A message's Gmail id, given it or the Message-ID of its bytes."""
+        with self._lock:
+            mailbox = self.mailboxes[address]
+            if message_id in mailbox.messages:
+                return message_id
+            for message in mailbox.messages.values():
+                if _HEADERS.parsebytes(message.raw)["Message-ID"] == message_id:
+                    return message.id
+        raise KeyError(message_id)
+
     def create_topic(self, name: str) -> None:
         """A Pub/Sub topic on which gmail-api-push@system.gserviceaccount.com may publish."""
         with self._lock:
@@ -241,6 +271,12 @@ class FakeGmailServer(GmailEndpoints):
             Route("/oauth2/v1/certs", self._certs, methods=["GET"]),
             Route(f"{users}/profile", self._api(self._profile, READ_SCOPES), methods=["GET"]),
             Route(f"{users}/labels", self._api(self._labels, READ_SCOPES), methods=["GET"]),
+            Route(f"{users}/labels", self._api(self._create_label, LABEL_SCOPES), methods=["POST"]),
+            Route(
+                f"{users}/messages/{{message_id}}/modify",
+                self._api(self._modify, MODIFY_SCOPES),
+                methods=["POST"],
+            ),
             Route(f"{users}/messages", self._api(self._list, READ_SCOPES), methods=["GET"]),
             Route(f"{users}/messages/send", self._api(self._send, SEND_SCOPES), methods=["POST"]),
             Route(

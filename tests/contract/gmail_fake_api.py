@@ -27,6 +27,9 @@ SEND_SCOPES = frozenset(
         "https://www.googleapis.com/auth/gmail.compose",
     }
 )
+#: What labels.create and messages.modify accept (the scopes page).
+MODIFY_SCOPES = frozenset({MODIFY, FULL})
+LABEL_SCOPES = MODIFY_SCOPES | {"https://www.googleapis.com/auth/gmail.labels"}
 Handler = Callable[[Request, FakeMailbox], Awaitable[Response]]
 #: A watch lasts 7 days unless renewed (the push guide).
 WATCH_LIFETIME = 7 * 24 * 3600
@@ -102,6 +105,46 @@ class GmailEndpoints:
                 for label_id, name in mailbox.labels.items()
             ]
         return JSONResponse({"labels": labels})
+
+    async def _create_label(self, request: Request, mailbox: FakeMailbox) -> Response:
+        """users.labels.create: a user label; 409 when the name is taken (case aside)."""
+        body = await request.json()
+        name = body.get("name") if isinstance(body, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            raise GmailError(400, "invalidArgument", "Invalid label name", "INVALID_ARGUMENT")
+        with self._lock:
+            if any(n.casefold() == name.casefold() for n in mailbox.labels.values()):
+                raise GmailError(
+                    409, "alreadyExists", "Label name exists or conflicts", "ALREADY_EXISTS"
+                )
+            label_id = mailbox.create_label(name)
+        label = {
+            "id": label_id,
+            "name": name,
+            "type": "user",
+            "labelListVisibility": body.get("labelListVisibility", "labelShow"),
+            "messageListVisibility": body.get("messageListVisibility", "show"),
+        }
+        return JSONResponse(label)
+
+    async def _modify(self, request: Request, mailbox: FakeMailbox) -> Response:
+        """users.messages.modify: add and remove labels by id; 400 for an unknown label."""
+        body = await request.json()
+        add = list(body.get("addLabelIds") or []) if isinstance(body, dict) else []
+        remove = list(body.get("removeLabelIds") or []) if isinstance(body, dict) else []
+        with self._lock:
+            message = mailbox.messages.get(request.path_params["message_id"])
+            if message is None:
+                raise GmailError(404, "notFound", "Requested entity was not found.", "NOT_FOUND")
+            for label in add + remove:
+                if label not in mailbox.labels:
+                    raise GmailError(
+                        400, "invalidArgument", f"Invalid label: {label}", "INVALID_ARGUMENT"
+                    )
+            mailbox.change_labels(message.id, add, remove)
+            answer = {"id": message.id, "threadId": message.thread_id, "labelIds": message.labels}
+        self._published(mailbox.address)
+        return JSONResponse(answer)
 
     async def _list(self, request: Request, mailbox: FakeMailbox) -> Response:
         params = request.query_params

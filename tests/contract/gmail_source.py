@@ -37,6 +37,7 @@ class GmailSource:
 
     name = "gmail"
     has_folders = True
+    has_categories = True
     can_throttle = True
 
     def __init__(self, fake: FakeGmailServer) -> None:
@@ -70,6 +71,20 @@ class GmailSource:
 
     def throttle(self, requests: int) -> None:
         self.fake.throttle(requests)
+
+    def stored_category(self, category: str) -> str:
+        return category
+
+    def set_category(self, address: str, message_id: str, category: str, present: bool) -> None:
+        labels = (category,)
+        found = self.fake.find(address, message_id)
+        self.fake.relabel(
+            address, found, add=labels if present else (), remove=() if present else labels
+        )
+
+    def categories(self, address: str, message_id: str) -> set[str]:
+        # Labels are Gmail's categories; the folder's own (INBOX) and system ones aside.
+        return {x for x in self.fake.labels_of(address, message_id) if x != x.upper()}
 
     def sent(self, address: str) -> list[bytes]:
         return self.fake.sent(address)

@@ -28,6 +28,12 @@ Written from Microsoft's documentation, for exactly these calls:
   https://learn.microsoft.com/en-us/graph/delta-query-messages,
   https://learn.microsoft.com/en-us/graph/delta-query-overview (410 Gone when a sync state
   is no longer known: re-synchronize)
+- Get message (``$select``) and update message (PATCH; ``categories`` replaced whole, an
+  ``updated`` change that delta then reports and ``updated`` subscriptions hear of):
+  https://learn.microsoft.com/en-us/graph/api/message-get,
+  https://learn.microsoft.com/en-us/graph/api/message-update,
+  https://learn.microsoft.com/en-us/graph/api/resources/message (``categories``: the
+  categories associated with the message, a String collection)
 - Get MIME content of a message (``/$value``):
   https://learn.microsoft.com/en-us/graph/outlook-get-mime-message
 - user: sendMail in MIME format (base64 body, ``Content-Type: text/plain``, 202 Accepted,
@@ -238,6 +244,34 @@ class FakeGraphServer:
             self._log(target.id, message.immutable_id, added=True)
         notify(self, mailbox.address, target.id, message.immutable_id)
 
+    def set_categories(self, address: str, message_id: str, categories: list[str]) -> None:
+        """A person's Outlook sets a message's categories (by any of its ids, or its
+        Message-ID): an update Graph reports in delta and to ``updated`` subscriptions."""
+        with self.lock:
+            mailbox = self.mailboxes[address.lower()]
+            message = self.find(mailbox, message_id)
+            message.categories = list(categories)
+            self._log(message.folder_id, message.immutable_id, added=True)
+        notify(self, mailbox.address, message.folder_id, message.immutable_id, "updated")
+
+    def categories(self, address: str, message_id: str) -> list[str]:
+        with self.lock:
+            return list(self.find(self.mailboxes[address.lower()], message_id).categories)
+
+    @staticmethod
+    def find(mailbox: Mailbox, message_id: str) -> Message:
+        """A message by its immutable id, its default id or its Message-ID."""
+        found = mailbox.message(message_id) or next(
+            (
+                m
+                for m in mailbox.messages.values()
+                if m.properties()["internetMessageId"] == message_id
+            ),
+            None,
+        )
+        assert found is not None, message_id
+        return found
+
     def delete(self, address: str, message_id: str) -> None:
         with self.lock:
             mailbox = self.mailboxes[address.lower()]
@@ -330,6 +364,10 @@ class FakeGraphServer:
 
     def knows_tenant(self, tenant: str) -> bool:
         return tenant.lower() in (self.tenant_id, self.tenant_domain.lower())
+
+    def changes_logged(self, folder_id: str, message_id: str) -> None:
+        """A message of the folder changed (an update, reported as present)."""
+        self._log(folder_id, message_id, added=True)
 
     def _log(self, folder_id: str, message_id: str, *, added: bool) -> None:
         self.seq += 1

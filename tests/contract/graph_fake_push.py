@@ -135,15 +135,22 @@ def renew(
         return 200, subscription.json(app_id)
 
 
-def notify(fake: FakeGraphServer, address: str, folder_id: str, message_id: str) -> None:
-    """POST a ``created`` notification to each live subscription on the folder."""
+def notify(
+    fake: FakeGraphServer,
+    address: str,
+    folder_id: str,
+    message_id: str,
+    change_type: str = "created",
+) -> None:
+    """POST a ``created`` (or ``updated``) notification to each live subscription on the
+    folder that asked for that change type."""
     with fake.lock:
         targets = [
             s
             for s in fake.subscriptions.values()
             if s.address == address
             and s.folder_id == folder_id
-            and "created" in s.change_types
+            and change_type in s.change_types
             and s.expires > datetime.now(UTC)
             and not s.paused
         ]
@@ -151,7 +158,7 @@ def notify(fake: FakeGraphServer, address: str, folder_id: str, message_id: str)
         notification = {
             "subscriptionId": subscription.id,
             "subscriptionExpirationDateTime": iso(subscription.expires),
-            "changeType": "created",
+            "changeType": change_type,
             "resource": f"Users/{address}/Messages/{message_id}",
             "resourceData": {
                 "@odata.type": "#Microsoft.Graph.Message",

@@ -151,6 +151,47 @@ def build_app(fake: FakeGraphServer) -> FastAPI:
                 return _graph_error(404, "ErrorItemNotFound", _not_found())
             return Response(message.raw, media_type="text/plain")
 
+    @app.get("/v1.0/users/{address}/messages/{message_id}")
+    def get_message(address: str, message_id: str, request: Request) -> Response:
+        with fake.lock:
+            mailbox, refused = _reach(fake, request, address, READ_ROLES)
+            if refused:
+                return refused
+            assert mailbox is not None
+            message = mailbox.message(message_id)
+            if message is None:
+                return _graph_error(404, "ErrorItemNotFound", _not_found())
+            return JSONResponse(_message_json(message, request))
+
+    @app.patch("/v1.0/users/{address}/messages/{message_id}")
+    async def update_message(address: str, message_id: str, request: Request) -> Response:
+        body = await request.json()
+        with fake.lock:
+            mailbox, refused = _reach(fake, request, address, {"Mail.ReadWrite"})
+            if refused:
+                return refused
+            assert mailbox is not None
+            message = mailbox.message(message_id)
+            if message is None:
+                return _graph_error(404, "ErrorItemNotFound", _not_found())
+            categories = body.get("categories") if isinstance(body, dict) else None
+            if (
+                not isinstance(body, dict)
+                or set(body) != {"categories"}
+                or not isinstance(categories, list)
+                or not all(isinstance(c, str) for c in categories)
+            ):
+                return _graph_error(
+                    400, "ErrorInvalidRequest", "The fake updates only a message's categories."
+                )
+            message.categories = list(categories)  # the collection is replaced whole
+            fake.changes_logged(message.folder_id, message.immutable_id)
+            answer = _message_json(message, request)
+        await run_in_threadpool(
+            push.notify, fake, mailbox.address, message.folder_id, message.immutable_id, "updated"
+        )
+        return JSONResponse(answer)
+
     @app.post("/v1.0/users/{address}/sendMail")
     async def send_mail(address: str, request: Request) -> Response:
         body = await request.body()
@@ -483,6 +524,14 @@ def _delta_item(
         "id": message.id(immutable),
         **shown,
     }
+
+
+def _message_json(message: Message, request: Request) -> dict[str, object]:
+    immutable = _preferences(request).get("idtype", "").strip('"').lower() == "immutableid"
+    select = {x.strip() for x in request.query_params.get("$select", "").split(",") if x.strip()}
+    props = message.properties()
+    shown = {k: v for k, v in props.items() if not select or k in select}
+    return {"id": message.id(immutable), **shown}
 
 
 def _send(fake: FakeGraphServer, mailbox: Mailbox, content_type: str, body: bytes) -> Response:

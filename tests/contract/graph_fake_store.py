@@ -7,8 +7,9 @@ held. What it follows is cited in ``graph_fake.py``'s docstring; in short:
 - A message has an immutable id, which survives moves within the mailbox, and a default
   (REST) id, which changes when the message moves (learn.microsoft.com/graph/outlook-immutable-id).
 - Delta is per folder: the first round lists the folder (optionally ``receivedDateTime ge``),
-  later rounds list what was added (created or moved in) or removed (deleted or moved out)
-  since the round's delta token, each message once (learn.microsoft.com/graph/delta-query-messages).
+  later rounds list what was added (created or moved in), updated (its categories changed)
+  or removed (deleted or moved out) since the round's delta token, each message once
+  (learn.microsoft.com/graph/delta-query-messages).
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class Message:
     folder_id: str
     #: Each move gives the message a new default id, as Exchange does.
     rest_id: str = field(default_factory=opaque_id)
+    #: Outlook categories, by name, in the order they were set.
+    categories: list[str] = field(default_factory=list)
 
     def id(self, immutable: bool) -> str:
         return self.immutable_id if immutable else self.rest_id
@@ -66,6 +69,7 @@ class Message:
             "internetMessageId": str(msg.get("Message-ID", "")),
             "parentFolderId": self.folder_id,
             "from": {"emailAddress": {"address": str(sender)}},
+            "categories": list(self.categories),
         }
 
 

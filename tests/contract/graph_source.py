@@ -61,6 +61,7 @@ class GraphSource:
     name = "graph"
     has_folders = True
     can_throttle = True
+    has_categories = True
 
     def __init__(self, graph: FakeGraphServer) -> None:
         self.graph = graph
@@ -87,6 +88,16 @@ class GraphSource:
 
     def sent(self, address: str) -> list[bytes]:
         return self.graph.sent(address)
+
+    def stored_category(self, category: str) -> str:
+        return category
+
+    def set_category(self, address: str, message_id: str, category: str, present: bool) -> None:
+        current = [c for c in self.graph.categories(address, message_id) if c != category]
+        self.graph.set_categories(address, message_id, [*current, category] if present else current)
+
+    def categories(self, address: str, message_id: str) -> set[str]:
+        return set(self.graph.categories(address, message_id))
 
 
 @contextmanager

@@ -176,3 +176,24 @@ def test_an_expired_subscription_is_not_found(ews):
     ews.forget_subscriptions()
     with pytest.raises(ErrorSubscriptionNotFound):
         list(inbox.get_streaming_events(subscription, connection_timeout=1))
+
+
+def test_updating_categories_is_an_update_change_carrying_them(ews):
+    # UpdateItem sets item:Categories whole; SyncFolderItems then reports an Update with
+    # the categories asked for, and deleting the field clears them.
+    item_id = ews.deliver(DANA, make_email(message_id="<cat@contoso.example>"))
+    acc = account(ews)
+    inbox = acc.inbox
+    list(inbox.sync_items(only_fields=["categories"]))
+    state = inbox.item_sync_state
+    [item] = acc.fetch(ids=[(item_id, None)], only_fields=["categories"])
+    assert item.categories is None
+    item.categories = ["Red", "Tracked to Tidings"]
+    [updated] = acc.bulk_update([(item, ["categories"])])
+    assert not isinstance(updated, Exception)
+    changes = list(inbox.sync_items(sync_state=state, only_fields=["categories"]))
+    assert [(kind, i.id, i.categories) for kind, i in changes] == [
+        ("update", item_id, ["Red", "Tracked to Tidings"])
+    ]
+    ews.set_categories(DANA, "<cat@contoso.example>", [])
+    assert ews.categories(DANA, item_id) == []

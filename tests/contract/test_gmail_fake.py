@@ -303,3 +303,32 @@ def test_a_push_subscription_posts_each_change_with_a_token_google_auth_verifies
         "push@tidings-test.example",
         True,
     )
+
+
+def test_a_created_label_is_added_with_modify_and_history_reports_it(
+    fake: FakeGmailServer,
+) -> None:
+    # labels.create makes a user label (409 for a name taken); messages.modify adds it; the
+    # labelAdded and labelRemoved records carry the message's labels after the change.
+    users = dana_service(fake).users()
+    message = fake.deliver(DANA, make_email(message_id="<t@x>"))
+    start = users.getProfile(userId="me").execute()["historyId"]
+    label = users.labels().create(userId="me", body={"name": "Tracked to Tidings"}).execute()
+    with pytest.raises(HttpError) as taken:
+        users.labels().create(userId="me", body={"name": "tracked to tidings"}).execute()
+    assert taken.value.resp.status == 409
+    body = {"addLabelIds": [label["id"]]}
+    modified = users.messages().modify(userId="me", id=message, body=body).execute()
+    assert label["id"] in modified["labelIds"]
+    fake.relabel(DANA, message, remove=("Tracked to Tidings",))
+    query = {
+        "userId": "me",
+        "startHistoryId": start,
+        "labelId": "INBOX",
+        "historyTypes": ["labelAdded", "labelRemoved"],
+    }
+    records = users.history().list(**query).execute()["history"]
+    assert records[0]["labelsAdded"][0]["labelIds"] == [label["id"]]
+    assert label["id"] in records[0]["labelsAdded"][0]["message"]["labelIds"]
+    assert records[1]["labelsRemoved"][0]["labelIds"] == [label["id"]]
+    assert label["id"] not in records[1]["labelsRemoved"][0]["message"]["labelIds"]

@@ -287,3 +287,23 @@ def test_unknown_and_unreachable_mailboxes_are_404(graph, graph_app):
         onprem = http.get("/users/onprem@northwind.example/mailFolders/inbox")
     assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "ErrorInvalidUser")
     assert onprem.json()["error"]["code"] == "MailboxNotEnabledForRESTAPI"
+
+
+def test_patching_categories_replaces_them_and_delta_reports_the_update(graph, graph_app):
+    # PATCH replaces the whole categories collection; the next delta round lists the
+    # message again, with its categories when $select asks for them.
+    message = graph.deliver(DANA, make_email(message_id="<c@contoso.example>"))
+    with client(graph, graph_app, Prefer='IdType="ImmutableId"') as http:
+        url = f"/users/{DANA}/mailFolders/inbox/messages/delta"
+        _, link, _ = delta_round(http, url, **{"$select": "categories"})
+        patched = http.patch(f"/users/{DANA}/messages/{message}", json={"categories": ["Red"]})
+        assert patched.status_code == 200 and patched.json()["categories"] == ["Red"]
+        graph.set_categories(DANA, message, ["Red", "Tracked to Tidings"])
+        got = http.get(f"/users/{DANA}/messages/{message}", params={"$select": "categories"})
+        assert got.json() == {"id": message, "categories": ["Red", "Tracked to Tidings"]}
+        items, _, _ = delta_round(http, link)
+        assert [(i["id"], i["categories"]) for i in items] == [
+            (message, ["Red", "Tracked to Tidings"])
+        ]
+        refused = http.patch(f"/users/{DANA}/messages/{message}", json={"subject": "x"})
+        assert refused.status_code == 400

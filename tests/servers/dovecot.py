@@ -231,17 +231,21 @@ class DovecotServer:
         tls: bool = True,
         sent_folder: str = "Sent",
         oauth2_introspection_url: str | None = None,
+        imap_capability: str | None = None,
     ) -> None:
         """``tls=False`` serves no TLS at all (no IMAPS/POP3S, no STARTTLS offered);
         ``sent_folder`` names the folder marked ``\\Sent`` (RFC 6154);
         ``oauth2_introspection_url`` also accepts SASL XOAUTH2, each bearer token checked at
         that RFC 7662 endpoint (``tests.servers.oauth``), which must present a certificate of
-        this server's CA: ``issue_certificates(directory / "tls")`` before ``start()``."""
+        this server's CA: ``issue_certificates(directory / "tls")`` before ``start()``;
+        ``imap_capability`` replaces what IMAP advertises after login (a server without
+        CONDSTORE, say)."""
         self.directory = Path(directory).absolute()
         self.users = dict(users)
         self.tls = tls
         self.sent_folder = sent_folder
         self.oauth2_introspection_url = oauth2_introspection_url
+        self.imap_capability = imap_capability
         (
             self.imap_port,
             self.imaps_port,
@@ -435,6 +439,29 @@ class DovecotServer:
     def move(self, address: str, uid: int, source: str, destination: str) -> None:
         self.doveadm("move", "-u", address, destination, "mailbox", source, "uid", str(uid))
 
+    def flags(self, address: str, uid: int, folder: str = "INBOX") -> set[str]:
+        """The flags and keywords of one message."""
+        output = self.doveadm(
+            "-f", "flow", "fetch", "-u", address, "flags", "mailbox", folder, "uid", str(uid)
+        )
+        match = re.search(r"\bflags=(.*)$", output.strip())
+        return set(match.group(1).split()) if match else set()
+
+    def uid_of(self, address: str, message_id: str, folder: str = "INBOX") -> int:
+        """The UID of the message with this Message-ID in ``folder``."""
+        output = self.doveadm(
+            "search", "-u", address, "mailbox", folder, "header", "Message-ID", message_id
+        )
+        [line] = output.strip().splitlines()
+        return int(line.split()[-1])
+
+    def change_flags(
+        self, address: str, uid: int, flags: str, *, add: bool = True, folder: str = "INBOX"
+    ) -> None:
+        """Add (or remove) flags on one message, as a person's mail client does."""
+        action = "add" if add else "remove"
+        self.doveadm("flags", action, "-u", address, flags, "mailbox", folder, "uid", str(uid))
+
     def uidvalidity(self, address: str, folder: str) -> int:
         output = self.doveadm(
             "-f", "flow", "mailbox", "status", "-u", address, "uidvalidity", folder
@@ -618,4 +645,5 @@ protocol lmtp {{
 lmtp_save_to_detail_mailbox = no
 lmtp_add_received_header = no
 lmtp_hdr_delivery_address = none
+{f"imap_capability = {self.imap_capability}" if self.imap_capability else ""}
 """

@@ -117,6 +117,7 @@ def test_the_rules_run_in_their_documented_order() -> None:
         "automated_email",
         "already_tracked",
         "track_incoming_option",
+        "marked_with_category",
     ]
 
 
@@ -127,7 +128,12 @@ def test_an_ordinary_email_passes_every_rule_and_is_tracked() -> None:
     assert decision.tracked
     assert decision.failures == ()
     assert decision.summary() == "tracked"
-    assert [(r.rule, r.verdict) for r in decision.reasons] == [(n, Verdict.PASS) for n in NAMES]
+    # Only marking by hand is not applicable to it.
+    expected = [(n, Verdict.PASS) for n in NAMES if n != "marked_with_category"]
+    assert [(r.rule, r.verdict) for r in decision.reasons] == [
+        *expected,
+        ("marked_with_category", Verdict.NOT_APPLICABLE),
+    ]
 
 
 def test_every_rule_runs_even_after_one_fails_so_the_explanation_is_complete() -> None:
@@ -869,3 +875,35 @@ def test_the_option_still_applies_in_the_inbox_even_with_a_rule_object_present()
     )
 
     assert verdict(facts, "track_incoming_option") == (Verdict.FAIL, NONE_LABEL)
+
+
+# --- marked with the tracked category -----------------------------------------------------
+
+
+def test_an_email_the_owner_marked_is_tracked_whatever_their_track_incoming_option() -> None:
+    facts = make_facts(owner=make_owner(TrackIncoming.NONE), marked=True)
+    decision = decide(facts)
+    assert decision.tracked
+    assert verdict(facts, "marked_with_category") == (
+        Verdict.PASS,
+        "tracked because you marked it with the category 'Tracked to Tidings'",
+    )
+
+
+def test_a_marked_automatic_reply_is_tracked_because_the_owner_chose_it() -> None:
+    headers = make_headers(auto_submitted="auto-replied")
+    assert not decide(make_facts(headers=headers)).tracked
+    assert decide(make_facts(headers=headers, marked=True)).tracked
+
+
+def test_marking_does_not_pass_over_the_tracking_role() -> None:
+    owner = make_owner(privileges=frozenset({Privilege.READ_ACTIVITIES}))
+    decision = decide(make_facts(owner=owner, marked=True))
+    assert [r.rule for r in decision.failures] == ["tracking_role"]
+
+
+def test_an_unmarked_email_says_the_category_was_not_set() -> None:
+    assert verdict(make_facts(), "marked_with_category") == (
+        Verdict.NOT_APPLICABLE,
+        "not marked with the category 'Tracked to Tidings'",
+    )

@@ -22,6 +22,9 @@ class DeltaPage:
     #: Another page follows at once (Graph nextLink, Gmail nextPageToken, EWS
     #: IncludesLastItemInRange false): ask again before waiting.
     more: bool = False
+    #: The categories (Outlook categories, Gmail labels) of messages the page reported new
+    #: or changed, by id, where the vendor reports them: the tracked category is read here.
+    categories: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)

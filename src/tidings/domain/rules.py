@@ -16,6 +16,7 @@ from tidings.domain.folders import is_inbox
 from tidings.domain.people import NOT_AUTHORIZED_TO_TRACK, Privilege, TrackIncoming
 from tidings.domain.records import CUSTOMER_KINDS, EMAIL_ENABLED_KINDS, RecordKind
 from tidings.domain.settings import EmailProcessing
+from tidings.domain.tracked_category import MARKED_RULE
 from tidings.domain.tracking import Reason, TrackingDecision, TrackingFacts, Verdict
 
 
@@ -78,6 +79,8 @@ def _folder_tracked(facts: TrackingFacts) -> tuple[Verdict, str]:
 
 
 def _automated_email(facts: TrackingFacts) -> tuple[Verdict, str]:
+    if facts.marked:
+        return Verdict.NOT_APPLICABLE, "the owner chose to track it"
     mark = automated_mark(facts.headers)
     note = suppress_note(facts.headers)
     if mark is None:
@@ -106,6 +109,8 @@ def _already_tracked(facts: TrackingFacts) -> tuple[Verdict, str]:
 
 
 def _track_incoming_option(facts: TrackingFacts) -> tuple[Verdict, str]:
+    if facts.marked:
+        return Verdict.NOT_APPLICABLE, "the owner marked it, whatever Track incoming email says"
     if facts.folder_rule is not None and not is_inbox(facts.folder):
         return Verdict.NOT_APPLICABLE, "a folder-level rule tracks every email in its folder"
     option = facts.owner.options.track_incoming
@@ -129,6 +134,13 @@ def _track_incoming_option(facts: TrackingFacts) -> tuple[Verdict, str]:
     return Verdict.FAIL, f"{label}; {who} is no such record in the CRM"
 
 
+def _marked_with_category(facts: TrackingFacts) -> tuple[Verdict, str]:
+    category = facts.config.tracked_category
+    if facts.marked:
+        return Verdict.PASS, f"tracked because you marked it with the category {category!r}"
+    return Verdict.NOT_APPLICABLE, f"not marked with the category {category!r}"
+
+
 def _with_article(noun: str) -> str:
     return f"an {noun}" if noun[0] in "aeio" else f"a {noun}"  # "a user", "an account"
 
@@ -142,6 +154,7 @@ RULES: tuple[Rule, ...] = (
     Rule("automated_email", "Not an automatic reply, bounce or receipt", _automated_email),
     Rule("already_tracked", "Not already tracked", _already_tracked),
     Rule("track_incoming_option", "The owner's Track incoming email", _track_incoming_option),
+    Rule(MARKED_RULE, "The owner marked it with the tracked category", _marked_with_category),
 )
 
 

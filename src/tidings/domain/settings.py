@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass, field, replace
 
 from tidings.domain.errors import ValidationError
+from tidings.domain.tracked_category import DEFAULT_CATEGORY, check_category, imap_keyword
 
 
 class EmailProcessing(enum.StrEnum):
@@ -80,6 +81,14 @@ class EmailConfiguration:
     skip_automated_email: bool = True
     #: A queue mailbox that users Bcc, Cc or forward email to, to track it ("BCC to CRM").
     tracking_address: str | None = None
+    #: D365's "Tracked to Dynamics 365": written onto tracked email, and read back from it.
+    use_tracked_category: bool = True
+    tracked_category: str = DEFAULT_CATEGORY
+
+    @property
+    def tracked_keyword(self) -> str:
+        """The IMAP keyword the tracked category maps to."""
+        return imap_keyword(self.tracked_category)
 
     def evolve(self, **changes: object) -> EmailConfiguration:
         """A copy with ``changes`` applied and validated."""
@@ -99,4 +108,5 @@ def check_configuration(config: EmailConfiguration) -> EmailConfiguration:
         raise ValidationError("smart matching needs between 1 and 20 shared recipients")
     if not 0 <= config.max_attachment_kb <= 131072:
         raise ValidationError("the maximum attachment size must be between 0 and 131072 KB")
+    check_category(config.tracked_category)
     return config

@@ -107,6 +107,8 @@ class TrackingFacts:
     tracked_for: frozenset[RecordRef]
     #: The records each address of the email belongs to.
     matches: Mapping[str, Sequence[RecordRef]]
+    #: The owner set the tracked category on the email in the mail client.
+    marked: bool = False
 
     @property
     def is_outgoing(self) -> bool:

@@ -9,6 +9,7 @@ from dataclasses import fields, replace
 from tidings.domain.errors import ValidationError
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.settings import EmailConfiguration, check_configuration
+from tidings.domain.tracked_category import check_category
 from tidings.services.changes import apply_changes
 from tidings.services.ports import UnitOfWork
 
@@ -59,6 +60,7 @@ def _normalized(config: EmailConfiguration) -> EmailConfiguration:
         config,
         blocked_extensions=frozenset(extensions),
         tracking_address=_tracking_address(config.tracking_address),
+        tracked_category=check_category(config.tracked_category),
     )
 
 

@@ -41,6 +41,7 @@ from tidings.domain.stored import (
 )
 from tidings.domain.sync import FolderCursor, FolderSyncState, WorkerBeat
 from tidings.domain.track_when_sent import TrackWhenSent
+from tidings.domain.tracked_category import CategoryMark
 from tidings.domain.tracking import Correlation
 from tidings.domain.webhooks import (
     DeliveryAttempt,
@@ -317,6 +318,8 @@ class UnitOfWork(Protocol):
     def webhooks(self) -> WebhookRepository: ...
     @property
     def compose(self) -> ComposeRepository: ...
+    @property
+    def category_marks(self) -> CategoryMarkRepository: ...
 
 
 class PasswordHasher(Protocol):
@@ -365,6 +368,16 @@ class RecordRepository(Protocol):
     def get_many(self, kind: RecordKind, ids: Iterable[int]) -> dict[int, CrmRecord]: ...
     def add_many(self, records: Sequence[CrmRecord]) -> None: ...
     def save_many(self, records: Sequence[CrmRecord]) -> None: ...
+
+
+class CategoryMarkRepository(Protocol):
+    """What Tidings last knew of each kept email's tracked category on its server."""
+
+    def marks(self, raw_message_ids: Iterable[int]) -> dict[int, CategoryMark]: ...
+    def save(self, marks: Sequence[CategoryMark]) -> None: ...
+    def to_write(
+        self, mailbox_id: int, folder: str, uidvalidity: int, limit: int
+    ) -> list[tuple[int, str]]: ...
 
 
 class EventOutbox(Protocol):

@@ -19,6 +19,12 @@ raw store makes that refetch a no-op. A changed UIDVALIDITY starts the folder ag
 Where the server offers CONDSTORE, the HIGHESTMODSEQ that SELECT reported is stored once the
 catch-up after it commits; an equal value on the next SELECT skips the search (RFC 7162).
 
+After each catch-up of an IMAP folder a flag round (``sync_flags``) reads what changed of
+its messages' flags since the HIGHESTMODSEQ it handled (CONDSTORE; a bounded re-read
+without), tracks what a person marked with the tracked category and untracks what they
+unmarked, and writes the category onto what Tidings tracked. A mail-API folder's pages carry
+its messages' categories the same way (``sync_categories``).
+
 A server profile's *maximum concurrent connections* holds for all its folders together: when
 they are more, all but one of the allowed connections stay with folders of their own, and
 the other folders poll in turn through the last one (``taking_turns``).
@@ -54,9 +60,12 @@ from tidings.domain.sync import (
     cursor_for,
     is_unchanged,
 )
+from tidings.services.category_tracking import CategoryTracking
 from tidings.services.ingest import IngestService
 from tidings.services.ports import Clock, SecretBox, UnitOfWork
+from tidings.services.sync_categories import ApiCategories
 from tidings.services.sync_delta import DeltaRound
+from tidings.services.sync_flags import FlagRound
 from tidings.services.sync_model import (
     API_KINDS,
     Alerted,
@@ -128,6 +137,9 @@ class SyncService:
         self._delta = DeltaRound(
             uow_factory, ingest, clock, self.status, chunk=chunk, listener=listener
         )
+        categories = CategoryTracking(uow_factory, clock)
+        self._flags = FlagRound(categories, self.status, listener=listener)
+        self._delta.categories = ApiCategories(categories, listener)
 
     @property
     def modes(self) -> dict[tuple[int, str], SyncMode]:
@@ -233,8 +245,10 @@ class SyncService:
                     session = await self._open(target.profile, target.credential, target.folder)
                     try:
                         after_select = True
+                        since = await self._flags.since(target)
                         while await self.catch_up(target, session, after_select=after_select):
                             after_select = False
+                        await self._flags.run(target, session, since)
                     finally:
                         await session.close()
             except MailServerError as error:
@@ -323,10 +337,12 @@ class SyncService:
         self._permanent_failures.pop(target.mailbox_id, None)
         after_select = True
         while not stop.is_set():
-            if await self.catch_up(target, session, after_select=after_select):
-                after_select = False
-                continue  # mail may have come while this batch was ingested: look again
+            since = await self._flags.since(target)
+            ingested = await self.catch_up(target, session, after_select=after_select)
             after_select = False
+            await self._flags.run(target, session, since)
+            if ingested:
+                continue  # mail may have come while this batch was ingested: look again
             mode = _waiting_mode(session)
             interval = max(60.0 * target.profile.min_polling_interval_minutes, 1.0)
             timeout = interval if mode is SyncMode.POLLING else 25 * 60.0

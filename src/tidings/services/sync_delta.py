@@ -23,6 +23,7 @@ from tidings.domain.errors import CursorExpiredError
 from tidings.domain.message import MessageOrigin
 from tidings.domain.sync import FolderCursor, SyncMode
 from tidings.services.ingest import IngestResult
+from tidings.services.sync_categories import ApiCategories
 from tidings.services.sync_model import (
     API_UIDVALIDITY,
     DeltaSession,
@@ -36,6 +37,9 @@ log = logging.getLogger(__name__)
 
 class DeltaRound(FolderRound):
     """Brings one mail-API folder up to date, recording its progress."""
+
+    #: Reads and writes the tracked category (none: categories are left alone).
+    categories: ApiCategories | None = None
 
     async def catch_up(self, target: SyncTarget, session: DeltaSession) -> int:
         """Ingest every message the folder gained since its cursor; returns how many."""
@@ -75,6 +79,10 @@ class DeltaRound(FolderRound):
                 if batch:
                     results += await asyncio.to_thread(self._ingest.ingest_batch, batch)
             done += len(results)
+            if self.categories is not None:
+                await self.categories.read(target, page)
+                if not page.more:
+                    await self.categories.write(target, session)
             token = page.cursor
             cursor = FolderCursor(target.mailbox_id, target.folder, API_UIDVALIDITY, token=token)
             if not page.more:

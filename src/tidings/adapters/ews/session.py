@@ -2,8 +2,10 @@
 
 The folder's SyncState is the cursor. One ``changes`` call is one SyncFolderItems request of
 at most ``page_size`` changes; ``IncludesLastItemInRange`` false means another page follows.
-Only Create changes are new mail (updates, deletions and read flags are not tracked). Items
-come back by ItemId, with their MIME content, from GetItem.
+Only Create changes are new mail; Create and Update changes carry each item's categories
+(item:Categories), where a person's "Tracked" category is read, and ``add_category`` writes
+Tidings' own with UpdateItem (deletions and read flags are not tracked). Items come back by
+ItemId, with their MIME content, from GetItem.
 
 Between rounds the session listens on a streaming subscription to the folder, made when it
 opens: GetStreamingEvents holds one HTTP response open and ends it at the first event that
@@ -45,11 +47,13 @@ log = logging.getLogger(__name__)
 #: exchangelib's own default MaxChangesReturned (EWS allows 1 to 512).
 PAGE_SIZE = 100
 INBOX = "INBOX"
-#: Events that may bring a message into the folder.
-EVENT_TYPES = ["NewMailEvent", "CreatedEvent", "MovedEvent", "CopiedEvent"]
+#: Events that may bring a message into the folder, or change its categories.
+EVENT_TYPES = ["NewMailEvent", "CreatedEvent", "MovedEvent", "CopiedEvent", "ModifiedEvent"]
 #: A stream cut short after this many seconds was working: look, then listen again. One cut
 #: sooner is a failure, left to the engine's back-off so that it cannot spin.
 ESTABLISHED_SECONDS = 5.0
+#: Items listed by SyncFolderItems kept for ``add_category``, at most.
+LISTED_KEPT = 5000
 #: What a server that does not offer streaming subscriptions to this account answers.
 NO_STREAMING = (
     ews.ErrorInvalidSubscriptionRequest,
@@ -77,6 +81,10 @@ class EwsFolderSession:
         #: Streaming notifications wake ``wait_for_change``; without them it polls.
         self.supports_push = subscription is not None
         self._received = FieldPath(field=EwsMessage.get_field_by_fieldname("datetime_received"))
+        self._categories = FieldPath(field=EwsMessage.get_field_by_fieldname("categories"))
+        #: Items the last pages listed (id, change key, categories): writing the category
+        #: onto them needs no GetItem first.
+        self._listed: dict[str, Any] = {}
 
     async def changes(self, cursor: str | None, received_after: datetime | None) -> DeltaPage:
         """One SyncFolderItems page after ``cursor`` (the whole folder when None)."""
@@ -88,7 +96,7 @@ class EwsFolderSession:
             service.call(
                 folder=self._folder,
                 shape=ID_ONLY,
-                additional_fields={self._received},
+                additional_fields={self._received, self._categories},
                 sync_state=cursor,
                 ignore=None,
                 max_changes_returned=self._page_size,
@@ -108,9 +116,47 @@ class EwsFolderSession:
                 and item.datetime_received < received_after
             )
         )
+        listed = [
+            item
+            for kind, item in changes
+            if kind in (SyncFolderItems.CREATE, SyncFolderItems.UPDATE)
+        ]
+        if len(self._listed) > LISTED_KEPT:
+            self._listed.clear()
+        self._listed.update((item.id, item) for item in listed)
+        categories = tuple((item.id, tuple(item.categories or ())) for item in listed)
         return DeltaPage(
-            added, str(service.sync_state), more=not service.includes_last_item_in_range
+            added,
+            str(service.sync_state),
+            more=not service.includes_last_item_in_range,
+            categories=categories,
         )
+
+    async def add_category(self, ids: Sequence[str], category: str) -> None:
+        """Add ``category`` to these items, keeping their others (UpdateItem replaces the
+        whole item:Categories); an item gone since is passed over."""
+        await in_thread(self._mailbox.context, lambda: self._add_category(ids, category))
+
+    def _add_category(self, ids: Sequence[str], category: str) -> None:
+        unknown = [item_id for item_id in ids if item_id not in self._listed]
+        items = [self._listed.pop(item_id) for item_id in ids if item_id in self._listed]
+        if unknown:
+            items += self._mailbox.account.fetch(
+                ids=[ItemId(id=item_id) for item_id in unknown], only_fields=["categories"]
+            )
+        changes = []
+        for item in items:
+            if isinstance(item, Exception):
+                continue
+            current = list(item.categories or [])
+            if category.lower() not in (c.lower() for c in current):
+                item.categories = [*current, category]
+                changes.append((item, ["categories"]))
+        if not changes:
+            return
+        for result in self._mailbox.account.bulk_update(changes):
+            if isinstance(result, Exception):
+                log.warning("%s refused the category: %s", self._mailbox.context.address, result)
 
     async def fetch(self, ids: Sequence[str]) -> list[ApiMessage]:
         """GetItem with the MIME content; items deleted since are left out."""

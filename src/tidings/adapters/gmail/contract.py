@@ -90,6 +90,22 @@ def added_to_label(records: list[dict[str, Any]], label_id: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def labels_by_message(records: list[dict[str, Any]], label_id: str) -> dict[str, list[str]]:
+    """Each message's labels (ids) after the last change a history page shows of it, for the
+    messages that carry ``label_id`` then (users.history.list: every ``messagesAdded``,
+    ``labelsAdded`` and ``labelsRemoved`` entry holds the message with its ``labelIds``)."""
+    found: dict[str, list[str]] = {}
+    for record in records:
+        for kind in ("messagesAdded", "labelsAdded", "labelsRemoved"):
+            for entry in record.get(kind, []):
+                message = entry.get("message", {})
+                labels = [str(x) for x in message.get("labelIds", [])]
+                if "id" in message and label_id in labels:
+                    found.pop(str(message["id"]), None)
+                    found[str(message["id"])] = labels
+    return found
+
+
 def to_api_message(body: dict[str, Any]) -> ApiMessage:
     """A message got with ``format=raw``: base64url MIME and the internal date in ms."""
     try:

@@ -7,18 +7,23 @@ synchronization guide (https://developers.google.com/workspace/gmail/api/guides/
     no cursor ──getProfile: historyId H──▶ messages.list(label, after:) page by page
                                             │ cursor "list:H:after:pageToken" while pages remain
                                             ▼
-    cursor H ──history.list(startHistoryId=H, labelId, messageAdded+labelAdded)──▶ new ids
+    cursor H ──history.list(startHistoryId=H, labelId, messageAdded+labelAdded+labelRemoved)
+       ▲                                    ──▶ new ids, and each message's labels by name
        ▲                                    │ cursor = last record's id while pages remain,
        └────────────────────────────────────┘ then the mailbox's historyId
     404 (H too old) ──▶ CursorExpiredError: sync lists the folder again
 
 H is read before listing, so what arrives during the listing shows up in history too; the
-raw store's origins keep it from being fetched twice.
+raw store's origins keep it from being fetched twice. Every history record carries the
+message's labels after the change: the page names them (``categories``), which is where a
+person's "Tracked" label is read; ``add_category`` writes Tidings' own with messages.modify,
+creating the user label first if the mailbox has none by that name.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +36,7 @@ from tidings.adapters.gmail.contract import (
     GmailCursor,
     added_to_label,
     label_query,
+    labels_by_message,
     listed_ids,
     to_api_message,
 )
@@ -68,6 +74,8 @@ class GmailFolderSession:
         self._label_id = label_id
         self._push = push
         self.supports_push = push is not None
+        #: Label names by id, read when a history page names an id not seen yet.
+        self._label_names: dict[str, str] = {}
 
     @classmethod
     async def open(
@@ -140,7 +148,7 @@ class GmailFolderSession:
         params = {
             "startHistoryId": start,
             "labelId": self._label_id,
-            "historyTypes": ["messageAdded", "labelAdded"],
+            "historyTypes": ["messageAdded", "labelAdded", "labelRemoved"],
             "maxResults": PAGE_SIZE,
         }
         try:
@@ -151,10 +159,55 @@ class GmailFolderSession:
             ) from error
         records: list[dict[str, Any]] = body.get("history", [])
         added = tuple(added_to_label(records, self._label_id))
+        categories = await self._names(labels_by_message(records, self._label_id))
         if body.get("nextPageToken") and records:
             # History ids order the records, so the last one read is where the next page starts.
-            return DeltaPage(added, str(records[-1]["id"]), more=True)
-        return DeltaPage(added, str(body.get("historyId") or start))
+            return DeltaPage(added, str(records[-1]["id"]), more=True, categories=categories)
+        return DeltaPage(added, str(body.get("historyId") or start), categories=categories)
+
+    async def _names(self, labels: dict[str, list[str]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """Each message's labels by name (label ids are the mailbox's own)."""
+        if any(x not in self._label_names for ids in labels.values() for x in ids):
+            body = await self._client.get("labels")
+            self._label_names = {
+                str(label["id"]): str(label.get("name", label["id"]))
+                for label in body.get("labels", [])
+            }
+        return tuple(
+            (message_id, tuple(self._label_names.get(x, x) for x in ids))
+            for message_id, ids in labels.items()
+        )
+
+    async def add_category(self, ids: Sequence[str], category: str) -> None:
+        """Add the user label ``category`` to these messages (created if missing); a message
+        deleted since is passed over. Adding a label a message has changes nothing."""
+        label_id = await self._label_for(category)
+        gate = asyncio.Semaphore(PARALLEL_FETCHES)
+
+        async def one(message_id: str) -> None:
+            async with gate:
+                with contextlib.suppress(NotFoundError):
+                    await self._client.request(
+                        "POST", f"messages/{message_id}/modify", json={"addLabelIds": [label_id]}
+                    )
+
+        await asyncio.gather(*(one(message_id) for message_id in ids))
+
+    async def _label_for(self, name: str) -> str:
+        body = await self._client.get("labels")
+        for label in body.get("labels", []):
+            if str(label.get("name", "")).casefold() == name.casefold():
+                return str(label["id"])
+        created = await self._client.request(
+            "POST",
+            "labels",
+            json={
+                "name": name,
+                "labelListVisibility": "labelShow",
+                "messageListVisibility": "show",
+            },
+        )
+        return str(created["id"])
 
     async def fetch(self, ids: Sequence[str]) -> list[ApiMessage]:
         gate = asyncio.Semaphore(PARALLEL_FETCHES)

@@ -10,14 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-#: The properties a delta round asks for: enough to order and filter, no bodies.
-DELTA_SELECT = "receivedDateTime"
+#: The properties a delta round asks for: enough to order and filter, no bodies; and the
+#: categories, where a person's "Tracked" category is read.
+DELTA_SELECT = "receivedDateTime,categories"
 
 
 @dataclass(frozen=True)
 class DeltaItem:
     id: str
     received_at: datetime | None
+    categories: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,11 @@ def parse_delta_page(body: dict[str, object]) -> ParsedDeltaPage:
     """One page of a message delta round."""
     values = body.get("value")
     items = [
-        DeltaItem(str(entry["id"]), parse_time(entry.get("receivedDateTime")))
+        DeltaItem(
+            str(entry["id"]),
+            parse_time(entry.get("receivedDateTime")),
+            parse_categories(entry.get("categories")),
+        )
         for entry in (values if isinstance(values, list) else [])
         if isinstance(entry, dict) and "id" in entry and "@removed" not in entry
     ]
@@ -44,6 +50,13 @@ def parse_delta_page(body: dict[str, object]) -> ParsedDeltaPage:
         next_link if isinstance(next_link, str) else None,
         delta_link if isinstance(delta_link, str) else None,
     )
+
+
+def parse_categories(value: object) -> tuple[str, ...]:
+    """A message's ``categories`` (a collection of strings), in its order."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(str(item) for item in value if isinstance(item, str))
 
 
 def parse_time(value: object) -> datetime | None:

@@ -34,7 +34,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 from tidings.adapters.graph.client import GraphClient
-from tidings.adapters.graph.contract import DELTA_SELECT, format_time, parse_delta_page
+from tidings.adapters.graph.contract import (
+    DELTA_SELECT,
+    format_time,
+    parse_categories,
+    parse_delta_page,
+)
 from tidings.adapters.graph.folders import READ_PERMISSION, find_folder_id
 from tidings.adapters.graph.notifications import (
     REAUTHORIZATION_REQUIRED,
@@ -105,8 +110,34 @@ class GraphFolderSession:
         if next_cursor is None:
             raise CursorExpiredError("Microsoft Graph sent a delta page without a next link")
         return DeltaPage(
-            tuple(item.id for item in page.items), next_cursor, more=page.next_link is not None
+            tuple(item.id for item in page.items),
+            next_cursor,
+            more=page.next_link is not None,
+            categories=tuple((item.id, item.categories) for item in page.items),
         )
+
+    async def add_category(self, ids: Sequence[str], category: str) -> None:
+        """Add ``category`` to these messages, keeping their others: Graph replaces the whole
+        ``categories`` collection on PATCH (learn.microsoft.com/graph/api/message-update),
+        so each message's are read first. A message gone since is passed over."""
+        for message_id in ids:
+            url = f"{self._client.user_url}/messages/{message_id}"
+            response = await self._client.request(
+                "GET",
+                url,
+                permission=READ_PERMISSION,
+                params={"$select": "categories"},
+                missing_ok=True,
+            )
+            if response is None:
+                continue
+            body = response.json()
+            current = parse_categories(body.get("categories") if isinstance(body, dict) else None)
+            if category.lower() in (c.lower() for c in current):
+                continue
+            await self._client.send_json(
+                "PATCH", url, {"categories": [*current, category]}, permission=READ_PERMISSION
+            )
 
     async def fetch(self, ids: Sequence[str]) -> list[ApiMessage]:
         gate = asyncio.Semaphore(PARALLEL_FETCHES)

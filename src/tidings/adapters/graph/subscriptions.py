@@ -50,7 +50,8 @@ class GraphSubscription:
         """The subscription, or None when Graph refused it (the session then polls)."""
         client_state = secrets.token_urlsafe(32)
         body = {
-            "changeType": "created",
+            # Updated too: a person setting the "Tracked" category changes a message.
+            "changeType": "created,updated",
             "notificationUrl": notification_url,
             # The same URL: the receiver tells lifecycle notifications by their lifecycleEvent.
             "lifecycleNotificationUrl": notification_url,

@@ -16,6 +16,7 @@ from typing import TypeVar
 from aioimaplib import aioimaplib
 
 from tidings.adapters.imap.connect import authenticate_xoauth2, connect
+from tidings.adapters.imap.flags import parse_flag_fetch, parse_permanent_flags, uid_set
 from tidings.adapters.imap.responses import (
     folder_with_attribute,
     imap_date,
@@ -31,6 +32,7 @@ from tidings.domain.credentials import Credential
 from tidings.domain.errors import MailServerError
 from tidings.domain.server_profile import CredentialSource, ServerProfile
 from tidings.domain.sync import FetchedMessage, FolderStatus
+from tidings.domain.tracked_category import FlagState
 
 #: RFC 2177: re-issue IDLE well before servers' 30-minute inactivity timeout.
 IDLE_RENEWAL_SECONDS = 25 * 60
@@ -50,6 +52,8 @@ class ImapFolderSession:
         self._lost = lost
         # An EXISTS the server sent during another command is not repeated at IDLE.
         self._change_seen = False
+        #: The flags the selected folder keeps for good (None: SELECT did not say).
+        self.permanent_flags: frozenset[str] | None = None
 
     @classmethod
     async def open(
@@ -129,6 +133,7 @@ class ImapFolderSession:
         response = await self._call(self._client.select(name))
         if response.result != "OK":
             raise MailServerError(f"the folder {self.folder!r} cannot be opened", permanent=False)
+        self.permanent_flags = parse_permanent_flags(response.lines)
         return parse_select(response.lines)
 
     async def uids_after(self, last_uid: int, since: datetime | None = None) -> list[int]:
@@ -151,6 +156,32 @@ class ImapFolderSession:
             found.extend(parse_fetch(response.lines))
         return sorted(found, key=lambda message: message.uid)
 
+    async def flags_since(self, modseq: int) -> list[FlagState]:
+        """Flags of every message changed (or added) after ``modseq`` (RFC 7162 §3.1.4)."""
+        response = await self._call(
+            self._client.uid("fetch", "1:*", f"(UID FLAGS) (CHANGEDSINCE {modseq})")
+        )
+        return parse_flag_fetch(response.lines)
+
+    async def recent_flags(self, limit: int) -> list[FlagState]:
+        """Flags of the folder's ``limit`` newest messages: a server without CONDSTORE
+        cannot say what changed, so flags are read again, within a bound."""
+        uids = (await self.uids_after(0))[-limit:]
+        if not uids:
+            return []
+        response = await self._call(self._client.uid("fetch", uid_set(uids), "(UID FLAGS)"))
+        return parse_flag_fetch(response.lines)
+
+    async def add_keyword(self, uids: Sequence[int], keyword: str) -> bool:
+        """Add ``keyword`` to these messages and nothing else (``+FLAGS.SILENT``: no other
+        flag is touched, ``\\Seen`` included); False when the server refused it."""
+        if not uids:
+            return True
+        response = await self._call(
+            self._client.uid("store", uid_set(uids), "+FLAGS.SILENT", f"({keyword})")
+        )
+        return bool(response.result == "OK")
+
     @property
     def supports_condstore(self) -> bool:
         return "CONDSTORE" in self._client.protocol.capabilities
@@ -161,8 +192,8 @@ class ImapFolderSession:
 
     async def wait_for_change(self, timeout: float) -> bool:
         """Wait until the server reports a change (IDLE), or ``timeout`` passes."""
-        await self._call(self._client.noop())
-        if self._change_seen:
+        noop = await self._call(self._client.noop())
+        if self._change_seen or is_change(noop.lines):
             self._change_seen = False
             return True
         if not self.supports_idle:

@@ -69,6 +69,8 @@ def configuration_from(row: Any) -> EmailConfiguration:
         blocked_extensions=frozenset(row["blocked_extensions"].split()),
         skip_automated_email=row["skip_automated_email"],
         tracking_address=row["tracking_address"],
+        use_tracked_category=row["use_tracked_category"],
+        tracked_category=row["tracked_category"],
     )
 
 
@@ -94,6 +96,8 @@ def configuration_columns(config: EmailConfiguration) -> dict[str, Any]:
         "blocked_extensions": " ".join(sorted(config.blocked_extensions)),
         "skip_automated_email": config.skip_automated_email,
         "tracking_address": config.tracking_address,
+        "use_tracked_category": config.use_tracked_category,
+        "tracked_category": config.tracked_category,
     }
 
 

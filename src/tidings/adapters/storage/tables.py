@@ -118,6 +118,8 @@ email_configuration = Table(
     Column("blocked_extensions", Text, nullable=False),
     Column("skip_automated_email", Boolean, nullable=False, server_default=true()),
     Column("tracking_address", String(ADDRESS)),
+    Column("use_tracked_category", Boolean, nullable=False, server_default="1"),
+    Column("tracked_category", String(64), nullable=False, server_default="Tracked to Tidings"),
 )
 
 server_profiles = Table(
@@ -423,6 +425,21 @@ raw_message_origins = Table(
     Column("uid", String(255), nullable=False),
     Column("seen_at", UtcDateTime(), nullable=False),
     UniqueConstraint("mailbox_id", "folder", "uidvalidity", "uid"),
+)
+
+#: What Tidings last knew of each kept email's tracked category on its server.
+category_marks = Table(
+    "category_marks",
+    metadata,
+    Column(
+        "raw_message_id",
+        ForeignKey("raw_messages.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("present", Boolean, nullable=False),
+    Column("written_at", UtcDateTime()),
+    Column("seen", Boolean),
+    Column("changed_at", UtcDateTime(), nullable=False),
 )
 
 email_activities = Table(

@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from tidings.adapters.storage.access_repository import SqlAccessRepository
 from tidings.adapters.storage.activity_repository import SqlActivityRepository
+from tidings.adapters.storage.category_repository import SqlCategoryMarkRepository
 from tidings.adapters.storage.compose_repository import SqlComposeRepository
 from tidings.adapters.storage.credential_repository import SqlCredentialRepository
 from tidings.adapters.storage.cursor_repository import SqlCursorRepository
@@ -54,6 +55,7 @@ class SqlAlchemyUnitOfWork:
     webhooks: SqlWebhookRepository
     compose: SqlComposeRepository
     track_when_sent: SqlTrackWhenSentRepository
+    category_marks: SqlCategoryMarkRepository
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -84,6 +86,7 @@ class SqlAlchemyUnitOfWork:
         self.webhooks = SqlWebhookRepository(connection)
         self.compose = SqlComposeRepository(connection)
         self.track_when_sent = SqlTrackWhenSentRepository(connection)
+        self.category_marks = SqlCategoryMarkRepository(connection)
         return self
 
     def __exit__(

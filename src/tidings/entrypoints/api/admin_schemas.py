@@ -135,6 +135,14 @@ class EmailConfigurationPublic(BaseModel):
         None,
         description="A queue mailbox users Bcc, Cc or forward email to, to track it",
     )
+    use_tracked_category: bool = Field(
+        description="Write the tracked category onto tracked email, and track or untrack "
+        "email when a person sets or removes it"
+    )
+    tracked_category: str = Field(description="The category's name (Exchange, Gmail)")
+    tracked_keyword: str = Field(
+        description="The IMAP keyword the category maps to (derived from its name)"
+    )
 
     @classmethod
     def of(cls, config: EmailConfiguration) -> "EmailConfigurationPublic":
@@ -161,6 +169,9 @@ class EmailConfigurationPublic(BaseModel):
             blocked_extensions=sorted(config.blocked_extensions),
             skip_automated_email=config.skip_automated_email,
             tracking_address=config.tracking_address,
+            use_tracked_category=config.use_tracked_category,
+            tracked_category=config.tracked_category,
+            tracked_keyword=config.tracked_keyword,
         )
 
 
@@ -191,6 +202,10 @@ class EmailConfigurationUpdate(StrictModel):
     tracking_address: Annotated[str, StringConstraints(max_length=320), storable] | None = Field(
         None, description="The tracking address; null or empty for none"
     )
+    use_tracked_category: bool | None = None
+    tracked_category: (
+        Annotated[str, StringConstraints(min_length=1, max_length=50), storable] | None
+    ) = None
 
 
 # Server profiles --------------------------------------------------------------------------

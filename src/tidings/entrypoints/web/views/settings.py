@@ -50,6 +50,13 @@ SECTIONS: list[tuple[str, list[Field]]] = [
         [Field("skip_automated_email", "Skip automatic replies, bounces, read receipts and bulk email", "bool")],
     ),
     (
+        "Tracked category",
+        [
+            Field("use_tracked_category", "Write the tracked category onto tracked email, and track email a person marks with it", "bool"),
+            Field("tracked_category", "Category name", hint="An Outlook category or Gmail label; on IMAP servers, the keyword shown below"),
+        ],
+    ),
+    (
         "Attachments",
         [
             Field("max_attachment_kb", "Maximum file size (KB)", "int"),

@@ -1,0 +1,87 @@
+"""Each kept email's tracked-category mark: whether the category is on it, whether Tidings
+wrote it, and which tracked email still waits for Tidings to write it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import Connection, and_, delete, insert, or_, select
+
+from tidings.adapters.storage import tables as t
+from tidings.domain.tracked_category import CategoryMark
+from tidings.domain.tracking import Outcome
+
+#: Ids per statement: far below every database's limit on parameters.
+_CHUNK = 1000
+
+
+class SqlCategoryMarkRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._conn = connection
+
+    def marks(self, raw_message_ids: Iterable[int]) -> dict[int, CategoryMark]:
+        ids = sorted(set(raw_message_ids))
+        found: dict[int, CategoryMark] = {}
+        m = t.category_marks.c
+        for first in range(0, len(ids), _CHUNK):
+            rows = self._conn.execute(
+                select(t.category_marks).where(m.raw_message_id.in_(ids[first : first + _CHUNK]))
+            ).mappings()
+            for row in rows:
+                found[row["raw_message_id"]] = CategoryMark(
+                    raw_message_id=row["raw_message_id"],
+                    present=row["present"],
+                    changed_at=row["changed_at"],
+                    written_at=row["written_at"],
+                    seen=row["seen"],
+                )
+        return found
+
+    def save(self, marks: Sequence[CategoryMark]) -> None:
+        """Replace the marks of these emails."""
+        if not marks:
+            return
+        ids = [mark.raw_message_id for mark in marks]
+        m = t.category_marks.c
+        for first in range(0, len(ids), _CHUNK):
+            self._conn.execute(
+                delete(t.category_marks).where(m.raw_message_id.in_(ids[first : first + _CHUNK]))
+            )
+        self._conn.execute(
+            insert(t.category_marks),
+            [
+                {
+                    "raw_message_id": mark.raw_message_id,
+                    "present": mark.present,
+                    "written_at": mark.written_at,
+                    "seen": mark.seen,
+                    "changed_at": mark.changed_at,
+                }
+                for mark in marks
+            ],
+        )
+
+    def to_write(
+        self, mailbox_id: int, folder: str, uidvalidity: int, limit: int
+    ) -> list[tuple[int, str]]:
+        """(raw id, uid) of tracked email of this folder whose category is neither on the
+        server (as last seen) nor written by Tidings, oldest first."""
+        r, d, m = t.raw_messages.c, t.tracking_decisions.c, t.category_marks.c
+        rows = self._conn.execute(
+            select(r.id, r.uid)
+            .join(t.tracking_decisions, d.raw_message_id == r.id)
+            .outerjoin(t.category_marks, m.raw_message_id == r.id)
+            .where(
+                r.mailbox_id == mailbox_id,
+                r.folder == folder,
+                r.uidvalidity == uidvalidity,
+                d.outcome == Outcome.TRACKED.value,
+                or_(
+                    m.raw_message_id.is_(None),
+                    and_(m.present.is_(False), m.written_at.is_(None)),
+                ),
+            )
+            .order_by(r.id)
+            .limit(limit)
+        )
+        return [(int(row.id), str(row.uid)) for row in rows]

@@ -1,0 +1,229 @@
+"""Tracking by the "Tracked" category: a person who sets it on an email in a synced folder
+has it tracked, whatever their Track incoming email option; removing it untracks the email
+(the activity stays, its email's decision says who untracked it and how). Tidings also
+writes the category onto what it tracks, once.
+
+Sync hands over the flags it read (``apply``) and asks what to write (``to_write``); what
+was on the server is kept per email (``CategoryMark``) so that only a change acts: a
+category never seen cannot be "removed", and one Tidings wrote is not written again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from tidings.domain.correlation import choose_regarding
+from tidings.domain.message import MessageOrigin, parse_email, parse_headers
+from tidings.domain.rules import decide
+from tidings.domain.settings import EmailConfiguration
+from tidings.domain.stored import StoredDecision, StoredRaw
+from tidings.domain.tracked_category import (
+    MARKED_RULE,
+    UNMARKED_RULE,
+    CategoryChange,
+    CategoryMark,
+    FlagState,
+    category_change,
+    has_keyword,
+)
+from tidings.domain.tracking import Outcome, Reason, TrackingDecision, Verdict
+from tidings.services import events
+from tidings.services.ingest import IngestResult
+from tidings.services.lookups import BatchLookups
+from tidings.services.ports import Clock, UnitOfWork
+from tidings.services.recording import (
+    fill_content,
+    gather_facts,
+    identity_of,
+    load_context,
+    record_activity,
+)
+
+
+@dataclass(frozen=True)
+class CategoryState:
+    """One message's category as a mail system reports it, by its id in the folder."""
+
+    uid: str
+    present: bool
+    seen: bool | None = None
+
+
+def imap_states(states: Sequence[FlagState], keyword: str) -> list[CategoryState]:
+    """IMAP flags as category states: the keyword, and ``\\Seen`` for the read state."""
+    return [
+        CategoryState(str(s.uid), has_keyword(s.flags, keyword), has_keyword(s.flags, "\\Seen"))
+        for s in states
+    ]
+
+
+class CategoryTracking:
+    """Acts on category changes read by sync, and says what category to write."""
+
+    def __init__(self, uow_factory: Callable[[], UnitOfWork], clock: Clock) -> None:
+        self._uow = uow_factory
+        self._clock = clock
+
+    def settings(self) -> EmailConfiguration:
+        with self._uow() as uow:
+            return uow.settings.get()
+
+    def apply(
+        self, mailbox_id: int, folder: str, uidvalidity: int, states: Sequence[CategoryState]
+    ) -> list[IngestResult]:
+        """Track what was marked and untrack what was unmarked since the last look; returns
+        the emails whose outcome changed. Messages not kept yet are left for sync to fetch
+        first."""
+        if not states:
+            return []
+        origins = {s.uid: MessageOrigin(mailbox_id, folder, uidvalidity, s.uid) for s in states}
+        now = self._clock.now()
+        results: list[IngestResult] = []
+        with self._uow() as uow:
+            config = uow.settings.get()
+            if not config.use_tracked_category:
+                return []
+            raw_ids = uow.raw_messages.ids_by_origins(list(origins.values()))
+            known = {s.uid: raw_ids[origins[s.uid]] for s in states if origins[s.uid] in raw_ids}
+            marks = uow.category_marks.marks(known.values())
+            changed: list[CategoryMark] = []
+            for state in states:
+                raw_id = known.get(state.uid)
+                if raw_id is None:
+                    continue
+                mark = marks.get(raw_id)
+                change = category_change(mark, state.present)
+                if change is CategoryChange.ADDED:
+                    result = self._marked(uow, uow.raw_messages.require(raw_id), config, now)
+                elif change is CategoryChange.REMOVED:
+                    result = self._unmarked(uow, raw_id, config, now)
+                elif mark is None or state.seen in (None, mark.seen):
+                    continue  # nothing new to keep
+                else:
+                    result = None
+                if result is not None:
+                    results.append(result)
+                moved = change is not CategoryChange.NONE or mark is None
+                changed.append(
+                    CategoryMark(
+                        raw_id,
+                        state.present,
+                        now if moved or mark is None else mark.changed_at,
+                        mark.written_at if mark else None,
+                        state.seen,
+                    )
+                )
+            uow.category_marks.save(changed)
+            uow.commit()
+        return results
+
+    def to_write(
+        self, mailbox_id: int, folder: str, uidvalidity: int, limit: int = 500
+    ) -> list[tuple[int, str]]:
+        """(raw id, uid) of tracked email of the folder that still lacks the category."""
+        with self._uow() as uow:
+            if not uow.settings.get().use_tracked_category:
+                return []
+            return uow.category_marks.to_write(mailbox_id, folder, uidvalidity, limit)
+
+    def written(self, raw_message_ids: Sequence[int]) -> None:
+        """Tidings wrote the category on these emails: never again."""
+        now = self._clock.now()
+        with self._uow() as uow:
+            marks = uow.category_marks.marks(raw_message_ids)
+            seen = {raw_id: mark.seen for raw_id, mark in marks.items()}
+            uow.category_marks.save(
+                [CategoryMark(i, True, now, now, seen.get(i)) for i in raw_message_ids]
+            )
+            uow.commit()
+
+    def _marked(
+        self, uow: UnitOfWork, stored: StoredRaw, config: EmailConfiguration, now: datetime
+    ) -> IngestResult | None:
+        previous = uow.decisions.get(stored.id)
+        if previous is not None and previous.outcome is Outcome.TRACKED:
+            return None  # tracked already: the mark says so, nothing more
+        if uow.parked.get_by_raw(stored.id) is not None:
+            return None  # replay decides it, and then sees the mark
+        text = f"tracked because you marked it with the category {config.tracked_category!r}"
+        if previous is not None and previous.activity_id is not None:
+            # Untracked when the category was removed; the activity stayed: track it again.
+            reasons = (Reason(MARKED_RULE, Verdict.PASS, text), *_earlier(previous))
+            self._replace(uow, previous, Outcome.TRACKED, text, reasons, previous.activity_id, now)
+            activity = uow.activities.get(previous.activity_id)
+            if activity is not None:
+                events.activity_updated(uow, activity, now)
+            return IngestResult(stored.id, Outcome.TRACKED, text, previous.activity_id)
+        context = load_context(uow, stored.origin.mailbox_id)
+        headers = parse_headers(stored.raw)
+        lookups = BatchLookups(uow, [headers], [identity_of(stored)], config.tracking_token)
+        facts = replace(gather_facts(lookups, context, stored, headers), marked=True)
+        decision = decide(facts)
+        correlation = choose_regarding(facts.correlation, facts.folder_rule)
+        if not decision.tracked:
+            # Still not tracked (say, already tracked from another folder): the explanation
+            # now says it was marked, but nothing changed to tell of.
+            record = StoredDecision(
+                stored.id, Outcome.NOT_TRACKED, decision.summary(), decision, correlation, None, now
+            )
+            if previous is not None:
+                uow.decisions.delete(stored.id)
+            uow.decisions.add(record)
+            return None
+        with uow.savepoint():
+            activity_id = record_activity(uow, lookups, stored, facts, now)
+            fill_content(uow, activity_id, parse_email(stored.raw), config)
+        if previous is not None:
+            uow.decisions.delete(stored.id)
+        record = StoredDecision(
+            stored.id, Outcome.TRACKED, text, decision, correlation, activity_id, now
+        )
+        uow.decisions.add(record)
+        return IngestResult(stored.id, Outcome.TRACKED, text, activity_id)
+
+    def _unmarked(
+        self, uow: UnitOfWork, raw_id: int, config: EmailConfiguration, now: datetime
+    ) -> IngestResult | None:
+        previous = uow.decisions.get(raw_id)
+        if previous is None or previous.outcome is not Outcome.TRACKED:
+            return None
+        text = f"untracked because the category {config.tracked_category!r} was removed"
+        reasons = (Reason(UNMARKED_RULE, Verdict.FAIL, text), *_earlier(previous))
+        summary = f"not tracked: {text}"
+        activity_id = previous.activity_id
+        self._replace(uow, previous, Outcome.NOT_TRACKED, summary, reasons, activity_id, now)
+        if previous.activity_id is not None:
+            activity = uow.activities.get(previous.activity_id)
+            if activity is not None:
+                events.activity_untracked(uow, activity, now)
+        return IngestResult(raw_id, Outcome.NOT_TRACKED, summary, previous.activity_id)
+
+    @staticmethod
+    def _replace(
+        uow: UnitOfWork,
+        previous: StoredDecision,
+        outcome: Outcome,
+        summary: str,
+        reasons: tuple[Reason, ...],
+        activity_id: int | None,
+        now: datetime,
+    ) -> None:
+        uow.decisions.delete(previous.raw_message_id)
+        uow.decisions.add(
+            StoredDecision(
+                raw_message_id=previous.raw_message_id,
+                outcome=outcome,
+                summary=summary,
+                decision=TrackingDecision(reasons),
+                correlation=previous.correlation,
+                activity_id=activity_id,
+                decided_at=now,
+            )
+        )
+
+
+def _earlier(previous: StoredDecision) -> tuple[Reason, ...]:
+    """The reasons of an earlier decision, less what an earlier mark or unmark said."""
+    return tuple(r for r in previous.decision.reasons if r.rule not in (MARKED_RULE, UNMARKED_RULE))

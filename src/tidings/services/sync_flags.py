@@ -1,0 +1,175 @@
+"""Flag synchronization of an IMAP folder: reading the tracked category back from the
+server, and writing it onto what Tidings tracked.
+
+After each catch-up of a folder (new mail first: a flag can only mean something for an email
+that is kept), one round::
+
+    CONDSTORE and a stored HIGHESTMODSEQ ──▶ UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE m)
+    otherwise                            ──▶ the newest ``rescan_limit`` messages' FLAGS
+            │
+            ▼
+    CategoryTracking.apply: marked ─▶ tracked, unmarked ─▶ untracked (only real changes)
+            │
+            ▼
+    PERMANENTFLAGS allow the keyword ──▶ UID STORE +FLAGS.SILENT (keyword) on tracked email
+                                         that lacks it; recorded so it is never written again
+            │
+            ▼
+    HIGHESTMODSEQ in the cursor moves to the highest MODSEQ handled (RFC 7162 §3.1.4)
+
+The MODSEQ stored never passes a change of a message not ingested yet (it arrived after the
+catch-up): the next round, or the next SELECT, sees that change again. IDLE reports flag
+changes as ``FETCH``, so a person's mark is seen as soon as the server tells of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Protocol, runtime_checkable
+
+from tidings.domain.errors import MailServerError
+from tidings.domain.sync import FolderStatus
+from tidings.domain.tracked_category import FlagState, keyword_allowed
+from tidings.services.category_tracking import CategoryTracking, imap_states
+from tidings.services.sync_model import Ingested, SyncEvent, SyncTarget
+from tidings.services.sync_status import SyncStatusBoard
+
+log = logging.getLogger(__name__)
+
+#: Messages whose flags are read again each round where the server has no CONDSTORE.
+RESCAN_LIMIT = 500
+#: Categories written per round (the rest on the next one).
+WRITE_LIMIT = 500
+
+
+@runtime_checkable
+class FlagSession(Protocol):
+    """What an IMAP folder session offers flag synchronization (``ImapFolderSession``)."""
+
+    status: FolderStatus
+    permanent_flags: frozenset[str] | None
+
+    @property
+    def supports_condstore(self) -> bool: ...
+    async def flags_since(self, modseq: int) -> list[FlagState]: ...
+    async def recent_flags(self, limit: int) -> list[FlagState]: ...
+    async def add_keyword(self, uids: Sequence[int], keyword: str) -> bool: ...
+
+
+class FlagRound:
+    """Reads and writes the tracked category of one IMAP folder, once per catch-up."""
+
+    def __init__(
+        self,
+        categories: CategoryTracking,
+        status: SyncStatusBoard,
+        *,
+        listener: Callable[[SyncEvent], None] | None = None,
+        rescan_limit: int = RESCAN_LIMIT,
+        use_condstore: bool = True,
+    ) -> None:
+        self._categories = categories
+        self._status = status
+        self._listener = listener
+        self._rescan_limit = rescan_limit
+        self._use_condstore = use_condstore
+        #: Each folder's UIDVALIDITY when ``since`` read its MODSEQ.
+        self._validity: dict[tuple[int, str], int | None] = {}
+
+    async def since(self, target: SyncTarget) -> int | None:
+        """The HIGHESTMODSEQ up to which flags were handled: read it before catching up,
+        which may move the cursor's copy to what SELECT reported."""
+        key = (target.mailbox_id, target.folder)
+        stored = await asyncio.to_thread(self._status.stored_cursor, key)
+        self._validity[key] = stored.uidvalidity if stored is not None else None
+        return stored.highest_modseq if stored is not None else None
+
+    async def run(self, target: SyncTarget, session: object, since: int | None) -> None:
+        """One round: read changes, track and untrack, write the category, move the MODSEQ.
+
+        Should the connection fail first, the cursor's HIGHESTMODSEQ goes back to ``since``:
+        the catch-up before may have stored SELECT's, past changes this round never read.
+        """
+        if not isinstance(session, FlagSession):
+            return
+        try:
+            await self._round(target, session, since)
+        except MailServerError:
+            await self._restore((target.mailbox_id, target.folder), since)
+            raise
+
+    async def _restore(self, key: tuple[int, str], since: int | None) -> None:
+        current = await asyncio.to_thread(self._status.stored_cursor, key)
+        if current is None:
+            return
+        # Under a new UIDVALIDITY the old MODSEQ means nothing: none, and the next round
+        # reads the newest flags again.
+        restored = since if current.uidvalidity == self._validity.get(key) else None
+        if current.highest_modseq != restored:
+            await asyncio.to_thread(
+                self._status.save_cursor, replace(current, highest_modseq=restored)
+            )
+
+    async def _round(self, target: SyncTarget, session: FlagSession, since: int | None) -> None:
+        config = await asyncio.to_thread(self._categories.settings)
+        if not config.use_tracked_category:
+            return
+        key = (target.mailbox_id, target.folder)
+        uidvalidity = session.status.uidvalidity
+        stored = await asyncio.to_thread(self._status.stored_cursor, key)
+        if stored is None or stored.uidvalidity != uidvalidity:
+            return  # nothing of this folder is kept under this UIDVALIDITY yet
+        keyword = config.tracked_keyword
+        changes = (
+            self._use_condstore
+            and session.supports_condstore
+            and session.status.highest_modseq is not None
+            and since is not None
+        )
+        if changes:
+            assert since is not None  # noqa: S101 - checked above
+            states = await session.flags_since(since)
+        else:
+            states = await session.recent_flags(self._rescan_limit)
+        kept = [s for s in states if s.uid <= stored.last_uid]
+        results = await asyncio.to_thread(
+            self._categories.apply,
+            target.mailbox_id,
+            target.folder,
+            uidvalidity,
+            imap_states(kept, keyword),
+        )
+        if results and self._listener is not None:
+            self._listener(Ingested(target, results))
+        if keyword_allowed(session.permanent_flags, keyword):
+            pending = await asyncio.to_thread(
+                self._categories.to_write, *key, uidvalidity, WRITE_LIMIT
+            )
+            if pending:
+                if await session.add_keyword([int(uid) for _, uid in pending], keyword):
+                    await asyncio.to_thread(self._categories.written, [raw for raw, _ in pending])
+                else:  # tracking goes on without it; the next round tries again
+                    log.warning(
+                        "%s/%s refused the keyword %s", target.address, target.folder, keyword
+                    )
+        if changes:
+            assert since is not None  # noqa: S101 - checked above
+            await self._advance(key, since, states, stored.last_uid)
+
+    async def _advance(
+        self, key: tuple[int, str], since: int, states: list[FlagState], last_uid: int
+    ) -> None:
+        current = await asyncio.to_thread(self._status.stored_cursor, key)
+        if current is None:
+            return
+        handled = [s.modseq for s in states if s.modseq is not None and s.uid <= last_uid]
+        top = max([since, current.highest_modseq or 0, *handled])
+        later = [s.modseq for s in states if s.modseq is not None and s.uid > last_uid]
+        if later:  # not ingested yet: its change must be seen again
+            top = min(top, min(later) - 1)
+        top = max(top, since)
+        if top != current.highest_modseq:
+            await asyncio.to_thread(self._status.save_cursor, replace(current, highest_modseq=top))

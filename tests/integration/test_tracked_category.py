@@ -1,0 +1,242 @@
+"""The "Tracked" category against a real Dovecot: Tidings writes its keyword once onto what
+it tracks, and a person who sets or removes the keyword tracks or untracks the email, read
+through CONDSTORE where the server has it and by re-reading flags where it does not."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.builders import Org, dovecot_profile, make_email
+from tests.integration.sync_run import USERS, SyncRun, org_syncing, service_for
+from tests.servers.dovecot import DovecotServer
+from tidings.adapters.imap.client import ImapFolderSession
+from tidings.domain.credentials import Credential
+from tidings.domain.errors import MailServerError
+from tidings.domain.people import PersonalOptions, TrackIncoming
+from tidings.domain.server_profile import ServerProfile
+from tidings.domain.tracked_category import FlagState
+from tidings.domain.tracking import Outcome
+from tidings.services.sync_model import FolderSession
+
+DANA = "dana@northwind.example"
+KEYWORD = "Tracked_to_Tidings"
+#: What Dovecot advertises without CONDSTORE (or QRESYNC) after login.
+NO_CONDSTORE = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ UIDPLUS"
+
+
+def _until(condition: Callable[[], bool], timeout: float = 20) -> None:
+    """Wait for a state outside Tidings (the mail server's) to hold."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "never got there"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def dovecot(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DovecotServer]:
+    capability = getattr(request, "param", None)
+    with DovecotServer(tmp_path / "dc", USERS, imap_capability=capability) as running:
+        yield running
+
+
+@pytest.fixture
+def org_run(dovecot: DovecotServer, sqlite_url: str) -> Iterator[tuple[Org, SyncRun]]:
+    with org_syncing(sqlite_url, ("dana",)) as (org, run):
+        org.use_profile(dovecot_profile(dovecot), {"dana": "dana-pass"})
+        yield org, run
+
+
+def _track_nothing(org: Org) -> None:
+    """Dana's Track incoming email: No email messages."""
+    user = org.users["dana"]
+    user.options = PersonalOptions(TrackIncoming.NONE)
+    with org.tidings.uow() as uow:
+        uow.directory.save_user(user)
+        uow.commit()
+
+
+def _flags(dovecot: DovecotServer, uid: int) -> set[str]:
+    """A message's flags, less \\Recent (which says which session saw it first)."""
+    return dovecot.flags(DANA, uid) - {"\\Recent"}
+
+
+def _outcomes(run: SyncRun) -> list[Outcome]:
+    return [r.outcome for r in run.results]
+
+
+def _explain(org: Org, message_id: str) -> tuple[Outcome | None, str, int | None]:
+    [found] = org.tidings.explain.by_message_id(message_id)
+    return found.outcome, found.summary, found.activity_id
+
+
+def test_tidings_writes_its_keyword_once_onto_what_it_tracks_and_touches_no_other_flag(
+    org_run: tuple[Org, SyncRun], dovecot: DovecotServer
+) -> None:
+    org, run = org_run
+    dovecot.deliver(DANA, make_email(subject="Quote", message_id="<q@c.example>"))
+    run.start(service_for(run))
+    run.wait_for(lambda: _outcomes(run) == [Outcome.TRACKED])
+    _until(lambda: KEYWORD in dovecot.flags(DANA, 1))
+    assert _flags(dovecot, 1) == {KEYWORD}  # not \Seen: still unread
+    with org.tidings.uow() as uow:
+        [raw_id] = uow.raw_messages.ids_by_message_id("<q@c.example>")
+        written = uow.category_marks.marks([raw_id])[raw_id]
+    assert written.present and written.written_at is not None
+    # More mail and a person's own flag bring more rounds; the keyword is not written again.
+    dovecot.change_flags(DANA, 1, "\\Flagged")
+    dovecot.deliver(DANA, make_email(subject="Later", message_id="<l@c.example>"))
+    run.wait_for(lambda: len(run.results) == 2)
+    _until(lambda: KEYWORD in dovecot.flags(DANA, 2))
+    run.stop()
+    with org.tidings.uow() as uow:
+        again = uow.category_marks.marks([raw_id])[raw_id]
+        assert (again.present, again.written_at) == (True, written.written_at)
+        assert uow.category_marks.to_write(org.mailboxes["dana"], "INBOX", 0, 10) == []
+    assert _flags(dovecot, 1) == {"\\Flagged", KEYWORD}
+    [inbox] = org.tidings.queries.sync_state()[org.mailboxes["dana"]].folders
+    assert inbox.cursor is not None and inbox.cursor.highest_modseq is not None
+
+
+@pytest.mark.parametrize(
+    "dovecot", [None, NO_CONDSTORE], ids=["condstore", "flags re-read"], indirect=True
+)
+def test_setting_the_keyword_tracks_and_removing_it_untracks_keeping_the_activity(
+    org_run: tuple[Org, SyncRun], dovecot: DovecotServer
+) -> None:
+    org, run = org_run
+    _track_nothing(org)
+    dovecot.deliver(DANA, make_email(subject="Pricing", message_id="<p@c.example>"))
+    run.start(service_for(run))
+    run.wait_for(lambda: _outcomes(run) == [Outcome.NOT_TRACKED])
+
+    dovecot.change_flags(DANA, 1, KEYWORD)
+    run.wait_for(lambda: _outcomes(run)[1:] == [Outcome.TRACKED])
+    outcome, summary, activity_id = _explain(org, "<p@c.example>")
+    assert outcome is Outcome.TRACKED and activity_id is not None
+    assert summary == "tracked because you marked it with the category 'Tracked to Tidings'"
+
+    dovecot.change_flags(DANA, 1, KEYWORD, add=False)
+    run.wait_for(lambda: _outcomes(run)[2:] == [Outcome.NOT_TRACKED])
+    outcome, summary, kept = _explain(org, "<p@c.example>")
+    assert outcome is Outcome.NOT_TRACKED
+    assert summary == "not tracked: untracked because the category 'Tracked to Tidings' was removed"
+    assert kept == activity_id
+    assert org.tidings.queries.activity(activity_id).activity.subject == "Pricing"
+
+    # Marked again: the same activity is tracked again, not a second one.
+    dovecot.change_flags(DANA, 1, KEYWORD)
+    run.wait_for(lambda: _outcomes(run)[3:] == [Outcome.TRACKED])
+    run.stop()
+    assert _explain(org, "<p@c.example>")[::2] == (Outcome.TRACKED, activity_id)
+    assert _flags(dovecot, 1) == {KEYWORD}  # Tidings never set \Seen
+    [inbox] = org.tidings.queries.sync_state()[org.mailboxes["dana"]].folders
+    assert inbox.cursor is not None
+    assert (inbox.cursor.highest_modseq is None) == (dovecot.imap_capability is not None)
+
+
+def test_mail_marked_before_tidings_first_saw_it_is_tracked(
+    org_run: tuple[Org, SyncRun], dovecot: DovecotServer
+) -> None:
+    org, run = org_run
+    _track_nothing(org)
+    dovecot.deliver(DANA, make_email(subject="Marked", message_id="<m@c.example>"))
+    dovecot.deliver(DANA, make_email(subject="Unmarked", message_id="<u@c.example>"))
+    dovecot.change_flags(DANA, 1, KEYWORD)
+    run.start(service_for(run))
+    run.wait_for(lambda: Outcome.TRACKED in _outcomes(run))
+    run.stop()
+    assert _explain(org, "<m@c.example>")[0] is Outcome.TRACKED
+    assert _explain(org, "<u@c.example>")[0] is Outcome.NOT_TRACKED
+
+
+async def _open_keeping_no_keywords(
+    profile: ServerProfile, credential: Credential, folder: str
+) -> FolderSession:
+    # Dovecot keeps keywords in every folder; a server that does not leaves ``\*`` and the
+    # keyword out of PERMANENTFLAGS (RFC 3501 §7.1), which is what this session reports.
+    session = await ImapFolderSession.open(profile, credential, folder)
+    session.permanent_flags = frozenset({"\\Seen", "\\Answered", "\\Flagged", "\\Deleted"})
+    return session
+
+
+def test_a_folder_that_keeps_no_keywords_is_never_written_but_still_read(
+    org_run: tuple[Org, SyncRun], dovecot: DovecotServer
+) -> None:
+    org, run = org_run
+    dovecot.deliver(DANA, make_email(subject="Tracked", message_id="<t@c.example>"))
+    run.start(service_for(run, opener=_open_keeping_no_keywords))
+    run.wait_for(lambda: _outcomes(run) == [Outcome.TRACKED])
+    # A person's keyword, then its removal, still untracks: the round ran and read it.
+    dovecot.change_flags(DANA, 1, KEYWORD)
+    dovecot.change_flags(DANA, 1, "\\Flagged")
+    _until(lambda: _mark_present(org, "<t@c.example>"))
+    dovecot.change_flags(DANA, 1, KEYWORD, add=False)
+    run.wait_for(lambda: _outcomes(run)[1:] == [Outcome.NOT_TRACKED])
+    run.stop()
+    with org.tidings.uow() as uow:
+        [raw_id] = uow.raw_messages.ids_by_message_id("<t@c.example>")
+        assert uow.category_marks.marks([raw_id])[raw_id].written_at is None
+
+
+def _mark_present(org: Org, message_id: str) -> bool:
+    with org.tidings.uow() as uow:
+        [raw_id] = uow.raw_messages.ids_by_message_id(message_id)
+        mark = uow.category_marks.marks([raw_id]).get(raw_id)
+    return mark is not None and mark.present
+
+
+def test_turned_off_the_category_is_neither_written_nor_read(
+    org_run: tuple[Org, SyncRun], dovecot: DovecotServer
+) -> None:
+    org, run = org_run
+    org.configure(use_tracked_category=False)
+    _track_nothing(org)
+    dovecot.deliver(DANA, make_email(subject="Marked", message_id="<m@c.example>"))
+    dovecot.change_flags(DANA, 1, KEYWORD)
+    run.start(service_for(run))
+    run.wait_for(lambda: _outcomes(run) == [Outcome.NOT_TRACKED])
+    dovecot.deliver(DANA, make_email(subject="Second", message_id="<s@c.example>"))
+    run.wait_for(lambda: len(run.results) == 2)
+    run.stop()
+    assert _explain(org, "<m@c.example>")[0] is Outcome.NOT_TRACKED
+    assert _flags(dovecot, 2) == set()
+
+
+def test_a_mark_made_while_sync_was_away_is_read_even_if_the_first_look_fails(
+    org_run: tuple[Org, SyncRun], dovecot: DovecotServer
+) -> None:
+    # On reconnecting, the catch-up stores SELECT's HIGHESTMODSEQ before flags are read; a
+    # connection lost in between must not skip the changes made while sync was away.
+    org, run = org_run
+    _track_nothing(org)
+    dovecot.deliver(DANA, make_email(subject="Away", message_id="<aw@c.example>"))
+    run.start(service_for(run))
+    run.wait_for(lambda: _outcomes(run) == [Outcome.NOT_TRACKED])
+    run.stop()
+    dovecot.change_flags(DANA, 1, KEYWORD)
+    failures = [MailServerError("the connection was lost", permanent=False)]
+
+    async def failing_once(
+        profile: ServerProfile, credential: Credential, folder: str
+    ) -> FolderSession:
+        session = await ImapFolderSession.open(profile, credential, folder)
+        read = session.flags_since
+
+        async def flags_since(modseq: int) -> list[FlagState]:
+            if failures:
+                raise failures.pop()
+            return await read(modseq)
+
+        session.flags_since = flags_since  # type: ignore[method-assign]
+        return session
+
+    again = SyncRun(run.tidings)
+    again.start(service_for(again, opener=failing_once))
+    again.wait_for(lambda: Outcome.TRACKED in _outcomes(again))
+    again.stop()
+    assert failures == []
+    assert _explain(org, "<aw@c.example>")[0] is Outcome.TRACKED
