@@ -33,6 +33,11 @@ class Settings(BaseSettings):
         ge=1,
         description="Days a finished webhook delivery (delivered or given up) stays visible",
     )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Let webhooks reach loopback, private, link-local and other non-global "
+        "addresses (receivers on the server's own network)",
+    )
     parse_workers: int | None = Field(
         default=None,
         ge=0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,6 +15,9 @@ from tidings.entrypoints.cli import mail
 from tidings.entrypoints.cli.admin import admin_app, create_admin
 from tidings.entrypoints.cli.common import ready
 from tidings.services.demo import ADMIN_EMAIL, ADMIN_PASSWORD
+
+if TYPE_CHECKING:
+    import uvicorn
 
 #: How often the worker looks for queued email.
 SEND_INTERVAL_SECONDS = 2.0
@@ -162,6 +165,14 @@ def _serve(
         log_level="info",
     )
     server = uvicorn.Server(config)
+    try:
+        _run_server(server, tidings, with_worker=with_worker)
+    finally:
+        # Stops the parse processes in order before the interpreter exits.
+        tidings.close()
+
+
+def _run_server(server: uvicorn.Server, tidings: Tidings, *, with_worker: bool) -> None:
     if not with_worker:
         server.run()
         return
