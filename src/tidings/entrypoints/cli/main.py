@@ -165,11 +165,28 @@ def _serve(
         log_level="info",
     )
     server = uvicorn.Server(config)
+    # uvicorn shuts down on SIGTERM, then raises it again for the handler it found: this
+    # one, so that the parse processes are stopped in order before the process ends.
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    terminated = False
     try:
         _run_server(server, tidings, with_worker=with_worker)
+    except _Terminated:
+        terminated = True
     finally:
-        # Stops the parse processes in order before the interpreter exits.
         tidings.close()
+        signal.signal(signal.SIGTERM, previous)
+    if terminated:
+        # End as a SIGTERM'd process does, which is what service managers expect.
+        signal.raise_signal(signal.SIGTERM)
+
+
+class _Terminated(Exception):
+    """SIGTERM, raised again by uvicorn once the server has shut down."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated
 
 
 def _run_server(server: uvicorn.Server, tidings: Tidings, *, with_worker: bool) -> None:
