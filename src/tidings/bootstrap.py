@@ -43,6 +43,7 @@ from tidings.adapters.storage.database import (
 from tidings.adapters.storage.metrics_reader import SqlMetricsReader
 from tidings.adapters.storage.unit_of_work import SqlAlchemyUnitOfWork
 from tidings.adapters.webhook_sender import HttpxWebhookSender
+from tidings.adapters.webhook_targets import WebhookTargetPolicy
 from tidings.config import Settings
 from tidings.domain.errors import UserError
 from tidings.domain.server_profile import ServerProfileKind
@@ -68,6 +69,7 @@ from tidings.services.record_import import RecordImportService
 from tidings.services.records import RecordService
 from tidings.services.server_profiles import ServerProfileService
 from tidings.services.setup import SetupService
+from tidings.services.sign_in_forms import SignInForms
 from tidings.services.sync import SyncService
 from tidings.services.sync_model import DeltaOpener, SyncEvent
 from tidings.services.track_when_sent import TrackWhenSentService
@@ -152,6 +154,8 @@ class Tidings:
     observability: ObservabilityService
     #: Email written in the CRM: drafts, replies, sending and retrying.
     compose: ComposeService
+    #: CSRF tokens of the sign-in form, which comes before any session.
+    sign_in_forms: SignInForms
 
     def find_mail_files(self, paths: list[Path]) -> list[MailFile]:
         """Email on disk: files, Maildirs and mbox files."""
@@ -206,6 +210,7 @@ def bootstrap(
     replay = ReplayService(uow, ingest)
     # One cache of OAuth access tokens for sync, outgoing and Test & Enable (XOAUTH2).
     tokens = OAuthTokens()
+    webhook_targets = WebhookTargetPolicy(allow_private=settings.webhook_allow_private)
     return Tidings(
         settings=settings,
         engine=engine,
@@ -260,15 +265,17 @@ def bootstrap(
         webhooks=WebhookService(
             uow,
             secrets,
-            HttpxWebhookSender(),
+            HttpxWebhookSender(webhook_targets),
             clock,
             retention=timedelta(days=settings.webhook_retention_days),
+            targets=webhook_targets,
         ),
         mail_push=MailPushService(
             {kind: api.push for kind, api in apis.items() if api.push is not None}
         ),
         observability=ObservabilityService(SqlMetricsReader(engine, settings.database_url), clock),
         compose=ComposeService(uow, clock, Nh3HtmlSanitizer()),
+        sign_in_forms=SignInForms(secrets, clock),
     )
 
 

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
         description="The HTTPS address people reach Tidings at, such as https://crm.example.com "
         "(default: the address of each request); the App for Outlook's manifest points there",
     )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Let webhooks reach loopback, private, link-local and other non-global "
+        "addresses (receivers on the server's own network)",
+    )
     parse_workers: int | None = Field(
         default=None,
         ge=0,

@@ -25,10 +25,17 @@ def client(org: Org) -> TestClient:
     return TestClient(create_app(org.tidings), base_url=BASE)
 
 
+def form_token(client: TestClient) -> str:
+    """Open the sign-in page, as a browser does before posting it: its CSRF token."""
+    return csrf_of(client.get("/signin").text)
+
+
 def sign_in(client: TestClient, email: str, password: str) -> str:
     """Sign in through the form; returns the page's CSRF token."""
     done = client.post(
-        "/signin", data={"email": email, "password": password, "next": "/"}, follow_redirects=False
+        "/signin",
+        data={"csrf_token": form_token(client), "email": email, "password": password, "next": "/"},
+        follow_redirects=False,
     )
     assert done.status_code == 303, done.text
     return csrf_of(client.get("/tokens").text)
@@ -46,7 +53,12 @@ def test_pages_send_a_visitor_without_a_session_to_sign_in_and_back(client: Test
     assert first.headers["location"] == "/signin?next=%2Factivities%3Fq%3Dquote"
     done = client.post(
         "/signin",
-        data={"email": ADMIN[0], "password": ADMIN[1], "next": "/activities?q=quote"},
+        data={
+            "csrf_token": form_token(client),
+            "email": ADMIN[0],
+            "password": ADMIN[1],
+            "next": "/activities?q=quote",
+        },
         follow_redirects=False,
     )
     assert done.headers["location"] == "/activities?q=quote"
@@ -58,7 +70,12 @@ def test_sign_in_never_redirects_to_another_site(client: TestClient) -> None:
     for target in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
         done = client.post(
             "/signin",
-            data={"email": ADMIN[0], "password": ADMIN[1], "next": target},
+            data={
+                "csrf_token": form_token(client),
+                "email": ADMIN[0],
+                "password": ADMIN[1],
+                "next": target,
+            },
             follow_redirects=False,
         )
         assert done.headers["location"] == "/"
@@ -67,19 +84,29 @@ def test_sign_in_never_redirects_to_another_site(client: TestClient) -> None:
 def test_a_wrong_password_shows_the_form_again_without_saying_which_part_was_wrong(
     client: TestClient,
 ) -> None:
-    wrong = client.post("/signin", data={"email": ADMIN[0], "password": "nope"})
+    wrong = client.post(
+        "/signin", data={"csrf_token": form_token(client), "email": ADMIN[0], "password": "nope"}
+    )
     assert wrong.status_code == 401
     assert "That email address and password do not match a Tidings user." in wrong.text
     assert "tidings_session" not in wrong.headers.get("set-cookie", "")
 
 
 def test_repeated_failures_are_throttled_in_the_console_too(client: TestClient) -> None:
-    for _ in range(5):
-        client.post("/signin", data={"email": ADMIN[0], "password": "nope"})
-    locked = client.post("/signin", data={"email": ADMIN[0], "password": ADMIN[1]})
-    assert locked.status_code == 429
-    assert "too many failed sign-ins" in locked.text
-    assert int(locked.headers["retry-after"]) > 0
+    # Each refusal shows the form again with a fresh token; a few failures in, the next
+    # attempt waits (this test's clock moves a second at every reading, so the count of
+    # failures before it varies; test_sign_in_security.py pins the exact rules).
+    token = form_token(client)
+    for _ in range(10):
+        data = {"email": ADMIN[0], "password": "nope", "csrf_token": token}
+        answer = client.post("/signin", data=data)
+        token = csrf_of(answer.text)
+        if answer.status_code == 429:
+            break
+        assert answer.status_code == 401
+    assert answer.status_code == 429
+    assert "Too many failed sign-ins" in answer.text
+    assert int(answer.headers["retry-after"]) > 0
 
 
 def test_a_form_without_the_session_csrf_token_changes_nothing(client: TestClient) -> None:
@@ -123,7 +150,12 @@ def test_a_user_without_the_tracking_role_gets_d365s_words(client: TestClient, o
     org.tidings.setup.add_user("Nora", "nora@northwind.example", [], "nora-password")
     sign_in_page = client.post(
         "/signin",
-        data={"email": "nora@northwind.example", "password": "nora-password", "next": "/"},
+        data={
+            "csrf_token": form_token(client),
+            "email": "nora@northwind.example",
+            "password": "nora-password",
+            "next": "/",
+        },
     )
     assert sign_in_page.status_code == 403
     assert NOT_AUTHORIZED_TO_TRACK in sign_in_page.text.replace("&#39;", "'")
@@ -244,7 +276,9 @@ def test_behind_https_the_session_cookie_is_secure(org: Org) -> None:
     org.tidings.access.create_admin("Ada Admin", *ADMIN)
     client = TestClient(create_app(org.tidings), base_url="https://tidings.example")
     done = client.post(
-        "/signin", data={"email": ADMIN[0], "password": ADMIN[1]}, follow_redirects=False
+        "/signin",
+        data={"csrf_token": form_token(client), "email": ADMIN[0], "password": ADMIN[1]},
+        follow_redirects=False,
     )
     cookie = done.headers["set-cookie"]
     assert "Secure" in cookie and "HttpOnly" in cookie

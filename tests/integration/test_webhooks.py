@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,7 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.api_client import admin_client
-from tests.builders import Org, make_email
+from tests.builders import Org, TickingClock, make_email
+from tests.conftest import settings_for
 from tests.servers.smtp import SmtpServer
 from tests.servers.webhook_receiver import (  # noqa: F401
     Received,
@@ -23,10 +25,20 @@ from tests.servers.webhook_receiver import (  # noqa: F401
 )
 from tidings.adapters.clock import SystemClock
 from tidings.adapters.webhook_sender import HttpxWebhookSender
+from tidings.adapters.webhook_targets import WebhookTargetPolicy
+from tidings.bootstrap import Tidings, bootstrap
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
 from tidings.domain.webhooks import RetryPolicy
 from tidings.services.webhooks import WebhookService
+
+
+@pytest.fixture
+def tidings(database_url: str) -> Iterator[Tidings]:
+    # The receiver listens on 127.0.0.1: these tests allow loopback receivers explicitly.
+    app = bootstrap(settings_for(database_url, webhook_allow_private=True), clock=TickingClock())
+    yield app
+    app.close()
 
 
 @pytest.fixture
@@ -240,7 +252,10 @@ def test_the_documented_verification_code_accepts_a_real_delivery_and_nothing_el
     verify = namespace["verify"]
 
     hook = _subscribe(api, webhook_receiver.url, ["activity.created"])
-    now = WebhookService(org.tidings.uow, org.tidings.secrets, HttpxWebhookSender(), SystemClock())
+    loopback = WebhookTargetPolicy(allow_private=True)
+    now = WebhookService(
+        org.tidings.uow, org.tidings.secrets, HttpxWebhookSender(loopback), SystemClock()
+    )
     org.deliver(make_email())
     now.dispatch()
     asyncio.run(now.deliver_due())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
+import os
 import pickle
 import signal
 import traceback
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing_extensions import override
 
 from tidings.adapters.parse_scheduler import StealingScheduler, Task
+from tidings.adapters.process_lifetime import tie_to
 from tidings.domain.message import (
     HeaderSummary,
     ParsedEmail,
@@ -29,9 +31,11 @@ from tidings.domain.message import (
 )
 
 
-def _leave_interrupts_to_the_parent() -> None:
+def _start_worker(main_pid: int) -> None:
     # Ctrl-C reaches the whole process group; the parent shuts the pool down in order.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # But if the parent is killed outright, nothing shuts the pool down: the worker goes too.
+    tie_to(main_pid)
 
 
 class InlineParser:
@@ -65,7 +69,10 @@ class ProcessPoolParser:
         # forkserver: never fork a process that may hold threads (the web server's pool).
         context = multiprocessing.get_context("forkserver")
         self._pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=_leave_interrupts_to_the_parent
+            max_workers=workers,
+            mp_context=context,
+            initializer=_start_worker,
+            initargs=(os.getpid(),),
         )
         self._workers = workers
         # Tasks are handed over only while the main process submits or waits: enough of them

@@ -9,8 +9,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 class Argon2PasswordHasher:
     """Hashes and checks passwords; a wrong password and a damaged hash both fail closed."""
 
-    def __init__(self) -> None:
-        self._hasher = PasswordHasher()
+    def __init__(self, hasher: PasswordHasher | None = None) -> None:
+        self._hasher = hasher or PasswordHasher()
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)

@@ -3,15 +3,29 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
-from tidings.domain.errors import WebhookSendError
+from tidings.adapters.webhook_targets import WebhookTargetPolicy
+from tidings.domain.errors import ValidationError, WebhookSendError
 
 
 class HttpxWebhookSender:
-    """One short-lived client per post: receivers are many and rarely hit twice a second."""
+    """One short-lived client per post: receivers are many and rarely hit twice a second.
+
+    The receiver's host is resolved and judged again before every post (``targets``): a
+    name that pointed outward when subscribed may point inward now.
+    """
+
+    def __init__(self, targets: WebhookTargetPolicy | None = None) -> None:
+        self._targets = targets or WebhookTargetPolicy()
 
     async def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+        try:
+            await asyncio.to_thread(self._targets.check, url)
+        except ValidationError as refused:
+            raise WebhookSendError(f"not sent: {refused}") from refused
         try:
             # Redirects are not followed: a signed body goes only where it was subscribed.
             async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:

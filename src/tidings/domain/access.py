@@ -1,4 +1,5 @@
-"""Who may come in: sign-in sessions, API tokens and the throttle on failed sign-ins.
+"""Who may come in: sign-in sessions and API tokens (the throttle on failed sign-ins is
+in ``sign_in_throttle``).
 
 Session and API tokens are long random strings shown to their holder once; only their
 SHA-256 digest is stored, so a copy of the database opens no door.
@@ -65,31 +66,3 @@ class ApiToken:
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
-
-
-@dataclass(frozen=True)
-class SignInThrottle:
-    """After a few free attempts, each further failure doubles the wait, up to a ceiling.
-
-    Counted per account, in the database, so every Tidings process enforces the same wait;
-    a successful sign-in clears the count.
-    """
-
-    free_attempts: int = 5
-    first_wait: timedelta = timedelta(seconds=2)
-    longest_wait: timedelta = timedelta(minutes=15)
-
-    def locked_until(self, failures: int, last_failure_at: datetime | None) -> datetime | None:
-        if last_failure_at is None or failures < self.free_attempts:
-            return None
-        doublings: int = min(failures - self.free_attempts, 20)
-        wait: timedelta = min(self.first_wait * 2**doublings, self.longest_wait)
-        return last_failure_at + wait
-
-
-@dataclass(frozen=True)
-class FailedSignIns:
-    """The run of consecutive failed sign-ins of one account."""
-
-    count: int = 0
-    last_failure_at: datetime | None = None

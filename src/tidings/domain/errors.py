@@ -19,6 +19,10 @@ class ValidationError(UserError):
     """Input breaks a rule of the domain (a port out of range, too many folder rules …)."""
 
 
+class UnsafeTargetError(ValidationError):
+    """A URL Tidings would call points where it may not (a webhook at a private address)."""
+
+
 class NotAuthorizedError(UserError):
     """The caller's security roles do not allow what was asked."""
 
@@ -32,12 +36,11 @@ class ConflictError(UserError):
 
 
 class SignInThrottledError(UserError):
-    """Too many failed sign-ins for one account: the next attempt must wait."""
+    """Too many failed sign-ins from this client or for this account: the next attempt
+    must wait. The words are the same whether or not the account exists."""
 
     def __init__(self, retry_after_seconds: int) -> None:
-        super().__init__(
-            f"too many failed sign-ins for this account; try again in {retry_after_seconds} s"
-        )
+        super().__init__(f"too many failed sign-ins; try again in {retry_after_seconds} s")
         self.retry_after_seconds = retry_after_seconds
 
 

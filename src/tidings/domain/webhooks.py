@@ -112,7 +112,11 @@ def check_url(url: str) -> str:
     url = url.strip()
     if any(ord(c) < 33 or ord(c) == 127 for c in url):
         raise ValidationError("a webhook URL has no spaces or control characters")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port out of range
+    except ValueError as error:  # a bracketed host that is no IPv6 address, port 99999 …
+        raise ValidationError(f"{url!r} is not a valid URL: {error}") from error
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError(f"{url!r} is not an http:// or https:// URL")
     if len(url) > 2000:

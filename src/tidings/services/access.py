@@ -10,12 +10,12 @@ import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from tidings.domain.access import (
     API_TOKEN_PREFIX,
     ApiToken,
     SignInSession,
-    SignInThrottle,
     digest_token,
 )
 from tidings.domain.errors import (
@@ -24,6 +24,14 @@ from tidings.domain.errors import (
     ValidationError,
 )
 from tidings.domain.people import Caller, Privilege, User, privileges_of
+from tidings.domain.sign_in_throttle import (
+    FORGET_AFTER,
+    GOOD_HISTORY,
+    SignInKeys,
+    SignInThrottle,
+    ThrottleScope,
+    keys_for,
+)
 from tidings.services.ports import Clock, PasswordHasher, UnitOfWork
 from tidings.services.setup import SetupService
 
@@ -69,39 +77,51 @@ class AccessService:
         self._throttle = throttle or SignInThrottle()
         self._dummy: str | None = None
 
-    def authenticate(self, email: str, password: str) -> Caller | None:
+    def authenticate(self, email: str, password: str, client: str | None = None) -> Caller | None:
         """The caller if ``password`` is right for an active user, else ``None``.
 
-        Raises ``SignInThrottledError`` while the account waits out failed attempts; the
-        password is then not even checked, so guessing during the wait gains nothing.
+        ``client`` is the address the attempt comes from. Raises ``SignInThrottledError``
+        while this client, this client on this account, or (for a client without good
+        history) this account waits out failed attempts; the password is then not even
+        checked, so guessing during the wait gains nothing.
         """
         email = email.strip().lower()
         now = self._clock.now()
         with self._uow() as uow:
-            failures = uow.access.failed_sign_ins(email)
             user = uow.directory.get_user_by_email(email)
             roles = uow.directory.roles()
-        locked_until = self._throttle.locked_until(failures.count, failures.last_failure_at)
-        if locked_until is not None and now < locked_until:
-            raise SignInThrottledError(math.ceil((locked_until - now).total_seconds()))
+            keys = keys_for(client, email, known=user is not None)
+            counters = uow.access.sign_in_counters(
+                [keys.client, keys.pair, keys.account, keys.trusted]
+            )
+        until = self._throttle.wait_until(counters, keys, now)
+        if until is not None:
+            raise SignInThrottledError(max(1, math.ceil((until - now).total_seconds())))
         if user is None or not user.is_active or user.password_hash is None:
             # Hash anyway so that a missing user costs the same time as a wrong password.
             self._hasher.verify(self._dummy_hash(), password)
             ok = False
         else:
             ok = self._hasher.verify(user.password_hash, password)
-        with self._uow() as uow:
-            if not ok:
-                uow.access.record_failed_sign_in(email, now)
-            elif failures.count:
-                uow.access.clear_failed_sign_ins(email)
-            uow.commit()
+        self._count(keys, ok, now)
         if not ok or user is None:
             return None
         return Caller(user, privileges_of(user.role_ids, roles))
 
-    def sign_in(self, email: str, password: str) -> SignedIn | None:
-        caller = self.authenticate(email, password)
+    def _count(self, keys: SignInKeys, ok: bool, now: datetime) -> None:
+        with self._uow() as uow:
+            if ok:
+                # The client's good history; its own failures on the account are forgiven.
+                uow.access.clear_sign_in_counter(keys.pair)
+                uow.access.count_sign_in(keys.trusted, ThrottleScope.TRUSTED, now)
+            else:
+                for key, scope in keys.failure_keys().items():
+                    uow.access.count_sign_in(key, scope, now)
+                uow.access.forget_sign_in_counters(now - FORGET_AFTER, now - GOOD_HISTORY)
+            uow.commit()
+
+    def sign_in(self, email: str, password: str, client: str | None = None) -> SignedIn | None:
+        caller = self.authenticate(email, password, client)
         if caller is None:
             return None
         token = secrets.token_urlsafe(32)

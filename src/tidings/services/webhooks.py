@@ -32,7 +32,7 @@ from tidings.domain.webhooks import (
     check_url,
     sign,
 )
-from tidings.services.ports import Clock, SecretBox, UnitOfWork, WebhookSender
+from tidings.services.ports import Clock, SecretBox, UnitOfWork, WebhookSender, WebhookTargets
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ class WebhookService:
         policy: RetryPolicy | None = None,
         jitter: Callable[[], float] = random.random,
         retention: timedelta = timedelta(days=30),
+        targets: WebhookTargets | None = None,
     ) -> None:
         self._uow = uow_factory
         self._box = secret_box
@@ -70,6 +71,8 @@ class WebhookService:
         #: How long finished deliveries stay visible before the worker forgets them.
         self.retention = retention
         self._pruned_at: datetime | None = None
+        #: Where receivers may be: checked on subscribing (and by the sender on delivery).
+        self._targets = targets
 
     # Subscriptions ----------------------------------------------------------------------
 
@@ -78,7 +81,7 @@ class WebhookService:
     ) -> NewSubscription:
         caller.require(Privilege.WRITE_SETTINGS)
         subscription = WebhookSubscription(
-            check_url(url), check_events(events), active, self._clock.now()
+            self._check_url(url), check_events(events), active, self._clock.now()
         )
         secret = f"whsec_{secrets.token_urlsafe(32)}"
         with self._uow() as uow:
@@ -109,7 +112,7 @@ class WebhookService:
         with self._uow() as uow:
             subscription = _require(uow, subscription_id)
             if url is not None:
-                subscription.url = check_url(url)
+                subscription.url = self._check_url(url)
             if events is not None:
                 subscription.events = check_events(events)
             if active is not None:
@@ -139,6 +142,12 @@ class WebhookService:
         with self._uow() as uow:
             _require(uow, subscription_id)
             return uow.webhooks.deliveries(subscription_id, status, limit, offset)
+
+    def _check_url(self, url: str) -> str:
+        url = check_url(url)
+        if self._targets is not None:
+            self._targets.check(url)
+        return url
 
     # Delivery ---------------------------------------------------------------------------
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from tidings.adapters.storage import tables as t
-from tidings.domain.access import ApiToken, FailedSignIns, SignInSession
+from tidings.domain.access import ApiToken, SignInSession
+from tidings.domain.sign_in_throttle import Counter, ThrottleScope
 
 _S = t.sign_in_sessions.c
 _T = t.api_tokens.c
-_F = t.failed_sign_ins.c
+_C = t.sign_in_counters.c
 
 
 class SqlAccessRepository:
@@ -92,23 +96,34 @@ class SqlAccessRepository:
             .values(revoked_at=revoked_at)
         )
 
-    def failed_sign_ins(self, email: str) -> FailedSignIns:
-        row = self._conn.execute(select(t.failed_sign_ins).where(_F.email == email)).first()
-        return FailedSignIns() if row is None else FailedSignIns(row.failures, row.last_failure_at)
+    def sign_in_counters(self, keys: Sequence[str]) -> dict[str, Counter]:
+        rows = self._conn.execute(select(t.sign_in_counters).where(_C.key.in_(list(keys))))
+        return {row.key: Counter(row.tally, row.last_at) for row in rows}
 
-    def record_failed_sign_in(self, email: str, at: datetime) -> None:
-        done = self._conn.execute(
-            update(t.failed_sign_ins)
-            .where(_F.email == email)
-            .values(failures=_F.failures + 1, last_failure_at=at)
+    def count_sign_in(self, key: str, scope: ThrottleScope, at: datetime) -> None:
+        # One statement, so that processes counting the same key at once never collide.
+        insert_ = pg_insert if self._conn.dialect.name == "postgresql" else sqlite_insert
+        statement = insert_(t.sign_in_counters).values(
+            key=key, scope=scope.value, tally=1, last_at=at
         )
-        if done.rowcount == 0:
-            self._conn.execute(
-                insert(t.failed_sign_ins).values(email=email, failures=1, last_failure_at=at)
+        self._conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=[_C.key], set_={"tally": _C.tally + 1, "last_at": at}
             )
+        )
 
-    def clear_failed_sign_ins(self, email: str) -> None:
-        self._conn.execute(delete(t.failed_sign_ins).where(_F.email == email))
+    def clear_sign_in_counter(self, key: str) -> None:
+        self._conn.execute(delete(t.sign_in_counters).where(_C.key == key))
+
+    def forget_sign_in_counters(self, failed_before: datetime, trusted_before: datetime) -> int:
+        trusted = _C.scope == ThrottleScope.TRUSTED.value
+        done = self._conn.execute(
+            delete(t.sign_in_counters).where(
+                ((_C.last_at < failed_before) & ~trusted)
+                | ((_C.last_at < trusted_before) & trusted)
+            )
+        )
+        return int(done.rowcount)
 
 
 def _session_from(row: Any) -> SignInSession:

@@ -574,14 +574,16 @@ api_tokens = Table(
     Column("revoked_at", UtcDateTime()),
 )
 
-# Keyed by the address typed at sign-in, known user or not, so probing unknown addresses is
-# throttled the same way.
-failed_sign_ins = Table(
-    "failed_sign_ins",
+# Failed sign-ins counted per client, per client and account, and per account, and the
+# successes that give a client good history; keyed by digests (domain/sign_in_throttle.py),
+# unknown addresses sharing buckets, so the table stays small whatever is typed.
+sign_in_counters = Table(
+    "sign_in_counters",
     metadata,
-    Column("email", String(ADDRESS), primary_key=True),
-    Column("failures", Integer, nullable=False),
-    Column("last_failure_at", UtcDateTime(), nullable=False),
+    Column("key", String(64), primary_key=True),
+    Column("scope", String(16), nullable=False),
+    Column("tally", Integer, nullable=False),
+    Column("last_at", UtcDateTime(), nullable=False, index=True),
 )
 
 # Webhooks: subscriptions, the events outbox written in the transaction of the change an

@@ -16,8 +16,10 @@ from tidings.domain.errors import (
     NotFoundError,
     SignInThrottledError,
     TidingsError,
+    UnsafeTargetError,
     UserError,
 )
+from tidings.entrypoints.api.caching import NoStoreApi
 from tidings.entrypoints.api.openapi import document_problems
 from tidings.entrypoints.api.routes import (
     activities,
@@ -55,6 +57,7 @@ def create_app(tidings: Tidings) -> FastAPI:
         swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
     )
     app.state.tidings = tidings
+    app.add_middleware(NoStoreApi)
     app.include_router(activities.router)
     app.include_router(conversations.router)
     app.include_router(emails.router)
@@ -119,6 +122,7 @@ def status_of(error: TidingsError) -> int:
         (NotFoundError, 404),
         (NotAuthorizedError, 403),
         (ConflictError, 409),
+        (UnsafeTargetError, 422),
         (UserError, 400),
     ):
         if isinstance(error, kind):

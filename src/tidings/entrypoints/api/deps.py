@@ -27,7 +27,13 @@ def get_tidings(request: Request) -> Tidings:
 TidingsDep = Annotated[Tidings, Depends(get_tidings)]
 
 
+def client_address(request: Request) -> str | None:
+    """Where the request comes from; behind a proxy, what uvicorn's proxy headers say."""
+    return request.client.host if request.client else None
+
+
 def get_caller(
+    request: Request,
     tidings: TidingsDep,
     basic: Annotated[HTTPBasicCredentials | None, Depends(_basic)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -41,7 +47,9 @@ def get_caller(
     if bearer is not None:
         caller = tidings.access.token_caller(bearer.credentials)
     elif basic is not None:
-        caller = tidings.access.authenticate(basic.username, basic.password)
+        caller = tidings.access.authenticate(
+            basic.username, basic.password, client_address(request)
+        )
     if caller is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,

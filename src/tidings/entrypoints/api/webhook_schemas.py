@@ -17,7 +17,7 @@ Url = Annotated[
     Field(
         min_length=1,
         max_length=2000,
-        pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/.*)?$",
+        pattern=r"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/.*)?$",
         examples=["https://crm.example/hook"],
     ),
 ]

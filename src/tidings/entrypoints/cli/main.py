@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,6 +15,9 @@ from tidings.entrypoints.cli import mail
 from tidings.entrypoints.cli.admin import admin_app, create_admin
 from tidings.entrypoints.cli.common import ready
 from tidings.services.demo import ADMIN_EMAIL, ADMIN_PASSWORD
+
+if TYPE_CHECKING:
+    import uvicorn
 
 #: How often the worker looks for queued email.
 SEND_INTERVAL_SECONDS = 2.0
@@ -164,6 +167,31 @@ def _serve(
         log_config=None if tidings.settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
     )
     server = uvicorn.Server(config)
+    # uvicorn shuts down on SIGTERM, then raises it again for the handler it found: this
+    # one, so that the parse processes are stopped in order before the process ends.
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    terminated = False
+    try:
+        _run_server(server, tidings, with_worker=with_worker)
+    except _Terminated:
+        terminated = True
+    finally:
+        tidings.close()
+        signal.signal(signal.SIGTERM, previous)
+    if terminated:
+        # End as a SIGTERM'd process does, which is what service managers expect.
+        signal.raise_signal(signal.SIGTERM)
+
+
+class _Terminated(Exception):
+    """SIGTERM, raised again by uvicorn once the server has shut down."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
+def _run_server(server: uvicorn.Server, tidings: Tidings, *, with_worker: bool) -> None:
     if not with_worker:
         server.run()
         return

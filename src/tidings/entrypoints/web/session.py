@@ -16,6 +16,8 @@ from tidings.domain.people import Caller, Privilege
 from tidings.entrypoints.api.deps import TidingsDep
 
 COOKIE = "tidings_session"
+#: The sealed half of the sign-in form's double-submit token (services/sign_in_forms.py).
+SIGN_IN_COOKIE = "tidings_sign_in"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 

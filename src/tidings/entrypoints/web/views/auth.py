@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from tidings.bootstrap import Tidings
 from tidings.domain.errors import SignInThrottledError
-from tidings.entrypoints.api.deps import TidingsDep
+from tidings.entrypoints.api.deps import TidingsDep, client_address
 from tidings.entrypoints.web.render import page
 from tidings.entrypoints.web.session import (
     COOKIE,
+    SIGN_IN_COOKIE,
     FormVisitor,
     check_same_origin,
     close_session,
     open_session,
 )
+from tidings.services.sign_in_forms import FORM_LIFETIME
 
 router = APIRouter(include_in_schema=False)
 
@@ -29,8 +32,8 @@ def _local(next_url: str | None) -> str:
 
 
 @router.get("/signin")
-def sign_in_page(request: Request, next: str | None = None) -> HTMLResponse:
-    return page(request, "signin.html", None, next=_local(next), email="")
+def sign_in_page(request: Request, tidings: TidingsDep, next: str | None = None) -> HTMLResponse:
+    return _sign_in_form(request, tidings, next=_local(next), email="")
 
 
 @router.post("/signin", response_model=None)
@@ -40,35 +43,54 @@ def sign_in(
     email: Annotated[str, Form()],
     password: Annotated[str, Form()],
     next: Annotated[str, Form()] = "/",
+    csrf_token: Annotated[str | None, Form()] = None,
 ) -> Response:
     check_same_origin(request)
+    again = {"next": _local(next), "email": email}
+    if not tidings.sign_in_forms.check(request.cookies.get(SIGN_IN_COOKIE), csrf_token):
+        # Checked before the password: a forged form learns nothing and counts nothing.
+        error = "The sign-in form was too old or came from another site; please sign in again."
+        return _sign_in_form(request, tidings, status_code=403, error=error, **again)
     try:
-        signed_in = tidings.access.sign_in(email, password)
+        signed_in = tidings.access.sign_in(email, password, client_address(request))
     except SignInThrottledError as error:
-        response = page(
+        response = _sign_in_form(
             request,
-            "signin.html",
-            None,
+            tidings,
             status_code=429,
-            error=str(error),
-            next=_local(next),
-            email=email,
+            error=f"Too many failed sign-ins. Wait {error.retry_after_seconds} seconds, "
+            "then try again.",
+            **again,
         )
         response.headers["Retry-After"] = str(error.retry_after_seconds)
         return response
     if signed_in is None:
-        return page(
-            request,
-            "signin.html",
-            None,
-            status_code=401,
-            error="That email address and password do not match a Tidings user.",
-            next=_local(next),
-            email=email,
-        )
+        error_text = "That email address and password do not match a Tidings user."
+        return _sign_in_form(request, tidings, status_code=401, error=error_text, **again)
     done = RedirectResponse(_local(next), status_code=303)
     open_session(done, request, signed_in.token)
+    done.delete_cookie(SIGN_IN_COOKIE, path="/signin")
     return done
+
+
+def _sign_in_form(
+    request: Request, tidings: Tidings, *, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    """The sign-in page with a fresh form token, its sealed twin set as a cookie."""
+    token = tidings.sign_in_forms.issue()
+    response = page(
+        request, "signin.html", None, status_code=status_code, csrf_token=token.field, **context
+    )
+    response.set_cookie(
+        SIGN_IN_COOKIE,
+        token.cookie,
+        max_age=int(FORM_LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/signin",
+    )
+    return response
 
 
 @router.post("/signout")
