@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from tests.builders import Org
 from tests.compose_helpers import SAM, add_sending_user
-from tests.integration.test_console import BASE, csrf_of
+from tests.integration.test_console import BASE, csrf_of, sign_in
 from tests.servers.dovecot import DovecotServer
 from tests.servers.smtp import SmtpServer
 from tidings.domain.stored import ActivityFilter
@@ -21,8 +21,7 @@ from tidings.entrypoints.api.app import create_app
 def sam(org: Org, smtp_server: SmtpServer, dovecot: DovecotServer) -> TestClient:
     add_sending_user(org, smtp_server, dovecot)
     client = TestClient(create_app(org.tidings), base_url=BASE)
-    done = client.post("/signin", data={"email": SAM[0], "password": SAM[1]})
-    assert done.status_code == 200, done.text
+    sign_in(client, *SAM)
     return client
 
 
@@ -87,8 +86,7 @@ def test_another_user_may_not_open_or_send_a_draft(org: Org, sam: TestClient) ->
     email_path = saved.headers["location"].split("?")[0].removesuffix("/edit")
     org.tidings.setup.add_user("Rita", "rita@northwind.example", ["tracking"], "rita-password")
     rita = TestClient(create_app(org.tidings), base_url=BASE)
-    rita.post("/signin", data={"email": "rita@northwind.example", "password": "rita-password"})
-    rita_token = csrf_of(rita.get("/tokens").text)
+    rita_token = sign_in(rita, "rita@northwind.example", "rita-password")
     assert rita.get(f"{email_path}/edit").status_code == 403
     sent = rita.post(email_path, data={"csrf_token": rita_token, "action": "send"})
     assert sent.status_code == 403

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from tests.api_client import admin_client
 from tests.builders import Org, make_email
 from tests.conftest import TEST_SECRET_KEY
+from tests.integration.test_console import sign_in
 from tidings.domain.activity import CorrelationMethod, EmailActivity
 from tidings.domain.conversation import MAX_REFERENCES
 from tidings.domain.message import MessageOrigin
@@ -158,12 +159,7 @@ def test_the_console_lists_the_conversation_and_links_the_matched_email(
 ) -> None:
     org.tidings.access.create_admin("Ada Admin", *ADMIN)
     client = TestClient(create_app(org.tidings), base_url="http://127.0.0.1:8025")
-    done = client.post(
-        "/signin",
-        data={"email": ADMIN[0], "password": ADMIN[1], "next": "/"},
-        follow_redirects=False,
-    )
-    assert done.status_code == 303
+    sign_in(client, *ADMIN)
     original, reply, by_token, by_index, unrelated = thread
     html = client.get(f"/activities/{by_token.id}").text
     section = html[html.index('<h2 id="conversation">') : html.index('<h2 id="why">')]

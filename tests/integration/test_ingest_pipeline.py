@@ -347,6 +347,7 @@ def test_explain_lists_every_rule_in_order(org: Org) -> None:
         "automated_email",
         "already_tracked",
         "track_incoming_option",
+        "marked_with_category",
     ]
     assert trace.outcome is Outcome.TRACKED
 

@@ -26,6 +26,7 @@ from tidings.bootstrap import Tidings, bootstrap
 from tidings.domain.activity import CorrelationMethod
 from tidings.domain.errors import StorageError
 from tidings.domain.message import MessageOrigin
+from tidings.domain.mime_bounds import MAX_PARTS
 from tidings.domain.records import Account, RecordKind
 from tidings.domain.stored import NewRaw
 from tidings.domain.tracking import Outcome
@@ -135,13 +136,14 @@ def test_an_email_to_seventy_thousand_addresses_is_tracked_with_the_email_around
 def test_a_reply_with_ten_thousand_references_is_correlated_through_the_one_it_knows(
     org: Org,
 ) -> None:
-    # A thread 10,000 messages deep: its References are looked up in chunks, and the one
-    # tracked email among them gives the reply its regarding record.
+    # A thread 10,000 messages deep: its References are kept bounded, first and last ones
+    # (RFC 5322 §3.6.4), and the thread's root among them, the one tracked email, gives
+    # the reply its regarding record.
     org.add_folder_rule("dana", "Deals", org.records["deal"])
     first = _ingest(org, [make_email(message_id="<root@contoso>")], folder="Deals")[0]
     assert first.outcome is Outcome.TRACKED
     references = [b"<ref-%d@elsewhere.example>" % i for i in range(10_000)]
-    references[4_321] = b"<root@contoso>"
+    references[0] = b"<root@contoso>"
     reply = _raw(
         *_common("<deep-reply@contoso>", "Re: Seats"),
         b"To: dana@northwind.example",
@@ -202,8 +204,11 @@ def test_a_mail_loop_of_five_thousand_received_headers_and_an_email_with_two_tho
     results = _ingest(org, [looped, parts])
 
     assert [r.outcome for r in results] == [Outcome.TRACKED] * 2, [r.summary for r in results]
+    # Parts beyond what the parser reads are cut, with a note on the activity saying so.
     a = tables.attachments.c
-    assert _count(org, tables.attachments, a.activity_id == results[1].activity_id) == 2_000
+    mine = a.activity_id == results[1].activity_id
+    assert _count(org, tables.attachments, mine) == MAX_PARTS
+    assert _count(org, tables.attachments, mine & (a.filename == "(parts not read)")) == 1
 
 
 def test_three_thousand_records_with_their_addresses_are_added_in_bounded_statements(
