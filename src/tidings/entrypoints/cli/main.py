@@ -1,20 +1,26 @@
-"""``tidings``: serve, manage the database, load the demo, ingest and explain email."""
+"""``tidings``: serve, manage the database, load the demo, ingest and explain email.
+
+The composition root and everything behind it are imported by the commands that use them:
+``tidings --help`` and the light commands answer without loading the storage and mail
+adapters (tests/unit/test_cli_imports.py holds this).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import signal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from tidings.bootstrap import Tidings, bootstrap
 from tidings.entrypoints.cli import mail
 from tidings.entrypoints.cli.admin import admin_app, create_admin
 from tidings.entrypoints.cli.common import ready
-from tidings.services.demo import ADMIN_EMAIL, ADMIN_PASSWORD
+
+if TYPE_CHECKING:
+    from tidings.bootstrap import Tidings
 
 #: How often the worker looks for queued email.
 SEND_INTERVAL_SECONDS = 2.0
@@ -35,6 +41,8 @@ console = Console()
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create the database or bring it to the newest schema."""
+    from tidings.bootstrap import bootstrap
+
     tidings = bootstrap()
     tidings.upgrade_database()
     console.print(f"Database at {tidings.database_label} is up to date.")
@@ -79,6 +87,9 @@ def demo(
     port: Annotated[int | None, typer.Option(help="Port to listen on (default 8025).")] = None,
 ) -> None:
     """Create the demo organization with its sample mailbox, then serve it."""
+    from tidings.bootstrap import bootstrap
+    from tidings.services.demo import ADMIN_EMAIL, ADMIN_PASSWORD
+
     tidings = bootstrap()
     tidings.upgrade_database()
     summary = tidings.load_demo()
