@@ -41,21 +41,33 @@ def wait_for_line(process: subprocess.Popen[str], needle: str, timeout: float = 
 
 
 def start_server(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    """``tidings ARGS --port P`` started; returns the process and its URL once it listens."""
-    port = free_port()
-    process = subprocess.Popen(
-        [TIDINGS, *args, "--port", str(port)],
-        env=env,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        wait_for_line(process, "Uvicorn running on", timeout=120)
-    except BaseException:
-        process.kill()
-        raise
-    return process, f"http://127.0.0.1:{port}"
+    """``tidings ARGS --port P`` started; returns the process and its URL once it listens.
+
+    The port is free when chosen but cannot be held for the server: should a test beside
+    this one (another pytest-xdist worker) take it first, try another.
+    """
+    for attempt in range(3):
+        port = free_port()
+        process = subprocess.Popen(
+            [TIDINGS, *args, "--port", str(port)],
+            env=env,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            wait_for_line(process, "Uvicorn running on", timeout=120)
+        except AssertionError as error:
+            process.kill()
+            process.wait()
+            if "address already in use" in str(error) and attempt < 2:
+                continue
+            raise
+        except BaseException:
+            process.kill()
+            raise
+        return process, f"http://127.0.0.1:{port}"
+    raise AssertionError("unreachable")
 
 
 @contextmanager
