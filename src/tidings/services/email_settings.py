@@ -11,6 +11,7 @@ from tidings.domain.people import Caller, Privilege
 from tidings.domain.settings import EmailConfiguration, check_configuration
 from tidings.services.changes import apply_changes
 from tidings.services.ports import UnitOfWork
+from tidings.services.untracked_folders import forget_all_rule_folders
 
 #: Every setting an admin may change; all of EmailConfiguration.
 EDITABLE = tuple(f.name for f in fields(EmailConfiguration))
@@ -35,9 +36,12 @@ class EmailSettingsService:
         own fields) and return the settings as saved. Nothing is saved if any value is bad."""
         caller.require(Privilege.WRITE_SETTINGS)
         with self._uow() as uow:
-            config = apply_changes(uow.settings.get(), changes, EDITABLE)
+            before = uow.settings.get()
+            config = apply_changes(before, changes, EDITABLE)
             config = check_configuration(_normalized(config))
             uow.settings.save(config)
+            if before.folder_level_tracking and not config.folder_level_tracking:
+                forget_all_rule_folders(uow)
             uow.commit()
         return config
 
