@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 TIDINGS = str(Path(sys.executable).with_name("tidings"))
 
@@ -79,3 +80,31 @@ def serving(args: list[str], env: dict[str, str]) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@contextmanager
+def serving_app(app: Any) -> Iterator[str]:
+    """An ASGI app served by uvicorn in a thread of this process, on a port bound here and
+    handed over (so no test beside this one can take it); yields its URL once it listens."""
+    import uvicorn
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    listening = threading.Event()
+    startup = server.startup
+
+    async def started(sockets: object = None) -> None:
+        await startup(sockets=sockets)  # type: ignore[arg-type]
+        listening.set()
+
+    server.startup = started  # type: ignore[method-assign]
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    try:
+        assert listening.wait(timeout=30), "the server did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

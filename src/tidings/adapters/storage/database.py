@@ -14,7 +14,7 @@ from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from tidings.adapters.storage.checkpoint import WalCheckpointer
-from tidings.domain.errors import StorageError
+from tidings.domain.errors import StorageError, ValidationError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -47,7 +47,19 @@ def _storage_error(context: ExceptionContext) -> BaseException | None:
     caller must not take it for a problem of the data it was writing."""
     if isinstance(context.original_exception, OperationalError | InterfaceError):
         return StorageError(f"the database failed: {context.original_exception}")
+    if _out_of_range(context.original_exception):
+        # The last line of defence: entry points bound what they take, but a number too
+        # large for a column is the caller's mistake, never a failure of the server.
+        return ValidationError("a number is larger than the database can hold")
     return None
+
+
+def _out_of_range(error: BaseException) -> bool:
+    """SQLite's driver refuses ints beyond 64 bits; PostgreSQL says 22003 past a column's."""
+    if isinstance(error, OverflowError):
+        return True
+    cause = getattr(error, "orig", None) or error
+    return getattr(cause, "sqlstate", None) == "22003"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
