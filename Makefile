@@ -56,6 +56,7 @@ bench: env servers
 	$(BIN)/python bench/latency_graph.py
 	$(BIN)/python bench/backfill.py
 	$(BIN)/python bench/record_import.py
+	$(BIN)/python bench/startup.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

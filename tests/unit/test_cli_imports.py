@@ -68,3 +68,34 @@ def test_the_mail_api_adapters_are_built_once_and_shared_on_first_use():
     )
     assert "msal" in modules
     assert "exchangelib" in modules
+
+
+def test_a_parse_worker_of_the_command_line_loads_the_parser_and_not_the_cli(tmp_path):
+    # Started as the console script starts it: multiprocessing re-imports the parent's
+    # __main__ in each worker, so what that script imports every worker pays for again.
+    script = tmp_path / "tidings_script.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import json, sys
+            from tidings.entrypoints.cli import run  # what the installed script imports
+
+            if __name__ == "__main__":
+                from tidings.adapters.parsing import ProcessPoolParser
+
+                parser = ProcessPoolParser(1)
+                try:
+                    found = parser._pool.submit(eval, "sorted(__import__('sys').modules)")
+                    print(json.dumps(found.result(timeout=120)))
+                finally:
+                    parser.close()
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=300
+    )
+    modules = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert "tidings.domain.message" in modules
+    assert {"typer", "rich", "sqlalchemy", "tidings.entrypoints.cli.main"} & modules == set()
+    assert _vendors_in(modules) == []
