@@ -29,10 +29,10 @@ def pytest_configure(config: pytest.Config) -> None:
     # pytest's default base directory is shared by every run of the same user and prunes old
     # runs' directories, so two suites on one machine would delete each other's Dovecot and
     # databases. Each run gets its own directory instead, removed when the run passes.
-    # Short: under pytest-xdist each worker's directories sit one level deeper
-    # (popen-gw0/), and Dovecot's socket paths must stay under 80 characters.
+    # Short ("/tmp/td-xxxxxxxx"): under pytest-xdist each worker's directories sit one level
+    # deeper (popen-gw0/), and Dovecot's socket paths must stay under 80 characters.
     if config.option.basetemp is None:
-        config.option.basetemp = tempfile.mkdtemp(prefix="tidings-")
+        config.option.basetemp = tempfile.mkdtemp(prefix="td-")
         config.stash[_OWN_BASETEMP] = config.option.basetemp
 
 
