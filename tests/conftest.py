@@ -57,6 +57,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 _OWN_BASETEMP = pytest.StashKey[str]()
 _RUN_PASSED = pytest.StashKey[bool]()
 
+# One width for every run: the command line's tables are drawn by rich, which truncates
+# cells to the terminal's width, and pytest-xdist workers are told COLUMNS=80.
+os.environ["COLUMNS"] = "250"
+
 POSTGRES_ADMIN = os.environ.get(
     "TIDINGS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )

@@ -51,7 +51,15 @@ def _storage_error(context: ExceptionContext) -> BaseException | None:
         # The last line of defence: entry points bound what they take, but a number too
         # large for a column is the caller's mistake, never a failure of the server.
         return ValidationError("a number is larger than the database can hold")
+    if _unstorable_text(context.original_exception):
+        return ValidationError("a text is too long for the database or contains NUL")
     return None
+
+
+def _unstorable_text(error: BaseException) -> bool:
+    """PostgreSQL: a value longer than its column (22001), or NUL, which it cannot store."""
+    cause = getattr(error, "orig", None) or error
+    return getattr(cause, "sqlstate", None) == "22001" or "cannot contain NUL" in str(cause)
 
 
 def _out_of_range(error: BaseException) -> bool:
