@@ -43,8 +43,11 @@ servers:
 	command -v dovecot >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd dovecot-pop3d dovecot-lmtpd && { service dovecot stop || true; }; }
 	test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
+# One pytest-xdist worker per core, at most four: each starts its own Dovecot and databases.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n < 4 ? n : 4 )))
+
 test: env servers lint typecheck layers docs
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 # The benchmarks print their figures next to a baseline measured in the same run.
 bench: env servers
@@ -57,6 +60,7 @@ bench: env servers
 	$(BIN)/python bench/latency_graph.py
 	$(BIN)/python bench/backfill.py
 	$(BIN)/python bench/record_import.py
+	$(BIN)/python bench/startup.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -29,9 +29,19 @@ def pytest_configure(config: pytest.Config) -> None:
     # pytest's default base directory is shared by every run of the same user and prunes old
     # runs' directories, so two suites on one machine would delete each other's Dovecot and
     # databases. Each run gets its own directory instead, removed when the run passes.
+    # Short ("/tmp/td-xxxxxxxx"): under pytest-xdist each worker's directories sit one level
+    # deeper (popen-gw0/), and Dovecot's socket paths must stay under 80 characters.
     if config.option.basetemp is None:
-        config.option.basetemp = tempfile.mkdtemp(prefix="tidings-tests-")
+        config.option.basetemp = tempfile.mkdtemp(prefix="td-")
         config.stash[_OWN_BASETEMP] = config.option.basetemp
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Tests marked ``serial`` share one pytest-xdist group: they run one after another on a
+    # single worker (``--dist loadgroup``), never beside each other.
+    for item in items:
+        if item.get_closest_marker("serial") is not None:
+            item.add_marker(pytest.mark.xdist_group("serial"))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -46,6 +56,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 _OWN_BASETEMP = pytest.StashKey[str]()
 _RUN_PASSED = pytest.StashKey[bool]()
+
+# One width for every run: the command line's tables are drawn by rich, which truncates
+# cells to the terminal's width, and pytest-xdist workers are told COLUMNS=80.
+os.environ["COLUMNS"] = "250"
 
 POSTGRES_ADMIN = os.environ.get(
     "TIDINGS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -71,7 +85,11 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _drop_leftovers() -> None:
     """Drop the databases of test runs that were killed before they could (their names
-    carry the pid of the run; a live pid is another suite running beside this one)."""
+    carry the pid of the run; a live pid is another suite running beside this one).
+
+    Under pytest-xdist each worker is a process of its own: its template and databases
+    carry its pid, so a worker never drops those of another worker while it lives.
+    """
     with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
         names = [
             row[0]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -13,15 +14,6 @@ from sqlalchemy import Engine
 
 from tidings.adapters.clock import SystemClock
 from tidings.adapters.demo_mailbox import load_sample_mailbox
-from tidings.adapters.ews.sender import EwsSender
-from tidings.adapters.ews.session import EwsFolderOpener
-from tidings.adapters.ews.tester import EwsTester
-from tidings.adapters.gmail import GmailApi
-from tidings.adapters.graph.notifications import GraphNotificationHub
-from tidings.adapters.graph.sender import GraphSender
-from tidings.adapters.graph.session import GraphDeltaOpener
-from tidings.adapters.graph.tester import GraphTester
-from tidings.adapters.graph.tokens import GraphTokens
 from tidings.adapters.html_sanitizer import Nh3HtmlSanitizer
 from tidings.adapters.imap.client import ImapFolderSession
 from tidings.adapters.imap.sent import save_sent_copy
@@ -45,8 +37,11 @@ from tidings.adapters.storage.unit_of_work import SqlAlchemyUnitOfWork
 from tidings.adapters.webhook_sender import HttpxWebhookSender
 from tidings.adapters.webhook_targets import WebhookTargetPolicy
 from tidings.config import Settings
+from tidings.domain.credentials import Credential
 from tidings.domain.errors import UserError
-from tidings.domain.server_profile import ServerProfileKind
+from tidings.domain.mail_api import PushReply
+from tidings.domain.server_profile import ServerProfile, ServerProfileKind
+from tidings.domain.testing import ConnectionCheck
 from tidings.services.access import AccessService
 from tidings.services.addin import AddinService
 from tidings.services.compose import ComposeService
@@ -71,7 +66,7 @@ from tidings.services.server_profiles import ServerProfileService
 from tidings.services.setup import SetupService
 from tidings.services.sign_in_forms import SignInForms
 from tidings.services.sync import SyncService
-from tidings.services.sync_model import DeltaOpener, SyncEvent
+from tidings.services.sync_model import DeltaOpener, DeltaSession, SyncEvent
 from tidings.services.track_when_sent import TrackWhenSentService
 from tidings.services.webhooks import WebhookService
 
@@ -91,6 +86,18 @@ class MailApi:
 
 def mail_apis() -> dict[ServerProfileKind, MailApi]:
     """The adapters of Exchange Online (Graph), Exchange Server (EWS) and Gmail, by kind."""
+    # Imported here: msal, exchangelib and google-auth take seconds to import, and most
+    # commands never talk to a mail API (``LazyMailApis`` defers this call to first use).
+    from tidings.adapters.ews.sender import EwsSender
+    from tidings.adapters.ews.session import EwsFolderOpener
+    from tidings.adapters.ews.tester import EwsTester
+    from tidings.adapters.gmail import GmailApi
+    from tidings.adapters.graph.notifications import GraphNotificationHub
+    from tidings.adapters.graph.sender import GraphSender
+    from tidings.adapters.graph.session import GraphDeltaOpener
+    from tidings.adapters.graph.tester import GraphTester
+    from tidings.adapters.graph.tokens import GraphTokens
+
     gmail = GmailApi()
     graph_tokens, graph_hub = GraphTokens(), GraphNotificationHub()
     return {
@@ -112,6 +119,103 @@ def mail_apis() -> dict[ServerProfileKind, MailApi]:
             push=gmail.push,
         ),
     }
+
+
+#: The kinds whose mail API sends change notifications (``MailApi.push``).
+PUSH_KINDS = (ServerProfileKind.EXCHANGE_ONLINE, ServerProfileKind.GMAIL)
+
+
+class LazyMailApis:
+    """``mail_apis()``, built on first use and shared by everything handed out here."""
+
+    def __init__(self, build: Callable[[], dict[ServerProfileKind, MailApi]] = mail_apis) -> None:
+        self._build = build
+        self._apis: dict[ServerProfileKind, MailApi] | None = None
+        self._lock = threading.Lock()
+
+    def get(self, kind: ServerProfileKind) -> MailApi:
+        with self._lock:
+            if self._apis is None:
+                self._apis = self._build()
+            return self._apis[kind]
+
+    @property
+    def built(self) -> bool:
+        return self._apis is not None
+
+    def kinds(self) -> list[ServerProfileKind]:
+        return [ServerProfileKind.EXCHANGE_SERVER, *PUSH_KINDS]
+
+    def openers(self) -> dict[ServerProfileKind, DeltaOpener]:
+        return {kind: _LazyOpener(self, kind) for kind in self.kinds()}
+
+    def senders(self) -> dict[ServerProfileKind, MailSender]:
+        return {kind: _LazySender(self, kind) for kind in self.kinds()}
+
+    def testers(self) -> dict[ServerProfileKind, ConnectionTester]:
+        return {kind: _LazyTester(self, kind) for kind in self.kinds()}
+
+    def receivers(self) -> dict[ServerProfileKind, PushReceiver]:
+        return {kind: _LazyReceiver(self, kind) for kind in PUSH_KINDS}
+
+
+@dataclass(frozen=True)
+class _LazyOpener:
+    apis: LazyMailApis
+    kind: ServerProfileKind
+
+    async def __call__(
+        self, profile: ServerProfile, credential: Credential, address: str, folder: str
+    ) -> DeltaSession:
+        return await self.apis.get(self.kind).open_folder(profile, credential, address, folder)
+
+
+@dataclass(frozen=True)
+class _LazySender:
+    apis: LazyMailApis
+    kind: ServerProfileKind
+
+    async def send(
+        self,
+        profile: ServerProfile,
+        credential: Credential | None,
+        envelope_from: str,
+        recipients: Sequence[str],
+        raw: bytes,
+        before_data: Callable[[], Awaitable[None]],
+    ) -> None:
+        sender = self.apis.get(self.kind).sender
+        await sender.send(profile, credential, envelope_from, recipients, raw, before_data)
+
+
+@dataclass(frozen=True)
+class _LazyTester:
+    apis: LazyMailApis
+    kind: ServerProfileKind
+
+    async def check_incoming(
+        self, profile: ServerProfile, credential: Credential | None, address: str
+    ) -> ConnectionCheck:
+        return await self.apis.get(self.kind).tester.check_incoming(profile, credential, address)
+
+    async def check_outgoing(
+        self, profile: ServerProfile, credential: Credential | None, address: str
+    ) -> ConnectionCheck:
+        return await self.apis.get(self.kind).tester.check_outgoing(profile, credential, address)
+
+
+@dataclass(frozen=True)
+class _LazyReceiver:
+    apis: LazyMailApis
+    kind: ServerProfileKind
+
+    def receive(
+        self, query: Mapping[str, str], body: bytes, headers: Mapping[str, str]
+    ) -> PushReply:
+        push = self.apis.get(self.kind).push
+        if push is None:
+            raise LookupError(f"{self.kind} sends no change notifications")
+        return push.receive(query, body, headers)
 
 
 @dataclass
@@ -203,7 +307,7 @@ def bootstrap(
         return SqlAlchemyUnitOfWork(engine)
 
     parser = _parser(settings.parse_workers)
-    apis = mail_apis()
+    apis = LazyMailApis()
     ingest = IngestService(uow, clock, parser)
     secrets = FernetSecretBox.from_environment(settings.secret_keys, settings.secret_key_file)
     setup = SetupService(uow, Argon2PasswordHasher())
@@ -227,7 +331,7 @@ def bootstrap(
             secrets,
             MailServerTester(tokens),
             clock,
-            api_testers={kind: api.tester for kind, api in apis.items()},
+            api_testers=apis.testers(),
         ),
         sync=SyncService(
             uow,
@@ -237,7 +341,7 @@ def bootstrap(
             clock,
             listener=listener,
             pop3_opener=Pop3Mailbox.open,
-            delta_openers={kind: api.open_folder for kind, api in apis.items()},
+            delta_openers=apis.openers(),
         ),
         outgoing=OutgoingService(
             uow,
@@ -245,7 +349,7 @@ def bootstrap(
             SmtpSender(tokens),
             clock,
             partial(save_sent_copy, tokens=tokens),
-            api_senders={kind: api.sender for kind, api in apis.items()},
+            api_senders=apis.senders(),
         ),
         secrets=secrets,
         setup=setup,
@@ -270,9 +374,7 @@ def bootstrap(
             retention=timedelta(days=settings.webhook_retention_days),
             targets=webhook_targets,
         ),
-        mail_push=MailPushService(
-            {kind: api.push for kind, api in apis.items() if api.push is not None}
-        ),
+        mail_push=MailPushService(apis.receivers()),
         observability=ObservabilityService(SqlMetricsReader(engine, settings.database_url), clock),
         compose=ComposeService(uow, clock, Nh3HtmlSanitizer()),
         sign_in_forms=SignInForms(secrets, clock),

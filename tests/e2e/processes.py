@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 TIDINGS = str(Path(sys.executable).with_name("tidings"))
 
@@ -41,21 +42,33 @@ def wait_for_line(process: subprocess.Popen[str], needle: str, timeout: float = 
 
 
 def start_server(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    """``tidings ARGS --port P`` started; returns the process and its URL once it listens."""
-    port = free_port()
-    process = subprocess.Popen(
-        [TIDINGS, *args, "--port", str(port)],
-        env=env,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        wait_for_line(process, "Uvicorn running on", timeout=120)
-    except BaseException:
-        process.kill()
-        raise
-    return process, f"http://127.0.0.1:{port}"
+    """``tidings ARGS --port P`` started; returns the process and its URL once it listens.
+
+    The port is free when chosen but cannot be held for the server: should a test beside
+    this one (another pytest-xdist worker) take it first, try another.
+    """
+    for attempt in range(3):
+        port = free_port()
+        process = subprocess.Popen(
+            [TIDINGS, *args, "--port", str(port)],
+            env=env,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            wait_for_line(process, "Uvicorn running on", timeout=120)
+        except AssertionError as error:
+            process.kill()
+            process.wait()
+            if "address already in use" in str(error) and attempt < 2:
+                continue
+            raise
+        except BaseException:
+            process.kill()
+            raise
+        return process, f"http://127.0.0.1:{port}"
+    raise AssertionError("unreachable")
 
 
 @contextmanager
@@ -67,3 +80,31 @@ def serving(args: list[str], env: dict[str, str]) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@contextmanager
+def serving_app(app: Any) -> Iterator[str]:
+    """An ASGI app served by uvicorn in a thread of this process, on a port bound here and
+    handed over (so no test beside this one can take it); yields its URL once it listens."""
+    import uvicorn
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    listening = threading.Event()
+    startup = server.startup
+
+    async def started(sockets: object = None) -> None:
+        await startup(sockets=sockets)  # type: ignore[arg-type]
+        listening.set()
+
+    server.startup = started  # type: ignore[method-assign]
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    try:
+        assert listening.wait(timeout=30), "the server did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

@@ -7,6 +7,7 @@ images, base and link tags); a script that ran would set ``window.__pwned`` or o
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,6 @@ from playwright.sync_api import Page, expect
 from tests.builders import Org, TickingClock, make_email
 from tests.conftest import settings_for
 from tests.e2e.browser import Steps
-from tests.e2e.processes import free_port
 from tidings.bootstrap import bootstrap
 from tidings.entrypoints.api.app import create_app
 
@@ -38,7 +38,10 @@ def hostile_console(sqlite_url: str) -> Iterator[tuple[str, dict[str, int]]]:
         result = org.deliver(raw)
         assert result.activity_id is not None
         ids[sample.stem] = result.activity_id
-    port = free_port()
+    # Bound here and handed over, so that no other test can take the port in between.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
     server = uvicorn.Server(
         uvicorn.Config(create_app(tidings), host="127.0.0.1", port=port, log_level="warning")
     )
@@ -50,7 +53,7 @@ def hostile_console(sqlite_url: str) -> Iterator[tuple[str, dict[str, int]]]:
         listening.set()
 
     server.startup = started  # type: ignore[method-assign]
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     assert listening.wait(timeout=30), "the console did not start"
     yield f"http://127.0.0.1:{port}", ids

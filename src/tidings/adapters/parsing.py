@@ -68,6 +68,9 @@ class ProcessPoolParser:
     def __init__(self, workers: int) -> None:
         # forkserver: never fork a process that may hold threads (the web server's pool).
         context = multiprocessing.get_context("forkserver")
+        # The server imports this module (and so the parser) once, and each worker forks
+        # from it; by default it would import the parent's whole ``__main__`` instead.
+        context.set_forkserver_preload([__name__])
         self._pool = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=context,

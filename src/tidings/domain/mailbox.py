@@ -55,6 +55,8 @@ class Alert:
     level: AlertLevel
     text: str
     raised_at: datetime
+    #: The folder whose sync raised it, if one did: it goes when the folder is untracked.
+    folder: str | None = None
 
 
 @dataclass

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from tidings.domain.errors import ValidationError
+from tidings.domain.hostnames import host_problem
 
 
 class ServerProfileKind(enum.StrEnum):
@@ -75,6 +76,14 @@ class ServerProfile:
         return found
 
 
+#: Kind-specific options that take one of a few words (empty: the default).
+OPTION_CHOICES: dict[str, tuple[str, ...]] = {
+    "save_sent_copy": ("yes", "no"),
+    "auth": ("ntlm", "basic", "oauth"),
+    "notifications": ("streaming", "polling"),
+}
+
+
 def check_server_profile(profile: ServerProfile) -> ServerProfile:
     """Validate a profile as an admin enters it; raise ``ValidationError`` with what to fix."""
     if not profile.name.strip():
@@ -89,6 +98,10 @@ def check_server_profile(profile: ServerProfile) -> ServerProfile:
         _check_endpoints(profile)
     if profile.credential_source is CredentialSource.OAUTH:
         _check_oauth(profile)
+    for name, allowed in OPTION_CHOICES.items():
+        value = profile.options.get(name, "").strip().lower()
+        if value and value not in allowed:
+            raise ValidationError(f"the option {name}: choose one of {', '.join(allowed)}")
     received_after = profile.process_email_received_after
     if received_after is not None and received_after.tzinfo is None:
         raise ValidationError("'process email received after' needs a time zone")
@@ -102,6 +115,9 @@ def _check_endpoints(profile: ServerProfile) -> None:
     ):
         if not host.strip():
             raise ValidationError(f"the {role} server needs a host name")
+        problem = host_problem(host)
+        if problem is not None:
+            raise ValidationError(f"the {role} server location: {problem}")
         if port is not None and not 1 <= port <= 65535:
             raise ValidationError(f"the {role} port must be between 1 and 65535")
     insecure = ConnectionSecurity.NONE in (profile.incoming_security, profile.outgoing_security)

@@ -9,6 +9,7 @@ rule keep that from duplicating anything.
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -204,10 +205,12 @@ def mailbox_sync(
     *,
     syncing: bool = True,
     worker_running: bool = True,
+    tracked: Collection[str] | None = None,
 ) -> MailboxSync:
-    """Pair each folder's cursor with its state (either may be missing)."""
-    by_folder = {c.folder: c for c in cursors}
-    state_by_folder = {s.folder: s for s in states}
+    """Pair each folder's cursor with its state (either may be missing); with ``tracked``,
+    only for those folders: one no longer tracked says nothing of the mailbox."""
+    by_folder = {c.folder: c for c in cursors if tracked is None or c.folder in tracked}
+    state_by_folder = {s.folder: s for s in states if tracked is None or s.folder in tracked}
     names = sorted(set(by_folder) | set(state_by_folder))
     return MailboxSync(
         tuple(

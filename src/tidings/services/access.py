@@ -32,6 +32,7 @@ from tidings.domain.sign_in_throttle import (
     ThrottleScope,
     keys_for,
 )
+from tidings.services.changes import check_text
 from tidings.services.ports import Clock, PasswordHasher, UnitOfWork
 from tidings.services.setup import SetupService
 
@@ -86,6 +87,11 @@ class AccessService:
         checked, so guessing during the wait gains nothing.
         """
         email = email.strip().lower()
+        if not _could_be_an_address(email):
+            # No user has it, and the database could not even look it up (PostgreSQL refuses
+            # NUL; the failure log keeps addresses of up to 320 characters): wrong, as ever.
+            self._hasher.verify(self._dummy_hash(), password)
+            return None
         now = self._clock.now()
         with self._uow() as uow:
             user = uow.directory.get_user_by_email(email)
@@ -167,6 +173,7 @@ class AccessService:
         name = name.strip()
         if not name or len(name) > 200:
             raise ValidationError("an API token needs a name of 1 to 200 characters")
+        check_text("name", name, 200)
         token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
         record = ApiToken(
             user_id=_user_id(caller.user),
@@ -235,3 +242,18 @@ def _user_id(user: User) -> int:
 
 def _with_id(session: SignInSession, session_id: int) -> SignInSession:
     return SignInSession(**{**session.__dict__, "id": session_id})
+
+
+def _could_be_an_address(email: str) -> bool:
+    """Whether a user's email address could be this text at all."""
+    if len(email) > MAX_EMAIL_LENGTH or "\0" in email:
+        return False
+    try:
+        email.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+#: What the database keeps of an email address (RFC 5321's 64 + 1 + 255).
+MAX_EMAIL_LENGTH = 320

@@ -12,6 +12,7 @@ from tidings.domain.settings import EmailConfiguration, check_configuration
 from tidings.domain.tracked_category import check_category
 from tidings.services.changes import apply_changes
 from tidings.services.ports import UnitOfWork
+from tidings.services.untracked_folders import forget_all_rule_folders
 
 #: Every setting an admin may change; all of EmailConfiguration.
 EDITABLE = tuple(f.name for f in fields(EmailConfiguration))
@@ -37,10 +38,13 @@ class EmailSettingsService:
         own fields) and return the settings as saved. Nothing is saved if any value is bad."""
         caller.require(Privilege.WRITE_SETTINGS)
         with self._uow() as uow:
-            config = apply_changes(uow.settings.get(), changes, EDITABLE)
+            before = uow.settings.get()
+            config = apply_changes(before, changes, EDITABLE)
             config = check_configuration(_normalized(config))
             _check_tracking_address_free(uow, config.tracking_address)
             uow.settings.save(config)
+            if before.folder_level_tracking and not config.folder_level_tracking:
+                forget_all_rule_folders(uow)
             uow.commit()
         return config
 

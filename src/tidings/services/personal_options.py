@@ -17,6 +17,7 @@ from tidings.domain.records import RecordKind, RecordRef
 from tidings.services.changes import check_text, read_bool
 from tidings.services.people import require_user
 from tidings.services.ports import UnitOfWork
+from tidings.services.untracked_folders import forget_folders
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,9 @@ class PersonalOptionsService:
         for rule in rules:
             if rule.regarding is not None and not uow.directory.exists(rule.regarding):
                 raise NotFoundError(f"no {rule.regarding.kind.value} with id {rule.regarding.id}")
+        before = {r.folder for r in uow.mailboxes.folder_rules(mailbox_id)}
         uow.mailboxes.replace_folder_rules(mailbox_id, rules)
+        forget_folders(uow, mailbox_id, before - {r.folder for r in rules})
         uow.commit()
         return uow.mailboxes.folder_rules(mailbox_id)
 

@@ -16,6 +16,7 @@ from tidings.domain.stored import ActivityFilter, ParkedEmail
 from tidings.domain.sync import FolderSyncState, MailboxSync, mailbox_sync, worker_running
 from tidings.services.explain import THREAD_LIMIT, ExplainService, Explanation
 from tidings.services.ports import Clock, UnitOfWork
+from tidings.services.untracked_folders import tracked_folders
 
 
 @dataclass(frozen=True)
@@ -152,8 +153,9 @@ class QueryService:
         with self._uow() as uow:
             states = uow.sync.states()
             running = self._worker_running(uow)
+            tracked = _tracked(uow)
             return {
-                mailbox.id: _mailbox_sync(uow, mailbox, states, running)
+                mailbox.id: _mailbox_sync(uow, mailbox, states, running, tracked(mailbox.id))
                 for mailbox in uow.mailboxes.all()
                 if mailbox.id is not None
             }
@@ -164,7 +166,13 @@ class QueryService:
             mailbox = uow.mailboxes.get(mailbox_id)
             if mailbox is None:
                 return None
-            return _mailbox_sync(uow, mailbox, uow.sync.states(), self._worker_running(uow))
+            return _mailbox_sync(
+                uow,
+                mailbox,
+                uow.sync.states(),
+                self._worker_running(uow),
+                _tracked(uow)(mailbox_id),
+            )
 
     def worker_last_seen(self) -> datetime | None:
         """When a sync worker last reported; None when none runs or ever ran."""
@@ -186,8 +194,18 @@ class QueryService:
             return uow.parked.all()
 
 
+def _tracked(uow: UnitOfWork) -> Callable[[int], frozenset[str]]:
+    """Each mailbox's tracked folders, read once for every mailbox."""
+    config, rules = uow.settings.get(), uow.sync.tracked_folders()
+    return lambda mailbox_id: tracked_folders(config, rules, mailbox_id)
+
+
 def _mailbox_sync(
-    uow: UnitOfWork, mailbox: Mailbox, states: list[FolderSyncState], worker_running: bool
+    uow: UnitOfWork,
+    mailbox: Mailbox,
+    states: list[FolderSyncState],
+    worker_running: bool,
+    tracked: frozenset[str],
 ) -> MailboxSync:
     assert mailbox.id is not None  # noqa: S101 - stored mailboxes have ids
     return mailbox_sync(
@@ -195,4 +213,5 @@ def _mailbox_sync(
         [s for s in states if s.mailbox_id == mailbox.id],
         syncing=mailbox.syncs_incoming,
         worker_running=worker_running,
+        tracked=tracked,
     )

@@ -52,6 +52,7 @@ from typing import Any
 
 from tidings.domain.error_text import brief
 from tidings.domain.errors import MailServerError, ThrottledError
+from tidings.domain.folders import INBOX
 from tidings.domain.mailbox import Alert, AlertLevel
 from tidings.domain.message import MessageOrigin
 from tidings.domain.server_profile import ServerProfile, ServerProfileKind
@@ -166,6 +167,9 @@ class SyncService:
                     if wanted.get(k) != target or turns != (k in by_turns)
                 ]:
                     tasks.pop(key)[2].cancel()
+                    # The mailbox syncs on (its Inbox always does) without this folder.
+                    if key not in wanted and (key[0], INBOX) in wanted:
+                        await self._untracked(key)
                 for key, target in wanted.items():
                     if key not in tasks or tasks[key][2].done():
                         turn = self._turn_of(target.profile) if key in by_turns else None
@@ -178,6 +182,16 @@ class SyncService:
             await asyncio.gather(*(task for *_, task in tasks.values()), return_exceptions=True)
             with contextlib.suppress(Exception):  # a worker that cannot say so falls silent
                 await asyncio.to_thread(self.status.forget_worker, worker_id)
+
+    async def _untracked(self, key: tuple[int, str]) -> None:
+        """A folder no longer followed (its rule removed, folder tracking off): what this
+        worker held of it goes, so that nothing of it is written again and its failures no
+        longer count towards disabling the mailbox."""
+        self._permanent_failures.pop(key[0], None)
+        try:
+            await asyncio.to_thread(self.status.forget, key)
+        except Exception:  # readers leave out untracked folders anyway
+            log.exception("the sync state of %s/%s was not removed", *key)
 
     async def _beat(self, worker_id: str, started_at: datetime) -> None:
         try:
@@ -513,7 +527,9 @@ class SyncService:
     def _alert(self, target: SyncTarget, text: str, disable: bool) -> None:
         now = self._clock.now()
         with self._uow() as uow:
-            uow.mailboxes.add_alert(target.mailbox_id, Alert(AlertLevel.ERROR, text, now))
+            uow.mailboxes.add_alert(
+                target.mailbox_id, Alert(AlertLevel.ERROR, text, now, folder=target.folder)
+            )
             mailbox = uow.mailboxes.get(target.mailbox_id)
             if disable and mailbox is not None and mailbox.enabled:
                 mailbox.enabled = False

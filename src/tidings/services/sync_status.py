@@ -75,6 +75,14 @@ class SyncStatusBoard:
             return
         self._saved[key] = state
 
+    def forget(self, key: Key) -> None:
+        """The folder is no longer synced: drop its state here and in storage."""
+        self._states.pop(key, None)
+        self._saved.pop(key, None)
+        with self._uow() as uow:
+            uow.sync.forget_state(*key)
+            uow.commit()
+
     def beat(self, worker_id: str, started_at: datetime) -> None:
         """Tell readers this worker is alive; its folder states can be trusted."""
         now = self._clock.now()

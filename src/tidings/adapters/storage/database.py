@@ -21,7 +21,7 @@ from tidings.adapters.storage.errors import (
     short_database_error,
     without_statement,
 )
-from tidings.domain.errors import StorageError
+from tidings.domain.errors import StorageError, ValidationError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -67,6 +67,12 @@ def _storage_error(context: ExceptionContext) -> BaseException | None:
     and its parameters, which may be an email's 70,000 addresses, into every log, alert and
     parked email's error that quotes it.
     """
+    if _out_of_range(context.original_exception):
+        # The last line of defence: entry points bound what they take, but a number too
+        # large for a column is the caller's mistake, never a failure of the server.
+        return ValidationError("a number is larger than the database can hold")
+    if _unstorable_text(context.original_exception):
+        return ValidationError("a text is too long for the database or contains NUL")
     raised = context.sqlalchemy_exception
     if not isinstance(raised, StatementError):
         return None
@@ -83,6 +89,20 @@ def _sqlite_variable_limit() -> int:
         return int(connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
     finally:
         connection.close()
+
+
+def _unstorable_text(error: BaseException) -> bool:
+    """PostgreSQL: a value longer than its column (22001), or NUL, which it cannot store."""
+    cause = getattr(error, "orig", None) or error
+    return getattr(cause, "sqlstate", None) == "22001" or "cannot contain NUL" in str(cause)
+
+
+def _out_of_range(error: BaseException) -> bool:
+    """SQLite's driver refuses ints beyond 64 bits; PostgreSQL says 22003 past a column's."""
+    if isinstance(error, OverflowError):
+        return True
+    cause = getattr(error, "orig", None) or error
+    return getattr(cause, "sqlstate", None) == "22003"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:

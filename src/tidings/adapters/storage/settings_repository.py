@@ -144,7 +144,14 @@ class SqlMailboxRepository:
                 level=alert.level.value,
                 text=alert.text,
                 raised_at=alert.raised_at,
+                folder=alert.folder,
             )
+        )
+
+    def remove_folder_alerts(self, mailbox_id: int, folder: str) -> None:
+        a = t.mailbox_alerts.c
+        self._conn.execute(
+            delete(t.mailbox_alerts).where(a.mailbox_id == mailbox_id, a.folder == folder)
         )
 
     def folder_rules(self, mailbox_id: int) -> list[FolderTrackingRule]:
@@ -186,7 +193,8 @@ class SqlMailboxRepository:
             .order_by(t.mailbox_alerts.c.raised_at, t.mailbox_alerts.c.id)
         ).mappings()
         return mailbox_from(
-            r, [Alert(AlertLevel(a["level"]), a["text"], a["raised_at"]) for a in alerts]
+            r,
+            [Alert(AlertLevel(a["level"]), a["text"], a["raised_at"], a["folder"]) for a in alerts],
         )
 
 

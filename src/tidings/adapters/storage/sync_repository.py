@@ -71,6 +71,11 @@ class SqlSyncRepository:
             )
         )
 
+    def forget_state(self, mailbox_id: int, folder: str) -> None:
+        self._conn.execute(
+            delete(t.folder_sync_states).where(_S.mailbox_id == mailbox_id, _S.folder == folder)
+        )
+
     def beat(self, beat: WorkerBeat) -> None:
         w = t.sync_workers.c
         found = self._conn.execute(

@@ -223,6 +223,8 @@ mailbox_alerts = Table(
     Column("level", String(KIND), nullable=False),
     Column("text", Text, nullable=False),
     Column("raised_at", UtcDateTime(), nullable=False),
+    #: The folder whose sync raised it; cleared with the folder once it is no longer tracked.
+    Column("folder", String(NAME)),
 )
 
 folder_rules = Table(

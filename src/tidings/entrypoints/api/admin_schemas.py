@@ -12,6 +12,7 @@ from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from tidings.domain.credentials import Direction
+from tidings.domain.hostnames import host_problem
 from tidings.domain.records import RecordRef
 from tidings.domain.server_profile import (
     ConnectionSecurity,
@@ -39,8 +40,18 @@ def _storable(value: str) -> str:
 
 
 storable = AfterValidator(_storable)
+
+
+def _host(value: str) -> str:
+    """Empty (a mail API's profile names no server), a host name or an IP address."""
+    problem = host_problem(value) if value.strip() else None
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200), storable]
-Host = Annotated[str, StringConstraints(max_length=255), storable]
+Host = Annotated[str, StringConstraints(max_length=255), storable, AfterValidator(_host)]
 Address = Annotated[str, StringConstraints(min_length=3, max_length=320), storable]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1000), storable]
 Text = Annotated[str, StringConstraints(max_length=1000), storable]

@@ -38,7 +38,12 @@ from tidings.entrypoints.api.routes import (
     tracking,
     webhooks,
 )
-from tidings.entrypoints.web.console import error_page, is_console_path, mount_console
+from tidings.entrypoints.web.console import (
+    error_page,
+    invalid_console_request,
+    is_console_path,
+    mount_console,
+)
 
 PROBLEM = "application/problem+json"
 
@@ -91,6 +96,8 @@ def create_app(tidings: Tidings) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(request: Request, error: RequestValidationError) -> Response:
+        if is_console_path(request.url.path):
+            return invalid_console_request(request, error.errors())
         problems = "; ".join(
             f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
             for item in error.errors()

@@ -1,4 +1,9 @@
-"""``tidings``: serve, manage the database, load the demo, ingest and explain email."""
+"""``tidings``: serve, manage the database, load the demo, ingest and explain email.
+
+The composition root and everything behind it are imported by the commands that use them:
+``tidings --help`` and the light commands answer without loading the storage and mail
+adapters (tests/unit/test_cli_imports.py holds this).
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from tidings.bootstrap import Tidings, bootstrap
 from tidings.entrypoints.cli import mail
 from tidings.entrypoints.cli.admin import admin_app, create_admin
 from tidings.entrypoints.cli.common import ready
-from tidings.services.demo import ADMIN_EMAIL, ADMIN_PASSWORD
+
+if TYPE_CHECKING:
+    from tidings.bootstrap import Tidings
 
 if TYPE_CHECKING:
     import uvicorn
@@ -38,6 +44,8 @@ console = Console()
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create the database or bring it to the newest schema."""
+    from tidings.bootstrap import bootstrap
+
     tidings = bootstrap()
     tidings.upgrade_database()
     console.print(f"Database at {tidings.database_label} is up to date.")
@@ -82,6 +90,9 @@ def demo(
     port: Annotated[int | None, typer.Option(help="Port to listen on (default 8025).")] = None,
 ) -> None:
     """Create the demo organization with its sample mailbox, then serve it."""
+    from tidings.bootstrap import bootstrap
+    from tidings.services.demo import ADMIN_EMAIL, ADMIN_PASSWORD
+
     tidings = bootstrap()
     tidings.upgrade_database()
     summary = tidings.load_demo()

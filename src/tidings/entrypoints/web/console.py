@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request, Response
@@ -68,6 +70,29 @@ def is_console_path(path: str) -> bool:
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     """An error shown as a console page, with the navigation when someone is signed in."""
     return page(request, "error.html", None, status_code=status, status=status, message=message)
+
+
+def invalid_console_request(request: Request, errors: Sequence[Any]) -> HTMLResponse:
+    """What FastAPI refused before a page's code ran, said the console's way.
+
+    A URL naming a record by an id no record can have (out of range, not a number) is a page
+    that does not exist, whatever its form holds: 404. Anything else is the form's or the
+    link's fault: 422, with every field's problem at once. What was typed is not repeated.
+    """
+    if any(_where(item)[0] == "path" for item in errors):
+        return error_page(request, 404, "Not found: no such record.")
+    problems = [f"{_field_of(item)}: {item.get('msg', 'not valid')}" for item in errors]
+    return error_page(request, 422, "Please correct: " + "; ".join(problems) + ".")
+
+
+def _where(item: Any) -> tuple[str, ...]:
+    return tuple(str(part) for part in item.get("loc", ())) or ("body",)
+
+
+def _field_of(item: Any) -> str:
+    # ("body", "mailbox_id", 0) → "mailbox id"; the first part says only where it was.
+    names = [part for part in _where(item)[1:] if not part.isdigit()]
+    return " ".join(names).replace("_", " ") or "the request"
 
 
 async def _security_headers(request: Request, call_next: RequestResponseEndpoint) -> Response:

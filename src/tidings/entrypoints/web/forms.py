@@ -1,19 +1,25 @@
 """Form fields of the console's edit pages: how each is shown, and how what a browser posts
-becomes typed changes for a service (which validates them the same way the API does)."""
+becomes typed changes for a service, checked field by field and against the API's shape for
+the same changes, every problem reported at once beside its field."""
 
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
 from starlette.datastructures import FormData
 
 from tidings.domain.errors import ValidationError
 
-Kind = Literal["text", "int", "bool", "choice", "words", "datetime", "password", "secret_text"]
+Kind = Literal[
+    "text", "int", "port", "bool", "choice", "words", "datetime", "password", "secret_text"
+]
 
 
 @dataclass(frozen=True)
@@ -57,35 +63,37 @@ def shown_value(target: object, field: Field) -> object:
     return value
 
 
-def changes_from(form: FormData, fields: Iterable[Field]) -> dict[str, object]:
-    """Typed changes, nested by the dots in field names; a blank password is no change."""
+class FieldErrors(ValidationError):
+    """Every field's problem at once, by field name, for the form to show beside each."""
+
+    def __init__(self, errors: Mapping[str, str], labels: Mapping[str, str]) -> None:
+        self.errors = dict(errors)
+        named = ", ".join(labels.get(name, name) for name in self.errors if name)
+        general = self.errors.get("", "")
+        summary = f"Please correct the fields marked below: {named}." if named else ""
+        super().__init__(" ".join(part for part in (summary, general) if part))
+
+
+def changes_from(
+    form: FormData, fields: Iterable[Field], model: type[BaseModel] | None = None
+) -> dict[str, object]:
+    """Typed changes, nested by the dots in field names; a blank password is no change.
+
+    Each field is read on its own and ``model`` (the API's request shape for the same
+    changes) then checks them together, so a form gets every field's problem at once
+    (``FieldErrors``), checked exactly as the API would check it.
+    """
+    fields = list(fields)
     changes: dict[str, object] = {}
+    errors: dict[str, str] = {}
     for field in fields:
-        raw = form.get(field.name)
-        text = raw.strip() if isinstance(raw, str) else ""
-        value: object
-        match field.kind:
-            case "bool":
-                value = raw is not None
-            case "int":
-                if not text:
-                    raise ValidationError(f"{field.label}: enter a whole number")
-                try:
-                    value = int(text)
-                except ValueError:
-                    raise ValidationError(
-                        f"{field.label}: {text!r} is not a whole number"
-                    ) from None
-            case "words":
-                value = sorted({w.strip(".").lower() for w in text.replace(",", " ").split() if w})
-            case "datetime":
-                value = _parse_datetime(field, text)
-            case "password":
-                if not text:
-                    continue
-                value = raw
-            case _:
-                value = text
+        try:
+            value = _read(form, field)
+        except ValidationError as error:
+            errors[field.name] = str(error)
+            continue
+        if value is _UNCHANGED:
+            continue
         target = changes
         *parents, last = field.name.split(".")
         for part in parents:
@@ -93,7 +101,74 @@ def changes_from(form: FormData, fields: Iterable[Field]) -> dict[str, object]:
             assert isinstance(nested, dict)  # noqa: S101
             target = nested
         target[last] = value
+    if model is not None:
+        for name, message in _model_errors(model, changes, {f.name for f in fields}).items():
+            errors.setdefault(name, message)
+    if errors:
+        raise FieldErrors(errors, {f.name: f.label for f in fields})
     return changes
+
+
+_UNCHANGED = object()
+_YES = frozenset({"on", "yes", "true", "1"})
+_NO = frozenset({"no", "off", "false", "0"})
+
+
+def _read(form: FormData, field: Field) -> object:
+    raw = form.get(field.name)
+    text = raw.strip() if isinstance(raw, str) else ""
+    match field.kind:
+        case "bool":
+            # A ticked box posts "on"; nothing else is a yes or a no.
+            if raw is None:
+                return False
+            if text.lower() in _YES | _NO:
+                return text.lower() in _YES
+            raise ValidationError("choose yes or no")
+        case "int":
+            if not text:
+                raise ValidationError("enter a whole number")
+            if not re.fullmatch(r"[+-]?[0-9]{1,12}", text):
+                raise ValidationError("enter a whole number in range")
+            return int(text)
+        case "port":
+            if not text:
+                return None
+            if not re.fullmatch(r"[0-9]{1,5}", text) or not 1 <= int(text) <= 65535:
+                raise ValidationError("enter a port number from 1 to 65535, or leave it empty")
+            return int(text)
+        case "choice":
+            if text not in {value for value, _ in field.choices}:
+                raise ValidationError("choose one of the listed options")
+            return text
+        case "words":
+            return sorted({w.strip(".").lower() for w in text.replace(",", " ").split() if w})
+        case "datetime":
+            return _parse_datetime(field, text)
+        case "password":
+            return raw if text else _UNCHANGED
+        case _:
+            return text
+
+
+def _model_errors(
+    model: type[BaseModel], changes: Mapping[str, object], names: set[str]
+) -> dict[str, str]:
+    """The API shape's verdict on ``changes``, by the name of the field each concerns."""
+    try:
+        model.model_validate(changes)
+    except PydanticValidationError as error:
+        found: dict[str, str] = {}
+        for item in error.errors():
+            parts = [str(part) for part in item["loc"] if isinstance(part, str)]
+            # ("options", "ca_file") is the field options.ca_file; (..., 3) an item of a list.
+            name = ".".join(parts)
+            while name and name not in names:
+                name = name.rpartition(".")[0]
+            message = str(item["msg"]).removeprefix("Value error, ")
+            found.setdefault(name, message[:1].lower() + message[1:])
+        return found
+    return {}
 
 
 def _parse_datetime(field: Field, text: str) -> datetime | None:
@@ -102,5 +177,5 @@ def _parse_datetime(field: Field, text: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise ValidationError(f"{field.label}: {text!r} is not a date and time") from None
+        raise ValidationError("enter a date and time") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

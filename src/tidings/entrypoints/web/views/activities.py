@@ -13,6 +13,7 @@ from tidings.domain.people import Privilege
 from tidings.domain.records import RecordKind, RecordRef
 from tidings.domain.stored import ActivityFilter
 from tidings.entrypoints.api.deps import TidingsDep
+from tidings.entrypoints.web.params import FormId, OptionalFormId, PageNumber, PathId, QueryId
 from tidings.entrypoints.web.render import page
 from tidings.entrypoints.web.session import FormVisitor, VisitorDep
 from tidings.entrypoints.web.views.emails import email_actions
@@ -37,8 +38,8 @@ def activity_list(
     tidings: TidingsDep,
     visitor: VisitorDep,
     q: str = "",
-    mailbox: int | None = None,
-    page_number: int = 1,
+    mailbox: QueryId = None,
+    page_number: PageNumber = 1,
 ) -> HTMLResponse:
     visitor.require(Privilege.READ_ACTIVITIES)
     page_number = max(page_number, 1)
@@ -71,7 +72,7 @@ def activity_detail(
     request: Request,
     tidings: TidingsDep,
     visitor: VisitorDep,
-    activity_id: int,
+    activity_id: PathId,
     images: bool = False,
     find: str | None = None,
 ) -> HTMLResponse:
@@ -107,7 +108,7 @@ def activity_body(
     request: Request,
     tidings: TidingsDep,
     visitor: VisitorDep,
-    activity_id: int,
+    activity_id: PathId,
     images: bool = False,
 ) -> HTMLResponse:
     """The email's HTML, sanitized, for the sandboxed frame of the activity page."""
@@ -148,7 +149,7 @@ def explain(
 def untrack(
     tidings: TidingsDep,
     visitor: FormVisitor,
-    activity_id: int,
+    activity_id: PathId,
     reason: Annotated[str, Form()],
 ) -> RedirectResponse:
     tidings.manual_tracking.untrack(visitor.caller, activity_id, reason)
@@ -159,9 +160,9 @@ def untrack(
 def set_regarding(
     tidings: TidingsDep,
     visitor: FormVisitor,
-    activity_id: int,
+    activity_id: PathId,
     kind: Annotated[RecordKind | None, Form()] = None,
-    record_id: Annotated[int | None, Form()] = None,
+    record_id: OptionalFormId = None,
 ) -> RedirectResponse:
     """Set the regarding record, or clear it when no record is given."""
     regarding = RecordRef(kind, record_id) if kind is not None and record_id is not None else None
@@ -171,7 +172,7 @@ def set_regarding(
 
 @router.post("/explain/track")
 def track_by_hand(
-    tidings: TidingsDep, visitor: FormVisitor, raw_message_id: Annotated[int, Form()]
+    tidings: TidingsDep, visitor: FormVisitor, raw_message_id: FormId
 ) -> RedirectResponse:
     """Track a kept email the rules left out, as D365's app for Outlook does."""
     result = tidings.manual_tracking.track(visitor.caller, raw_message_id)

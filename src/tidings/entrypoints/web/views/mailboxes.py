@@ -15,6 +15,7 @@ from tidings.domain.people import Privilege
 from tidings.domain.records import RecordKind, RecordRef
 from tidings.domain.settings import SyncMethod
 from tidings.entrypoints.api.deps import TidingsDep
+from tidings.entrypoints.web.params import MAX_ID, FormIds, OptionalFormId, PathId
 from tidings.entrypoints.web.render import page
 from tidings.entrypoints.web.session import FormVisitor, Visitor, VisitorDep
 
@@ -79,7 +80,7 @@ def _selected(ids: list[int] | None) -> list[int]:
 def approve(
     tidings: TidingsDep,
     visitor: FormVisitor,
-    mailbox_id: Annotated[list[int] | None, Form()] = None,
+    mailbox_id: FormIds = None,
     view: Annotated[MailboxView, Form()] = MailboxView.ALL,
 ) -> RedirectResponse:
     visitor.require(Privilege.APPROVE_EMAIL)
@@ -91,7 +92,7 @@ def approve(
 async def test_and_enable(
     tidings: TidingsDep,
     visitor: FormVisitor,
-    mailbox_id: Annotated[list[int] | None, Form()] = None,
+    mailbox_id: FormIds = None,
     view: Annotated[MailboxView, Form()] = MailboxView.ALL,
 ) -> RedirectResponse:
     visitor.require(Privilege.WRITE_MAILBOXES)
@@ -106,7 +107,7 @@ def create_mailbox(
     visitor: FormVisitor,
     address: Annotated[str, Form()],
     owner: Annotated[str, Form()],
-    profile_id: Annotated[int | None, Form()] = None,
+    profile_id: OptionalFormId = None,
 ) -> Response:
     try:
         detail = tidings.mailbox_setup.create(
@@ -120,14 +121,15 @@ def create_mailbox(
 def _owner(value: str) -> RecordRef:
     """``user:3`` or ``queue:1``, as the owner list of the form posts it."""
     kind, _, ident = value.partition(":")
-    if kind not in ("user", "queue") or not ident.isdigit():
+    number = int(ident) if ident.isascii() and ident.isdigit() else 0
+    if kind not in ("user", "queue") or not 1 <= number <= MAX_ID:
         raise ValidationError("choose the user or queue who owns the mailbox")
-    return RecordRef(RecordKind(kind), int(ident))
+    return RecordRef(RecordKind(kind), number)
 
 
 @router.get("/mailboxes/{mailbox_id}")
 def mailbox_detail(
-    request: Request, tidings: TidingsDep, visitor: VisitorDep, mailbox_id: int
+    request: Request, tidings: TidingsDep, visitor: VisitorDep, mailbox_id: PathId
 ) -> HTMLResponse:
     return _detail_page(request, tidings, visitor, mailbox_id)
 
@@ -169,11 +171,11 @@ def save_mailbox(
     request: Request,
     tidings: TidingsDep,
     visitor: FormVisitor,
-    mailbox_id: int,
+    mailbox_id: PathId,
     address: Annotated[str, Form()],
     incoming_method: Annotated[SyncMethod, Form()],
     outgoing_method: Annotated[SyncMethod, Form()],
-    profile_id: Annotated[int | None, Form()] = None,
+    profile_id: OptionalFormId = None,
 ) -> Response:
     changes: dict[str, object] = {
         "address": address,
@@ -193,7 +195,7 @@ def set_credentials(
     request: Request,
     tidings: TidingsDep,
     visitor: FormVisitor,
-    mailbox_id: int,
+    mailbox_id: PathId,
     username: Annotated[str, Form()],
     password: Annotated[str, Form()],
     direction: Annotated[Direction, Form()] = Direction.INCOMING,

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from tidings.domain.errors import UserError
 from tidings.domain.people import TrackIncoming
 from tidings.entrypoints.api.deps import TidingsDep
+from tidings.entrypoints.web.params import FormId, PathId
 from tidings.entrypoints.web.render import page
 from tidings.entrypoints.web.session import FormVisitor, Visitor, VisitorDep
 from tidings.services.personal_options import FolderRuleInput
@@ -69,7 +70,7 @@ def own_options(request: Request, tidings: TidingsDep, visitor: VisitorDep) -> H
 
 @router.get("/options/{user_id}")
 def user_options(
-    request: Request, tidings: TidingsDep, visitor: VisitorDep, user_id: int
+    request: Request, tidings: TidingsDep, visitor: VisitorDep, user_id: PathId
 ) -> HTMLResponse:
     return _page(request, tidings, visitor, user_id)
 
@@ -79,7 +80,7 @@ def save_options(
     request: Request,
     tidings: TidingsDep,
     visitor: FormVisitor,
-    user_id: int,
+    user_id: PathId,
     track_incoming: Annotated[TrackIncoming, Form()],
     create_contacts: Annotated[bool, Form()] = False,
 ) -> Response:
@@ -97,8 +98,8 @@ def add_folder(
     request: Request,
     tidings: TidingsDep,
     visitor: FormVisitor,
-    user_id: int,
-    mailbox_id: Annotated[int, Form()],
+    user_id: PathId,
+    mailbox_id: FormId,
     folder: Annotated[str, Form()],
 ) -> Response:
     try:
@@ -114,8 +115,8 @@ def add_folder(
 def remove_folder(
     tidings: TidingsDep,
     visitor: FormVisitor,
-    user_id: int,
-    mailbox_id: Annotated[int, Form()],
+    user_id: PathId,
+    mailbox_id: FormId,
     folder: Annotated[str, Form()],
 ) -> RedirectResponse:
     tidings.personal_options.remove_folder_rule(visitor.caller, mailbox_id, folder)

@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from tidings.domain.people import Privilege
 from tidings.entrypoints.api.deps import TidingsDep
+from tidings.entrypoints.web.params import PathId
 from tidings.entrypoints.web.render import page
 from tidings.entrypoints.web.session import FormVisitor, VisitorDep
 
@@ -20,7 +21,7 @@ def parked_list(request: Request, tidings: TidingsDep, visitor: VisitorDep) -> H
 
 
 @router.post("/parked/{parked_id}/replay")
-def replay_one(tidings: TidingsDep, visitor: FormVisitor, parked_id: int) -> RedirectResponse:
+def replay_one(tidings: TidingsDep, visitor: FormVisitor, parked_id: PathId) -> RedirectResponse:
     visitor.require(Privilege.WRITE_MAILBOXES)
     tidings.replay.replay(parked_id)
     return RedirectResponse("/parked?done=replayed", status_code=303)

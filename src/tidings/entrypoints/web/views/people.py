@@ -10,12 +10,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from tidings.domain.errors import UserError
 from tidings.domain.people import Privilege, TrackIncoming
 from tidings.entrypoints.api.deps import TidingsDep
+from tidings.entrypoints.web.params import FormIds, OptionalFormId, PathId
 from tidings.entrypoints.web.render import page
 from tidings.entrypoints.web.session import FormVisitor, Visitor, VisitorDep
 
 router = APIRouter(include_in_schema=False)
 
-RoleIds = Annotated[list[int] | None, Form()]
+RoleIds = FormIds
 
 
 def _users_page(
@@ -76,7 +77,7 @@ def create_queue(
 
 @router.get("/users/{user_id}")
 def user_detail(
-    request: Request, tidings: TidingsDep, visitor: VisitorDep, user_id: int
+    request: Request, tidings: TidingsDep, visitor: VisitorDep, user_id: PathId
 ) -> HTMLResponse:
     return _user_page(request, tidings, visitor, user_id)
 
@@ -109,7 +110,7 @@ def save_user(
     request: Request,
     tidings: TidingsDep,
     visitor: FormVisitor,
-    user_id: int,
+    user_id: PathId,
     full_name: Annotated[str, Form()],
     email: Annotated[str, Form()],
     is_active: Annotated[bool, Form()] = False,
@@ -128,7 +129,7 @@ def save_user(
 
 @router.post("/users/{user_id}/roles")
 def assign_roles(
-    tidings: TidingsDep, visitor: FormVisitor, user_id: int, role_id: RoleIds = None
+    tidings: TidingsDep, visitor: FormVisitor, user_id: PathId, role_id: RoleIds = None
 ) -> RedirectResponse:
     tidings.people.assign_user_roles(visitor.caller, user_id, role_id or [])
     return RedirectResponse(f"/users/{user_id}?done=saved", status_code=303)
@@ -151,7 +152,7 @@ def save_roles(
     tidings: TidingsDep,
     visitor: FormVisitor,
     name: Annotated[str, Form()],
-    role: Annotated[int | None, Form()] = None,
+    role: OptionalFormId = None,
     privilege: Annotated[list[Privilege] | None, Form()] = None,
 ) -> Response:
     """Create a role, or (with ``role``) rename it and set its privileges."""
@@ -170,7 +171,7 @@ def save_roles(
 
 @router.post("/queues/{queue_id}/roles")
 def assign_queue_roles(
-    tidings: TidingsDep, visitor: FormVisitor, queue_id: int, role_id: RoleIds = None
+    tidings: TidingsDep, visitor: FormVisitor, queue_id: PathId, role_id: RoleIds = None
 ) -> RedirectResponse:
     tidings.people.update_queue(visitor.caller, queue_id, role_ids=role_id or [])
     return RedirectResponse("/users?done=saved", status_code=303)

@@ -9,17 +9,20 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from tidings.domain.credentials import Direction
-from tidings.domain.errors import UserError, ValidationError
+from tidings.domain.errors import UserError
 from tidings.domain.people import Privilege
 from tidings.domain.server_profile import (
     HOST_BASED_KINDS,
+    OPTION_CHOICES,
     ConnectionSecurity,
     CredentialSource,
     ServerProfile,
     ServerProfileKind,
 )
+from tidings.entrypoints.api.admin_schemas import ServerProfileUpdate
 from tidings.entrypoints.api.deps import TidingsDep
-from tidings.entrypoints.web.forms import Field, changes_from, choices_of
+from tidings.entrypoints.web.forms import Field, FieldErrors, changes_from, choices_of
+from tidings.entrypoints.web.params import PathId
 from tidings.entrypoints.web.render import page
 from tidings.entrypoints.web.session import FormVisitor, Visitor, VisitorDep
 from tidings.services.server_profiles import KIND_OPTIONS, ProfileSecret
@@ -43,7 +46,7 @@ _CREDENTIALS = choices_of(
 )  # fmt: skip
 OPTION_LABELS = {
     "ca_file": ("Trusted CA certificates (PEM file on the Tidings server)", "Leave empty to trust the system's certificate authorities."),
-    "save_sent_copy": ("Save a copy of sent email (yes/no)", ""),
+    "save_sent_copy": ("Save a copy of sent email", "Default: yes."),
     "sent_folder": ("Sent folder name, if the server marks none as \\Sent", ""),
     "tenant_id": ("Directory (tenant) ID", ""),
     "client_id": ("Application (client) ID", ""),
@@ -70,10 +73,10 @@ _GENERAL = [
 ]
 _SERVERS = [
     Field("incoming_host", "Incoming server location"),
-    Field("incoming_port", "Incoming port", "text", hint="Empty: the usual port for the security chosen"),
+    Field("incoming_port", "Incoming port", "port", hint="Empty: the usual port for the security chosen"),
     Field("incoming_security", "Incoming connection security", "choice", _SECURITY),
     Field("outgoing_host", "Outgoing (SMTP) server location"),
-    Field("outgoing_port", "Outgoing port", "text", hint="Empty: the usual port for the security chosen"),
+    Field("outgoing_port", "Outgoing port", "port", hint="Empty: the usual port for the security chosen"),
     Field("outgoing_security", "Outgoing connection security", "choice", _SECURITY),
     Field("allow_insecure", "Allow unencrypted connections (not recommended)", "bool"),
     Field("verify_certificates", "Verify server certificates", "bool"),
@@ -111,7 +114,12 @@ def sections_for(kind: ServerProfileKind) -> list[tuple[str, list[Field]]]:
     options = []
     for name in KIND_OPTIONS[kind]:
         label, hint = OPTION_LABELS.get(name, (name, ""))
-        options.append(Field(f"options.{name}", label, hint=hint))
+        if name in OPTION_CHOICES:
+            words = tuple((w, w.capitalize()) for w in OPTION_CHOICES[name])
+            choices = (("", "Default"), *words)
+            options.append(Field(f"options.{name}", label, "choice", choices, hint=hint))
+        else:
+            options.append(Field(f"options.{name}", label, hint=hint))
     sections = [("General", _GENERAL)]
     if kind in HOST_BASED_KINDS:
         sections.append(("Server locations and security", _SERVERS))
@@ -121,13 +129,7 @@ def sections_for(kind: ServerProfileKind) -> list[tuple[str, list[Field]]]:
 
 def _values(form: FormData, kind: ServerProfileKind) -> dict[str, object]:
     fields = [f for _, fs in sections_for(kind) for f in fs]
-    values = changes_from(form, fields)
-    for port in ("incoming_port", "outgoing_port"):
-        if port in values:
-            text = str(values[port])
-            if text and not text.isdigit():
-                raise ValidationError(f"{port.replace('_', ' ')}: {text!r} is not a port number")
-            values[port] = int(text) if text else None
+    values = changes_from(form, fields, ServerProfileUpdate)
     options = values.get("options")
     if isinstance(options, dict):
         values["options"] = {k: v for k, v in options.items() if v}
@@ -167,7 +169,7 @@ def _form(
     profile: ServerProfile,
     profile_id: int | None,
     *,
-    error: str | None = None,
+    error: UserError | None = None,
     submitted: FormData | None = None,
     warnings: list[str] | None = None,
     usernames: dict[Direction, str] | None = None,
@@ -183,7 +185,8 @@ def _form(
         kind_label=KIND_LABELS[profile.kind.value],
         sections=sections_for(profile.kind),
         secret_fields=_SECRETS_BY_KIND.get(profile.kind, _SECRET),
-        error=error,
+        error=str(error) if error else None,
+        field_errors=error.errors if isinstance(error, FieldErrors) else {},
         submitted=submitted,
         warnings=warnings or [],
         usernames=usernames or {},
@@ -204,7 +207,7 @@ async def create_profile(
         view = tidings.server_profiles.create(visitor.caller, values, _secret(form))
     except UserError as error:
         return _form(
-            request, visitor, ServerProfile(name="", kind=kind), None, error=str(error),
+            request, visitor, ServerProfile(name="", kind=kind), None, error=error,
             submitted=form,
         )  # fmt: skip
     return RedirectResponse(f"/profiles/{view.profile.id}?done=created", status_code=303)
@@ -212,7 +215,7 @@ async def create_profile(
 
 @router.get("/profiles/{profile_id}")
 def profile_detail(
-    request: Request, tidings: TidingsDep, visitor: VisitorDep, profile_id: int
+    request: Request, tidings: TidingsDep, visitor: VisitorDep, profile_id: PathId
 ) -> HTMLResponse:
     view = tidings.server_profiles.get(visitor.caller, profile_id)
     return _form(
@@ -223,7 +226,7 @@ def profile_detail(
 
 @router.post("/profiles/{profile_id}", response_model=None)
 async def save_profile(
-    request: Request, tidings: TidingsDep, visitor: FormVisitor, profile_id: int
+    request: Request, tidings: TidingsDep, visitor: FormVisitor, profile_id: PathId
 ) -> Response:
     form = await request.form()
     view = tidings.server_profiles.get(visitor.caller, profile_id)
@@ -234,7 +237,7 @@ async def save_profile(
             tidings.server_profiles.set_credentials(visitor.caller, profile_id, secret)
     except UserError as error:
         return _form(
-            request, visitor, view.profile, profile_id, error=str(error), submitted=form,
+            request, visitor, view.profile, profile_id, error=error, submitted=form,
             warnings=view.warnings, usernames=view.credential_usernames,
             mailboxes=view.mailbox_addresses,
         )  # fmt: skip
@@ -242,6 +245,8 @@ async def save_profile(
 
 
 @router.post("/profiles/{profile_id}/delete")
-def delete_profile(tidings: TidingsDep, visitor: FormVisitor, profile_id: int) -> RedirectResponse:
+def delete_profile(
+    tidings: TidingsDep, visitor: FormVisitor, profile_id: PathId
+) -> RedirectResponse:
     tidings.server_profiles.delete(visitor.caller, profile_id)
     return RedirectResponse("/profiles?done=deleted", status_code=303)

@@ -7,8 +7,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from tidings.domain.errors import ValidationError
 from tidings.domain.settings import AmbiguousMatch, EmailProcessing, SyncMethod
+from tidings.entrypoints.api.admin_schemas import EmailConfigurationUpdate
 from tidings.entrypoints.api.deps import TidingsDep
-from tidings.entrypoints.web.forms import Field, changes_from, choices_of
+from tidings.entrypoints.web.forms import Field, FieldErrors, changes_from, choices_of
 from tidings.entrypoints.web.render import page
 from tidings.entrypoints.web.session import FormVisitor, VisitorDep
 
@@ -83,11 +84,13 @@ async def save_email_settings(
 ) -> Response:
     form = await request.form()
     try:
-        tidings.email_settings.update(visitor.caller, changes_from(form, FIELDS))
+        changes = changes_from(form, FIELDS, EmailConfigurationUpdate)
+        tidings.email_settings.update(visitor.caller, changes)
     except ValidationError as error:
         config = tidings.email_settings.get(visitor.caller)
         return page(
             request, "settings.html", visitor, status_code=400, sections=SECTIONS,
             config=config, error=str(error), submitted=form,
+            field_errors=error.errors if isinstance(error, FieldErrors) else {},
         )  # fmt: skip
     return RedirectResponse("/settings/email?done=saved", status_code=303)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from tidings.entrypoints.api.deps import TidingsDep
+from tidings.entrypoints.web.params import PathId
 from tidings.entrypoints.web.render import page
 from tidings.entrypoints.web.session import FormVisitor, VisitorDep
 
@@ -37,6 +38,6 @@ def create_token(
 
 
 @router.post("/tokens/{token_id}/revoke")
-def revoke_token(tidings: TidingsDep, visitor: FormVisitor, token_id: int) -> RedirectResponse:
+def revoke_token(tidings: TidingsDep, visitor: FormVisitor, token_id: PathId) -> RedirectResponse:
     tidings.access.revoke_api_token(visitor.caller, token_id)
     return RedirectResponse("/tokens?done=token-revoked", status_code=303)
