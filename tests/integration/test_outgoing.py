@@ -19,6 +19,7 @@ from tests.conftest import TEST_SECRET_KEY
 from tests.servers.dovecot import DovecotServer
 from tests.servers.smtp import ReceivedMessage, SmtpServer
 from tidings.domain.activity import ActivityStatus
+from tidings.domain.errors import NotAuthorizedError
 from tidings.domain.outgoing import INTERRUPTED_AFTER_HANDOVER, OutboxPhase
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
@@ -198,3 +199,16 @@ def test_the_sent_copy_goes_to_the_folder_the_server_marks_sent(
         )
         assert found.strip(), "the copy is not in Sent Items"
         assert "Sent" not in dovecot.folders("dana@northwind.example")
+
+
+def test_no_one_queues_email_from_a_mailbox_that_is_not_theirs(
+    org: Org, smtp_server: SmtpServer
+) -> None:
+    # Sam holds every privilege, yet Dana's mailbox sends only what Dana writes.
+    _outgoing_org(org, smtp_server)
+    org.add_user("sam")
+    sam = Caller(org.users["sam"], frozenset(Privilege))
+    with pytest.raises(NotAuthorizedError, match="only from your own mailbox"):
+        _queue(org, sam)
+    with org.tidings.uow() as uow:
+        assert uow.outbox.in_phase(OutboxPhase.QUEUED) == []

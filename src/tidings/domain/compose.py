@@ -81,6 +81,13 @@ MAX_SUBJECT = 800
 MAX_RECIPIENTS = 500
 
 
+#: What a caller who may not send from a mailbox is told.
+NOT_YOUR_MAILBOX = (
+    "you may send only from your own mailbox, or from a queue's mailbox when your security "
+    "roles hold the privilege send_as_queue"
+)
+
+
 def may_send_from(caller: Caller, mailbox: Mailbox) -> bool:
     """Only the owner sends from a user's mailbox; a queue's, whoever may send as a queue."""
     if mailbox.owner.kind is RecordKind.USER:

@@ -29,6 +29,7 @@ from tidings.domain.activity import (
 from tidings.domain.attachments import blocked_reason
 from tidings.domain.compose import (
     MAX_RECIPIENTS,
+    NOT_YOUR_MAILBOX,
     Composition,
     DraftAttachment,
     MailboxCannotSendError,
@@ -72,10 +73,6 @@ from tidings.services.ports import Clock, UnitOfWork
 #: Kinds of record a recipient may be named by (``contact:3``).
 RECIPIENT_KINDS = frozenset(
     {RecordKind.CONTACT, RecordKind.LEAD, RecordKind.ACCOUNT, RecordKind.USER, RecordKind.QUEUE}
-)
-NOT_YOUR_MAILBOX = (
-    "you may send only from your own mailbox, or from a queue's mailbox when your security "
-    "roles hold the privilege send_as_queue"
 )
 
 

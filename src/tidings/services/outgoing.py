@@ -17,11 +17,13 @@ from tidings.domain.activity import (
     EmailActivity,
     ParticipationRole,
 )
+from tidings.domain.compose import NOT_YOUR_MAILBOX, may_send_from
 from tidings.domain.correlation import format_tracking_token, subject_key
 from tidings.domain.credentials import Credential
 from tidings.domain.credentials import Direction as CredentialDirection
 from tidings.domain.errors import (
     MailServerError,
+    NotAuthorizedError,
     NotFoundError,
     ThrottledError,
     ValidationError,
@@ -147,6 +149,8 @@ class OutgoingService:
             mailbox = uow.mailboxes.get(mailbox_id)
             if mailbox is None or mailbox.owner.kind is not RecordKind.USER:
                 raise NotFoundError(f"no user mailbox with id {mailbox_id}")
+            if not may_send_from(caller, mailbox):
+                raise NotAuthorizedError(NOT_YOUR_MAILBOX)
             owner = uow.directory.get_user(mailbox.owner.id)
             assert owner is not None  # noqa: S101 - a mailbox's owner exists (foreign data)
             config = uow.settings.get()
