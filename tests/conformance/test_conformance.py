@@ -211,10 +211,13 @@ def test_the_tracked_category_set_tracks_and_removed_untracks(
     source.deliver(DANA, make_email(subject="Marked later", message_id="<ml@c.example>"))
     run.start(service_for(run))
     run.wait_for(lambda: [r.outcome for r in run.results] == [Outcome.NOT_TRACKED])
+    # A busy machine may report a round that saw no change before the one that did: wait
+    # for the outcome the mark leads to, not for an exact count of rounds.
     categories.set_category(DANA, "<ml@c.example>", category, True)
-    run.wait_for(lambda: [r.outcome for r in run.results][1:] == [Outcome.TRACKED])
+    run.wait_for(lambda: Outcome.TRACKED in [r.outcome for r in run.results][1:])
+    marked = len(run.results)
     categories.set_category(DANA, "<ml@c.example>", category, False)
-    run.wait_for(lambda: [r.outcome for r in run.results][2:] == [Outcome.NOT_TRACKED])
+    run.wait_for(lambda: Outcome.NOT_TRACKED in [r.outcome for r in run.results][marked:])
     run.stop()
     assert _outcome(org, "<ml@c.example>") is Outcome.NOT_TRACKED
     assert _subjects(org) == ["Marked later"]  # the activity stays

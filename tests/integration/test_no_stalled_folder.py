@@ -259,7 +259,7 @@ def test_an_email_the_database_cannot_store_parks_alone_and_the_rest_of_its_batc
     (parked,) = org.tidings.queries.parked()
     assert parked.raw_message_id == bad.raw_message_id
     first_line = parked.error.splitlines()[0]
-    assert "OverflowError" in first_line and "date value out of range" in first_line
+    assert "date value out of range" in first_line
     _assert_short(parked.error)
     tracked = [r.activity_id for r in results if r.outcome is Outcome.TRACKED]
     assert tracked == sorted(tracked)  # recorded in the order they came

@@ -68,9 +68,10 @@ def _storage_error(context: ExceptionContext) -> BaseException | None:
     parked email's error that quotes it.
     """
     if _out_of_range(context.original_exception):
-        # The last line of defence: entry points bound what they take, but a number too
-        # large for a column is the caller's mistake, never a failure of the server.
-        return ValidationError("a number is larger than the database can hold")
+        # The last line of defence: entry points bound what they take, but a number or date
+        # beyond what a column holds is the caller's mistake, never a failure of the server.
+        reason = str(context.original_exception).splitlines()[0][:200]
+        return ValidationError(f"a value is beyond what the database can hold: {reason}")
     if _unstorable_text(context.original_exception):
         return ValidationError("a text is too long for the database or contains NUL")
     raised = context.sqlalchemy_exception

@@ -29,6 +29,7 @@ from tidings.domain.people import NOT_AUTHORIZED_TO_TRACK, Privilege
 from tidings.domain.records import RecordKind, RecordRef
 from tidings.domain.track_when_sent import is_token
 from tidings.entrypoints.api.deps import TidingsDep
+from tidings.entrypoints.web.params import FormId, OptionalFormId
 from tidings.entrypoints.web.render import templates
 from tidings.entrypoints.web.session import COOKIE, FormVisitor, Visitor, VisitorDep
 
@@ -129,7 +130,7 @@ def track(
     request: Request,
     tidings: TidingsDep,
     visitor: FormVisitor,
-    raw_message_id: Annotated[int, Form()],
+    raw_message_id: FormId,
     message_id: Annotated[str, Form()] = "",
     item_id: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
@@ -146,7 +147,7 @@ def untrack(
     request: Request,
     tidings: TidingsDep,
     visitor: FormVisitor,
-    activity_id: Annotated[int, Form()],
+    activity_id: FormId,
     reason: Annotated[str, Form()] = "",
     message_id: Annotated[str, Form()] = "",
     item_id: Annotated[str, Form()] = "",
@@ -164,9 +165,9 @@ def set_regarding(
     request: Request,
     tidings: TidingsDep,
     visitor: FormVisitor,
-    activity_id: Annotated[int, Form()],
+    activity_id: FormId,
     kind: Annotated[RecordKind | None, Form()] = None,
-    record_id: Annotated[int | None, Form()] = None,
+    record_id: OptionalFormId = None,
     message_id: Annotated[str, Form()] = "",
     item_id: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
@@ -187,7 +188,7 @@ def track_when_sent(
     visitor: FormVisitor,
     token: Annotated[str, Form()],
     kind: Annotated[RecordKind | None, Form()] = None,
-    record_id: Annotated[int | None, Form()] = None,
+    record_id: OptionalFormId = None,
     cancel: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
     """Ask (or stop asking) to track the email being written once it is sent."""

@@ -19,6 +19,7 @@ from tidings.domain.outgoing import INTERRUPTED_AFTER_HANDOVER
 from tidings.domain.people import Privilege
 from tidings.domain.records import RecordKind, RecordRef
 from tidings.entrypoints.api.deps import TidingsDep
+from tidings.entrypoints.web.params import FormId, PathId
 from tidings.entrypoints.web.render import page, templates
 from tidings.entrypoints.web.session import FormVisitor, Visitor, VisitorDep
 from tidings.services.compose import ALL_FIELDS, DraftFields, EmailView
@@ -174,7 +175,7 @@ async def create_email(
     request: Request,
     tidings: TidingsDep,
     visitor: FormVisitor,
-    mailbox_id: Annotated[int, Form()],
+    mailbox_id: FormId,
     to: Annotated[str, Form()] = "",
     cc: Annotated[str, Form()] = "",
     bcc: Annotated[str, Form()] = "",
@@ -200,7 +201,7 @@ def edit_email(
     request: Request,
     tidings: TidingsDep,
     visitor: VisitorDep,
-    email_id: int,
+    email_id: PathId,
     find: str | None = None,
 ) -> HTMLResponse:
     view = tidings.compose.get(visitor.caller, email_id)
@@ -212,7 +213,7 @@ async def update_email(
     request: Request,
     tidings: TidingsDep,
     visitor: FormVisitor,
-    email_id: int,
+    email_id: PathId,
     to: Annotated[str, Form()] = "",
     cc: Annotated[str, Form()] = "",
     bcc: Annotated[str, Form()] = "",
@@ -239,7 +240,7 @@ async def _save_rest(
     request: Request,
     tidings: TidingsDep,
     visitor: Visitor,
-    email_id: int,
+    email_id: PathId,
     files: list[UploadFile],
     action: str,
     find: str,
@@ -260,7 +261,7 @@ async def _save_rest(
 
 @router.get("/emails/{email_id}/status")
 def email_status(
-    request: Request, tidings: TidingsDep, visitor: VisitorDep, email_id: int
+    request: Request, tidings: TidingsDep, visitor: VisitorDep, email_id: PathId
 ) -> HTMLResponse:
     """The sending status section alone, which the activity page polls while it moves."""
     view = tidings.compose.get(visitor.caller, email_id)
@@ -275,7 +276,7 @@ def email_status(
 def add_recipient(
     tidings: TidingsDep,
     visitor: FormVisitor,
-    email_id: int,
+    email_id: PathId,
     role: Annotated[ParticipationRole, Form()],
     record: Annotated[str, Form(max_length=40)],
 ) -> RedirectResponse:
@@ -293,14 +294,14 @@ def add_recipient(
 
 @router.post("/emails/{email_id}/attachments/{attachment_id}/remove")
 def remove_attachment(
-    tidings: TidingsDep, visitor: FormVisitor, email_id: int, attachment_id: int
+    tidings: TidingsDep, visitor: FormVisitor, email_id: PathId, attachment_id: PathId
 ) -> RedirectResponse:
     tidings.compose.remove_attachment(visitor.caller, email_id, attachment_id)
     return RedirectResponse(f"/emails/{email_id}/edit?done=saved", status_code=303)
 
 
 @router.post("/emails/{email_id}/delete")
-def discard_email(tidings: TidingsDep, visitor: FormVisitor, email_id: int) -> RedirectResponse:
+def discard_email(tidings: TidingsDep, visitor: FormVisitor, email_id: PathId) -> RedirectResponse:
     tidings.compose.delete(visitor.caller, email_id)
     return RedirectResponse("/activities?done=deleted", status_code=303)
 
@@ -309,7 +310,7 @@ def discard_email(tidings: TidingsDep, visitor: FormVisitor, email_id: int) -> R
 def retry_email(
     tidings: TidingsDep,
     visitor: FormVisitor,
-    email_id: int,
+    email_id: PathId,
     confirm_not_delivered: Annotated[bool, Form()] = False,
 ) -> RedirectResponse:
     tidings.compose.retry(visitor.caller, email_id, confirmed=confirm_not_delivered)
@@ -320,9 +321,9 @@ def retry_email(
 def reply(
     tidings: TidingsDep,
     visitor: FormVisitor,
-    activity_id: int,
+    activity_id: PathId,
     mode: Annotated[ReplyMode, Form()],
-    mailbox_id: Annotated[int, Form()],
+    mailbox_id: FormId,
 ) -> RedirectResponse:
     """Start a reply, reply-all or forward of a tracked activity as a draft."""
     done = tidings.compose.create(
