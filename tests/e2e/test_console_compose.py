@@ -94,3 +94,35 @@ def test_a_user_writes_an_email_in_the_console_sends_it_and_sees_it_sent(
     expect(page.get_by_label("Cc", exact=True)).to_have_value("tom@contoso.example")
     expect(page.get_by_label("Message")).to_contain_text("the quote is attached.")
     steps.shot("reply-all")
+
+
+def test_the_message_is_formatted_with_the_toolbar_and_comes_back_sanitized(
+    console: str, page: Page
+) -> None:
+    # Bold text and a list made with the toolbar survive saving; a pasted script does not.
+    page.goto(console + "/")
+    page.get_by_label("Email address").fill(SAM[0])
+    page.get_by_label("Password").fill(SAM[1])
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(console + "/emails/new")
+    page.get_by_label("To", exact=True).fill("maria@contoso.example")
+    page.get_by_label("Subject").fill("Figures")
+    message = page.get_by_label("Message")
+    message.click()
+    page.keyboard.type("Quarterly numbers")
+    page.keyboard.press("Control+A")
+    page.get_by_role("button", name="Bold").click()
+    page.keyboard.press("End")
+    page.keyboard.press("Enter")
+    page.get_by_role("button", name="Bulleted list").click()
+    page.keyboard.type("Seats: 500")
+    message.evaluate(
+        "e => e.insertAdjacentHTML('beforeend', '<img src=x onerror=\"window.ran=1\">')"
+    )
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.get_by_role("heading", name="Email draft")).to_be_visible()
+    saved = page.get_by_label("Message")
+    expect(saved.locator("b").first).to_have_text("Quarterly numbers")
+    expect(saved.locator("li")).to_have_text("Seats: 500")
+    assert "onerror" not in saved.inner_html()
+    assert page.evaluate("window.ran") is None
