@@ -9,7 +9,6 @@ the tracked category set tracks, removed untracks, and Tidings writes its own on
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Iterator
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -20,6 +19,7 @@ from tests.builders import Org, make_email
 from tests.conformance.source import CategorySource, MailSource
 from tests.conformance.sources import SOURCES
 from tests.integration.sync_run import SyncRun, org_syncing, service_for
+from tests.waiting import wait_until
 from tidings.domain.activity import ActivityStatus
 from tidings.domain.correlation import CorrelationMethod
 from tidings.domain.mailbox import AlertLevel
@@ -251,7 +251,4 @@ def test_tidings_writes_its_category_once_onto_what_it_tracks(
 
 def _until(condition: Callable[[], bool], timeout: float = 20) -> None:
     """Wait for the mail system's own state to hold."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "never got there"
-        time.sleep(0.05)
+    wait_until(condition, timeout, "the mail system's state")

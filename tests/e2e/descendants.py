@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 
@@ -37,12 +35,3 @@ def is_alive(pid: int) -> bool:
     """Running or sleeping; a zombie has ended and waits only for a parent to reap it."""
     found = _stat(pid)
     return found is not None and found[0] not in ("Z", "X")
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll ``condition`` until it holds; fail saying ``what`` did not happen in time."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout:g} s")
-        time.sleep(0.05)

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TEST_SECRET_KEY
-from tests.e2e.descendants import descendants, is_alive, wait_until
+from tests.e2e.descendants import descendants, is_alive
 from tests.e2e.processes import TIDINGS, free_port, wait_for_line
+from tests.waiting import wait_until
 
 PARSE_WORKERS = 2
 #: The worker processes, the forkserver that forks them and the resource tracker.

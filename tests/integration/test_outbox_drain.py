@@ -10,7 +10,6 @@ import os
 import signal
 import socket
 import subprocess
-import time
 from datetime import timedelta
 
 import pytest
@@ -21,6 +20,7 @@ from tests.conftest import TEST_SECRET_KEY
 from tests.e2e.processes import TIDINGS
 from tests.servers.dovecot import DovecotServer
 from tests.servers.smtp import ReceivedMessage, SmtpServer
+from tests.waiting import wait_until
 from tidings.adapters.imap.sent import save_sent_copy
 from tidings.adapters.smtp_sender import SmtpSender
 from tidings.domain.activity import ActivityStatus
@@ -209,11 +209,12 @@ def test_a_process_killed_between_sending_and_the_sent_copy_leaves_the_copy_to_a
     }
     sender = subprocess.Popen([TIDINGS, "send"], env=env, stdout=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        while _copy_state(org, activity_id) != SentCopyState.PENDING:
-            assert time.monotonic() < deadline, "the sender never got past SMTP"
+
+        def past_smtp() -> bool:
             assert sender.poll() is None, "the sender ended before the copy step"
-            time.sleep(0.05)
+            return _copy_state(org, activity_id) == SentCopyState.PENDING
+
+        wait_until(past_smtp, 60, "the sender getting past SMTP")
         sender.send_signal(signal.SIGKILL)
         sender.wait(timeout=30)
     finally:

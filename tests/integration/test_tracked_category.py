@@ -4,7 +4,6 @@ through CONDSTORE where the server has it and by re-reading flags where it does 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 from tests.builders import Org, dovecot_profile, make_email
 from tests.integration.sync_run import USERS, SyncRun, org_syncing, service_for
 from tests.servers.dovecot import DovecotServer
+from tests.waiting import wait_until
 from tidings.adapters.imap.client import ImapFolderSession
 from tidings.domain.credentials import Credential
 from tidings.domain.errors import MailServerError
@@ -30,10 +30,7 @@ NO_CONDSTORE = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ UIDPLU
 
 def _until(condition: Callable[[], bool], timeout: float = 20) -> None:
     """Wait for a state outside Tidings (the mail server's) to hold."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "never got there"
-        time.sleep(0.05)
+    wait_until(condition, timeout, "the mail server's state")
 
 
 @pytest.fixture

@@ -1,0 +1,19 @@
+"""Waiting for state outside the test's process to hold: a mail server's flags, a process
+table, another process's writes. No event announces these, so the condition is polled."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+#: How often a condition is looked at again.
+POLL_SECONDS = 0.05
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 20, what: str = "it") -> None:
+    """Return once ``condition`` holds; fail saying ``what`` did not happen in time."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout:g} s")
+        time.sleep(POLL_SECONDS)
