@@ -25,8 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aioimaplib import aioimaplib
-from bench.latency import Clocked, check_inotify, percentiles
+from bench.latency import Clocked, check_inotify, idle_pushes, percentiles
 from cryptography.fernet import Fernet
 
 from tests.builders import Org, dovecot_profile, make_email
@@ -45,23 +44,10 @@ _FLAG_PUSH = re.compile(rb"^(\d+) FETCH \(.*FLAGS \(([^)]*)\)")
 
 async def bare_idle(server: DovecotServer, seen: Clocked, stop: asyncio.Event) -> None:
     """A plain IDLE client: notes when the server pushes the keyword on each message."""
-    client = aioimaplib.IMAP4(host="127.0.0.1", port=server.imap_port, timeout=30)
-    await client.wait_hello_from_server()
-    await client.login(ADDRESS, PASSWORD)
-    await client.select("INBOX")
-    while not stop.is_set():
-        idle = await client.idle_start(timeout=60)
-        try:
-            push = await client.wait_server_push(timeout=1)
-        except TimeoutError:
-            push = []
-        client.idle_done()
-        await asyncio.wait_for(idle, 10)
-        for line in push if isinstance(push, list) else []:
-            match = _FLAG_PUSH.match(bytes(line))
-            if match and KEYWORD.encode() in match.group(2).split():
-                seen.mark(match.group(1).decode())  # sequence number = UID: nothing expunged
-    await client.logout()
+    async for line in idle_pushes(server, ADDRESS, PASSWORD, stop):
+        match = _FLAG_PUSH.match(line)
+        if match and KEYWORD.encode() in match.group(2).split():
+            seen.mark(match.group(1).decode())  # sequence number = UID: nothing expunged
 
 
 def run(emails: int, seed: int) -> None:

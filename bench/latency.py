@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -81,15 +82,10 @@ class Clocked:
             self.seen.setdefault(key, time.monotonic())
 
 
-async def bare_idle(
-    server: DovecotServer,
-    address: str,
-    password: str,
-    seen: Clocked,
-    counts: dict[str, int],
-    stop: asyncio.Event,
-) -> None:
-    """A plain IDLE client: notes when the server pushes each new message."""
+async def idle_pushes(
+    server: DovecotServer, address: str, password: str, stop: asyncio.Event
+) -> AsyncIterator[bytes]:
+    """A plain IDLE client: each line the server pushes to the Inbox, until ``stop``."""
     client = aioimaplib.IMAP4(host="127.0.0.1", port=server.imap_port, timeout=30)
     await client.wait_hello_from_server()
     await client.login(address, password)
@@ -103,13 +99,25 @@ async def bare_idle(
         client.idle_done()
         await asyncio.wait_for(idle, 10)
         for line in push if isinstance(push, list) else []:
-            text = bytes(line)
-            if text.endswith(b"EXISTS"):
-                total = int(text.split()[0])
-                while counts[address] < total:
-                    counts[address] += 1
-                    seen.mark(f"{address}#{counts[address]}")
+            yield bytes(line)
     await client.logout()
+
+
+async def bare_idle(
+    server: DovecotServer,
+    address: str,
+    password: str,
+    seen: Clocked,
+    counts: dict[str, int],
+    stop: asyncio.Event,
+) -> None:
+    """A plain IDLE client: notes when the server pushes each new message."""
+    async for text in idle_pushes(server, address, password, stop):
+        if text.endswith(b"EXISTS"):
+            total = int(text.split()[0])
+            while counts[address] < total:
+                counts[address] += 1
+                seen.mark(f"{address}#{counts[address]}")
 
 
 INOTIFY_LIMIT = Path("/proc/sys/fs/inotify/max_user_instances")
