@@ -224,6 +224,36 @@ def test_only_a_notification_with_the_subscriptions_client_state_wakes_its_sessi
     assert asyncio.run(deliver()) == (False, frozenset(), True, frozenset({"missed"}))
 
 
+def test_the_echo_of_tidings_own_category_write_wakes_nothing_but_a_persons_change_does():
+    hub = GraphNotificationHub()
+
+    def change(change_type: str, message_id: str) -> bytes:
+        item = {"subscriptionId": "s1", "clientState": "the-secret", "changeType": change_type}
+        return json.dumps({"value": [{**item, "resourceData": {"id": message_id}}]}).encode()
+
+    async def deliver() -> list[bool]:
+        notices = hub.register("s1", "the-secret")
+        woken = []
+
+        async def after(body: bytes) -> None:
+            hub.receive({}, body, {})
+            await asyncio.sleep(0)  # let the callback scheduled on this loop run
+            woken.append(notices.arrived.is_set())
+            notices.take()
+
+        notices.expect_echo(["m1", "m2"])
+        await after(change("updated", "m1"))  # the echo of Tidings' write
+        await after(change("updated", "m1"))  # a person changed it again afterwards
+        await after(change("created", "m2"))  # new mail is news, echo or not
+        notices.withdraw_echo(["m2"])  # the write to m2 failed
+        await after(change("updated", "m2"))
+        notices.expect_echo(["m3"])
+        await after(change("updated", "m4"))  # another message
+        return woken
+
+    assert asyncio.run(deliver()) == [False, True, True, True, True]
+
+
 def test_a_subscribed_folder_still_looks_every_five_minutes_or_at_its_polling_interval():
     # Graph may stop notifying without a word: the wait for a notification is bounded.
     profile = ServerProfile(name="p", kind=ServerProfileKind.EXCHANGE_ONLINE)

@@ -236,3 +236,36 @@ def _copy_state(org: Org, activity_id: int) -> str | None:
     with org.tidings.uow() as uow:
         item = uow.outbox.get(activity_id)
     return item.sent_copy if item else None
+
+
+def test_a_round_that_fails_for_another_reason_does_not_stop_sending(
+    org: Org, smtp_server: SmtpServer, dovecot: DovecotServer
+) -> None:
+    # Storage refusing a round (a locked database, a bug) is logged; the worker's next round
+    # sends what is queued instead of sending nothing ever again.
+    add_sending_user(org, smtp_server, dovecot)
+    activity_id = _queue(org, "maria@contoso.example", "After a bad round")
+    failures = [RuntimeError("database is locked")]
+    real_uow = org.tidings.uow
+
+    def failing_once():  # type: ignore[no-untyped-def]
+        if failures:
+            raise failures.pop()
+        return real_uow()
+
+    service = OutgoingService(
+        failing_once, org.tidings.secrets, SmtpSender(), org.tidings.clock, save_sent_copy
+    )
+
+    async def run_until_sent() -> None:
+        stop = asyncio.Event()
+        running = asyncio.ensure_future(service.run(stop, interval=0.05))
+        while _status(org, activity_id) is not ActivityStatus.SENT:
+            assert not running.done(), running
+            await asyncio.sleep(0.05)
+        stop.set()
+        await running
+
+    asyncio.run(asyncio.wait_for(run_until_sent(), 60))
+    assert failures == []
+    assert len(smtp_server.wait_for(1)) == 1

@@ -4,6 +4,7 @@ through CONDSTORE where the server has it and by re-reading flags where it does 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -201,6 +202,29 @@ def test_turned_off_the_category_is_neither_written_nor_read(
     run.stop()
     assert _explain(org, "<m@c.example>")[0] is Outcome.NOT_TRACKED
     assert _flags(dovecot, 2) == set()
+
+
+def test_a_flag_change_the_server_reports_inside_another_answer_still_wakes_the_wait(
+    dovecot: DovecotServer,
+) -> None:
+    # Dovecot tells of a change made by another client at the end of whatever command comes
+    # next, as a FETCH without a UID (RFC 3501 §7.4.2), and never repeats it: not at NOOP,
+    # not at IDLE. Seen inside a SEARCH here; inside ``UID FETCH … (CHANGEDSINCE n)`` (whose
+    # own answer may predate the change) it was the only word of a person's mark.
+    dovecot.deliver(DANA, make_email(subject="Marked", message_id="<k@c.example>"))
+    credential = Credential(DANA, "dana-pass")
+
+    async def look() -> tuple[list[int], bool]:
+        session = await ImapFolderSession.open(dovecot_profile(dovecot), credential, "INBOX")
+        try:
+            assert await session.wait_for_change(timeout=2)  # SELECT's EXISTS, taken in
+            await asyncio.to_thread(dovecot.change_flags, DANA, 1, KEYWORD)
+            uids = await session.uids_after(0)
+            return uids, await session.wait_for_change(timeout=2)
+        finally:
+            await session.close()
+
+    assert asyncio.run(look()) == ([1], True)
 
 
 def test_a_mark_made_while_sync_was_away_is_read_even_if_the_first_look_fails(

@@ -4,6 +4,8 @@ mailbox, never twice (see ``domain.outgoing`` for the phases and what a crash le
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,6 +23,7 @@ from tidings.domain.compose import NOT_YOUR_MAILBOX, may_send_from
 from tidings.domain.correlation import format_tracking_token, subject_key
 from tidings.domain.credentials import Credential
 from tidings.domain.credentials import Direction as CredentialDirection
+from tidings.domain.error_text import brief
 from tidings.domain.errors import (
     MailServerError,
     NotAuthorizedError,
@@ -48,6 +51,10 @@ from tidings.services.credentials import load_credential
 from tidings.services.ports import Clock, SecretBox, UnitOfWork
 
 #: Attempts after which a transient failure becomes final.
+log = logging.getLogger(__name__)
+
+#: How often the worker looks for queued email.
+SEND_INTERVAL_SECONDS = 2.0
 MAX_ATTEMPTS = 10
 #: Tries at saving a sent email's copy in the Sent folder before an alert says it is missing.
 MAX_COPY_ATTEMPTS = 5
@@ -242,6 +249,20 @@ class OutgoingService:
                 )
             uow.commit()
         return [item.activity_id for item in interrupted]
+
+    async def run(self, stop: asyncio.Event, interval: float = SEND_INTERVAL_SECONDS) -> None:
+        """Send queued email every ``interval`` seconds until ``stop``. A round that fails
+        for any reason (storage, a bug) is logged and the next one goes on: sending never
+        stops for good while the worker runs."""
+        while not stop.is_set():
+            try:
+                await self.send_pending()
+            except Exception as error:  # the loop must outlive any one round
+                # In one line: an error's whole text may quote a statement and its parameters.
+                log.error("sending stopped this round; trying again: %s", brief(error))
+                log.debug("where sending stopped", exc_info=error)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
 
     async def send_pending(self) -> list[SendResult]:
         """Send every queued email once, in the order queued, until the queue is empty.

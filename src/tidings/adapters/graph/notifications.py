@@ -21,7 +21,8 @@ import contextlib
 import hmac
 import json
 import threading
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from tidings.domain.mail_api import PushReply
@@ -33,6 +34,9 @@ REAUTHORIZATION_REQUIRED = "reauthorizationRequired"
 SUBSCRIPTION_REMOVED = "subscriptionRemoved"
 MISSED = "missed"
 LIFECYCLE_EVENTS = frozenset({REAUTHORIZATION_REQUIRED, SUBSCRIPTION_REMOVED, MISSED})
+UPDATED = "updated"
+#: Echoes awaited at most: an update whose notification never came is forgotten, oldest first.
+MAX_ECHOES = 10_000
 
 
 class Notices:
@@ -45,10 +49,34 @@ class Notices:
     def __init__(self) -> None:
         self.arrived = asyncio.Event()
         self._lifecycle: set[str] = set()
+        self._echoes: OrderedDict[str, None] = OrderedDict()
 
-    def note(self, lifecycle_event: str | None) -> None:
+    def expect_echo(self, message_ids: Iterable[str]) -> None:
+        """Tidings is about to update these messages itself (writing its category): the
+        ``updated`` notification each update causes is no news, and must not cost a round."""
+        for message_id in message_ids:
+            self._echoes[message_id] = None
+            self._echoes.move_to_end(message_id)
+        while len(self._echoes) > MAX_ECHOES:
+            self._echoes.popitem(last=False)
+
+    def withdraw_echo(self, message_ids: Iterable[str]) -> None:
+        """The update did not happen: a notification about these messages is news again."""
+        for message_id in message_ids:
+            self._echoes.pop(message_id, None)
+
+    def note(
+        self,
+        lifecycle_event: str | None,
+        change_type: str | None = None,
+        message_id: str | None = None,
+    ) -> None:
         if lifecycle_event is not None:
             self._lifecycle.add(lifecycle_event)
+        elif change_type == UPDATED and message_id is not None and message_id in self._echoes:
+            # One echo per update: a person's later change of the same message is news.
+            del self._echoes[message_id]
+            return
         self.arrived.set()
 
     def take(self) -> frozenset[str]:
@@ -114,6 +142,14 @@ class GraphNotificationHub:
         event = notification.get("lifecycleEvent")
         # An event Graph may add later is no instruction, but still worth a look.
         lifecycle = event if isinstance(event, str) and event in LIFECYCLE_EVENTS else None
+        change_type = notification.get("changeType")
+        data = notification.get("resourceData")
+        message_id = data.get("id") if isinstance(data, dict) else None
         # The session's loop may have ended since (the process stopping): nothing to wake.
         with contextlib.suppress(RuntimeError):
-            waiter.loop.call_soon_threadsafe(waiter.notices.note, lifecycle)
+            waiter.loop.call_soon_threadsafe(
+                waiter.notices.note,
+                lifecycle,
+                change_type if isinstance(change_type, str) else None,
+                message_id if isinstance(message_id, str) else None,
+            )

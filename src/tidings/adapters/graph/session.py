@@ -15,6 +15,8 @@ stays tracked. When the profile names a public ``notification_url`` (Tidings' ow
 folder's new messages and a notification wakes it (``supports_push``); otherwise, or when Graph
 refuses the subscription, it polls. While subscribed it still looks every five minutes (or
 at the profile's polling interval, if longer): Graph may stop notifying without a word.
+The ``updated`` notification that Tidings' own category write causes is its echo, not news:
+it wakes nothing, or every round that tracked mail would cost a second, empty one.
 
 Lifecycle notifications (``subscriptions.py``) are acted on while waiting::
 
@@ -135,9 +137,17 @@ class GraphFolderSession:
             current = parse_categories(body.get("categories") if isinstance(body, dict) else None)
             if category.lower() in (c.lower() for c in current):
                 continue
-            await self._client.send_json(
-                "PATCH", url, {"categories": [*current, category]}, permission=READ_PERMISSION
-            )
+            notices = self._subscription.notices if self._subscription is not None else None
+            if notices is not None:
+                notices.expect_echo([message_id])
+            try:
+                await self._client.send_json(
+                    "PATCH", url, {"categories": [*current, category]}, permission=READ_PERMISSION
+                )
+            except BaseException:
+                if notices is not None:
+                    notices.withdraw_echo([message_id])
+                raise
 
     async def fetch(self, ids: Sequence[str]) -> list[ApiMessage]:
         gate = asyncio.Semaphore(PARALLEL_FETCHES)

@@ -50,7 +50,7 @@ class ImapFolderSession:
         self.folder = folder
         self.status = status
         self._lost = lost
-        # An EXISTS the server sent during another command is not repeated at IDLE.
+        # A change the server reported during another command is not repeated at IDLE.
         self._change_seen = False
         #: The flags the selected folder keeps for good (None: SELECT did not say).
         self.permanent_flags: frozenset[str] | None = None

@@ -3,7 +3,7 @@
 aioimaplib's ``data_received`` formats every chunk into a debug message, logged or not: for a
 first sync that fetches hundreds of megabytes, that formatting costs as much as parsing.
 The receiver installed here parses exactly as aioimaplib does, formatting only when its
-debug log is on, and notes the EXISTS/EXPUNGE responses that aioimaplib would drop.
+debug log is on, and notes the changes the server reports that aioimaplib would drop.
 """
 
 from __future__ import annotations
@@ -15,23 +15,24 @@ from collections.abc import Callable
 from aioimaplib import aioimaplib
 
 _UNSOLICITED = re.compile(rb"^\* \d+ (EXISTS|EXPUNGE)\r?$", re.MULTILINE)
+_FETCH_LINE = re.compile(rb"\* \d+ FETCH \(", re.IGNORECASE)
 _library_log = logging.getLogger(aioimaplib.__name__)
 
 
 def install_receiver(
     protocol: aioimaplib.IMAP4ClientProtocol, on_change: Callable[[], None]
 ) -> None:
-    """Replace ``protocol.data_received``; ``on_change`` is called on each EXISTS/EXPUNGE.
+    """Replace ``protocol.data_received``; ``on_change`` is called on each change reported.
 
     aioimaplib drops untagged responses it cannot pair with a pending command (an EXISTS
-    in a SEARCH response, say), and the server never repeats them; missing one would leave
-    new mail unseen until the next IDLE renewal.
+    or a flag change in a SEARCH response, say), and the server never repeats them; missing
+    one would leave new mail or a person's mark unseen until the next IDLE renewal.
     """
     original = protocol.data_received
 
     def receive(data: bytes) -> None:
         # A substring test first: the regular expression alone costs more than parsing.
-        if (b"EXISTS" in data or b"EXPUNGE" in data) and _UNSOLICITED.search(data):
+        if reports_change(data):
             on_change()
         if _library_log.isEnabledFor(logging.DEBUG):
             original(data)
@@ -47,3 +48,23 @@ def install_receiver(
             protocol.incomplete_line = incomplete.data
 
     protocol.data_received = receive
+
+
+def reports_change(data: bytes) -> bool:
+    """Whether a chunk from the server tells of new, expunged or changed mail on its own:
+    EXISTS or EXPUNGE, or a FETCH without a UID (RFC 3501 §7.4.2: a flag change made
+    elsewhere, which Dovecot reports at the end of whatever command comes next, even of a
+    ``UID FETCH … (CHANGEDSINCE n)`` whose own answer was computed before the change).
+    Answers to Tidings' commands, all UID commands, carry the UID."""
+    # Substring tests first: a regular expression over every chunk costs more than parsing.
+    if (b"EXISTS" in data or b"EXPUNGE" in data) and _UNSOLICITED.search(data):
+        return True
+    at = data.find(b" FETCH (")
+    while at != -1:
+        start = data.rfind(b"\n", 0, at) + 1
+        end = data.find(b"\n", at)
+        line = data[start:] if end == -1 else data[start:end]
+        if _FETCH_LINE.match(line) and b"UID " not in line.upper():
+            return True
+        at = data.find(b" FETCH (", at + 1)
+    return False

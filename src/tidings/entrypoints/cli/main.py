@@ -8,7 +8,6 @@ adapters (tests/unit/test_cli_imports.py holds this).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 from typing import TYPE_CHECKING, Annotated
 
@@ -25,8 +24,6 @@ if TYPE_CHECKING:
 if TYPE_CHECKING:
     import uvicorn
 
-#: How often the worker looks for queued email.
-SEND_INTERVAL_SECONDS = 2.0
 
 app = typer.Typer(
     help="Tidings: server-side email synchronization and tracking for CRM.",
@@ -135,16 +132,8 @@ async def _work(tidings: Tidings, stop: asyncio.Event) -> None:
     """Sync every enabled mailbox, send queued email and deliver webhooks until ``stop``."""
     await asyncio.to_thread(tidings.outgoing.recover)
     await asyncio.gather(
-        tidings.sync.run(stop), _send_until(tidings, stop), tidings.webhooks.run(stop)
+        tidings.sync.run(stop), tidings.outgoing.run(stop), tidings.webhooks.run(stop)
     )
-
-
-async def _send_until(tidings: Tidings, stop: asyncio.Event) -> None:
-    """Send queued email every few seconds until ``stop``."""
-    while not stop.is_set():
-        await tidings.outgoing.send_pending()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), SEND_INTERVAL_SECONDS)
 
 
 @app.command()
