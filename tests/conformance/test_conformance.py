@@ -3,7 +3,8 @@ Dovecot, Microsoft Graph, Exchange Web Services and Gmail against their contract
 
 New mail becomes one activity; a folder rule applies; a lost cursor re-syncs without
 duplicates; throttling waits; bad credentials alert and do not enable; outgoing sends once;
-the tracked category set tracks, removed untracks, and Tidings writes its own once.
+the tracked category set tracks (before the first sync too), removed untracks, and Tidings
+writes its own once.
 """
 
 from __future__ import annotations
@@ -221,6 +222,26 @@ def test_the_tracked_category_set_tracks_and_removed_untracks(
     run.stop()
     assert _outcome(org, "<ml@c.example>") is Outcome.NOT_TRACKED
     assert _subjects(org) == ["Marked later"]  # the activity stays
+
+
+def test_mail_marked_before_the_first_sync_is_tracked(
+    source: MailSource, org_run: tuple[Org, SyncRun]
+) -> None:
+    # The first sync lists the folder (Gmail's listing names no labels, IMAP's SEARCH no
+    # flags): the mark must still be read, from wherever the source tells it.
+    categories = _categories(source)
+    org, run = org_run
+    _set_track_incoming(org, TrackIncoming.NONE)
+    category = org.tidings.email_settings.get(_admin(org)).tracked_category
+    source.deliver(DANA, make_email(subject="Marked early", message_id="<me@c.example>"))
+    source.deliver(DANA, make_email(subject="Not marked", message_id="<nm@c.example>"))
+    categories.set_category(DANA, "<me@c.example>", category, True)
+    run.start(service_for(run))
+    run.wait_for(lambda: Outcome.TRACKED in [r.outcome for r in run.results])
+    run.stop()
+    assert _outcome(org, "<me@c.example>") is Outcome.TRACKED
+    assert _outcome(org, "<nm@c.example>") is Outcome.NOT_TRACKED
+    assert _subjects(org) == ["Marked early"]
 
 
 def test_tidings_writes_its_category_once_onto_what_it_tracks(

@@ -34,6 +34,10 @@ class ApiMessage:
     id: str
     received_at: datetime | None
     raw: bytes
+    #: Its categories, where the answer that fetched it names them (Gmail's ``labelIds``):
+    #: a listing names none, so a first sync reads a person's mark from here. None where the
+    #: delta page reports categories instead.
+    categories: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

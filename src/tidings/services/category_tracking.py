@@ -86,13 +86,12 @@ class CategoryTracking:
             if not config.use_tracked_category:
                 return []
             raw_ids = uow.raw_messages.ids_by_origins(list(origins.values()))
-            known = {s.uid: raw_ids[origins[s.uid]] for s in states if origins[s.uid] in raw_ids}
-            marks = uow.category_marks.marks(known.values())
+            # One state per kept email, the last reported: a page may name a message twice
+            # (EWS lists its Create and its Update), and two must never make two marks.
+            latest = {raw_ids[origins[s.uid]]: s for s in states if origins[s.uid] in raw_ids}
+            marks = uow.category_marks.marks(latest.keys())
             changed: list[CategoryMark] = []
-            for state in states:
-                raw_id = known.get(state.uid)
-                if raw_id is None:
-                    continue
+            for raw_id, state in latest.items():
                 mark = marks.get(raw_id)
                 change = category_change(mark, state.present)
                 if change is CategoryChange.ADDED:

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 from tidings.domain.errors import CursorExpiredError
+from tidings.domain.mail_api import DeltaPage
 from tidings.domain.message import MessageOrigin
 from tidings.domain.sync import FolderCursor, SyncMode
 from tidings.services.ingest import IngestResult
@@ -62,11 +64,15 @@ class DeltaRound(FolderRound):
             origins = {key: self._origin(target, key) for key in dict.fromkeys(page.added)}
             new = await asyncio.to_thread(self._not_yet_stored, origins)
             results: list[IngestResult] = []
+            fetched_categories: dict[str, tuple[str, ...]] = {}
             for first in range(0, len(new), self._chunk):
                 await self._status.record(
                     key, mode=SyncMode.CATCHING_UP, backlog=len(new) - first, last_error=None
                 )
                 messages = await session.fetch(new[first : first + self._chunk])
+                fetched_categories.update(
+                    (m.id, m.categories) for m in messages if m.categories is not None
+                )
                 batch = [
                     (message.raw, self._origin(target, message.id))
                     for message in messages
@@ -80,7 +86,7 @@ class DeltaRound(FolderRound):
                     results += await asyncio.to_thread(self._ingest.ingest_batch, batch)
             done += len(results)
             if self.categories is not None:
-                await self.categories.read(target, page)
+                await self.categories.read(target, _with_fetched(page, fetched_categories))
                 if not page.more:
                     await self.categories.write(target, session)
             token = page.cursor
@@ -107,3 +113,13 @@ class DeltaRound(FolderRound):
     @staticmethod
     def _origin(target: SyncTarget, message_id: str) -> MessageOrigin:
         return MessageOrigin(target.mailbox_id, target.folder, API_UIDVALIDITY, message_id)
+
+
+def _with_fetched(page: DeltaPage, fetched: dict[str, tuple[str, ...]]) -> DeltaPage:
+    """The page's categories and those the fetched messages named, the fetched ones last:
+    they were read after the page."""
+    if not fetched:
+        return page
+    merged = dict(page.categories)
+    merged.update(fetched)
+    return replace(page, categories=tuple(merged.items()))

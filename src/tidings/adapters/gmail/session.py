@@ -16,8 +16,10 @@ synchronization guide (https://developers.google.com/workspace/gmail/api/guides/
 H is read before listing, so what arrives during the listing shows up in history too; the
 raw store's origins keep it from being fetched twice. Every history record carries the
 message's labels after the change: the page names them (``categories``), which is where a
-person's "Tracked" label is read; ``add_category`` writes Tidings' own with messages.modify,
-creating the user label first if the mailbox has none by that name.
+person's "Tracked" label is read. A listing names no labels; the message fetched after it
+does (``labelIds``), so a label set before the first sync is read there. ``add_category``
+writes Tidings' own with messages.modify, creating the user label first if the mailbox has
+none by that name.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -218,7 +220,12 @@ class GmailFolderSession:
                     body = await self._client.get(f"messages/{message_id}", {"format": "raw"})
                 except NotFoundError:
                     return None  # deleted since it was listed
-            return to_api_message(body)
+            message = to_api_message(body)
+            labels = body.get("labelIds")
+            if not isinstance(labels, list):
+                return message
+            [(_, names)] = await self._names({message.id: [str(x) for x in labels]})
+            return replace(message, categories=names)
 
         found = await asyncio.gather(*(one(message_id) for message_id in ids))
         return [message for message in found if message is not None]
