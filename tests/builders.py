@@ -39,6 +39,15 @@ class TickingClock:
         self._now += timedelta(seconds=1)
         return self._now
 
+    def advance(self, **delta: float) -> None:
+        self._now += timedelta(**delta)
+
+
+def wall_clock() -> TickingClock:
+    """A ticking clock that starts now: for tests where a vendor's fake keeps real time
+    (Graph subscriptions expire by the wall clock, and Tidings renews them by its own)."""
+    return TickingClock(datetime.now(UTC))
+
 
 class ManualClock:
     """A clock that stands still until a test moves it."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 
@@ -84,8 +85,9 @@ class MailApi:
     push: PushReceiver | None = None
 
 
-def mail_apis() -> dict[ServerProfileKind, MailApi]:
-    """The adapters of Exchange Online (Graph), Exchange Server (EWS) and Gmail, by kind."""
+def mail_apis(now: Callable[[], datetime] | None = None) -> dict[ServerProfileKind, MailApi]:
+    """The adapters of Exchange Online (Graph), Exchange Server (EWS) and Gmail, by kind;
+    ``now`` (Tidings' clock) times the renewals of Graph subscriptions and Gmail watches."""
     # Imported here: msal, exchangelib and google-auth take seconds to import, and most
     # commands never talk to a mail API (``LazyMailApis`` defers this call to first use).
     from tidings.adapters.ews.sender import EwsSender
@@ -98,7 +100,8 @@ def mail_apis() -> dict[ServerProfileKind, MailApi]:
     from tidings.adapters.graph.tester import GraphTester
     from tidings.adapters.graph.tokens import GraphTokens
 
-    gmail = GmailApi()
+    now = now or SystemClock().now
+    gmail = GmailApi(now)
     graph_tokens, graph_hub = GraphTokens(), GraphNotificationHub()
     return {
         ServerProfileKind.EXCHANGE_SERVER: MailApi(
@@ -107,7 +110,7 @@ def mail_apis() -> dict[ServerProfileKind, MailApi]:
             tester=EwsTester(graph_tokens),
         ),
         ServerProfileKind.EXCHANGE_ONLINE: MailApi(
-            open_folder=GraphDeltaOpener(graph_tokens, graph_hub),
+            open_folder=GraphDeltaOpener(graph_tokens, graph_hub, now=now),
             sender=GraphSender(graph_tokens),
             tester=GraphTester(graph_tokens),
             push=graph_hub,
@@ -307,7 +310,8 @@ def bootstrap(
         return SqlAlchemyUnitOfWork(engine)
 
     parser = _parser(settings.parse_workers)
-    apis = LazyMailApis()
+    # Graph subscriptions and Gmail watches are renewed by Tidings' clock.
+    apis = LazyMailApis(functools.partial(mail_apis, clock.now))
     ingest = IngestService(uow, clock, parser)
     secrets = FernetSecretBox.from_environment(settings.secret_keys, settings.secret_key_file)
     setup = SetupService(uow, Argon2PasswordHasher())

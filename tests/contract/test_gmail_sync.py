@@ -14,11 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.builders import Org, make_email
+from tests.builders import Org, TickingClock, make_email, wall_clock
 from tests.contract.gmail_fake_push import PushSubscription
 from tests.contract.gmail_source import CLIENT_ID, DOMAIN, GmailSource, gmail_profile, gmail_source
 from tests.contract.https_app import https_app
 from tests.integration.sync_run import SyncRun, org_syncing, service_for
+from tests.waiting import wait_until
 from tidings.domain.mailbox import TestStatus
 from tidings.domain.outgoing import OutboxPhase
 from tidings.domain.people import Caller, Privilege
@@ -48,9 +49,15 @@ def gmail(tmp_path: Path) -> Iterator[GmailSource]:
 
 
 @pytest.fixture
-def org_run(database_url: str) -> Iterator[tuple[Org, SyncRun]]:
-    with org_syncing(database_url, ("dana", "sam")) as (org, run):
+def org_run(database_url: str, clock: TickingClock) -> Iterator[tuple[Org, SyncRun]]:
+    with org_syncing(database_url, ("dana", "sam"), clock) as (org, run):
         yield org, run
+
+
+@pytest.fixture
+def clock() -> TickingClock:
+    """Tidings' clock, in step with the fake's wall clock (a watch lasts 7 days from now)."""
+    return wall_clock()
 
 
 @pytest.fixture
@@ -202,6 +209,21 @@ def test_a_pubsub_push_through_the_endpoint_wakes_the_folder_at_once(
     assert gmail.fake.requests.count("POST /gmail/v1/users/me/watch") == 1
     # Google's certificates were fetched once and kept as their max-age allows.
     assert gmail.fake.requests.count("GET /oauth2/v1/certs") == 1
+
+
+def test_the_watch_is_renewed_daily_by_tidings_clock(
+    gmail: GmailSource, pushed: tuple[Org, SyncRun, PushSubscription], clock: TickingClock
+) -> None:
+    # Google: a watch lasts 7 days, renew it daily. Once Tidings' clock says a day has
+    # passed, the next wait watches the mailbox again.
+    org, run, _ = pushed
+    watch = "POST /gmail/v1/users/me/watch"
+    assert gmail.fake.requests.count(watch) == 1
+    clock.advance(hours=25)
+    gmail.deliver(DANA, make_email(subject="A day later", message_id="<d@contoso>"))
+    run.wait_for(lambda: len(run.results) == 2)
+    wait_until(lambda: gmail.fake.requests.count(watch) == 2, 20, "the renewed watch")
+    assert subjects(org) == ["A day later", "Waiting"]
 
 
 def test_a_push_without_a_genuine_token_is_refused_and_wakes_nothing(

@@ -7,15 +7,17 @@ from __future__ import annotations
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.builders import Org, make_email
+from tests.builders import Org, TickingClock, make_email, wall_clock
 from tests.contract.graph_source import GraphSource, graph_source
 from tests.contract.https_app import https_app
 from tests.integration.sync_run import SyncRun, org_syncing
+from tests.waiting import wait_until
 from tidings.domain.stored import ActivityFilter
 from tidings.entrypoints.api.app import create_app
 
@@ -30,6 +32,7 @@ class Pushed:
     run: SyncRun
     source: GraphSource
     url: str
+    clock: TickingClock
 
     def subjects(self) -> list[str]:
         activities = self.org.tidings.queries.activities(ActivityFilter(limit=500)).items
@@ -47,8 +50,9 @@ class Pushed:
 
 @pytest.fixture
 def pushed(tmp_path: Path, database_url: str) -> Iterator[Pushed]:
+    clock = wall_clock()
     with (
-        org_syncing(database_url) as (org, run),
+        org_syncing(database_url, clock=clock) as (org, run),
         graph_source(tmp_path / "graph") as source,
     ):
         tidings = org.tidings
@@ -68,7 +72,7 @@ def pushed(tmp_path: Path, database_url: str) -> Iterator[Pushed]:
             source.deliver(DANA, make_email(subject="First", message_id="<f@c.example>"))
             run.start(tidings.sync)  # shares the notification hub with the API
             run.wait_for(lambda: len(run.results) == 1)
-            yield Pushed(org, run, source, url)
+            yield Pushed(org, run, source, url, clock)
             run.stop()
 
 
@@ -160,3 +164,22 @@ def test_a_lifecycle_notification_without_the_client_state_is_ignored(pushed):
     pushed.run.wait_for(lambda: len(pushed.run.results) == 2)
     assert graph.subscription_for(DANA).id == subscription.id
     assert pushed.delta_rounds("dana") == rounds + 1
+
+
+def test_a_subscription_is_renewed_by_tidings_clock_before_it_lapses(pushed):
+    # Subscriptions on messages last two days; Tidings renews one with half a day left, by
+    # the clock it is given. A day and a half later, the next wait renews it, and Graph
+    # extends it by two days from then.
+    graph = pushed.source.graph
+    subscription = graph.subscription_for(DANA)
+    first_expiry = subscription.expires
+    assert pushed.renewals(subscription.id) == 0
+    pushed.clock.advance(hours=37)
+    # New mail ends the current wait (timed by the old clock); the next wait renews.
+    pushed.source.deliver(DANA, make_email(subject="Later", message_id="<lt@c.example>"))
+    pushed.run.wait_for(lambda: len(pushed.run.results) == 2)
+    wait_until(lambda: pushed.renewals(subscription.id) == 1, 20, "the renewal")
+    renewed = graph.subscription_for(DANA)
+    assert renewed.id == subscription.id
+    assert renewed.expires - first_expiry > timedelta(hours=36)
+    assert pushed.subjects() == ["First", "Later"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.builders import Org, make_email
+from tests.builders import Org, make_email, wall_clock
 from tests.contract.graph_source import GraphSource, graph_source
 from tests.contract.https_app import https_app
 from tests.integration.sync_run import SyncRun, org_syncing, service_for
@@ -34,7 +34,7 @@ def source(tmp_path: Path) -> Iterator[GraphSource]:
 
 @pytest.fixture
 def synced(source: GraphSource, database_url: str) -> Iterator[tuple[Org, SyncRun]]:
-    with org_syncing(database_url, ("dana", "sam")) as (org, run):
+    with org_syncing(database_url, ("dana", "sam"), clock=wall_clock()) as (org, run):
         source.connect(org, ["dana", "sam"])
         yield org, run
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Callable
 
 import pytest
 
+from tests.builders import ManualClock
 from tidings.adapters.gmail.contract import (
     GmailCursor,
     added_to_label,
@@ -56,12 +56,17 @@ def test_google_error_bodies_give_their_first_reason() -> None:
     assert parse_error(502, "<html>Bad Gateway</html>").reason == ""
 
 
-def test_a_watch_is_renewed_once_it_has_less_than_six_days_left() -> None:
-    hub = GmailPushHub()
+def test_a_watch_is_renewed_once_it_has_less_than_six_days_left_by_tidings_clock() -> None:
+    clock = ManualClock()
+    hub = GmailPushHub(now=clock.now)
     assert hub.needs_watch("dana@northwind.example")
-    in_ms = lambda days: str(int((time.time() + days * 86400) * 1000))  # noqa: E731
+    in_ms = lambda days: str(int((clock.now().timestamp() + days * 86400) * 1000))  # noqa: E731
     hub.watched("Dana@Northwind.example", in_ms(7))
     assert not hub.needs_watch("dana@northwind.example")
+    clock.advance(hours=23)
+    assert not hub.needs_watch("dana@northwind.example")
+    clock.advance(hours=2)  # a day and an hour later: less than six days left
+    assert hub.needs_watch("dana@northwind.example")
     hub.watched("dana@northwind.example", in_ms(5.9))
     assert hub.needs_watch("dana@northwind.example")
 

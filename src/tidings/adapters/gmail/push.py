@@ -19,9 +19,9 @@ import asyncio
 import contextlib
 import logging
 import threading
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from tidings.adapters.gmail.contract import pushed_address
 from tidings.adapters.gmail.push_auth import PushCertificates, PushCheck
@@ -64,11 +64,17 @@ class PushWaiter:
 class GmailPushHub:
     """Who waits for news of which mailbox, and until when each mailbox is watched."""
 
-    def __init__(self, certificates: PushCertificates | None = None) -> None:
+    def __init__(
+        self,
+        certificates: PushCertificates | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._lock = threading.Lock()
         self._waiters: dict[str, set[PushWaiter]] = {}
         self._watched_until: dict[str, float] = {}
         self._certificates = certificates or PushCertificates()
+        #: Tidings' clock: when a watch is due for renewal follows it.
+        self._now = now
 
     def receive(
         self, query: Mapping[str, str], body: bytes, headers: Mapping[str, str]
@@ -125,10 +131,10 @@ class GmailPushHub:
     def needs_watch(self, address: str) -> bool:
         with self._lock:
             until = self._watched_until.get(address.casefold(), 0.0)
-        return until - time.time() < RENEW_BEFORE_SECONDS
+        return until - self._now().timestamp() < RENEW_BEFORE_SECONDS
 
     def watched(self, address: str, expiration_ms: str) -> None:
         """Gmail's answer to ``watch``: the watch lasts until ``expiration`` (epoch ms)."""
-        until = int(expiration_ms) / 1000 if expiration_ms.isdigit() else time.time()
+        until = int(expiration_ms) / 1000 if expiration_ms.isdigit() else self._now().timestamp()
         with self._lock:
             self._watched_until[address.casefold()] = until

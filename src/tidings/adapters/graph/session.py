@@ -49,7 +49,7 @@ from tidings.adapters.graph.notifications import (
     GraphNotificationHub,
 )
 from tidings.adapters.graph.settings import graph_settings
-from tidings.adapters.graph.subscriptions import GraphSubscription
+from tidings.adapters.graph.subscriptions import GraphSubscription, Now, system_now
 from tidings.adapters.graph.tokens import GraphTokens
 from tidings.domain.credentials import Credential
 from tidings.domain.errors import CursorExpiredError
@@ -216,10 +216,12 @@ class GraphDeltaOpener:
         tokens: GraphTokens,
         hub: GraphNotificationHub | None = None,
         page_size: int = PAGE_SIZE,
+        now: Now = system_now,
     ) -> None:
         self._tokens = tokens
         self._hub = hub
         self._page_size = page_size
+        self._now = now
 
     async def __call__(
         self, profile: ServerProfile, credential: Credential, address: str, folder: str
@@ -232,7 +234,7 @@ class GraphDeltaOpener:
             subscription = None
             if url and self._hub is not None:
                 subscribe = functools.partial(
-                    GraphSubscription.create, client, self._hub, folder_id, url
+                    GraphSubscription.create, client, self._hub, folder_id, url, self._now
                 )
                 subscription = await subscribe()
         except BaseException:

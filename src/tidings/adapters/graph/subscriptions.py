@@ -11,13 +11,15 @@ which also reauthorizes (learn.microsoft.com/graph/api/subscription-update): one
 never the reauthorize-then-update pair the page warns against within ten minutes.
 
 The clientState is a fresh random secret per subscription, kept only in memory: after a
-restart, a new subscription gets a new one.
+restart, a new subscription gets a new one. Expiry and renewal follow the clock Tidings is
+given (``now``), so that a test can move time past a renewal.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from tidings.adapters.graph.client import GraphClient
@@ -31,21 +33,39 @@ log = logging.getLogger(__name__)
 LIFETIME = timedelta(days=2)
 RENEW_BEFORE = timedelta(hours=12)
 
+#: The current time, timezone-aware (Tidings' clock's ``now``).
+Now = Callable[[], datetime]
+
+
+def system_now() -> datetime:
+    return datetime.now(UTC)
+
 
 class GraphSubscription:
     """Graph's promise to notify ``notification_url`` of new messages in one folder."""
 
     def __init__(
-        self, hub: GraphNotificationHub, subscription_id: str, client_state: str, expires: datetime
+        self,
+        hub: GraphNotificationHub,
+        subscription_id: str,
+        client_state: str,
+        expires: datetime,
+        now: Now = system_now,
     ) -> None:
         self.id = subscription_id
         self.expires = expires
         self._hub = hub
+        self._now = now
         self.notices: Notices = hub.register(subscription_id, client_state)
 
     @classmethod
     async def create(
-        cls, client: GraphClient, hub: GraphNotificationHub, folder_id: str, notification_url: str
+        cls,
+        client: GraphClient,
+        hub: GraphNotificationHub,
+        folder_id: str,
+        notification_url: str,
+        now: Now = system_now,
     ) -> GraphSubscription | None:
         """The subscription, or None when Graph refused it (the session then polls)."""
         client_state = secrets.token_urlsafe(32)
@@ -56,7 +76,7 @@ class GraphSubscription:
             # The same URL: the receiver tells lifecycle notifications by their lifecycleEvent.
             "lifecycleNotificationUrl": notification_url,
             "resource": f"users/{client.address}/mailFolders('{folder_id}')/messages",
-            "expirationDateTime": format_time(datetime.now(UTC) + LIFETIME),
+            "expirationDateTime": format_time(now() + LIFETIME),
             "clientState": client_state,
         }
         try:
@@ -68,11 +88,11 @@ class GraphSubscription:
         except MailServerError as error:
             log.warning("%s: no change notifications, polling instead: %s", client.address, error)
             return None
-        expires = parse_time(created.get("expirationDateTime")) or datetime.now(UTC) + LIFETIME
-        return cls(hub, str(created["id"]), client_state, expires)
+        expires = parse_time(created.get("expirationDateTime")) or now() + LIFETIME
+        return cls(hub, str(created["id"]), client_state, expires, now)
 
     def seconds_until_renewal(self) -> float:
-        return max((self.expires - RENEW_BEFORE - datetime.now(UTC)).total_seconds(), 0.0)
+        return max((self.expires - RENEW_BEFORE - self._now()).total_seconds(), 0.0)
 
     async def renew_if_due(self, client: GraphClient) -> None:
         if self.seconds_until_renewal() <= 0:
@@ -80,7 +100,7 @@ class GraphSubscription:
 
     async def renew(self, client: GraphClient) -> None:
         """Extend the subscription by its whole lifetime, reauthorizing it as well."""
-        expires = datetime.now(UTC) + LIFETIME
+        expires = self._now() + LIFETIME
         await client.send_json(
             "PATCH",
             f"{client.settings.api}/subscriptions/{self.id}",
