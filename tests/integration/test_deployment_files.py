@@ -21,10 +21,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from tests.api_client import admin_client
 from tests.builders import Org, make_email
 from tidings.config import Settings
+from tidings.entrypoints.api.app import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -143,6 +145,25 @@ def test_the_guide_names_every_metric_tidings_exports(exported: set[str]) -> Non
     guide = GUIDE.read_text()
     missing = {n for n in exported if n.startswith("tidings_") and f"`{n}`" not in guide}
     assert missing == set()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_guides_monitoring_role_may_scrape_metrics_and_nothing_more(org: Org) -> None:
+    # As the guide says: a role holding only read_mailboxes, and a user of its own.
+    admin = admin_client(org)
+    role = admin.post("/api/roles", json={"name": "Monitoring", "privileges": ["read_mailboxes"]})
+    assert role.status_code == 201
+    user = {
+        "full_name": "Prometheus",
+        "email": "prometheus@northwind.example",
+        "password": "a long monitoring password",
+        "role_ids": [role.json()["id"]],
+    }
+    assert admin.post("/api/users", json=user).status_code == 201
+    monitor = TestClient(create_app(org.tidings))
+    monitor.auth = (user["email"], user["password"])
+    assert monitor.get("/metrics").status_code == 200
+    assert monitor.get("/api/activities").status_code == 403
 
 
 def _settings_read_by_tidings() -> set[str]:
