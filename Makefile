@@ -38,10 +38,11 @@ docs: env
 # The real servers the tests start privately (tests/servers/): Debian's Dovecot. Installing it
 # may start the packaged service on the standard ports; the tests never use it, so stop it.
 # And Debian's Chromium for the console's browser tests (Playwright drives it; it never
-# downloads a browser of its own).
+# downloads a browser of its own). And systemd-analyze, which checks the unit files in deploy/.
 servers:
 	command -v dovecot >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd dovecot-pop3d dovecot-lmtpd && { service dovecot stop || true; }; }
 	test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	command -v systemd-analyze >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd; }
 
 # One pytest-xdist worker per core, at most four: each starts its own Dovecot and databases.
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n < 4 ? n : 4 )))
