@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,9 +13,12 @@ from tests.builders import Org, TickingClock, dovecot_profile, make_email
 from tests.conftest import settings_for
 from tests.integration.sync_run import SyncRun, opener, service_for
 from tests.servers.dovecot import DovecotServer
+from tests.waiting import wait_until
+from tidings.adapters.secrets import FernetSecretBox
 from tidings.adapters.storage import tables
 from tidings.bootstrap import bootstrap
 from tidings.domain.activity import CorrelationMethod
+from tidings.domain.credentials import CredentialKey, CredentialScope, Direction
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
 from tidings.domain.stored import ActivityFilter
@@ -319,3 +323,33 @@ def test_the_profiles_maximum_of_concurrent_connections_holds_and_every_folder_s
     run.wait_for(lambda: len(run.results) == 4)
     assert _subjects(org) == ["For Sam", "In Alpha", "In Beta", "In INBOX"]
     assert counting.most == 2
+
+
+def test_a_mailbox_whose_credential_cannot_be_opened_is_left_out_and_alerted_once(
+    sync_org: tuple[Org, SyncRun], server: DovecotServer
+) -> None:
+    # Sam's password was sealed with a key no longer configured (lost, or dropped after a
+    # rotation): his mailbox is not synced and says why, once; Dana's syncs as before.
+    org, run = sync_org
+    key = CredentialKey(CredentialScope.MAILBOX, org.mailboxes["sam"], Direction.INCOMING)
+    lost = FernetSecretBox.from_environment(FernetSecretBox.new_key(), Path("unused"))
+    with org.tidings.uow() as uow:
+        uow.credentials.save(key, "sam", lost.seal("sam-pass"), datetime.now(UTC))
+        uow.commit()
+    server.deliver("sam@northwind.example", make_email(to="sam@northwind.example"))
+    server.deliver("dana@northwind.example", make_email(subject="Dana's", message_id="<d@c>"))
+    run.start(service_for(run))
+    run.wait_for(lambda: len(run.results) == 1)
+
+    def alerts() -> list[str]:
+        with org.tidings.uow() as uow:
+            return [a.text for a in uow.mailboxes.get(org.mailboxes["sam"]).alerts]
+
+    wait_until(lambda: len(alerts()) == 1, 20, "sam's alert")
+    time.sleep(1)  # several refreshes: still one alert
+    run.stop()
+    assert alerts() == [
+        "Not synced: a stored credential cannot be decrypted with the configured keys; "
+        "restore the key it was sealed with or enter the password again."
+    ]
+    assert _subjects(org) == ["Dana's"]

@@ -13,11 +13,9 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from typing_extensions import override
 
-from tidings.domain.errors import SystemError_
+from tidings.domain.errors import SecretError
 
-
-class SecretError(SystemError_):
-    """A stored secret cannot be decrypted: the key it was sealed with is gone."""
+__all__ = ["FernetSecretBox", "SecretError"]
 
 
 class FernetSecretBox:

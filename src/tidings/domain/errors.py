@@ -15,6 +15,11 @@ class SystemError_(TidingsError):
     """Something outside the caller's control failed; the message says what broke."""
 
 
+class SecretError(SystemError_):
+    """A sealed secret cannot be opened with the configured keys (the key that sealed it is
+    gone): the operator restores the key, or the password is entered again."""
+
+
 class ValidationError(UserError):
     """Input breaks a rule of the domain (a port out of range, too many folder rules …)."""
 

@@ -127,6 +127,8 @@ class SyncService:
         self._open_delta = dict(delta_openers or {})
         self._chunk = chunk
         self._permanent_failures: dict[int, int] = {}
+        #: Mailboxes whose unreadable credential was alerted, so the alert is raised once.
+        self._unreadable_alerted: set[int] = set()
         kinds = {ServerProfileKind.IMAP_SMTP, *self._open_delta}
         if pop3_opener is not None:
             kinds.add(ServerProfileKind.POP3_SMTP)
@@ -158,7 +160,13 @@ class SyncService:
         try:
             while not stop.is_set():
                 await self._beat(worker_id, started_at)
-                found = await asyncio.to_thread(self.targets)
+                try:
+                    found = await asyncio.to_thread(self.targets)
+                except Exception as error:  # storage away: the running folders carry on
+                    log.error("the mailboxes to sync were not read; retrying: %s", brief(error))
+                    await _wait(stop, self._refresh_seconds)
+                    continue
+                await self._alert_unreadable()
                 wanted = {(t.mailbox_id, t.folder): t for t in found}
                 by_turns = taking_turns(found)
                 for key in [
@@ -182,6 +190,28 @@ class SyncService:
             await asyncio.gather(*(task for *_, task in tasks.values()), return_exceptions=True)
             with contextlib.suppress(Exception):  # a worker that cannot say so falls silent
                 await asyncio.to_thread(self.status.forget_worker, worker_id)
+
+    async def _alert_unreadable(self) -> None:
+        """A mailbox whose credential cannot be opened is left out, with one alert saying
+        why; every other mailbox syncs on."""
+        unreadable = dict(self._targets.unreadable)
+        self._unreadable_alerted &= set(unreadable)  # readable again: alert anew next time
+        for mailbox_id, reason in unreadable.items():
+            if mailbox_id in self._unreadable_alerted:
+                continue
+            log.error("mailbox %s is not synced: %s", mailbox_id, reason)
+            text = f"Not synced: {reason}."
+            try:
+                await asyncio.to_thread(self._alert_mailbox, mailbox_id, text)
+            except Exception as error:  # the next refresh tries again
+                log.error("the alert of mailbox %s was not stored: %s", mailbox_id, brief(error))
+                continue
+            self._unreadable_alerted.add(mailbox_id)
+
+    def _alert_mailbox(self, mailbox_id: int, text: str) -> None:
+        with self._uow() as uow:
+            uow.mailboxes.add_alert(mailbox_id, Alert(AlertLevel.ERROR, text, self._clock.now()))
+            uow.commit()
 
     async def _untracked(self, key: tuple[int, str]) -> None:
         """A folder no longer followed (its rule removed, folder tracking off): what this

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tidings.domain.credentials import Credential, CredentialKey, Direction, credential_keys
+from tidings.domain.errors import SecretError
 from tidings.domain.folders import INBOX
 from tidings.domain.server_profile import ServerProfile, ServerProfileKind
 from tidings.domain.settings import EmailProcessing
@@ -33,6 +34,9 @@ class SyncTargets:
         self._kinds = kinds
         #: Passwords opened, by sealed value: a refresh decrypts only what changed.
         self._opened: dict[str, str] = {}
+        #: Mailboxes left out by the last ``load``: their credential cannot be opened (the
+        #: key that sealed it is gone), with why. One such mailbox never stops the others.
+        self.unreadable: dict[int, str] = {}
 
     def load(self) -> list[SyncTarget]:
         with self._uow() as uow:
@@ -44,6 +48,7 @@ class SyncTargets:
             tracked = uow.sync.tracked_folders() if config.folder_level_tracking else {}
             mailboxes = uow.sync.enabled_mailboxes()
         found = []
+        unreadable: dict[int, str] = {}
         for mailbox in mailboxes:
             approved = mailbox.is_approved or not config.process_only_approved_mailboxes
             if not (mailbox.syncs_incoming and approved and mailbox.profile_id):
@@ -52,7 +57,11 @@ class SyncTargets:
             if profile is None or profile.kind not in self._kinds:
                 continue
             assert mailbox.id is not None  # noqa: S101 - loaded from storage
-            credential = self._credential(credentials, profile, mailbox.id)
+            try:
+                credential = self._credential(credentials, profile, mailbox.id)
+            except SecretError as error:
+                unreadable[mailbox.id] = str(error)
+                continue
             if credential is None:
                 continue
             folders = [INBOX]
@@ -62,6 +71,7 @@ class SyncTargets:
                 SyncTarget(mailbox.id, mailbox.address, folder, profile, credential)
                 for folder in folders
             ]
+        self.unreadable = unreadable
         return found
 
     def _credential(
