@@ -80,17 +80,23 @@ def test_approve_email_needs_the_approving_privilege_and_a_new_address_resets_it
         assert not uow.mailboxes.get(mailbox_id).is_approved
 
 
-def test_rotate_keys_reseals_every_stored_password_with_the_new_key(
-    org: Org, tmp_path: Path
-) -> None:
-    # Rotation: new key first, old after; afterwards the new key alone opens everything.
+def test_rotate_keys_reseals_every_stored_secret_with_the_new_key(org: Org, tmp_path: Path) -> None:
+    # Rotation: new key first, old after; afterwards the new key alone opens everything,
+    # webhooks' signing secrets included.
     from typer.testing import CliRunner
 
     from tests.conftest import TEST_SECRET_KEY
+    from tidings.domain.webhooks import EventType, WebhookSubscription
     from tidings.entrypoints.cli.main import app
 
     admin = Caller(org.users["dana"], frozenset(Privilege))
     org.tidings.mailboxes.set_credentials(admin, org.mailboxes["dana"], "dana", "pw-1")
+    with org.tidings.uow() as uow:
+        hook = WebhookSubscription(
+            "https://crm.example/hook", frozenset(EventType), created_at=org.tidings.clock.now()
+        )
+        hook_id = uow.webhooks.add_subscription(hook, org.tidings.secrets.seal("whsec-1"))
+        uow.commit()
     new_key = FernetSecretBox.new_key()
     url = str(org.tidings.engine.url)
     result = CliRunner().invoke(
@@ -99,8 +105,12 @@ def test_rotate_keys_reseals_every_stored_password_with_the_new_key(
         env={"TIDINGS_DATABASE_URL": url, "TIDINGS_SECRET_KEYS": f"{new_key},{TEST_SECRET_KEY}"},
     )
     assert result.exit_code == 0, result.output
-    assert "1 credential(s) sealed with the newest key." in result.output
+    assert "2 secret(s) sealed with the newest key." in result.output
     key = CredentialKey(CredentialScope.MAILBOX, org.mailboxes["dana"], Direction.INCOMING)
     with org.tidings.uow() as uow:
         _, sealed = uow.credentials.get(key)
-    assert FernetSecretBox.from_environment(new_key, tmp_path / "unused").open(sealed) == "pw-1"
+    new_only = FernetSecretBox.from_environment(new_key, tmp_path / "unused")
+    assert new_only.open(sealed) == "pw-1"
+    with org.tidings.uow() as uow:
+        [(found_id, hook_sealed)] = uow.webhooks.all_sealed()
+    assert (found_id, new_only.open(hook_sealed)) == (hook_id, "whsec-1")

@@ -109,13 +109,19 @@ class MailboxAdminService:
             uow.commit()
 
     def rotate_credentials(self) -> int:
-        """Seal every stored password again with the newest key; the count rotated."""
+        """Seal every stored secret again with the newest key — mailbox and profile
+        credentials, and webhooks' signing secrets — in one transaction, so that the old
+        keys can then be dropped; the count rotated. A secret no configured key opens stops
+        the rotation with nothing changed."""
         with self._uow() as uow:
-            sealed = uow.credentials.all_sealed()
-            for credential_id, secret in sealed:
+            credentials = uow.credentials.all_sealed()
+            webhooks = uow.webhooks.all_sealed()
+            for credential_id, secret in credentials:
                 uow.credentials.replace_sealed(credential_id, self._secrets.rotate(secret))
+            for subscription_id, secret in webhooks:
+                uow.webhooks.replace_sealed(subscription_id, self._secrets.rotate(secret))
             uow.commit()
-        return len(sealed)
+        return len(credentials) + len(webhooks)
 
     async def test_and_enable(self, caller: Caller, mailbox_ids: Sequence[int]) -> list[TestReport]:
         """Test every mailbox (several at once) and enable those that pass."""

@@ -119,6 +119,18 @@ class SqlWebhookRepository:
             update(t.webhook_events).where(_E.id == event_id).values(dispatched_at=now)
         )
 
+    def all_sealed(self) -> list[tuple[int, str]]:
+        """(subscription id, sealed signing secret) of every subscription."""
+        rows = self._conn.execute(select(_S.id, _S.sealed_secret))
+        return [(r.id, r.sealed_secret) for r in rows]
+
+    def replace_sealed(self, subscription_id: int, sealed: str) -> None:
+        self._conn.execute(
+            update(t.webhook_subscriptions)
+            .where(_S.id == subscription_id)
+            .values(sealed_secret=sealed)
+        )
+
     def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[DueDelivery]:
         """Pending deliveries whose time has come, held until ``lease_until`` so that no
         other worker tries them meanwhile."""

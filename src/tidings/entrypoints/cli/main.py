@@ -51,7 +51,8 @@ def db_upgrade() -> None:
 
 @app.command("rotate-keys")
 def rotate_keys() -> None:
-    """Re-encrypt every stored credential with the first key of TIDINGS_SECRET_KEYS.
+    """Re-encrypt every stored secret (credentials, webhook signing secrets) with the first
+    key of TIDINGS_SECRET_KEYS.
 
     Put the new key first and keep the old ones after it; once this has run, the old keys
     can be dropped.
@@ -61,7 +62,7 @@ def rotate_keys() -> None:
         count = tidings.mailboxes.rotate_credentials()
     finally:
         tidings.close()
-    console.print(f"{count} credential(s) sealed with the newest key.")
+    console.print(f"{count} secret(s) sealed with the newest key.")
 
 
 @app.command()
