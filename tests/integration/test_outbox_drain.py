@@ -269,3 +269,30 @@ def test_a_round_that_fails_for_another_reason_does_not_stop_sending(
     asyncio.run(asyncio.wait_for(run_until_sent(), 60))
     assert failures == []
     assert len(smtp_server.wait_for(1)) == 1
+
+
+def test_a_stop_asked_for_mid_round_ends_the_round_after_the_email_in_hand(
+    org: Org, smtp_server: SmtpServer, dovecot: DovecotServer
+) -> None:
+    # SIGTERM during a long queue: the email being handed over finishes, the rest wait for
+    # the next worker, queued and untouched.
+    add_sending_user(org, smtp_server, dovecot)
+    ids = [_queue(org, "maria@contoso.example", f"Quote {n}") for n in range(3)]
+    service = _outgoing(org)
+    stop = asyncio.Event()
+    handed = service._send
+
+    async def send_then_stop(item):  # type: ignore[no-untyped-def]
+        result = await handed(item)
+        stop.set()  # as the signal handler does
+        return result
+
+    service._send = send_then_stop  # type: ignore[method-assign]
+    results = asyncio.run(service.send_pending(stop))
+    assert [r.activity_id for r in results] == ids[:1]
+    assert len(smtp_server.wait_for(1)) == 1
+    assert [_status(org, i) for i in ids] == [
+        ActivityStatus.SENT,
+        ActivityStatus.PENDING_SEND,
+        ActivityStatus.PENDING_SEND,
+    ]

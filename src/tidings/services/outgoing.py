@@ -256,7 +256,7 @@ class OutgoingService:
         stops for good while the worker runs."""
         while not stop.is_set():
             try:
-                await self.send_pending()
+                await self.send_pending(stop)
             except Exception as error:  # the loop must outlive any one round
                 # In one line: an error's whole text may quote a statement and its parameters.
                 log.error("sending stopped this round; trying again: %s", brief(error))
@@ -264,27 +264,31 @@ class OutgoingService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
 
-    async def send_pending(self) -> list[SendResult]:
+    async def send_pending(self, stop: asyncio.Event | None = None) -> list[SendResult]:
         """Send every queued email once, in the order queued, until the queue is empty.
 
         Pages are read past the last email seen, so one that failed and went back to the
         queue waits for the next round instead of being tried again and again in this one;
         email queued meanwhile is sent in this round. Then missing Sent-folder copies are
-        saved.
+        saved. Once ``stop`` is set no further email is taken (the one being handed over
+        finishes), so a worker asked to stop does so at once, whatever the queue holds.
         """
         self._requeue_stalled()
         results: list[SendResult] = []
         after = 0
-        while True:
+        while stop is None or not stop.is_set():
             with self._uow() as uow:
                 page = uow.outbox.in_phase(OutboxPhase.QUEUED, limit=self._page_size, after=after)
             if not page:
                 break
             for item in page:
+                if stop is not None and stop.is_set():
+                    return results
                 if await asyncio.to_thread(self._claim, item.activity_id):
                     results.append(await self._send(item))
             after = page[-1].activity_id
-        await self.save_missing_copies()
+        if stop is None or not stop.is_set():
+            await self.save_missing_copies()
         return results
 
     async def save_missing_copies(self) -> list[int]:
