@@ -242,6 +242,8 @@ OPEN_TO_EVERYONE = {"/options", "/options/{user_id}", "/tokens", "/signin", "/si
 #: The App for Outlook's shell page and its sign-in dialog's last page carry no data; the
 #: panel they load answers a user without the tracking role with 403.
 OPEN_TO_EVERYONE |= {"/addin/taskpane", "/addin/signed-in"}
+#: Help is the public documentation: any signed-in visitor may read it.
+OPEN_TO_EVERYONE |= {"/help", "/help/{name:path}", "/help/images/{name}"}
 
 
 def test_no_console_page_or_form_answers_a_user_without_roles(client: TestClient, org: Org) -> None:

@@ -19,6 +19,7 @@ from tidings.entrypoints.web.views import (
     auth,
     dashboard,
     emails,
+    help_pages,
     mailboxes,
     options,
     parked,
@@ -47,7 +48,7 @@ ROUTERS = tuple(
     views.router
     for views in (
         auth, dashboard, activities, emails, mailboxes, profiles, settings, people, options,
-        parked, tokens, addin,
+        parked, tokens, addin, help_pages,
     )
 )  # fmt: skip
 

@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from tidings import __version__
 from tidings.domain.people import Privilege
 from tidings.entrypoints.web.forms import shown_value
+from tidings.entrypoints.web.help import help_link
 from tidings.entrypoints.web.session import CSRF_FIELD, Visitor
 
 HERE = Path(__file__).parent
@@ -72,6 +73,7 @@ def page(
             "visitor": visitor,
             "navigation": navigation,
             "current": request.url.path,
+            "help_link": help_link(request.url.path),
             "notice": NOTICES.get(request.query_params.get("done", "")),
             **context,
         },
