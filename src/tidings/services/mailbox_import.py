@@ -204,6 +204,7 @@ class MailboxImportService:
                 checked.append(plan)
         bad |= self._check_against_storage(uow, checked, report)
         report.invalid_rows = len(bad)
+        report.problems.sort(key=lambda problem: problem.row)
         return [p for p in checked if p.row not in bad]
 
     def _check_against_storage(
