@@ -254,50 +254,68 @@ class MailboxImportService:
     # Writing -------------------------------------------------------------------------------
 
     def _write(self, uow: UnitOfWork, planned: list[_Planned], report: MailboxImportReport) -> None:
+        """New users, then new mailboxes, then new credentials, each kind in a few
+        statements; existing ones are changed one by one, and only with ``update``."""
         config = uow.settings.get()
         now = self._clock.now()
         tracking = uow.directory.get_role_by_name(TRACKING_ROLE)
         default_roles = frozenset({tracking.id} if tracking and tracking.id else ())
+        new_users = {
+            plan.row: User(
+                plan.full_name,
+                plan.email,
+                plan.role_ids if plan.role_ids is not None else default_roles,
+                PersonalOptions(plan.track_incoming or TrackIncoming.IN_RESPONSE),
+            )
+            for plan in planned
+            if plan.user_ref is None
+        }
+        uow.directory.add_users(list(new_users.values()))
+        users: dict[int, RowResult] = {}
         for plan in planned:
-            user_result = RowResult.EXISTS
-            if plan.user_ref is None:
-                user = User(
-                    plan.full_name,
-                    plan.email,
-                    plan.role_ids if plan.role_ids is not None else default_roles,
-                    PersonalOptions(
-                        track_incoming=plan.track_incoming or TrackIncoming.IN_RESPONSE
-                    ),
-                )
-                uow.directory.add_user(user)
-                plan.user_ref = user.ref
-                user_result = RowResult.CREATED
+            if plan.row in new_users:
+                plan.user_ref = new_users[plan.row].ref
+                users[plan.row] = RowResult.CREATED
             elif report.update and self._update_user(uow, plan):
-                user_result = RowResult.UPDATED
-            mailbox_result = RowResult.EXISTS
-            mailbox = plan.mailbox
-            if mailbox is None:
-                mailbox = Mailbox(
-                    plan.address,
-                    plan.user_ref,
-                    plan.profile.id,
-                    plan.incoming or config.default_incoming_method,
-                    plan.outgoing or config.default_outgoing_method,
-                )
-                uow.mailboxes.add(mailbox)
-                mailbox_result = RowResult.CREATED
+                users[plan.row] = RowResult.UPDATED
+        new_mailboxes = {
+            plan.row: Mailbox(
+                plan.address,
+                plan.user_ref,
+                plan.profile.id,
+                plan.incoming or config.default_incoming_method,
+                plan.outgoing or config.default_outgoing_method,
+            )
+            for plan in planned
+            if plan.mailbox is None and plan.user_ref is not None
+        }
+        uow.mailboxes.add_many(list(new_mailboxes.values()))
+        sealed: list[tuple[CredentialKey, str, str]] = []
+        for plan in planned:
+            mailbox = new_mailboxes.get(plan.row) or plan.mailbox
+            assert mailbox is not None and mailbox.id is not None  # noqa: S101 - stored
+            result = RowResult.EXISTS
+            if plan.row in new_mailboxes:
+                result = RowResult.CREATED
             elif report.update and self._update_mailbox(uow, plan, mailbox):
-                mailbox_result = RowResult.UPDATED
-            assert mailbox.id is not None  # noqa: S101 - stored mailboxes have ids
-            if mailbox_result is not RowResult.EXISTS:
-                for direction, (username, password) in plan.credentials.items():
-                    key = CredentialKey(CredentialScope.MAILBOX, mailbox.id, direction)
+                result = RowResult.UPDATED
+            for direction, (username, password) in plan.credentials.items():
+                key = CredentialKey(CredentialScope.MAILBOX, mailbox.id, direction)
+                if result is RowResult.CREATED:
+                    sealed.append((key, username, self._secrets.seal(password)))
+                elif result is RowResult.UPDATED:
                     uow.credentials.save(key, username, self._secrets.seal(password), now)
             report.outcomes.append(
                 RowOutcome(
-                    plan.row, plan.email, plan.address, user_result, mailbox_result, mailbox.id
+                    plan.row,
+                    plan.email,
+                    plan.address,
+                    users.get(plan.row, RowResult.EXISTS),
+                    result,
+                    mailbox.id,
                 )
             )
+        uow.credentials.add_many(sealed, now)
 
     def _update_user(self, uow: UnitOfWork, plan: _Planned) -> bool:
         assert plan.user_ref is not None  # noqa: S101 - checked against storage
