@@ -97,7 +97,7 @@ def test_every_bad_row_is_reported_with_its_number_and_field_and_nothing_is_writ
         HEADER
         + "Good One,good1@staff.example,,,Northwind IMAP,,,pw\n"
         + "Bad Address,bad@staff.example,,not an address,Northwind IMAP,,,pw\n"
-        + "Bad Profile,bad2@staff.example,sometimes,,Nowhere,sideways,,\n"
+        + ",bad2@staff.example,sometimes,,Nowhere,sideways,,\n"
         + "Good Two,good2@staff.example,,,northwind imap,none,,\n"
         + "Again,good1@staff.example,,,Northwind IMAP,,,pw\n"
         + ",new@staff.example,,,Northwind IMAP,,,\n"
@@ -118,6 +118,7 @@ def test_every_bad_row_is_reported_with_its_number_and_field_and_nothing_is_writ
         RowProblem(
             3, "incoming_method", "'sideways' is not one of server_side_synchronization, none"
         ),
+        RowProblem(3, "full_name", "a new user needs a full name"),
         RowProblem(5, "address", "the address is on row 1 too"),
         RowProblem(5, "email", "the user is on row 1 too"),
         RowProblem(6, "full_name", "a new user needs a full name"),

@@ -192,6 +192,8 @@ class MailboxImportService:
         role_ids = {role.name: role_id for role_id, role in uow.directory.roles().items()}
         checked: list[_Planned] = []
         bad: set[int] = set()
+        #: Bad rows without a full name, by email: wrong too if the user is new.
+        unnamed: dict[int, str] = {}
         for row in rows:
             report.rows += 1
             problems: list[tuple[str, str]] = []
@@ -200,9 +202,17 @@ class MailboxImportService:
                 bad.add(row.number)
                 for name, reason in problems:
                     report._problem(row.number, name, reason)
+                email = _text(row.fields.get("email"))
+                if not _text(row.fields.get("full_name")) and is_email_address(email):
+                    unnamed[row.number] = email
             else:
                 checked.append(plan)
         bad |= self._check_against_storage(uow, checked, report)
+        if unnamed:
+            known = uow.directory.records_by_address(unnamed.values())
+            for number, email in unnamed.items():
+                if not any(ref.kind is RecordKind.USER for ref in known.get(email, [])):
+                    report._problem(number, "full_name", "a new user needs a full name")
         report.invalid_rows = len(bad)
         report.problems.sort(key=lambda problem: problem.row)
         return [p for p in checked if p.row not in bad]
@@ -419,6 +429,11 @@ def _check_row(
         outgoing=outgoing,
         credentials=credentials,
     )
+
+
+def _text(value: object) -> str:
+    """A cell as an address or name is compared: text only, trimmed."""
+    return normalize_address(value) if isinstance(value, str) else ""
 
 
 def _address(name: str, value: str, problems: list[tuple[str, str]], *, required: bool) -> str:
