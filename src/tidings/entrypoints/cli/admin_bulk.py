@@ -14,11 +14,11 @@ from tidings.domain.errors import ValidationError
 from tidings.domain.mailbox_views import MailboxView
 from tidings.entrypoints.cli.common import OPERATOR, ready, run
 from tidings.services.import_formats import ImportFormat
-from tidings.services.mailbox_import import MailboxImportReport, RowResult
 
 if TYPE_CHECKING:
     from tidings.bootstrap import Tidings
     from tidings.domain.mailbox import Mailbox
+    from tidings.services.mailbox_import import MailboxImportReport
     from tidings.services.mailboxes import TestReport
 
 console = Console(highlight=False)
@@ -83,6 +83,8 @@ def import_mailboxes(
 
 
 def _print_import(report: MailboxImportReport) -> None:
+    from tidings.services.mailbox_import import RowResult
+
     for problem in report.problems:
         errors.print(f"[red]invalid:[/] {problem.describe()}")
     hidden = len(report.problems) < report.invalid_rows
