@@ -101,7 +101,7 @@ class MailboxSetupService:
         address = _check_address(address)
         with self._uow() as uow:
             _check_owner(uow, owner)
-            if any(m.owner == owner for m in uow.mailboxes.all()):
+            if uow.mailboxes.get_by_owner(owner) is not None:
                 raise ConflictError(f"{owner} already has a mailbox")
             if uow.mailboxes.get_by_address(address) is not None:
                 raise ConflictError(f"a mailbox with the address {address} exists")

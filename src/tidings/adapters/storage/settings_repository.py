@@ -18,6 +18,7 @@ from tidings.adapters.storage.mapping import (
 )
 from tidings.domain.folders import FolderTrackingRule
 from tidings.domain.mailbox import Alert, AlertLevel, Mailbox
+from tidings.domain.records import RecordRef
 from tidings.domain.server_profile import (
     ConnectionSecurity,
     CredentialSource,
@@ -140,6 +141,10 @@ class SqlMailboxRepository:
 
     def get_by_address(self, address: str) -> Mailbox | None:
         return self._one(t.mailboxes.c.address == address.strip().lower())
+
+    def get_by_owner(self, owner: RecordRef) -> Mailbox | None:
+        c = t.mailboxes.c
+        return self._one((c.owner_kind == owner.kind.value) & (c.owner_id == owner.id))
 
     def all(self) -> list[Mailbox]:
         """Every mailbox with its alerts, in two queries however many there are."""
