@@ -212,3 +212,16 @@ def test_the_import_needs_the_privileges_to_create_users_and_mailboxes(org: Org)
     caller = Caller(org.users["dana"], frozenset({Privilege.WRITE_MAILBOXES}))
     with pytest.raises(NotAuthorizedError, match="write_users"):
         _import(org, caller, _csv(1))
+
+
+def test_a_dry_run_reports_what_would_be_created_and_writes_nothing(
+    org: Org, admin: Caller
+) -> None:
+    # The report of a dry run is the import's, row for row; the database stays as it was.
+    assert _import(org, admin, _csv(2)).committed
+    dry = _import(org, admin, _csv(4), dry_run=True)
+    assert not dry.committed
+    assert [o.mailbox for o in dry.outcomes] == [RowResult.EXISTS] * 2 + [RowResult.CREATED] * 2
+    with org.tidings.uow() as uow:
+        assert uow.mailboxes.get_by_address("p2@staff.example") is None
+        assert uow.directory.get_user_by_email("p3@staff.example") is None
