@@ -51,6 +51,7 @@ from tidings.services.email_settings import EmailSettingsService
 from tidings.services.explain import ExplainService
 from tidings.services.ingest import IngestService, ReplayService
 from tidings.services.mail_push import MailPushService, PushReceiver
+from tidings.services.mailbox_import import MailboxImportService
 from tidings.services.mailbox_setup import MailboxSetupService
 from tidings.services.mailboxes import ConnectionTester, MailboxAdminService
 from tidings.services.manual_tracking import ManualTrackingService
@@ -246,6 +247,8 @@ class Tidings:
     email_settings: EmailSettingsService
     server_profiles: ServerProfileService
     mailbox_setup: MailboxSetupService
+    #: Many users and mailboxes at once, from CSV or JSON.
+    mailbox_import: MailboxImportService
     people: PeopleService
     personal_options: PersonalOptionsService
     manual_tracking: ManualTrackingService
@@ -362,6 +365,7 @@ def bootstrap(
         email_settings=EmailSettingsService(uow),
         server_profiles=ServerProfileService(uow, secrets, clock),
         mailbox_setup=MailboxSetupService(uow, clock),
+        mailbox_import=MailboxImportService(uow, secrets, clock),
         people=PeopleService(uow, Argon2PasswordHasher()),
         personal_options=PersonalOptionsService(uow),
         manual_tracking=ManualTrackingService(uow, clock),

@@ -84,6 +84,12 @@ def _endpoints(ids: dict[str, int]) -> list[tuple[str, str, object, str]]:
             {"address": "a@b.example", "owner": "user:1"},
             "write_mailboxes",
         ),
+        (
+            "POST",
+            "/api/mailboxes/bulk",
+            [{"email": "a@b.example", "profile": "X"}],
+            "write_mailboxes",
+        ),
         ("POST", "/api/mailboxes/approve", {"ids": [mailbox]}, "approve_email"),
         ("POST", "/api/mailboxes/test-and-enable", {"ids": [mailbox]}, "write_mailboxes"),
         ("GET", f"/api/mailboxes/{mailbox}", None, "read_mailboxes"),
@@ -593,3 +599,42 @@ def test_skipping_automated_email_is_an_email_setting_of_the_api(
     assert changed.json()["skip_automated_email"] is False
     ooo = make_email(message_id="<ooo-api@c.example>", headers={"Auto-Submitted": "auto-replied"})
     assert org.deliver(ooo).outcome is Outcome.TRACKED
+
+
+def test_many_users_and_mailboxes_are_created_from_json_and_bad_rows_are_a_problem(
+    client: TestClient,
+) -> None:
+    # The whole file is checked first: one bad row and nothing is written, with every
+    # problem by row and field; a second run reports what exists; no password comes back.
+    assert client.post("/api/server-profiles", json=IMAP, auth=ROOT).status_code == 201
+    rows = [
+        {
+            "full_name": f"Staff {n}",
+            "email": f"staff{n}@northwind.example",
+            "profile": "Contoso IMAP",
+            "password": f"staff-secret-{n}",
+        }
+        for n in range(3)
+    ]
+    bad = [*rows, {"email": "x@northwind.example", "profile": "Contoso IMAP", "colour": "red"}]
+    refused = client.post("/api/mailboxes/bulk", json=bad, auth=ROOT)
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == PROBLEM
+    report = refused.json()["report"]
+    assert report["committed"] is False and report["invalid_rows"] == 1
+    assert [(p["row"], p["field"]) for p in report["problems"]] == [(4, "colour")]
+
+    created = client.post("/api/mailboxes/bulk", json=rows, auth=ROOT)
+    assert created.status_code == 200, created.text
+    outcomes = created.json()["outcomes"]
+    assert [(o["user"], o["mailbox"]) for o in outcomes] == [("created", "created")] * 3
+    assert "staff-secret" not in created.text
+    mailbox = client.get(f"/api/mailboxes/{outcomes[0]['mailbox_id']}", auth=ROOT).json()
+    assert mailbox["address"] == "staff0@northwind.example"
+    assert "staff-secret" not in str(mailbox)
+
+    csv = "email,profile\nstaff1@northwind.example,Contoso IMAP\n"
+    again = client.post(
+        "/api/mailboxes/bulk", content=csv, headers={"content-type": "text/csv"}, auth=ROOT
+    )
+    assert [(o["user"], o["mailbox"]) for o in again.json()["outcomes"]] == [("exists", "exists")]

@@ -168,6 +168,19 @@ class AccessService:
             uow.access.remove_session(digest_token(token))
             uow.commit()
 
+    def caller_for(self, email: str) -> Caller:
+        """The active user with this address, as a caller with that user's own roles: what
+        an operator on the server acts as to hand a user a token.
+
+        Trusted: whoever runs the command line on the server may act as anyone.
+        """
+        with self._uow() as uow:
+            user = uow.directory.get_user_by_email(email)
+            caller = _caller_of(uow, user.id) if user is not None and user.id else None
+        if caller is None:
+            raise NotFoundError(f"no active user with the address {email}")
+        return caller
+
     def create_api_token(self, caller: Caller, name: str) -> NewApiToken:
         """A token acting with the caller's own roles, for scripts and integrations."""
         name = name.strip()

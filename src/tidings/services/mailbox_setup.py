@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from tidings.domain.credentials import CredentialKey, CredentialScope, Direction
 from tidings.domain.errors import ConflictError, NotFoundError, ValidationError
@@ -100,7 +101,7 @@ class MailboxSetupService:
         address = _check_address(address)
         with self._uow() as uow:
             _check_owner(uow, owner)
-            if any(m.owner == owner for m in uow.mailboxes.all()):
+            if uow.mailboxes.get_by_owner(owner) is not None:
                 raise ConflictError(f"{owner} already has a mailbox")
             if uow.mailboxes.get_by_address(address) is not None:
                 raise ConflictError(f"a mailbox with the address {address} exists")
@@ -135,20 +136,21 @@ class MailboxSetupService:
             connection = (changed.profile_id, changed.incoming_method, changed.outgoing_method)
             if connection != (mailbox.profile_id, mailbox.incoming_method, mailbox.outgoing_method):
                 mailbox.profile_id, mailbox.incoming_method, mailbox.outgoing_method = connection
-                self._untest(uow, mailbox)
+                untest(uow, mailbox, self._clock.now())
             uow.mailboxes.save(mailbox)
             uow.commit()
             return _detail(uow, _require(uow, mailbox_id))
 
-    def _untest(self, uow: UnitOfWork, mailbox: Mailbox) -> None:
-        """A mailbox whose connection changed is disabled until tested again."""
-        was_enabled = mailbox.enabled
-        mailbox.record_test(incoming=TestStatus.NOT_RUN, outgoing=TestStatus.NOT_RUN, alerts=[])
-        mailbox.enabled = False
-        if was_enabled:
-            assert mailbox.id is not None  # noqa: S101 - stored mailboxes have ids
-            text = "the connection settings changed: run Test & Enable again"
-            uow.mailboxes.add_alert(mailbox.id, Alert(AlertLevel.WARNING, text, self._clock.now()))
+
+def untest(uow: UnitOfWork, mailbox: Mailbox, now: datetime) -> None:
+    """A mailbox whose connection changed is disabled until tested again."""
+    was_enabled = mailbox.enabled
+    mailbox.record_test(incoming=TestStatus.NOT_RUN, outgoing=TestStatus.NOT_RUN, alerts=[])
+    mailbox.enabled = False
+    if was_enabled:
+        assert mailbox.id is not None  # noqa: S101 - stored mailboxes have ids
+        text = "the connection settings changed: run Test & Enable again"
+        uow.mailboxes.add_alert(mailbox.id, Alert(AlertLevel.WARNING, text, now))
 
 
 def _view(view: MailboxView | str) -> MailboxView:

@@ -8,6 +8,7 @@ mailbox only when every method in use passed (as Dynamics 365 does).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -20,15 +21,18 @@ from tidings.domain.credentials import (
 )
 from tidings.domain.errors import NotFoundError, ValidationError
 from tidings.domain.mailbox import Alert, AlertLevel, Mailbox, TestStatus
+from tidings.domain.mailbox_views import MailboxView, in_view
 from tidings.domain.people import Caller, Privilege
+from tidings.domain.records import normalize_address
 from tidings.domain.server_profile import ServerProfile, ServerProfileKind
 from tidings.domain.settings import SyncMethod
 from tidings.domain.testing import ConnectionCheck
 from tidings.services.credentials import load_credential
 from tidings.services.ports import Clock, SecretBox, UnitOfWork
 
-#: Mailboxes tested at the same time by one Test & Enable.
-_PARALLEL_TESTS = 10
+#: Mailboxes tested at the same time by one Test & Enable, whatever their profiles allow:
+#: each test is a TLS handshake and a login or two, and a thousand at once would only queue.
+MAX_PARALLEL_TESTS = 50
 
 
 class ConnectionTester(Protocol):
@@ -56,6 +60,14 @@ class TestReport:
     enabled: bool
 
 
+@dataclass(frozen=True)
+class Selection:
+    """Mailboxes chosen by address or by view, and the addresses no mailbox has."""
+
+    mailboxes: list[Mailbox]
+    unknown: list[str]
+
+
 _NOT_RUN = ConnectionCheck(TestStatus.NOT_RUN, "not run: the sync method is none")
 
 
@@ -78,16 +90,41 @@ class MailboxAdminService:
         self._clock = clock
 
     def approve_email(self, caller: Caller, mailbox_ids: Sequence[int]) -> list[Mailbox]:
-        """Confirm that each address belongs to its owner; needs the approving privilege."""
+        """Confirm that each address belongs to its owner; needs the approving privilege.
+
+        All are approved in one transaction, or none if one of them is missing.
+        """
         caller.require(Privilege.APPROVE_EMAIL)
         with self._uow() as uow:
             approved = []
             for mailbox in (_require(uow, i) for i in mailbox_ids):
-                mailbox.approve_email()
-                uow.mailboxes.save(mailbox)
+                if not mailbox.is_approved:
+                    mailbox.approve_email()
+                    uow.mailboxes.save(mailbox)
                 approved.append(mailbox)
             uow.commit()
         return approved
+
+    def select(
+        self, caller: Caller, addresses: Sequence[str] | None, view: MailboxView
+    ) -> Selection:
+        """The mailboxes of ``addresses`` (in their order), or with ``None`` every mailbox
+        in ``view``; read in two queries however many there are."""
+        caller.require(Privilege.READ_MAILBOXES)
+        with self._uow() as uow:
+            stored = uow.mailboxes.all()
+        if addresses is None:
+            return Selection([m for m in stored if in_view(m, view)], [])
+        by_address = {m.address: m for m in stored}
+        found: list[Mailbox] = []
+        unknown: list[str] = []
+        for address in dict.fromkeys(normalize_address(a) for a in addresses if a.strip()):
+            mailbox = by_address.get(address)
+            if mailbox is None:
+                unknown.append(address)
+            else:
+                found.append(mailbox)
+        return Selection(found, unknown)
 
     def set_credentials(
         self,
@@ -123,14 +160,35 @@ class MailboxAdminService:
             uow.commit()
         return len(credentials) + len(webhooks)
 
-    async def test_and_enable(self, caller: Caller, mailbox_ids: Sequence[int]) -> list[TestReport]:
-        """Test every mailbox (several at once) and enable those that pass."""
+    async def test_and_enable(
+        self,
+        caller: Caller,
+        mailbox_ids: Sequence[int],
+        on_report: Callable[[TestReport], None] | None = None,
+    ) -> list[TestReport]:
+        """Test every mailbox and enable those that pass; the reports in the order of
+        ``mailbox_ids``, each also handed to ``on_report`` as soon as it is known.
+
+        Mailboxes are tested concurrently, but never more of one server profile at once
+        than its *maximum concurrent connections* (a test holds one connection at a time:
+        incoming, then outgoing), nor more than ``MAX_PARALLEL_TESTS`` in all. A missing
+        mailbox is refused before any is tested.
+        """
         caller.require(Privilege.WRITE_MAILBOXES)
-        gate = asyncio.Semaphore(_PARALLEL_TESTS)
+        with self._uow() as uow:
+            profile_of = {i: _require(uow, i).profile_id for i in mailbox_ids}
+            limits = {p.id: p.max_concurrent_connections for p in uow.server_profiles.all()}
+        gate = asyncio.Semaphore(MAX_PARALLEL_TESTS)
+        per_profile = {profile_id: asyncio.Semaphore(limit) for profile_id, limit in limits.items()}
+        unlimited = contextlib.nullcontext()
 
         async def one(mailbox_id: int) -> TestReport:
-            async with gate:
-                return await self._test_one(mailbox_id)
+            turn = per_profile.get(profile_of[mailbox_id]) or unlimited
+            async with turn, gate:
+                report = await self._test_one(mailbox_id)
+            if on_report is not None:
+                on_report(report)
+            return report
 
         return list(await asyncio.gather(*(one(i) for i in mailbox_ids)))
 

@@ -74,6 +74,15 @@ class PeopleService:
         with self._uow() as uow:
             return _user(require_user(uow, user_id), uow.directory.roles())
 
+    def find_user(self, caller: Caller, email: str) -> UserSummary:
+        """The user with this email address; ``NotFoundError`` if none."""
+        caller.require(Privilege.READ_USERS)
+        with self._uow() as uow:
+            user = uow.directory.get_user_by_email(normalize_address(email))
+            if user is None:
+                raise NotFoundError(f"no user with the address {email}")
+            return _user(user, uow.directory.roles())
+
     def create_user(
         self,
         caller: Caller,

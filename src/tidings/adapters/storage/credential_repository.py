@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Connection, delete, insert, select, update
@@ -30,6 +31,27 @@ class SqlCredentialRepository:
                     **values,
                 )
             )
+
+    def add_many(
+        self, credentials: Sequence[tuple[CredentialKey, str, str]], updated_at: datetime
+    ) -> None:
+        """Store many new credentials, (key, user name, sealed secret), in one statement."""
+        if not credentials:
+            return
+        self._conn.execute(
+            insert(t.credentials),
+            [
+                {
+                    "scope": key.scope.value,
+                    "scope_id": key.scope_id,
+                    "direction": key.direction.value,
+                    "username": username,
+                    "sealed_secret": sealed,
+                    "updated_at": updated_at,
+                }
+                for key, username, sealed in credentials
+            ],
+        )
 
     def get(self, key: CredentialKey) -> tuple[str, str] | None:
         row = self._conn.execute(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
@@ -92,6 +92,33 @@ class SqlDirectoryRepository:
         self._set_roles(t.user_roles, "user_id", user.id, user.role_ids)
         self._index_addresses(user.ref, (user.email,))
         return user.id
+
+    def add_users(self, users: Sequence[User]) -> None:
+        """Store many new users in a few statements (not a few per user); each gets its id."""
+        if not users:
+            return
+        for user in users:
+            user.email = user.email.strip().lower()
+        self._conn.execute(insert(t.users), [_user_columns(user) for user in users])
+        ids: dict[str, int] = {}
+        c = t.users.c
+        for chunk in chunks([user.email for user in users]):
+            ids.update(
+                (r.email, r.id)
+                for r in self._conn.execute(select(c.email, c.id).where(c.email.in_(chunk)))
+            )
+        for user in users:
+            user.id = ids[user.email]
+        roles = [{"user_id": u.id, "role_id": r} for u in users for r in sorted(u.role_ids)]
+        if roles:
+            self._conn.execute(insert(t.user_roles), roles)
+        self._conn.execute(
+            insert(t.record_addresses),
+            [
+                {"address": u.email, "record_kind": RecordKind.USER.value, "record_id": u.id}
+                for u in users
+            ],
+        )
 
     def save_user(self, user: User) -> None:
         self._conn.execute(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
 from tidings.adapters.storage import tables as t
+from tidings.adapters.storage.chunking import chunks
 from tidings.adapters.storage.mapping import (
     configuration_columns,
     configuration_from,
@@ -16,6 +18,7 @@ from tidings.adapters.storage.mapping import (
 )
 from tidings.domain.folders import FolderTrackingRule
 from tidings.domain.mailbox import Alert, AlertLevel, Mailbox
+from tidings.domain.records import RecordRef
 from tidings.domain.server_profile import (
     ConnectionSecurity,
     CredentialSource,
@@ -109,6 +112,23 @@ class SqlMailboxRepository:
             self.add_alert(mailbox_id, alert)
         return mailbox_id
 
+    def add_many(self, mailboxes: Sequence[Mailbox]) -> None:
+        """Store many new mailboxes (without alerts) in a few statements; each gets its id."""
+        if not mailboxes:
+            return
+        self._conn.execute(insert(t.mailboxes), [_mailbox_columns(m) for m in mailboxes])
+        ids: dict[str, int] = {}
+        c = t.mailboxes.c
+        for chunk in chunks([m.address for m in mailboxes]):
+            ids.update(
+                (r.address, r.id)
+                for r in self._conn.execute(select(c.address, c.id).where(c.address.in_(chunk)))
+            )
+        for mailbox in mailboxes:
+            mailbox.id = ids[mailbox.address]
+            for alert in mailbox.alerts:
+                self.add_alert(mailbox.id, alert)
+
     def save(self, mailbox: Mailbox) -> None:
         self._conn.execute(
             update(t.mailboxes)
@@ -121,6 +141,10 @@ class SqlMailboxRepository:
 
     def get_by_address(self, address: str) -> Mailbox | None:
         return self._one(t.mailboxes.c.address == address.strip().lower())
+
+    def get_by_owner(self, owner: RecordRef) -> Mailbox | None:
+        c = t.mailboxes.c
+        return self._one((c.owner_kind == owner.kind.value) & (c.owner_id == owner.id))
 
     def all(self) -> list[Mailbox]:
         """Every mailbox with its alerts, in two queries however many there are."""

@@ -6,7 +6,6 @@ the console and the API check each caller's security roles instead.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -15,8 +14,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tidings.domain.errors import TidingsError
-from tidings.domain.people import Caller, Privilege, User
 from tidings.domain.server_profile import (
     ConnectionSecurity,
     CredentialSource,
@@ -24,27 +21,19 @@ from tidings.domain.server_profile import (
     ServerProfileKind,
 )
 from tidings.domain.sync import FolderSync, MailboxSync
-from tidings.entrypoints.cli.common import ready
+from tidings.entrypoints.cli.common import OPERATOR, ready
+from tidings.entrypoints.cli.common import run as _run
 from tidings.services.server_profiles import ProfileSecret
 
 admin_app = typer.Typer(help="Set up profiles, users and mailboxes.", no_args_is_help=True)
 console = Console()
 errors = Console(stderr=True)
-OPERATOR = Caller(User("Operator", "operator@localhost"), frozenset(Privilege))
 
 
 def _password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\n")
     return str(typer.prompt("Password", hide_input=True))
-
-
-def _run(action: object) -> None:
-    try:
-        action()  # type: ignore[operator]
-    except TidingsError as error:
-        errors.print(f"[red]error:[/] {error}")
-        raise typer.Exit(2) from error
 
 
 @admin_app.command("mailboxes")
@@ -217,39 +206,6 @@ def set_credentials(
 
     _run(save)
     console.print(f"Credentials of {address} saved.")
-
-
-@admin_app.command()
-def approve(addresses: list[str]) -> None:
-    """Approve Email: confirm each address belongs to its owner."""
-    tidings = ready()
-
-    def approve_all() -> None:
-        ids = [tidings.queries.mailbox_by_address(a).id or 0 for a in addresses]
-        tidings.mailboxes.approve_email(OPERATOR, ids)
-
-    _run(approve_all)
-    console.print(f"Approved: {', '.join(addresses)}")
-
-
-@admin_app.command("test-enable")
-def test_enable(addresses: list[str]) -> None:
-    """Test & Enable: log in to incoming and outgoing; enable each mailbox that passes."""
-    tidings = ready()
-    reports = []
-
-    def test_all() -> None:
-        ids = [tidings.queries.mailbox_by_address(a).id or 0 for a in addresses]
-        reports.extend(asyncio.run(tidings.mailboxes.test_and_enable(OPERATOR, ids)))
-
-    _run(test_all)
-    for report in reports:
-        state = "[green]enabled[/]" if report.enabled else "[red]not enabled[/]"
-        console.print(f"{report.address}: {state}")
-        console.print(f"  {report.incoming.status.value}: {report.incoming.message}")
-        console.print(f"  {report.outgoing.status.value}: {report.outgoing.message}")
-    if not all(report.enabled for report in reports):
-        raise typer.Exit(1)
 
 
 def create_admin(

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from rich.console import Console
 
 from tidings.domain.errors import TidingsError
+from tidings.domain.people import Caller, Privilege, User
 
 if TYPE_CHECKING:
     from tidings.bootstrap import Tidings
+
+#: The command line acts with the authority of whoever runs it on the server.
+OPERATOR = Caller(User("Operator", "operator@localhost"), frozenset(Privilege))
+
+T = TypeVar("T")
+
+
+def run(action: Callable[[], T]) -> T:
+    """``action``'s result; a Tidings error is printed and ends the command (status 2)."""
+    try:
+        return action()
+    except TidingsError as error:
+        Console(stderr=True).print(f"[red]error:[/] {error}")
+        raise typer.Exit(2) from error
 
 
 def ready() -> Tidings:

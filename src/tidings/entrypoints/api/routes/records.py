@@ -1,10 +1,9 @@
 """Accounts, contacts, leads, opportunities and cases: list, read, create, change, delete,
 and bulk import from CSV or JSON (streamed to a temporary file, never held in memory)."""
 
-import tempfile
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import create_model
@@ -20,19 +19,9 @@ from tidings.entrypoints.api.record_schemas import (
     RowErrorPublic,
     public,
 )
-from tidings.services.import_formats import ImportFormat
+from tidings.entrypoints.api.uploads import spooled_body, upload_format
 from tidings.services.record_import import ImportReport
 
-#: An upload larger than this is refused: 256 MiB of CSV is millions of records.
-MAX_IMPORT_BYTES = 256 * 1024 * 1024
-#: Uploads are kept in memory up to this size, then spooled to disk.
-_SPOOL_BYTES = 1024 * 1024
-_FORMATS = {
-    "text/csv": ImportFormat.CSV,
-    "application/json": ImportFormat.JSON,
-    "application/x-ndjson": ImportFormat.JSON,
-    "application/jsonl": ImportFormat.JSON,
-}
 _PLURAL = {
     RecordKind.ACCOUNT: "accounts",
     RecordKind.CONTACT: "contacts",
@@ -190,14 +179,8 @@ def _router(kind: RecordKind) -> APIRouter:
             bool, Query(description="Write nothing when any row is invalid (else skip those)")
         ] = True,
     ) -> Any:
-        fmt = _format(request.headers.get("content-type", ""))
-        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
-            size = 0
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > MAX_IMPORT_BYTES:
-                    raise HTTPException(413, f"an import file is at most {MAX_IMPORT_BYTES} bytes")
-                await run_in_threadpool(spool.write, chunk)
+        fmt = upload_format(request)
+        async with spooled_body(request) as spool:
             report = await run_in_threadpool(
                 tidings.record_import.import_records,
                 caller,
@@ -210,17 +193,6 @@ def _router(kind: RecordKind) -> APIRouter:
         return _report_response(report)
 
     return router
-
-
-def _format(content_type: str) -> ImportFormat:
-    media = content_type.split(";")[0].strip().lower()
-    fmt = _FORMATS.get(media)
-    if fmt is None:
-        raise HTTPException(
-            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-            "send the file as text/csv, application/json or application/x-ndjson",
-        )
-    return fmt
 
 
 def _report_public(report: ImportReport) -> ImportReportPublic:
