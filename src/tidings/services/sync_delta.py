@@ -22,7 +22,6 @@ import logging
 from tidings.domain.errors import CursorExpiredError
 from tidings.domain.message import MessageOrigin
 from tidings.domain.sync import FolderCursor, SyncMode
-from tidings.services.ingest import IngestResult
 from tidings.services.sync_categories import ApiCategories
 from tidings.services.sync_model import (
     API_UIDVALIDITY,
@@ -31,6 +30,7 @@ from tidings.services.sync_model import (
     SyncTarget,
 )
 from tidings.services.sync_round import FolderRound
+from tidings.services.tracking.results import IngestResult
 
 log = logging.getLogger(__name__)
 
