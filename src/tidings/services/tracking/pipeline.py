@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Protocol
 
-from tidings.domain.activity import EmailActivity
 from tidings.domain.errors import ConflictError, NotFoundError, StorageError
 from tidings.domain.message import HeaderSummary, MessageOrigin, ParsedEmail, try_parse_headers
 from tidings.domain.settings import EmailConfiguration
@@ -239,22 +238,24 @@ class IngestService:
         parsing: _Parsing,
         meanwhile: Callable[[UnitOfWork], None] | None,
     ) -> dict[int, IngestResult]:
-        """Every stage for a whole batch: each email's facts, decision and links in order
+        """Stages 3 to 7 for a whole batch: each email's facts, decision and links in order
         (later email sees what earlier email recorded), then one recording for all."""
         results: dict[int, IngestResult] = {}
         batch = BatchFacts.read(uow, pending)
-        tracked: list[tuple[Pending, StoredDecision, EmailActivity]] = []
+        tracked: list[record.Tracked] = []
+        tracked_at: list[int] = []  # the index of each tracked email in the batch
         not_tracked: list[StoredDecision] = []
         unparsed: list[StoredRaw] = []  # tracked, not handed to the parser yet
         since_handed = 0
         for item in pending:
             since_handed += 1
-            facts = batch.of(item)
-            decided = decide.by_rules(facts, item.stored, self._clock)
+            facts = batch.of(item)  # 3. gather the facts
+            decided = decide.by_rules(facts, item.stored, self._clock)  # 4. decide
             if decided.decision.tracked:
-                now = self._clock.now()
+                now = self._clock.now()  # 5. correlate
                 activity = correlate.link_in_batch(uow, batch.lookups, item.stored, facts, now)
-                tracked.append((item, decided, activity))
+                tracked.append(record.Tracked(item.stored, decided, activity))
+                tracked_at.append(item.index)
                 unparsed.append(item.stored)
             else:
                 not_tracked.append(decided)
@@ -264,24 +265,21 @@ class IngestService:
                 self._start_parsing(parsing, unparsed)
                 unparsed, since_handed = [], 0
         self._start_parsing(parsing, unparsed)
-        # While the last emails are parsed:
+        # 6. record: first what needs no parsing, while the last emails are parsed.
         uow.decisions.add_many(not_tracked)
         if meanwhile is not None:
             meanwhile(uow)
-        for item, _, activity in tracked:
-            config = batch.context(item.stored.origin.mailbox_id).config
-            record.add_content(activity, parsing[item.stored.id](), config)
-        record.insert_activities(
-            uow, [(activity, identity_of(i.stored)) for i, _, activity in tracked]
+        recorded = record.record_together(
+            uow,
+            tracked,
+            lambda stored: parsing[stored.id](),
+            lambda stored: batch.context(stored.origin.mailbox_id).config,
         )
-        decisions = []
-        for item, decided, activity in tracked:
-            decisions.append(replace(decided, outcome=Outcome.TRACKED, activity_id=activity.id))
-            results[item.index] = IngestResult(
-                item.stored.id, Outcome.TRACKED, decided.summary, activity.id
+        tell.activities_recorded(uow, [item.activity for item in tracked])  # 7. tell
+        for index, kept in zip(tracked_at, recorded, strict=True):
+            results[index] = IngestResult(
+                kept.raw_message_id, kept.outcome, kept.summary, kept.activity_id
             )
-        uow.decisions.add_many(decisions)
-        tell.activities_recorded(uow, [activity for _, _, activity in tracked])
         return results
 
     def _track_one_by_one(

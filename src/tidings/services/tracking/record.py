@@ -9,20 +9,51 @@ headers first and gets its body and attachments once it is parsed whole (``fill_
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from tidings.domain.activity import Attachment, EmailActivity
 from tidings.domain.attachments import admit_attachment, unread_parts_entry
 from tidings.domain.message import ParsedEmail
 from tidings.domain.settings import EmailConfiguration
-from tidings.domain.stored import StoredRaw
-from tidings.domain.tracking import TrackingFacts
+from tidings.domain.stored import StoredDecision, StoredRaw
+from tidings.domain.tracking import Outcome, TrackingFacts
 from tidings.services.ports import UnitOfWork
 from tidings.services.tracking import tell
 from tidings.services.tracking.batch_lookups import BatchLookups
 from tidings.services.tracking.correlate import build_activity
 from tidings.services.tracking.gather_facts import identity_of
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """A tracked email of a batch, decided and correlated, waiting to be recorded."""
+
+    stored: StoredRaw
+    #: Its decision as kept had it not been tracked; recorded with the activity's id.
+    decision: StoredDecision
+    activity: EmailActivity
+
+
+def record_together(
+    uow: UnitOfWork,
+    tracked: Sequence[Tracked],
+    parsed: Callable[[StoredRaw], ParsedEmail],
+    config_of: Callable[[StoredRaw], EmailConfiguration],
+) -> list[StoredDecision]:
+    """Record the tracked email of a batch in a few statements: each activity with its
+    body and attachments (``parsed`` waits for the parse workers), then the decisions.
+    Returns the decisions as recorded."""
+    for item in tracked:
+        add_content(item.activity, parsed(item.stored), config_of(item.stored))
+    insert_activities(uow, [(item.activity, identity_of(item.stored)) for item in tracked])
+    decisions = [
+        replace(item.decision, outcome=Outcome.TRACKED, activity_id=item.activity.id)
+        for item in tracked
+    ]
+    uow.decisions.add_many(decisions)
+    return decisions
 
 
 def record_activity(
