@@ -26,7 +26,7 @@ from tidings.domain.people import (
 from tidings.domain.records import Account, Contact, Lead, Opportunity, RecordKind, RecordRef
 from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
 from tidings.domain.settings import EmailConfiguration
-from tidings.services.ingest import IngestResult
+from tidings.services.tracking.results import IngestResult
 
 
 class TickingClock:

@@ -49,7 +49,6 @@ from tidings.services.compose import ComposeService
 from tidings.services.demo import DemoService, DemoSummary
 from tidings.services.email_settings import EmailSettingsService
 from tidings.services.explain import ExplainService
-from tidings.services.ingest import IngestService, ReplayService
 from tidings.services.mail_push import MailPushService, PushReceiver
 from tidings.services.mailbox_import import MailboxImportService
 from tidings.services.mailbox_setup import MailboxSetupService
@@ -70,6 +69,7 @@ from tidings.services.sign_in_forms import SignInForms
 from tidings.services.sync import SyncService
 from tidings.services.sync_model import DeltaOpener, DeltaSession, SyncEvent
 from tidings.services.track_when_sent import TrackWhenSentService
+from tidings.services.tracking.pipeline import IngestService, ReplayService
 from tidings.services.webhooks import WebhookService
 
 

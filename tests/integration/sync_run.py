@@ -13,10 +13,10 @@ from tests.conftest import settings_for
 from tidings.adapters.imap.client import ImapFolderSession
 from tidings.adapters.pop3 import Pop3Mailbox
 from tidings.bootstrap import Tidings, bootstrap, mail_apis
-from tidings.services.ingest import IngestResult
 from tidings.services.ports import Clock
 from tidings.services.sync import SyncService
 from tidings.services.sync_model import Alerted, Backoff, FolderOpener, Ingested, SyncEvent
+from tidings.services.tracking.results import IngestResult
 
 USERS = {"dana@northwind.example": "dana-pass", "sam@northwind.example": "sam-pass"}
 

@@ -26,7 +26,7 @@ from tidings.adapters.storage import tables
 from tidings.domain.attachments import UNREAD_PARTS_NAME, extension_of
 from tidings.domain.settings import EmailConfiguration
 from tidings.domain.tracking import Outcome, Verdict
-from tidings.services.ingest import IngestResult
+from tidings.services.tracking.results import IngestResult
 
 CORPUS = Path(__file__).parents[1] / "data" / "corpus"
 MANIFEST: dict[str, dict[str, object]] = tomllib.loads(

@@ -30,7 +30,7 @@ from tidings.domain.mime_bounds import MAX_PARTS
 from tidings.domain.records import Account, RecordKind
 from tidings.domain.stored import NewRaw
 from tidings.domain.tracking import Outcome
-from tidings.services.ingest import IngestResult
+from tidings.services.tracking.results import IngestResult
 
 #: SQLite's limit on bound variables before 3.32: the strictest Tidings must live with.
 OLD_SQLITE_VARIABLES = 999

@@ -14,7 +14,7 @@ from tidings.adapters.parsing import InlineParser
 from tidings.domain.message import MessageOrigin, ParsedEmail
 from tidings.domain.rules import RULES
 from tidings.domain.tracking import Outcome
-from tidings.services.ingest import IngestService
+from tidings.services.tracking.pipeline import IngestService
 
 
 class _FailingFullParse(InlineParser):

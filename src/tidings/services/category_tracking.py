@@ -30,16 +30,11 @@ from tidings.domain.tracked_category import (
 )
 from tidings.domain.tracking import Outcome, Reason, TrackingDecision, Verdict
 from tidings.services import events
-from tidings.services.ingest import IngestResult
-from tidings.services.lookups import BatchLookups
 from tidings.services.ports import Clock, UnitOfWork
-from tidings.services.recording import (
-    fill_content,
-    gather_facts,
-    identity_of,
-    load_context,
-    record_activity,
-)
+from tidings.services.tracking.batch_lookups import BatchLookups
+from tidings.services.tracking.gather_facts import gather_facts, identity_of, load_context
+from tidings.services.tracking.record import fill_content, record_activity
+from tidings.services.tracking.results import IngestResult
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,8 @@ from tidings.domain.records import (
 from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
 from tidings.domain.settings import EmailConfiguration
 from tidings.domain.tracking import Outcome
-from tidings.services.ingest import IngestService
 from tidings.services.ports import Clock, PasswordHasher, UnitOfWork
+from tidings.services.tracking.pipeline import IngestService
 
 ADMIN_EMAIL = "admin@northwind.example"
 ADMIN_PASSWORD = "northwind-demo"  # noqa: S105 - the demo's published login, printed by `demo`

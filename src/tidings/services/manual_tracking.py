@@ -34,15 +34,10 @@ from tidings.domain.tracking import (
 )
 from tidings.services import events
 from tidings.services.changes import check_text
-from tidings.services.lookups import BatchLookups
 from tidings.services.ports import Clock, UnitOfWork
-from tidings.services.recording import (
-    fill_content,
-    gather_facts,
-    identity_of,
-    load_context,
-    record_activity,
-)
+from tidings.services.tracking.batch_lookups import BatchLookups
+from tidings.services.tracking.gather_facts import gather_facts, identity_of, load_context
+from tidings.services.tracking.record import fill_content, record_activity
 
 TRACKED_BY_HAND = "tracked_by_hand"
 UNTRACKED_BY_HAND = "untracked_by_hand"

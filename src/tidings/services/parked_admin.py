@@ -6,8 +6,9 @@ from collections.abc import Callable
 
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.stored import ParkedEmail
-from tidings.services.ingest import IngestResult, ReplayService
 from tidings.services.ports import UnitOfWork
+from tidings.services.tracking.pipeline import ReplayService
+from tidings.services.tracking.results import IngestResult
 
 
 class ParkedEmailService:

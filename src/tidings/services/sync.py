@@ -62,7 +62,6 @@ from tidings.domain.sync import (
     is_unchanged,
 )
 from tidings.services.category_tracking import CategoryTracking
-from tidings.services.ingest import IngestService
 from tidings.services.ports import Clock, SecretBox, UnitOfWork
 from tidings.services.sync_categories import ApiCategories
 from tidings.services.sync_delta import DeltaRound
@@ -84,6 +83,7 @@ from tidings.services.sync_model import (
 from tidings.services.sync_pop3 import Pop3Poll
 from tidings.services.sync_status import SyncStatusBoard
 from tidings.services.sync_targets import SyncTargets
+from tidings.services.tracking.pipeline import IngestService
 
 log = logging.getLogger(__name__)
 

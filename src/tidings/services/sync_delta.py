@@ -24,7 +24,6 @@ from tidings.domain.errors import CursorExpiredError
 from tidings.domain.mail_api import DeltaPage
 from tidings.domain.message import MessageOrigin
 from tidings.domain.sync import FolderCursor, SyncMode
-from tidings.services.ingest import IngestResult
 from tidings.services.sync_categories import ApiCategories
 from tidings.services.sync_model import (
     API_UIDVALIDITY,
@@ -33,6 +32,7 @@ from tidings.services.sync_model import (
     SyncTarget,
 )
 from tidings.services.sync_round import FolderRound
+from tidings.services.tracking.results import IngestResult
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from tidings.domain.mail_api import ApiMessage as ApiMessage
 from tidings.domain.mail_api import DeltaPage as DeltaPage
 from tidings.domain.server_profile import ServerProfile, ServerProfileKind
 from tidings.domain.sync import FetchedMessage, FolderStatus
-from tidings.services.ingest import IngestResult
+from tidings.services.tracking.results import IngestResult
 
 __all__ = ["ApiMessage", "DeltaPage"]  # their home is the domain, where adapters reach them
 

@@ -8,10 +8,10 @@ from collections.abc import Callable, Hashable, Mapping
 from typing import TypeVar
 
 from tidings.domain.message import MessageOrigin
-from tidings.services.ingest import IngestService
 from tidings.services.ports import Clock, UnitOfWork
 from tidings.services.sync_model import SyncEvent
 from tidings.services.sync_status import SyncStatusBoard
+from tidings.services.tracking.pipeline import IngestService
 
 K = TypeVar("K", bound=Hashable)
 

@@ -1,5 +1,6 @@
 """ "Track when sent" from the App for Outlook: keep the request while the email is written,
-and honour it when ingest meets the sent copy carrying the request's token.
+and honour it when ingest meets the sent copy carrying the request's token
+(``tracking.read_headers.track_token`` reads it; ``tracking.decide`` calls ``honour``).
 
 Only the copy in the requester's own mailbox is tracked this way (recipients' copies carry the
 same header and are left to the rules); the request is used once.
@@ -10,30 +11,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 
 from tidings.domain.errors import NotFoundError, ValidationError
-from tidings.domain.message import parse_email, parse_headers, split_header_block
+from tidings.domain.message import parse_email, parse_headers
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.records import REGARDING_KINDS, RecordKind, RecordRef, RecordSummary
 from tidings.domain.rules import decide
 from tidings.domain.stored import StoredDecision, StoredRaw
-from tidings.domain.track_when_sent import TRACK_HEADER, TrackWhenSent, is_token
+from tidings.domain.track_when_sent import TrackWhenSent, is_token
 from tidings.domain.tracking import Outcome, Reason, TrackingDecision, Verdict
-from tidings.services.lookups import BatchLookups
 from tidings.services.ports import Clock, UnitOfWork
-from tidings.services.recording import (
-    build_activity,
-    fill_content,
-    gather_facts,
-    identity_of,
-    load_context,
-    save_activities,
-)
+from tidings.services.tracking.batch_lookups import BatchLookups
+from tidings.services.tracking.correlate import build_activity
+from tidings.services.tracking.gather_facts import gather_facts, identity_of, load_context
+from tidings.services.tracking.record import fill_content, save_activities
 
 TRACK_WHEN_SENT = "track_when_sent"
-_NEEDLE = TRACK_HEADER.lower().encode()
 
 
 @dataclass(frozen=True)
@@ -92,16 +85,6 @@ class TrackWhenSentService:
         with self._uow() as uow:
             uow.track_when_sent.delete(token)
             uow.commit()
-
-
-def token_in(raw: bytes) -> str | None:
-    """The X-Tidings-Track token of an email, read cheaply; ``None`` for most email."""
-    block = split_header_block(raw)
-    if _NEEDLE not in block.lower():
-        return None
-    value = BytesHeaderParser(policy=compat32).parsebytes(block).get(TRACK_HEADER)
-    token = str(value).strip() if value is not None else ""
-    return token if is_token(token) else None
 
 
 def honour(uow: UnitOfWork, stored: StoredRaw, token: str, now: datetime) -> StoredDecision | None:

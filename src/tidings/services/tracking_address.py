@@ -41,17 +41,16 @@ from tidings.domain.tracking import (
     TrackingDecision,
     Verdict,
 )
-from tidings.services.lookups import BatchLookups
 from tidings.services.ports import UnitOfWork
-from tidings.services.recording import (
+from tidings.services.tracking.batch_lookups import BatchLookups
+from tidings.services.tracking.correlate import build_activity
+from tidings.services.tracking.gather_facts import (
     MailboxContext,
-    build_activity,
-    fill_content,
     gather_facts,
     identity_of,
     load_owner,
-    save_activities,
 )
+from tidings.services.tracking.record import fill_content, save_activities
 
 SENDER = "tracking_address_sender"
 ROLE = "tracking_address_role"

@@ -19,9 +19,9 @@ from tidings.entrypoints.api.admin_schemas import (
     StrictModel,
     storable,
 )
-from tidings.services.ingest import IngestResult
 from tidings.services.mailbox_setup import MailboxDetail, MailboxRow
 from tidings.services.manual_tracking import KeptEmail
+from tidings.services.tracking.results import IngestResult
 
 # Mailboxes --------------------------------------------------------------------------------
 
