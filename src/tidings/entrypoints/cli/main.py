@@ -129,10 +129,14 @@ async def _run_until_signalled(tidings: Tidings) -> None:
 
 
 async def _work(tidings: Tidings, stop: asyncio.Event) -> None:
-    """Sync every enabled mailbox, send queued email and deliver webhooks until ``stop``."""
+    """Sync every enabled mailbox, send queued email and deliver webhooks until ``stop``;
+    change notifications received by web processes arrive through the relay, if any."""
     await asyncio.to_thread(tidings.outgoing.recover)
     await asyncio.gather(
-        tidings.sync.run(stop), tidings.outgoing.run(stop), tidings.webhooks.run(stop)
+        tidings.sync.run(stop),
+        tidings.outgoing.run(stop),
+        tidings.webhooks.run(stop),
+        tidings.mail_push.listen(stop),
     )
 
 
@@ -195,6 +199,9 @@ def _run_server(server: uvicorn.Server, tidings: Tidings, *, with_worker: bool) 
     if not with_worker:
         server.run()
         return
+
+    # Notifications this server receives wake the sessions of its own worker directly.
+    tidings.mail_push.sync_here()
 
     async def both() -> None:
         # The server handles SIGINT/SIGTERM; when it stops, the worker stops with it.
