@@ -217,7 +217,13 @@ class _LazyReceiver:
     def triage(
         self, query: Mapping[str, str], body: bytes, headers: Mapping[str, str]
     ) -> tuple[PushReply, bool]:
-        return self._push().triage(query, body, headers)
+        # Without building the mail APIs (seconds of imports): a web process that relays
+        # never needs them, and Graph wants its handshake answered within 10 seconds.
+        if self.kind is ServerProfileKind.EXCHANGE_ONLINE:
+            from tidings.adapters.graph.notifications import triage
+        else:
+            from tidings.adapters.gmail.push import triage
+        return triage(query, body, headers)
 
     def wake_all(self) -> None:
         if self.apis.built:  # else no session of this kind was ever opened here

@@ -100,12 +100,7 @@ class GmailPushHub:
     def triage(
         self, query: Mapping[str, str], body: bytes, headers: Mapping[str, str]
     ) -> tuple[PushReply, bool]:
-        """The answer of a process that syncs nothing, and whether the sync workers should
-        see the request. The token is checked by the workers, against the profiles whose
-        folders they sync: this process knows none of them."""
-        if _bearer(headers) is None:
-            return PushReply(401), False
-        return PushReply(204), True
+        return triage(query, body, headers)
 
     def wake_all(self) -> None:
         """Every session looks again (pushes may have been missed)."""
@@ -149,6 +144,17 @@ class GmailPushHub:
         until = int(expiration_ms) / 1000 if expiration_ms.isdigit() else time.time()
         with self._lock:
             self._watched_until[address.casefold()] = until
+
+
+def triage(
+    query: Mapping[str, str], body: bytes, headers: Mapping[str, str]
+) -> tuple[PushReply, bool]:
+    """The answer of a process that syncs nothing, and whether the sync workers should see
+    the request. The token is checked by the workers, against the profiles whose folders
+    they sync: this process knows none of them."""
+    if _bearer(headers) is None:
+        return PushReply(401), False
+    return PushReply(204), True
 
 
 def _bearer(headers: Mapping[str, str]) -> str | None:

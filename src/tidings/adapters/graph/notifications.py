@@ -125,11 +125,7 @@ class GraphNotificationHub:
     def triage(
         self, query: Mapping[str, str], body: bytes, headers: Mapping[str, str]
     ) -> tuple[PushReply, bool]:
-        """The answer of a process that syncs nothing, and whether the sync workers should
-        see the request: the handshake is an echo, and the clientState is checked where the
-        subscriptions are known."""
-        reply, notifications = _read(query, body)
-        return reply, bool(notifications)
+        return triage(query, body, headers)
 
     def wake_all(self) -> None:
         """Every subscribed session looks again (notifications may have been missed)."""
@@ -161,6 +157,16 @@ class GraphNotificationHub:
                 change_type if isinstance(change_type, str) else None,
                 message_id if isinstance(message_id, str) else None,
             )
+
+
+def triage(
+    query: Mapping[str, str], body: bytes, headers: Mapping[str, str]
+) -> tuple[PushReply, bool]:
+    """The answer of a process that syncs nothing, and whether the sync workers should see
+    the request: the handshake is an echo, and the clientState is checked where the
+    subscriptions are known."""
+    reply, notifications = _read(query, body)
+    return reply, bool(notifications)
 
 
 def _read(query: Mapping[str, str], body: bytes) -> tuple[PushReply, list[object]]:
