@@ -9,9 +9,9 @@ an email.
 
 Where sync runs in the process that receives the request (SQLite; ``tidings serve
 --worker``), the receiver is called at once. Where it runs in other processes (``tidings
-serve`` and ``tidings worker`` on PostgreSQL), the web process answers what it can alone
-(Graph's validation handshake, a malformed request, a Gmail push without a token) and
-relays the rest (``PushRelay``) to every worker, which hands it to its own receiver: the
+serve`` without ``--worker`` and ``tidings worker``, on PostgreSQL), the web process answers
+what it can alone (Graph's validation handshake, a malformed request, a Gmail push without a
+token) and relays the rest (``PushRelay``) to every worker, which hands it to its own receiver: the
 checks run there, against the subscriptions and profiles of the sessions they would wake.
 A worker that missed pushes (its connection to the relay lost) has every push-capable
 session look again once it listens again.
@@ -69,13 +69,14 @@ class MailPushService:
     ) -> None:
         self._receivers = dict(receivers)
         self._relay = relay
-        #: Sync runs in this process: its sessions are woken here, nothing is relayed.
-        self._syncs_here = relay is None
+        #: No sync runs in this process: notifications go to the workers through the relay.
+        self._relaying = False
 
-    def sync_here(self) -> None:
-        """The sync worker runs in this process (``tidings serve --worker``): notifications
-        wake its sessions directly, as with one process on SQLite."""
-        self._syncs_here = True
+    def relay_to_workers(self) -> None:
+        """This process serves the web and syncs nothing (``tidings serve`` without
+        ``--worker``): notifications are relayed to the workers, where there is a relay
+        (PostgreSQL); on SQLite, one process, they stay here."""
+        self._relaying = self._relay is not None
 
     def receive(
         self, kind: str, query: Mapping[str, str], body: bytes, headers: Mapping[str, str]
@@ -89,7 +90,7 @@ class MailPushService:
             return PushReply(404)
         if len(body) > MAX_BODY_BYTES:
             return PushReply(413)
-        if self._syncs_here or self._relay is None:
+        if not self._relaying or self._relay is None:
             return receiver.receive(query, body, headers)
         reply, relay = receiver.triage(query, body, headers)
         if relay:
@@ -108,9 +109,13 @@ class MailPushService:
         return reply
 
     async def listen(self, stop: asyncio.Event) -> None:
-        """In a sync worker: hand every relayed notification to this process's receivers
-        until ``stop`` (returns at once when nothing is relayed)."""
-        if self._relay is None or self._syncs_here:
+        """In a sync worker: hand every notification relayed by web processes to this
+        process's receivers until ``stop`` (returns at once when nothing is relayed).
+
+        A worker beside a web server (``tidings serve --worker``) listens too: what its own
+        server receives wakes its sessions directly and is not relayed, so nothing wakes
+        twice, and a web-only process beside it still reaches it."""
+        if self._relay is None:
             return
         await self._relay.listen(self._deliver, self._resumed, stop)
 

@@ -76,6 +76,9 @@ def serve(
     tidings = ready()
     if with_worker:
         tidings.parser.warm_up()
+    else:
+        # Sync runs in `tidings worker` processes: change notifications are relayed there.
+        tidings.mail_push.relay_to_workers()
     _serve(tidings, host, port, with_worker=with_worker)
 
 
@@ -199,9 +202,6 @@ def _run_server(server: uvicorn.Server, tidings: Tidings, *, with_worker: bool) 
     if not with_worker:
         server.run()
         return
-
-    # Notifications this server receives wake the sessions of its own worker directly.
-    tidings.mail_push.sync_here()
 
     async def both() -> None:
         # The server handles SIGINT/SIGTERM; when it stops, the worker stops with it.
