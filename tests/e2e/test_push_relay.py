@@ -280,6 +280,11 @@ def test_a_genuine_pubsub_push_to_the_web_process_wakes_the_worker(
         gmail.deliver(DANA, make_email(subject="Waiting", message_id="<w@contoso>"))
         start_worker()
         processes.wait_for(["Waiting"])
+        # Without a token, the web process refuses it alone, as the receiver would.
+        context = ssl.create_default_context(cafile=gmail.fake.ca_file)
+        with httpx.Client(verify=context) as http:
+            bare = http.post(subscription.endpoint, json={"message": {}})
+        assert (bare.status_code, bare.text) == (401, "")
         wait_until(lambda: DANA in gmail.fake.watches, what="the mailbox watched")
         gmail.deliver(DANA, make_email(subject="Pushed", message_id="<p@contoso>"))
         processes.wait_for(["Pushed", "Waiting"])
