@@ -186,7 +186,9 @@ def graph_processes(
         graph.deliver(DANA, make_email(subject="One", message_id="<n1@c.example>"))
         start_worker()
         processes.wait_for(["One"])
-        wait_until(lambda: len(graph.graph.subscriptions) == 2, what="both folders subscribed")
+        wait_until(
+            lambda: len(graph.graph.subscriptions) == 2, timeout=60, what="both folders subscribed"
+        )
         yield processes
 
 
@@ -285,7 +287,7 @@ def test_a_genuine_pubsub_push_to_the_web_process_wakes_the_worker(
         with httpx.Client(verify=context) as http:
             bare = http.post(subscription.endpoint, json={"message": {}})
         assert (bare.status_code, bare.text) == (401, "")
-        wait_until(lambda: DANA in gmail.fake.watches, what="the mailbox watched")
+        wait_until(lambda: DANA in gmail.fake.watches, timeout=60, what="the mailbox watched")
         gmail.deliver(DANA, make_email(subject="Pushed", message_id="<p@contoso>"))
         processes.wait_for(["Pushed", "Waiting"])
         [delivery] = gmail.fake.pubsub.wait_for_deliveries(1)

@@ -113,6 +113,8 @@ class PostgresPushRelay:
                     str(error).strip() or type(error).__name__,
                     delay,
                 )
+            except Exception:  # the worker syncs on without the relay, and tries it again
+                log.exception("listening for relayed change notifications failed")
             if stop.is_set():
                 return
             # Jitter: workers that lost the database together do not return together.
