@@ -14,6 +14,8 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import make_url
 
 from tests.waiting import wait_until
+from tidings.adapters.gmail.push import GmailPushHub
+from tidings.adapters.graph.notifications import GraphNotificationHub
 from tidings.adapters.storage.push_relay import (
     APPLICATION_NAME,
     MAX_PAYLOAD_BYTES,
@@ -21,6 +23,8 @@ from tidings.adapters.storage.push_relay import (
 )
 from tidings.adapters.storage.tables import relayed_pushes
 from tidings.domain.mail_api import RelayedPush
+from tidings.domain.server_profile import ServerProfileKind
+from tidings.services.mail_push import MailPushService
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -123,5 +127,38 @@ def test_a_listener_whose_connection_is_terminated_reconnects_and_resumes(
         relay.publish(_push(b"after"))
         wait_until(lambda: len(listening.received) == 1, what="the push after reconnecting")
         assert listening.received[0].body == b"after"
+    finally:
+        listening.stop()
+
+
+def test_a_web_process_relays_only_what_it_cannot_answer_alone(
+    relay: PostgresPushRelay, database_url: str
+) -> None:
+    # Graph's handshake is echoed and a Gmail push without a token refused by the web
+    # process itself; a Graph notification is answered 202 and relayed with its body and
+    # nothing of the request's headers but Authorization.
+    receivers = {
+        ServerProfileKind.EXCHANGE_ONLINE: GraphNotificationHub(),
+        ServerProfileKind.GMAIL: GmailPushHub(),
+    }
+    web = MailPushService(receivers, relay)
+    web.relay_to_workers()
+    listening = Listening(relay)
+    try:
+        wait_until(lambda: len(_listener_pids(database_url)) == 1, what="listening")
+        handshake = web.receive("exchange_online", {"validationToken": "abc"}, b"", {})
+        no_token = web.receive("gmail", {}, b'{"message": {}}', {})
+        body = b'{"value": [{"subscriptionId": "s", "clientState": "c", "changeType": "created"}]}'
+        headers = {"authorization": "Bearer t", "cookie": "session=secret"}
+        notification = web.receive("exchange_online", {}, body, headers)
+        assert [(r.status, r.text) for r in (handshake, no_token, notification)] == [
+            (200, "abc"),
+            (401, ""),
+            (202, ""),
+        ]
+        wait_until(lambda: len(listening.received) == 1, what="the notification relayed")
+        assert listening.received == [
+            RelayedPush("exchange_online", (), body, (("authorization", "Bearer t"),))
+        ]
     finally:
         listening.stop()
