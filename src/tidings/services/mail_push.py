@@ -11,10 +11,10 @@ Where sync runs in the process that receives the request (SQLite; ``tidings serv
 --worker``), the receiver is called at once. Where it runs in other processes (``tidings
 serve`` without ``--worker`` and ``tidings worker``, on PostgreSQL), the web process answers
 what it can alone (Graph's validation handshake, a malformed request, a Gmail push without a
-token) and relays the rest (``PushRelay``) to every worker, which hands it to its own receiver: the
-checks run there, against the subscriptions and profiles of the sessions they would wake.
-A worker that missed pushes (its connection to the relay lost) has every push-capable
-session look again once it listens again.
+token) and relays the rest (``PushRelay``) to every worker, which hands it to its own
+receiver: the checks run there, against the subscriptions and profiles of the sessions they
+would wake. A worker that missed pushes (its connection to the relay lost) has every
+push-capable session look again once it listens again.
 """
 
 from __future__ import annotations
