@@ -63,6 +63,7 @@ bench: env servers
 	$(BIN)/python bench/record_import.py
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/category_latency.py
+	$(BIN)/python bench/push_relay.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -59,7 +59,7 @@ from tidings.services.outgoing import MailSender, OutgoingService
 from tidings.services.parked_admin import ParkedEmailService
 from tidings.services.people import PeopleService
 from tidings.services.personal_options import PersonalOptionsService
-from tidings.services.ports import Clock, UnitOfWork
+from tidings.services.ports import Clock, PushRelay, UnitOfWork
 from tidings.services.queries import QueryService
 from tidings.services.record_import import RecordImportService
 from tidings.services.records import RecordService
@@ -216,10 +216,28 @@ class _LazyReceiver:
     def receive(
         self, query: Mapping[str, str], body: bytes, headers: Mapping[str, str]
     ) -> PushReply:
+        return self._push().receive(query, body, headers)
+
+    def triage(
+        self, query: Mapping[str, str], body: bytes, headers: Mapping[str, str]
+    ) -> tuple[PushReply, bool]:
+        # Without building the mail APIs (seconds of imports): a web process that relays
+        # never needs them, and Graph wants its handshake answered within 10 seconds.
+        if self.kind is ServerProfileKind.EXCHANGE_ONLINE:
+            from tidings.adapters.graph.notifications import triage
+        else:
+            from tidings.adapters.gmail.push import triage
+        return triage(query, body, headers)
+
+    def wake_all(self) -> None:
+        if self.apis.built:  # else no session of this kind was ever opened here
+            self._push().wake_all()
+
+    def _push(self) -> PushReceiver:
         push = self.apis.get(self.kind).push
         if push is None:
             raise LookupError(f"{self.kind} sends no change notifications")
-        return push.receive(query, body, headers)
+        return push
 
 
 @dataclass
@@ -382,11 +400,20 @@ def bootstrap(
             retention=timedelta(days=settings.webhook_retention_days),
             targets=webhook_targets,
         ),
-        mail_push=MailPushService(apis.receivers()),
+        mail_push=MailPushService(apis.receivers(), _push_relay(engine, settings.database_url)),
         observability=ObservabilityService(SqlMetricsReader(engine, settings.database_url), clock),
         compose=ComposeService(uow, clock, Nh3HtmlSanitizer()),
         sign_in_forms=SignInForms(secrets, clock),
     )
+
+
+def _push_relay(engine: Engine, url: str) -> PushRelay | None:
+    """Between processes on PostgreSQL; SQLite is one process, which needs no relay."""
+    if engine.dialect.name != "postgresql":
+        return None
+    from tidings.adapters.storage.push_relay import PostgresPushRelay
+
+    return PostgresPushRelay(engine, url)
 
 
 def _parser(workers: int | None) -> InlineParser | ProcessPoolParser:

@@ -47,3 +47,16 @@ class PushReply:
     status: int
     #: A plain-text body (Graph's validation token echoed back), else empty.
     text: str = ""
+
+
+@dataclass(frozen=True)
+class RelayedPush:
+    """A change notification as the web process that received it hands it to the sync
+    workers: the request's parts that the receiver of its kind checks, unchanged."""
+
+    #: The profile kind of the endpoint it reached (``exchange_online``, ``gmail``).
+    kind: str
+    query: tuple[tuple[str, str], ...]
+    body: bytes
+    #: Only the headers a receiver reads (Gmail's Authorization), names in lower case.
+    headers: tuple[tuple[str, str], ...]

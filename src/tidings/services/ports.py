@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from types import TracebackType
@@ -13,6 +14,7 @@ from tidings.domain.activity import ActivityStatus, Attachment, EmailActivity
 from tidings.domain.compose import Composition, DraftAttachment, RememberedRequest
 from tidings.domain.credentials import CredentialKey
 from tidings.domain.folders import FolderTrackingRule
+from tidings.domain.mail_api import RelayedPush
 from tidings.domain.mailbox import Alert, Mailbox
 from tidings.domain.message import HeaderSummary, MessageOrigin, ParsedEmail
 from tidings.domain.observability import DecidedEmail, MetricsSnapshot
@@ -444,3 +446,23 @@ class MetricsReader(Protocol):
     def live_workers(self, now: datetime) -> int: ...
     def decisions_after(self, last_id: int) -> list[DecidedEmail]: ...
     def snapshot(self, now: datetime) -> MetricsSnapshot: ...
+
+
+class PushRelay(Protocol):
+    """Carries change notifications from the web processes that receive them to every sync
+    worker, wherever it runs (PostgreSQL's LISTEN/NOTIFY)."""
+
+    def publish(self, push: RelayedPush) -> None:
+        """Hand ``push`` to every worker listening now; a worker not listening misses it."""
+        ...
+
+    async def listen(
+        self,
+        deliver: Callable[[RelayedPush], Awaitable[None]],
+        resumed: Callable[[], Awaitable[None]],
+        stop: asyncio.Event,
+    ) -> None:
+        """Call ``deliver`` with each push published until ``stop`` is set, reconnecting
+        after a lost connection; ``resumed`` once listening again, since pushes published
+        meanwhile were missed."""
+        ...

@@ -81,13 +81,13 @@ class GmailPushHub:
     ) -> PushReply:
         """A Pub/Sub push request: wakes the sessions of the address it names once its token
         is genuine for their profile. Runs in a worker thread (it may fetch certificates)."""
-        scheme, _, token = headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = _bearer(headers)
+        if token is None:
             return PushReply(401)
         with self._lock:
             checks = {w.check for ws in self._waiters.values() for w in ws if w.check is not None}
         # The token is checked before the body is read: a stranger learns nothing from it.
-        refusals = {c: self._certificates.refusal(token.strip(), c) for c in checks}
+        refusals = {c: self._certificates.refusal(token, c) for c in checks}
         genuine = {check for check, refusal in refusals.items() if refusal is None}
         if not genuine:
             # Why, for an admin whose push_audience or push_service_account is not Google's.
@@ -102,6 +102,18 @@ class GmailPushHub:
         for waiter in waiters:
             waiter.ring()
         return PushReply(204)
+
+    def triage(
+        self, query: Mapping[str, str], body: bytes, headers: Mapping[str, str]
+    ) -> tuple[PushReply, bool]:
+        return triage(query, body, headers)
+
+    def wake_all(self) -> None:
+        """Every session looks again (pushes may have been missed)."""
+        with self._lock:
+            waiters = [w for ws in self._waiters.values() for w in ws]
+        for waiter in waiters:
+            waiter.ring()
 
     def notify(self, address: str, history_id: str = "") -> int:
         """A Pub/Sub message said ``address`` changed; wakes its sessions, returns how many.
@@ -138,3 +150,21 @@ class GmailPushHub:
         until = int(expiration_ms) / 1000 if expiration_ms.isdigit() else self._now().timestamp()
         with self._lock:
             self._watched_until[address.casefold()] = until
+
+
+def triage(
+    query: Mapping[str, str], body: bytes, headers: Mapping[str, str]
+) -> tuple[PushReply, bool]:
+    """The answer of a process that syncs nothing, and whether the sync workers should see
+    the request. The token is checked by the workers, against the profiles whose folders
+    they sync: this process knows none of them."""
+    if _bearer(headers) is None:
+        return PushReply(401), False
+    return PushReply(204), True
+
+
+def _bearer(headers: Mapping[str, str]) -> str | None:
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()

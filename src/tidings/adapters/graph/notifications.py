@@ -116,20 +116,24 @@ class GraphNotificationHub:
     def receive(
         self, query: Mapping[str, str], body: bytes, headers: Mapping[str, str]
     ) -> PushReply:
-        token = query.get("validationToken")
-        if token is not None:
-            # Echoed as plain text, as Graph's handshake asks; nothing longer than a token.
-            return PushReply(200, token) if len(token) <= MAX_TOKEN_LENGTH else PushReply(400)
-        try:
-            notifications = json.loads(body)["value"]
-        except (ValueError, KeyError, TypeError):
-            return PushReply(400)
-        if not isinstance(notifications, list):
-            return PushReply(400)
+        reply, notifications = _read(query, body)
         for notification in notifications:
             if isinstance(notification, dict):
                 self._wake(notification)
-        return PushReply(202)
+        return reply
+
+    def triage(
+        self, query: Mapping[str, str], body: bytes, headers: Mapping[str, str]
+    ) -> tuple[PushReply, bool]:
+        return triage(query, body, headers)
+
+    def wake_all(self) -> None:
+        """Every subscribed session looks again (notifications may have been missed)."""
+        with self._lock:
+            waiters = list(self._waiters.values())
+        for waiter in waiters:
+            with contextlib.suppress(RuntimeError):
+                waiter.loop.call_soon_threadsafe(waiter.notices.note, None)
 
     def _wake(self, notification: dict[str, object]) -> None:
         with self._lock:
@@ -153,3 +157,28 @@ class GraphNotificationHub:
                 change_type if isinstance(change_type, str) else None,
                 message_id if isinstance(message_id, str) else None,
             )
+
+
+def triage(
+    query: Mapping[str, str], body: bytes, headers: Mapping[str, str]
+) -> tuple[PushReply, bool]:
+    """The answer of a process that syncs nothing, and whether the sync workers should see
+    the request: the handshake is an echo, and the clientState is checked where the
+    subscriptions are known."""
+    reply, notifications = _read(query, body)
+    return reply, bool(notifications)
+
+
+def _read(query: Mapping[str, str], body: bytes) -> tuple[PushReply, list[object]]:
+    """The answer to a request, and the notifications it carries (none for the handshake)."""
+    token = query.get("validationToken")
+    if token is not None:
+        # Echoed as plain text, as Graph's handshake asks; nothing longer than a token.
+        return (PushReply(200, token) if len(token) <= MAX_TOKEN_LENGTH else PushReply(400)), []
+    try:
+        notifications = json.loads(body)["value"]
+    except (ValueError, KeyError, TypeError):
+        return PushReply(400), []
+    if not isinstance(notifications, list):
+        return PushReply(400), []
+    return PushReply(202), notifications

@@ -664,3 +664,13 @@ track_when_sent = Table(
     Column("regarding_id", Integer),
     Column("created_at", UtcDateTime(), nullable=False),
 )
+
+#: Change notifications too large for a NOTIFY payload, relayed from the web process to the
+#: sync workers by id; each stays a few minutes, for every worker to read.
+relayed_pushes = Table(
+    "relayed_pushes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("payload", Text, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False, index=True),
+)

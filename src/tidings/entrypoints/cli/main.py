@@ -79,6 +79,9 @@ def serve(
     tidings = ready()
     if with_worker:
         tidings.parser.warm_up()
+    else:
+        # Sync runs in `tidings worker` processes: change notifications are relayed there.
+        tidings.mail_push.relay_to_workers()
     _serve(tidings, host, port, with_worker=with_worker)
 
 
@@ -132,10 +135,14 @@ async def _run_until_signalled(tidings: Tidings) -> None:
 
 
 async def _work(tidings: Tidings, stop: asyncio.Event) -> None:
-    """Sync every enabled mailbox, send queued email and deliver webhooks until ``stop``."""
+    """Sync every enabled mailbox, send queued email and deliver webhooks until ``stop``;
+    change notifications received by web processes arrive through the relay, if any."""
     await asyncio.to_thread(tidings.outgoing.recover)
     await asyncio.gather(
-        tidings.sync.run(stop), tidings.outgoing.run(stop), tidings.webhooks.run(stop)
+        tidings.sync.run(stop),
+        tidings.outgoing.run(stop),
+        tidings.webhooks.run(stop),
+        tidings.mail_push.listen(stop),
     )
 
 
