@@ -324,6 +324,8 @@ class UnitOfWork(Protocol):
     def compose(self) -> ComposeRepository: ...
     @property
     def category_marks(self) -> CategoryMarkRepository: ...
+    @property
+    def presence(self) -> FolderPresenceRepository: ...
 
 
 class PasswordHasher(Protocol):
@@ -390,6 +392,17 @@ class CategoryMarkRepository(Protocol):
     def to_write(
         self, mailbox_id: int, folder: str, uidvalidity: int, limit: int
     ) -> list[tuple[int, str]]: ...
+
+
+class FolderPresenceRepository(Protocol):
+    """Which folders hold each kept email now (``domain.departures``)."""
+
+    def depart(self, origins: Sequence[tuple[MessageOrigin, int]], at: datetime) -> list[int]: ...
+    def copies(self, raw_message_id: int) -> list[tuple[int, MessageOrigin, datetime | None]]: ...
+    def with_copies_elsewhere(self, raw_message_ids: Sequence[int]) -> list[int]: ...
+    def present_uids(
+        self, mailbox_id: int, folder: str, uidvalidity: int, limit: int
+    ) -> list[str]: ...
 
 
 class EventOutbox(Protocol):
