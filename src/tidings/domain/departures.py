@@ -19,7 +19,8 @@ which half came last: it depends only on where the email is *now*::
         │                                   folder's rule's record (when the rule names one)
         └── only folders without a rule
               ├── tracked only by a rule ▶ UNTRACKED: "untracked because it was moved out
-              │                             of the tracked folder X"; the activity is kept
+              │   (and the owner's option  of the tracked folder X"; the activity is kept
+              │   would not track it here)
               └── tracked for another ───▶ MOVED: where it is changes, nothing else
                   reason (owner's option, category, by hand, tracking address)
 
@@ -32,14 +33,15 @@ A verdict that equals the one already stored changes nothing, so rounds repeat s
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from tidings.domain.folders import FolderTrackingRule, is_inbox
 from tidings.domain.records import RecordRef
+from tidings.domain.rules import RULES
 from tidings.domain.tracked_category import MARKED_RULE, UNMARKED_RULE
-from tidings.domain.tracking import Reason, Verdict
+from tidings.domain.tracking import Reason, TrackingFacts, Verdict
 
 #: The rule that names a move or delete in a decision's reasons.
 MOVED_RULE = "folder_move"
@@ -114,12 +116,15 @@ def place(
     copies: Sequence[FolderCopy],
     rules: Mapping[str, FolderTrackingRule],
     first_reasons: Sequence[Reason],
+    option_tracks: Callable[[str], bool] = lambda folder: False,
 ) -> MoveVerdict:
     """Where the email is now, and what that means (see the module's diagram).
 
     ``copies`` are its copies in the folders Tidings syncs; ``rules`` the mailbox's folder
     rules in force (none while folder-level tracking is off); ``first_reasons`` the reasons
-    its activity was first tracked for.
+    its activity was first tracked for; ``option_tracks(folder)`` whether the owner's Track
+    incoming email option tracks it in a folder without a rule (asked only when it decides:
+    an email the option tracks anyway was not tracked *only* for its folder's rule).
     """
     here = sorted({c.folder for c in copies if c.present})
     left = _left(copies, here)
@@ -141,7 +146,7 @@ def place(
         reason = Reason(MOVED_RULE, Verdict.PASS, text)
         return MoveVerdict(Placement.IN_TRACKED_FOLDER, reason, folder, rule.regarding)
     where = ", ".join(repr(f) for f in here)
-    if tracked_by_folder_only(first_reasons):
+    if tracked_by_folder_only(first_reasons) and not option_tracks(here[0]):
         gone_from = next((f for f in left if not is_inbox(f)), None)
         text = (
             f"untracked because it was moved out of the tracked folder {gone_from!r}"
@@ -171,3 +176,11 @@ def without_untracking(reasons: Sequence[Reason]) -> tuple[Reason, ...]:
     """The reasons to keep when a move tracks an email again: a removed category or an
     untracking by hand no longer holds once the email went into a tracked folder."""
     return tuple(r for r in reasons if r.rule not in (UNMARKED_RULE, "untracked_by_hand"))
+
+
+def option_tracks_in(facts: TrackingFacts, folder: str) -> bool:
+    """Whether the owner's Track incoming email option tracks the email in ``folder``, a
+    folder without a rule (the rule ``track_incoming_option`` asked there)."""
+    here = replace(facts, folder=folder, folder_rule=None, marked=False)
+    reason = next(rule for rule in RULES if rule.name == _OPTION_RULE)(here)
+    return reason.verdict is Verdict.PASS

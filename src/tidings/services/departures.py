@@ -7,8 +7,9 @@ placement is worked out again from where its copies are *now* (``domain.departur
 and applied to the decision that holds its activity:
 
 - in a folder with a rule: tracked, the rule's regarding set on the same activity;
-- only in folders without a rule, tracked for its old folder's rule alone: untracked, the
-  activity kept (as D365 does: it untracks, it never deletes);
+- only in folders without a rule, tracked for its old folder's rule alone (and the owner's
+  option would not track it where it is): untracked, the activity kept (as D365 does: it
+  untracks, it never deletes);
 - tracked for another reason: nothing changes but where it is;
 - in no synced folder (deleted, or moved to a folder Tidings does not sync): nothing changes,
   and the explanation says it is no longer in the mailbox's synced folders.
@@ -28,16 +29,19 @@ from tidings.domain.departures import (
     FolderCopy,
     MoveVerdict,
     earlier_reasons,
+    option_tracks_in,
     place,
     without_untracking,
 )
 from tidings.domain.folders import FolderTrackingRule
-from tidings.domain.message import MessageOrigin
+from tidings.domain.message import MessageOrigin, parse_headers
 from tidings.domain.stored import StoredDecision
 from tidings.domain.tracking import Outcome, Reason, TrackingDecision, Verdict
 from tidings.services import events
 from tidings.services.ingest import IngestResult
+from tidings.services.lookups import BatchLookups
 from tidings.services.ports import Clock, UnitOfWork
+from tidings.services.recording import gather_facts, identity_of, load_context
 from tidings.services.untracked_folders import tracked_folders
 
 
@@ -132,7 +136,16 @@ def _settle(
     if holder is None or holder.activity_id is None:
         return None  # never tracked: each copy was decided by ingest where it arrived
     first = earlier_reasons(holder.decision.reasons)
-    verdict = place(copies, rules, first)
+
+    def option_tracks(folder: str) -> bool:
+        stored = uow.raw_messages.require(holder.raw_message_id)
+        context = load_context(uow, stored.origin.mailbox_id)
+        headers = parse_headers(stored.raw)
+        token = context.config.tracking_token
+        lookups = BatchLookups(uow, [headers], [identity_of(stored)], token)
+        return option_tracks_in(gather_facts(lookups, context, stored, headers), folder)
+
+    verdict = place(copies, rules, first, option_tracks)
     tracked = holder.outcome is Outcome.TRACKED
     now_tracked = tracked if verdict.tracks is None else verdict.tracks
     reasons = (verdict.reason, *(without_untracking(first) if verdict.tracks else first))
