@@ -201,9 +201,12 @@ class ImapFolderSession:
         return await self.missing(candidates)
 
     async def missing(self, uids: Sequence[int]) -> list[int]:
-        """Those of ``uids`` no longer in the folder (``UID SEARCH UID set``)."""
+        """Those of ``uids`` no longer in the folder (``UID SEARCH UID set``). A NOOP first:
+        a server may hold back an expunge made elsewhere until a command lets it tell
+        (RFC 3501 §7.4.1), and a message it has not told of is still found."""
         if not uids:
             return []
+        await self._call(self._client.noop())
         response = await self._call(self._client.uid_search("UID", uid_set(uids), charset=None))
         found = set(parse_search(response.lines))
         return [uid for uid in uids if uid not in found]
