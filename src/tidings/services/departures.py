@@ -70,6 +70,24 @@ class Departures:
             uow.commit()
         return results
 
+    def returned(
+        self, mailbox_id: int, folder: str, uidvalidity: int, uids: Sequence[str]
+    ) -> list[IngestResult]:
+        """These ids are in the folder (again): a mail API names a message by the same id when
+        it comes back to a folder it left (Graph immutable ids, Gmail ids), where an IMAP
+        server would give it a new UID. Departures of them are undone."""
+        if not uids:
+            return []
+        now = self._clock.now()
+        with self._uow() as uow:
+            origins = [MessageOrigin(mailbox_id, folder, uidvalidity, str(uid)) for uid in uids]
+            back = uow.presence.back(origins)
+            if not back:
+                return []
+            results = self._settle_all(uow, mailbox_id, back, now)
+            uow.commit()
+        return results
+
     def arrived(self, mailbox_id: int, raw_message_ids: Sequence[int]) -> list[IngestResult]:
         """These copies were just kept; those of email held in another folder too are the
         arriving half of a move (or a copy): returns the emails whose state changed."""

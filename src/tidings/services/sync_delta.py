@@ -86,6 +86,10 @@ class DeltaRound(FolderRound):
             if self.departures is not None:
                 kept = [r.raw_message_id for r in results if not r.repeated]
                 results += await asyncio.to_thread(self.departures.arrived, target.mailbox_id, kept)
+                if page.added:  # a page names a message's last state: back first, then gone
+                    results += await asyncio.to_thread(
+                        self.departures.returned, *key, API_UIDVALIDITY, list(page.added)
+                    )
                 if page.removed:
                     results += await asyncio.to_thread(
                         self.departures.departed, *key, API_UIDVALIDITY, list(page.removed)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, insert, select, tuple_
+from sqlalchemy import Connection, and_, delete, insert, select, tuple_
 
 from tidings.adapters.storage import tables as t
 from tidings.domain.message import MessageOrigin
@@ -56,6 +56,23 @@ class SqlFolderPresenceRepository:
                 ],
             )
         return sorted({raw_id for _, raw_id in fresh})
+
+    def back(self, origins: Sequence[MessageOrigin]) -> list[int]:
+        """These origins are in their folder again (a mail API's id, which a message keeps
+        when it comes back); returns the ids of the bytes whose departure was undone."""
+        d = t.folder_departures.c
+        found: set[int] = set()
+        for first in range(0, len(origins), _CHUNK):
+            keys = [
+                (o.mailbox_id, o.folder, o.uidvalidity, o.uid)
+                for o in origins[first : first + _CHUNK]
+            ]
+            where = tuple_(d.mailbox_id, d.folder, d.uidvalidity, d.uid).in_(keys)
+            ids = self._conn.execute(select(d.raw_message_id).where(where)).scalars().all()
+            if ids:
+                found.update(int(i) for i in ids)
+                self._conn.execute(delete(t.folder_departures).where(where))
+        return sorted(found)
 
     def copies(self, raw_message_id: int) -> list[tuple[int, MessageOrigin, datetime | None]]:
         """Every origin of every copy of this email in its mailbox (the kept bytes with the
