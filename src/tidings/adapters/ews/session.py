@@ -12,9 +12,9 @@ Between rounds the session listens on a streaming subscription to the folder, ma
 opens: GetStreamingEvents holds one HTTP response open and ends it at the first event that
 may mean new mail (NewMail, Created, Moved or Copied) or mail gone (Deleted), or when its
 window (at most 30 minutes) closes. The subscription comes first so that nothing arriving
-during a round is missed: its events wait at the server for the next connection. A server that refuses
-streaming subscriptions, or a profile whose ``notifications`` option is ``polling``, leaves
-the folder polled. Each listening folder holds an HTTP connection and a thread.
+during a round is missed: its events wait at the server for the next connection. A server
+that refuses streaming subscriptions, or a profile whose ``notifications`` option is
+``polling``, leaves the folder polled. Each listening folder holds an HTTP connection and a thread.
 
 SyncFolderItems: https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/syncfolderitems-operation
 Streaming notifications: https://learn.microsoft.com/en-us/exchange/client-developer/exchange-web-services/notification-subscriptions-mailbox-events-and-ews-in-exchange
