@@ -33,7 +33,7 @@ def test_a_change_the_server_tells_of_on_its_own_is_noticed(chunk: bytes) -> Non
     [
         b"* SEARCH 1 2 3\r\nA1 OK Search completed\r\n",
         # Answers to UID commands carry the UID, wherever it stands in the list.
-        b"* 1 FETCH (UID 4 FLAGS () MODSEQ (9))\r\n* 2 FETCH (MODSEQ (10) UID 7 FLAGS ())\r\n",
+        b"* 1 FETCH (UID 4 MODSEQ (9))\r\n* 2 FETCH (MODSEQ (10) UID 7)\r\n",
         b'* 1 FETCH (UID 1 INTERNALDATE "04-Dec-2026 02:34:36 +0000" BODY[] {40}\r\n',
         # A message whose text mentions these words is not a response.
         b"Subject: 3 EXISTS in the FETCH (demo)\r\nthe 2 EXPUNGE rule and FETCH (FLAGS)\r\n",
@@ -44,6 +44,13 @@ def test_a_change_the_server_tells_of_on_its_own_is_noticed(chunk: bytes) -> Non
 )
 def test_answers_and_message_text_are_not_reports(chunk: bytes) -> None:
     assert not reports_change(chunk)
+
+
+def test_with_qresync_a_flag_change_carries_the_uid_and_is_news_unless_flags_were_asked() -> None:
+    # RFC 7162 §3.2.4: once QRESYNC is enabled every FETCH carries the UID.
+    chunk = b"* SEARCH 1\r\n* 1 FETCH (UID 4 FLAGS (Tracked) MODSEQ (9))\r\nA1 OK\r\n"
+    assert reports_change(chunk)
+    assert not reports_change(chunk, flags_asked=True)  # the flag round reads it
 
 
 def test_vanished_responses_name_each_uid_of_their_sets() -> None:
@@ -58,6 +65,7 @@ class _Protocol:
     def __init__(self) -> None:
         self.incomplete_line = b""
         self.current_command = None
+        self.pending_sync_command = None
         self.lines: list[bytes] = []
 
     def data_received(self, data: bytes) -> None:  # pragma: no cover - replaced

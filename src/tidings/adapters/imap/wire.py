@@ -41,7 +41,7 @@ def install_receiver(
     def receive(data: bytes) -> None:
         nonlocal carry
         # A substring test first: the regular expression alone costs more than parsing.
-        if reports_change(data):
+        if reports_change(data, asks_flags(protocol.pending_sync_command)):
             on_change()
         if on_vanished is not None and (carry or b"VANISHED" in data):
             text = carry + data
@@ -82,13 +82,23 @@ def vanished_uids(data: bytes) -> list[int]:
     return found
 
 
-def reports_change(data: bytes) -> bool:
+def asks_flags(command: object) -> bool:
+    """Whether the command in flight asked for FLAGS (its answers carry them)."""
+    if command is None:
+        return False
+    words = [getattr(command, "name", ""), *getattr(command, "args", ())]
+    return any("FLAGS" in str(word).upper() for word in words)
+
+
+def reports_change(data: bytes, flags_asked: bool = False) -> bool:
     """Whether a chunk from the server tells of new, expunged or changed mail on its own:
     EXISTS, EXPUNGE or VANISHED (RFC 7162 §3.2.10: what EXPUNGE becomes once QRESYNC is
     enabled), or a FETCH without a UID (RFC 3501 §7.4.2: a flag change made
     elsewhere, which Dovecot reports at the end of whatever command comes next, even of a
     ``UID FETCH … (CHANGEDSINCE n)`` whose own answer was computed before the change).
-    Answers to Tidings' commands, all UID commands, carry the UID."""
+    Answers to Tidings' commands, all UID commands, carry the UID. Once QRESYNC is enabled
+    every FETCH carries the UID (RFC 7162 §3.2.4): a FETCH with FLAGS is then news unless the
+    command in flight asked for FLAGS (``flags_asked``), whose answers a flag round reads."""
     # Substring tests first: a regular expression over every chunk costs more than parsing.
     if (b"EXISTS" in data or b"EXPUNGE" in data or b"VANISHED" in data) and _UNSOLICITED.search(
         data
@@ -99,7 +109,9 @@ def reports_change(data: bytes) -> bool:
         start = data.rfind(b"\n", 0, at) + 1
         end = data.find(b"\n", at)
         line = data[start:] if end == -1 else data[start:end]
-        if _FETCH_LINE.match(line) and b"UID " not in line.upper():
-            return True
+        if _FETCH_LINE.match(line):
+            upper = line.upper()
+            if b"UID " not in upper or (b"FLAGS (" in upper and not flags_asked):
+                return True
         at = data.find(b" FETCH (", at + 1)
     return False
