@@ -40,6 +40,16 @@ class DovecotCategories:
         flags = self._dovecot.flags(address, self._dovecot.uid_of(address, message_id))
         return {flag for flag in flags if not flag.startswith("\\")}
 
+    def move(self, address: str, message_id: str, source: str, destination: str) -> None:
+        if destination not in self._dovecot.folders(address):
+            self._dovecot.create_folder(address, destination)
+        uid = self._dovecot.uid_of(address, message_id, source)
+        self._dovecot.move(address, uid, source, destination)
+
+    def delete(self, address: str, message_id: str, folder: str = "INBOX") -> None:
+        uid = self._dovecot.uid_of(address, message_id, folder)
+        self._dovecot.doveadm("expunge", "-u", address, "mailbox", folder, "uid", str(uid))
+
 
 class DovecotSource(DovecotCategories):
     """Dovecot with IMAP or POP3 behind it; cursors are UIDVALIDITY and UIDs, or UIDLs."""

@@ -68,3 +68,16 @@ class CategorySource(MailSource, Protocol):
     def categories(self, address: str, message_id: str) -> set[str]:
         """The categories on a message of the Inbox, as the system names them."""
         ...
+
+
+class MovingSource(MailSource, Protocol):
+    """A mail source with folders (``has_folders``) whose messages a person moves between
+    folders or deletes, as a mail client does."""
+
+    def move(self, address: str, message_id: str, source: str, destination: str) -> None:
+        """Move the message with this Message-ID from folder ``source`` to ``destination``."""
+        ...
+
+    def delete(self, address: str, message_id: str, folder: str = "INBOX") -> None:
+        """Delete the message with this Message-ID from ``folder`` for good."""
+        ...

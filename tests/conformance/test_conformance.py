@@ -4,7 +4,8 @@ Dovecot, Microsoft Graph, Exchange Web Services and Gmail against their contract
 New mail becomes one activity; a folder rule applies; a lost cursor re-syncs without
 duplicates; throttling waits; bad credentials alert and do not enable; outgoing sends once;
 the tracked category set tracks (before the first sync too), removed untracks, and Tidings
-writes its own once.
+writes its own once; an email moved into a tracked folder takes its regarding, one moved out
+of it is untracked, one deleted keeps its activity.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.builders import Org, make_email
-from tests.conformance.source import CategorySource, MailSource
+from tests.conformance.source import CategorySource, MailSource, MovingSource
 from tests.conformance.sources import SOURCES
 from tests.integration.sync_run import SyncRun, org_syncing, service_for
 from tests.waiting import wait_until
@@ -273,3 +274,81 @@ def test_tidings_writes_its_category_once_onto_what_it_tracks(
 def _until(condition: Callable[[], bool], timeout: float = 20) -> None:
     """Wait for the mail system's own state to hold."""
     wait_until(condition, timeout, "the mail system's state")
+
+
+def _moving(source: MailSource) -> MovingSource:
+    if not source.has_folders:
+        pytest.skip(f"{source.name} has only an Inbox")
+    return source  # type: ignore[return-value]
+
+
+def _held(org: Org, message_id: str) -> tuple[Outcome | None, str, int | None]:
+    """Outcome, summary and activity of the copy that holds the email's activity."""
+    stories = [s for s in org.tidings.explain.by_message_id(message_id) if s.activity_id]
+    if len(stories) != 1:
+        return None, "", None
+    return stories[0].outcome, stories[0].summary, stories[0].activity_id
+
+
+def _regardings(org: Org) -> list[tuple[int | None, object]]:
+    return [(a.id, a.regarding) for a in org.tidings.queries.activities(ActivityFilter()).items]
+
+
+def test_a_move_into_a_tracked_folder_sets_its_regarding_on_the_same_activity(
+    source: MailSource, org_run: tuple[Org, SyncRun]
+) -> None:
+    moving = _moving(source)
+    org, run = org_run
+    org.add_folder_rule("dana", "Contoso", org.records["deal"])
+    # The folder exists before sync starts, as a tracked folder does.
+    source.deliver(DANA, make_email(subject="Other", message_id="<o@c.example>"), "Contoso")
+    source.deliver(DANA, make_email(subject="Seats", message_id="<seats@c.example>"))
+    run.start(service_for(run))
+    run.wait_for(lambda: _held(org, "<seats@c.example>")[0] is Outcome.TRACKED)
+    activity_id = _held(org, "<seats@c.example>")[2]
+    moving.move(DANA, "<seats@c.example>", "INBOX", "Contoso")
+    moved = "tracked because it was moved into the tracked folder 'Contoso'"
+    run.wait_for(lambda: _held(org, "<seats@c.example>")[1].startswith(moved))
+    run.stop()
+    assert (activity_id, org.records["deal"]) in _regardings(org)
+    assert len(_regardings(org)) == 2  # Other, and Seats once
+
+
+def test_a_move_out_of_a_tracked_folder_untracks_and_keeps_the_activity(
+    source: MailSource, org_run: tuple[Org, SyncRun]
+) -> None:
+    moving = _moving(source)
+    org, run = org_run
+    _set_track_incoming(org, TrackIncoming.NONE)
+    org.add_folder_rule("dana", "Contoso", org.records["deal"])
+    source.deliver(DANA, make_email(subject="Seats", message_id="<seats@c.example>"), "Contoso")
+    run.start(service_for(run))
+    run.wait_for(lambda: _held(org, "<seats@c.example>")[0] is Outcome.TRACKED)
+    activity_id = _held(org, "<seats@c.example>")[2]
+    moving.move(DANA, "<seats@c.example>", "Contoso", "INBOX")
+    run.wait_for(lambda: _held(org, "<seats@c.example>")[0] is Outcome.NOT_TRACKED)
+    run.stop()
+    assert _held(org, "<seats@c.example>") == (
+        Outcome.NOT_TRACKED,
+        "not tracked: untracked because it was moved out of the tracked folder 'Contoso'",
+        activity_id,
+    )
+    assert _regardings(org) == [(activity_id, org.records["deal"])]
+
+
+def test_a_deleted_email_keeps_its_activity_and_says_it_left_the_synced_folders(
+    source: MailSource, org_run: tuple[Org, SyncRun]
+) -> None:
+    moving = _moving(source)
+    org, run = org_run
+    source.deliver(DANA, make_email(subject="Seats", message_id="<seats@c.example>"))
+    run.start(service_for(run))
+    run.wait_for(lambda: _held(org, "<seats@c.example>")[0] is Outcome.TRACKED)
+    activity_id = _held(org, "<seats@c.example>")[2]
+    moving.delete(DANA, "<seats@c.example>")
+    run.wait_for(lambda: "no longer in" in _held(org, "<seats@c.example>")[1])
+    run.stop()
+    outcome, summary, held = _held(org, "<seats@c.example>")
+    assert (outcome, held) == (Outcome.TRACKED, activity_id)
+    assert summary.startswith("tracked; no longer in the mailbox's synced folders")
+    assert _regardings(org) == [(activity_id, None)]

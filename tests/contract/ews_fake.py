@@ -3,10 +3,16 @@ adapter asks through exchangelib, served over HTTPS on a free loopback port.
 
 Written from Microsoft's EWS reference:
 
-- SyncFolderItems (SyncState, MaxChangesReturned, IncludesLastItemInRange, Changes/Create and
-  Changes/Update, AdditionalProperties item:Categories):
+- SyncFolderItems (SyncState, MaxChangesReturned, IncludesLastItemInRange, Changes/Create,
+  Changes/Update and Changes/Delete, AdditionalProperties item:Categories):
   https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/syncfolderitems-operation
   https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/changes-items
+  https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/delete-ews-sync
+- A move gives the item a new ItemId in its new folder (MoveItem returns it):
+  https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/moveitem-operation;
+  a delete or a move out is a Delete in the old folder's changes, a DeletedEvent or MovedEvent
+  to its subscribers:
+  https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/movedevent
 - UpdateItem (SetItemField / DeleteItemField of item:Categories, ConflictResolution,
   ConflictResults): https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/updateitem-operation
   and Categories (ArrayOfStringsType):
@@ -174,6 +180,19 @@ class FakeEwsServer:
         with self._lock:
             mailbox = self._store.mailboxes[address.lower()]
             self._store.set_categories(mailbox, self.find(address, message_id), categories)
+
+    def move(self, address: str, message_id: str, folder: str) -> str:
+        """A person moves an item (by ItemId or Message-ID) to ``folder``; its new ItemId."""
+        with self._lock:
+            mailbox = self._store.mailboxes[address.lower()]
+            target = mailbox.folder_by_path(folder)
+            return self._store.move(mailbox, self.find(address, message_id), target)
+
+    def delete(self, address: str, message_id: str) -> None:
+        """A person deletes an item for good (a hard delete: no Deleted Items copy)."""
+        with self._lock:
+            mailbox = self._store.mailboxes[address.lower()]
+            self._store.delete(mailbox, self.find(address, message_id))
 
     def categories(self, address: str, message_id: str) -> list[str]:
         with self._lock:

@@ -73,7 +73,32 @@ class Subscriptions:
         """Queue a ModifiedEvent (an item's properties changed) for its folder's subscribers."""
         self._queue(address, folder_id, item_id, ("ModifiedEvent",))
 
-    def _queue(self, address: str, folder_id: str, item_id: str, kinds: tuple[str, ...]) -> None:
+    def item_deleted(self, address: str, folder_id: str, item_id: str) -> None:
+        """Queue a DeletedEvent for the subscribers of the folder the item left."""
+        self._queue(address, folder_id, item_id, ("DeletedEvent",))
+
+    def item_moved(
+        self, address: str, old_folder_id: str, folder_id: str, old_id: str, item_id: str
+    ) -> None:
+        """Queue a MovedEvent for the subscribers of either folder (MovedEvent: ItemId and
+        ParentFolderId where it is now, OldItemId and OldParentFolderId where it was)."""
+        old = (
+            f'<t:OldItemId Id={quoteattr(old_id)} ChangeKey="CQAAAA=="/>'
+            f'<t:OldParentFolderId Id={quoteattr(old_folder_id)} ChangeKey="AQAAAA=="/>'
+        )
+        for folder in dict.fromkeys((old_folder_id, folder_id)):
+            self._queue(address, folder, item_id, ("MovedEvent",), parent=folder_id, extra=old)
+
+    def _queue(
+        self,
+        address: str,
+        folder_id: str,
+        item_id: str,
+        kinds: tuple[str, ...],
+        *,
+        parent: str | None = None,
+        extra: str = "",
+    ) -> None:
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         for subscription in self._subscriptions.values():
             if subscription.address != address or folder_id not in subscription.folder_ids:
@@ -83,7 +108,8 @@ class Subscriptions:
                     subscription.pending.append(
                         f"<t:{kind}><t:TimeStamp>{stamp}</t:TimeStamp>"
                         f'<t:ItemId Id={quoteattr(item_id)} ChangeKey="CQAAAA=="/>'
-                        f'<t:ParentFolderId Id={quoteattr(folder_id)} ChangeKey="AQAAAA=="/>'
+                        f"<t:ParentFolderId Id={quoteattr(parent or folder_id)} "
+                        f'ChangeKey="AQAAAA=="/>{extra}'
                         f"</t:{kind}>"
                     )
             if self._loop is not None:

@@ -11,6 +11,7 @@ import base64
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from xml.sax.saxutils import quoteattr
 
 from tests.contract import ews_soap as soap
 from tests.contract.ews_soap import EwsFault
@@ -67,8 +68,9 @@ def find_folder(store: Store, mailbox: Mailbox, operation: ET.Element) -> str:
 
 
 def sync_folder_items(store: Store, mailbox: Mailbox, operation: ET.Element) -> str:
-    """Create and Update changes after the sync state, at most MaxChangesReturned of them
-    (an item that left the folder since is passed over)."""
+    """Create, Update and Delete changes after the sync state, at most MaxChangesReturned of
+    them (a Create or Update of an item that left the folder since is passed over: its Delete
+    follows)."""
     wanted = operation.find(f"{{{soap.M}}}SyncFolderId/*")
     folder = store.resolve(mailbox, wanted) if wanted is not None else None
     if folder is None:
@@ -89,10 +91,13 @@ def sync_folder_items(store: Store, mailbox: Mailbox, operation: ET.Element) -> 
     end = start + len(window)
     fields = soap.requested_fields(operation)
     changes = "".join(
-        f"<t:{kind}>{soap.message_xml(i, item.received_at, None, fields, item.categories)}"
+        f'<t:Delete><t:ItemId Id={quoteattr(i)} ChangeKey="CQAAAA=="/></t:Delete>'
+        if kind == "Delete"
+        else f"<t:{kind}>{soap.message_xml(i, item.received_at, None, fields, item.categories)}"
         f"</t:{kind}>"
         for kind, i in window
-        if (item := store.items.get(i)) is not None and item.folder_id == folder.id
+        if kind == "Delete"
+        or ((item := store.items.get(i)) is not None and item.folder_id == folder.id)
     )
     last = "true" if end >= len(folder.log) else "false"
     content = (

@@ -45,6 +45,14 @@ class FakeEwsCategories:
     def categories(self, address: str, message_id: str) -> set[str]:
         return set(self.server.categories(address, message_id))
 
+    def move(self, address: str, message_id: str, source: str, destination: str) -> None:
+        if destination.upper() != "INBOX":
+            self.server.create_folder(address, destination)
+        self.server.move(address, message_id, destination)
+
+    def delete(self, address: str, message_id: str, folder: str = "INBOX") -> None:
+        self.server.delete(address, message_id)
+
 
 class EwsSource(FakeEwsCategories):
     """Exchange Server through EWS, served by ``FakeEwsServer``."""

@@ -3,8 +3,10 @@ distinguished id), items with their MIME bytes, and the sync states handed out.
 
 Sync states are opaque to clients (base64 of where the folder's change log was read up to);
 forgetting them bumps an epoch so every earlier state reads as ErrorInvalidSyncStateData.
-The log holds a Create when an item arrives and an Update when its categories change
-(SyncFolderItems reports both: learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/changes-items).
+The log holds a Create when an item arrives, an Update when its categories change and a
+Delete when it leaves (deleted, or moved out: the moved item is a Create, under a new ItemId,
+in its new folder). SyncFolderItems reports all three:
+learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/changes-items.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ class Folder:
     parent_id: str | None
     name: str
     items: list[str] = field(default_factory=list)
-    #: ("Create" or "Update", item id), in the order they happened.
+    #: ("Create", "Update" or "Delete", item id), in the order they happened.
     log: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -120,6 +122,28 @@ class Store:
         item.categories = list(categories)
         mailbox.folders[item.folder_id].log.append(("Update", item.id))
         self.subscriptions.item_modified(mailbox.address, item.folder_id, item.id)
+
+    def move(self, mailbox: Mailbox, item: Item, target: Folder) -> str:
+        """The item leaves its folder (a Delete there) and comes into ``target`` under a new
+        ItemId (a Create); subscribers of both hear a MovedEvent."""
+        source = mailbox.folders[item.folder_id]
+        source.items.remove(item.id)
+        source.log.append(("Delete", item.id))
+        del self.items[item.id]
+        moved = Item(self._new_id("item"), target.id, item.received_at, item.raw, item.categories)
+        self.items[moved.id] = moved
+        target.items.append(moved.id)
+        target.log.append(("Create", moved.id))
+        self.subscriptions.item_moved(mailbox.address, source.id, target.id, item.id, moved.id)
+        return moved.id
+
+    def delete(self, mailbox: Mailbox, item: Item) -> None:
+        """The item is gone for good: a Delete in its folder's log, a DeletedEvent."""
+        folder = mailbox.folders[item.folder_id]
+        folder.items.remove(item.id)
+        folder.log.append(("Delete", item.id))
+        del self.items[item.id]
+        self.subscriptions.item_deleted(mailbox.address, folder.id, item.id)
 
     def resolve(self, mailbox: Mailbox, wanted: ET.Element) -> Folder | None:
         """A FolderId or DistinguishedFolderId element (whose Mailbox must be this one)."""

@@ -152,6 +152,12 @@ class FakeGmailServer(GmailEndpoints):
         self._published(address)
         return message_id
 
+    def delete(self, address: str, message_id: str) -> None:
+        """Delete a message for good (users.messages.delete), as a person emptying the Trash."""
+        with self._lock:
+            self.mailboxes[address].delete_message(message_id)
+        self._published(address)
+
     def relabel(
         self, address: str, message_id: str, add: tuple[str, ...] = (), remove: tuple[str, ...] = ()
     ) -> None:

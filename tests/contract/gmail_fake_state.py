@@ -6,8 +6,12 @@ mailbox for the calls Tidings makes:
 - every change to a mailbox gets a history record with a growing id; ids rise with gaps
   (https://developers.google.com/workspace/gmail/api/guides/sync);
 - a history record lists messages added (``messagesAdded``, with the labels the message
-  arrived with) or labels added and removed (``labelsAdded``/``labelsRemoved``), see
-  https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.history/list;
+  arrived with), messages deleted for good (``messagesDeleted``: "Messages deleted (not
+  Trashed) from the mailbox"; a message trashed is a label change, TRASH added) or labels
+  added and removed (``labelsAdded``/``labelsRemoved``), see
+  https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.history/list
+  (and users.messages.delete,
+  https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.messages/delete);
 - ``messages.list`` answers newest first, filtered by label ids and the ``after:`` search
   operator (https://support.google.com/mail/answer/7190);
 - old history ids expire: here when a test says so.
@@ -52,7 +56,7 @@ class FakeMessage:
 
 @dataclass(frozen=True)
 class HistoryRecord:
-    """One change: ``kind`` is messageAdded, labelAdded or labelRemoved."""
+    """One change: ``kind`` is messageAdded, messageDeleted, labelAdded or labelRemoved."""
 
     id: int
     kind: str
@@ -60,7 +64,8 @@ class HistoryRecord:
     thread_id: str
     #: The labels added or removed (labelAdded/labelRemoved); empty for messageAdded.
     changed: tuple[str, ...]
-    #: The message's labels once the change was made.
+    #: The message's labels once the change was made (a deleted message's last labels: the
+    #: documentation does not say, and a history.list filtered by label must still name it).
     labels_after: tuple[str, ...]
 
     def matches(self, label_id: str | None, kinds: set[str]) -> bool:
@@ -74,6 +79,8 @@ class HistoryRecord:
         record: dict[str, object] = {"id": str(self.id), "messages": [message]}
         if self.kind == "messageAdded":
             record["messagesAdded"] = [{"message": labelled}]
+        elif self.kind == "messageDeleted":
+            record["messagesDeleted"] = [{"message": labelled}]
         elif self.kind == "labelAdded":
             record["labelsAdded"] = [{"message": labelled, "labelIds": list(self.changed)}]
         else:
@@ -142,6 +149,12 @@ class FakeMailbox:
             self.history_id += HISTORY_GAP
             message.history_id = self.history_id
             self._record("labelAdded", message, tuple(added))
+
+    def delete_message(self, message_id: str) -> None:
+        """users.messages.delete: gone for good, told as ``messagesDeleted``."""
+        message = self.messages.pop(message_id)
+        self.history_id += HISTORY_GAP
+        self._record("messageDeleted", message, ())
 
     def _record(self, kind: str, message: FakeMessage, changed: tuple[str, ...]) -> None:
         self.history.append(

@@ -89,6 +89,14 @@ class GmailSource:
     def sent(self, address: str) -> list[bytes]:
         return self.fake.sent(address)
 
+    def move(self, address: str, message_id: str, source: str, destination: str) -> None:
+        # A move in Gmail's web client: the one label off, the other on (the id stays).
+        found = self.fake.find(address, message_id)
+        self.fake.relabel(address, found, add=(destination,), remove=(source,))
+
+    def delete(self, address: str, message_id: str, folder: str = "INBOX") -> None:
+        self.fake.delete(address, self.fake.find(address, message_id))
+
 
 @contextmanager
 def gmail_source(directory: Path) -> Iterator[GmailSource]:

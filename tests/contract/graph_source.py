@@ -99,6 +99,17 @@ class GraphSource:
     def categories(self, address: str, message_id: str) -> set[str]:
         return set(self.graph.categories(address, message_id))
 
+    def move(self, address: str, message_id: str, source: str, destination: str) -> None:
+        self.graph.move(address, self._immutable_id(address, message_id), destination)
+
+    def delete(self, address: str, message_id: str, folder: str = "INBOX") -> None:
+        self.graph.delete(address, self._immutable_id(address, message_id))
+
+    def _immutable_id(self, address: str, message_id: str) -> str:
+        with self.graph.lock:
+            mailbox = self.graph.mailboxes[address.lower()]
+            return self.graph.find(mailbox, message_id).immutable_id
+
 
 @contextmanager
 def graph_source(directory: Path) -> Iterator[GraphSource]:

@@ -15,6 +15,7 @@ from tidings.adapters.gmail.contract import (
     added_to_label,
     parse_error,
     pushed_address,
+    removed_from_label,
 )
 from tidings.adapters.gmail.push import GmailPushHub
 
@@ -38,6 +39,18 @@ def test_new_in_a_label_means_arrived_with_it_or_had_it_added() -> None:
         {"id": "14", "labelsAdded": [{"message": {"id": "a"}, "labelIds": ["INBOX"]}]},
     ]
     assert added_to_label(records, "INBOX") == ["a", "c"]
+
+
+def test_gone_from_a_label_means_deleted_or_the_label_taken_off_and_not_given_back() -> None:
+    records = [
+        {"id": "10", "messagesDeleted": [{"message": {"id": "a", "labelIds": ["INBOX"]}}]},
+        {"id": "11", "labelsRemoved": [{"message": {"id": "b"}, "labelIds": ["INBOX"]}]},
+        {"id": "12", "labelsRemoved": [{"message": {"id": "c"}, "labelIds": ["UNREAD"]}]},
+        {"id": "13", "labelsRemoved": [{"message": {"id": "d"}, "labelIds": ["INBOX"]}]},
+        {"id": "14", "labelsAdded": [{"message": {"id": "d"}, "labelIds": ["INBOX"]}]},
+    ]
+    # d was moved out and back within the page: where it ends is what counts.
+    assert removed_from_label(records, "INBOX") == ["a", "b"]
 
 
 def test_google_error_bodies_give_their_first_reason() -> None:

@@ -79,6 +79,7 @@ def test_fetch_items_without_a_literal_are_skipped() -> None:
 def test_idle_pushes_that_matter_are_new_expunged_or_changed_mail() -> None:
     assert is_change([b"3 EXISTS", b"2 RECENT"])
     assert is_change([b"2 EXPUNGE"])
+    assert is_change([b"VANISHED 7:9"])  # an expunge once QRESYNC is enabled
     assert not is_change([b"OK Still here"])
     assert not is_change("stop_wait_server_push")
 

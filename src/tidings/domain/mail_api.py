@@ -25,6 +25,9 @@ class DeltaPage:
     #: The categories (Outlook categories, Gmail labels) of messages the page reported new
     #: or changed, by id, where the vendor reports them: the tracked category is read here.
     categories: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: The vendor's ids of messages that left the folder (deleted, or moved out): Graph
+    #: ``@removed``, EWS ``Delete``, Gmail ``messagesDeleted`` or the folder's label removed.
+    removed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

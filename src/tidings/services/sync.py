@@ -23,7 +23,10 @@ After each catch-up of an IMAP folder a flag round (``sync_flags``) reads what c
 its messages' flags since the HIGHESTMODSEQ it handled (CONDSTORE; a bounded re-read
 without), tracks what a person marked with the tracked category and untracks what they
 unmarked, and writes the category onto what Tidings tracked. A mail-API folder's pages carry
-its messages' categories the same way (``sync_categories``).
+its messages' categories the same way (``sync_categories``). The round first looks for what
+left the folder (``sync_departures``: QRESYNC's VANISHED, or a bounded UID SEARCH); what left,
+and what each catch-up kept that another synced folder holds too, settle the activity by
+where the email is now (``departures``).
 
 A server profile's *maximum concurrent connections* holds for all its folders together: when
 they are more, all but one of the allowed connections stay with folders of their own, and
@@ -62,9 +65,11 @@ from tidings.domain.sync import (
     is_unchanged,
 )
 from tidings.services.category_tracking import CategoryTracking
+from tidings.services.departures import Departures
 from tidings.services.ports import Clock, SecretBox, UnitOfWork
 from tidings.services.sync_categories import ApiCategories
 from tidings.services.sync_delta import DeltaRound
+from tidings.services.sync_departures import DepartureRound
 from tidings.services.sync_flags import FlagRound
 from tidings.services.sync_model import (
     API_KINDS,
@@ -141,7 +146,12 @@ class SyncService:
             uow_factory, ingest, clock, self.status, chunk=chunk, listener=listener
         )
         categories = CategoryTracking(uow_factory, clock)
-        self._flags = FlagRound(categories, self.status, listener=listener)
+        self._departures = Departures(uow_factory, clock)
+        departure_round = DepartureRound(self._departures, self.status, listener=listener)
+        self._flags = FlagRound(
+            categories, self.status, listener=listener, departures=departure_round
+        )
+        self._delta.departures = self._departures
         self._delta.categories = ApiCategories(categories, listener)
 
     @property
@@ -454,6 +464,12 @@ class SyncService:
             ]
             try:
                 results = await asyncio.to_thread(self._ingest.ingest_batch, batch) if batch else []
+                # An email kept in another folder too may be the arriving half of a move.
+                moved = await asyncio.to_thread(
+                    self._departures.arrived,
+                    target.mailbox_id,
+                    [r.raw_message_id for r in results if not r.repeated],
+                )
             except BaseException:
                 if fetching is not None:
                     fetching.cancel()
@@ -474,8 +490,8 @@ class SyncService:
                 )
             await asyncio.to_thread(self.status.save_cursor, cursor)
             done += len(results)
-            if results and self._listener is not None:
-                self._listener(Ingested(target, results))
+            if (results or moved) and self._listener is not None:
+                self._listener(Ingested(target, [*results, *moved]))
         if not chunks:
             if first_sync and since is not None and status.uidnext is not None:
                 # Mail older than "process email received after" is passed over for good:

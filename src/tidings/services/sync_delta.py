@@ -11,7 +11,8 @@ all hand out an opaque cursor and, given it back, the messages added since. The 
 A message is named for good by its vendor id, so the raw store's origins say which ids are
 already taken: a cursor lost, expired or rolled back re-reads the folder without fetching,
 let alone tracking, anything twice. The cursor moves only after every message of its page is
-committed, so a crash at any point loses nothing.
+committed, so a crash at any point loses nothing. The ids a page reports removed left the
+folder: ``Departures`` carries that (and the other half of a move) to the activity.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tidings.domain.errors import CursorExpiredError
 from tidings.domain.mail_api import DeltaPage
 from tidings.domain.message import MessageOrigin
 from tidings.domain.sync import FolderCursor, SyncMode
+from tidings.services.departures import Departures
 from tidings.services.sync_categories import ApiCategories
 from tidings.services.sync_model import (
     API_UIDVALIDITY,
@@ -42,6 +44,8 @@ class DeltaRound(FolderRound):
 
     #: Reads and writes the tracked category (none: categories are left alone).
     categories: ApiCategories | None = None
+    #: Carries what left the folder, and what arrived from another, to the activity.
+    departures: Departures | None = None
 
     async def catch_up(self, target: SyncTarget, session: DeltaSession) -> int:
         """Ingest every message the folder gained since its cursor; returns how many."""
@@ -85,6 +89,17 @@ class DeltaRound(FolderRound):
                 if batch:
                     results += await asyncio.to_thread(self._ingest.ingest_batch, batch)
             done += len(results)
+            if self.departures is not None:
+                kept = [r.raw_message_id for r in results if not r.repeated]
+                results += await asyncio.to_thread(self.departures.arrived, target.mailbox_id, kept)
+                if page.added:  # a page names a message's last state: back first, then gone
+                    results += await asyncio.to_thread(
+                        self.departures.returned, *key, API_UIDVALIDITY, list(page.added)
+                    )
+                if page.removed:
+                    results += await asyncio.to_thread(
+                        self.departures.departed, *key, API_UIDVALIDITY, list(page.removed)
+                    )
             if self.categories is not None:
                 await self.categories.read(target, _with_fetched(page, fetched_categories))
                 if not page.more:

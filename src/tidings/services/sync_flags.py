@@ -34,6 +34,7 @@ from tidings.domain.errors import MailServerError
 from tidings.domain.sync import FolderStatus
 from tidings.domain.tracked_category import FlagState, keyword_allowed
 from tidings.services.category_tracking import CategoryTracking, imap_states
+from tidings.services.sync_departures import DepartureRound
 from tidings.services.sync_model import Ingested, SyncEvent, SyncTarget
 from tidings.services.sync_status import SyncStatusBoard
 
@@ -70,8 +71,11 @@ class FlagRound:
         listener: Callable[[SyncEvent], None] | None = None,
         rescan_limit: int = RESCAN_LIMIT,
         use_condstore: bool = True,
+        departures: DepartureRound | None = None,
     ) -> None:
         self._categories = categories
+        #: Runs first in each round, reading from the same ``since`` (``sync_departures``).
+        self._departures = departures
         self._status = status
         self._listener = listener
         self._rescan_limit = rescan_limit
@@ -88,15 +92,17 @@ class FlagRound:
         return stored.highest_modseq if stored is not None else None
 
     async def run(self, target: SyncTarget, session: object, since: int | None) -> None:
-        """One round: read changes, track and untrack, write the category, move the MODSEQ.
+        """One round: what left the folder first, then read changes, track and untrack,
+        write the category, move the MODSEQ.
 
         Should the connection fail first, the cursor's HIGHESTMODSEQ goes back to ``since``:
         the catch-up before may have stored SELECT's, past changes this round never read.
         """
-        if not isinstance(session, FlagSession):
-            return
         try:
-            await self._round(target, session, since)
+            if self._departures is not None:
+                await self._departures.run(target, session, since)
+            if isinstance(session, FlagSession):
+                await self._round(target, session, since)
         except MailServerError:
             await self._restore((target.mailbox_id, target.folder), since)
             raise

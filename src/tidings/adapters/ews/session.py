@@ -4,16 +4,17 @@ The folder's SyncState is the cursor. One ``changes`` call is one SyncFolderItem
 at most ``page_size`` changes; ``IncludesLastItemInRange`` false means another page follows.
 Only Create changes are new mail; Create and Update changes carry each item's categories
 (item:Categories), where a person's "Tracked" category is read, and ``add_category`` writes
-Tidings' own with UpdateItem (deletions and read flags are not tracked). Items come back by
-ItemId, with their MIME content, from GetItem.
+Tidings' own with UpdateItem. Delete changes (an item deleted, or moved out: a moved item
+has a new ItemId in its new folder) are the page's ``removed``; read flags are not followed.
+Items come back by ItemId, with their MIME content, from GetItem.
 
 Between rounds the session listens on a streaming subscription to the folder, made when it
 opens: GetStreamingEvents holds one HTTP response open and ends it at the first event that
-may mean new mail (NewMail, Created, Moved or Copied), or when its window (at most 30
-minutes) closes. The subscription comes first so that nothing arriving during a round is
-missed: its events wait at the server for the next connection. A server that refuses
-streaming subscriptions, or a profile whose ``notifications`` option is ``polling``, leaves
-the folder polled. Each listening folder holds an HTTP connection and a thread.
+may mean new mail (NewMail, Created, Moved or Copied) or mail gone (Deleted), or when its
+window (at most 30 minutes) closes. The subscription comes first so that nothing arriving
+during a round is missed: its events wait at the server for the next connection. A server
+that refuses streaming subscriptions, or a profile whose ``notifications`` option is
+``polling``, leaves the folder polled. Each listening folder holds an HTTP connection and a thread.
 
 SyncFolderItems: https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/syncfolderitems-operation
 Streaming notifications: https://learn.microsoft.com/en-us/exchange/client-developer/exchange-web-services/notification-subscriptions-mailbox-events-and-ews-in-exchange
@@ -48,7 +49,14 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 100
 INBOX = "INBOX"
 #: Events that may bring a message into the folder, or change its categories.
-EVENT_TYPES = ["NewMailEvent", "CreatedEvent", "MovedEvent", "CopiedEvent", "ModifiedEvent"]
+EVENT_TYPES = [
+    "NewMailEvent",
+    "CreatedEvent",
+    "MovedEvent",
+    "CopiedEvent",
+    "ModifiedEvent",
+    "DeletedEvent",
+]
 #: A stream cut short after this many seconds was working: look, then listen again. One cut
 #: sooner is a failure, left to the engine's back-off so that it cannot spin.
 ESTABLISHED_SECONDS = 5.0
@@ -125,11 +133,13 @@ class EwsFolderSession:
             self._listed.clear()
         self._listed.update((item.id, item) for item in listed)
         categories = tuple((item.id, tuple(item.categories or ())) for item in listed)
+        removed = tuple(item.id for kind, item in changes if kind == SyncFolderItems.DELETE)
         return DeltaPage(
             added,
             str(service.sync_state),
             more=not service.includes_last_item_in_range,
             categories=categories,
+            removed=removed,
         )
 
     async def add_category(self, ids: Sequence[str], category: str) -> None:

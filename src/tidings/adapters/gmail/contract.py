@@ -90,6 +90,34 @@ def added_to_label(records: list[dict[str, Any]], label_id: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def removed_from_label(records: list[dict[str, Any]], label_id: str) -> list[str]:
+    """Message ids a history page shows leaving ``label_id``: deleted (``messagesDeleted``)
+    or the label taken off (``labelsRemoved``, a move out), and not given it back later on
+    the same page (history order decides), in history order."""
+    state: dict[str, bool] = {}
+    for record in records:
+        for kind in ("messagesAdded", "labelsAdded", "labelsRemoved", "messagesDeleted"):
+            for entry in record.get(kind, []):
+                message = entry.get("message", {})
+                if "id" not in message:
+                    continue
+                changed = [str(x) for x in entry.get("labelIds", [])]
+                labels = [str(x) for x in message.get("labelIds", [])]
+                if kind == "messagesDeleted":
+                    gone = True
+                elif kind == "labelsRemoved":
+                    if label_id not in changed:
+                        continue
+                    gone = True
+                elif label_id in (changed if kind == "labelsAdded" else labels):
+                    gone = False
+                else:
+                    continue
+                state.pop(str(message["id"]), None)
+                state[str(message["id"])] = gone
+    return [message_id for message_id, gone in state.items() if gone]
+
+
 def labels_by_message(records: list[dict[str, Any]], label_id: str) -> dict[str, list[str]]:
     """Each message's labels (ids) after the last change a history page shows of it, for the
     messages that carry ``label_id`` then (users.history.list: every ``messagesAdded``,

@@ -7,8 +7,9 @@ synchronization guide (https://developers.google.com/workspace/gmail/api/guides/
     no cursor ──getProfile: historyId H──▶ messages.list(label, after:) page by page
                                             │ cursor "list:H:after:pageToken" while pages remain
                                             ▼
-    cursor H ──history.list(startHistoryId=H, labelId, messageAdded+labelAdded+labelRemoved)
-       ▲                                    ──▶ new ids, and each message's labels by name
+    cursor H ──history.list(startHistoryId=H, labelId, messageAdded+messageDeleted+
+       ▲                    labelAdded+labelRemoved) ──▶ new ids, ids gone from the label
+       │                                                 (removed), each message's labels
        ▲                                    │ cursor = last record's id while pages remain,
        └────────────────────────────────────┘ then the mailbox's historyId
     404 (H too old) ──▶ CursorExpiredError: sync lists the folder again
@@ -40,6 +41,7 @@ from tidings.adapters.gmail.contract import (
     label_query,
     labels_by_message,
     listed_ids,
+    removed_from_label,
     to_api_message,
 )
 from tidings.adapters.gmail.push import GmailPushHub, PushWaiter
@@ -150,7 +152,7 @@ class GmailFolderSession:
         params = {
             "startHistoryId": start,
             "labelId": self._label_id,
-            "historyTypes": ["messageAdded", "labelAdded", "labelRemoved"],
+            "historyTypes": ["messageAdded", "messageDeleted", "labelAdded", "labelRemoved"],
             "maxResults": PAGE_SIZE,
         }
         try:
@@ -161,11 +163,15 @@ class GmailFolderSession:
             ) from error
         records: list[dict[str, Any]] = body.get("history", [])
         added = tuple(added_to_label(records, self._label_id))
+        removed = tuple(removed_from_label(records, self._label_id))
         categories = await self._names(labels_by_message(records, self._label_id))
         if body.get("nextPageToken") and records:
             # History ids order the records, so the last one read is where the next page starts.
-            return DeltaPage(added, str(records[-1]["id"]), more=True, categories=categories)
-        return DeltaPage(added, str(body.get("historyId") or start), categories=categories)
+            return DeltaPage(
+                added, str(records[-1]["id"]), more=True, categories=categories, removed=removed
+            )
+        cursor = str(body.get("historyId") or start)
+        return DeltaPage(added, cursor, categories=categories, removed=removed)
 
     async def _names(self, labels: dict[str, list[str]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
         """Each message's labels by name (label ids are the mailbox's own)."""

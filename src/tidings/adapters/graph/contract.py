@@ -28,6 +28,8 @@ class ParsedDeltaPage:
     items: tuple[DeltaItem, ...]
     next_link: str | None
     delta_link: str | None
+    #: Ids of messages gone from the folder (deleted, or moved out): the ``@removed`` entries.
+    removed: tuple[str, ...] = ()
 
 
 def parse_delta_page(body: dict[str, object]) -> ParsedDeltaPage:
@@ -44,11 +46,17 @@ def parse_delta_page(body: dict[str, object]) -> ParsedDeltaPage:
     ]
     # Graph lists a folder newest first; sync ingests oldest first, so replies follow mail.
     items.sort(key=lambda item: item.received_at.timestamp() if item.received_at else 0.0)
+    removed = [
+        str(entry["id"])
+        for entry in (values if isinstance(values, list) else [])
+        if isinstance(entry, dict) and "id" in entry and "@removed" in entry
+    ]
     next_link, delta_link = body.get("@odata.nextLink"), body.get("@odata.deltaLink")
     return ParsedDeltaPage(
         tuple(items),
         next_link if isinstance(next_link, str) else None,
         delta_link if isinstance(delta_link, str) else None,
+        tuple(removed),
     )
 
 

@@ -9,8 +9,9 @@ message delta query (learn.microsoft.com/graph/delta-query-messages)::
 
 The cursor is the link itself, which carries every option of the round. It is followed only
 when it points at the profile's own Graph URL, so a stored link never sends the token
-elsewhere. ``@removed`` entries (messages that left the folder) are ignored: a tracked email
-stays tracked. When the profile names a public ``notification_url`` (Tidings' own
+elsewhere. ``@removed`` entries (messages deleted or moved out of the folder) are handed on
+as the page's ``removed``: sync carries them to the activity (``services.departures``).
+When the profile names a public ``notification_url`` (Tidings' own
 ``/api/push/exchange_online`` as the internet reaches it), the session subscribes to the
 folder's new messages and a notification wakes it (``supports_push``); otherwise, or when Graph
 refuses the subscription, it polls. While subscribed it still looks every five minutes (or
@@ -116,6 +117,7 @@ class GraphFolderSession:
             next_cursor,
             more=page.next_link is not None,
             categories=tuple((item.id, item.categories) for item in page.items),
+            removed=page.removed,
         )
 
     async def add_category(self, ids: Sequence[str], category: str) -> None:

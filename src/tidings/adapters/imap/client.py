@@ -54,6 +54,10 @@ class ImapFolderSession:
         self._change_seen = False
         #: The flags the selected folder keeps for good (None: SELECT did not say).
         self.permanent_flags: frozenset[str] | None = None
+        #: RFC 7162 QRESYNC enabled on this connection (expunges then come as VANISHED).
+        self._qresync = False
+        #: UIDs the server said vanished, not yet handed to ``departed``.
+        self._vanished: set[int] = set()
 
     @classmethod
     async def open(
@@ -99,7 +103,10 @@ class ImapFolderSession:
         def changed() -> None:
             self._change_seen = True
 
-        install_receiver(self._client.protocol, changed)
+        def vanished(uids: list[int]) -> None:
+            self._vanished.update(uids)
+
+        install_receiver(self._client.protocol, changed, vanished)
 
     async def _login(self, credential: Credential) -> None:
         response = await self._call(self._client.login(credential.username, credential.password))
@@ -126,8 +133,15 @@ class ImapFolderSession:
             raise MailServerError(XOAUTH2_REFUSED, permanent=True)
 
     async def select(self) -> FolderStatus:
-        """SELECT, with CONDSTORE where offered so that SELECT reports HIGHESTMODSEQ."""
+        """SELECT, with CONDSTORE where offered so that SELECT reports HIGHESTMODSEQ; where
+        QRESYNC is offered it is enabled first (RFC 7162 §3.2.3: only before a SELECT), so
+        that expunges are told as the UIDs that ``VANISHED``."""
         name = _quoted(self.folder)
+        if "QRESYNC" in self._client.protocol.capabilities and not self._qresync:
+            enabled = await self._call(self._client.enable("QRESYNC"))
+            self._qresync = enabled.result == "OK" and any(
+                b"QRESYNC" in bytes(line).upper() for line in enabled.lines
+            )
         if self.supports_condstore:
             name += " (CONDSTORE)"  # RFC 7162 §3.1.8
         response = await self._call(self._client.select(name))
@@ -172,6 +186,31 @@ class ImapFolderSession:
         response = await self._call(self._client.uid("fetch", uid_set(uids), "(UID FLAGS)"))
         return parse_flag_fetch(response.lines)
 
+    async def vanished_since(self, modseq: int, last_uid: int) -> list[int]:
+        """UIDs up to ``last_uid`` expunged after ``modseq`` (RFC 7162 §3.2.6: ``UID FETCH …
+        (CHANGEDSINCE m VANISHED)`` answers ``VANISHED (EARLIER)``), with those the server
+        reported on its own meanwhile; each checked by ``UID SEARCH`` to be gone indeed."""
+        if last_uid >= 1:
+            await self._call(
+                self._client.uid(
+                    "fetch", f"1:{last_uid}", f"(UID) (CHANGEDSINCE {modseq} VANISHED)"
+                )
+            )
+        candidates = sorted(uid for uid in self._vanished if uid <= last_uid)
+        self._vanished.difference_update(candidates)
+        return await self.missing(candidates)
+
+    async def missing(self, uids: Sequence[int]) -> list[int]:
+        """Those of ``uids`` no longer in the folder (``UID SEARCH UID set``). A NOOP first:
+        a server may hold back an expunge made elsewhere until a command lets it tell
+        (RFC 3501 §7.4.1), and a message it has not told of is still found."""
+        if not uids:
+            return []
+        await self._call(self._client.noop())
+        response = await self._call(self._client.uid_search("UID", uid_set(uids), charset=None))
+        found = set(parse_search(response.lines))
+        return [uid for uid in uids if uid not in found]
+
     async def add_keyword(self, uids: Sequence[int], keyword: str) -> bool:
         """Add ``keyword`` to these messages and nothing else (``+FLAGS.SILENT``: no other
         flag is touched, ``\\Seen`` included); False when the server refused it."""
@@ -185,6 +224,10 @@ class ImapFolderSession:
     @property
     def supports_condstore(self) -> bool:
         return "CONDSTORE" in self._client.protocol.capabilities
+
+    @property
+    def supports_qresync(self) -> bool:
+        return self._qresync
 
     @property
     def supports_idle(self) -> bool:

@@ -18,7 +18,7 @@ _EXISTS = re.compile(rb"^(\d+) EXISTS$")
 _FETCH_HEAD = re.compile(rb"^\d+ FETCH \(")
 _UID = re.compile(rb"\bUID (\d+)")
 _INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
-_PUSH = re.compile(rb"^\d+ (EXISTS|EXPUNGE|FETCH)\b")
+_PUSH = re.compile(rb"^(\d+ (EXISTS|EXPUNGE|FETCH)|VANISHED \d)")
 _LIST = re.compile(rb'^(?:LIST )?\(([^)]*)\) (?:"(?:[^"\\]|\\.)*"|NIL) (.*)$', re.IGNORECASE)
 _LITERAL = re.compile(rb"^\{(\d+)\}$")
 

@@ -429,6 +429,26 @@ raw_message_origins = Table(
     UniqueConstraint("mailbox_id", "folder", "uidvalidity", "uid"),
 )
 
+# When the server said a kept copy left its folder (deleted, or moved elsewhere): an origin
+# listed here is no longer in that folder; one not listed is.
+folder_departures = Table(
+    "folder_departures",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "raw_message_id",
+        ForeignKey("raw_messages.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("mailbox_id", ForeignKey("mailboxes.id", ondelete="CASCADE"), nullable=False),
+    Column("folder", String(NAME), nullable=False),
+    Column("uidvalidity", BigInteger, nullable=False),
+    Column("uid", String(255), nullable=False),
+    Column("departed_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("mailbox_id", "folder", "uidvalidity", "uid"),
+)
+
 #: What Tidings last knew of each kept email's tracked category on its server.
 category_marks = Table(
     "category_marks",

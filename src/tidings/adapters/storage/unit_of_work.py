@@ -22,6 +22,7 @@ from tidings.adapters.storage.mail_repository import (
     SqlRawMessageRepository,
 )
 from tidings.adapters.storage.outbox_repository import SqlOutboxRepository
+from tidings.adapters.storage.presence_repository import SqlFolderPresenceRepository
 from tidings.adapters.storage.record_repository import SqlRecordRepository
 from tidings.adapters.storage.settings_repository import (
     SqlMailboxRepository,
@@ -56,6 +57,7 @@ class SqlAlchemyUnitOfWork:
     compose: SqlComposeRepository
     track_when_sent: SqlTrackWhenSentRepository
     category_marks: SqlCategoryMarkRepository
+    presence: SqlFolderPresenceRepository
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -87,6 +89,7 @@ class SqlAlchemyUnitOfWork:
         self.compose = SqlComposeRepository(connection)
         self.track_when_sent = SqlTrackWhenSentRepository(connection)
         self.category_marks = SqlCategoryMarkRepository(connection)
+        self.presence = SqlFolderPresenceRepository(connection)
         return self
 
     def __exit__(

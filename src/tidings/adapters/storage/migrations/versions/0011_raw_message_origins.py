@@ -1,7 +1,7 @@
 """further origins of kept raw bytes, and raw bytes found by content
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-03 23:45:00
 """
 

@@ -1,7 +1,7 @@
 """sign-in throttle counted per client, per client and account, and per account
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0011
 Create Date: 2026-12-03 23:45:00
 """
 

@@ -1,7 +1,7 @@
 """skipping automated email is an organization setting
 
 Revision ID: 0013
-Revises: 0009
+Revises: 0012
 Create Date: 2026-12-03 23:55:00
 """
 

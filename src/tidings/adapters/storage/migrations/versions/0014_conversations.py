@@ -1,7 +1,7 @@
 """conversations: References, conversation id and matched activity on email activities
 
 Revision ID: 0014
-Revises: 0009
+Revises: 0013
 Create Date: 2026-12-03 23:50:00
 
 The column that held Outlook's conversation index becomes ``conversation_index``;

@@ -1,7 +1,7 @@
 """the tracked category: its settings, and each kept email's mark
 
 Revision ID: 0015
-Revises: 0009
+Revises: 0014
 Create Date: 2026-12-03 23:50:00
 """
 

@@ -1,7 +1,7 @@
 """the tracking address, and "track when sent" from the App for Outlook
 
 Revision ID: 0016
-Revises: 0009
+Revises: 0015
 Create Date: 2026-12-03 23:55:00
 """
 

@@ -1,7 +1,7 @@
 """the folder whose sync raised an alert
 
 Revision ID: 0017
-Revises: 0009
+Revises: 0016
 Create Date: 2026-12-03 23:55:00
 """
 
