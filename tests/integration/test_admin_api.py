@@ -622,7 +622,8 @@ def test_many_users_and_mailboxes_are_created_from_json_and_bad_rows_are_a_probl
     assert refused.headers["content-type"] == PROBLEM
     report = refused.json()["report"]
     assert report["committed"] is False and report["invalid_rows"] == 1
-    assert [(p["row"], p["field"]) for p in report["problems"]] == [(4, "colour")]
+    # Every problem of the row at once: an unknown column, and a new user without a name.
+    assert [(p["row"], p["field"]) for p in report["problems"]] == [(4, "colour"), (4, "full_name")]
 
     created = client.post("/api/mailboxes/bulk", json=rows, auth=ROOT)
     assert created.status_code == 200, created.text
