@@ -199,6 +199,14 @@ class Org:
             self.tidings.mailboxes.set_credentials(admin, self.mailboxes[name], address, password)
         return profile_id
 
+    def set_track_incoming(self, name: str, option: TrackIncoming) -> None:
+        """A user's personal option *Track incoming email*."""
+        user = self.users[name]
+        user.options = PersonalOptions(option)
+        with self.tidings.uow() as uow:
+            uow.directory.save_user(user)
+            uow.commit()
+
     def configure(self, **changes: object) -> None:
         with self.tidings.uow() as uow:
             uow.settings.save(uow.settings.get().evolve(**changes))

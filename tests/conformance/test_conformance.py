@@ -26,7 +26,7 @@ from tidings.domain.activity import ActivityStatus
 from tidings.domain.correlation import CorrelationMethod
 from tidings.domain.mailbox import AlertLevel
 from tidings.domain.outgoing import OutboxPhase
-from tidings.domain.people import Caller, PersonalOptions, Privilege, TrackIncoming
+from tidings.domain.people import Caller, Privilege, TrackIncoming
 from tidings.domain.tracking import Outcome
 from tidings.services.queries import ActivityFilter
 
@@ -190,14 +190,6 @@ def _categories(source: MailSource) -> CategorySource:
     return source  # type: ignore[return-value]
 
 
-def _set_track_incoming(org: Org, option: TrackIncoming) -> None:
-    user = org.users["dana"]
-    user.options = PersonalOptions(option)
-    with org.tidings.uow() as uow:
-        uow.directory.save_user(user)
-        uow.commit()
-
-
 def _outcome(org: Org, message_id: str) -> Outcome | None:
     [found] = org.tidings.explain.by_message_id(message_id)
     return found.outcome
@@ -208,7 +200,7 @@ def test_the_tracked_category_set_tracks_and_removed_untracks(
 ) -> None:
     categories = _categories(source)
     org, run = org_run
-    _set_track_incoming(org, TrackIncoming.NONE)
+    org.set_track_incoming("dana", TrackIncoming.NONE)
     category = org.tidings.email_settings.get(_admin(org)).tracked_category
     source.deliver(DANA, make_email(subject="Marked later", message_id="<ml@c.example>"))
     run.start(service_for(run))
@@ -232,7 +224,7 @@ def test_mail_marked_before_the_first_sync_is_tracked(
     # flags): the mark must still be read, from wherever the source tells it.
     categories = _categories(source)
     org, run = org_run
-    _set_track_incoming(org, TrackIncoming.NONE)
+    org.set_track_incoming("dana", TrackIncoming.NONE)
     category = org.tidings.email_settings.get(_admin(org)).tracked_category
     source.deliver(DANA, make_email(subject="Marked early", message_id="<me@c.example>"))
     source.deliver(DANA, make_email(subject="Not marked", message_id="<nm@c.example>"))
@@ -319,7 +311,7 @@ def test_a_move_out_of_a_tracked_folder_untracks_and_keeps_the_activity(
 ) -> None:
     moving = _moving(source)
     org, run = org_run
-    _set_track_incoming(org, TrackIncoming.NONE)
+    org.set_track_incoming("dana", TrackIncoming.NONE)
     org.add_folder_rule("dana", "Contoso", org.records["deal"])
     source.deliver(DANA, make_email(subject="Seats", message_id="<seats@c.example>"), "Contoso")
     run.start(service_for(run))

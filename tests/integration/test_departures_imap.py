@@ -15,7 +15,7 @@ from tests.integration.sync_run import USERS, SyncRun, org_syncing, service_for
 from tests.servers.dovecot import DovecotServer
 from tidings.adapters.imap.client import ImapFolderSession
 from tidings.domain.credentials import Credential
-from tidings.domain.people import PersonalOptions, TrackIncoming
+from tidings.domain.people import TrackIncoming
 from tidings.domain.stored import ActivityFilter
 from tidings.domain.tracking import Outcome
 
@@ -39,14 +39,6 @@ def org_run(dovecot: DovecotServer, sqlite_url: str) -> Iterator[tuple[Org, Sync
     with org_syncing(sqlite_url, ("dana",)) as (org, run):
         org.use_profile(dovecot_profile(dovecot), {"dana": "dana-pass"})
         yield org, run
-
-
-def _track_nothing(org: Org) -> None:
-    user = org.users["dana"]
-    user.options = PersonalOptions(TrackIncoming.NONE)
-    with org.tidings.uow() as uow:
-        uow.directory.save_user(user)
-        uow.commit()
 
 
 def _held(org: Org, message_id: str) -> tuple[Outcome | None, str, int | None]:
@@ -87,7 +79,7 @@ def test_an_email_moved_out_of_its_tracked_folder_is_untracked_and_its_activity_
     org_run: tuple[Org, SyncRun], dovecot: DovecotServer
 ) -> None:
     org, run = org_run
-    _track_nothing(org)
+    org.set_track_incoming("dana", TrackIncoming.NONE)
     org.add_folder_rule("dana", "Contoso", org.records["deal"])
     raw = make_email(subject="Seats", message_id="<seats@c.example>")
     dovecot.deliver(DANA, raw, folder="Contoso")

@@ -17,7 +17,7 @@ from tests.waiting import wait_until
 from tidings.adapters.imap.client import ImapFolderSession
 from tidings.domain.credentials import Credential
 from tidings.domain.errors import MailServerError
-from tidings.domain.people import PersonalOptions, TrackIncoming
+from tidings.domain.people import TrackIncoming
 from tidings.domain.server_profile import ServerProfile
 from tidings.domain.tracked_category import FlagState
 from tidings.domain.tracking import Outcome
@@ -46,15 +46,6 @@ def org_run(dovecot: DovecotServer, sqlite_url: str) -> Iterator[tuple[Org, Sync
     with org_syncing(sqlite_url, ("dana",)) as (org, run):
         org.use_profile(dovecot_profile(dovecot), {"dana": "dana-pass"})
         yield org, run
-
-
-def _track_nothing(org: Org) -> None:
-    """Dana's Track incoming email: No email messages."""
-    user = org.users["dana"]
-    user.options = PersonalOptions(TrackIncoming.NONE)
-    with org.tidings.uow() as uow:
-        uow.directory.save_user(user)
-        uow.commit()
 
 
 def _flags(dovecot: DovecotServer, uid: int) -> set[str]:
@@ -106,7 +97,7 @@ def test_setting_the_keyword_tracks_and_removing_it_untracks_keeping_the_activit
     org_run: tuple[Org, SyncRun], dovecot: DovecotServer
 ) -> None:
     org, run = org_run
-    _track_nothing(org)
+    org.set_track_incoming("dana", TrackIncoming.NONE)
     dovecot.deliver(DANA, make_email(subject="Pricing", message_id="<p@c.example>"))
     run.start(service_for(run))
     run.wait_for(lambda: _outcomes(run) == [Outcome.NOT_TRACKED])
@@ -140,7 +131,7 @@ def test_mail_marked_before_tidings_first_saw_it_is_tracked(
     org_run: tuple[Org, SyncRun], dovecot: DovecotServer
 ) -> None:
     org, run = org_run
-    _track_nothing(org)
+    org.set_track_incoming("dana", TrackIncoming.NONE)
     dovecot.deliver(DANA, make_email(subject="Marked", message_id="<m@c.example>"))
     dovecot.deliver(DANA, make_email(subject="Unmarked", message_id="<u@c.example>"))
     dovecot.change_flags(DANA, 1, KEYWORD)
@@ -192,7 +183,7 @@ def test_turned_off_the_category_is_neither_written_nor_read(
 ) -> None:
     org, run = org_run
     org.configure(use_tracked_category=False)
-    _track_nothing(org)
+    org.set_track_incoming("dana", TrackIncoming.NONE)
     dovecot.deliver(DANA, make_email(subject="Marked", message_id="<m@c.example>"))
     dovecot.change_flags(DANA, 1, KEYWORD)
     run.start(service_for(run))
@@ -233,7 +224,7 @@ def test_a_mark_made_while_sync_was_away_is_read_even_if_the_first_look_fails(
     # On reconnecting, the catch-up stores SELECT's HIGHESTMODSEQ before flags are read; a
     # connection lost in between must not skip the changes made while sync was away.
     org, run = org_run
-    _track_nothing(org)
+    org.set_track_incoming("dana", TrackIncoming.NONE)
     dovecot.deliver(DANA, make_email(subject="Away", message_id="<aw@c.example>"))
     run.start(service_for(run))
     run.wait_for(lambda: _outcomes(run) == [Outcome.NOT_TRACKED])

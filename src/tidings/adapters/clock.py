@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+
+#: The current time, timezone-aware: what adapters that keep time take (a clock's ``now``).
+Now = Callable[[], datetime]
 
 
 class SystemClock:
@@ -10,3 +14,8 @@ class SystemClock:
 
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+def system_now() -> datetime:
+    """The real time, for adapters given no clock."""
+    return datetime.now(UTC)

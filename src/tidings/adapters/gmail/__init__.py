@@ -6,9 +6,7 @@ one; ``push`` is also the receiver of ``/api/push/gmail`` (the Pub/Sub push subs
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
-
+from tidings.adapters.clock import Now, system_now
 from tidings.adapters.gmail.auth import GoogleTokens
 from tidings.adapters.gmail.push import GmailPushHub
 from tidings.adapters.gmail.sender import GmailSender
@@ -21,7 +19,7 @@ from tidings.domain.server_profile import ServerProfile
 class GmailApi:
     """The Gmail adapters, sharing one cache of access tokens."""
 
-    def __init__(self, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, now: Now = system_now) -> None:
         self.tokens = GoogleTokens()
         self.push = GmailPushHub(now=now)
         self.sender = GmailSender(self.tokens)

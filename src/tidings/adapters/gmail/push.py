@@ -19,10 +19,10 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
+from tidings.adapters.clock import Now, system_now
 from tidings.adapters.gmail.contract import pushed_address
 from tidings.adapters.gmail.push_auth import PushCertificates, PushCheck
 from tidings.domain.mail_api import PushReply
@@ -67,7 +67,7 @@ class GmailPushHub:
     def __init__(
         self,
         certificates: PushCertificates | None = None,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        now: Now = system_now,
     ) -> None:
         self._lock = threading.Lock()
         self._waiters: dict[str, set[PushWaiter]] = {}

@@ -36,6 +36,7 @@ import functools
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
+from tidings.adapters.clock import Now, system_now
 from tidings.adapters.graph.client import GraphClient
 from tidings.adapters.graph.contract import (
     DELTA_SELECT,
@@ -50,7 +51,7 @@ from tidings.adapters.graph.notifications import (
     GraphNotificationHub,
 )
 from tidings.adapters.graph.settings import graph_settings
-from tidings.adapters.graph.subscriptions import GraphSubscription, Now, system_now
+from tidings.adapters.graph.subscriptions import GraphSubscription
 from tidings.adapters.graph.tokens import GraphTokens
 from tidings.domain.credentials import Credential
 from tidings.domain.errors import CursorExpiredError

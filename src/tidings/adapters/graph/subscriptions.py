@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from tidings.adapters.clock import Now, system_now
 from tidings.adapters.graph.client import GraphClient
 from tidings.adapters.graph.contract import format_time, parse_time
 from tidings.adapters.graph.folders import READ_PERMISSION
@@ -32,13 +32,6 @@ log = logging.getLogger(__name__)
 
 LIFETIME = timedelta(days=2)
 RENEW_BEFORE = timedelta(hours=12)
-
-#: The current time, timezone-aware (Tidings' clock's ``now``).
-Now = Callable[[], datetime]
-
-
-def system_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class GraphSubscription:
