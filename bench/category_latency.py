@@ -35,7 +35,7 @@ from tidings.bootstrap import bootstrap
 from tidings.config import Settings
 from tidings.domain.people import PersonalOptions, TrackIncoming
 from tidings.domain.tracking import Outcome
-from tidings.services.sync_model import Ingested, SyncEvent
+from tidings.services.sync.model import Ingested, SyncEvent
 
 ADDRESS, PASSWORD = "dana@northwind.example", "dana-pass"
 KEYWORD = "Tracked_to_Tidings"

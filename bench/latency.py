@@ -32,7 +32,7 @@ from tests.servers.dovecot import DovecotServer
 from tidings.adapters.storage.database import upgrade
 from tidings.bootstrap import Tidings, bootstrap
 from tidings.config import Settings
-from tidings.services.sync_model import Ingested, SyncEvent
+from tidings.services.sync.model import Ingested, SyncEvent
 
 
 def percentiles(samples: list[float]) -> str:

@@ -67,7 +67,7 @@ from tidings.services.server_profiles import ServerProfileService
 from tidings.services.setup import SetupService
 from tidings.services.sign_in_forms import SignInForms
 from tidings.services.sync import SyncService
-from tidings.services.sync_model import DeltaOpener, DeltaSession, SyncEvent
+from tidings.services.sync.model import DeltaOpener, DeltaSession, SyncEvent
 from tidings.services.track_when_sent import TrackWhenSentService
 from tidings.services.tracking.pipeline import IngestService, ReplayService
 from tidings.services.webhooks import WebhookService

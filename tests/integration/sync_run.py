@@ -15,7 +15,7 @@ from tidings.adapters.pop3 import Pop3Mailbox
 from tidings.bootstrap import Tidings, bootstrap, mail_apis
 from tidings.services.ports import Clock
 from tidings.services.sync import SyncService
-from tidings.services.sync_model import Alerted, Backoff, FolderOpener, Ingested, SyncEvent
+from tidings.services.sync.model import Alerted, Backoff, FolderOpener, Ingested, SyncEvent
 from tidings.services.tracking.results import IngestResult
 
 USERS = {"dana@northwind.example": "dana-pass", "sam@northwind.example": "sam-pass"}

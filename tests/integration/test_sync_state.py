@@ -20,7 +20,7 @@ from tidings.entrypoints.api.app import create_app
 from tidings.entrypoints.cli.main import app
 from tidings.services.queries import QueryService
 from tidings.services.sync import SyncService
-from tidings.services.sync_model import Ingested, SyncEvent
+from tidings.services.sync.model import Ingested, SyncEvent
 
 
 async def _get(org: Org, path: str, auth: tuple[str, str]) -> httpx.Response:

@@ -21,7 +21,7 @@ from tidings.domain.people import TrackIncoming
 from tidings.domain.server_profile import ServerProfile
 from tidings.domain.tracked_category import FlagState
 from tidings.domain.tracking import Outcome
-from tidings.services.sync_model import FolderSession
+from tidings.services.sync.model import FolderSession
 
 DANA = "dana@northwind.example"
 KEYWORD = "Tracked_to_Tidings"

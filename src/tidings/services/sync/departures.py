@@ -26,8 +26,8 @@ from typing import Protocol, runtime_checkable
 
 from tidings.domain.sync import FolderStatus
 from tidings.services.departures import Departures
-from tidings.services.sync_model import Ingested, SyncEvent, SyncTarget
-from tidings.services.sync_status import SyncStatusBoard
+from tidings.services.sync.model import Ingested, SyncEvent, SyncTarget
+from tidings.services.sync.status import SyncStatusBoard
 
 #: Kept messages looked for again each round where the server has no QRESYNC.
 RESCAN_LIMIT = 500

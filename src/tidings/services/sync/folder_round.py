@@ -9,8 +9,8 @@ from typing import TypeVar
 
 from tidings.domain.message import MessageOrigin
 from tidings.services.ports import Clock, UnitOfWork
-from tidings.services.sync_model import SyncEvent
-from tidings.services.sync_status import SyncStatusBoard
+from tidings.services.sync.model import SyncEvent
+from tidings.services.sync.status import SyncStatusBoard
 from tidings.services.tracking.pipeline import IngestService
 
 K = TypeVar("K", bound=Hashable)

@@ -67,11 +67,11 @@ from tidings.domain.sync import (
 from tidings.services.category_tracking import CategoryTracking
 from tidings.services.departures import Departures
 from tidings.services.ports import Clock, SecretBox, UnitOfWork
-from tidings.services.sync_categories import ApiCategories
-from tidings.services.sync_delta import DeltaRound
-from tidings.services.sync_departures import DepartureRound
-from tidings.services.sync_flags import FlagRound
-from tidings.services.sync_model import (
+from tidings.services.sync.categories import ApiCategories
+from tidings.services.sync.delta import DeltaRound
+from tidings.services.sync.departures import DepartureRound
+from tidings.services.sync.flags import FlagRound
+from tidings.services.sync.model import (
     API_KINDS,
     Alerted,
     Backoff,
@@ -85,9 +85,9 @@ from tidings.services.sync_model import (
     SyncEvent,
     SyncTarget,
 )
-from tidings.services.sync_pop3 import Pop3Poll
-from tidings.services.sync_status import SyncStatusBoard
-from tidings.services.sync_targets import SyncTargets
+from tidings.services.sync.pop3 import Pop3Poll
+from tidings.services.sync.status import SyncStatusBoard
+from tidings.services.sync.targets import SyncTargets
 from tidings.services.tracking.pipeline import IngestService
 
 log = logging.getLogger(__name__)

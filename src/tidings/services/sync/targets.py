@@ -12,7 +12,7 @@ from tidings.domain.server_profile import ServerProfile, ServerProfileKind
 from tidings.domain.settings import EmailProcessing
 from tidings.services.credentials import with_client_secret
 from tidings.services.ports import SecretBox, UnitOfWork
-from tidings.services.sync_model import SYNCED_KINDS, SyncTarget
+from tidings.services.sync.model import SYNCED_KINDS, SyncTarget
 
 
 class SyncTargets:

@@ -17,7 +17,7 @@ from typing import Protocol, runtime_checkable
 from tidings.domain.errors import MailServerError, ThrottledError
 from tidings.domain.mail_api import DeltaPage
 from tidings.services.category_tracking import CategoryState, CategoryTracking
-from tidings.services.sync_model import API_UIDVALIDITY, Ingested, SyncEvent, SyncTarget
+from tidings.services.sync.model import API_UIDVALIDITY, Ingested, SyncEvent, SyncTarget
 
 log = logging.getLogger(__name__)
 

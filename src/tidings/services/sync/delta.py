@@ -26,14 +26,14 @@ from tidings.domain.mail_api import DeltaPage
 from tidings.domain.message import MessageOrigin
 from tidings.domain.sync import FolderCursor, SyncMode
 from tidings.services.departures import Departures
-from tidings.services.sync_categories import ApiCategories
-from tidings.services.sync_model import (
+from tidings.services.sync.categories import ApiCategories
+from tidings.services.sync.model import (
     API_UIDVALIDITY,
     DeltaSession,
     Ingested,
     SyncTarget,
 )
-from tidings.services.sync_round import FolderRound
+from tidings.services.sync.folder_round import FolderRound
 from tidings.services.tracking.results import IngestResult
 
 log = logging.getLogger(__name__)

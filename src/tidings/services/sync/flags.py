@@ -34,9 +34,9 @@ from tidings.domain.errors import MailServerError
 from tidings.domain.sync import FolderStatus
 from tidings.domain.tracked_category import FlagState, keyword_allowed
 from tidings.services.category_tracking import CategoryTracking, imap_states
-from tidings.services.sync_departures import DepartureRound
-from tidings.services.sync_model import Ingested, SyncEvent, SyncTarget
-from tidings.services.sync_status import SyncStatusBoard
+from tidings.services.sync.departures import DepartureRound
+from tidings.services.sync.model import Ingested, SyncEvent, SyncTarget
+from tidings.services.sync.status import SyncStatusBoard
 
 log = logging.getLogger(__name__)
 
