@@ -27,13 +27,13 @@ from tidings.domain.message import MessageOrigin
 from tidings.domain.sync import FolderCursor, SyncMode
 from tidings.services.departures import Departures
 from tidings.services.sync.categories import ApiCategories
+from tidings.services.sync.folder_round import FolderRound
 from tidings.services.sync.model import (
     API_UIDVALIDITY,
     DeltaSession,
     Ingested,
     SyncTarget,
 )
-from tidings.services.sync.folder_round import FolderRound
 from tidings.services.tracking.results import IngestResult
 
 log = logging.getLogger(__name__)

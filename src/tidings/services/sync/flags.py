@@ -74,7 +74,7 @@ class FlagRound:
         departures: DepartureRound | None = None,
     ) -> None:
         self._categories = categories
-        #: Runs first in each round, reading from the same ``since`` (``sync_departures``).
+        #: Runs first in each round, reading from the same ``since`` (``departures``).
         self._departures = departures
         self._status = status
         self._listener = listener

@@ -11,13 +11,13 @@ import asyncio
 from tidings.domain.folders import INBOX
 from tidings.domain.message import MessageOrigin
 from tidings.domain.sync import SyncMode
+from tidings.services.sync.folder_round import FolderRound
 from tidings.services.sync.model import (
     POP3_UIDVALIDITY,
     Ingested,
     Pop3Session,
     SyncTarget,
 )
-from tidings.services.sync.folder_round import FolderRound
 
 
 class Pop3Poll(FolderRound):

@@ -1,0 +1,179 @@
+"""Catching up an IMAP folder: fetch the UIDs above the cursor, in chunks, and ingest them.
+
+Each chunk's raw bytes are committed by ingest before the cursor moves, so a crash at any
+point refetches at most one chunk, and the raw store makes that refetch a no-op. A changed
+UIDVALIDITY starts the folder again from UID 1. Where the server offers CONDSTORE, the
+HIGHESTMODSEQ that SELECT reported is stored once the catch-up after it commits; an equal
+value on the next SELECT skips the search (RFC 7162).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from tidings.domain.message import MessageOrigin
+from tidings.domain.sync import SyncMode, cursor_for, is_unchanged
+from tidings.services.departures import Departures
+from tidings.services.ports import Clock
+from tidings.services.sync.model import FolderSession, Ingested, SyncEvent, SyncTarget
+from tidings.services.sync.status import SyncStatusBoard
+from tidings.services.sync.waiting import retrieve, waiting_mode
+from tidings.services.tracking.pipeline import IngestService
+
+log = logging.getLogger(__name__)
+
+#: Emails fetched and ingested per transaction while catching up.
+CHUNK = 100
+
+
+class CatchUp:
+    """Ingests what an IMAP folder holds above its cursor, a committed chunk at a time."""
+
+    def __init__(
+        self,
+        ingest: IngestService,
+        clock: Clock,
+        status: SyncStatusBoard,
+        departures: Departures,
+        *,
+        chunk: int = CHUNK,
+        listener: Callable[[SyncEvent], None] | None = None,
+    ) -> None:
+        self._ingest = ingest
+        self._clock = clock
+        self._status = status
+        self._departures = departures
+        self._chunk = chunk
+        self._listener = listener
+
+    async def catch_up(
+        self, target: SyncTarget, session: FolderSession, *, after_select: bool = False
+    ) -> int:
+        """Ingest every message above the cursor; the cursor follows each committed chunk.
+
+        Right after SELECT (``after_select``), a HIGHESTMODSEQ equal to the stored one means
+        nothing changed since the last catch-up: no search at all. Once a catch-up after
+        SELECT completes, SELECT's HIGHESTMODSEQ is stored with the cursor.
+        """
+        status = session.status
+        key = self._key(target)
+        # Storage is read and written in threads: the event loop serves every other folder.
+        stored = await asyncio.to_thread(self._status.stored_cursor, key)
+        if after_select and is_unchanged(stored, status):
+            log.debug(
+                "%s/%s unchanged since HIGHESTMODSEQ %s: nothing to fetch",
+                target.address,
+                target.folder,
+                status.highest_modseq,
+            )
+            await self._caught_up(target, session)
+            return 0
+        cursor = cursor_for(stored, target.mailbox_id, target.folder, status)
+        first_sync = stored is None or stored.uidvalidity != status.uidvalidity
+        since = target.profile.process_email_received_after if first_sync else None
+        uids = await session.uids_after(cursor.last_uid, since)
+        if first_sync or len(uids) > self._chunk:
+            total = len(uids) if first_sync else None
+            await self._record(
+                target,
+                mode=SyncMode.CATCHING_UP,
+                backlog=len(uids),
+                first_sync_done=0 if first_sync else None,
+                first_sync_total=total,
+            )
+        received_after = target.profile.process_email_received_after
+        done = 0
+        chunks = [uids[first : first + self._chunk] for first in range(0, len(uids), self._chunk)]
+        # The next chunk is fetched while this one is ingested (in a thread): the network
+        # and the database work at the same time.
+        fetching = asyncio.ensure_future(session.fetch(chunks[0])) if chunks else None
+        for index, chunk in enumerate(chunks):
+            assert fetching is not None  # noqa: S101 - one fetch is started per chunk
+            messages = await fetching
+            following = chunks[index + 1] if index + 1 < len(chunks) else None
+            fetching = asyncio.ensure_future(session.fetch(following)) if following else None
+            batch = [
+                (
+                    m.raw,
+                    MessageOrigin(target.mailbox_id, target.folder, status.uidvalidity, str(m.uid)),
+                )
+                for m in messages
+                if not (
+                    first_sync
+                    and received_after
+                    and m.internal_date
+                    and m.internal_date < received_after
+                )
+            ]
+            try:
+                results = await asyncio.to_thread(self._ingest.ingest_batch, batch) if batch else []
+                # An email kept in another folder too may be the arriving half of a move.
+                moved = await asyncio.to_thread(
+                    self._departures.arrived,
+                    target.mailbox_id,
+                    [r.raw_message_id for r in results if not r.repeated],
+                )
+            except BaseException:
+                if fetching is not None:
+                    fetching.cancel()
+                    fetching.add_done_callback(retrieve)  # type: ignore[arg-type]
+                raise
+            cursor = cursor.advanced_to(max(chunk))
+            last = following is None
+            if last and after_select:
+                cursor = replace(cursor, highest_modseq=status.highest_modseq)
+            passed = sum(len(c) for c in chunks[: index + 1])
+            if last:
+                self._mark_caught_up(key, session)
+            else:
+                self._status.change(
+                    key,
+                    backlog=len(uids) - passed,
+                    first_sync_done=passed if first_sync else None,
+                )
+            await asyncio.to_thread(self._status.save_cursor, cursor)
+            done += len(results)
+            if (results or moved) and self._listener is not None:
+                self._listener(Ingested(target, [*results, *moved]))
+        if not chunks:
+            if first_sync and since is not None and status.uidnext is not None:
+                # Mail older than "process email received after" is passed over for good:
+                # every UID below UIDNEXT existed at SELECT, and SINCE left out the old ones.
+                cursor = cursor.advanced_to(status.uidnext - 1)
+            if after_select:
+                cursor = replace(cursor, highest_modseq=status.highest_modseq)
+            if first_sync or cursor != stored:
+                self._mark_caught_up(key, session)
+                await asyncio.to_thread(self._status.save_cursor, cursor)
+            else:
+                await self._caught_up(target, session)
+        elif first_sync and since is not None and status.uidnext is not None:
+            cursor = cursor.advanced_to(status.uidnext - 1)
+            await asyncio.to_thread(self._status.save_cursor, cursor)
+        return done
+
+    def _mark_caught_up(self, key: tuple[int, str], session: FolderSession) -> None:
+        self._status.change(
+            key,
+            mode=waiting_mode(session),
+            backlog=0,
+            checked_at=self._clock.now(),
+            first_sync_done=None,
+            first_sync_total=None,
+            last_error=None,
+        )
+
+    async def _caught_up(self, target: SyncTarget, session: FolderSession) -> None:
+        self._mark_caught_up(self._key(target), session)
+        await self._record(target)
+
+    async def _record(self, target: SyncTarget, **changes: Any) -> None:
+        await self._status.record(self._key(target), **changes)
+
+    @staticmethod
+    def _key(target: SyncTarget) -> tuple[int, str]:
+        return (target.mailbox_id, target.folder)
