@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 from collections.abc import Awaitable, Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from tests.builders import Org
@@ -18,10 +20,12 @@ from tests.servers.dovecot import DovecotServer
 from tests.servers.smtp import SmtpServer
 from tidings.adapters.mail_servers import MailServerTester
 from tidings.adapters.oauth.tokens import OAuthTokens
+from tidings.adapters.passwords import Argon2PasswordHasher
 from tidings.domain.credentials import Credential
-from tidings.domain.people import Caller, Privilege
+from tidings.domain.people import SYSTEM_ADMINISTRATOR, Caller, Privilege
 from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
 from tidings.domain.testing import ConnectionCheck
+from tidings.entrypoints.api.app import create_app
 from tidings.entrypoints.cli.main import app
 from tidings.services.import_formats import ImportFormat
 from tidings.services.mailboxes import MailboxAdminService, TestReport
@@ -215,3 +219,59 @@ def test_an_operator_sets_up_many_mailboxes_and_everything_else_from_the_command
 
     profile = tidings("admin", "set-profile", "Staff Dovecot", "--max-connections", "301", code=2)
     assert "maximum concurrent connections must be between 1 and 300" in profile
+
+
+def test_the_api_approves_and_tests_many_mailboxes_named_by_address_or_all_with_progress(
+    org: Org, servers: tuple[DovecotServer, SmtpServer]
+) -> None:
+    # An admin's script: Approve Email by address (an unknown address refuses everything),
+    # then every mailbox pending approval, then Test & Enable of every mailbox not enabled,
+    # followed line by line as each finishes.
+    dovecot, smtp = servers
+    with org.tidings.uow() as uow:
+        uow.server_profiles.add(_profile(dovecot, smtp))
+        user = uow.directory.get_user_by_email("dana@northwind.example")
+        user.password_hash = Argon2PasswordHasher().hash("dana-password-1")
+        user.role_ids = frozenset({org.roles[SYSTEM_ADMINISTRATOR]})
+        uow.directory.save_user(user)
+        uow.commit()
+    admin = Caller(org.users["dana"], frozenset(Privilege))
+    source = io.BytesIO(_staff_csv().encode())
+    assert org.tidings.mailbox_import.import_mailboxes(admin, source, ImportFormat.CSV).committed
+    auth = ("dana@northwind.example", "dana-password-1")
+    first, second, *rest = STAFF
+
+    with TestClient(create_app(org.tidings)) as http:
+        both = http.post("/api/mailboxes/approve", json={"ids": [1], "all": True}, auth=auth)
+        assert both.status_code == 422
+        unknown = http.post(
+            "/api/mailboxes/approve",
+            json={"addresses": [first, "nobody@northwind.example", "ghost@northwind.example"]},
+            auth=auth,
+        )
+        assert unknown.status_code == 404
+        assert "nobody@northwind.example, ghost@northwind.example" in unknown.json()["detail"]
+        pending = http.get("/api/mailboxes/views/pending_approval", auth=auth).json()
+        assert set(STAFF) <= {m["address"] for m in pending}
+
+        named = http.post(
+            "/api/mailboxes/approve", json={"addresses": [second.upper(), first]}, auth=auth
+        )
+        assert [m["address"] for m in named.json()] == [second, first]
+        everyone = http.post("/api/mailboxes/approve", json={"all": True}, auth=auth).json()
+        assert set(rest) <= {m["address"] for m in everyone}
+        assert first not in {m["address"] for m in everyone}  # approved already: not pending
+
+        lines: list[dict[str, object]] = []
+        with http.stream(
+            "POST",
+            "/api/mailboxes/test-and-enable",
+            json={"all": True},
+            headers={"Accept": "application/x-ndjson"},
+            auth=auth,
+        ) as streamed:
+            assert streamed.headers["content-type"].startswith("application/x-ndjson")
+            lines = [json.loads(line) for line in streamed.iter_lines() if line]
+    by_address = {str(line["address"]): line for line in lines}
+    assert set(STAFF) <= set(by_address)
+    assert all(by_address[a]["enabled"] for a in STAFF), lines

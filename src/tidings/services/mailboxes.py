@@ -126,6 +126,32 @@ class MailboxAdminService:
                 found.append(mailbox)
         return Selection(found, unknown)
 
+    def choose(
+        self,
+        caller: Caller,
+        view: MailboxView,
+        *,
+        ids: Sequence[int] | None = None,
+        addresses: Sequence[str] | None = None,
+    ) -> list[int]:
+        """The ids of a bulk action's mailboxes, named by id or by address, or with
+        neither every mailbox in ``view``. Any unknown one refuses the whole choice, naming
+        each, before anything is done."""
+        if ids is None:
+            selection = self.select(caller, addresses, view)
+            if selection.unknown:
+                listed = ", ".join(selection.unknown)
+                raise NotFoundError(f"no mailbox with the address {listed}")
+            return [m.id for m in selection.mailboxes if m.id is not None]
+        caller.require(Privilege.READ_MAILBOXES)
+        wanted = list(dict.fromkeys(ids))
+        with self._uow() as uow:
+            known = {m.id for m in uow.mailboxes.all()}
+        missing = [str(i) for i in wanted if i not in known]
+        if missing:
+            raise NotFoundError(f"no mailbox with id {', '.join(missing)}")
+        return wanted
+
     def set_credentials(
         self,
         caller: Caller,

@@ -5,7 +5,7 @@ import dataclasses
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from tidings.domain.credentials import Direction
 from tidings.domain.folders import FolderTrackingRule
@@ -107,8 +107,29 @@ class MailboxUpdate(StrictModel):
     outgoing_method: SyncMethod | None = None
 
 
-class MailboxIds(StrictModel):
-    ids: Annotated[list[Id], Field(min_length=1, max_length=1000)]
+#: One bulk request names at most this many mailboxes; ``all`` has no such limit.
+MAX_NAMED_MAILBOXES = 10_000
+
+
+class MailboxSelection(StrictModel):
+    """The mailboxes a bulk action is for: by id, by address, or every one it applies to."""
+
+    ids: Annotated[list[Id], Field(min_length=1, max_length=MAX_NAMED_MAILBOXES)] | None = None
+    addresses: (
+        Annotated[list[Address], Field(min_length=1, max_length=MAX_NAMED_MAILBOXES)] | None
+    ) = Field(None, description="Mailbox addresses; an unknown one refuses the whole request")
+    all: bool = Field(
+        False,
+        description="Every mailbox the action applies to: pending approval for Approve "
+        "Email, not enabled for Test & Enable",
+    )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> "MailboxSelection":
+        given = [self.ids is not None, self.addresses is not None, self.all]
+        if sum(given) != 1:
+            raise ValueError("name the mailboxes by ids or by addresses, or say all: true; one")
+        return self
 
 
 class CheckPublic(BaseModel):

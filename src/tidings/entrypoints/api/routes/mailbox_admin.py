@@ -1,12 +1,19 @@
 """Mailboxes, the admin's side: views, create and change, credentials, Approve Email and
 Test & Enable for one or many."""
 
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, Response, status
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
+from tidings.bootstrap import Tidings
 from tidings.domain.credentials import Direction
+from tidings.domain.error_text import brief
 from tidings.domain.mailbox_views import MailboxView
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.records import RecordRef
@@ -17,11 +24,13 @@ from tidings.entrypoints.api.mailbox_schemas import (
     CheckPublic,
     MailboxAdminPublic,
     MailboxCreate,
-    MailboxIds,
+    MailboxSelection,
     MailboxUpdate,
     TestReportPublic,
 )
 from tidings.services.mailboxes import TestReport
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/mailboxes", tags=["mailboxes"], responses=PROBLEMS)
 
@@ -65,20 +74,68 @@ def create_mailbox(body: MailboxCreate, tidings: TidingsDep, caller: Writer) -> 
 
 @router.post("/approve", summary="Approve Email for several mailboxes")
 def approve_many(
-    body: MailboxIds, tidings: TidingsDep, caller: Approver
+    body: MailboxSelection, tidings: TidingsDep, caller: Approver
 ) -> list[MailboxAdminPublic]:
-    approved = tidings.mailboxes.approve_email(caller, body.ids)
+    """By ids, by addresses, or ``all``: every mailbox pending approval. All are approved
+    in one transaction, or none when one is unknown."""
+    ids = _chosen(tidings, caller, body, MailboxView.PENDING_APPROVAL)
+    approved = tidings.mailboxes.approve_email(caller, ids)
     return [MailboxAdminPublic.of_mailbox(m) for m in approved]
 
 
-@router.post("/test-and-enable", summary="Test & Enable several mailboxes")
+@router.post(
+    "/test-and-enable",
+    summary="Test & Enable several mailboxes",
+    response_model=list[TestReportPublic],
+    responses={
+        200: {
+            "content": {
+                "application/x-ndjson": {
+                    "schema": {"type": "string"},
+                    "description": "With Accept: application/x-ndjson, one report a line, "
+                    "each as soon as its mailbox is tested",
+                }
+            }
+        }
+    },
+)
 async def test_and_enable_many(
-    body: MailboxIds, tidings: TidingsDep, caller: Writer
-) -> list[TestReportPublic]:
-    """Connects with the real settings; a mailbox is enabled only if every method in use
-    passed. Each result says what to fix."""
-    reports = await tidings.mailboxes.test_and_enable(caller, body.ids)
+    body: MailboxSelection, request: Request, tidings: TidingsDep, caller: Writer
+) -> list[TestReportPublic] | Response:
+    """By ids, by addresses, or ``all``: every mailbox not enabled. Connects with the real
+    settings, concurrently within each server profile's maximum concurrent connections; a
+    mailbox is enabled only if every method in use passed. Each result says what to fix.
+    Ask for ``application/x-ndjson`` to follow the progress of a long run."""
+    caller.require(Privilege.WRITE_MAILBOXES)
+    ids = _chosen(tidings, caller, body, MailboxView.DISABLED)
+    if "application/x-ndjson" in request.headers.get("accept", ""):
+        return StreamingResponse(_as_lines(tidings, caller, ids), media_type="application/x-ndjson")
+    reports = await tidings.mailboxes.test_and_enable(caller, ids)
     return [_report(r) for r in reports]
+
+
+def _chosen(
+    tidings: Tidings, caller: Caller, body: MailboxSelection, view: MailboxView
+) -> list[int]:
+    if body.all:
+        return tidings.mailboxes.choose(caller, view)
+    return tidings.mailboxes.choose(caller, view, ids=body.ids, addresses=body.addresses)
+
+
+async def _as_lines(tidings: Tidings, caller: Caller, ids: list[int]) -> AsyncIterator[bytes]:
+    """Each report as a JSON line when it is known; an unexpected failure ends the stream
+    with a line saying so, as the status line has already gone out."""
+    reports: asyncio.Queue[TestReport | None] = asyncio.Queue()
+    run = asyncio.create_task(tidings.mailboxes.test_and_enable(caller, ids, reports.put_nowait))
+    run.add_done_callback(lambda _: reports.put_nowait(None))
+    try:
+        while (report := await reports.get()) is not None:
+            yield _report(report).model_dump_json().encode() + b"\n"
+        if (error := run.exception()) is not None:
+            log.error("Test & Enable stopped: %s", brief(error))
+            yield json.dumps({"error": f"Test & Enable stopped: {brief(error)}"}).encode() + b"\n"
+    finally:
+        run.cancel()
 
 
 @router.get("/{mailbox_id}", summary="Read one mailbox")
