@@ -217,8 +217,10 @@ def test_an_operator_sets_up_many_mailboxes_and_everything_else_from_the_command
     assert "nightly export" in listed and token not in listed and token[:8] in listed
     assert "API token 1 revoked." in tidings("admin", "tokens", "revoke", "1")
 
-    profile = tidings("admin", "set-profile", "Staff Dovecot", "--max-connections", "301", code=2)
-    assert "maximum concurrent connections must be between 1 and 300" in profile
+    profile = tidings(
+        "admin", "set-profile", "Staff Dovecot", "--max-connections", "100001", code=2
+    )
+    assert "maximum concurrent connections must be between 1 and 100,000" in profile
 
 
 def test_the_api_approves_and_tests_many_mailboxes_named_by_address_or_all_with_progress(

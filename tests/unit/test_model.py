@@ -206,11 +206,11 @@ def test_a_valid_profile_is_returned_unchanged() -> None:
         ({"name": "  "}, "a server profile needs a name"),
         (
             {"max_concurrent_connections": 0},
-            "maximum concurrent connections must be between 1 and 300",
+            "maximum concurrent connections must be between 1 and 100,000",
         ),
         (
-            {"max_concurrent_connections": 301},
-            "maximum concurrent connections must be between 1 and 300",
+            {"max_concurrent_connections": 100_001},
+            "maximum concurrent connections must be between 1 and 100,000",
         ),
         (
             {"min_polling_interval_minutes": -1},
@@ -258,7 +258,7 @@ def test_check_server_profile_says_what_to_fix(changes: dict[str, object], messa
     "changes",
     [
         {"max_concurrent_connections": 1},
-        {"max_concurrent_connections": 300},
+        {"max_concurrent_connections": 5_000},
         {"min_polling_interval_minutes": 0},
         {"min_polling_interval_minutes": 1440},
         {"connection_timeout_seconds": 1},

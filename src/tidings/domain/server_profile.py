@@ -84,12 +84,20 @@ OPTION_CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 
+#: D365 stops a profile at 300 connections; one profile here may serve thousands of mailboxes,
+#: each of whose Inboxes holds an IDLE connection, so the ceiling is the mail server's own
+#: capacity (Dovecot: ``default_client_limit``, ``process_limit``), not ours.
+MAX_CONCURRENT_CONNECTIONS = 100_000
+
+
 def check_server_profile(profile: ServerProfile) -> ServerProfile:
     """Validate a profile as an admin enters it; raise ``ValidationError`` with what to fix."""
     if not profile.name.strip():
         raise ValidationError("a server profile needs a name")
-    if not 1 <= profile.max_concurrent_connections <= 300:
-        raise ValidationError("maximum concurrent connections must be between 1 and 300")
+    if not 1 <= profile.max_concurrent_connections <= MAX_CONCURRENT_CONNECTIONS:
+        raise ValidationError(
+            f"maximum concurrent connections must be between 1 and {MAX_CONCURRENT_CONNECTIONS:,}"
+        )
     if not 0 <= profile.min_polling_interval_minutes <= 1440:
         raise ValidationError("the minimum polling interval must be between 0 and 1440 minutes")
     if not 1 <= profile.connection_timeout_seconds <= 600:

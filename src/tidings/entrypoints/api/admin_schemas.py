@@ -15,6 +15,7 @@ from tidings.domain.credentials import Direction
 from tidings.domain.hostnames import host_problem
 from tidings.domain.records import RecordRef
 from tidings.domain.server_profile import (
+    MAX_CONCURRENT_CONNECTIONS,
     ConnectionSecurity,
     CredentialSource,
     ServerProfileKind,
@@ -235,7 +236,9 @@ class _ProfileFields(StrictModel):
     verify_certificates: bool | None = None
     credential_source: CredentialSource | None = None
     same_credentials_for_outgoing: bool | None = None
-    max_concurrent_connections: Annotated[int, Field(ge=1, le=300)] | None = None
+    max_concurrent_connections: (
+        Annotated[int, Field(ge=1, le=MAX_CONCURRENT_CONNECTIONS)] | None
+    ) = None
     min_polling_interval_minutes: Annotated[int, Field(ge=0, le=1440)] | None = None
     connection_timeout_seconds: Annotated[int, Field(ge=1, le=600)] | None = None
     process_email_received_after: datetime | None = None

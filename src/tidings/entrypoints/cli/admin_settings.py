@@ -11,6 +11,7 @@ from rich.table import Table
 
 from tidings.domain.errors import NotFoundError
 from tidings.domain.people import TrackIncoming
+from tidings.domain.server_profile import MAX_CONCURRENT_CONNECTIONS
 from tidings.domain.settings import SyncMethod
 from tidings.entrypoints.cli.common import OPERATOR, ready, run
 
@@ -28,7 +29,8 @@ def register(admin_app: typer.Typer) -> None:
 def set_profile(
     name: Annotated[str, typer.Argument(help="The server profile's name.")],
     max_connections: Annotated[
-        int | None, typer.Option(help="Maximum concurrent connections (1-300).")
+        int | None,
+        typer.Option(help=f"Maximum concurrent connections (1-{MAX_CONCURRENT_CONNECTIONS:,})."),
     ] = None,
     min_polling_interval: Annotated[
         int | None, typer.Option(help="Minimum polling interval in minutes (0-1440).")
