@@ -50,6 +50,7 @@ from tidings.services.demo import DemoService, DemoSummary
 from tidings.services.email_settings import EmailSettingsService
 from tidings.services.explain import ExplainService
 from tidings.services.mail_push import MailPushService, PushReceiver
+from tidings.services.mailbox_holding import MailboxHolding, worker_name
 from tidings.services.mailbox_import import MailboxImportService
 from tidings.services.mailbox_setup import MailboxSetupService
 from tidings.services.mailboxes import ConnectionTester, MailboxAdminService
@@ -309,6 +310,28 @@ class Tidings:
     def upgrade_database(self) -> None:
         """Apply every pending migration."""
         upgrade(self.settings.database_url)
+
+    def mailbox_holding(self) -> MailboxHolding | None:
+        """On PostgreSQL, this worker's part in sharing the mailboxes with every other
+        worker; None on SQLite, where the one process syncs them all."""
+        if self.engine.dialect.name != "postgresql":
+            return None
+        from tidings.adapters.task_queue.procrastinate_queue import (
+            ProcrastinateQueue,
+            QueueTiming,
+        )
+
+        timing = QueueTiming(self.settings.takeover_seconds)
+        name = worker_name()
+        queue = ProcrastinateQueue(self.settings.database_url, timing, name=name)
+        sync = self.sync
+
+        def wanted() -> set[int]:
+            return {target.mailbox_id for target in sync.targets()}
+
+        return MailboxHolding(
+            self.uow, queue, self.clock, wanted, refresh_seconds=timing.period, worker=name
+        )
 
     def close(self) -> None:
         self.parser.close()

@@ -14,16 +14,22 @@ def test_upgrade_head_gives_exactly_the_models_schema(database_url: str) -> None
     # Any drift between tables.py and the migrations is a bug: the diff must be empty.
     engine = make_engine(database_url)
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        opts = {"compare_type": True, "include_name": _not_the_task_queue}
+        context = MigrationContext.configure(connection, opts=opts)
         diff = compare_metadata(context, metadata)
     engine.dispose()
     assert diff == []
+
+
+def _not_the_task_queue(name: str | None, kind: str, parents: object) -> bool:
+    # procrastinate's own schema, created by the same migrations on PostgreSQL.
+    return not (name or "").startswith("procrastinate_")
 
 
 def test_upgrading_twice_changes_nothing(database_url: str) -> None:
     # `tidings db upgrade` is safe to run on every start.
     upgrade(database_url)
     engine = make_engine(database_url)
-    tables = set(inspect(engine).get_table_names())
+    tables = {n for n in inspect(engine).get_table_names() if _not_the_task_queue(n, "table", {})}
     engine.dispose()
     assert tables == set(metadata.tables) | {"alembic_version"}
