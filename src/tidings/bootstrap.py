@@ -50,7 +50,6 @@ from tidings.services.demo import DemoService, DemoSummary
 from tidings.services.email_settings import EmailSettingsService
 from tidings.services.explain import ExplainService
 from tidings.services.mail_push import MailPushService, PushReceiver
-from tidings.services.mailbox_holding import MailboxHolding, worker_name
 from tidings.services.mailbox_import import MailboxImportService
 from tidings.services.mailbox_setup import MailboxSetupService
 from tidings.services.mailboxes import ConnectionTester, MailboxAdminService
@@ -68,6 +67,7 @@ from tidings.services.server_profiles import ServerProfileService
 from tidings.services.setup import SetupService
 from tidings.services.sign_in_forms import SignInForms
 from tidings.services.sync import SyncService
+from tidings.services.sync.holding import MailboxHolding, worker_name
 from tidings.services.sync.model import DeltaOpener, DeltaSession, SyncEvent
 from tidings.services.track_when_sent import TrackWhenSentService
 from tidings.services.tracking.pipeline import IngestService, ReplayService
@@ -371,7 +371,7 @@ def bootstrap(
         ingest=ingest,
         replay=replay,
         explain=ExplainService(uow),
-        queries=QueryService(uow, clock),
+        queries=QueryService(uow, clock, shared_mailboxes=engine.dialect.name == "postgresql"),
         demo=DemoService(uow, ingest, Argon2PasswordHasher(), clock),
         parser=parser,
         mailboxes=MailboxAdminService(

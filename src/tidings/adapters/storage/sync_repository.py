@@ -109,6 +109,15 @@ class SqlSyncRepository:
             delete(t.mailbox_holders).where(h.mailbox_id == mailbox_id, h.worker == worker)
         )
 
+    def live_workers(self, seen_after: datetime) -> list[WorkerBeat]:
+        rows = self._conn.execute(
+            select(t.sync_workers).where(t.sync_workers.c.seen_at > seen_after)
+        ).mappings()
+        return [
+            WorkerBeat(r["worker_id"], r["host"], r["pid"], r["started_at"], r["seen_at"])
+            for r in rows
+        ]
+
     def holders(self) -> dict[int, Holder]:
         rows = self._conn.execute(select(t.mailbox_holders)).mappings()
         return {row["mailbox_id"]: Holder(row["worker"], row["since"]) for row in rows}
