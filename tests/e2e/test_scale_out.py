@@ -28,7 +28,7 @@ from tidings.bootstrap import bootstrap
 from tidings.domain.stored import ActivityFilter
 from tidings.entrypoints.cli.main import app
 
-pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+POSTGRES = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 NAMES = ("dana", "sam", "support", "lee", "kim", "ola")
 USERS = {f"{name}@northwind.example": f"{name}-pass" for name in NAMES}
@@ -141,6 +141,7 @@ def _subjects(org: Org) -> list[str]:
     return [a.subject for a in org.tidings.queries.activities(ActivityFilter(limit=500)).items]
 
 
+@POSTGRES
 def test_two_workers_spread_the_mailboxes_and_a_killed_ones_move_to_the_survivor(
     workers: Workers, server: DovecotServer
 ) -> None:
@@ -169,6 +170,7 @@ def test_two_workers_spread_the_mailboxes_and_a_killed_ones_move_to_the_survivor
     assert Counter(_subjects(workers.org))["After"] == 1
 
 
+@POSTGRES
 def test_a_stopped_worker_hands_its_mailboxes_back_at_once_and_leaves_no_process_behind(
     workers: Workers,
 ) -> None:
@@ -195,6 +197,7 @@ def test_a_stopped_worker_hands_its_mailboxes_back_at_once_and_leaves_no_process
     )
 
 
+@POSTGRES
 def test_the_cli_and_the_api_name_the_worker_holding_each_mailbox(
     workers: Workers, database_url: str
 ) -> None:
@@ -219,3 +222,20 @@ def test_the_cli_and_the_api_name_the_worker_holding_each_mailbox(
     held = {m["address"]: m["held_by"] for m in listed}
     assert {h["worker"].rsplit(":", 1)[1] for h in held.values()} == {str(worker.pid)}
     assert all(h["since"] for h in held.values())
+
+
+def test_on_sqlite_the_one_worker_is_named_for_every_mailbox_that_syncs(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    tidings = bootstrap(settings_for(sqlite_url))
+    org = Org.create(tidings)
+    org.add_user("off", enabled=False)
+    workers = Workers(org, sqlite_url, tmp_path, ExitStack())
+    with workers.stack:
+        worker = workers.start(TAKEOVER)
+        workers.wait_for(
+            lambda: workers.pid_holding()[org.mailboxes["dana"]] == worker.pid,
+            "the worker named for dana's mailbox",
+        )
+        assert workers.pid_holding()[org.mailboxes["off"]] is None
+    tidings.close()
