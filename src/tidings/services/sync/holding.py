@@ -22,6 +22,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Collection
 from typing import Protocol
 
@@ -134,6 +135,9 @@ class MailboxHolding:
         self.worker = worker or worker_name()
         self.held = HeldMailboxes()
         self._counts: tuple[frozenset[int], int] | None = None
+        self._counted_at = 0.0
+        #: Hold jobs starting together (a worker's first seconds) share one count.
+        self._counting = asyncio.Lock()
         self._refreshed = asyncio.Condition()
 
     async def refresh(self) -> tuple[frozenset[int], int]:
@@ -141,9 +145,19 @@ class MailboxHolding:
         wanted = frozenset(await asyncio.to_thread(self._wanted))
         workers = await self._queue.live_workers()
         self._counts = (wanted, workers)
+        self._counted_at = time.monotonic()
         async with self._refreshed:
             self._refreshed.notify_all()
         return self._counts
+
+    async def _recent_counts(self) -> tuple[frozenset[int], int]:
+        """The counts, read again unless read within the refresh interval."""
+        async with self._counting:
+            if self._counts is None or (
+                time.monotonic() - self._counted_at > self._refresh_seconds
+            ):
+                return await self.refresh()
+            return self._counts
 
     async def run(self, stop: asyncio.Event) -> None:
         """Take part in the queue until ``stop``: run hold jobs as it hands them out, and
@@ -166,7 +180,7 @@ class MailboxHolding:
         if stop.is_set():
             await self._queue.hand_back(mailbox_id)
             return
-        wanted, workers = await self.refresh()
+        wanted, workers = await self._recent_counts()
         if mailbox_id not in wanted:
             return  # it syncs no more: the dispatcher queues it again once it does
         if mailbox_id in self.held.ids():
