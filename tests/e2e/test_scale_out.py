@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from tests.api_client import admin_client
@@ -116,7 +118,8 @@ class Workers:
         except AssertionError as error:
             raise AssertionError(f"{error}; holders {self.pid_holding()}\n{logs()}") from None
 
-    def spread(self, pids: list[int]) -> Counter[int | None]:
+    def spread(self) -> Counter[int | None]:
+        """How many mailboxes each worker holds, by process id."""
         return Counter(self.pid_holding().values())
 
 
@@ -133,7 +136,7 @@ def workers(org: Org, database_url: str, tmp_path: Path) -> Iterator[Workers]:
 
 
 def _evenly(workers: Workers, pids: list[int]) -> bool:
-    counts = Counter(workers.pid_holding().values())
+    counts = workers.spread()
     return all(counts[pid] == len(NAMES) // len(pids) for pid in pids)
 
 
@@ -239,3 +242,47 @@ def test_on_sqlite_the_one_worker_is_named_for_every_mailbox_that_syncs(
         )
         assert workers.pid_holding()[org.mailboxes["off"]] is None
     tidings.close()
+
+
+def _queue_rows(database_url: str) -> list[tuple[str, str, int | None]]:
+    """The task queue's jobs: task, status and mailbox."""
+    conninfo = make_url(database_url).set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(conninfo) as conn:
+        rows = conn.execute(
+            "SELECT task_name, status::text, (args->>'mailbox_id')::int FROM procrastinate_jobs"
+        ).fetchall()
+    return [(task, status, mailbox) for task, status, mailbox in rows]
+
+
+@POSTGRES
+def test_a_disabled_mailbox_is_let_go_and_held_again_once_enabled(
+    workers: Workers, database_url: str
+) -> None:
+    worker = workers.start(TAKEOVER)
+    workers.wait_for(
+        lambda: set(workers.pid_holding().values()) == {worker.pid}, "the worker holding all"
+    )
+    ola = workers.org.mailboxes["ola"]
+
+    def set_enabled(enabled: bool) -> None:
+        with workers.org.tidings.uow() as uow:
+            mailbox = uow.mailboxes.get(ola)
+            assert mailbox is not None
+            mailbox.enabled = enabled
+            uow.mailboxes.save(mailbox)
+            uow.commit()
+
+    set_enabled(False)
+    workers.wait_for(lambda: workers.pid_holding()[ola] is None, "ola's mailbox let go")
+    workers.wait_for(
+        lambda: not [row for row in _queue_rows(database_url) if row[2] == ola],
+        "no hold job left for ola's mailbox",
+    )
+    assert workers.spread()[worker.pid] == len(NAMES) - 1
+
+    set_enabled(True)
+    workers.wait_for(lambda: workers.pid_holding()[ola] == worker.pid, "ola's mailbox held again")
+    # Finished jobs (hand-backs, dispatches, looks for stalled jobs) leave no rows behind.
+    assert not [row for row in _queue_rows(database_url) if row[1] == "succeeded"]
+    holds = [row for row in _queue_rows(database_url) if row[0] == "hold_mailbox"]
+    assert sorted(mailbox for *_, mailbox in holds) == sorted(workers.org.mailboxes.values())
