@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from tidings.adapters.storage.database import make_engine, upgrade
+from tidings.adapters.storage.database import alembic_config, make_engine, upgrade
 from tidings.adapters.storage.tables import metadata
 
 
@@ -33,3 +35,26 @@ def test_upgrading_twice_changes_nothing(database_url: str) -> None:
     tables = {n for n in inspect(engine).get_table_names() if _not_the_task_queue(n, "table", {})}
     engine.dispose()
     assert tables == set(metadata.tables) | {"alembic_version"}
+
+
+#: The migration that shares mailboxes among workers.
+QUEUE_REVISION = "0022"
+
+
+def test_the_task_queue_comes_and_goes_with_its_migration(database_url: str) -> None:
+    # On PostgreSQL the migration that shares mailboxes brings the task queue's schema;
+    # downgrading removes every object of it, so that upgrading again can create it anew.
+    def queue_tables() -> set[str]:
+        engine = make_engine(database_url)
+        names = {n for n in inspect(engine).get_table_names() if n.startswith("procrastinate_")}
+        engine.dispose()
+        return names
+
+    postgres = database_url.startswith("postgresql")
+    assert bool(queue_tables()) == postgres
+    config = alembic_config(database_url)
+    before = ScriptDirectory.from_config(config).get_revision(QUEUE_REVISION).down_revision
+    command.downgrade(config, str(before))
+    assert queue_tables() == set()
+    upgrade(database_url)
+    assert bool(queue_tables()) == postgres

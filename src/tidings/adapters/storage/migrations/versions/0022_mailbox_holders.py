@@ -70,7 +70,7 @@ def downgrade() -> None:
             FOR item IN SELECT t.typname FROM pg_type t
                 JOIN pg_namespace n ON n.oid = t.typnamespace
                 WHERE n.nspname = current_schema() AND t.typname LIKE 'procrastinate\_%'
-                  AND t.typtype = 'e'
+                  AND t.typtype IN ('e', 'c')  -- the tables' own row types went with them
             LOOP
                 EXECUTE format('DROP TYPE IF EXISTS %I CASCADE', item.typname);
             END LOOP;
