@@ -286,3 +286,29 @@ def test_a_disabled_mailbox_is_let_go_and_held_again_once_enabled(
     assert not [row for row in _queue_rows(database_url) if row[1] == "succeeded"]
     holds = [row for row in _queue_rows(database_url) if row[0] == "hold_mailbox"]
     assert sorted(mailbox for *_, mailbox in holds) == sorted(workers.org.mailboxes.values())
+
+
+@POSTGRES
+def test_a_worker_paused_past_the_takeover_lets_go_of_what_was_taken_and_takes_its_share_again(
+    workers: Workers,
+) -> None:
+    # A paused worker (a frozen VM, a host cut off from the database) is taken for dead; once
+    # it runs again it must not go on syncing the mailboxes the other took over: it lets go,
+    # and the two share the mailboxes evenly again.
+    first = workers.start(TAKEOVER)
+    workers.wait_for(
+        lambda: set(workers.pid_holding().values()) == {first.pid}, "the first worker holding all"
+    )
+    second = workers.start(TAKEOVER)
+    workers.wait_for(lambda: _evenly(workers, [first.pid, second.pid]), "three mailboxes each")
+
+    second.send_signal(signal.SIGSTOP)
+    try:
+        workers.wait_for(
+            lambda: set(workers.pid_holding().values()) == {first.pid},
+            "the running worker taking over every mailbox",
+        )
+    finally:
+        second.send_signal(signal.SIGCONT)
+    workers.wait_for(lambda: _evenly(workers, [first.pid, second.pid]), "three each again")
+    assert second.poll() is None

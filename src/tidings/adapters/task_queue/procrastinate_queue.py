@@ -4,7 +4,9 @@
   ``mailbox:<id>``: one worker at a time runs it, and at most one more waits for it.
 - ``dispatch_mailboxes`` (periodic): a hold job for every mailbox that has none.
 - ``take_over_stalled`` (periodic): the jobs of workers whose heartbeat is older than half
-  the takeover bound go back to the queue (procrastinate's stalled jobs).
+  the takeover bound go back to the queue (procrastinate's stalled jobs); a stalled hold
+  job is replaced by a new one, so that a worker that was only paused cannot end the job
+  its successor runs.
 
 Every period follows from one setting, the takeover bound: a dead worker's mailboxes are
 taken by the others within it (heartbeat age, plus a period, plus a fetch).
@@ -21,7 +23,7 @@ from typing import Any, Protocol
 
 from procrastinate import App, PsycopgConnector
 from procrastinate.exceptions import AlreadyEnqueued
-from procrastinate.jobs import DeleteJobCondition
+from procrastinate.jobs import DeleteJobCondition, Status
 from sqlalchemy.engine import make_url
 
 from tidings.domain.error_text import brief
@@ -183,7 +185,16 @@ class ProcrastinateQueue:
         count = 0
         for job in stalled:
             try:
-                await self.app.job_manager.retry_job(job)
+                if job.task_name == HOLD_TASK and job.id is not None:
+                    # A fresh hold job rather than the same one again: should the silent
+                    # worker wake up after all, its end of the old job (deleting it) cannot
+                    # touch the job another worker runs now.
+                    await self.app.job_manager.finish_job_by_id_async(
+                        job.id, Status.ABORTED, delete_job=True
+                    )
+                    await self.hand_back(int(str(job.task_kwargs["mailbox_id"])))
+                else:
+                    await self.app.job_manager.retry_job(job)
             except Exception as error:  # another worker put it back first
                 log.info("stalled job %s not put back: %s", job.id, brief(error))
                 continue

@@ -135,6 +135,8 @@ class MailboxHolding:
         self.worker = worker or worker_name()
         self.held = HeldMailboxes()
         self._counts: tuple[frozenset[int], int] | None = None
+        #: Who holds each mailbox by storage, as of ``_counted_at``.
+        self._holders: dict[int, Holder] = {}
         self._counted_at = 0.0
         #: Hold jobs starting together (a worker's first seconds) share one count.
         self._counting = asyncio.Lock()
@@ -142,10 +144,12 @@ class MailboxHolding:
 
     async def refresh(self) -> tuple[frozenset[int], int]:
         """Read the mailboxes that should sync and the live workers, and tell hold jobs."""
+        started = time.monotonic()
         wanted = frozenset(await asyncio.to_thread(self._wanted))
         workers = await self._queue.live_workers()
+        self._holders = await asyncio.to_thread(self._read_holders)
         self._counts = (wanted, workers)
-        self._counted_at = time.monotonic()
+        self._counted_at = started
         async with self._refreshed:
             self._refreshed.notify_all()
         return self._counts
@@ -192,6 +196,7 @@ class MailboxHolding:
         self.held.take(mailbox_id)
         log.info("mailbox %s held by %s", mailbox_id, self.worker)
         await self._store_holder(mailbox_id)
+        stored_at = time.monotonic()
         hand_back = True
         try:
             while not stop.is_set():
@@ -205,6 +210,17 @@ class MailboxHolding:
                 if mailbox_id not in wanted:
                     hand_back = False
                     log.info("mailbox %s no longer syncs; let go", mailbox_id)
+                    break
+                holder = self._holders.get(mailbox_id)
+                if (
+                    self._counted_at > stored_at
+                    and holder is not None
+                    and holder.worker != self.worker
+                ):
+                    # This worker fell silent long enough to be taken for dead (paused, cut
+                    # off from the database): the mailbox is another's now.
+                    hand_back = False
+                    log.warning("mailbox %s was taken over by %s; let go", mailbox_id, holder)
                     break
                 over = excess(len(self.held), len(wanted), workers)
                 if mailbox_id in self.held.newest(over):
@@ -240,6 +256,10 @@ class MailboxHolding:
         with self._uow() as uow:
             uow.sync.hold(mailbox_id, Holder(self.worker, self._clock.now()))
             uow.commit()
+
+    def _read_holders(self) -> dict[int, Holder]:
+        with self._uow() as uow:
+            return uow.sync.holders()
 
     def _forget_holder(self, mailbox_id: int) -> None:
         with self._uow() as uow:
