@@ -67,6 +67,7 @@ from tidings.services.server_profiles import ServerProfileService
 from tidings.services.setup import SetupService
 from tidings.services.sign_in_forms import SignInForms
 from tidings.services.sync import SyncService
+from tidings.services.sync.holding import MailboxHolding, worker_name
 from tidings.services.sync.model import DeltaOpener, DeltaSession, SyncEvent
 from tidings.services.track_when_sent import TrackWhenSentService
 from tidings.services.tracking.pipeline import IngestService, ReplayService
@@ -310,6 +311,28 @@ class Tidings:
         """Apply every pending migration."""
         upgrade(self.settings.database_url)
 
+    def mailbox_holding(self) -> MailboxHolding | None:
+        """On PostgreSQL, this worker's part in sharing the mailboxes with every other
+        worker; None on SQLite, where the one process syncs them all."""
+        if self.engine.dialect.name != "postgresql":
+            return None
+        from tidings.adapters.task_queue.procrastinate_queue import (
+            ProcrastinateQueue,
+            QueueTiming,
+        )
+
+        timing = QueueTiming(self.settings.takeover_seconds)
+        name = worker_name()
+        queue = ProcrastinateQueue(self.settings.database_url, timing, name=name)
+        sync = self.sync
+
+        def wanted() -> set[int]:
+            return {target.mailbox_id for target in sync.targets()}
+
+        return MailboxHolding(
+            self.uow, queue, self.clock, wanted, refresh_seconds=timing.period, worker=name
+        )
+
     def close(self) -> None:
         self.parser.close()
         self.engine.dispose()
@@ -348,7 +371,7 @@ def bootstrap(
         ingest=ingest,
         replay=replay,
         explain=ExplainService(uow),
-        queries=QueryService(uow, clock),
+        queries=QueryService(uow, clock, shared_mailboxes=engine.dialect.name == "postgresql"),
         demo=DemoService(uow, ingest, Argon2PasswordHasher(), clock),
         parser=parser,
         mailboxes=MailboxAdminService(

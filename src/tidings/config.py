@@ -56,3 +56,10 @@ class Settings(BaseSettings):
         description="Processes that parse email beside the main one (default: one per core; "
         "0 or 1 parses in the main process)",
     )
+    takeover_seconds: float = Field(
+        default=60.0,
+        ge=6.0,
+        description="On PostgreSQL, where workers share the mailboxes: at most this long after "
+        "a worker dies without stopping (killed, its host lost), its mailboxes sync on "
+        "another worker",
+    )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from tidings.adapters.storage.database import make_engine, upgrade
+from tidings.adapters.storage.database import alembic_config, make_engine, upgrade
 from tidings.adapters.storage.tables import metadata
 
 
@@ -14,16 +16,45 @@ def test_upgrade_head_gives_exactly_the_models_schema(database_url: str) -> None
     # Any drift between tables.py and the migrations is a bug: the diff must be empty.
     engine = make_engine(database_url)
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        opts = {"compare_type": True, "include_name": _not_the_task_queue}
+        context = MigrationContext.configure(connection, opts=opts)
         diff = compare_metadata(context, metadata)
     engine.dispose()
     assert diff == []
+
+
+def _not_the_task_queue(name: str | None, kind: str, parents: object) -> bool:
+    # procrastinate's own schema, created by the same migrations on PostgreSQL.
+    return not (name or "").startswith("procrastinate_")
 
 
 def test_upgrading_twice_changes_nothing(database_url: str) -> None:
     # `tidings db upgrade` is safe to run on every start.
     upgrade(database_url)
     engine = make_engine(database_url)
-    tables = set(inspect(engine).get_table_names())
+    tables = {n for n in inspect(engine).get_table_names() if _not_the_task_queue(n, "table", {})}
     engine.dispose()
     assert tables == set(metadata.tables) | {"alembic_version"}
+
+
+#: The migration that shares mailboxes among workers.
+QUEUE_REVISION = "0022"
+
+
+def test_the_task_queue_comes_and_goes_with_its_migration(database_url: str) -> None:
+    # On PostgreSQL the migration that shares mailboxes brings the task queue's schema;
+    # downgrading removes every object of it, so that upgrading again can create it anew.
+    def queue_tables() -> set[str]:
+        engine = make_engine(database_url)
+        names = {n for n in inspect(engine).get_table_names() if n.startswith("procrastinate_")}
+        engine.dispose()
+        return names
+
+    postgres = database_url.startswith("postgresql")
+    assert bool(queue_tables()) == postgres
+    config = alembic_config(database_url)
+    before = ScriptDirectory.from_config(config).get_revision(QUEUE_REVISION).down_revision
+    command.downgrade(config, str(before))
+    assert queue_tables() == set()
+    upgrade(database_url)
+    assert bool(queue_tables()) == postgres

@@ -13,6 +13,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from tidings.domain.holding import Holder
+
 
 @dataclass(frozen=True)
 class FolderCursor:
@@ -166,6 +168,8 @@ class MailboxSync:
     syncing: bool = True
     #: False when no sync worker has reported lately.
     worker_running: bool = True
+    #: The worker syncing the mailbox now (workers share the mailboxes on PostgreSQL).
+    held_by: Holder | None = None
 
     @property
     def mode(self) -> SyncMode | None:

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from tidings.domain.activity import EmailActivity
 from tidings.domain.errors import NotFoundError
+from tidings.domain.holding import Holder
 from tidings.domain.mailbox import Mailbox
 from tidings.domain.mailbox_views import MailboxView, in_view
 from tidings.domain.records import RecordRef, RecordSummary
 from tidings.domain.stored import ActivityFilter, ParkedEmail
-from tidings.domain.sync import FolderSyncState, MailboxSync, mailbox_sync, worker_running
+from tidings.domain.sync import (
+    WORKER_SILENT_AFTER,
+    FolderSyncState,
+    MailboxSync,
+    mailbox_sync,
+    worker_running,
+)
 from tidings.services.explain import THREAD_LIMIT, ExplainService, Explanation
 from tidings.services.ports import Clock, UnitOfWork
 from tidings.services.untracked_folders import tracked_folders
@@ -69,9 +76,18 @@ class Dashboard:
 class QueryService:
     """What pages, the API and the CLI read."""
 
-    def __init__(self, uow_factory: Callable[[], UnitOfWork], clock: Clock) -> None:
+    def __init__(
+        self,
+        uow_factory: Callable[[], UnitOfWork],
+        clock: Clock,
+        *,
+        shared_mailboxes: bool = False,
+    ) -> None:
         self._uow = uow_factory
         self._clock = clock
+        #: Workers share the mailboxes (PostgreSQL): each is held by the worker stored.
+        #: Otherwise the one worker process syncs them all.
+        self._shared = shared_mailboxes
         self._explain = ExplainService(uow_factory)
 
     def activities(self, query: ActivityFilter) -> ActivityPage:
@@ -154,8 +170,12 @@ class QueryService:
             states = uow.sync.states()
             running = self._worker_running(uow)
             tracked = _tracked(uow)
+            held_by = self._holders(uow)
             return {
-                mailbox.id: _mailbox_sync(uow, mailbox, states, running, tracked(mailbox.id))
+                mailbox.id: replace(
+                    _mailbox_sync(uow, mailbox, states, running, tracked(mailbox.id)),
+                    held_by=held_by(mailbox),
+                )
                 for mailbox in uow.mailboxes.all()
                 if mailbox.id is not None
             }
@@ -166,18 +186,36 @@ class QueryService:
             mailbox = uow.mailboxes.get(mailbox_id)
             if mailbox is None:
                 return None
-            return _mailbox_sync(
+            sync = _mailbox_sync(
                 uow,
                 mailbox,
                 uow.sync.states(),
                 self._worker_running(uow),
                 _tracked(uow)(mailbox_id),
             )
+            return replace(sync, held_by=self._holders(uow)(mailbox))
 
     def worker_last_seen(self) -> datetime | None:
         """When a sync worker last reported; None when none runs or ever ran."""
         with self._uow() as uow:
             return uow.sync.worker_last_seen()
+
+    def _holders(self, uow: UnitOfWork) -> Callable[[Mailbox], Holder | None]:
+        """Who syncs each mailbox: where workers share them, the one holding it; where one
+        worker syncs them all (SQLite), that worker."""
+        holders = uow.sync.holders() if self._shared else {}
+        live = (
+            [] if self._shared else uow.sync.live_workers(self._clock.now() - WORKER_SILENT_AFTER)
+        )
+        newest = max(live, key=lambda beat: beat.seen_at, default=None)
+        lone = Holder(f"{newest.host}:{newest.pid}", newest.started_at) if newest else None
+
+        def held_by(mailbox: Mailbox) -> Holder | None:
+            if mailbox.id in holders:
+                return holders[mailbox.id]
+            return lone if mailbox.syncs_incoming else None
+
+        return held_by
 
     def _worker_running(self, uow: UnitOfWork) -> bool:
         return worker_running(uow.sync.worker_last_seen(), self._clock.now())

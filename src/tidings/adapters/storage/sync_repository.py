@@ -12,6 +12,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from tidings.adapters.storage import tables as t
 from tidings.adapters.storage.mapping import mailbox_from
 from tidings.domain.credentials import CredentialKey, CredentialScope, Direction
+from tidings.domain.holding import Holder
 from tidings.domain.mailbox import Mailbox
 from tidings.domain.sync import FolderSyncState, SyncMode, WorkerBeat
 
@@ -94,6 +95,32 @@ class SqlSyncRepository:
 
     def forget_worker(self, worker_id: str) -> None:
         self._conn.execute(delete(t.sync_workers).where(t.sync_workers.c.worker_id == worker_id))
+
+    def hold(self, mailbox_id: int, holder: Holder) -> None:
+        h = t.mailbox_holders.c
+        values = {"worker": holder.worker, "since": holder.since}
+        where = h.mailbox_id == mailbox_id
+        if not self._conn.execute(update(t.mailbox_holders).where(where).values(values)).rowcount:
+            self._conn.execute(insert(t.mailbox_holders).values(mailbox_id=mailbox_id, **values))
+
+    def let_go(self, mailbox_id: int, worker: str) -> None:
+        h = t.mailbox_holders.c
+        self._conn.execute(
+            delete(t.mailbox_holders).where(h.mailbox_id == mailbox_id, h.worker == worker)
+        )
+
+    def live_workers(self, seen_after: datetime) -> list[WorkerBeat]:
+        rows = self._conn.execute(
+            select(t.sync_workers).where(t.sync_workers.c.seen_at > seen_after)
+        ).mappings()
+        return [
+            WorkerBeat(r["worker_id"], r["host"], r["pid"], r["started_at"], r["seen_at"])
+            for r in rows
+        ]
+
+    def holders(self) -> dict[int, Holder]:
+        rows = self._conn.execute(select(t.mailbox_holders)).mappings()
+        return {row["mailbox_id"]: Holder(row["worker"], row["since"]) for row in rows}
 
     def worker_last_seen(self) -> datetime | None:
         """When any sync worker last reported; None when none is known."""

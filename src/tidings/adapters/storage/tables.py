@@ -338,6 +338,15 @@ sync_workers = Table(
     Column("seen_at", UtcDateTime(), nullable=False),
 )
 
+#: The worker syncing each mailbox now, where workers share mailboxes (PostgreSQL).
+mailbox_holders = Table(
+    "mailbox_holders",
+    metadata,
+    Column("mailbox_id", ForeignKey("mailboxes.id", ondelete="CASCADE"), primary_key=True),
+    Column("worker", String(255), nullable=False),
+    Column("since", UtcDateTime(), nullable=False),
+)
+
 outbox = Table(
     "outbox",
     metadata,

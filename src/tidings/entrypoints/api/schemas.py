@@ -225,6 +225,12 @@ class FolderSyncPublic(BaseModel):
         )
 
 
+class HolderPublic(BaseModel):
+    #: host:pid of the ``tidings worker`` process.
+    worker: str
+    since: datetime
+
+
 class MailboxPublic(BaseModel):
     id: int
     address: str
@@ -245,6 +251,9 @@ class MailboxPublic(BaseModel):
     #: Done of total while a first sync runs, else null.
     first_sync: ProgressPublic | None
     folders: list[FolderSyncPublic]
+    #: The worker syncing the mailbox now, where any number of workers share the mailboxes
+    #: (PostgreSQL); null while none holds it.
+    held_by: HolderPublic | None = None
 
     @classmethod
     def of(cls, mailbox: Mailbox, sync: MailboxSync) -> "MailboxPublic":
@@ -271,6 +280,11 @@ class MailboxPublic(BaseModel):
                 ProgressPublic(done=first_sync[0], total=first_sync[1]) if first_sync else None
             ),
             folders=[FolderSyncPublic.of(folder) for folder in sync.folders],
+            held_by=(
+                HolderPublic(worker=sync.held_by.worker, since=sync.held_by.since)
+                if sync.held_by
+                else None
+            ),
         )
 
 

@@ -51,6 +51,7 @@ def mailboxes() -> None:
         "Last sync",
         "Backlog",
         "Folders",
+        "Held by",
         "Latest alert",
     )
     for mailbox in tidings.queries.mailboxes():
@@ -66,9 +67,16 @@ def mailboxes() -> None:
             f"{sync.last_sync:%Y-%m-%d %H:%M:%S}" if sync.last_sync else "-",
             str(sync.backlog),
             ", ".join(_folder(folder) for folder in sync.folders) or "-",
+            _holder(sync),
             f"{latest.level.value}: {latest.text}" if latest else "-",
         )
     console.print(table)
+
+
+def _holder(sync: MailboxSync) -> str:
+    if sync.held_by is None:
+        return "-"
+    return f"{sync.held_by.worker} since {sync.held_by.since:%Y-%m-%d %H:%M:%S}"
 
 
 def _mode(sync: MailboxSync) -> str:

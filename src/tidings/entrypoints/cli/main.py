@@ -138,8 +138,12 @@ async def _work(tidings: Tidings, stop: asyncio.Event) -> None:
     """Sync every enabled mailbox, send queued email and deliver webhooks until ``stop``;
     change notifications received by web processes arrive through the relay, if any."""
     await asyncio.to_thread(tidings.outgoing.recover)
+    # On PostgreSQL the workers share the mailboxes: this one syncs those it holds.
+    holding = tidings.mailbox_holding()
+    sharing = [] if holding is None else [holding.run(stop)]
     await asyncio.gather(
-        tidings.sync.run(stop),
+        tidings.sync.run(stop, None if holding is None else holding.held),
+        *sharing,
         tidings.outgoing.run(stop),
         tidings.webhooks.run(stop),
         tidings.mail_push.listen(stop),

@@ -21,6 +21,9 @@ The modules, in the order of a folder's life:
   its *maximum concurrent connections* (the others poll in turn through the last one);
 - ``supervisor``: ``SyncService``, the worker's loop that starts and ends folder tasks as
   settings change, and the sync worker's sign of life;
+- ``holding``: on PostgreSQL, which mailboxes this worker holds: a task queue runs one hold
+  job per mailbox on one worker at a time, and the supervisor follows only those mailboxes
+  (the fair share of each worker is ``domain.holding``);
 - ``folder``: one folder task, the machine above (CONNECTING, then CATCHING UP, then
   WAITING), for IMAP, POP3 and mail-API folders;
 - ``catch_up``: CATCHING UP an IMAP folder: the UIDs above the cursor, in chunks, each

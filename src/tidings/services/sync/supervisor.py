@@ -24,6 +24,7 @@ from tidings.services.sync.departures import DepartureRound
 from tidings.services.sync.failures import Failures
 from tidings.services.sync.flags import FlagRound
 from tidings.services.sync.folder import FolderTask
+from tidings.services.sync.holding import HeldMailboxes
 from tidings.services.sync.model import (
     Backoff,
     DeltaOpener,
@@ -118,13 +119,20 @@ class SyncService:
         """Every folder that should be syncing now, with its credential."""
         return self._targets.load()
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Sync until ``stop`` is set, starting and ending folder tasks as settings change."""
+    async def run(self, stop: asyncio.Event, held: HeldMailboxes | None = None) -> None:
+        """Sync until ``stop`` is set, starting and ending folder tasks as settings change.
+
+        With ``held`` (workers sharing the mailboxes), only the mailboxes this worker holds
+        are synced; a change to them is acted on at once, and a mailbox let go is reported
+        once its folder tasks have ended.
+        """
         tasks: dict[tuple[int, str], tuple[SyncTarget, bool, asyncio.Task[None]]] = {}
         worker_id, started_at = uuid.uuid4().hex, self._clock.now()
         try:
             while not stop.is_set():
                 await self._beat(worker_id, started_at)
+                if held is not None:
+                    held.changed.clear()
                 try:
                     found = await asyncio.to_thread(self.targets)
                 except Exception as error:  # storage away: the running folders carry on
@@ -132,6 +140,10 @@ class SyncService:
                     await sleep_unless_stopped(stop, self._refresh_seconds)
                     continue
                 await self._failures.alert_unreadable(self._targets.unreadable)
+                if held is not None:
+                    mine = held.ids()
+                    found = [target for target in found if target.mailbox_id in mine]
+                ended = []
                 wanted = {(t.mailbox_id, t.folder): t for t in found}
                 by_turns = taking_turns(found)
                 for key in [
@@ -139,7 +151,8 @@ class SyncService:
                     for k, (target, turns, _) in tasks.items()
                     if wanted.get(k) != target or turns != (k in by_turns)
                 ]:
-                    tasks.pop(key)[2].cancel()
+                    ended.append(tasks.pop(key)[2])
+                    ended[-1].cancel()
                     # The mailbox syncs on (its Inbox always does) without this folder.
                     if key not in wanted and (key[0], INBOX) in wanted:
                         await self._untracked(key)
@@ -148,11 +161,18 @@ class SyncService:
                         turn = self._turn_of(target.profile) if key in by_turns else None
                         task = asyncio.create_task(self.run_folder(target, stop, turn))
                         tasks[key] = (target, key in by_turns, task)
-                await sleep_unless_stopped(stop, self._refresh_seconds)
+                if held is None:
+                    await sleep_unless_stopped(stop, self._refresh_seconds)
+                    continue
+                await asyncio.gather(*ended, return_exceptions=True)
+                await held.ran({mailbox_id for mailbox_id, _ in tasks})
+                await sleep_unless_stopped(stop, self._refresh_seconds, held.changed)
         finally:
             for *_, task in tasks.values():
                 task.cancel()
             await asyncio.gather(*(task for *_, task in tasks.values()), return_exceptions=True)
+            if held is not None:
+                await held.ran(())
             with contextlib.suppress(Exception):  # a worker that cannot say so falls silent
                 await asyncio.to_thread(self.status.forget_worker, worker_id)
 

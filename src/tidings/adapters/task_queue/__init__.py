@@ -1,0 +1,1 @@
+"""The task queue that shares work among worker processes (procrastinate, on PostgreSQL)."""

@@ -1,0 +1,202 @@
+"""The task queue on PostgreSQL: procrastinate runs the mailboxes' hold jobs on the workers.
+
+- ``hold_mailbox``: one job per mailbox, with the lock and the queueing lock
+  ``mailbox:<id>``: one worker at a time runs it, and at most one more waits for it.
+- ``dispatch_mailboxes`` (periodic): a hold job for every mailbox that has none.
+- ``take_over_stalled`` (periodic): the jobs of workers whose heartbeat is older than half
+  the takeover bound go back to the queue (procrastinate's stalled jobs); a stalled hold
+  job is replaced by a new one, so that a worker that was only paused cannot end the job
+  its successor runs.
+
+Every period follows from one setting, the takeover bound: a dead worker's mailboxes are
+taken by the others within it (heartbeat age, plus a period, plus a fetch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from procrastinate import App, PsycopgConnector
+from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.jobs import DeleteJobCondition, Status
+from sqlalchemy.engine import make_url
+
+from tidings.domain.error_text import brief
+
+log = logging.getLogger(__name__)
+
+HOLD_TASK = "hold_mailbox"
+#: Jobs run on one worker at once: mailboxes held plus the short periodic jobs. A slot is
+#: an asyncio task, so the number only needs to be out of reach.
+CONCURRENCY = 100_000
+
+
+class HoldJobs(Protocol):
+    """What the queue's jobs do (the mailbox holding service)."""
+
+    async def hold(self, mailbox_id: int, stop: asyncio.Event) -> None: ...
+    async def dispatch(self) -> int: ...
+    async def take_over(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class QueueTiming:
+    """The periods that keep a dead worker's mailboxes unheld for at most ``takeover``."""
+
+    takeover: float
+
+    @property
+    def heartbeat(self) -> float:
+        return max(0.5, self.takeover / 6)
+
+    @property
+    def stalled_after(self) -> float:
+        """A worker silent this long is taken for dead; three heartbeats missed."""
+        return self.takeover / 2
+
+    @property
+    def period(self) -> int:
+        """Seconds between two dispatches, and between two looks for stalled jobs."""
+        return max(1, min(30, round(self.takeover / 6)))
+
+    @property
+    def fetch_polling(self) -> float:
+        """A job put back (not inserted) wakes no worker: they look this often."""
+        return max(0.5, min(2.0, self.takeover / 10))
+
+
+def conninfo(database_url: str) -> str:
+    """The libpq connection string of a ``postgresql+psycopg://`` SQLAlchemy URL."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(False)
+
+
+def _lock(mailbox_id: int) -> str:
+    return f"mailbox:{mailbox_id}"
+
+
+class ProcrastinateQueue:
+    """Hold jobs for mailboxes, run by every ``tidings worker`` sharing one database."""
+
+    def __init__(self, database_url: str, timing: QueueTiming, *, name: str = "worker") -> None:
+        self._timing = timing
+        self._name = name
+        self.app = App(
+            connector=PsycopgConnector(
+                conninfo=conninfo(database_url),
+                kwargs={"application_name": "tidings-task-queue"},
+                min_size=1,
+                max_size=8,
+            )
+        )
+        self._jobs: HoldJobs | None = None
+        self._stop = asyncio.Event()
+        self._hold = self.app.task(name=HOLD_TASK)(self._run_hold)
+        period = f"* * * * * */{timing.period}"
+        dispatch = self.app.task(name="dispatch_mailboxes", queueing_lock="dispatch_mailboxes")(
+            self._run_dispatch
+        )
+        self.app.periodic(cron=period)(dispatch)
+        take_over = self.app.task(name="take_over_stalled", queueing_lock="take_over_stalled")(
+            self._run_take_over
+        )
+        self.app.periodic(cron=period)(take_over)
+
+    async def _run_hold(self, mailbox_id: int) -> None:
+        assert self._jobs is not None  # noqa: S101 - jobs run only inside ``work``
+        await self._jobs.hold(mailbox_id, self._stop)
+
+    async def _run_dispatch(self, timestamp: int) -> None:
+        assert self._jobs is not None  # noqa: S101 - jobs run only inside ``work``
+        await self._jobs.dispatch()
+
+    async def _run_take_over(self, timestamp: int) -> None:
+        assert self._jobs is not None  # noqa: S101 - jobs run only inside ``work``
+        await self._jobs.take_over()
+
+    async def work(self, stop: asyncio.Event, jobs: HoldJobs) -> None:
+        """Run this worker's share of the jobs until ``stop``; then wait for the hold jobs,
+        which hand their mailboxes back, and leave the queue's list of workers."""
+        self._jobs, self._stop = jobs, stop
+        async with self.app.open_async():
+            running = asyncio.ensure_future(
+                self.app.run_worker_async(
+                    name=self._name,
+                    concurrency=CONCURRENCY,
+                    install_signal_handlers=False,
+                    update_heartbeat_interval=self._timing.heartbeat,
+                    stalled_worker_timeout=self._timing.stalled_after,
+                    fetch_job_polling_interval=self._timing.fetch_polling,
+                    delete_jobs=DeleteJobCondition.SUCCESSFUL,
+                    shutdown_graceful_timeout=60,
+                )
+            )
+            stopping = asyncio.ensure_future(stop.wait())
+            try:
+                await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopping.cancel()
+                if not running.done():
+                    # The hold jobs see ``stop`` and end; the worker waits for them.
+                    running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
+
+    async def live_workers(self) -> int:
+        row = await self.app.connector.execute_query_one_async(
+            "SELECT count(*) AS workers FROM procrastinate_workers"
+            " WHERE last_heartbeat > now() - make_interval(secs => %(seconds)s)",
+            seconds=self._timing.stalled_after,
+        )
+        return max(1, int(row["workers"]))
+
+    async def hand_back(self, mailbox_id: int, *, delay_seconds: float = 0.0) -> None:
+        options: dict[str, Any] = {"lock": _lock(mailbox_id), "queueing_lock": _lock(mailbox_id)}
+        if delay_seconds > 0:
+            options["schedule_in"] = {"seconds": delay_seconds}
+        with contextlib.suppress(AlreadyEnqueued):  # one waits already: it will do
+            await self._hold.configure(**options).defer_async(mailbox_id=mailbox_id)
+
+    async def defer_missing(self, mailbox_ids: Collection[int]) -> int:
+        rows = await self.app.connector.execute_query_all_async(
+            "SELECT DISTINCT (args->>'mailbox_id')::int AS mailbox_id FROM procrastinate_jobs"
+            " WHERE task_name = %(task)s AND status IN ('todo', 'doing')",
+            task=HOLD_TASK,
+        )
+        queued = {row["mailbox_id"] for row in rows}
+        deferred = 0
+        for mailbox_id in sorted(set(mailbox_ids) - queued):
+            lock = _lock(mailbox_id)
+            with contextlib.suppress(AlreadyEnqueued):
+                await self._hold.configure(lock=lock, queueing_lock=lock).defer_async(
+                    mailbox_id=mailbox_id
+                )
+                deferred += 1
+        return deferred
+
+    async def retry_stalled(self) -> int:
+        stalled = await self.app.job_manager.get_stalled_jobs(
+            seconds_since_heartbeat=self._timing.stalled_after
+        )
+        count = 0
+        for job in stalled:
+            try:
+                if job.task_name == HOLD_TASK and job.id is not None:
+                    # A fresh hold job rather than the same one again: should the silent
+                    # worker wake up after all, its end of the old job (deleting it) cannot
+                    # touch the job another worker runs now.
+                    await self.app.job_manager.finish_job_by_id_async(
+                        job.id, Status.ABORTED, delete_job=True
+                    )
+                    await self.hand_back(int(str(job.task_kwargs["mailbox_id"])))
+                else:
+                    await self.app.job_manager.retry_job(job)
+            except Exception as error:  # another worker put it back first
+                log.info("stalled job %s not put back: %s", job.id, brief(error))
+                continue
+            count += 1
+        return count

@@ -1,0 +1,267 @@
+"""Mailboxes shared by any number of sync workers on one PostgreSQL database.
+
+A task queue (``HoldQueue``) keeps one *hold job* per mailbox that should sync, and runs
+each mailbox's job on one worker at a time. A worker running a hold job holds that mailbox:
+its sync loop follows the mailbox's folders for as long as the job runs. The job ends, and
+the mailbox goes back to the queue for any worker, when
+
+- the worker stops (SIGTERM): the job hands the mailbox back at once;
+- the worker holds more than its fair share (``domain.holding``): the newest taken go back;
+- the mailbox no longer syncs (disabled, its credential removed): no job is put back, and
+  the dispatcher defers a new one once it syncs again.
+
+A worker that dies without a word (kill -9, a lost host) stops beating in the queue; its
+jobs are found stalled and put back, so another worker takes its mailboxes within the
+takeover bound. Which worker holds what is stored per mailbox for the API and the CLI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Collection
+from typing import Protocol
+
+from tidings.domain.error_text import brief
+from tidings.domain.holding import Holder, excess, takes_another
+from tidings.services.ports import Clock, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+#: How long a hold job waits for its mailbox's folder tasks to end before it lets go anyway.
+RELEASE_SECONDS = 30.0
+#: A refused mailbox waits this long before any worker may take it again: a worker at its
+#: share that fetched it does not fetch it straight back.
+REFUSED_DELAY_SECONDS = 1.0
+
+
+def worker_name() -> str:
+    """How people see this worker process: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class HoldQueue(Protocol):
+    """The task queue that runs each mailbox's hold job on one worker at a time."""
+
+    async def live_workers(self) -> int:
+        """Workers whose heartbeat is recent (this one included)."""
+        ...
+
+    async def hand_back(self, mailbox_id: int, *, delay_seconds: float = 0.0) -> None:
+        """Queue the mailbox's hold job again, for any worker to take after the delay."""
+        ...
+
+    async def defer_missing(self, mailbox_ids: Collection[int]) -> int:
+        """Queue a hold job for each mailbox that has none waiting or running; how many."""
+        ...
+
+    async def retry_stalled(self) -> int:
+        """Put back the jobs of workers that stopped beating; how many."""
+        ...
+
+    async def work(self, stop: asyncio.Event, jobs: MailboxHolding) -> None:
+        """Run this worker's jobs until ``stop``; then wait for its hold jobs to end."""
+        ...
+
+
+class HeldMailboxes:
+    """The mailboxes this worker holds, shared by its hold jobs and its sync loop.
+
+    Hold jobs take and release; the sync loop reads ``ids``, is woken by ``changed`` and
+    reports the mailboxes whose folder tasks run (``ran``), so that a release returns only
+    once the mailbox's folders are no longer synced here.
+    """
+
+    def __init__(self) -> None:
+        #: In the order taken: the newest are the first handed back.
+        self._ids: dict[int, None] = {}
+        self._running: set[int] = set()
+        self._ran = asyncio.Condition()
+        self.changed = asyncio.Event()
+
+    def ids(self) -> frozenset[int]:
+        return frozenset(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def take(self, mailbox_id: int) -> None:
+        self._ids[mailbox_id] = None
+        self.changed.set()
+
+    def newest(self, count: int) -> list[int]:
+        """The ``count`` mailboxes taken last."""
+        return list(self._ids)[len(self._ids) - count :] if count > 0 else []
+
+    async def release(self, mailbox_id: int) -> None:
+        """Let go of the mailbox and wait until its folder tasks have ended."""
+        self._ids.pop(mailbox_id, None)
+        self.changed.set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(RELEASE_SECONDS), self._ran:
+                await self._ran.wait_for(lambda: mailbox_id not in self._running)
+
+    async def ran(self, mailbox_ids: Collection[int]) -> None:
+        """The sync loop's report: folder tasks run for exactly these mailboxes."""
+        async with self._ran:
+            self._running = set(mailbox_ids)
+            self._ran.notify_all()
+
+
+class MailboxHolding:
+    """This worker's side of sharing mailboxes: the hold job's body, the dispatcher and the
+    takeover of dead workers' mailboxes."""
+
+    def __init__(
+        self,
+        uow_factory: Callable[[], UnitOfWork],
+        queue: HoldQueue,
+        clock: Clock,
+        wanted: Callable[[], Collection[int]],
+        *,
+        refresh_seconds: float = 5.0,
+        worker: str | None = None,
+    ) -> None:
+        self._uow = uow_factory
+        self._queue = queue
+        self._clock = clock
+        #: The mailboxes that should sync now (read from storage: call in a thread).
+        self._wanted = wanted
+        self._refresh_seconds = refresh_seconds
+        self.worker = worker or worker_name()
+        self.held = HeldMailboxes()
+        self._counts: tuple[frozenset[int], int] | None = None
+        #: Who holds each mailbox by storage, as of ``_counted_at``.
+        self._holders: dict[int, Holder] = {}
+        self._counted_at = 0.0
+        #: Hold jobs starting together (a worker's first seconds) share one count.
+        self._counting = asyncio.Lock()
+        self._refreshed = asyncio.Condition()
+
+    async def refresh(self) -> tuple[frozenset[int], int]:
+        """Read the mailboxes that should sync and the live workers, and tell hold jobs."""
+        started = time.monotonic()
+        wanted = frozenset(await asyncio.to_thread(self._wanted))
+        workers = await self._queue.live_workers()
+        self._holders = await asyncio.to_thread(self._read_holders)
+        self._counts = (wanted, workers)
+        self._counted_at = started
+        async with self._refreshed:
+            self._refreshed.notify_all()
+        return self._counts
+
+    async def _recent_counts(self) -> tuple[frozenset[int], int]:
+        """The counts, read again unless read within the refresh interval."""
+        async with self._counting:
+            if self._counts is None or (
+                time.monotonic() - self._counted_at > self._refresh_seconds
+            ):
+                return await self.refresh()
+            return self._counts
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Take part in the queue until ``stop``: run hold jobs as it hands them out, and
+        re-read the counts every few seconds so that they see workers come and go."""
+        await asyncio.gather(self._count(stop), self._queue.work(stop, self))
+
+    async def _count(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.refresh()
+            except Exception as error:  # storage away: hold jobs keep what they hold
+                log.error("the mailboxes and workers were not counted: %s", brief(error))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._refresh_seconds)
+        async with self._refreshed:  # hold jobs waiting for the next count see the stop
+            self._refreshed.notify_all()
+
+    async def hold(self, mailbox_id: int, stop: asyncio.Event) -> None:
+        """The hold job: sync the mailbox here until it must go elsewhere or stop."""
+        if stop.is_set():
+            await self._queue.hand_back(mailbox_id)
+            return
+        wanted, workers = await self._recent_counts()
+        if mailbox_id not in wanted:
+            return  # it syncs no more: the dispatcher queues it again once it does
+        if mailbox_id in self.held.ids():
+            return  # a second job for one mailbox (the lock should prevent it) changes nothing
+        if not takes_another(len(self.held), len(wanted), workers):
+            log.info("mailbox %s refused: this worker holds its share", mailbox_id)
+            await self._queue.hand_back(mailbox_id, delay_seconds=REFUSED_DELAY_SECONDS)
+            return
+        self.held.take(mailbox_id)
+        log.info("mailbox %s held by %s", mailbox_id, self.worker)
+        await self._store_holder(mailbox_id)
+        stored_at = time.monotonic()
+        hand_back = True
+        try:
+            while not stop.is_set():
+                async with self._refreshed:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self._refresh_seconds * 2):
+                            await self._refreshed.wait()
+                if stop.is_set() or self._counts is None:
+                    continue
+                wanted, workers = self._counts
+                if mailbox_id not in wanted:
+                    hand_back = False
+                    log.info("mailbox %s no longer syncs; let go", mailbox_id)
+                    break
+                holder = self._holders.get(mailbox_id)
+                if (
+                    self._counted_at > stored_at
+                    and holder is not None
+                    and holder.worker != self.worker
+                ):
+                    # This worker fell silent long enough to be taken for dead (paused, cut
+                    # off from the database): the mailbox is another's now.
+                    hand_back = False
+                    log.warning("mailbox %s was taken over by %s; let go", mailbox_id, holder)
+                    break
+                over = excess(len(self.held), len(wanted), workers)
+                if mailbox_id in self.held.newest(over):
+                    log.info("mailbox %s handed back: this worker holds over its share", mailbox_id)
+                    break
+        finally:
+            await self.held.release(mailbox_id)
+            with contextlib.suppress(Exception):  # the next holder writes over it anyway
+                await asyncio.to_thread(self._forget_holder, mailbox_id)
+            if hand_back:
+                # Queued again: any worker (this one after a stop, no more) takes it at once.
+                await asyncio.shield(self._queue.hand_back(mailbox_id))
+
+    async def dispatch(self) -> int:
+        """Queue a hold job for every mailbox that should sync and has none."""
+        wanted = await asyncio.to_thread(self._wanted)
+        return await self._queue.defer_missing(wanted)
+
+    async def take_over(self) -> int:
+        """Put back the hold jobs (and any other job) of workers that stopped beating."""
+        count = await self._queue.retry_stalled()
+        if count:
+            log.warning("%s job(s) of stopped workers put back for the others", count)
+        return count
+
+    async def _store_holder(self, mailbox_id: int) -> None:
+        try:
+            await asyncio.to_thread(self._save_holder, mailbox_id)
+        except Exception as error:  # the holder is for people to read: sync goes on
+            log.error("the holder of mailbox %s was not stored: %s", mailbox_id, brief(error))
+
+    def _save_holder(self, mailbox_id: int) -> None:
+        with self._uow() as uow:
+            uow.sync.hold(mailbox_id, Holder(self.worker, self._clock.now()))
+            uow.commit()
+
+    def _read_holders(self) -> dict[int, Holder]:
+        with self._uow() as uow:
+            return uow.sync.holders()
+
+    def _forget_holder(self, mailbox_id: int) -> None:
+        with self._uow() as uow:
+            uow.sync.let_go(mailbox_id, self.worker)
+            uow.commit()
