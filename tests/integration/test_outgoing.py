@@ -121,7 +121,7 @@ def test_a_crash_after_the_server_accepted_never_sends_twice(
         [TIDINGS, "send"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     try:
-        smtp_server.wait_for(1, timeout=30)
+        smtp_server.wait_for(1, timeout=120)
         assert held, "the outbox was not held when the server accepted"
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=30)
