@@ -18,8 +18,10 @@ from sqlalchemy.engine import make_url
 from tests.builders import Org, make_email
 from tests.waiting import wait_until
 from tidings.domain.message import MessageOrigin
+from tidings.domain.people import TrackIncoming
 from tidings.domain.stored import ActivityFilter
 from tidings.domain.tracking import Outcome
+from tidings.services.departures import Departures
 from tidings.services.tracking.results import IngestResult
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -65,3 +67,36 @@ def test_one_email_ingested_from_two_mailboxes_at_once_is_one_activity(
     [activity] = org.tidings.queries.activities(ActivityFilter()).items
     parties = {p.address for p in org.tidings.queries.activity(activity.id).activity.parties}
     assert {"dana@northwind.example", "sam@northwind.example"} <= parties
+
+
+def test_both_halves_of_a_move_settled_at_once_leave_the_email_where_it_went(
+    org: Org, database_url: str
+) -> None:
+    # Moved out of its tracked folder: the copy arriving in the Inbox and the one leaving
+    # Contoso are reported by two folder tasks at once; whichever goes second sees both.
+    org.set_track_incoming("dana", TrackIncoming.NONE)
+    org.add_folder_rule("dana", "Contoso", org.records["deal"])
+    raw = make_email(message_id="<moved@x>")
+    dana = org.mailboxes["dana"]
+    tracked = org.tidings.ingest.ingest(raw, MessageOrigin(dana, "Contoso", 1, "7"))
+    arrived = org.tidings.ingest.ingest(raw, MessageOrigin(dana, "INBOX", 1, "3"))
+    departures = Departures(org.tidings.uow, org.tidings.clock)
+    threads = [
+        threading.Thread(target=lambda: departures.arrived(dana, [arrived.raw_message_id])),
+        threading.Thread(target=lambda: departures.departed(dana, "Contoso", 1, ["7"])),
+    ]
+    with org.tidings.uow() as uow:
+        uow.raw_messages.hold_identities(["<moved@x>"])
+        for thread in threads:
+            thread.start()
+        wait_until(lambda: _waiting_for_an_email(database_url) == 2, 30, "both halves waiting")
+    for thread in threads:
+        thread.join(timeout=30)
+    with org.tidings.uow() as uow:
+        decision = uow.decisions.get(tracked.raw_message_id)
+    assert decision is not None
+    assert (decision.outcome, decision.summary, decision.activity_id) == (
+        Outcome.NOT_TRACKED,
+        "not tracked: untracked because it was moved out of the tracked folder 'Contoso'",
+        tracked.activity_id,
+    )
