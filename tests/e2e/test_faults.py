@@ -88,10 +88,12 @@ def site(database_url: str, tmp_path: Path) -> Iterator[Site]:
             profile, {"dana": "dana-pass", "sam": "sam-pass", "support": "support-pass"}
         )
         worker = Worker(database_url, tmp_path)
+        ledger = Ledger(database_url)
         try:
-            yield Site(org, dovecot, smtp, Ledger(database_url), worker)
+            yield Site(org, dovecot, smtp, ledger, worker)
         finally:
             worker.stop()
+            ledger.close()
             tidings.close()
 
 

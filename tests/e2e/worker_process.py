@@ -72,10 +72,18 @@ class Ledger:
 
     def __init__(self, database_url: str) -> None:
         self.conninfo = postgres_conninfo(database_url)
+        # One connection, kept: conditions are read many times a second while waiting.
+        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
 
     def _rows(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-        with psycopg.connect(self.conninfo, autocommit=True) as conn:
-            return list(conn.execute(sql, params))  # type: ignore[arg-type]
+        if self._conn is None:
+            self._conn = psycopg.connect(self.conninfo, autocommit=True)
+        return list(self._conn.execute(sql, params))  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def tracked(self) -> Counter[str]:
         """How many email activities each Message-ID has."""
@@ -98,7 +106,8 @@ class Ledger:
         return int(str(rows[0][0])) if rows else None
 
     def terminate_others(self) -> int:
-        """Ends every other connection to the database (pg_terminate_backend); how many."""
+        """Ends every connection to the database but this ledger's (pg_terminate_backend);
+        how many."""
         rows = self._rows(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
