@@ -6,11 +6,15 @@ database); each test gets its own copy, so tests never see each other's data.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
+import queue
 import shutil
 import tempfile
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -113,6 +117,62 @@ def _alive(pid: int) -> bool:
     return True
 
 
+class PostgresDatabases:
+    """Per-test databases cloned from the template by a thread of their own, one at a time:
+    the next test's database is made, and the last test's dropped, while a test runs.
+
+    Creating a database copies the template through the write-ahead log and dropping one
+    removes its files: seconds each on a busy machine, which no test needs to wait for.
+    """
+
+    def __init__(self, template: str) -> None:
+        self._template = template
+        self._ready: queue.Queue[str | BaseException] = queue.Queue()
+        self._chores: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._work, name="test-databases", daemon=True)
+        self._thread.start()
+        self._chores.put(self._make_next)
+
+    def take(self) -> str:
+        """A freshly cloned database, yours until ``give_back``."""
+        made = self._ready.get(timeout=300)
+        self._chores.put(self._make_next)
+        if isinstance(made, BaseException):
+            raise made
+        return made
+
+    def give_back(self, name: str) -> None:
+        self._chores.put(functools.partial(_drop_database, name))
+
+    def close(self) -> None:
+        """Drop what is left, once every chore queued before is done."""
+        self._chores.put(None)
+        self._thread.join(timeout=300)
+        while not self._ready.empty():
+            made = self._ready.get()
+            if isinstance(made, str):
+                _drop_database(made)
+
+    def _make_next(self) -> None:
+        name = f"tidings_t_{os.getpid()}_{uuid.uuid4().hex[:12]}"
+        try:
+            _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{self._template}"')
+        except BaseException as error:  # the test that takes it fails with it
+            self._ready.put(error)
+        else:
+            self._ready.put(name)
+
+    def _work(self) -> None:
+        while (chore := self._chores.get()) is not None:
+            # A drop that failed leaves a leftover, dropped by a later run (_drop_leftovers).
+            with contextlib.suppress(Exception):
+                chore()
+
+
+def _drop_database(name: str) -> None:
+    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def postgres_template() -> Iterator[str]:
     _drop_leftovers()
@@ -124,6 +184,13 @@ def postgres_template() -> Iterator[str]:
     _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def postgres_databases(postgres_template: str) -> Iterator[PostgresDatabases]:
+    databases = PostgresDatabases(postgres_template)
+    yield databases
+    databases.close()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A freshly migrated, empty database of each supported kind."""
@@ -133,11 +200,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         shutil.copyfile(template, path)
         yield f"sqlite:///{path}"
         return
-    template = request.getfixturevalue("postgres_template")
-    name = f"tidings_t_{os.getpid()}_{uuid.uuid4().hex[:12]}"
-    _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    name = databases.take()
     yield _pg_url(name)
-    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    databases.give_back(name)
 
 
 @pytest.fixture

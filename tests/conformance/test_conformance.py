@@ -40,8 +40,8 @@ def source(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MailSourc
 
 
 @pytest.fixture
-def org_run(source: MailSource, sqlite_url: str) -> Iterator[tuple[Org, SyncRun]]:
-    with org_syncing(sqlite_url, ("dana",)) as (org, run):
+def org_run(source: MailSource, database_url: str) -> Iterator[tuple[Org, SyncRun]]:
+    with org_syncing(database_url, ("dana",)) as (org, run):
         source.connect(org, ["dana"])
         yield org, run
 

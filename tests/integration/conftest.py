@@ -23,11 +23,11 @@ def server(tmp_path: Path) -> Iterator[DovecotServer]:
 
 
 @pytest.fixture
-def sync_org(server: DovecotServer, sqlite_url: str) -> Iterator[tuple[Org, SyncRun]]:
+def sync_org(server: DovecotServer, database_url: str) -> Iterator[tuple[Org, SyncRun]]:
     holder: dict[str, SyncRun] = {}
     tidings = bootstrap(
         # Ticking from the real time: the CLI, run beside, judges the worker by its own clock.
-        settings_for(sqlite_url),
+        settings_for(database_url),
         TickingClock(datetime.now(UTC)),
         listener=lambda e: holder["run"].listen(e),
     )

@@ -208,7 +208,7 @@ def test_the_first_sync_honours_process_email_received_after(
 
 
 def test_eight_mailboxes_idle_at_once_and_each_gets_its_mail(
-    tmp_path: Path, sqlite_url: str
+    tmp_path: Path, database_url: str
 ) -> None:
     # One process, one connection per mailbox, all pushed by IDLE.
     names = [f"user{n}" for n in range(8)]
@@ -216,7 +216,7 @@ def test_eight_mailboxes_idle_at_once_and_each_gets_its_mail(
     with DovecotServer(tmp_path / "dovecot8", users) as server:
         holder: dict[str, SyncRun] = {}
         tidings = bootstrap(
-            settings_for(sqlite_url), TickingClock(), listener=lambda e: holder["run"].listen(e)
+            settings_for(database_url), TickingClock(), listener=lambda e: holder["run"].listen(e)
         )
         holder["run"] = run = SyncRun(tidings)
         org = Org.create(tidings)

@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
-import threading
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import pytest
 
 from tests.builders import Org, dovecot_profile
 from tests.conftest import TEST_SECRET_KEY
+from tests.database_locks import HeldTable, hold_writes
 from tests.servers.dovecot import DovecotServer
 from tests.servers.smtp import ReceivedMessage, SmtpServer
 from tidings.domain.activity import ActivityStatus
@@ -25,7 +24,6 @@ from tidings.domain.people import Caller, Privilege
 from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
 
 TIDINGS = str(Path(sys.executable).with_name("tidings"))
-pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 def _outgoing_org(org: Org, smtp: SmtpServer, password: str = "dana-pass") -> Caller:
@@ -104,16 +102,13 @@ def test_a_crash_after_the_server_accepted_never_sends_twice(
     org: Org, smtp_server: SmtpServer, database_url: str
 ) -> None:
     # The sender is frozen between the server's 250 and its own status update (the test
-    # holds the database's write lock from the moment the message arrives), then killed.
+    # holds the outbox against writes from the moment the message arrives), then killed.
     caller = _outgoing_org(org, smtp_server)
     activity_id = _queue(org, caller)
-    database = database_url.removeprefix("sqlite:///")
-    lock = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
-    locked = threading.Event()
+    held: list[HeldTable] = []
 
     def freeze_sender(_message: ReceivedMessage) -> None:
-        lock.execute("BEGIN EXCLUSIVE")
-        locked.set()
+        held.append(hold_writes(database_url, "outbox"))
 
     smtp_server.before_accept = freeze_sender
     env = {
@@ -126,14 +121,13 @@ def test_a_crash_after_the_server_accepted_never_sends_twice(
         [TIDINGS, "send"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     try:
-        smtp_server.wait_for(1, timeout=30)
-        assert locked.is_set()
+        smtp_server.wait_for(1, timeout=120)
+        assert held, "the outbox was not held when the server accepted"
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=30)
     finally:
-        if locked.is_set():
-            lock.execute("ROLLBACK")
-        lock.close()
+        for hold in held:
+            hold.release()
     smtp_server.before_accept = None
     again = subprocess.run(
         [TIDINGS, "send"], env=env, capture_output=True, text=True, timeout=60, check=True

@@ -42,8 +42,8 @@ def dovecot(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DovecotS
 
 
 @pytest.fixture
-def org_run(dovecot: DovecotServer, sqlite_url: str) -> Iterator[tuple[Org, SyncRun]]:
-    with org_syncing(sqlite_url, ("dana",)) as (org, run):
+def org_run(dovecot: DovecotServer, database_url: str) -> Iterator[tuple[Org, SyncRun]]:
+    with org_syncing(database_url, ("dana",)) as (org, run):
         org.use_profile(dovecot_profile(dovecot), {"dana": "dana-pass"})
         yield org, run
 

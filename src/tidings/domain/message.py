@@ -126,6 +126,11 @@ def content_hash(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+def email_identity(message_id: str | None, content_sha256: str) -> str:
+    """What makes two copies of an email the same email: its Message-ID, else its bytes."""
+    return message_id or f"sha256:{content_sha256}"
+
+
 def split_header_block(raw: bytes) -> bytes:
     """The header section of ``raw``: everything before the first empty line."""
     match = _HEADER_END.search(raw)

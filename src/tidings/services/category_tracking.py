@@ -81,6 +81,8 @@ class CategoryTracking:
             if not config.use_tracked_category:
                 return []
             raw_ids = uow.raw_messages.ids_by_origins(list(origins.values()))
+            # Judged after ingest or a move deciding about the same email at this moment.
+            uow.raw_messages.hold_identities(uow.raw_messages.identities_of(list(raw_ids.values())))
             # One state per kept email, the last reported: a page may name a message twice
             # (EWS lists its Create and its Update), and two must never make two marks.
             latest = {raw_ids[origins[s.uid]]: s for s in states if origins[s.uid] in raw_ids}

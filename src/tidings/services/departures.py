@@ -110,6 +110,9 @@ class Departures:
     def _settle_all(
         self, uow: UnitOfWork, mailbox_id: int, raw_ids: Sequence[int], now: datetime
     ) -> list[IngestResult]:
+        # Where the copies are is read only once ingest or the other half of a move, if
+        # either is deciding about the same email, has committed (see ``hold_identities``).
+        uow.raw_messages.hold_identities(uow.raw_messages.identities_of(raw_ids))
         config = uow.settings.get()
         rules = (
             {r.folder: r for r in uow.mailboxes.folder_rules(mailbox_id)}

@@ -81,6 +81,8 @@ class ManualTrackingService:
         """Record a kept email as an activity although the rules did not track it."""
         caller.require(Privilege.TRACK_EMAIL)
         with self._uow() as uow:
+            # Judged after any worker deciding about the same email at this moment.
+            uow.raw_messages.hold_identities(uow.raw_messages.identities_of([raw_message_id]))
             stored = uow.raw_messages.require(raw_message_id)
             result = self._track(uow, caller, stored)
             uow.commit()

@@ -67,6 +67,10 @@ def _storage_error(context: ExceptionContext) -> BaseException | None:
     and its parameters, which may be an email's 70,000 addresses, into every log, alert and
     parked email's error that quotes it.
     """
+    if context.is_pre_ping:
+        # The pool's check of a connection before handing it out: a connection the server
+        # ended is replaced only if the pool hears its own error, never one of ours.
+        return None
     if _out_of_range(context.original_exception):
         # The last line of defence: entry points bound what they take, but a number or date
         # beyond what a column holds is the caller's mistake, never a failure of the server.

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, text, update
 
 from tidings.adapters.storage import tables as t
 from tidings.adapters.storage.chunking import chunks
 from tidings.adapters.storage.mapping import ref_from
 from tidings.domain.activity import CorrelationMethod
 from tidings.domain.errors import NotFoundError
-from tidings.domain.message import MessageOrigin
+from tidings.domain.message import MessageOrigin, email_identity
 from tidings.domain.stored import NewRaw, ParkedEmail, StoredDecision, StoredRaw
 from tidings.domain.tracking import (
     Correlation,
@@ -55,6 +56,15 @@ _INSERT_DECISION = insert(t.tracking_decisions)
 _DELETE_PARKED_BY_RAW = delete(t.parked_emails).where(
     t.parked_emails.c.raw_message_id == bindparam("raw_message_id")
 )
+#: The first key of every lock on an email's identity (PostgreSQL's two-key advisory locks):
+#: keeps them apart from any other advisory lock taken in the same database.
+_IDENTITY_LOCKS = 0x74696469
+# In the order given: every transaction takes its locks in ascending order, so none waits
+# for another that waits for it.
+_HOLD_IDENTITIES = text(
+    "SELECT pg_advisory_xact_lock(:space, key) FROM unnest(CAST(:keys AS integer[]))"
+    " WITH ORDINALITY AS held(key, n) ORDER BY n"
+)
 
 
 class SqlRawMessageRepository:
@@ -62,6 +72,32 @@ class SqlRawMessageRepository:
 
     def __init__(self, connection: Connection) -> None:
         self._conn = connection
+
+    def hold_identities(self, identities: Sequence[str]) -> None:
+        """Until this transaction ends, no other transaction decides about email of these
+        identities: what it reads next (activities, copies, decisions) stays true until it
+        commits. Two workers ingesting one email from two mailboxes at once, or a move seen
+        from both of its folders, are then judged one after the other, as on SQLite.
+
+        PostgreSQL: transaction-scoped advisory locks (READ COMMITTED lets each statement
+        see what committed before it, so reads after the lock see the other's writes).
+        SQLite needs nothing: each transaction takes the database's write lock at BEGIN.
+        """
+        if self._conn.dialect.name != "postgresql" or not identities:
+            return
+        keys = sorted({_identity_key(identity) for identity in identities})
+        self._conn.execute(_HOLD_IDENTITIES, {"space": _IDENTITY_LOCKS, "keys": keys})
+
+    def identities_of(self, raw_message_ids: Sequence[int]) -> list[str]:
+        """The identity (Message-ID, else content hash) of each of these kept emails."""
+        c = t.raw_messages.c
+        found: list[str] = []
+        for part in chunks(sorted(set(raw_message_ids))):
+            rows = self._conn.execute(
+                select(c.message_id, c.content_hash).where(c.id.in_(part))
+            ).all()
+            found.extend(email_identity(message_id, digest) for message_id, digest in rows)
+        return found
 
     def add_many(self, items: Sequence[NewRaw]) -> list[int]:
         """Keep many raw emails in one statement; their ids in the order given."""
@@ -372,3 +408,10 @@ class SqlParkedRepository:
             )
             for row in rows
         ]
+
+
+def _identity_key(identity: str) -> int:
+    """A stable 32-bit key for an identity; two identities sharing one only wait for each
+    other needlessly."""
+    digest = hashlib.blake2b(identity.encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big", signed=True)

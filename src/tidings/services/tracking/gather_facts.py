@@ -15,7 +15,7 @@ from tidings.domain.correlation import correlate
 from tidings.domain.errors import NotFoundError
 from tidings.domain.folders import FolderTrackingRule, is_inbox
 from tidings.domain.mailbox import Mailbox
-from tidings.domain.message import HeaderSummary
+from tidings.domain.message import HeaderSummary, email_identity
 from tidings.domain.people import privileges_of
 from tidings.domain.records import RecordKind, RecordRef
 from tidings.domain.settings import EmailConfiguration
@@ -72,7 +72,7 @@ class BatchFacts:
 
 def identity_of(stored: StoredRaw) -> str:
     """What makes two copies of an email the same email."""
-    return stored.message_id or f"sha256:{stored.content_hash}"
+    return email_identity(stored.message_id, stored.content_hash)
 
 
 def load_context(uow: UnitOfWork, mailbox_id: int) -> MailboxContext:

@@ -195,6 +195,9 @@ class IngestService:
         halved until the failing email is alone (``_bisect``), so that it parks alone.
         Parsing started for one attempt serves the next.
         """
+        # Whatever else decides about the same email (another mailbox's worker, a move seen
+        # from its other folder) waits until this batch commits, and is judged after it.
+        uow.raw_messages.hold_identities([identity_of(item.stored) for item in pending])
         results = read_headers.park_unreadable(uow, self._clock, pending)
         pending = [item for item in pending if item.index not in results]
         results.update(decide.BeforeRules(uow, self._clock).decide(pending))
