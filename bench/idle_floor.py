@@ -5,7 +5,7 @@ server pushes, noting the moment (wall clock, comparable across processes) each 
 is announced by ``EXISTS``. It runs as a process of its own so that its memory and CPU are
 measured the same way as a ``tidings worker``'s.
 
-    python bench/idle_floor.py PORT CA_FILE USERS_FILE OUT_FILE
+    python bench/idle_floor.py PORT CA_FILE|- USERS_FILE OUT_FILE
 
 USERS_FILE holds ``address password`` lines. Once every session is idling it prints
 ``ready``; on SIGTERM it writes ``{"arrivals": {address: [time, …]}, "keepalives": n}`` to
@@ -47,7 +47,8 @@ async def _command(
 class Floor:
     def __init__(self, port: int, ca_file: str) -> None:
         self.port = port
-        self.context = ssl.create_default_context(cafile=ca_file)
+        # "-": plain IMAP.
+        self.context = None if ca_file == "-" else ssl.create_default_context(cafile=ca_file)
         self.arrivals: dict[str, list[float]] = {}
         self.keepalives = 0
         self.idling = 0
