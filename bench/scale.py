@@ -107,6 +107,32 @@ def resident_mb(pid: int) -> float:
     return total / 1024
 
 
+def proportional_mb(pid: int) -> float:
+    """Proportional memory (PSS) of the process tree: a page shared by n processes (the
+    parse processes and the forkserver they were forked from) counts 1/n in each."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            rollup = Path(f"/proc/{member}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        match = re.search(r"^Pss:\s+(\d+) kB", rollup, re.MULTILINE)
+        total += int(match.group(1)) if match else 0
+    return total / 1024
+
+
+def settle(pid: int, window: float = 5.0, calm: float = 5.0, limit: float = 300.0) -> float:
+    """Wait until the process tree uses under ``calm`` % of a core over ``window`` seconds
+    (a folder is marked idle before its first flag round ends); the seconds waited."""
+    began = time.monotonic()
+    while time.monotonic() - began < limit:
+        used = cpu_seconds(pid)
+        time.sleep(window)
+        if (cpu_seconds(pid) - used) / window * 100 < calm:
+            break
+    return time.monotonic() - began
+
+
 def cpu_seconds(pid: int) -> float:
     """User and system CPU the process tree has used so far."""
     ticks = 0
@@ -293,11 +319,13 @@ def measure_idle(worker: int, floor: int, seconds: float) -> dict[str, float]:
     highest resident memory seen meanwhile."""
     began = time.monotonic()
     cpu = {"worker": cpu_seconds(worker), "floor": cpu_seconds(floor)}
-    peak = {"worker": 0.0, "floor": 0.0}
+    peak = dict.fromkeys(("worker", "floor", "worker_pss", "floor_pss"), 0.0)
     while time.monotonic() - began < seconds:
         peak = {
             "worker": max(peak["worker"], resident_mb(worker)),
             "floor": max(peak["floor"], resident_mb(floor)),
+            "worker_pss": max(peak["worker_pss"], proportional_mb(worker)),
+            "floor_pss": max(peak["floor_pss"], proportional_mb(floor)),
         }
         time.sleep(1)
     wall = time.monotonic() - began
@@ -306,6 +334,8 @@ def measure_idle(worker: int, floor: int, seconds: float) -> dict[str, float]:
         "floor_cpu": (cpu_seconds(floor) - cpu["floor"]) / wall * 100,
         "worker_mb": peak["worker"],
         "floor_mb": peak["floor"],
+        "worker_pss": peak["worker_pss"],
+        "floor_pss": peak["floor_pss"],
     }
 
 
@@ -401,7 +431,8 @@ def idle_and_load(args: argparse.Namespace, folder: Path) -> None:
             with started(worker_command(), env, folder) as worker:
                 ready = waiting.until(IDLE_FOLDERS, args.mailboxes, 600, "folders in IDLE")
                 print(f"  worker: every Inbox in IDLE {ready:.1f} s after it started")
-                time.sleep(5)  # the first-sync writes settle
+                calmed = settle(worker.pid)
+                print(f"  worker: quiet {calmed:.0f} s later (under 5 % of a core)")
                 if "idle" in args.parts:
                     report_idle(measure_idle(worker.pid, floor.pid, args.seconds), args)
                 if "load" in args.parts:
@@ -428,9 +459,14 @@ def report_idle(figures: dict[str, float], args: argparse.Namespace) -> None:
         f"{args.notify} s (load {os.getloadavg()[0]:.1f})"
     )
     print(
-        f"  memory  tidings worker + children {figures['worker_mb']:7.1f} MB   "
+        f"  RSS     tidings worker + children {figures['worker_mb']:7.1f} MB   "
         f"bare client {figures['floor_mb']:6.1f} MB   ratio {ratio:4.1f}x "
         f"(target <= {MEMORY_RATIO:.0f}x)"
+    )
+    pss_ratio = figures["worker_pss"] / figures["floor_pss"]
+    print(
+        f"  PSS     tidings worker + children {figures['worker_pss']:7.1f} MB   "
+        f"bare client {figures['floor_pss']:6.1f} MB   ratio {pss_ratio:4.1f}x"
     )
     print(
         f"  CPU     tidings worker + children {figures['worker_cpu']:6.2f} %    "
