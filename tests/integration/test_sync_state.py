@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from sqlalchemy import event
 from typer.testing import CliRunner
 
 from tests.builders import ManualClock, Org, make_email
@@ -182,3 +183,30 @@ def test_a_worker_that_died_without_a_word_shows_as_stopped_after_a_minute(
     assert not late.dashboard(clock.now()).worker_running
     assert org.tidings.queries.dashboard(org.tidings.clock.now()).worker_running
     run.stop()
+
+
+def test_a_folder_reads_its_cursor_from_storage_once_per_connection(
+    sync_org: tuple[Org, SyncRun], server: DovecotServer
+) -> None:
+    # The folder's task alone writes its cursor: each round (five reads of it for one
+    # pushed email) takes it from memory, and only a new connection reads storage again.
+    org, run = sync_org
+    reads: list[object] = []
+    dana = org.mailboxes["dana"]
+
+    def count(
+        _conn: object, _cursor: object, statement: str, parameters: object, *_: object
+    ) -> None:
+        cursor_read = statement.lstrip().startswith("SELECT") and "FROM folder_cursors" in statement
+        if cursor_read and dana in tuple(parameters):  # type: ignore[arg-type]
+            reads.append(parameters)
+
+    event.listen(org.tidings.engine, "before_cursor_execute", count)
+    run.start(service_for(run, refresh_seconds=3600))
+    run.wait_for(lambda: run.service.modes.get((dana, "INBOX")) == SyncMode.IDLE)
+    for n in (1, 2):
+        server.deliver(
+            "dana@northwind.example", make_email(subject=f"P{n}", message_id=f"<p{n}@c.example>")
+        )
+        run.wait_for(lambda n=n: len(run.results) == n)  # type: ignore[misc]
+    assert len(reads) == 1, reads

@@ -232,6 +232,8 @@ class DovecotServer:
         sent_folder: str = "Sent",
         oauth2_introspection_url: str | None = None,
         imap_capability: str | None = None,
+        idle_notify_seconds: int = 120,
+        max_connections: int | None = None,
     ) -> None:
         """``tls=False`` serves no TLS at all (no IMAPS/POP3S, no STARTTLS offered);
         ``sent_folder`` names the folder marked ``\\Sent`` (RFC 6154);
@@ -239,13 +241,17 @@ class DovecotServer:
         that RFC 7662 endpoint (``tests.servers.oauth``), which must present a certificate of
         this server's CA: ``issue_certificates(directory / "tls")`` before ``start()``;
         ``imap_capability`` replaces what IMAP advertises after login (a server without
-        CONDSTORE, say)."""
+        CONDSTORE, say); ``idle_notify_seconds`` is how often an IDLE session hears
+        ``* OK Still here``; ``max_connections`` sizes the services for that many IMAP
+        sessions at once (benchmarks: Dovecot's defaults stop near a thousand)."""
         self.directory = Path(directory).absolute()
         self.users = dict(users)
         self.tls = tls
         self.sent_folder = sent_folder
         self.oauth2_introspection_url = oauth2_introspection_url
         self.imap_capability = imap_capability
+        self.idle_notify_seconds = idle_notify_seconds
+        self.max_connections = max_connections
         (
             self.imap_port,
             self.imaps_port,
@@ -567,6 +573,22 @@ class DovecotServer:
             f"tls_ca_cert_file = {self.certificates.ca_file}\n"
         )
 
+    def _sizing(self) -> str:
+        """Service limits for ``max_connections`` IMAP sessions (none: Dovecot's defaults).
+
+        Each session is an ``imap`` process; ``imap-login`` keeps proxying TLS for the
+        sessions it logged in, so its processes together must hold them all, and every
+        service they talk to (auth, anvil, stats) one client per login process and session.
+        """
+        if self.max_connections is None:
+            return ""
+        sessions = self.max_connections
+        return (
+            f"default_client_limit = {2 * sessions + 100}\n"
+            f"default_process_limit = {sessions + 100}\n"
+            f"service imap {{\n  process_limit = {sessions + 100}\n}}\n"
+        )
+
     def _config(self) -> str:
         d = self.directory
         return f"""\
@@ -621,8 +643,8 @@ service lmtp {{
     port = {self.lmtp_port}
   }}
 }}
-imap_idle_notify_interval = 2 mins
-mailbox_idle_check_interval = 1 secs
+imap_idle_notify_interval = {self.idle_notify_seconds} secs
+{self._sizing()}mailbox_idle_check_interval = 1 secs
 namespace inbox {{
   inbox = yes
   separator = /

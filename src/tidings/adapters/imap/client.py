@@ -243,12 +243,33 @@ class ImapFolderSession:
             return False
         try:
             idle = await self._client.idle_start(timeout=timeout)
-            push = await self._push_or_loss(timeout)
+            changed = await self._idle_until_change(timeout)
             self._client.idle_done()
             await asyncio.wait_for(idle, float(self._client.timeout))
         except (OSError, TimeoutError, aioimaplib.AioImapException) as error:
             raise MailServerError(f"the connection was lost: {error}", permanent=False) from error
-        return is_change(push)
+        # What the receiver noted during IDLE is this same change: the caller now looks.
+        self._change_seen = False
+        return changed
+
+    async def _idle_until_change(self, timeout: float) -> bool:
+        """Read what IDLE pushes until it reports a change (True) or ``timeout`` passes.
+
+        Anything else the server pushes goes on within the same IDLE: above all its
+        keepalive (Dovecot's ``* OK Still here``, every two minutes), which reports nothing.
+        Ending IDLE there would cost every idle folder a round of commands and transactions
+        per keepalive (a thousand folders, thousands of each), while a change inside IDLE is
+        always pushed (RFC 2177), and ``reports_change`` hears it in any response.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while (remaining := deadline - loop.time()) > 0:
+            push = await self._push_or_loss(remaining)
+            if is_change(push) or self._change_seen:
+                return True
+            if not push or push == aioimaplib.STOP_WAIT_SERVER_PUSH or isinstance(push, str):
+                return False  # the time is up
+        return False
 
     async def _push_or_loss(self, timeout: float) -> Sequence[bytes | bytearray] | str:
         """What IDLE pushes first; a dropped connection or a BYE ends the wait as an error."""

@@ -114,11 +114,12 @@ class SqlAlchemyUnitOfWork:
         return self._connection.begin_nested()
 
     def commit(self) -> None:
+        # The next transaction begins with the next statement, if any (SQLAlchemy's
+        # autobegin): most units of work end at their commit, and beginning one at once
+        # would cost each a BEGIN, on SQLite the write lock, only to roll it back.
         assert self._connection is not None, "commit outside 'with uow:'"  # noqa: S101
         self._connection.commit()
-        self._connection.begin()
 
     def rollback(self) -> None:
         assert self._connection is not None, "rollback outside 'with uow:'"  # noqa: S101
         self._connection.rollback()
-        self._connection.begin()

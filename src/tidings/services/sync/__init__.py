@@ -29,6 +29,8 @@ The modules, in the order of a folder's life:
 - ``catch_up``: CATCHING UP an IMAP folder: the UIDs above the cursor, in chunks, each
   committed by ingest before the cursor moves (CONDSTORE's HIGHESTMODSEQ skips the search
   when nothing changed; a new UIDVALIDITY starts again from UID 1);
+- ``batching``: what IMAP folders fetch while a batch is being ingested goes together as
+  the next batch (a thousand pushed folders, not a thousand batches of one);
 - ``departures``: after each IMAP catch-up, what left the folder (QRESYNC's VANISHED, or a
   bounded UID SEARCH); what left, and what a catch-up kept that another synced folder holds
   too, settle the activity by where the email is now (``services.departures``);

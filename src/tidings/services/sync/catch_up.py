@@ -19,6 +19,7 @@ from tidings.domain.message import MessageOrigin
 from tidings.domain.sync import SyncMode, cursor_for, is_unchanged
 from tidings.services.departures import Departures
 from tidings.services.ports import Clock
+from tidings.services.sync.batching import IngestBatcher
 from tidings.services.sync.model import FolderSession, Ingested, SyncEvent, SyncTarget
 from tidings.services.sync.status import SyncStatusBoard
 from tidings.services.sync.waiting import retrieve, waiting_mode
@@ -43,7 +44,8 @@ class CatchUp:
         chunk: int = CHUNK,
         listener: Callable[[SyncEvent], None] | None = None,
     ) -> None:
-        self._ingest = ingest
+        # Folders' fetches are ingested together with what other folders fetch meanwhile.
+        self._batches = IngestBatcher(ingest)
         self._clock = clock
         self._status = status
         self._departures = departures
@@ -110,7 +112,7 @@ class CatchUp:
                 )
             ]
             try:
-                results = await asyncio.to_thread(self._ingest.ingest_batch, batch) if batch else []
+                results = await self._batches.ingest(batch)
                 # An email kept in another folder too may be the arriving half of a move.
                 moved = await asyncio.to_thread(
                     self._departures.arrived,

@@ -80,7 +80,7 @@ class FolderTask:
             return
         attempt = 0
         while not stop.is_set():
-            await self._record(target, mode=SyncMode.CONNECTING)
+            await self._connecting(target)
             try:
                 session = await self._open(target.profile, target.credential, target.folder)
             except MailServerError as error:
@@ -110,7 +110,7 @@ class FolderTask:
         while not stop.is_set():
             try:
                 async with turn:
-                    await self._record(target, mode=SyncMode.CONNECTING)
+                    await self._connecting(target)
                     session = await self._open(target.profile, target.credential, target.folder)
                     try:
                         after_select = True
@@ -165,7 +165,7 @@ class FolderTask:
         attempt = 0
         interval = max(60.0 * target.profile.min_polling_interval_minutes, 1.0)
         while not stop.is_set():
-            await self._record(target, mode=SyncMode.CONNECTING)
+            await self._connecting(target)
             try:
                 session = await self._open_delta[target.profile.kind](
                     target.profile, target.credential, target.address, target.folder
@@ -209,6 +209,12 @@ class FolderTask:
             timeout = interval if mode is SyncMode.POLLING else 25 * 60.0
             if not await until_stopped(session.wait_for_change(timeout), stop):
                 return
+
+    async def _connecting(self, target: SyncTarget) -> None:
+        # What this task knew of the cursor may be stale: another worker may have synced
+        # the folder while this one was away from it.
+        self._status.reread_cursor((target.mailbox_id, target.folder))
+        await self._record(target, mode=SyncMode.CONNECTING)
 
     async def _record(self, target: SyncTarget, **changes: Any) -> None:
         await self._status.record((target.mailbox_id, target.folder), **changes)

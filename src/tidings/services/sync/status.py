@@ -4,6 +4,12 @@ The worker and the readers are different processes, so the state lives in the da
 It is written when something a reader cares about changes (mode, backlog, progress, error),
 inside the cursor's own transaction where there is one, and otherwise at most once a minute
 for a folder that is merely found unchanged again.
+
+A folder's cursor is written only here, by the one task that syncs the folder: so what this
+board last read or wrote of it is what storage holds, and a round reads it from memory
+rather than in a transaction of its own each time (a pushed email's round read it five
+times). A task forgets it as it connects (``reread_cursor``): the folder may have been
+synced elsewhere meanwhile.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ class SyncStatusBoard:
         self._clock = clock
         self._states: dict[Key, FolderSyncState] = {}
         self._saved: dict[Key, FolderSyncState] = {}
+        #: Each folder's cursor as last read or committed here (None: the folder has none).
+        self._cursors: dict[Key, FolderCursor | None] = {}
 
     @property
     def modes(self) -> dict[Key, SyncMode]:
@@ -79,6 +87,7 @@ class SyncStatusBoard:
         """The folder is no longer synced: drop its state here and in storage."""
         self._states.pop(key, None)
         self._saved.pop(key, None)
+        self._cursors.pop(key, None)
         with self._uow() as uow:
             uow.sync.forget_state(*key)
             uow.commit()
@@ -98,8 +107,14 @@ class SyncStatusBoard:
             uow.commit()
 
     def stored_cursor(self, key: Key) -> FolderCursor | None:
-        with self._uow() as uow:
-            return uow.cursors.get(*key)
+        if key not in self._cursors:
+            with self._uow() as uow:
+                self._cursors[key] = uow.cursors.get(*key)
+        return self._cursors[key]
+
+    def reread_cursor(self, key: Key) -> None:
+        """Read the folder's cursor from storage next time: it may have moved elsewhere."""
+        self._cursors.pop(key, None)
 
     def save_cursor(self, cursor: FolderCursor) -> None:
         """Commit the cursor with the folder's state; only after the raw bytes are in."""
@@ -108,8 +123,11 @@ class SyncStatusBoard:
             uow.cursors.save(cursor, self._clock.now())
             state = self._states[key]
             uow.sync.save_state(state)
+            # Forgotten until committed: a failed commit leaves storage's to be read again.
+            self._cursors.pop(key, None)
             uow.commit()
         self._saved[key] = state
+        self._cursors[key] = cursor
 
     def _store(self, key: Key) -> FolderSyncState:
         with self._uow() as uow:

@@ -173,8 +173,15 @@ class IngestService:
         """Track a kept batch; ``meanwhile`` runs in its transaction while parsing ends."""
         results = kept.results
         if kept.pending:
+            parsing: _Parsing = {}
+            if len(kept.pending) <= _PARSE_GROUP:
+                # A few emails (a push) are handed to the parser before the transaction
+                # begins, tracked or not: on SQLite it holds the write lock, which every
+                # other folder waits for, and it must not wait for a parse process to be
+                # scheduled on a busy machine.
+                self._start_parsing(parsing, [item.stored for item in kept.pending])
             with self._uow() as uow:
-                results.update(self._track(uow, kept.pending, meanwhile))
+                results.update(self._track(uow, kept.pending, meanwhile, parsing))
                 uow.commit()
         for index, first in kept.repeats.items():
             results[index] = replace(results[first], repeated=True)
@@ -185,8 +192,10 @@ class IngestService:
         uow: UnitOfWork,
         pending: list[Pending],
         meanwhile: Callable[[UnitOfWork], None] | None = None,
+        parsing: _Parsing | None = None,
     ) -> dict[int, IngestResult]:
-        """The stages after the raw bytes are kept, for a batch, in its transaction.
+        """The stages after the raw bytes are kept, for a batch, in its transaction
+        (``parsing``: what is being parsed already).
 
         What is not an email at all parks first (read the headers); what the rules do not
         decide comes next (decide: the tracking address, track when sent); the rest goes
@@ -206,7 +215,7 @@ class IngestService:
             if meanwhile is not None:
                 meanwhile(uow)
             return results
-        parsing: _Parsing = {}
+        parsing = {} if parsing is None else parsing
         # Smart matching asks storage about the activities recorded before each email: with
         # it, email is recorded one by one.
         smart = uow.settings.get().use_smart_matching

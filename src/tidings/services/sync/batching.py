@@ -1,0 +1,87 @@
+"""Emails fetched by many folders at once, ingested together: one batch, not one per folder.
+
+A push brings one email to one folder; a thousand folders under a steady flow of mail would
+each ingest a batch of one, every one two transactions of its own (keep the raw bytes, then
+decide and record), and on SQLite each a turn of the one write lock. Instead, whatever the
+folders hand over while a batch is being ingested waits, and goes together as the next
+batch, up to ``max_emails``: the busier the server, the larger the batches, and the cost per
+email falls towards what bulk ingest pays. A folder alone still goes at once.
+
+Each folder gets back the results of its own emails, in its order, or the error of the
+batch: ingest parks an email that fails on its own, so what fails a whole batch is storage,
+and every folder of the batch then retries as it would have alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from tidings.domain.message import MessageOrigin
+from tidings.services.sync.waiting import retrieve
+from tidings.services.tracking.pipeline import IngestService
+from tidings.services.tracking.results import IngestResult
+
+Batch = Sequence[tuple[bytes, MessageOrigin]]
+
+#: Emails ingested together at most (a first sync's chunk is one batch of its own).
+MAX_EMAILS = 100
+
+
+@dataclass
+class _Handed:
+    emails: Batch
+    results: asyncio.Future[list[IngestResult]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class IngestBatcher:
+    """Ingests what folders hand over, what arrives meanwhile gathered into one batch."""
+
+    def __init__(self, ingest: IngestService, *, max_emails: int = MAX_EMAILS) -> None:
+        self._ingest = ingest
+        self._max_emails = max_emails
+        self._waiting: list[_Handed] = []
+        self._draining: asyncio.Task[None] | None = None
+
+    async def ingest(self, emails: Batch) -> list[IngestResult]:
+        """Ingest ``emails`` (in a thread, with what other folders hand over meanwhile)."""
+        if not emails:
+            return []
+        handed = _Handed(emails)
+        self._waiting.append(handed)
+        if self._draining is None or self._draining.done():
+            self._draining = asyncio.create_task(self._drain())
+        # A folder task cancelled while waiting leaves its emails to the batch: ingest is
+        # idempotent, and the folder's cursor did not move.
+        return await asyncio.shield(handed.results)
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            taken: list[_Handed] = []
+            size = 0
+            while self._waiting and (
+                not taken or size + len(self._waiting[0].emails) <= self._max_emails
+            ):
+                handed = self._waiting.pop(0)
+                taken.append(handed)
+                size += len(handed.emails)
+            together = [email for handed in taken for email in handed.emails]
+            try:
+                results = await asyncio.to_thread(self._ingest.ingest_batch, together)
+            except BaseException as error:  # the whole batch failed: each folder retries
+                for handed in taken:
+                    handed.results.set_exception(error)
+                    handed.results.add_done_callback(retrieve)  # type: ignore[arg-type]
+                if not isinstance(error, Exception):
+                    for handed in self._waiting:  # stopping: nothing more is ingested
+                        handed.results.cancel()
+                    self._waiting.clear()
+                    raise
+                continue
+            start = 0
+            for handed in taken:
+                handed.results.set_result(results[start : start + len(handed.emails)])
+                start += len(handed.emails)
