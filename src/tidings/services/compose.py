@@ -218,8 +218,9 @@ class ComposeService:
             original: EmailActivity | None = None
             if original_id is not None:
                 mode = mode or ReplyMode.REPLY
-                caller.require(Privilege.READ_ACTIVITIES)
-                original = uow.activities.get(original_id)
+                original = uow.activities.get(
+                    original_id, scope=caller.scope(Privilege.READ_ACTIVITIES)
+                )
                 if original is None:
                     raise NotFoundError(f"no email activity with id {original_id}")
                 if "subject" not in given:
@@ -466,6 +467,13 @@ class ComposeService:
             raise NotFoundError(f"no email written in the CRM with id {activity_id}")
         mailbox = uow.mailboxes.get(activity.mailbox_id or 0)
         if mailbox is None or not may_send_from(caller, mailbox):
+            # Refused as not yours only where the caller may read it; elsewhere "not found",
+            # so that its existence is not told.
+            readable = uow.activities.get(
+                activity_id, scope=caller.reach(Privilege.READ_ACTIVITIES)
+            )
+            if readable is None:
+                raise NotFoundError(f"no email written in the CRM with id {activity_id}")
             raise NotAuthorizedError(NOT_YOUR_MAILBOX)
         return activity
 

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from tidings.domain.people import Privilege
 from tidings.domain.sync import MailboxSync
-from tidings.entrypoints.api.deps import TidingsDep, require
+from tidings.entrypoints.api.deps import CallerDep, TidingsDep, require
 from tidings.entrypoints.api.schemas import MailboxPublic, ParkedPublic
 
 router = APIRouter(prefix="/api", tags=["mailboxes"])
@@ -15,13 +15,14 @@ router = APIRouter(prefix="/api", tags=["mailboxes"])
     response_model=list[MailboxPublic],
     dependencies=[require(Privilege.READ_MAILBOXES)],
 )
-def list_mailboxes(tidings: TidingsDep) -> list[MailboxPublic]:
+def list_mailboxes(tidings: TidingsDep, caller: CallerDep) -> list[MailboxPublic]:
     """Every mailbox with its approval, Test & Enable results, alerts and sync: IDLE or
-    polling, last sync, backlog, first-sync progress, and each folder's cursor."""
-    state = tidings.queries.sync_state()
+    polling, last sync, backlog, first-sync progress, and each folder's cursor: those the
+    caller's access level reaches."""
+    state = tidings.queries.sync_state(caller)
     return [
         MailboxPublic.of(m, state.get(m.id or 0, MailboxSync()))
-        for m in tidings.queries.mailboxes()
+        for m in tidings.queries.mailboxes(caller)
     ]
 
 

@@ -1,0 +1,111 @@
+"""A caller's ``Scope`` as one SQL condition, applied inside the query that reads.
+
+The rules are ``domain.access_levels``' predicates, translated: each function returns a
+condition to AND into a statement's WHERE clause, or ``None`` when the scope reaches
+everything (Organization level), so that query stays as it was. Every lookup is an indexed
+``IN (SELECT …)``: activities by owner (``owner_kind, owner_id``), parties by
+``party_kind, party_id``, records by ``owner_id``, users and queues by ``business_unit_id``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, or_, select
+
+from tidings.adapters.storage import tables as t
+from tidings.domain.access_levels import AccessLevel, Scope
+from tidings.domain.records import RecordKind
+
+_A = t.email_activities.c
+_M = t.mailboxes.c
+_P = t.activity_parties.c
+
+#: The records whose owner makes activities regarding them the owner's.
+RECORD_TABLES = {
+    RecordKind.ACCOUNT: t.accounts,
+    RecordKind.CONTACT: t.contacts,
+    RecordKind.LEAD: t.leads,
+    RecordKind.OPPORTUNITY: t.opportunities,
+    RecordKind.CASE: t.cases,
+}
+
+Condition = ColumnElement[bool]
+
+
+def owner_condition(scope: Scope, kind: Any, ident: Any) -> Condition | None:
+    """Things owned by a user or queue (``kind``, ``ident`` columns): mailboxes, activities."""
+    if scope.is_organization:
+        return None
+    if scope.level is AccessLevel.NONE:
+        return false()
+    reach = [and_(kind == RecordKind.USER.value, ident == scope.user_id)]
+    if scope.queue_ids:
+        reach.append(and_(kind == RecordKind.QUEUE.value, ident.in_(sorted(scope.queue_ids))))
+    if scope.business_unit_ids:
+        units = sorted(scope.business_unit_ids)
+        reach.append(
+            and_(
+                kind == RecordKind.USER.value,
+                ident.in_(select(t.users.c.id).where(t.users.c.business_unit_id.in_(units))),
+            )
+        )
+        reach.append(
+            and_(
+                kind == RecordKind.QUEUE.value,
+                ident.in_(select(t.queues.c.id).where(t.queues.c.business_unit_id.in_(units))),
+            )
+        )
+    return or_(*reach)
+
+
+def user_owned_condition(scope: Scope, owner_id: Any) -> Condition | None:
+    """Things a user owns (``owner_id`` column): CRM records, webhook subscriptions."""
+    if scope.is_organization:
+        return None
+    if scope.level is AccessLevel.NONE:
+        return false()
+    reach = [owner_id == scope.user_id]
+    if scope.business_unit_ids:
+        units = sorted(scope.business_unit_ids)
+        reach.append(
+            owner_id.in_(select(t.users.c.id).where(t.users.c.business_unit_id.in_(units)))
+        )
+    return or_(*reach)
+
+
+def mailbox_condition(scope: Scope) -> Condition | None:
+    """Mailboxes: the caller's own, their queues', or their units' owners'."""
+    return owner_condition(scope, _M.owner_kind, _M.owner_id)
+
+
+def activity_condition(scope: Scope) -> Condition | None:
+    """Email activities the scope reaches (see ``domain.access_levels``)."""
+    owned = owner_condition(scope, _A.owner_kind, _A.owner_id)
+    if owned is None:
+        return None
+    if scope.level is AccessLevel.NONE:
+        return false()
+    mailboxes = select(_M.id).where(owner_condition(scope, _M.owner_kind, _M.owner_id) or false())
+    party = select(_P.activity_id).where(
+        _P.party_kind == RecordKind.USER.value, _P.party_id == scope.user_id
+    )
+    regarding = [
+        and_(
+            _A.regarding_kind == kind.value,
+            _A.regarding_id.in_(select(table.c.id).where(table.c.owner_id == scope.user_id)),
+        )
+        for kind, table in RECORD_TABLES.items()
+    ]
+    return or_(owned, _A.mailbox_id.in_(mailboxes), _A.id.in_(party), *regarding)
+
+
+def raw_message_condition(scope: Scope, raw_id: Any, mailbox_id: Any) -> Condition | None:
+    """A kept email (and so its explanation): reached when its mailbox is, or when an
+    activity recorded from it is."""
+    reach = activity_condition(scope)
+    if reach is None:
+        return None
+    mailboxes = select(_M.id).where(mailbox_condition(scope) or false())
+    activities = select(_A.raw_message_id).where(_A.raw_message_id.is_not(None), reach)
+    return or_(mailbox_id.in_(mailboxes), raw_id.in_(activities))
