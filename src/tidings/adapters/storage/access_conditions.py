@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, select
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 
 from tidings.adapters.storage import tables as t
 from tidings.domain.access_levels import AccessLevel, Scope
@@ -86,7 +86,7 @@ def activity_condition(scope: Scope) -> Condition | None:
         return None
     if scope.level is AccessLevel.NONE:
         return false()
-    mailboxes = select(_M.id).where(owner_condition(scope, _M.owner_kind, _M.owner_id) or false())
+    mailboxes = select(_M.id).where(_always(mailbox_condition(scope)))
     party = select(_P.activity_id).where(
         _P.party_kind == RecordKind.USER.value, _P.party_id == scope.user_id
     )
@@ -100,12 +100,16 @@ def activity_condition(scope: Scope) -> Condition | None:
     return or_(owned, _A.mailbox_id.in_(mailboxes), _A.id.in_(party), *regarding)
 
 
+def _always(condition: Condition | None) -> Condition:
+    return true() if condition is None else condition
+
+
 def raw_message_condition(scope: Scope, raw_id: Any, mailbox_id: Any) -> Condition | None:
     """A kept email (and so its explanation): reached when its mailbox is, or when an
     activity recorded from it is."""
     reach = activity_condition(scope)
     if reach is None:
         return None
-    mailboxes = select(_M.id).where(mailbox_condition(scope) or false())
+    mailboxes = select(_M.id).where(_always(mailbox_condition(scope)))
     activities = select(_A.raw_message_id).where(_A.raw_message_id.is_not(None), reach)
     return or_(mailbox_id.in_(mailboxes), raw_id.in_(activities))
