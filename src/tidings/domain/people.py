@@ -38,6 +38,9 @@ class Privilege(enum.StrEnum):
 #: nothing (an organization has one set of settings and server profiles).
 LEVELLED = frozenset(
     {
+        #: Tracking is of one's own email; held at User level by the tracking role.
+        Privilege.TRACK_EMAIL,
+        Privilege.SEND_AS_QUEUE,
         Privilege.READ_ACTIVITIES,
         Privilege.WRITE_ACTIVITIES,
         Privilege.READ_MAILBOXES,
