@@ -150,11 +150,16 @@ class ComposeService:
         text = text.strip()
         if not text:
             return []
+        # Records as far as the caller's level of read_records reaches; users are the
+        # organization's colleagues, found by anyone who writes email.
+        reach = caller.reach(Privilege.READ_RECORDS)
         with self._uow() as uow:
             refs = [
                 ref_of(record)
                 for kind in (RecordKind.CONTACT, RecordKind.LEAD, RecordKind.ACCOUNT)
-                for record in uow.records.search(kind, RecordQuery(search=text, limit=limit))
+                for record in uow.records.search(
+                    kind, RecordQuery(search=text, limit=limit), scope=reach
+                )
             ]
             needle = text.lower()
             refs += [

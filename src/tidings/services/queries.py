@@ -141,7 +141,7 @@ class QueryService:
             created = uow.activities.created_times_since(
                 first, scope=_reach(caller, Privilege.READ_ACTIVITIES)
             )
-            parked = len(uow.parked.all())
+            parked = len(uow.parked.all(scope=_reach(caller, Privilege.READ_MAILBOXES)))
             backlog = sum(state.backlog for state in uow.sync.states())
             worker_seen_at = uow.sync.worker_last_seen()
         per_hour = Counter(
@@ -225,9 +225,11 @@ class QueryService:
             raise NotFoundError(f"no mailbox with the address {address!r}")
         return mailbox
 
-    def parked(self) -> list[ParkedEmail]:
+    def parked(self, caller: Caller | None = None) -> list[ParkedEmail]:
+        """Parked email of the mailboxes the caller may read."""
+        scope = _scope(caller, Privilege.READ_MAILBOXES)
         with self._uow() as uow:
-            return uow.parked.all()
+            return uow.parked.all(scope=scope)
 
 
 def _scope(caller: Caller | None, privilege: Privilege) -> Scope | None:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from tidings.adapters.storage import tables as t
-from tidings.adapters.storage.access_conditions import raw_message_condition
+from tidings.adapters.storage.access_conditions import mailbox_condition, raw_message_condition
 from tidings.adapters.storage.chunking import chunks
 from tidings.adapters.storage.mapping import ref_from
 from tidings.domain.access_levels import Scope
@@ -346,8 +346,10 @@ class SqlParkedRepository:
         )
         return int(result.inserted_primary_key[0])  # type: ignore[index]
 
-    def all(self) -> list[ParkedEmail]:
-        return self._select()
+    def all(self, *, scope: Scope | None = None) -> list[ParkedEmail]:
+        """Parked email of the mailboxes ``scope`` reaches (``None``: of every mailbox)."""
+        reach = None if scope is None else mailbox_condition(scope)
+        return self._select() if reach is None else self._select(reach)
 
     def get(self, parked_id: int) -> ParkedEmail | None:
         found = self._select(t.parked_emails.c.id == parked_id)

@@ -29,7 +29,7 @@ def list_mailboxes(tidings: TidingsDep, caller: CallerDep) -> list[MailboxPublic
 @router.get(
     "/parked", response_model=list[ParkedPublic], dependencies=[require(Privilege.READ_MAILBOXES)]
 )
-def list_parked(tidings: TidingsDep) -> list[ParkedPublic]:
+def list_parked(tidings: TidingsDep, caller: CallerDep) -> list[ParkedPublic]:
     """Email whose processing failed, waiting for replay."""
     return [
         ParkedPublic(
@@ -42,5 +42,5 @@ def list_parked(tidings: TidingsDep) -> list[ParkedPublic]:
             attempts=p.attempts,
             parked_at=p.parked_at,
         )
-        for p in tidings.queries.parked()
+        for p in tidings.queries.parked(caller)
     ]
