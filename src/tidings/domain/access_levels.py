@@ -9,8 +9,8 @@ deepest level any of them grants.
 What is "the user's" differs per kind of thing (see ``ActivityFacts`` and ``OwnedFacts``):
 
 - an email activity is the user's when the user owns it or the mailbox it was tracked in or
-  sent from, takes part in it (an activity party), is a member of the queue that owns it, or
-  owns the record it is regarding;
+  sent from, takes part in it (an activity party), is a member of the queue that owns it (or
+  whose mailbox it was tracked in), or owns the record it is regarding;
 - a mailbox is the user's when the user owns it, or it is the mailbox of a queue the user is
   a member of;
 - a CRM record, a webhook subscription or personal options are the user's when the user
@@ -170,7 +170,7 @@ def may_reach_activity(scope: Scope, activity: ActivityFacts) -> bool:
         return False
     if scope.is_organization or may_reach(scope, activity.owner):
         return True
-    if activity.mailbox_owner is not None and may_reach(scope, activity.mailbox_owner):
+    if activity.mailbox_owner is not None and is_own(scope, activity.mailbox_owner):
         return True
     if scope.user_id in activity.party_user_ids:
         return True

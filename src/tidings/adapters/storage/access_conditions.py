@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, or_, select, true, union
 
 from tidings.adapters.storage import tables as t
 from tidings.domain.access_levels import AccessLevel, Scope
@@ -39,6 +39,11 @@ def owner_condition(scope: Scope, kind: Any, ident: Any) -> Condition | None:
         return None
     if scope.level is AccessLevel.NONE:
         return false()
+    return or_(*_owner_reach(scope, kind, ident))
+
+
+def _owner_reach(scope: Scope, kind: Any, ident: Any) -> list[Condition]:
+    """The owners ``scope`` reaches, one indexed condition each."""
     reach = [and_(kind == RecordKind.USER.value, ident == scope.user_id)]
     if scope.queue_ids:
         reach.append(and_(kind == RecordKind.QUEUE.value, ident.in_(sorted(scope.queue_ids))))
@@ -56,7 +61,7 @@ def owner_condition(scope: Scope, kind: Any, ident: Any) -> Condition | None:
                 ident.in_(select(t.queues.c.id).where(t.queues.c.business_unit_id.in_(units))),
             )
         )
-    return or_(*reach)
+    return reach
 
 
 def user_owned_condition(scope: Scope, owner_id: Any) -> Condition | None:
@@ -80,24 +85,39 @@ def mailbox_condition(scope: Scope) -> Condition | None:
 
 
 def activity_condition(scope: Scope) -> Condition | None:
-    """Email activities the scope reaches (see ``domain.access_levels``)."""
-    owned = owner_condition(scope, _A.owner_kind, _A.owner_id)
-    if owned is None:
+    """Email activities the scope reaches (see ``domain.access_levels``).
+
+    One ``id IN (… UNION …)``: each branch is an index lookup (activities by owner, by
+    mailbox, by regarding record; parties by user), so the database reads only the ids in
+    reach, never every activity, however the outer query filters, sorts and pages.
+    """
+    if scope.is_organization:
         return None
     if scope.level is AccessLevel.NONE:
         return false()
-    mailboxes = select(_M.id).where(_always(mailbox_condition(scope)))
-    party = select(_P.activity_id).where(
-        _P.party_kind == RecordKind.USER.value, _P.party_id == scope.user_id
-    )
-    regarding = [
-        and_(
-            _A.regarding_kind == kind.value,
-            _A.regarding_id.in_(select(table.c.id).where(table.c.owner_id == scope.user_id)),
-        )
-        for kind, table in RECORD_TABLES.items()
+    a = t.email_activities.alias("reach")
+    branches = [
+        *(select(a.c.id).where(c) for c in _owner_reach(scope, a.c.owner_kind, a.c.owner_id)),
+        # Tracked in (or sent from) the caller's own mailbox or a member queue's: a User-level
+        # rule; at Business unit level the owners' branches above already reach further.
+        select(a.c.id).where(a.c.mailbox_id.in_(select(_M.id).where(_own_mailboxes(scope)))),
+        select(_P.activity_id).where(
+            _P.party_kind == RecordKind.USER.value, _P.party_id == scope.user_id
+        ),
+        *(
+            select(a.c.id).where(
+                a.c.regarding_kind == kind.value,
+                a.c.regarding_id.in_(select(table.c.id).where(table.c.owner_id == scope.user_id)),
+            )
+            for kind, table in RECORD_TABLES.items()
+        ),
     ]
-    return or_(owned, _A.mailbox_id.in_(mailboxes), _A.id.in_(party), *regarding)
+    return _A.id.in_(union(*branches))
+
+
+def _own_mailboxes(scope: Scope) -> Condition:
+    own = Scope(AccessLevel.USER, scope.user_id, scope.queue_ids)
+    return or_(*_owner_reach(own, _M.owner_kind, _M.owner_id))
 
 
 def _always(condition: Condition | None) -> Condition:
