@@ -45,6 +45,7 @@ from tidings.domain.server_profile import ServerProfile, ServerProfileKind
 from tidings.domain.testing import ConnectionCheck
 from tidings.services.access import AccessService
 from tidings.services.addin import AddinService
+from tidings.services.business_units import BusinessUnitService
 from tidings.services.compose import ComposeService
 from tidings.services.demo import DemoService, DemoSummary
 from tidings.services.email_settings import EmailSettingsService
@@ -269,6 +270,8 @@ class Tidings:
     #: Many users and mailboxes at once, from CSV or JSON.
     mailbox_import: MailboxImportService
     people: PeopleService
+    #: Business units and queue members: the circles of access levels.
+    business_units: BusinessUnitService
     personal_options: PersonalOptionsService
     manual_tracking: ManualTrackingService
     track_when_sent: TrackWhenSentService
@@ -408,6 +411,7 @@ def bootstrap(
         mailbox_setup=MailboxSetupService(uow, clock),
         mailbox_import=MailboxImportService(uow, secrets, clock),
         people=PeopleService(uow, Argon2PasswordHasher()),
+        business_units=BusinessUnitService(uow),
         personal_options=PersonalOptionsService(uow),
         manual_tracking=ManualTrackingService(uow, clock),
         track_when_sent=TrackWhenSentService(uow, clock),

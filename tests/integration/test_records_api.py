@@ -116,10 +116,13 @@ def test_changing_a_record_addresses_moves_party_resolution(api: TestClient, org
 
 
 def test_records_need_the_record_privileges(org: Org) -> None:
-    # The tracking role reads activities but not CRM records.
+    # The tracking role reads only the records its holder owns (User level), and writes none.
     client = tracking_client(org)
-    refused = client.get("/api/accounts")
+    own = client.get("/api/accounts")
+    assert own.status_code == 200
+    assert own.json()["total"] == 0
+    refused = client.post("/api/accounts", json={"name": "Fabrikam"})
     assert refused.status_code == 403
-    assert refused.json()["detail"] == "your security roles lack the privilege read_records"
+    assert refused.json()["detail"] == "your security roles lack the privilege write_records"
     client.auth = None
     assert client.get("/api/accounts").status_code == 401

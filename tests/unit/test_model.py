@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tidings.domain.access_levels import AccessLevel
 from tidings.domain.activity import ActivityParty, ParticipationRole
 from tidings.domain.errors import TidingsError, UserError, ValidationError
 from tidings.domain.folders import (
@@ -748,15 +749,33 @@ def test_privileges_of_joins_the_privileges_of_every_role_held() -> None:
     assert privileges_of(frozenset(), roles) == frozenset()
 
 
-def test_the_standard_roles_are_the_administrator_and_the_tracking_role() -> None:
-    # The administrator may do everything; the tracking role may track and read activities.
-    admin, tracking = standard_roles()
+def test_the_standard_roles_are_the_administrator_the_tracking_role_and_two_examples() -> None:
+    # The administrator may do everything Organization-wide; the tracking role tracks and
+    # reads its own things only (User level); Salesperson and Support are examples.
+    admin, tracking, sales, support = standard_roles()
 
     assert (admin.name, admin.privileges) == (SYSTEM_ADMINISTRATOR, frozenset(Privilege))
+    assert {admin.level_of(p) for p in Privilege} == {AccessLevel.ORGANIZATION}
     assert (tracking.name, tracking.privileges) == (
         TRACKING_ROLE,
-        frozenset({Privilege.TRACK_EMAIL, Privilege.READ_ACTIVITIES}),
+        frozenset(
+            {
+                Privilege.TRACK_EMAIL,
+                Privilege.READ_ACTIVITIES,
+                Privilege.READ_MAILBOXES,
+                Privilege.READ_RECORDS,
+                Privilege.READ_USER_SETTINGS,
+                Privilege.WRITE_USER_SETTINGS,
+            }
+        ),
     )
+    assert {tracking.level_of(p) for p in tracking.privileges} == {AccessLevel.USER}
+    assert (sales.name, support.name) == ("Salesperson", "Support")
+    assert sales.level_of(Privilege.READ_ACTIVITIES) is AccessLevel.BUSINESS_UNIT
+    assert sales.level_of(Privilege.WRITE_RECORDS) is AccessLevel.USER
+    assert support.level_of(Privilege.READ_ACTIVITIES) is AccessLevel.USER
+    assert support.level_of(Privilege.READ_RECORDS) is AccessLevel.BUSINESS_UNIT
+    assert support.level_of(Privilege.WRITE_SETTINGS) is AccessLevel.NONE
 
 
 @pytest.mark.parametrize(

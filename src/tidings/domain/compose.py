@@ -18,6 +18,7 @@ from datetime import datetime
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING
 
+from tidings.domain.access_levels import AccessLevel
 from tidings.domain.activity import ActivityParty, Attachment, EmailActivity, ParticipationRole
 from tidings.domain.conversation import reply_references
 from tidings.domain.errors import ValidationError
@@ -89,10 +90,14 @@ NOT_YOUR_MAILBOX = (
 
 
 def may_send_from(caller: Caller, mailbox: Mailbox) -> bool:
-    """Only the owner sends from a user's mailbox; a queue's, whoever may send as a queue."""
+    """Only the owner sends from a user's mailbox; a queue's, whoever may send as a queue:
+    Organization-wide any queue, below that the queues one is a member of."""
     if mailbox.owner.kind is RecordKind.USER:
         return caller.user.id == mailbox.owner.id
-    return mailbox.owner.kind is RecordKind.QUEUE and caller.can(Privilege.SEND_AS_QUEUE)
+    if mailbox.owner.kind is not RecordKind.QUEUE or not caller.can(Privilege.SEND_AS_QUEUE):
+        return False
+    level = caller.level(Privilege.SEND_AS_QUEUE)
+    return level is AccessLevel.ORGANIZATION or mailbox.owner.id in caller.queue_ids
 
 
 def why_cannot_send(mailbox: Mailbox) -> str | None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from tidings.domain.access_levels import AccessLevel, Scope, deepest
 from tidings.domain.records import RecordKind, RecordRef
 
 
@@ -27,6 +29,28 @@ class Privilege(enum.StrEnum):
     WRITE_RECORDS = "write_records"
     #: Send email from a queue's mailbox (support@ …), as D365's "Send Email as Another User".
     SEND_AS_QUEUE = "send_as_queue"
+    #: A user's personal options (D365's "User Settings"): one's own at User level.
+    READ_USER_SETTINGS = "read_user_settings"
+    WRITE_USER_SETTINGS = "write_user_settings"
+
+
+#: Privileges whose access level decides whose things they reach; the rest are all or
+#: nothing (an organization has one set of settings and server profiles).
+LEVELLED = frozenset(
+    {
+        #: Tracking is of one's own email; held at User level by the tracking role.
+        Privilege.TRACK_EMAIL,
+        Privilege.SEND_AS_QUEUE,
+        Privilege.READ_ACTIVITIES,
+        Privilege.WRITE_ACTIVITIES,
+        Privilege.READ_MAILBOXES,
+        Privilege.WRITE_MAILBOXES,
+        Privilege.READ_RECORDS,
+        Privilege.WRITE_RECORDS,
+        Privilege.READ_USER_SETTINGS,
+        Privilege.WRITE_USER_SETTINGS,
+    }
+)
 
 
 #: The words D365 shows a user who lacks the tracking role.
@@ -38,6 +62,9 @@ TRACKING_FEATURES = frozenset({Privilege.TRACK_EMAIL, Privilege.READ_ACTIVITIES}
 SYSTEM_ADMINISTRATOR = "System Administrator"
 #: Our analogue of "Dynamics 365 App for Outlook User".
 TRACKING_ROLE = "Tidings App User"
+#: Example roles, as D365 ships Salesperson and Customer Service Representative.
+SALESPERSON_ROLE = "Salesperson"
+SUPPORT_ROLE = "Support"
 
 
 class TrackIncoming(enum.StrEnum):
@@ -65,19 +92,77 @@ _TRACK_LABELS = {
 
 @dataclass
 class SecurityRole:
-    """A named set of privileges, assigned to users and queues."""
+    """A named set of privileges, each held at an access level, assigned to users and queues.
+
+    A privilege in ``privileges`` but not in ``levels`` is held Organization-wide.
+    """
 
     name: str
     privileges: frozenset[Privilege] = frozenset()
     id: int | None = None
+    levels: dict[Privilege, AccessLevel] = field(default_factory=dict)
+
+    def level_of(self, privilege: Privilege) -> AccessLevel:
+        if privilege not in self.privileges:
+            return AccessLevel.NONE
+        return self.levels.get(privilege, AccessLevel.ORGANIZATION)
+
+    def with_levels(self, levels: Mapping[Privilege, AccessLevel]) -> SecurityRole:
+        """This role holding exactly ``levels`` (``NONE`` drops a privilege)."""
+        held: dict[Privilege, AccessLevel] = {
+            p: level for p, level in levels.items() if level is not AccessLevel.NONE
+        }
+        return SecurityRole(self.name, frozenset(held), self.id, held)
+
+
+def _at(level: AccessLevel, *privileges: Privilege) -> dict[Privilege, AccessLevel]:
+    return dict.fromkeys(privileges, level)
+
+
+def _role(name: str, levels: dict[Privilege, AccessLevel]) -> SecurityRole:
+    return SecurityRole(name).with_levels(levels)
 
 
 def standard_roles() -> list[SecurityRole]:
     """The roles every organization starts with."""
+    user, unit = AccessLevel.USER, AccessLevel.BUSINESS_UNIT
+    own_settings = _at(user, Privilege.READ_USER_SETTINGS, Privilege.WRITE_USER_SETTINGS)
     return [
-        SecurityRole(SYSTEM_ADMINISTRATOR, frozenset(Privilege)),
-        SecurityRole(TRACKING_ROLE, frozenset({Privilege.TRACK_EMAIL, Privilege.READ_ACTIVITIES})),
+        _role(SYSTEM_ADMINISTRATOR, _at(AccessLevel.ORGANIZATION, *Privilege)),
+        _role(TRACKING_ROLE, tracking_role_levels()),
+        _role(
+            SALESPERSON_ROLE,
+            {
+                **_at(user, Privilege.TRACK_EMAIL, Privilege.READ_MAILBOXES),
+                **_at(unit, Privilege.READ_ACTIVITIES, Privilege.READ_RECORDS),
+                **_at(user, Privilege.WRITE_ACTIVITIES, Privilege.WRITE_RECORDS),
+                **own_settings,
+            },
+        ),
+        _role(
+            SUPPORT_ROLE,
+            {
+                **_at(user, Privilege.TRACK_EMAIL, Privilege.READ_ACTIVITIES),
+                **_at(user, Privilege.WRITE_ACTIVITIES, Privilege.READ_MAILBOXES),
+                **_at(user, Privilege.SEND_AS_QUEUE),
+                **_at(unit, Privilege.READ_RECORDS),
+                **own_settings,
+            },
+        ),
     ]
+
+
+def tracking_role_levels() -> dict[Privilege, AccessLevel]:
+    """The tracking role: one's own activities, mailbox, options and the records one owns."""
+    return _at(
+        AccessLevel.USER,
+        Privilege.TRACK_EMAIL,
+        Privilege.READ_ACTIVITIES,
+        Privilege.READ_MAILBOXES,
+        Privilege.READ_RECORDS,
+        Privilege.READ_USER_SETTINGS,
+        Privilege.WRITE_USER_SETTINGS,
+    )
 
 
 @dataclass
@@ -99,6 +184,7 @@ class User:
     password_hash: str | None = None
     is_active: bool = True
     id: int | None = None
+    business_unit_id: int | None = None
 
     @property
     def ref(self) -> RecordRef:
@@ -115,6 +201,9 @@ class Queue:
     role_ids: frozenset[int] = frozenset()
     options: PersonalOptions = field(default_factory=PersonalOptions)
     id: int | None = None
+    business_unit_id: int | None = None
+    #: The users who work this queue's email (D365's queue members).
+    member_ids: frozenset[int] = frozenset()
 
     @property
     def ref(self) -> RecordRef:
@@ -132,15 +221,63 @@ def privileges_of(role_ids: frozenset[int], roles: dict[int, SecurityRole]) -> f
     return frozenset(held)
 
 
+def levels_of(
+    role_ids: frozenset[int], roles: dict[int, SecurityRole]
+) -> dict[Privilege, AccessLevel]:
+    """Each privilege's deepest level over the given roles."""
+    chosen = [roles[i] for i in role_ids if i in roles]
+    return {
+        privilege: deepest(r.level_of(privilege) for r in chosen)
+        for privilege in privileges_of(role_ids, roles)
+    }
+
+
 @dataclass(frozen=True)
 class Caller:
-    """A signed-in user and what their roles allow."""
+    """A signed-in user, what their roles allow, and how far (see ``domain.access_levels``).
+
+    ``levels`` lacking a held privilege means Organization level; ``reach`` is the caller's
+    business unit, with the units below it when a privilege is held at Parent: Child level.
+    """
 
     user: User
     privileges: frozenset[Privilege]
+    levels: Mapping[Privilege, AccessLevel] = field(default_factory=dict, compare=False)
+    business_unit_id: int | None = None
+    units_below: frozenset[int] = frozenset()
+    queue_ids: frozenset[int] = frozenset()
 
     def can(self, privilege: Privilege) -> bool:
         return privilege in self.privileges
+
+    def level(self, privilege: Privilege) -> AccessLevel:
+        if privilege not in self.privileges:
+            return AccessLevel.NONE
+        return self.levels.get(privilege, AccessLevel.ORGANIZATION)
+
+    def scope(self, privilege: Privilege) -> Scope:
+        """Whose things ``privilege`` reaches for this caller; ``NotAuthorizedError``
+        when the caller's roles do not hold it at all."""
+        self.require(privilege)
+        return self.reach(privilege)
+
+    def reach(self, privilege: Privilege) -> Scope:
+        """Whose things ``privilege`` reaches for this caller: nobody's when not held.
+        The one place a caller becomes a ``Scope``."""
+        level = self.level(privilege)
+        if level is AccessLevel.NONE:
+            return Scope(level, self.user.id or 0)
+        user_id = self.user.id or 0
+        if level is AccessLevel.ORGANIZATION:
+            return Scope(level, user_id, self.queue_ids)
+        if level is AccessLevel.USER or self.business_unit_id is None:
+            return Scope(AccessLevel.USER, user_id, self.queue_ids)
+        reach = (
+            self.units_below | {self.business_unit_id}
+            if level is AccessLevel.PARENT_CHILD
+            else frozenset({self.business_unit_id})
+        )
+        return Scope(level, user_id, self.queue_ids, reach)
 
     def require(self, privilege: Privilege) -> None:
         """Raise ``NotAuthorizedError`` unless the caller's roles hold ``privilege``."""

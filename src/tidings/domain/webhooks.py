@@ -51,6 +51,9 @@ class WebhookSubscription:
     active: bool = True
     created_at: datetime | None = None
     id: int | None = None
+    #: Who subscribed: events reach the receiver only about activities this user may read.
+    #: ``None`` for a subscription from before access levels: Organization-wide.
+    owner_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,13 @@ from tidings.domain.access import (
     SignInSession,
     digest_token,
 )
+from tidings.domain.access_levels import units_below
 from tidings.domain.errors import (
     NotFoundError,
     SignInThrottledError,
     ValidationError,
 )
-from tidings.domain.people import Caller, Privilege, User, privileges_of
+from tidings.domain.people import Caller, Privilege, User, levels_of, privileges_of
 from tidings.domain.sign_in_throttle import (
     FORGET_AFTER,
     GOOD_HISTORY,
@@ -95,7 +96,6 @@ class AccessService:
         now = self._clock.now()
         with self._uow() as uow:
             user = uow.directory.get_user_by_email(email)
-            roles = uow.directory.roles()
             keys = keys_for(client, email, known=user is not None)
             counters = uow.access.sign_in_counters(
                 [keys.client, keys.pair, keys.account, keys.trusted]
@@ -112,7 +112,8 @@ class AccessService:
         self._count(keys, ok, now)
         if not ok or user is None:
             return None
-        return Caller(user, privileges_of(user.role_ids, roles))
+        with self._uow() as uow:
+            return caller_as(uow, user)
 
     def _count(self, keys: SignInKeys, ok: bool, now: datetime) -> None:
         with self._uow() as uow:
@@ -245,7 +246,23 @@ def _caller_of(uow: UnitOfWork, user_id: int) -> Caller | None:
     user = uow.directory.get_user(user_id)
     if user is None or not user.is_active:
         return None
-    return Caller(user, privileges_of(user.role_ids, uow.directory.roles()))
+    return caller_as(uow, user)
+
+
+def caller_as(uow: UnitOfWork, user: User) -> Caller:
+    """``user`` as a caller: the privileges of their roles, each at its deepest level, their
+    business unit with the units below it, and the queues they are a member of."""
+    roles = uow.directory.roles()
+    unit = user.business_unit_id
+    below = units_below(uow.directory.business_units(), unit) if unit else frozenset()
+    return Caller(
+        user,
+        privileges_of(user.role_ids, roles),
+        levels_of(user.role_ids, roles),
+        unit,
+        below,
+        uow.directory.queues_of_member(_user_id(user)),
+    )
 
 
 def _user_id(user: User) -> int:

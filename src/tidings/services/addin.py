@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tidings.domain.errors import NotFoundError
 from tidings.domain.message import parse_message_ids
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.records import RecordKind, RecordRef
@@ -55,14 +56,22 @@ class AddinService:
                 mailbox_id = uow.raw_messages.require(raw_id).origin.mailbox_id
                 mailbox = uow.mailboxes.get(mailbox_id)
                 owners[raw_id] = mailbox.owner if mailbox else None
-        mine_ids = [raw_id for raw_id in raw_ids if owners[raw_id] == me]
-        allowed = mine_ids or (raw_ids if caller.can(Privilege.WRITE_ACTIVITIES) else [])
+            mine_ids = [raw_id for raw_id in raw_ids if owners[raw_id] == me]
+            # Others' copies only as far as the caller's access level for activities reaches.
+            reach = caller.reach(Privilege.WRITE_ACTIVITIES)
+            others = [raw_id for raw_id in raw_ids if uow.raw_messages.is_within(raw_id, reach)]
+        allowed = mine_ids or others
         if not allowed:
             return None
         # A tracked copy first: that is the one the person acts on.
         traces = [self._explain.by_raw_id(raw_id) for raw_id in allowed]
         trace = next((t for t in traces if t.activity_id is not None), traces[0])
-        detail = self._queries.activity(trace.activity_id) if trace.activity_id else None
+        detail = None
+        if trace.activity_id and caller.can(Privilege.READ_ACTIVITIES):
+            try:
+                detail = self._queries.activity(trace.activity_id, caller)
+            except NotFoundError:
+                detail = None
         return OpenEmail(trace, detail)
 
 

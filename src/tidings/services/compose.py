@@ -150,11 +150,16 @@ class ComposeService:
         text = text.strip()
         if not text:
             return []
+        # Records as far as the caller's level of read_records reaches; users are the
+        # organization's colleagues, found by anyone who writes email.
+        reach = caller.reach(Privilege.READ_RECORDS)
         with self._uow() as uow:
             refs = [
                 ref_of(record)
                 for kind in (RecordKind.CONTACT, RecordKind.LEAD, RecordKind.ACCOUNT)
-                for record in uow.records.search(kind, RecordQuery(search=text, limit=limit))
+                for record in uow.records.search(
+                    kind, RecordQuery(search=text, limit=limit), scope=reach
+                )
             ]
             needle = text.lower()
             refs += [
@@ -218,8 +223,9 @@ class ComposeService:
             original: EmailActivity | None = None
             if original_id is not None:
                 mode = mode or ReplyMode.REPLY
-                caller.require(Privilege.READ_ACTIVITIES)
-                original = uow.activities.get(original_id)
+                original = uow.activities.get(
+                    original_id, scope=caller.scope(Privilege.READ_ACTIVITIES)
+                )
                 if original is None:
                     raise NotFoundError(f"no email activity with id {original_id}")
                 if "subject" not in given:
@@ -466,6 +472,13 @@ class ComposeService:
             raise NotFoundError(f"no email written in the CRM with id {activity_id}")
         mailbox = uow.mailboxes.get(activity.mailbox_id or 0)
         if mailbox is None or not may_send_from(caller, mailbox):
+            # Refused as not yours only where the caller may read it; elsewhere "not found",
+            # so that its existence is not told.
+            readable = uow.activities.get(
+                activity_id, scope=caller.reach(Privilege.READ_ACTIVITIES)
+            )
+            if readable is None:
+                raise NotFoundError(f"no email written in the CRM with id {activity_id}")
             raise NotAuthorizedError(NOT_YOUR_MAILBOX)
         return activity
 

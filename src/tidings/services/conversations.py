@@ -14,12 +14,11 @@ def threading_for(
 ) -> Threading:
     """Where an email with ``message_id`` stands: answering activity ``reply_to``, or new.
 
-    Answering an activity needs the privilege to read it.
+    Answering an activity needs the privilege to read it, at a level that reaches it.
     """
     if reply_to is None:
         return new_thread(message_id)
-    caller.require(Privilege.READ_ACTIVITIES)
-    parent = uow.activities.get(reply_to)
+    parent = uow.activities.get(reply_to, scope=caller.scope(Privilege.READ_ACTIVITIES))
     if parent is None:
         raise NotFoundError(f"no email activity with id {reply_to} to reply to")
     return reply_thread(parent, message_id)

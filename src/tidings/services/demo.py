@@ -42,6 +42,7 @@ from tidings.domain.records import (
 from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
 from tidings.domain.settings import EmailConfiguration
 from tidings.domain.tracking import Outcome
+from tidings.services.business_units import ensure_root_unit
 from tidings.services.ports import Clock, PasswordHasher, UnitOfWork
 from tidings.services.tracking.pipeline import IngestService
 
@@ -94,6 +95,7 @@ class DemoService:
 
     def _create_organization(self, uow: UnitOfWork) -> dict[str, int]:
         uow.settings.save(EmailConfiguration())
+        ensure_root_unit(uow, "Northwind Traders")
         roles = {role.name: uow.directory.add_role(role) for role in standard_roles()}
         admin_roles = frozenset({roles[SYSTEM_ADMINISTRATOR], roles[TRACKING_ROLE]})
         tracking = frozenset({roles[TRACKING_ROLE]})

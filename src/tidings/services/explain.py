@@ -6,7 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from tidings.domain.access_levels import Scope
 from tidings.domain.activity import EmailActivity
+from tidings.domain.errors import NotFoundError
 from tidings.domain.message import parse_message_ids
 from tidings.domain.tracking import Correlation, Outcome, Reason
 from tidings.services.ports import UnitOfWork
@@ -47,19 +49,22 @@ class ExplainService:
     def __init__(self, uow_factory: Callable[[], UnitOfWork]) -> None:
         self._uow = uow_factory
 
-    def by_message_id(self, message_id: str) -> list[Explanation]:
-        """Every stored copy of the email with this Message-ID (with or without brackets)."""
+    def by_message_id(self, message_id: str, scope: Scope | None = None) -> list[Explanation]:
+        """Every stored copy of the email with this Message-ID (with or without brackets)
+        that ``scope`` reaches: an explanation is as private as the email."""
         ids = parse_message_ids(message_id) or (f"<{message_id.strip()}>",)
         with self._uow() as uow:
-            raw_ids = uow.raw_messages.ids_by_message_id(ids[0])
-            return [self._explain(uow, raw_id) for raw_id in raw_ids]
+            raw_ids = uow.raw_messages.ids_by_message_id(ids[0], scope=scope)
+            return [self._explain(uow, raw_id, scope) for raw_id in raw_ids]
 
-    def by_raw_id(self, raw_message_id: int) -> Explanation:
-        """The story of one stored email."""
+    def by_raw_id(self, raw_message_id: int, scope: Scope | None = None) -> Explanation:
+        """The story of one stored email; ``NotFoundError`` if ``scope`` does not reach it."""
         with self._uow() as uow:
-            return self._explain(uow, raw_message_id)
+            if scope is not None and not uow.raw_messages.is_within(raw_message_id, scope):
+                raise NotFoundError(f"no stored email with id {raw_message_id}")
+            return self._explain(uow, raw_message_id, scope)
 
-    def _explain(self, uow: UnitOfWork, raw_id: int) -> Explanation:
+    def _explain(self, uow: UnitOfWork, raw_id: int, scope: Scope | None) -> Explanation:
         stored = uow.raw_messages.require(raw_id)
         mailbox = uow.mailboxes.get(stored.origin.mailbox_id)
         decision = uow.decisions.get(raw_id)
@@ -73,10 +78,10 @@ class ExplainService:
         matched = None
         if correlation is not None and correlation.conversation_id is not None:
             conversation = uow.activities.conversation(
-                correlation.conversation_id, THREAD_LIMIT, parties=False
+                correlation.conversation_id, THREAD_LIMIT, parties=False, scope=scope
             )
         if correlation is not None and correlation.activity_id is not None:
-            matched = uow.activities.get(correlation.activity_id)
+            matched = uow.activities.get(correlation.activity_id, scope=scope)
         return Explanation(
             raw_message_id=raw_id,
             message_id=stored.message_id,

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from tidings.domain.access_levels import Scope
 from tidings.domain.credentials import CredentialKey, CredentialScope, Direction
 from tidings.domain.errors import ConflictError, NotFoundError, ValidationError
 from tidings.domain.folders import FolderTrackingRule
@@ -20,6 +21,7 @@ from tidings.domain.records import RecordKind, RecordRef, is_email_address, norm
 from tidings.domain.settings import SyncMethod
 from tidings.services.changes import apply_changes, check_text
 from tidings.services.ports import Clock, UnitOfWork
+from tidings.services.scope import require_owner_in_reach
 
 #: What an admin may change on a mailbox; approval and test results have their own actions.
 EDITABLE = ("address", "profile_id", "incoming_method", "outgoing_method")
@@ -55,20 +57,20 @@ class MailboxSetupService:
     def list_mailboxes(
         self, caller: Caller, view: MailboxView | str = MailboxView.ALL
     ) -> list[Mailbox]:
-        """The mailboxes in one of the system views, by address."""
-        caller.require(Privilege.READ_MAILBOXES)
+        """The mailboxes in one of the system views that the caller may read, by address."""
+        scope = caller.scope(Privilege.READ_MAILBOXES)
         chosen = _view(view)
         with self._uow() as uow:
-            return [m for m in uow.mailboxes.all() if in_view(m, chosen)]
+            return [m for m in uow.mailboxes.all(scope=scope) if in_view(m, chosen)]
 
     def list_rows(
         self, caller: Caller, view: MailboxView | str = MailboxView.ALL
     ) -> list[MailboxRow]:
         """The mailboxes in one view with the names a list shows, read in a few queries."""
-        caller.require(Privilege.READ_MAILBOXES)
+        scope = caller.scope(Privilege.READ_MAILBOXES)
         chosen = _view(view)
         with self._uow() as uow:
-            mailboxes = [m for m in uow.mailboxes.all() if in_view(m, chosen)]
+            mailboxes = [m for m in uow.mailboxes.all(scope=scope) if in_view(m, chosen)]
             owners = uow.directory.summaries({m.owner for m in mailboxes})
             profiles = {p.id: p.name for p in uow.server_profiles.all()}
         return [
@@ -81,9 +83,9 @@ class MailboxSetupService:
         ]
 
     def get(self, caller: Caller, mailbox_id: int) -> MailboxDetail:
-        caller.require(Privilege.READ_MAILBOXES)
+        scope = caller.scope(Privilege.READ_MAILBOXES)
         with self._uow() as uow:
-            return _detail(uow, _require(uow, mailbox_id))
+            return _detail(uow, _require(uow, mailbox_id, scope))
 
     def create(
         self,
@@ -97,10 +99,11 @@ class MailboxSetupService:
     ) -> MailboxDetail:
         """A mailbox for a user or queue, pending approval; the org's default sync methods
         unless others are given."""
-        caller.require(Privilege.WRITE_MAILBOXES)
+        scope = caller.scope(Privilege.WRITE_MAILBOXES)
         address = _check_address(address)
         with self._uow() as uow:
             _check_owner(uow, owner)
+            require_owner_in_reach(uow, scope, owner)
             if uow.mailboxes.get_by_owner(owner) is not None:
                 raise ConflictError(f"{owner} already has a mailbox")
             if uow.mailboxes.get_by_address(address) is not None:
@@ -122,9 +125,9 @@ class MailboxSetupService:
     ) -> MailboxDetail:
         """Change the address (approval starts again), the profile or the sync methods
         (Test & Enable must run again before the mailbox syncs)."""
-        caller.require(Privilege.WRITE_MAILBOXES)
+        scope = caller.scope(Privilege.WRITE_MAILBOXES)
         with self._uow() as uow:
-            mailbox = _require(uow, mailbox_id)
+            mailbox = _require(uow, mailbox_id, scope)
             changed = apply_changes(mailbox, changes, EDITABLE)
             if "address" in changes:
                 address = _check_address(changed.address)
@@ -197,8 +200,8 @@ def _detail(uow: UnitOfWork, mailbox: Mailbox) -> MailboxDetail:
     )
 
 
-def _require(uow: UnitOfWork, mailbox_id: int) -> Mailbox:
-    mailbox = uow.mailboxes.get(mailbox_id)
+def _require(uow: UnitOfWork, mailbox_id: int, scope: Scope | None = None) -> Mailbox:
+    mailbox = uow.mailboxes.get(mailbox_id, scope=scope)
     if mailbox is None:
         raise NotFoundError(f"no mailbox with id {mailbox_id}")
     return mailbox

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from tidings.domain.access_levels import Scope
 from tidings.domain.credentials import (
     Credential,
     CredentialKey,
@@ -110,9 +111,9 @@ class MailboxAdminService:
     ) -> Selection:
         """The mailboxes of ``addresses`` (in their order), or with ``None`` every mailbox
         in ``view``; read in two queries however many there are."""
-        caller.require(Privilege.READ_MAILBOXES)
+        scope = caller.scope(Privilege.READ_MAILBOXES)
         with self._uow() as uow:
-            stored = uow.mailboxes.all()
+            stored = uow.mailboxes.all(scope=scope)
         if addresses is None:
             return Selection([m for m in stored if in_view(m, view)], [])
         by_address = {m.address: m for m in stored}
@@ -161,11 +162,11 @@ class MailboxAdminService:
         direction: Direction = Direction.INCOMING,
     ) -> None:
         """Keep a mailbox's user name and password, the password encrypted."""
-        caller.require(Privilege.WRITE_MAILBOXES)
+        scope = caller.scope(Privilege.WRITE_MAILBOXES)
         if not username.strip() or not password:
             raise ValidationError("a user name and a password are both needed")
         with self._uow() as uow:
-            _require(uow, mailbox_id)
+            _require(uow, mailbox_id, scope)
             key = CredentialKey(CredentialScope.MAILBOX, mailbox_id, direction)
             sealed = self._secrets.seal(password)
             uow.credentials.save(key, username.strip(), sealed, self._clock.now())
@@ -200,9 +201,9 @@ class MailboxAdminService:
         incoming, then outgoing), nor more than ``MAX_PARALLEL_TESTS`` in all. A missing
         mailbox is refused before any is tested.
         """
-        caller.require(Privilege.WRITE_MAILBOXES)
+        scope = caller.scope(Privilege.WRITE_MAILBOXES)
         with self._uow() as uow:
-            profile_of = {i: _require(uow, i).profile_id for i in mailbox_ids}
+            profile_of = {i: _require(uow, i, scope).profile_id for i in mailbox_ids}
             limits = {p.id: p.max_concurrent_connections for p in uow.server_profiles.all()}
         gate = asyncio.Semaphore(MAX_PARALLEL_TESTS)
         per_profile = {profile_id: asyncio.Semaphore(limit) for profile_id, limit in limits.items()}
@@ -273,8 +274,8 @@ class MailboxAdminService:
         return TestReport(mailbox_id, mailbox.address, incoming, outgoing, mailbox.enabled)
 
 
-def _require(uow: UnitOfWork, mailbox_id: int) -> Mailbox:
-    mailbox = uow.mailboxes.get(mailbox_id)
+def _require(uow: UnitOfWork, mailbox_id: int, scope: Scope | None = None) -> Mailbox:
+    mailbox = uow.mailboxes.get(mailbox_id, scope=scope)
     if mailbox is None:
         raise NotFoundError(f"no mailbox with id {mailbox_id}")
     return mailbox

@@ -94,8 +94,6 @@ class ManualTrackingService:
         """The mailbox's email that is kept but not tracked, newest first."""
         caller.require(Privilege.TRACK_EMAIL)
         with self._uow() as uow:
-            if uow.mailboxes.get(mailbox_id) is None:
-                raise NotFoundError(f"no mailbox with id {mailbox_id}")
             self._require_may_act(uow, caller, mailbox_id)
             found = uow.raw_messages.not_tracked(mailbox_id, limit, offset)
             return [_kept(uow.raw_messages.require(i), summary) for i, summary in found]
@@ -110,7 +108,7 @@ class ManualTrackingService:
                 uow.raw_messages.require(i) for i in uow.raw_messages.ids_by_message_id(ids[0])
             ]
             mine = [c for c in copies if self._is_own(uow, caller, c.origin.mailbox_id)]
-            allowed = mine or (copies if caller.can(Privilege.WRITE_ACTIVITIES) else [])
+            allowed = mine or [c for c in copies if self._may_act(uow, caller, c.origin.mailbox_id)]
             if not allowed:
                 raise NotFoundError(f"no kept email with the Message-ID {ids[0]} in your mailbox")
             result = self._track(uow, caller, allowed[0])
@@ -207,16 +205,24 @@ class ManualTrackingService:
         return TrackResult(stored.id, activity_id, text)
 
     def _require_activity(self, uow: UnitOfWork, caller: Caller, activity_id: int) -> EmailActivity:
+        """The activity, if it is the caller's own or within their level of write_activities;
+        out of reach it is "not found", so that its existence is not told."""
         activity = uow.activities.get(activity_id)
+        if activity is not None and not _owns(caller, activity.owner):
+            reach = caller.reach(Privilege.WRITE_ACTIVITIES)
+            activity = uow.activities.get(activity_id, scope=reach)
         if activity is None:
             raise NotFoundError(f"no email activity with id {activity_id}")
-        if not _owns(caller, activity.owner):
-            caller.require(Privilege.WRITE_ACTIVITIES)
         return activity
 
     def _require_may_act(self, uow: UnitOfWork, caller: Caller, mailbox_id: int) -> None:
-        if not self._is_own(uow, caller, mailbox_id):
-            caller.require(Privilege.WRITE_ACTIVITIES)
+        if not self._is_own(uow, caller, mailbox_id) and not self._may_act(uow, caller, mailbox_id):
+            raise NotFoundError(f"no mailbox with id {mailbox_id}")
+
+    def _may_act(self, uow: UnitOfWork, caller: Caller, mailbox_id: int) -> bool:
+        """Whether the caller's level of write_activities reaches what the mailbox holds."""
+        reach = caller.reach(Privilege.WRITE_ACTIVITIES)
+        return uow.mailboxes.get(mailbox_id, scope=reach) is not None
 
     def _is_own(self, uow: UnitOfWork, caller: Caller, mailbox_id: int) -> bool:
         mailbox = uow.mailboxes.get(mailbox_id)

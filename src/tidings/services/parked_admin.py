@@ -19,9 +19,9 @@ class ParkedEmailService:
         self._replay = replay
 
     def list_parked(self, caller: Caller) -> list[ParkedEmail]:
-        caller.require(Privilege.READ_MAILBOXES)
+        scope = caller.scope(Privilege.READ_MAILBOXES)
         with self._uow() as uow:
-            return uow.parked.all()
+            return uow.parked.all(scope=scope)
 
     def replay(self, caller: Caller, parked_id: int) -> IngestResult:
         """Process one parked email again; on success it leaves the parked list."""

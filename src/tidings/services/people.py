@@ -6,11 +6,13 @@ this module.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from tidings.domain.access_levels import AccessLevel
 from tidings.domain.errors import ConflictError, NotFoundError, ValidationError
 from tidings.domain.people import (
+    LEVELLED,
     SYSTEM_ADMINISTRATOR,
     Caller,
     PersonalOptions,
@@ -39,6 +41,7 @@ class UserSummary:
     roles: list[SecurityRole]
     options: PersonalOptions
     has_password: bool
+    business_unit_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class QueueSummary:
     email: str
     roles: list[SecurityRole]
     options: PersonalOptions
+    business_unit_id: int | None = None
+    member_ids: frozenset[int] = frozenset()
 
 
 class PeopleService:
@@ -236,6 +241,35 @@ class PeopleService:
             uow.commit()
         return role
 
+    def get_role(self, caller: Caller, role_id: int) -> SecurityRole:
+        caller.require(Privilege.READ_USERS)
+        with self._uow() as uow:
+            role = uow.directory.roles().get(role_id)
+        if role is None:
+            raise NotFoundError(f"no security role with id {role_id}")
+        return role
+
+    def set_role_levels(
+        self,
+        caller: Caller,
+        role_id: int,
+        levels: Mapping[Privilege, AccessLevel] | Mapping[str, str],
+    ) -> SecurityRole:
+        """Hold exactly these privileges at these access levels (``none`` drops one), as
+        D365's role editor saves its grid; System Administrator cannot be changed."""
+        caller.require(Privilege.WRITE_USERS)
+        wanted = _check_levels(levels)
+        with self._uow() as uow:
+            role = uow.directory.roles().get(role_id)
+            if role is None:
+                raise NotFoundError(f"no security role with id {role_id}")
+            if role.name == SYSTEM_ADMINISTRATOR:
+                raise ValidationError(f"the {SYSTEM_ADMINISTRATOR} role cannot be changed")
+            changed = role.with_levels(wanted)
+            uow.directory.save_role(changed)
+            uow.commit()
+        return changed
+
     def update_role(
         self,
         caller: Caller,
@@ -272,13 +306,20 @@ def _user(user: User, roles: dict[int, SecurityRole]) -> UserSummary:
         _roles(user.role_ids, roles),
         user.options,
         user.password_hash is not None,
+        user.business_unit_id,
     )
 
 
 def _queue(queue: Queue, roles: dict[int, SecurityRole]) -> QueueSummary:
     assert queue.id is not None  # noqa: S101 - stored queues have ids
     return QueueSummary(
-        queue.id, queue.name, queue.email, _roles(queue.role_ids, roles), queue.options
+        queue.id,
+        queue.name,
+        queue.email,
+        _roles(queue.role_ids, roles),
+        queue.options,
+        queue.business_unit_id,
+        queue.member_ids,
     )
 
 
@@ -352,6 +393,26 @@ def _check_privileges(privileges: Iterable[Privilege | str]) -> frozenset[Privil
             names = ", ".join(p.value for p in Privilege)
             raise ValidationError(f"unknown privilege {privilege!r}; known: {names}") from None
     return frozenset(held)
+
+
+def _check_levels(
+    levels: Mapping[Privilege, AccessLevel] | Mapping[str, str],
+) -> dict[Privilege, AccessLevel]:
+    checked: dict[Privilege, AccessLevel] = {}
+    for privilege, level in levels.items():
+        held = next(iter(_check_privileges([privilege])))
+        try:
+            chosen = AccessLevel(level)
+        except ValueError:
+            names = ", ".join(x.value for x in AccessLevel)
+            raise ValidationError(
+                f"{privilege}: unknown access level {level!r}; known: {names}"
+            ) from None
+        if chosen not in (AccessLevel.NONE, AccessLevel.ORGANIZATION) and held not in LEVELLED:
+            # Settings, server profiles and users are the organization's: held or not.
+            raise ValidationError(f"{held.value}: only none or organization")
+        checked[held] = chosen
+    return checked
 
 
 def _check_role_name_free(uow: UnitOfWork, name: str, role_id: int | None) -> None:

@@ -1,7 +1,8 @@
 """Personal options and folder-level tracking rules: each user's own tracking choices.
 
-A user may read and change their own; changing anyone else's needs the admin privileges
-(users' options: WRITE_USERS; another owner's folder rules: WRITE_MAILBOXES).
+A user may read and change their own; anyone else's need the privileges on user settings
+(read_user_settings, write_user_settings) or on mailboxes (another owner's folder rules) at
+an access level that reaches that user or mailbox; out of reach reads as not found.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from tidings.domain.records import RecordKind, RecordRef
 from tidings.services.changes import check_text, read_bool
 from tidings.services.people import require_user
 from tidings.services.ports import UnitOfWork
+from tidings.services.scope import require_owner_in_reach
 from tidings.services.untracked_folders import forget_folders
 
 
@@ -35,9 +37,8 @@ class PersonalOptionsService:
         self._uow = uow_factory
 
     def get_options(self, caller: Caller, user_id: int) -> PersonalOptions:
-        if user_id != caller.user.id:
-            caller.require(Privilege.READ_USERS)
         with self._uow() as uow:
+            _may_set(uow, caller, user_id, Privilege.READ_USER_SETTINGS)
             return require_user(uow, user_id).options
 
     def update_options(
@@ -49,9 +50,8 @@ class PersonalOptionsService:
         create_contacts_for_unknown_senders: bool | str | None = None,
     ) -> PersonalOptions:
         """Change *Track incoming email* and whether unknown senders become contacts."""
-        if user_id != caller.user.id:
-            caller.require(Privilege.WRITE_USERS)
         with self._uow() as uow:
+            _may_set(uow, caller, user_id, Privilege.WRITE_USER_SETTINGS)
             user = require_user(uow, user_id)
             if track_incoming is not None:
                 user.options.track_incoming = _track_incoming(track_incoming)
@@ -66,7 +66,7 @@ class PersonalOptionsService:
     def folder_rules(self, caller: Caller, mailbox_id: int) -> list[FolderTrackingRule]:
         with self._uow() as uow:
             mailbox = _require_mailbox(uow, mailbox_id)
-            _may(caller, mailbox, Privilege.READ_MAILBOXES)
+            _may(uow, caller, mailbox, Privilege.READ_MAILBOXES)
             return uow.mailboxes.folder_rules(mailbox_id)
 
     def replace_folder_rules(
@@ -75,7 +75,7 @@ class PersonalOptionsService:
         """Track exactly these folders (at most 25, the Inbox never among them)."""
         with self._uow() as uow:
             mailbox = _require_mailbox(uow, mailbox_id)
-            _may(caller, mailbox, Privilege.WRITE_MAILBOXES)
+            _may(uow, caller, mailbox, Privilege.WRITE_MAILBOXES)
             return self._save(uow, mailbox_id, [_rule(mailbox_id, r) for r in rules])
 
     def add_folder_rule(
@@ -84,7 +84,7 @@ class PersonalOptionsService:
         """Track one more folder, or change the regarding record of one already tracked."""
         with self._uow() as uow:
             mailbox = _require_mailbox(uow, mailbox_id)
-            _may(caller, mailbox, Privilege.WRITE_MAILBOXES)
+            _may(uow, caller, mailbox, Privilege.WRITE_MAILBOXES)
             new = _rule(mailbox_id, rule)
             kept = [r for r in uow.mailboxes.folder_rules(mailbox_id) if r.folder != new.folder]
             return self._save(uow, mailbox_id, [*kept, new])
@@ -94,7 +94,7 @@ class PersonalOptionsService:
     ) -> list[FolderTrackingRule]:
         with self._uow() as uow:
             mailbox = _require_mailbox(uow, mailbox_id)
-            _may(caller, mailbox, Privilege.WRITE_MAILBOXES)
+            _may(uow, caller, mailbox, Privilege.WRITE_MAILBOXES)
             rules = uow.mailboxes.folder_rules(mailbox_id)
             kept = [r for r in rules if r.folder != folder]
             if len(kept) == len(rules):
@@ -115,11 +115,21 @@ class PersonalOptionsService:
         return uow.mailboxes.folder_rules(mailbox_id)
 
 
-def _may(caller: Caller, mailbox: Mailbox, privilege: Privilege) -> None:
-    """A user manages their own mailbox's rules; others' need ``privilege``."""
+def _may(uow: UnitOfWork, caller: Caller, mailbox: Mailbox, privilege: Privilege) -> None:
+    """A user manages their own mailbox's rules; others' need ``privilege`` at a level that
+    reaches the mailbox."""
     own = caller.user.id is not None and mailbox.owner == RecordRef(RecordKind.USER, caller.user.id)
-    if not own:
-        caller.require(privilege)
+    if own or mailbox.id is None:
+        return
+    if uow.mailboxes.get(mailbox.id, scope=caller.scope(privilege)) is None:
+        raise NotFoundError(f"no mailbox with id {mailbox.id}")
+
+
+def _may_set(uow: UnitOfWork, caller: Caller, user_id: int, privilege: Privilege) -> None:
+    """One's own personal options always; another user's need ``privilege`` at a level that
+    reaches that user."""
+    if user_id != caller.user.id:
+        require_owner_in_reach(uow, caller.scope(privilege), RecordRef(RecordKind.USER, user_id))
 
 
 def _rule(mailbox_id: int, given: FolderRuleInput) -> FolderTrackingRule:

@@ -7,11 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from tidings.domain.access_levels import Scope
 from tidings.domain.activity import EmailActivity
 from tidings.domain.errors import NotFoundError
 from tidings.domain.holding import Holder
 from tidings.domain.mailbox import Mailbox
 from tidings.domain.mailbox_views import MailboxView, in_view
+from tidings.domain.people import Caller, Privilege
 from tidings.domain.records import RecordRef, RecordSummary
 from tidings.domain.stored import ActivityFilter, ParkedEmail
 from tidings.domain.sync import (
@@ -74,7 +76,9 @@ class Dashboard:
 
 
 class QueryService:
-    """What pages, the API and the CLI read."""
+    """What pages, the API and the CLI read, each within the caller's access levels: the
+    caller's scope goes into the storage query, so what is out of reach is never loaded
+    and reads as not found. Without a caller, the server reads for itself: everything."""
 
     def __init__(
         self,
@@ -90,17 +94,20 @@ class QueryService:
         self._shared = shared_mailboxes
         self._explain = ExplainService(uow_factory)
 
-    def activities(self, query: ActivityFilter) -> ActivityPage:
+    def activities(self, query: ActivityFilter, caller: Caller | None = None) -> ActivityPage:
+        scope = _scope(caller, Privilege.READ_ACTIVITIES)
         with self._uow() as uow:
-            items = uow.activities.search(query)
-            total = uow.activities.count(query)
+            items = uow.activities.search(query, scope=scope)
+            total = uow.activities.count(query, scope=scope)
             refs = {p.party for a in items for p in a.parties if p.party}
             refs |= {a.regarding for a in items if a.regarding}
             return ActivityPage(items, total, uow.directory.summaries(refs))
 
-    def activity(self, activity_id: int) -> ActivityDetail:
+    def activity(self, activity_id: int, caller: Caller | None = None) -> ActivityDetail:
+        """One activity the caller may read; ``NotFoundError`` for any other."""
+        scope = _scope(caller, Privilege.READ_ACTIVITIES)
         with self._uow() as uow:
-            activity = uow.activities.get(activity_id)
+            activity = uow.activities.get(activity_id, scope=scope)
             if activity is None:
                 raise NotFoundError(f"no email activity with id {activity_id}")
             refs = {p.party for p in activity.parties if p.party}
@@ -112,36 +119,45 @@ class QueryService:
             total = 0
             if activity.conversation_id is not None:
                 thread = uow.activities.conversation(
-                    activity.conversation_id, THREAD_LIMIT, parties=False
+                    activity.conversation_id, THREAD_LIMIT, parties=False, scope=scope
                 )
-                total = uow.activities.count_conversation(activity.conversation_id)
+                total = uow.activities.count_conversation(activity.conversation_id, scope=scope)
         trace = None
         if activity.raw_message_id is not None:
-            trace = self._explain.by_raw_id(activity.raw_message_id)
+            trace = self._explain.by_raw_id(activity.raw_message_id, scope)
         address = mailbox.address if mailbox else None
         return ActivityDetail(activity, names, address, trace, tuple(thread), total)
 
     def conversation(
-        self, conversation_id: str, limit: int = THREAD_LIMIT, offset: int = 0
+        self,
+        conversation_id: str,
+        limit: int = THREAD_LIMIT,
+        offset: int = 0,
+        caller: Caller | None = None,
     ) -> ConversationPage:
-        """One conversation's activities, oldest first; ``NotFoundError`` if it has none."""
+        """The activities of one conversation the caller may read, oldest first;
+        ``NotFoundError`` if it has none."""
+        scope = _scope(caller, Privilege.READ_ACTIVITIES)
         with self._uow() as uow:
-            total = uow.activities.count_conversation(conversation_id)
+            total = uow.activities.count_conversation(conversation_id, scope=scope)
             if total == 0:
                 raise NotFoundError(f"no conversation with id {conversation_id}")
-            items = uow.activities.conversation(conversation_id, limit, offset)
+            items = uow.activities.conversation(conversation_id, limit, offset, scope=scope)
             refs = {p.party for a in items for p in a.parties if p.party}
             refs |= {a.regarding for a in items if a.regarding}
             names = uow.directory.summaries(refs)
         return ConversationPage(conversation_id, items, total, names)
 
-    def dashboard(self, now: datetime, hours: int = 24) -> Dashboard:
+    def dashboard(self, now: datetime, hours: int = 24, caller: Caller | None = None) -> Dashboard:
+        """Figures over what the caller may read (mailboxes and activities)."""
         this_hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         first = this_hour - timedelta(hours=hours - 1)
         with self._uow() as uow:
-            mailboxes = uow.mailboxes.all()
-            created = uow.activities.created_times_since(first)
-            parked = len(uow.parked.all())
+            mailboxes = uow.mailboxes.all(scope=_reach(caller, Privilege.READ_MAILBOXES))
+            created = uow.activities.created_times_since(
+                first, scope=_reach(caller, Privilege.READ_ACTIVITIES)
+            )
+            parked = len(uow.parked.all(scope=_reach(caller, Privilege.READ_MAILBOXES)))
             backlog = sum(state.backlog for state in uow.sync.states())
             worker_seen_at = uow.sync.worker_last_seen()
         per_hour = Counter(
@@ -159,13 +175,16 @@ class QueryService:
             worker_running(worker_seen_at, now),
         )
 
-    def mailboxes(self) -> list[Mailbox]:
+    def mailboxes(self, caller: Caller | None = None) -> list[Mailbox]:
+        """The mailboxes the caller may read."""
+        scope = _scope(caller, Privilege.READ_MAILBOXES)
         with self._uow() as uow:
-            return uow.mailboxes.all()
+            return uow.mailboxes.all(scope=scope)
 
-    def sync_state(self) -> dict[int, MailboxSync]:
-        """Every mailbox's sync: folder cursors, and what the worker last recorded of each
-        folder (mode, last sync, backlog, first-sync progress)."""
+    def sync_state(self, caller: Caller | None = None) -> dict[int, MailboxSync]:
+        """The sync of every mailbox the caller may read: folder cursors, and what the
+        worker last recorded of each folder (mode, last sync, backlog, first-sync progress)."""
+        scope = _scope(caller, Privilege.READ_MAILBOXES)
         with self._uow() as uow:
             states = uow.sync.states()
             running = self._worker_running(uow)
@@ -176,14 +195,18 @@ class QueryService:
                     _mailbox_sync(uow, mailbox, states, running, tracked(mailbox.id)),
                     held_by=held_by(mailbox),
                 )
-                for mailbox in uow.mailboxes.all()
+                for mailbox in uow.mailboxes.all(scope=scope)
                 if mailbox.id is not None
             }
 
-    def mailbox_sync_state(self, mailbox_id: int) -> MailboxSync | None:
-        """One mailbox's sync, as ``sync_state`` gives it; None for no such mailbox."""
+    def mailbox_sync_state(
+        self, mailbox_id: int, caller: Caller | None = None
+    ) -> MailboxSync | None:
+        """One mailbox's sync, as ``sync_state`` gives it; None for no such mailbox or
+        one the caller may not read."""
+        scope = _scope(caller, Privilege.READ_MAILBOXES)
         with self._uow() as uow:
-            mailbox = uow.mailboxes.get(mailbox_id)
+            mailbox = uow.mailboxes.get(mailbox_id, scope=scope)
             if mailbox is None:
                 return None
             sync = _mailbox_sync(
@@ -220,16 +243,42 @@ class QueryService:
     def _worker_running(self, uow: UnitOfWork) -> bool:
         return worker_running(uow.sync.worker_last_seen(), self._clock.now())
 
-    def mailbox_by_address(self, address: str) -> Mailbox:
+    def mailbox_by_address(self, address: str, caller: Caller | None = None) -> Mailbox:
+        """The mailbox with this address, if the caller may read its activities or the
+        mailbox itself; ``NotFoundError`` otherwise."""
         with self._uow() as uow:
             mailbox = uow.mailboxes.get_by_address(address)
-        if mailbox is None:
+            reachable = (
+                mailbox is not None
+                and mailbox.id is not None
+                and (
+                    caller is None
+                    or any(
+                        uow.mailboxes.get(mailbox.id, scope=caller.reach(privilege)) is not None
+                        for privilege in (Privilege.READ_MAILBOXES, Privilege.READ_ACTIVITIES)
+                    )
+                )
+            )
+        if mailbox is None or not reachable:
             raise NotFoundError(f"no mailbox with the address {address!r}")
         return mailbox
 
-    def parked(self) -> list[ParkedEmail]:
+    def parked(self, caller: Caller | None = None) -> list[ParkedEmail]:
+        """Parked email of the mailboxes the caller may read."""
+        scope = _scope(caller, Privilege.READ_MAILBOXES)
         with self._uow() as uow:
-            return uow.parked.all()
+            return uow.parked.all(scope=scope)
+
+
+def _scope(caller: Caller | None, privilege: Privilege) -> Scope | None:
+    """The caller's scope for ``privilege`` (refused when not held); ``None`` — everything —
+    for the server's own reading (sync, the operator's command line)."""
+    return None if caller is None else caller.scope(privilege)
+
+
+def _reach(caller: Caller | None, privilege: Privilege) -> Scope | None:
+    """As ``_scope``, but a privilege not held reaches nothing instead of being refused."""
+    return None if caller is None else caller.reach(privilege)
 
 
 def _tracked(uow: UnitOfWork) -> Callable[[int], frozenset[str]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from tidings.domain.access_levels import Scope
 from tidings.domain.errors import ConflictError, NotFoundError, ValidationError
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.record_fields import (
@@ -44,21 +45,28 @@ class RecordPage:
 
 
 class RecordService:
-    """What the records API does, each use case checking the caller's privileges first."""
+    """What the records API does, each use case checking the caller's privileges first.
+
+    Records are read and changed within the caller's access level (a record is the user's
+    when the user owns it); one out of reach is "not found", so its existence is not told.
+    """
 
     def __init__(self, uow_factory: Callable[[], UnitOfWork]) -> None:
         self._uow = uow_factory
 
     def search(self, caller: Caller, kind: RecordKind, query: RecordQuery) -> RecordPage:
-        caller.require(Privilege.READ_RECORDS)
+        scope = caller.scope(Privilege.READ_RECORDS)
         check_kind(kind)
         with self._uow() as uow:
-            return RecordPage(uow.records.search(kind, query), uow.records.count(kind, query))
+            return RecordPage(
+                uow.records.search(kind, query, scope=scope),
+                uow.records.count(kind, query, scope=scope),
+            )
 
     def find_regarding(self, caller: Caller, text: str, limit: int = 10) -> list[RecordSummary]:
         """Records an email can be regarding whose name (or address) contains ``text``:
         accounts, contacts, leads, opportunities and cases, up to ``limit`` of each kind."""
-        caller.require(Privilege.READ_RECORDS)
+        scope = caller.scope(Privilege.READ_RECORDS)
         text = text.strip()
         if not text:
             return []
@@ -67,32 +75,35 @@ class RecordService:
                 ref_of(record)
                 for kind in RecordKind
                 if kind in REGARDING_KINDS
-                for record in uow.records.search(kind, RecordQuery(search=text, limit=limit))
+                for record in uow.records.search(
+                    kind, RecordQuery(search=text, limit=limit), scope=scope
+                )
             ]
             names = uow.directory.summaries(set(refs))
         return [names[ref] for ref in refs if ref in names]
 
     def get(self, caller: Caller, ref: RecordRef) -> CrmRecord:
-        caller.require(Privilege.READ_RECORDS)
+        scope = caller.scope(Privilege.READ_RECORDS)
         check_kind(ref.kind)
         with self._uow() as uow:
-            return _require(uow, ref)
+            return _require(uow, ref, scope)
 
     def create(self, caller: Caller, kind: RecordKind, fields: Mapping[str, object]) -> CrmRecord:
+        """A new record owned by the caller, as in D365."""
         caller.require(Privilege.WRITE_RECORDS)
         record = record_from_fields(check_kind(kind), fields)
         with self._uow() as uow:
             check_links(uow, record)
             _check_addresses_free(uow, record)
-            uow.records.add(record)
+            uow.records.add(record, owner_id=caller.user.id)
             uow.commit()
         return record
 
     def update(self, caller: Caller, ref: RecordRef, fields: Mapping[str, object]) -> CrmRecord:
-        caller.require(Privilege.WRITE_RECORDS)
+        scope = caller.scope(Privilege.WRITE_RECORDS)
         check_kind(ref.kind)
         with self._uow() as uow:
-            record = record_from_fields(ref.kind, fields, _require(uow, ref))
+            record = record_from_fields(ref.kind, fields, _require(uow, ref, scope))
             check_links(uow, record)
             _check_addresses_free(uow, record)
             uow.records.save(record)
@@ -101,10 +112,10 @@ class RecordService:
 
     def delete(self, caller: Caller, ref: RecordRef, *, detach: bool = False) -> int:
         """Delete ``ref``; returns how many activities were detached from it."""
-        caller.require(Privilege.WRITE_RECORDS)
+        scope = caller.scope(Privilege.WRITE_RECORDS)
         check_kind(ref.kind)
         with self._uow() as uow:
-            _require(uow, ref)
+            _require(uow, ref, scope)
             referring = uow.records.activity_references(ref)
             if referring and not detach:
                 raise ConflictError(
@@ -129,8 +140,8 @@ def check_links(uow: UnitOfWork, record: CrmRecord) -> None:
             raise ValidationError(f"unknown customer {customer}")
 
 
-def _require(uow: UnitOfWork, ref: RecordRef) -> CrmRecord:
-    record = uow.records.get(ref)
+def _require(uow: UnitOfWork, ref: RecordRef, scope: Scope) -> CrmRecord:
+    record = uow.records.get(ref, scope=scope)
     if record is None:
         raise NotFoundError(f"no {ref.kind.value} with id {ref.id}")
     return record

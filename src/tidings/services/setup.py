@@ -17,6 +17,7 @@ from tidings.domain.people import (
 from tidings.domain.records import is_email_address
 from tidings.domain.server_profile import ServerProfile, check_server_profile
 from tidings.domain.settings import EmailConfiguration
+from tidings.services.business_units import DEFAULT_ROOT_NAME, ensure_root_unit
 from tidings.services.ports import PasswordHasher, UnitOfWork
 
 ROLE_NAMES = {"admin": SYSTEM_ADMINISTRATOR, "tracking": TRACKING_ROLE}
@@ -48,8 +49,12 @@ class SetupService:
         if unknown:
             raise ValidationError(f"unknown role {unknown[0]!r}; use {', '.join(ROLE_NAMES)}")
         with self._uow() as uow:
+            # Until an administrator names it, the root unit is named after the first
+            # user's mail domain: the organization's own.
+            organization = email.strip().lower().rpartition("@")[2]
             by_name = {
-                role.name: role_id for role_id, role in self._ensure_organization(uow).items()
+                role.name: role_id
+                for role_id, role in self._ensure_organization(uow, organization).items()
             }
             if uow.directory.get_user_by_email(email) is not None:
                 raise ConflictError(f"a user with the address {email} exists")
@@ -85,8 +90,12 @@ class SetupService:
             uow.commit()
         return mailbox_id
 
-    def _ensure_organization(self, uow: UnitOfWork) -> dict[int, SecurityRole]:
-        """The standard roles and default settings exist from the first setup step on."""
+    def _ensure_organization(
+        self, uow: UnitOfWork, name: str = DEFAULT_ROOT_NAME
+    ) -> dict[int, SecurityRole]:
+        """The standard roles, the root business unit and default settings exist from the
+        first setup step on."""
+        ensure_root_unit(uow, name)
         roles = uow.directory.roles()
         if not roles:
             uow.settings.save(EmailConfiguration())

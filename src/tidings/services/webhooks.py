@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from tidings.domain.access_levels import Scope
 from tidings.domain.errors import NotFoundError, TidingsError, WebhookSendError
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.webhooks import (
@@ -27,11 +28,13 @@ from tidings.domain.webhooks import (
     DueDelivery,
     RetryPolicy,
     WebhookDelivery,
+    WebhookEvent,
     WebhookSubscription,
     check_events,
     check_url,
     sign,
 )
+from tidings.services.access import caller_as
 from tidings.services.ports import Clock, SecretBox, UnitOfWork, WebhookSender, WebhookTargets
 
 log = logging.getLogger(__name__)
@@ -81,7 +84,11 @@ class WebhookService:
     ) -> NewSubscription:
         caller.require(Privilege.WRITE_SETTINGS)
         subscription = WebhookSubscription(
-            self._check_url(url), check_events(events), active, self._clock.now()
+            self._check_url(url),
+            check_events(events),
+            active,
+            self._clock.now(),
+            owner_id=caller.user.id,
         )
         secret = f"whsec_{secrets.token_urlsafe(32)}"
         with self._uow() as uow:
@@ -158,10 +165,15 @@ class WebhookService:
             if not events:
                 return 0
             subscriptions = [s for s in uow.webhooks.subscriptions() if s.active]
+            readable = {s.id: _readable(uow, s, events) for s in subscriptions}
             now = self._clock.now()
             for event in events:
                 assert event.id is not None  # noqa: S101 - read from storage
-                wanting = [s.id for s in subscriptions if event.type in s.events and s.id]
+                wanting = [
+                    s.id
+                    for s in subscriptions
+                    if event.type in s.events and s.id and readable[s.id](event)
+                ]
                 uow.webhooks.fan_out(event.id, wanting, now)
             uow.commit()
         return len(events)
@@ -254,6 +266,39 @@ class WebhookService:
         with self._uow() as uow:
             uow.webhooks.record_attempt(delivery_id, attempt, status, next_at)
             uow.commit()
+
+
+def _readable(
+    uow: UnitOfWork, subscription: WebhookSubscription, events: list[WebhookEvent]
+) -> Callable[[WebhookEvent], bool]:
+    """Which of ``events`` the subscription's owner may read, decided in one query: the
+    activity must be within the owner's level of read_activities, as in the API."""
+    if subscription.owner_id is None:
+        return lambda event: True
+    owner = uow.directory.get_user(subscription.owner_id)
+    if owner is None or not owner.is_active:
+        return lambda event: False
+    scope = caller_as(uow, owner).reach(Privilege.READ_ACTIVITIES)
+    if scope.is_organization:
+        return lambda event: True
+    ids = {i for e in events if isinstance(i := e.data.get("id"), int)}
+    visible = uow.activities.ids_within(ids, scope)
+    return lambda event: event.data.get("id") in visible or _was_own(scope, event)
+
+
+def _was_own(scope: Scope, event: WebhookEvent) -> bool:
+    """An activity untracked since is no longer stored: it was the owner's when the event
+    names them (or one of their queues) as its owner or a party."""
+    if not event.data.get("untracked"):
+        return False
+    mine = {f"user:{scope.user_id}", *(f"queue:{q}" for q in scope.queue_ids)}
+    parties = event.data.get("parties")
+    records = (
+        {p.get("record") for p in parties if isinstance(p, dict)}
+        if isinstance(parties, list)
+        else set()
+    )
+    return event.data.get("owner") in mine or f"user:{scope.user_id}" in records
 
 
 def _require(uow: UnitOfWork, subscription_id: int) -> WebhookSubscription:

@@ -10,8 +10,10 @@ from sqlalchemy import Connection, Select, bindparam, delete, func, insert, or_,
 from sqlalchemy.exc import IntegrityError
 
 from tidings.adapters.storage import tables as t
+from tidings.adapters.storage.access_conditions import activity_condition
 from tidings.adapters.storage.chunking import chunks
 from tidings.adapters.storage.mapping import ref_columns, ref_from
+from tidings.domain.access_levels import Scope
 from tidings.domain.activity import (
     ActivityParty,
     ActivityStatus,
@@ -126,11 +128,18 @@ class SqlActivityRepository:
             self._conn.execute(_UPDATE_MATCHED, [{"key": a, "matched": m} for a, m in pairs])
 
     def conversation(
-        self, conversation_id: str, limit: int, offset: int = 0, *, parties: bool = True
+        self,
+        conversation_id: str,
+        limit: int,
+        offset: int = 0,
+        *,
+        parties: bool = True,
+        scope: Scope | None = None,
     ) -> list[EmailActivity]:
-        """The activities of one conversation, oldest first, with their parties if asked."""
+        """The activities of one conversation ``scope`` reaches, oldest first, with their
+        parties if asked."""
         statement = (
-            select(t.email_activities)
+            within(select(t.email_activities), scope)
             .where(_A.conversation_id == conversation_id)
             .order_by(func.coalesce(_A.received_at, _A.created_at), _A.id)
             .limit(limit)
@@ -141,11 +150,12 @@ class SqlActivityRepository:
             activity.parties = self._parties(activity.id)  # type: ignore[arg-type]
         return activities
 
-    def count_conversation(self, conversation_id: str) -> int:
-        statement = (
+    def count_conversation(self, conversation_id: str, *, scope: Scope | None = None) -> int:
+        statement = within(
             select(func.count())
             .select_from(t.email_activities)
-            .where(_A.conversation_id == conversation_id)
+            .where(_A.conversation_id == conversation_id),
+            scope,
         )
         return int(self._conn.execute(statement).scalar_one())
 
@@ -176,12 +186,10 @@ class SqlActivityRepository:
             _INSERT_ATTACHMENT, [_attachment_columns(activity_id, a) for a in attachments]
         )
 
-    def get(self, activity_id: int) -> EmailActivity | None:
-        row = (
-            self._conn.execute(select(t.email_activities).where(_A.id == activity_id))
-            .mappings()
-            .first()
-        )
+    def get(self, activity_id: int, *, scope: Scope | None = None) -> EmailActivity | None:
+        """The activity, if ``scope`` reaches it (``None``: the server's own reading)."""
+        statement = within(select(t.email_activities).where(_A.id == activity_id), scope)
+        row = self._conn.execute(statement).mappings().first()
         if row is None:
             return None
         activity = _activity(row)
@@ -189,9 +197,9 @@ class SqlActivityRepository:
         activity.attachments = self._attachments(activity_id)
         return activity
 
-    def search(self, query: ActivityFilter) -> list[EmailActivity]:
+    def search(self, query: ActivityFilter, *, scope: Scope | None = None) -> list[EmailActivity]:
         statement = (
-            _filtered(select(t.email_activities), query)
+            _filtered(within(select(t.email_activities), scope), query)
             .order_by(_A.received_at.desc(), _A.id.desc())
             .limit(query.limit)
             .offset(query.offset)
@@ -201,9 +209,19 @@ class SqlActivityRepository:
             activity.parties = self._parties(activity.id)  # type: ignore[arg-type]
         return activities
 
-    def count(self, query: ActivityFilter) -> int:
-        statement = _filtered(select(func.count()).select_from(t.email_activities), query)
+    def count(self, query: ActivityFilter, *, scope: Scope | None = None) -> int:
+        statement = _filtered(
+            within(select(func.count()).select_from(t.email_activities), scope), query
+        )
         return int(self._conn.execute(statement).scalar_one())
+
+    def ids_within(self, activity_ids: Iterable[int], scope: Scope) -> set[int]:
+        """Which of ``activity_ids`` exist and ``scope`` reaches."""
+        found: set[int] = set()
+        for chunk in chunks(sorted(set(activity_ids))):
+            statement = within(select(_A.id).where(_A.id.in_(chunk)), scope)
+            found.update(int(i) for i in self._conn.execute(statement).scalars())
+        return found
 
     def owners_by_identity(self, identities: Iterable[str]) -> dict[str, set[RecordRef]]:
         found: dict[str, set[RecordRef]] = {}
@@ -306,9 +324,10 @@ class SqlActivityRepository:
         ).mappings()
         return [Attachment(**row) for row in rows]
 
-    def created_times_since(self, since: datetime) -> list[datetime]:
-        """When each activity recorded since ``since`` was created: the dashboard's chart."""
-        statement = select(_A.created_at).where(_A.created_at >= since)
+    def created_times_since(self, since: datetime, *, scope: Scope | None = None) -> list[datetime]:
+        """When each activity ``scope`` reaches recorded since ``since`` was created: the
+        dashboard's chart."""
+        statement = within(select(_A.created_at).where(_A.created_at >= since), scope)
         return [row.created_at for row in self._conn.execute(statement)]
 
     def set_regarding(self, activity_id: int, regarding: RecordRef | None) -> None:
@@ -317,6 +336,13 @@ class SqlActivityRepository:
             .where(_A.id == activity_id)
             .values(ref_columns("regarding", regarding))
         )
+
+
+def within(statement: Select[Any], scope: Scope | None) -> Select[Any]:
+    """``statement`` limited to the activities ``scope`` reaches: one condition, composable
+    with any filter, sort or page."""
+    condition = None if scope is None else activity_condition(scope)
+    return statement if condition is None else statement.where(condition)
 
 
 def _filtered(statement: Select[Any], query: ActivityFilter) -> Select[Any]:

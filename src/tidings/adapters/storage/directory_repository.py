@@ -16,6 +16,7 @@ from tidings.adapters.storage.mapping import (
     options_from,
     ref_columns,
 )
+from tidings.domain.access_levels import AccessLevel, BusinessUnit
 from tidings.domain.people import Privilege, Queue, SecurityRole, User
 from tidings.domain.records import (
     Account,
@@ -63,23 +64,79 @@ class SqlDirectoryRepository:
 
     def add_role(self, role: SecurityRole) -> int:
         role.id = self._insert(t.security_roles, name=role.name)
-        for privilege in sorted(role.privileges):
-            self._conn.execute(
-                insert(t.role_privileges).values(role_id=role.id, privilege=privilege.value)
-            )
+        self._hold(role)
         return role.id
+
+    def _hold(self, role: SecurityRole) -> None:
+        rows = [
+            {"role_id": role.id, "privilege": p.value, "level": role.level_of(p).value}
+            for p in sorted(role.privileges)
+        ]
+        if rows:
+            self._conn.execute(insert(t.role_privileges), rows)
 
     def roles(self) -> dict[int, SecurityRole]:
         found = {
             row.id: SecurityRole(row.name, frozenset(), row.id)
             for row in self._conn.execute(select(t.security_roles))
         }
-        held: dict[int, set[Privilege]] = {}
+        held: dict[int, dict[Privilege, AccessLevel]] = {}
         for row in self._conn.execute(select(t.role_privileges)):
-            held.setdefault(row.role_id, set()).add(Privilege(row.privilege))
-        for role_id, privileges in held.items():
-            found[role_id].privileges = frozenset(privileges)
+            try:
+                privilege = Privilege(row.privilege)
+            except ValueError:
+                continue  # a privilege a later version added and this one does not know
+            held.setdefault(row.role_id, {})[privilege] = AccessLevel(row.level)
+        for role_id, levels in held.items():
+            found[role_id] = found[role_id].with_levels(levels)
         return found
+
+    # Business units and queue members ---------------------------------------------------
+
+    def add_business_unit(self, unit: BusinessUnit) -> int:
+        return self._insert(t.business_units, name=unit.name, parent_id=unit.parent_id)
+
+    def save_business_unit(self, unit: BusinessUnit) -> None:
+        self._conn.execute(
+            update(t.business_units)
+            .where(t.business_units.c.id == unit.id)
+            .values(name=unit.name, parent_id=unit.parent_id)
+        )
+
+    def delete_business_unit(self, unit_id: int) -> None:
+        self._conn.execute(delete(t.business_units).where(t.business_units.c.id == unit_id))
+
+    def business_units(self) -> list[BusinessUnit]:
+        c = t.business_units.c
+        rows = self._conn.execute(select(c.id, c.name, c.parent_id).order_by(c.name))
+        return [BusinessUnit(r.name, r.parent_id, r.id) for r in rows]
+
+    def root_business_unit(self) -> int | None:
+        c = t.business_units.c
+        found = self._conn.execute(
+            select(c.id).where(c.parent_id.is_(None)).order_by(c.id).limit(1)
+        ).scalar()
+        return None if found is None else int(found)
+
+    def members_in_unit(self, unit_id: int) -> int:
+        """How many users, queues and child units belong to ``unit_id``."""
+        total = 0
+        for table, column in (
+            (t.users, "business_unit_id"),
+            (t.queues, "business_unit_id"),
+            (t.business_units, "parent_id"),
+        ):
+            total += int(
+                self._conn.execute(
+                    select(func.count()).select_from(table).where(table.c[column] == unit_id)
+                ).scalar_one()
+            )
+        return total
+
+    def queues_of_member(self, user_id: int) -> frozenset[int]:
+        m = t.queue_members.c
+        rows = self._conn.execute(select(m.queue_id).where(m.user_id == user_id))
+        return frozenset(rows.scalars())
 
     def get_role_by_name(self, name: str) -> SecurityRole | None:
         return next((r for r in self.roles().values() if r.name == name), None)
@@ -88,6 +145,7 @@ class SqlDirectoryRepository:
 
     def add_user(self, user: User) -> int:
         user.email = user.email.strip().lower()
+        self._place(user)
         user.id = self._insert(t.users, **_user_columns(user))
         self._set_roles(t.user_roles, "user_id", user.id, user.role_ids)
         self._index_addresses(user.ref, (user.email,))
@@ -99,6 +157,7 @@ class SqlDirectoryRepository:
             return
         for user in users:
             user.email = user.email.strip().lower()
+            self._place(user)
         self._conn.execute(insert(t.users), [_user_columns(user) for user in users])
         ids: dict[str, int] = {}
         c = t.users.c
@@ -139,10 +198,10 @@ class SqlDirectoryRepository:
 
     def add_queue(self, queue: Queue) -> int:
         queue.email = queue.email.strip().lower()
-        queue.id = self._insert(
-            t.queues, name=queue.name, email=queue.email, **options_columns(queue.options)
-        )
+        self._place(queue)
+        queue.id = self._insert(t.queues, **_queue_columns(queue))
         self._set_roles(t.queue_roles, "queue_id", queue.id, queue.role_ids)
+        self._set_members(queue.id, queue.member_ids)
         self._index_addresses(queue.ref, (queue.email,))
         return queue.id
 
@@ -153,7 +212,19 @@ class SqlDirectoryRepository:
         if row is None:
             return None
         roles = self._role_ids(t.queue_roles, "queue_id", queue_id)
-        return Queue(row["name"], row["email"], roles, options_from(row), row["id"])
+        m = t.queue_members.c
+        members = frozenset(
+            self._conn.execute(select(m.user_id).where(m.queue_id == queue_id)).scalars()
+        )
+        return Queue(
+            row["name"],
+            row["email"],
+            roles,
+            options_from(row),
+            row["id"],
+            row["business_unit_id"],
+            members,
+        )
 
     # CRM records ------------------------------------------------------------------------
 
@@ -251,6 +322,19 @@ class SqlDirectoryRepository:
         for role_id in sorted(role_ids):
             self._conn.execute(insert(table).values({column: owner_id, "role_id": role_id}))
 
+    def _place(self, owner: User | Queue) -> None:
+        # Anyone added without a unit starts in the organization's root unit, as in D365.
+        if owner.business_unit_id is None:
+            owner.business_unit_id = self.root_business_unit()
+
+    def _set_members(self, queue_id: int, member_ids: frozenset[int]) -> None:
+        m = t.queue_members
+        self._conn.execute(delete(m).where(m.c.queue_id == queue_id))
+        if member_ids:
+            self._conn.execute(
+                insert(m), [{"queue_id": queue_id, "user_id": u} for u in sorted(member_ids)]
+            )
+
     def _role_ids(self, table: Table, column: str, owner_id: int) -> frozenset[int]:
         rows = self._conn.execute(select(table.c.role_id).where(table.c[column] == owner_id))
         return frozenset(rows.scalars())
@@ -267,6 +351,7 @@ class SqlDirectoryRepository:
             password_hash=row["password_hash"],
             is_active=row["is_active"],
             id=row["id"],
+            business_unit_id=row["business_unit_id"],
         )
 
     # Administration ---------------------------------------------------------------------
@@ -277,10 +362,7 @@ class SqlDirectoryRepository:
             update(t.security_roles).where(t.security_roles.c.id == role.id).values(name=role.name)
         )
         self._conn.execute(delete(t.role_privileges).where(t.role_privileges.c.role_id == role.id))
-        for privilege in sorted(role.privileges):
-            self._conn.execute(
-                insert(t.role_privileges).values(role_id=role.id, privilege=privilege.value)
-            )
+        self._hold(role)
 
     def list_queues(self) -> list[Queue]:
         ids = self._conn.execute(select(t.queues.c.id).order_by(t.queues.c.name)).scalars()
@@ -289,11 +371,10 @@ class SqlDirectoryRepository:
     def save_queue(self, queue: Queue) -> None:
         queue.email = queue.email.strip().lower()
         self._conn.execute(
-            update(t.queues)
-            .where(t.queues.c.id == queue.id)
-            .values(name=queue.name, email=queue.email, **options_columns(queue.options))
+            update(t.queues).where(t.queues.c.id == queue.id).values(_queue_columns(queue))
         )
         self._set_roles(t.queue_roles, "queue_id", queue.ref.id, queue.role_ids)
+        self._set_members(queue.ref.id, queue.member_ids)
         self._index_addresses(queue.ref, (queue.email,))
 
 
@@ -303,7 +384,17 @@ def _user_columns(user: User) -> dict[str, Any]:
         "email": user.email,
         "password_hash": user.password_hash,
         "is_active": user.is_active,
+        "business_unit_id": user.business_unit_id,
         **options_columns(user.options),
+    }
+
+
+def _queue_columns(queue: Queue) -> dict[str, Any]:
+    return {
+        "name": queue.name,
+        "email": queue.email,
+        "business_unit_id": queue.business_unit_id,
+        **options_columns(queue.options),
     }
 
 

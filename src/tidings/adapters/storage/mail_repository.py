@@ -10,8 +10,10 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, insert, select, text, update
 
 from tidings.adapters.storage import tables as t
+from tidings.adapters.storage.access_conditions import mailbox_condition, raw_message_condition
 from tidings.adapters.storage.chunking import chunks
 from tidings.adapters.storage.mapping import ref_from
+from tidings.domain.access_levels import Scope
 from tidings.domain.activity import CorrelationMethod
 from tidings.domain.errors import NotFoundError
 from tidings.domain.message import MessageOrigin, email_identity
@@ -215,10 +217,23 @@ class SqlRawMessageRepository:
             raw=row["raw"],
         )
 
-    def ids_by_message_id(self, message_id: str) -> list[int]:
+    def ids_by_message_id(self, message_id: str, *, scope: Scope | None = None) -> list[int]:
+        """Kept copies of the email with this Message-ID that ``scope`` reaches."""
         c = t.raw_messages.c
-        rows = self._conn.execute(select(c.id).where(c.message_id == message_id).order_by(c.id))
-        return [int(i) for i in rows.scalars()]
+        statement = select(c.id).where(c.message_id == message_id).order_by(c.id)
+        reach = None if scope is None else raw_message_condition(scope, c.id, c.mailbox_id)
+        if reach is not None:
+            statement = statement.where(reach)
+        return [int(i) for i in self._conn.execute(statement).scalars()]
+
+    def is_within(self, raw_message_id: int, scope: Scope) -> bool:
+        """Whether ``scope`` reaches this kept email (and so its explanation)."""
+        c = t.raw_messages.c
+        statement = select(c.id).where(c.id == raw_message_id)
+        reach = raw_message_condition(scope, c.id, c.mailbox_id)
+        if reach is not None:
+            statement = statement.where(reach)
+        return self._conn.execute(statement).first() is not None
 
     def ids_by_uids(self, mailbox_ids: Sequence[int], uids: Sequence[str]) -> list[int]:
         """Kept email of these mailboxes by the id their server gave it (a mail API's id)."""
@@ -367,8 +382,10 @@ class SqlParkedRepository:
         )
         return int(result.inserted_primary_key[0])  # type: ignore[index]
 
-    def all(self) -> list[ParkedEmail]:
-        return self._select()
+    def all(self, *, scope: Scope | None = None) -> list[ParkedEmail]:
+        """Parked email of the mailboxes ``scope`` reaches (``None``: of every mailbox)."""
+        reach = None if scope is None else mailbox_condition(scope)
+        return self._select() if reach is None else self._select(reach)
 
     def get(self, parked_id: int) -> ParkedEmail | None:
         found = self._select(t.parked_emails.c.id == parked_id)

@@ -21,8 +21,10 @@ from sqlalchemy import (
 )
 
 from tidings.adapters.storage import tables as t
+from tidings.adapters.storage.access_conditions import user_owned_condition
 from tidings.adapters.storage.chunking import chunks
 from tidings.adapters.storage.mapping import email_columns, emails_from, ref_columns, ref_from
+from tidings.domain.access_levels import Scope
 from tidings.domain.record_fields import CrmRecord, RecordQuery, kind_of
 from tidings.domain.records import Account, Case, Contact, Lead, Opportunity, RecordKind, RecordRef
 
@@ -50,27 +52,35 @@ class SqlRecordRepository:
     def __init__(self, connection: Connection) -> None:
         self._conn = connection
 
-    def get(self, ref: RecordRef) -> CrmRecord | None:
+    def get(self, ref: RecordRef, *, scope: Scope | None = None) -> CrmRecord | None:
+        """The record, if ``scope`` reaches it (``None``: the server's own reading)."""
         table = _TABLES[ref.kind]
-        row = self._conn.execute(select(table).where(table.c.id == ref.id)).mappings().first()
+        statement = _within(select(table).where(table.c.id == ref.id), table, scope)
+        row = self._conn.execute(statement).mappings().first()
         return _record(ref.kind, row) if row else None
 
-    def search(self, kind: RecordKind, query: RecordQuery) -> list[CrmRecord]:
+    def search(
+        self, kind: RecordKind, query: RecordQuery, *, scope: Scope | None = None
+    ) -> list[CrmRecord]:
         table = _TABLES[kind]
-        statement = self._filtered(select(table), kind, query)
+        statement = self._filtered(_within(select(table), table, scope), kind, query)
         rows = self._conn.execute(
             statement.order_by(table.c.id).limit(query.limit).offset(query.offset)
         ).mappings()
         return [_record(kind, row) for row in rows]
 
-    def count(self, kind: RecordKind, query: RecordQuery) -> int:
+    def count(self, kind: RecordKind, query: RecordQuery, *, scope: Scope | None = None) -> int:
         table = _TABLES[kind]
-        statement = self._filtered(select(func.count()).select_from(table), kind, query)
+        statement = self._filtered(
+            _within(select(func.count()).select_from(table), table, scope), kind, query
+        )
         return int(self._conn.execute(statement).scalar_one())
 
-    def add(self, record: CrmRecord) -> int:
+    def add(self, record: CrmRecord, *, owner_id: int | None = None) -> int:
+        """Store a new record owned by ``owner_id`` (D365's ownerid)."""
         kind = kind_of(record)
-        result = self._conn.execute(insert(_TABLES[kind]).values(_columns(record)))
+        values = {**_columns(record), "owner_id": owner_id}
+        result = self._conn.execute(insert(_TABLES[kind]).values(values))
         record.id = int(result.inserted_primary_key[0])  # type: ignore[index]
         self._index(record)
         return record.id
@@ -185,13 +195,15 @@ class SqlRecordRepository:
             found.update({row["id"]: _record(kind, row) for row in rows})
         return found
 
-    def add_many(self, records: Sequence[CrmRecord]) -> None:
-        """Insert records of one kind in one statement; each gets its id."""
+    def add_many(self, records: Sequence[CrmRecord], *, owner_id: int | None = None) -> None:
+        """Insert records of one kind, owned by ``owner_id``, in one statement; each gets
+        its id."""
         if not records:
             return
         table = _TABLES[kind_of(records[0])]
         statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-        ids = self._conn.execute(statement, [_columns(r) for r in records]).scalars().all()
+        rows = [{**_columns(r), "owner_id": owner_id} for r in records]
+        ids = self._conn.execute(statement, rows).scalars().all()
         for record, ident in zip(records, ids, strict=True):
             record.id = ident
         self._index_many(records, replace=False)
@@ -272,6 +284,11 @@ class SqlRecordRepository:
                 _ADDR.record_kind == ref.kind.value, _ADDR.record_id == ref.id
             )
         )
+
+
+def _within(statement: Select[Any], table: Any, scope: Scope | None) -> Select[Any]:
+    condition = None if scope is None else user_owned_condition(scope, table.c.owner_id)
+    return statement if condition is None else statement.where(condition)
 
 
 def _escape(text: str) -> str:

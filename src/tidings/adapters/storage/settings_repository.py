@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, and_, delete, insert, select, update
 
 from tidings.adapters.storage import tables as t
+from tidings.adapters.storage.access_conditions import mailbox_condition
 from tidings.adapters.storage.chunking import chunks
 from tidings.adapters.storage.mapping import (
     configuration_columns,
@@ -16,6 +17,7 @@ from tidings.adapters.storage.mapping import (
     ref_columns,
     ref_from,
 )
+from tidings.domain.access_levels import Scope
 from tidings.domain.folders import FolderTrackingRule
 from tidings.domain.mailbox import Alert, AlertLevel, Mailbox
 from tidings.domain.records import RecordRef
@@ -136,8 +138,11 @@ class SqlMailboxRepository:
             .values(_mailbox_columns(mailbox))
         )
 
-    def get(self, mailbox_id: int) -> Mailbox | None:
-        return self._one(t.mailboxes.c.id == mailbox_id)
+    def get(self, mailbox_id: int, *, scope: Scope | None = None) -> Mailbox | None:
+        """The mailbox, if ``scope`` reaches it (``None``: the server's own reading)."""
+        reach = None if scope is None else mailbox_condition(scope)
+        condition = t.mailboxes.c.id == mailbox_id
+        return self._one(condition if reach is None else and_(condition, reach))
 
     def get_by_address(self, address: str) -> Mailbox | None:
         return self._one(t.mailboxes.c.address == address.strip().lower())
@@ -146,9 +151,11 @@ class SqlMailboxRepository:
         c = t.mailboxes.c
         return self._one((c.owner_kind == owner.kind.value) & (c.owner_id == owner.id))
 
-    def all(self) -> list[Mailbox]:
-        """Every mailbox with its alerts, in two queries however many there are."""
-        rows = self._conn.execute(select(t.mailboxes).order_by(t.mailboxes.c.address))
+    def all(self, *, scope: Scope | None = None) -> list[Mailbox]:
+        """Every mailbox ``scope`` reaches with its alerts, in two queries however many."""
+        statement = select(t.mailboxes).order_by(t.mailboxes.c.address)
+        reach = None if scope is None else mailbox_condition(scope)
+        rows = self._conn.execute(statement if reach is None else statement.where(reach))
         a = t.mailbox_alerts.c
         alerts: dict[int, list[Alert]] = {}
         for alert in self._conn.execute(

@@ -158,6 +158,17 @@ role_privileges = Table(
     metadata,
     Column("role_id", ForeignKey("security_roles.id", ondelete="CASCADE"), primary_key=True),
     Column("privilege", String(64), primary_key=True),
+    # domain.access_levels.AccessLevel: whose things the privilege reaches.
+    Column("level", String(KIND), nullable=False, server_default="organization"),
+)
+
+# The organization's tree of business units; the root (no parent) is the organization.
+business_units = Table(
+    "business_units",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(NAME), nullable=False, unique=True),
+    Column("parent_id", ForeignKey("business_units.id"), index=True),
 )
 
 users = Table(
@@ -170,6 +181,10 @@ users = Table(
     Column("is_active", Boolean, nullable=False),
     Column("track_incoming", String(64), nullable=False),
     Column("create_contacts_for_unknown_senders", Boolean, nullable=False),
+    # Owners' units are read by every Business-unit-level query. No foreign key here nor on
+    # the other owner columns below: SQLite cannot add one to a table in place, and
+    # rebuilding the users table would cascade through everything that refers to it.
+    Column("business_unit_id", Integer, index=True),
 )
 
 user_roles = Table(
@@ -187,6 +202,15 @@ queues = Table(
     Column("email", String(ADDRESS), nullable=False, unique=True),
     Column("track_incoming", String(64), nullable=False),
     Column("create_contacts_for_unknown_senders", Boolean, nullable=False),
+    Column("business_unit_id", Integer, index=True),
+)
+
+# The users who work a queue's email: at User level they see what the queue owns.
+queue_members = Table(
+    "queue_members",
+    metadata,
+    Column("queue_id", ForeignKey("queues.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True),
 )
 
 queue_roles = Table(
@@ -244,12 +268,18 @@ def _email_columns() -> list[Column[str | None]]:
     return [Column(f"emailaddress{n}", String(ADDRESS)) for n in (1, 2, 3)]
 
 
+def _owner_column() -> Column[int]:
+    # D365's ownerid: the user a record belongs to, for User-level access.
+    return Column("owner_id", Integer, index=True)
+
+
 accounts = Table(
     "accounts",
     metadata,
     Column("id", Integer, primary_key=True),
     Column("name", String(NAME), nullable=False),
     *_email_columns(),
+    _owner_column(),
 )
 
 contacts = Table(
@@ -259,6 +289,7 @@ contacts = Table(
     Column("full_name", MailString(NAME), nullable=False),
     Column("account_id", ForeignKey("accounts.id", ondelete="SET NULL")),
     *_email_columns(),
+    _owner_column(),
 )
 
 leads = Table(
@@ -268,6 +299,7 @@ leads = Table(
     Column("full_name", String(NAME), nullable=False),
     Column("company", String(NAME), nullable=False),
     *_email_columns(),
+    _owner_column(),
 )
 
 opportunities = Table(
@@ -276,6 +308,7 @@ opportunities = Table(
     Column("id", Integer, primary_key=True),
     Column("name", String(NAME), nullable=False),
     Column("account_id", ForeignKey("accounts.id", ondelete="SET NULL")),
+    _owner_column(),
 )
 
 cases = Table(
@@ -286,6 +319,7 @@ cases = Table(
     Column("ticket_number", String(64), nullable=False),
     Column("customer_kind", String(KIND)),
     Column("customer_id", Integer),
+    _owner_column(),
 )
 
 credentials = Table(
@@ -507,6 +541,8 @@ email_activities = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     UniqueConstraint("identity", "owner_kind", "owner_id"),
     Index(None, "regarding_kind", "regarding_id"),
+    # Access conditions look activities up by owner (User and Business unit levels).
+    Index(None, "owner_kind", "owner_id"),
 )
 
 activity_parties = Table(
@@ -631,6 +667,9 @@ webhook_subscriptions = Table(
     Column("sealed_secret", Text, nullable=False),
     Column("active", Boolean, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    # Who subscribed: events reach it only about activities this user may read. None for
+    # subscriptions from before access levels, which stay Organization-wide.
+    Column("owner_id", Integer, index=True),
 )
 
 webhook_events = Table(

@@ -62,6 +62,7 @@ class SqlWebhookRepository:
         values = _subscription_columns(subscription) | {
             "sealed_secret": sealed_secret,
             "created_at": subscription.created_at,
+            "owner_id": subscription.owner_id,
         }
         result = self._conn.execute(insert(t.webhook_subscriptions).values(values))
         subscription.id = int(result.inserted_primary_key[0])  # type: ignore[index]
@@ -270,6 +271,7 @@ def _subscription(row: Any) -> WebhookSubscription:
         active=row.active,
         created_at=row.created_at,
         id=row.id,
+        owner_id=row.owner_id,
     )
 
 

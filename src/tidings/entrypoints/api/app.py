@@ -23,6 +23,7 @@ from tidings.entrypoints.api.caching import NoStoreApi
 from tidings.entrypoints.api.openapi import document_problems
 from tidings.entrypoints.api.routes import (
     activities,
+    business_units,
     conversations,
     email_settings,
     emails,
@@ -75,6 +76,7 @@ def create_app(tidings: Tidings) -> FastAPI:
         mailbox_admin.router,
         mailbox_bulk.router,
         people.router,
+        business_units.router,
         personal_options.router,
         tracking.router,
         parked_admin.router,

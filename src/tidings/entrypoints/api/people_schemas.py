@@ -5,6 +5,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from tidings.domain.access_levels import AccessLevel, BusinessUnit
 from tidings.domain.people import PersonalOptions, Privilege, SecurityRole, TrackIncoming
 from tidings.entrypoints.api.admin_schemas import Address, Id, Name, Password, StrictModel
 from tidings.services.people import QueueSummary, UserSummary
@@ -16,11 +17,62 @@ class RolePublic(BaseModel):
     id: int
     name: str
     privileges: list[Privilege]
+    #: The access level of each privilege held.
+    levels: dict[Privilege, AccessLevel]
 
     @classmethod
     def of(cls, role: SecurityRole) -> "RolePublic":
         assert role.id is not None  # noqa: S101 - stored roles have ids
-        return cls(id=role.id, name=role.name, privileges=sorted(role.privileges))
+        return cls(
+            id=role.id,
+            name=role.name,
+            privileges=sorted(role.privileges),
+            levels={p: role.level_of(p) for p in sorted(role.privileges)},
+        )
+
+
+class PrivilegeLevel(BaseModel):
+    """One row of the role editor: a privilege and how far the role holds it."""
+
+    privilege: Privilege
+    level: AccessLevel
+    #: Whether levels below Organization mean anything for it (else: none or organization).
+    levelled: bool
+
+
+class RoleLevels(StrictModel):
+    """Every privilege the role is to hold, with its level; privileges left out are dropped."""
+
+    levels: Annotated[dict[Privilege, AccessLevel], Field(max_length=64)]
+
+
+class BusinessUnitPublic(BaseModel):
+    id: int
+    name: str
+    parent_id: int | None
+
+    @classmethod
+    def of(cls, unit: BusinessUnit) -> "BusinessUnitPublic":
+        assert unit.id is not None  # noqa: S101 - stored units have ids
+        return cls(id=unit.id, name=unit.name, parent_id=unit.parent_id)
+
+
+class BusinessUnitCreate(StrictModel):
+    name: Name
+    parent_id: Id | None = Field(None, description="The root unit when not given")
+
+
+class BusinessUnitUpdate(StrictModel):
+    name: Name | None = None
+    parent_id: Id | None = None
+
+
+class UnitAssignment(StrictModel):
+    business_unit_id: Id
+
+
+class QueueMembers(StrictModel):
+    user_ids: Annotated[list[Id], Field(max_length=1000)]
 
 
 class RoleCreate(StrictModel):
@@ -60,6 +112,7 @@ class UserPublic(BaseModel):
     has_password: bool
     roles: list[RolePublic]
     options: OptionsPublic
+    business_unit_id: int | None = None
 
     @classmethod
     def of(cls, user: UserSummary) -> "UserPublic":
@@ -71,6 +124,7 @@ class UserPublic(BaseModel):
             has_password=user.has_password,
             roles=[RolePublic.of(r) for r in user.roles],
             options=OptionsPublic.of(user.options),
+            business_unit_id=user.business_unit_id,
         )
 
 
@@ -101,6 +155,9 @@ class QueuePublic(BaseModel):
     email: str
     roles: list[RolePublic]
     options: OptionsPublic
+    business_unit_id: int | None = None
+    #: The users who work the queue's email.
+    member_ids: list[int] = Field(default_factory=list)
 
     @classmethod
     def of(cls, queue: QueueSummary) -> "QueuePublic":
@@ -110,6 +167,8 @@ class QueuePublic(BaseModel):
             email=queue.email,
             roles=[RolePublic.of(r) for r in queue.roles],
             options=OptionsPublic.of(queue.options),
+            business_unit_id=queue.business_unit_id,
+            member_ids=sorted(queue.member_ids),
         )
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from tidings.entrypoints.cli import admin_bulk, admin_settings, mail
+from tidings.entrypoints.cli import admin_access, admin_bulk, admin_settings, mail
 from tidings.entrypoints.cli.admin import admin_app, create_admin
 from tidings.entrypoints.cli.common import ready
 
@@ -34,6 +34,7 @@ db_app = typer.Typer(help="Manage the database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 admin_bulk.register(admin_app)
 admin_settings.register(admin_app)
+admin_access.register(admin_app)
 app.add_typer(admin_app, name="admin")
 app.command("createadmin")(create_admin)
 mail.register(app)

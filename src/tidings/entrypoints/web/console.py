@@ -14,6 +14,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from tidings.entrypoints.web.render import HERE, page
 from tidings.entrypoints.web.session import SignInRequired
 from tidings.entrypoints.web.views import (
+    access,
     activities,
     addin,
     auth,
@@ -47,7 +48,7 @@ DOCS_POLICY = (
 ROUTERS = tuple(
     views.router
     for views in (
-        auth, dashboard, activities, emails, mailboxes, profiles, settings, people, options,
+        auth, dashboard, activities, emails, mailboxes, profiles, settings, people, access, options,
         parked, tokens, addin, help_pages,
     )
 )  # fmt: skip

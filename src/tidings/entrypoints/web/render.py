@@ -30,6 +30,7 @@ NAVIGATION: list[tuple[str, str, Privilege | None]] = [
     ("Email Configuration", "/settings/email", Privilege.READ_SETTINGS),
     ("Users", "/users", Privilege.READ_USERS),
     ("Security Roles", "/roles", Privilege.READ_USERS),
+    ("Business Units", "/business-units", Privilege.READ_USERS),
     ("Parked Email", "/parked", Privilege.READ_MAILBOXES),
     ("Personal Options", "/options", None),
     ("API Tokens", "/tokens", None),

@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from tidings.domain.people import Privilege
 from tidings.domain.records import RecordRef
 from tidings.domain.stored import ActivityFilter
-from tidings.entrypoints.api.deps import TidingsDep, require
+from tidings.entrypoints.api.deps import CallerDep, TidingsDep, require
 from tidings.entrypoints.api.routes.conversations import CONVERSATION_ID
 from tidings.entrypoints.api.schemas import ActivityPage, ActivityPublic, ActivitySummaryPublic
 
@@ -31,6 +31,7 @@ def _ref(value: str | None, name: str) -> RecordRef | None:
 @router.get("", response_model=ActivityPage)
 def list_activities(
     tidings: TidingsDep,
+    caller: CallerDep,
     mailbox: Annotated[str | None, Query(pattern=TEXT, description="Mailbox address")] = None,
     party: Annotated[
         str | None, Query(pattern=TEXT, description="KIND:ID of a party, or an address")
@@ -45,7 +46,7 @@ def list_activities(
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> ActivityPage:
     """Tracked email, newest first."""
-    mailbox_id = tidings.queries.mailbox_by_address(mailbox).id if mailbox else None
+    mailbox_id = tidings.queries.mailbox_by_address(mailbox, caller).id if mailbox else None
     party_ref = _ref(party, "party") if party and "@" not in party else None
     query = ActivityFilter(
         mailbox_id=mailbox_id,
@@ -56,7 +57,7 @@ def list_activities(
         limit=limit,
         offset=offset,
     )
-    page = tidings.queries.activities(query)
+    page = tidings.queries.activities(query, caller)
     return ActivityPage(
         items=[ActivitySummaryPublic.of(a, page.names) for a in page.items],
         total=page.total,
@@ -67,7 +68,7 @@ def list_activities(
 
 @router.get("/{activity_id}", response_model=ActivityPublic)
 def get_activity(
-    activity_id: Annotated[int, Path(ge=1, le=2**31 - 1)], tidings: TidingsDep
+    activity_id: Annotated[int, Path(ge=1, le=2**31 - 1)], tidings: TidingsDep, caller: CallerDep
 ) -> ActivityPublic:
     """One activity with its parties, attachments and why it was tracked."""
-    return ActivityPublic.of_detail(tidings.queries.activity(activity_id))
+    return ActivityPublic.of_detail(tidings.queries.activity(activity_id, caller))

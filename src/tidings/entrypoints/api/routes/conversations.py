@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from tidings.domain.people import Privilege
-from tidings.entrypoints.api.deps import TidingsDep, require
+from tidings.entrypoints.api.deps import CallerDep, TidingsDep, require
 from tidings.entrypoints.api.schemas import ActivitySummaryPublic, ConversationPublic
 
 #: A conversation id: 32 lowercase hex digits (``domain.conversation``).
@@ -22,11 +22,12 @@ router = APIRouter(
 def get_conversation(
     conversation_id: Annotated[str, Path(pattern=CONVERSATION_ID)],
     tidings: TidingsDep,
+    caller: CallerDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> ConversationPublic:
     """The activities of one conversation, oldest first."""
-    page = tidings.queries.conversation(conversation_id, limit, offset)
+    page = tidings.queries.conversation(conversation_id, limit, offset, caller)
     return ConversationPublic(
         conversation_id=conversation_id,
         items=[ActivitySummaryPublic.of(a, page.names) for a in page.items],

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from tidings.domain.people import Privilege
 from tidings.domain.sync import MailboxSync
-from tidings.entrypoints.api.deps import TidingsDep, require
+from tidings.entrypoints.api.deps import CallerDep, TidingsDep, require
 from tidings.entrypoints.api.schemas import MailboxPublic, ParkedPublic
 
 router = APIRouter(prefix="/api", tags=["mailboxes"])
@@ -15,20 +15,21 @@ router = APIRouter(prefix="/api", tags=["mailboxes"])
     response_model=list[MailboxPublic],
     dependencies=[require(Privilege.READ_MAILBOXES)],
 )
-def list_mailboxes(tidings: TidingsDep) -> list[MailboxPublic]:
+def list_mailboxes(tidings: TidingsDep, caller: CallerDep) -> list[MailboxPublic]:
     """Every mailbox with its approval, Test & Enable results, alerts and sync: IDLE or
-    polling, last sync, backlog, first-sync progress, and each folder's cursor."""
-    state = tidings.queries.sync_state()
+    polling, last sync, backlog, first-sync progress, and each folder's cursor: those the
+    caller's access level reaches."""
+    state = tidings.queries.sync_state(caller)
     return [
         MailboxPublic.of(m, state.get(m.id or 0, MailboxSync()))
-        for m in tidings.queries.mailboxes()
+        for m in tidings.queries.mailboxes(caller)
     ]
 
 
 @router.get(
     "/parked", response_model=list[ParkedPublic], dependencies=[require(Privilege.READ_MAILBOXES)]
 )
-def list_parked(tidings: TidingsDep) -> list[ParkedPublic]:
+def list_parked(tidings: TidingsDep, caller: CallerDep) -> list[ParkedPublic]:
     """Email whose processing failed, waiting for replay."""
     return [
         ParkedPublic(
@@ -41,5 +42,5 @@ def list_parked(tidings: TidingsDep) -> list[ParkedPublic]:
             attempts=p.attempts,
             parked_at=p.parked_at,
         )
-        for p in tidings.queries.parked()
+        for p in tidings.queries.parked(caller)
     ]

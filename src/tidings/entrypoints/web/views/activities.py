@@ -49,9 +49,14 @@ def activity_list(
             text=q or None,
             limit=PAGE_SIZE,
             offset=(page_number - 1) * PAGE_SIZE,
-        )
+        ),
+        caller=visitor.caller,
     )
-    mailboxes = tidings.queries.mailboxes()
+    mailboxes = (
+        tidings.queries.mailboxes(caller=visitor.caller)
+        if visitor.can(Privilege.READ_MAILBOXES)
+        else []
+    )
     pages = max((found.total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     return page(
         request,
@@ -80,7 +85,7 @@ def activity_detail(
     candidates = []
     if find is not None and visitor.can(Privilege.READ_RECORDS):
         candidates = tidings.records.find_regarding(visitor.caller, find[:200])
-    detail = tidings.queries.activity(activity_id)
+    detail = tidings.queries.activity(activity_id, caller=visitor.caller)
     activity = detail.activity
     blocked = 0
     if activity.html_body:
@@ -113,7 +118,7 @@ def activity_body(
 ) -> HTMLResponse:
     """The email's HTML, sanitized, for the sandboxed frame of the activity page."""
     visitor.require(Privilege.READ_ACTIVITIES)
-    activity = tidings.queries.activity(activity_id).activity
+    activity = tidings.queries.activity(activity_id, caller=visitor.caller).activity
     clean = tidings.sanitizer.clean(activity.html_body or "", remote_images=images)
     document = (
         '<!doctype html><html><head><meta charset="utf-8">'
@@ -134,7 +139,8 @@ def explain(
 ) -> HTMLResponse:
     """Every stored copy of an email and why each was tracked or not."""
     visitor.require(Privilege.READ_ACTIVITIES)
-    explanations = tidings.explain.by_message_id(message_id) if message_id.strip() else []
+    scope = visitor.caller.scope(Privilege.READ_ACTIVITIES)
+    explanations = tidings.explain.by_message_id(message_id, scope) if message_id.strip() else []
     return page(
         request,
         "explain.html",

@@ -28,7 +28,7 @@ def dashboard(request: Request, tidings: TidingsDep, visitor: VisitorDep) -> HTM
     if not may_track and not any(visitor.can(p) for p in _ADMIN_AREAS):
         # A user without the tracking role and nothing to administer: D365's own words.
         raise NotAuthorizedError(NOT_AUTHORIZED_TO_TRACK)
-    figures = tidings.queries.dashboard(tidings.clock.now())
+    figures = tidings.queries.dashboard(tidings.clock.now(), caller=visitor.caller)
     busiest = max((n for _, n in figures.tracked_per_hour), default=0)
     return page(
         request,

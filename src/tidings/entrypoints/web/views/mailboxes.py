@@ -63,7 +63,7 @@ def _list_page(
         view=view,
         views=list(MailboxView),
         mailboxes=mailboxes,
-        state=tidings.queries.sync_state(),
+        state=tidings.queries.sync_state(visitor.caller),
         owners=owners,
         profiles=profiles,
         error=error,
@@ -144,7 +144,7 @@ def _detail_page(
     error: str | None = None,
 ) -> HTMLResponse:
     detail = tidings.mailbox_setup.get(visitor.caller, mailbox_id)
-    sync = tidings.queries.mailbox_sync_state(mailbox_id)
+    sync = tidings.queries.mailbox_sync_state(mailbox_id, visitor.caller)
     profiles = (
         tidings.server_profiles.list_profiles(visitor.caller)
         if visitor.can(Privilege.READ_SERVER_PROFILES)

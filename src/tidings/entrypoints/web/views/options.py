@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from tidings.domain.errors import UserError
-from tidings.domain.people import TrackIncoming
+from tidings.domain.people import Privilege, TrackIncoming
 from tidings.entrypoints.api.deps import TidingsDep
 from tidings.entrypoints.web.params import FormId, PathId
 from tidings.entrypoints.web.render import page
@@ -38,7 +38,11 @@ def _page(
     mailbox = next(
         (
             m
-            for m in tidings.queries.mailboxes()
+            for m in (
+                tidings.queries.mailboxes(visitor.caller)
+                if visitor.can(Privilege.READ_MAILBOXES)
+                else []
+            )
             if m.owner.kind.value == "user" and m.owner.id == user_id
         ),
         None,

@@ -17,7 +17,7 @@ router = APIRouter(include_in_schema=False)
 @router.get("/parked")
 def parked_list(request: Request, tidings: TidingsDep, visitor: VisitorDep) -> HTMLResponse:
     visitor.require(Privilege.READ_MAILBOXES)
-    return page(request, "parked.html", visitor, parked=tidings.queries.parked())
+    return page(request, "parked.html", visitor, parked=tidings.queries.parked(visitor.caller))
 
 
 @router.post("/parked/{parked_id}/replay")

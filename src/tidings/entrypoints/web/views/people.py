@@ -100,6 +100,7 @@ def _user_page(
         user=user,
         held={r.id for r in user.roles},
         roles=tidings.people.list_roles(visitor.caller),
+        units=tidings.business_units.list_units(visitor.caller),
         choices=list(TrackIncoming),
         error=error,
     )
