@@ -105,6 +105,22 @@ class MailboxAdminService:
             uow.commit()
         return approved
 
+    def disable(self, caller: Caller, mailbox_ids: Sequence[int]) -> list[Mailbox]:
+        """Stop server-side synchronization of mailboxes until Test & Enable passes again,
+        each with an alert naming who disabled it; all in one transaction."""
+        caller.require(Privilege.WRITE_MAILBOXES)
+        now = self._clock.now()
+        with self._uow() as uow:
+            mailboxes = [_require(uow, i) for i in mailbox_ids]
+            for mailbox in mailboxes:
+                if mailbox.enabled and mailbox.id is not None:
+                    mailbox.disable()
+                    uow.mailboxes.save(mailbox)
+                    text = f"Disabled by {caller.user.full_name}"
+                    uow.mailboxes.add_alert(mailbox.id, Alert(AlertLevel.INFORMATION, text, now))
+            uow.commit()
+        return mailboxes
+
     def select(
         self, caller: Caller, addresses: Sequence[str] | None, view: MailboxView
     ) -> Selection:

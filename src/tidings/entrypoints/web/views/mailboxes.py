@@ -3,7 +3,7 @@ and one mailbox with its results, alerts and sync state."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -15,6 +15,7 @@ from tidings.domain.people import Privilege
 from tidings.domain.records import RecordKind, RecordRef
 from tidings.domain.settings import SyncMethod
 from tidings.entrypoints.api.deps import TidingsDep
+from tidings.entrypoints.web.confirm import ask_first
 from tidings.entrypoints.web.params import MAX_ID, FormIds, OptionalFormId, PathId
 from tidings.entrypoints.web.render import page
 from tidings.entrypoints.web.session import FormVisitor, Visitor, VisitorDep
@@ -76,16 +77,31 @@ def _selected(ids: list[int] | None) -> list[int]:
     return ids
 
 
+#: Where a mailbox action came from: the list, or one mailbox's own page (``record``).
+Back = Annotated[Literal["list", "record"], Form()]
+
+
+def _after(
+    action: str, view: MailboxView, back: str, ids: list[int], done: str
+) -> RedirectResponse:
+    """Back where the action was asked for: one mailbox's page shows its own result."""
+    if back == "record" and len(ids) == 1:
+        return RedirectResponse(f"/mailboxes/{ids[0]}?done={done}", status_code=303)
+    return RedirectResponse(f"/mailboxes?view={view.value}&done={action}", status_code=303)
+
+
 @router.post("/mailboxes/approve")
 def approve(
     tidings: TidingsDep,
     visitor: FormVisitor,
     mailbox_id: FormIds = None,
     view: Annotated[MailboxView, Form()] = MailboxView.ALL,
+    back: Back = "list",
 ) -> RedirectResponse:
     visitor.require(Privilege.APPROVE_EMAIL)
-    tidings.mailboxes.approve_email(visitor.caller, _selected(mailbox_id))
-    return RedirectResponse(f"/mailboxes?view={view.value}&done=approved", status_code=303)
+    ids = _selected(mailbox_id)
+    tidings.mailboxes.approve_email(visitor.caller, ids)
+    return _after("approved", view, back, ids, "approved-one")
 
 
 @router.post("/mailboxes/test-enable")
@@ -94,10 +110,36 @@ async def test_and_enable(
     visitor: FormVisitor,
     mailbox_id: FormIds = None,
     view: Annotated[MailboxView, Form()] = MailboxView.ALL,
+    back: Back = "list",
 ) -> RedirectResponse:
     visitor.require(Privilege.WRITE_MAILBOXES)
-    await tidings.mailboxes.test_and_enable(visitor.caller, _selected(mailbox_id))
-    return RedirectResponse(f"/mailboxes?view={view.value}&done=tested", status_code=303)
+    ids = _selected(mailbox_id)
+    reports = await tidings.mailboxes.test_and_enable(visitor.caller, ids)
+    done = "tested-enabled" if all(r.enabled for r in reports) else "tested-failed"
+    return _after("tested", view, back, ids, done)
+
+
+@router.post("/mailboxes/disable", response_model=None)
+async def disable(
+    request: Request,
+    tidings: TidingsDep,
+    visitor: FormVisitor,
+    mailbox_id: FormIds = None,
+    view: Annotated[MailboxView, Form()] = MailboxView.ALL,
+    back: Back = "list",
+) -> Response:
+    visitor.require(Privilege.WRITE_MAILBOXES)
+    ids = _selected(mailbox_id)
+    where = f"/mailboxes/{ids[0]}" if back == "record" and len(ids) == 1 else "/mailboxes"
+    question = (
+        f"Disable {len(ids)} mailbox{'es' if len(ids) != 1 else ''}? Server-side "
+        "synchronization stops until Test & Enable passes again."
+    )
+    asked = await ask_first(request, visitor, question=question, verb="Disable", back=where)
+    if asked is not None:
+        return asked
+    tidings.mailboxes.disable(visitor.caller, ids)
+    return _after("disabled", view, back, ids, "disabled")
 
 
 @router.post("/mailboxes", response_model=None)

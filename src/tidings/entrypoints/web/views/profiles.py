@@ -21,6 +21,7 @@ from tidings.domain.server_profile import (
 )
 from tidings.entrypoints.api.admin_schemas import ServerProfileUpdate
 from tidings.entrypoints.api.deps import TidingsDep
+from tidings.entrypoints.web.confirm import ask_first
 from tidings.entrypoints.web.forms import Field, FieldErrors, changes_from, choices_of
 from tidings.entrypoints.web.params import PathId
 from tidings.entrypoints.web.render import page
@@ -244,9 +245,16 @@ async def save_profile(
     return RedirectResponse(f"/profiles/{profile_id}?done=saved", status_code=303)
 
 
-@router.post("/profiles/{profile_id}/delete")
-def delete_profile(
-    tidings: TidingsDep, visitor: FormVisitor, profile_id: PathId
-) -> RedirectResponse:
+@router.post("/profiles/{profile_id}/delete", response_model=None)
+async def delete_profile(
+    request: Request, tidings: TidingsDep, visitor: FormVisitor, profile_id: PathId
+) -> Response:
+    view = tidings.server_profiles.get(visitor.caller, profile_id)
+    asked = await ask_first(
+        request, visitor, question=f"Delete the email server profile {view.profile.name}?",
+        verb="Delete", back=f"/profiles/{profile_id}",
+    )  # fmt: skip
+    if asked is not None:
+        return asked
     tidings.server_profiles.delete(visitor.caller, profile_id)
     return RedirectResponse("/profiles?done=deleted", status_code=303)

@@ -1,0 +1,131 @@
+"""Record pages of the console as a Dynamics 365 admin uses them: actions on one mailbox come
+back to that mailbox with their result, destructive actions ask first (without script), and
+a refusal keeps the top bar with Sign out."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.builders import Org
+from tests.integration.test_console import ADMIN, BASE, csrf_of, sign_in
+from tidings.domain.server_profile import ServerProfile, ServerProfileKind
+from tidings.entrypoints.api.app import create_app
+
+
+@pytest.fixture
+def admin(org: Org) -> TestClient:
+    org.tidings.access.create_admin("Ada Admin", *ADMIN)
+    client = TestClient(create_app(org.tidings), base_url=BASE)
+    client.headers["X-CSRF-Token"] = sign_in(client, *ADMIN)
+    return client
+
+
+def _enabled(org: Org, name: str) -> bool:
+    with org.tidings.uow() as uow:
+        mailbox = uow.mailboxes.get(org.mailboxes[name])
+        assert mailbox is not None
+        return mailbox.enabled
+
+
+def test_approve_email_on_a_mailbox_page_comes_back_to_it_with_the_result(
+    admin: TestClient, org: Org
+) -> None:
+    org.add_user("erin", approved=False, enabled=False)
+    mailbox_id = org.mailboxes["erin"]
+    page = admin.get(f"/mailboxes/{mailbox_id}").text
+    assert 'name="back" value="record"' in page
+    done = admin.post(
+        "/mailboxes/approve",
+        data={"mailbox_id": mailbox_id, "back": "record"},
+        follow_redirects=False,
+    )
+    assert done.headers["location"] == f"/mailboxes/{mailbox_id}?done=approved-one"
+    shown = admin.get(done.headers["location"]).text
+    assert '<p class="notice" role="status">The email address is approved.</p>' in shown
+    # From the list, the list it stays.
+    done = admin.post("/mailboxes/approve", data={"mailbox_id": mailbox_id}, follow_redirects=False)
+    assert done.headers["location"] == "/mailboxes?view=all&done=approved"
+
+
+def test_test_and_enable_on_a_mailbox_page_says_there_whether_it_passed(
+    admin: TestClient, org: Org
+) -> None:
+    # No server profile: the test cannot pass, and the page says so where it was asked.
+    mailbox_id = org.mailboxes["dana"]
+    done = admin.post(
+        "/mailboxes/test-enable",
+        data={"mailbox_id": mailbox_id, "back": "record"},
+        follow_redirects=False,
+    )
+    assert done.headers["location"] == f"/mailboxes/{mailbox_id}?done=tested-failed"
+    shown = admin.get(done.headers["location"]).text
+    assert "Test &amp; Enable did not pass" in shown
+    assert "no email server profile: choose one" in shown
+
+
+def test_disable_asks_first_without_script_then_disables_and_says_so(
+    admin: TestClient, org: Org
+) -> None:
+    mailbox_id = org.mailboxes["dana"]
+    form = {"mailbox_id": str(mailbox_id), "back": "record"}
+    asked = admin.post("/mailboxes/disable", data=form, follow_redirects=False)
+    assert asked.status_code == 200
+    assert "Disable 1 mailbox?" in asked.text
+    assert f'<a href="/mailboxes/{mailbox_id}" id="cancel">' in asked.text
+    assert _enabled(org, "dana")
+    # The confirm page posts the same fields again, with its own token and the answer.
+    again = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', asked.text))
+    assert again == {**form, "csrf_token": csrf_of(asked.text), "confirmed": "yes"}
+    done = admin.post("/mailboxes/disable", data=again, follow_redirects=False)
+    assert done.headers["location"] == f"/mailboxes/{mailbox_id}?done=disabled"
+    assert not _enabled(org, "dana")
+    shown = admin.get(done.headers["location"]).text
+    assert "Disabled: server-side synchronization stopped" in shown
+    assert "Disabled by Ada Admin" in shown
+
+
+def test_deleting_a_profile_and_revoking_a_token_ask_first(admin: TestClient, org: Org) -> None:
+    with org.tidings.uow() as uow:
+        profile_id = uow.server_profiles.add(ServerProfile("Unused", ServerProfileKind.IMAP_SMTP))
+        uow.commit()
+    asked = admin.post(f"/profiles/{profile_id}/delete", follow_redirects=False)
+    assert asked.status_code == 200 and "Delete the email server profile Unused?" in asked.text
+    assert admin.get(f"/profiles/{profile_id}").status_code == 200
+    done = admin.post(
+        f"/profiles/{profile_id}/delete", data={"confirmed": "yes"}, follow_redirects=False
+    )
+    assert done.headers["location"] == "/profiles?done=deleted"
+    assert admin.get(f"/profiles/{profile_id}").status_code == 404
+
+    admin.post("/tokens", data={"name": "robot"})
+    token_id = int(re.findall(r'action="/tokens/(\d+)/revoke"', admin.get("/tokens").text)[0])
+    asked = admin.post(f"/tokens/{token_id}/revoke", follow_redirects=False)
+    assert asked.status_code == 200 and "Revoke this API token?" in asked.text
+    assert f'action="/tokens/{token_id}/revoke"' in admin.get("/tokens").text
+    admin.post(f"/tokens/{token_id}/revoke", data={"confirmed": "yes"})
+    assert f'action="/tokens/{token_id}/revoke"' not in admin.get("/tokens").text
+
+
+def test_a_refusal_keeps_the_top_bar_with_help_and_sign_out(admin: TestClient, org: Org) -> None:
+    org.tidings.setup.add_user("Nora", "nora@northwind.example", [], "nora-password")
+    nora = TestClient(create_app(org.tidings), base_url=BASE)
+    sign_in(nora, "nora@northwind.example", "nora-password")
+    for url in ("/activities", "/profiles", "/mailboxes/1"):
+        refused = nora.get(url)
+        assert refused.status_code == 403, url
+        assert 'action="/signout"' in refused.text and ">Sign out</button>" in refused.text
+        assert "nora@northwind.example" in refused.text
+    # Nobody signed in: no top bar to keep.
+    assert (
+        'action="/signout"'
+        not in TestClient(create_app(org.tidings), base_url=BASE).get("/mailboxes/x").text
+    )
+
+
+def test_the_top_bar_links_to_the_api_documentation_and_back(admin: TestClient) -> None:
+    assert '<a class="api-link" href="/api/docs">API documentation</a>' in admin.get("/").text
+    spec = admin.get("/api/openapi.json").json()
+    assert "[Back to the Tidings console](/)" in spec["info"]["description"]
