@@ -17,6 +17,7 @@ from tidings.adapters.clock import SystemClock
 from tidings.adapters.demo_mailbox import load_sample_mailbox
 from tidings.adapters.html_sanitizer import Nh3HtmlSanitizer
 from tidings.adapters.imap.client import ImapFolderSession
+from tidings.adapters.imap.folder_list import ImapFolderLister
 from tidings.adapters.imap.sent import save_sent_copy
 from tidings.adapters.json_logs import configure_json_logging
 from tidings.adapters.mail_files import MailFile, find_messages
@@ -49,6 +50,7 @@ from tidings.services.compose import ComposeService
 from tidings.services.demo import DemoService, DemoSummary
 from tidings.services.email_settings import EmailSettingsService
 from tidings.services.explain import ExplainService
+from tidings.services.folder_picker import FolderPicker
 from tidings.services.mail_push import MailPushService, PushReceiver
 from tidings.services.mailbox_import import MailboxImportService
 from tidings.services.mailbox_setup import MailboxSetupService
@@ -269,6 +271,7 @@ class Tidings:
     mailbox_import: MailboxImportService
     people: PeopleService
     personal_options: PersonalOptionsService
+    folder_picker: FolderPicker
     manual_tracking: ManualTrackingService
     track_when_sent: TrackWhenSentService
     addin: AddinService
@@ -386,6 +389,7 @@ def bootstrap(
         mailbox_import=MailboxImportService(uow, secrets, clock),
         people=PeopleService(uow, Argon2PasswordHasher()),
         personal_options=PersonalOptionsService(uow),
+        folder_picker=FolderPicker(uow, secrets, ImapFolderLister(tokens)),
         manual_tracking=ManualTrackingService(uow, clock),
         track_when_sent=TrackWhenSentService(uow, clock),
         addin=AddinService(uow, ExplainService(uow), QueryService(uow, clock)),

@@ -129,3 +129,62 @@ def test_the_top_bar_links_to_the_api_documentation_and_back(admin: TestClient) 
     assert '<a class="api-link" href="/api/docs">API documentation</a>' in admin.get("/").text
     spec = admin.get("/api/openapi.json").json()
     assert "[Back to the Tidings console](/)" in spec["info"]["description"]
+
+
+def _mailbox_of(org: Org, email: str) -> tuple[str, int | None, str] | None:
+    with org.tidings.uow() as uow:
+        user = uow.directory.get_user_by_email(email)
+        if user is None:
+            return None
+        mailbox = uow.mailboxes.get_by_owner(user.ref)
+        assert mailbox is not None
+        return mailbox.address, mailbox.profile_id, mailbox.approval.value
+
+
+def test_a_new_user_gets_a_mailbox_in_the_same_form(admin: TestClient, org: Org) -> None:
+    with org.tidings.uow() as uow:
+        profile_id = uow.server_profiles.add(ServerProfile("Mail", ServerProfileKind.IMAP_SMTP))
+        uow.commit()
+    form = admin.get("/users").text
+    assert 'name="create_mailbox" value="yes"' in form
+    assert f'<option value="{profile_id}">Mail</option>' in form
+    done = admin.post(
+        "/users",
+        data={
+            "full_name": "Erin Ek",
+            "email": "Erin@Northwind.example",
+            "create_mailbox": "yes",
+            "mailbox_profile_id": str(profile_id),
+        },
+        follow_redirects=False,
+    )
+    assert done.status_code == 303, done.text
+    assert _mailbox_of(org, "erin@northwind.example") == (
+        "erin@northwind.example",
+        profile_id,
+        "pending_approval",
+    )
+
+
+def test_a_user_whose_mailbox_cannot_be_made_is_not_made_either(
+    admin: TestClient, org: Org
+) -> None:
+    # dana@northwind.example already has a mailbox: the whole form is refused.
+    answer = admin.post(
+        "/users",
+        data={
+            "full_name": "Fay",
+            "email": "fay@northwind.example",
+            "create_mailbox": "yes",
+            "mailbox_address": "dana@northwind.example",
+        },
+    )
+    assert answer.status_code == 400
+    assert "a mailbox with the address dana@northwind.example exists" in answer.text
+    assert _mailbox_of(org, "fay@northwind.example") is None
+    # Only yes or no.
+    answer = admin.post(
+        "/users",
+        data={"full_name": "Fay", "email": "fay@northwind.example", "create_mailbox": "on"},
+    )
+    assert answer.status_code == 422 and "create mailbox" in answer.text

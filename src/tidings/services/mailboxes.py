@@ -29,6 +29,11 @@ from tidings.domain.settings import SyncMethod
 from tidings.domain.testing import ConnectionCheck
 from tidings.services.credentials import load_credential
 from tidings.services.ports import Clock, SecretBox, UnitOfWork
+from tidings.services.profile_connection import (
+    ProfileTestReport,
+    TestLogin,
+    test_profile_connection,
+)
 
 #: Mailboxes tested at the same time by one Test & Enable, whatever their profiles allow:
 #: each test is a TLS handshake and a login or two, and a thousand at once would only queue.
@@ -175,6 +180,19 @@ class MailboxAdminService:
                 uow.webhooks.replace_sealed(subscription_id, self._secrets.rotate(secret))
             uow.commit()
         return len(credentials) + len(webhooks)
+
+    async def test_profile(
+        self, caller: Caller, profile_id: int, login: TestLogin
+    ) -> ProfileTestReport:
+        """Test connection of a server profile, as Test & Enable connects, changing nothing."""
+        return await test_profile_connection(
+            caller,
+            profile_id,
+            login,
+            uow_factory=self._uow,
+            secrets=self._secrets,
+            tester_for=lambda kind: self._api_testers.get(kind, self._tester),
+        )
 
     async def test_and_enable(
         self,

@@ -20,6 +20,7 @@ from tidings.entrypoints.web.views import (
     auth,
     dashboard,
     emails,
+    folders,
     help_pages,
     mailboxes,
     options,
@@ -48,8 +49,8 @@ DOCS_POLICY = (
 ROUTERS = tuple(
     views.router
     for views in (
-        auth, dashboard, activities, emails, mailboxes, profiles, settings, people, options,
-        parked, tokens, addin, help_pages,
+        auth, dashboard, activities, emails, mailboxes, folders, profiles, settings, people,
+        options, parked, tokens, addin, help_pages,
     )
 )  # fmt: skip
 

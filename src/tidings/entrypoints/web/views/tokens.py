@@ -42,6 +42,7 @@ def create_token(
 async def revoke_token(
     request: Request, tidings: TidingsDep, visitor: FormVisitor, token_id: PathId
 ) -> Response:
+    tidings.access.require_api_token(visitor.caller, token_id)  # not found before asking
     asked = await ask_first(
         request, visitor, question="Revoke this API token? Whatever uses it is refused from now on.",
         verb="Revoke", back="/tokens",
