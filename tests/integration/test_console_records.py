@@ -9,7 +9,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.builders import Org
+from tests.builders import Org, make_email
 from tests.integration.test_console import ADMIN, BASE, csrf_of, sign_in
 from tidings.domain.server_profile import ServerProfile, ServerProfileKind
 from tidings.entrypoints.api.app import create_app
@@ -188,3 +188,69 @@ def test_a_user_whose_mailbox_cannot_be_made_is_not_made_either(
         data={"full_name": "Fay", "email": "fay@northwind.example", "create_mailbox": "on"},
     )
     assert answer.status_code == 422 and "create mailbox" in answer.text
+
+
+def _activity_with_attachments(org: Org) -> int:
+    raw = make_email(
+        attachments=[
+            ("Quote \u201cfinal\u201d.pdf", b"%PDF-1.7 quote", "application/pdf"),
+            ("setup.exe", b"MZ\x90\x00", "application/octet-stream"),
+            ("notes.html", b"<script>alert(1)</script>", "text/html"),
+        ]
+    )
+    result = org.deliver(raw)
+    assert result.activity_id is not None
+    return result.activity_id
+
+
+def test_attachments_download_under_a_safe_name_and_blocked_ones_never(
+    admin: TestClient, org: Org
+) -> None:
+    activity_id = _activity_with_attachments(org)
+    page = admin.get(f"/activities/{activity_id}").text
+    base = f"/activities/{activity_id}/attachments"
+    assert f'<a href="{base}/1" download>Quote \u201cfinal\u201d.pdf</a>' in page
+    assert f'href="{base}/2"' not in page  # setup.exe: blocked, no link
+    assert "<strong>blocked</strong>: the extension .exe is blocked" in page
+
+    pdf = admin.get(f"{base}/1")
+    assert pdf.status_code == 200 and pdf.content == b"%PDF-1.7 quote"
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.headers["content-disposition"] == (
+        'attachment; filename="Quote _final_.pdf"; '
+        "filename*=UTF-8''Quote%20%E2%80%9Cfinal%E2%80%9D.pdf"
+    )
+    assert pdf.headers["x-content-type-options"] == "nosniff"
+    # HTML is handed over as a file, never rendered in the console's origin.
+    html = admin.get(f"{base}/3")
+    assert html.headers["content-disposition"].startswith('attachment; filename="notes.html"')
+    assert "sandbox" in html.headers["content-security-policy"]
+
+    blocked = admin.get(f"{base}/2")
+    assert blocked.status_code == 403
+    assert "the extension .exe is blocked" in blocked.text and "MZ" not in blocked.text
+    assert admin.get(f"{base}/4").status_code == 404
+    assert admin.get(f"{base}/99999999999999999999").status_code == 404
+
+
+def test_an_extension_blocked_after_the_email_arrived_is_not_served_either(
+    admin: TestClient, org: Org
+) -> None:
+    activity_id = _activity_with_attachments(org)
+    org.configure(blocked_extensions=frozenset({"pdf"}))
+    base = f"/activities/{activity_id}/attachments"
+    assert f'href="{base}/1"' not in admin.get(f"/activities/{activity_id}").text
+    answer = admin.get(f"{base}/1")
+    assert answer.status_code == 403 and "the extension .pdf is blocked" in answer.text
+
+
+def test_attachments_are_only_for_those_who_may_read_the_activity(org: Org) -> None:
+    activity_id = _activity_with_attachments(org)
+    org.tidings.setup.add_user("Nora", "nora@northwind.example", [], "nora-password")
+    nora = TestClient(create_app(org.tidings), base_url=BASE)
+    sign_in(nora, "nora@northwind.example", "nora-password")
+    answer = nora.get(f"/activities/{activity_id}/attachments/1")
+    assert answer.status_code == 403 and b"%PDF" not in answer.content
+    signed_out = TestClient(create_app(org.tidings), base_url=BASE)
+    answer = signed_out.get(f"/activities/{activity_id}/attachments/1", follow_redirects=False)
+    assert answer.status_code == 303

@@ -7,8 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from tidings.domain.activity import EmailActivity
-from tidings.domain.errors import NotFoundError
+from tidings.domain.activity import Attachment, EmailActivity
+from tidings.domain.attachments import download_refusal
+from tidings.domain.errors import NotAuthorizedError, NotFoundError
 from tidings.domain.mailbox import Mailbox
 from tidings.domain.mailbox_views import MailboxView, in_view
 from tidings.domain.records import RecordRef, RecordSummary
@@ -104,6 +105,29 @@ class QueryService:
             trace = self._explain.by_raw_id(activity.raw_message_id)
         address = mailbox.address if mailbox else None
         return ActivityDetail(activity, names, address, trace, tuple(thread), total)
+
+    def blocked_extensions(self) -> frozenset[str]:
+        """The attachment extensions the organization blocks, as they are now."""
+        with self._uow() as uow:
+            return frozenset(uow.settings.get().blocked_extensions)
+
+    def attachment(self, activity_id: int, number: int) -> Attachment:
+        """The ``number``-th attachment of an activity with its content, for download.
+
+        Missing: ``NotFoundError``; blocked (when kept, or by the settings now):
+        ``NotAuthorizedError`` with the reason, and never its content.
+        """
+        with self._uow() as uow:
+            found = uow.activities.attachment(activity_id, number)
+            blocked = frozenset(uow.settings.get().blocked_extensions)
+        if found is None:
+            raise NotFoundError(f"email activity {activity_id} has no attachment {number}")
+        refusal = download_refusal(found, blocked)
+        if refusal is not None:
+            raise NotAuthorizedError(f"the attachment is not served: {refusal}")
+        if found.content is None:
+            raise NotFoundError("the attachment's content was not kept")
+        return found
 
     def conversation(
         self, conversation_id: str, limit: int = THREAD_LIMIT, offset: int = 0
