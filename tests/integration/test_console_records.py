@@ -254,3 +254,39 @@ def test_attachments_are_only_for_those_who_may_read_the_activity(org: Org) -> N
     signed_out = TestClient(create_app(org.tidings), base_url=BASE)
     answer = signed_out.get(f"/activities/{activity_id}/attachments/1", follow_redirects=False)
     assert answer.status_code == 303
+
+
+def test_the_mailbox_form_shows_every_problem_beside_its_field_and_saves_nothing(
+    admin: TestClient, org: Org
+) -> None:
+    mailbox_id = org.mailboxes["dana"]
+    answer = admin.post(
+        f"/mailboxes/{mailbox_id}",
+        data={
+            "address": "not an address <script>",
+            "profile_id": "99999999999999999999",
+            "incoming_method": "carrier_pigeon",
+            "outgoing_method": "server_side_synchronization",
+        },
+    )
+    assert answer.status_code == 400
+    errors = dict(re.findall(r'id="f-([a-z-]+)-error">([^<]*)<', answer.text))
+    assert set(errors) == {"address", "profile-id", "incoming-method"}
+    assert errors["profile-id"] == "choose one of the listed options"
+    assert 'aria-describedby="f-address-error"' in answer.text
+    assert "<script>" not in answer.text
+    with org.tidings.uow() as uow:
+        mailbox = uow.mailboxes.get(mailbox_id)
+        assert mailbox is not None and mailbox.address == "dana@northwind.example"
+    # A valid form saves.
+    done = admin.post(
+        f"/mailboxes/{mailbox_id}",
+        data={
+            "address": "dana@northwind.example",
+            "profile_id": "",
+            "incoming_method": "none",
+            "outgoing_method": "server_side_synchronization",
+        },
+        follow_redirects=False,
+    )
+    assert done.headers["location"] == f"/mailboxes/{mailbox_id}?done=saved"

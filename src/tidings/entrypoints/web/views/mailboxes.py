@@ -7,18 +7,22 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
 
 from tidings.domain.credentials import Direction
 from tidings.domain.errors import UserError, ValidationError
 from tidings.domain.mailbox_views import MailboxView
 from tidings.domain.people import Privilege
-from tidings.domain.records import RecordKind, RecordRef
+from tidings.domain.records import RecordKind, RecordRef, is_email_address, normalize_address
 from tidings.domain.settings import SyncMethod
 from tidings.entrypoints.api.deps import TidingsDep
+from tidings.entrypoints.api.mailbox_schemas import MailboxUpdate
 from tidings.entrypoints.web.confirm import ask_first
+from tidings.entrypoints.web.forms import Field, FieldErrors, changes_from, choices_of
 from tidings.entrypoints.web.params import MAX_ID, FormIds, OptionalFormId, PathId
 from tidings.entrypoints.web.render import page
 from tidings.entrypoints.web.session import FormVisitor, Visitor, VisitorDep
+from tidings.services.server_profiles import ProfileView
 
 router = APIRouter(include_in_schema=False)
 
@@ -184,14 +188,12 @@ def _detail_page(
     *,
     status: int = 200,
     error: str | None = None,
+    field_errors: dict[str, str] | None = None,
+    submitted: FormData | None = None,
 ) -> HTMLResponse:
     detail = tidings.mailbox_setup.get(visitor.caller, mailbox_id)
     sync = tidings.queries.mailbox_sync_state(mailbox_id)
-    profiles = (
-        tidings.server_profiles.list_profiles(visitor.caller)
-        if visitor.can(Privilege.READ_SERVER_PROFILES)
-        else []
-    )
+    profiles = _profiles(tidings, visitor)
     return page(
         request,
         "mailbox.html",
@@ -205,30 +207,61 @@ def _detail_page(
         directions=list(Direction),
         alerts=sorted(detail.mailbox.alerts, key=lambda a: a.raised_at, reverse=True),
         error=error,
+        fields=mailbox_fields(profiles),
+        field_errors=field_errors or {},
+        submitted=submitted,
     )
 
 
-@router.post("/mailboxes/{mailbox_id}", response_model=None)
-def save_mailbox(
-    request: Request,
-    tidings: TidingsDep,
-    visitor: FormVisitor,
-    mailbox_id: PathId,
-    address: Annotated[str, Form()],
-    incoming_method: Annotated[SyncMethod, Form()],
-    outgoing_method: Annotated[SyncMethod, Form()],
-    profile_id: OptionalFormId = None,
-) -> Response:
-    changes: dict[str, object] = {
-        "address": address,
-        "incoming_method": incoming_method.value,
-        "outgoing_method": outgoing_method.value,
-        "profile_id": profile_id,
-    }
+def _profiles(tidings: TidingsDep, visitor: Visitor) -> list[ProfileView]:
+    if not visitor.can(Privilege.READ_SERVER_PROFILES):
+        return []
+    return tidings.server_profiles.list_profiles(visitor.caller)
+
+
+def mailbox_fields(profiles: list[ProfileView]) -> list[Field]:
+    """The mailbox record's form: each field read and checked as the API checks it."""
+    listed = tuple((str(v.profile.id), v.profile.name) for v in profiles)
+    methods = choices_of(SyncMethod)
+    return [
+        Field("address", "Email address", required=True, hint="A new address must be approved again."),
+        Field("profile_id", "Server profile", "id_choice", (("", "(none)"), *listed)),
+        Field("incoming_method", "Incoming email", "choice", methods),
+        Field("outgoing_method", "Outgoing email", "choice", methods),
+    ]  # fmt: skip
+
+
+def _read_mailbox_form(form: FormData, fields: list[Field]) -> dict[str, object]:
+    """The changes, or ``FieldErrors`` naming every field's problem, the address's too."""
+    errors: dict[str, str] = {}
+    changes: dict[str, object] = {}
     try:
+        changes = changes_from(form, fields, MailboxUpdate)
+    except FieldErrors as error:
+        errors = error.errors
+    address = form.get("address")
+    if not isinstance(address, str) or not is_email_address(normalize_address(address)):
+        errors.setdefault("address", "enter an email address, such as dana@example.com")
+    if errors:
+        raise FieldErrors(errors, {f.name: f.label for f in fields})
+    return changes
+
+
+@router.post("/mailboxes/{mailbox_id}", response_model=None)
+async def save_mailbox(
+    request: Request, tidings: TidingsDep, visitor: FormVisitor, mailbox_id: PathId
+) -> Response:
+    """Every field's problem at once, each beside its field; nothing saved until all pass."""
+    form = await request.form()
+    fields = mailbox_fields(_profiles(tidings, visitor))
+    try:
+        changes = _read_mailbox_form(form, fields)
         tidings.mailbox_setup.update(visitor.caller, mailbox_id, changes)
     except UserError as error:
-        return _detail_page(request, tidings, visitor, mailbox_id, status=400, error=str(error))
+        return _detail_page(
+            request, tidings, visitor, mailbox_id, status=400, error=str(error),
+            field_errors=error.errors if isinstance(error, FieldErrors) else {}, submitted=form,
+        )  # fmt: skip
     return RedirectResponse(f"/mailboxes/{mailbox_id}?done=saved", status_code=303)
 
 
