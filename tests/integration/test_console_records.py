@@ -290,3 +290,19 @@ def test_the_mailbox_form_shows_every_problem_beside_its_field_and_saves_nothing
         follow_redirects=False,
     )
     assert done.headers["location"] == f"/mailboxes/{mailbox_id}?done=saved"
+
+
+def test_the_api_serves_attachments_as_the_console_does(org: Org) -> None:
+    activity_id = _activity_with_attachments(org)
+    org.tidings.access.create_admin("Ada Admin", *ADMIN)
+    api = TestClient(create_app(org.tidings), base_url=BASE)
+    api.auth = ADMIN
+    base = f"/api/activities/{activity_id}/attachments"
+    pdf = api.get(f"{base}/1")
+    assert pdf.status_code == 200 and pdf.content == b"%PDF-1.7 quote"
+    assert pdf.headers["content-disposition"].startswith("attachment; ")
+    assert pdf.headers["x-content-type-options"] == "nosniff"
+    blocked = api.get(f"{base}/2")
+    assert blocked.status_code == 403
+    assert "the extension .exe is blocked" in blocked.json()["detail"]
+    assert api.get(f"{base}/9").status_code == 404

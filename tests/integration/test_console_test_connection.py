@@ -129,3 +129,28 @@ def test_test_connection_says_what_is_missing_beside_the_form(
         answer = admin.post(f"/profiles/{profile_id}/test", data=form)
         assert answer.status_code == 400
         assert f'<p class="error" role="alert" id="test-error">{problem}' in answer.text
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_api_tests_a_profile_connection_too(
+    org: Org, servers: tuple[DovecotServer, SmtpServer]
+) -> None:
+    profile_id = _profile(org, servers, trusted=True)
+    org.tidings.access.create_admin("Ada Admin", *ADMIN)
+    api = TestClient(create_app(org.tidings), base_url=BASE)
+    api.auth = ADMIN
+    answer = api.post(
+        f"/api/server-profiles/{profile_id}/test",
+        json={"username": "sam@northwind.example", "password": WRONG},
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["tried_as"] == "sam@northwind.example"
+    assert body["incoming"]["status"] == "failure"
+    assert "authentication failed" in body["incoming"]["message"]
+    assert WRONG not in answer.text
+    good = api.post(
+        f"/api/server-profiles/{profile_id}/test", json={"mailbox_id": org.mailboxes["dana"]}
+    ).json()
+    assert (good["incoming"]["status"], good["outgoing"]["status"]) == ("success", "success")
+    assert api.post(f"/api/server-profiles/{profile_id}/test", json={}).status_code == 400
