@@ -17,6 +17,7 @@ from tidings.adapters.clock import SystemClock
 from tidings.adapters.demo_mailbox import load_sample_mailbox
 from tidings.adapters.html_sanitizer import Nh3HtmlSanitizer
 from tidings.adapters.imap.client import ImapFolderSession
+from tidings.adapters.imap.folder_list import ImapFolderLister
 from tidings.adapters.imap.sent import save_sent_copy
 from tidings.adapters.json_logs import configure_json_logging
 from tidings.adapters.mail_files import MailFile, find_messages
@@ -50,6 +51,7 @@ from tidings.services.compose import ComposeService
 from tidings.services.demo import DemoService, DemoSummary
 from tidings.services.email_settings import EmailSettingsService
 from tidings.services.explain import ExplainService
+from tidings.services.folder_picker import FolderLister, FolderPicker
 from tidings.services.mail_push import MailPushService, PushReceiver
 from tidings.services.mailbox_import import MailboxImportService
 from tidings.services.mailbox_setup import MailboxSetupService
@@ -86,6 +88,8 @@ class MailApi:
     #: Receives the API's change notifications, when it sends any (Graph subscriptions,
     #: Gmail's Pub/Sub pushes).
     push: PushReceiver | None = None
+    #: Lists the mailbox's folders for folder-level tracking's picker, where it can.
+    folder_lister: FolderLister | None = None
 
 
 def mail_apis(now: Callable[[], datetime] | None = None) -> dict[ServerProfileKind, MailApi]:
@@ -97,6 +101,7 @@ def mail_apis(now: Callable[[], datetime] | None = None) -> dict[ServerProfileKi
     from tidings.adapters.ews.session import EwsFolderOpener
     from tidings.adapters.ews.tester import EwsTester
     from tidings.adapters.gmail import GmailApi
+    from tidings.adapters.graph.folder_list import GraphFolderLister
     from tidings.adapters.graph.notifications import GraphNotificationHub
     from tidings.adapters.graph.sender import GraphSender
     from tidings.adapters.graph.session import GraphDeltaOpener
@@ -117,6 +122,7 @@ def mail_apis(now: Callable[[], datetime] | None = None) -> dict[ServerProfileKi
             sender=GraphSender(graph_tokens),
             tester=GraphTester(graph_tokens),
             push=graph_hub,
+            folder_lister=GraphFolderLister(graph_tokens),
         ),
         ServerProfileKind.GMAIL: MailApi(
             open_folder=gmail.open_folder,
@@ -127,6 +133,8 @@ def mail_apis(now: Callable[[], datetime] | None = None) -> dict[ServerProfileKi
     }
 
 
+#: The kinds whose mail API lists folders for the picker (``MailApi.folder_lister``).
+FOLDER_LIST_KINDS = (ServerProfileKind.EXCHANGE_ONLINE,)
 #: The kinds whose mail API sends change notifications (``MailApi.push``).
 PUSH_KINDS = (ServerProfileKind.EXCHANGE_ONLINE, ServerProfileKind.GMAIL)
 
@@ -160,6 +168,9 @@ class LazyMailApis:
 
     def testers(self) -> dict[ServerProfileKind, ConnectionTester]:
         return {kind: _LazyTester(self, kind) for kind in self.kinds()}
+
+    def folder_listers(self) -> dict[ServerProfileKind, FolderLister]:
+        return {kind: _LazyFolderLister(self, kind) for kind in FOLDER_LIST_KINDS}
 
     def receivers(self) -> dict[ServerProfileKind, PushReceiver]:
         return {kind: _LazyReceiver(self, kind) for kind in PUSH_KINDS}
@@ -208,6 +219,19 @@ class _LazyTester:
         self, profile: ServerProfile, credential: Credential | None, address: str
     ) -> ConnectionCheck:
         return await self.apis.get(self.kind).tester.check_outgoing(profile, credential, address)
+
+
+@dataclass(frozen=True)
+class _LazyFolderLister:
+    apis: LazyMailApis
+    kind: ServerProfileKind
+
+    async def list_folders(
+        self, profile: ServerProfile, credential: Credential | None, address: str
+    ) -> list[str]:
+        lister = self.apis.get(self.kind).folder_lister
+        assert lister is not None  # noqa: S101 - only FOLDER_LIST_KINDS are handed out
+        return await lister.list_folders(profile, credential, address)
 
 
 @dataclass(frozen=True)
@@ -273,6 +297,7 @@ class Tidings:
     #: Business units and queue members: the circles of access levels.
     business_units: BusinessUnitService
     personal_options: PersonalOptionsService
+    folder_picker: FolderPicker
     manual_tracking: ManualTrackingService
     track_when_sent: TrackWhenSentService
     addin: AddinService
@@ -413,6 +438,9 @@ def bootstrap(
         people=PeopleService(uow, Argon2PasswordHasher()),
         business_units=BusinessUnitService(uow),
         personal_options=PersonalOptionsService(uow),
+        folder_picker=FolderPicker(
+            uow, secrets, ImapFolderLister(tokens), api_listers=apis.folder_listers()
+        ),
         manual_tracking=ManualTrackingService(uow, clock),
         track_when_sent=TrackWhenSentService(uow, clock),
         addin=AddinService(uow, ExplainService(uow), QueryService(uow, clock)),

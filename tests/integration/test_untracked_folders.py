@@ -110,3 +110,19 @@ def test_a_state_left_behind_by_a_worker_for_an_untracked_folder_is_not_counted(
         uow.commit()
     again = org.tidings.queries.mailbox_sync_state(mailbox_id)
     assert again is not None and again.mode is SyncMode.BACKING_OFF
+
+
+def test_unticking_a_folder_in_the_picker_clears_its_state_and_alerts_at_once(
+    org: Org,
+) -> None:
+    # The folder picker saves the ticked folders as a whole; the one left out is untracked.
+    mailbox_id = _failing_folder_beside_a_healthy_inbox(org)
+    org.tidings.personal_options.replace_folder_rules(
+        _operator(org), mailbox_id, [FolderRuleInput("Archive")]
+    )
+    sync = org.tidings.queries.mailbox_sync_state(mailbox_id)
+    assert sync is not None and sync.mode is SyncMode.IDLE and sync.backlog == 0
+    assert [f.folder for f in sync.folders] == [INBOX]
+    assert _stored_folders(org, mailbox_id) == {INBOX}
+    assert _alerts(org, mailbox_id) == ["about the mailbox"]
+    assert _cursor_kept(org, mailbox_id)

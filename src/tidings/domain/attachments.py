@@ -47,3 +47,17 @@ def admit_attachment(part: AttachmentPart, config: EmailConfiguration) -> Attach
         content_id=part.content_id,
         content=None if reason else part.content,
     )
+
+
+def download_refusal(attachment: Attachment, blocked_extensions: frozenset[str]) -> str | None:
+    """Why ``attachment`` may not be downloaded, or ``None`` if it may.
+
+    Blocked when it was kept, or of an extension blocked since: the current settings are
+    what an admin expects to hold, so a newly blocked kind is not served either.
+    """
+    if attachment.blocked_reason:
+        return attachment.blocked_reason
+    blocked = sorted(e for e in extensions_of(attachment.filename) if e in blocked_extensions)
+    if blocked:
+        return f"the extension .{blocked[0]} is blocked by the email configuration settings"
+    return None

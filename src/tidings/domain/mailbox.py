@@ -104,6 +104,10 @@ class Mailbox:
             in_use.append(outgoing)
         self.enabled = bool(in_use) and all(s is TestStatus.SUCCESS for s in in_use)
 
+    def disable(self) -> None:
+        """Stop synchronizing until Test & Enable passes again."""
+        self.enabled = False
+
     @property
     def is_approved(self) -> bool:
         return self.approval is ApprovalStatus.APPROVED

@@ -205,13 +205,15 @@ class AccessService:
         with self._uow() as uow:
             return uow.access.api_tokens_of(_user_id(caller.user))
 
+    def require_api_token(self, caller: Caller, token_id: int) -> ApiToken:
+        """A token the caller may revoke: their own, or anyone's for user administrators."""
+        with self._uow() as uow:
+            return _revocable(uow, caller, token_id)
+
     def revoke_api_token(self, caller: Caller, token_id: int) -> None:
         """Holders revoke their own tokens; user administrators revoke anyone's."""
         with self._uow() as uow:
-            token = uow.access.get_api_token_by_id(token_id)
-            mine = token is not None and token.user_id == caller.user.id
-            if token is None or not (mine or caller.can(Privilege.WRITE_USERS)):
-                raise NotFoundError(f"no API token {token_id}")
+            _revocable(uow, caller, token_id)
             uow.access.revoke_api_token(token_id, self._clock.now())
             uow.commit()
 
@@ -287,3 +289,11 @@ def _could_be_an_address(email: str) -> bool:
 
 #: What the database keeps of an email address (RFC 5321's 64 + 1 + 255).
 MAX_EMAIL_LENGTH = 320
+
+
+def _revocable(uow: UnitOfWork, caller: Caller, token_id: int) -> ApiToken:
+    token = uow.access.get_api_token_by_id(token_id)
+    mine = token is not None and token.user_id == caller.user.id
+    if token is None or not (mine or caller.can(Privilege.WRITE_USERS)):
+        raise NotFoundError(f"no API token {token_id}")
+    return token

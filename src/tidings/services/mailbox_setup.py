@@ -82,6 +82,19 @@ class MailboxSetupService:
             for m in mailboxes
         ]
 
+    def rows_of_profile(self, caller: Caller, profile_id: int) -> list[MailboxRow]:
+        """The mailboxes using one server profile, for its page's subgrid, by address."""
+        caller.require(Privilege.READ_MAILBOXES)
+        with self._uow() as uow:
+            mailboxes = [m for m in uow.mailboxes.all() if m.profile_id == profile_id]
+            owners = uow.directory.summaries({m.owner for m in mailboxes})
+            profile = uow.server_profiles.get(profile_id)
+        name = profile.name if profile else None
+        return [
+            MailboxRow(m, owners[m.owner].name if m.owner in owners else None, name)
+            for m in mailboxes
+        ]
+
     def get(self, caller: Caller, mailbox_id: int) -> MailboxDetail:
         scope = caller.scope(Privilege.READ_MAILBOXES)
         with self._uow() as uow:
@@ -100,23 +113,13 @@ class MailboxSetupService:
         """A mailbox for a user or queue, pending approval; the org's default sync methods
         unless others are given."""
         scope = caller.scope(Privilege.WRITE_MAILBOXES)
-        address = _check_address(address)
         with self._uow() as uow:
             _check_owner(uow, owner)
             require_owner_in_reach(uow, scope, owner)
-            if uow.mailboxes.get_by_owner(owner) is not None:
-                raise ConflictError(f"{owner} already has a mailbox")
-            if uow.mailboxes.get_by_address(address) is not None:
-                raise ConflictError(f"a mailbox with the address {address} exists")
-            config = uow.settings.get()
-            given: dict[str, object] = {
-                "profile_id": profile_id,
-                "incoming_method": incoming_method or config.default_incoming_method,
-                "outgoing_method": outgoing_method or config.default_outgoing_method,
-            }
-            mailbox = apply_changes(Mailbox(address, owner), given, EDITABLE)
-            _check_profile(uow, mailbox.profile_id)
-            uow.mailboxes.add(mailbox)
+            mailbox = add_mailbox(
+                uow, address=address, owner=owner, profile_id=profile_id,
+                incoming_method=incoming_method, outgoing_method=outgoing_method,
+            )  # fmt: skip
             uow.commit()
             return _detail(uow, mailbox)
 
@@ -143,6 +146,34 @@ class MailboxSetupService:
             uow.mailboxes.save(mailbox)
             uow.commit()
             return _detail(uow, _require(uow, mailbox_id))
+
+
+def add_mailbox(
+    uow: UnitOfWork,
+    *,
+    address: str,
+    owner: RecordRef,
+    profile_id: int | str | None = None,
+    incoming_method: SyncMethod | str | None = None,
+    outgoing_method: SyncMethod | str | None = None,
+) -> Mailbox:
+    """A new mailbox pending approval, added in the caller's transaction (not committed):
+    one address and one mailbox per owner; the org's default sync methods unless given."""
+    address = _check_address(address)
+    if uow.mailboxes.get_by_owner(owner) is not None:
+        raise ConflictError(f"{owner} already has a mailbox")
+    if uow.mailboxes.get_by_address(address) is not None:
+        raise ConflictError(f"a mailbox with the address {address} exists")
+    config = uow.settings.get()
+    given: dict[str, object] = {
+        "profile_id": profile_id,
+        "incoming_method": incoming_method or config.default_incoming_method,
+        "outgoing_method": outgoing_method or config.default_outgoing_method,
+    }
+    mailbox = apply_changes(Mailbox(address, owner), given, EDITABLE)
+    _check_profile(uow, mailbox.profile_id)
+    uow.mailboxes.add(mailbox)
+    return mailbox
 
 
 def untest(uow: UnitOfWork, mailbox: Mailbox, now: datetime) -> None:

@@ -30,6 +30,11 @@ from tidings.domain.settings import SyncMethod
 from tidings.domain.testing import ConnectionCheck
 from tidings.services.credentials import load_credential
 from tidings.services.ports import Clock, SecretBox, UnitOfWork
+from tidings.services.profile_connection import (
+    ProfileTestReport,
+    TestLogin,
+    test_profile_connection,
+)
 
 #: Mailboxes tested at the same time by one Test & Enable, whatever their profiles allow:
 #: each test is a TLS handshake and a login or two, and a thousand at once would only queue.
@@ -105,6 +110,22 @@ class MailboxAdminService:
                 approved.append(mailbox)
             uow.commit()
         return approved
+
+    def disable(self, caller: Caller, mailbox_ids: Sequence[int]) -> list[Mailbox]:
+        """Stop server-side synchronization of mailboxes until Test & Enable passes again,
+        each with an alert naming who disabled it; all in one transaction."""
+        caller.require(Privilege.WRITE_MAILBOXES)
+        now = self._clock.now()
+        with self._uow() as uow:
+            mailboxes = [_require(uow, i) for i in mailbox_ids]
+            for mailbox in mailboxes:
+                if mailbox.enabled and mailbox.id is not None:
+                    mailbox.disable()
+                    uow.mailboxes.save(mailbox)
+                    text = f"Disabled by {caller.user.full_name}"
+                    uow.mailboxes.add_alert(mailbox.id, Alert(AlertLevel.INFORMATION, text, now))
+            uow.commit()
+        return mailboxes
 
     def select(
         self, caller: Caller, addresses: Sequence[str] | None, view: MailboxView
@@ -186,6 +207,19 @@ class MailboxAdminService:
                 uow.webhooks.replace_sealed(subscription_id, self._secrets.rotate(secret))
             uow.commit()
         return len(credentials) + len(webhooks)
+
+    async def test_profile(
+        self, caller: Caller, profile_id: int, login: TestLogin
+    ) -> ProfileTestReport:
+        """Test connection of a server profile, as Test & Enable connects, changing nothing."""
+        return await test_profile_connection(
+            caller,
+            profile_id,
+            login,
+            uow_factory=self._uow,
+            secrets=self._secrets,
+            tester_for=lambda kind: self._api_testers.get(kind, self._tester),
+        )
 
     async def test_and_enable(
         self,

@@ -24,10 +24,19 @@ from tidings.domain.people import (
 )
 from tidings.domain.records import RecordKind, RecordRef, is_email_address, normalize_address
 from tidings.services.changes import check_text, read_bool
+from tidings.services.mailbox_setup import add_mailbox
 from tidings.services.ports import PasswordHasher, UnitOfWork
 
 #: Passwords shorter than this are refused (NIST SP 800-63B §5.1.1.2 asks for at least 8).
 MIN_PASSWORD_LENGTH = 8
+
+
+@dataclass(frozen=True)
+class NewMailbox:
+    """The mailbox created with a new user: its address (empty: the user's) and profile."""
+
+    address: str = ""
+    profile_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -96,8 +105,13 @@ class PeopleService:
         email: str,
         password: str | None = None,
         role_ids: Iterable[int | str] = (),
+        mailbox: NewMailbox | None = None,
     ) -> UserSummary:
+        """A new user; with ``mailbox``, the user's mailbox too, in the same transaction
+        (then the mailbox privilege is needed as well)."""
         caller.require(Privilege.WRITE_USERS)
+        if mailbox is not None:
+            caller.require(Privilege.WRITE_MAILBOXES)
         name, address = _check_name(full_name), _check_email(email)
         if password is not None:
             _check_password(password)
@@ -108,6 +122,11 @@ class PeopleService:
             if password is not None:
                 user.password_hash = self._hasher.hash(password)
             uow.directory.add_user(user)
+            if mailbox is not None:
+                add_mailbox(
+                    uow, address=mailbox.address or address, owner=user.ref,
+                    profile_id=mailbox.profile_id,
+                )  # fmt: skip
             uow.commit()
             return _user(user, roles)
 

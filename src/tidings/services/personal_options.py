@@ -14,7 +14,7 @@ from tidings.domain.errors import NotFoundError, ValidationError
 from tidings.domain.folders import FolderTrackingRule, check_folder_rules
 from tidings.domain.mailbox import Mailbox
 from tidings.domain.people import Caller, PersonalOptions, Privilege, TrackIncoming
-from tidings.domain.records import RecordKind, RecordRef
+from tidings.domain.records import RecordKind, RecordRef, RecordSummary
 from tidings.services.changes import check_text, read_bool
 from tidings.services.people import require_user
 from tidings.services.ports import UnitOfWork
@@ -28,6 +28,17 @@ class FolderRuleInput:
 
     folder: str
     regarding: RecordRef | None = None
+
+
+@dataclass(frozen=True)
+class FolderTracking:
+    """What the folder picker shows of a mailbox besides the server's folders."""
+
+    address: str
+    rules: list[FolderTrackingRule]
+    regarding_names: dict[RecordRef, RecordSummary]
+    #: The organization's *folder-level tracking* setting: off, rules are kept but unused.
+    enabled: bool
 
 
 class PersonalOptionsService:
@@ -68,6 +79,16 @@ class PersonalOptionsService:
             mailbox = _require_mailbox(uow, mailbox_id)
             _may(uow, caller, mailbox, Privilege.READ_MAILBOXES)
             return uow.mailboxes.folder_rules(mailbox_id)
+
+    def folder_tracking(self, caller: Caller, mailbox_id: int) -> FolderTracking:
+        """A mailbox's folder rules with the names of their regarding records."""
+        with self._uow() as uow:
+            mailbox = _require_mailbox(uow, mailbox_id)
+            _may(uow, caller, mailbox, Privilege.READ_MAILBOXES)
+            rules = uow.mailboxes.folder_rules(mailbox_id)
+            names = uow.directory.summaries({r.regarding for r in rules if r.regarding})
+            on = uow.settings.get().folder_level_tracking
+        return FolderTracking(mailbox.address, rules, names, on)
 
     def replace_folder_rules(
         self, caller: Caller, mailbox_id: int, rules: Sequence[FolderRuleInput]

@@ -8,8 +8,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from tidings.domain.access_levels import Scope
-from tidings.domain.activity import EmailActivity
-from tidings.domain.errors import NotFoundError
+from tidings.domain.activity import Attachment, EmailActivity
+from tidings.domain.attachments import download_refusal
+from tidings.domain.errors import NotAuthorizedError, NotFoundError
 from tidings.domain.holding import Holder
 from tidings.domain.mailbox import Mailbox
 from tidings.domain.mailbox_views import MailboxView, in_view
@@ -127,6 +128,33 @@ class QueryService:
             trace = self._explain.by_raw_id(activity.raw_message_id, scope)
         address = mailbox.address if mailbox else None
         return ActivityDetail(activity, names, address, trace, tuple(thread), total)
+
+    def blocked_extensions(self) -> frozenset[str]:
+        """The attachment extensions the organization blocks, as they are now."""
+        with self._uow() as uow:
+            return frozenset(uow.settings.get().blocked_extensions)
+
+    def attachment(self, activity_id: int, number: int, caller: Caller | None = None) -> Attachment:
+        """The ``number``-th attachment of an activity the caller may read, with its content,
+        for download.
+
+        Missing or out of reach: ``NotFoundError``; blocked (when kept, or by the settings
+        now): ``NotAuthorizedError`` with the reason, and never its content.
+        """
+        scope = _scope(caller, Privilege.READ_ACTIVITIES)
+        with self._uow() as uow:
+            if uow.activities.get(activity_id, scope=scope) is None:
+                raise NotFoundError(f"no email activity with id {activity_id}")
+            found = uow.activities.attachment(activity_id, number)
+            blocked = frozenset(uow.settings.get().blocked_extensions)
+        if found is None:
+            raise NotFoundError(f"email activity {activity_id} has no attachment {number}")
+        refusal = download_refusal(found, blocked)
+        if refusal is not None:
+            raise NotAuthorizedError(f"the attachment is not served: {refusal}")
+        if found.content is None:
+            raise NotFoundError("the attachment's content was not kept")
+        return found
 
     def conversation(
         self,

@@ -290,9 +290,18 @@ class ImapFolderSession:
 
     async def special_use_folder(self, attribute: str) -> str | None:
         """The folder the server marks with ``attribute`` (``\\Sent`` …, RFC 6154), if any."""
+        special_use = "SPECIAL-USE" in self._client.protocol.capabilities
+        # With SPECIAL-USE, only the special-use folders are listed.
+        listed = await self.list_folders(special_use_only=special_use)
+        return folder_with_attribute(listed or [], attribute)
+
+    async def list_folders(
+        self, *, special_use_only: bool = False
+    ) -> list[tuple[frozenset[str], str]] | None:
+        """(attributes, name) of the account's folders (LIST "" "*"); None if refused."""
         arguments = ['""', '"*"']
-        if "SPECIAL-USE" in self._client.protocol.capabilities:
-            arguments.insert(0, "(SPECIAL-USE)")  # only the special-use folders
+        if special_use_only:
+            arguments.insert(0, "(SPECIAL-USE)")
         command = aioimaplib.Command(
             "LIST", self._client.protocol.new_tag(), *arguments, loop=self._client.protocol.loop
         )
@@ -301,7 +310,7 @@ class ImapFolderSession:
         )
         if response.result != "OK":
             return None
-        return folder_with_attribute(parse_list(response.lines), attribute)
+        return parse_list(response.lines)
 
     async def append(self, folder: str, raw: bytes) -> None:
         """Store ``raw`` in ``folder`` as read (the copy of sent email)."""

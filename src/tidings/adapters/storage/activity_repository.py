@@ -324,6 +324,25 @@ class SqlActivityRepository:
         ).mappings()
         return [Attachment(**row) for row in rows]
 
+    def attachment(self, activity_id: int, number: int) -> Attachment | None:
+        """The ``number``-th attachment of an activity (from 1, as ``get`` lists them),
+        with its content."""
+        a = t.attachments.c
+        row = (
+            self._conn.execute(
+                select(
+                    a.filename, a.content_type, a.size, a.blocked_reason, a.content_id, a.content
+                )
+                .where(a.activity_id == activity_id)
+                .order_by(a.id)
+                .offset(number - 1)
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
+        return Attachment(**row) if row is not None else None
+
     def created_times_since(self, since: datetime, *, scope: Scope | None = None) -> list[datetime]:
         """When each activity ``scope`` reaches recorded since ``since`` was created: the
         dashboard's chart."""

@@ -248,6 +248,28 @@ class _ProfileFields(StrictModel):
     )
 
 
+class ConnectionTestIn(StrictModel):
+    """Whose login Test connection tries: a mailbox using the profile, or a user name and
+    password for this test alone (used once, kept nowhere)."""
+
+    mailbox_id: Id | None = None
+    username: Address | None = None
+    password: Secret | None = None
+
+
+class ConnectionCheckPublic(BaseModel):
+    status: str
+    message: str
+
+
+class ConnectionTestPublic(BaseModel):
+    """Each direction's result, and as whom it logged in; never a password."""
+
+    incoming: ConnectionCheckPublic
+    outgoing: ConnectionCheckPublic
+    tried_as: str
+
+
 class CredentialsIn(StrictModel):
     """A user name and password; the password is write-only. Under OAuth the mailbox's
     password is its refresh token, and the profile's the app's client secret."""

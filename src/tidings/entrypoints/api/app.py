@@ -56,7 +56,11 @@ def create_app(tidings: Tidings) -> FastAPI:
     app = FastAPIOffline(
         title="Tidings",
         version=__version__,
-        description="Server-side email synchronization and tracking for CRM.",
+        # Swagger UI shows the description as Markdown, at the top of /api/docs.
+        description=(
+            "Server-side email synchronization and tracking for CRM. "
+            "[Back to the Tidings console](/)"
+        ),
         docs_url="/api/docs",
         openapi_url="/api/openapi.json",
         redoc_url=None,

@@ -11,8 +11,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
+from tidings.domain.errors import TidingsError
 from tidings.entrypoints.web.render import HERE, page
-from tidings.entrypoints.web.session import SignInRequired
+from tidings.entrypoints.web.session import COOKIE, SignInRequired, Visitor, tidings_of
 from tidings.entrypoints.web.views import (
     access,
     activities,
@@ -20,6 +21,7 @@ from tidings.entrypoints.web.views import (
     auth,
     dashboard,
     emails,
+    folders,
     help_pages,
     mailboxes,
     options,
@@ -48,8 +50,8 @@ DOCS_POLICY = (
 ROUTERS = tuple(
     views.router
     for views in (
-        auth, dashboard, activities, emails, mailboxes, profiles, settings, people, access, options,
-        parked, tokens, addin, help_pages,
+        auth, dashboard, activities, emails, mailboxes, folders, profiles, settings, people,
+        access, options, parked, tokens, addin, help_pages,
     )
 )  # fmt: skip
 
@@ -70,8 +72,23 @@ def is_console_path(path: str) -> bool:
 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    """An error shown as a console page, with the navigation when someone is signed in."""
-    return page(request, "error.html", None, status_code=status, status=status, message=message)
+    """An error shown as a console page, with the top bar (Help, Sign out) and the
+    navigation when someone is signed in: a refusal is no reason to lose one's way."""
+    return page(
+        request, "error.html", _signed_in(request), status_code=status, status=status,
+        message=message,
+    )  # fmt: skip
+
+
+def _signed_in(request: Request) -> Visitor | None:
+    token = request.cookies.get(COOKIE)
+    if not token:
+        return None
+    try:
+        found = tidings_of(request).access.session_caller(token)
+    except TidingsError:  # the error page itself must not fail
+        return None
+    return Visitor(*found) if found is not None else None
 
 
 def invalid_console_request(request: Request, errors: Sequence[Any]) -> HTMLResponse:

@@ -18,8 +18,9 @@ from starlette.datastructures import FormData
 from tidings.domain.errors import ValidationError
 
 Kind = Literal[
-    "text", "int", "port", "bool", "choice", "words", "datetime", "password", "secret_text"
-]
+    "text", "int", "port", "bool", "choice", "id_choice", "words", "datetime", "password",
+    "secret_text",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,11 @@ def _read(form: FormData, field: Field) -> object:
             if text not in {value for value, _ in field.choices}:
                 raise ValidationError("choose one of the listed options")
             return text
+        case "id_choice":
+            # A record chosen from a list (its id), or "" for none when the list offers it.
+            if text not in {value for value, _ in field.choices}:
+                raise ValidationError("choose one of the listed options")
+            return int(text) if text else None
         case "words":
             return sorted({w.strip(".").lower() for w in text.replace(",", " ").split() if w})
         case "datetime":

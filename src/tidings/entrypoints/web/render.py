@@ -42,6 +42,10 @@ NAVIGATION: list[tuple[str, str, Privilege | None]] = [
 NOTICES = {
     "approved": "Email addresses approved.",
     "tested": "Test & Enable finished; see each mailbox's results.",
+    "approved-one": "The email address is approved.",
+    "tested-enabled": "Test & Enable passed: the mailbox is enabled.",
+    "tested-failed": "Test & Enable did not pass: see the results and alerts below.",
+    "disabled": "Disabled: server-side synchronization stopped until Test & Enable passes.",
     "replayed": "Parked email processed again.",
     "token-revoked": "The API token was revoked.",
     "saved": "Saved.",

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 
 from tidings.domain.people import Privilege
 from tidings.domain.records import RecordRef
@@ -10,6 +10,7 @@ from tidings.domain.stored import ActivityFilter
 from tidings.entrypoints.api.deps import CallerDep, TidingsDep, require
 from tidings.entrypoints.api.routes.conversations import CONVERSATION_ID
 from tidings.entrypoints.api.schemas import ActivityPage, ActivityPublic, ActivitySummaryPublic
+from tidings.entrypoints.web.downloads import download
 
 #: Query text: anything but control characters, which no stored address holds.
 TEXT = r"^[^\x00-\x1f\x7f]*$"
@@ -72,3 +73,24 @@ def get_activity(
 ) -> ActivityPublic:
     """One activity with its parties, attachments and why it was tracked."""
     return ActivityPublic.of_detail(tidings.queries.activity(activity_id, caller))
+
+
+@router.get(
+    "/{activity_id}/attachments/{number}",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "The file"},
+        403: {"description": "Blocked by the email configuration settings (the reason)"},
+        404: {"description": "No such activity or attachment"},
+    },
+)
+def get_attachment(
+    activity_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    number: Annotated[int, Path(ge=1, le=2**31 - 1, description="From 1, as listed")],
+    tidings: TidingsDep,
+    caller: CallerDep,
+) -> Response:
+    """An attachment's content, as a download; a blocked one is never served."""
+    found = tidings.queries.attachment(activity_id, number, caller)
+    assert found.content is not None  # noqa: S101 - attachment() serves only kept content
+    return download(found.content, found.filename, found.content_type)

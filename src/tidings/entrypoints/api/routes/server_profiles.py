@@ -6,8 +6,12 @@ from fastapi import APIRouter, status
 
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.server_profile import HOST_BASED_KINDS, ServerProfileKind
+from tidings.domain.testing import ConnectionCheck
 from tidings.entrypoints.api.admin_schemas import (
     PROBLEMS,
+    ConnectionCheckPublic,
+    ConnectionTestIn,
+    ConnectionTestPublic,
     CredentialsIn,
     PathId,
     ProfileKindPublic,
@@ -16,6 +20,7 @@ from tidings.entrypoints.api.admin_schemas import (
     ServerProfileUpdate,
 )
 from tidings.entrypoints.api.deps import TidingsDep, require
+from tidings.services.profile_connection import TestLogin
 from tidings.services.server_profiles import KIND_OPTIONS, ProfileSecret
 
 router = APIRouter(prefix="/api/server-profiles", tags=["server profiles"], responses=PROBLEMS)
@@ -82,6 +87,26 @@ def set_profile_credentials(
 )
 def delete_profile(profile_id: PathId, tidings: TidingsDep, caller: Writer) -> None:
     tidings.server_profiles.delete(caller, profile_id)
+
+
+@router.post(
+    "/{profile_id}/test", summary="Test connection: log in to both servers, change nothing"
+)
+async def test_connection(
+    profile_id: PathId, body: ConnectionTestIn, tidings: TidingsDep, caller: Writer
+) -> ConnectionTestPublic:
+    """Connects to the incoming and outgoing servers over the profile's security and logs in,
+    as Test & Enable does, without recording anything on a mailbox."""
+    login = TestLogin(body.mailbox_id, body.username or "", body.password or "")
+    report = await tidings.mailboxes.test_profile(caller, profile_id, login)
+    return ConnectionTestPublic(
+        incoming=_check(report.incoming), outgoing=_check(report.outgoing),
+        tried_as=report.tried_as,
+    )  # fmt: skip
+
+
+def _check(check: ConnectionCheck) -> ConnectionCheckPublic:
+    return ConnectionCheckPublic(status=check.status.value, message=check.message)
 
 
 def _secret(body: CredentialsIn) -> ProfileSecret:

@@ -6,13 +6,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from tidings.domain.activity import ParticipationRole
+from tidings.domain.attachments import download_refusal
 from tidings.domain.people import Privilege
 from tidings.domain.records import RecordKind, RecordRef
 from tidings.domain.stored import ActivityFilter
 from tidings.entrypoints.api.deps import TidingsDep
+from tidings.entrypoints.web.downloads import download
 from tidings.entrypoints.web.params import FormId, OptionalFormId, PageNumber, PathId, QueryId
 from tidings.entrypoints.web.render import page
 from tidings.entrypoints.web.session import FormVisitor, VisitorDep
@@ -87,6 +89,9 @@ def activity_detail(
         candidates = tidings.records.find_regarding(visitor.caller, find[:200])
     detail = tidings.queries.activity(activity_id, caller=visitor.caller)
     activity = detail.activity
+    blocked_extensions = (
+        tidings.queries.blocked_extensions() if activity.attachments else frozenset()
+    )
     blocked = 0
     if activity.html_body:
         blocked = tidings.sanitizer.clean(
@@ -103,9 +108,22 @@ def activity_detail(
         images=images,
         blocked=blocked,
         regarding_kinds=[k for k in RecordKind if k.value in _REGARDING_KINDS],
+        refusals=[download_refusal(a, blocked_extensions) for a in activity.attachments],
         find=find,
         candidates=candidates,
     )
+
+
+@router.get("/activities/{activity_id}/attachments/{number}", response_model=None)
+def attachment_download(
+    tidings: TidingsDep, visitor: VisitorDep, activity_id: PathId, number: PathId
+) -> Response:
+    """One attachment, for whoever may read the activity; a blocked one never (403)."""
+    visitor.require(Privilege.READ_ACTIVITIES)
+    tidings.queries.activity(activity_id)  # the activity page's own read check
+    found = tidings.queries.attachment(activity_id, number)
+    assert found.content is not None  # noqa: S101 - attachment() serves only kept content
+    return download(found.content, found.filename, found.content_type)
 
 
 @router.get("/activities/{activity_id}/body")

@@ -19,6 +19,7 @@ from tidings.domain.outgoing import INTERRUPTED_AFTER_HANDOVER
 from tidings.domain.people import Privilege
 from tidings.domain.records import RecordKind, RecordRef
 from tidings.entrypoints.api.deps import TidingsDep
+from tidings.entrypoints.web.confirm import ask_first
 from tidings.entrypoints.web.params import FormId, PathId
 from tidings.entrypoints.web.render import page, templates
 from tidings.entrypoints.web.session import FormVisitor, Visitor, VisitorDep
@@ -300,8 +301,17 @@ def remove_attachment(
     return RedirectResponse(f"/emails/{email_id}/edit?done=saved", status_code=303)
 
 
-@router.post("/emails/{email_id}/delete")
-def discard_email(tidings: TidingsDep, visitor: FormVisitor, email_id: PathId) -> RedirectResponse:
+@router.post("/emails/{email_id}/delete", response_model=None)
+async def discard_email(
+    request: Request, tidings: TidingsDep, visitor: FormVisitor, email_id: PathId
+) -> Response:
+    tidings.compose.get(visitor.caller, email_id)  # a missing draft is not found at once
+    asked = await ask_first(
+        request, visitor, question="Delete this draft email? It cannot be brought back.",
+        verb="Delete", back=f"/emails/{email_id}/edit",
+    )  # fmt: skip
+    if asked is not None:
+        return asked
     tidings.compose.delete(visitor.caller, email_id)
     return RedirectResponse("/activities?done=deleted", status_code=303)
 

@@ -3,21 +3,26 @@ and one mailbox with its results, alerts and sync state."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
 
 from tidings.domain.credentials import Direction
 from tidings.domain.errors import UserError, ValidationError
 from tidings.domain.mailbox_views import MailboxView
 from tidings.domain.people import Privilege
-from tidings.domain.records import RecordKind, RecordRef
+from tidings.domain.records import RecordKind, RecordRef, is_email_address, normalize_address
 from tidings.domain.settings import SyncMethod
 from tidings.entrypoints.api.deps import TidingsDep
+from tidings.entrypoints.api.mailbox_schemas import MailboxUpdate
+from tidings.entrypoints.web.confirm import ask_first
+from tidings.entrypoints.web.forms import Field, FieldErrors, changes_from, choices_of
 from tidings.entrypoints.web.params import MAX_ID, FormIds, OptionalFormId, PathId
 from tidings.entrypoints.web.render import page
 from tidings.entrypoints.web.session import FormVisitor, Visitor, VisitorDep
+from tidings.services.server_profiles import ProfileView
 
 router = APIRouter(include_in_schema=False)
 
@@ -76,16 +81,31 @@ def _selected(ids: list[int] | None) -> list[int]:
     return ids
 
 
+#: Where a mailbox action came from: the list, or one mailbox's own page (``record``).
+Back = Annotated[Literal["list", "record"], Form()]
+
+
+def _after(
+    action: str, view: MailboxView, back: str, ids: list[int], done: str
+) -> RedirectResponse:
+    """Back where the action was asked for: one mailbox's page shows its own result."""
+    if back == "record" and len(ids) == 1:
+        return RedirectResponse(f"/mailboxes/{ids[0]}?done={done}", status_code=303)
+    return RedirectResponse(f"/mailboxes?view={view.value}&done={action}", status_code=303)
+
+
 @router.post("/mailboxes/approve")
 def approve(
     tidings: TidingsDep,
     visitor: FormVisitor,
     mailbox_id: FormIds = None,
     view: Annotated[MailboxView, Form()] = MailboxView.ALL,
+    back: Back = "list",
 ) -> RedirectResponse:
     visitor.require(Privilege.APPROVE_EMAIL)
-    tidings.mailboxes.approve_email(visitor.caller, _selected(mailbox_id))
-    return RedirectResponse(f"/mailboxes?view={view.value}&done=approved", status_code=303)
+    ids = _selected(mailbox_id)
+    tidings.mailboxes.approve_email(visitor.caller, ids)
+    return _after("approved", view, back, ids, "approved-one")
 
 
 @router.post("/mailboxes/test-enable")
@@ -94,10 +114,36 @@ async def test_and_enable(
     visitor: FormVisitor,
     mailbox_id: FormIds = None,
     view: Annotated[MailboxView, Form()] = MailboxView.ALL,
+    back: Back = "list",
 ) -> RedirectResponse:
     visitor.require(Privilege.WRITE_MAILBOXES)
-    await tidings.mailboxes.test_and_enable(visitor.caller, _selected(mailbox_id))
-    return RedirectResponse(f"/mailboxes?view={view.value}&done=tested", status_code=303)
+    ids = _selected(mailbox_id)
+    reports = await tidings.mailboxes.test_and_enable(visitor.caller, ids)
+    done = "tested-enabled" if all(r.enabled for r in reports) else "tested-failed"
+    return _after("tested", view, back, ids, done)
+
+
+@router.post("/mailboxes/disable", response_model=None)
+async def disable(
+    request: Request,
+    tidings: TidingsDep,
+    visitor: FormVisitor,
+    mailbox_id: FormIds = None,
+    view: Annotated[MailboxView, Form()] = MailboxView.ALL,
+    back: Back = "list",
+) -> Response:
+    visitor.require(Privilege.WRITE_MAILBOXES)
+    ids = _selected(mailbox_id)
+    where = f"/mailboxes/{ids[0]}" if back == "record" and len(ids) == 1 else "/mailboxes"
+    question = (
+        f"Disable {len(ids)} mailbox{'es' if len(ids) != 1 else ''}? Server-side "
+        "synchronization stops until Test & Enable passes again."
+    )
+    asked = await ask_first(request, visitor, question=question, verb="Disable", back=where)
+    if asked is not None:
+        return asked
+    tidings.mailboxes.disable(visitor.caller, ids)
+    return _after("disabled", view, back, ids, "disabled")
 
 
 @router.post("/mailboxes", response_model=None)
@@ -142,14 +188,12 @@ def _detail_page(
     *,
     status: int = 200,
     error: str | None = None,
+    field_errors: dict[str, str] | None = None,
+    submitted: FormData | None = None,
 ) -> HTMLResponse:
     detail = tidings.mailbox_setup.get(visitor.caller, mailbox_id)
     sync = tidings.queries.mailbox_sync_state(mailbox_id, visitor.caller)
-    profiles = (
-        tidings.server_profiles.list_profiles(visitor.caller)
-        if visitor.can(Privilege.READ_SERVER_PROFILES)
-        else []
-    )
+    profiles = _profiles(tidings, visitor)
     return page(
         request,
         "mailbox.html",
@@ -163,30 +207,61 @@ def _detail_page(
         directions=list(Direction),
         alerts=sorted(detail.mailbox.alerts, key=lambda a: a.raised_at, reverse=True),
         error=error,
+        fields=mailbox_fields(profiles),
+        field_errors=field_errors or {},
+        submitted=submitted,
     )
 
 
-@router.post("/mailboxes/{mailbox_id}", response_model=None)
-def save_mailbox(
-    request: Request,
-    tidings: TidingsDep,
-    visitor: FormVisitor,
-    mailbox_id: PathId,
-    address: Annotated[str, Form()],
-    incoming_method: Annotated[SyncMethod, Form()],
-    outgoing_method: Annotated[SyncMethod, Form()],
-    profile_id: OptionalFormId = None,
-) -> Response:
-    changes: dict[str, object] = {
-        "address": address,
-        "incoming_method": incoming_method.value,
-        "outgoing_method": outgoing_method.value,
-        "profile_id": profile_id,
-    }
+def _profiles(tidings: TidingsDep, visitor: Visitor) -> list[ProfileView]:
+    if not visitor.can(Privilege.READ_SERVER_PROFILES):
+        return []
+    return tidings.server_profiles.list_profiles(visitor.caller)
+
+
+def mailbox_fields(profiles: list[ProfileView]) -> list[Field]:
+    """The mailbox record's form: each field read and checked as the API checks it."""
+    listed = tuple((str(v.profile.id), v.profile.name) for v in profiles)
+    methods = choices_of(SyncMethod)
+    return [
+        Field("address", "Email address", required=True, hint="A new address must be approved again."),
+        Field("profile_id", "Server profile", "id_choice", (("", "(none)"), *listed)),
+        Field("incoming_method", "Incoming email", "choice", methods),
+        Field("outgoing_method", "Outgoing email", "choice", methods),
+    ]  # fmt: skip
+
+
+def _read_mailbox_form(form: FormData, fields: list[Field]) -> dict[str, object]:
+    """The changes, or ``FieldErrors`` naming every field's problem, the address's too."""
+    errors: dict[str, str] = {}
+    changes: dict[str, object] = {}
     try:
+        changes = changes_from(form, fields, MailboxUpdate)
+    except FieldErrors as error:
+        errors = error.errors
+    address = form.get("address")
+    if not isinstance(address, str) or not is_email_address(normalize_address(address)):
+        errors.setdefault("address", "enter an email address, such as dana@example.com")
+    if errors:
+        raise FieldErrors(errors, {f.name: f.label for f in fields})
+    return changes
+
+
+@router.post("/mailboxes/{mailbox_id}", response_model=None)
+async def save_mailbox(
+    request: Request, tidings: TidingsDep, visitor: FormVisitor, mailbox_id: PathId
+) -> Response:
+    """Every field's problem at once, each beside its field; nothing saved until all pass."""
+    form = await request.form()
+    fields = mailbox_fields(_profiles(tidings, visitor))
+    try:
+        changes = _read_mailbox_form(form, fields)
         tidings.mailbox_setup.update(visitor.caller, mailbox_id, changes)
     except UserError as error:
-        return _detail_page(request, tidings, visitor, mailbox_id, status=400, error=str(error))
+        return _detail_page(
+            request, tidings, visitor, mailbox_id, status=400, error=str(error),
+            field_errors=error.errors if isinstance(error, FieldErrors) else {}, submitted=form,
+        )  # fmt: skip
     return RedirectResponse(f"/mailboxes/{mailbox_id}?done=saved", status_code=303)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -13,6 +13,7 @@ from tidings.entrypoints.api.deps import TidingsDep
 from tidings.entrypoints.web.params import FormIds, OptionalFormId, PathId
 from tidings.entrypoints.web.render import page
 from tidings.entrypoints.web.session import FormVisitor, Visitor, VisitorDep
+from tidings.services.people import NewMailbox
 
 router = APIRouter(include_in_schema=False)
 
@@ -30,6 +31,11 @@ def _users_page(
         users=tidings.people.list_users(visitor.caller),
         queues=tidings.people.list_queues(visitor.caller),
         roles=tidings.people.list_roles(visitor.caller),
+        profiles=(
+            tidings.server_profiles.list_profiles(visitor.caller)
+            if visitor.can(Privilege.READ_SERVER_PROFILES)
+            else []
+        ),
         **extra,
     )
 
@@ -48,11 +54,18 @@ def create_user(
     email: Annotated[str, Form()],
     password: Annotated[str, Form()] = "",
     role_id: RoleIds = None,
+    create_mailbox: Annotated[Literal["yes", "no"], Form()] = "no",
+    mailbox_address: Annotated[str, Form(max_length=320)] = "",
+    mailbox_profile_id: OptionalFormId = None,
 ) -> Response:
+    """A new user, and with *Create a mailbox* ticked the user's mailbox as well."""
+    mailbox = (
+        NewMailbox(mailbox_address.strip(), mailbox_profile_id) if create_mailbox == "yes" else None
+    )
     try:
         user = tidings.people.create_user(
             visitor.caller, full_name=full_name, email=email, password=password or None,
-            role_ids=role_id or [],
+            role_ids=role_id or [], mailbox=mailbox,
         )  # fmt: skip
     except UserError as error:
         return _users_page(request, tidings, visitor, status=400, error=str(error))

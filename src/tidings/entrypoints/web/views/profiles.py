@@ -21,11 +21,14 @@ from tidings.domain.server_profile import (
 )
 from tidings.entrypoints.api.admin_schemas import ServerProfileUpdate
 from tidings.entrypoints.api.deps import TidingsDep
+from tidings.entrypoints.web.confirm import ask_first
 from tidings.entrypoints.web.forms import Field, FieldErrors, changes_from, choices_of
-from tidings.entrypoints.web.params import PathId
+from tidings.entrypoints.web.params import OptionalFormId, PathId
 from tidings.entrypoints.web.render import page
 from tidings.entrypoints.web.session import FormVisitor, Visitor, VisitorDep
-from tidings.services.server_profiles import KIND_OPTIONS, ProfileSecret
+from tidings.services.mailbox_setup import MailboxRow
+from tidings.services.profile_connection import ProfileTestReport, TestLogin
+from tidings.services.server_profiles import KIND_OPTIONS, SECRET_MAX_LENGTH, ProfileSecret
 
 router = APIRouter(include_in_schema=False)
 
@@ -173,7 +176,9 @@ def _form(
     submitted: FormData | None = None,
     warnings: list[str] | None = None,
     usernames: dict[Direction, str] | None = None,
-    mailboxes: list[str] | None = None,
+    mailboxes: list[MailboxRow] | None = None,
+    test: ProfileTestReport | None = None,
+    test_error: str | None = None,
 ) -> HTMLResponse:
     return page(
         request,
@@ -191,6 +196,8 @@ def _form(
         warnings=warnings or [],
         usernames=usernames or {},
         mailboxes=mailboxes or [],
+        test=test,
+        test_error=test_error,
     )
 
 
@@ -217,11 +224,55 @@ async def create_profile(
 def profile_detail(
     request: Request, tidings: TidingsDep, visitor: VisitorDep, profile_id: PathId
 ) -> HTMLResponse:
+    return _record_page(request, tidings, visitor, profile_id)
+
+
+def _record_page(
+    request: Request,
+    tidings: TidingsDep,
+    visitor: Visitor,
+    profile_id: int,
+    *,
+    error: UserError | None = None,
+    submitted: FormData | None = None,
+    test: ProfileTestReport | None = None,
+    test_error: str | None = None,
+) -> HTMLResponse:
+    """A stored profile: its form, its mailboxes as a subgrid, and Test connection."""
     view = tidings.server_profiles.get(visitor.caller, profile_id)
-    return _form(
-        request, visitor, view.profile, profile_id, warnings=view.warnings,
-        usernames=view.credential_usernames, mailboxes=view.mailbox_addresses,
+    rows = (
+        tidings.mailbox_setup.rows_of_profile(visitor.caller, profile_id)
+        if visitor.can(Privilege.READ_MAILBOXES)
+        else []
+    )
+    answer = _form(
+        request, visitor, view.profile, profile_id, error=error, submitted=submitted,
+        warnings=view.warnings, usernames=view.credential_usernames, mailboxes=rows,
+        test=test, test_error=test_error,
     )  # fmt: skip
+    if test_error:
+        answer.status_code = 400
+    return answer
+
+
+@router.post("/profiles/{profile_id}/test", response_model=None)
+async def test_connection(
+    request: Request,
+    tidings: TidingsDep,
+    visitor: FormVisitor,
+    profile_id: PathId,
+    mailbox_id: OptionalFormId = None,
+    username: Annotated[str, Form(max_length=320)] = "",
+    password: Annotated[str, Form(max_length=SECRET_MAX_LENGTH)] = "",
+) -> Response:
+    """Test connection: each direction's result on the profile's page; what was typed is
+    not shown again."""
+    login = TestLogin(mailbox_id, username, password)
+    try:
+        report = await tidings.mailboxes.test_profile(visitor.caller, profile_id, login)
+    except UserError as error:
+        return _record_page(request, tidings, visitor, profile_id, test_error=str(error))
+    return _record_page(request, tidings, visitor, profile_id, test=report)
 
 
 @router.post("/profiles/{profile_id}", response_model=None)
@@ -236,17 +287,20 @@ async def save_profile(
         if secret is not None:
             tidings.server_profiles.set_credentials(visitor.caller, profile_id, secret)
     except UserError as error:
-        return _form(
-            request, visitor, view.profile, profile_id, error=error, submitted=form,
-            warnings=view.warnings, usernames=view.credential_usernames,
-            mailboxes=view.mailbox_addresses,
-        )  # fmt: skip
+        return _record_page(request, tidings, visitor, profile_id, error=error, submitted=form)
     return RedirectResponse(f"/profiles/{profile_id}?done=saved", status_code=303)
 
 
-@router.post("/profiles/{profile_id}/delete")
-def delete_profile(
-    tidings: TidingsDep, visitor: FormVisitor, profile_id: PathId
-) -> RedirectResponse:
+@router.post("/profiles/{profile_id}/delete", response_model=None)
+async def delete_profile(
+    request: Request, tidings: TidingsDep, visitor: FormVisitor, profile_id: PathId
+) -> Response:
+    view = tidings.server_profiles.get(visitor.caller, profile_id)
+    asked = await ask_first(
+        request, visitor, question=f"Delete the email server profile {view.profile.name}?",
+        verb="Delete", back=f"/profiles/{profile_id}",
+    )  # fmt: skip
+    if asked is not None:
+        return asked
     tidings.server_profiles.delete(visitor.caller, profile_id)
     return RedirectResponse("/profiles?done=deleted", status_code=303)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from tidings.entrypoints.api.deps import TidingsDep
+from tidings.entrypoints.web.confirm import ask_first
 from tidings.entrypoints.web.params import PathId
 from tidings.entrypoints.web.render import page
 from tidings.entrypoints.web.session import FormVisitor, VisitorDep
@@ -37,7 +38,16 @@ def create_token(
     )
 
 
-@router.post("/tokens/{token_id}/revoke")
-def revoke_token(tidings: TidingsDep, visitor: FormVisitor, token_id: PathId) -> RedirectResponse:
+@router.post("/tokens/{token_id}/revoke", response_model=None)
+async def revoke_token(
+    request: Request, tidings: TidingsDep, visitor: FormVisitor, token_id: PathId
+) -> Response:
+    tidings.access.require_api_token(visitor.caller, token_id)  # not found before asking
+    asked = await ask_first(
+        request, visitor, question="Revoke this API token? Whatever uses it is refused from now on.",
+        verb="Revoke", back="/tokens",
+    )  # fmt: skip
+    if asked is not None:
+        return asked
     tidings.access.revoke_api_token(visitor.caller, token_id)
     return RedirectResponse("/tokens?done=token-revoked", status_code=303)
