@@ -6,13 +6,22 @@ Approve Email, credentials and Test & Enable live in ``mailboxes.py``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from tidings.domain.credentials import CredentialKey, CredentialScope, Direction
 from tidings.domain.errors import ConflictError, NotFoundError, ValidationError
 from tidings.domain.folders import FolderTrackingRule
+from tidings.domain.grid import (
+    EXPORT_CHUNK,
+    GridPage,
+    MailboxFilter,
+    MailboxListing,
+    PageRequest,
+    Sort,
+    last_page,
+)
 from tidings.domain.mailbox import Alert, AlertLevel, Mailbox, TestStatus
 from tidings.domain.mailbox_views import MailboxView, in_view
 from tidings.domain.people import Caller, Privilege
@@ -36,13 +45,8 @@ class MailboxDetail:
     credential_usernames: dict[Direction, str]
 
 
-@dataclass(frozen=True)
-class MailboxRow:
-    """One line of the Mailboxes list: the mailbox with its owner's and profile's names."""
-
-    mailbox: Mailbox
-    owner_name: str | None
-    profile_name: str | None
+#: One line of the Mailboxes list: the mailbox with its owner's and profile's names.
+MailboxRow = MailboxListing
 
 
 class MailboxSetupService:
@@ -79,6 +83,45 @@ class MailboxSetupService:
             )
             for m in mailboxes
         ]
+
+    def grid(
+        self, caller: Caller, query: MailboxFilter, sort: Sort, page: PageRequest
+    ) -> GridPage[MailboxListing]:
+        """One page of the Mailboxes grid and the view's total, sorted and counted by the
+        database; a page past the end shows the last one."""
+        caller.require(Privilege.READ_MAILBOXES)
+        with self._uow() as uow:
+            total = uow.mailbox_grid.count(query)
+            page = last_page(page, total)
+            return GridPage(uow.mailbox_grid.page(query, sort, page), total, page)
+
+    def ids_in_view(self, caller: Caller, query: MailboxFilter, sort: Sort) -> list[int]:
+        """Every mailbox of a view: what "select all in this view" acts on."""
+        caller.require(Privilege.READ_MAILBOXES)
+        with self._uow() as uow:
+            return uow.mailbox_grid.ids(query, sort)
+
+    def listings(self, caller: Caller, mailbox_ids: Sequence[int]) -> list[MailboxListing]:
+        """A few mailboxes by id (a confirmation page's list), by address."""
+        caller.require(Privilege.READ_MAILBOXES)
+        with self._uow() as uow:
+            return uow.mailbox_grid.listings(mailbox_ids)
+
+    def export(self, caller: Caller, query: MailboxFilter, sort: Sort) -> Iterator[MailboxListing]:
+        """Every row of a view in the grid's order, read a chunk at a time (each in its own
+        short transaction, so a slow download holds no connection)."""
+        caller.require(Privilege.READ_MAILBOXES)
+        return self._chunks(query, sort)
+
+    def _chunks(self, query: MailboxFilter, sort: Sort) -> Iterator[MailboxListing]:
+        number = 1
+        while True:
+            with self._uow() as uow:
+                rows = uow.mailbox_grid.page(query, sort, PageRequest(number, EXPORT_CHUNK))
+            yield from rows
+            if len(rows) < EXPORT_CHUNK:
+                return
+            number += 1
 
     def get(self, caller: Caller, mailbox_id: int) -> MailboxDetail:
         caller.require(Privilege.READ_MAILBOXES)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from tidings.domain.activity import EmailActivity
 from tidings.domain.errors import NotFoundError
+from tidings.domain.grid import EXPORT_CHUNK
 from tidings.domain.mailbox import Mailbox
 from tidings.domain.mailbox_views import MailboxView, in_view
 from tidings.domain.records import RecordRef, RecordSummary
@@ -81,6 +82,22 @@ class QueryService:
             refs = {p.party for a in items for p in a.parties if p.party}
             refs |= {a.regarding for a in items if a.regarding}
             return ActivityPage(items, total, uow.directory.summaries(refs))
+
+    def export_activities(self, query: ActivityFilter) -> Iterator[EmailActivity]:
+        """Every activity ``query`` finds, in its order, a chunk per short transaction."""
+        offset = 0
+        while True:
+            with self._uow() as uow:
+                chunk = uow.activities.search(replace(query, limit=EXPORT_CHUNK, offset=offset))
+            yield from chunk
+            if len(chunk) < EXPORT_CHUNK:
+                return
+            offset += EXPORT_CHUNK
+
+    def mailbox_addresses(self) -> dict[int, str]:
+        """Every mailbox's address by id, for lists that name an activity's mailbox."""
+        with self._uow() as uow:
+            return {m.id: m.address for m in uow.mailboxes.all() if m.id is not None}
 
     def activity(self, activity_id: int) -> ActivityDetail:
         with self._uow() as uow:
