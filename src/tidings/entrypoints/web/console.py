@@ -15,16 +15,19 @@ from tidings.entrypoints.web.render import HERE, page
 from tidings.entrypoints.web.session import SignInRequired
 from tidings.entrypoints.web.views import (
     activities,
+    activity_grid,
     addin,
     auth,
     dashboard,
     emails,
     help_pages,
+    mailbox_grid,
     mailboxes,
     options,
     parked,
     people,
     profiles,
+    saved_views,
     settings,
     tokens,
 )
@@ -47,8 +50,8 @@ DOCS_POLICY = (
 ROUTERS = tuple(
     views.router
     for views in (
-        auth, dashboard, activities, emails, mailboxes, profiles, settings, people, options,
-        parked, tokens, addin, help_pages,
+        auth, dashboard, activity_grid, activities, emails, mailbox_grid, mailboxes,
+        saved_views, profiles, settings, people, options, parked, tokens, addin, help_pages,
     )
 )  # fmt: skip
 
