@@ -153,7 +153,7 @@ def test_an_admin_sets_up_server_side_sync_and_email_becomes_an_activity(
     # Mailboxes › Pending approval: select both, Approve Email, confirm, read each result.
     view = page.get_by_label("View", exact=True)
     view.select_option(label="Mailboxes Pending Email Address Approval")
-    page.get_by_role("button", name="Apply").click()
+    page.get_by_role("button", name="Apply", exact=True).click()
     page.get_by_label("Select dana@northwind.example").check()
     page.get_by_label("Select sam@northwind.example").check()
     steps.shot("pending-approval-selected")
@@ -164,7 +164,7 @@ def test_an_admin_sets_up_server_side_sync_and_email_becomes_an_activity(
 
     # All mailboxes: select both, Test & Enable, and see success.
     view.select_option(label="All Mailboxes")
-    page.get_by_role("button", name="Apply").click()
+    page.get_by_role("button", name="Apply", exact=True).click()
     page.get_by_label("Select dana@northwind.example").check()
     page.get_by_label("Select sam@northwind.example").check()
     page.get_by_role("button", name="Test & Enable Mailboxes").click()
