@@ -53,6 +53,7 @@ from tidings.services.email_settings import EmailSettingsService
 from tidings.services.explain import ExplainService
 from tidings.services.folder_picker import FolderLister, FolderPicker
 from tidings.services.mail_push import MailPushService, PushReceiver
+from tidings.services.mailbox_bulk import MailboxBulkService
 from tidings.services.mailbox_import import MailboxImportService
 from tidings.services.mailbox_setup import MailboxSetupService
 from tidings.services.mailboxes import ConnectionTester, MailboxAdminService
@@ -66,6 +67,7 @@ from tidings.services.ports import Clock, PushRelay, UnitOfWork
 from tidings.services.queries import QueryService
 from tidings.services.record_import import RecordImportService
 from tidings.services.records import RecordService
+from tidings.services.saved_views import SavedViewService
 from tidings.services.server_profiles import ServerProfileService
 from tidings.services.setup import SetupService
 from tidings.services.sign_in_forms import SignInForms
@@ -281,6 +283,10 @@ class Tidings:
     demo: DemoService
     parser: InlineParser | ProcessPoolParser
     mailboxes: MailboxAdminService
+    #: The Mailboxes grid's command bar: one action on many mailboxes, a result per row.
+    mailbox_bulk: MailboxBulkService
+    #: Each user's named views of the console's grids.
+    saved_views: SavedViewService
     sync: SyncService
     outgoing: OutgoingService
     secrets: FernetSecretBox
@@ -391,6 +397,9 @@ def bootstrap(
     # One cache of OAuth access tokens for sync, outgoing and Test & Enable (XOAUTH2).
     tokens = OAuthTokens()
     webhook_targets = WebhookTargetPolicy(allow_private=settings.webhook_allow_private)
+    admin = MailboxAdminService(
+        uow, secrets, MailServerTester(tokens), clock, api_testers=apis.testers()
+    )
     return Tidings(
         settings=settings,
         engine=engine,
@@ -402,13 +411,9 @@ def bootstrap(
         queries=QueryService(uow, clock, shared_mailboxes=engine.dialect.name == "postgresql"),
         demo=DemoService(uow, ingest, Argon2PasswordHasher(), clock),
         parser=parser,
-        mailboxes=MailboxAdminService(
-            uow,
-            secrets,
-            MailServerTester(tokens),
-            clock,
-            api_testers=apis.testers(),
-        ),
+        mailboxes=admin,
+        mailbox_bulk=MailboxBulkService(uow, admin, clock),
+        saved_views=SavedViewService(uow, clock),
         sync=SyncService(
             uow,
             ingest,

@@ -150,28 +150,33 @@ def test_an_admin_sets_up_server_side_sync_and_email_becomes_an_activity(
         saved(page)
         nav(page, "Mailboxes")
 
-    # Mailboxes › Pending approval: select both, Approve Email.
-    page.get_by_label("View").select_option(label="Mailboxes Pending Email Address Approval")
-    page.get_by_role("button", name="Show").click()
+    # Mailboxes › Pending approval: select both, Approve Email, confirm, read each result.
+    view = page.get_by_label("View", exact=True)
+    view.select_option(label="Mailboxes Pending Email Address Approval")
+    page.get_by_role("button", name="Apply", exact=True).click()
     page.get_by_label("Select dana@northwind.example").check()
     page.get_by_label("Select sam@northwind.example").check()
     steps.shot("pending-approval-selected")
     page.get_by_role("button", name="Approve Email").click()
-    expect(page.locator("p.notice")).to_have_text("Email addresses approved.")
+    page.get_by_role("button", name="Approve Email: 2 mailboxes").click()
+    expect(page.locator("#bulk-summary")).to_have_text("2 of 2 succeeded.")
+    page.get_by_role("link", name="Back to the mailboxes").click()
 
     # All mailboxes: select both, Test & Enable, and see success.
-    page.get_by_label("View").select_option(label="All Mailboxes")
-    page.get_by_role("button", name="Show").click()
+    view.select_option(label="All Mailboxes")
+    page.get_by_role("button", name="Apply", exact=True).click()
     page.get_by_label("Select dana@northwind.example").check()
     page.get_by_label("Select sam@northwind.example").check()
     page.get_by_role("button", name="Test & Enable Mailboxes").click()
-    expect(page.locator("p.notice")).to_contain_text("Test & Enable finished")
+    page.get_by_role("button", name="Test & Enable Mailboxes: 2 mailboxes").click()
+    expect(page.locator("#bulk-summary")).to_have_text("2 of 2 succeeded.")
+    page.get_by_role("link", name="Back to the mailboxes").click()
     table = page.locator("#mailbox-table")
     for address in ("dana@northwind.example", "sam@northwind.example"):
         row = table.get_by_role("row").filter(has_text=address)
-        expect(row.locator("td").nth(3)).to_have_text("success")
-        expect(row.locator("td").nth(4)).to_have_text("success")
-        expect(row.locator("td").nth(5)).to_have_text("Yes")
+        expect(row.locator("td").nth(5)).to_have_text("success")
+        expect(row.locator("td").nth(6)).to_have_text("success")
+        expect(row.locator("td").nth(7)).to_have_text("Yes")
     steps.shot("tested-and-enabled")
 
     # Give Dana the tracking role, and have her track all incoming email.

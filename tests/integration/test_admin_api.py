@@ -78,6 +78,7 @@ def _endpoints(ids: dict[str, int]) -> list[tuple[str, str, object, str]]:
         ),
         ("GET", "/api/mailboxes/views", None, "read_mailboxes"),
         ("GET", "/api/mailboxes/views/all", None, "read_mailboxes"),
+        ("GET", "/api/mailboxes/grid", None, "read_mailboxes"),
         (
             "POST",
             "/api/mailboxes",

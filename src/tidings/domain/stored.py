@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from tidings.domain.activity import ActivityStatus, Direction
+from tidings.domain.grid import ACTIVITY_DEFAULT_SORT, DateRange, Sort
 from tidings.domain.message import MessageOrigin
 from tidings.domain.outgoing import OutboxPhase
 from tidings.domain.records import RecordRef
@@ -76,6 +78,14 @@ class ActivityFilter:
     conversation_id: str | None = None
     #: Words to find in the subject or in a party's address or name.
     text: str | None = None
+    direction: Direction | None = None
+    status: ActivityStatus | None = None
+    owner: RecordRef | None = None
+    #: Days received (or, for email never received, created), both ends included.
+    received: DateRange = field(default_factory=DateRange)
+    #: Only activities tracked at or after this instant (the "Tracked today" view).
+    created_since: datetime | None = None
+    sort: Sort = ACTIVITY_DEFAULT_SORT
     limit: int = 50
     offset: int = 0
 

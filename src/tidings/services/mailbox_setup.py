@@ -6,7 +6,7 @@ Approve Email, credentials and Test & Enable live in ``mailboxes.py``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,6 +14,15 @@ from tidings.domain.access_levels import Scope
 from tidings.domain.credentials import CredentialKey, CredentialScope, Direction
 from tidings.domain.errors import ConflictError, NotFoundError, ValidationError
 from tidings.domain.folders import FolderTrackingRule
+from tidings.domain.grid import (
+    EXPORT_CHUNK,
+    GridPage,
+    MailboxFilter,
+    MailboxListing,
+    PageRequest,
+    Sort,
+    last_page,
+)
 from tidings.domain.mailbox import Alert, AlertLevel, Mailbox, TestStatus
 from tidings.domain.mailbox_views import MailboxView, in_view
 from tidings.domain.people import Caller, Privilege
@@ -38,13 +47,8 @@ class MailboxDetail:
     credential_usernames: dict[Direction, str]
 
 
-@dataclass(frozen=True)
-class MailboxRow:
-    """One line of the Mailboxes list: the mailbox with its owner's and profile's names."""
-
-    mailbox: Mailbox
-    owner_name: str | None
-    profile_name: str | None
+#: One line of the Mailboxes list: the mailbox with its owner's and profile's names.
+MailboxRow = MailboxListing
 
 
 class MailboxSetupService:
@@ -83,10 +87,11 @@ class MailboxSetupService:
         ]
 
     def rows_of_profile(self, caller: Caller, profile_id: int) -> list[MailboxRow]:
-        """The mailboxes using one server profile, for its page's subgrid, by address."""
-        caller.require(Privilege.READ_MAILBOXES)
+        """The mailboxes using one server profile that the caller may read, for its page's
+        subgrid, by address."""
+        scope = caller.scope(Privilege.READ_MAILBOXES)
         with self._uow() as uow:
-            mailboxes = [m for m in uow.mailboxes.all() if m.profile_id == profile_id]
+            mailboxes = [m for m in uow.mailboxes.all(scope=scope) if m.profile_id == profile_id]
             owners = uow.directory.summaries({m.owner for m in mailboxes})
             profile = uow.server_profiles.get(profile_id)
         name = profile.name if profile else None
@@ -94,6 +99,49 @@ class MailboxSetupService:
             MailboxRow(m, owners[m.owner].name if m.owner in owners else None, name)
             for m in mailboxes
         ]
+
+    def grid(
+        self, caller: Caller, query: MailboxFilter, sort: Sort, page: PageRequest
+    ) -> GridPage[MailboxListing]:
+        """One page of the Mailboxes grid the caller may read and the view's total, sorted
+        and counted by the database; a page past the end shows the last one."""
+        scope = caller.scope(Privilege.READ_MAILBOXES)
+        with self._uow() as uow:
+            total = uow.mailbox_grid.count(query, scope=scope)
+            page = last_page(page, total)
+            return GridPage(uow.mailbox_grid.page(query, sort, page, scope=scope), total, page)
+
+    def ids_in_view(self, caller: Caller, query: MailboxFilter, sort: Sort) -> list[int]:
+        """Every mailbox of a view the caller may read: what "select all in this view" acts
+        on."""
+        scope = caller.scope(Privilege.READ_MAILBOXES)
+        with self._uow() as uow:
+            return uow.mailbox_grid.ids(query, sort, scope=scope)
+
+    def listings(self, caller: Caller, mailbox_ids: Sequence[int]) -> list[MailboxListing]:
+        """A few mailboxes by id (a confirmation page's list), by address; those out of the
+        caller's reach are left out."""
+        scope = caller.scope(Privilege.READ_MAILBOXES)
+        with self._uow() as uow:
+            return uow.mailbox_grid.listings(mailbox_ids, scope=scope)
+
+    def export(self, caller: Caller, query: MailboxFilter, sort: Sort) -> Iterator[MailboxListing]:
+        """Every row of a view in the grid's order, read a chunk at a time (each in its own
+        short transaction, so a slow download holds no connection)."""
+        return self._chunks(query, sort, caller.scope(Privilege.READ_MAILBOXES))
+
+    def _chunks(
+        self, query: MailboxFilter, sort: Sort, scope: Scope | None
+    ) -> Iterator[MailboxListing]:
+        number = 1
+        while True:
+            with self._uow() as uow:
+                request = PageRequest(number, EXPORT_CHUNK)
+                rows = uow.mailbox_grid.page(query, sort, request, scope=scope)
+            yield from rows
+            if len(rows) < EXPORT_CHUNK:
+                return
+            number += 1
 
     def get(self, caller: Caller, mailbox_id: int) -> MailboxDetail:
         scope = caller.scope(Privilege.READ_MAILBOXES)

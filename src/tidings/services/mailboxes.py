@@ -100,10 +100,10 @@ class MailboxAdminService:
 
         All are approved in one transaction, or none if one of them is missing.
         """
-        caller.require(Privilege.APPROVE_EMAIL)
+        scope = caller.scope(Privilege.APPROVE_EMAIL)
         with self._uow() as uow:
             approved = []
-            for mailbox in (_require(uow, i) for i in mailbox_ids):
+            for mailbox in (_require(uow, i, scope) for i in mailbox_ids):
                 if not mailbox.is_approved:
                     mailbox.approve_email()
                     uow.mailboxes.save(mailbox)
@@ -114,10 +114,10 @@ class MailboxAdminService:
     def disable(self, caller: Caller, mailbox_ids: Sequence[int]) -> list[Mailbox]:
         """Stop server-side synchronization of mailboxes until Test & Enable passes again,
         each with an alert naming who disabled it; all in one transaction."""
-        caller.require(Privilege.WRITE_MAILBOXES)
+        scope = caller.scope(Privilege.WRITE_MAILBOXES)
         now = self._clock.now()
         with self._uow() as uow:
-            mailboxes = [_require(uow, i) for i in mailbox_ids]
+            mailboxes = [_require(uow, i, scope) for i in mailbox_ids]
             for mailbox in mailboxes:
                 if mailbox.enabled and mailbox.id is not None:
                     mailbox.disable()
@@ -165,10 +165,10 @@ class MailboxAdminService:
                 listed = ", ".join(selection.unknown)
                 raise NotFoundError(f"no mailbox with the address {listed}")
             return [m.id for m in selection.mailboxes if m.id is not None]
-        caller.require(Privilege.READ_MAILBOXES)
+        scope = caller.scope(Privilege.READ_MAILBOXES)
         wanted = list(dict.fromkeys(ids))
         with self._uow() as uow:
-            known = {m.id for m in uow.mailboxes.all()}
+            known = {m.id for m in uow.mailboxes.all(scope=scope)}
         missing = [str(i) for i in wanted if i not in known]
         if missing:
             raise NotFoundError(f"no mailbox with id {', '.join(missing)}")

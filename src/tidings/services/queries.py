@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -11,6 +11,7 @@ from tidings.domain.access_levels import Scope
 from tidings.domain.activity import Attachment, EmailActivity
 from tidings.domain.attachments import download_refusal
 from tidings.domain.errors import NotAuthorizedError, NotFoundError
+from tidings.domain.grid import EXPORT_CHUNK
 from tidings.domain.holding import Holder
 from tidings.domain.mailbox import Mailbox
 from tidings.domain.mailbox_views import MailboxView, in_view
@@ -103,6 +104,31 @@ class QueryService:
             refs = {p.party for a in items for p in a.parties if p.party}
             refs |= {a.regarding for a in items if a.regarding}
             return ActivityPage(items, total, uow.directory.summaries(refs))
+
+    def export_activities(
+        self, query: ActivityFilter, caller: Caller | None = None
+    ) -> Iterator[EmailActivity]:
+        """Every activity ``query`` finds that the caller may read, in its order, a chunk
+        per short transaction."""
+        return self._export(query, _scope(caller, Privilege.READ_ACTIVITIES))
+
+    def _export(self, query: ActivityFilter, scope: Scope | None) -> Iterator[EmailActivity]:
+        offset = 0
+        while True:
+            with self._uow() as uow:
+                page = replace(query, limit=EXPORT_CHUNK, offset=offset)
+                chunk = uow.activities.search(page, scope=scope)
+            yield from chunk
+            if len(chunk) < EXPORT_CHUNK:
+                return
+            offset += EXPORT_CHUNK
+
+    def mailbox_addresses(self, caller: Caller | None = None) -> dict[int, str]:
+        """The address by id of every mailbox the caller may read, for lists that name an
+        activity's mailbox."""
+        scope = _reach(caller, Privilege.READ_MAILBOXES)
+        with self._uow() as uow:
+            return {m.id: m.address for m in uow.mailboxes.all(scope=scope) if m.id is not None}
 
     def activity(self, activity_id: int, caller: Caller | None = None) -> ActivityDetail:
         """One activity the caller may read; ``NotFoundError`` for any other."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Select, bindparam, delete, func, insert, or_, select, update
@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from tidings.adapters.storage import tables as t
 from tidings.adapters.storage.access_conditions import activity_condition
 from tidings.adapters.storage.chunking import chunks
+from tidings.adapters.storage.grid_query import sorted_by
 from tidings.adapters.storage.mapping import ref_columns, ref_from
 from tidings.domain.access_levels import Scope
 from tidings.domain.activity import (
@@ -30,6 +31,24 @@ from tidings.domain.stored import ActivityFilter
 from tidings.domain.tracking import Correlation
 
 _A = t.email_activities.c
+_P = t.activity_parties.c
+#: When the email arrived, or for email written here (never received), when it was made.
+_RECEIVED = func.coalesce(_A.received_at, _A.created_at)
+#: What each sortable column of the activity grid sorts by.
+_SORT: dict[str, Any] = {
+    "subject": func.lower(_A.subject),
+    "sender": (
+        select(func.min(_P.address))
+        .where(_P.activity_id == _A.id, _P.role == ParticipationRole.FROM.value)
+        .scalar_subquery()
+    ),
+    "direction": _A.direction,
+    "status": _A.status,
+    "mailbox": (
+        select(t.mailboxes.c.address).where(t.mailboxes.c.id == _A.mailbox_id).scalar_subquery()
+    ),
+    "received": _RECEIVED,
+}
 
 
 # Statements of the ingest hot path, built once: building a statement costs more than
@@ -199,8 +218,12 @@ class SqlActivityRepository:
 
     def search(self, query: ActivityFilter, *, scope: Scope | None = None) -> list[EmailActivity]:
         statement = (
-            _filtered(within(select(t.email_activities), scope), query)
-            .order_by(_A.received_at.desc(), _A.id.desc())
+            sorted_by(
+                _filtered(within(select(t.email_activities), scope), query),
+                _SORT,
+                query.sort,
+                _A.id,
+            )
             .limit(query.limit)
             .offset(query.offset)
         )
@@ -386,6 +409,7 @@ def _filtered(statement: Select[Any], query: ActivityFilter) -> Select[Any]:
     if query.party_address is not None:
         address = query.party_address.strip().lower()
         statement = statement.where(_A.id.in_(select(p.activity_id).where(p.address == address)))
+    statement = _narrowed(statement, query)
     if query.text and query.text.strip():
         pattern = f"%{_escape_like(query.text.strip().lower())}%"
         in_parties = select(p.activity_id).where(
@@ -397,6 +421,27 @@ def _filtered(statement: Select[Any], query: ActivityFilter) -> Select[Any]:
         statement = statement.where(
             or_(func.lower(_A.subject).like(pattern, escape="\\"), _A.id.in_(in_parties))
         )
+    return statement
+
+
+def _narrowed(statement: Select[Any], query: ActivityFilter) -> Select[Any]:
+    """The grid's own filters: direction, status, owner and the days received."""
+    if query.direction is not None:
+        statement = statement.where(_A.direction == query.direction.value)
+    if query.status is not None:
+        statement = statement.where(_A.status == query.status.value)
+    if query.owner is not None:
+        statement = statement.where(
+            _A.owner_kind == query.owner.kind.value, _A.owner_id == query.owner.id
+        )
+    if query.received.start is not None:
+        start = datetime.combine(query.received.start, time.min, UTC)
+        statement = statement.where(start <= _RECEIVED)
+    if query.received.end is not None:
+        end = datetime.combine(query.received.end + timedelta(days=1), time.min, UTC)
+        statement = statement.where(end > _RECEIVED)
+    if query.created_since is not None:
+        statement = statement.where(_A.created_at >= query.created_since)
     return statement
 
 

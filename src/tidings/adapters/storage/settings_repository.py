@@ -212,6 +212,11 @@ class SqlMailboxRepository:
                 )
             )
 
+    def delete(self, mailbox_id: int) -> None:
+        """Remove a mailbox; its alerts, rules, cursors and kept email go with it, and its
+        activities stay, no longer naming it."""
+        self._conn.execute(delete(t.mailboxes).where(t.mailboxes.c.id == mailbox_id))
+
     def _one(self, condition: object) -> Mailbox | None:
         row = self._conn.execute(select(t.mailboxes).where(condition)).mappings().first()  # type: ignore[arg-type]
         return None if row is None else self._mailbox(row)

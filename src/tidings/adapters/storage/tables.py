@@ -742,3 +742,16 @@ relayed_pushes = Table(
     Column("payload", Text, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False, index=True),
 )
+
+#: Personal views: a grid's filters, sort and page size saved under a name by one user.
+saved_views = Table(
+    "saved_views",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("grid", String(KIND), nullable=False),
+    Column("name", String(NAME), nullable=False),
+    Column("query", Text, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("user_id", "grid", "name"),
+)

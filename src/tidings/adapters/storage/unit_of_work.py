@@ -21,9 +21,11 @@ from tidings.adapters.storage.mail_repository import (
     SqlParkedRepository,
     SqlRawMessageRepository,
 )
+from tidings.adapters.storage.mailbox_grid import SqlMailboxGrid
 from tidings.adapters.storage.outbox_repository import SqlOutboxRepository
 from tidings.adapters.storage.presence_repository import SqlFolderPresenceRepository
 from tidings.adapters.storage.record_repository import SqlRecordRepository
+from tidings.adapters.storage.saved_view_repository import SqlSavedViewRepository
 from tidings.adapters.storage.settings_repository import (
     SqlMailboxRepository,
     SqlServerProfileRepository,
@@ -45,6 +47,8 @@ class SqlAlchemyUnitOfWork:
     settings: SqlSettingsRepository
     server_profiles: SqlServerProfileRepository
     mailboxes: SqlMailboxRepository
+    mailbox_grid: SqlMailboxGrid
+    saved_views: SqlSavedViewRepository
     directory: SqlDirectoryRepository
     credentials: SqlCredentialRepository
     cursors: SqlCursorRepository
@@ -77,6 +81,8 @@ class SqlAlchemyUnitOfWork:
         self.settings = SqlSettingsRepository(connection)
         self.server_profiles = SqlServerProfileRepository(connection)
         self.mailboxes = SqlMailboxRepository(connection)
+        self.mailbox_grid = SqlMailboxGrid(connection)
+        self.saved_views = SqlSavedViewRepository(connection)
         self.directory = SqlDirectoryRepository(connection)
         self.credentials = SqlCredentialRepository(connection)
         self.cursors = SqlCursorRepository(connection)

@@ -17,17 +17,20 @@ from tidings.entrypoints.web.session import COOKIE, SignInRequired, Visitor, tid
 from tidings.entrypoints.web.views import (
     access,
     activities,
+    activity_grid,
     addin,
     auth,
     dashboard,
     emails,
     folders,
     help_pages,
+    mailbox_grid,
     mailboxes,
     options,
     parked,
     people,
     profiles,
+    saved_views,
     settings,
     tokens,
 )
@@ -50,8 +53,9 @@ DOCS_POLICY = (
 ROUTERS = tuple(
     views.router
     for views in (
-        auth, dashboard, activities, emails, mailboxes, folders, profiles, settings, people,
-        access, options, parked, tokens, addin, help_pages,
+        auth, dashboard, activity_grid, activities, emails, mailbox_grid, mailboxes, folders,
+        saved_views, profiles, settings, people, access, options, parked, tokens, addin,
+        help_pages,
     )
 )  # fmt: skip
 

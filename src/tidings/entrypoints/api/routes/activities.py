@@ -1,9 +1,12 @@
 """Email activities: list with filters, and one with parties, attachments and its trace."""
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 
+from tidings.domain.activity import ActivityStatus, Direction
+from tidings.domain.grid import ACTIVITY_COLUMNS, ACTIVITY_DEFAULT_SORT, DateRange, parse_sort
 from tidings.domain.people import Privilege
 from tidings.domain.records import RecordRef
 from tidings.domain.stored import ActivityFilter
@@ -43,10 +46,26 @@ def list_activities(
     conversation_id: Annotated[
         str | None, Query(pattern=CONVERSATION_ID, description="Only this conversation's")
     ] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, pattern=TEXT, description="Words in subject or party")
+    ] = None,
+    direction: Direction | None = None,
+    status: ActivityStatus | None = None,
+    owner: Annotated[str | None, Query(pattern=TEXT, description="KIND:ID of the owner")] = None,
+    received_from: Annotated[date | None, Query(description="First day received")] = None,
+    received_to: Annotated[date | None, Query(description="Last day received")] = None,
+    sort: Annotated[
+        str, Query(description=f"A column, - first for descending: {', '.join(ACTIVITY_COLUMNS)}")
+    ] = ACTIVITY_DEFAULT_SORT.token,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> ActivityPage:
-    """Tracked email, newest first."""
+    """Tracked email, newest first unless ``sort`` says otherwise; ``total`` counts every
+    page."""
+    chosen, problem = parse_sort(sort, ACTIVITY_COLUMNS, ACTIVITY_DEFAULT_SORT)
+    if problem:
+        columns = ", ".join(ACTIVITY_COLUMNS)
+        raise HTTPException(422, f"sort: unknown column; choose one of {columns}")
     mailbox_id = tidings.queries.mailbox_by_address(mailbox, caller).id if mailbox else None
     party_ref = _ref(party, "party") if party and "@" not in party else None
     query = ActivityFilter(
@@ -55,6 +74,12 @@ def list_activities(
         party_address=party if party and "@" in party else None,
         regarding=_ref(regarding, "regarding"),
         conversation_id=conversation_id,
+        text=q,
+        direction=direction,
+        status=status,
+        owner=_ref(owner, "owner"),
+        received=DateRange(received_from, received_to),
+        sort=chosen,
         limit=limit,
         offset=offset,
     )

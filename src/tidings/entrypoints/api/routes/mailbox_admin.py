@@ -7,13 +7,24 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from tidings.bootstrap import Tidings
 from tidings.domain.credentials import Direction
 from tidings.domain.error_text import brief
+from tidings.domain.grid import (
+    DEFAULT_PAGE_SIZE,
+    MAILBOX_COLUMNS,
+    MAILBOX_DEFAULT_SORT,
+    MAX_PAGE,
+    PAGE_SIZES,
+    MailboxFilter,
+    PageRequest,
+    parse_sort,
+)
+from tidings.domain.mailbox import ApprovalStatus, TestStatus
 from tidings.domain.mailbox_views import MailboxView
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.records import RecordRef
@@ -28,6 +39,7 @@ from tidings.entrypoints.api.mailbox_schemas import (
     MailboxUpdate,
     TestReportPublic,
 )
+from tidings.entrypoints.api.routes.activities import TEXT
 from tidings.services.mailboxes import TestReport
 
 log = logging.getLogger(__name__)
@@ -56,6 +68,57 @@ def mailboxes_in_view(
     """Active, pending approval, Test & Enable failed, disabled, or all; folder rules and
     credentials are shown by ``GET /api/mailboxes/{id}``."""
     return [MailboxAdminPublic.of(row) for row in tidings.mailbox_setup.list_rows(caller, view)]
+
+
+class MailboxGridPublic(BaseModel):
+    items: list[MailboxAdminPublic]
+    total: int = Field(description="Mailboxes in the whole view, over every page")
+    page: int
+    page_size: int
+    sort: str
+
+
+@router.get("/grid", summary="Mailboxes filtered, sorted and paged, with the view's total")
+def mailbox_grid(
+    tidings: TidingsDep,
+    caller: Reader,
+    view: MailboxView = MailboxView.ALL,
+    q: Annotated[str | None, Query(max_length=200, pattern=TEXT)] = None,
+    approval: ApprovalStatus | None = None,
+    incoming_status: TestStatus | None = None,
+    outgoing_status: TestStatus | None = None,
+    owner: Annotated[str | None, Query(pattern=r"^(user|queue):\d{1,10}$")] = None,
+    profile_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    sort: Annotated[
+        str, Query(description=f"A column, - first for descending: {', '.join(MAILBOX_COLUMNS)}")
+    ] = MAILBOX_DEFAULT_SORT.token,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=max(PAGE_SIZES))] = DEFAULT_PAGE_SIZE,
+) -> MailboxGridPublic:
+    """The console's Mailboxes grid: the same filters and sort, counted and paged by the
+    database. An unknown sort column is refused (422)."""
+    chosen, problem = parse_sort(sort, MAILBOX_COLUMNS, MAILBOX_DEFAULT_SORT)
+    if problem:
+        raise HTTPException(
+            422, f"sort: unknown column; choose one of {', '.join(MAILBOX_COLUMNS)}"
+        )
+    query = MailboxFilter(
+        view=view,
+        approval=approval,
+        incoming_status=incoming_status,
+        outgoing_status=outgoing_status,
+        owner=RecordRef.parse(owner) if owner else None,
+        profile_id=profile_id,
+        text=q,
+    )
+    found = tidings.mailbox_setup.grid(caller, query, chosen, PageRequest(page, page_size))
+    return MailboxGridPublic(
+        items=[MailboxAdminPublic.of(row) for row in found.rows],
+        total=found.total,
+        page=found.page.number,
+        page_size=found.page.size,
+        sort=chosen.token,
+    )
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create a mailbox")

@@ -12,17 +12,15 @@ from tidings.domain.activity import ParticipationRole
 from tidings.domain.attachments import download_refusal
 from tidings.domain.people import Privilege
 from tidings.domain.records import RecordKind, RecordRef
-from tidings.domain.stored import ActivityFilter
 from tidings.entrypoints.api.deps import TidingsDep
 from tidings.entrypoints.web.downloads import download
-from tidings.entrypoints.web.params import FormId, OptionalFormId, PageNumber, PathId, QueryId
+from tidings.entrypoints.web.params import FormId, OptionalFormId, PathId
 from tidings.entrypoints.web.render import page
 from tidings.entrypoints.web.session import FormVisitor, VisitorDep
 from tidings.entrypoints.web.views.emails import email_actions
 
 router = APIRouter(include_in_schema=False)
 
-PAGE_SIZE = 25
 _REGARDING_KINDS = ("account", "contact", "lead", "opportunity", "case")
 
 #: The email body's own policy: no script, no plugin, no form; images only inline unless the
@@ -32,46 +30,6 @@ _BODY_POLICY = (
     "frame-ancestors 'self'; base-uri 'none'; form-action 'none'; "
     "sandbox allow-popups allow-popups-to-escape-sandbox"
 )
-
-
-@router.get("/activities")
-def activity_list(
-    request: Request,
-    tidings: TidingsDep,
-    visitor: VisitorDep,
-    q: str = "",
-    mailbox: QueryId = None,
-    page_number: PageNumber = 1,
-) -> HTMLResponse:
-    visitor.require(Privilege.READ_ACTIVITIES)
-    page_number = max(page_number, 1)
-    found = tidings.queries.activities(
-        ActivityFilter(
-            mailbox_id=mailbox,
-            text=q or None,
-            limit=PAGE_SIZE,
-            offset=(page_number - 1) * PAGE_SIZE,
-        ),
-        caller=visitor.caller,
-    )
-    mailboxes = (
-        tidings.queries.mailboxes(caller=visitor.caller)
-        if visitor.can(Privilege.READ_MAILBOXES)
-        else []
-    )
-    pages = max((found.total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
-    return page(
-        request,
-        "activities.html",
-        visitor,
-        found=found,
-        q=q,
-        mailbox=mailbox,
-        mailboxes=mailboxes,
-        page_number=page_number,
-        pages=pages,
-        sender=ParticipationRole.FROM,
-    )
 
 
 @router.get("/activities/{activity_id}")

@@ -1,5 +1,5 @@
-"""Mailboxes: D365's views, several selected at once for Approve Email or Test & Enable,
-and one mailbox with its results, alerts and sync state."""
+"""Mailboxes: creating one, Approve Email or Test & Enable for ticked ones, and one mailbox
+with its results, alerts and sync state (the grid itself is in mailbox_grid.py)."""
 
 from __future__ import annotations
 
@@ -22,57 +22,10 @@ from tidings.entrypoints.web.forms import Field, FieldErrors, changes_from, choi
 from tidings.entrypoints.web.params import MAX_ID, FormIds, OptionalFormId, PathId
 from tidings.entrypoints.web.render import page
 from tidings.entrypoints.web.session import FormVisitor, Visitor, VisitorDep
+from tidings.entrypoints.web.views.mailbox_grid import grid_page
 from tidings.services.server_profiles import ProfileView
 
 router = APIRouter(include_in_schema=False)
-
-
-@router.get("/mailboxes")
-def mailbox_list(
-    request: Request,
-    tidings: TidingsDep,
-    visitor: VisitorDep,
-    view: MailboxView = MailboxView.ACTIVE,
-) -> HTMLResponse:
-    return _list_page(request, tidings, visitor, view)
-
-
-def _list_page(
-    request: Request,
-    tidings: TidingsDep,
-    visitor: Visitor,
-    view: MailboxView,
-    *,
-    status: int = 200,
-    error: str | None = None,
-) -> HTMLResponse:
-    mailboxes = tidings.mailbox_setup.list_mailboxes(visitor.caller, view)
-    owners: list[tuple[str, str]] = []
-    profiles = []
-    if visitor.can(Privilege.WRITE_MAILBOXES) and visitor.can(Privilege.READ_USERS):
-        owners = [
-            (f"user:{u.id}", f"{u.full_name} <{u.email}>")
-            for u in tidings.people.list_users(visitor.caller)
-        ]
-        owners += [
-            (f"queue:{q.id}", f"{q.name} (queue) <{q.email}>")
-            for q in tidings.people.list_queues(visitor.caller)
-        ]
-    if visitor.can(Privilege.READ_SERVER_PROFILES):
-        profiles = tidings.server_profiles.list_profiles(visitor.caller)
-    return page(
-        request,
-        "mailboxes.html",
-        visitor,
-        status_code=status,
-        view=view,
-        views=list(MailboxView),
-        mailboxes=mailboxes,
-        state=tidings.queries.sync_state(visitor.caller),
-        owners=owners,
-        profiles=profiles,
-        error=error,
-    )
 
 
 def _selected(ids: list[int] | None) -> list[int]:
@@ -160,7 +113,8 @@ def create_mailbox(
             visitor.caller, address=address, owner=_owner(owner), profile_id=profile_id
         )
     except UserError as error:
-        return _list_page(request, tidings, visitor, MailboxView.ALL, status=400, error=str(error))
+        params = {"view": MailboxView.ALL.value}
+        return grid_page(request, tidings, visitor, params, status=400, error=str(error))
     return RedirectResponse(f"/mailboxes/{detail.mailbox.id}?done=created", status_code=303)
 
 
