@@ -317,13 +317,16 @@ class Tidings:
         if self.engine.dialect.name != "postgresql":
             return None
         from tidings.adapters.task_queue.procrastinate_queue import (
+            Chore,
             ProcrastinateQueue,
             QueueTiming,
         )
 
         timing = QueueTiming(self.settings.takeover_seconds)
         name = worker_name()
-        queue = ProcrastinateQueue(self.settings.database_url, timing, name=name)
+        # Done by one worker for all: each worker's webhook loop leaves it out.
+        chores = [Chore("forget_old_webhook_events", "0 * * * *", self.webhooks.prune)]
+        queue = ProcrastinateQueue(self.settings.database_url, timing, name=name, chores=chores)
         sync = self.sync
 
         def wanted() -> set[int]:
