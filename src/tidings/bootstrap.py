@@ -330,6 +330,9 @@ def bootstrap(
     def uow() -> UnitOfWork:
         return SqlAlchemyUnitOfWork(engine)
 
+    def reads() -> UnitOfWork:
+        return SqlAlchemyUnitOfWork(engine, read_only=True)
+
     parser = _parser(settings.parse_workers)
     # Graph subscriptions and Gmail watches are renewed by Tidings' clock.
     apis = LazyMailApis(functools.partial(mail_apis, clock.now))
@@ -367,6 +370,7 @@ def bootstrap(
             listener=listener,
             pop3_opener=Pop3Mailbox.open,
             delta_openers=apis.openers(),
+            reads=reads,
         ),
         outgoing=OutgoingService(
             uow,
