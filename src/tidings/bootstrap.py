@@ -351,13 +351,16 @@ class Tidings:
         if self.engine.dialect.name != "postgresql":
             return None
         from tidings.adapters.task_queue.procrastinate_queue import (
+            Chore,
             ProcrastinateQueue,
             QueueTiming,
         )
 
         timing = QueueTiming(self.settings.takeover_seconds)
         name = worker_name()
-        queue = ProcrastinateQueue(self.settings.database_url, timing, name=name)
+        # Done by one worker for all: each worker's webhook loop leaves it out.
+        chores = [Chore("forget_old_webhook_events", "0 * * * *", self.webhooks.prune)]
+        queue = ProcrastinateQueue(self.settings.database_url, timing, name=name, chores=chores)
         sync = self.sync
 
         def wanted() -> set[int]:
@@ -386,6 +389,9 @@ def bootstrap(
 
     def uow() -> UnitOfWork:
         return SqlAlchemyUnitOfWork(engine)
+
+    def reads() -> UnitOfWork:
+        return SqlAlchemyUnitOfWork(engine, read_only=True)
 
     parser = _parser(settings.parse_workers)
     # Graph subscriptions and Gmail watches are renewed by Tidings' clock.
@@ -423,6 +429,7 @@ def bootstrap(
             listener=listener,
             pop3_opener=Pop3Mailbox.open,
             delta_openers=apis.openers(),
+            reads=reads,
         ),
         outgoing=OutgoingService(
             uow,

@@ -57,12 +57,20 @@ def imap_states(states: Sequence[FlagState], keyword: str) -> list[CategoryState
 class CategoryTracking:
     """Acts on category changes read by sync, and says what category to write."""
 
-    def __init__(self, uow_factory: Callable[[], UnitOfWork], clock: Clock) -> None:
+    def __init__(
+        self,
+        uow_factory: Callable[[], UnitOfWork],
+        clock: Clock,
+        *,
+        reads: Callable[[], UnitOfWork] | None = None,
+    ) -> None:
         self._uow = uow_factory
+        #: Units of work that only read (each flag round reads the settings and what to write).
+        self._reads = reads or uow_factory
         self._clock = clock
 
     def settings(self) -> EmailConfiguration:
-        with self._uow() as uow:
+        with self._reads() as uow:
             return uow.settings.get()
 
     def apply(
@@ -119,7 +127,7 @@ class CategoryTracking:
         self, mailbox_id: int, folder: str, uidvalidity: int, limit: int = 500
     ) -> list[tuple[int, str]]:
         """(raw id, uid) of tracked email of the folder that still lacks the category."""
-        with self._uow() as uow:
+        with self._reads() as uow:
             if not uow.settings.get().use_tracked_category:
                 return []
             return uow.category_marks.to_write(mailbox_id, folder, uidvalidity, limit)

@@ -48,8 +48,16 @@ from tidings.services.untracked_folders import tracked_folders
 class Departures:
     """Acts on copies leaving or reaching synced folders."""
 
-    def __init__(self, uow_factory: Callable[[], UnitOfWork], clock: Clock) -> None:
+    def __init__(
+        self,
+        uow_factory: Callable[[], UnitOfWork],
+        clock: Clock,
+        *,
+        reads: Callable[[], UnitOfWork] | None = None,
+    ) -> None:
         self._uow = uow_factory
+        #: Units of work that only read: most arrivals are no move, which a read tells.
+        self._reads = reads or uow_factory
         self._clock = clock
 
     def departed(
@@ -94,7 +102,10 @@ class Departures:
         if not raw_message_ids:
             return []
         now = self._clock.now()
-        with self._uow() as uow:
+        with self._reads() as uow:
+            if not uow.presence.with_copies_elsewhere(raw_message_ids):
+                return []
+        with self._uow() as uow:  # read again where it is settled
             elsewhere = uow.presence.with_copies_elsewhere(raw_message_ids)
             if not elsewhere:
                 return []
@@ -104,7 +115,7 @@ class Departures:
 
     def present_uids(self, mailbox_id: int, folder: str, uidvalidity: int, limit: int) -> list[str]:
         """The newest ``limit`` ids kept of a folder that have not left it."""
-        with self._uow() as uow:
+        with self._reads() as uow:
             return uow.presence.present_uids(mailbox_id, folder, uidvalidity, limit)
 
     def _settle_all(

@@ -198,15 +198,17 @@ class WebhookService:
             log.info("forgot %d webhook events older than %s", count, self.retention)
         return count
 
-    async def run(self, stop: asyncio.Event, interval: float = 2.0) -> None:
+    async def run(self, stop: asyncio.Event, interval: float = 2.0, *, prune: bool = True) -> None:
         """Dispatch and deliver until ``stop``, looking again every ``interval`` seconds,
-        and forget what is past the retention period once an hour."""
+        and forget what is past the retention period once an hour (unless ``prune`` is
+        False: where workers share the work, one of them does it for all)."""
         while not stop.is_set():
             try:
                 await asyncio.to_thread(self.dispatch)
                 await self.deliver_due()
                 pruned = self._pruned_at
-                if pruned is None or self._clock.now() - pruned >= timedelta(hours=1):
+                hour_passed = pruned is None or self._clock.now() - pruned >= timedelta(hours=1)
+                if prune and hour_passed:
                     await asyncio.to_thread(self.prune)
             except Exception:
                 # The loop outlives any one failure: events stay in the outbox and

@@ -11,7 +11,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, StatementError
 
@@ -52,7 +52,8 @@ def make_engine(url: str) -> Engine:
     # work is one real transaction (SQLAlchemy's documented recipe for SQLite). IMMEDIATE
     # takes the write lock at the start: a deferred transaction that reads, then writes after
     # another connection committed, fails at once with SQLITE_BUSY instead of waiting.
-    event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+    # A unit of work that only reads begins deferred: it takes no lock at all.
+    event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
@@ -84,6 +85,11 @@ def _ping_when_idle(engine: Engine) -> None:
 
     event.listen(engine.pool, "checkin", checked_in)
     event.listen(engine.pool, "checkout", checked_out)
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    read_only = connection.get_execution_options().get("tidings_read_only", False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _storage_error(context: ExceptionContext) -> BaseException | None:

@@ -36,6 +36,9 @@ from tidings.adapters.storage.track_when_sent_repository import SqlTrackWhenSent
 from tidings.adapters.storage.webhook_repository import SqlEventOutbox, SqlWebhookRepository
 from tidings.domain.errors import StorageError
 
+#: The execution option that marks a connection's transactions as reading alone.
+READ_ONLY = "tidings_read_only"
+
 
 class SqlAlchemyUnitOfWork:
     """``with uow: ...; uow.commit()`` — leaving the block without commit rolls back."""
@@ -63,13 +66,19 @@ class SqlAlchemyUnitOfWork:
     category_marks: SqlCategoryMarkRepository
     presence: SqlFolderPresenceRepository
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
+        """``read_only``: for reading alone, never committed. On SQLite it begins deferred
+        rather than taking the write lock, so a read never waits behind another unit's
+        writes (WAL: readers see the last commit); a unit that may write must not be one."""
         self._engine = engine
+        self._read_only = read_only
         self._connection: Connection | None = None
 
     def __enter__(self) -> Self:
         try:
             connection = self._engine.connect()
+            if self._read_only:
+                connection.execution_options(**{READ_ONLY: True})
             connection.begin()
         except SQLAlchemyError as error:
             raise StorageError(f"cannot open the database: {error}") from error
@@ -120,6 +129,8 @@ class SqlAlchemyUnitOfWork:
         return self._connection.begin_nested()
 
     def commit(self) -> None:
+        if self._read_only:
+            raise StorageError("a read-only unit of work cannot commit")
         # The next transaction begins with the next statement, if any (SQLAlchemy's
         # autobegin): most units of work end at their commit, and beginning one at once
         # would cost each a BEGIN, on SQLite the write lock, only to roll it back.

@@ -3,6 +3,8 @@
 - ``hold_mailbox``: one job per mailbox, with the lock and the queueing lock
   ``mailbox:<id>``: one worker at a time runs it, and at most one more waits for it.
 - ``dispatch_mailboxes`` (periodic): a hold job for every mailbox that has none.
+- chores (periodic): housekeeping that one worker does for all, such as forgetting old
+  webhook deliveries;
 - ``take_over_stalled`` (periodic): the jobs of workers whose heartbeat is older than half
   the takeover bound go back to the queue (procrastinate's stalled jobs); a stalled hold
   job is replaced by a new one, so that a worker that was only paused cannot end the job
@@ -17,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -79,10 +81,28 @@ def _lock(mailbox_id: int) -> str:
     return f"mailbox:{mailbox_id}"
 
 
-class ProcrastinateQueue:
-    """Hold jobs for mailboxes, run by every ``tidings worker`` sharing one database."""
+@dataclass(frozen=True)
+class Chore:
+    """Housekeeping done by one worker of all at each time of ``cron`` (a 5-field cron
+    expression, or 6 fields with seconds); ``run`` is blocking and runs in a thread."""
 
-    def __init__(self, database_url: str, timing: QueueTiming, *, name: str = "worker") -> None:
+    name: str
+    cron: str
+    run: Callable[[], object]
+
+
+class ProcrastinateQueue:
+    """Hold jobs for mailboxes, run by every ``tidings worker`` sharing one database, and
+    the periodic chores that one worker of them does for all."""
+
+    def __init__(
+        self,
+        database_url: str,
+        timing: QueueTiming,
+        *,
+        name: str = "worker",
+        chores: Sequence[Chore] = (),
+    ) -> None:
         self._timing = timing
         self._name = name
         self.app = App(
@@ -105,6 +125,15 @@ class ProcrastinateQueue:
             self._run_take_over
         )
         self.app.periodic(cron=period)(take_over)
+        for chore in chores:
+            self._add_chore(chore)
+
+    def _add_chore(self, chore: Chore) -> None:
+        async def run(timestamp: int) -> None:
+            await asyncio.to_thread(chore.run)
+
+        task = self.app.task(name=chore.name, queueing_lock=chore.name)(run)
+        self.app.periodic(cron=chore.cron)(task)
 
     async def _run_hold(self, mailbox_id: int) -> None:
         assert self._jobs is not None  # noqa: S101 - jobs run only inside ``work``

@@ -146,7 +146,8 @@ async def _work(tidings: Tidings, stop: asyncio.Event) -> None:
         tidings.sync.run(stop, None if holding is None else holding.held),
         *sharing,
         tidings.outgoing.run(stop),
-        tidings.webhooks.run(stop),
+        # Old deliveries are forgotten by the queue's hourly chore where workers share it.
+        tidings.webhooks.run(stop, prune=holding is None),
         tidings.mail_push.listen(stop),
     )
 

@@ -37,8 +37,15 @@ CHECK_EVERY = timedelta(seconds=60)
 class SyncStatusBoard:
     """Each folder task's current state, and what of it is already stored."""
 
-    def __init__(self, uow_factory: Callable[[], UnitOfWork], clock: Clock) -> None:
+    def __init__(
+        self,
+        uow_factory: Callable[[], UnitOfWork],
+        clock: Clock,
+        *,
+        reads: Callable[[], UnitOfWork] | None = None,
+    ) -> None:
         self._uow = uow_factory
+        self._reads = reads or uow_factory
         self._clock = clock
         self._states: dict[Key, FolderSyncState] = {}
         self._saved: dict[Key, FolderSyncState] = {}
@@ -108,7 +115,7 @@ class SyncStatusBoard:
 
     def stored_cursor(self, key: Key) -> FolderCursor | None:
         if key not in self._cursors:
-            with self._uow() as uow:
+            with self._reads() as uow:
                 self._cursors[key] = uow.cursors.get(*key)
         return self._cursors[key]
 

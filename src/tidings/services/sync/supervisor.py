@@ -65,7 +65,11 @@ class SyncService:
         delta_openers: Mapping[ServerProfileKind, DeltaOpener] | None = None,
         chunk: int = CHUNK,
         turn_seconds: float = 5.0,
+        reads: Callable[[], UnitOfWork] | None = None,
     ) -> None:
+        """``reads`` makes units of work that only read (on SQLite they take no lock);
+        by default ``uow_factory``'s."""
+        reads = reads or uow_factory
         self._clock = clock
         self._refresh_seconds = refresh_seconds
         #: Per server profile, the one connection that folders over its limit take in turn.
@@ -74,8 +78,8 @@ class SyncService:
         kinds = {ServerProfileKind.IMAP_SMTP, *delta_openers}
         if pop3_opener is not None:
             kinds.add(ServerProfileKind.POP3_SMTP)
-        self._targets = SyncTargets(uow_factory, secrets, frozenset(kinds))
-        self.status = SyncStatusBoard(uow_factory, clock)
+        self._targets = SyncTargets(reads, secrets, frozenset(kinds))
+        self.status = SyncStatusBoard(uow_factory, clock, reads=reads)
         self._failures = Failures(
             uow_factory,
             clock,
@@ -90,8 +94,8 @@ class SyncService:
         self._delta = DeltaRound(
             uow_factory, ingest, clock, self.status, chunk=chunk, listener=listener
         )
-        categories = CategoryTracking(uow_factory, clock)
-        departures = Departures(uow_factory, clock)
+        categories = CategoryTracking(uow_factory, clock, reads=reads)
+        departures = Departures(uow_factory, clock, reads=reads)
         self._imap = CatchUp(ingest, clock, self.status, departures, chunk=chunk, listener=listener)
         departure_round = DepartureRound(departures, self.status, listener=listener)
         flags = FlagRound(categories, self.status, listener=listener, departures=departure_round)
