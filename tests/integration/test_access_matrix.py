@@ -93,6 +93,7 @@ def _build(tidings: Tidings) -> World:
                 to=f"{name}@northwind.example",
                 subject=f"For {name}",
                 message_id=f"<{name}-{n}@contoso.example>",
+                attachments=[(f"{name}.txt", f"for {name}".encode(), "text/plain")],
             ),
             name,
         )
@@ -176,6 +177,10 @@ def test_reading_an_activity_out_of_reach_is_not_found(world: World, who: str) -
         if expected == 200:
             trace = response.json()["trace"]
             assert trace is not None
+        attachment = client.get(f"/api/activities/{activity_id}/attachments/1")
+        assert attachment.status_code == expected, (who, mailbox, attachment.text)
+        if expected == 200:
+            assert attachment.content == f"for {mailbox}".encode()
         conversation = response.json().get("conversation_id") if expected == 200 else None
         if conversation:
             assert client.get(f"/api/conversations/{conversation}").status_code == 200
@@ -336,6 +341,7 @@ ACCESS = {
     "/api/activities/{activity_id}": _ACTIVITY,
     "/api/activities/{activity_id}/regarding": _ACTIVITY,
     "/api/activities/{activity_id}/untrack": _ACTIVITY,
+    "/api/activities/{activity_id}/attachments/{number}": _ACTIVITY,
     "/api/conversations/{conversation_id}": _ACTIVITY,
     **{f"/api/{kind}": _RECORD for kind in ("accounts", "contacts", "leads", "opportunities")},
     **{f"/api/{kind}/{{record_id}}": _RECORD for kind in ("accounts", "contacts", "leads")},
@@ -360,6 +366,7 @@ ACCESS = {
     "/api/mailboxes/test-and-enable": _MAILBOX,
     "/api/mailboxes/views": _MAILBOX,
     "/api/mailboxes/views/{view}": _MAILBOX,
+    "/api/mailboxes/grid": _MAILBOX,
     "/api/mailboxes/approve": "approve email: an administrator's privilege, Organization-wide",
     "/api/mailboxes/{mailbox_id}/approve": "approve email: Organization-wide",
     "/api/mailboxes/bulk": "bulk set-up of users and mailboxes (write_users)",
@@ -376,6 +383,7 @@ ACCESS = {
     "/api/server-profiles/kinds": _ORG,
     "/api/server-profiles/{profile_id}": _ORG,
     "/api/server-profiles/{profile_id}/credentials": _ORG,
+    "/api/server-profiles/{profile_id}/test": _ORG,
     "/api/users": _ORG,
     "/api/users/me": "one's own user",
     "/api/users/{user_id}": _ORG,

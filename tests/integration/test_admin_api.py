@@ -76,6 +76,7 @@ def _endpoints(ids: dict[str, int]) -> list[tuple[str, str, object, str]]:
             {"username": "svc@x.example", "password": "pw-123456"},
             "write_server_profiles",
         ),
+        ("POST", "/api/server-profiles/1/test", {}, "write_server_profiles"),
         ("GET", "/api/mailboxes/views", None, "read_mailboxes"),
         ("GET", "/api/mailboxes/views/all", None, "read_mailboxes"),
         ("GET", "/api/mailboxes/grid", None, "read_mailboxes"),

@@ -78,8 +78,7 @@ def attachment_download(
 ) -> Response:
     """One attachment, for whoever may read the activity; a blocked one never (403)."""
     visitor.require(Privilege.READ_ACTIVITIES)
-    tidings.queries.activity(activity_id)  # the activity page's own read check
-    found = tidings.queries.attachment(activity_id, number)
+    found = tidings.queries.attachment(activity_id, number, visitor.caller)
     assert found.content is not None  # noqa: S101 - attachment() serves only kept content
     return download(found.content, found.filename, found.content_type)
 
