@@ -26,6 +26,8 @@ from tests.e2e.processes import TIDINGS, serving
 from tests.servers.dovecot import DovecotServer
 from tests.servers.smtp import SmtpServer
 from tidings.bootstrap import bootstrap
+from tidings.domain.access_levels import AccessLevel
+from tidings.domain.people import Privilege, SecurityRole
 
 
 @pytest.fixture
@@ -42,7 +44,20 @@ def console(tmp_path: Path, smtp_server: SmtpServer, dovecot: DovecotServer) -> 
     subprocess.run([TIDINGS, "db", "upgrade"], env=env, check=True, capture_output=True)
     tidings = bootstrap(settings_for(url, secret_keys=key))
     try:
-        add_sending_user(Org.create(tidings), smtp_server, dovecot)
+        org = Org.create(tidings)
+        add_sending_user(org, smtp_server, dovecot)
+        # The contacts belong to nobody in particular: Sam finds them through a role that
+        # reads records organization-wide, as a D365 admin would grant.
+        with tidings.uow() as uow:
+            reader = SecurityRole("Contact reader").with_levels(
+                {Privilege.READ_RECORDS: AccessLevel.ORGANIZATION}
+            )
+            role_id = uow.directory.add_role(reader)
+            sam = uow.directory.get_user(org.users["sam"].id or 0)
+            assert sam is not None
+            sam.role_ids = sam.role_ids | {role_id}
+            uow.directory.save_user(sam)
+            uow.commit()
     finally:
         tidings.close()
     with serving(["serve", "--worker"], env) as base:
