@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import socket
 import subprocess
@@ -12,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from cryptography.fernet import Fernet
 
 TIDINGS = str(Path(sys.executable).with_name("tidings"))
 
@@ -108,3 +111,27 @@ def serving_app(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+@contextmanager
+def new_tidings(
+    folder: Path, admin: tuple[str, str], args: list[str] | None = None
+) -> Iterator[str]:
+    """A new Tidings on SQLite in ``folder`` with only its first administrator (``admin``:
+    address and password, named Alex Admin), serving with ``args`` (``serve`` by default)."""
+    env = {
+        **os.environ,
+        "TIDINGS_DATABASE_URL": f"sqlite:///{folder / 'tidings.db'}",
+        "TIDINGS_SECRET_KEYS": Fernet.generate_key().decode(),
+        "TIDINGS_PARSE_WORKERS": "0",
+    }
+    run: dict[str, Any] = {"env": env, "check": True, "capture_output": True, "text": True}
+    subprocess.run([TIDINGS, "db", "upgrade"], timeout=120, **run)
+    subprocess.run(
+        [TIDINGS, "createadmin", admin[0], "--name", "Alex Admin", "--password-stdin"],
+        input=admin[1] + "\n",
+        timeout=120,
+        **run,
+    )
+    with serving(args or ["serve"], env) as url:
+        yield url

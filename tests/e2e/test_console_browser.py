@@ -7,20 +7,17 @@ Screenshots of every step are kept under artifacts/console/.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
 from playwright.sync_api import Page, expect
 
 from tests.builders import make_email
 from tests.e2e.browser import Steps
-from tests.e2e.processes import TIDINGS, serving
+from tests.e2e.processes import new_tidings
 from tests.servers.dovecot import DovecotServer
 from tests.servers.fixtures import TEST_USERS
 from tests.servers.smtp import SmtpServer
@@ -38,20 +35,7 @@ def smtp() -> Iterator[SmtpServer]:
 @pytest.fixture
 def console(tmp_path: Path) -> Iterator[str]:
     """A new Tidings with only its first administrator, serving with the worker."""
-    env = {
-        **os.environ,
-        "TIDINGS_DATABASE_URL": f"sqlite:///{tmp_path / 'tidings.db'}",
-        "TIDINGS_SECRET_KEYS": Fernet.generate_key().decode(),
-        "TIDINGS_PARSE_WORKERS": "0",
-    }
-    run = {"env": env, "check": True, "capture_output": True, "text": True, "timeout": 120}
-    subprocess.run([TIDINGS, "db", "upgrade"], **run)  # type: ignore[call-overload]
-    subprocess.run(  # type: ignore[call-overload]
-        [TIDINGS, "createadmin", ADMIN[0], "--name", "Alex Admin", "--password-stdin"],
-        input=ADMIN[1] + "\n",
-        **run,
-    )
-    with serving(["serve", "--worker"], env) as url:
+    with new_tidings(tmp_path, ADMIN, ["serve", "--worker"]) as url:
         yield url
 
 

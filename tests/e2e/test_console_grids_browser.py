@@ -7,18 +7,15 @@ API, as an admin would load them. Screenshots go to artifacts/console/ (docs/ sh
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from cryptography.fernet import Fernet
 from playwright.sync_api import Page, expect
 
 from tests.e2e.browser import Steps
-from tests.e2e.processes import TIDINGS, serving
+from tests.e2e.processes import new_tidings
 from tests.e2e.test_console_browser import ADMIN, nav, sign_in
 
 MAILBOXES = 500
@@ -27,20 +24,7 @@ MAILBOXES = 500
 @pytest.fixture
 def console(tmp_path: Path) -> Iterator[str]:
     """Tidings with its administrator, one server profile and 500 users with mailboxes."""
-    env = {
-        **os.environ,
-        "TIDINGS_DATABASE_URL": f"sqlite:///{tmp_path / 'tidings.db'}",
-        "TIDINGS_SECRET_KEYS": Fernet.generate_key().decode(),
-        "TIDINGS_PARSE_WORKERS": "0",
-    }
-    run = {"env": env, "check": True, "capture_output": True, "text": True, "timeout": 120}
-    subprocess.run([TIDINGS, "db", "upgrade"], **run)  # type: ignore[call-overload]
-    subprocess.run(  # type: ignore[call-overload]
-        [TIDINGS, "createadmin", ADMIN[0], "--name", "Alex Admin", "--password-stdin"],
-        input=ADMIN[1] + "\n",
-        **run,
-    )
-    with serving(["serve"], env) as url:
+    with new_tidings(tmp_path, ADMIN, ["serve"]) as url:
         _load(url)
         yield url
 

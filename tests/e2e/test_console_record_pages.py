@@ -9,16 +9,14 @@ docs/console-records.md.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
 from playwright.sync_api import Page, expect
 
 from tests.e2e.browser import Steps
-from tests.e2e.processes import TIDINGS, serving
+from tests.e2e.processes import new_tidings
 from tests.e2e.test_console_browser import nav, saved, sign_in
 from tests.servers.dovecot import DovecotServer
 from tests.servers.smtp import SmtpServer
@@ -43,20 +41,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DovecotS
 
 @pytest.fixture
 def console(tmp_path: Path) -> Iterator[str]:
-    env = {
-        **os.environ,
-        "TIDINGS_DATABASE_URL": f"sqlite:///{tmp_path / 'tidings.db'}",
-        "TIDINGS_SECRET_KEYS": Fernet.generate_key().decode(),
-        "TIDINGS_PARSE_WORKERS": "0",
-    }
-    run = {"env": env, "check": True, "capture_output": True, "text": True, "timeout": 120}
-    subprocess.run([TIDINGS, "db", "upgrade"], **run)  # type: ignore[call-overload]
-    subprocess.run(  # type: ignore[call-overload]
-        [TIDINGS, "createadmin", ADMIN[0], "--name", "Alex Admin", "--password-stdin"],
-        input=ADMIN[1] + "\n",
-        **run,
-    )
-    with serving(["serve"], env) as url:
+    with new_tidings(tmp_path, ADMIN, ["serve"]) as url:
         yield url
 
 

@@ -3,16 +3,13 @@ sealed cookie travel without the person noticing; a form posted from another sit
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
 from playwright.sync_api import Page, expect
 
-from tests.e2e.processes import TIDINGS, serving
+from tests.e2e.processes import new_tidings
 
 ADMIN = ("alex@northwind.example", "alex-password-1")
 
@@ -20,20 +17,7 @@ ADMIN = ("alex@northwind.example", "alex-password-1")
 @pytest.fixture
 def console(tmp_path: Path) -> Iterator[str]:
     """A new Tidings with only its first administrator."""
-    env = {
-        **os.environ,
-        "TIDINGS_DATABASE_URL": f"sqlite:///{tmp_path / 'tidings.db'}",
-        "TIDINGS_SECRET_KEYS": Fernet.generate_key().decode(),
-        "TIDINGS_PARSE_WORKERS": "0",
-    }
-    run = {"env": env, "check": True, "capture_output": True, "text": True, "timeout": 120}
-    subprocess.run([TIDINGS, "db", "upgrade"], **run)  # type: ignore[call-overload]
-    subprocess.run(  # type: ignore[call-overload]
-        [TIDINGS, "createadmin", ADMIN[0], "--name", "Alex Admin", "--password-stdin"],
-        input=ADMIN[1] + "\n",
-        **run,
-    )
-    with serving(["serve"], env) as url:
+    with new_tidings(tmp_path, ADMIN, ["serve"]) as url:
         yield url
 
 

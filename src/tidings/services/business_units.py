@@ -9,6 +9,7 @@ from tidings.domain.access_levels import BusinessUnit, would_make_cycle
 from tidings.domain.errors import ConflictError, NotFoundError, ValidationError
 from tidings.domain.people import Caller, Privilege, Queue
 from tidings.services.changes import check_text
+from tidings.services.people import require_queue
 from tidings.services.ports import UnitOfWork
 
 #: The root unit's name when nothing names the organization yet.
@@ -102,7 +103,7 @@ class BusinessUnitService:
         caller.require(Privilege.WRITE_USERS)
         with self._uow() as uow:
             _require_unit(uow.directory.business_units(), unit_id)
-            queue = _require_queue(uow, queue_id)
+            queue = require_queue(uow, queue_id)
             queue.business_unit_id = unit_id
             uow.directory.save_queue(queue)
             uow.commit()
@@ -111,7 +112,7 @@ class BusinessUnitService:
     def queue_members(self, caller: Caller, queue_id: int) -> frozenset[int]:
         caller.require(Privilege.READ_USERS)
         with self._uow() as uow:
-            return _require_queue(uow, queue_id).member_ids
+            return require_queue(uow, queue_id).member_ids
 
     def set_queue_members(
         self, caller: Caller, queue_id: int, user_ids: Iterable[int]
@@ -120,7 +121,7 @@ class BusinessUnitService:
         caller.require(Privilege.WRITE_USERS)
         wanted = frozenset(user_ids)
         with self._uow() as uow:
-            queue = _require_queue(uow, queue_id)
+            queue = require_queue(uow, queue_id)
             for user_id in sorted(wanted):
                 if uow.directory.get_user(user_id) is None:
                     raise NotFoundError(f"no user with id {user_id}")
@@ -135,13 +136,6 @@ def _require_unit(units: list[BusinessUnit], unit_id: int) -> BusinessUnit:
     if found is None:
         raise NotFoundError(f"no business unit with id {unit_id}")
     return found
-
-
-def _require_queue(uow: UnitOfWork, queue_id: int) -> Queue:
-    queue = uow.directory.get_queue(queue_id)
-    if queue is None:
-        raise NotFoundError(f"no queue with id {queue_id}")
-    return queue
 
 
 def _check_name(name: str) -> str:

@@ -202,7 +202,7 @@ class PeopleService:
     def get_queue(self, caller: Caller, queue_id: int) -> QueueSummary:
         caller.require(Privilege.READ_USERS)
         with self._uow() as uow:
-            return _queue(_require_queue(uow, queue_id), uow.directory.roles())
+            return _queue(require_queue(uow, queue_id), uow.directory.roles())
 
     def create_queue(
         self, caller: Caller, *, name: str, email: str, role_ids: Iterable[int | str] = ()
@@ -230,7 +230,7 @@ class PeopleService:
         caller.require(Privilege.WRITE_USERS)
         with self._uow() as uow:
             roles = uow.directory.roles()
-            queue = _require_queue(uow, queue_id)
+            queue = require_queue(uow, queue_id)
             if name is not None:
                 queue.name = _check_name(name)
             if email is not None:
@@ -353,7 +353,7 @@ def require_user(uow: UnitOfWork, user_id: int) -> User:
     return user
 
 
-def _require_queue(uow: UnitOfWork, queue_id: int) -> Queue:
+def require_queue(uow: UnitOfWork, queue_id: int) -> Queue:
     queue = uow.directory.get_queue(queue_id)
     if queue is None:
         raise NotFoundError(f"no queue with id {queue_id}")
