@@ -198,7 +198,9 @@ def test_a_folder_reads_its_cursor_from_storage_once_per_connection(
         _conn: object, _cursor: object, statement: str, parameters: object, *_: object
     ) -> None:
         cursor_read = statement.lstrip().startswith("SELECT") and "FROM folder_cursors" in statement
-        if cursor_read and dana in tuple(parameters):  # type: ignore[arg-type]
+        # SQLite's driver takes a tuple of values, psycopg a dict of named ones.
+        values = parameters.values() if isinstance(parameters, dict) else parameters
+        if cursor_read and dana in tuple(values):  # type: ignore[arg-type]
             reads.append(parameters)
 
     event.listen(org.tidings.engine, "before_cursor_execute", count)
