@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import ExceptionContext, make_url
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, StatementError
+from sqlalchemy.exc import InterfaceError, OperationalError, StatementError
 
 from tidings.adapters.storage.checkpoint import WalCheckpointer
 from tidings.adapters.storage.errors import (
@@ -31,8 +30,7 @@ def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets the folder it lives in and the pragmas it needs."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        engine = create_engine(url)
-        _ping_when_idle(engine)
+        engine = create_engine(url, pool_pre_ping=True)
         event.listen(engine, "handle_error", _storage_error)
         return engine
     engine = create_engine(url, connect_args={"timeout": 30})
@@ -55,36 +53,6 @@ def make_engine(url: str) -> Engine:
     # A unit of work that only reads begins deferred: it takes no lock at all.
     event.listen(engine, "begin", _sqlite_begin)
     return engine
-
-
-#: A pooled connection unused this long is checked before it is handed out again.
-PING_AFTER_IDLE_SECONDS = 10.0
-
-
-def _ping_when_idle(engine: Engine) -> None:
-    """Check a pooled connection before use only if it sat unused for a while.
-
-    A server restarted (or a firewall's idle timeout) leaves dead connections in the pool,
-    and only those idle for a while can be dead unnoticed. Pinging on every checkout
-    (``pool_pre_ping``) costs a round trip per unit of work: sync runs thousands of short
-    ones a minute. A connection that breaks between two close uses fails its statement
-    instead; SQLAlchemy then empties the pool, and the caller's retry gets a fresh one.
-    """
-
-    def checked_in(_dbapi_connection: Any, record: Any) -> None:
-        record.info["checked_in"] = time.monotonic()
-
-    def checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-        idle_since = record.info.get("checked_in")
-        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
-            return
-        try:
-            engine.dialect.do_ping(dbapi_connection)
-        except Exception as error:  # the pool replaces the connection and tries again
-            raise DisconnectionError(str(error)) from error
-
-    event.listen(engine.pool, "checkin", checked_in)
-    event.listen(engine.pool, "checkout", checked_out)
 
 
 def _sqlite_begin(connection: Connection) -> None:
