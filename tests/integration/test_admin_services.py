@@ -376,7 +376,7 @@ def test_a_user_edits_their_own_options_an_admin_anyones(org: Org) -> None:
         nobody(org, "sam"), sam.id, track_incoming="email_messages_from_leads_contacts_and_accounts"
     )
     assert changed.track_incoming is TrackIncoming.FROM_CUSTOMERS
-    with pytest.raises(NotAuthorizedError, match="write_users"):
+    with pytest.raises(NotAuthorizedError, match="write_user_settings"):
         options.update_options(
             nobody(org, "sam"), org.users["dana"].id, track_incoming="all_email_messages"
         )

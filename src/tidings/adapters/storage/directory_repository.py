@@ -59,6 +59,10 @@ class SqlDirectoryRepository:
 
     def __init__(self, connection: Connection) -> None:
         self._conn = connection
+        #: The root unit, once found in this unit of work: a thousand users added by a bulk
+        #: import are placed with one query, not one each.
+        self._root: int | None = None
+        self._root_known = False
 
     # Security roles ---------------------------------------------------------------------
 
@@ -94,9 +98,11 @@ class SqlDirectoryRepository:
     # Business units and queue members ---------------------------------------------------
 
     def add_business_unit(self, unit: BusinessUnit) -> int:
+        self._root_known = False  # it may be the root
         return self._insert(t.business_units, name=unit.name, parent_id=unit.parent_id)
 
     def save_business_unit(self, unit: BusinessUnit) -> None:
+        self._root_known = False
         self._conn.execute(
             update(t.business_units)
             .where(t.business_units.c.id == unit.id)
@@ -104,6 +110,7 @@ class SqlDirectoryRepository:
         )
 
     def delete_business_unit(self, unit_id: int) -> None:
+        self._root_known = False
         self._conn.execute(delete(t.business_units).where(t.business_units.c.id == unit_id))
 
     def business_units(self) -> list[BusinessUnit]:
@@ -325,7 +332,9 @@ class SqlDirectoryRepository:
     def _place(self, owner: User | Queue) -> None:
         # Anyone added without a unit starts in the organization's root unit, as in D365.
         if owner.business_unit_id is None:
-            owner.business_unit_id = self.root_business_unit()
+            if not self._root_known:
+                self._root, self._root_known = self.root_business_unit(), True
+            owner.business_unit_id = self._root
 
     def _set_members(self, queue_id: int, member_ids: frozenset[int]) -> None:
         m = t.queue_members

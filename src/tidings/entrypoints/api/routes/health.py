@@ -11,6 +11,8 @@ from prometheus_client.registry import Collector
 from typing_extensions import override
 
 from tidings import __version__
+from tidings.domain.access_levels import AccessLevel
+from tidings.domain.errors import NotAuthorizedError
 from tidings.domain.people import Caller, Privilege
 from tidings.entrypoints.api.deps import TidingsDep, require
 from tidings.services.observability import ObservabilityService
@@ -44,10 +46,16 @@ def readyz(tidings: TidingsDep) -> JSONResponse:
 )
 def metrics(
     tidings: TidingsDep,
-    _caller: Annotated[Caller, require(Privilege.READ_MAILBOXES)],
+    caller: Annotated[Caller, require(Privilege.READ_MAILBOXES)],
 ) -> Response:
     """The organization's figures in Prometheus' text format. Scrape it with an API token of
-    a user who may read mailboxes (``authorization: {credentials: tdg_…}`` in Prometheus)."""
+    a user who may read every mailbox, at Organization level (``authorization: {credentials:
+    tdg_…}`` in Prometheus): the figures count all of them."""
+    if caller.level(Privilege.READ_MAILBOXES) is not AccessLevel.ORGANIZATION:
+        raise NotAuthorizedError(
+            "the metrics count every mailbox: reading them needs read_mailboxes at "
+            "Organization level"
+        )
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_TidingsCollector(tidings.observability))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
