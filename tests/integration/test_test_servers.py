@@ -387,3 +387,21 @@ def test_wait_for_gives_up_after_its_timeout(smtp_server: SmtpServer) -> None:
     # Waiting for mail that never comes fails fast instead of hanging the run.
     with pytest.raises(TimeoutError, match="0 message"):
         smtp_server.wait_for(1, timeout=0.2)
+
+
+def test_a_dovecot_whose_port_was_taken_before_it_bound_starts_on_fresh_ports(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # Ports are chosen free, but another process may take one before Dovecot binds it.
+    server = DovecotServer(tmp_path_factory.mktemp("dv"), {"pat@northwind.example": "pw"})
+    taken = server.imap_port
+    with socket.socket() as squatter:
+        squatter.bind((server.host, taken))
+        squatter.listen()
+        with server:
+            assert server.imap_port != taken
+            imap = imaplib.IMAP4(server.host, server.imap_port)
+            try:
+                imap.login("pat@northwind.example", "pw")
+            finally:
+                imap.logout()

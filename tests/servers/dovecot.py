@@ -172,6 +172,14 @@ def issue_certificates(directory: Path) -> Certificates:
     return certificates
 
 
+#: Starts tried with fresh ports when another process took one of them first.
+PORT_ATTEMPTS = 3
+
+
+class PortTakenError(RuntimeError):
+    """Dovecot could not listen: a port chosen for it was taken before it bound it."""
+
+
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
     """``count`` distinct ports free on ``host`` right now (held together, so all differ)."""
     sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
@@ -252,13 +260,8 @@ class DovecotServer:
         self.imap_capability = imap_capability
         self.idle_notify_seconds = idle_notify_seconds
         self.max_connections = max_connections
-        (
-            self.imap_port,
-            self.imaps_port,
-            self.pop3_port,
-            self.pop3s_port,
-            self.lmtp_port,
-        ) = free_ports(5, self.host)
+        self._started_once = False
+        self._choose_ports()
         self.instance_name = f"tidings-test-{os.getpid()}-{self.imap_port}"
         self.config_file = self.directory / "dovecot.conf"
         self.passwd_file = self.directory / "passwd"
@@ -301,6 +304,21 @@ class DovecotServer:
             for name in files:
                 os.chown(os.path.join(root, name), mail.pw_uid, mail.pw_gid)
         self._open_ancestors()
+        for attempt in range(PORT_ATTEMPTS):
+            try:
+                self._launch()
+                return
+            except PortTakenError:
+                # The ports were free when chosen, but Dovecot cannot inherit our sockets:
+                # in between, any process on the machine may take one (an outgoing
+                # connection's ephemeral port too). A first start takes fresh ports; a
+                # restart keeps its own, as its clients know them.
+                if attempt + 1 == PORT_ATTEMPTS or self._started_once:
+                    raise
+                self._choose_ports()
+                self.config_file.write_text(self._config())
+
+    def _launch(self) -> None:
         # In the foreground (-F), as our child: no pid-file race, and stop() can wait() on it.
         # Output goes to a file, never a pipe that nobody reads.
         with (self.directory / "log" / "startup.log").open("wb") as output:
@@ -318,6 +336,7 @@ class DovecotServer:
         except BaseException:
             self.stop()
             raise
+        self._started_once = True
 
     def stop(self) -> None:
         """Stop every process of the instance, so that its clients see the connection close.
@@ -495,12 +514,24 @@ class DovecotServer:
 
     # -- internals ----------------------------------------------------------------------------
 
+    def _choose_ports(self) -> None:
+        (
+            self.imap_port,
+            self.imaps_port,
+            self.pop3_port,
+            self.pop3s_port,
+            self.lmtp_port,
+        ) = free_ports(5, self.host)
+
     def _wait_for_ports(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
         pending = list(self.ports)
         while pending:
             if not self.running:
-                raise RuntimeError(f"dovecot exited while starting\n{self._failure_output()}")
+                failure = self._failure_output()
+                if "Address already in use" in failure:
+                    raise PortTakenError(f"dovecot exited while starting\n{failure}")
+                raise RuntimeError(f"dovecot exited while starting\n{failure}")
             pending = [port for port in pending if not _accepts(self.host, port)]
             if pending and time.monotonic() > deadline:
                 raise RuntimeError(
