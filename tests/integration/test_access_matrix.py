@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from unittest.mock import MagicMock
 
 import pytest
 from fastapi.testclient import TestClient
@@ -404,11 +403,12 @@ ACCESS = {
 }
 
 
-def test_every_api_route_has_an_access_entry() -> None:
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_every_api_route_has_an_access_entry(tidings: Tidings) -> None:
     # A new endpoint must say how access to it is decided, or this fails.
     paths = {
         path
-        for _method, path, _route in all_routes(create_app(MagicMock()))
+        for _method, path, _route in all_routes(create_app(tidings))
         if path.startswith("/api/") and not path.startswith("/api/docs")
     }
     assert sorted(paths - set(ACCESS)) == []

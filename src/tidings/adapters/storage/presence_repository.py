@@ -163,26 +163,19 @@ class SqlFolderPresenceRepository:
         gone = select(d.uid).where(
             d.mailbox_id == mailbox_id, d.folder == folder, d.uidvalidity == uidvalidity
         )
-        primary = self._conn.execute(
-            select(r.uid)
-            .where(
-                r.mailbox_id == mailbox_id,
-                r.folder == folder,
-                r.uidvalidity == uidvalidity,
-                r.uid.not_in(gone),
+        found: list[str] = []
+        # A copy's UID stands in raw_messages when it was the first seen, else in the origins.
+        for c in (r, o):
+            newest = (
+                select(c.uid)
+                .where(
+                    c.mailbox_id == mailbox_id,
+                    c.folder == folder,
+                    c.uidvalidity == uidvalidity,
+                    c.uid.not_in(gone),
+                )
+                .order_by(c.id.desc())
+                .limit(limit)
             )
-            .order_by(r.id.desc())
-            .limit(limit)
-        ).scalars()
-        further = self._conn.execute(
-            select(o.uid)
-            .where(
-                o.mailbox_id == mailbox_id,
-                o.folder == folder,
-                o.uidvalidity == uidvalidity,
-                o.uid.not_in(gone),
-            )
-            .order_by(o.id.desc())
-            .limit(limit)
-        ).scalars()
-        return [str(uid) for uid in (*primary, *further)]
+            found += [str(uid) for uid in self._conn.execute(newest).scalars()]
+        return found
