@@ -23,7 +23,8 @@ Written from Microsoft's EWS reference:
   https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/createitem-operation-email-message
 - GetFolder (DistinguishedFolderId root, msgfolderroot, inbox, sentitems):
   https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/getfolder-operation
-- FindFolder (Shallow traversal, an IsEqualTo restriction on folder:DisplayName):
+- FindFolder (Shallow and Deep traversal, an IsEqualTo restriction on folder:DisplayName,
+  IndexedPageFolderView paging):
   https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/findfolder-operation
 - ExchangeImpersonation (ConnectingSID/PrimarySmtpAddress; the ApplicationImpersonation role):
   https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/exchangeimpersonation
@@ -147,14 +148,29 @@ class FakeEwsServer:
         with self._lock:
             self._store.add_mailbox(address, password)
 
-    def create_folder(self, address: str, path: str) -> None:
-        """Folders by display name under the message folder root, parents made as needed."""
+    def create_folder(self, address: str, path: str, folder_class: str | None = None) -> None:
+        """Folders by display name under the message folder root, parents made as needed;
+        the last one of ``folder_class`` (folder:FolderClass; mail, "IPF.Note", if None)."""
         with self._lock:
             mailbox = self._mailboxes[address.lower()]
             parent = mailbox.distinguished["msgfolderroot"]
-            for name in path.split("/"):
+            names = path.split("/")
+            for depth, name in enumerate(names, 1):
                 found = mailbox.child(parent, name)
-                parent = (found or self._store.add_folder(mailbox, parent, name)).id
+                kind = folder_class if depth == len(names) else None
+                parent = (found or self._store.add_folder(mailbox, parent, name, kind)).id
+
+    def add_folder_named(self, address: str, parent_path: str, name: str) -> None:
+        """A folder whose display name may hold "/" (Outlook allows it), under
+        ``parent_path`` ("" for the message folder root)."""
+        with self._lock:
+            mailbox = self._mailboxes[address.lower()]
+            parent = (
+                mailbox.folder_by_path(parent_path).id
+                if parent_path
+                else mailbox.distinguished["msgfolderroot"]
+            )
+            self._store.add_folder(mailbox, parent, name)
 
     def set_service_account(self, username: str, password: str, *, may_impersonate: bool) -> None:
         """The account an admin gives Tidings; ``may_impersonate``: the ApplicationImpersonation

@@ -41,26 +41,39 @@ def get_folder(store: Store, mailbox: Mailbox, operation: ET.Element) -> str:
 
 
 def find_folder(store: Store, mailbox: Mailbox, operation: ET.Element) -> str:
-    """Shallow traversal; an IsEqualTo restriction on the display name, if any."""
+    """Shallow traversal (the children) or Deep (every descendant, each before its own
+    children); an IsEqualTo restriction on the display name, if any; an
+    IndexedPageFolderView's MaxEntriesReturned and Offset page the result, and the
+    RootFolder's IndexedPagingOffset says where the next page starts."""
+    traversal = operation.get("Traversal", "Shallow")
+    if traversal not in ("Shallow", "Deep"):
+        raise EwsFault("ErrorInvalidRequest", f"this fake offers no {traversal} traversal")
     constant = operation.find(f"{{{soap.M}}}Restriction//{{{soap.T}}}Constant")
     name = None if constant is None else (constant.get("Value") or "").lower()
+    view = operation.find(f"{{{soap.M}}}IndexedPageFolderView")
+    offset = int(view.get("Offset", "0")) if view is not None else 0
+    size = view.get("MaxEntriesReturned") if view is not None else None
     messages = []
     for wanted in soap.children(operation, f"{{{soap.M}}}ParentFolderIds"):
         parent = store.resolve(mailbox, wanted)
         if parent is None:
             messages.append(soap.error("FindFolder", "ErrorFolderNotFound", NOT_FOUND))
             continue
-        found = [
-            f
-            for f in mailbox.folders.values()
-            if f.parent_id == parent.id and (name is None or f.name.lower() == name)
-        ]
-        inner = "".join(mailbox.folder_xml(f) for f in found)
+        below = (
+            mailbox.descendants(parent.id)
+            if traversal == "Deep"
+            else [f for f in mailbox.folders.values() if f.parent_id == parent.id]
+        )
+        found = [f for f in below if name is None or f.name.lower() == name]
+        page = found[offset : offset + int(size)] if size else found[offset:]
+        following = offset + len(page)
+        last = "true" if following >= len(found) else "false"
+        inner = "".join(mailbox.folder_xml(f) for f in page)
         messages.append(
             soap.success(
                 "FindFolder",
                 f'<m:RootFolder TotalItemsInView="{len(found)}" '
-                f'IndexedPagingOffset="{len(found)}" IncludesLastItemInRange="true">'
+                f'IndexedPagingOffset="{following}" IncludesLastItemInRange="{last}">'
                 f"<t:Folders>{inner}</t:Folders></m:RootFolder>",
             )
         )

@@ -26,6 +26,15 @@ SERVER_VERSION = (
 )
 
 
+#: The element of a folder of each class that is not plain ``t:Folder``:
+#: https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/folders-ex15websvcsotherref
+FOLDER_TYPES = {
+    "IPF.Appointment": "CalendarFolder",
+    "IPF.Contact": "ContactsFolder",
+    "IPF.Task": "TasksFolder",
+}
+
+
 @dataclass(frozen=True)
 class Request:
     """One SOAP request: its operation element and whom it impersonates."""
@@ -104,13 +113,25 @@ def fault(code: str, text: str, back_off_ms: int | None = None) -> str:
     )
 
 
-def folder_xml(folder_id: str, parent_id: str | None, name: str, total: int, children: int) -> str:
+def folder_xml(
+    folder_id: str,
+    parent_id: str | None,
+    name: str,
+    total: int,
+    children: int,
+    folder_class: str = "IPF.Note",
+) -> str:
+    """A folder as GetFolder and FindFolder return it: the element is the folder's type
+    (Folder, CalendarFolder, ContactsFolder, TasksFolder: the Folders element of the types
+    reference), its FolderClass says what it holds."""
     parent = f"<t:ParentFolderId Id={quoteattr(parent_id)}/>" if parent_id else ""
+    tag = FOLDER_TYPES.get(folder_class, "Folder")
     return (
-        f'<t:Folder><t:FolderId Id={quoteattr(folder_id)} ChangeKey="AQAAAA=="/>{parent}'
-        f"<t:FolderClass>IPF.Note</t:FolderClass><t:DisplayName>{escape(name)}</t:DisplayName>"
+        f'<t:{tag}><t:FolderId Id={quoteattr(folder_id)} ChangeKey="AQAAAA=="/>{parent}'
+        f"<t:FolderClass>{escape(folder_class)}</t:FolderClass>"
+        f"<t:DisplayName>{escape(name)}</t:DisplayName>"
         f"<t:TotalCount>{total}</t:TotalCount><t:ChildFolderCount>{children}</t:ChildFolderCount>"
-        "<t:UnreadCount>0</t:UnreadCount></t:Folder>"
+        f"<t:UnreadCount>0</t:UnreadCount></t:{tag}>"
     )
 
 

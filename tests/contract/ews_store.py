@@ -27,7 +27,12 @@ DISTINGUISHED = {
     "msgfolderroot": "Top of Information Store",
     "inbox": "Inbox",
     "sentitems": "Sent Items",
+    "calendar": "Calendar",
 }
+#: Folder classes (folder:FolderClass) of the distinguished folders that hold no mail.
+NOT_MAIL = {"calendar": "IPF.Appointment"}
+#: The class of a folder of email messages.
+MAIL_CLASS = "IPF.Note"
 
 
 @dataclass
@@ -35,6 +40,8 @@ class Folder:
     id: str
     parent_id: str | None
     name: str
+    #: folder:FolderClass: "IPF.Note" for mail, "IPF.Appointment" for a calendar, ...
+    folder_class: str = MAIL_CLASS
     items: list[str] = field(default_factory=list)
     #: ("Create", "Update" or "Delete", item id), in the order they happened.
     log: list[tuple[str, str]] = field(default_factory=list)
@@ -79,8 +86,21 @@ class Mailbox:
     def folder_xml(self, folder: Folder) -> str:
         children = sum(1 for f in self.folders.values() if f.parent_id == folder.id)
         return soap.folder_xml(
-            folder.id, folder.parent_id, folder.name, len(folder.items), children
+            folder.id,
+            folder.parent_id,
+            folder.name,
+            len(folder.items),
+            children,
+            folder.folder_class,
         )
+
+    def descendants(self, parent_id: str) -> list[Folder]:
+        """Every folder below ``parent_id``, each before its own children (Deep traversal)."""
+        found = []
+        for folder in self.folders.values():
+            if folder.parent_id == parent_id:
+                found += [folder, *self.descendants(folder.id)]
+        return found
 
 
 class Store:
@@ -98,13 +118,16 @@ class Store:
         root = self.add_folder(mailbox, None, DISTINGUISHED["root"])
         top = self.add_folder(mailbox, root.id, DISTINGUISHED["msgfolderroot"])
         mailbox.distinguished = {"root": root.id, "msgfolderroot": top.id}
-        for key in ("inbox", "sentitems"):
-            mailbox.distinguished[key] = self.add_folder(mailbox, top.id, DISTINGUISHED[key]).id
+        for key in ("inbox", "sentitems", "calendar"):
+            folder = self.add_folder(mailbox, top.id, DISTINGUISHED[key], NOT_MAIL.get(key))
+            mailbox.distinguished[key] = folder.id
         self.mailboxes[mailbox.address] = mailbox
         return mailbox
 
-    def add_folder(self, mailbox: Mailbox, parent_id: str | None, name: str) -> Folder:
-        folder = Folder(self._new_id("folder"), parent_id, name)
+    def add_folder(
+        self, mailbox: Mailbox, parent_id: str | None, name: str, folder_class: str | None = None
+    ) -> Folder:
+        folder = Folder(self._new_id("folder"), parent_id, name, folder_class or MAIL_CLASS)
         mailbox.folders[folder.id] = folder
         return folder
 

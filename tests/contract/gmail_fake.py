@@ -134,9 +134,12 @@ class FakeGmailServer(GmailEndpoints):
             self.auth.users.add(address)
         return mailbox
 
-    def create_label(self, address: str, name: str) -> str:
+    def create_label(self, address: str, name: str, *, hidden: bool = False) -> str:
+        """A user label, as the person makes it in Gmail; ``hidden``: not in the label list
+        (labelListVisibility labelHide)."""
         with self._lock:
-            return self.mailboxes[address].create_label(name)
+            label_list = "labelHide" if hidden else "labelShow"
+            return self.mailboxes[address].create_label(name, label_list)
 
     def deliver(
         self,

@@ -95,15 +95,20 @@ class GmailEndpoints:
             )
 
     async def _labels(self, request: Request, mailbox: FakeMailbox) -> Response:
+        """users.labels.list: every label, system and user, in one answer (no paging); a
+        user label with its visibilities (the Label resource)."""
         with self._lock:
-            labels = [
-                {
-                    "id": label_id,
-                    "name": name,
-                    "type": "system" if label_id == name else "user",
-                }
-                for label_id, name in mailbox.labels.items()
-            ]
+            labels = []
+            for label_id, name in mailbox.labels.items():
+                label = {"id": label_id, "name": name, "type": "system"}
+                if label_id in mailbox.visibility:
+                    label_list, message_list = mailbox.visibility[label_id]
+                    label.update(
+                        type="user",
+                        labelListVisibility=label_list,
+                        messageListVisibility=message_list,
+                    )
+                labels.append(label)
         return JSONResponse({"labels": labels})
 
     async def _create_label(self, request: Request, mailbox: FakeMailbox) -> Response:
@@ -117,13 +122,15 @@ class GmailEndpoints:
                 raise GmailError(
                     409, "alreadyExists", "Label name exists or conflicts", "ALREADY_EXISTS"
                 )
-            label_id = mailbox.create_label(name)
+            label_list = str(body.get("labelListVisibility", "labelShow"))
+            message_list = str(body.get("messageListVisibility", "show"))
+            label_id = mailbox.create_label(name, label_list, message_list)
         label = {
             "id": label_id,
             "name": name,
             "type": "user",
-            "labelListVisibility": body.get("labelListVisibility", "labelShow"),
-            "messageListVisibility": body.get("messageListVisibility", "show"),
+            "labelListVisibility": label_list,
+            "messageListVisibility": message_list,
         }
         return JSONResponse(label)
 

@@ -95,6 +95,8 @@ class FakeMailbox:
     address: str
     gmail_enabled: bool = True
     labels: dict[str, str] = field(default_factory=lambda: {n: n for n in SYSTEM_LABELS})
+    #: A user label's labelListVisibility and messageListVisibility, as created.
+    visibility: dict[str, tuple[str, str]] = field(default_factory=dict)
     messages: dict[str, FakeMessage] = field(default_factory=dict)
     history: list[HistoryRecord] = field(default_factory=list)
     history_id: int = 1000
@@ -104,12 +106,15 @@ class FakeMailbox:
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(0x18C2A0001))
     _label_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
-    def create_label(self, name: str) -> str:
+    def create_label(
+        self, name: str, label_list: str = "labelShow", message_list: str = "show"
+    ) -> str:
         for label_id, existing in self.labels.items():
             if existing == name:
                 return label_id
         label_id = f"Label_{next(self._label_ids)}"
         self.labels[label_id] = name
+        self.visibility[label_id] = (label_list, message_list)
         return label_id
 
     def label_id(self, name_or_id: str) -> str:

@@ -92,7 +92,13 @@ def test_a_delegated_service_account_reads_the_profile_and_labels(
     assert profile["emailAddress"] == DANA
     assert int(profile["historyId"]) > 0
     assert {"id": "INBOX", "name": "INBOX", "type": "system"} in labels
-    assert {"id": "Label_1", "name": "Projects/Contoso", "type": "user"} in labels
+    assert {
+        "id": "Label_1",
+        "name": "Projects/Contoso",
+        "type": "user",
+        "labelListVisibility": "labelShow",
+        "messageListVisibility": "show",
+    } in labels
 
 
 def test_messages_list_filters_by_label_and_after_and_pages(fake: FakeGmailServer) -> None:
