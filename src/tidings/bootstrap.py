@@ -99,6 +99,7 @@ def mail_apis(now: Callable[[], datetime] | None = None) -> dict[ServerProfileKi
     ``now`` (Tidings' clock) times the renewals of Graph subscriptions and Gmail watches."""
     # Imported here: msal, exchangelib and google-auth take seconds to import, and most
     # commands never talk to a mail API (``LazyMailApis`` defers this call to first use).
+    from tidings.adapters.ews.folder_list import EwsFolderLister
     from tidings.adapters.ews.sender import EwsSender
     from tidings.adapters.ews.session import EwsFolderOpener
     from tidings.adapters.ews.tester import EwsTester
@@ -118,6 +119,7 @@ def mail_apis(now: Callable[[], datetime] | None = None) -> dict[ServerProfileKi
             open_folder=EwsFolderOpener(tokens=graph_tokens),
             sender=EwsSender(graph_tokens),
             tester=EwsTester(graph_tokens),
+            folder_lister=EwsFolderLister(graph_tokens),
         ),
         ServerProfileKind.EXCHANGE_ONLINE: MailApi(
             open_folder=GraphDeltaOpener(graph_tokens, graph_hub, now=now),
@@ -131,12 +133,17 @@ def mail_apis(now: Callable[[], datetime] | None = None) -> dict[ServerProfileKi
             sender=gmail.sender,
             tester=gmail.tester,
             push=gmail.push,
+            folder_lister=gmail.folder_lister,
         ),
     }
 
 
 #: The kinds whose mail API lists folders for the picker (``MailApi.folder_lister``).
-FOLDER_LIST_KINDS = (ServerProfileKind.EXCHANGE_ONLINE,)
+FOLDER_LIST_KINDS = (
+    ServerProfileKind.EXCHANGE_SERVER,
+    ServerProfileKind.EXCHANGE_ONLINE,
+    ServerProfileKind.GMAIL,
+)
 #: The kinds whose mail API sends change notifications (``MailApi.push``).
 PUSH_KINDS = (ServerProfileKind.EXCHANGE_ONLINE, ServerProfileKind.GMAIL)
 

@@ -1,5 +1,6 @@
 """The folder picker of folder-level tracking: the mailbox's real folders, read from its
-server through a ``FolderLister`` (IMAP LIST, a mail API's folder listing).
+server through a ``FolderLister`` (IMAP LIST, a mail API's folder listing: Graph's mail
+folders, EWS FindFolder, Gmail's labels). A POP3 mailbox has only its Inbox: nothing to list.
 
 When the server cannot be reached, the picker says why and the folder's name may be typed
 instead; the tracking rules themselves are kept by ``personal_options.py``.
@@ -36,6 +37,8 @@ class ServerFolders:
 
     names: list[str]
     problem: str | None = None
+    #: The server has no folders besides the Inbox (POP3): folder rules do not apply.
+    inbox_only: bool = False
 
 
 class FolderPicker:
@@ -67,6 +70,8 @@ class FolderPicker:
             )
         if profile is None:
             return ServerFolders([], "the mailbox has no email server profile to ask")
+        if profile.kind is ServerProfileKind.POP3_SMTP:
+            return ServerFolders([], inbox_only=True)
         lister = self._api_listers.get(profile.kind, self._lister)
         try:
             names = await lister.list_folders(profile, credential, mailbox.address)

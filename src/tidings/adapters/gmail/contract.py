@@ -170,3 +170,25 @@ def label_query(after: datetime | None) -> int | None:
 
 def _padded(text: str) -> str:
     return text + "=" * (-len(text) % 4)
+
+
+#: System labels a folder rule may name besides the user labels (by their names, which are
+#: their ids): mail a person sent, starred or Gmail marked important. The others are not
+#: places mail is filed: UNREAD is a state, DRAFT unsent, SPAM and TRASH unwanted, CHAT no
+#: email, and the CATEGORY_ tabs sort the Inbox, which is tracked anyway.
+TRACKABLE_SYSTEM_LABELS = ("SENT", "STARRED", "IMPORTANT")
+
+
+def label_folders(body: dict[str, Any]) -> list[str]:
+    """The folder names a users.labels.list answer offers folder-level tracking: every user
+    label by name ("Projects/Contoso" for a nested one) and the trackable system labels the
+    mailbox has, as sync finds a label (by name)."""
+    found = body.get("labels")
+    names = []
+    for label in found if isinstance(found, list) else []:
+        if not isinstance(label, dict):
+            continue
+        name = str(label.get("name") or "")
+        if label.get("type") == "user" or name in TRACKABLE_SYSTEM_LABELS:
+            names.append(name)
+    return sorted({name for name in names if name.strip()})

@@ -67,6 +67,7 @@ async def _page(
         folders=sorted(set(server.names) | tracked),
         tracked=tracked,
         problem=server.problem,
+        inbox_only=server.inbox_only,
         limit=MAX_FOLDER_RULES,
         folder_level_tracking=tracking.enabled,
         regarding_kinds=[k for k in RecordKind if k in REGARDING_KINDS],
