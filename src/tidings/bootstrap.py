@@ -46,6 +46,7 @@ from tidings.domain.server_profile import ServerProfile, ServerProfileKind
 from tidings.domain.testing import ConnectionCheck
 from tidings.services.access import AccessService
 from tidings.services.addin import AddinService
+from tidings.services.admin_grids import AdminGridService
 from tidings.services.business_units import BusinessUnitService
 from tidings.services.compose import ComposeService
 from tidings.services.demo import DemoService, DemoSummary
@@ -304,6 +305,7 @@ class Tidings:
     email_settings: EmailSettingsService
     server_profiles: ServerProfileService
     mailbox_setup: MailboxSetupService
+    admin_grids: AdminGridService
     #: Many users and mailboxes at once, from CSV or JSON.
     mailbox_import: MailboxImportService
     people: PeopleService
@@ -453,6 +455,7 @@ def bootstrap(
         email_settings=EmailSettingsService(uow),
         server_profiles=ServerProfileService(uow, secrets, clock),
         mailbox_setup=MailboxSetupService(uow, clock),
+        admin_grids=AdminGridService(uow),
         mailbox_import=MailboxImportService(uow, secrets, clock),
         people=PeopleService(uow, Argon2PasswordHasher()),
         business_units=BusinessUnitService(uow),

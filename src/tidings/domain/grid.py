@@ -16,6 +16,7 @@ from typing import Generic, TypeVar
 from tidings.domain.mailbox import ApprovalStatus, Mailbox, TestStatus
 from tidings.domain.mailbox_views import MailboxView
 from tidings.domain.records import RecordRef
+from tidings.domain.server_profile import ServerProfile, ServerProfileKind
 
 T = TypeVar("T")
 
@@ -202,3 +203,40 @@ class SavedView:
     #: The grid's URL query, as the console wrote it (only the grid's own parameters).
     query: str
     id: int | None = None
+
+
+#: The email server profile grid's sortable columns, by their URL name.
+PROFILE_COLUMNS = ("name", "kind", "incoming_host", "mailboxes")
+PROFILE_DEFAULT_SORT = Sort("name")
+
+
+@dataclass(frozen=True)
+class ProfileFilter:
+    """Which email server profiles a grid shows."""
+
+    kind: ServerProfileKind | None = None
+    #: Words to find in the name or the incoming or outgoing host name.
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class ProfileListing:
+    """A profile as its grid shows it: with how many mailboxes use it."""
+
+    profile: ServerProfile
+    mailboxes: int
+
+
+#: The user grid's sortable columns, by their URL name.
+USER_COLUMNS = ("name", "email", "status")
+USER_DEFAULT_SORT = Sort("name")
+
+
+@dataclass(frozen=True)
+class UserFilter:
+    """Which users a grid shows."""
+
+    #: True: enabled users only; False: disabled ones only; None: both.
+    active: bool | None = None
+    #: Words to find in the full name or the email address.
+    text: str | None = None

@@ -79,14 +79,14 @@ class PeopleService:
         caller.require(Privilege.READ_USERS)
         with self._uow() as uow:
             roles = uow.directory.roles()
-            return [_user(u, roles) for u in uow.directory.list_users()]
+            return [user_summary(u, roles) for u in uow.directory.list_users()]
 
     def get_user(self, caller: Caller, user_id: int) -> UserSummary:
         """One user; everyone may read their own."""
         if user_id != caller.user.id:
             caller.require(Privilege.READ_USERS)
         with self._uow() as uow:
-            return _user(require_user(uow, user_id), uow.directory.roles())
+            return user_summary(require_user(uow, user_id), uow.directory.roles())
 
     def find_user(self, caller: Caller, email: str) -> UserSummary:
         """The user with this email address; ``NotFoundError`` if none."""
@@ -95,7 +95,7 @@ class PeopleService:
             user = uow.directory.get_user_by_email(normalize_address(email))
             if user is None:
                 raise NotFoundError(f"no user with the address {email}")
-            return _user(user, uow.directory.roles())
+            return user_summary(user, uow.directory.roles())
 
     def create_user(
         self,
@@ -128,7 +128,7 @@ class PeopleService:
                     profile_id=mailbox.profile_id,
                 )  # fmt: skip
             uow.commit()
-            return _user(user, roles)
+            return user_summary(user, roles)
 
     def update_user(
         self,
@@ -158,7 +158,7 @@ class PeopleService:
                 user.is_active = read_bool("is_active", is_active)
             uow.directory.save_user(user)
             uow.commit()
-            return _user(user, uow.directory.roles())
+            return user_summary(user, uow.directory.roles())
 
     def deactivate_user(self, caller: Caller, user_id: int) -> UserSummary:
         """The user can no longer sign in; their mailbox and activities stay."""
@@ -189,7 +189,7 @@ class PeopleService:
                 raise ValidationError("you cannot take away your own right to manage users")
             uow.directory.save_user(user)
             uow.commit()
-            return _user(user, roles)
+            return user_summary(user, roles)
 
     # Queues --------------------------------------------------------------------------------
 
@@ -315,7 +315,7 @@ class PeopleService:
         return role
 
 
-def _user(user: User, roles: dict[int, SecurityRole]) -> UserSummary:
+def user_summary(user: User, roles: dict[int, SecurityRole]) -> UserSummary:
     assert user.id is not None  # noqa: S101 - stored users have ids
     return UserSummary(
         user.id,

@@ -15,7 +15,16 @@ from tidings.domain.activity import ActivityStatus, Attachment, EmailActivity
 from tidings.domain.compose import Composition, DraftAttachment, RememberedRequest
 from tidings.domain.credentials import CredentialKey
 from tidings.domain.folders import FolderTrackingRule
-from tidings.domain.grid import MailboxFilter, MailboxListing, PageRequest, SavedView, Sort
+from tidings.domain.grid import (
+    MailboxFilter,
+    MailboxListing,
+    PageRequest,
+    ProfileFilter,
+    ProfileListing,
+    SavedView,
+    Sort,
+    UserFilter,
+)
 from tidings.domain.holding import Holder
 from tidings.domain.mail_api import RelayedPush
 from tidings.domain.mailbox import Alert, Mailbox
@@ -189,6 +198,20 @@ class MailboxGrid(Protocol):
     ) -> list[MailboxListing]: ...
 
 
+class ProfileGrid(Protocol):
+    """The email server profile grid: filtered, sorted and paged by the database."""
+
+    def page(self, query: ProfileFilter, sort: Sort, page: PageRequest) -> list[ProfileListing]: ...
+    def count(self, query: ProfileFilter) -> int: ...
+
+
+class UserGrid(Protocol):
+    """The user grid: ids of one page of users, filtered and sorted by the database."""
+
+    def page(self, query: UserFilter, sort: Sort, page: PageRequest) -> list[int]: ...
+    def count(self, query: UserFilter) -> int: ...
+
+
 class SavedViewRepository(Protocol):
     """Each user's own named views of a grid."""
 
@@ -352,6 +375,10 @@ class UnitOfWork(Protocol):
     def mailboxes(self) -> MailboxRepository: ...
     @property
     def mailbox_grid(self) -> MailboxGrid: ...
+    @property
+    def profile_grid(self) -> ProfileGrid: ...
+    @property
+    def user_grid(self) -> UserGrid: ...
     @property
     def saved_views(self) -> SavedViewRepository: ...
     @property

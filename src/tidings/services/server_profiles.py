@@ -180,10 +180,17 @@ class ServerProfileService:
             found = uow.credentials.get(_key(profile.id, direction))
             if found is not None:
                 usernames[direction] = found[0]
-        warnings = profile.warnings()
-        for name in sorted(set(profile.options) - set(KIND_OPTIONS[profile.kind])):
-            warnings.append(f"the option {name!r} is not used by {profile.kind.value} profiles")
-        return ProfileView(profile, warnings, _addresses_using(uow, profile.id), usernames)
+        return ProfileView(
+            profile, profile_warnings(profile), _addresses_using(uow, profile.id), usernames
+        )
+
+
+def profile_warnings(profile: ServerProfile) -> list[str]:
+    """What an admin should know of a profile's settings: risky choices, unused options."""
+    warnings = profile.warnings()
+    for name in sorted(set(profile.options) - set(KIND_OPTIONS[profile.kind])):
+        warnings.append(f"the option {name!r} is not used by {profile.kind.value} profiles")
+    return warnings
 
 
 def _check_lengths(profile: ServerProfile) -> ServerProfile:

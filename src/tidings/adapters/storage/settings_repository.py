@@ -77,11 +77,11 @@ class SqlServerProfileRepository:
             .mappings()
             .first()
         )
-        return None if row is None else _profile(dict(row))
+        return None if row is None else profile_from(dict(row))
 
     def all(self) -> list[ServerProfile]:
         rows = self._conn.execute(select(t.server_profiles).order_by(t.server_profiles.c.name))
-        return [_profile(dict(row)) for row in rows.mappings()]
+        return [profile_from(dict(row)) for row in rows.mappings()]
 
     def save(self, profile: ServerProfile) -> None:
         values = {c.name: getattr(profile, c.name) for c in t.server_profiles.columns}
@@ -94,7 +94,7 @@ class SqlServerProfileRepository:
         self._conn.execute(delete(t.server_profiles).where(t.server_profiles.c.id == profile_id))
 
 
-def _profile(row: dict[str, Any]) -> ServerProfile:
+def profile_from(row: dict[str, Any]) -> ServerProfile:
     for name, enum_type in _PROFILE_ENUMS.items():
         row[name] = enum_type(row[name])
     return ServerProfile(**row)

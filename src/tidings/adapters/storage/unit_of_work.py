@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from tidings.adapters.storage.access_repository import SqlAccessRepository
 from tidings.adapters.storage.activity_repository import SqlActivityRepository
+from tidings.adapters.storage.admin_grids import SqlProfileGrid, SqlUserGrid
 from tidings.adapters.storage.category_repository import SqlCategoryMarkRepository
 from tidings.adapters.storage.compose_repository import SqlComposeRepository
 from tidings.adapters.storage.credential_repository import SqlCredentialRepository
@@ -51,6 +52,8 @@ class SqlAlchemyUnitOfWork:
     server_profiles: SqlServerProfileRepository
     mailboxes: SqlMailboxRepository
     mailbox_grid: SqlMailboxGrid
+    profile_grid: SqlProfileGrid
+    user_grid: SqlUserGrid
     saved_views: SqlSavedViewRepository
     directory: SqlDirectoryRepository
     credentials: SqlCredentialRepository
@@ -91,6 +94,8 @@ class SqlAlchemyUnitOfWork:
         self.server_profiles = SqlServerProfileRepository(connection)
         self.mailboxes = SqlMailboxRepository(connection)
         self.mailbox_grid = SqlMailboxGrid(connection)
+        self.profile_grid = SqlProfileGrid(connection)
+        self.user_grid = SqlUserGrid(connection)
         self.saved_views = SqlSavedViewRepository(connection)
         self.directory = SqlDirectoryRepository(connection)
         self.credentials = SqlCredentialRepository(connection)

@@ -19,6 +19,7 @@ from tidings.entrypoints.web.views import (
     activities,
     activity_grid,
     addin,
+    admin_grids,
     auth,
     dashboard,
     emails,
@@ -54,8 +55,8 @@ ROUTERS = tuple(
     views.router
     for views in (
         auth, dashboard, activity_grid, activities, emails, mailbox_grid, mailboxes, folders,
-        saved_views, profiles, settings, people, access, options, parked, tokens, addin,
-        help_pages,
+        saved_views, admin_grids, profiles, settings, people, access, options, parked, tokens,
+        addin, help_pages,
     )
 )  # fmt: skip
 

@@ -13,6 +13,7 @@ from tidings.entrypoints.api.deps import TidingsDep
 from tidings.entrypoints.web.params import FormIds, OptionalFormId, PathId
 from tidings.entrypoints.web.render import page
 from tidings.entrypoints.web.session import FormVisitor, Visitor, VisitorDep
+from tidings.entrypoints.web.views.admin_grids import user_grid_context
 from tidings.services.people import NewMailbox
 
 router = APIRouter(include_in_schema=False)
@@ -28,7 +29,7 @@ def _users_page(
         "users.html",
         visitor,
         status_code=status,
-        users=tidings.people.list_users(visitor.caller),
+        **user_grid_context(tidings, visitor, dict(request.query_params)),
         queues=tidings.people.list_queues(visitor.caller),
         roles=tidings.people.list_roles(visitor.caller),
         profiles=(

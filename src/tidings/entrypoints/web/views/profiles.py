@@ -1,4 +1,5 @@
-"""Email server profiles: list; new (choose the kind, then that kind's fields); edit; delete."""
+"""Email server profiles: new (choose the kind, then that kind's fields); edit; delete. The
+list is a grid (``admin_grids``)."""
 
 from __future__ import annotations
 
@@ -144,12 +145,6 @@ def _secret(form: FormData) -> ProfileSecret | None:
     if isinstance(username, str) and username.strip() and isinstance(password, str) and password:
         return ProfileSecret(username.strip(), password, Direction.INCOMING)
     return None
-
-
-@router.get("/profiles")
-def profile_list(request: Request, tidings: TidingsDep, visitor: VisitorDep) -> HTMLResponse:
-    views = tidings.server_profiles.list_profiles(visitor.caller)
-    return page(request, "profiles.html", visitor, views=views, kinds=KIND_LABELS)
 
 
 @router.get("/profiles/new")
