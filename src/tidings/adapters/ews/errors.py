@@ -5,6 +5,7 @@ EWS ResponseCode values: https://learn.microsoft.com/en-us/exchange/client-devel
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import requests
@@ -12,6 +13,9 @@ from exchangelib import errors as ews
 
 from tidings.domain.errors import CursorExpiredError, MailServerError, ThrottledError
 
+#: The operating system's reason inside a failed connection's text ("[Errno 111] Connection
+#: refused").
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
 #: When ErrorServerBusy carries no BackOffMilliseconds, wait this long (seconds).
 DEFAULT_BACK_OFF = 30.0
 #: Codes that a person must fix: a retry cannot help.
@@ -78,6 +82,15 @@ def _transport(error: Exception, context: Context) -> MailServerError:
             "the EWS server's certificate is not trusted: check the EWS URL's host name, or "
             "give the profile the CA file that signed it",
             permanent=True,
+        )
+    if isinstance(error, ews.ErrorTimeoutExpired) and text.startswith("Reraised from"):
+        # exchangelib's wording for a connection that failed or timed out under it.
+        found = _ERRNO.search(text)
+        reason = found.group(1).strip() if found else "no answer in time"
+        return MailServerError(
+            f"cannot reach the EWS server ({reason}): check the profile's EWS URL and that "
+            "Exchange is running",
+            permanent=False,
         )
     if isinstance(error, ews.AutoDiscoverFailed):
         return MailServerError(
