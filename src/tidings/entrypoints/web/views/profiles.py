@@ -22,7 +22,13 @@ from tidings.domain.server_profile import (
 from tidings.entrypoints.api.admin_schemas import ServerProfileUpdate
 from tidings.entrypoints.api.deps import TidingsDep
 from tidings.entrypoints.web.confirm import ask_first
-from tidings.entrypoints.web.forms import Field, FieldErrors, changes_from, choices_of
+from tidings.entrypoints.web.forms import (
+    Field,
+    FieldErrors,
+    changes_from,
+    choices_of,
+    form_status,
+)
 from tidings.entrypoints.web.params import OptionalFormId, PathId
 from tidings.entrypoints.web.render import page
 from tidings.entrypoints.web.session import FormVisitor, Visitor, VisitorDep
@@ -184,7 +190,7 @@ def _form(
         request,
         "profile.html",
         visitor,
-        status_code=400 if error else 200,
+        status_code=form_status(error) if error else 200,
         profile=profile,
         profile_id=profile_id,
         kind_label=KIND_LABELS[profile.kind.value],

@@ -9,7 +9,13 @@ from tidings.domain.errors import ValidationError
 from tidings.domain.settings import AmbiguousMatch, EmailProcessing, SyncMethod
 from tidings.entrypoints.api.admin_schemas import EmailConfigurationUpdate
 from tidings.entrypoints.api.deps import TidingsDep
-from tidings.entrypoints.web.forms import Field, FieldErrors, changes_from, choices_of
+from tidings.entrypoints.web.forms import (
+    Field,
+    FieldErrors,
+    changes_from,
+    choices_of,
+    form_status,
+)
 from tidings.entrypoints.web.render import page
 from tidings.entrypoints.web.session import FormVisitor, VisitorDep
 
@@ -89,7 +95,7 @@ async def save_email_settings(
     except ValidationError as error:
         config = tidings.email_settings.get(visitor.caller)
         return page(
-            request, "settings.html", visitor, status_code=400, sections=SECTIONS,
+            request, "settings.html", visitor, status_code=form_status(error), sections=SECTIONS,
             config=config, error=str(error), submitted=form,
             field_errors=error.errors if isinstance(error, FieldErrors) else {},
         )  # fmt: skip

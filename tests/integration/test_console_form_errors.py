@@ -1,0 +1,142 @@
+"""Every console form that takes values refuses bad ones the same way: 422, each problem
+beside its own field (aria-invalid, aria-describedby naming the error) and in a summary at
+the top, what was typed shown again escaped (never a password), and nothing saved."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from httpx import Response
+
+from tests.builders import Org
+from tests.integration.test_console import ADMIN, BASE, sign_in
+from tidings.domain.people import Caller, Privilege
+from tidings.entrypoints.api.app import create_app
+
+MARKUP = '<b onmouseover="x">bold</b>'
+LONG = "x" * 100_000
+
+
+@pytest.fixture
+def admin(org: Org) -> TestClient:
+    org.tidings.access.create_admin("Ada Admin", *ADMIN)
+    client = TestClient(create_app(org.tidings), base_url=BASE)
+    client.headers["X-CSRF-Token"] = sign_in(client, *ADMIN)
+    return client
+
+
+def _operator(org: Org) -> Caller:
+    return Caller(next(iter(org.users.values())), frozenset(Privilege))
+
+
+def field_block(page: str, html_id: str) -> str:
+    """The field's own div: its input, its error, its hint."""
+    found = re.search(rf'<div class="field[^"]*" id="{html_id}-field">(.*?)\n</div>', page, re.S)
+    assert found, f"{html_id} is on the page"
+    return found.group(1)
+
+
+def assert_error_beside(page: str, html_id: str, words: str = "") -> str:
+    """The field's error is in its div, and its input points at it."""
+    block = field_block(page, html_id)
+    error = re.search(rf'<span class="field-error" id="{html_id}-error">([^<]*)</span>', block)
+    assert error, f"{html_id} shows its error beside it:\n{block[:2000]}"
+    assert f'id="{html_id}"' in block
+    assert 'aria-invalid="true"' in block
+    assert f'aria-describedby="{html_id}-error"' in block
+    assert words in error.group(1), error.group(1)
+    assert f'href="#{html_id}"' in page.split("<form")[0] or f'href="#{html_id}"' in page
+    return error.group(1)
+
+
+def assert_no_error(page: str, html_id: str) -> None:
+    assert f'id="{html_id}-error"' not in page, f"{html_id} has no error"
+
+
+def assert_refused(answer: Response) -> str:
+    assert answer.status_code == 422, answer.text[-3000:]
+    assert 'class="error error-summary" role="alert"' in answer.text
+    return answer.text
+
+
+def assert_kept(page: str, html_id: str, typed: str) -> None:
+    """What was typed is shown again in its field, escaped."""
+    block = field_block(page, html_id)
+    shown = re.search(rf'id="{html_id}"[^>]* value="([^"]*)"', block) or re.search(
+        rf'<textarea id="{html_id}"[^>]*>([^<]*)</textarea>', block
+    )
+    assert shown, f"{html_id} shows a value"
+    assert html.unescape(shown.group(1)) == typed, f"{html_id} keeps {typed[:40]!r}"
+    assert "<" not in shown.group(1) and '"' not in shown.group(1)
+
+
+def test_new_user_with_mailbox_shows_each_problem_beside_its_field(
+    admin: TestClient, org: Org
+) -> None:
+    before = len(org.tidings.people.list_users(_operator(org)))
+    answer = admin.post(
+        "/users",
+        data={
+            "full_name": MARKUP,
+            "email": "not an address",
+            "password": "secret-password-1",
+            "role_id": ["999"],
+            "create_mailbox": "maybe",
+            "mailbox_address": LONG,
+            "mailbox_profile_id": "77",
+        },
+    )
+    page = assert_refused(answer)
+    assert_error_beside(page, "f-email", "email address")
+    assert_error_beside(page, "f-role-id", "listed")
+    assert_error_beside(page, "f-create-mailbox", "yes or no")
+    assert_error_beside(page, "f-mailbox-address", "email address")
+    assert_error_beside(page, "f-mailbox-profile-id", "listed")
+    assert_no_error(page, "f-full-name")
+    assert_kept(page, "f-full-name", MARKUP)
+    assert_kept(page, "f-email", "not an address")
+    assert "secret-password-1" not in page
+    assert len(org.tidings.people.list_users(_operator(org))) == before
+    # The queue form of the same page is untouched.
+    assert_no_error(page, "f-queue-email")
+
+
+def test_new_queue_errors_stay_in_the_queue_form(admin: TestClient) -> None:
+    answer = admin.post("/queues", data={"name": " ", "email": MARKUP, "role_id": "x"})
+    page = assert_refused(answer)
+    assert_error_beside(page, "f-queue-name")
+    assert_error_beside(page, "f-queue-email", "email address")
+    assert_error_beside(page, "f-queue-role-id", "listed")
+    assert_kept(page, "f-queue-email", MARKUP)
+    assert_no_error(page, "f-email")
+
+
+def test_saving_a_user_refuses_every_bad_field_and_keeps_no_password(
+    admin: TestClient, org: Org
+) -> None:
+    user = org.tidings.people.list_users(_operator(org))[0]
+    answer = admin.post(
+        f"/users/{user.id}",
+        data={"full_name": "", "email": "@", "is_active": "perhaps", "password": "p" * 1001},
+    )
+    page = assert_refused(answer)
+    assert_error_beside(page, "f-full-name")
+    assert_error_beside(page, "f-email", "email address")
+    assert_error_beside(page, "f-is-active", "yes or no")
+    assert_error_beside(page, "f-password")
+    assert "p" * 1001 not in page
+    after = org.tidings.people.get_user(_operator(org), user.id)
+    assert (after.full_name, after.email) == (user.full_name, user.email)
+
+
+def test_a_role_form_refuses_an_unknown_privilege_beside_its_field(
+    admin: TestClient, org: Org
+) -> None:
+    answer = admin.post("/roles", data={"name": LONG, "privilege": ["track_email", "fly"]})
+    page = assert_refused(answer)
+    assert_error_beside(page, "f-role-new-name", "200")
+    assert_error_beside(page, "f-role-new-privilege", "listed")
+    assert not any(r.name == LONG for r in org.tidings.people.list_roles(_operator(org)))
