@@ -109,9 +109,9 @@ def test_an_admin_sets_up_server_side_sync_and_email_becomes_an_activity(
         ("Dana Scully", "dana@northwind.example", "dana-console-1"),
         ("Sam Carter", "sam@northwind.example", "sam-console-1"),
     ):
-        page.locator("#new-name").fill(name)
-        page.locator("#new-email").fill(email)
-        page.locator("#new-password").fill(password)
+        page.locator("#f-full-name").fill(name)
+        page.locator("#f-email").fill(email)
+        page.locator("#f-password").fill(password)
         page.get_by_role("button", name="Create user").click()
         saved(page)
         nav(page, "Users")

@@ -140,3 +140,67 @@ def test_a_role_form_refuses_an_unknown_privilege_beside_its_field(
     assert_error_beside(page, "f-role-new-name", "200")
     assert_error_beside(page, "f-role-new-privilege", "listed")
     assert not any(r.name == LONG for r in org.tidings.people.list_roles(_operator(org)))
+
+
+def test_role_levels_refuse_a_level_a_privilege_cannot_have_beside_its_row(
+    admin: TestClient, org: Org
+) -> None:
+    role = next(
+        r for r in org.tidings.people.list_roles(_operator(org)) if r.name != "System Administrator"
+    )
+    before = org.tidings.people.get_role(_operator(org), role.id)
+    answer = admin.post(
+        f"/roles/{role.id}",
+        data={"level-write_settings": "business_unit", "level-track_email": "galaxy"},
+    )
+    page = assert_refused(answer)
+    assert_error_beside_row(page, "f-level-write-settings")
+    assert_error_beside_row(page, "f-level-track-email")
+    assert org.tidings.people.get_role(_operator(org), role.id) == before
+
+
+def assert_error_beside_row(page: str, html_id: str) -> None:
+    row = re.search(rf'<tr id="{html_id}-field" class="invalid">(.*?)</tr>', page, re.S)
+    assert row, f"{html_id} is marked"
+    assert f'<span class="field-error" id="{html_id}-error">' in row.group(1)
+    assert f'aria-describedby="{html_id}-error"' in row.group(1)
+
+
+def test_business_unit_forms_show_errors_beside_their_fields(admin: TestClient, org: Org) -> None:
+    units = org.tidings.business_units.list_units(_operator(org))
+    answer = admin.post("/business-units", data={"name": MARKUP * 30, "parent": "0"})
+    page = assert_refused(answer)
+    assert_error_beside(page, "f-unit-name", "200")
+    assert_error_beside(page, "f-unit-parent", "listed")
+    assert_kept(page, "f-unit-name", MARKUP * 30)
+    assert org.tidings.business_units.list_units(_operator(org)) == units
+    queue = org.tidings.people.create_queue(
+        _operator(org), name="Support", email="support@northwind.example"
+    )
+    answer = admin.post(f"/queues/{queue.id}/members", data={"unit": "x", "member": ["1", "-5"]})
+    page = assert_refused(answer)
+    assert_error_beside(page, "f-queue-{}-unit".format(queue.id), "listed")
+    assert_error_beside(page, "f-queue-{}-member".format(queue.id), "listed")
+    user = org.tidings.people.list_users(_operator(org))[0]
+    answer = admin.post(f"/users/{user.id}/business-unit", data={"unit": "99999999999"})
+    assert_error_beside(assert_refused(answer), "f-unit", "listed")
+
+
+def test_personal_options_refuse_a_yes_or_no_that_is_neither(admin: TestClient, org: Org) -> None:
+    user = org.tidings.people.list_users(_operator(org))[0]
+    before = org.tidings.personal_options.get_options(_operator(org), user.id)
+    answer = admin.post(
+        f"/options/{user.id}", data={"track_incoming": "<none>", "create_contacts": "2"}
+    )
+    page = assert_refused(answer)
+    assert_error_beside(page, "f-track-incoming", "listed")
+    assert_error_beside(page, "f-create-contacts", "yes or no")
+    assert org.tidings.personal_options.get_options(_operator(org), user.id) == before
+
+
+def test_an_api_token_name_too_long_is_refused_beside_it(admin: TestClient, org: Org) -> None:
+    answer = admin.post("/tokens", data={"name": LONG})
+    page = assert_refused(answer)
+    assert_error_beside(page, "f-token-name", "200")
+    assert_kept(page, "f-token-name", LONG)
+    assert 'id="new-token"' not in page

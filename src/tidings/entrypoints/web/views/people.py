@@ -163,7 +163,7 @@ async def create_queue(request: Request, tidings: TidingsDep, visitor: FormVisit
 def user_detail(
     request: Request, tidings: TidingsDep, visitor: VisitorDep, user_id: PathId
 ) -> HTMLResponse:
-    return _user_page(request, tidings, visitor, user_id)
+    return user_page(request, tidings, visitor, user_id)
 
 
 USER_FIELDS = [
@@ -184,7 +184,7 @@ def unit_field(units: list[BusinessUnit]) -> Field:
     return Field("unit", "Business unit", "id_choice", tuple((str(u.id), u.name) for u in units), api_name="business_unit_id")  # fmt: skip
 
 
-def _user_page(
+def user_page(
     request: Request,
     tidings: TidingsDep,
     visitor: Visitor,
@@ -233,7 +233,7 @@ async def save_user(
             tidings.people.set_password(visitor.caller, user_id, password)
     except UserError as error:
         posted = refused("user", form, error, USER_FIELDS)
-        return _user_page(
+        return user_page(
             request, tidings, visitor, user_id, status=form_status(error), posted=posted
         )
     return RedirectResponse(f"/users/{user_id}?done=saved", status_code=303)
@@ -250,7 +250,7 @@ async def assign_roles(
         tidings.people.assign_user_roles(visitor.caller, user_id, _ids(values.get("role_ids")))
     except UserError as error:
         posted = refused("roles", form, error, [field])
-        return _user_page(
+        return user_page(
             request, tidings, visitor, user_id, status=form_status(error), posted=posted
         )
     return RedirectResponse(f"/users/{user_id}?done=saved", status_code=303)
