@@ -88,8 +88,8 @@ def test_an_admin_creates_a_user_with_a_mailbox_tests_the_profile_and_picks_fold
     grid = page.locator("#profile-mailboxes")
     expect(grid).to_contain_text("Erin Ek")
     grid.get_by_role("link", name=ERIN[0]).click()
-    page.locator("#cr-user").fill(ERIN[0])
-    page.locator("#cr-password").fill(ERIN[1])
+    page.locator("#f-cr-username").fill(ERIN[0])
+    page.locator("#f-cr-password").fill(ERIN[1])
     page.get_by_role("button", name="Save credentials").click()
     saved(page)
 

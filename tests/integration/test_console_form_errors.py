@@ -179,8 +179,8 @@ def test_business_unit_forms_show_errors_beside_their_fields(admin: TestClient, 
     )
     answer = admin.post(f"/queues/{queue.id}/members", data={"unit": "x", "member": ["1", "-5"]})
     page = assert_refused(answer)
-    assert_error_beside(page, "f-queue-{}-unit".format(queue.id), "listed")
-    assert_error_beside(page, "f-queue-{}-member".format(queue.id), "listed")
+    assert_error_beside(page, f"f-queue-{queue.id}-unit", "listed")
+    assert_error_beside(page, f"f-queue-{queue.id}-member", "listed")
     user = org.tidings.people.list_users(_operator(org))[0]
     answer = admin.post(f"/users/{user.id}/business-unit", data={"unit": "99999999999"})
     assert_error_beside(assert_refused(answer), "f-unit", "listed")
@@ -204,3 +204,82 @@ def test_an_api_token_name_too_long_is_refused_beside_it(admin: TestClient, org:
     assert_error_beside(page, "f-token-name", "200")
     assert_kept(page, "f-token-name", LONG)
     assert 'id="new-token"' not in page
+
+
+def test_mailbox_forms_show_errors_beside_fields_and_never_the_password(
+    admin: TestClient, org: Org
+) -> None:
+    mailbox = org.mailboxes["dana"]
+    answer = admin.post(
+        f"/mailboxes/{mailbox}/credentials",
+        data={"direction": "sideways", "username": "", "password": "hunter2-secret"},
+    )
+    page = assert_refused(answer)
+    assert_error_beside(page, "f-cr-direction", "listed")
+    assert_error_beside(page, "f-cr-username")
+    assert "hunter2-secret" not in page
+    answer = admin.post(
+        "/mailboxes", data={"address": MARKUP, "owner": "robot:1", "profile_id": "x"}
+    )
+    page = assert_refused(answer)
+    assert_error_beside(page, "f-new-address", "email address")
+    assert_error_beside(page, "f-new-owner", "listed")
+    assert_error_beside(page, "f-new-profile-id", "listed")
+    assert_kept(page, "f-new-address", MARKUP)
+
+
+def test_saving_a_view_without_a_name_keeps_the_grid_and_marks_the_name(admin: TestClient) -> None:
+    answer = admin.post("/views", data={"grid": "activities", "name": " ", "query": "q=x"})
+    page = assert_refused(answer)
+    assert_error_beside(page, "f-view-name")
+
+
+def test_compose_marks_each_bad_field_and_keeps_what_was_typed(admin: TestClient, org: Org) -> None:
+    answer = admin.post(
+        "/emails",
+        data={
+            "mailbox_id": "0",
+            "to": "nobody, " + MARKUP,
+            "cc": "x@@",
+            "subject": "s" * 1000,
+            "body": MARKUP,
+            "regarding_kind": "planet",
+            "regarding_id": "abc",
+        },
+    )
+    assert answer.status_code == 422
+    page = answer.text
+    for html_id in (
+        "compose-from",
+        "compose-to",
+        "compose-cc",
+        "compose-subject",
+        "compose-regarding-kind",
+    ):
+        assert f'id="{html_id}-error"' in page, html_id
+        assert f'aria-describedby="{html_id}-error"' in page, html_id
+    assert 'href="#compose-to"' in page
+    assert "&lt;b onmouseover=" in page and MARKUP not in page
+
+
+def test_sign_in_marks_an_empty_field_and_never_echoes_the_password(org: Org) -> None:
+    org.tidings.access.create_admin("Ada Admin", *ADMIN)
+    client = TestClient(create_app(org.tidings), base_url=BASE)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/signin").text)
+    assert token
+    answer = client.post(
+        "/signin", data={"csrf_token": token.group(1), "email": "", "password": "typed-secret"}
+    )
+    assert answer.status_code == 422
+    assert 'aria-describedby="email-error"' in answer.text
+    assert '<span class="field-error" id="email-error">' in answer.text
+    assert "typed-secret" not in answer.text
+
+
+def test_the_folder_picker_marks_a_typed_name_too_long(admin: TestClient, org: Org) -> None:
+    url = f"/mailboxes/{org.mailboxes['dana']}/folders"
+    answer = admin.post(url, data={"typed": LONG, "folder": ["y" * 300]})
+    page = assert_refused(answer)
+    assert_error_beside(page, "f-typed", "200")
+    assert 'id="f-folder-error"' in page and 'aria-describedby="f-folder-error"' in page
+    assert_kept(page, "f-typed", LONG)

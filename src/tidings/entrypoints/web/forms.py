@@ -52,6 +52,11 @@ class Field:
         return self.api_name or self.name
 
 
+#: The grids' saved-view forms (templates/_grid.html): save as, and rename.
+SAVE_VIEW_FIELD = Field("name", "Save this view as", required=True, form_key="view")
+RENAME_VIEW_FIELD = Field("name", "Rename to", required=True, form_key="rename")
+
+
 def choices_of(
     kind: type[enum.StrEnum], labels: Mapping[str, str] | None = None
 ) -> tuple[tuple[str, str], ...]:

@@ -113,7 +113,7 @@ async def save_role_levels(
 
 def unit_fields(units: list[BusinessUnit]) -> list[Field]:
     """The New business unit form, checked as the API's ``BusinessUnitCreate``."""
-    listed = tuple((str(u.id), u.name) for u in units)
+    listed = (("", "(the top business unit)"), *((str(u.id), u.name) for u in units))
     return [
         Field("name", "Name", required=True, form_key="unit"),
         Field("parent", "Parent business unit", "id_choice", listed, api_name="parent_id", form_key="unit"),
