@@ -270,7 +270,7 @@ def test_the_mailbox_form_shows_every_problem_beside_its_field_and_saves_nothing
             "outgoing_method": "server_side_synchronization",
         },
     )
-    assert answer.status_code == 400
+    assert answer.status_code == 422
     errors = dict(re.findall(r'id="f-([a-z-]+)-error">([^<]*)<', answer.text))
     assert set(errors) == {"address", "profile-id", "incoming-method"}
     assert errors["profile-id"] == "choose one of the listed options"

@@ -147,13 +147,18 @@ def form_status(error: UserError) -> int:
 
 
 def changes_from(
-    form: FormData, fields: Iterable[Field], model: type[BaseModel] | None = None
+    form: FormData,
+    fields: Iterable[Field],
+    model: type[BaseModel] | None = None,
+    *,
+    blank_is_absent: bool = False,
 ) -> dict[str, object]:
     """Typed changes, nested by the dots in field names; a blank password is no change.
 
     Each field is read on its own and ``model`` (the API's request shape for the same
     changes) then checks them together, so a form gets every field's problem at once
-    (``FieldErrors``), checked exactly as the API would check it.
+    (``FieldErrors``), checked exactly as the API would check it. With ``blank_is_absent``
+    a field left empty is not given at all, as an API client would leave it out.
     """
     fields = list(fields)
     changes: dict[str, object] = {}
@@ -164,7 +169,7 @@ def changes_from(
         except ValidationError as error:
             errors[field.name] = str(error)
             continue
-        if value is _UNCHANGED:
+        if value is _UNCHANGED or (blank_is_absent and value in ("", None)):
             continue
         target = changes
         *parents, last = field.target.split(".")

@@ -96,7 +96,10 @@ async def save_role_levels(
     form = await request.form()
     fields = level_fields()
     try:
-        values = changes_from(form, fields, RoleLevels)
+        # A row left empty holds nothing, as a privilege left out of the API's levels.
+        given = any(str(form.get(f.name) or "").strip() for f in fields)
+        model = RoleLevels if given else None
+        values = changes_from(form, fields, model, blank_is_absent=True)
         chosen = values.get("levels")
         levels = {
             str(p): str(level or AccessLevel.NONE.value)

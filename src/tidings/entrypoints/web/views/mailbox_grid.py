@@ -252,7 +252,11 @@ async def run_bulk(
 ) -> HTMLResponse:
     """Do it, then show each mailbox's outcome."""
     selection = _Selection(query, scope == "view", mailbox_id)
-    ids, state = selection.resolve(tidings, visitor)
+    try:
+        ids, state = selection.resolve(tidings, visitor)
+    except ValidationError as error:
+        params = dict(parse_qsl(selection.query))
+        return grid_page(request, tidings, visitor, params, status=422, error=str(error))
     outcomes = await tidings.mailbox_bulk.run(visitor.caller, action, ids)
     return page(
         request,

@@ -43,6 +43,15 @@ def _selected(ids: list[int] | None) -> list[int]:
     return ids
 
 
+def _nothing_selected(
+    request: Request, tidings: TidingsDep, visitor: Visitor, view: MailboxView, back: str
+) -> Response:
+    """The list again, saying what is missing (a mailbox's own page always names one)."""
+    params = {"view": view.value}
+    error = "select at least one mailbox first"
+    return grid_page(request, tidings, visitor, params, status=422, error=error)
+
+
 #: Where a mailbox action came from: the list, or one mailbox's own page (``record``).
 Back = Annotated[Literal["list", "record"], Form()]
 
@@ -56,29 +65,35 @@ def _after(
     return RedirectResponse(f"/mailboxes?view={view.value}&done={action}", status_code=303)
 
 
-@router.post("/mailboxes/approve")
+@router.post("/mailboxes/approve", response_model=None)
 def approve(
+    request: Request,
     tidings: TidingsDep,
     visitor: FormVisitor,
     mailbox_id: FormIds = None,
     view: Annotated[MailboxView, Form()] = MailboxView.ALL,
     back: Back = "list",
-) -> RedirectResponse:
+) -> Response:
     visitor.require(Privilege.APPROVE_EMAIL)
+    if not mailbox_id:
+        return _nothing_selected(request, tidings, visitor, view, back)
     ids = _selected(mailbox_id)
     tidings.mailboxes.approve_email(visitor.caller, ids)
     return _after("approved", view, back, ids, "approved-one")
 
 
-@router.post("/mailboxes/test-enable")
+@router.post("/mailboxes/test-enable", response_model=None)
 async def test_and_enable(
+    request: Request,
     tidings: TidingsDep,
     visitor: FormVisitor,
     mailbox_id: FormIds = None,
     view: Annotated[MailboxView, Form()] = MailboxView.ALL,
     back: Back = "list",
-) -> RedirectResponse:
+) -> Response:
     visitor.require(Privilege.WRITE_MAILBOXES)
+    if not mailbox_id:
+        return _nothing_selected(request, tidings, visitor, view, back)
     ids = _selected(mailbox_id)
     reports = await tidings.mailboxes.test_and_enable(visitor.caller, ids)
     done = "tested-enabled" if all(r.enabled for r in reports) else "tested-failed"
@@ -95,6 +110,8 @@ async def disable(
     back: Back = "list",
 ) -> Response:
     visitor.require(Privilege.WRITE_MAILBOXES)
+    if not mailbox_id:
+        return _nothing_selected(request, tidings, visitor, view, back)
     ids = _selected(mailbox_id)
     where = f"/mailboxes/{ids[0]}" if back == "record" and len(ids) == 1 else "/mailboxes"
     question = (
