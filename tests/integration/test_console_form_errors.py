@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from tests.builders import Org
+from tests.builders import Org, make_email
 from tests.integration.test_console import ADMIN, BASE, sign_in
 from tidings.domain.people import Caller, Privilege
 from tidings.entrypoints.api.app import create_app
@@ -283,3 +283,77 @@ def test_the_folder_picker_marks_a_typed_name_too_long(admin: TestClient, org: O
     assert_error_beside(page, "f-typed", "200")
     assert 'id="f-folder-error"' in page and 'aria-describedby="f-folder-error"' in page
     assert_kept(page, "f-typed", LONG)
+
+
+def test_an_activity_regarding_and_untrack_forms_mark_their_fields(
+    admin: TestClient, org: Org
+) -> None:
+    result = org.deliver(make_email())
+    activity = result.activity_id
+    assert activity is not None
+    answer = admin.post(
+        f"/activities/{activity}/regarding", data={"kind": "mailbox", "record_id": "-4"}
+    )
+    page = assert_refused(answer)
+    assert_error_beside(page, "f-regarding-kind", "listed")
+    assert_error_beside(page, "f-regarding-record-id", "record number")
+    assert_kept(page, "f-regarding-record-id", "-4")
+    answer = admin.post(f"/activities/{activity}/untrack", data={"reason": MARKUP * 100})
+    page = assert_refused(answer)
+    assert_error_beside(page, "f-untrack-reason", "500")
+    assert_kept(page, "f-untrack-reason", MARKUP * 100)
+    assert admin.get(f"/activities/{activity}").status_code == 200  # still tracked
+
+
+def test_a_new_server_profile_takes_only_host_names_or_ip_addresses(
+    admin: TestClient, org: Org
+) -> None:
+    answer = admin.post(
+        "/profiles/new",
+        data={
+            "kind": "imap_smtp",
+            "name": MARKUP,
+            "credential_source": "mailbox",
+            "incoming_host": "mail server.example",
+            "incoming_security": "tls",
+            "outgoing_host": "999.1.1.1",
+            "outgoing_security": "starttls",
+            "allow_insecure": "sure",
+            "min_polling_interval_minutes": "5",
+            "max_concurrent_connections": "10",
+            "connection_timeout_seconds": "30",
+            "password": "profile-secret-1",
+            "username": "svc@northwind.example",
+        },
+    )
+    page = assert_refused(answer)
+    assert_error_beside(page, "f-incoming-host", "host name")
+    assert_error_beside(page, "f-outgoing-host", "IP address")
+    assert_error_beside(page, "f-allow-insecure", "yes or no")
+    assert_kept(page, "f-name", MARKUP)
+    assert_kept(page, "f-incoming-host", "mail server.example")
+    assert "profile-secret-1" not in page
+    assert org.tidings.server_profiles.list_profiles(_operator(org)) == []
+
+
+def test_email_settings_mark_every_bad_field_at_once(admin: TestClient, org: Org) -> None:
+    before = org.tidings.email_settings.get(_operator(org))
+    answer = admin.post(
+        "/settings/email",
+        data={
+            "use_correlation": "1x",
+            "tracking_token.user_digits": "99",
+            "max_attachment_kb": LONG,
+            "tracking_address": MARKUP,
+        },
+    )
+    assert answer.status_code == 422
+    page = answer.text
+    for html_id in (
+        "f-use-correlation",
+        "f-tracking-token-user-digits",
+        "f-max-attachment-kb",
+        "f-tracking-address",
+    ):
+        assert_error_beside(page, html_id)
+    assert org.tidings.email_settings.get(_operator(org)) == before

@@ -180,20 +180,30 @@ async def untrack(
 def _regarding(form: FormData) -> RecordRef | None:
     """The record a form names (kind and number), or None when it names none: checked as
     the API checks a regarding record, each problem beside its field."""
-    if not any(
-        isinstance(form.get(n), str) and str(form.get(n)).strip() for n in ("kind", "record_id")
-    ):
+    if not any(str(form.get(f.name) or "").strip() for f in REGARDING_FIELDS):
         return None
-    values = changes_from(form, REGARDING_FIELDS)
-    text = f"{values['kind']}:{values['record_id']}"
+    errors: dict[str, str] = {}
+    values: dict[str, object] = {}
     try:
-        RegardingIn.model_validate({"regarding": text})
-    except PydanticValidationError:
-        labels = {f.name: f.label for f in REGARDING_FIELDS}
-        raise FieldErrors(
-            {"record_id": "enter a record number from 1 to 999999999"}, labels
-        ) from None
-    return RecordRef.parse(text)
+        values = changes_from(form, REGARDING_FIELDS)
+    except FieldErrors as error:
+        errors.update(error.errors)
+    number = values.get("record_id")
+    if "record_id" not in errors and not (isinstance(number, int) and 1 <= number <= MAX_RECORD):
+        errors["record_id"] = f"enter a record number from 1 to {MAX_RECORD}"
+    if not errors:
+        text = f"{values['kind']}:{number}"
+        try:
+            RegardingIn.model_validate({"regarding": text})
+        except PydanticValidationError as error:
+            errors["record_id"] = str(error.errors()[0]["msg"])
+        else:
+            return RecordRef.parse(text)
+    raise FieldErrors(errors, {f.name: f.label for f in REGARDING_FIELDS})
+
+
+#: The largest record number the API's KIND:ID takes (nine digits).
+MAX_RECORD = 999_999_999
 
 
 @router.post("/activities/{activity_id}/regarding", response_model=None)

@@ -198,6 +198,7 @@ def _form(
         profile_id=profile_id,
         kind_label=KIND_LABELS[profile.kind.value],
         sections=sections_for(profile.kind),
+        all_fields=[f for _, fields in sections_for(profile.kind) for f in fields],
         secret_fields=_SECRETS_BY_KIND.get(profile.kind, _SECRET),
         error=str(error) if error else None,
         field_errors=error.errors if isinstance(error, FieldErrors) else {},

@@ -72,7 +72,7 @@ SECTIONS: list[tuple[str, list[Field]]] = [
     ),
     (
         "Tracking address",
-        [Field("tracking_address", "Tracking address (a queue mailbox users Bcc, Cc or forward email to)", hint="Such as crm@example.com; empty for none")],
+        [Field("tracking_address", "Tracking address (a queue mailbox users Bcc, Cc or forward email to)", "email", hint="Such as crm@example.com; empty for none")],
     ),
 ]  # fmt: skip
 FIELDS = [f for _, fields in SECTIONS for f in fields]
@@ -81,7 +81,9 @@ FIELDS = [f for _, fields in SECTIONS for f in fields]
 @router.get("/settings/email")
 def email_settings(request: Request, tidings: TidingsDep, visitor: VisitorDep) -> HTMLResponse:
     config = tidings.email_settings.get(visitor.caller)
-    return page(request, "settings.html", visitor, sections=SECTIONS, config=config)
+    return page(
+        request, "settings.html", visitor, sections=SECTIONS, all_fields=FIELDS, config=config
+    )
 
 
 @router.post("/settings/email", response_model=None)
@@ -96,7 +98,7 @@ async def save_email_settings(
         config = tidings.email_settings.get(visitor.caller)
         return page(
             request, "settings.html", visitor, status_code=form_status(error), sections=SECTIONS,
-            config=config, error=str(error), submitted=form,
+            all_fields=FIELDS, config=config, error=str(error), submitted=form,
             field_errors=error.errors if isinstance(error, FieldErrors) else {},
         )  # fmt: skip
     return RedirectResponse("/settings/email?done=saved", status_code=303)
