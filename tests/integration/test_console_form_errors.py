@@ -357,3 +357,24 @@ def test_email_settings_mark_every_bad_field_at_once(admin: TestClient, org: Org
     ):
         assert_error_beside(page, html_id)
     assert org.tidings.email_settings.get(_operator(org)) == before
+
+
+def test_a_queue_s_roles_and_a_view_s_new_name_are_refused_beside_their_fields(
+    admin: TestClient, org: Org
+) -> None:
+    queue = org.tidings.people.create_queue(
+        _operator(org), name="Help", email="help@northwind.example"
+    )
+    answer = admin.post(f"/queues/{queue.id}/roles", data={"role_id": ["1", "1x"]})
+    assert_error_beside(assert_refused(answer), f"f-queue-{queue.id}-role-id", "listed")
+    saved = admin.post(
+        "/views",
+        data={"grid": "mailboxes", "name": "Mine", "query": "view=all"},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    view_id = saved.headers["location"].rsplit("saved=", 1)[1]
+    answer = admin.post(f"/views/{view_id}/rename", data={"name": LONG})
+    page = assert_refused(answer)
+    assert_error_beside(page, "f-rename-name", "100")
+    assert_kept(page, "f-rename-name", LONG)

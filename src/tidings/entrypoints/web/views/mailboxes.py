@@ -44,7 +44,7 @@ def _selected(ids: list[int] | None) -> list[int]:
 
 
 def _nothing_selected(
-    request: Request, tidings: TidingsDep, visitor: Visitor, view: MailboxView, back: str
+    request: Request, tidings: TidingsDep, visitor: Visitor, view: MailboxView
 ) -> Response:
     """The list again, saying what is missing (a mailbox's own page always names one)."""
     params = {"view": view.value}
@@ -76,7 +76,7 @@ def approve(
 ) -> Response:
     visitor.require(Privilege.APPROVE_EMAIL)
     if not mailbox_id:
-        return _nothing_selected(request, tidings, visitor, view, back)
+        return _nothing_selected(request, tidings, visitor, view)
     ids = _selected(mailbox_id)
     tidings.mailboxes.approve_email(visitor.caller, ids)
     return _after("approved", view, back, ids, "approved-one")
@@ -93,7 +93,7 @@ async def test_and_enable(
 ) -> Response:
     visitor.require(Privilege.WRITE_MAILBOXES)
     if not mailbox_id:
-        return _nothing_selected(request, tidings, visitor, view, back)
+        return _nothing_selected(request, tidings, visitor, view)
     ids = _selected(mailbox_id)
     reports = await tidings.mailboxes.test_and_enable(visitor.caller, ids)
     done = "tested-enabled" if all(r.enabled for r in reports) else "tested-failed"
@@ -111,7 +111,7 @@ async def disable(
 ) -> Response:
     visitor.require(Privilege.WRITE_MAILBOXES)
     if not mailbox_id:
-        return _nothing_selected(request, tidings, visitor, view, back)
+        return _nothing_selected(request, tidings, visitor, view)
     ids = _selected(mailbox_id)
     where = f"/mailboxes/{ids[0]}" if back == "record" and len(ids) == 1 else "/mailboxes"
     question = (

@@ -26,15 +26,13 @@ from tidings.entrypoints.web.forms import (
     form_status,
     refused,
 )
-from tidings.entrypoints.web.params import MAX_ID, FormIds, PathId
+from tidings.entrypoints.web.params import MAX_ID, PathId
 from tidings.entrypoints.web.render import page
 from tidings.entrypoints.web.session import FormVisitor, Visitor, VisitorDep
 from tidings.services.people import NewMailbox
 from tidings.services.server_profiles import ProfileView
 
 router = APIRouter(include_in_schema=False)
-
-RoleIds = FormIds
 
 
 def _role_choices(roles: list[SecurityRole]) -> tuple[tuple[str, str], ...]:
@@ -98,6 +96,7 @@ def _users_page(
         user_fields=user_fields(roles),
         mailbox_fields=mailbox_fields(profiles),
         queue_fields=queue_fields(roles),
+        queue_roles_field=lambda queue_id: queue_roles_field(queue_id, roles),
         posted=posted,
     )
 
@@ -330,9 +329,21 @@ def _texts(value: object) -> list[str]:
     return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
-@router.post("/queues/{queue_id}/roles")
-def assign_queue_roles(
-    tidings: TidingsDep, visitor: FormVisitor, queue_id: PathId, role_id: RoleIds = None
-) -> RedirectResponse:
-    tidings.people.update_queue(visitor.caller, queue_id, role_ids=role_id or [])
+def queue_roles_field(queue_id: int, roles: list[SecurityRole]) -> Field:
+    """A queue's roles, ticked in its row of the Queues table."""
+    return Field("role_id", "Security roles", "id_choices", _role_choices(roles), api_name="role_ids", form_key=f"queue-{queue_id}")  # fmt: skip
+
+
+@router.post("/queues/{queue_id}/roles", response_model=None)
+async def assign_queue_roles(
+    request: Request, tidings: TidingsDep, visitor: FormVisitor, queue_id: PathId
+) -> Response:
+    form = await request.form()
+    field = queue_roles_field(queue_id, tidings.people.list_roles(visitor.caller))
+    try:
+        values = changes_from(form, [field], RoleIdsIn)
+        tidings.people.update_queue(visitor.caller, queue_id, role_ids=_ids(values["role_ids"]))
+    except UserError as error:
+        posted = refused(f"queue-{queue_id}", form, error, [field])
+        return _users_page(request, tidings, visitor, status=form_status(error), posted=posted)
     return RedirectResponse("/users?done=saved", status_code=303)

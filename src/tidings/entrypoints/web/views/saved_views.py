@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import StringConstraints
 from starlette.datastructures import FormData
 
 from tidings.domain.errors import UserError
-from tidings.domain.grid import GRIDS
-from tidings.entrypoints.api.admin_schemas import Name, StrictModel
+from tidings.domain.grid import GRIDS, VIEW_NAME_LENGTH
+from tidings.entrypoints.api.admin_schemas import StrictModel, storable
 from tidings.entrypoints.api.deps import TidingsDep
 from tidings.entrypoints.web.forms import (
     RENAME_VIEW_FIELD,
@@ -34,7 +36,9 @@ def _opened(grid: str, query: str, view_id: int | None) -> str:
 
 
 class _ViewName(StrictModel):
-    name: Name
+    """A view's name, bounded as the views' store keeps it."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=VIEW_NAME_LENGTH), storable]
 
 
 SAVE_FIELD, RENAME_FIELD = SAVE_VIEW_FIELD, RENAME_VIEW_FIELD
