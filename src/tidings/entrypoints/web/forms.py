@@ -111,7 +111,10 @@ class Posted:
         if field.kind in MULTI_KINDS:
             return [v for v in self.values.getlist(field.name) if isinstance(v, str)]
         raw = self.values.get(field.name)
-        return raw if isinstance(raw, str) else ""
+        text = raw if isinstance(raw, str) else ""
+        if field.kind == "bool":  # the box stays ticked only for a yes
+            return text.strip().lower() in _YES
+        return text
 
     def error(self, field: Field) -> str | None:
         return self.errors.get(field.name)
