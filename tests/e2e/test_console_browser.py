@@ -109,9 +109,9 @@ def test_an_admin_sets_up_server_side_sync_and_email_becomes_an_activity(
         ("Dana Scully", "dana@northwind.example", "dana-console-1"),
         ("Sam Carter", "sam@northwind.example", "sam-console-1"),
     ):
-        page.locator("#new-name").fill(name)
-        page.locator("#new-email").fill(email)
-        page.locator("#new-password").fill(password)
+        page.locator("#f-full-name").fill(name)
+        page.locator("#f-email").fill(email)
+        page.locator("#f-password").fill(password)
         page.get_by_role("button", name="Create user").click()
         saved(page)
         nav(page, "Users")
@@ -123,13 +123,13 @@ def test_an_admin_sets_up_server_side_sync_and_email_becomes_an_activity(
         ("Dana Scully <dana@northwind.example>", "dana@northwind.example"),
         ("Sam Carter <sam@northwind.example>", "sam@northwind.example"),
     ):
-        page.locator("#mb-address").fill(address)
-        page.locator("#mb-owner").select_option(label=label)
-        page.locator("#mb-profile").select_option(label="Northwind mail")
+        page.locator("#f-new-address").fill(address)
+        page.locator("#f-new-owner").select_option(label=label)
+        page.locator("#f-new-profile-id").select_option(label="Northwind mail")
         page.get_by_role("button", name="Create mailbox").click()
         saved(page)
-        page.locator("#cr-user").fill(address)
-        page.locator("#cr-password").fill(TEST_USERS[address])
+        page.locator("#f-cr-username").fill(address)
+        page.locator("#f-cr-password").fill(TEST_USERS[address])
         page.get_by_role("button", name="Save credentials").click()
         saved(page)
         nav(page, "Mailboxes")

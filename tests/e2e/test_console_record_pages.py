@@ -74,8 +74,8 @@ def test_an_admin_creates_a_user_with_a_mailbox_tests_the_profile_and_picks_fold
 
     # One form: the user, and the user's mailbox on the new profile.
     nav(page, "Users")
-    page.locator("#new-name").fill("Erin Ek")
-    page.locator("#new-email").fill(ERIN[0])
+    page.locator("#f-full-name").fill("Erin Ek")
+    page.locator("#f-email").fill(ERIN[0])
     page.get_by_label("Create the user's mailbox").check()
     page.get_by_label("Server profile").select_option(label="Northwind mail")
     steps.shot("new-user-with-mailbox")
@@ -88,8 +88,8 @@ def test_an_admin_creates_a_user_with_a_mailbox_tests_the_profile_and_picks_fold
     grid = page.locator("#profile-mailboxes")
     expect(grid).to_contain_text("Erin Ek")
     grid.get_by_role("link", name=ERIN[0]).click()
-    page.locator("#cr-user").fill(ERIN[0])
-    page.locator("#cr-password").fill(ERIN[1])
+    page.locator("#f-cr-username").fill(ERIN[0])
+    page.locator("#f-cr-password").fill(ERIN[1])
     page.get_by_role("button", name="Save credentials").click()
     saved(page)
 

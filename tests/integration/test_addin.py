@@ -179,7 +179,8 @@ def test_read_mode_explains_tracks_sets_regarding_and_untracks(
         data={"activity_id": activity_id.group(1), "reason": " ", "message_id": ask["message_id"]},
         headers=headers,
     )
-    assert refused.status_code == 400 and "say why" in refused.text
+    assert refused.status_code == 422 and "say why" in refused.text
+    assert 'aria-describedby="untrack-reason-error"' in refused.text
     gone = client.post(
         "/addin/untrack",
         data={"activity_id": activity_id.group(1), "reason": "private email",

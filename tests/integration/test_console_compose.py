@@ -70,7 +70,7 @@ def test_a_bad_recipient_is_shown_beside_what_was_typed(org: Org, sam: TestClien
             "body": "Typed with care",
         },
     )
-    assert answer.status_code == 400
+    assert answer.status_code == 422
     assert "is not an email address" in answer.text
     assert 'value="Keep me"' in answer.text and "Typed with care" in answer.text
     assert _drafts(org) == 0

@@ -130,11 +130,11 @@ def test_at_most_25_folders_and_never_a_folder_not_tracked_for_regarding(
     org.use_profile(_profile(dovecot), {"dana": "dana-pass"})
     url = f"/mailboxes/{org.mailboxes['dana']}/folders"
     answer = admin.post(url, data={"folder": [f"F{n}" for n in range(26)]})
-    assert answer.status_code == 400
+    assert answer.status_code == 422
     assert "at most 25 folders can be tracked per mailbox" in answer.text
     assert _tracked(org) == {}
     answer = admin.post(
         f"{url}/regarding", data={"folder": "Projects", "kind": "account", "record_id": "1"}
     )
-    assert answer.status_code == 400
+    assert answer.status_code == 422
     assert "the folder &#39;Projects&#39; is not tracked" in answer.text

@@ -205,7 +205,7 @@ def test_a_bulk_action_without_a_selection_or_privilege_is_refused_clearly(
 ) -> None:
     token = csrf(client)
     empty = client.post("/mailboxes/bulk", data={"csrf_token": token, "action": "delete"})
-    assert empty.status_code == 400
+    assert empty.status_code == 422
     assert "select at least one mailbox, or all mailboxes in the view" in empty.text
     unknown = client.post("/mailboxes/bulk", data={"csrf_token": token, "action": "explode"})
     assert unknown.status_code == 422

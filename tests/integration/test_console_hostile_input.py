@@ -213,7 +213,7 @@ def test_a_profile_form_shows_every_field_error_at_once_beside_its_field(
             "options.save_sent_copy": "maybe",
         },
     )
-    assert answer.status_code == 400
+    assert answer.status_code == 422
     errors = dict(re.findall(r'id="f-([a-z-]+)-error">([^<]*)<', answer.text))
     assert set(errors) == {
         "incoming-host",
@@ -234,7 +234,7 @@ def test_settings_refuse_anything_but_yes_or_no_for_a_yes_or_no_option(
     operator = Caller(next(iter(org.users.values())), frozenset(Privilege))
     before = org.tidings.email_settings.get(operator)
     answer = admin.post("/settings/email", data={"use_correlation": "maybe"})
-    assert answer.status_code == 400
+    assert answer.status_code == 422
     assert 'id="f-use-correlation-error">choose yes or no<' in answer.text
     assert org.tidings.email_settings.get(operator) == before
 

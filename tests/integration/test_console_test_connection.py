@@ -124,11 +124,19 @@ def test_test_connection_says_what_is_missing_beside_the_form(
     for form, problem in (
         ({}, "choose a mailbox, or enter a user name and password"),
         ({"username": "sam@northwind.example"}, "enter both a user name and a password"),
-        ({"mailbox_id": org.mailboxes["erin"]}, "choose a mailbox that uses this profile"),
     ):
         answer = admin.post(f"/profiles/{profile_id}/test", data=form)
-        assert answer.status_code == 400
+        assert answer.status_code == 422
         assert f'<p class="error" role="alert" id="test-error">{problem}' in answer.text
+    # A mailbox the form does not offer, a user name no server takes: beside each field.
+    answer = admin.post(
+        f"/profiles/{profile_id}/test",
+        data={"mailbox_id": org.mailboxes["erin"], "username": "x" * 400, "password": "pw-typed"},
+    )
+    assert answer.status_code == 422
+    assert 'id="f-test-mailbox-id-error">choose one of the listed options<' in answer.text
+    assert 'aria-describedby="f-test-username-error"' in answer.text
+    assert "pw-typed" not in answer.text
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -11,14 +11,19 @@ from fastapi.templating import Jinja2Templates
 
 from tidings import __version__
 from tidings.domain.people import Privilege
-from tidings.entrypoints.web.forms import shown_value
+from tidings.entrypoints.web.forms import RENAME_VIEW_FIELD, SAVE_VIEW_FIELD, shown_value
 from tidings.entrypoints.web.help import help_link
 from tidings.entrypoints.web.session import CSRF_FIELD, Visitor
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals.update(
-    version=__version__, csrf_field=CSRF_FIELD, Privilege=Privilege, shown_value=shown_value
+    version=__version__,
+    csrf_field=CSRF_FIELD,
+    Privilege=Privilege,
+    shown_value=shown_value,
+    save_field=SAVE_VIEW_FIELD,
+    rename_field=RENAME_VIEW_FIELD,
 )
 
 #: The site map, D365's names; a link shows only to visitors who may open it.

@@ -3,20 +3,30 @@ and "why was (or wasn't) this email tracked?" for any Message-ID."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError as PydanticValidationError
+from starlette.datastructures import FormData
 
 from tidings.domain.activity import ParticipationRole
 from tidings.domain.attachments import download_refusal
+from tidings.domain.errors import UserError
 from tidings.domain.people import Privilege
 from tidings.domain.records import RecordKind, RecordRef
 from tidings.entrypoints.api.deps import TidingsDep
+from tidings.entrypoints.api.mailbox_schemas import RegardingIn, UntrackIn
 from tidings.entrypoints.web.downloads import download
-from tidings.entrypoints.web.params import FormId, OptionalFormId, PathId
+from tidings.entrypoints.web.forms import (
+    Field,
+    FieldErrors,
+    Posted,
+    changes_from,
+    form_status,
+    refused,
+)
+from tidings.entrypoints.web.params import FormId, PathId
 from tidings.entrypoints.web.render import page
-from tidings.entrypoints.web.session import FormVisitor, VisitorDep
+from tidings.entrypoints.web.session import FormVisitor, Visitor, VisitorDep
 from tidings.entrypoints.web.views.emails import email_actions
 
 router = APIRouter(include_in_schema=False)
@@ -41,6 +51,27 @@ def activity_detail(
     images: bool = False,
     find: str | None = None,
 ) -> HTMLResponse:
+    return _activity_page(request, tidings, visitor, activity_id, images=images, find=find)
+
+
+REGARDING_FIELDS = [
+    Field("kind", "Or by record number", "choice", tuple((k, k) for k in _REGARDING_KINDS), form_key="regarding"),
+    Field("record_id", "Record number", "int", required=True, form_key="regarding"),
+]  # fmt: skip
+REASON_FIELD = Field("reason", "Why untrack?", required=True, form_key="untrack")
+
+
+def _activity_page(
+    request: Request,
+    tidings: TidingsDep,
+    visitor: Visitor,
+    activity_id: int,
+    *,
+    images: bool = False,
+    find: str | None = None,
+    status: int = 200,
+    posted: Posted | None = None,
+) -> HTMLResponse:
     visitor.require(Privilege.READ_ACTIVITIES)
     candidates = []
     if find is not None and visitor.can(Privilege.READ_RECORDS):
@@ -59,6 +90,10 @@ def activity_detail(
         request,
         "activity.html",
         visitor,
+        status_code=status,
+        posted=posted,
+        regarding_fields=REGARDING_FIELDS,
+        reason_field=REASON_FIELD,
         **email_actions(tidings, visitor, activity),
         detail=detail,
         activity=activity,
@@ -126,28 +161,65 @@ def explain(
     )
 
 
-@router.post("/activities/{activity_id}/untrack")
-def untrack(
-    tidings: TidingsDep,
-    visitor: FormVisitor,
-    activity_id: PathId,
-    reason: Annotated[str, Form()],
-) -> RedirectResponse:
-    tidings.manual_tracking.untrack(visitor.caller, activity_id, reason)
+@router.post("/activities/{activity_id}/untrack", response_model=None)
+async def untrack(
+    request: Request, tidings: TidingsDep, visitor: FormVisitor, activity_id: PathId
+) -> Response:
+    form = await request.form()
+    try:
+        values = changes_from(form, [REASON_FIELD], UntrackIn)
+        tidings.manual_tracking.untrack(visitor.caller, activity_id, str(values["reason"]))
+    except UserError as error:
+        posted = refused("untrack", form, error, [REASON_FIELD])
+        return _activity_page(
+            request, tidings, visitor, activity_id, status=form_status(error), posted=posted
+        )
     return RedirectResponse("/activities?done=untracked", status_code=303)
 
 
-@router.post("/activities/{activity_id}/regarding")
-def set_regarding(
-    tidings: TidingsDep,
-    visitor: FormVisitor,
-    activity_id: PathId,
-    kind: Annotated[RecordKind | None, Form()] = None,
-    record_id: OptionalFormId = None,
-) -> RedirectResponse:
+def _regarding(form: FormData) -> RecordRef | None:
+    """The record a form names (kind and number), or None when it names none: checked as
+    the API checks a regarding record, each problem beside its field."""
+    if not any(str(form.get(f.name) or "").strip() for f in REGARDING_FIELDS):
+        return None
+    errors: dict[str, str] = {}
+    values: dict[str, object] = {}
+    try:
+        values = changes_from(form, REGARDING_FIELDS)
+    except FieldErrors as error:
+        errors.update(error.errors)
+    number = values.get("record_id")
+    if "record_id" not in errors and not (isinstance(number, int) and 1 <= number <= MAX_RECORD):
+        errors["record_id"] = f"enter a record number from 1 to {MAX_RECORD}"
+    if not errors:
+        text = f"{values['kind']}:{number}"
+        try:
+            RegardingIn.model_validate({"regarding": text})
+        except PydanticValidationError as error:
+            errors["record_id"] = str(error.errors()[0]["msg"])
+        else:
+            return RecordRef.parse(text)
+    raise FieldErrors(errors, {f.name: f.label for f in REGARDING_FIELDS})
+
+
+#: The largest record number the API's KIND:ID takes (nine digits).
+MAX_RECORD = 999_999_999
+
+
+@router.post("/activities/{activity_id}/regarding", response_model=None)
+async def set_regarding(
+    request: Request, tidings: TidingsDep, visitor: FormVisitor, activity_id: PathId
+) -> Response:
     """Set the regarding record, or clear it when no record is given."""
-    regarding = RecordRef(kind, record_id) if kind is not None and record_id is not None else None
-    tidings.manual_tracking.set_regarding(visitor.caller, activity_id, regarding)
+    form = await request.form()
+    try:
+        regarding = _regarding(form)
+        tidings.manual_tracking.set_regarding(visitor.caller, activity_id, regarding)
+    except UserError as error:
+        posted = refused("regarding", form, error, REGARDING_FIELDS)
+        return _activity_page(
+            request, tidings, visitor, activity_id, status=form_status(error), posted=posted
+        )
     return RedirectResponse(f"/activities/{activity_id}?done=saved", status_code=303)
 
 

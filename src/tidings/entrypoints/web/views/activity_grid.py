@@ -23,6 +23,7 @@ from tidings.domain.records import RecordKind, RecordRef
 from tidings.domain.stored import ActivityFilter
 from tidings.entrypoints.api.deps import TidingsDep
 from tidings.entrypoints.web.csv_export import csv_response
+from tidings.entrypoints.web.forms import Posted
 from tidings.entrypoints.web.grid_state import (
     GridState,
     date_param,
@@ -95,8 +96,16 @@ def activity_grid(request: Request, tidings: TidingsDep, visitor: VisitorDep) ->
     return _grid_page(request, tidings, visitor)
 
 
-def _grid_page(request: Request, tidings: TidingsDep, visitor: Visitor) -> HTMLResponse:
-    params = dict(request.query_params)
+def _grid_page(
+    request: Request,
+    tidings: TidingsDep,
+    visitor: Visitor,
+    params: dict[str, str] | None = None,
+    *,
+    status: int = 200,
+    posted: Posted | None = None,
+) -> HTMLResponse:
+    params = dict(request.query_params) if params is None else params
     state, query = activity_grid_state(params, visitor, tidings.clock.now())
     found = tidings.queries.activities(query, visitor.caller)
     shown = last_page(state.page, found.total)
@@ -107,6 +116,8 @@ def _grid_page(request: Request, tidings: TidingsDep, visitor: Visitor) -> HTMLR
         request,
         "activities.html",
         visitor,
+        status_code=status,
+        posted=posted,
         grid=state,
         found=grid,
         names=found.names,
@@ -166,3 +177,6 @@ def _cells(
             a.message_id or "",
             a.id,
         )
+
+
+activity_grid_page = _grid_page

@@ -16,6 +16,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError as PydanticValidationError
 
 from tidings import __version__
 from tidings.domain.access import SESSION_LIFETIME
@@ -24,11 +25,13 @@ from tidings.domain.errors import (
     NotAuthorizedError,
     NotFoundError,
     TidingsError,
+    ValidationError,
 )
 from tidings.domain.people import NOT_AUTHORIZED_TO_TRACK, Privilege
 from tidings.domain.records import RecordKind, RecordRef
 from tidings.domain.track_when_sent import is_token
 from tidings.entrypoints.api.deps import TidingsDep
+from tidings.entrypoints.api.mailbox_schemas import UntrackIn
 from tidings.entrypoints.web.params import FormId, OptionalFormId
 from tidings.entrypoints.web.render import templates
 from tidings.entrypoints.web.session import COOKIE, FormVisitor, Visitor, VisitorDep
@@ -153,11 +156,26 @@ def untrack(
     item_id: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
     context = {"message_id": message_id, "item_id": item_id, "mode": "read"}
+    problem = _reason_problem(reason)
+    if problem is not None:  # beside the reason, which is kept
+        return _panel(request, tidings, visitor, context, error=problem, reason=reason)
     try:
         tidings.manual_tracking.untrack(visitor.caller, activity_id, reason)
     except TidingsError as error:
         return _panel(request, tidings, visitor, context, error=error)
     return _panel(request, tidings, visitor, context, notice="The email is no longer tracked.")
+
+
+def _reason_problem(reason: str) -> ValidationError | None:
+    """What is wrong with an untrack reason, checked as the API's ``UntrackIn``."""
+    if not reason.strip():
+        return ValidationError("say why the email is untracked: the reason is kept with it")
+    try:
+        UntrackIn.model_validate({"reason": reason})
+    except PydanticValidationError as error:
+        message = str(error.errors()[0]["msg"])
+        return ValidationError(message[:1].lower() + message[1:])
+    return None
 
 
 @router.post("/addin/regarding")
@@ -221,9 +239,12 @@ def _panel(
     find: str | None = None,
     notice: str | None = None,
     error: TidingsError | None = None,
+    reason: str | None = None,
 ) -> HTMLResponse:
+    """The panel; with ``reason``, the untrack form refused for it, the reason kept."""
     values: dict[str, object] = {
         **context,
+        "reason": reason,
         "visitor": visitor,
         "notice": notice,
         "error": str(error) if error else None,
@@ -254,7 +275,10 @@ def _panel(
 
 def _status_of(error: TidingsError) -> int:
     """The panel comes back with the error; its status says what kind it was."""
-    for kind, status in ((NotAuthorizedError, 403), (NotFoundError, 404), (ConflictError, 409)):
+    for kind, status in (
+        (NotAuthorizedError, 403), (NotFoundError, 404), (ConflictError, 409),
+        (ValidationError, 422),
+    ):  # fmt: skip
         if isinstance(error, kind):
             return status
     return 400

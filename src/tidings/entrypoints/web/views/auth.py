@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from tidings.bootstrap import Tidings
 from tidings.domain.errors import SignInThrottledError
+from tidings.domain.records import MAX_ADDRESS_LENGTH
 from tidings.entrypoints.api.deps import TidingsDep, client_address
 from tidings.entrypoints.web.render import page
 from tidings.entrypoints.web.session import (
@@ -40,17 +41,31 @@ def sign_in_page(request: Request, tidings: TidingsDep, next: str | None = None)
 def sign_in(
     request: Request,
     tidings: TidingsDep,
-    email: Annotated[str, Form()],
-    password: Annotated[str, Form()],
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
     csrf_token: Annotated[str | None, Form()] = None,
 ) -> Response:
     check_same_origin(request)
-    again = {"next": _local(next), "email": email}
+    # What was typed comes back (never the password), bounded as an address is.
+    again = {"next": _local(next), "email": email[:MAX_ADDRESS_LENGTH]}
     if not tidings.sign_in_forms.check(request.cookies.get(SIGN_IN_COOKIE), csrf_token):
         # Checked before the password: a forged form learns nothing and counts nothing.
         error = "The sign-in form was too old or came from another site; please sign in again."
         return _sign_in_form(request, tidings, status_code=403, error=error, **again)
+    missing = {
+        name: message
+        for name, message, value in (
+            ("email", "enter your email address", email),
+            ("password", "enter your password", password),
+        )
+        if not value.strip()
+    }
+    if missing:
+        return _sign_in_form(
+            request, tidings, status_code=422, field_errors=missing,
+            error="Please correct the fields marked below.", **again,
+        )  # fmt: skip
     try:
         signed_in = tidings.access.sign_in(email, password, client_address(request))
     except SignInThrottledError as error:

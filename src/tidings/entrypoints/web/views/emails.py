@@ -11,16 +11,19 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError as PydanticValidationError
 
 from tidings.domain.activity import Direction, EmailActivity, ParticipationRole
 from tidings.domain.compose import ReplyMode, as_html_body, editable_body
-from tidings.domain.errors import ConflictError, ValidationError
+from tidings.domain.errors import ConflictError, UserError, ValidationError
 from tidings.domain.outgoing import INTERRUPTED_AFTER_HANDOVER
 from tidings.domain.people import Privilege
-from tidings.domain.records import RecordKind, RecordRef
+from tidings.domain.records import RecordKind, RecordRef, is_email_address, normalize_address
 from tidings.entrypoints.api.deps import TidingsDep
+from tidings.entrypoints.api.email_schemas import EmailCreate, EmailUpdate
 from tidings.entrypoints.web.confirm import ask_first
-from tidings.entrypoints.web.params import FormId, PathId
+from tidings.entrypoints.web.forms import FieldErrors, form_status
+from tidings.entrypoints.web.params import MAX_ID, FormId, PathId
 from tidings.entrypoints.web.render import page, templates
 from tidings.entrypoints.web.session import FormVisitor, Visitor, VisitorDep
 from tidings.services.compose import ALL_FIELDS, DraftFields, EmailView
@@ -46,6 +49,8 @@ class ComposeForm:
     regarding_kind: str = ""
     regarding_id: str = ""
     errors: list[str] = field(default_factory=list)
+    #: Each field's problem, by the form's name for the field.
+    field_errors: dict[str, str] = field(default_factory=dict)
 
 
 def _recipients(text: str) -> tuple[str, ...]:
@@ -59,6 +64,62 @@ def _regarding(kind: str, record_id: str) -> RecordRef | None:
         return RecordRef.parse(f"{kind}:{record_id.strip()}")
     except ValueError as error:
         raise ValidationError(f"regarding: {error}") from error
+
+
+#: The API's name for each field of the form, for its verdict to land beside the field.
+_API_NAMES = {"html_body": "body", "regarding": "regarding_id", "mailbox_id": "mailbox_id"}
+_RECORD = re.compile(r"[a-z_]+:[0-9]{1,10}")
+LABELS = {
+    "mailbox_id": "From", "to": "To", "cc": "Cc", "bcc": "Bcc", "subject": "Subject",
+    "body": "Message", "regarding_kind": "Regarding", "regarding_id": "Record number",
+}  # fmt: skip
+
+
+def _check(form: ComposeForm, *, new: bool) -> None:
+    """Every field checked as the email API checks it, each problem beside its field."""
+    errors: dict[str, str] = {}
+    for name in ("to", "cc", "bcc"):
+        for part in _recipients(getattr(form, name)):
+            if not _RECORD.fullmatch(part) and not is_email_address(normalize_address(part)):
+                shown = part if len(part) <= 80 else part[:80] + "…"
+                errors.setdefault(name, f"{shown!r} is not an email address or a record")
+    if form.regarding_kind and form.regarding_kind not in _REGARDING_KINDS:
+        errors["regarding_kind"] = "choose one of the listed options"
+    if form.regarding_kind and not re.fullmatch(r"[0-9]{1,9}", form.regarding_id.strip()):
+        errors["regarding_id"] = "enter the record's number"
+    shape: dict[str, object] = {
+        "to": list(_recipients(form.to)), "cc": list(_recipients(form.cc)),
+        "bcc": list(_recipients(form.bcc)), "subject": form.subject,
+        "html_body": as_html_body(form.body),
+    }  # fmt: skip
+    if form.regarding_kind and form.regarding_id.strip():
+        shape["regarding"] = f"{form.regarding_kind}:{form.regarding_id.strip()}"
+    if new:
+        shape["mailbox_id"] = form.mailbox_id
+    try:
+        (EmailCreate if new else EmailUpdate).model_validate(shape)
+    except PydanticValidationError as error:
+        for item in error.errors():
+            where = str(item["loc"][0]) if item["loc"] else ""
+            message = str(item["msg"]).removeprefix("Value error, ")
+            errors.setdefault(_API_NAMES.get(where, where), message[:1].lower() + message[1:])
+    if errors:
+        raise FieldErrors(errors, LABELS)
+
+
+def _posted_id(text: str) -> int | None:
+    value = text.strip()
+    if value.isascii() and value.isdigit() and len(value) <= 10 and int(value) <= MAX_ID:
+        return int(value) or None
+    return None
+
+
+def _refused(form: ComposeForm, error: UserError) -> ComposeForm:
+    if isinstance(error, FieldErrors):
+        form.field_errors = dict(error.errors)
+    else:
+        form.errors.append(str(error))
+    return form
 
 
 def _fields(form: ComposeForm) -> DraftFields:
@@ -113,6 +174,7 @@ def _show(
         regarding_kinds=[k for k in RecordKind if k.value in _REGARDING_KINDS],
         find=find,
         candidates=candidates,
+        labels=LABELS,
     )
 
 
@@ -176,24 +238,27 @@ async def create_email(
     request: Request,
     tidings: TidingsDep,
     visitor: FormVisitor,
-    mailbox_id: FormId,
+    mailbox_id: Annotated[str, Form()] = "",
     to: Annotated[str, Form()] = "",
     cc: Annotated[str, Form()] = "",
     bcc: Annotated[str, Form()] = "",
-    subject: Annotated[str, Form(max_length=800)] = "",
-    body: Annotated[str, Form(max_length=1_000_000)] = "",
+    subject: Annotated[str, Form()] = "",
+    body: Annotated[str, Form()] = "",
     regarding_kind: Annotated[str, Form()] = "",
     regarding_id: Annotated[str, Form()] = "",
     find: Annotated[str, Form(max_length=200)] = "",
     action: Annotated[str, Form()] = "save",
     files: Files = [],  # noqa: B006 - FastAPI reads the default, never mutates it
 ) -> Response:
-    form = ComposeForm(mailbox_id, to, cc, bcc, subject, body, regarding_kind, regarding_id)
+    chosen = _posted_id(mailbox_id)
+    form = ComposeForm(chosen, to, cc, bcc, subject, body, regarding_kind, regarding_id)
     try:
-        done = tidings.compose.create(visitor.caller, mailbox_id, _fields(form), ALL_FIELDS)
+        _check(form, new=True)
+        assert chosen is not None  # noqa: S101 - checked as EmailCreate's mailbox_id
+        done = tidings.compose.create(visitor.caller, chosen, _fields(form), ALL_FIELDS)
     except (ValidationError, ConflictError) as error:
-        form.errors.append(str(error))
-        return _show(request, tidings, visitor, form, status_code=400)
+        status = form_status(error)
+        return _show(request, tidings, visitor, _refused(form, error), status_code=status)
     return await _save_rest(request, tidings, visitor, done.activity_id, files, action, find)
 
 
@@ -218,8 +283,8 @@ async def update_email(
     to: Annotated[str, Form()] = "",
     cc: Annotated[str, Form()] = "",
     bcc: Annotated[str, Form()] = "",
-    subject: Annotated[str, Form(max_length=800)] = "",
-    body: Annotated[str, Form(max_length=1_000_000)] = "",
+    subject: Annotated[str, Form()] = "",
+    body: Annotated[str, Form()] = "",
     regarding_kind: Annotated[str, Form()] = "",
     regarding_id: Annotated[str, Form()] = "",
     find: Annotated[str, Form(max_length=200)] = "",
@@ -228,12 +293,15 @@ async def update_email(
 ) -> Response:
     form = ComposeForm(None, to, cc, bcc, subject, body, regarding_kind, regarding_id)
     try:
+        _check(form, new=False)
         tidings.compose.update(visitor.caller, email_id, _fields(form), ALL_FIELDS)
     except ValidationError as error:
         view = tidings.compose.get(visitor.caller, email_id)
         form.mailbox_id = view.activity.mailbox_id
-        form.errors.append(str(error))
-        return _show(request, tidings, visitor, form, view=view, status_code=400)
+        status = form_status(error)
+        return _show(
+            request, tidings, visitor, _refused(form, error), view=view, status_code=status
+        )
     return await _save_rest(request, tidings, visitor, email_id, files, action, find)
 
 

@@ -8,12 +8,25 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import Field as PydanticField
+from pydantic import ValidationError as PydanticValidationError
+from starlette.datastructures import FormData
 
-from tidings.domain.errors import UserError
+from tidings.domain.errors import UserError, ValidationError
 from tidings.domain.folders import MAX_FOLDER_RULES
 from tidings.domain.people import Privilege
 from tidings.domain.records import REGARDING_KINDS, RecordKind, RecordRef
+from tidings.entrypoints.api.admin_schemas import Name, StrictModel
 from tidings.entrypoints.api.deps import TidingsDep
+from tidings.entrypoints.api.mailbox_schemas import FolderRuleIn
+from tidings.entrypoints.web.forms import (
+    Field,
+    FieldErrors,
+    Posted,
+    changes_from,
+    form_status,
+    refused,
+)
 from tidings.entrypoints.web.params import OptionalFormId, PathId
 from tidings.entrypoints.web.render import page
 from tidings.entrypoints.web.session import FormVisitor, Visitor, VisitorDep
@@ -47,6 +60,7 @@ async def _page(
     error: str | None = None,
     find: str | None = None,
     find_for: str | None = None,
+    posted: Posted | None = None,
 ) -> HTMLResponse:
     tracking = tidings.personal_options.folder_tracking(visitor.caller, mailbox_id)
     rules = tracking.rules
@@ -75,29 +89,65 @@ async def _page(
         find_for=find_for if find_for in tracked else None,
         candidates=candidates,
         error=error,
+        fields=FOLDER_FIELDS,
+        posted=posted,
     )
+
+
+FOLDER_FIELDS = [
+    Field("folder", "Folders of the mailbox", "multi_choice"),
+    Field("typed", "Another folder, by name", api_name="folder"),
+]
+
+
+class _TickedFolders(StrictModel):
+    folder: Annotated[list[Name], PydanticField(max_length=10 * MAX_FOLDER_RULES)]
+
+
+def _chosen(form: FormData) -> list[str]:
+    """The ticked folders and the typed one, each checked as the API checks a folder's name;
+    every problem at once, each beside its field."""
+    errors: dict[str, str] = {}
+    ticked = [v for v in form.getlist("folder") if isinstance(v, str)]
+    try:
+        _TickedFolders.model_validate({"folder": ticked})
+    except PydanticValidationError as error:
+        message = str(error.errors()[0]["msg"])
+        errors["folder"] = message[:1].lower() + message[1:]
+    typed = form.get("typed")
+    name = typed.strip() if isinstance(typed, str) else ""
+    if name:
+        try:
+            changes_from(form, FOLDER_FIELDS[1:], FolderRuleIn)
+        except FieldErrors as error:
+            errors.update(error.errors)
+    if errors:
+        raise FieldErrors(errors, {f.name: f.label for f in FOLDER_FIELDS})
+    return [*ticked, *([name] if name else [])]
 
 
 @router.post("/mailboxes/{mailbox_id}/folders", response_model=None)
 async def save_folders(
-    request: Request,
-    tidings: TidingsDep,
-    visitor: FormVisitor,
-    mailbox_id: PathId,
-    folder: Annotated[list[Annotated[str, Form(max_length=200)]] | None, Form()] = None,
-    typed: FolderName = "",
+    request: Request, tidings: TidingsDep, visitor: FormVisitor, mailbox_id: PathId
 ) -> Response:
     """Track exactly the ticked folders (and a typed one), each keeping its regarding."""
+    form = await request.form()
     regarding = {
         r.folder: r.regarding
         for r in tidings.personal_options.folder_rules(visitor.caller, mailbox_id)
     }
-    chosen = [*(folder or []), *([typed.strip()] if typed.strip() else [])]
-    rules = [FolderRuleInput(name, regarding.get(name)) for name in dict.fromkeys(chosen)]
     try:
-        tidings.personal_options.replace_folder_rules(visitor.caller, mailbox_id, rules)
+        chosen = _chosen(form)
+        rules = [FolderRuleInput(name, regarding.get(name)) for name in dict.fromkeys(chosen)]
+        try:
+            tidings.personal_options.replace_folder_rules(visitor.caller, mailbox_id, rules)
+        except ValidationError as error:  # too many: the ticked list's problem
+            raise FieldErrors({"folder": str(error)}, {"folder": FOLDER_FIELDS[0].label}) from error
     except UserError as error:
-        return await _page(request, tidings, visitor, mailbox_id, status=400, error=str(error))
+        posted = refused("folders", form, error, FOLDER_FIELDS)
+        return await _page(
+            request, tidings, visitor, mailbox_id, status=form_status(error), posted=posted
+        )
     return RedirectResponse(f"/mailboxes/{mailbox_id}/folders?done=saved", status_code=303)
 
 
@@ -121,5 +171,7 @@ async def set_folder_regarding(
             visitor.caller, mailbox_id, FolderRuleInput(folder, regarding)
         )
     except UserError as error:
-        return await _page(request, tidings, visitor, mailbox_id, status=400, error=str(error))
+        return await _page(
+            request, tidings, visitor, mailbox_id, status=form_status(error), error=str(error)
+        )
     return RedirectResponse(f"/mailboxes/{mailbox_id}/folders?done=saved", status_code=303)

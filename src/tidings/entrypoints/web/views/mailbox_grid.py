@@ -18,6 +18,7 @@ from tidings.domain.people import Privilege
 from tidings.domain.records import RecordKind, RecordRef
 from tidings.entrypoints.api.deps import TidingsDep
 from tidings.entrypoints.web.csv_export import csv_response
+from tidings.entrypoints.web.forms import Posted
 from tidings.entrypoints.web.grid_state import (
     GridState,
     enum_param,
@@ -102,21 +103,16 @@ def grid_page(
     select_page: bool = False,
     status: int = 200,
     error: str | None = None,
+    posted: Posted | None = None,
 ) -> HTMLResponse:
     """The grid of the view ``params`` describe."""
+    # The New mailbox form's fields; imported here, as that form's module imports this one.
+    from tidings.entrypoints.web.views.mailboxes import new_mailbox_fields
+
     state, query = mailbox_grid_state("/mailboxes", params, visitor)
     found = tidings.mailbox_setup.grid(visitor.caller, query, state.sort, state.page)
-    owners: list[tuple[str, str]] = []
+    owners = owner_choices(tidings, visitor)
     profiles = []
-    if visitor.can(Privilege.READ_USERS):
-        owners = [
-            (f"user:{u.id}", f"{u.full_name} <{u.email}>")
-            for u in tidings.people.list_users(visitor.caller)
-        ]
-        owners += [
-            (f"queue:{q.id}", f"{q.name} (queue) <{q.email}>")
-            for q in tidings.people.list_queues(visitor.caller)
-        ]
     if visitor.can(Privilege.READ_SERVER_PROFILES):
         profiles = tidings.server_profiles.list_profiles(visitor.caller)
     return page(
@@ -138,7 +134,23 @@ def grid_page(
         profiles=profiles,
         select_page=select_page,
         error=error,
+        new_fields=new_mailbox_fields(owners, profiles),
+        posted=posted,
     )
+
+
+def owner_choices(tidings: TidingsDep, visitor: Visitor) -> list[tuple[str, str]]:
+    """Who may own a new mailbox: every user and queue, as the New mailbox list offers them."""
+    if not visitor.can(Privilege.READ_USERS):
+        return []
+    owners = [
+        (f"user:{u.id}", f"{u.full_name} <{u.email}>")
+        for u in tidings.people.list_users(visitor.caller)
+    ]
+    return owners + [
+        (f"queue:{q.id}", f"{q.name} (queue) <{q.email}>")
+        for q in tidings.people.list_queues(visitor.caller)
+    ]
 
 
 @router.get("/mailboxes/export.csv")
@@ -214,7 +226,7 @@ def confirm_bulk(
         ids, state = selection.resolve(tidings, visitor)
     except ValidationError as error:
         params = dict(parse_qsl(selection.query))
-        return grid_page(request, tidings, visitor, params, status=400, error=str(error))
+        return grid_page(request, tidings, visitor, params, status=422, error=str(error))
     shown = tidings.mailbox_setup.listings(visitor.caller, ids[:CONFIRM_SHOWN])
     return page(
         request,
@@ -240,7 +252,11 @@ async def run_bulk(
 ) -> HTMLResponse:
     """Do it, then show each mailbox's outcome."""
     selection = _Selection(query, scope == "view", mailbox_id)
-    ids, state = selection.resolve(tidings, visitor)
+    try:
+        ids, state = selection.resolve(tidings, visitor)
+    except ValidationError as error:
+        params = dict(parse_qsl(selection.query))
+        return grid_page(request, tidings, visitor, params, status=422, error=str(error))
     outcomes = await tidings.mailbox_bulk.run(visitor.caller, action, ids)
     return page(
         request,

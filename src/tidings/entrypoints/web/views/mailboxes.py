@@ -15,14 +15,23 @@ from tidings.domain.mailbox_views import MailboxView
 from tidings.domain.people import Privilege
 from tidings.domain.records import RecordKind, RecordRef, is_email_address, normalize_address
 from tidings.domain.settings import SyncMethod
+from tidings.entrypoints.api.admin_schemas import CredentialsIn
 from tidings.entrypoints.api.deps import TidingsDep
-from tidings.entrypoints.api.mailbox_schemas import MailboxUpdate
+from tidings.entrypoints.api.mailbox_schemas import MailboxCreate, MailboxUpdate
 from tidings.entrypoints.web.confirm import ask_first
-from tidings.entrypoints.web.forms import Field, FieldErrors, changes_from, choices_of
-from tidings.entrypoints.web.params import MAX_ID, FormIds, OptionalFormId, PathId
+from tidings.entrypoints.web.forms import (
+    Field,
+    FieldErrors,
+    Posted,
+    changes_from,
+    choices_of,
+    form_status,
+    refused,
+)
+from tidings.entrypoints.web.params import MAX_ID, FormIds, PathId
 from tidings.entrypoints.web.render import page
 from tidings.entrypoints.web.session import FormVisitor, Visitor, VisitorDep
-from tidings.entrypoints.web.views.mailbox_grid import grid_page
+from tidings.entrypoints.web.views.mailbox_grid import grid_page, owner_choices
 from tidings.services.server_profiles import ProfileView
 
 router = APIRouter(include_in_schema=False)
@@ -32,6 +41,15 @@ def _selected(ids: list[int] | None) -> list[int]:
     if not ids:
         raise ValidationError("select at least one mailbox first")
     return ids
+
+
+def _nothing_selected(
+    request: Request, tidings: TidingsDep, visitor: Visitor, view: MailboxView
+) -> Response:
+    """The list again, saying what is missing (a mailbox's own page always names one)."""
+    params = {"view": view.value}
+    error = "select at least one mailbox first"
+    return grid_page(request, tidings, visitor, params, status=422, error=error)
 
 
 #: Where a mailbox action came from: the list, or one mailbox's own page (``record``).
@@ -47,29 +65,35 @@ def _after(
     return RedirectResponse(f"/mailboxes?view={view.value}&done={action}", status_code=303)
 
 
-@router.post("/mailboxes/approve")
+@router.post("/mailboxes/approve", response_model=None)
 def approve(
+    request: Request,
     tidings: TidingsDep,
     visitor: FormVisitor,
     mailbox_id: FormIds = None,
     view: Annotated[MailboxView, Form()] = MailboxView.ALL,
     back: Back = "list",
-) -> RedirectResponse:
+) -> Response:
     visitor.require(Privilege.APPROVE_EMAIL)
+    if not mailbox_id:
+        return _nothing_selected(request, tidings, visitor, view)
     ids = _selected(mailbox_id)
     tidings.mailboxes.approve_email(visitor.caller, ids)
     return _after("approved", view, back, ids, "approved-one")
 
 
-@router.post("/mailboxes/test-enable")
+@router.post("/mailboxes/test-enable", response_model=None)
 async def test_and_enable(
+    request: Request,
     tidings: TidingsDep,
     visitor: FormVisitor,
     mailbox_id: FormIds = None,
     view: Annotated[MailboxView, Form()] = MailboxView.ALL,
     back: Back = "list",
-) -> RedirectResponse:
+) -> Response:
     visitor.require(Privilege.WRITE_MAILBOXES)
+    if not mailbox_id:
+        return _nothing_selected(request, tidings, visitor, view)
     ids = _selected(mailbox_id)
     reports = await tidings.mailboxes.test_and_enable(visitor.caller, ids)
     done = "tested-enabled" if all(r.enabled for r in reports) else "tested-failed"
@@ -86,6 +110,8 @@ async def disable(
     back: Back = "list",
 ) -> Response:
     visitor.require(Privilege.WRITE_MAILBOXES)
+    if not mailbox_id:
+        return _nothing_selected(request, tidings, visitor, view)
     ids = _selected(mailbox_id)
     where = f"/mailboxes/{ids[0]}" if back == "record" and len(ids) == 1 else "/mailboxes"
     question = (
@@ -99,22 +125,33 @@ async def disable(
     return _after("disabled", view, back, ids, "disabled")
 
 
+def new_mailbox_fields(owners: list[tuple[str, str]], profiles: list[ProfileView]) -> list[Field]:
+    """The New mailbox form of the grid, checked as the API's ``MailboxCreate``."""
+    listed = tuple((str(v.profile.id), v.profile.name) for v in profiles)
+    return [
+        Field("address", "Email address", "email", required=True, form_key="new"),
+        Field("owner", "Owner (user or queue)", "choice", tuple(owners), form_key="new"),
+        Field("profile_id", "Server profile", "id_choice", (("", "(none yet)"), *listed), form_key="new"),
+    ]  # fmt: skip
+
+
 @router.post("/mailboxes", response_model=None)
-def create_mailbox(
-    request: Request,
-    tidings: TidingsDep,
-    visitor: FormVisitor,
-    address: Annotated[str, Form()],
-    owner: Annotated[str, Form()],
-    profile_id: OptionalFormId = None,
-) -> Response:
+async def create_mailbox(request: Request, tidings: TidingsDep, visitor: FormVisitor) -> Response:
+    form = await request.form()
+    fields = new_mailbox_fields(owner_choices(tidings, visitor), _profiles(tidings, visitor))
     try:
+        values = changes_from(form, fields, MailboxCreate)
+        profile_id = values.get("profile_id")
         detail = tidings.mailbox_setup.create(
-            visitor.caller, address=address, owner=_owner(owner), profile_id=profile_id
-        )
+            visitor.caller, address=str(values["address"]), owner=_owner(str(values["owner"])),
+            profile_id=profile_id if isinstance(profile_id, int) else None,
+        )  # fmt: skip
     except UserError as error:
         params = {"view": MailboxView.ALL.value}
-        return grid_page(request, tidings, visitor, params, status=400, error=str(error))
+        posted = refused("new-mailbox", form, error, fields)
+        return grid_page(
+            request, tidings, visitor, params, status=form_status(error), posted=posted
+        )
     return RedirectResponse(f"/mailboxes/{detail.mailbox.id}?done=created", status_code=303)
 
 
@@ -144,6 +181,7 @@ def _detail_page(
     error: str | None = None,
     field_errors: dict[str, str] | None = None,
     submitted: FormData | None = None,
+    posted: Posted | None = None,
 ) -> HTMLResponse:
     detail = tidings.mailbox_setup.get(visitor.caller, mailbox_id)
     sync = tidings.queries.mailbox_sync_state(mailbox_id, visitor.caller)
@@ -164,6 +202,8 @@ def _detail_page(
         fields=mailbox_fields(profiles),
         field_errors=field_errors or {},
         submitted=submitted,
+        posted=posted,
+        credential_fields=CREDENTIAL_FIELDS,
     )
 
 
@@ -213,24 +253,34 @@ async def save_mailbox(
         tidings.mailbox_setup.update(visitor.caller, mailbox_id, changes)
     except UserError as error:
         return _detail_page(
-            request, tidings, visitor, mailbox_id, status=400, error=str(error),
+            request, tidings, visitor, mailbox_id, status=form_status(error), error=str(error),
             field_errors=error.errors if isinstance(error, FieldErrors) else {}, submitted=form,
         )  # fmt: skip
     return RedirectResponse(f"/mailboxes/{mailbox_id}?done=saved", status_code=303)
 
 
+CREDENTIAL_FIELDS = [
+    Field("direction", "For", "choice", tuple((d.value, f"{d.value} server") for d in Direction), form_key="cr"),
+    Field("username", "User name", required=True, form_key="cr"),
+    Field("password", "Password", "password", hint="Stored encrypted; never shown again.", form_key="cr"),
+]  # fmt: skip
+
+
 @router.post("/mailboxes/{mailbox_id}/credentials", response_model=None)
-def set_credentials(
-    request: Request,
-    tidings: TidingsDep,
-    visitor: FormVisitor,
-    mailbox_id: PathId,
-    username: Annotated[str, Form()],
-    password: Annotated[str, Form()],
-    direction: Annotated[Direction, Form()] = Direction.INCOMING,
+async def set_credentials(
+    request: Request, tidings: TidingsDep, visitor: FormVisitor, mailbox_id: PathId
 ) -> Response:
+    """The mailbox's login: each field's problem beside it; the password never shown again."""
+    form = await request.form()
     try:
-        tidings.mailboxes.set_credentials(visitor.caller, mailbox_id, username, password, direction)
+        values = changes_from(form, CREDENTIAL_FIELDS, CredentialsIn)
+        tidings.mailboxes.set_credentials(
+            visitor.caller, mailbox_id, str(values["username"]), str(values["password"]),
+            Direction(str(values["direction"])),
+        )  # fmt: skip
     except UserError as error:
-        return _detail_page(request, tidings, visitor, mailbox_id, status=400, error=str(error))
+        return _detail_page(
+            request, tidings, visitor, mailbox_id, status=form_status(error),
+            posted=refused("credentials", form, error, CREDENTIAL_FIELDS),
+        )  # fmt: skip
     return RedirectResponse(f"/mailboxes/{mailbox_id}?done=saved", status_code=303)

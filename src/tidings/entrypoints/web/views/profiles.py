@@ -20,16 +20,24 @@ from tidings.domain.server_profile import (
     ServerProfile,
     ServerProfileKind,
 )
-from tidings.entrypoints.api.admin_schemas import ServerProfileUpdate
+from tidings.entrypoints.api.admin_schemas import ConnectionTestIn, ServerProfileUpdate
 from tidings.entrypoints.api.deps import TidingsDep
 from tidings.entrypoints.web.confirm import ask_first
-from tidings.entrypoints.web.forms import Field, FieldErrors, changes_from, choices_of
-from tidings.entrypoints.web.params import OptionalFormId, PathId
+from tidings.entrypoints.web.forms import (
+    Field,
+    FieldErrors,
+    Posted,
+    changes_from,
+    choices_of,
+    form_status,
+    refused,
+)
+from tidings.entrypoints.web.params import PathId
 from tidings.entrypoints.web.render import page
 from tidings.entrypoints.web.session import FormVisitor, Visitor, VisitorDep
 from tidings.services.mailbox_setup import MailboxRow
 from tidings.services.profile_connection import ProfileTestReport, TestLogin
-from tidings.services.server_profiles import KIND_OPTIONS, SECRET_MAX_LENGTH, ProfileSecret
+from tidings.services.server_profiles import KIND_OPTIONS, ProfileSecret
 
 router = APIRouter(include_in_schema=False)
 
@@ -174,16 +182,18 @@ def _form(
     mailboxes: list[MailboxRow] | None = None,
     test: ProfileTestReport | None = None,
     test_error: str | None = None,
+    posted: Posted | None = None,
 ) -> HTMLResponse:
     return page(
         request,
         "profile.html",
         visitor,
-        status_code=400 if error else 200,
+        status_code=form_status(error) if error else 200,
         profile=profile,
         profile_id=profile_id,
         kind_label=KIND_LABELS[profile.kind.value],
         sections=sections_for(profile.kind),
+        all_fields=[f for _, fields in sections_for(profile.kind) for f in fields],
         secret_fields=_SECRETS_BY_KIND.get(profile.kind, _SECRET),
         error=str(error) if error else None,
         field_errors=error.errors if isinstance(error, FieldErrors) else {},
@@ -193,6 +203,8 @@ def _form(
         mailboxes=mailboxes or [],
         test=test,
         test_error=test_error,
+        test_fields=test_fields(mailboxes or []),
+        posted=posted,
     )
 
 
@@ -231,43 +243,62 @@ def _record_page(
     error: UserError | None = None,
     submitted: FormData | None = None,
     test: ProfileTestReport | None = None,
-    test_error: str | None = None,
+    test_error: UserError | None = None,
+    posted: Posted | None = None,
 ) -> HTMLResponse:
     """A stored profile: its form, its mailboxes as a subgrid, and Test connection."""
     view = tidings.server_profiles.get(visitor.caller, profile_id)
-    rows = (
-        tidings.mailbox_setup.rows_of_profile(visitor.caller, profile_id)
-        if visitor.can(Privilege.READ_MAILBOXES)
-        else []
-    )
+    rows = _profile_mailboxes(tidings, visitor, profile_id)
     answer = _form(
         request, visitor, view.profile, profile_id, error=error, submitted=submitted,
         warnings=view.warnings, usernames=view.credential_usernames, mailboxes=rows,
-        test=test, test_error=test_error,
+        test=test, test_error=str(test_error) if test_error else None, posted=posted,
     )  # fmt: skip
     if test_error:
-        answer.status_code = 400
+        answer.status_code = form_status(test_error)
+    elif posted is not None:
+        answer.status_code = 422
     return answer
+
+
+def test_fields(mailboxes: list[MailboxRow]) -> list[Field]:
+    """Test connection's form: whose login it tries, checked as the API's ``ConnectionTestIn``."""
+    listed = tuple((str(r.mailbox.id), r.mailbox.address) for r in mailboxes)
+    return [
+        Field("mailbox_id", "A mailbox using this profile", "id_choice", (("", "(the user name below)"), *listed), form_key="test"),
+        Field("username", "Or test user name", form_key="test"),
+        Field("password", "Test password", "password", hint="Used for this test only; not kept.", form_key="test"),
+    ]  # fmt: skip
 
 
 @router.post("/profiles/{profile_id}/test", response_model=None)
 async def test_connection(
-    request: Request,
-    tidings: TidingsDep,
-    visitor: FormVisitor,
-    profile_id: PathId,
-    mailbox_id: OptionalFormId = None,
-    username: Annotated[str, Form(max_length=320)] = "",
-    password: Annotated[str, Form(max_length=SECRET_MAX_LENGTH)] = "",
+    request: Request, tidings: TidingsDep, visitor: FormVisitor, profile_id: PathId
 ) -> Response:
     """Test connection: each direction's result on the profile's page; what was typed is
-    not shown again."""
-    login = TestLogin(mailbox_id, username, password)
+    not shown again (the user name is, beside its problem)."""
+    form = await request.form()
+    fields = test_fields(_profile_mailboxes(tidings, visitor, profile_id))
     try:
+        values = changes_from(form, fields, ConnectionTestIn, blank_is_absent=True)
+        mailbox_id = values.get("mailbox_id")
+        login = TestLogin(
+            mailbox_id if isinstance(mailbox_id, int) else None,
+            str(values.get("username") or ""), str(values.get("password") or ""),
+        )  # fmt: skip
         report = await tidings.mailboxes.test_profile(visitor.caller, profile_id, login)
+    except FieldErrors as error:
+        posted = refused("test", form, error, fields)
+        return _record_page(request, tidings, visitor, profile_id, posted=posted)
     except UserError as error:
-        return _record_page(request, tidings, visitor, profile_id, test_error=str(error))
+        return _record_page(request, tidings, visitor, profile_id, test_error=error)
     return _record_page(request, tidings, visitor, profile_id, test=report)
+
+
+def _profile_mailboxes(tidings: TidingsDep, visitor: Visitor, profile_id: int) -> list[MailboxRow]:
+    if not visitor.can(Privilege.READ_MAILBOXES):
+        return []
+    return tidings.mailbox_setup.rows_of_profile(visitor.caller, profile_id)
 
 
 @router.post("/profiles/{profile_id}", response_model=None)

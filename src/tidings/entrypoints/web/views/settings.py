@@ -9,7 +9,13 @@ from tidings.domain.errors import ValidationError
 from tidings.domain.settings import AmbiguousMatch, EmailProcessing, SyncMethod
 from tidings.entrypoints.api.admin_schemas import EmailConfigurationUpdate
 from tidings.entrypoints.api.deps import TidingsDep
-from tidings.entrypoints.web.forms import Field, FieldErrors, changes_from, choices_of
+from tidings.entrypoints.web.forms import (
+    Field,
+    FieldErrors,
+    changes_from,
+    choices_of,
+    form_status,
+)
 from tidings.entrypoints.web.render import page
 from tidings.entrypoints.web.session import FormVisitor, VisitorDep
 
@@ -66,7 +72,7 @@ SECTIONS: list[tuple[str, list[Field]]] = [
     ),
     (
         "Tracking address",
-        [Field("tracking_address", "Tracking address (a queue mailbox users Bcc, Cc or forward email to)", hint="Such as crm@example.com; empty for none")],
+        [Field("tracking_address", "Tracking address (a queue mailbox users Bcc, Cc or forward email to)", "email", hint="Such as crm@example.com; empty for none")],
     ),
 ]  # fmt: skip
 FIELDS = [f for _, fields in SECTIONS for f in fields]
@@ -75,7 +81,9 @@ FIELDS = [f for _, fields in SECTIONS for f in fields]
 @router.get("/settings/email")
 def email_settings(request: Request, tidings: TidingsDep, visitor: VisitorDep) -> HTMLResponse:
     config = tidings.email_settings.get(visitor.caller)
-    return page(request, "settings.html", visitor, sections=SECTIONS, config=config)
+    return page(
+        request, "settings.html", visitor, sections=SECTIONS, all_fields=FIELDS, config=config
+    )
 
 
 @router.post("/settings/email", response_model=None)
@@ -89,8 +97,8 @@ async def save_email_settings(
     except ValidationError as error:
         config = tidings.email_settings.get(visitor.caller)
         return page(
-            request, "settings.html", visitor, status_code=400, sections=SECTIONS,
-            config=config, error=str(error), submitted=form,
+            request, "settings.html", visitor, status_code=form_status(error), sections=SECTIONS,
+            all_fields=FIELDS, config=config, error=str(error), submitted=form,
             field_errors=error.errors if isinstance(error, FieldErrors) else {},
         )  # fmt: skip
     return RedirectResponse("/settings/email?done=saved", status_code=303)
