@@ -173,7 +173,7 @@ def test_an_unreachable_exchange_server_is_said_on_the_page(
         in down.text
     )
     assert SERVICE_PASSWORD not in down.text
-    assert 'id="typed-folder"' in down.text
+    assert 'id="f-typed"' in down.text
 
 
 # -- Gmail -------------------------------------------------------------------------------
@@ -290,7 +290,7 @@ def test_a_pop3_mailbox_is_said_to_have_only_the_inbox(org: Org, admin: TestClie
     page = admin.get(url)
     assert page.status_code == 200
     assert "read over POP3, which has only the Inbox" in page.text
-    assert 'id="typed-folder"' not in page.text
+    assert 'id="f-typed"' not in page.text
     assert _offered(page.text) == []
     # A folder chosen before (under another profile) is shown, to be unticked.
     org.add_folder_rule("dana", "Projects")
