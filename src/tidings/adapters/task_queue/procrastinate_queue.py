@@ -117,7 +117,7 @@ class SubjectTask:
     backoff: Backoff
 
 
-class _BackoffRetry(BaseRetryStrategy):
+class BackoffRetry(BaseRetryStrategy):
     """Exponential back-off (``Backoff``), or the wait a ``RetryLater`` names."""
 
     def __init__(self, max_attempts: int, backoff: Backoff) -> None:
@@ -206,7 +206,7 @@ class ProcrastinateQueue:
                     await spec.give_up(subject, reason)
                 raise
 
-        retry = _BackoffRetry(spec.max_attempts, spec.backoff)
+        retry = BackoffRetry(spec.max_attempts, spec.backoff)
         self.app.task(name=spec.name, pass_context=True, retry=retry)(run)
 
     async def defer_subjects(self, spec: SubjectTask, subject_ids: Collection[int]) -> int:
