@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from typing import TYPE_CHECKING
 
-from procrastinate import App, SyncPsycopgConnector
-from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy import Connection
+
+if TYPE_CHECKING:
+    from procrastinate import App
 
 SEND_TASK = "send_email"
 WEBHOOK_TASK = "deliver_webhook"
@@ -29,6 +31,9 @@ def webhook_lock(delivery_id: int) -> str:
 
 @functools.cache
 def _deferrer() -> App:
+    # Imported here: a process on SQLite never needs the task queue.
+    from procrastinate import App, SyncPsycopgConnector
+
     # Never opened: every defer goes through a connection handed in, not a pool.
     return App(connector=SyncPsycopgConnector())
 
@@ -45,6 +50,8 @@ class TransactionalJobs:
     def _defer(self, task: str, lock: str, **arguments: int) -> None:
         if self._conn.dialect.name != "postgresql":
             return
+        from procrastinate.exceptions import AlreadyEnqueued
+
         raw = self._conn.connection.driver_connection
         # A job already waiting is the one wanted; its refusal must not end the transaction,
         # so the insert has a savepoint of its own.
