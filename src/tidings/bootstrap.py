@@ -82,6 +82,9 @@ from tidings.services.webhooks import WebhookService
 
 #: How often, on PostgreSQL, new webhook events are handed out and due deliveries deferred.
 WEBHOOK_SWEEP_SECONDS = 2
+#: Emails one worker sends at once, and webhook deliveries it tries at once (PostgreSQL).
+SEND_CONCURRENCY = 4
+WEBHOOK_CONCURRENCY = 50
 
 
 @dataclass(frozen=True)
@@ -379,6 +382,7 @@ class Tidings:
             outgoing.give_up,
             outgoing.max_attempts,
             outgoing.backoff,
+            concurrency=SEND_CONCURRENCY,
         )
         policy = webhooks.policy
         deliver = SubjectTask(
@@ -389,6 +393,7 @@ class Tidings:
             webhooks.give_up,
             policy.max_attempts,
             Backoff(policy.base.total_seconds(), policy.cap.total_seconds()),
+            concurrency=WEBHOOK_CONCURRENCY,
         )
         # Done by one worker for all.
         chores = [Chore("forget_old_webhook_events", "0 * * * *", webhooks.prune)]

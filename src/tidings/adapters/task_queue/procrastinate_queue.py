@@ -106,7 +106,8 @@ class SubjectTask:
     ``arg``. ``run`` is idempotent: a job run again (after a crash, or deferred twice) finds
     the subject done and does nothing. It raises ``RetryLater`` once it has recorded a
     failed try; any exception is retried after the back-off's wait, up to ``max_attempts``
-    runs in all, after which ``give_up`` parks the subject with the error."""
+    runs in all, after which ``give_up`` parks the subject with the error. One worker runs
+    at most ``concurrency`` of them at once; the others it fetched wait their turn."""
 
     name: str
     arg: str
@@ -115,6 +116,7 @@ class SubjectTask:
     give_up: Callable[[int, str], Awaitable[object]]
     max_attempts: int
     backoff: Backoff
+    concurrency: int
 
 
 class BackoffRetry(BaseRetryStrategy):
@@ -195,10 +197,15 @@ class ProcrastinateQueue:
     def add_task(self, spec: SubjectTask) -> None:
         """Before ``work``: one more kind of subject task."""
 
+        # A worker fetches every job it is offered (the hold jobs need that): the slots
+        # keep a backlog of email from becoming hundreds of connections at once.
+        slots = asyncio.Semaphore(spec.concurrency)
+
         async def run(context: JobContext, /, **arguments: int) -> None:
             subject = int(arguments[spec.arg])
             try:
-                await spec.run(subject)
+                async with slots:
+                    await spec.run(subject)
             except Exception as error:
                 if context.job is not None and is_last(context.job.attempts, spec.max_attempts):
                     reason = error.reason if isinstance(error, RetryLater) else brief(error)
