@@ -130,7 +130,7 @@ class BackoffRetry(BaseRetryStrategy):
     def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
         if is_last(job.attempts, self.max_attempts):
             return None
-        seconds = getattr(exception, "seconds", None) if isinstance(exception, RetryLater) else None
+        seconds = exception.seconds if isinstance(exception, RetryLater) else None
         if seconds is None:
             seconds = self.backoff.delay(job.attempts + 1)
         return RetryDecision(retry_in={"seconds": max(1, round(seconds))})
