@@ -17,6 +17,7 @@ import pytest
 
 from tests.builders import Org, dovecot_profile
 from tests.conftest import settings_for
+from tests.database_locks import HeldTable, hold_writes
 from tests.e2e.worker_process import Ledger, Worker
 from tests.servers.dovecot import DovecotServer
 from tests.servers.fixtures import TEST_USERS
@@ -27,6 +28,7 @@ from tests.servers.webhook_receiver import (  # noqa: F401
 )
 from tests.waiting import wait_until
 from tidings.bootstrap import bootstrap
+from tidings.domain.outgoing import INTERRUPTED_AFTER_HANDOVER
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.server_profile import ConnectionSecurity
 
@@ -151,6 +153,33 @@ def test_a_permanent_refusal_fails_the_email_at_once(site: Site) -> None:
     _, error = site.wait_phase(activity_id, "failed")
     assert site.ledger.attempts(activity_id) == 1
     assert error is not None and "550" in error
+
+
+def test_a_worker_killed_mid_send_leaves_the_email_to_another_that_never_sends_it_again(
+    site: Site, database_url: str
+) -> None:
+    # Worker 0 is frozen after the server's 250 (the outbox held against writes), then
+    # killed. Worker 1 takes over its send task once its heartbeat is stale, finds the
+    # email handed over and fails it as interrupted; the server got it exactly once.
+    site.start(1, takeover_seconds="6")
+    held: list[HeldTable] = []
+    site.smtp.before_accept = lambda _message: held.append(hold_writes(database_url, "outbox"))
+    first = site.queue_email("Quote")
+    try:
+        site.smtp.wait_for(1, timeout=PATIENCE)
+        assert held, "the outbox was not held when the server accepted"
+        site.workers[0].kill()
+    finally:
+        site.smtp.before_accept = None
+        for hold in held:
+            hold.release()
+    site.workers[1].env["TIDINGS_TAKEOVER_SECONDS"] = "6"
+    site.workers[1].start()
+    assert site.wait_phase(first, "failed") == ("failed", INTERRUPTED_AFTER_HANDOVER)
+    second = site.queue_email("Follow-up")
+    site.wait_phase(second, "sent")
+    subjects = [_subject(m.content) for m in site.smtp.messages]
+    assert len(subjects) == 2 and subjects[0].startswith("Quote")
 
 
 def test_a_webhook_receiver_that_fails_is_tried_again_until_it_answers(
