@@ -58,7 +58,7 @@ from tidings.services.mail_push import MailPushService, PushReceiver
 from tidings.services.mailbox_bulk import MailboxBulkService
 from tidings.services.mailbox_import import MailboxImportService
 from tidings.services.mailbox_setup import MailboxSetupService
-from tidings.services.mailboxes import ConnectionTester, MailboxAdminService
+from tidings.services.mailboxes import MAX_PARALLEL_TESTS, ConnectionTester, MailboxAdminService
 from tidings.services.manual_tracking import ManualTrackingService
 from tidings.services.observability import ObservabilityService
 from tidings.services.outgoing import MailSender, OutgoingService
@@ -360,8 +360,10 @@ class Tidings:
             return None
         from tidings.adapters.task_queue.deferral import (
             SEND_TASK,
+            TEST_TASK,
             WEBHOOK_TASK,
             send_lock,
+            test_lock,
             webhook_lock,
         )
         from tidings.adapters.task_queue.procrastinate_queue import (
@@ -395,10 +397,27 @@ class Tidings:
             Backoff(policy.base.total_seconds(), policy.cap.total_seconds()),
             concurrency=WEBHOOK_CONCURRENCY,
         )
+        admin = self.mailboxes
+        # Test & Enable is not retried on a failed check (that is its result), only when it
+        # could not run at all.
+        test = SubjectTask(
+            TEST_TASK,
+            "mailbox_id",
+            test_lock,
+            admin.test_queued,
+            admin.test_failed,
+            3,
+            Backoff(30),
+            concurrency=MAX_PARALLEL_TESTS,
+        )
         # Done by one worker for all.
         chores = [Chore("forget_old_webhook_events", "0 * * * *", webhooks.prune)]
         queue = ProcrastinateQueue(
-            self.settings.database_url, timing, name=name, chores=chores, tasks=[send, deliver]
+            self.settings.database_url,
+            timing,
+            name=name,
+            chores=chores,
+            tasks=[send, deliver, test],
         )
 
         async def sweep_outbox() -> None:

@@ -9,6 +9,7 @@ Each test waits on what the database or the servers say, never on time.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from tidings.bootstrap import bootstrap
 from tidings.domain.outgoing import INTERRUPTED_AFTER_HANDOVER
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.server_profile import ConnectionSecurity
+from tidings.services.mailbox_bulk import BulkAction
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -199,6 +201,36 @@ def test_a_webhook_receiver_that_fails_is_tried_again_until_it_answers(
         f"the delivery recorded (workers said:\n{site.tails()})",
     )
     assert webhook_receiver.requests.empty()
+
+
+def test_bulk_test_and_enable_is_done_by_a_worker_and_recorded_on_the_mailbox(
+    site: Site,
+) -> None:
+    dana = site.org.mailboxes["dana"]
+    with site.org.tidings.uow() as uow:
+        mailbox = uow.mailboxes.get(dana)
+        assert mailbox is not None
+        mailbox.enabled = False
+        uow.mailboxes.save(mailbox)
+        uow.commit()
+    caller = Caller(site.org.users["dana"], frozenset(Privilege))
+    [outcome] = asyncio.run(
+        site.org.tidings.mailbox_bulk.run(caller, BulkAction.TEST_ENABLE, [dana])
+    )
+    assert outcome.outcome == "queued"
+    site.start(1)
+
+    def enabled() -> bool:
+        with site.org.tidings.uow() as uow:
+            found = uow.mailboxes.get(dana)
+        return found is not None and found.enabled
+
+    wait_until(enabled, PATIENCE, f"dana's mailbox enabled (worker said:\n{site.tails()})")
+    with site.org.tidings.uow() as uow:
+        tested = uow.mailboxes.get(dana)
+    assert tested is not None
+    assert any(a.text == "Test & Enable passed: enabled" for a in tested.alerts)
+    assert site.ledger.jobs("test_mailbox") == {}
 
 
 def _subject(content: bytes) -> str:

@@ -32,6 +32,7 @@ from tidings.domain.people import Caller, Privilege
 from tidings.domain.retry import RetryLater
 from tidings.domain.stored import OutboxItem
 from tidings.domain.webhooks import RetryPolicy
+from tidings.services.mailbox_bulk import BulkAction
 from tidings.services.webhooks import WebhookService
 
 MARIA = "maria@contoso.example"
@@ -203,3 +204,42 @@ def test_a_delivery_task_retries_a_failing_receiver_then_delivers_once(
     assert (delivery.status.value, delivery.attempts) == ("delivered", 2)
     assert [webhook_receiver.wait_for().body for _ in range(2)]
     assert webhook_receiver.requests.empty()
+
+
+@POSTGRES
+def test_bulk_test_and_enable_queues_one_task_per_mailbox_within_the_profiles_connections(
+    org: Org, smtp_server: SmtpServer, dovecot: DovecotServer, database_url: str
+) -> None:
+    add_sending_user(org, smtp_server, dovecot)
+    ids = [org.mailboxes["dana"], org.mailboxes["sam"]]
+    with org.tidings.uow() as uow:
+        for profile in uow.server_profiles.all():
+            profile.max_concurrent_connections = 1
+            uow.server_profiles.save(profile)
+        uow.commit()
+    caller = Caller(org.users["dana"], frozenset(Privilege))
+    outcomes = asyncio.run(
+        org.tidings.mailbox_bulk.run(caller, BulkAction.TEST_ENABLE, [*ids, 2_000_000_000])
+    )
+    assert [(o.outcome, o.succeeded) for o in outcomes] == [
+        ("queued", True),
+        ("queued", True),
+        ("skipped", False),
+    ]
+    with psycopg.connect(postgres_conninfo(database_url)) as conn:
+        jobs = list(
+            conn.execute(
+                "SELECT (args->>'mailbox_id')::int, lock, queueing_lock FROM procrastinate_jobs"
+                " WHERE task_name = 'test_mailbox' ORDER BY id"
+            )
+        )
+    # One connection per profile: every test of a profile has its one slot as lock.
+    assert jobs == [
+        (i, f"profile:{p}:0" if p is not None else f"test:{i}", f"test:{i}")
+        for i, p in zip(ids, _profiles(org, ids), strict=True)
+    ]
+
+
+def _profiles(org: Org, ids: list[int]) -> list[int | None]:
+    with org.tidings.uow() as uow:
+        return [uow.mailboxes.get(i).profile_id for i in ids]  # type: ignore[union-attr]

@@ -369,6 +369,8 @@ class UnitOfWork(Protocol):
     def sync(self) -> SyncRepository: ...
     @property
     def track_when_sent(self) -> TrackWhenSentRepository: ...
+    @property
+    def jobs(self) -> TaskJobs: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(
@@ -476,6 +478,20 @@ class FolderPresenceRepository(Protocol):
     def present_uids(
         self, mailbox_id: int, folder: str, uidvalidity: int, limit: int
     ) -> list[str]: ...
+
+
+class TaskJobs(Protocol):
+    """Jobs for the workers' task queue, written in the unit of work's transaction."""
+
+    @property
+    def available(self) -> bool:
+        """Whether workers run the jobs (PostgreSQL); on SQLite deferring does nothing."""
+        ...
+
+    def test_mailbox(self, mailbox_id: int, profile_id: int | None, connections: int) -> None:
+        """Test & Enable of one mailbox, never more of one profile at once than
+        ``connections`` across the workers."""
+        ...
 
 
 class EventOutbox(Protocol):
