@@ -42,8 +42,10 @@ from tidings.config import Settings
 from tidings.domain.credentials import Credential
 from tidings.domain.errors import UserError
 from tidings.domain.mail_api import PushReply
+from tidings.domain.retry import Backoff
 from tidings.domain.server_profile import ServerProfile, ServerProfileKind
 from tidings.domain.testing import ConnectionCheck
+from tidings.domain.webhooks import RetryPolicy
 from tidings.services.access import AccessService
 from tidings.services.addin import AddinService
 from tidings.services.admin_grids import AdminGridService
@@ -57,7 +59,7 @@ from tidings.services.mail_push import MailPushService, PushReceiver
 from tidings.services.mailbox_bulk import MailboxBulkService
 from tidings.services.mailbox_import import MailboxImportService
 from tidings.services.mailbox_setup import MailboxSetupService
-from tidings.services.mailboxes import ConnectionTester, MailboxAdminService
+from tidings.services.mailboxes import MAX_PARALLEL_TESTS, ConnectionTester, MailboxAdminService
 from tidings.services.manual_tracking import ManualTrackingService
 from tidings.services.observability import ObservabilityService
 from tidings.services.outgoing import MailSender, OutgoingService
@@ -78,6 +80,12 @@ from tidings.services.sync.model import DeltaOpener, DeltaSession, SyncEvent
 from tidings.services.track_when_sent import TrackWhenSentService
 from tidings.services.tracking.pipeline import IngestService, ReplayService
 from tidings.services.webhooks import WebhookService
+
+#: How often, on PostgreSQL, new webhook events are handed out and due deliveries deferred.
+WEBHOOK_SWEEP_SECONDS = 2
+#: Emails one worker sends at once, and webhook deliveries it tries at once (PostgreSQL).
+SEND_CONCURRENCY = 4
+WEBHOOK_CONCURRENCY = 50
 
 
 @dataclass(frozen=True)
@@ -359,17 +367,79 @@ class Tidings:
         worker; None on SQLite, where the one process syncs them all."""
         if self.engine.dialect.name != "postgresql":
             return None
+        from tidings.adapters.task_queue.deferral import (
+            SEND_TASK,
+            TEST_TASK,
+            WEBHOOK_TASK,
+            send_lock,
+            test_lock,
+            webhook_lock,
+        )
         from tidings.adapters.task_queue.procrastinate_queue import (
             Chore,
             ProcrastinateQueue,
             QueueTiming,
+            SubjectTask,
         )
 
         timing = QueueTiming(self.settings.takeover_seconds)
         name = worker_name()
-        # Done by one worker for all: each worker's webhook loop leaves it out.
-        chores = [Chore("forget_old_webhook_events", "0 * * * *", self.webhooks.prune)]
-        queue = ProcrastinateQueue(self.settings.database_url, timing, name=name, chores=chores)
+        outgoing, webhooks = self.outgoing, self.webhooks
+        send = SubjectTask(
+            SEND_TASK,
+            "activity_id",
+            send_lock,
+            outgoing.send_one,
+            outgoing.give_up,
+            outgoing.max_attempts,
+            outgoing.backoff,
+            concurrency=SEND_CONCURRENCY,
+        )
+        policy = webhooks.policy
+        deliver = SubjectTask(
+            WEBHOOK_TASK,
+            "delivery_id",
+            webhook_lock,
+            webhooks.deliver_one,
+            webhooks.give_up,
+            policy.max_attempts,
+            Backoff(policy.base.total_seconds(), policy.cap.total_seconds()),
+            concurrency=WEBHOOK_CONCURRENCY,
+        )
+        admin = self.mailboxes
+        # Test & Enable is not retried on a failed check (that is its result), only when it
+        # could not run at all.
+        test = SubjectTask(
+            TEST_TASK,
+            "mailbox_id",
+            test_lock,
+            admin.test_queued,
+            admin.test_failed,
+            3,
+            Backoff(30),
+            concurrency=MAX_PARALLEL_TESTS,
+        )
+        # Done by one worker for all.
+        chores = [Chore("forget_old_webhook_events", "0 * * * *", webhooks.prune)]
+        queue = ProcrastinateQueue(
+            self.settings.database_url,
+            timing,
+            name=name,
+            chores=chores,
+            tasks=[send, deliver, test],
+        )
+
+        async def sweep_outbox() -> None:
+            await outgoing.sweep(functools.partial(queue.defer_subjects, send))
+
+        async def sweep_webhooks() -> None:
+            await webhooks.sweep(functools.partial(queue.defer_subjects, deliver))
+
+        queue.add_chore(Chore("sweep_outbox", f"* * * * * */{timing.period}", sweep_outbox))
+        # As often as the webhook loop looked: events reach receivers within seconds.
+        queue.add_chore(
+            Chore("sweep_webhooks", f"* * * * * */{WEBHOOK_SWEEP_SECONDS}", sweep_webhooks)
+        )
         sync = self.sync
 
         def wanted() -> set[int]:
@@ -447,6 +517,8 @@ def bootstrap(
             clock,
             partial(save_sent_copy, tokens=tokens),
             api_senders=apis.senders(),
+            max_attempts=settings.send_attempts,
+            backoff=Backoff(settings.retry_first_seconds),
         ),
         secrets=secrets,
         setup=setup,
@@ -474,6 +546,7 @@ def bootstrap(
             secrets,
             HttpxWebhookSender(webhook_targets),
             clock,
+            policy=RetryPolicy(base=timedelta(seconds=settings.retry_first_seconds)),
             retention=timedelta(days=settings.webhook_retention_days),
             targets=webhook_targets,
         ),

@@ -63,3 +63,15 @@ class Settings(BaseSettings):
         "a worker dies without stopping (killed, its host lost), its mailboxes sync on "
         "another worker",
     )
+    retry_first_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="The first wait before a failed send of an email (on PostgreSQL) or a "
+        "failed webhook delivery is tried again; each further wait doubles, up to an hour",
+    )
+    send_attempts: int = Field(
+        default=10,
+        ge=1,
+        description="Tries at sending one email before a transient failure (the server "
+        "unreachable, busy) fails it for good",
+    )

@@ -148,8 +148,9 @@ def test_a_worker_killed_between_the_servers_acceptance_and_its_own_record_sends
     site: Site, database_url: str
 ) -> None:
     # The worker is frozen after the server's 250 (the test holds the outbox against writes
-    # from the moment the message arrives), then killed. The next worker fails the email
-    # over as interrupted after handover, never sending it again, and sends what comes next.
+    # from the moment the message arrives), then killed. The next worker sends what comes
+    # next and, once the dead worker's send task is taken over (its heartbeat stopped), that
+    # task finds the email handed over: it fails it as interrupted, never sending it again.
     site.worker.start()
     held: list[HeldTable] = []
     site.smtp.before_accept = lambda _message: held.append(hold_writes(database_url, "outbox"))
@@ -168,6 +169,11 @@ def test_a_worker_killed_between_the_servers_acceptance_and_its_own_record_sends
         lambda: site.ledger.outbox().get(second, ("",))[0] == "sent",
         PATIENCE,
         f"the follow-up sent (worker said:\n{site.worker.tail()})",
+    )
+    wait_until(
+        lambda: site.ledger.outbox()[first][0] == "failed",
+        PATIENCE,
+        f"the interrupted email failed over (worker said:\n{site.worker.tail()})",
     )
     assert site.ledger.outbox()[first] == ("failed", INTERRUPTED_AFTER_HANDOVER)
     subjects = [_subject(m) for m in site.smtp.messages]

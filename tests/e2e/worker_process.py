@@ -98,6 +98,24 @@ class Ledger:
         rows = self._rows("SELECT activity_id, phase, last_error FROM outbox")
         return {int(str(a)): (str(phase), e if e is None else str(e)) for a, phase, e in rows}
 
+    def attempts(self, activity_id: int) -> int:
+        """How many times sending the email was tried."""
+        rows = self._rows("SELECT attempts FROM outbox WHERE activity_id = %s", (activity_id,))
+        return int(str(rows[0][0])) if rows else 0
+
+    def jobs(self, task: str) -> dict[str, int]:
+        """The task queue's jobs of ``task`` still kept, counted by status."""
+        rows = self._rows(
+            "SELECT status, count(*) FROM procrastinate_jobs WHERE task_name = %s GROUP BY 1",
+            (task,),
+        )
+        return {str(status): int(str(n)) for status, n in rows}
+
+    def deliveries(self) -> list[tuple[str, int]]:
+        """Every webhook delivery's status and number of tries, oldest first."""
+        rows = self._rows("SELECT status, attempts FROM webhook_deliveries ORDER BY id")
+        return [(str(status), int(str(n))) for status, n in rows]
+
     def uidvalidity(self, mailbox_id: int, folder: str) -> int | None:
         rows = self._rows(
             "SELECT uidvalidity FROM folder_cursors WHERE mailbox_id = %s AND folder = %s",

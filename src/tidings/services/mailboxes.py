@@ -253,6 +253,27 @@ class MailboxAdminService:
 
         return list(await asyncio.gather(*(one(i) for i in mailbox_ids)))
 
+    async def test_queued(self, mailbox_id: int) -> TestReport | None:
+        """Test & Enable of one mailbox as a worker's task (PostgreSQL), recorded on the
+        mailbox as when run in the request; None when the mailbox was deleted since."""
+        try:
+            return await self._test_one(mailbox_id)
+        except NotFoundError:
+            return None
+
+    async def test_failed(self, mailbox_id: int, reason: str) -> None:
+        """A queued Test & Enable that could not run: the mailbox's alert says why."""
+        text = f"Test & Enable could not run: {reason}; run it again"
+        alert = Alert(AlertLevel.ERROR, text, self._clock.now())
+
+        def record() -> None:
+            with self._uow() as uow:
+                if uow.mailboxes.get(mailbox_id) is not None:
+                    uow.mailboxes.add_alert(mailbox_id, alert)
+                    uow.commit()
+
+        await asyncio.to_thread(record)
+
     async def _test_one(self, mailbox_id: int) -> TestReport:
         with self._uow() as uow:
             mailbox = _require(uow, mailbox_id)

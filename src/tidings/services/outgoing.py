@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import make_msgid
@@ -43,6 +43,7 @@ from tidings.domain.outgoing import (
 )
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.records import RecordKind, RecordRef, is_email_address
+from tidings.domain.retry import Backoff, RetryLater
 from tidings.domain.server_profile import ServerProfile, ServerProfileKind
 from tidings.domain.stored import OutboxItem
 from tidings.services import events
@@ -50,11 +51,11 @@ from tidings.services.conversations import threading_for
 from tidings.services.credentials import load_credential
 from tidings.services.ports import Clock, SecretBox, UnitOfWork
 
-#: Attempts after which a transient failure becomes final.
 log = logging.getLogger(__name__)
 
 #: How often the worker looks for queued email.
 SEND_INTERVAL_SECONDS = 2.0
+#: Attempts after which a transient failure becomes final.
 MAX_ATTEMPTS = 10
 #: Tries at saving a sent email's copy in the Sent folder before an alert says it is missing.
 MAX_COPY_ATTEMPTS = 5
@@ -118,8 +119,13 @@ class OutgoingService:
         page_size: int = PAGE,
         max_copy_attempts: int = MAX_COPY_ATTEMPTS,
         sending_lease: timedelta = SENDING_LEASE,
+        max_attempts: int = MAX_ATTEMPTS,
+        backoff: Backoff | None = None,
     ) -> None:
         self._uow = uow_factory
+        self.max_attempts = max_attempts
+        #: The waits between tries of one email where each is a task (PostgreSQL).
+        self.backoff = backoff or Backoff()
         self._sending_lease = sending_lease
         self._page_size = page_size
         self._max_copy_attempts = max_copy_attempts
@@ -306,6 +312,70 @@ class OutgoingService:
                     saved.append(item.activity_id)
             after = page[-1].activity_id
 
+    # -- As tasks (PostgreSQL) ----------------------------------------------------------
+
+    async def send_one(self, activity_id: int) -> SendResult | None:
+        """Send one queued email: the body of its ``send_email`` task. Run again for the
+        same email it does no harm, whatever an earlier run left:
+
+        - sent, failed or gone: nothing to do;
+        - handed over: the run that handed it over died before recording the server's
+          answer (only one run of an email's task runs at a time): failed as
+          interrupted, never sent again, as ``recover`` does;
+        - taken by a send still within its lease: tried again once the lease is over;
+        - a transient failure: recorded, then ``RetryLater`` with the back-off's wait; the
+          last allowed attempt fails the email with the error and an alert.
+        """
+        await asyncio.to_thread(self._requeue_stalled)
+        item = await asyncio.to_thread(self._item, activity_id)
+        if item is None or item.phase in (OutboxPhase.SENT, OutboxPhase.FAILED):
+            return None
+        if item.phase is OutboxPhase.HANDED_OVER:
+            await asyncio.to_thread(self._fail, item, INTERRUPTED_AFTER_HANDOVER)
+            return SendResult(activity_id, OutboxPhase.FAILED, INTERRUPTED_AFTER_HANDOVER)
+        if not await asyncio.to_thread(self._claim, activity_id):
+            raise RetryLater(
+                "another send of this email is under way", self._sending_lease.total_seconds()
+            )
+        result = await self._send(item)
+        if result.phase is OutboxPhase.QUEUED:
+            raise RetryLater(result.error or "not sent", self.backoff.delay(item.attempts + 1))
+        return result
+
+    async def give_up(self, activity_id: int, reason: str) -> None:
+        """The email's task failed for the last time: the email fails with ``reason`` (or
+        as interrupted, if it was handed over) and its owner is alerted; never sent."""
+        item = await asyncio.to_thread(self._item, activity_id)
+        if item is None or item.phase in (OutboxPhase.SENT, OutboxPhase.FAILED):
+            return
+        if item.phase is OutboxPhase.HANDED_OVER:
+            reason = INTERRUPTED_AFTER_HANDOVER
+        await asyncio.to_thread(self._fail, item, reason)
+
+    async def sweep(self, defer: Callable[[Collection[int]], Awaitable[int]]) -> int:
+        """Every so often, by one worker: email whose send stalled goes back in the queue,
+        each unfinished email without a waiting or running task gets one (``defer``; it
+        was lost with a crash or deleted by hand), and missing Sent-folder copies are
+        saved. How many tasks were deferred."""
+        await asyncio.to_thread(self._requeue_stalled)
+        deferred = await defer(await asyncio.to_thread(self._unfinished))
+        if deferred:
+            log.info("deferred %d send task(s) that had gone missing", deferred)
+        await self.save_missing_copies()
+        return deferred
+
+    def _item(self, activity_id: int) -> OutboxItem | None:
+        with self._uow() as uow:
+            return uow.outbox.get(activity_id)
+
+    def _unfinished(self) -> list[int]:
+        with self._uow() as uow:
+            return uow.outbox.unfinished()
+
+    def _fail(self, item: OutboxItem, reason: str) -> None:
+        self._set(item.activity_id, OutboxPhase.FAILED, reason, False)
+        self._alert_failure(item, reason)
+
     def _requeue_stalled(self) -> None:
         """Email a worker took but never handed over (it stopped before reaching the
         server) goes back in the queue once the lease has run out; until then it may be
@@ -344,7 +414,7 @@ class OutgoingService:
             if handed and not _definitely_refused(error):
                 # The text may have reached the server: never send it again unasked.
                 phase, reason = OutboxPhase.FAILED, INTERRUPTED_AFTER_HANDOVER
-            elif error.permanent or item.attempts + 1 >= MAX_ATTEMPTS:
+            elif error.permanent or item.attempts + 1 >= self.max_attempts:
                 phase = OutboxPhase.FAILED
             else:
                 phase = OutboxPhase.QUEUED

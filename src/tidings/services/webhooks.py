@@ -14,13 +14,14 @@ import json
 import logging
 import random
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tidings.domain.access_levels import Scope
 from tidings.domain.errors import NotFoundError, TidingsError, WebhookSendError
 from tidings.domain.people import Caller, Privilege
+from tidings.domain.retry import RetryLater
 from tidings.domain.webhooks import (
     SIGNATURE_HEADER,
     DeliveryAttempt,
@@ -184,7 +185,47 @@ class WebhookService:
         # Held long enough for the slowest try; a worker that dies frees them by then.
         lease = now + self.policy.timeout * 2 + timedelta(seconds=30)
         due = await asyncio.to_thread(self._claim, now, lease)
-        return list(await asyncio.gather(*(self._try(d) for d in due)))
+        tried = await asyncio.gather(*(self._try(d) for d in due))
+        return [attempt for attempt, _ in tried]
+
+    # As tasks (PostgreSQL) ---------------------------------------------------------------
+
+    async def deliver_one(self, delivery_id: int) -> DeliveryAttempt | None:
+        """One try of one delivery: the body of its ``deliver_webhook`` task. Nothing is
+        done for a delivery that is delivered, given up, not yet due or being tried by
+        another run (its lease), so a task run twice posts once. A failed try is recorded
+        as the loop records it, then ``RetryLater`` waits the policy's back-off; the
+        policy's last attempt fails the delivery with the error."""
+        now = self._clock.now()
+        lease = now + self.policy.timeout * 2 + timedelta(seconds=30)
+        due = await asyncio.to_thread(self._claim, now, lease, delivery_id)
+        if not due:
+            return None
+        attempt, next_at = await self._try(due[0])
+        if next_at is not None:
+            wait = (next_at - self._clock.now()).total_seconds()
+            raise RetryLater(attempt.error or "not delivered", max(wait, 1.0))
+        return attempt
+
+    async def give_up(self, delivery_id: int, reason: str) -> None:
+        """The delivery's task failed for the last time: given up with ``reason``."""
+
+        def record() -> None:
+            with self._uow() as uow:
+                uow.webhooks.give_up(delivery_id, reason, self._clock.now())
+                uow.commit()
+
+        await asyncio.to_thread(record)
+
+    async def sweep(self, defer: Callable[[Collection[int]], Awaitable[int]]) -> int:
+        """Every few seconds, by one worker: events handed to their subscriptions, and a
+        task for each due delivery that has none waiting or running (``defer``)."""
+        await asyncio.to_thread(self.dispatch)
+        return await defer(await asyncio.to_thread(self._due))
+
+    def _due(self) -> list[int]:
+        with self._uow() as uow:
+            return uow.webhooks.due(self._clock.now())
 
     def prune(self) -> int:
         """Forget events, deliveries and attempts older than the retention period, once
@@ -217,13 +258,17 @@ class WebhookService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
 
-    def _claim(self, now: datetime, lease: datetime) -> list[DueDelivery]:
+    def _claim(
+        self, now: datetime, lease: datetime, delivery_id: int | None = None
+    ) -> list[DueDelivery]:
         with self._uow() as uow:
-            due = uow.webhooks.claim_due(now, lease, BATCH)
+            due = uow.webhooks.claim_due(now, lease, BATCH, delivery_id)
             uow.commit()
         return due
 
-    async def _try(self, delivery: DueDelivery) -> DeliveryAttempt:
+    async def _try(self, delivery: DueDelivery) -> tuple[DeliveryAttempt, datetime | None]:
+        """One signed POST, recorded; the attempt and when the next is due (None: no
+        next one, delivered or given up)."""
         event = delivery.event
         body = json.dumps(
             {
@@ -254,10 +299,10 @@ class WebhookService:
         except (WebhookSendError, TidingsError) as failure:
             error = str(failure)
         attempt = DeliveryAttempt(delivery.attempts + 1, self._clock.now(), status_code, error)
-        await asyncio.to_thread(self._record, delivery.id, attempt)
-        return attempt
+        next_at = await asyncio.to_thread(self._record, delivery.id, attempt)
+        return attempt, next_at
 
-    def _record(self, delivery_id: int, attempt: DeliveryAttempt) -> None:
+    def _record(self, delivery_id: int, attempt: DeliveryAttempt) -> datetime | None:
         if attempt.error is None:
             status, next_at = DeliveryStatus.DELIVERED, None
         elif attempt.number >= self.policy.max_attempts:
@@ -268,6 +313,7 @@ class WebhookService:
         with self._uow() as uow:
             uow.webhooks.record_attempt(delivery_id, attempt, status, next_at)
             uow.commit()
+        return next_at
 
 
 def _readable(

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from tidings.adapters.storage import tables as t
 from tidings.adapters.storage.chunking import chunks
+from tidings.adapters.task_queue.deferral import TransactionalJobs
 from tidings.domain.activity import ActivityStatus
 from tidings.domain.outgoing import OutboxPhase, SentCopyState
 from tidings.domain.stored import OutboxItem
@@ -18,10 +19,12 @@ _O = t.outbox.c
 
 
 class SqlOutboxRepository:
-    """Queued, handed-over, sent and failed email of every mailbox."""
+    """Queued, handed-over, sent and failed email of every mailbox. On PostgreSQL an email
+    queued (or queued again) gets its send job in the same transaction."""
 
     def __init__(self, connection: Connection) -> None:
         self._conn = connection
+        self._jobs = TransactionalJobs(connection)
 
     def add(self, item: OutboxItem, updated_at: datetime) -> None:
         self._conn.execute(
@@ -39,6 +42,8 @@ class SqlOutboxRepository:
                 copy_attempts=item.copy_attempts,
             )
         )
+        if item.phase is OutboxPhase.QUEUED:
+            self._jobs.send_email(item.activity_id)
 
     def in_phase(self, phase: OutboxPhase, limit: int = 100, after: int = 0) -> list[OutboxItem]:
         """Up to ``limit`` items in ``phase`` whose activity id is above ``after``, in order."""
@@ -49,6 +54,16 @@ class SqlOutboxRepository:
             .limit(limit)
         ).mappings()
         return [_item(r) for r in rows]
+
+    def unfinished(self) -> list[int]:
+        """Every email queued, being sent or handed over: the ids, in order."""
+        phases = [
+            p.value for p in (OutboxPhase.QUEUED, OutboxPhase.SENDING, OutboxPhase.HANDED_OVER)
+        ]
+        rows = self._conn.execute(
+            select(_O.activity_id).where(_O.phase.in_(phases)).order_by(_O.activity_id)
+        )
+        return [row.activity_id for row in rows]
 
     def get(self, activity_id: int) -> OutboxItem | None:
         row = (
@@ -114,6 +129,7 @@ class SqlOutboxRepository:
             )
         )
         self._set_status(activity_id, ActivityStatus.PENDING_SEND)
+        self._jobs.send_email(activity_id)
 
     def copies_pending(self, limit: int = 100, after: int = 0) -> list[OutboxItem]:
         """Sent email whose Sent-folder copy is still to be saved."""

@@ -35,6 +35,7 @@ from tidings.adapters.storage.settings_repository import (
 from tidings.adapters.storage.sync_repository import SqlSyncRepository
 from tidings.adapters.storage.track_when_sent_repository import SqlTrackWhenSentRepository
 from tidings.adapters.storage.webhook_repository import SqlEventOutbox, SqlWebhookRepository
+from tidings.adapters.task_queue.deferral import TransactionalJobs
 from tidings.domain.errors import StorageError
 
 #: The execution option that marks a connection's transactions as reading alone.
@@ -68,6 +69,7 @@ class SqlAlchemyUnitOfWork:
     track_when_sent: SqlTrackWhenSentRepository
     category_marks: SqlCategoryMarkRepository
     presence: SqlFolderPresenceRepository
+    jobs: TransactionalJobs
 
     def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
         """``read_only``: for reading alone, never committed. On SQLite it begins deferred
@@ -110,6 +112,7 @@ class SqlAlchemyUnitOfWork:
         self.track_when_sent = SqlTrackWhenSentRepository(connection)
         self.category_marks = SqlCategoryMarkRepository(connection)
         self.presence = SqlFolderPresenceRepository(connection)
+        self.jobs = TransactionalJobs(connection)
         return self
 
     def __exit__(

@@ -132,9 +132,35 @@ class SqlWebhookRepository:
             .values(sealed_secret=sealed)
         )
 
-    def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[DueDelivery]:
-        """Pending deliveries whose time has come, held until ``lease_until`` so that no
-        other worker tries them meanwhile."""
+    def due(self, now: datetime, limit: int = 10_000) -> list[int]:
+        """The pending deliveries whose time has come, oldest due first."""
+        rows = self._conn.execute(
+            select(_D.id)
+            .where(_D.status == DeliveryStatus.PENDING.value, _D.next_attempt_at <= now)
+            .order_by(_D.next_attempt_at, _D.id)
+            .limit(limit)
+        )
+        return [row.id for row in rows]
+
+    def give_up(self, delivery_id: int, error: str, at: datetime) -> None:
+        """A pending delivery given up with ``error``, without a further try."""
+        self._conn.execute(
+            update(t.webhook_deliveries)
+            .where(_D.id == delivery_id, _D.status == DeliveryStatus.PENDING.value)
+            .values(
+                status=DeliveryStatus.FAILED.value,
+                next_attempt_at=None,
+                last_error=error,
+                updated_at=at,
+            )
+        )
+
+    def claim_due(
+        self, now: datetime, lease_until: datetime, limit: int, delivery_id: int | None = None
+    ) -> list[DueDelivery]:
+        """Pending deliveries whose time has come (only ``delivery_id``, if given), held
+        until ``lease_until`` so that no other worker tries them meanwhile."""
+        only = [] if delivery_id is None else [_D.id == delivery_id]
         rows = self._conn.execute(
             select(
                 _D.id,
@@ -148,7 +174,7 @@ class SqlWebhookRepository:
             )
             .join(t.webhook_subscriptions, _S.id == _D.subscription_id)
             .join(t.webhook_events, _E.id == _D.event_id)
-            .where(_D.status == DeliveryStatus.PENDING.value, _D.next_attempt_at <= now)
+            .where(_D.status == DeliveryStatus.PENDING.value, _D.next_attempt_at <= now, *only)
             .order_by(_D.next_attempt_at, _D.id)
             .limit(limit)
             .with_for_update(of=t.webhook_deliveries, skip_locked=True)

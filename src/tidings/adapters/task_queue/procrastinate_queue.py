@@ -5,6 +5,10 @@
 - ``dispatch_mailboxes`` (periodic): a hold job for every mailbox that has none.
 - chores (periodic): housekeeping that one worker does for all, such as forgetting old
   webhook deliveries;
+- subject tasks: work on one email or one webhook delivery (``send_email``,
+  ``deliver_webhook``), deferred once per subject (its lock and queueing lock name the
+  subject, so one run at a time), retried with exponential back-off, and, once the last
+  attempt has failed, ending with the subject parked with the error (``SubjectTask``);
 - ``take_over_stalled`` (periodic): the jobs of workers whose heartbeat is older than half
   the takeover bound go back to the queue (procrastinate's stalled jobs); a stalled hold
   job is replaced by a new one, so that a worker that was only paused cannot end the job
@@ -18,17 +22,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from procrastinate import App, PsycopgConnector
+from procrastinate import App, JobContext, PsycopgConnector
 from procrastinate.exceptions import AlreadyEnqueued
-from procrastinate.jobs import DeleteJobCondition, Status
+from procrastinate.jobs import DeleteJobCondition, Job, Status
+from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from sqlalchemy.engine import make_url
+from typing_extensions import override
 
 from tidings.domain.error_text import brief
+from tidings.domain.retry import Backoff, RetryLater
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +92,53 @@ def _lock(mailbox_id: int) -> str:
 @dataclass(frozen=True)
 class Chore:
     """Housekeeping done by one worker of all at each time of ``cron`` (a 5-field cron
-    expression, or 6 fields with seconds); ``run`` is blocking and runs in a thread."""
+    expression, or 6 fields with seconds); ``run`` is a coroutine function, or blocking and
+    then run in a thread."""
 
     name: str
     cron: str
     run: Callable[[], object]
+
+
+@dataclass(frozen=True)
+class SubjectTask:
+    """Work on one subject (an email, a webhook delivery) named by the job's argument
+    ``arg``. ``run`` is idempotent: a job run again (after a crash, or deferred twice) finds
+    the subject done and does nothing. It raises ``RetryLater`` once it has recorded a
+    failed try; any exception is retried after the back-off's wait, up to ``max_attempts``
+    runs in all, after which ``give_up`` parks the subject with the error. One worker runs
+    at most ``concurrency`` of them at once; the others it fetched wait their turn."""
+
+    name: str
+    arg: str
+    lock: Callable[[int], str]
+    run: Callable[[int], Awaitable[object]]
+    give_up: Callable[[int, str], Awaitable[object]]
+    max_attempts: int
+    backoff: Backoff
+    concurrency: int
+
+
+class BackoffRetry(BaseRetryStrategy):
+    """Exponential back-off (``Backoff``), or the wait a ``RetryLater`` names."""
+
+    def __init__(self, max_attempts: int, backoff: Backoff) -> None:
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+
+    @override
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        if is_last(job.attempts, self.max_attempts):
+            return None
+        seconds = exception.seconds if isinstance(exception, RetryLater) else None
+        if seconds is None:
+            seconds = self.backoff.delay(job.attempts + 1)
+        return RetryDecision(retry_in={"seconds": max(1, round(seconds))})
+
+
+def is_last(previous_attempts: int, max_attempts: int) -> bool:
+    """Whether a run after ``previous_attempts`` failed ones is the last allowed."""
+    return previous_attempts + 1 >= max_attempts
 
 
 class ProcrastinateQueue:
@@ -102,6 +152,7 @@ class ProcrastinateQueue:
         *,
         name: str = "worker",
         chores: Sequence[Chore] = (),
+        tasks: Sequence[SubjectTask] = (),
     ) -> None:
         self._timing = timing
         self._name = name
@@ -126,14 +177,48 @@ class ProcrastinateQueue:
         )
         self.app.periodic(cron=period)(take_over)
         for chore in chores:
-            self._add_chore(chore)
+            self.add_chore(chore)
+        for subject_task in tasks:
+            self.add_task(subject_task)
 
-    def _add_chore(self, chore: Chore) -> None:
+    def add_chore(self, chore: Chore) -> None:
+        """Before ``work``: one more periodic chore."""
+
         async def run(timestamp: int) -> None:
-            await asyncio.to_thread(chore.run)
+            if inspect.iscoroutinefunction(chore.run):
+                await chore.run()
+            else:
+                await asyncio.to_thread(chore.run)
 
-        task = self.app.task(name=chore.name, queueing_lock=chore.name)(run)
+        # The lock too: a chore slower than its period is not run twice at once.
+        task = self.app.task(name=chore.name, queueing_lock=chore.name, lock=chore.name)(run)
         self.app.periodic(cron=chore.cron)(task)
+
+    def add_task(self, spec: SubjectTask) -> None:
+        """Before ``work``: one more kind of subject task."""
+
+        # A worker fetches every job it is offered (the hold jobs need that): the slots
+        # keep a backlog of email from becoming hundreds of connections at once.
+        slots = asyncio.Semaphore(spec.concurrency)
+
+        async def run(context: JobContext, /, **arguments: int) -> None:
+            subject = int(arguments[spec.arg])
+            try:
+                async with slots:
+                    await spec.run(subject)
+            except Exception as error:
+                if context.job is not None and is_last(context.job.attempts, spec.max_attempts):
+                    reason = error.reason if isinstance(error, RetryLater) else brief(error)
+                    log.warning("%s %s failed for good: %s", spec.name, subject, reason)
+                    await spec.give_up(subject, reason)
+                raise
+
+        retry = BackoffRetry(spec.max_attempts, spec.backoff)
+        self.app.task(name=spec.name, pass_context=True, retry=retry)(run)
+
+    async def defer_subjects(self, spec: SubjectTask, subject_ids: Collection[int]) -> int:
+        """A job for each of these subjects that has none waiting or running; how many."""
+        return await self._defer_missing(spec.name, spec.arg, spec.lock, subject_ids)
 
     async def _run_hold(self, mailbox_id: int) -> None:
         assert self._jobs is not None  # noqa: S101 - jobs run only inside ``work``
@@ -191,18 +276,26 @@ class ProcrastinateQueue:
             await self._hold.configure(**options).defer_async(mailbox_id=mailbox_id)
 
     async def defer_missing(self, mailbox_ids: Collection[int]) -> int:
+        return await self._defer_missing(HOLD_TASK, "mailbox_id", _lock, mailbox_ids)
+
+    async def _defer_missing(
+        self, task: str, arg: str, lock: Callable[[int], str], subject_ids: Collection[int]
+    ) -> int:
+        if not subject_ids:
+            return 0
         rows = await self.app.connector.execute_query_all_async(
-            "SELECT DISTINCT (args->>'mailbox_id')::int AS mailbox_id FROM procrastinate_jobs"
+            "SELECT DISTINCT (args->>%(arg)s)::bigint AS subject FROM procrastinate_jobs"
             " WHERE task_name = %(task)s AND status IN ('todo', 'doing')",
-            task=HOLD_TASK,
+            task=task,
+            arg=arg,
         )
-        queued = {row["mailbox_id"] for row in rows}
+        queued = {row["subject"] for row in rows}
         deferred = 0
-        for mailbox_id in sorted(set(mailbox_ids) - queued):
-            lock = _lock(mailbox_id)
+        for subject in sorted(set(subject_ids) - queued):
+            name = lock(subject)
             with contextlib.suppress(AlreadyEnqueued):
-                await self._hold.configure(lock=lock, queueing_lock=lock).defer_async(
-                    mailbox_id=mailbox_id
+                await self.app.configure_task(task, lock=name, queueing_lock=name).defer_async(
+                    **{arg: subject}
                 )
                 deferred += 1
         return deferred

@@ -137,17 +137,22 @@ async def _run_until_signalled(tidings: Tidings) -> None:
 
 async def _work(tidings: Tidings, stop: asyncio.Event) -> None:
     """Sync every enabled mailbox, send queued email and deliver webhooks until ``stop``;
-    change notifications received by web processes arrive through the relay, if any."""
-    await asyncio.to_thread(tidings.outgoing.recover)
-    # On PostgreSQL the workers share the mailboxes: this one syncs those it holds.
+    change notifications received by web processes arrive through the relay, if any.
+
+    On SQLite this one process does it all, polling the outbox and the deliveries; on
+    PostgreSQL sending and delivering are tasks that whichever worker is free runs."""
+    # On PostgreSQL the workers share the mailboxes (this one syncs those it holds), and
+    # each email to send and each webhook delivery is a task of the queue they share.
     holding = tidings.mailbox_holding()
-    sharing = [] if holding is None else [holding.run(stop)]
+    if holding is None:
+        await asyncio.to_thread(tidings.outgoing.recover)
+        alone = [tidings.outgoing.run(stop), tidings.webhooks.run(stop)]
+    else:
+        alone = []
     await asyncio.gather(
         tidings.sync.run(stop, None if holding is None else holding.held),
-        *sharing,
-        tidings.outgoing.run(stop),
-        # Old deliveries are forgotten by the queue's hourly chore where workers share it.
-        tidings.webhooks.run(stop, prune=holding is None),
+        *([] if holding is None else [holding.run(stop)]),
+        *alone,
         tidings.mail_push.listen(stop),
     )
 
