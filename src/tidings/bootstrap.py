@@ -19,7 +19,7 @@ from tidings.adapters.html_sanitizer import Nh3HtmlSanitizer
 from tidings.adapters.imap.client import ImapFolderSession
 from tidings.adapters.imap.folder_list import ImapFolderLister
 from tidings.adapters.imap.sent import save_sent_copy
-from tidings.adapters.json_logs import configure_json_logging
+from tidings.adapters.logs import configure_logging
 from tidings.adapters.mail_files import MailFile, find_messages
 from tidings.adapters.mail_servers import MailServerTester
 from tidings.adapters.oauth.tokens import OAuthTokens
@@ -370,6 +370,11 @@ class Tidings:
             self.uow, queue, self.clock, wanted, refresh_seconds=timing.period, worker=name
         )
 
+    def log_to_standard_error(self) -> None:
+        """A long-running process's log records on standard error, in the configured format,
+        with their time and level, redacted."""
+        configure_logging(self.settings.log_format)
+
     def close(self) -> None:
         self.parser.close()
         self.engine.dispose()
@@ -383,7 +388,10 @@ def bootstrap(
     """Build a Tidings process from ``settings`` (read from the environment by default)."""
     settings = settings or Settings()
     if settings.log_format == "json":
-        configure_json_logging()
+        # Every command's records as JSON; text lines only for the long-running ones
+        # (``configure_logging`` in the CLI), where a table on standard output is not mixed
+        # with library chatter.
+        configure_logging("json")
     clock = clock or SystemClock()
     engine = make_engine(settings.database_url)
 
