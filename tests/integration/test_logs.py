@@ -85,3 +85,13 @@ def test_a_text_line_says_when_how_bad_where_and_what(json_logs) -> None:
         "[tidings.services.sync]",
     ]
     assert any("OSError: connection reset" in line for line in rest)
+
+
+def test_the_web_servers_coloured_copy_of_a_message_is_left_out(json_logs) -> None:
+    configure_logging("text")
+    logging.getLogger("uvicorn.error").info(
+        "Started server process [%d]", 7, extra={"color_message": "Started \x1b[36m%d\x1b[0m"}
+    )
+    line = json_logs.readouterr().err
+    assert "Started server process [7]" in line
+    assert "color_message" not in line and "\x1b" not in line

@@ -63,6 +63,14 @@ def redact(
     return event
 
 
+def _drop_color_message(
+    _logger: object, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    # uvicorn repeats each message with terminal colour codes as an extra field.
+    event.pop("color_message", None)
+    return event
+
+
 def configure_logging(log_format: Literal["text", "json"], level: int = logging.INFO) -> None:
     """Send every log record to standard error, redacted: as a line of text with its time,
     level and logger, or as one JSON object per line."""
@@ -71,6 +79,7 @@ def configure_logging(log_format: Literal["text", "json"], level: int = logging.
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.stdlib.ExtraAdder(),
+        _drop_color_message,
     ]
     renderer: Any = (
         structlog.processors.JSONRenderer()
