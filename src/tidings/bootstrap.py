@@ -401,12 +401,13 @@ def bootstrap(
     def reads() -> UnitOfWork:
         return SqlAlchemyUnitOfWork(engine, read_only=True)
 
+    passwords = Argon2PasswordHasher(settings.password_hashing)
     parser = _parser(settings.parse_workers)
     # Graph subscriptions and Gmail watches are renewed by Tidings' clock.
     apis = LazyMailApis(functools.partial(mail_apis, clock.now))
     ingest = IngestService(uow, clock, parser)
     secrets = FernetSecretBox.from_environment(settings.secret_keys, settings.secret_key_file)
-    setup = SetupService(uow, Argon2PasswordHasher())
+    setup = SetupService(uow, passwords)
     replay = ReplayService(uow, ingest)
     # One cache of OAuth access tokens for sync, outgoing and Test & Enable (XOAUTH2).
     tokens = OAuthTokens()
@@ -423,7 +424,7 @@ def bootstrap(
         replay=replay,
         explain=ExplainService(uow),
         queries=QueryService(uow, clock, shared_mailboxes=engine.dialect.name == "postgresql"),
-        demo=DemoService(uow, ingest, Argon2PasswordHasher(), clock),
+        demo=DemoService(uow, ingest, passwords, clock),
         parser=parser,
         mailboxes=admin,
         mailbox_bulk=MailboxBulkService(uow, admin, clock),
@@ -449,13 +450,13 @@ def bootstrap(
         ),
         secrets=secrets,
         setup=setup,
-        access=AccessService(uow, Argon2PasswordHasher(), clock, setup),
+        access=AccessService(uow, passwords, clock, setup),
         sanitizer=Nh3HtmlSanitizer(),
         email_settings=EmailSettingsService(uow),
         server_profiles=ServerProfileService(uow, secrets, clock),
         mailbox_setup=MailboxSetupService(uow, clock),
         mailbox_import=MailboxImportService(uow, secrets, clock),
-        people=PeopleService(uow, Argon2PasswordHasher()),
+        people=PeopleService(uow, passwords),
         business_units=BusinessUnitService(uow),
         personal_options=PersonalOptionsService(uow),
         folder_picker=FolderPicker(
