@@ -64,6 +64,10 @@ _RUN_PASSED = pytest.StashKey[bool]()
 # One width for every run: the command line's tables are drawn by rich, which truncates
 # cells to the terminal's width, and pytest-xdist workers are told COLUMNS=80.
 os.environ["COLUMNS"] = "250"
+# Argon2 at its real cost takes 64 MiB and a tenth of a second or more per sign-in: the
+# suite, its ``tidings`` processes included, hashes at the cheapest cost instead.
+# test_passwords.py checks the real costs.
+os.environ.setdefault("TIDINGS_PASSWORD_HASHING", "cheapest")
 
 POSTGRES_ADMIN = os.environ.get(
     "TIDINGS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"

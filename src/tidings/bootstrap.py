@@ -19,7 +19,7 @@ from tidings.adapters.html_sanitizer import Nh3HtmlSanitizer
 from tidings.adapters.imap.client import ImapFolderSession
 from tidings.adapters.imap.folder_list import ImapFolderLister
 from tidings.adapters.imap.sent import save_sent_copy
-from tidings.adapters.json_logs import configure_json_logging
+from tidings.adapters.logs import configure_logging
 from tidings.adapters.mail_files import MailFile, find_messages
 from tidings.adapters.mail_servers import MailServerTester
 from tidings.adapters.oauth.tokens import OAuthTokens
@@ -449,6 +449,11 @@ class Tidings:
             self.uow, queue, self.clock, wanted, refresh_seconds=timing.period, worker=name
         )
 
+    def log_to_standard_error(self) -> None:
+        """A long-running process's log records on standard error, in the configured format,
+        with their time and level, redacted."""
+        configure_logging(self.settings.log_format)
+
     def close(self) -> None:
         self.parser.close()
         self.engine.dispose()
@@ -462,7 +467,10 @@ def bootstrap(
     """Build a Tidings process from ``settings`` (read from the environment by default)."""
     settings = settings or Settings()
     if settings.log_format == "json":
-        configure_json_logging()
+        # Every command's records as JSON; text lines only for the long-running ones
+        # (``configure_logging`` in the CLI), where a table on standard output is not mixed
+        # with library chatter.
+        configure_logging("json")
     clock = clock or SystemClock()
     engine = make_engine(settings.database_url)
 
@@ -472,12 +480,13 @@ def bootstrap(
     def reads() -> UnitOfWork:
         return SqlAlchemyUnitOfWork(engine, read_only=True)
 
+    passwords = Argon2PasswordHasher(settings.password_hashing)
     parser = _parser(settings.parse_workers)
     # Graph subscriptions and Gmail watches are renewed by Tidings' clock.
     apis = LazyMailApis(functools.partial(mail_apis, clock.now))
     ingest = IngestService(uow, clock, parser)
     secrets = FernetSecretBox.from_environment(settings.secret_keys, settings.secret_key_file)
-    setup = SetupService(uow, Argon2PasswordHasher())
+    setup = SetupService(uow, passwords)
     replay = ReplayService(uow, ingest)
     # One cache of OAuth access tokens for sync, outgoing and Test & Enable (XOAUTH2).
     tokens = OAuthTokens()
@@ -494,7 +503,7 @@ def bootstrap(
         replay=replay,
         explain=ExplainService(uow),
         queries=QueryService(uow, clock, shared_mailboxes=engine.dialect.name == "postgresql"),
-        demo=DemoService(uow, ingest, Argon2PasswordHasher(), clock),
+        demo=DemoService(uow, ingest, passwords, clock),
         parser=parser,
         mailboxes=admin,
         mailbox_bulk=MailboxBulkService(uow, admin, clock),
@@ -522,14 +531,14 @@ def bootstrap(
         ),
         secrets=secrets,
         setup=setup,
-        access=AccessService(uow, Argon2PasswordHasher(), clock, setup),
+        access=AccessService(uow, passwords, clock, setup),
         sanitizer=Nh3HtmlSanitizer(),
         email_settings=EmailSettingsService(uow),
         server_profiles=ServerProfileService(uow, secrets, clock),
         mailbox_setup=MailboxSetupService(uow, clock),
         admin_grids=AdminGridService(uow),
         mailbox_import=MailboxImportService(uow, secrets, clock),
-        people=PeopleService(uow, Argon2PasswordHasher()),
+        people=PeopleService(uow, passwords),
         business_units=BusinessUnitService(uow),
         personal_options=PersonalOptionsService(uow),
         folder_picker=FolderPicker(

@@ -50,6 +50,12 @@ class Settings(BaseSettings):
         description="Let webhooks reach loopback, private, link-local and other non-global "
         "addresses (receivers on the server's own network)",
     )
+    password_hashing: Literal["rfc9106-low-memory", "rfc9106-high-memory", "cheapest"] = Field(
+        default="rfc9106-low-memory",
+        description="Argon2id cost of console passwords: RFC 9106's low-memory (64 MiB, "
+        "the default) or high-memory (2 GiB) choice; cheapest is for test suites only, never "
+        "for real passwords. Existing passwords are rehashed at their next sign-in",
+    )
     parse_workers: int | None = Field(
         default=None,
         ge=0,

@@ -34,6 +34,8 @@ pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=Tr
 DANA, SAM = "dana@northwind.example", "sam@northwind.example"
 #: The longest any condition is waited for: a worker process starting on a busy machine.
 PATIENCE = 120
+#: Seconds before a dead worker's mailboxes are taken over, where a test kills one of two.
+TAKEOVER = 6
 
 
 @dataclass
@@ -277,3 +279,65 @@ def test_one_email_to_two_users_is_one_activity_unless_the_organization_asks_for
     [both] = [a for a in queries.activities(ActivityFilter()).items if a.subject == "To both"]
     parties = {p.address for p in queries.activity(both.id).activity.parties}
     assert {DANA, SAM} <= parties
+
+
+def test_one_email_to_two_mailboxes_held_by_different_workers_is_tracked_once_and_survives_a_kill(
+    site: Site, tmp_path: Path
+) -> None:
+    # Two workers, two mailboxes: a fair share of one each, so Dana's and Sam's copies of one
+    # email are decided by different processes at about the same time.
+    with site.org.tidings.uow() as uow:
+        support = uow.mailboxes.get(site.org.mailboxes["support"])
+        assert support is not None
+        support.enabled = False
+        uow.mailboxes.save(support)
+        uow.commit()
+    second_directory = tmp_path / "second"
+    second_directory.mkdir()
+    second = Worker(site.worker.env["TIDINGS_DATABASE_URL"], second_directory)
+    for worker in (site.worker, second):
+        worker.env["TIDINGS_TAKEOVER_SECONDS"] = str(TAKEOVER)
+    dana, sam = site.org.mailboxes["dana"], site.org.mailboxes["sam"]
+
+    def holders() -> dict[int, str | None]:
+        state = site.org.tidings.queries.sync_state()
+        return {m: (state[m].held_by.worker if state[m].held_by else None) for m in (dana, sam)}
+
+    def passed(count: int) -> None:
+        """Until both copies of every email are decided: both cursors past the last one
+        (the Inboxes were empty, and UIDs count from 1)."""
+        wait_until(
+            lambda: min(site.ledger.last_uid(m, "INBOX") for m in (dana, sam)) >= count,
+            PATIENCE,
+            f"both mailboxes past email {count}",
+        )
+
+    def apart() -> bool:
+        held = holders()
+        return None not in held.values() and held[dana] != held[sam]
+
+    site.worker.start()
+    second.start()
+    try:
+        wait_until(apart, PATIENCE, f"each worker holding one mailbox (holders {holders()})")
+        ids, raws = _emails("both", 40)
+        deliver_all(site.dovecot, [DANA, SAM], raws)
+        site.wait_tracked(ids)
+        passed(len(ids))
+        site.assert_once(ids)
+        # One worker dies: the other takes its mailbox over and tracks what comes after.
+        held = holders()
+        site.worker.kill()
+        survivor = next(h for h in held.values() if h and h.endswith(f":{second.pid}"))
+        wait_until(
+            lambda: set(holders().values()) == {survivor},
+            PATIENCE,
+            f"the survivor holding both mailboxes (holders {holders()})",
+        )
+        later_ids, later = _emails("later", 20)
+        deliver_all(site.dovecot, [DANA, SAM], later)
+        site.wait_tracked(later_ids)
+        passed(len(ids) + len(later_ids))
+        site.assert_once([*ids, *later_ids])
+    finally:
+        second.kill()

@@ -63,6 +63,10 @@ class Worker:
             process.wait()
             raise
 
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
     def tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
 
@@ -122,6 +126,14 @@ class Ledger:
             (mailbox_id, folder),
         )
         return int(str(rows[0][0])) if rows else None
+
+    def last_uid(self, mailbox_id: int, folder: str) -> int:
+        """The highest UID the mailbox's folder cursor has passed (0 before its first sync)."""
+        rows = self._rows(
+            "SELECT last_uid FROM folder_cursors WHERE mailbox_id = %s AND folder = %s",
+            (mailbox_id, folder),
+        )
+        return int(str(rows[0][0])) if rows else 0
 
     def terminate_others(self) -> int:
         """Ends every connection to the database but this ledger's (pg_terminate_backend);

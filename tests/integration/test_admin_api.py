@@ -36,7 +36,7 @@ IMAP = {
 def client(org: Org) -> Iterator[TestClient]:
     org.add_user("root", tracking_role=False)
     org.add_user("nobody", tracking_role=False)
-    hasher = Argon2PasswordHasher()
+    hasher = Argon2PasswordHasher("cheapest")
     with org.tidings.uow() as uow:
         for (email, password), roles in (
             (ROOT, {org.roles[SYSTEM_ADMINISTRATOR]}),

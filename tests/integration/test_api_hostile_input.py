@@ -14,11 +14,8 @@ from fastapi.testclient import TestClient
 
 from tests.api_client import ADMIN
 from tests.builders import Org
-from tests.integration.test_api_schema import QuickArgon2
 from tests.routes import all_routes
 from tidings.entrypoints.api.app import create_app
-from tidings.services.access import AccessService
-from tidings.services.setup import SetupService
 
 HUGE = 99999999999999999999
 MARKUP = ("<script>alert(1)</script>", '"><img src=x onerror=alert(1)>')
@@ -32,11 +29,8 @@ PLAIN_TEXT = "/api/push/"
 
 @pytest.fixture
 def api(org: Org) -> TestClient:
-    # Argon2id at its lowest cost: this test signs in with every request.
-    hasher = QuickArgon2()
-    setup = SetupService(org.tidings.uow, hasher)
-    setup.add_user("Ada Admin", ADMIN[0], ["admin"], ADMIN[1])
-    org.tidings.access = AccessService(org.tidings.uow, hasher, org.tidings.clock, setup)
+    # Signs in with every request: at the suite's cheapest Argon2id cost (conftest).
+    org.tidings.setup.add_user("Ada Admin", ADMIN[0], ["admin"], ADMIN[1])
     client = TestClient(create_app(org.tidings))
     client.auth = ADMIN
     return client

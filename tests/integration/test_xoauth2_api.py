@@ -30,7 +30,7 @@ def client(org: Org) -> Iterator[TestClient]:
     org.add_user("root", tracking_role=False)
     with org.tidings.uow() as uow:
         user = uow.directory.get_user_by_email(ROOT[0])
-        user.password_hash = Argon2PasswordHasher().hash(ROOT[1])
+        user.password_hash = Argon2PasswordHasher("cheapest").hash(ROOT[1])
         user.role_ids = frozenset({org.roles[SYSTEM_ADMINISTRATOR]})
         uow.directory.save_user(user)
         uow.commit()

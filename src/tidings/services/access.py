@@ -113,7 +113,13 @@ class AccessService:
         if not ok or user is None:
             return None
         with self._uow() as uow:
-            return caller_as(uow, user)
+            caller = caller_as(uow, user)
+            if user.password_hash is not None and self._hasher.needs_rehash(user.password_hash):
+                # Made at another cost: the password is at hand only now, at sign-in.
+                user.password_hash = self._hasher.hash(password)
+                uow.directory.save_user(user)
+                uow.commit()
+            return caller
 
     def _count(self, keys: SignInKeys, ok: bool, now: datetime) -> None:
         with self._uow() as uow:

@@ -78,6 +78,7 @@ def serve(
 ) -> None:
     """Run the HTTP server: the console, /healthz and the REST API under /api."""
     tidings = ready()
+    tidings.log_to_standard_error()
     if with_worker:
         tidings.parser.warm_up()
     else:
@@ -99,6 +100,8 @@ def demo(
 
     tidings = bootstrap()
     tidings.upgrade_database()
+    if serve_after:
+        tidings.log_to_standard_error()
     summary = tidings.load_demo()
     if summary.loaded:
         counts = ", ".join(f"{n} {o.value.replace('_', ' ')}" for o, n in summary.outcomes.items())
@@ -119,6 +122,7 @@ def demo(
 def worker() -> None:
     """Run server-side synchronization for every enabled mailbox until stopped."""
     tidings = ready()
+    tidings.log_to_standard_error()
     tidings.parser.warm_up()
     console.print(f"Syncing mailboxes of {tidings.database_label}; Ctrl-C stops.")
     try:
@@ -184,8 +188,8 @@ def _serve(
         host=host or tidings.settings.host,
         port=port or tidings.settings.port,
         log_level="info",
-        # JSON logs: uvicorn's records go through the root logger's formatter.
-        log_config=None if tidings.settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
+        # uvicorn's records go through the root logger's formatter, as every other's.
+        log_config=None,
     )
     server = uvicorn.Server(config)
     # uvicorn shuts down on SIGTERM, then raises it again for the handler it found: this

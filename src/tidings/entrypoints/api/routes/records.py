@@ -1,6 +1,7 @@
 """Accounts, contacts, leads, opportunities and cases: list, read, create, change, delete,
 and bulk import from CSV or JSON (streamed to a temporary file, never held in memory)."""
 
+import functools
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
@@ -45,7 +46,10 @@ def include(app: FastAPI) -> None:
         app.include_router(_router(kind))
 
 
+@functools.cache
 def _router(kind: RecordKind) -> APIRouter:
+    # Built once per process: each app includes the same routes (they reach Tidings through
+    # the request), and building them is nearly all the time an app takes to create.
     plural = _PLURAL[kind]
     create_in, update_in, out = MODELS[kind]
     page = create_model(

@@ -1,10 +1,11 @@
-"""Structured JSON logs (opt-in with ``TIDINGS_LOG_FORMAT=json``), one object per line, that
-never hold credentials, tokens or email bodies.
+"""The logs of Tidings' long-running processes, as text lines (the default) or as one JSON
+object per line (``TIDINGS_LOG_FORMAT=json``), that never hold credentials, tokens or email
+bodies.
 
 Every record of the standard library's logging (Tidings', uvicorn's, the libraries') goes
 through structlog's formatter; fields whose names say they hold a secret or an email's
 content are replaced, and token-shaped words in messages are masked, so that a careless log
-call elsewhere cannot leak them.
+call elsewhere cannot leak them. Text and JSON differ only in the last step.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
@@ -62,21 +63,37 @@ def redact(
     return event
 
 
-def configure_json_logging(level: int = logging.INFO) -> None:
-    """Send every log record to standard error as one redacted JSON object per line."""
+def _drop_color_message(
+    _logger: object, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    # uvicorn repeats each message with terminal colour codes as an extra field.
+    event.pop("color_message", None)
+    return event
+
+
+def configure_logging(log_format: Literal["text", "json"], level: int = logging.INFO) -> None:
+    """Send every log record to standard error, redacted: as a line of text with its time,
+    level and logger, or as one JSON object per line."""
     shared: list[Any] = [
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.stdlib.ExtraAdder(),
+        _drop_color_message,
     ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if log_format == "json"
+        # A plain file or journald reads these: no colours, no padding of the event.
+        else structlog.dev.ConsoleRenderer(colors=False, pad_event_to=0)
+    )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
             redact,
-            structlog.processors.JSONRenderer(),
+            renderer,
         ],
     )
     handler = logging.StreamHandler(sys.stderr)

@@ -1,4 +1,5 @@
-"""Opt-in JSON logs: one object per line, and no credential, token or email text in them."""
+"""Logs as text lines or (opt-in) one JSON object per line, and no credential, token or email
+text in either."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tidings.adapters.json_logs import configure_json_logging
+from tidings.adapters.logs import configure_logging
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def _lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
 
 
 def test_each_record_is_one_json_object_with_level_logger_and_time(json_logs) -> None:
-    configure_json_logging()
+    configure_logging("json")
     logging.getLogger("tidings.services.sync").warning("mailbox %d: backing off", 7)
     [record] = _lines(json_logs)
     assert record["event"] == "mailbox 7: backing off"
@@ -36,8 +37,9 @@ def test_each_record_is_one_json_object_with_level_logger_and_time(json_logs) ->
     assert str(record["timestamp"]).endswith("Z")
 
 
-def test_secret_fields_and_email_content_never_reach_the_log(json_logs) -> None:
-    configure_json_logging()
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_secret_fields_and_email_content_never_reach_the_log(json_logs, log_format) -> None:
+    configure_logging(log_format)
     log = logging.getLogger("tidings.test")
     log.info(
         "signed in",
@@ -55,7 +57,41 @@ def test_secret_fields_and_email_content_never_reach_the_log(json_logs) -> None:
     for secret in ("hunter2", "1//abc", "Dear Maria", "eyJhbGciOi", "s3cr3t", "AbC123", "XyZ789"):
         assert secret not in text
     assert "maria@contoso.example" not in text
+    assert "too many parameters" in text
+    if log_format == "text":
+        assert "password=[redacted]" in text.splitlines()[0]
+        return
     records = [json.loads(line) for line in text.splitlines()]
     assert records[0]["n"] == 3
     assert records[0]["password"] == "[redacted]"
     assert "too many parameters" in str(records[3]["event"])
+
+
+def test_a_text_line_says_when_how_bad_where_and_what(json_logs) -> None:
+    configure_logging("text")
+    try:
+        raise OSError("connection reset")
+    except OSError:
+        logging.getLogger("tidings.services.sync").exception("mailbox %d: lost", 7)
+    first, *rest = json_logs.readouterr().err.splitlines()
+    stamp, rest_of_line = first.split(" ", 1)
+    assert stamp.endswith("Z") and "T" in stamp
+    assert rest_of_line.split() == [
+        "[error",
+        "]",
+        "mailbox",
+        "7:",
+        "lost",
+        "[tidings.services.sync]",
+    ]
+    assert any("OSError: connection reset" in line for line in rest)
+
+
+def test_the_web_servers_coloured_copy_of_a_message_is_left_out(json_logs) -> None:
+    configure_logging("text")
+    logging.getLogger("uvicorn.error").info(
+        "Started server process [%d]", 7, extra={"color_message": "Started \x1b[36m%d\x1b[0m"}
+    )
+    line = json_logs.readouterr().err
+    assert "Started server process [7]" in line
+    assert "color_message" not in line and "\x1b" not in line
