@@ -42,7 +42,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with tidings.uow() as uow:
         priya = uow.directory.get_user_by_email("priya@northwind.example")
         assert priya is not None
-        priya.password_hash = Argon2PasswordHasher().hash("priya-pass")
+        priya.password_hash = Argon2PasswordHasher("cheapest").hash("priya-pass")
         uow.directory.save_user(priya)
         uow.commit()
     tidings.close()
