@@ -1,4 +1,5 @@
-"""Parked email: what failed processing, with its error, and replay."""
+"""Parked email: what failed processing, with its error, and replay, each within the
+visitor's reach over mailboxes."""
 
 from __future__ import annotations
 
@@ -22,13 +23,11 @@ def parked_list(request: Request, tidings: TidingsDep, visitor: VisitorDep) -> H
 
 @router.post("/parked/{parked_id}/replay")
 def replay_one(tidings: TidingsDep, visitor: FormVisitor, parked_id: PathId) -> RedirectResponse:
-    visitor.require(Privilege.WRITE_MAILBOXES)
-    tidings.replay.replay(parked_id)
+    tidings.parked.replay(visitor.caller, parked_id)
     return RedirectResponse("/parked?done=replayed", status_code=303)
 
 
 @router.post("/parked/replay")
 def replay_all(tidings: TidingsDep, visitor: FormVisitor) -> RedirectResponse:
-    visitor.require(Privilege.WRITE_MAILBOXES)
-    tidings.replay.replay_all()
+    tidings.parked.replay_all(visitor.caller)
     return RedirectResponse("/parked?done=replayed", status_code=303)
