@@ -108,6 +108,8 @@ def create_mailbox(
     owner: Annotated[str, Form()],
     profile_id: OptionalFormId = None,
 ) -> Response:
+    # A refusal is the not-authorized page; only what the form got wrong is shown on it.
+    visitor.require(Privilege.WRITE_MAILBOXES)
     try:
         detail = tidings.mailbox_setup.create(
             visitor.caller, address=address, owner=_owner(owner), profile_id=profile_id
