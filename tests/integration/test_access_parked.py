@@ -92,6 +92,12 @@ def test_the_console_replays_only_parked_email_in_reach(world: World) -> None:
     form = {"csrf_token": csrf}
     listed = console.get("/parked")
     assert re.findall(r"<td>(\w+)@northwind.example</td>", listed.text) == ["una"]
+    assert listed.text.count(">Replay</button>") == 1
+    # Pat reads her own mailbox and Help's but may change neither: no replay is offered.
+    pats, _ = console_client(world.org.tidings, "pat@northwind.example")
+    shown = pats.get("/parked").text
+    assert re.findall(r"<td>(\w+)@northwind.example</td>", shown) == ["pat", "help"]
+    assert "Replay" not in shown
     help_id = _parked(world)["help"][0]
     refused = console.post(f"/parked/{help_id}/replay", data=form, follow_redirects=False)
     assert refused.status_code == 404

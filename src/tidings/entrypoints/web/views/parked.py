@@ -18,7 +18,13 @@ router = APIRouter(include_in_schema=False)
 @router.get("/parked")
 def parked_list(request: Request, tidings: TidingsDep, visitor: VisitorDep) -> HTMLResponse:
     visitor.require(Privilege.READ_MAILBOXES)
-    return page(request, "parked.html", visitor, parked=tidings.queries.parked(visitor.caller))
+    return page(
+        request,
+        "parked.html",
+        visitor,
+        parked=tidings.queries.parked(visitor.caller),
+        replayable=tidings.parked.replayable_ids(visitor.caller),
+    )
 
 
 @router.post("/parked/{parked_id}/replay")
