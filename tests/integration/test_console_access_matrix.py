@@ -73,7 +73,7 @@ THEIRS_PERSONAL = _expect(ABSENT, admin=OK)
 
 @dataclass(frozen=True)
 class Entry:
-    """A route asked for: the URL (``{name}`` from ``Targets``), the form sent with a POST
+    """A route asked for: the URL (``{name}`` from ``Prepared.targets``), the form sent with a POST
     (``csrf_token`` is added), and each visitor's outcome."""
 
     url: str
