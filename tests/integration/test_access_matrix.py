@@ -13,111 +13,16 @@ The endpoint list is read from the app's routes: a new endpoint without an entry
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import pytest
-from fastapi.testclient import TestClient
 
-from tests.builders import Org, make_email
+from tests.builders import make_email
 from tests.conftest import TickingClock, settings_for
+from tests.integration.access_world import PEOPLE, World, build_world
 from tests.routes import all_routes
 from tidings.bootstrap import Tidings, bootstrap
-from tidings.domain.access_levels import BusinessUnit
-from tidings.domain.people import (
-    SALESPERSON_ROLE,
-    SUPPORT_ROLE,
-    SYSTEM_ADMINISTRATOR,
-    TRACKING_ROLE,
-)
+from tidings.domain.people import TRACKING_ROLE
 from tidings.entrypoints.api.app import create_app
-from tidings.services.business_units import ensure_root_unit
-
-PEOPLE = ("admin", "sam", "sue", "una", "pat")
-ROLES = {
-    "admin": SYSTEM_ADMINISTRATOR,
-    "sam": SALESPERSON_ROLE,
-    "sue": SALESPERSON_ROLE,
-    "una": TRACKING_ROLE,
-    "pat": SUPPORT_ROLE,
-}
-
-
-@dataclass
-class World:
-    org: Org
-    clients: dict[str, TestClient]
-    #: Each mailbox's one tracked activity, by mailbox name.
-    activities: dict[str, int]
-    raw: dict[str, int]
-    units: dict[str, int]
-    accounts: dict[str, int]
-
-    def user_id(self, name: str) -> int:
-        user_id = self.org.users[name].id
-        assert user_id is not None
-        return user_id
-
-
-def _build(tidings: Tidings) -> World:
-    org = Org.create(tidings)
-    with tidings.uow() as uow:
-        root = ensure_root_unit(uow, "Northwind")
-        units = {
-            "sales": uow.directory.add_business_unit(BusinessUnit("Sales", root)),
-            "support": uow.directory.add_business_unit(BusinessUnit("Support", root)),
-        }
-        uow.commit()
-    home = {"admin": root, "sam": units["sales"], "sue": units["sales"], "una": units["sales"]}
-    home["pat"] = units["support"]
-    for name in PEOPLE:
-        org.add_user(name, tracking_role=False)
-    help_queue = org.add_queue("help")
-    with tidings.uow() as uow:
-        for name in PEOPLE:
-            user = uow.directory.get_user(org.users[name].id or 0)
-            assert user is not None
-            user.role_ids = frozenset({org.roles[ROLES[name]]})
-            user.business_unit_id = home[name]
-            uow.directory.save_user(user)
-        queue = uow.directory.get_queue(help_queue.id or 0)
-        assert queue is not None
-        queue.business_unit_id = units["support"]
-        queue.member_ids = frozenset({org.users["pat"].id or 0})
-        uow.directory.save_queue(queue)
-        uow.commit()
-    activities, raw = {}, {}
-    for n, name in enumerate((*PEOPLE, "help")):
-        result = org.deliver(
-            make_email(
-                to=f"{name}@northwind.example",
-                subject=f"For {name}",
-                message_id=f"<{name}-{n}@contoso.example>",
-                attachments=[(f"{name}.txt", f"for {name}".encode(), "text/plain")],
-            ),
-            name,
-        )
-        assert result.activity_id is not None, result
-        activities[name], raw[name] = result.activity_id, result.raw_message_id
-    clients = {}
-    for name in PEOPLE:
-        caller = tidings.access.caller_for(f"{name}@northwind.example")
-        token = tidings.access.create_api_token(caller, "matrix").token
-        client = TestClient(create_app(tidings))
-        client.headers["Authorization"] = f"Bearer {token}"
-        clients[name] = client
-    accounts = {
-        name: clients[name].post("/api/accounts", json={"name": f"{name} Ltd"}).json()["id"]
-        for name in ("admin", "sam")
-    }
-    # Una may not create records: her account is given to her by the administrator.
-    with tidings.uow() as uow:
-        from tidings.domain.records import Account
-
-        una_account = Account("Una Ltd")
-        uow.records.add(una_account, owner_id=org.users["una"].id)
-        uow.commit()
-    accounts["una"] = una_account.id or 0
-    return World(org, clients, activities, raw, units, accounts)
 
 
 @pytest.fixture
@@ -130,7 +35,7 @@ def tidings(database_url: str) -> Iterator[Tidings]:
 
 @pytest.fixture
 def world(tidings: Tidings) -> World:
-    return _build(tidings)
+    return build_world(tidings)
 
 
 Check = Callable[[World, str], None]
@@ -370,9 +275,9 @@ ACCESS = {
     "/api/mailboxes/{mailbox_id}/approve": "approve email: Organization-wide",
     "/api/mailboxes/bulk": "bulk set-up of users and mailboxes (write_users)",
     "/api/users/{user_id}/options": "personal options: one's own, else within user settings",
-    "/api/parked": "parked email: mailbox administrators",
-    "/api/parked/replay": "parked email: mailbox administrators",
-    "/api/parked/{parked_id}/replay": "parked email: mailbox administrators",
+    "/api/parked": "parked email: scoped by read_mailboxes (test_access_parked.py)",
+    "/api/parked/replay": "parked email: scoped by write_mailboxes (test_access_parked.py)",
+    "/api/parked/{parked_id}/replay": "parked email: scoped by write_mailboxes (same)",
     "/api/webhooks": "subscriptions (settings); deliveries scoped to the owner (test above)",
     "/api/webhooks/{webhook_id}": "subscriptions (settings)",
     "/api/webhooks/{webhook_id}/deliveries": "subscriptions (settings)",

@@ -30,6 +30,7 @@ from tidings.domain.people import (
     User,
     standard_roles,
 )
+from tidings.domain.record_fields import CrmRecord
 from tidings.domain.records import (
     Account,
     Case,
@@ -48,6 +49,9 @@ from tidings.services.tracking.pipeline import IngestService
 
 ADMIN_EMAIL = "admin@northwind.example"
 ADMIN_PASSWORD = "northwind-demo"  # noqa: S105 - the demo's published login, printed by `demo`
+#: Users who hold only the tracking role and sign in with the same password, to see what a
+#: User-level role shows: their own mailbox's email and the customers they own.
+TRACKING_USERS = ("dana@northwind.example", "sam@northwind.example")
 #: The email the CRM "sent" before the sample mailbox arrived; replies correlate to it.
 QUOTE_MESSAGE_ID = "<quote-0001@northwind.example>"
 QUOTE_TOKEN = "CRM:0001001"  # noqa: S105 - a tracking token, not a secret
@@ -99,20 +103,18 @@ class DemoService:
         roles = {role.name: uow.directory.add_role(role) for role in standard_roles()}
         admin_roles = frozenset({roles[SYSTEM_ADMINISTRATOR], roles[TRACKING_ROLE]})
         tracking = frozenset({roles[TRACKING_ROLE]})
+        password = self._hasher.hash(ADMIN_PASSWORD)
+        dana_email, sam_email = TRACKING_USERS
         people = [
-            User(
-                "Alex Admin",
-                ADMIN_EMAIL,
-                admin_roles,
-                password_hash=self._hasher.hash(ADMIN_PASSWORD),
-            ),
+            User("Alex Admin", ADMIN_EMAIL, admin_roles, password_hash=password),
             User(
                 "Dana Reyes",
-                "dana@northwind.example",
+                dana_email,
                 tracking,
                 PersonalOptions(TrackIncoming.FROM_CUSTOMERS),
+                password_hash=password,
             ),
-            User("Sam Okafor", "sam@northwind.example", tracking),
+            User("Sam Okafor", sam_email, tracking, password_hash=password),
             User("Priya Natarajan", "priya@northwind.example", frozenset()),
         ]
         for person in people:
@@ -124,7 +126,9 @@ class DemoService:
             PersonalOptions(TrackIncoming.ALL, create_contacts_for_unknown_senders=True),
         )
         uow.directory.add_queue(support)
-        records = _create_records(uow)
+        # Stored users have ids; the administrator, Dana and Sam are the first three.
+        owners = dict(zip(("admin", "dana", "sam"), (p.id or 0 for p in people), strict=False))
+        records = _create_records(uow, owners)
         profile = ServerProfile(
             name="Northwind IMAP",
             kind=ServerProfileKind.IMAP_SMTP,
@@ -199,25 +203,31 @@ class DemoService:
         uow.activities.add(activity, QUOTE_MESSAGE_ID)
 
 
-def _create_records(uow: UnitOfWork) -> dict[str, RecordRef]:
-    directory = uow.directory
-    contoso = directory.add_account(Account("Contoso Pharmaceuticals", ("info@contoso.example",)))
-    fabrikam = directory.add_account(Account("Fabrikam, Inc.", ("hello@fabrikam.example",)))
-    directory.add_account(Account("Adventure Works", ("sales@adventure-works.example",)))
-    maria = directory.add_contact(
-        Contact(
-            "Maria Garcia", ("maria.garcia@contoso.example", "mgarcia@contoso.example"), contoso
-        )
-    )
-    directory.add_contact(Contact("Tom Becker", ("tom.becker@contoso.example",), contoso))
-    directory.add_contact(Contact("Aiko Tanaka", ("aiko@fabrikam.example",), fabrikam))
+def _create_records(uow: UnitOfWork, owners: dict[str, int]) -> dict[str, RecordRef]:
+    """Northwind's customers, each owned by the user who works with them (D365's *Owner*):
+    Dana has Contoso (her quote), Fabrikam (its renewal) and the lead who writes to her; Sam
+    has Adventure Works and his lead; the support case is the administrator's. So a user who
+    holds only the tracking role (User level) sees their own customers."""
+    dana, sam, admin = owners["dana"], owners["sam"], owners["admin"]
+
+    def add(record: CrmRecord, owner_id: int) -> int:
+        return uow.records.add(record, owner_id=owner_id)
+
+    contoso = add(Account("Contoso Pharmaceuticals", ("info@contoso.example",)), dana)
+    fabrikam = add(Account("Fabrikam, Inc.", ("hello@fabrikam.example",)), dana)
+    add(Account("Adventure Works", ("sales@adventure-works.example",)), sam)
+    maria_emails = ("maria.garcia@contoso.example", "mgarcia@contoso.example")
+    maria = add(Contact("Maria Garcia", maria_emails, contoso), dana)
+    add(Contact("Tom Becker", ("tom.becker@contoso.example",), contoso), dana)
+    add(Contact("Aiko Tanaka", ("aiko@fabrikam.example",), fabrikam), dana)
     # Two records share this address, to show how ambiguous matches are linked.
-    directory.add_contact(Contact("Fabrikam Front Desk", ("hello@fabrikam.example",), fabrikam))
-    directory.add_lead(Lead("Lena Fischer", "Tailspin Toys", ("lena@tailspin.example",)))
-    directory.add_lead(Lead("Omar Haddad", "Wide World Importers", ("omar@wideworld.example",)))
-    opportunity = directory.add_opportunity(Opportunity("Contoso: 500 seats", contoso))
-    case = directory.add_case(
-        Case("Login fails after update", "CAS-01001", RecordRef(RecordKind.ACCOUNT, fabrikam))
+    add(Contact("Fabrikam Front Desk", ("hello@fabrikam.example",), fabrikam), dana)
+    add(Lead("Lena Fischer", "Tailspin Toys", ("lena@tailspin.example",)), dana)
+    add(Lead("Omar Haddad", "Wide World Importers", ("omar@wideworld.example",)), sam)
+    opportunity = add(Opportunity("Contoso: 500 seats", contoso), dana)
+    case = add(
+        Case("Login fails after update", "CAS-01001", RecordRef(RecordKind.ACCOUNT, fabrikam)),
+        admin,
     )
     return {
         "opportunity": RecordRef(RecordKind.OPPORTUNITY, opportunity),

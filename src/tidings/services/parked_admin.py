@@ -23,12 +23,19 @@ class ParkedEmailService:
         with self._uow() as uow:
             return uow.parked.all(scope=scope)
 
+    def replayable_ids(self, caller: Caller) -> frozenset[int]:
+        """The parked email the caller may replay: of the mailboxes within *write mailboxes*
+        (none when the privilege is not held)."""
+        scope = caller.reach(Privilege.WRITE_MAILBOXES)
+        with self._uow() as uow:
+            return frozenset(p.id for p in uow.parked.all(scope=scope))
+
     def replay(self, caller: Caller, parked_id: int) -> IngestResult:
-        """Process one parked email again; on success it leaves the parked list."""
-        caller.require(Privilege.WRITE_MAILBOXES)
-        return self._replay.replay(parked_id)
+        """Process one parked email again; on success it leaves the parked list. Email of a
+        mailbox out of the caller's *write mailboxes* reach is not found."""
+        return self._replay.replay(parked_id, scope=caller.scope(Privilege.WRITE_MAILBOXES))
 
     def replay_all(self, caller: Caller) -> list[IngestResult]:
-        """Process every parked (and never decided) email again."""
-        caller.require(Privilege.WRITE_MAILBOXES)
-        return self._replay.replay_all()
+        """Process every parked (and never decided) email again, of the mailboxes within
+        the caller's *write mailboxes* reach; the others are left for whoever reaches them."""
+        return self._replay.replay_all(scope=caller.scope(Privilege.WRITE_MAILBOXES))

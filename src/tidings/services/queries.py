@@ -203,7 +203,9 @@ class QueryService:
         return ConversationPage(conversation_id, items, total, names)
 
     def dashboard(self, now: datetime, hours: int = 24, caller: Caller | None = None) -> Dashboard:
-        """Figures over what the caller may read (mailboxes and activities)."""
+        """Figures over what the caller may read: mailboxes by state, parked email and email
+        waiting on the servers by *read mailboxes*, email tracked per hour by *read
+        activities*. Whether a sync worker runs is the server's own state, told to all."""
         this_hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         first = this_hour - timedelta(hours=hours - 1)
         with self._uow() as uow:
@@ -212,7 +214,10 @@ class QueryService:
                 first, scope=_reach(caller, Privilege.READ_ACTIVITIES)
             )
             parked = len(uow.parked.all(scope=_reach(caller, Privilege.READ_MAILBOXES)))
-            backlog = sum(state.backlog for state in uow.sync.states())
+            # Waiting email is counted per folder of a mailbox: only those of the mailboxes
+            # the caller may read, as the tiles beside it.
+            reached = {m.id for m in mailboxes}
+            backlog = sum(s.backlog for s in uow.sync.states() if s.mailbox_id in reached)
             worker_seen_at = uow.sync.worker_last_seen()
         per_hour = Counter(
             t.astimezone(UTC).replace(minute=0, second=0, microsecond=0) for t in created

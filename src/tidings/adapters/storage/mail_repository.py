@@ -247,14 +247,17 @@ class SqlRawMessageRepository:
         )
         return [int(i) for i in self._conn.execute(query).scalars()]
 
-    def undecided_ids(self) -> list[int]:
+    def undecided_ids(self, *, scope: Scope | None = None) -> list[int]:
+        """Kept email never decided (a crash between keeping and deciding), of the mailboxes
+        ``scope`` reaches (``None``: of every mailbox)."""
         decided = select(t.tracking_decisions.c.raw_message_id)
         parked = select(t.parked_emails.c.raw_message_id)
         c = t.raw_messages.c
-        rows = self._conn.execute(
-            select(c.id).where(c.id.not_in(decided), c.id.not_in(parked)).order_by(c.id)
-        )
-        return [int(i) for i in rows.scalars()]
+        statement = select(c.id).where(c.id.not_in(decided), c.id.not_in(parked))
+        reach = None if scope is None else mailbox_condition(scope)
+        if reach is not None:
+            statement = statement.where(c.mailbox_id.in_(select(t.mailboxes.c.id).where(reach)))
+        return [int(i) for i in self._conn.execute(statement.order_by(c.id)).scalars()]
 
     def not_tracked(self, mailbox_id: int, limit: int, offset: int) -> list[tuple[int, str]]:
         """Kept email of one mailbox that was decided not tracked, newest first, with the
@@ -387,8 +390,11 @@ class SqlParkedRepository:
         reach = None if scope is None else mailbox_condition(scope)
         return self._select() if reach is None else self._select(reach)
 
-    def get(self, parked_id: int) -> ParkedEmail | None:
-        found = self._select(t.parked_emails.c.id == parked_id)
+    def get(self, parked_id: int, *, scope: Scope | None = None) -> ParkedEmail | None:
+        """One parked email; ``None`` when there is none or its mailbox is out of ``scope``."""
+        reach = None if scope is None else mailbox_condition(scope)
+        conditions = [t.parked_emails.c.id == parked_id, *([] if reach is None else [reach])]
+        found = self._select(*conditions)
         return found[0] if found else None
 
     def get_by_raw(self, raw_message_id: int) -> ParkedEmail | None:

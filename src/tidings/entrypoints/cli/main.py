@@ -96,7 +96,7 @@ def demo(
 ) -> None:
     """Create the demo organization with its sample mailbox, then serve it."""
     from tidings.bootstrap import bootstrap
-    from tidings.services.demo import ADMIN_EMAIL, ADMIN_PASSWORD
+    from tidings.services.demo import ADMIN_EMAIL, ADMIN_PASSWORD, TRACKING_USERS
 
     tidings = bootstrap()
     tidings.upgrade_database()
@@ -111,6 +111,8 @@ def demo(
     url = f"http://{tidings.settings.host}:{port or tidings.settings.port}"
     console.print(f"Tidings is at [bold]{url}[/]  (sign in there; API docs: {url}/api/docs)")
     console.print(f"Demo admin: [bold]{ADMIN_EMAIL}[/] / [bold]{ADMIN_PASSWORD}[/]")
+    users = " or ".join(f"[bold]{email}[/]" for email in TRACKING_USERS)
+    console.print(f"Tidings App Users (their own email and customers): {users}, same password")
     if serve_after:
         console.print("The worker runs alongside: sync of enabled mailboxes and sending.")
         _serve(tidings, None, port, with_worker=True)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Protocol
 
+from tidings.domain.access_levels import Scope
 from tidings.domain.errors import ConflictError, NotFoundError, StorageError
 from tidings.domain.message import HeaderSummary, MessageOrigin, ParsedEmail, try_parse_headers
 from tidings.domain.settings import EmailConfiguration
@@ -429,17 +430,22 @@ class ReplayService:
         self._uow = uow_factory
         self._ingest = ingest
 
-    def replay(self, parked_id: int) -> IngestResult:
-        """Process one parked email again; on success it leaves the parked list."""
+    def replay(self, parked_id: int, *, scope: Scope | None = None) -> IngestResult:
+        """Process one parked email again; on success it leaves the parked list.
+
+        With a ``scope``, only email of the mailboxes it reaches: another one reads as not
+        there (``NotFoundError``), so that its existence is not told. ``None``: any email
+        (the operator's command line)."""
         with self._uow() as uow:
-            parked = uow.parked.get(parked_id)
+            parked = uow.parked.get(parked_id, scope=scope)
         if parked is None:
             raise NotFoundError(f"no parked email with id {parked_id}")
         return self._ingest.process(parked.raw_message_id)
 
-    def replay_all(self) -> list[IngestResult]:
-        """Process every parked email again, and any kept email never decided (a crash)."""
+    def replay_all(self, *, scope: Scope | None = None) -> list[IngestResult]:
+        """Process every parked email again, and any kept email never decided (a crash):
+        of the mailboxes ``scope`` reaches, or of every mailbox (``None``)."""
         with self._uow() as uow:
-            raw_ids = [p.raw_message_id for p in uow.parked.all()]
-            raw_ids += uow.raw_messages.undecided_ids()
+            raw_ids = [p.raw_message_id for p in uow.parked.all(scope=scope)]
+            raw_ids += uow.raw_messages.undecided_ids(scope=scope)
         return [self._ingest.process(raw_id) for raw_id in raw_ids]

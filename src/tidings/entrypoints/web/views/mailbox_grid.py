@@ -251,6 +251,9 @@ async def run_bulk(
     mailbox_id: FormIds = None,
 ) -> HTMLResponse:
     """Do it, then show each mailbox's outcome."""
+    # As on the confirmation page: lacking the action's privilege is refused outright, not
+    # reported as a failure per mailbox.
+    visitor.require(action.privilege)
     selection = _Selection(query, scope == "view", mailbox_id)
     try:
         ids, state = selection.resolve(tidings, visitor)

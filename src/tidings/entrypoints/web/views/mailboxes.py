@@ -137,6 +137,8 @@ def new_mailbox_fields(owners: list[tuple[str, str]], profiles: list[ProfileView
 
 @router.post("/mailboxes", response_model=None)
 async def create_mailbox(request: Request, tidings: TidingsDep, visitor: FormVisitor) -> Response:
+    # A refusal is the not-authorized page; only what the form got wrong is shown on it.
+    visitor.require(Privilege.WRITE_MAILBOXES)
     form = await request.form()
     fields = new_mailbox_fields(owner_choices(tidings, visitor), _profiles(tidings, visitor))
     try:

@@ -1,4 +1,5 @@
-"""Parked email: what failed processing, with its error, and replay."""
+"""Parked email: what failed processing, with its error, and replay, each within the
+visitor's reach over mailboxes."""
 
 from __future__ import annotations
 
@@ -17,18 +18,22 @@ router = APIRouter(include_in_schema=False)
 @router.get("/parked")
 def parked_list(request: Request, tidings: TidingsDep, visitor: VisitorDep) -> HTMLResponse:
     visitor.require(Privilege.READ_MAILBOXES)
-    return page(request, "parked.html", visitor, parked=tidings.queries.parked(visitor.caller))
+    return page(
+        request,
+        "parked.html",
+        visitor,
+        parked=tidings.queries.parked(visitor.caller),
+        replayable=tidings.parked.replayable_ids(visitor.caller),
+    )
 
 
 @router.post("/parked/{parked_id}/replay")
 def replay_one(tidings: TidingsDep, visitor: FormVisitor, parked_id: PathId) -> RedirectResponse:
-    visitor.require(Privilege.WRITE_MAILBOXES)
-    tidings.replay.replay(parked_id)
+    tidings.parked.replay(visitor.caller, parked_id)
     return RedirectResponse("/parked?done=replayed", status_code=303)
 
 
 @router.post("/parked/replay")
 def replay_all(tidings: TidingsDep, visitor: FormVisitor) -> RedirectResponse:
-    visitor.require(Privilege.WRITE_MAILBOXES)
-    tidings.replay.replay_all()
+    tidings.parked.replay_all(visitor.caller)
     return RedirectResponse("/parked?done=replayed", status_code=303)

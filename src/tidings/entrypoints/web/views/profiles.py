@@ -215,6 +215,8 @@ async def create_profile(
     visitor: FormVisitor,
     kind: Annotated[ServerProfileKind, Form()],
 ) -> Response:
+    # A refusal is the not-authorized page; only what the form got wrong is shown on it.
+    visitor.require(Privilege.WRITE_SERVER_PROFILES)
     form = await request.form()
     try:
         values = {**_values(form, kind), "kind": kind.value}
