@@ -118,6 +118,7 @@ CONSOLE: dict[tuple[str, str], Entry] = {
     ("GET", "/options/{user_id}"): Entry("/options/{user}", THEIRS),
     ("GET", "/parked"): Entry("/parked", TRACKING),
     ("GET", "/profiles"): Entry("/profiles", ADMIN_ONLY),
+    ("GET", "/profiles/export.csv"): Entry("/profiles/export.csv", ADMIN_ONLY),
     ("GET", "/profiles/new"): Entry("/profiles/new", ADMIN_ONLY),
     ("GET", "/profiles/{profile_id}"): Entry("/profiles/{profile}", ADMIN_ONLY),
     # Not ready while no sync worker runs; it shows no data to anyone.
@@ -128,6 +129,7 @@ CONSOLE: dict[tuple[str, str], Entry] = {
     ("GET", "/signin"): Entry("/signin", PUBLIC),
     ("GET", "/tokens"): Entry("/tokens", SIGNED_IN),
     ("GET", "/users"): Entry("/users", ADMIN_ONLY),
+    ("GET", "/users/export.csv"): Entry("/users/export.csv", ADMIN_ONLY),
     ("GET", "/users/{user_id}"): Entry("/users/{user}", ADMIN_ONLY),
     ("POST", "/activities/{activity_id}/regarding"): Entry(
         "/activities/{activity}/regarding", THEIRS, {"kind": "account", "record_id": "{account}"}
@@ -203,7 +205,9 @@ CONSOLE: dict[tuple[str, str], Entry] = {
         "/mailboxes/{mailbox}", {**THEIRS, "admin": INVALID}, {"incoming_method": "none"}
     ),
     ("POST", "/mailboxes/{mailbox_id}/credentials"): Entry(
-        "/mailboxes/{mailbox}/credentials", THEIRS, {"username": "u", "password": "p"}
+        "/mailboxes/{mailbox}/credentials",
+        THEIRS,
+        {"direction": "incoming", "username": "admin@northwind.example", "password": "p"},
     ),
     ("POST", "/mailboxes/{mailbox_id}/folders"): Entry(
         "/mailboxes/{mailbox}/folders", THEIRS, {"folder": "Archive"}
