@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from tests.builders import Org, make_email
+from tidings.adapters.storage import tables
 from tidings.domain.activity import CorrelationMethod, Direction, ParticipationRole
 from tidings.domain.errors import NotFoundError
 from tidings.domain.message import MessageOrigin
@@ -209,7 +212,9 @@ def test_ambiguous_addresses_link_all_or_none_as_the_org_chooses(org: Org) -> No
     assert [(p.address, p.party) for p in senders] == [("info@contoso.example", None)]
 
 
-def test_unknown_senders_become_contacts_when_the_owner_asks(org: Org) -> None:
+def test_unknown_senders_become_contacts_owned_by_the_mailboxs_user_when_the_owner_asks(
+    org: Org,
+) -> None:
     org.add_user("sam", TrackIncoming.ALL, create_contacts=True)
     result = org.deliver(
         make_email(sender="Chris New <chris@newco.example>", to="sam@northwind.example"), "sam"
@@ -223,6 +228,12 @@ def test_unknown_senders_become_contacts_when_the_owner_asks(org: Org) -> None:
     with org.tidings.uow() as uow:
         summary = uow.directory.summaries([sender.party])[sender.party]
     assert (summary.name, summary.emails) == ("Chris New", ("chris@newco.example",))
+    # Sam owns the contact, so a role at User level shows it to him (D365's ownerid).
+    with org.tidings.engine.connect() as conn:
+        owner_id = conn.execute(
+            select(tables.contacts.c.owner_id).where(tables.contacts.c.id == sender.party.id)
+        ).scalar_one()
+    assert owner_id == org.users["sam"].id
 
 
 def test_blocked_and_oversized_attachments_are_recorded_as_blocked(org: Org) -> None:

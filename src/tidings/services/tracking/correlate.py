@@ -79,18 +79,22 @@ def _parties(uow: UnitOfWork, lookups: BatchLookups, facts: TrackingFacts) -> li
     parties = resolve_parties(headers, facts.matches, ambiguous, owner, address)
     if not facts.owner.options.create_contacts_for_unknown_senders:
         return parties
-    created = _create_contacts(uow, unresolved_senders(parties, address))
+    # The mailbox's user owns them, as D365 has it; a queue owns no records.
+    creator = owner.id if owner.kind is RecordKind.USER else None
+    created = _create_contacts(uow, unresolved_senders(parties, address), creator)
     if not created:
         return parties
     lookups.records_created(created)
     return resolve_parties(headers, {**facts.matches, **created}, ambiguous, owner, address)
 
 
-def _create_contacts(uow: UnitOfWork, addresses: Sequence[Address]) -> dict[str, list[RecordRef]]:
+def _create_contacts(
+    uow: UnitOfWork, addresses: Sequence[Address], owner_id: int | None
+) -> dict[str, list[RecordRef]]:
     created: dict[str, list[RecordRef]] = {}
     for address in addresses:
         contact = Contact(full_name=address.name or address.address, emails=(address.address,))
         created[address.address] = [
-            RecordRef(RecordKind.CONTACT, uow.directory.add_contact(contact))
+            RecordRef(RecordKind.CONTACT, uow.records.add(contact, owner_id=owner_id))
         ]
     return created
