@@ -76,15 +76,13 @@ class PersonalOptionsService:
 
     def folder_rules(self, caller: Caller, mailbox_id: int) -> list[FolderTrackingRule]:
         with self._uow() as uow:
-            mailbox = _require_mailbox(uow, mailbox_id)
-            _may(uow, caller, mailbox, Privilege.READ_MAILBOXES)
+            _reachable_mailbox(uow, caller, mailbox_id, Privilege.READ_MAILBOXES)
             return uow.mailboxes.folder_rules(mailbox_id)
 
     def folder_tracking(self, caller: Caller, mailbox_id: int) -> FolderTracking:
         """A mailbox's folder rules with the names of their regarding records."""
         with self._uow() as uow:
-            mailbox = _require_mailbox(uow, mailbox_id)
-            _may(uow, caller, mailbox, Privilege.READ_MAILBOXES)
+            mailbox = _reachable_mailbox(uow, caller, mailbox_id, Privilege.READ_MAILBOXES)
             rules = uow.mailboxes.folder_rules(mailbox_id)
             names = uow.directory.summaries({r.regarding for r in rules if r.regarding})
             on = uow.settings.get().folder_level_tracking
@@ -95,8 +93,7 @@ class PersonalOptionsService:
     ) -> list[FolderTrackingRule]:
         """Track exactly these folders (at most 25, the Inbox never among them)."""
         with self._uow() as uow:
-            mailbox = _require_mailbox(uow, mailbox_id)
-            _may(uow, caller, mailbox, Privilege.WRITE_MAILBOXES)
+            _reachable_mailbox(uow, caller, mailbox_id, Privilege.WRITE_MAILBOXES)
             return self._save(uow, mailbox_id, [_rule(mailbox_id, r) for r in rules])
 
     def add_folder_rule(
@@ -104,8 +101,7 @@ class PersonalOptionsService:
     ) -> list[FolderTrackingRule]:
         """Track one more folder, or change the regarding record of one already tracked."""
         with self._uow() as uow:
-            mailbox = _require_mailbox(uow, mailbox_id)
-            _may(uow, caller, mailbox, Privilege.WRITE_MAILBOXES)
+            _reachable_mailbox(uow, caller, mailbox_id, Privilege.WRITE_MAILBOXES)
             new = _rule(mailbox_id, rule)
             kept = [r for r in uow.mailboxes.folder_rules(mailbox_id) if r.folder != new.folder]
             return self._save(uow, mailbox_id, [*kept, new])
@@ -114,8 +110,7 @@ class PersonalOptionsService:
         self, caller: Caller, mailbox_id: int, folder: str
     ) -> list[FolderTrackingRule]:
         with self._uow() as uow:
-            mailbox = _require_mailbox(uow, mailbox_id)
-            _may(uow, caller, mailbox, Privilege.WRITE_MAILBOXES)
+            _reachable_mailbox(uow, caller, mailbox_id, Privilege.WRITE_MAILBOXES)
             rules = uow.mailboxes.folder_rules(mailbox_id)
             kept = [r for r in rules if r.folder != folder]
             if len(kept) == len(rules):
@@ -136,14 +131,24 @@ class PersonalOptionsService:
         return uow.mailboxes.folder_rules(mailbox_id)
 
 
-def _may(uow: UnitOfWork, caller: Caller, mailbox: Mailbox, privilege: Privilege) -> None:
+def _reachable_mailbox(
+    uow: UnitOfWork, caller: Caller, mailbox_id: int, privilege: Privilege
+) -> Mailbox:
     """A user manages their own mailbox's rules; others' need ``privilege`` at a level that
-    reaches the mailbox."""
-    own = caller.user.id is not None and mailbox.owner == RecordRef(RecordKind.USER, caller.user.id)
-    if own or mailbox.id is None:
-        return
-    if uow.mailboxes.get(mailbox.id, scope=caller.scope(privilege)) is None:
-        raise NotFoundError(f"no mailbox with id {mailbox.id}")
+    reaches the mailbox. Without the privilege at all the refusal is the same whether the
+    mailbox exists or not, so it tells nothing of other people's mailboxes."""
+    mailbox = uow.mailboxes.get(mailbox_id)
+    user_id = caller.user.id
+    if (
+        mailbox is not None
+        and user_id is not None
+        and mailbox.owner == RecordRef(RecordKind.USER, user_id)
+    ):
+        return mailbox
+    scope = caller.scope(privilege)
+    if mailbox is None or uow.mailboxes.get(mailbox_id, scope=scope) is None:
+        raise NotFoundError(f"no mailbox with id {mailbox_id}")
+    return mailbox
 
 
 def _may_set(uow: UnitOfWork, caller: Caller, user_id: int, privilege: Privilege) -> None:
@@ -164,10 +169,3 @@ def _track_incoming(value: TrackIncoming | str) -> TrackIncoming:
     except ValueError:
         names = ", ".join(t.value for t in TrackIncoming)
         raise ValidationError(f"track incoming: {value!r} is not one of {names}") from None
-
-
-def _require_mailbox(uow: UnitOfWork, mailbox_id: int) -> Mailbox:
-    mailbox = uow.mailboxes.get(mailbox_id)
-    if mailbox is None:
-        raise NotFoundError(f"no mailbox with id {mailbox_id}")
-    return mailbox
