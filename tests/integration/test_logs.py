@@ -89,7 +89,8 @@ def test_a_text_line_says_when_how_bad_where_and_what(json_logs) -> None:
 
 def test_the_web_servers_coloured_copy_of_a_message_is_left_out(json_logs) -> None:
     configure_logging("text")
-    logging.getLogger("uvicorn.error").info(
+    # Not uvicorn's own logger: a test before may have configured (and disabled) it.
+    logging.getLogger("tidings.test.web").info(
         "Started server process [%d]", 7, extra={"color_message": "Started \x1b[36m%d\x1b[0m"}
     )
     line = json_logs.readouterr().err

@@ -80,4 +80,4 @@ def test_the_console_settings_page_shows_the_keyword_the_category_maps_to(
     saved = client.post("/settings/email", data=form, follow_redirects=True)
     assert "the keyword <code>Tidings:_tracked</code>" in saved.text
     refused = client.post("/settings/email", data={**form, "tracked_category": "a,b"})
-    assert refused.status_code == 400 and "comma" in refused.text
+    assert refused.status_code == 422 and "comma" in refused.text
