@@ -41,6 +41,15 @@ def sign_in(client: TestClient, email: str, password: str) -> str:
     return csrf_of(client.get("/tokens").text)
 
 
+def signed_in_admin(org: Org) -> TestClient:
+    """A console client signed in as a new System Administrator of ``org``, sending the
+    page's CSRF token with every request."""
+    org.tidings.access.create_admin("Ada Admin", *ADMIN)
+    client = TestClient(create_app(org.tidings), base_url=BASE)
+    client.headers["X-CSRF-Token"] = sign_in(client, *ADMIN)
+    return client
+
+
 def csrf_of(html: str) -> str:
     found = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert found, "the page has a form with a CSRF token"

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.builders import Org
-from tests.integration.test_console import ADMIN, BASE, sign_in
+from tests.integration.test_console import BASE, sign_in, signed_in_admin
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.records import RecordKind, RecordRef
 from tidings.domain.server_profile import CredentialSource, ServerProfile, ServerProfileKind
@@ -24,10 +24,7 @@ SECRET = "profile-secret-never-shown"
 
 @pytest.fixture
 def client(org: Org) -> TestClient:
-    org.tidings.access.create_admin("Ada Admin", *ADMIN)
-    client = TestClient(create_app(org.tidings), base_url=BASE)
-    sign_in(client, *ADMIN)
-    return client
+    return signed_in_admin(org)
 
 
 def _add_profiles(org: Org, count: int) -> list[int]:

@@ -11,10 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.builders import Org
-from tests.integration.test_console import ADMIN, BASE, sign_in
+from tests.integration.test_console import signed_in_admin
 from tests.servers.dovecot import DovecotServer, free_ports
 from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
-from tidings.entrypoints.api.app import create_app
 
 USERS = {"dana@northwind.example": "dana-pass"}
 DANA = "dana@northwind.example"
@@ -46,10 +45,7 @@ def _profile(dovecot: DovecotServer, port: int | None = None) -> ServerProfile:
 
 @pytest.fixture
 def admin(org: Org) -> TestClient:
-    org.tidings.access.create_admin("Ada Admin", *ADMIN)
-    client = TestClient(create_app(org.tidings), base_url=BASE)
-    client.headers["X-CSRF-Token"] = sign_in(client, *ADMIN)
-    return client
+    return signed_in_admin(org)
 
 
 def _offered(html: str) -> dict[str, bool]:

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from tests.builders import Org, make_email
-from tests.integration.test_console import ADMIN, BASE, sign_in
+from tests.integration.test_console import ADMIN, BASE, signed_in_admin
 from tidings.domain.people import Caller, Privilege
 from tidings.entrypoints.api.app import create_app
 
@@ -22,10 +22,7 @@ LONG = "x" * 100_000
 
 @pytest.fixture
 def admin(org: Org) -> TestClient:
-    org.tidings.access.create_admin("Ada Admin", *ADMIN)
-    client = TestClient(create_app(org.tidings), base_url=BASE)
-    client.headers["X-CSRF-Token"] = sign_in(client, *ADMIN)
-    return client
+    return signed_in_admin(org)
 
 
 def _operator(org: Org) -> Caller:

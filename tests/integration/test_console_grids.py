@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.builders import Org, make_email
-from tests.integration.test_console import ADMIN, BASE, sign_in
+from tests.integration.test_console import ADMIN, BASE, sign_in, signed_in_admin
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.server_profile import ServerProfile, ServerProfileKind
 from tidings.entrypoints.api.app import create_app
@@ -49,10 +49,7 @@ def import_mailboxes(org: Org, count: int, *, names: dict[int, str] | None = Non
 
 @pytest.fixture
 def client(org: Org) -> TestClient:
-    org.tidings.access.create_admin("Ada Admin", *ADMIN)
-    client = TestClient(create_app(org.tidings), base_url=BASE)
-    sign_in(client, *ADMIN)
-    return client
+    return signed_in_admin(org)
 
 
 def addresses(html: str) -> list[str]:
@@ -213,7 +210,11 @@ def test_a_bulk_action_without_a_selection_or_privilege_is_refused_clearly(
     assert "select at least one mailbox, or all mailboxes in the view" in empty.text
     unknown = client.post("/mailboxes/bulk", data={"csrf_token": token, "action": "explode"})
     assert unknown.status_code == 422
-    forged = client.post("/mailboxes/bulk/run", data={"action": "delete", "scope": "view"})
+    forged = client.post(
+        "/mailboxes/bulk/run",
+        data={"action": "delete", "scope": "view"},
+        headers={"X-CSRF-Token": "not-the-pages-token"},
+    )
     assert forged.status_code == 403
     assert client.get("/mailboxes?view=all").text.count("dana@northwind.example") >= 1
 

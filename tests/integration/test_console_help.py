@@ -14,7 +14,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 from tests.builders import Org
-from tests.integration.test_console import ADMIN, BASE, sign_in
+from tests.integration.test_console import BASE, signed_in_admin
 from tidings.entrypoints.api.app import create_app
 from tidings.entrypoints.web.help import HELP_FOR, slug
 
@@ -36,10 +36,7 @@ NAV = sorted(_nav_pages(yaml.safe_load((ROOT / "mkdocs.yml").read_text())["nav"]
 
 @pytest.fixture
 def client(org: Org) -> TestClient:
-    org.tidings.access.create_admin("Ada Admin", *ADMIN)
-    client = TestClient(create_app(org.tidings), base_url=BASE)
-    sign_in(client, *ADMIN)
-    return client
+    return signed_in_admin(org)
 
 
 def _ids(html: str) -> set[str]:

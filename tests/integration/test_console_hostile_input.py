@@ -14,12 +14,11 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from tests.builders import Org, make_email
-from tests.integration.test_console import ADMIN, BASE, csrf_of, sign_in
+from tests.integration.test_console import ADMIN, csrf_of, sign_in, signed_in_admin
 from tests.routes import all_routes
 from tests.servers.dovecot import free_ports
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.server_profile import ServerProfile, ServerProfileKind
-from tidings.entrypoints.api.app import create_app
 from tidings.entrypoints.web.console import is_console_path
 
 HUGE = "99999999999999999999"
@@ -135,10 +134,7 @@ def _check(answer, where: str, value: str) -> None:
 
 @pytest.fixture
 def admin(org: Org) -> TestClient:
-    org.tidings.access.create_admin("Ada Admin", *ADMIN)
-    client = TestClient(create_app(org.tidings), base_url=BASE)
-    client.headers["X-CSRF-Token"] = sign_in(client, *ADMIN)
-    return client
+    return signed_in_admin(org)
 
 
 def _still_signed_in(client: TestClient) -> None:

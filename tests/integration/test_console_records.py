@@ -10,17 +10,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.builders import Org, make_email
-from tests.integration.test_console import ADMIN, BASE, csrf_of, sign_in
+from tests.integration.test_console import ADMIN, BASE, csrf_of, sign_in, signed_in_admin
 from tidings.domain.server_profile import ServerProfile, ServerProfileKind
 from tidings.entrypoints.api.app import create_app
 
 
 @pytest.fixture
 def admin(org: Org) -> TestClient:
-    org.tidings.access.create_admin("Ada Admin", *ADMIN)
-    client = TestClient(create_app(org.tidings), base_url=BASE)
-    client.headers["X-CSRF-Token"] = sign_in(client, *ADMIN)
-    return client
+    return signed_in_admin(org)
 
 
 def _enabled(org: Org, name: str) -> bool:

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.builders import Org
-from tests.integration.test_console import ADMIN, BASE, sign_in
+from tests.integration.test_console import ADMIN, BASE, signed_in_admin
 from tests.servers.dovecot import DovecotServer
 from tests.servers.smtp import SmtpServer
 from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
@@ -49,10 +49,7 @@ def _profile(org: Org, servers: tuple[DovecotServer, SmtpServer], *, trusted: bo
 
 @pytest.fixture
 def admin(org: Org) -> TestClient:
-    org.tidings.access.create_admin("Ada Admin", *ADMIN)
-    client = TestClient(create_app(org.tidings), base_url=BASE)
-    client.headers["X-CSRF-Token"] = sign_in(client, *ADMIN)
-    return client
+    return signed_in_admin(org)
 
 
 def _results(html: str) -> dict[str, tuple[str, str]]:

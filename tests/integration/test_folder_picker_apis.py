@@ -18,7 +18,7 @@ from tests.contract.ews_fake import FakeEwsServer
 from tests.contract.ews_source import SERVICE_PASSWORD, EwsSource
 from tests.contract.gmail_fake import FakeGmailServer
 from tests.contract.gmail_source import GmailSource
-from tests.integration.test_console import ADMIN, BASE, sign_in
+from tests.integration.test_console import signed_in_admin
 from tests.servers.dovecot import free_ports
 from tidings.adapters.ews.folder_list import FolderEntry, folder_paths
 from tidings.adapters.ews.session import EwsFolderOpener
@@ -27,7 +27,6 @@ from tidings.adapters.gmail.contract import label_folders
 from tidings.domain.credentials import Credential, Direction
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
-from tidings.entrypoints.api.app import create_app
 from tidings.services.credentials import load_credential
 from tidings.services.folder_picker import ServerFolders
 
@@ -62,10 +61,7 @@ def _offered(html: str) -> list[str]:
 
 @pytest.fixture
 def admin(org: Org) -> TestClient:
-    org.tidings.access.create_admin("Ada Admin", *ADMIN)
-    client = TestClient(create_app(org.tidings), base_url=BASE)
-    client.headers["X-CSRF-Token"] = sign_in(client, *ADMIN)
-    return client
+    return signed_in_admin(org)
 
 
 # -- Exchange Server ---------------------------------------------------------------------
