@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
+from typing import Any
 
 from tests.servers.dovecot import DovecotServer
+from tests.servers.smtp import SmtpServer
 from tidings.bootstrap import Tidings
 from tidings.domain.folders import FolderTrackingRule
 from tidings.domain.mailbox import Mailbox, TestStatus
@@ -229,14 +231,33 @@ class Org:
         return self.tidings.ingest.ingest(raw, origin)
 
 
-def dovecot_profile(server: DovecotServer) -> ServerProfile:
-    """An IMAP profile for a test Dovecot: implicit TLS, verified against its own CA."""
+def dovecot_profile(
+    server: DovecotServer,
+    smtp: SmtpServer | None = None,
+    *,
+    name: str = "Dovecot",
+    trusted: bool = True,
+    **fields: Any,
+) -> ServerProfile:
+    """An IMAP profile for a test Dovecot: implicit TLS, verified against its own CA (unless
+    not ``trusted``); with ``smtp``, sending to that plain test SMTP server."""
+    outgoing: dict[str, Any] = (
+        {}
+        if smtp is None
+        else {
+            "outgoing_port": smtp.port,
+            "outgoing_security": ConnectionSecurity.NONE,
+            "allow_insecure": True,
+        }
+    )
     return ServerProfile(
-        name="Dovecot",
+        name=name,
         kind=ServerProfileKind.IMAP_SMTP,
         incoming_host="127.0.0.1",
         incoming_port=server.imaps_port,
         incoming_security=ConnectionSecurity.TLS,
         outgoing_host="127.0.0.1",
-        options={"ca_file": str(server.ca_file)},
+        options={"ca_file": str(server.ca_file)} if trusted else {},
+        **outgoing,
+        **fields,
     )

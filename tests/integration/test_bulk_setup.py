@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from tests.builders import Org
+from tests.builders import Org, dovecot_profile
 from tests.conftest import TEST_SECRET_KEY
 from tests.servers.dovecot import DovecotServer
 from tests.servers.smtp import SmtpServer
@@ -23,7 +23,7 @@ from tidings.adapters.oauth.tokens import OAuthTokens
 from tidings.adapters.passwords import Argon2PasswordHasher
 from tidings.domain.credentials import Credential
 from tidings.domain.people import SYSTEM_ADMINISTRATOR, Caller, Privilege
-from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
+from tidings.domain.server_profile import ServerProfile
 from tidings.domain.testing import ConnectionCheck
 from tidings.entrypoints.api.app import create_app
 from tidings.entrypoints.cli.main import app
@@ -44,19 +44,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DovecotS
 
 
 def _profile(dovecot: DovecotServer, smtp: SmtpServer) -> ServerProfile:
-    return ServerProfile(
-        name="Staff Dovecot",
-        kind=ServerProfileKind.IMAP_SMTP,
-        incoming_host="127.0.0.1",
-        incoming_port=dovecot.imaps_port,
-        incoming_security=ConnectionSecurity.TLS,
-        outgoing_host="127.0.0.1",
-        outgoing_port=smtp.port,
-        outgoing_security=ConnectionSecurity.NONE,
-        allow_insecure=True,
-        max_concurrent_connections=LIMIT,
-        options={"ca_file": str(dovecot.ca_file)},
-    )
+    return dovecot_profile(dovecot, smtp, name="Staff Dovecot", max_concurrent_connections=LIMIT)
 
 
 def _staff_csv() -> str:

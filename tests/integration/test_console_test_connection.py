@@ -10,11 +10,10 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.builders import Org
+from tests.builders import Org, dovecot_profile
 from tests.integration.test_console import ADMIN, BASE, signed_in_admin
 from tests.servers.dovecot import DovecotServer
 from tests.servers.smtp import SmtpServer
-from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
 from tidings.entrypoints.api.app import create_app
 
 USERS = {"dana@northwind.example": "dana-pass", "sam@northwind.example": "sam-pass"}
@@ -32,18 +31,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DovecotS
 
 def _profile(org: Org, servers: tuple[DovecotServer, SmtpServer], *, trusted: bool) -> int:
     dovecot, smtp = servers
-    profile = ServerProfile(
-        name="Test servers",
-        kind=ServerProfileKind.IMAP_SMTP,
-        incoming_host="127.0.0.1",
-        incoming_port=dovecot.imaps_port,
-        incoming_security=ConnectionSecurity.TLS,
-        outgoing_host="127.0.0.1",
-        outgoing_port=smtp.port,
-        outgoing_security=ConnectionSecurity.NONE,
-        allow_insecure=True,
-        options={"ca_file": str(dovecot.ca_file)} if trusted else {},
-    )
+    profile = dovecot_profile(dovecot, smtp, name="Test servers", trusted=trusted)
     return org.use_profile(profile, {"dana": "dana-pass"})
 
 

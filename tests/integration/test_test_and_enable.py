@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.builders import Org
+from tests.builders import Org, dovecot_profile
 from tests.servers.dovecot import DovecotServer
 from tests.servers.smtp import SmtpServer
 from tidings.domain.mailbox import TestStatus
@@ -30,18 +30,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DovecotS
 def _setup(org: Org, servers: tuple[DovecotServer, SmtpServer], *, trusted: bool = True) -> Caller:
     dovecot, smtp = servers
     org.add_user("sam", approved=True, enabled=False)
-    profile = ServerProfile(
-        name="Test servers",
-        kind=ServerProfileKind.IMAP_SMTP,
-        incoming_host="127.0.0.1",
-        incoming_port=dovecot.imaps_port,
-        incoming_security=ConnectionSecurity.TLS,
-        outgoing_host="127.0.0.1",
-        outgoing_port=smtp.port,
-        outgoing_security=ConnectionSecurity.NONE,
-        allow_insecure=True,
-        options={"ca_file": str(dovecot.ca_file)} if trusted else {},
-    )
+    profile = dovecot_profile(dovecot, smtp, name="Test servers", trusted=trusted)
     with org.tidings.uow() as uow:
         profile_id = uow.server_profiles.add(profile)
         for name in ("dana", "sam"):
