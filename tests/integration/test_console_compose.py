@@ -13,6 +13,7 @@ from tests.compose_helpers import SAM, add_sending_user
 from tests.integration.test_console import BASE, csrf_of, sign_in
 from tests.servers.dovecot import DovecotServer
 from tests.servers.smtp import SmtpServer
+from tidings.domain.outgoing import OutboxPhase
 from tidings.domain.stored import ActivityFilter
 from tidings.entrypoints.api.app import create_app
 
@@ -92,3 +93,53 @@ def test_another_user_may_not_open_or_send_a_draft(org: Org, sam: TestClient) ->
     sent = rita.post(email_path, data={"csrf_token": rita_token, "action": "send"})
     assert sent.status_code == 404
     assert rita.get("/emails/new").status_code == 200  # her own page, with no mailbox to pick
+
+
+def test_retry_takes_only_a_ticked_box_or_a_yes_or_no_and_shows_any_other_beside_it(
+    org: Org, sam: TestClient
+) -> None:
+    # FastAPI would read "t" or "y" as a yes and send an email that may have arrived again.
+    token = csrf_of(sam.get("/emails/new").text)
+    sent = sam.post(
+        "/emails",
+        data={
+            "csrf_token": token,
+            "mailbox_id": org.mailboxes["sam"],
+            "to": "a@b.example",
+            "subject": "Quote",
+            "action": "send",
+        },
+        follow_redirects=False,
+    )
+    assert sent.status_code == 303, sent.text
+    email_id = int(re.findall(r"/(\d+)", sent.headers["location"])[0])
+    with org.tidings.uow() as uow:
+        uow.outbox.set_phase(email_id, OutboxPhase.HANDED_OVER, org.tidings.clock.now())
+        uow.commit()
+    org.tidings.outgoing.recover()
+    page = sam.get(f"/activities/{email_id}").text
+    assert re.search(
+        r'<input type="checkbox" id="f-retry-confirm-not-delivered"[^>]* required', page
+    )
+    for sloppy in ("t", "y", "maybe"):
+        answer = sam.post(
+            f"/emails/{email_id}/retry", data={"csrf_token": token, "confirm_not_delivered": sloppy}
+        )
+        assert answer.status_code == 422, sloppy
+        assert 'id="f-retry-confirm-not-delivered-error">choose yes or no</span>' in answer.text
+        assert 'aria-describedby="f-retry-confirm-not-delivered-error"' in answer.text
+        assert 'href="#f-retry-confirm-not-delivered"' in answer.text
+        with org.tidings.uow() as uow:
+            item = uow.outbox.get(email_id)
+            assert item is not None and item.phase is OutboxPhase.FAILED
+    unticked = sam.post(f"/emails/{email_id}/retry", data={"csrf_token": token})
+    assert unticked.status_code == 409  # may have arrived: sent again only when confirmed
+    ticked = sam.post(
+        f"/emails/{email_id}/retry",
+        data={"csrf_token": token, "confirm_not_delivered": "on"},
+        follow_redirects=False,
+    )
+    assert ticked.status_code == 303, ticked.text
+    with org.tidings.uow() as uow:
+        item = uow.outbox.get(email_id)
+        assert item is not None and item.phase is OutboxPhase.QUEUED

@@ -27,7 +27,7 @@ from tidings.entrypoints.web.forms import (
 from tidings.entrypoints.web.params import FormId, PathId
 from tidings.entrypoints.web.render import page
 from tidings.entrypoints.web.session import FormVisitor, Visitor, VisitorDep
-from tidings.entrypoints.web.views.emails import email_actions
+from tidings.entrypoints.web.views.emails import RETRY_FIELD, email_actions
 
 router = APIRouter(include_in_schema=False)
 
@@ -175,6 +175,22 @@ async def untrack(
             request, tidings, visitor, activity_id, status=form_status(error), posted=posted
         )
     return RedirectResponse("/activities?done=untracked", status_code=303)
+
+
+@router.post("/emails/{email_id}/retry", response_model=None)
+async def retry_email(
+    request: Request, tidings: TidingsDep, visitor: FormVisitor, email_id: PathId
+) -> Response:
+    """Queue a failed email again; a box other than ticked or not is shown beside it."""
+    tidings.compose.get(visitor.caller, email_id)  # refused or not found before the form
+    form = await request.form()
+    try:
+        confirmed = changes_from(form, [RETRY_FIELD])[RETRY_FIELD.name] is True
+    except FieldErrors as error:
+        posted = refused("retry", form, error, [RETRY_FIELD])
+        return _activity_page(request, tidings, visitor, email_id, status=422, posted=posted)
+    tidings.compose.retry(visitor.caller, email_id, confirmed=confirmed)
+    return RedirectResponse(f"/activities/{email_id}?done=queued", status_code=303)
 
 
 def _regarding(form: FormData) -> RecordRef | None:

@@ -1,6 +1,7 @@
 """Writing email in the console: a new email, reply / reply all / forward from an activity,
-recipients looked up among contacts, leads, accounts and users, attachments, save, send and
-retry. Plain HTML forms: everything works without JavaScript."""
+recipients looked up among contacts, leads, accounts and users, attachments, save and send
+(Retry is a form of the activity page, views/activities.py). Plain HTML forms: everything
+works without JavaScript."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from tidings.domain.records import RecordKind, RecordRef, is_email_address, norm
 from tidings.entrypoints.api.deps import TidingsDep
 from tidings.entrypoints.api.email_schemas import EmailCreate, EmailUpdate
 from tidings.entrypoints.web.confirm import ask_first
-from tidings.entrypoints.web.forms import FieldErrors, form_status
+from tidings.entrypoints.web.forms import Field, FieldErrors, form_status
 from tidings.entrypoints.web.params import MAX_ID, FormId, PathId
 from tidings.entrypoints.web.render import page, templates
 from tidings.entrypoints.web.session import FormVisitor, Visitor, VisitorDep
@@ -34,6 +35,12 @@ _REGARDING_KINDS = ("account", "contact", "lead", "opportunity", "case")
 _SPLIT = re.compile(r"[,;\n]+")
 #: Uploads read at most this much; the organization's own limit is checked by the service.
 _MAX_UPLOAD = 131072 * 1024 + 1
+#: Retry's box for an email that may have reached the server: a yes or a no like every
+#: console box, never FastAPI's wider idea of a boolean ("t", "y" …).
+RETRY_FIELD = Field(
+    "confirm_not_delivered", "I checked: the email did not arrive", "bool", required=True,
+    form_key="retry",
+)  # fmt: skip
 
 
 @dataclass
@@ -222,6 +229,7 @@ def email_actions(tidings: TidingsDep, visitor: Visitor, activity: EmailActivity
         "email_view": view,
         "reply_mailbox": reply_from,
         "interrupted": INTERRUPTED_AFTER_HANDOVER,
+        "retry_field": RETRY_FIELD,
     }
 
 
@@ -337,7 +345,12 @@ def email_status(
     return templates.TemplateResponse(
         request,
         "_email_status.html",
-        {"visitor": visitor, "email_view": view, "interrupted": INTERRUPTED_AFTER_HANDOVER},
+        {
+            "visitor": visitor,
+            "email_view": view,
+            "interrupted": INTERRUPTED_AFTER_HANDOVER,
+            "retry_field": RETRY_FIELD,
+        },
     )
 
 
@@ -382,17 +395,6 @@ async def discard_email(
         return asked
     tidings.compose.delete(visitor.caller, email_id)
     return RedirectResponse("/activities?done=deleted", status_code=303)
-
-
-@router.post("/emails/{email_id}/retry")
-def retry_email(
-    tidings: TidingsDep,
-    visitor: FormVisitor,
-    email_id: PathId,
-    confirm_not_delivered: Annotated[bool, Form()] = False,
-) -> RedirectResponse:
-    tidings.compose.retry(visitor.caller, email_id, confirmed=confirm_not_delivered)
-    return RedirectResponse(f"/activities/{email_id}?done=queued", status_code=303)
 
 
 @router.post("/activities/{activity_id}/reply")
