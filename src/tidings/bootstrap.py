@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -80,6 +81,10 @@ from tidings.services.sync.model import DeltaOpener, DeltaSession, SyncEvent
 from tidings.services.track_when_sent import TrackWhenSentService
 from tidings.services.tracking.pipeline import IngestService, ReplayService
 from tidings.services.webhooks import WebhookService
+
+if TYPE_CHECKING:
+    # Imported where used: a process on SQLite never loads the task queue.
+    from tidings.adapters.task_queue.procrastinate_queue import SubjectTask
 
 #: How often, on PostgreSQL, new webhook events are handed out and due deliveries deferred.
 WEBHOOK_SWEEP_SECONDS = 2
@@ -368,10 +373,8 @@ class Tidings:
         if self.engine.dialect.name != "postgresql":
             return None
         from tidings.adapters.task_queue.deferral import (
-            SEND_TASK,
             TEST_TASK,
             WEBHOOK_TASK,
-            send_lock,
             test_lock,
             webhook_lock,
         )
@@ -385,16 +388,7 @@ class Tidings:
         timing = QueueTiming(self.settings.takeover_seconds)
         name = worker_name()
         outgoing, webhooks = self.outgoing, self.webhooks
-        send = SubjectTask(
-            SEND_TASK,
-            "activity_id",
-            send_lock,
-            outgoing.send_one,
-            outgoing.give_up,
-            outgoing.max_attempts,
-            outgoing.backoff,
-            concurrency=SEND_CONCURRENCY,
-        )
+        send = self._send_task()
         policy = webhooks.policy
         deliver = SubjectTask(
             WEBHOOK_TASK,
@@ -447,6 +441,39 @@ class Tidings:
 
         return MailboxHolding(
             self.uow, queue, self.clock, wanted, refresh_seconds=timing.period, worker=name
+        )
+
+    async def defer_missing_sends(self) -> int | None:
+        """On PostgreSQL, a send task for each unfinished email that has none, beside any
+        live workers (``OutgoingService.defer_missing``): how many. None on SQLite, where
+        there is no task queue and the one process sends."""
+        if self.engine.dialect.name != "postgresql":
+            return None
+        from tidings.adapters.task_queue.procrastinate_queue import (
+            ProcrastinateQueue,
+            QueueTiming,
+        )
+
+        send = self._send_task()
+        timing = QueueTiming(self.settings.takeover_seconds)
+        queue = ProcrastinateQueue(self.settings.database_url, timing, name=worker_name())
+        async with queue.app.open_async():
+            return await self.outgoing.defer_missing(functools.partial(queue.defer_subjects, send))
+
+    def _send_task(self) -> SubjectTask:
+        from tidings.adapters.task_queue.deferral import SEND_TASK, send_lock
+        from tidings.adapters.task_queue.procrastinate_queue import SubjectTask
+
+        outgoing = self.outgoing
+        return SubjectTask(
+            SEND_TASK,
+            "activity_id",
+            send_lock,
+            outgoing.send_one,
+            outgoing.give_up,
+            outgoing.max_attempts,
+            outgoing.backoff,
+            concurrency=SEND_CONCURRENCY,
         )
 
     def log_to_standard_error(self) -> None:

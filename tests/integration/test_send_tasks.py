@@ -9,14 +9,19 @@ failed as interrupted, never sent again.
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import Collection
 from datetime import timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from tests.builders import Org, make_email
 from tests.compose_helpers import add_sending_user
+from tests.conftest import TEST_SECRET_KEY
 from tests.database_locks import postgres_conninfo
 from tests.servers.dovecot import DovecotServer
 from tests.servers.smtp import SmtpServer
@@ -243,3 +248,41 @@ def test_bulk_test_and_enable_queues_one_task_per_mailbox_within_the_profiles_co
 def _profiles(org: Org, ids: list[int]) -> list[int | None]:
     with org.tidings.uow() as uow:
         return [uow.mailboxes.get(i).profile_id for i in ids]  # type: ignore[union-attr]
+
+
+@POSTGRES
+def test_tidings_send_beside_workers_defers_the_missing_send_tasks_and_fails_nothing(
+    org: Org, smtp_server: SmtpServer, dovecot: DovecotServer, database_url: str
+) -> None:
+    # A worker may be handing an email over: failing it as interrupted (``recover``) would
+    # keep it from ever being sent. The command gives each queued email without a task one.
+    add_sending_user(org, smtp_server, dovecot)
+    lost, waiting, in_hand = _queue(org, "Lost"), _queue(org, "Waiting"), _queue(org, "In hand")
+    with psycopg.connect(postgres_conninfo(database_url)) as conn:
+        conn.execute("DELETE FROM procrastinate_jobs WHERE args->>'activity_id' = %s", (str(lost),))
+    with org.tidings.uow() as uow:
+        uow.outbox.set_phase(in_hand, OutboxPhase.HANDED_OVER, org.tidings.clock.now())
+        uow.commit()
+    env = {
+        **os.environ,
+        "TIDINGS_DATABASE_URL": database_url,
+        "TIDINGS_SECRET_KEYS": TEST_SECRET_KEY,
+        "TIDINGS_PARSE_WORKERS": "0",
+    }
+    tidings = str(Path(sys.executable).with_name("tidings"))
+    done = subprocess.run(
+        [tidings, "send"], env=env, capture_output=True, text=True, timeout=120, check=True
+    )
+    assert (
+        done.stdout.split()
+        == (
+            "The workers send email on PostgreSQL; queued email without a send task: 1, each "
+            "given one."
+        ).split()
+    )
+    assert sorted(_send_jobs(database_url)) == sorted(
+        (str(i), f"send:{i}", f"send:{i}", "todo") for i in (lost, waiting, in_hand)
+    )
+    assert _item(org, in_hand).phase is OutboxPhase.HANDED_OVER
+    assert [_item(org, i).phase for i in (lost, waiting)] == [OutboxPhase.QUEUED] * 2
+    assert smtp_server.messages == []

@@ -357,11 +357,19 @@ class OutgoingService:
         each unfinished email without a waiting or running task gets one (``defer``; it
         was lost with a crash or deleted by hand), and missing Sent-folder copies are
         saved. How many tasks were deferred."""
+        deferred = await self.defer_missing(defer)
+        await self.save_missing_copies()
+        return deferred
+
+    async def defer_missing(self, defer: Callable[[Collection[int]], Awaitable[int]]) -> int:
+        """Where workers send (PostgreSQL), what may be done beside them at any time: email
+        whose send stalled past its lease goes back in the queue, and each unfinished email
+        without a waiting or running task gets one (``defer``). Nothing is failed, unlike
+        ``recover``: an email handed over may be a live worker's send. How many tasks."""
         await asyncio.to_thread(self._requeue_stalled)
         deferred = await defer(await asyncio.to_thread(self._unfinished))
         if deferred:
             log.info("deferred %d send task(s) that had gone missing", deferred)
-        await self.save_missing_copies()
         return deferred
 
     def _item(self, activity_id: int) -> OutboxItem | None:

@@ -165,9 +165,19 @@ async def _work(tidings: Tidings, stop: asyncio.Event) -> None:
 
 @app.command()
 def send() -> None:
-    """Send the queued email once (after recovering from an interrupted run), then exit."""
+    """Send the queued email once (after recovering from an interrupted run), then exit.
+    On PostgreSQL the workers send: each queued email without a send task gets one."""
     tidings = ready()
     try:
+        # Recovery fails every email caught mid-handover: right only where no other process
+        # sends (SQLite). Where workers may be handing email over, they send it.
+        deferred = asyncio.run(tidings.defer_missing_sends())
+        if deferred is not None:
+            console.print(
+                "The workers send email on PostgreSQL; queued email without a send task: "
+                f"{deferred}, each given one."
+            )
+            return
         failed_over = tidings.outgoing.recover()
         for activity_id in failed_over:
             console.print(f"email activity {activity_id}: interrupted mid-handover, not resent")
