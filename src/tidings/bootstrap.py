@@ -499,7 +499,11 @@ def bootstrap(
         # with library chatter.
         configure_logging("json")
     clock = clock or SystemClock()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
 
     def uow() -> UnitOfWork:
         return SqlAlchemyUnitOfWork(engine)

@@ -18,6 +18,19 @@ class Settings(BaseSettings):
         default=f"sqlite:///{Path('var') / 'tidings.db'}",
         description="SQLAlchemy URL: SQLite (the default) or postgresql+psycopg://…",
     )
+    database_pool_size: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Database connections each process keeps open for its storage work",
+    )
+    database_max_overflow: int = Field(
+        default=10,
+        ge=0,
+        le=1000,
+        description="Database connections a process may open beyond the pool at busy times, "
+        "closed again when returned",
+    )
     host: str = Field(default="127.0.0.1", description="Address the HTTP server binds to")
     port: int = Field(default=8025, description="Port the HTTP server listens on")
     secret_keys: str | None = Field(

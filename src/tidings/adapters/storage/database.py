@@ -26,14 +26,21 @@ from tidings.domain.errors import StorageError, ValidationError
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets the folder it lives in and the pragmas it needs."""
+def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engine:
+    """An engine for ``url`` whose pool keeps ``pool_size`` connections and opens up to
+    ``max_overflow`` more at busy times; SQLite gets the folder it lives in and the pragmas
+    it needs."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(
+            url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow
+        )
         event.listen(engine, "handle_error", _storage_error)
         return engine
-    engine = create_engine(url, connect_args={"timeout": 30})
+    in_memory = parsed.database in (None, "", ":memory:")
+    # An in-memory database is one connection per thread (SingletonThreadPool), no pool.
+    sizes = {} if in_memory else {"pool_size": pool_size, "max_overflow": max_overflow}
+    engine = create_engine(url, connect_args={"timeout": 30}, **sizes)
     # A bulk insert with RETURNING is paged by SQLAlchemy below this many parameters per
     # statement; some SQLite builds bind fewer than its default (999 before 3.32).
     engine.dialect.insertmanyvalues_max_parameters = min(
