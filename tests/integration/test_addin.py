@@ -226,7 +226,9 @@ def test_the_tracking_address_is_an_email_setting_in_the_api_and_the_console(
     assert answer.status_code == 200, answer.text
     assert answer.json()["tracking_address"] == "crm@northwind.example"
     bad = api.patch("/api/settings/email", json={"tracking_address": "not an address"}, auth=ADMIN)
-    assert bad.status_code == 400
+    # A field's bad value is refused as the schema refuses one: 422, located at the field.
+    assert bad.status_code == 422
+    assert bad.json()["detail"] == "body.tracking_address: 'not an address' is not an email address"
     assert 'value="crm@northwind.example"' in client.get("/settings/email").text
 
 

@@ -15,6 +15,8 @@ from tests.builders import Org, make_email
 from tests.integration.test_console import ADMIN, BASE, signed_in_admin
 from tidings.domain.people import Caller, Privilege
 from tidings.entrypoints.api.app import create_app
+from tidings.entrypoints.web.forms import shown_value
+from tidings.entrypoints.web.views.settings import FIELDS
 
 MARKUP = '<b onmouseover="x">bold</b>'
 LONG = "x" * 100_000
@@ -353,6 +355,25 @@ def test_email_settings_mark_every_bad_field_at_once(admin: TestClient, org: Org
         "f-tracking-address",
     ):
         assert_error_beside(page, html_id)
+    assert org.tidings.email_settings.get(_operator(org)) == before
+
+
+def test_a_user_s_address_as_tracking_address_is_refused_beside_that_field(
+    admin: TestClient, org: Org
+) -> None:
+    # The service's verdict on one field's value is shown beside that field, as the form's own.
+    before = org.tidings.email_settings.get(_operator(org))
+    user = org.tidings.people.list_users(_operator(org))[0]
+    form: dict[str, object] = {}
+    for field in FIELDS:  # every other field as it stands
+        value = shown_value(before, field)
+        if field.kind != "bool":
+            form[field.name] = str(value)
+        elif value:
+            form[field.name] = "on"
+    answer = admin.post("/settings/email", data=form | {"tracking_address": user.email})
+    page = assert_refused(answer)
+    assert_error_beside(page, "f-tracking-address", "is a user&#39;s address; name a queue")
     assert org.tidings.email_settings.get(_operator(org)) == before
 
 

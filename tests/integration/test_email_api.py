@@ -359,6 +359,7 @@ def test_a_draft_can_be_changed_and_discarded(org: Org, sam: TestClient) -> None
     assert [r["address"] for r in shown["to"]] == ["maria@contoso.example"]
     assert [r["address"] for r in shown["bcc"]] == ["lena@tailspin.example"]
     bad = sam.patch(f"/api/emails/{draft['id']}", json={"to": ["not an address"]})
-    assert bad.status_code == 400
+    assert bad.status_code == 422
+    assert bad.json()["detail"] == "body.to: 'not an address' is not an email address or KIND:ID"
     assert sam.delete(f"/api/emails/{draft['id']}").status_code == 204
     assert sam.get(f"/api/emails/{draft['id']}").status_code == 404

@@ -43,9 +43,9 @@ def test_a_contact_is_created_read_listed_changed_and_deleted(api: TestClient, o
 def test_bad_input_gets_a_clear_problem_and_stores_nothing(api: TestClient, org: Org) -> None:
     # Each mistake names itself; nothing half-written stays behind.
     bad_address = api.post("/api/leads", json={"full_name": "X", "emails": ["not-an-address"]})
-    assert bad_address.status_code == 400
+    assert bad_address.status_code == 422
     assert bad_address.headers["content-type"] == "application/problem+json"
-    assert bad_address.json()["detail"] == "'not-an-address' is not an email address"
+    assert bad_address.json()["detail"] == "body.emails: 'not-an-address' is not an email address"
 
     no_parent = api.post("/api/opportunities", json={"name": "Deal", "account_id": 999})
     assert no_parent.status_code == 400

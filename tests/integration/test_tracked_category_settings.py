@@ -43,8 +43,8 @@ def test_the_category_and_its_imap_keyword_are_read_and_changed_through_the_api(
 @pytest.mark.parametrize(
     ("body", "status", "words"),
     [
-        ({"tracked_category": "   "}, 400, "needs a name"),
-        ({"tracked_category": "a,b"}, 400, "comma"),
+        ({"tracked_category": "   "}, 422, "body.tracked_category: the tracked category needs"),
+        ({"tracked_category": "a,b"}, 422, "body.tracked_category: the tracked category cannot"),
         ({"tracked_category": "x" * 51}, 422, "tracked_category"),
         ({"tracked_keyword": "Mine"}, 422, "tracked_keyword"),  # derived, never set
     ],

@@ -231,8 +231,8 @@ def test_subscriptions_are_checked_and_need_the_settings_privileges(
     spaced = api.post(
         "/api/webhooks", json={"url": "https://crm.example/a b", "events": ["activity.sent"]}
     )
-    assert spaced.status_code == 400
-    assert spaced.json()["detail"] == "a webhook URL has no spaces or control characters"
+    assert spaced.status_code == 422
+    assert spaced.json()["detail"] == "body.url: a webhook URL has no spaces or control characters"
     unknown = api.post("/api/webhooks", json={"url": "https://x.example/", "events": ["nope"]})
     assert unknown.status_code == 422
     assert api.get("/api/webhooks/12345").status_code == 404

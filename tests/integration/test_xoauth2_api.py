@@ -45,7 +45,8 @@ def test_an_oauth_profile_without_its_token_endpoint_is_refused_saying_so(
     response = client.post(
         "/api/server-profiles", json={**PROFILE, "options": {"client_id": "1b2c"}}, auth=ROOT
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("body.options.token_url: OAuth sign-in needs")
     assert "OAuth sign-in needs the token endpoint of the authorization server (token_url)" in (
         response.text
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class TidingsError(Exception):
     """Every error Tidings raises on purpose derives from this."""
@@ -22,6 +24,18 @@ class SecretError(SystemError_):
 
 class ValidationError(UserError):
     """Input breaks a rule of the domain (a port out of range, too many folder rules …)."""
+
+
+class FieldValueError(ValidationError):
+    """Values given for named fields break a rule: ``problems`` says, by field (dotted for a
+    nested one: ``tracking_token.prefix``), what is wrong with each, so that an API answers
+    as it does for a value its schema refused (422, located at the field) and a form shows
+    each problem beside its field. The message, by default each field and its problem, is
+    what a person reads."""
+
+    def __init__(self, problems: Mapping[str, str], message: str = "") -> None:
+        self.problems = dict(problems)
+        super().__init__(message or "; ".join(f"{f}: {m}" for f, m in self.problems.items()))
 
 
 class UnsafeTargetError(ValidationError):

@@ -100,14 +100,15 @@ def is_email_address(address: str) -> bool:
 
 def check_email_addresses(addresses: tuple[str, ...]) -> tuple[str, ...]:
     """Validate up to three addresses, returning them normalized."""
-    from tidings.domain.errors import ValidationError
+    from tidings.domain.errors import FieldValueError, ValidationError
 
     if len(addresses) > MAX_EMAIL_ADDRESSES:
         raise ValidationError(f"a record holds at most {MAX_EMAIL_ADDRESSES} email addresses")
     cleaned = tuple(normalize_address(a) for a in addresses if a.strip())
     for address in cleaned:
         if not is_email_address(address):
-            raise ValidationError(f"{address!r} is not an email address")
+            problem = f"{address!r} is not an email address"
+            raise FieldValueError({"emails": problem}, problem)
     return cleaned
 
 

@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from tidings.domain.errors import ValidationError
+from tidings.domain.errors import FieldValueError, ValidationError
 from tidings.domain.hostnames import host_problem
 
 
@@ -109,10 +109,14 @@ def check_server_profile(profile: ServerProfile) -> ServerProfile:
     for name, allowed in OPTION_CHOICES.items():
         value = profile.options.get(name, "").strip().lower()
         if value and value not in allowed:
-            raise ValidationError(f"the option {name}: choose one of {', '.join(allowed)}")
+            choose = f"choose one of {', '.join(allowed)}"
+            raise FieldValueError({f"options.{name}": choose}, f"the option {name}: {choose}")
     received_after = profile.process_email_received_after
     if received_after is not None and received_after.tzinfo is None:
-        raise ValidationError("'process email received after' needs a time zone")
+        raise FieldValueError(
+            {"process_email_received_after": "needs a time zone"},
+            "'process email received after' needs a time zone",
+        )
     return profile
 
 
@@ -122,12 +126,12 @@ def _check_endpoints(profile: ServerProfile) -> None:
         ("outgoing", profile.outgoing_host, profile.outgoing_port),
     ):
         if not host.strip():
-            raise ValidationError(f"the {role} server needs a host name")
+            raise _bad(f"{role}_host", f"the {role} server needs a host name")
         problem = host_problem(host)
         if problem is not None:
-            raise ValidationError(f"the {role} server location: {problem}")
+            raise _bad(f"{role}_host", f"the {role} server location: {problem}")
         if port is not None and not 1 <= port <= 65535:
-            raise ValidationError(f"the {role} port must be between 1 and 65535")
+            raise _bad(f"{role}_port", f"the {role} port must be between 1 and 65535")
     insecure = ConnectionSecurity.NONE in (profile.incoming_security, profile.outgoing_security)
     if insecure and not profile.allow_insecure:
         raise ValidationError(
@@ -150,15 +154,22 @@ def _check_oauth(profile: ServerProfile) -> None:
         return
     token_url = profile.options.get("token_url", "").strip()
     if not token_url:
-        raise ValidationError(
-            "OAuth sign-in needs the token endpoint of the authorization server (token_url)"
+        raise _bad(
+            "options.token_url",
+            "OAuth sign-in needs the token endpoint of the authorization server (token_url)",
         )
     if not token_url.startswith("https://") and not profile.allow_insecure:
-        raise ValidationError(
-            "the token endpoint (token_url) must be an https:// URL: refresh tokens travel to it"
+        raise _bad(
+            "options.token_url",
+            "the token endpoint (token_url) must be an https:// URL: refresh tokens travel to it",
         )
     if not profile.options.get("client_id", "").strip():
-        raise ValidationError(
+        raise _bad(
+            "options.client_id",
             "OAuth sign-in needs the client id (client_id) of the app registered "
-            "with the authorization server"
+            "with the authorization server",
         )
+
+
+def _bad(field: str, problem: str) -> FieldValueError:
+    return FieldValueError({field: problem}, problem)

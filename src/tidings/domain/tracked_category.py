@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from tidings.domain.errors import ValidationError
+from tidings.domain.errors import FieldValueError
 
 DEFAULT_CATEGORY = "Tracked to Tidings"
 #: Dovecot refuses keywords longer than 50 characters (``mail_max_keyword_length``).
@@ -37,14 +37,18 @@ def check_category(name: str) -> str:
     """The category's name as stored: trimmed, 1–64 printable characters."""
     text = " ".join(str(name).split())
     if not text:
-        raise ValidationError("the tracked category needs a name")
+        raise _bad("the tracked category needs a name")
     if len(text) > MAX_CATEGORY:
-        raise ValidationError(f"the tracked category can have at most {MAX_CATEGORY} characters")
+        raise _bad(f"the tracked category can have at most {MAX_CATEGORY} characters")
     if not text.isprintable():
-        raise ValidationError("the tracked category cannot hold control characters")
+        raise _bad("the tracked category cannot hold control characters")
     if "," in text:
-        raise ValidationError("the tracked category cannot hold a comma (Outlook splits on it)")
+        raise _bad("the tracked category cannot hold a comma (Outlook splits on it)")
     return text
+
+
+def _bad(problem: str) -> FieldValueError:
+    return FieldValueError({"tracked_category": problem}, problem)
 
 
 def imap_keyword(category: str) -> str:

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from tidings.domain.activity import EmailActivity
-from tidings.domain.errors import ValidationError
+from tidings.domain.errors import FieldValueError
 
 #: The header receivers verify: ``t=<unix seconds>,v1=<hex HMAC-SHA256>``.
 SIGNATURE_HEADER = "X-Tidings-Signature"
@@ -114,28 +114,32 @@ def check_url(url: str) -> str:
     """A receiver's URL: absolute http(s) with a host."""
     url = url.strip()
     if any(ord(c) < 33 or ord(c) == 127 for c in url):
-        raise ValidationError("a webhook URL has no spaces or control characters")
+        raise _bad("url", "a webhook URL has no spaces or control characters")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises for a port out of range
     except ValueError as error:  # a bracketed host that is no IPv6 address, port 99999 …
-        raise ValidationError(f"{url!r} is not a valid URL: {error}") from error
+        raise _bad("url", f"{url!r} is not a valid URL: {error}") from error
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationError(f"{url!r} is not an http:// or https:// URL")
+        raise _bad("url", f"{url!r} is not an http:// or https:// URL")
     if len(url) > 2000:
-        raise ValidationError("a webhook URL is at most 2000 characters")
+        raise _bad("url", "a webhook URL is at most 2000 characters")
     return url
 
 
 def check_events(names: list[str]) -> frozenset[EventType]:
     """The events a subscription asks for: at least one, each known."""
     if not names:
-        raise ValidationError("choose at least one event")
+        raise _bad("events", "choose at least one event")
     known = ", ".join(e.value for e in EventType)
     try:
         return frozenset(EventType(name) for name in names)
     except ValueError:
-        raise ValidationError(f"events must be among {known}") from None
+        raise _bad("events", f"events must be among {known}") from None
+
+
+def _bad(field: str, problem: str) -> FieldValueError:
+    return FieldValueError({field: problem}, problem)
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:

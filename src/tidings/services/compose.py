@@ -47,7 +47,13 @@ from tidings.domain.compose import (
     why_cannot_send,
 )
 from tidings.domain.correlation import find_tracking_token, format_tracking_token, subject_key
-from tidings.domain.errors import ConflictError, NotAuthorizedError, NotFoundError, ValidationError
+from tidings.domain.errors import (
+    ConflictError,
+    FieldValueError,
+    NotAuthorizedError,
+    NotFoundError,
+    ValidationError,
+)
 from tidings.domain.mailbox import Mailbox
 from tidings.domain.message import AttachmentPart
 from tidings.domain.outgoing import (
@@ -559,7 +565,7 @@ class ComposeService:
         summaries = uow.directory.summaries(named)
         resolved: list[tuple[ParticipationRole, str, str, RecordRef | None]] = []
         ref: RecordRef | None
-        problems: list[str] = []
+        problems: dict[str, list[str]] = {}
         for role, entries in (
             (ParticipationRole.TO, to),
             (ParticipationRole.CC, cc),
@@ -573,17 +579,23 @@ class ComposeService:
                     ref = RecordRef.parse(text)
                     summary = summaries.get(ref)
                     if ref.kind not in RECIPIENT_KINDS or summary is None:
-                        problems.append(f"{role.value}: no contact, lead, account or user {text}")
+                        problem = f"no contact, lead, account or user {text}"
+                        problems.setdefault(role.value, []).append(problem)
                     elif not summary.emails:
-                        problems.append(f"{role.value}: {summary.name} ({text}) has no address")
+                        problem = f"{summary.name} ({text}) has no address"
+                        problems.setdefault(role.value, []).append(problem)
                     else:
                         resolved.append((role, summary.emails[0], summary.name, ref))
                 elif is_email_address(normalize_address(text)):
                     resolved.append((role, normalize_address(text), "", None))
                 else:
-                    problems.append(f"{role.value}: {text!r} is not an email address or KIND:ID")
+                    problem = f"{text!r} is not an email address or KIND:ID"
+                    problems.setdefault(role.value, []).append(problem)
         if problems:
-            raise ValidationError("; ".join(problems))
+            raise FieldValueError(
+                {name: "; ".join(found) for name, found in problems.items()},
+                "; ".join(f"{name}: {p}" for name, found in problems.items() for p in found),
+            )
         matches = uow.directory.records_by_address(
             {address for _, address, _, ref in resolved if ref is None}
         )

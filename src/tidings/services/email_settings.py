@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import fields, replace
 
-from tidings.domain.errors import ValidationError
+from tidings.domain.errors import FieldValueError
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.settings import EmailConfiguration, check_configuration
 from tidings.domain.tracked_category import check_category
@@ -55,11 +55,15 @@ def _normalized(config: EmailConfiguration) -> EmailConfiguration:
     for given in config.blocked_extensions:
         extension = str(given).strip().lstrip(".").lower()
         if not _EXTENSION.fullmatch(extension):
-            raise ValidationError(f"blocked extensions: {given!r} is not a file extension")
+            problem = f"{given!r} is not a file extension"
+            raise FieldValueError({"blocked_extensions": problem}, f"blocked extensions: {problem}")
         extensions.add(extension)
     prefix = config.tracking_token.prefix
     if len(prefix) > 20:
-        raise ValidationError("the tracking token prefix can have at most 20 characters")
+        raise FieldValueError(
+            {"tracking_token.prefix": "at most 20 characters"},
+            "the tracking token prefix can have at most 20 characters",
+        )
     return replace(
         config,
         blocked_extensions=frozenset(extensions),
@@ -72,9 +76,8 @@ def _check_tracking_address_free(uow: UnitOfWork, address: str | None) -> None:
     """Every email at the tracking address is tracked for its sender, never for the mailbox's
     owner: a person's own address would stop their email being tracked for them."""
     if address is not None and uow.directory.get_user_by_email(address) is not None:
-        raise ValidationError(
-            f"tracking address: {address} is a user's address; name a queue's mailbox"
-        )
+        problem = f"{address} is a user's address; name a queue's mailbox"
+        raise FieldValueError({"tracking_address": problem}, f"tracking address: {problem}")
 
 
 def _tracking_address(value: object) -> str | None:
@@ -85,5 +88,6 @@ def _tracking_address(value: object) -> str | None:
     if not address:
         return None
     if not _ADDRESS.fullmatch(address) or len(address) > 320:
-        raise ValidationError(f"tracking address: {value!r} is not an email address")
+        problem = f"{value!r} is not an email address"
+        raise FieldValueError({"tracking_address": problem}, f"tracking address: {problem}")
     return address

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from tidings.domain.access_levels import Scope
 from tidings.domain.credentials import CredentialKey, CredentialScope, Direction
-from tidings.domain.errors import ConflictError, NotFoundError, ValidationError
+from tidings.domain.errors import ConflictError, FieldValueError, NotFoundError, ValidationError
 from tidings.domain.folders import FolderTrackingRule
 from tidings.domain.grid import (
     EXPORT_CHUNK,
@@ -245,7 +245,8 @@ def _view(view: MailboxView | str) -> MailboxView:
 
 def _check_address(address: str) -> str:
     if not is_email_address(normalize_address(check_text("address", address, 320))):
-        raise ValidationError(f"{address!r} is not an email address")
+        problem = f"{address!r} is not an email address"
+        raise FieldValueError({"address": problem}, problem)
     return normalize_address(address)
 
 

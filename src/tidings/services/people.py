@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from tidings.domain.access_levels import AccessLevel
-from tidings.domain.errors import ConflictError, NotFoundError, ValidationError
+from tidings.domain.errors import ConflictError, FieldValueError, NotFoundError, ValidationError
 from tidings.domain.people import (
     LEVELLED,
     SYSTEM_ADMINISTRATOR,
@@ -369,13 +369,15 @@ def _check_name(name: str) -> str:
 def _check_email(email: str) -> str:
     address = normalize_address(check_text("email", email, 320))
     if not is_email_address(address):
-        raise ValidationError(f"{email!r} is not an email address")
+        problem = f"{email!r} is not an email address"
+        raise FieldValueError({"email": problem}, problem)
     return address
 
 
 def _check_password(password: str) -> None:
     if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+        problem = f"a password needs at least {MIN_PASSWORD_LENGTH} characters"
+        raise FieldValueError({"password": problem}, problem)
     check_text("password", password)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 
 from tidings.domain.credentials import CredentialKey, CredentialScope, Direction
-from tidings.domain.errors import ConflictError, NotFoundError, ValidationError
+from tidings.domain.errors import ConflictError, FieldValueError, NotFoundError, ValidationError
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.server_profile import ServerProfile, ServerProfileKind, check_server_profile
 from tidings.services.changes import apply_changes, check_text
@@ -201,7 +201,10 @@ def _check_lengths(profile: ServerProfile) -> ServerProfile:
     check_text("outgoing_host", profile.outgoing_host, 255)
     after = profile.process_email_received_after
     if after is not None and not 1970 <= after.year <= 9998:
-        raise ValidationError("'process email received after' must be between 1970 and 9998")
+        raise FieldValueError(
+            {"process_email_received_after": "must be between 1970 and 9998"},
+            "'process email received after' must be between 1970 and 9998",
+        )
     return profile
 
 

@@ -12,6 +12,7 @@ from tidings import __version__
 from tidings.bootstrap import Tidings
 from tidings.domain.errors import (
     ConflictError,
+    FieldValueError,
     NotAuthorizedError,
     NotFoundError,
     SignInThrottledError,
@@ -100,7 +101,11 @@ def create_app(tidings: Tidings) -> FastAPI:
             if isinstance(error, SignInThrottledError)
             else None
         )
-        return _answer(request, status, str(error), headers)
+        detail = str(error)
+        if isinstance(error, FieldValueError) and not is_console_path(request.url.path):
+            # Said as pydantic says a value the request's schema refused.
+            detail = "; ".join(f"body.{f}: {m}" for f, m in error.problems.items())
+        return _answer(request, status, detail, headers)
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(request: Request, error: RequestValidationError) -> Response:
@@ -138,6 +143,7 @@ def status_of(error: TidingsError) -> int:
         (NotAuthorizedError, 403),
         (ConflictError, 409),
         (UnsafeTargetError, 422),
+        (FieldValueError, 422),
         (UserError, 400),
     ):
         if isinstance(error, kind):

@@ -15,7 +15,13 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from starlette.datastructures import FormData
 
-from tidings.domain.errors import ConflictError, NotAuthorizedError, UserError, ValidationError
+from tidings.domain.errors import (
+    ConflictError,
+    FieldValueError,
+    NotAuthorizedError,
+    UserError,
+    ValidationError,
+)
 from tidings.domain.records import MAX_ADDRESS_LENGTH, is_email_address, normalize_address
 
 Kind = Literal[
@@ -136,8 +142,21 @@ class Posted:
 def refused(form_key: str, values: FormData, error: UserError, fields: Iterable[Field]) -> Posted:
     """What the page needs to show ``error`` beside the fields of the form ``form_key``."""
     fields = tuple(fields)
-    errors = error.errors if isinstance(error, FieldErrors) else {}
+    errors = errors_by_field(error, fields)
     return Posted(form_key, values, errors, fields, "" if errors else str(error))
+
+
+def errors_by_field(error: UserError, fields: Iterable[Field]) -> dict[str, str]:
+    """Each problem of ``error`` by the name of the form's field it concerns; none when it
+    concerns no one field."""
+    if isinstance(error, FieldErrors):
+        return dict(error.errors)
+    if not isinstance(error, FieldValueError):
+        return {}
+    # The service names fields as the API does; a problem of a field this form lacks is the
+    # form's as a whole.
+    by_target = {f.target: f.name for f in fields}
+    return {by_target.get(name, ""): problem for name, problem in error.problems.items()}
 
 
 def form_status(error: UserError) -> int:

@@ -11,9 +11,9 @@ from tidings.entrypoints.api.admin_schemas import EmailConfigurationUpdate
 from tidings.entrypoints.api.deps import TidingsDep
 from tidings.entrypoints.web.forms import (
     Field,
-    FieldErrors,
     changes_from,
     choices_of,
+    errors_by_field,
     form_status,
 )
 from tidings.entrypoints.web.render import page
@@ -99,6 +99,6 @@ async def save_email_settings(
         return page(
             request, "settings.html", visitor, status_code=form_status(error), sections=SECTIONS,
             all_fields=FIELDS, config=config, error=str(error), submitted=form,
-            field_errors=error.errors if isinstance(error, FieldErrors) else {},
+            field_errors=errors_by_field(error, FIELDS),
         )  # fmt: skip
     return RedirectResponse("/settings/email?done=saved", status_code=303)
