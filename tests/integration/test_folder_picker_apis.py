@@ -18,17 +18,20 @@ from tests.contract.ews_fake import FakeEwsServer
 from tests.contract.ews_source import SERVICE_PASSWORD, EwsSource
 from tests.contract.gmail_fake import FakeGmailServer
 from tests.contract.gmail_source import GmailSource
-from tests.integration.test_console import signed_in_admin
+from tests.integration.test_console import ADMIN, BASE, signed_in_admin
 from tests.servers.dovecot import free_ports
 from tidings.adapters.ews.folder_list import FolderEntry, folder_paths
 from tidings.adapters.ews.session import EwsFolderOpener
 from tidings.adapters.gmail import GmailApi
 from tidings.adapters.gmail.contract import label_folders
 from tidings.domain.credentials import Credential, Direction
+from tidings.domain.errors import FieldValueError
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
+from tidings.entrypoints.api.app import create_app
 from tidings.services.credentials import load_credential
 from tidings.services.folder_picker import ServerFolders
+from tidings.services.personal_options import FolderRuleInput
 
 DANA = "dana@northwind.example"
 
@@ -268,8 +271,7 @@ def test_an_unreachable_gmail_api_is_said(org: Org, tmp_path: Path) -> None:
 # -- POP3 --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_a_pop3_mailbox_is_said_to_have_only_the_inbox(org: Org, admin: TestClient) -> None:
+def _use_pop3(org: Org) -> None:
     [port] = free_ports(1)
     pop3 = ServerProfile(
         name="POP3",
@@ -280,6 +282,11 @@ def test_a_pop3_mailbox_is_said_to_have_only_the_inbox(org: Org, admin: TestClie
         outgoing_host="127.0.0.1",
     )
     org.use_profile(pop3, {"dana": "dana-pass"})
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_pop3_mailbox_is_said_to_have_only_the_inbox(org: Org, admin: TestClient) -> None:
+    _use_pop3(org)
     found = _picked(org)
     assert found == ServerFolders([], inbox_only=True)
     url = f"/mailboxes/{org.mailboxes['dana']}/folders"
@@ -293,3 +300,33 @@ def test_a_pop3_mailbox_is_said_to_have_only_the_inbox(org: Org, admin: TestClie
     page = admin.get(url)
     assert _offered(page.text) == ["Projects"]
     assert "chosen before and are not synced" in page.text
+
+
+def test_no_folder_rule_is_taken_for_a_pop3_mailbox_yet_one_chosen_before_can_go(
+    org: Org, admin: TestClient
+) -> None:
+    # Sync reads only the Inbox over POP3: a folder rule would be kept and never used.
+    _use_pop3(org)
+    dana = org.mailboxes["dana"]
+    api = TestClient(create_app(org.tidings), base_url=BASE)
+    added = api.post(f"/api/mailboxes/{dana}/folder-rules", json={"folder": "Projects"}, auth=ADMIN)
+    assert added.status_code == 422, added.text
+    assert added.json()["detail"] == (
+        "body.folder: the mailbox is read over POP3, which has only the Inbox: "
+        "there are no other folders to track"
+    )
+    replaced = api.put(f"/api/mailboxes/{dana}/folder-rules", json=[{"folder": "A"}], auth=ADMIN)
+    assert replaced.status_code == 422
+    with pytest.raises(FieldValueError, match="POP3, which has only the Inbox"):
+        org.tidings.personal_options.add_folder_rule(_admin(org), dana, FolderRuleInput("B"))
+    page = admin.post(f"/mailboxes/{dana}/folders", data={"folder": ["Projects"]})
+    assert page.status_code == 422
+    assert "POP3, which has only the Inbox" in page.text
+    assert org.tidings.personal_options.folder_rules(_admin(org), dana) == []
+    org.add_folder_rule("dana", "Chosen before")
+    org.add_folder_rule("dana", "Also before")
+    removed = api.delete(f"/api/mailboxes/{dana}/folder-rules/Chosen before", auth=ADMIN)
+    assert [r["folder"] for r in removed.json()] == ["Also before"]
+    unticked = admin.post(f"/mailboxes/{dana}/folders", data={}, follow_redirects=False)
+    assert unticked.status_code == 303
+    assert org.tidings.personal_options.folder_rules(_admin(org), dana) == []

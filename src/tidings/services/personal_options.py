@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from tidings.domain.errors import NotFoundError, ValidationError
+from tidings.domain.errors import FieldValueError, NotFoundError, ValidationError
 from tidings.domain.folders import FolderTrackingRule, check_folder_rules
 from tidings.domain.mailbox import Mailbox
 from tidings.domain.people import Caller, PersonalOptions, Privilege, TrackIncoming
 from tidings.domain.records import RecordKind, RecordRef, RecordSummary
+from tidings.domain.server_profile import ServerProfileKind
 from tidings.services.changes import check_text, read_bool
 from tidings.services.people import require_user
 from tidings.services.ports import UnitOfWork
@@ -125,6 +126,8 @@ class PersonalOptionsService:
             if rule.regarding is not None and not uow.directory.exists(rule.regarding):
                 raise NotFoundError(f"no {rule.regarding.kind.value} with id {rule.regarding.id}")
         before = {r.folder for r in uow.mailboxes.folder_rules(mailbox_id)}
+        if {r.folder for r in rules} - before:
+            _check_has_folders(uow, mailbox_id)
         uow.mailboxes.replace_folder_rules(mailbox_id, rules)
         forget_folders(uow, mailbox_id, before - {r.folder for r in rules})
         uow.commit()
@@ -149,6 +152,21 @@ def _reachable_mailbox(
     if mailbox is None or uow.mailboxes.get(mailbox_id, scope=scope) is None:
         raise NotFoundError(f"no mailbox with id {mailbox_id}")
     return mailbox
+
+
+def _check_has_folders(uow: UnitOfWork, mailbox_id: int) -> None:
+    """A POP3 mailbox has only its Inbox, which is always synced: a rule for another folder
+    would be kept and never used. Rules chosen before (under another profile) may still be
+    removed."""
+    mailbox = uow.mailboxes.get(mailbox_id)
+    profile_id = mailbox.profile_id if mailbox is not None else None
+    profile = uow.server_profiles.get(profile_id) if profile_id is not None else None
+    if profile is not None and profile.kind is ServerProfileKind.POP3_SMTP:
+        problem = (
+            "the mailbox is read over POP3, which has only the Inbox: "
+            "there are no other folders to track"
+        )
+        raise FieldValueError({"folder": problem}, problem)
 
 
 def _may_set(uow: UnitOfWork, caller: Caller, user_id: int, privilege: Privilege) -> None:
