@@ -26,6 +26,12 @@ Written from Microsoft's EWS reference:
 - FindFolder (Shallow and Deep traversal, an IsEqualTo restriction on folder:DisplayName,
   IndexedPageFolderView paging):
   https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/findfolder-operation
+  with an ExtendedFieldURI among the FolderShape's AdditionalProperties (PR_ATTR_HIDDEN,
+  PropertyTag 0x10f4, PropertyType Boolean), returned as ExtendedProperty only when asked
+  and only where set:
+  https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/extendedfielduri
+  https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/extendedproperty
+  https://learn.microsoft.com/en-us/office/client-developer/outlook/mapi/pidtagattributehidden-canonical-property
 - ExchangeImpersonation (ConnectingSID/PrimarySmtpAddress; the ApplicationImpersonation role):
   https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/exchangeimpersonation
   https://learn.microsoft.com/en-us/exchange/client-developer/exchange-web-services/impersonation-and-ews-in-exchange
@@ -159,6 +165,12 @@ class FakeEwsServer:
                 found = mailbox.child(parent, name)
                 kind = folder_class if depth == len(names) else None
                 parent = (found or self._store.add_folder(mailbox, parent, name, kind)).id
+
+    def set_hidden(self, address: str, path: str, hidden: bool) -> None:
+        """Set PR_ATTR_HIDDEN on the folder at ``path`` (as Exchange does on its own folders,
+        and clients on theirs)."""
+        with self._lock:
+            self._mailboxes[address.lower()].folder_by_path(path).hidden = hidden
 
     def add_folder_named(self, address: str, parent_path: str, name: str) -> None:
         """A folder whose display name may hold "/" (Outlook allows it), under

@@ -44,7 +44,8 @@ def find_folder(store: Store, mailbox: Mailbox, operation: ET.Element) -> str:
     """Shallow traversal (the children) or Deep (every descendant, each before its own
     children); an IsEqualTo restriction on the display name, if any; an
     IndexedPageFolderView's MaxEntriesReturned and Offset page the result, and the
-    RootFolder's IndexedPagingOffset says where the next page starts."""
+    RootFolder's IndexedPagingOffset says where the next page starts. PR_ATTR_HIDDEN is
+    returned where it is set, when the FolderShape asks for it."""
     traversal = operation.get("Traversal", "Shallow")
     if traversal not in ("Shallow", "Deep"):
         raise EwsFault("ErrorInvalidRequest", f"this fake offers no {traversal} traversal")
@@ -53,6 +54,7 @@ def find_folder(store: Store, mailbox: Mailbox, operation: ET.Element) -> str:
     view = operation.find(f"{{{soap.M}}}IndexedPageFolderView")
     offset = int(view.get("Offset", "0")) if view is not None else 0
     size = view.get("MaxEntriesReturned") if view is not None else None
+    hidden_asked = soap.asked_hidden(operation)
     messages = []
     for wanted in soap.children(operation, f"{{{soap.M}}}ParentFolderIds"):
         parent = store.resolve(mailbox, wanted)
@@ -68,7 +70,7 @@ def find_folder(store: Store, mailbox: Mailbox, operation: ET.Element) -> str:
         page = found[offset : offset + int(size)] if size else found[offset:]
         following = offset + len(page)
         last = "true" if following >= len(found) else "false"
-        inner = "".join(mailbox.folder_xml(f) for f in page)
+        inner = "".join(mailbox.folder_xml(f, hidden_asked=hidden_asked) for f in page)
         messages.append(
             soap.success(
                 "FindFolder",

@@ -120,10 +120,12 @@ def folder_xml(
     total: int,
     children: int,
     folder_class: str = "IPF.Note",
+    extended: str = "",
 ) -> str:
     """A folder as GetFolder and FindFolder return it: the element is the folder's type
     (Folder, CalendarFolder, ContactsFolder, TasksFolder: the Folders element of the types
-    reference), its FolderClass says what it holds."""
+    reference), its FolderClass says what it holds; ``extended``, its ExtendedProperty
+    elements, come after ChildFolderCount as the FolderType schema orders them."""
     parent = f"<t:ParentFolderId Id={quoteattr(parent_id)}/>" if parent_id else ""
     tag = FOLDER_TYPES.get(folder_class, "Folder")
     return (
@@ -131,7 +133,7 @@ def folder_xml(
         f"<t:FolderClass>{escape(folder_class)}</t:FolderClass>"
         f"<t:DisplayName>{escape(name)}</t:DisplayName>"
         f"<t:TotalCount>{total}</t:TotalCount><t:ChildFolderCount>{children}</t:ChildFolderCount>"
-        f"<t:UnreadCount>0</t:UnreadCount></t:{tag}>"
+        f"{extended}<t:UnreadCount>0</t:UnreadCount></t:{tag}>"
     )
 
 
@@ -168,6 +170,32 @@ def requested_fields(operation: ET.Element) -> set[str]:
 def text_of(element: ET.Element, path: str) -> str | None:
     found = element.find(path)
     return None if found is None else (found.text or "")
+
+
+#: PR_ATTR_HIDDEN (PidTagAttributeHidden): a folder Outlook does not show.
+ATTR_HIDDEN = 0x10F4
+
+
+def asked_hidden(operation: ET.Element) -> bool:
+    """Whether the FolderShape's AdditionalProperties ask for PR_ATTR_HIDDEN by an
+    ExtendedFieldURI (its PropertyTag in hex or decimal, PropertyType Boolean): Exchange
+    returns an extended property only when asked for it, and only where it is set."""
+    for uri in operation.iterfind(
+        f"{{{M}}}FolderShape/{{{T}}}AdditionalProperties/{{{T}}}ExtendedFieldURI"
+    ):
+        tag = uri.get("PropertyTag")
+        if tag is not None and int(tag, 0) == ATTR_HIDDEN and uri.get("PropertyType") == "Boolean":
+            return True
+    return False
+
+
+def hidden_xml(hidden: bool) -> str:
+    """The ExtendedProperty element of PR_ATTR_HIDDEN, as ExtendedProperty's reference shows."""
+    return (
+        f'<t:ExtendedProperty><t:ExtendedFieldURI PropertyTag="0x{ATTR_HIDDEN:x}" '
+        f'PropertyType="Boolean"/><t:Value>{"true" if hidden else "false"}</t:Value>'
+        "</t:ExtendedProperty>"
+    )
 
 
 def children(element: ET.Element, path: str) -> list[ET.Element]:

@@ -42,6 +42,8 @@ class Folder:
     name: str
     #: folder:FolderClass: "IPF.Note" for mail, "IPF.Appointment" for a calendar, ...
     folder_class: str = MAIL_CLASS
+    #: PR_ATTR_HIDDEN as set on the folder; None where it was never set.
+    hidden: bool | None = None
     items: list[str] = field(default_factory=list)
     #: ("Create", "Update" or "Delete", item id), in the order they happened.
     log: list[tuple[str, str]] = field(default_factory=list)
@@ -83,8 +85,9 @@ class Mailbox:
             folder_id = found.id
         return self.folders[folder_id]
 
-    def folder_xml(self, folder: Folder) -> str:
+    def folder_xml(self, folder: Folder, *, hidden_asked: bool = False) -> str:
         children = sum(1 for f in self.folders.values() if f.parent_id == folder.id)
+        shown = hidden_asked and folder.hidden is not None
         return soap.folder_xml(
             folder.id,
             folder.parent_id,
@@ -92,6 +95,7 @@ class Mailbox:
             len(folder.items),
             children,
             folder.folder_class,
+            soap.hidden_xml(bool(folder.hidden)) if shown else "",
         )
 
     def descendants(self, parent_id: str) -> list[Folder]:

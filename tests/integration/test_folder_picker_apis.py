@@ -81,6 +81,13 @@ def test_an_exchange_server_mailbox_offers_its_mail_folders_as_sync_opens_them(
         ews.create_folder(DANA, "Projects/Team calendar", folder_class="IPF.Appointment")
         # A display name holding "/" cannot be written as a path sync would walk.
         ews.add_folder_named(DANA, "", "Q1/Q2")
+        # Folders Outlook hides (PR_ATTR_HIDDEN) are not offered, nor what lies below them;
+        # one whose flag is set to false is an ordinary folder.
+        ews.create_folder(DANA, "Conversation Action Settings/Below")
+        ews.set_hidden(DANA, "Conversation Action Settings", True)
+        ews.create_folder(DANA, "Sync Issues")
+        ews.set_hidden(DANA, "Sync Issues", True)
+        ews.set_hidden(DANA, "Projects", False)
         # More folders than one FindFolder page (100) holds: the next page is asked for.
         for number in range(105):
             ews.create_folder(DANA, f"Archive/{number:03d}")
@@ -123,6 +130,8 @@ def test_folder_paths_leave_out_what_sync_could_not_walk_to() -> None:
         "f": FolderEntry("Contacts", "top", "IPF.Contact"),
         "g": FolderEntry("Mail under contacts", "f", "IPF.Note"),
         "h": FolderEntry("RSS Feeds", "top", "IPF.Note.OutlookHomepage"),
+        "i": FolderEntry("Sync Issues", "top", "IPF.Note", hidden=True),
+        "j": FolderEntry("Below hidden", "i", "IPF.Note"),
         "x": FolderEntry("Loop", "y", "IPF.Note"),
         "y": FolderEntry("Loop", "x", "IPF.Note"),
     }

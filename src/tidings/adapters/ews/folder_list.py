@@ -5,6 +5,11 @@ folder under the top of the mailbox (msgfolderroot) by its display-name path
 One FindFolder with Traversal="Deep" from msgfolderroot, page by page (exchangelib follows
 IndexedPagingOffset), asking for each folder's display name, class and parent:
 https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/findfolder-operation
+and for the MAPI property PR_ATTR_HIDDEN (PidTagAttributeHidden, 0x10F4, Boolean) as an
+ExtendedFieldURI: a folder Outlook does not show (search roots, sync state, conversation
+settings ...) is not offered either, nor what lies below it.
+https://learn.microsoft.com/en-us/office/client-developer/outlook/mapi/pidtagattributehidden-canonical-property
+https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/extendedfielduri
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from exchangelib.fields import FieldPath
+from exchangelib.extended_properties import ExtendedProperty
+from exchangelib.fields import ExtendedPropertyField, FieldPath, InvalidField
 from exchangelib.folders import Folder, FolderCollection
 from exchangelib.folders.queryset import DEEP
 from exchangelib.items import ID_ONLY
@@ -27,7 +33,38 @@ from tidings.domain.server_profile import ServerProfile
 MAX_FOLDERS = 2_000
 #: Folders of email (folder:FolderClass); calendars, contacts and tasks hold none.
 MAIL_CLASS = "IPF.Note"
-_FIELDS = ("name", "folder_class", "parent_folder_id")
+#: Folder's registered field for PR_ATTR_HIDDEN.
+HIDDEN = "hidden_from_outlook"
+_FIELDS = ("name", "folder_class", "parent_folder_id", HIDDEN)
+
+
+class HiddenFromOutlook(ExtendedProperty):  # type: ignore[misc]
+    """PR_ATTR_HIDDEN: true on a folder Outlook does not show."""
+
+    property_tag = 0x10F4
+    property_type = "Boolean"
+
+
+class _ListedExtendedField(ExtendedPropertyField):  # type: ignore[misc]
+    """An extended property FindFolder may return. exchangelib takes every extended property
+    for one only GetFolder returns, yet FindFolder's AdditionalProperties take an
+    ExtendedFieldURI like any other property path."""
+
+    is_complex = False
+
+
+def _register_hidden() -> None:
+    # exchangelib keeps extended properties on the Folder class itself, once per process, as
+    # Folder.register does (which would make the field one FindFolder cannot ask for).
+    try:
+        Folder.get_field_by_fieldname(HIDDEN)
+    except InvalidField:
+        HiddenFromOutlook.validate_cls()
+        field = _ListedExtendedField(HIDDEN, value_cls=HiddenFromOutlook)
+        Folder.add_field(field, insert_after=Folder.INSERT_AFTER_FIELD)
+
+
+_register_hidden()
 
 
 @dataclass(frozen=True)
@@ -37,6 +74,8 @@ class FolderEntry:
     name: str
     parent: str | None
     folder_class: str | None
+    #: PR_ATTR_HIDDEN: Outlook does not show it.
+    hidden: bool = False
 
 
 class EwsFolderLister:
@@ -72,14 +111,16 @@ def _paths(account: Any) -> list[str]:
         if isinstance(folder, Exception):
             raise folder
         parent = folder.parent_folder_id.id if folder.parent_folder_id else None
-        folders[folder.id] = FolderEntry(folder.name or "", parent, folder.folder_class)
+        hidden = getattr(folder, HIDDEN, None) is True
+        folders[folder.id] = FolderEntry(folder.name or "", parent, folder.folder_class, hidden)
     return folder_paths(folders, top.id)
 
 
 def folder_paths(folders: dict[str, FolderEntry], top: str) -> list[str]:
     """The display-name paths of the mail folders among ``folders`` (by id) below ``top``.
     A folder whose path cannot be written one level per name (a name holding "/", or a
-    parent not listed) is left out with what lies below it: sync could not find it by it."""
+    parent not listed) is left out with what lies below it: sync could not find it by it.
+    So is a folder hidden from Outlook: its owner never sees it to file email there."""
     paths: dict[str, str | None] = {top: ""}
     for start in folders:
         chain: list[str] = []
@@ -92,7 +133,8 @@ def folder_paths(folders: dict[str, FolderEntry], top: str) -> list[str]:
         for link in reversed(chain):  # from the topmost down
             entry = folders.get(link)
             name = entry.name if entry is not None else ""
-            usable = above is not None and name and "/" not in name
+            hidden = entry is not None and entry.hidden
+            usable = above is not None and name and "/" not in name and not hidden
             above = (f"{above}/{name}" if above else name) if usable else None
             paths[link] = above
     return [
