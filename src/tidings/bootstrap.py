@@ -429,6 +429,12 @@ class Tidings:
         async def sweep_webhooks() -> None:
             await webhooks.sweep(functools.partial(queue.defer_subjects, deliver))
 
+        retention = self.settings.job_retention_days
+
+        async def forget_finished_jobs() -> None:
+            await queue.forget_finished_jobs(retention)
+
+        queue.add_chore(Chore("forget_finished_jobs", "30 * * * *", forget_finished_jobs))
         queue.add_chore(Chore("sweep_outbox", f"* * * * * */{timing.period}", sweep_outbox))
         # As often as the webhook loop looked: events reach receivers within seconds.
         queue.add_chore(

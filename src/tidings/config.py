@@ -75,6 +75,14 @@ class Settings(BaseSettings):
         description="Processes that parse email beside the main one (default: one per core; "
         "0 or 1 parses in the main process)",
     )
+    job_retention_days: int = Field(
+        default=7,
+        ge=1,
+        le=3650,
+        description="On PostgreSQL: days a finished job of the workers' task queue (an email "
+        "sent, a webhook delivered, a test run, each that failed for good) is kept before it "
+        "is deleted; waiting and running jobs are always kept",
+    )
     takeover_seconds: float = Field(
         default=60.0,
         ge=6.0,

@@ -2,7 +2,9 @@
 run by real ``tidings worker`` processes: each email is sent once whichever worker takes
 it, a transient refusal is tried again after a back-off until it goes through or the
 attempts run out (the email then fails with the server's words and an alert), and a
-receiver that fails is tried again until it answers.
+receiver that fails is tried again until it answers. Test & Enable asked for through the
+bulk action, the API (``Prefer: respond-async``), a mailbox's page or ``tidings admin
+test-enable --queue`` is run by a worker and recorded on the mailbox.
 
 Each test waits on what the database or the servers say, never on time.
 """
@@ -15,11 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from tests.builders import Org, dovecot_profile
-from tests.conftest import settings_for
+from tests.conftest import TEST_SECRET_KEY, settings_for
 from tests.database_locks import HeldTable, hold_writes
 from tests.e2e.worker_process import Ledger, Worker
+from tests.integration.test_console import ADMIN, signed_in_admin
 from tests.servers.dovecot import DovecotServer
 from tests.servers.fixtures import TEST_USERS
 from tests.servers.smtp import SmtpServer
@@ -32,11 +37,14 @@ from tidings.bootstrap import bootstrap
 from tidings.domain.outgoing import INTERRUPTED_AFTER_HANDOVER
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.server_profile import ConnectionSecurity
+from tidings.entrypoints.api.app import create_app
+from tidings.entrypoints.cli.main import app as cli
 from tidings.services.mailbox_bulk import BulkAction
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 MARIA = "maria@contoso.example"
+RESPOND_ASYNC = {"Prefer": "respond-async"}
 #: The longest any condition is waited for: worker processes starting on a busy machine.
 PATIENCE = 120
 
@@ -240,6 +248,59 @@ def test_bulk_test_and_enable_is_done_by_a_worker_and_recorded_on_the_mailbox(
         PATIENCE,
         f"the test job gone (left: {site.ledger.jobs('test_mailbox')})",
     )
+
+
+def test_test_and_enable_queued_by_the_api_the_console_and_the_cli_is_run_by_a_worker(
+    site: Site, database_url: str
+) -> None:
+    dana = site.org.mailboxes["dana"]
+    caller = Caller(site.org.users["dana"], frozenset(Privilege))
+    console = signed_in_admin(site.org)
+    api = TestClient(create_app(site.org.tidings))
+    api.auth = ADMIN
+    env = {"TIDINGS_DATABASE_URL": database_url, "TIDINGS_SECRET_KEYS": TEST_SECRET_KEY}
+
+    def by_api() -> None:
+        answer = api.post(f"/api/mailboxes/{dana}/test-and-enable", headers=RESPOND_ASYNC)
+        assert answer.status_code == 202, answer.text
+
+    def by_console() -> None:
+        done = console.post(
+            "/mailboxes/test-enable",
+            data={"mailbox_id": dana, "back": "record"},
+            follow_redirects=False,
+        )
+        assert done.headers["location"].endswith("done=test-queued-one")
+
+    def by_cli() -> None:
+        result = CliRunner().invoke(
+            cli, ["admin", "test-enable", "--queue", "dana@northwind.example"], env=env
+        )
+        assert result.exit_code == 0, result.output
+        assert "[1/1] dana@northwind.example: queued" in result.output
+
+    def mailbox() -> dict[str, object]:
+        shown: dict[str, object] = api.get(f"/api/mailboxes/{dana}").json()
+        return shown
+
+    site.start(1)
+    for ask in (by_api, by_console, by_cli):
+        site.org.tidings.mailboxes.disable(caller, [dana])
+        ask()
+        wait_until(
+            lambda: mailbox()["test_scheduled"] is False,
+            PATIENCE,
+            f"{ask.__name__}: the test run (worker said:\n{site.tails()})",
+        )
+        tested = mailbox()
+        assert (tested["enabled"], tested["incoming_status"], tested["outgoing_status"]) == (
+            True,
+            "success",
+            "success",
+        ), ask.__name__
+        alerts = tested["alerts"]
+        assert isinstance(alerts, list)
+        assert alerts[-1]["text"] == "Test & Enable passed: enabled"
 
 
 def _subject(content: bytes) -> str:

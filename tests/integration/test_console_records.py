@@ -47,6 +47,8 @@ def test_approve_email_on_a_mailbox_page_comes_back_to_it_with_the_result(
     assert done.headers["location"] == "/mailboxes?view=all&done=approved"
 
 
+# Where workers share a task queue (PostgreSQL) they test it: test_test_and_enable_queued.py.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_test_and_enable_on_a_mailbox_page_says_there_whether_it_passed(
     admin: TestClient, org: Org
 ) -> None:

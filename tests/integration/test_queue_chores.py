@@ -1,6 +1,7 @@
-"""On PostgreSQL, housekeeping (forgetting old webhook deliveries) is a periodic task of the
-queue: deferred once per time for all workers (procrastinate's periodic defers are unique per
-time), and run by whichever worker fetches it."""
+"""On PostgreSQL, housekeeping (forgetting old webhook deliveries, and the queue's own
+finished jobs) is a periodic task of the queue: deferred once per time for all workers
+(procrastinate's periodic defers are unique per time), and run by whichever worker fetches
+it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import threading
 from collections.abc import Callable
 
 import pytest
+from procrastinate.jobs import Status
 
 from tests.builders import Org
 from tidings.adapters.task_queue.procrastinate_queue import Chore, ProcrastinateQueue, QueueTiming
@@ -54,3 +56,44 @@ def test_a_chore_of_the_queue_runs_at_its_times_in_the_workers(org: Org, databas
 
     _run_workers(org, database_url, chore, enough)
     assert len(done) >= 3
+
+
+def test_finished_jobs_older_than_the_retention_are_forgotten_and_the_others_kept(
+    database_url: str,
+) -> None:
+    async def main() -> dict[str, str]:
+        queue = ProcrastinateQueue(database_url, QueueTiming(6))
+        manager, app = queue.app.job_manager, queue.app
+        async with app.open_async():
+            ids = {"doing": await app.configure_task("send_email").defer_async(activity_id=0)}
+            worker = await manager.register_worker()
+            running = await manager.fetch_job(None, worker)
+            assert running is not None and running.id == ids["doing"]
+            for name in ("succeeded", "failed", "cancelled", "recently failed", "todo"):
+                ids[name] = await app.configure_task("send_email").defer_async(activity_id=len(ids))
+            for name, status in [
+                ("succeeded", Status.SUCCEEDED),
+                ("failed", Status.FAILED),
+                ("recently failed", Status.FAILED),
+            ]:
+                await manager.finish_job_by_id_async(ids[name], status, delete_job=False)
+            await manager.cancel_job_by_id_async(ids["cancelled"])
+            # Eight days pass for every job but the recent one.
+            await app.connector.execute_query_async(
+                "UPDATE procrastinate_events SET at = at - interval '8 days'"
+                " WHERE job_id <> %(recent)s",
+                recent=ids["recently failed"],
+            )
+            await queue.forget_finished_jobs(7)
+            left = await app.connector.execute_query_all_async(
+                "SELECT id, status FROM procrastinate_jobs"
+            )
+            await manager.unregister_worker(worker)
+        names = {job_id: name for name, job_id in ids.items()}
+        return {names[row["id"]]: row["status"] for row in left}
+
+    assert asyncio.run(main()) == {
+        "recently failed": "failed",
+        "todo": "todo",
+        "doing": "doing",
+    }

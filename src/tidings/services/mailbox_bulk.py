@@ -15,7 +15,6 @@ import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from tidings.domain.access_levels import Scope
 from tidings.domain.credentials import CredentialKey, CredentialScope, Direction
 from tidings.domain.errors import UserError
 from tidings.domain.mailbox import Alert, AlertLevel, Mailbox, TestStatus
@@ -188,30 +187,14 @@ class MailboxBulkService:
             }
         try:
             caller.require(BulkAction.TEST_ENABLE.privilege)
-            if await asyncio.to_thread(self._queue_tests, scope, list(addresses)):
+            queue = self._admin.queue_test_and_enable
+            if await asyncio.to_thread(queue, caller, list(addresses)) is not None:
                 return [_queued(i, addresses.get(i)) for i in ids]
             tested = await self._admin.test_and_enable(caller, list(addresses))
         except UserError as error:  # not allowed, or deleted since it was selected
             return [_tested(i, addresses.get(i), None, str(error)) for i in ids]
         reports = {r.mailbox_id: r for r in tested}
         return [_tested(i, addresses.get(i), reports.get(i), None) for i in ids]
-
-    def _queue_tests(self, scope: Scope, mailbox_ids: list[int]) -> bool:
-        """Where workers share a task queue (PostgreSQL), one Test & Enable task per
-        mailbox, each profile's tests within its maximum concurrent connections; False
-        where there is none and the tests run here."""
-        with self._uow() as uow:
-            if not uow.jobs.available:
-                return False
-            limits = {p.id: p.max_concurrent_connections for p in uow.server_profiles.all()}
-            for mailbox_id in mailbox_ids:
-                mailbox = uow.mailboxes.get(mailbox_id, scope=scope)
-                if mailbox is None:
-                    continue
-                connections = limits.get(mailbox.profile_id, 1) if mailbox.profile_id else 1
-                uow.jobs.test_mailbox(mailbox_id, mailbox.profile_id, connections)
-            uow.commit()
-        return True
 
 
 def _queued(mailbox_id: int, address: str | None) -> BulkOutcome:

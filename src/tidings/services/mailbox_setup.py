@@ -45,6 +45,9 @@ class MailboxDetail:
     profile_name: str | None
     folder_rules: list[FolderTrackingRule]
     credential_usernames: dict[Direction, str]
+    #: A Test & Enable waits for a worker or runs on one (PostgreSQL): the results shown
+    #: are those of the test before, until it has run (D365's "test scheduled").
+    test_scheduled: bool = False
 
 
 #: One line of the Mailboxes list: the mailbox with its owner's and profile's names.
@@ -277,6 +280,7 @@ def _detail(uow: UnitOfWork, mailbox: Mailbox) -> MailboxDetail:
         profile.name if profile else None,
         uow.mailboxes.folder_rules(mailbox.id),
         usernames,
+        mailbox.id in uow.jobs.tests_pending([mailbox.id]),
     )
 
 

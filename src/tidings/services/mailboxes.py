@@ -253,6 +253,29 @@ class MailboxAdminService:
 
         return list(await asyncio.gather(*(one(i) for i in mailbox_ids)))
 
+    def queue_test_and_enable(
+        self, caller: Caller, mailbox_ids: Sequence[int]
+    ) -> list[Mailbox] | None:
+        """Where workers share a task queue (PostgreSQL), Test & Enable as one task per
+        mailbox, never more of one profile tested at once across the workers than its
+        maximum concurrent connections; the mailboxes queued, in the order given. None
+        where there is no queue: the caller tests them itself (``test_and_enable``).
+
+        As ``test_and_enable``, a missing mailbox (or one out of reach) refuses them all
+        before any is queued."""
+        scope = caller.scope(Privilege.WRITE_MAILBOXES)
+        with self._uow() as uow:
+            if not uow.jobs.available:
+                return None
+            mailboxes = [_require(uow, i, scope) for i in dict.fromkeys(mailbox_ids)]
+            limits = {p.id: p.max_concurrent_connections for p in uow.server_profiles.all()}
+            for mailbox in mailboxes:
+                assert mailbox.id is not None  # noqa: S101 - stored mailboxes have ids
+                connections = limits.get(mailbox.profile_id, 1) if mailbox.profile_id else 1
+                uow.jobs.test_mailbox(mailbox.id, mailbox.profile_id, connections)
+            uow.commit()
+        return mailboxes
+
     async def test_queued(self, mailbox_id: int) -> TestReport | None:
         """Test & Enable of one mailbox as a worker's task (PostgreSQL), recorded on the
         mailbox as when run in the request; None when the mailbox was deleted since."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from types import TracebackType
@@ -519,6 +519,10 @@ class TaskJobs(Protocol):
     def test_mailbox(self, mailbox_id: int, profile_id: int | None, connections: int) -> None:
         """Test & Enable of one mailbox, never more of one profile at once than
         ``connections`` across the workers."""
+        ...
+
+    def tests_pending(self, mailbox_ids: Collection[int]) -> set[int]:
+        """Those of these mailboxes whose Test & Enable waits for a worker or runs on one."""
         ...
 
 

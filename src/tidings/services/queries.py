@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -239,6 +239,11 @@ class QueryService:
         scope = _scope(caller, Privilege.READ_MAILBOXES)
         with self._uow() as uow:
             return uow.mailboxes.all(scope=scope)
+
+    def tests_scheduled(self, mailbox_ids: Collection[int]) -> set[int]:
+        """Those of these mailboxes whose queued Test & Enable has not yet run (PostgreSQL)."""
+        with self._uow() as uow:
+            return uow.jobs.tests_pending(mailbox_ids)
 
     def sync_state(self, caller: Caller | None = None) -> dict[int, MailboxSync]:
         """The sync of every mailbox the caller may read: folder cursors, and what the

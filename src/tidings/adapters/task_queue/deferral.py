@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 if TYPE_CHECKING:
     from procrastinate import App
@@ -71,6 +72,21 @@ class TransactionalJobs:
         """Test & Enable of one mailbox, by a worker, within its profile's connections."""
         slot = profile_slot(profile_id, mailbox_id, connections)
         self._defer(TEST_TASK, slot, test_lock(mailbox_id), mailbox_id=mailbox_id)
+
+    def tests_pending(self, mailbox_ids: Collection[int]) -> set[int]:
+        if not self.available or not mailbox_ids:
+            return set()
+        # Found by the queueing lock, which names the mailbox; a job to be tried again
+        # waits as todo, so it still counts.
+        rows = self._conn.execute(
+            text(
+                "SELECT (args->>'mailbox_id')::bigint FROM procrastinate_jobs"
+                " WHERE task_name = :task AND status IN ('todo', 'doing')"
+                " AND queueing_lock = ANY(:locks)"
+            ),
+            {"task": TEST_TASK, "locks": [test_lock(i) for i in mailbox_ids]},
+        )
+        return {int(mailbox_id) for (mailbox_id,) in rows}
 
     def _defer(self, task: str, lock: str, queueing_lock: str, **arguments: int) -> None:
         if not self.available:

@@ -4,7 +4,7 @@
   ``mailbox:<id>``: one worker at a time runs it, and at most one more waits for it.
 - ``dispatch_mailboxes`` (periodic): a hold job for every mailbox that has none.
 - chores (periodic): housekeeping that one worker does for all, such as forgetting old
-  webhook deliveries;
+  webhook deliveries, or the queue's own finished jobs (``forget_finished_jobs``);
 - subject tasks: work on one email or one webhook delivery (``send_email``,
   ``deliver_webhook``), deferred once per subject (its lock and queueing lock name the
   subject, so one run at a time), retried with exponential back-off, and, once the last
@@ -259,6 +259,18 @@ class ProcrastinateQueue:
                     running.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await running
+
+    async def forget_finished_jobs(self, days: int) -> None:
+        """Delete the jobs that finished (succeeded, failed, cancelled or aborted) more than
+        ``days`` ago, with their events; a job waiting or running is never touched."""
+        # A job that failed for good has already left its error on its subject (the email
+        # parked, the mailbox's alert): after a while the row itself only takes room.
+        await self.app.job_manager.delete_old_jobs(
+            nb_hours=days * 24,
+            include_failed=True,
+            include_cancelled=True,
+            include_aborted=True,
+        )
 
     async def live_workers(self) -> int:
         row = await self.app.connector.execute_query_one_async(

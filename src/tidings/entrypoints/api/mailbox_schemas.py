@@ -3,7 +3,7 @@ tracking by hand and parked email. No shape carries a password."""
 
 import dataclasses
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
@@ -59,6 +59,13 @@ class MailboxAdminPublic(BaseModel):
     credential_usernames: dict[Direction, str] = Field(
         description="User names of the mailbox's own logins; passwords are never shown"
     )
+    test_scheduled: bool | None = Field(
+        None,
+        description="True while a queued Test & Enable waits for a worker or runs on one: "
+        "the statuses and alerts are still those of the test before. False once it has run "
+        "(its results are then shown). Read on one mailbox (GET /api/mailboxes/{id}); null "
+        "in lists",
+    )
 
     @classmethod
     def of(cls, detail: MailboxDetail | MailboxRow) -> "MailboxAdminPublic":
@@ -89,6 +96,7 @@ class MailboxAdminPublic(BaseModel):
             ],
             folder_rules=[FolderRulePublic.of(r) for r in full.folder_rules] if full else [],
             credential_usernames=full.credential_usernames if full else {},
+            test_scheduled=full.test_scheduled if full else None,
         )
 
 
@@ -143,6 +151,17 @@ class TestReportPublic(BaseModel):
     incoming: CheckPublic
     outgoing: CheckPublic
     enabled: bool
+
+
+class QueuedTestPublic(BaseModel):
+    """A Test & Enable handed to the workers: its results show on the mailbox once run."""
+
+    mailbox_id: int
+    address: str
+    status: Literal["queued"] = "queued"
+    location: str = Field(
+        description="Where to read the mailbox: test_scheduled is true until the test has run"
+    )
 
 
 # Folder rules, tracking by hand, parked email ---------------------------------------------

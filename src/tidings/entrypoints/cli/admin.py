@@ -38,7 +38,8 @@ def _password(from_stdin: bool) -> str:
 
 @admin_app.command("mailboxes")
 def mailboxes() -> None:
-    """Every mailbox: approval, Test & Enable, enabled, how it syncs and its latest alert."""
+    """Every mailbox: approval, Test & Enable (and whether a queued one has yet to run),
+    enabled, how it syncs and its latest alert."""
     tidings = ready()
     state = tidings.queries.sync_state()
     table = Table(
@@ -54,15 +55,18 @@ def mailboxes() -> None:
         "Held by",
         "Latest alert",
     )
-    for mailbox in tidings.queries.mailboxes():
+    listed = tidings.queries.mailboxes()
+    scheduled = tidings.queries.tests_scheduled([m.id for m in listed if m.id is not None])
+    for mailbox in listed:
         sync = state.get(mailbox.id or 0, MailboxSync())
         latest = mailbox.alerts[-1] if mailbox.alerts else None
+        enabled = "yes" if mailbox.enabled else "no"
         table.add_row(
             mailbox.address,
             mailbox.approval.value,
             mailbox.incoming_status.value,
             mailbox.outgoing_status.value,
-            "yes" if mailbox.enabled else "no",
+            f"{enabled} (test scheduled)" if mailbox.id in scheduled else enabled,
             _mode(sync),
             f"{sync.last_sync:%Y-%m-%d %H:%M:%S}" if sync.last_sync else "-",
             str(sync.backlog),

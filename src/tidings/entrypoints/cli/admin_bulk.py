@@ -139,14 +139,27 @@ def test_enable(
     addresses: Annotated[list[str] | None, typer.Argument(help="Mailbox addresses.")] = None,
     every: AllOption = False,
     file: FileOption = None,
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--queue",
+            help="Hand the tests to the workers (PostgreSQL only) and return once they are "
+            "queued; tidings admin mailboxes shows each result once tested.",
+        ),
+    ] = False,
 ) -> None:
     """Test & Enable: log in to incoming and outgoing; enable each mailbox that passes
     (--all: every mailbox not enabled). Mailboxes are tested concurrently, within each
-    server profile's maximum concurrent connections; each is printed as it finishes."""
+    server profile's maximum concurrent connections; each is printed as it finishes, and
+    the exit status is 1 if any stays disabled. With --queue the workers test them."""
     tidings = ready()
     reports: list[TestReport] = []
     try:
         chosen, unknown = _select(tidings, addresses, file, every, MailboxView.DISABLED)
+        if queue:
+            _queue_tests(tidings, chosen)
+            _unknown(unknown)
+            return
         total = len(chosen)
 
         def show(report: TestReport) -> None:
@@ -165,6 +178,23 @@ def test_enable(
     _unknown(unknown)
     if enabled < total:
         raise typer.Exit(1)
+
+
+def _queue_tests(tidings: Tidings, chosen: list[Mailbox]) -> None:
+    ids = [m.id or 0 for m in chosen]
+    queued = run(lambda: tidings.mailboxes.queue_test_and_enable(OPERATOR, ids))
+    if queued is None:
+        errors.print(
+            "[red]error:[/] --queue needs the workers' task queue, which only PostgreSQL "
+            "has; nothing was queued: run without --queue to test here"
+        )
+        raise typer.Exit(2)
+    for number, mailbox in enumerate(queued, start=1):
+        console.print(f"[{number}/{len(queued)}] {mailbox.address}: queued")
+    console.print(
+        f"Queued: {len(queued)} mailbox(es). A worker tests each shortly; "
+        "tidings admin mailboxes shows the results."
+    )
 
 
 def _select(

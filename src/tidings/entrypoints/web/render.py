@@ -50,6 +50,10 @@ NOTICES = {
     "approved-one": "The email address is approved.",
     "tested-enabled": "Test & Enable passed: the mailbox is enabled.",
     "tested-failed": "Test & Enable did not pass: see the results and alerts below.",
+    "test-queued": "Test & Enable queued: a worker tests each mailbox shortly, and each "
+    "mailbox shows its results once tested.",
+    "test-queued-one": "Test & Enable queued: a worker tests this mailbox shortly; reload "
+    "the page to see its results.",
     "disabled": "Disabled: server-side synchronization stopped until Test & Enable passes.",
     "replayed": "Parked email processed again.",
     "token-revoked": "The API token was revoked.",

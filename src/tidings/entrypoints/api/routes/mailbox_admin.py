@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from tidings.bootstrap import Tidings
@@ -24,7 +24,7 @@ from tidings.domain.grid import (
     PageRequest,
     parse_sort,
 )
-from tidings.domain.mailbox import ApprovalStatus, TestStatus
+from tidings.domain.mailbox import ApprovalStatus, Mailbox, TestStatus
 from tidings.domain.mailbox_views import MailboxView
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.records import RecordRef
@@ -37,8 +37,10 @@ from tidings.entrypoints.api.mailbox_schemas import (
     MailboxCreate,
     MailboxSelection,
     MailboxUpdate,
+    QueuedTestPublic,
     TestReportPublic,
 )
+from tidings.entrypoints.api.prefer import RESPOND_ASYNC, PreferHeader, prefers
 from tidings.entrypoints.api.routes.activities import TEXT
 from tidings.services.mailboxes import TestReport
 
@@ -146,9 +148,31 @@ def approve_many(
     return [MailboxAdminPublic.of_mailbox(m) for m in approved]
 
 
+#: The headers of a 202 Accepted, documented.
+_APPLIED = {
+    "Preference-Applied": {
+        "description": "respond-async: the preference was honoured",
+        "schema": {"type": "string"},
+    }
+}
+_ASYNC = (
+    " With ``Prefer: respond-async`` (RFC 7240), where workers share a task queue "
+    "(PostgreSQL), the tests are handed to the workers and the answer is 202 Accepted at "
+    "once, with ``Preference-Applied: respond-async``: each mailbox is listed as queued, and "
+    "``GET /api/mailboxes/{id}`` shows ``test_scheduled: true`` until its test has run, then "
+    "its results and alerts. Without a task queue (SQLite) the preference is ignored, as RFC "
+    "7240 lets a server do, and the answer is 200 with the reports, as without it."
+)
+
+
 @router.post(
     "/test-and-enable",
     summary="Test & Enable several mailboxes",
+    description="By ids, by addresses, or ``all``: every mailbox not enabled. Connects with "
+    "the real settings, concurrently within each server profile's maximum concurrent "
+    "connections; a mailbox is enabled only if every method in use passed. Each result says "
+    "what to fix. Ask for ``application/x-ndjson`` to follow the progress of a long run (the "
+    "reports stream, whatever ``Prefer`` says)." + _ASYNC,
     response_model=list[TestReportPublic],
     responses={
         200: {
@@ -159,20 +183,30 @@ def approve_many(
                     "each as soon as its mailbox is tested",
                 }
             }
-        }
+        },
+        202: {
+            "model": list[QueuedTestPublic],
+            "description": "Queued for the workers (Prefer: respond-async)",
+            "headers": _APPLIED,
+        },
     },
 )
 async def test_and_enable_many(
-    body: MailboxSelection, request: Request, tidings: TidingsDep, caller: Writer
+    body: MailboxSelection,
+    request: Request,
+    tidings: TidingsDep,
+    caller: Writer,
+    prefer: PreferHeader = None,
 ) -> list[TestReportPublic] | Response:
-    """By ids, by addresses, or ``all``: every mailbox not enabled. Connects with the real
-    settings, concurrently within each server profile's maximum concurrent connections; a
-    mailbox is enabled only if every method in use passed. Each result says what to fix.
-    Ask for ``application/x-ndjson`` to follow the progress of a long run."""
     caller.require(Privilege.WRITE_MAILBOXES)
     ids = _chosen(tidings, caller, body, MailboxView.DISABLED)
     if "application/x-ndjson" in request.headers.get("accept", ""):
         return StreamingResponse(_as_lines(tidings, caller, ids), media_type="application/x-ndjson")
+    if prefers(prefer, RESPOND_ASYNC):
+        queue = tidings.mailboxes.queue_test_and_enable
+        queued = await asyncio.to_thread(queue, caller, ids)
+        if queued is not None:
+            return _accepted([_queued(m) for m in queued])
     reports = await tidings.mailboxes.test_and_enable(caller, ids)
     return [_report(r) for r in reports]
 
@@ -235,12 +269,58 @@ def approve_one(mailbox_id: PathId, tidings: TidingsDep, caller: Approver) -> Ma
     return MailboxAdminPublic.of(tidings.mailbox_setup.get(caller, mailbox_id))
 
 
-@router.post("/{mailbox_id}/test-and-enable", summary="Test & Enable one mailbox")
+@router.post(
+    "/{mailbox_id}/test-and-enable",
+    summary="Test & Enable one mailbox",
+    description="Connects with the mailbox's real settings and enables it only if every "
+    "method in use passed; the report says what to fix." + _ASYNC,
+    response_model=TestReportPublic,
+    responses={
+        202: {
+            "model": QueuedTestPublic,
+            "description": "Queued for the workers (Prefer: respond-async)",
+            "headers": {
+                **_APPLIED,
+                "Location": {
+                    "description": "The mailbox, to read until its test has run",
+                    "schema": {"type": "string"},
+                },
+            },
+        }
+    },
+)
 async def test_and_enable_one(
-    mailbox_id: PathId, tidings: TidingsDep, caller: Writer
-) -> TestReportPublic:
+    mailbox_id: PathId, tidings: TidingsDep, caller: Writer, prefer: PreferHeader = None
+) -> TestReportPublic | Response:
+    if prefers(prefer, RESPOND_ASYNC):
+        queue = tidings.mailboxes.queue_test_and_enable
+        queued = await asyncio.to_thread(queue, caller, [mailbox_id])
+        if queued is not None:
+            (one,) = [_queued(m) for m in queued]
+            return _accepted(one, location=one.location)
     (report,) = await tidings.mailboxes.test_and_enable(caller, [mailbox_id])
     return _report(report)
+
+
+def _queued(mailbox: Mailbox) -> QueuedTestPublic:
+    assert mailbox.id is not None  # noqa: S101 - stored mailboxes have ids
+    return QueuedTestPublic(
+        mailbox_id=mailbox.id, address=mailbox.address, location=f"/api/mailboxes/{mailbox.id}"
+    )
+
+
+def _accepted(
+    body: QueuedTestPublic | list[QueuedTestPublic], *, location: str | None = None
+) -> JSONResponse:
+    content = (
+        [q.model_dump(mode="json") for q in body]
+        if isinstance(body, list)
+        else body.model_dump(mode="json")
+    )
+    headers = {"Preference-Applied": RESPOND_ASYNC}
+    if location is not None:
+        headers["Location"] = location
+    return JSONResponse(content, status_code=status.HTTP_202_ACCEPTED, headers=headers)
 
 
 def _report(report: TestReport) -> TestReportPublic:

@@ -3,6 +3,7 @@ with its results, alerts and sync state (the grid itself is in mailbox_grid.py).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Request
@@ -95,6 +96,11 @@ async def test_and_enable(
     if not mailbox_id:
         return _nothing_selected(request, tidings, visitor, view)
     ids = _selected(mailbox_id)
+    # Where workers share a task queue, they test, as the grid's bulk action has them do.
+    queue = tidings.mailboxes.queue_test_and_enable
+    queued = await asyncio.to_thread(queue, visitor.caller, ids)
+    if queued is not None:
+        return _after("test-queued", view, back, ids, "test-queued-one")
     reports = await tidings.mailboxes.test_and_enable(visitor.caller, ids)
     done = "tested-enabled" if all(r.enabled for r in reports) else "tested-failed"
     return _after("tested", view, back, ids, done)
