@@ -158,6 +158,27 @@ def test_events_go_only_to_active_subscriptions_that_asked_for_them(
         assert api.get(f"/api/webhooks/{hook['id']}/deliveries").json() == []
 
 
+def test_an_event_no_active_subscription_asks_for_is_not_kept(
+    api: TestClient, org: Org, webhook_receiver: WebhookReceiver
+) -> None:
+    # Kept, the worker would only drop it: a batch of tracked email would write and delete
+    # a row per email for nobody.
+    org.deliver(make_email(message_id="<unheard@example.com>"))
+    paused = _subscribe(api, webhook_receiver.url, ["activity.created"])
+    api.patch(f"/api/webhooks/{paused['id']}", json={"active": False})
+    _subscribe(api, webhook_receiver.url, ["activity.sent"])
+    org.deliver(make_email(message_id="<still-unheard@example.com>"))
+    with org.tidings.uow() as uow:
+        assert uow.webhooks.undispatched_events(10) == []
+    # Once someone asks, the next one is kept and delivered.
+    api.patch(f"/api/webhooks/{paused['id']}", json={"active": True})
+    org.deliver(make_email(message_id="<heard@example.com>"))
+    with org.tidings.uow() as uow:
+        kept = uow.webhooks.undispatched_events(10)
+    assert [e.data["message_id"] for e in kept] == ["<heard@example.com>"]
+    assert [a.status_code for a in _deliver(org)] == [200]
+
+
 def test_an_email_not_tracked_makes_no_event(api: TestClient, org: Org) -> None:
     # Events are written with the activity, in its transaction: no activity, no event.
     org.add_user("sam", tracking_role=False)

@@ -14,7 +14,7 @@ import json
 import logging
 import random
 import secrets
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -167,15 +167,15 @@ class WebhookService:
                 return 0
             subscriptions = [s for s in uow.webhooks.subscriptions() if s.active]
             readable = {s.id: _readable(uow, s, events) for s in subscriptions}
-            now = self._clock.now()
+            wanted_by: dict[int, Sequence[int]] = {}
             for event in events:
                 assert event.id is not None  # noqa: S101 - read from storage
-                wanting = [
+                wanted_by[event.id] = [
                     s.id
                     for s in subscriptions
                     if event.type in s.events and s.id and readable[s.id](event)
                 ]
-                uow.webhooks.fan_out(event.id, wanting, now)
+            uow.webhooks.fan_out(wanted_by, self._clock.now())
             uow.commit()
         return len(events)
 

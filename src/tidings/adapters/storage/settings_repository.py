@@ -31,16 +31,22 @@ from tidings.domain.settings import EmailConfiguration
 
 
 class SqlSettingsRepository:
-    """The organization's single row of email configuration settings."""
+    """The organization's single row of email configuration settings, read once per unit of
+    work: a batch's stages each consult it, and it is the same row throughout."""
 
     def __init__(self, connection: Connection) -> None:
         self._conn = connection
+        self._read: EmailConfiguration | None = None
 
     def get(self) -> EmailConfiguration:
-        row = self._conn.execute(select(t.email_configuration)).mappings().first()
-        return EmailConfiguration() if row is None else configuration_from(row)
+        if self._read is None:
+            row = self._conn.execute(select(t.email_configuration)).mappings().first()
+            self._read = EmailConfiguration() if row is None else configuration_from(row)
+        return self._read
 
     def save(self, config: EmailConfiguration) -> None:
+        # Read again after a save: a savepoint rolled back may undo it.
+        self._read = None
         columns = configuration_columns(config)
         done = self._conn.execute(update(t.email_configuration).values(columns))
         if done.rowcount == 0:

@@ -24,6 +24,7 @@ _S = t.webhook_subscriptions.c
 _E = t.webhook_events.c
 _D = t.webhook_deliveries.c
 _A = t.webhook_attempts.c
+_KINDS = {kind.value for kind in EventType}
 
 
 class SqlEventOutbox:
@@ -31,6 +32,17 @@ class SqlEventOutbox:
 
     def __init__(self, connection: Connection) -> None:
         self._conn = connection
+        self._listened: frozenset[EventType] | None = None
+
+    def listened(self) -> frozenset[EventType]:
+        """Read once per unit of work: a unit of work is one transaction, and what it
+        writes is judged by the subscriptions it saw."""
+        if self._listened is None:
+            rows = self._conn.execute(select(_S.events).where(_S.active.is_(True)))
+            self._listened = frozenset(
+                EventType(kind) for (kinds,) in rows for kind in kinds if kind in _KINDS
+            )
+        return self._listened
 
     def add(self, event: WebhookEvent) -> int:
         result = self._conn.execute(
@@ -98,27 +110,33 @@ class SqlWebhookRepository:
         )
         return [WebhookEvent(EventType(r.type), dict(r.payload), r.occurred_at, r.id) for r in rows]
 
-    def fan_out(self, event_id: int, subscription_ids: Sequence[int], now: datetime) -> None:
-        """One pending delivery per subscription; the event leaves the outbox (and is
-        dropped when nobody asked for it, so that unheard events do not pile up)."""
-        if not subscription_ids:
-            self._conn.execute(delete(t.webhook_events).where(_E.id == event_id))
-            return
-        for subscription_id in subscription_ids:
+    def fan_out(self, wanted_by: dict[int, Sequence[int]], now: datetime) -> None:
+        """For each event (by id), one pending delivery per subscription that wants it; the
+        events leave the outbox, and those nobody asked for are dropped, so that unheard
+        events do not pile up. A few statements for a whole round, however many events."""
+        unheard = [event_id for event_id, wanting in wanted_by.items() if not wanting]
+        heard = [event_id for event_id, wanting in wanted_by.items() if wanting]
+        for part in chunks(unheard):
+            self._conn.execute(delete(t.webhook_events).where(_E.id.in_(part)))
+        deliveries = [
+            {
+                "event_id": event_id,
+                "subscription_id": subscription_id,
+                "status": DeliveryStatus.PENDING.value,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for event_id in heard
+            for subscription_id in wanted_by[event_id]
+        ]
+        if deliveries:
+            self._conn.execute(insert(t.webhook_deliveries), deliveries)
+        for part in chunks(heard):
             self._conn.execute(
-                insert(t.webhook_deliveries).values(
-                    event_id=event_id,
-                    subscription_id=subscription_id,
-                    status=DeliveryStatus.PENDING.value,
-                    attempts=0,
-                    next_attempt_at=now,
-                    created_at=now,
-                    updated_at=now,
-                )
+                update(t.webhook_events).where(_E.id.in_(part)).values(dispatched_at=now)
             )
-        self._conn.execute(
-            update(t.webhook_events).where(_E.id == event_id).values(dispatched_at=now)
-        )
 
     def all_sealed(self) -> list[tuple[int, str]]:
         """(subscription id, sealed signing secret) of every subscription."""

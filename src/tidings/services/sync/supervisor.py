@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -132,21 +134,31 @@ class SyncService:
         """
         tasks: dict[tuple[int, str], tuple[SyncTarget, bool, asyncio.Task[None]]] = {}
         worker_id, started_at = uuid.uuid4().hex, self._clock.now()
+        every: list[SyncTarget] | None = None
+        read_at = -math.inf
         try:
             while not stop.is_set():
-                await self._beat(worker_id, started_at)
+                due = time.monotonic() - read_at >= self._refresh_seconds
+                if due:
+                    await self._beat(worker_id, started_at)
                 if held is not None:
                     held.changed.clear()
-                try:
-                    found = await asyncio.to_thread(self.targets)
-                except Exception as error:  # storage away: the running folders carry on
-                    log.error("the mailboxes to sync were not read; retrying: %s", brief(error))
-                    await sleep_unless_stopped(stop, self._refresh_seconds)
-                    continue
-                await self._failures.alert_unreadable(self._targets.unreadable)
-                if held is not None:
-                    mine = held.ids()
-                    found = [target for target in found if target.mailbox_id in mine]
+                mine = held.ids() if held is not None else None
+                # A worker taking its share at start is woken by every mailbox it takes;
+                # the targets are read again only when one of them is not among those read
+                # (a mailbox enabled since), else once a refresh interval.
+                if due or every is None or (mine is not None and not mine <= _mailboxes(every)):
+                    # Taken before the read: the sleep after it then always reaches "due".
+                    reading_at = time.monotonic()
+                    try:
+                        every = await asyncio.to_thread(self.targets)
+                    except Exception as error:  # storage away: the running folders carry on
+                        log.error("the mailboxes to sync were not read; retrying: %s", brief(error))
+                        await sleep_unless_stopped(stop, self._refresh_seconds)
+                        continue
+                    read_at = reading_at
+                    await self._failures.alert_unreadable(self._targets.unreadable)
+                found = every if mine is None else [t for t in every if t.mailbox_id in mine]
                 ended = []
                 wanted = {(t.mailbox_id, t.folder): t for t in found}
                 by_turns = taking_turns(found)
@@ -226,3 +238,7 @@ class SyncService:
     async def catch_up_pop3(self, target: SyncTarget, session: Pop3Session) -> int:
         """Ingest every message of a POP3 mailbox the raw store has not seen."""
         return await self._pop3.catch_up(target, session)
+
+
+def _mailboxes(targets: list[SyncTarget]) -> set[int]:
+    return {target.mailbox_id for target in targets}
