@@ -60,10 +60,12 @@ def test_the_composition_root_builds_the_mail_api_adapters_only_when_first_used(
 
 
 #: What ``tidings worker`` never uses: the web layer, the migration tool (and its templates),
-#: and the mail APIs' libraries until a mailbox of that kind is synced.
+#: and what it loads only once needed: httpx for a webhook or an OAuth token, the mail APIs'
+#: libraries for a mailbox of that kind.
 NOT_IN_A_WORKER = (
     "alembic",
     "mako",
+    "httpx",
     "fastapi",
     "starlette",
     "uvicorn",
