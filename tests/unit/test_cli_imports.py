@@ -1,7 +1,6 @@
 """The command line starts without loading the mail APIs' libraries (msal, exchangelib,
 google-auth): they cost seconds to import and only sync, sending and Test & Enable use them.
-A worker loads none of the web layer nor the migration tool either: each would be memory
-held for the life of a process that never uses it."""
+tests/integration/test_worker_imports.py holds what a worker leaves out."""
 
 from __future__ import annotations
 
@@ -9,7 +8,6 @@ import json
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 VENDOR_MODULES = ("msal", "exchangelib", "googleapiclient", "google.auth", "google.oauth2")
 
@@ -57,55 +55,6 @@ def test_the_composition_root_builds_the_mail_api_adapters_only_when_first_used(
     )
     assert "tidings.bootstrap" in modules
     assert _vendors_in(modules) == []
-
-
-#: What ``tidings worker`` never uses: the web layer, the migration tool (and its templates),
-#: and what it loads only once needed: httpx for a webhook or an OAuth token, the mail APIs'
-#: libraries for a mailbox of that kind.
-NOT_IN_A_WORKER = (
-    "alembic",
-    "mako",
-    "httpx",
-    "fastapi",
-    "starlette",
-    "uvicorn",
-    "jinja2",
-    "tidings.entrypoints.api",
-    "tidings.entrypoints.web",
-    *VENDOR_MODULES,
-)
-
-
-def _loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
-    return sorted(m for m in modules if any(m == n or m.startswith(f"{n}.") for n in names))
-
-
-def test_a_worker_built_as_the_command_builds_it_loads_no_web_layer_nor_migration_tool(
-    sqlite_url: str, tmp_path: Path
-):
-    # What `tidings worker` holds before its first mailbox: the command line, the checked
-    # schema, the logs and the parse processes, and the mailbox holding.
-    modules = _modules_after(
-        f"""
-        import os
-        os.environ.update(
-            TIDINGS_DATABASE_URL="{sqlite_url}",
-            TIDINGS_SECRET_KEY_FILE="{tmp_path / "secret.key"}",
-            TIDINGS_PARSE_WORKERS="2",
-        )
-        if __name__ == "__main__":
-            from tidings.entrypoints.cli.common import ready
-            import tidings.entrypoints.cli.main
-
-            tidings = ready()
-            tidings.log_to_standard_error()
-            tidings.parser.warm_up()
-            assert tidings.mailbox_holding() is None  # SQLite: one worker syncs them all
-            tidings.close()
-        """
-    )
-    assert "tidings.bootstrap" in modules
-    assert _loaded(modules, NOT_IN_A_WORKER) == []
 
 
 def test_the_mail_api_adapters_are_built_once_and_shared_on_first_use():
