@@ -29,7 +29,7 @@ from mailgen import Correspondent, generate_mail, make_people, mean_size
 from tests.builders import Org, dovecot_profile
 from tests.servers.dovecot import DovecotServer
 from tidings.adapters.imap.client import ImapFolderSession
-from tidings.adapters.storage.database import upgrade
+from tidings.adapters.storage.migrate import upgrade
 from tidings.bootstrap import bootstrap
 from tidings.config import Settings
 from tidings.domain.people import TrackIncoming

@@ -30,7 +30,7 @@ from cryptography.fernet import Fernet
 
 from tests.builders import Org, dovecot_profile, make_email
 from tests.servers.dovecot import DovecotServer
-from tidings.adapters.storage.database import upgrade
+from tidings.adapters.storage.migrate import upgrade
 from tidings.bootstrap import bootstrap
 from tidings.config import Settings
 from tidings.domain.people import PersonalOptions, TrackIncoming

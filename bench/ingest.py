@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mailgen import Correspondent, generate_mail, make_people, mean_size
-from tidings.adapters.storage.database import upgrade
+from tidings.adapters.storage.migrate import upgrade
 from tidings.bootstrap import bootstrap
 from tidings.config import Settings
 from tidings.domain.activity import (

@@ -29,7 +29,7 @@ from cryptography.fernet import Fernet
 
 from tests.builders import Org, dovecot_profile, make_email
 from tests.servers.dovecot import DovecotServer
-from tidings.adapters.storage.database import upgrade
+from tidings.adapters.storage.migrate import upgrade
 from tidings.bootstrap import Tidings, bootstrap
 from tidings.config import Settings
 from tidings.services.sync.model import Ingested, SyncEvent

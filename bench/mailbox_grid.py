@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cryptography.fernet import Fernet
 
-from tidings.adapters.storage.database import upgrade
+from tidings.adapters.storage.migrate import upgrade
 from tidings.bootstrap import Tidings, bootstrap
 from tidings.config import Settings
 from tidings.domain.grid import MailboxFilter, PageRequest, Sort

@@ -30,7 +30,7 @@ import psycopg
 from sqlalchemy import create_engine
 
 from tidings.adapters.graph.notifications import GraphNotificationHub
-from tidings.adapters.storage.database import upgrade
+from tidings.adapters.storage.migrate import upgrade
 from tidings.adapters.storage.push_relay import PostgresPushRelay
 from tidings.domain.server_profile import ServerProfileKind
 from tidings.services.mail_push import MailPushService

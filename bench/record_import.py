@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tidings.adapters.storage.database import upgrade
+from tidings.adapters.storage.migrate import upgrade
 from tidings.bootstrap import bootstrap
 from tidings.config import Settings
 from tidings.domain.people import Caller, Privilege, User

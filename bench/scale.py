@@ -56,7 +56,7 @@ from sqlalchemy import create_engine, text
 from latency import check_inotify
 from tests.builders import Org, dovecot_profile, make_email
 from tests.servers.dovecot import DovecotServer
-from tidings.adapters.storage.database import upgrade
+from tidings.adapters.storage.migrate import upgrade
 from tidings.bootstrap import bootstrap
 from tidings.config import Settings
 from tidings.domain.mailbox import TestStatus

@@ -22,7 +22,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from tests.builders import Org, TickingClock
-from tidings.adapters.storage.database import upgrade
+from tidings.adapters.storage.migrate import upgrade
 from tidings.bootstrap import Tidings, bootstrap
 from tidings.config import Settings
 

@@ -29,12 +29,7 @@ from tidings.adapters.passwords import Argon2PasswordHasher
 from tidings.adapters.pop3 import Pop3Mailbox
 from tidings.adapters.secrets import FernetSecretBox
 from tidings.adapters.smtp_sender import SmtpSender
-from tidings.adapters.storage.database import (
-    describe_url,
-    is_schema_current,
-    make_engine,
-    upgrade,
-)
+from tidings.adapters.storage.database import describe_url, is_schema_current, make_engine
 from tidings.adapters.storage.metrics_reader import SqlMetricsReader
 from tidings.adapters.storage.unit_of_work import SqlAlchemyUnitOfWork
 from tidings.adapters.webhook_sender import HttpxWebhookSender
@@ -357,7 +352,7 @@ class Tidings:
 
     def require_current_schema(self) -> None:
         """Fail with what to do when the database was never created or is behind."""
-        if not is_schema_current(self.settings.database_url):
+        if not is_schema_current(self.engine):
             raise UserError(
                 f"the database at {self.database_label} is not up to date: "
                 "run `tidings db upgrade` first"
@@ -365,6 +360,10 @@ class Tidings:
 
     def upgrade_database(self) -> None:
         """Apply every pending migration."""
+        # Imported here: Alembic (about 11 MB) is for the commands that migrate, never for a
+        # worker or web process, which only check that the schema is current.
+        from tidings.adapters.storage.migrate import upgrade
+
         upgrade(self.settings.database_url)
 
     def mailbox_holding(self) -> MailboxHolding | None:
@@ -597,7 +596,7 @@ def bootstrap(
             targets=webhook_targets,
         ),
         mail_push=MailPushService(apis.receivers(), _push_relay(engine, settings.database_url)),
-        observability=ObservabilityService(SqlMetricsReader(engine, settings.database_url), clock),
+        observability=ObservabilityService(SqlMetricsReader(engine), clock),
         compose=ComposeService(uow, clock, Nh3HtmlSanitizer()),
         sign_in_forms=SignInForms(secrets, clock),
     )

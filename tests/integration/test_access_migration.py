@@ -6,7 +6,8 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from tidings.adapters.storage.database import make_engine, upgrade
+from tidings.adapters.storage.database import make_engine
+from tidings.adapters.storage.migrate import upgrade
 
 
 def test_existing_data_gets_one_root_unit_owners_and_user_level_tracking(tmp_path: Path) -> None:

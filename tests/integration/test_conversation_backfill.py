@@ -9,7 +9,8 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
-from tidings.adapters.storage.database import alembic_config, make_engine, upgrade
+from tidings.adapters.storage.database import make_engine
+from tidings.adapters.storage.migrate import alembic_config, upgrade
 from tidings.domain.conversation import starting_conversation
 
 NOW = datetime(2026, 11, 19, 10, 30, tzinfo=UTC)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from tidings.adapters.storage.database import alembic_config, make_engine, upgrade
+from tidings.adapters.storage.database import is_schema_current, make_engine
+from tidings.adapters.storage.migrate import alembic_config, upgrade
+from tidings.adapters.storage.schema_version import database_revision
 from tidings.adapters.storage.tables import metadata
 
 
@@ -58,3 +62,34 @@ def test_the_task_queue_comes_and_goes_with_its_migration(database_url: str) -> 
     assert queue_tables() == set()
     upgrade(database_url)
     assert bool(queue_tables()) == postgres
+
+
+def test_the_schema_check_reads_the_revision_alembic_wrote(database_url: str) -> None:
+    # Workers check the schema without Alembic: what they read must be what Alembic wrote.
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            written = MigrationContext.configure(connection).get_current_revision()
+            assert database_revision(connection) == written == _alembic_head()
+        assert is_schema_current(engine)
+        config = alembic_config(database_url)
+        command.downgrade(config, "-1")
+        assert not is_schema_current(engine)
+        upgrade(database_url)
+        assert is_schema_current(engine)
+    finally:
+        engine.dispose()
+
+
+def test_a_database_never_upgraded_is_not_current(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    try:
+        with engine.connect() as connection:
+            assert database_revision(connection) is None
+        assert not is_schema_current(engine)
+    finally:
+        engine.dispose()
+
+
+def _alembic_head() -> str | None:
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()

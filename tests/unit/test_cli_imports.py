@@ -1,5 +1,6 @@
 """The command line starts without loading the mail APIs' libraries (msal, exchangelib,
-google-auth): they cost seconds to import and only sync, sending and Test & Enable use them."""
+google-auth): they cost seconds to import and only sync, sending and Test & Enable use them.
+tests/integration/test_worker_imports.py holds what a worker leaves out."""
 
 from __future__ import annotations
 

@@ -17,8 +17,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-
-from typing_extensions import override
+from typing import TYPE_CHECKING
 
 from tidings.adapters.parse_scheduler import StealingScheduler, Task
 from tidings.adapters.process_lifetime import tie_to
@@ -29,6 +28,13 @@ from tidings.domain.message import (
     split_header_block,
     try_parse_headers,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import override
+else:  # the forkserver preloads this module: parse processes hold only what parsing needs
+
+    def override(method):  # noqa: ANN001, ANN201
+        return method
 
 
 def _start_worker(main_pid: int) -> None:

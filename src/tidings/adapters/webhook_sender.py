@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
-
 from tidings.adapters.webhook_targets import WebhookTargetPolicy
 from tidings.domain.errors import ValidationError, WebhookSendError
 
@@ -26,6 +24,10 @@ class HttpxWebhookSender:
             await asyncio.to_thread(self._targets.check, url)
         except ValidationError as refused:
             raise WebhookSendError(f"not sent: {refused}") from refused
+        # Imported at the first post: httpx brings parts of rich and pygments (about 3 MB)
+        # that a worker with no webhook would hold for nothing.
+        import httpx
+
         try:
             # Redirects are not followed: a signed body goes only where it was subscribed.
             async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:

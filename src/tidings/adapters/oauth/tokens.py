@@ -17,13 +17,15 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from tidings.adapters.tls import tls_context
 from tidings.domain.credentials import Credential
 from tidings.domain.errors import MailServerError
 from tidings.domain.server_profile import ServerProfile
+
+if TYPE_CHECKING:
+    import httpx
 
 #: An access token is not used in its last minute: a login may take that long to reach it.
 EXPIRY_MARGIN_SECONDS = 60.0
@@ -113,6 +115,10 @@ async def _refresh(profile: ServerProfile, credential: Credential) -> tuple[str,
         form["client_secret"] = credential.client_secret
     if profile.options.get("scope"):
         form["scope"] = profile.options["scope"]
+    # Imported at the first refresh: httpx brings parts of rich and pygments (about 3 MB)
+    # that a worker with no OAuth mailbox would hold for nothing.
+    import httpx
+
     try:
         async with httpx.AsyncClient(
             verify=tls_context(profile), timeout=float(profile.connection_timeout_seconds)

@@ -1,4 +1,4 @@
-"""Engines for the embedded default (SQLite, WAL) and PostgreSQL, and schema upgrades."""
+"""Engines for the embedded default (SQLite, WAL) and PostgreSQL; whether a schema is current."""
 
 from __future__ import annotations
 
@@ -6,10 +6,6 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import InterfaceError, OperationalError, StatementError
@@ -21,9 +17,8 @@ from tidings.adapters.storage.errors import (
     short_database_error,
     without_statement,
 )
+from tidings.adapters.storage.schema_version import database_revision, head_revision
 from tidings.domain.errors import StorageError, ValidationError
-
-MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engine:
@@ -151,32 +146,8 @@ def describe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def is_schema_current(url: str) -> bool:
-    """Whether the database at ``url`` has every migration applied."""
-    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
-    engine = make_engine(url)
-    try:
-        with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision() == head
-    finally:
-        engine.dispose()
-
-
-def alembic_config(url: str) -> Config:
-    """Alembic's configuration for ``url``, with the migrations shipped in the package."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    return config
-
-
-def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at ``url`` to ``revision``."""
-    engine = make_engine(url)
-    try:
-        with engine.begin() as connection:
-            config = alembic_config(url)
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)
-    finally:
-        engine.dispose()
+def is_schema_current(engine: Engine) -> bool:
+    """Whether the database of ``engine`` has every migration applied."""
+    # A read: on SQLite it takes no write lock from a worker already running.
+    with engine.connect().execution_options(tidings_read_only=True) as connection:
+        return database_revision(connection) == head_revision()

@@ -5,12 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import ColumnElement, Connection, Engine, case, func, select, text
 
 from tidings.adapters.storage import tables as t
-from tidings.adapters.storage.database import alembic_config
+from tidings.adapters.storage.schema_version import database_revision, head_revision
 from tidings.domain.observability import (
     DecidedEmail,
     MailboxSyncFigures,
@@ -26,9 +24,8 @@ DECISIONS_PER_READ = 50_000
 class SqlMetricsReader:
     """Reads on its own short connections: a scrape never joins a unit of work."""
 
-    def __init__(self, engine: Engine, database_url: str) -> None:
+    def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
 
     def ping(self) -> None:
         with self._engine.connect() as conn:
@@ -37,7 +34,7 @@ class SqlMetricsReader:
     def schema_revision(self) -> tuple[str | None, str | None]:
         """The database's migration revision and the newest this code knows."""
         with self._engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision(), self._head
+            return database_revision(conn), head_revision()
 
     def live_workers(self, now: datetime) -> int:
         with self._engine.connect() as conn:

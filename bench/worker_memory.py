@@ -1,0 +1,84 @@
+"""What ``tidings worker`` holds before its first mailbox: resident memory (RSS, and PSS, which
+counts pages shared among the processes once) of the worker process and of every process it
+started (the parse processes, their forkserver, multiprocessing's resource tracker), built as
+the command builds it on a fresh SQLite database, and which libraries it loaded.
+
+    python bench/worker_memory.py [--parse-workers N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+#: Libraries a reader may want to see counted: loaded or not.
+WATCHED = ("alembic", "pydantic", "fastapi", "sqlalchemy", "cryptography", "httpx", "pygments")
+
+
+def _vmrss(pid: int | str = "self") -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("VmRSS:")[1].split()[0]) / 1024
+
+
+def _pss(pid: int) -> float:
+    rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    return int(rollup.split("\nPss:")[1].split()[0]) / 1024
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants; here, not bench/scale.py's: importing that would load
+    into this process the very libraries being counted."""
+    parents: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(entry.path, "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
+    found, frontier = [pid], [pid]
+    while frontier:
+        frontier = [child for child, parent in parents.items() if parent in frontier]
+        found += frontier
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parse-workers", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{folder}/tidings.db"
+        # Created by a `tidings db upgrade` of its own: migrating loads what a worker never does.
+        os.environ.update(
+            TIDINGS_DATABASE_URL=url,
+            TIDINGS_SECRET_KEY_FILE=f"{folder}/secret.key",
+            TIDINGS_PARSE_WORKERS=str(args.parse_workers),
+        )
+        command = Path(sys.executable).with_name("tidings")
+        if os.system(f"{command} db upgrade > /dev/null") != 0:  # noqa: S605
+            raise SystemExit("tidings db upgrade failed")
+        start = _vmrss()
+        import tidings.entrypoints.cli.main  # noqa: F401
+        from tidings.entrypoints.cli.common import ready
+
+        command_line = _vmrss()
+        app = ready()
+        app.log_to_standard_error()
+        app.parser.warm_up()
+        app.mailbox_holding()
+        built = _vmrss()
+        tree = _tree(os.getpid())
+        print(f"worker process: interpreter {start:.1f} MB, command line {command_line:.1f} MB,")
+        print(f"  built as `tidings worker` builds it {built:.1f} MB ({len(sys.modules)} modules)")
+        rss, pss = sum(_vmrss(p) for p in tree), sum(_pss(p) for p in tree)
+        print(f"worker and its {len(tree) - 1} processes: RSS {rss:.1f} MB, PSS {pss:.1f} MB")
+        print("loaded:", ", ".join(f"{m} {'yes' if m in sys.modules else 'no'}" for m in WATCHED))
+        app.close()
+
+
+if __name__ == "__main__":
+    main()
