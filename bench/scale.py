@@ -146,6 +146,18 @@ def cpu_seconds(pid: int) -> float:
     return ticks / CLOCK_TICKS
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(busy, all) CPU ticks of the whole machine so far (``/proc/stat``)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle = fields[3] + fields[4]  # idle and waiting for I/O
+    return sum(fields) - idle, sum(fields)
+
+
+def machine_busy(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share of every core's time spent busy between two ``machine_ticks``."""
+    return (after[0] - before[0]) / max(after[1] - before[1], 1)
+
+
 @contextmanager
 def started(command: list[str], env: dict[str, str], cwd: Path) -> Iterator[subprocess.Popen[str]]:
     process = subprocess.Popen(  # noqa: S603 - the worker command of this venv
@@ -574,15 +586,22 @@ def throughput(args: argparse.Namespace, folder: Path) -> None:
                 prepare(database.url, server, users, key, tls=args.tls)
                 env = {"TIDINGS_DATABASE_URL": database.url, "TIDINGS_SECRET_KEYS": key}
                 waiting = Waiting(database.url)
-                with contextlib_stack(workers, env, folder):
+                logs_before = set(folder.glob("worker-*.log"))
+                with contextlib_stack(workers, env, folder) as processes:
                     began, first = time.monotonic(), None
+                    used_at_first = 0.0
+                    machine_at_first = machine_ticks()
                     while (done := waiting.scalar(DECIDED)) < emails:
                         if first is None and done:
                             first = (time.monotonic(), done)
+                            used_at_first = sum(cpu_seconds(p.pid) for p in processes)
+                            machine_at_first = machine_ticks()
                         if time.monotonic() - began > 1800:
                             raise SystemExit(f"{done} of {emails} emails decided after 30 min")
                         time.sleep(0.2)
                     ended = time.monotonic()
+                    used = sum(cpu_seconds(p.pid) for p in processes) - used_at_first
+                    busy = machine_busy(machine_at_first, machine_ticks())
                     waiting.until(IDLE_FOLDERS, args.mailboxes, 600, "folders in IDLE")
                     time.sleep(2)
                     sessions = sessions_per_user(server)
@@ -590,6 +609,10 @@ def throughput(args: argparse.Namespace, folder: Path) -> None:
                 waiting.close()
             finally:
                 database.drop()
+            logs = set(folder.glob("worker-*.log")) - logs_before
+            texts = [log.read_text() for log in logs]
+            moved = sum(text.count("handed back") for text in texts)
+            taken = sum(text.count(" held by ") for text in texts)
             held = sorted(sessions.values())
             shared = (
                 "each mailbox held by one worker"
@@ -604,17 +627,26 @@ def throughput(args: argparse.Namespace, folder: Path) -> None:
             print(
                 f"  {workers} worker(s): {rate:7.0f} emails/s once ingesting "
                 f"({rate / (emails / floor):.2f}x the bare fetch), all in {ended - began:.1f} s "
-                f"from the start; {raw} raw emails stored; {shared}"
+                f"from the start; {raw} raw emails stored; {shared}; the workers and their "
+                f"parse processes used {1000 * used / max(emails - first_done, 1):.2f} ms of CPU "
+                f"an email; mailboxes taken {taken} times, {moved} handed back; the machine's "
+                f"{os.cpu_count()} cores were {busy:.0%} busy"
             )
 
 
 @contextmanager
-def contextlib_stack(workers: int, env: dict[str, str], folder: Path) -> Iterator[None]:
+def contextlib_stack(
+    workers: int, env: dict[str, str], folder: Path
+) -> Iterator[list[subprocess.Popen[str]]]:
+    """``workers`` worker processes, stopped (SIGTERM) on leaving."""
     if workers == 0:
-        yield
+        yield []
         return
-    with started(worker_command(), env, folder), contextlib_stack(workers - 1, env, folder):
-        yield
+    with (
+        started(worker_command(), env, folder) as process,
+        contextlib_stack(workers - 1, env, folder) as others,
+    ):
+        yield [process, *others]
 
 
 def main() -> None:
