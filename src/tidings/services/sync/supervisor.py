@@ -81,6 +81,7 @@ class SyncService:
         if pop3_opener is not None:
             kinds.add(ServerProfileKind.POP3_SMTP)
         self._targets = SyncTargets(reads, secrets, frozenset(kinds))
+        self._last_read: tuple[float, list[SyncTarget]] | None = None
         self.status = SyncStatusBoard(uow_factory, clock, reads=reads)
         self._failures = Failures(
             uow_factory,
@@ -121,9 +122,20 @@ class SyncService:
         """What each folder task is doing now (the stored copy is what readers see)."""
         return self.status.modes
 
-    def targets(self) -> list[SyncTarget]:
-        """Every folder that should be syncing now, with its credential."""
-        return self._targets.load()
+    def targets(self, max_age: float = 0.0) -> list[SyncTarget]:
+        """Every folder that should be syncing now, with its credential.
+
+        What was read less than ``max_age`` seconds ago serves again: the worker's loop,
+        the count of its share of the mailboxes and the dispatcher of hold jobs each ask
+        every few seconds, and each read goes through every mailbox of the organization.
+        """
+        last = self._last_read
+        if last is not None and time.monotonic() - last[0] < max_age:
+            return last[1]
+        reading_at = time.monotonic()
+        found = self._targets.load()
+        self._last_read = (reading_at, found)
+        return found
 
     async def run(self, stop: asyncio.Event, held: HeldMailboxes | None = None) -> None:
         """Sync until ``stop`` is set, starting and ending folder tasks as settings change.
@@ -147,11 +159,15 @@ class SyncService:
                 # A worker taking its share at start is woken by every mailbox it takes;
                 # the targets are read again only when one of them is not among those read
                 # (a mailbox enabled since), else once a refresh interval.
-                if due or every is None or (mine is not None and not mine <= _mailboxes(every)):
+                missing = mine is not None and every is not None and not mine <= _mailboxes(every)
+                if due or every is None or missing:
                     # Taken before the read: the sleep after it then always reaches "due".
                     reading_at = time.monotonic()
+                    # A read of the last half interval, by the count of this worker's share,
+                    # serves; a mailbox taken that the targets lack needs a read of its own.
+                    fresh = 0.0 if missing else self._refresh_seconds / 2
                     try:
-                        every = await asyncio.to_thread(self.targets)
+                        every = await asyncio.to_thread(self.targets, fresh)
                     except Exception as error:  # storage away: the running folders carry on
                         log.error("the mailboxes to sync were not read; retrying: %s", brief(error))
                         await sleep_unless_stopped(stop, self._refresh_seconds)
