@@ -33,7 +33,6 @@ import io
 import json
 import os
 import random
-import re
 import signal
 import smtplib
 import ssl
@@ -54,6 +53,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
 from latency import check_inotify
+from processes import cpu_seconds, machine_busy, machine_ticks, proportional_mb, resident_mb
 from tests.builders import Org, dovecot_profile, make_email
 from tests.servers.dovecot import DovecotServer
 from tidings.adapters.storage.migrate import upgrade
@@ -67,7 +67,6 @@ from tidings.services.import_formats import ImportFormat
 TIDINGS = Path(sys.executable).with_name("tidings")
 FLOOR = Path(__file__).with_name("idle_floor.py")
 POSTGRES = os.environ.get("TIDINGS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 DOMAIN = "northwind.example"
 #: LMTP connections delivering at once.
 SENDERS = 4
@@ -75,50 +74,6 @@ MEMORY_RATIO, IDLE_CPU, P99_MARGIN = 3.0, 2.0, 0.25
 
 
 # -- processes ---------------------------------------------------------------------------------
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and every live descendant of it."""
-    parents: dict[int, int] = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                stat = Path(entry.path, "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
-    found, frontier = [pid], [pid]
-    while frontier:
-        frontier = [child for child, parent in parents.items() if parent in frontier]
-        found += frontier
-    return found
-
-
-def resident_mb(pid: int) -> float:
-    """Resident memory of the process tree (each process's VmRSS, summed)."""
-    total = 0
-    for member in process_tree(pid):
-        try:
-            status = Path(f"/proc/{member}/status").read_text()
-        except OSError:
-            continue
-        match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
-        total += int(match.group(1)) if match else 0
-    return total / 1024
-
-
-def proportional_mb(pid: int) -> float:
-    """Proportional memory (PSS) of the process tree: a page shared by n processes (the
-    parse processes and the forkserver they were forked from) counts 1/n in each."""
-    total = 0
-    for member in process_tree(pid):
-        try:
-            rollup = Path(f"/proc/{member}/smaps_rollup").read_text()
-        except OSError:
-            continue
-        match = re.search(r"^Pss:\s+(\d+) kB", rollup, re.MULTILINE)
-        total += int(match.group(1)) if match else 0
-    return total / 1024
 
 
 def settle(pid: int, window: float = 5.0, calm: float = 5.0, limit: float = 300.0) -> float:
@@ -131,31 +86,6 @@ def settle(pid: int, window: float = 5.0, calm: float = 5.0, limit: float = 300.
         if (cpu_seconds(pid) - used) / window * 100 < calm:
             break
     return time.monotonic() - began
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU the process tree has used so far."""
-    ticks = 0
-    for member in process_tree(pid):
-        try:
-            stat = Path(f"/proc/{member}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / CLOCK_TICKS
-
-
-def machine_ticks() -> tuple[int, int]:
-    """(busy, all) CPU ticks of the whole machine so far (``/proc/stat``)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    idle = fields[3] + fields[4]  # idle and waiting for I/O
-    return sum(fields) - idle, sum(fields)
-
-
-def machine_busy(before: tuple[int, int], after: tuple[int, int]) -> float:
-    """The share of every core's time spent busy between two ``machine_ticks``."""
-    return (after[0] - before[0]) / max(after[1] - before[1], 1)
 
 
 @contextmanager

@@ -14,6 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from processes import process_tree, proportional_mb, resident_mb
+
 #: Libraries a reader may want to see counted: loaded or not.
 WATCHED = ("alembic", "pydantic", "fastapi", "sqlalchemy", "cryptography", "httpx", "pygments")
 
@@ -21,29 +23,6 @@ WATCHED = ("alembic", "pydantic", "fastapi", "sqlalchemy", "cryptography", "http
 def _vmrss(pid: int | str = "self") -> float:
     status = Path(f"/proc/{pid}/status").read_text()
     return int(status.split("VmRSS:")[1].split()[0]) / 1024
-
-
-def _pss(pid: int) -> float:
-    rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
-    return int(rollup.split("\nPss:")[1].split()[0]) / 1024
-
-
-def _tree(pid: int) -> list[int]:
-    """``pid`` and its descendants; here, not bench/scale.py's: importing that would load
-    into this process the very libraries being counted."""
-    parents: dict[int, int] = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                stat = Path(entry.path, "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
-    found, frontier = [pid], [pid]
-    while frontier:
-        frontier = [child for child, parent in parents.items() if parent in frontier]
-        found += frontier
-    return found
 
 
 def main() -> None:
@@ -71,10 +50,10 @@ def main() -> None:
         app.parser.warm_up()
         app.mailbox_holding()
         built = _vmrss()
-        tree = _tree(os.getpid())
+        tree = process_tree(os.getpid())
         print(f"worker process: interpreter {start:.1f} MB, command line {command_line:.1f} MB,")
         print(f"  built as `tidings worker` builds it {built:.1f} MB ({len(sys.modules)} modules)")
-        rss, pss = sum(_vmrss(p) for p in tree), sum(_pss(p) for p in tree)
+        rss, pss = resident_mb(os.getpid()), proportional_mb(os.getpid())
         print(f"worker and its {len(tree) - 1} processes: RSS {rss:.1f} MB, PSS {pss:.1f} MB")
         print("loaded:", ", ".join(f"{m} {'yes' if m in sys.modules else 'no'}" for m in WATCHED))
         app.close()
