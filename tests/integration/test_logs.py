@@ -96,3 +96,21 @@ def test_the_web_servers_coloured_copy_of_a_message_is_left_out(json_logs) -> No
     line = json_logs.readouterr().err
     assert "Started server process [7]" in line
     assert "color_message" not in line and "\x1b" not in line
+
+
+def test_the_task_queues_account_of_each_job_is_left_to_debug(json_logs) -> None:
+    # procrastinate tells of every job deferred, started and ended at INFO: most of a
+    # worker's log, and nothing an operator acts on.
+    queue = logging.getLogger("procrastinate.worker")
+    configure_logging("json")
+    queue.info("Starting job hold_mailbox[5](mailbox_id=2)")
+    queue.warning("Job hold_mailbox[5] stalled")
+    logging.getLogger("tidings.services.sync.holding").info("mailbox 2 held by vm:1")
+    assert [r["event"] for r in _lines(json_logs)] == [
+        "Job hold_mailbox[5] stalled",
+        "mailbox 2 held by vm:1",
+    ]
+    configure_logging("json", logging.DEBUG)
+    queue.info("Starting job hold_mailbox[6](mailbox_id=3)")
+    assert [r["event"] for r in _lines(json_logs)] == ["Starting job hold_mailbox[6](mailbox_id=3)"]
+    logging.getLogger("procrastinate").setLevel(logging.NOTSET)

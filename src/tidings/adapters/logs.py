@@ -101,6 +101,12 @@ def configure_logging(log_format: Literal["text", "json"], level: int = logging.
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # procrastinate tells of every job deferred, started and ended at INFO, each line with
+    # the whole job: a worker's periodic chores and hold jobs made seven lines in ten of its
+    # log, half a megabyte in a 20-second first sync. Its warnings and errors stay; DEBUG
+    # shows the rest.
+    quiet = level if level <= logging.DEBUG else max(level, logging.WARNING)
+    logging.getLogger("procrastinate").setLevel(quiet)
     # uvicorn's loggers keep their own handlers unless told otherwise: send them to root.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
