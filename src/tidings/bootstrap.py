@@ -420,6 +420,7 @@ class Tidings:
             name=name,
             chores=chores,
             tasks=[send, deliver, test],
+            pool_size=self.settings.task_queue_pool_size,
         )
 
         async def sweep_outbox() -> None:
@@ -463,7 +464,12 @@ class Tidings:
 
         send = self._send_task()
         timing = QueueTiming(self.settings.takeover_seconds)
-        queue = ProcrastinateQueue(self.settings.database_url, timing, name=worker_name())
+        queue = ProcrastinateQueue(
+            self.settings.database_url,
+            timing,
+            name=worker_name(),
+            pool_size=self.settings.task_queue_pool_size,
+        )
         async with queue.app.open_async():
             return await self.outgoing.defer_missing(functools.partial(queue.defer_subjects, send))
 

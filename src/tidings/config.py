@@ -75,6 +75,13 @@ class Settings(BaseSettings):
         description="Processes that parse email beside the main one (default: one per core; "
         "0 or 1 parses in the main process)",
     )
+    task_queue_pool_size: int = Field(
+        default=8,
+        ge=2,
+        le=1000,
+        description="On PostgreSQL: connections each worker's task queue may hold at once "
+        "(its job fetching, heartbeats, periodic chores and deferrals), beside the storage pool",
+    )
     job_retention_days: int = Field(
         default=7,
         ge=1,

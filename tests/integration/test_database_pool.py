@@ -3,6 +3,7 @@ PostgreSQL alike, and a size that cannot work is refused before anything starts.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 import pytest
@@ -30,6 +31,26 @@ def test_the_pool_keeps_and_overflows_by_the_settings(database_url: str) -> None
         app.close()
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_workers_task_queue_holds_as_many_connections_as_the_setting_says(
+    database_url: str,
+) -> None:
+    app = bootstrap(settings_for(database_url, task_queue_pool_size=3))
+    try:
+        holding = app.mailbox_holding()
+        assert holding is not None
+        queue = holding._queue  # the queue a worker runs, as `tidings worker` builds it
+
+        async def opened() -> tuple[int, int]:
+            async with queue.app.open_async():  # type: ignore[attr-defined]
+                pool = queue.app.connector.pool  # type: ignore[attr-defined]
+                return pool.min_size, pool.max_size
+
+        assert asyncio.run(opened()) == (1, 3)
+    finally:
+        app.close()
+
+
 def test_without_settings_the_pool_is_five_and_ten_more(database_url: str) -> None:
     app = bootstrap(settings_for(database_url))
     try:
@@ -47,6 +68,7 @@ def test_without_settings_the_pool_is_five_and_ten_more(database_url: str) -> No
         ("TIDINGS_DATABASE_POOL_SIZE", "many"),
         ("TIDINGS_DATABASE_POOL_SIZE", "1001"),
         ("TIDINGS_DATABASE_MAX_OVERFLOW", "-1"),
+        ("TIDINGS_TASK_QUEUE_POOL_SIZE", "1"),
     ],
 )
 def test_a_pool_size_that_cannot_work_is_refused_naming_the_setting(

@@ -153,6 +153,7 @@ class ProcrastinateQueue:
         name: str = "worker",
         chores: Sequence[Chore] = (),
         tasks: Sequence[SubjectTask] = (),
+        pool_size: int = 8,
     ) -> None:
         self._timing = timing
         self._name = name
@@ -161,7 +162,7 @@ class ProcrastinateQueue:
                 conninfo=conninfo(database_url),
                 kwargs={"application_name": "tidings-task-queue"},
                 min_size=1,
-                max_size=8,
+                max_size=pool_size,
             )
         )
         self._jobs: HoldJobs | None = None
