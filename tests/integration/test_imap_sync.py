@@ -341,9 +341,9 @@ def test_a_mailbox_whose_credential_cannot_be_opened_is_left_out_and_alerted_onc
     refreshes: list[int] = []
     read_targets = service.targets
 
-    def counted_targets():  # type: ignore[no-untyped-def]
+    def counted_targets(max_age: float = 0.0):  # type: ignore[no-untyped-def]
         refreshes.append(1)
-        return read_targets()
+        return read_targets(max_age)
 
     service.targets = counted_targets  # type: ignore[method-assign]
     run.start(service)

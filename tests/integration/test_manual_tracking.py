@@ -4,6 +4,7 @@ databases, through the same recording path as sync."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
@@ -14,6 +15,7 @@ from tidings.domain.errors import ConflictError, NotAuthorizedError, NotFoundErr
 from tidings.domain.people import NOT_AUTHORIZED_TO_TRACK, Caller, Privilege, TrackIncoming
 from tidings.domain.records import RecordKind, RecordRef
 from tidings.domain.tracking import Outcome, Verdict
+from tidings.domain.webhooks import EventType, WebhookSubscription
 
 TRACKER = frozenset({Privilege.TRACK_EMAIL, Privilege.READ_ACTIVITIES})
 
@@ -149,7 +151,12 @@ def test_parked_email_is_replayed_by_a_caller_allowed_to(org: Org) -> None:
 
 def test_changes_by_hand_are_reported_to_webhooks_as_updates(org: Org) -> None:
     # Setting regarding and untracking each write an activity.updated event in the same
-    # transaction; the untracked one says so.
+    # transaction; the untracked one says so (to a receiver that asked for both kinds).
+    with org.tidings.uow() as uow:
+        kinds = frozenset({EventType.ACTIVITY_CREATED, EventType.ACTIVITY_UPDATED})
+        hook = WebhookSubscription("https://hooks.example/t", kinds, created_at=datetime.now(UTC))
+        uow.webhooks.add_subscription(hook, "-")
+        uow.commit()
     result = org.deliver(make_email())
     dana = Caller(org.users["dana"], TRACKER)
     org.tidings.manual_tracking.set_regarding(dana, result.activity_id, org.records["deal"])
