@@ -6,14 +6,12 @@ of his whole unit; whoever reaches nothing of a kind sees 0, never the organizat
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import TickingClock, settings_for
 from tests.integration.access_world import PEOPLE, World, build_world, grant
-from tidings.bootstrap import Tidings, bootstrap
+from tidings.bootstrap import Tidings
 from tidings.domain.access_levels import AccessLevel
 from tidings.domain.mailbox import ApprovalStatus
 from tidings.domain.mailbox_views import MailboxView
@@ -22,13 +20,6 @@ from tidings.domain.sync import FolderSyncState, SyncMode
 from tidings.services.queries import Dashboard
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture
-def tidings(database_url: str) -> Iterator[Tidings]:
-    app = bootstrap(settings_for(database_url), clock=TickingClock())
-    yield app
-    app.close()
 
 
 @pytest.fixture

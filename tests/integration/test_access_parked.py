@@ -11,14 +11,13 @@ mailboxes.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import TEST_SECRET_KEY, TickingClock, settings_for
+from tests.conftest import TEST_SECRET_KEY
 from tests.integration.access_world import World, build_world, console_client, grant
-from tidings.bootstrap import Tidings, bootstrap
+from tidings.bootstrap import Tidings
 from tidings.domain.access_levels import AccessLevel
 from tidings.domain.people import Privilege
 from tidings.entrypoints.cli.main import app as cli
@@ -27,13 +26,6 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 PARKED_IN = ("una", "sue", "pat", "help")
 _KEEPER = (Privilege.READ_MAILBOXES, Privilege.WRITE_MAILBOXES)
-
-
-@pytest.fixture
-def tidings(database_url: str) -> Iterator[Tidings]:
-    app = bootstrap(settings_for(database_url), clock=TickingClock())
-    yield app
-    app.close()
 
 
 @pytest.fixture
