@@ -245,6 +245,7 @@ def dovecot_profile(
         {}
         if smtp is None
         else {
+            "outgoing_host": smtp.host,
             "outgoing_port": smtp.port,
             "outgoing_security": ConnectionSecurity.NONE,
             "allow_insecure": True,
@@ -256,8 +257,6 @@ def dovecot_profile(
         incoming_host="127.0.0.1",
         incoming_port=server.imaps_port,
         incoming_security=ConnectionSecurity.TLS,
-        outgoing_host="127.0.0.1",
         options={"ca_file": str(server.ca_file)} if trusted else {},
-        **outgoing,
-        **fields,
+        **({"outgoing_host": "127.0.0.1"} | outgoing | fields),
     )

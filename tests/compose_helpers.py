@@ -9,7 +9,6 @@ from tests.builders import Org, dovecot_profile
 from tests.servers.dovecot import DovecotServer
 from tests.servers.smtp import SmtpServer
 from tidings.domain.people import TrackIncoming
-from tidings.domain.server_profile import ConnectionSecurity
 
 #: Dovecot knows sam@ with the password "sam-pass"; this is Sam's Tidings sign-in.
 SAM = ("sam@northwind.example", "sam-console-pass")
@@ -26,10 +25,7 @@ def add_sending_user(org: Org, smtp: SmtpServer, dovecot: DovecotServer) -> int:
         org.mailboxes["sam"] = uow.mailboxes.add(org._mailbox(SAM[0], user.ref, True, True))
         uow.commit()
     org.users["sam"] = user
-    profile = dovecot_profile(dovecot)
-    profile.name = f"Dovecot {uuid.uuid4().hex[:8]}"
-    profile.outgoing_host, profile.outgoing_port = smtp.host, smtp.port
-    profile.outgoing_security, profile.allow_insecure = ConnectionSecurity.NONE, True
+    profile = dovecot_profile(dovecot, smtp, name=f"Dovecot {uuid.uuid4().hex[:8]}")
     org.use_profile(profile, {"sam": "sam-pass"})
     return org.mailboxes["sam"]
 

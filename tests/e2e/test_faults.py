@@ -26,7 +26,6 @@ from tests.waiting import wait_until
 from tidings.bootstrap import bootstrap
 from tidings.domain.outgoing import INTERRUPTED_AFTER_HANDOVER
 from tidings.domain.people import Caller, Privilege
-from tidings.domain.server_profile import ConnectionSecurity
 from tidings.domain.stored import ActivityFilter
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -82,9 +81,7 @@ def site(database_url: str, tmp_path: Path) -> Iterator[Site]:
     dovecot = DovecotServer(tmp_path / "dovecot", TEST_USERS)
     smtp = SmtpServer(TEST_USERS)
     with dovecot, smtp:
-        profile = dovecot_profile(dovecot)
-        profile.outgoing_host, profile.outgoing_port = smtp.host, smtp.port
-        profile.outgoing_security, profile.allow_insecure = ConnectionSecurity.NONE, True
+        profile = dovecot_profile(dovecot, smtp)
         profile.options = {**profile.options, "save_sent_copy": "no"}
         org.use_profile(
             profile, {"dana": "dana-pass", "sam": "sam-pass", "support": "support-pass"}

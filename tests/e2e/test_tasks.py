@@ -36,7 +36,6 @@ from tests.waiting import wait_until
 from tidings.bootstrap import bootstrap
 from tidings.domain.outgoing import INTERRUPTED_AFTER_HANDOVER
 from tidings.domain.people import Caller, Privilege
-from tidings.domain.server_profile import ConnectionSecurity
 from tidings.entrypoints.api.app import create_app
 from tidings.entrypoints.cli.main import app as cli
 from tidings.services.mailbox_bulk import BulkAction
@@ -90,9 +89,7 @@ def site(database_url: str, tmp_path: Path) -> Iterator[Site]:
     dovecot = DovecotServer(tmp_path / "dovecot", TEST_USERS)
     smtp = SmtpServer(TEST_USERS)
     with dovecot, smtp:
-        profile = dovecot_profile(dovecot)
-        profile.outgoing_host, profile.outgoing_port = smtp.host, smtp.port
-        profile.outgoing_security, profile.allow_insecure = ConnectionSecurity.NONE, True
+        profile = dovecot_profile(dovecot, smtp)
         profile.options = {**profile.options, "save_sent_copy": "no"}
         org.use_profile(profile, {"dana": "dana-pass"})
         workers = []
