@@ -161,3 +161,29 @@ def test_the_session_finds_what_vanished_by_qresync_or_by_search(dovecot: Doveco
     qresync, gone, still = asyncio.run(look())
     assert qresync is (dovecot.imap_capability is None)
     assert (gone, still) == ([2], [])
+
+
+def test_once_asked_the_session_hears_of_each_later_expunge_from_the_server(
+    dovecot: DovecotServer,
+) -> None:
+    # After the first UID FETCH … VANISHED of a SELECT, the server tells the session of
+    # every expunge as it happens (RFC 7162 §3.2.10): the later rounds ask nothing.
+    for n in range(3):
+        dovecot.deliver(DANA, make_email(subject=f"n{n}", message_id=f"<n{n}@c.example>"))
+
+    async def look() -> tuple[list[int], list[int], list[int]]:
+        credential = Credential(DANA, "dana-pass")
+        session = await ImapFolderSession.open(dovecot_profile(dovecot), credential, "INBOX")
+        try:
+            modseq = session.status.highest_modseq or 0
+            first = await session.vanished_since(modseq, 3)
+            await asyncio.to_thread(
+                dovecot.doveadm, "expunge", "-u", DANA, "mailbox", "INBOX", "uid", "2"
+            )
+            assert await session.wait_for_change(timeout=5)  # told at the NOOP, as news
+            later = await session.vanished_since(modseq, 3)
+            return first, later, await session.vanished_since(modseq, 3)
+        finally:
+            await session.close()
+
+    assert asyncio.run(look()) == ([], [2], [])

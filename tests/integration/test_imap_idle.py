@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from dataclasses import replace
 from pathlib import Path
 
 from tests.builders import dovecot_profile, make_email
+from tests.integration.sync_run import org_syncing, service_for
 from tests.servers.dovecot import DovecotServer
 from tidings.adapters.imap.client import ImapFolderSession
 from tidings.domain.credentials import Credential
+from tidings.domain.server_profile import ServerProfile
+from tidings.services.sync.model import FolderSession
 
 DANA = "dana@northwind.example"
 
@@ -36,7 +41,6 @@ def test_the_servers_keepalives_do_not_end_the_wait_and_mail_after_them_does(
 
             protocol.data_received = counting
             try:
-                assert await session.wait_for_change(timeout=2)  # SELECT's EXISTS, taken in
                 waiting = asyncio.ensure_future(session.wait_for_change(timeout=60))
                 while keepalives < 3 and not waiting.done():
                     await asyncio.sleep(0.05)
@@ -52,3 +56,66 @@ def test_the_servers_keepalives_do_not_end_the_wait_and_mail_after_them_does(
                 await session.close()
 
         assert asyncio.run(wait()) == (True, True, False)
+
+
+#: What Dovecot advertises after login, less IDLE: a server that can only be polled.
+NO_IDLE = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE LITERAL+ UIDPLUS CONDSTORE QRESYNC"
+
+
+def test_without_idle_the_wait_lasts_its_timeout_and_then_tells_what_came_meanwhile(
+    tmp_path: Path,
+) -> None:
+    with DovecotServer(tmp_path / "dovecot", {DANA: "dana-pass"}, imap_capability=NO_IDLE) as dc:
+
+        async def wait() -> tuple[bool, bool, bool, bool]:
+            session = await ImapFolderSession.open(
+                dovecot_profile(dc), Credential(DANA, "dana-pass"), "INBOX"
+            )
+            try:
+                waiting = asyncio.ensure_future(session.wait_for_change(timeout=3))
+                # The wait's first NOOP has been answered: what comes now is told after it.
+                await asyncio.sleep(0.5)
+                await asyncio.to_thread(
+                    dc.deliver, DANA, make_email(subject="Polled", message_id="<p@c.example>")
+                )
+                still_waiting = not waiting.done()
+                changed = await waiting
+                quiet = await session.wait_for_change(timeout=1)
+                return session.supports_idle, still_waiting, changed, quiet
+            finally:
+                await session.close()
+
+        assert asyncio.run(wait()) == (False, True, True, False)
+
+
+def test_a_folder_polled_without_idle_is_looked_at_once_per_interval_not_continuously(
+    tmp_path: Path, database_url: str
+) -> None:
+    # A server without IDLE is polled at the profile's interval. The wait once returned at
+    # once there, and the folder ran round after round, as fast as the server answered.
+    with DovecotServer(tmp_path / "dovecot", {DANA: "dana-pass"}, imap_capability=NO_IDLE) as dc:
+        dc.deliver(DANA, make_email(subject="First", message_id="<f@c.example>"))
+        waits: list[float] = []
+
+        async def counting(
+            profile: ServerProfile, credential: Credential, folder: str
+        ) -> FolderSession:
+            session = await ImapFolderSession.open(profile, credential, folder)
+            wait = session.wait_for_change
+
+            async def wait_for_change(timeout: float) -> bool:
+                waits.append(timeout)
+                return await wait(timeout)
+
+            session.wait_for_change = wait_for_change  # type: ignore[method-assign]
+            return session
+
+        with org_syncing(database_url, ("dana",)) as (org, run):
+            profile = replace(dovecot_profile(dc), min_polling_interval_minutes=1)
+            org.use_profile(profile, {"dana": "dana-pass"})
+            run.start(service_for(run, opener=counting))
+            run.wait_for(lambda: len(run.results) == 1)
+            # Well within the one-minute interval: the first wait is still waiting.
+            time.sleep(2)
+            run.stop()
+        assert waits == [60.0]

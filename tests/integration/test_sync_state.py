@@ -16,6 +16,7 @@ from tests.builders import ManualClock, Org, make_email
 from tests.conftest import TEST_SECRET_KEY
 from tests.integration.sync_run import SyncRun, opener, service_for
 from tests.servers.dovecot import DovecotServer
+from tests.waiting import wait_until
 from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
 from tidings.domain.sync import WORKER_SILENT_AFTER, SyncMode
 from tidings.entrypoints.api.app import create_app
@@ -36,6 +37,12 @@ def _highest_modseq(server: DovecotServer, address: str) -> int:
         "-f", "flow", "mailbox", "status", "-u", address, "highestmodseq", "INBOX"
     )
     return int(output.rsplit("=", 1)[1])
+
+
+def _stored_modseq(org: Org) -> int | None:
+    with org.tidings.uow() as uow:
+        cursor = uow.cursors.get(org.mailboxes["dana"], "INBOX")
+    return None if cursor is None else cursor.highest_modseq
 
 
 def _catch_up_once(service: SyncService, address: str) -> int:
@@ -121,8 +128,15 @@ def test_the_api_shows_each_mailboxs_sync_idle_or_polling_with_its_alerts(
     org.use_profile(pop3, {"sam": "sam-pass", "support": "wrong"})
     for address in ("dana@northwind.example", "sam@northwind.example"):
         server.deliver(address, make_email(to=address, subject="Hi", message_id=f"<{address}>"))
-    run.start(service_for(run, max_permanent_failures=1))
+    run.start(service_for(run, max_permanent_failures=1, read_back_seconds=0.2))
     run.wait_for(lambda: len(run.results) == 2 and len(run.alerts) == 1)
+    # The tracked category written on dana's email is read back after a quiet moment,
+    # which brings the stored HIGHESTMODSEQ up to the server's.
+    wait_until(
+        lambda: _stored_modseq(org) == _highest_modseq(server, "dana@northwind.example"),
+        20,
+        "the category read back",
+    )
     org.tidings.setup.add_user("Ada Admin", "ada@northwind.example", ["admin"], "ada-pass")
     response = asyncio.run(_get(org, "/api/mailboxes", ("ada@northwind.example", "ada-pass")))
     assert response.status_code == 200

@@ -66,6 +66,7 @@ class _Protocol:
         self.incomplete_line = b""
         self.current_command = None
         self.pending_sync_command = None
+        self.pending_async_commands: dict[str, object] = {}
         self.lines: list[bytes] = []
 
     def data_received(self, data: bytes) -> None:  # pragma: no cover - replaced

@@ -58,6 +58,9 @@ class ImapFolderSession:
         self._qresync = False
         #: UIDs the server said vanished, not yet handed to ``departed``.
         self._vanished: set[int] = set()
+        #: Whether ``vanished_since`` asked since the SELECT: from then on, the server tells
+        #: this session of every expunge on its own.
+        self._vanished_asked = False
 
     @classmethod
     async def open(
@@ -148,6 +151,9 @@ class ImapFolderSession:
         if response.result != "OK":
             raise MailServerError(f"the folder {self.folder!r} cannot be opened", permanent=False)
         self.permanent_flags = parse_permanent_flags(response.lines)
+        # SELECT's own EXISTS answers it: the round after a SELECT reads the whole folder.
+        self._change_seen = False
+        self._vanished_asked = False
         return parse_select(response.lines)
 
     async def uids_after(self, last_uid: int, since: datetime | None = None) -> list[int]:
@@ -189,13 +195,19 @@ class ImapFolderSession:
     async def vanished_since(self, modseq: int, last_uid: int) -> list[int]:
         """UIDs up to ``last_uid`` expunged after ``modseq`` (RFC 7162 §3.2.6: ``UID FETCH …
         (CHANGEDSINCE m VANISHED)`` answers ``VANISHED (EARLIER)``), with those the server
-        reported on its own meanwhile; each checked by ``UID SEARCH`` to be gone indeed."""
-        if last_uid >= 1:
+        reported on its own meanwhile; each checked by ``UID SEARCH`` to be gone indeed.
+
+        The folder is asked once per SELECT. After that the server reports each expunge to
+        this session as ``VANISHED`` on its own, at the latest at the next NOOP or IDLE
+        (RFC 7162 §3.2.10, RFC 3501 §7.4.1): those reports are the whole answer, and a
+        pushed email costs no extra command."""
+        if last_uid >= 1 and not self._vanished_asked:
             await self._call(
                 self._client.uid(
                     "fetch", f"1:{last_uid}", f"(UID) (CHANGEDSINCE {modseq} VANISHED)"
                 )
             )
+            self._vanished_asked = True
         candidates = sorted(uid for uid in self._vanished if uid <= last_uid)
         self._vanished.difference_update(candidates)
         return await self.missing(candidates)
@@ -234,13 +246,23 @@ class ImapFolderSession:
         return "IDLE" in self._client.protocol.capabilities
 
     async def wait_for_change(self, timeout: float) -> bool:
-        """Wait until the server reports a change (IDLE), or ``timeout`` passes."""
+        """Wait until the server reports a change (IDLE), or ``timeout`` passes.
+
+        A NOOP first: whatever arrived since the last command is told now (RFC 3501 §6.1.2),
+        so a change made while the last round ran is never left for the next one. Without
+        IDLE the folder polls: the wait is the whole ``timeout``, then a NOOP lets the
+        server tell what changed meanwhile.
+        """
         noop = await self._call(self._client.noop())
         if self._change_seen or is_change(noop.lines):
             self._change_seen = False
             return True
         if not self.supports_idle:
-            return False
+            await self._pause(timeout)
+            noop = await self._call(self._client.noop())
+            changed = self._change_seen or is_change(noop.lines)
+            self._change_seen = False
+            return changed
         try:
             idle = await self._client.idle_start(timeout=timeout)
             changed = await self._idle_until_change(timeout)
@@ -251,6 +273,12 @@ class ImapFolderSession:
         # What the receiver noted during IDLE is this same change: the caller now looks.
         self._change_seen = False
         return changed
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait ``seconds``; a connection dropped meanwhile ends the wait as an error."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._lost.wait(), seconds)
+            raise MailServerError("the server closed the connection", permanent=False)
 
     async def _idle_until_change(self, timeout: float) -> bool:
         """Read what IDLE pushes until it reports a change (True) or ``timeout`` passes.

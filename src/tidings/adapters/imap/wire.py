@@ -41,7 +41,7 @@ def install_receiver(
     def receive(data: bytes) -> None:
         nonlocal carry
         # A substring test first: the regular expression alone costs more than parsing.
-        if reports_change(data, asks_flags(protocol.pending_sync_command)):
+        if reports_change(data, flags_in_flight(protocol)):
             on_change()
         if on_vanished is not None and (carry or b"VANISHED" in data):
             text = carry + data
@@ -80,6 +80,15 @@ def vanished_uids(data: bytes) -> list[int]:
                 continue  # not a set a server reports of one folder
             found.extend(range(first, last + 1))
     return found
+
+
+def flags_in_flight(protocol: aioimaplib.IMAP4ClientProtocol) -> bool:
+    """Whether a command in flight asked for FLAGS. ``UID FETCH`` and ``UID STORE`` are
+    aioimaplib's asynchronous commands, pending beside (not as) its one synchronous command:
+    a flag round's own ``UID FETCH … (UID FLAGS)`` answers must not read as news, or every
+    round that sees a flag would be followed by another round that reads it again."""
+    pending = [protocol.pending_sync_command, *protocol.pending_async_commands.values()]
+    return any(asks_flags(command) for command in pending)
 
 
 def asks_flags(command: object) -> bool:

@@ -91,9 +91,10 @@ class FlagRound:
         self._validity[key] = stored.uidvalidity if stored is not None else None
         return stored.highest_modseq if stored is not None else None
 
-    async def run(self, target: SyncTarget, session: object, since: int | None) -> None:
+    async def run(self, target: SyncTarget, session: object, since: int | None) -> bool:
         """One round: what left the folder first, then read changes, track and untrack,
-        write the category, move the MODSEQ.
+        write the category, move the MODSEQ. True when it wrote the category: that write
+        is a change of its own, read back by a later round (which moves the MODSEQ past it).
 
         Should the connection fail first, the cursor's HIGHESTMODSEQ goes back to ``since``:
         the catch-up before may have stored SELECT's, past changes this round never read.
@@ -102,7 +103,8 @@ class FlagRound:
             if self._departures is not None:
                 await self._departures.run(target, session, since)
             if isinstance(session, FlagSession):
-                await self._round(target, session, since)
+                return await self._round(target, session, since)
+            return False
         except MailServerError:
             await self._restore((target.mailbox_id, target.folder), since)
             raise
@@ -119,15 +121,15 @@ class FlagRound:
                 self._status.save_cursor, replace(current, highest_modseq=restored)
             )
 
-    async def _round(self, target: SyncTarget, session: FlagSession, since: int | None) -> None:
+    async def _round(self, target: SyncTarget, session: FlagSession, since: int | None) -> bool:
         config = await asyncio.to_thread(self._categories.settings)
         if not config.use_tracked_category:
-            return
+            return False
         key = (target.mailbox_id, target.folder)
         uidvalidity = session.status.uidvalidity
         stored = await asyncio.to_thread(self._status.stored_cursor, key)
         if stored is None or stored.uidvalidity != uidvalidity:
-            return  # nothing of this folder is kept under this UIDVALIDITY yet
+            return False  # nothing of this folder is kept under this UIDVALIDITY yet
         keyword = config.tracked_keyword
         changes = (
             self._use_condstore
@@ -150,6 +152,7 @@ class FlagRound:
         )
         if results and self._listener is not None:
             self._listener(Ingested(target, results))
+        wrote = False
         if keyword_allowed(session.permanent_flags, keyword):
             pending = await asyncio.to_thread(
                 self._categories.to_write, *key, uidvalidity, WRITE_LIMIT
@@ -157,6 +160,7 @@ class FlagRound:
             if pending:
                 if await session.add_keyword([int(uid) for _, uid in pending], keyword):
                     await asyncio.to_thread(self._categories.written, [raw for raw, _ in pending])
+                    wrote = True
                 else:  # tracking goes on without it; the next round tries again
                     log.warning(
                         "%s/%s refused the keyword %s", target.address, target.folder, keyword
@@ -164,6 +168,7 @@ class FlagRound:
         if changes:
             assert since is not None  # noqa: S101 - checked above
             await self._advance(key, since, states, stored.last_uid)
+        return wrote
 
     async def _advance(
         self, key: tuple[int, str], since: int, states: list[FlagState], last_uid: int

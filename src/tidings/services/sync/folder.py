@@ -48,6 +48,7 @@ class FolderTask:
         pop3: Pop3Poll,
         delta: DeltaRound,
         turn_seconds: float,
+        read_back_seconds: float = 30.0,
     ) -> None:
         self._open = opener
         self._open_pop3 = pop3_opener
@@ -59,6 +60,7 @@ class FolderTask:
         self._pop3 = pop3
         self._delta = delta
         self._turn_seconds = turn_seconds
+        self._read_back_seconds = read_back_seconds
 
     async def run(
         self, target: SyncTarget, stop: asyncio.Event, turn: asyncio.Semaphore | None = None
@@ -199,14 +201,21 @@ class FolderTask:
         after_select = True
         while not stop.is_set():
             since = await self._flags.since(target)
-            ingested = await self._imap.catch_up(target, session, after_select=after_select)
+            await self._imap.catch_up(target, session, after_select=after_select)
             after_select = False
-            await self._flags.run(target, session, since)
-            if ingested:
-                continue  # mail may have come while this batch was ingested: look again
+            wrote = await self._flags.run(target, session, since)
+            # Mail that came while this round ran is told at the wait's NOOP (or was noted
+            # as the round's commands were answered): the wait then ends at once. A round
+            # to "look again" would cost every pushed email a second round of commands
+            # and transactions that finds nothing.
             mode = waiting_mode(session)
             interval = max(60.0 * target.profile.min_polling_interval_minutes, 1.0)
             timeout = interval if mode is SyncMode.POLLING else 25 * 60.0
+            if wrote:
+                # The category just written is read back (moving the stored HIGHESTMODSEQ
+                # past it, so that the next SELECT finds the folder unchanged) by the next
+                # round: the next email's, or one after this long a quiet.
+                timeout = min(timeout, self._read_back_seconds)
             if not await until_stopped(session.wait_for_change(timeout), stop):
                 return
 

@@ -67,10 +67,12 @@ class SyncService:
         delta_openers: Mapping[ServerProfileKind, DeltaOpener] | None = None,
         chunk: int = CHUNK,
         turn_seconds: float = 5.0,
+        read_back_seconds: float = 30.0,
         reads: Callable[[], UnitOfWork] | None = None,
     ) -> None:
         """``reads`` makes units of work that only read (on SQLite they take no lock);
-        by default ``uow_factory``'s."""
+        by default ``uow_factory``'s. ``read_back_seconds``: how long an IMAP folder that
+        was just given the tracked category waits, with no news, before reading it back."""
         reads = reads or uow_factory
         self._clock = clock
         self._refresh_seconds = refresh_seconds
@@ -115,6 +117,7 @@ class SyncService:
             pop3=self._pop3,
             delta=self._delta,
             turn_seconds=turn_seconds,
+            read_back_seconds=read_back_seconds,
         )
 
     @property
