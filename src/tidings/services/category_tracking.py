@@ -10,6 +10,7 @@ category never seen cannot be "removed", and one Tidings wrote is not written ag
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -68,10 +69,21 @@ class CategoryTracking:
         #: Units of work that only read (each flag round reads the settings and what to write).
         self._reads = reads or uow_factory
         self._clock = clock
+        #: The email configuration as last read, with when (``settings``).
+        self._settings_read: tuple[float, EmailConfiguration] | None = None
 
-    def settings(self) -> EmailConfiguration:
+    def settings(self, max_age: float = 0.0) -> EmailConfiguration:
+        """The email configuration; one read up to ``max_age`` seconds old will do. Each
+        flag round asks whether the category is on and what keyword it is before it reads
+        the server: a thousand folders under a flow of mail would otherwise read it a
+        thousand times a minute. What acts on the category reads it again where it acts."""
+        read = self._settings_read
+        if read is not None and time.monotonic() - read[0] <= max_age:
+            return read[1]
         with self._reads() as uow:
-            return uow.settings.get()
+            config = uow.settings.get()
+        self._settings_read = (time.monotonic(), config)
+        return config
 
     def apply(
         self, mailbox_id: int, folder: str, uidvalidity: int, states: Sequence[CategoryState]
@@ -81,46 +93,78 @@ class CategoryTracking:
         first."""
         if not states:
             return []
+        with self._uow() as uow:
+            results = self._apply(uow, mailbox_id, folder, uidvalidity, states)
+            uow.commit()
+        return results
+
+    def settle(
+        self,
+        mailbox_id: int,
+        folder: str,
+        uidvalidity: int,
+        states: Sequence[CategoryState],
+        write_limit: int = 500,
+    ) -> tuple[list[IngestResult], list[tuple[int, str]]]:
+        """``apply``, then ``to_write`` read in the same transaction: an IMAP flag round's
+        storage work before it writes the category, in one transaction rather than two."""
+        with self._uow() if states else self._reads() as uow:
+            if not uow.settings.get().use_tracked_category:
+                return [], []
+            results = self._apply(uow, mailbox_id, folder, uidvalidity, states)
+            pending = uow.category_marks.to_write(mailbox_id, folder, uidvalidity, write_limit)
+            if states:
+                uow.commit()
+        return results, pending
+
+    def _apply(
+        self,
+        uow: UnitOfWork,
+        mailbox_id: int,
+        folder: str,
+        uidvalidity: int,
+        states: Sequence[CategoryState],
+    ) -> list[IngestResult]:
+        if not states:
+            return []
         origins = {s.uid: MessageOrigin(mailbox_id, folder, uidvalidity, s.uid) for s in states}
         now = self._clock.now()
         results: list[IngestResult] = []
-        with self._uow() as uow:
-            config = uow.settings.get()
-            if not config.use_tracked_category:
-                return []
-            raw_ids = uow.raw_messages.ids_by_origins(list(origins.values()))
-            # Judged after ingest or a move deciding about the same email at this moment.
-            uow.raw_messages.hold_identities(uow.raw_messages.identities_of(list(raw_ids.values())))
-            # One state per kept email, the last reported: a page may name a message twice
-            # (EWS lists its Create and its Update), and two must never make two marks.
-            latest = {raw_ids[origins[s.uid]]: s for s in states if origins[s.uid] in raw_ids}
-            marks = uow.category_marks.marks(latest.keys())
-            changed: list[CategoryMark] = []
-            for raw_id, state in latest.items():
-                mark = marks.get(raw_id)
-                change = category_change(mark, state.present)
-                if change is CategoryChange.ADDED:
-                    result = self._marked(uow, uow.raw_messages.require(raw_id), config, now)
-                elif change is CategoryChange.REMOVED:
-                    result = self._unmarked(uow, raw_id, config, now)
-                elif mark is None or state.seen in (None, mark.seen):
-                    continue  # nothing new to keep
-                else:
-                    result = None
-                if result is not None:
-                    results.append(result)
-                moved = change is not CategoryChange.NONE or mark is None
-                changed.append(
-                    CategoryMark(
-                        raw_id,
-                        state.present,
-                        now if moved or mark is None else mark.changed_at,
-                        mark.written_at if mark else None,
-                        state.seen,
-                    )
+        config = uow.settings.get()
+        if not config.use_tracked_category:
+            return []
+        raw_ids = uow.raw_messages.ids_by_origins(list(origins.values()))
+        # Judged after ingest or a move deciding about the same email at this moment.
+        uow.raw_messages.hold_identities(uow.raw_messages.identities_of(list(raw_ids.values())))
+        # One state per kept email, the last reported: a page may name a message twice
+        # (EWS lists its Create and its Update), and two must never make two marks.
+        latest = {raw_ids[origins[s.uid]]: s for s in states if origins[s.uid] in raw_ids}
+        marks = uow.category_marks.marks(latest.keys())
+        changed: list[CategoryMark] = []
+        for raw_id, state in latest.items():
+            mark = marks.get(raw_id)
+            change = category_change(mark, state.present)
+            if change is CategoryChange.ADDED:
+                result = self._marked(uow, uow.raw_messages.require(raw_id), config, now)
+            elif change is CategoryChange.REMOVED:
+                result = self._unmarked(uow, raw_id, config, now)
+            elif mark is None or state.seen in (None, mark.seen):
+                continue  # nothing new to keep
+            else:
+                result = None
+            if result is not None:
+                results.append(result)
+            moved = change is not CategoryChange.NONE or mark is None
+            changed.append(
+                CategoryMark(
+                    raw_id,
+                    state.present,
+                    now if moved or mark is None else mark.changed_at,
+                    mark.written_at if mark else None,
+                    state.seen,
                 )
-            uow.category_marks.save(changed)
-            uow.commit()
+            )
+        uow.category_marks.save(changed)
         return results
 
     def to_write(

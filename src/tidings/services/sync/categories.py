@@ -39,15 +39,19 @@ class ApiCategories:
         self,
         categories: CategoryTracking,
         listener: Callable[[SyncEvent], None] | None = None,
+        *,
+        settings_max_age: float = 0.0,
     ) -> None:
         self._categories = categories
         self._listener = listener
+        #: Seconds a round may go by the email configuration as an earlier one read it.
+        self._settings_max_age = settings_max_age
 
     async def read(self, target: SyncTarget, page: DeltaPage) -> None:
         """Act on the categories a page reported, once its new messages are kept."""
         if not page.categories:
             return
-        config = await asyncio.to_thread(self._categories.settings)
+        config = await asyncio.to_thread(self._categories.settings, self._settings_max_age)
         if not config.use_tracked_category:
             return
         wanted = config.tracked_category.lower()
@@ -65,7 +69,7 @@ class ApiCategories:
         """Write the category onto the folder's tracked email that lacks it."""
         if not isinstance(session, CategoryWriter):
             return
-        config = await asyncio.to_thread(self._categories.settings)
+        config = await asyncio.to_thread(self._categories.settings, self._settings_max_age)
         if not config.use_tracked_category:
             return
         pending = await asyncio.to_thread(

@@ -72,6 +72,7 @@ class FlagRound:
         rescan_limit: int = RESCAN_LIMIT,
         use_condstore: bool = True,
         departures: DepartureRound | None = None,
+        settings_max_age: float = 0.0,
     ) -> None:
         self._categories = categories
         #: Runs first in each round, reading from the same ``since`` (``departures``).
@@ -80,6 +81,8 @@ class FlagRound:
         self._listener = listener
         self._rescan_limit = rescan_limit
         self._use_condstore = use_condstore
+        #: Seconds a round may go by the email configuration as an earlier one read it.
+        self._settings_max_age = settings_max_age
         #: Each folder's UIDVALIDITY when ``since`` read its MODSEQ.
         self._validity: dict[tuple[int, str], int | None] = {}
 
@@ -122,7 +125,7 @@ class FlagRound:
             )
 
     async def _round(self, target: SyncTarget, session: FlagSession, since: int | None) -> bool:
-        config = await asyncio.to_thread(self._categories.settings)
+        config = await asyncio.to_thread(self._categories.settings, self._settings_max_age)
         if not config.use_tracked_category:
             return False
         key = (target.mailbox_id, target.folder)
@@ -143,28 +146,23 @@ class FlagRound:
         else:
             states = await session.recent_flags(self._rescan_limit)
         kept = [s for s in states if s.uid <= stored.last_uid]
-        results = await asyncio.to_thread(
-            self._categories.apply,
+        results, pending = await asyncio.to_thread(
+            self._categories.settle,
             target.mailbox_id,
             target.folder,
             uidvalidity,
             imap_states(kept, keyword),
+            WRITE_LIMIT,
         )
         if results and self._listener is not None:
             self._listener(Ingested(target, results))
         wrote = False
-        if keyword_allowed(session.permanent_flags, keyword):
-            pending = await asyncio.to_thread(
-                self._categories.to_write, *key, uidvalidity, WRITE_LIMIT
-            )
-            if pending:
-                if await session.add_keyword([int(uid) for _, uid in pending], keyword):
-                    await asyncio.to_thread(self._categories.written, [raw for raw, _ in pending])
-                    wrote = True
-                else:  # tracking goes on without it; the next round tries again
-                    log.warning(
-                        "%s/%s refused the keyword %s", target.address, target.folder, keyword
-                    )
+        if pending and keyword_allowed(session.permanent_flags, keyword):
+            if await session.add_keyword([int(uid) for _, uid in pending], keyword):
+                await asyncio.to_thread(self._categories.written, [raw for raw, _ in pending])
+                wrote = True
+            else:  # tracking goes on without it; the next round tries again
+                log.warning("%s/%s refused the keyword %s", target.address, target.folder, keyword)
         if changes:
             assert since is not None  # noqa: S101 - checked above
             await self._advance(key, since, states, stored.last_uid)

@@ -210,12 +210,15 @@ class FolderTask:
             # and transactions that finds nothing.
             mode = waiting_mode(session)
             interval = max(60.0 * target.profile.min_polling_interval_minutes, 1.0)
-            timeout = interval if mode is SyncMode.POLLING else 25 * 60.0
-            if wrote:
+            if mode is SyncMode.POLLING:
+                timeout = interval  # the next poll reads the category back
+            elif wrote:
                 # The category just written is read back (moving the stored HIGHESTMODSEQ
                 # past it, so that the next SELECT finds the folder unchanged) by the next
                 # round: the next email's, or one after this long a quiet.
-                timeout = min(timeout, self._read_back_seconds)
+                timeout = self._read_back_seconds
+            else:
+                timeout = 25 * 60.0
             if not await until_stopped(session.wait_for_change(timeout), stop):
                 return
 

@@ -103,9 +103,18 @@ class SyncService:
         departures = Departures(uow_factory, clock, reads=reads)
         self._imap = CatchUp(ingest, clock, self.status, departures, chunk=chunk, listener=listener)
         departure_round = DepartureRound(departures, self.status, listener=listener)
-        flags = FlagRound(categories, self.status, listener=listener, departures=departure_round)
+        # Turning the category on or off reaches the folders as a change of targets does.
+        flags = FlagRound(
+            categories,
+            self.status,
+            listener=listener,
+            departures=departure_round,
+            settings_max_age=refresh_seconds,
+        )
         self._delta.departures = departures
-        self._delta.categories = ApiCategories(categories, listener)
+        self._delta.categories = ApiCategories(
+            categories, listener, settings_max_age=refresh_seconds
+        )
         self._folders = FolderTask(
             opener=opener,
             pop3_opener=pop3_opener,
