@@ -379,14 +379,17 @@ def idle_and_load(args: argparse.Namespace, folder: Path) -> None:
                     report_idle(measure_idle(worker.pid, floor.pid, args.seconds), args)
                 if "load" in args.parts:
                     watch = ActivityWatch(waiting)
+                    used = cpu_seconds(worker.pid)
                     sent = deliver(server, users, args.rate, args.seconds, args.seed)
                     deadline = time.monotonic() + max(120, args.seconds)
                     while len(watch.seen) < len(sent) and time.monotonic() < deadline:
                         time.sleep(0.2)
+                    worker_ms = (cpu_seconds(worker.pid) - used) * 1000 / max(1, len(sent))
                     watch.stop()
                     time.sleep(1)
                     floor_seen = floor_arrivals(floor, floor_out)
                     report_load(sent, watch.seen, floor_seen, args)
+                    print(f"  worker CPU per email (with its children): {worker_ms:.1f} ms")
             waiting.close()
         finally:
             if floor is not None and floor.poll() is None:

@@ -9,7 +9,8 @@ from tests.builders import Org, make_email
 from tests.conftest import settings_for
 from tidings.bootstrap import bootstrap
 from tidings.domain.message import MessageOrigin
-from tidings.services.sync.batching import IngestBatcher
+from tidings.services.departures import Departures
+from tidings.services.sync.batching import IngestBatcher, Ingested
 from tidings.services.tracking.results import IngestResult
 
 
@@ -54,5 +55,46 @@ def test_what_folders_hand_over_meanwhile_is_one_batch_and_each_gets_its_own_res
             ["<sam@c.example>"],
             ["<kim@c.example>"],
         ]
+    finally:
+        tidings.close()
+
+
+def test_one_read_per_batch_finds_which_new_emails_another_folder_holds_too(
+    database_url: str,
+) -> None:
+    # dana's email is already kept in her Archive: its copy arriving in the Inbox may be
+    # the other half of a move. One screen of the whole batch says so, for her folder only.
+    tidings = bootstrap(settings_for(database_url))
+    try:
+        org = Org.create(tidings)
+        org.add_user("sam")
+        quote = make_email(subject="Quote", message_id="<quote@c.example>")
+        tidings.ingest.ingest(quote, MessageOrigin(org.mailboxes["dana"], "Archive", 1, "7"))
+        screens: list[list[int]] = []
+        departures = Departures(tidings.uow, tidings.clock)
+
+        def screen(raw_ids: Sequence[int]) -> set[int]:
+            screens.append(sorted(raw_ids))
+            return departures.copies_elsewhere(raw_ids)
+
+        batcher = IngestBatcher(tidings.ingest, screen=screen)
+        handed = [
+            [(quote, MessageOrigin(org.mailboxes["dana"], "INBOX", 1, "1"))],
+            [
+                (
+                    make_email(subject="Hi", message_id="<hi@c.example>"),
+                    MessageOrigin(org.mailboxes["sam"], "INBOX", 1, "1"),
+                )
+            ],
+        ]
+
+        async def push_all() -> list[Ingested]:
+            return await asyncio.gather(*(batcher.ingest_screened(e) for e in handed))
+
+        dana, sam = asyncio.run(push_all())
+        [dana_copy] = dana.results
+        assert dana.elsewhere == {dana_copy.raw_message_id}
+        assert sam.elsewhere == frozenset()
+        assert len(screens) == 1 and len(screens[0]) == 2
     finally:
         tidings.close()

@@ -113,6 +113,14 @@ class Departures:
             uow.commit()
         return results
 
+    def copies_elsewhere(self, raw_message_ids: Sequence[int]) -> set[int]:
+        """Those of these kept emails of which their mailbox holds a copy in another folder
+        (a read only: ``arrived`` settles them)."""
+        if not raw_message_ids:
+            return set()
+        with self._reads() as uow:
+            return set(uow.presence.with_copies_elsewhere(raw_message_ids))
+
     def present_uids(self, mailbox_id: int, folder: str, uidvalidity: int, limit: int) -> list[str]:
         """The newest ``limit`` ids kept of a folder that have not left it."""
         with self._reads() as uow:

@@ -7,6 +7,10 @@ folders hand over while a batch is being ingested waits, and goes together as th
 batch, up to ``max_emails``: the busier the server, the larger the batches, and the cost per
 email falls towards what bulk ingest pays. A folder alone still goes at once.
 
+With a ``screen`` (what the new emails of a batch are held in another folder too, the
+arriving half of a move), that one read serves the whole batch as well, rather than one
+per folder.
+
 Each folder gets back the results of its own emails, in its order, or the error of the
 batch: ingest parks an email that fails on its own, so what fails a whole batch is storage,
 and every folder of the batch then retries as it would have alone.
@@ -15,7 +19,7 @@ and every folder of the batch then retries as it would have alone.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from tidings.domain.message import MessageOrigin
@@ -29,10 +33,19 @@ Batch = Sequence[tuple[bytes, MessageOrigin]]
 MAX_EMAILS = 100
 
 
+@dataclass(frozen=True)
+class Ingested:
+    """One folder's part of a batch: its results, in its order, and which of its new
+    emails the ``screen`` found held in another folder too."""
+
+    results: list[IngestResult]
+    elsewhere: frozenset[int] = frozenset()
+
+
 @dataclass
 class _Handed:
     emails: Batch
-    results: asyncio.Future[list[IngestResult]] = field(
+    results: asyncio.Future[Ingested] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
@@ -40,16 +53,27 @@ class _Handed:
 class IngestBatcher:
     """Ingests what folders hand over, what arrives meanwhile gathered into one batch."""
 
-    def __init__(self, ingest: IngestService, *, max_emails: int = MAX_EMAILS) -> None:
+    def __init__(
+        self,
+        ingest: IngestService,
+        *,
+        max_emails: int = MAX_EMAILS,
+        screen: Callable[[Sequence[int]], set[int]] | None = None,
+    ) -> None:
         self._ingest = ingest
         self._max_emails = max_emails
+        self._screen = screen
         self._waiting: list[_Handed] = []
         self._draining: asyncio.Task[None] | None = None
 
     async def ingest(self, emails: Batch) -> list[IngestResult]:
         """Ingest ``emails`` (in a thread, with what other folders hand over meanwhile)."""
+        return (await self.ingest_screened(emails)).results
+
+    async def ingest_screened(self, emails: Batch) -> Ingested:
+        """``ingest``, with what the screen found of these emails."""
         if not emails:
-            return []
+            return Ingested([])
         handed = _Handed(emails)
         self._waiting.append(handed)
         if self._draining is None or self._draining.done():
@@ -70,7 +94,7 @@ class IngestBatcher:
                 size += len(handed.emails)
             together = [email for handed in taken for email in handed.emails]
             try:
-                results = await asyncio.to_thread(self._ingest.ingest_batch, together)
+                results, elsewhere = await asyncio.to_thread(self._ingest_and_screen, together)
             except BaseException as error:  # the whole batch failed: each folder retries
                 for handed in taken:
                     handed.results.set_exception(error)
@@ -83,5 +107,14 @@ class IngestBatcher:
                 continue
             start = 0
             for handed in taken:
-                handed.results.set_result(results[start : start + len(handed.emails)])
+                own = results[start : start + len(handed.emails)]
+                found = frozenset(r.raw_message_id for r in own) & elsewhere
+                handed.results.set_result(Ingested(own, found))
                 start += len(handed.emails)
+
+    def _ingest_and_screen(self, emails: Batch) -> tuple[list[IngestResult], frozenset[int]]:
+        results = self._ingest.ingest_batch(emails)
+        new = [r.raw_message_id for r in results if not r.repeated]
+        if self._screen is None or not new:
+            return results, frozenset()
+        return results, frozenset(self._screen(new))

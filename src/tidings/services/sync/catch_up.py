@@ -45,7 +45,7 @@ class CatchUp:
         listener: Callable[[SyncEvent], None] | None = None,
     ) -> None:
         # Folders' fetches are ingested together with what other folders fetch meanwhile.
-        self._batches = IngestBatcher(ingest)
+        self._batches = IngestBatcher(ingest, screen=departures.copies_elsewhere)
         self._clock = clock
         self._status = status
         self._departures = departures
@@ -112,12 +112,15 @@ class CatchUp:
                 )
             ]
             try:
-                results = await self._batches.ingest(batch)
+                ingested = await self._batches.ingest_screened(batch)
+                results = ingested.results
                 # An email kept in another folder too may be the arriving half of a move.
-                moved = await asyncio.to_thread(
-                    self._departures.arrived,
-                    target.mailbox_id,
-                    [r.raw_message_id for r in results if not r.repeated],
+                moved = (
+                    await asyncio.to_thread(
+                        self._departures.arrived, target.mailbox_id, sorted(ingested.elsewhere)
+                    )
+                    if ingested.elsewhere
+                    else []
                 )
             except BaseException:
                 if fetching is not None:
