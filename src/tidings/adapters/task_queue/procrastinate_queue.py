@@ -296,15 +296,19 @@ class ProcrastinateQueue:
     ) -> int:
         if not subject_ids:
             return 0
+        # Only the subjects without a job cross: the dispatcher asks every few seconds for
+        # every mailbox, and nearly all of them have theirs.
         rows = await self.app.connector.execute_query_all_async(
-            "SELECT DISTINCT (args->>%(arg)s)::bigint AS subject FROM procrastinate_jobs"
-            " WHERE task_name = %(task)s AND status IN ('todo', 'doing')",
+            "SELECT s.subject FROM unnest(%(subjects)s::bigint[]) AS s(subject)"
+            " WHERE NOT EXISTS (SELECT 1 FROM procrastinate_jobs AS j"
+            " WHERE j.task_name = %(task)s AND j.status IN ('todo', 'doing')"
+            " AND (j.args->>%(arg)s)::bigint = s.subject)",
+            subjects=sorted(set(subject_ids)),
             task=task,
             arg=arg,
         )
-        queued = {row["subject"] for row in rows}
         deferred = 0
-        for subject in sorted(set(subject_ids) - queued):
+        for subject in sorted(row["subject"] for row in rows):
             name = lock(subject)
             with contextlib.suppress(AlreadyEnqueued):
                 await self.app.configure_task(task, lock=name, queueing_lock=name).defer_async(
