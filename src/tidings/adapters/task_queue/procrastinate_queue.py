@@ -44,6 +44,10 @@ HOLD_TASK = "hold_mailbox"
 #: Jobs run on one worker at once: mailboxes held plus the short periodic jobs. A slot is
 #: an asyncio task, so the number only needs to be out of reach.
 CONCURRENCY = 100_000
+#: How often a worker asks for the running jobs someone wants aborted. Tidings never asks
+#: (procrastinate's own command line could, and its notification reaches the worker at
+#: once anyway); every look goes through all the running jobs, a thousand hold jobs.
+ABORT_POLLING_SECONDS = 60.0
 
 
 class HoldJobs(Protocol):
@@ -246,6 +250,7 @@ class ProcrastinateQueue:
                     update_heartbeat_interval=self._timing.heartbeat,
                     stalled_worker_timeout=self._timing.stalled_after,
                     fetch_job_polling_interval=self._timing.fetch_polling,
+                    abort_job_polling_interval=ABORT_POLLING_SECONDS,
                     delete_jobs=DeleteJobCondition.SUCCESSFUL,
                     shutdown_graceful_timeout=60,
                 )
