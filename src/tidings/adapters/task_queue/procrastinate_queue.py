@@ -35,6 +35,7 @@ from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from sqlalchemy.engine import make_url
 from typing_extensions import override
 
+from tidings.adapters.storage.listening import ListeningConnection
 from tidings.domain.error_text import brief
 from tidings.domain.retry import Backoff, RetryLater
 
@@ -165,6 +166,8 @@ class ProcrastinateQueue:
             connector=PsycopgConnector(
                 conninfo=conninfo(database_url),
                 kwargs={"application_name": "tidings-task-queue"},
+                # Its listening connection too, which waits for new jobs all day.
+                connection_class=ListeningConnection,
                 min_size=1,
                 max_size=pool_size,
             )
