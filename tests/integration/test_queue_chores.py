@@ -97,3 +97,41 @@ def test_finished_jobs_older_than_the_retention_are_forgotten_and_the_others_kep
         "todo": "todo",
         "doing": "doing",
     }
+
+
+def test_the_dispatcher_queues_a_hold_job_only_for_the_mailboxes_with_none(
+    database_url: str,
+) -> None:
+    # Mailbox 1's job runs, 2's waits, 3's ended, 4 never had one; a job of another task
+    # about mailbox 5 is not its hold job.
+    async def main() -> tuple[int, int, list[tuple[int, str]]]:
+        queue = ProcrastinateQueue(database_url, QueueTiming(6))
+        manager, app = queue.app.job_manager, queue.app
+        async with app.open_async():
+            await queue.hand_back(1)
+            worker = await manager.register_worker()
+            running = await manager.fetch_job(None, worker)
+            assert running is not None
+            await queue.hand_back(2)
+            ended = await app.configure_task("hold_mailbox").defer_async(mailbox_id=3)
+            await manager.finish_job_by_id_async(ended, Status.SUCCEEDED, delete_job=False)
+            await app.configure_task("test_mailbox").defer_async(mailbox_id=5)
+            first = await queue.defer_missing([1, 2, 3, 4, 5])
+            again = await queue.defer_missing([1, 2, 3, 4, 5])
+            rows = await app.connector.execute_query_all_async(
+                "SELECT (args->>'mailbox_id')::int AS mailbox, status FROM procrastinate_jobs"
+                " WHERE task_name = 'hold_mailbox' ORDER BY id"
+            )
+            await manager.unregister_worker(worker)
+        return first, again, [(row["mailbox"], row["status"]) for row in rows]
+
+    first, again, jobs = asyncio.run(main())
+    assert (first, again) == (3, 0)
+    assert sorted(jobs) == [
+        (1, "doing"),
+        (2, "todo"),
+        (3, "succeeded"),
+        (3, "todo"),
+        (4, "todo"),
+        (5, "todo"),
+    ]

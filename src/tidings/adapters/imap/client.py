@@ -11,11 +11,11 @@ import contextlib
 import inspect
 from collections.abc import Awaitable, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aioimaplib import aioimaplib
 
-from tidings.adapters.imap.connect import authenticate_xoauth2, connect
+from tidings.adapters.imap.connect import ConnectionLost, authenticate_xoauth2, connect
 from tidings.adapters.imap.flags import parse_flag_fetch, parse_permanent_flags, uid_set
 from tidings.adapters.imap.responses import (
     folder_with_attribute,
@@ -44,7 +44,7 @@ class ImapFolderSession:
     """A logged-in connection with one folder selected."""
 
     def __init__(
-        self, client: aioimaplib.IMAP4, folder: str, status: FolderStatus, lost: asyncio.Event
+        self, client: aioimaplib.IMAP4, folder: str, status: FolderStatus, lost: ConnectionLost
     ) -> None:
         self._client = client
         self.folder = folder
@@ -301,17 +301,19 @@ class ImapFolderSession:
 
     async def _push_or_loss(self, timeout: float) -> Sequence[bytes | bytearray] | str:
         """What IDLE pushes first; a dropped connection or a BYE ends the wait as an error."""
-        pushed = asyncio.ensure_future(self._client.wait_server_push(timeout=timeout))
-        lost = asyncio.ensure_future(self._lost.wait())
-        done, _ = await asyncio.wait({pushed, lost}, return_when=asyncio.FIRST_COMPLETED)
-        lost.cancel()
+        # aioimaplib's ``wait_server_push``, without the task ``wait_for`` adds: every
+        # keepalive of every idle folder comes through here.
+        pushed = asyncio.ensure_future(self._client.protocol.idle_queue.get())
+        closed = self._lost.closed
+        done, _ = await asyncio.wait(
+            {pushed, closed}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
         if pushed not in done:
             pushed.cancel()
-            raise MailServerError("the server closed the connection", permanent=False)
-        try:
-            push: Sequence[bytes | bytearray] | str = pushed.result()
-        except TimeoutError:
+            if closed in done:
+                raise MailServerError("the server closed the connection", permanent=False)
             return []
+        push: Sequence[bytes | bytearray] | str = pushed.result()
         if not isinstance(push, str) and any(bytes(line).startswith(b"BYE") for line in push):
             raise MailServerError("the server is shutting down", permanent=False)
         return push
@@ -362,17 +364,15 @@ class ImapFolderSession:
                 command.close()  # never started: nothing to wait for
             raise MailServerError("the connection was lost", permanent=False)
         running = asyncio.ensure_future(command)
-        lost = asyncio.ensure_future(self._lost.wait())
+        either: set[asyncio.Future[Any]] = {running, self._lost.closed}
         try:
-            done, _ = await asyncio.wait({running, lost}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
             if running not in done:
                 running.cancel()
                 raise MailServerError("the server closed the connection", permanent=False)
             return running.result()
         except (OSError, TimeoutError, aioimaplib.AioImapException) as error:
             raise MailServerError(f"the connection was lost: {error}", permanent=False) from error
-        finally:
-            lost.cancel()
 
 
 def _quoted(folder: str) -> str:

@@ -21,12 +21,28 @@ from tidings.domain.server_profile import ConnectionSecurity, ServerProfile
 IMAP_PORTS = {ConnectionSecurity.TLS: 993, ConnectionSecurity.STARTTLS: 143}
 
 
-async def connect(profile: ServerProfile) -> tuple[aioimaplib.IMAP4, asyncio.Event]:
-    """A client past the greeting (and STARTTLS), and the event set when the socket closes."""
+class ConnectionLost:
+    """Done when the socket closes: a future that any wait can include as it is, where an
+    ``asyncio.Event`` needs a task of its own per wait (a thousand idle folders, each
+    woken by every keepalive of its server)."""
+
+    def __init__(self) -> None:
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def set(self) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def is_set(self) -> bool:
+        return self.closed.done()
+
+
+async def connect(profile: ServerProfile) -> tuple[aioimaplib.IMAP4, ConnectionLost]:
+    """A client past the greeting (and STARTTLS), and what is done when the socket closes."""
     security, host = profile.incoming_security, profile.incoming_host
     port = profile.incoming_port or IMAP_PORTS.get(security, 143)
     timeout = float(profile.connection_timeout_seconds)
-    lost = asyncio.Event()
+    lost = ConnectionLost()
     try:
         client = aioimaplib.IMAP4(
             host=host,

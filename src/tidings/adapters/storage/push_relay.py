@@ -31,6 +31,7 @@ import psycopg
 from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.engine import make_url
 
+from tidings.adapters.storage.listening import ListeningConnection
 from tidings.adapters.storage.tables import relayed_pushes
 from tidings.domain.mail_api import RelayedPush
 
@@ -94,7 +95,7 @@ class PostgresPushRelay:
         delay, listened = self._first_delay, False
         while not stop.is_set():
             try:
-                connection = await psycopg.AsyncConnection.connect(
+                connection = await ListeningConnection.connect(
                     self._conninfo, autocommit=True, application_name=APPLICATION_NAME
                 )
                 async with connection:

@@ -4,10 +4,27 @@ each folder it syncs, for other processes to read."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    FromClause,
+    Select,
+    Table,
+    Text,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from tidings.adapters.storage import tables as t
 from tidings.adapters.storage.mapping import mailbox_from
@@ -17,6 +34,44 @@ from tidings.domain.mailbox import Mailbox
 from tidings.domain.sync import FolderSyncState, SyncMode, WorkerBeat
 
 _S = t.folder_sync_states.c
+
+#: Everything the sync targets are made of: the settings, the server profiles, the
+#: mailboxes, their folder rules and the credentials.
+_TARGET_TABLES = (
+    t.email_configuration,
+    t.server_profiles,
+    t.mailboxes,
+    t.folder_rules,
+    t.credentials,
+)
+
+
+def _rows_as_text(table: Table, dialect: str) -> ColumnElement[str]:
+    """Every row of ``table`` as text, each value quoted, in ``id`` order, prefixed with the
+    text's length: two different contents never read the same."""
+    row: ColumnElement[str]
+    if dialect == "postgresql":
+        # A row cast to text quotes any value that holds a delimiter.
+        row = cast(table.table_valued(), Text)
+        rows = func.string_agg(row, aggregate_order_by(literal(","), table.c.id))
+        source: FromClause = table
+    else:
+        source = select(table).order_by(table.c.id).subquery()
+        values: list[ColumnElement[str]] = [func.quote(column, type_=Text) for column in source.c]
+        row = functools.reduce(lambda text, value: text + "," + value, values)
+        rows = func.group_concat(row, ";", type_=Text)
+    text = func.coalesce(rows, "", type_=Text)
+    return select(cast(func.length(text), Text) + ":" + text).select_from(source).scalar_subquery()
+
+
+@functools.cache
+def _mark_query(dialect: str) -> Select[tuple[str]]:
+    parts = [_rows_as_text(table, dialect) for table in _TARGET_TABLES]
+    content = functools.reduce(lambda text, part: text + "/" + part, parts)
+    if dialect == "postgresql":
+        # Digested where it is: a few dozen bytes cross, not every row.
+        return select(func.encode(func.sha256(func.convert_to(content, "UTF8")), "hex"))
+    return select(content)
 
 
 class SqlSyncRepository:
@@ -52,6 +107,15 @@ class SqlSyncRepository:
         for row in self._conn.execute(select(f.mailbox_id, f.folder).order_by(f.folder)):
             found.setdefault(row.mailbox_id, []).append(row.folder)
         return found
+
+    def targets_mark(self) -> str:
+        """A digest of what the sync targets are read from, that changes whenever any of it
+        does: one cheap query, where reading the targets maps every mailbox."""
+        dialect = self._conn.dialect.name
+        found = str(self._conn.execute(_mark_query(dialect)).scalar_one())
+        if dialect == "postgresql":
+            return found
+        return hashlib.sha256(found.encode()).hexdigest()
 
     def save_state(self, state: FolderSyncState) -> None:
         values = {
@@ -120,6 +184,12 @@ class SqlSyncRepository:
 
     def holders(self) -> dict[int, Holder]:
         rows = self._conn.execute(select(t.mailbox_holders)).mappings()
+        return {row["mailbox_id"]: Holder(row["worker"], row["since"]) for row in rows}
+
+    def held_elsewhere(self, worker: str) -> dict[int, Holder]:
+        """The mailboxes stored as held by any worker but ``worker``."""
+        h = t.mailbox_holders.c
+        rows = self._conn.execute(select(t.mailbox_holders).where(h.worker != worker)).mappings()
         return {row["mailbox_id"]: Holder(row["worker"], row["since"]) for row in rows}
 
     def worker_last_seen(self) -> datetime | None:

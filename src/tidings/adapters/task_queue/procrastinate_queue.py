@@ -35,6 +35,7 @@ from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from sqlalchemy.engine import make_url
 from typing_extensions import override
 
+from tidings.adapters.storage.listening import ListeningConnection
 from tidings.domain.error_text import brief
 from tidings.domain.retry import Backoff, RetryLater
 
@@ -44,6 +45,10 @@ HOLD_TASK = "hold_mailbox"
 #: Jobs run on one worker at once: mailboxes held plus the short periodic jobs. A slot is
 #: an asyncio task, so the number only needs to be out of reach.
 CONCURRENCY = 100_000
+#: How often a worker asks for the running jobs someone wants aborted. Tidings never asks
+#: (procrastinate's own command line could, and its notification reaches the worker at
+#: once anyway); every look goes through all the running jobs, a thousand hold jobs.
+ABORT_POLLING_SECONDS = 60.0
 
 
 class HoldJobs(Protocol):
@@ -161,6 +166,8 @@ class ProcrastinateQueue:
             connector=PsycopgConnector(
                 conninfo=conninfo(database_url),
                 kwargs={"application_name": "tidings-task-queue"},
+                # Its listening connection too, which waits for new jobs all day.
+                connection_class=ListeningConnection,
                 min_size=1,
                 max_size=pool_size,
             )
@@ -246,6 +253,7 @@ class ProcrastinateQueue:
                     update_heartbeat_interval=self._timing.heartbeat,
                     stalled_worker_timeout=self._timing.stalled_after,
                     fetch_job_polling_interval=self._timing.fetch_polling,
+                    abort_job_polling_interval=ABORT_POLLING_SECONDS,
                     delete_jobs=DeleteJobCondition.SUCCESSFUL,
                     shutdown_graceful_timeout=60,
                 )
@@ -296,15 +304,19 @@ class ProcrastinateQueue:
     ) -> int:
         if not subject_ids:
             return 0
+        # Only the subjects without a job cross: the dispatcher asks every few seconds for
+        # every mailbox, and nearly all of them have theirs.
         rows = await self.app.connector.execute_query_all_async(
-            "SELECT DISTINCT (args->>%(arg)s)::bigint AS subject FROM procrastinate_jobs"
-            " WHERE task_name = %(task)s AND status IN ('todo', 'doing')",
+            "SELECT s.subject FROM unnest(%(subjects)s::bigint[]) AS s(subject)"
+            " WHERE NOT EXISTS (SELECT 1 FROM procrastinate_jobs AS j"
+            " WHERE j.task_name = %(task)s AND j.status IN ('todo', 'doing')"
+            " AND (j.args->>%(arg)s)::bigint = s.subject)",
+            subjects=sorted(set(subject_ids)),
             task=task,
             arg=arg,
         )
-        queued = {row["subject"] for row in rows}
         deferred = 0
-        for subject in sorted(set(subject_ids) - queued):
+        for subject in sorted(row["subject"] for row in rows):
             name = lock(subject)
             with contextlib.suppress(AlreadyEnqueued):
                 await self.app.configure_task(task, lock=name, queueing_lock=name).defer_async(

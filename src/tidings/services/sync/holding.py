@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import socket
 import time
@@ -135,24 +136,53 @@ class MailboxHolding:
         self.worker = worker or worker_name()
         self.held = HeldMailboxes()
         self._counts: tuple[frozenset[int], int] | None = None
-        #: Who holds each mailbox by storage, as of ``_counted_at``.
-        self._holders: dict[int, Holder] = {}
-        self._counted_at = 0.0
         #: Hold jobs starting together (a worker's first seconds) share one count.
         self._counting = asyncio.Lock()
-        self._refreshed = asyncio.Condition()
+        self._counted_at = 0.0
+        #: Per mailbox held, what ends its hold job: whether it goes back to the queue.
+        #: Settled by each count, so that the jobs of a thousand mailboxes sleep through
+        #: the counts that change nothing for them.
+        self._verdicts: dict[int, asyncio.Future[bool]] = {}
+        #: When each mailbox held was stored as this worker's (until then: never).
+        self._stored_at: dict[int, float] = {}
+        self._watched: set[asyncio.Event] = set()
+        self._watchers: set[asyncio.Task[None]] = set()
 
     async def refresh(self) -> tuple[frozenset[int], int]:
-        """Read the mailboxes that should sync and the live workers, and tell hold jobs."""
+        """Read the mailboxes that should sync, the live workers and the mailboxes stored as
+        another's, and end the hold jobs that this count tells to."""
         started = time.monotonic()
         wanted = frozenset(await asyncio.to_thread(self._wanted))
         workers = await self._queue.live_workers()
-        self._holders = await asyncio.to_thread(self._read_holders)
+        elsewhere = await asyncio.to_thread(self._read_held_elsewhere)
         self._counts = (wanted, workers)
         self._counted_at = started
-        async with self._refreshed:
-            self._refreshed.notify_all()
+        self._judge(wanted, workers, elsewhere, started)
         return self._counts
+
+    def _judge(
+        self, wanted: frozenset[int], workers: int, elsewhere: dict[int, Holder], counted_at: float
+    ) -> None:
+        pending = {m for m, verdict in self._verdicts.items() if not verdict.done()}
+        leaving: dict[int, bool] = {}
+        for mailbox_id in pending:
+            holder = elsewhere.get(mailbox_id)
+            if mailbox_id not in wanted:
+                log.info("mailbox %s no longer syncs; let go", mailbox_id)
+                leaving[mailbox_id] = False  # the dispatcher queues it again once it does
+            elif holder is not None and counted_at > self._stored_at[mailbox_id]:
+                # This worker fell silent long enough to be taken for dead (paused, cut off
+                # from the database): the mailbox is another's now.
+                log.warning("mailbox %s was taken over by %s; let go", mailbox_id, holder)
+                leaving[mailbox_id] = False
+        kept = pending - leaving.keys()
+        staying = [m for m in self.held.newest(len(self.held)) if m in kept]
+        over = excess(len(staying), len(wanted), workers)
+        for mailbox_id in staying[len(staying) - over :] if over > 0 else []:
+            log.info("mailbox %s handed back: this worker holds over its share", mailbox_id)
+            leaving[mailbox_id] = True
+        for mailbox_id, hand_back in leaving.items():
+            self._verdicts[mailbox_id].set_result(hand_back)
 
     async def _recent_counts(self) -> tuple[frozenset[int], int]:
         """The counts, read again unless read within the refresh interval."""
@@ -176,8 +206,6 @@ class MailboxHolding:
                 log.error("the mailboxes and workers were not counted: %s", brief(error))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self._refresh_seconds)
-        async with self._refreshed:  # hold jobs waiting for the next count see the stop
-            self._refreshed.notify_all()
 
     async def hold(self, mailbox_id: int, stop: asyncio.Event) -> None:
         """The hold job: sync the mailbox here until it must go elsewhere or stop."""
@@ -195,44 +223,47 @@ class MailboxHolding:
             return
         self.held.take(mailbox_id)
         log.info("mailbox %s held by %s", mailbox_id, self.worker)
-        await self._store_holder(mailbox_id)
-        stored_at = time.monotonic()
+        verdict = self._verdicts[mailbox_id] = asyncio.get_running_loop().create_future()
+        # Not judged taken over by a count that began before its holder was stored.
+        self._stored_at[mailbox_id] = math.inf
+        self._hand_back_all_at(stop)
         hand_back = True
         try:
-            while not stop.is_set():
-                async with self._refreshed:
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(self._refresh_seconds * 2):
-                            await self._refreshed.wait()
-                if stop.is_set() or self._counts is None:
-                    continue
-                wanted, workers = self._counts
-                if mailbox_id not in wanted:
-                    hand_back = False
-                    log.info("mailbox %s no longer syncs; let go", mailbox_id)
-                    break
-                holder = self._holders.get(mailbox_id)
-                if (
-                    self._counted_at > stored_at
-                    and holder is not None
-                    and holder.worker != self.worker
-                ):
-                    # This worker fell silent long enough to be taken for dead (paused, cut
-                    # off from the database): the mailbox is another's now.
-                    hand_back = False
-                    log.warning("mailbox %s was taken over by %s; let go", mailbox_id, holder)
-                    break
-                over = excess(len(self.held), len(wanted), workers)
-                if mailbox_id in self.held.newest(over):
-                    log.info("mailbox %s handed back: this worker holds over its share", mailbox_id)
-                    break
+            await self._store_holder(mailbox_id)
+            self._stored_at[mailbox_id] = time.monotonic()
+            hand_back = await verdict
         finally:
+            del self._verdicts[mailbox_id], self._stored_at[mailbox_id]
             await self.held.release(mailbox_id)
             with contextlib.suppress(Exception):  # the next holder writes over it anyway
                 await asyncio.to_thread(self._forget_holder, mailbox_id)
             if hand_back:
                 # Queued again: any worker (this one after a stop, no more) takes it at once.
                 await asyncio.shield(self._queue.hand_back(mailbox_id))
+
+    def _hand_back_all_at(self, stop: asyncio.Event) -> None:
+        """Once ``stop`` is set, every hold job ends and hands its mailbox back."""
+
+        def settle() -> None:
+            for verdict in self._verdicts.values():
+                if not verdict.done():
+                    verdict.set_result(True)
+
+        if stop.is_set():
+            settle()
+            return
+        if stop in self._watched:
+            return
+        self._watched.add(stop)
+
+        async def watch() -> None:
+            await stop.wait()
+            self._watched.discard(stop)
+            settle()
+
+        watcher = asyncio.ensure_future(watch())
+        self._watchers.add(watcher)
+        watcher.add_done_callback(self._watchers.discard)
 
     async def dispatch(self) -> int:
         """Queue a hold job for every mailbox that should sync and has none."""
@@ -257,9 +288,9 @@ class MailboxHolding:
             uow.sync.hold(mailbox_id, Holder(self.worker, self._clock.now()))
             uow.commit()
 
-    def _read_holders(self) -> dict[int, Holder]:
+    def _read_held_elsewhere(self) -> dict[int, Holder]:
         with self._uow() as uow:
-            return uow.sync.holders()
+            return uow.sync.held_elsewhere(self.worker)
 
     def _forget_holder(self, mailbox_id: int) -> None:
         with self._uow() as uow:

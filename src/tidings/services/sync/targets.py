@@ -19,7 +19,9 @@ class SyncTargets:
     """Reads the sync targets, every few seconds, for any number of mailboxes.
 
     Always in the same few queries, and each sealed password is opened once: the time this
-    holds the interpreter is time every folder task waits.
+    holds the interpreter is time every folder task waits. Most reads find nothing changed:
+    a digest of what the targets are made of (``targets_mark``) is read first, and the
+    targets themselves only when it differs from the last one's.
     """
 
     def __init__(
@@ -37,11 +39,19 @@ class SyncTargets:
         #: Mailboxes left out by the last ``load``: their credential cannot be opened (the
         #: key that sealed it is gone), with why. One such mailbox never stops the others.
         self.unreadable: dict[int, str] = {}
+        #: The last targets read, with the digest read before them.
+        self._last: tuple[str, list[SyncTarget]] | None = None
 
     def load(self) -> list[SyncTarget]:
         with self._uow() as uow:
+            # Read before the targets: a change committed in between is in what is read
+            # and makes the next digest differ, so at worst the targets are read again.
+            mark = uow.sync.targets_mark()
+            if self._last is not None and self._last[0] == mark:
+                return self._last[1]
             config = uow.settings.get()
             if config.processing is not EmailProcessing.SERVER_SIDE_SYNC:
+                self._last = (mark, [])
                 return []
             profiles = {p.id: p for p in uow.server_profiles.all()}
             credentials = uow.sync.sealed_credentials()
@@ -72,6 +82,7 @@ class SyncTargets:
                 for folder in folders
             ]
         self.unreadable = unreadable
+        self._last = (mark, found)
         return found
 
     def _credential(
