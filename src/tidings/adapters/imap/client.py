@@ -276,8 +276,9 @@ class ImapFolderSession:
 
     async def _pause(self, seconds: float) -> None:
         """Wait ``seconds``; a connection dropped meanwhile ends the wait as an error."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._lost.wait(), seconds)
+        # asyncio.wait, not wait_for: the shared future must not be cancelled at the end.
+        done, _ = await asyncio.wait({self._lost.closed}, timeout=seconds)
+        if done:
             raise MailServerError("the server closed the connection", permanent=False)
 
     async def _idle_until_change(self, timeout: float) -> bool:
