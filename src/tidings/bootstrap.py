@@ -448,7 +448,7 @@ class Tidings:
             return {target.mailbox_id for target in sync.targets(timing.period / 2)}
 
         return MailboxHolding(
-            self.uow, queue, self.clock, wanted, refresh_seconds=timing.period, worker=name
+            self.uow, queue, self.clock, wanted, refresh_seconds=timing.recount, worker=name
         )
 
     async def defer_missing_sends(self) -> int | None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from tests.builders import Org, TickingClock
 from tests.conftest import settings_for
+from tests.waiting import POLL_SECONDS
 from tidings.adapters.imap.client import ImapFolderSession
 from tidings.adapters.pop3 import Pop3Mailbox
 from tidings.bootstrap import Tidings, bootstrap, mail_apis
@@ -54,9 +56,15 @@ class SyncRun:
         asyncio.run(run())
 
     def wait_for(self, condition: Callable[[], bool], timeout: float = 20) -> None:
-        """Block until ``condition`` holds, woken by each ingest; fail after ``timeout``."""
+        """Block until ``condition`` holds, woken by each ingest and looking again every
+        ``POLL_SECONDS`` (a folder's mode, a cursor, a connection change without an event);
+        fail after ``timeout``."""
+        deadline = time.monotonic() + timeout
         with self._changed:
-            assert self._changed.wait_for(condition, timeout), "sync never got there"
+            while not condition():
+                left = deadline - time.monotonic()
+                assert left > 0, "sync never got there"
+                self._changed.wait(min(left, POLL_SECONDS))
 
     def tracked(self) -> set[str]:
         return {r.summary for r in self.results}

@@ -1,8 +1,13 @@
 """Where workers share the mailboxes (PostgreSQL), the console, the API and the CLI name the
-worker holding each mailbox, as stored by that worker, and nobody once it lets go."""
+worker holding each mailbox, as stored by that worker, and nobody once it lets go; and a
+worker takes a mailbox another worker handed back on stopping, without waiting for its
+next count of the workers."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 
 import pytest
@@ -13,6 +18,8 @@ from tests.builders import Org
 from tests.integration.test_console import ADMIN, BASE, sign_in
 from tidings.domain.holding import Holder
 from tidings.entrypoints.api.app import create_app
+from tidings.services.sync import holding
+from tidings.services.sync.holding import MailboxHolding
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -72,3 +79,71 @@ def test_a_worker_reads_only_the_mailboxes_stored_as_held_by_the_others(org: Org
     with org.tidings.uow() as uow:
         assert uow.sync.held_elsewhere("worker-a:4242") == {sam: Holder("worker-b:7", SINCE)}
         assert uow.sync.held_elsewhere("worker-c:1") == uow.sync.holders()
+
+
+class _Queue:
+    """A hold queue whose count of live workers the test sets; it records hand-backs."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.handed_back: list[int] = []
+
+    async def live_workers(self) -> int:
+        return self.workers
+
+    async def hand_back(self, mailbox_id: int, *, delay_seconds: float = 0.0) -> None:
+        self.handed_back.append(mailbox_id)
+
+    async def defer_missing(self, mailbox_ids: Collection[int]) -> int:
+        return 0
+
+    async def retry_stalled(self) -> int:
+        return 0
+
+    async def work(self, stop: asyncio.Event, jobs: MailboxHolding) -> None:
+        await stop.wait()
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 20
+    while not condition():
+        assert time.monotonic() < deadline, "the hold job never got there"
+        await asyncio.sleep(0.01)
+
+
+def test_a_mailbox_handed_back_by_a_stopping_worker_is_taken_on_a_fresh_count(
+    org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Counted an hour ago, two workers share two mailboxes, one each. The other worker has
+    # stopped since and handed its mailbox back: turned down on that old count, the mailbox
+    # would wait for the next one. Refusals are decided on counts no older than the wait
+    # they impose (made 0 here, so any count is old).
+    monkeypatch.setattr(holding, "REFUSED_DELAY_SECONDS", 0.0)
+    org.add_user("sam")
+    dana, sam = org.mailboxes["dana"], org.mailboxes["sam"]
+    queue = _Queue(workers=2)
+    service = MailboxHolding(
+        org.tidings.uow,
+        queue,
+        org.tidings.clock,
+        lambda: {dana, sam},
+        refresh_seconds=3600,
+        worker="here:1",
+    )
+
+    async def scenario() -> tuple[frozenset[int], list[int]]:
+        stop = asyncio.Event()
+        await service.refresh()
+        first = asyncio.create_task(service.hold(dana, stop))
+        await _until(lambda: dana in service.held.ids())
+        queue.workers = 1
+        second = asyncio.create_task(service.hold(sam, stop))
+        await _until(lambda: sam in service.held.ids() or bool(queue.handed_back))
+        held, handed_back = service.held.ids(), list(queue.handed_back)
+        stop.set()
+        await service.refresh()  # wakes the hold jobs, which see the stop
+        await asyncio.gather(first, second)
+        return held, handed_back
+
+    held, handed_back = asyncio.run(scenario())
+    assert (held, handed_back) == ({dana, sam}, [])

@@ -1,7 +1,7 @@
 """On PostgreSQL, housekeeping (forgetting old webhook deliveries, and the queue's own
 finished jobs) is a periodic task of the queue: deferred once per time for all workers
 (procrastinate's periodic defers are unique per time), and run by whichever worker fetches
-it."""
+it. The queue's statements each commit by themselves."""
 
 from __future__ import annotations
 
@@ -9,11 +9,17 @@ import asyncio
 import threading
 from collections.abc import Callable
 
+import psycopg
 import pytest
 from procrastinate.jobs import Status
 
 from tests.builders import Org
-from tidings.adapters.task_queue.procrastinate_queue import Chore, ProcrastinateQueue, QueueTiming
+from tidings.adapters.task_queue.procrastinate_queue import (
+    Chore,
+    ProcrastinateQueue,
+    QueueTiming,
+    conninfo,
+)
 from tidings.services.sync.holding import MailboxHolding
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -135,3 +141,24 @@ def test_the_dispatcher_queues_a_hold_job_only_for_the_mailboxes_with_none(
         (4, "todo"),
         (5, "todo"),
     ]
+
+
+def test_a_statement_of_the_queue_leaves_no_transaction_open_behind_it(
+    database_url: str,
+) -> None:
+    # A worker paused (SIGSTOP, a frozen VM) right after a statement of the queue must not
+    # keep that statement's transaction, and its locks, open until it runs again: the
+    # server commits each statement by itself.
+    async def main() -> str:
+        queue = ProcrastinateQueue(database_url, QueueTiming(6))
+        async with queue.app.open_async(), queue.app.connector.pool.connection() as conn:
+            await conn.execute("SELECT 1")
+            with psycopg.connect(conninfo(database_url), autocommit=True) as other:
+                row = other.execute(
+                    "SELECT state FROM pg_stat_activity WHERE pid = %s",
+                    (conn.info.backend_pid,),
+                ).fetchone()
+        assert row is not None
+        return str(row[0])
+
+    assert asyncio.run(main()) == "idle"

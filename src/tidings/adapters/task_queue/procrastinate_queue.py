@@ -32,6 +32,7 @@ from procrastinate import App, JobContext, PsycopgConnector
 from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.jobs import DeleteJobCondition, Job, Status
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
+from psycopg import AsyncConnection
 from sqlalchemy.engine import make_url
 from typing_extensions import override
 
@@ -80,6 +81,12 @@ class QueueTiming:
         return max(1, min(30, round(self.takeover / 6)))
 
     @property
+    def recount(self) -> float:
+        """Seconds between two counts of the mailboxes and live workers on each worker: a
+        worker that joins is given its share this soon."""
+        return min(5, self.period)
+
+    @property
     def fetch_polling(self) -> float:
         """A job put back (not inserted) wakes no worker: they look this often."""
         return max(0.5, min(2.0, self.takeover / 10))
@@ -88,6 +95,10 @@ class QueueTiming:
 def conninfo(database_url: str) -> str:
     """The libpq connection string of a ``postgresql+psycopg://`` SQLAlchemy URL."""
     return make_url(database_url).set(drivername="postgresql").render_as_string(False)
+
+
+async def _autocommit(connection: AsyncConnection) -> None:
+    await connection.set_autocommit(True)
 
 
 def _lock(mailbox_id: int) -> str:
@@ -168,6 +179,12 @@ class ProcrastinateQueue:
                 kwargs={"application_name": "tidings-task-queue"},
                 # Its listening connection too, which waits for new jobs all day.
                 connection_class=ListeningConnection,
+                # Each of the queue's statements is its own transaction, committed by the
+                # server: a worker paused (SIGSTOP, a frozen VM) between a statement and
+                # its COMMIT would otherwise keep that transaction's locks for as long as it
+                # is paused, and the others' periodic deferrals (the look for stalled jobs
+                # among them) and job updates would wait on it, taking nothing over.
+                configure=_autocommit,
                 min_size=1,
                 max_size=pool_size,
             )

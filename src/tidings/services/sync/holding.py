@@ -184,12 +184,12 @@ class MailboxHolding:
         for mailbox_id, hand_back in leaving.items():
             self._verdicts[mailbox_id].set_result(hand_back)
 
-    async def _recent_counts(self) -> tuple[frozenset[int], int]:
-        """The counts, read again unless read within the refresh interval."""
+    async def _recent_counts(self, within: float | None = None) -> tuple[frozenset[int], int]:
+        """The counts, read again unless read within ``within`` seconds (by default the
+        refresh interval)."""
+        age = self._refresh_seconds if within is None else within
         async with self._counting:
-            if self._counts is None or (
-                time.monotonic() - self._counted_at > self._refresh_seconds
-            ):
+            if self._counts is None or time.monotonic() - self._counted_at > age:
                 return await self.refresh()
             return self._counts
 
@@ -217,6 +217,13 @@ class MailboxHolding:
             return  # it syncs no more: the dispatcher queues it again once it does
         if mailbox_id in self.held.ids():
             return  # a second job for one mailbox (the lock should prevent it) changes nothing
+        if not takes_another(len(self.held), len(wanted), workers):
+            # Counts up to an interval old still count a worker that has stopped since, and
+            # its mailboxes, handed back at once, would wait for the next count: a refusal
+            # is decided on counts no older than the wait it imposes.
+            wanted, workers = await self._recent_counts(within=REFUSED_DELAY_SECONDS)
+            if mailbox_id not in wanted:
+                return
         if not takes_another(len(self.held), len(wanted), workers):
             log.info("mailbox %s refused: this worker holds its share", mailbox_id)
             await self._queue.hand_back(mailbox_id, delay_seconds=REFUSED_DELAY_SECONDS)
