@@ -32,7 +32,7 @@ from typing import Protocol, runtime_checkable
 
 from tidings.domain.errors import MailServerError
 from tidings.domain.sync import FolderStatus
-from tidings.domain.tracked_category import FlagState, keyword_allowed
+from tidings.domain.tracked_category import FlagState, has_keyword, keyword_allowed
 from tidings.services.category_tracking import CategoryTracking, imap_states
 from tidings.services.sync.departures import DepartureRound
 from tidings.services.sync.model import Ingested, SyncEvent, SyncTarget
@@ -85,6 +85,8 @@ class FlagRound:
         self._settings_max_age = settings_max_age
         #: Each folder's UIDVALIDITY when ``since`` read its MODSEQ.
         self._validity: dict[tuple[int, str], int | None] = {}
+        #: Each folder's last UID kept when ``since`` read it: above it, this round's mail.
+        self._kept_before: dict[tuple[int, str], int] = {}
 
     async def since(self, target: SyncTarget) -> int | None:
         """The HIGHESTMODSEQ up to which flags were handled: read it before catching up,
@@ -92,6 +94,7 @@ class FlagRound:
         key = (target.mailbox_id, target.folder)
         stored = await asyncio.to_thread(self._status.stored_cursor, key)
         self._validity[key] = stored.uidvalidity if stored is not None else None
+        self._kept_before[key] = stored.last_uid if stored is not None else 0
         return stored.highest_modseq if stored is not None else None
 
     async def run(self, target: SyncTarget, session: object, since: int | None) -> bool:
@@ -145,7 +148,15 @@ class FlagRound:
             states = await session.flags_since(since)
         else:
             states = await session.recent_flags(self._rescan_limit)
-        kept = [s for s in states if s.uid <= stored.last_uid]
+        # Mail this round's catch-up kept carries no mark yet (marks are made here, after
+        # the cursor moved past it): without the keyword, nothing of it can change, and
+        # ingest has just decided it. A pushed email then costs no lookups and no lock.
+        before = self._kept_before.get(key, 0) if self._validity.get(key) == uidvalidity else 0
+        kept = [
+            s
+            for s in states
+            if s.uid <= stored.last_uid and (s.uid <= before or has_keyword(s.flags, keyword))
+        ]
         results, pending = await asyncio.to_thread(
             self._categories.settle,
             target.mailbox_id,
