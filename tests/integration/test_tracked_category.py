@@ -21,6 +21,7 @@ from tidings.domain.people import TrackIncoming
 from tidings.domain.server_profile import ServerProfile
 from tidings.domain.tracked_category import FlagState
 from tidings.domain.tracking import Outcome
+from tidings.services.sync import flags as flag_rounds
 from tidings.services.sync.model import FolderSession
 
 DANA = "dana@northwind.example"
@@ -275,3 +276,18 @@ def test_a_mark_made_while_sync_was_away_is_read_even_if_the_first_look_fails(
     again.stop()
     assert failures == []
     assert _explain(org, "<aw@c.example>")[0] is Outcome.TRACKED
+
+
+def test_a_first_sync_writes_the_category_on_all_it_tracked_a_limit_at_a_time(
+    org_run: tuple[Org, SyncRun], dovecot: DovecotServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A round writes the category on at most WRITE_LIMIT emails (2 here); a round that
+    # reached it goes on at once rather than waiting for news or the read-back.
+    monkeypatch.setattr(flag_rounds, "WRITE_LIMIT", 2)
+    _org, run = org_run
+    for n in range(5):
+        dovecot.deliver(DANA, make_email(subject=f"Q{n}", message_id=f"<q{n}@c.example>"))
+    run.start(service_for(run, read_back_seconds=3600))
+    run.wait_for(lambda: len(run.results) == 5)
+    _until(lambda: all(KEYWORD in dovecot.flags(DANA, uid) for uid in range(1, 6)))
+    run.stop()

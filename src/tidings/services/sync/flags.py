@@ -97,10 +97,11 @@ class FlagRound:
         self._kept_before[key] = stored.last_uid if stored is not None else 0
         return stored.highest_modseq if stored is not None else None
 
-    async def run(self, target: SyncTarget, session: object, since: int | None) -> bool:
+    async def run(self, target: SyncTarget, session: object, since: int | None) -> int:
         """One round: what left the folder first, then read changes, track and untrack,
-        write the category, move the MODSEQ. True when it wrote the category: that write
-        is a change of its own, read back by a later round (which moves the MODSEQ past it).
+        write the category, move the MODSEQ. Returns how many emails it wrote the category
+        on: that write is a change of its own, read back by a later round (which moves the
+        MODSEQ past it), and ``WRITE_LIMIT`` of them means more may be waiting.
 
         Should the connection fail first, the cursor's HIGHESTMODSEQ goes back to ``since``:
         the catch-up before may have stored SELECT's, past changes this round never read.
@@ -110,7 +111,7 @@ class FlagRound:
                 await self._departures.run(target, session, since)
             if isinstance(session, FlagSession):
                 return await self._round(target, session, since)
-            return False
+            return 0
         except MailServerError:
             await self._restore((target.mailbox_id, target.folder), since)
             raise
@@ -127,15 +128,15 @@ class FlagRound:
                 self._status.save_cursor, replace(current, highest_modseq=restored)
             )
 
-    async def _round(self, target: SyncTarget, session: FlagSession, since: int | None) -> bool:
+    async def _round(self, target: SyncTarget, session: FlagSession, since: int | None) -> int:
         config = await asyncio.to_thread(self._categories.settings, self._settings_max_age)
         if not config.use_tracked_category:
-            return False
+            return 0
         key = (target.mailbox_id, target.folder)
         uidvalidity = session.status.uidvalidity
         stored = await asyncio.to_thread(self._status.stored_cursor, key)
         if stored is None or stored.uidvalidity != uidvalidity:
-            return False  # nothing of this folder is kept under this UIDVALIDITY yet
+            return 0  # nothing of this folder is kept under this UIDVALIDITY yet
         keyword = config.tracked_keyword
         changes = (
             self._use_condstore
@@ -167,11 +168,11 @@ class FlagRound:
         )
         if results and self._listener is not None:
             self._listener(Ingested(target, results))
-        wrote = False
+        wrote = 0
         if pending and keyword_allowed(session.permanent_flags, keyword):
             if await session.add_keyword([int(uid) for _, uid in pending], keyword):
                 await asyncio.to_thread(self._categories.written, [raw for raw, _ in pending])
-                wrote = True
+                wrote = len(pending)
             else:  # tracking goes on without it; the next round tries again
                 log.warning("%s/%s refused the keyword %s", target.address, target.folder, keyword)
         if changes:

@@ -13,6 +13,7 @@ from typing import Any
 from tidings.domain.errors import MailServerError, ThrottledError
 from tidings.domain.server_profile import ServerProfileKind
 from tidings.domain.sync import SyncMode
+from tidings.services.sync import flags as flag_rounds
 from tidings.services.sync.catch_up import CatchUp
 from tidings.services.sync.delta import DeltaRound
 from tidings.services.sync.failures import Failures
@@ -204,6 +205,8 @@ class FolderTask:
             await self._imap.catch_up(target, session, after_select=after_select)
             after_select = False
             wrote = await self._flags.run(target, session, since)
+            if wrote >= flag_rounds.WRITE_LIMIT:
+                continue  # more tracked email may lack the category: write on at once
             # Mail that came while this round ran is told at the wait's NOOP (or was noted
             # as the round's commands were answered): the wait then ends at once. A round
             # to "look again" would cost every pushed email a second round of commands
