@@ -250,6 +250,14 @@ def test_tidings_writes_its_category_once_onto_what_it_tracks(
     _until(lambda: categories.categories(DANA, "<tr@c.example>") == {stored})
     with org.tidings.uow() as uow:
         [raw_id] = uow.raw_messages.ids_by_message_id("<tr@c.example>")
+
+    def recorded() -> bool:
+        # The write is recorded once the server has taken it: a moment after it shows.
+        with org.tidings.uow() as uow:
+            return raw_id in uow.category_marks.marks([raw_id])
+
+    _until(recorded)
+    with org.tidings.uow() as uow:
         written = uow.category_marks.marks([raw_id])[raw_id]
     # Another round (new mail) writes nothing more.
     source.deliver(DANA, make_email(subject="Next", message_id="<nx@c.example>"))
