@@ -441,15 +441,18 @@ raw_messages = Table(
     Column("folder", String(NAME), nullable=False),
     Column("uidvalidity", BigInteger, nullable=False),
     Column("uid", String(255), nullable=False),
-    Column("message_id", MailString(998), index=True),
+    Column("message_id", MailString(998)),
     Column("content_hash", String(64), nullable=False),
     Column("size", Integer, nullable=False),
     Column("raw", LargeBinary, nullable=False),
     Column("stored_at", UtcDateTime(), nullable=False),
     UniqueConstraint("mailbox_id", "folder", "uidvalidity", "uid"),
-    # The same bytes offered again under another origin (a changed UIDVALIDITY) are found
-    # by content and get only that origin (raw_message_origins), not a second copy.
-    Index(None, "mailbox_id", "folder", "content_hash"),
+    # Copies of one email are looked for within its mailbox: by Message-ID, else by content
+    # (the same bytes offered again under a changed UIDVALIDITY, or found in another folder).
+    # Each key leads with the mailbox and then the identity, so a lookup is one index probe;
+    # with the mailbox alone a planner would read the mailbox's every copy for each email.
+    Index(None, "mailbox_id", "message_id"),
+    Index(None, "mailbox_id", "content_hash", "folder"),
 )
 
 # Every further origin of bytes kept once in raw_messages: where a folder renumbered by a
