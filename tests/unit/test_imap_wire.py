@@ -1,88 +1,110 @@
-"""Which chunks from an IMAP server tell of a change on their own (``reports_change``), and
-the UIDs its VANISHED responses name (``vanished_uids``)."""
+"""Which response lines from an IMAP server tell of a change on their own (``news_in``), the
+UIDs its VANISHED responses name (``vanished_uids``), and what the receiver installed on
+aioimaplib's protocol hears of a stream cut into chunks anywhere."""
 
 from __future__ import annotations
 
-import pytest
+import asyncio
 
-from tidings.adapters.imap.wire import install_receiver, reports_change, vanished_uids
+import pytest
+from aioimaplib import aioimaplib
+
+from tidings.adapters.imap.wire import News, install_receiver, news_in, vanished_uids
 
 
 @pytest.mark.parametrize(
-    "chunk",
+    "line",
     [
-        b"* 3 EXISTS\r\n",
-        b"* SEARCH 1 2\r\n* 2 EXPUNGE\r\nA1 OK done\r\n",
+        b"* 3 EXISTS",
+        b"* 2 EXPUNGE",
         # A flag change made by another client, inside the answer to a SEARCH (RFC 3501
         # §7.4.2), with MODSEQ as CONDSTORE adds it (RFC 7162 §3.1.4) or without.
-        b"* SEARCH 1\r\n* 1 FETCH (MODSEQ (3) FLAGS (\\Recent Tracked))\r\nA2 OK done\r\n",
-        b"* 12 FETCH (FLAGS (\\Seen))\r\n",
-        # Dovecot's report after a CHANGEDSINCE fetch computed before the change.
-        b"* FLAGS (\\Seen Tracked)\r\n* 1 FETCH (MODSEQ (5) FLAGS (Tracked))\r\nA3 OK\r\n",
+        b"* 1 FETCH (MODSEQ (3) FLAGS (\\Recent Tracked))",
+        b"* 12 FETCH (FLAGS (\\Seen))",
+        b"* 12 fetch (flags (\\Seen))",  # RFC 3501 §9: atoms are case-insensitive
         # Once QRESYNC is enabled expunges come as VANISHED (RFC 7162 §3.2.10).
-        b"* VANISHED 4:6,9\r\n",
-        b"* SEARCH 1\r\n* VANISHED 2\r\nA4 OK done\r\n",
+        b"* VANISHED 4:6,9",
+        b"* VANISHED 2",
     ],
 )
-def test_a_change_the_server_tells_of_on_its_own_is_noticed(chunk: bytes) -> None:
-    assert reports_change(chunk)
+def test_a_change_the_server_tells_of_on_its_own_is_noticed(line: bytes) -> None:
+    assert news_in(line) is News.CHANGE
 
 
 @pytest.mark.parametrize(
-    "chunk",
+    "line",
     [
-        b"* SEARCH 1 2 3\r\nA1 OK Search completed\r\n",
+        b"* SEARCH 1 2 3",
+        b"A1 OK Search completed",
         # Answers to UID commands carry the UID, wherever it stands in the list.
-        b"* 1 FETCH (UID 4 MODSEQ (9))\r\n* 2 FETCH (MODSEQ (10) UID 7)\r\n",
-        b'* 1 FETCH (UID 1 INTERNALDATE "04-Dec-2026 02:34:36 +0000" BODY[] {40}\r\n',
-        # A message whose text mentions these words is not a response.
-        b"Subject: 3 EXISTS in the FETCH (demo)\r\nthe 2 EXPUNGE rule and FETCH (FLAGS)\r\n",
-        b"",
+        b"* 1 FETCH (UID 4 MODSEQ (9))",
+        b"* 2 FETCH (MODSEQ (10) UID 7)",
+        b'* 1 FETCH (UID 1 INTERNALDATE "04-Dec-2026 02:34:36 +0000" BODY[] {40}',
         # The answer to Tidings' own UID FETCH … (CHANGEDSINCE n VANISHED).
-        b"* VANISHED (EARLIER) 2,5:7\r\nA5 OK Fetch completed\r\n",
+        b"* VANISHED (EARLIER) 2,5:7",
+        # Lines that only look alike.
+        b"* OK [HIGHESTMODSEQ 7] Highest",
+        b"* OK Still here",
+        b"* 3 EXISTS now",
+        b"* VANISHED soon",
+        b"* FLAGS (\\Seen Tracked)",
+        b"",
     ],
 )
-def test_answers_and_message_text_are_not_reports(chunk: bytes) -> None:
-    assert not reports_change(chunk)
+def test_answers_and_lookalikes_are_not_reports(line: bytes) -> None:
+    assert news_in(line) is News.NONE
 
 
 def test_with_qresync_a_flag_change_carries_the_uid_and_is_news_unless_flags_were_asked() -> None:
     # RFC 7162 §3.2.4: once QRESYNC is enabled every FETCH carries the UID.
-    chunk = b"* SEARCH 1\r\n* 1 FETCH (UID 4 FLAGS (Tracked) MODSEQ (9))\r\nA1 OK\r\n"
-    assert reports_change(chunk)
-    assert not reports_change(chunk, flags_asked=True)  # the flag round reads it
+    assert news_in(b"* 1 FETCH (UID 4 FLAGS (Tracked) MODSEQ (9))") is News.FLAGS
 
 
 def test_vanished_responses_name_each_uid_of_their_sets() -> None:
-    chunk = b"* VANISHED (EARLIER) 2,5:7\r\n* 1 FETCH (UID 3)\r\n* VANISHED 9\r\nA1 OK\r\n"
-    assert vanished_uids(chunk) == [2, 5, 6, 7, 9]
-    assert vanished_uids(b"* SEARCH 1 2\r\nA1 OK\r\n") == []
+    assert vanished_uids(b"* VANISHED (EARLIER) 2,5:7") == [2, 5, 6, 7]
+    assert vanished_uids(b"* VANISHED 9") == [9]
+    assert vanished_uids(b"* VANISHED 9:7") == [7, 8, 9]  # RFC 3501 §9: either order
+    assert vanished_uids(b"* SEARCH 1 2") == []
+    assert vanished_uids(b"* VANISHED 1,x") == []
 
 
-class _Protocol:
-    """What ``install_receiver`` replaces and calls of aioimaplib's protocol."""
+class _Heard:
+    """What the receiver reported."""
 
     def __init__(self) -> None:
-        self.incomplete_line = b""
-        self.current_command = None
-        self.pending_sync_command = None
-        self.pending_async_commands: dict[str, object] = {}
-        self.lines: list[bytes] = []
+        self.changes = 0
+        self.vanished: list[list[int]] = []
 
-    def data_received(self, data: bytes) -> None:  # pragma: no cover - replaced
-        raise AssertionError("replaced by install_receiver")
-
-    def _handle_responses(self, data: bytes, handler: object, command: object) -> None:
-        self.lines.append(data)
-
-    def _handle_line(self, line: bytes, command: object) -> None:  # pragma: no cover
-        pass
+    def changed(self) -> None:
+        self.changes += 1
 
 
-def test_a_vanished_line_cut_between_two_chunks_is_read_once_whole() -> None:
-    protocol = _Protocol()
-    vanished: list[list[int]] = []
-    install_receiver(protocol, lambda: None, vanished.append)  # type: ignore[arg-type]
-    protocol.data_received(b"* 1 FETCH (UID 3)\r\n* VANISHED (EARL")
-    protocol.data_received(b"IER) 41,43:44\r\nA1 OK\r\n")
-    assert vanished == [[41, 43, 44]]
+def _receiver() -> tuple[aioimaplib.IMAP4ClientProtocol, _Heard]:
+    protocol = aioimaplib.IMAP4ClientProtocol(asyncio.get_running_loop())
+    protocol.state = aioimaplib.SELECTED
+    heard = _Heard()
+    install_receiver(protocol, heard.changed, heard.vanished.append)
+    return protocol, heard
+
+
+# An email whose text holds lines that read as responses: literals are not responses.
+_TEXT = b"Subject: demo\r\n\r\n* 3 EXISTS\r\n* VANISHED 5\r\n* 9 FETCH (FLAGS (x))\r\n"
+_STREAM = (
+    b"* 1 FETCH (UID 1 BODY[] {" + str(len(_TEXT)).encode() + b"}\r\n" + _TEXT + b")\r\n"
+    b"* VANISHED (EARLIER) 41,43:44\r\n"
+)
+
+
+def test_a_stream_cut_anywhere_reads_message_text_as_text_and_each_line_once() -> None:
+    async def feed(cut: int) -> _Heard:
+        protocol, heard = _receiver()
+        protocol.data_received(_STREAM[:cut])
+        protocol.data_received(_STREAM[cut:])
+        assert heard.changes == 0, cut
+        assert heard.vanished == [[41, 43, 44]], cut
+        protocol.data_received(b"* 4 EX")
+        protocol.data_received(b"ISTS\r\n")
+        return heard
+
+    for cut in range(1, len(_STREAM)):
+        assert asyncio.run(feed(cut)).changes == 1, cut

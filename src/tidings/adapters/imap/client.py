@@ -288,7 +288,7 @@ class ImapFolderSession:
         keepalive (Dovecot's ``* OK Still here``, every two minutes), which reports nothing.
         Ending IDLE there would cost every idle folder a round of commands and transactions
         per keepalive (a thousand folders, thousands of each), while a change inside IDLE is
-        always pushed (RFC 2177), and ``reports_change`` hears it in any response.
+        always pushed (RFC 2177), and ``news_in`` hears it in any response line.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

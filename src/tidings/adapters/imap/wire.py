@@ -4,21 +4,20 @@ aioimaplib's ``data_received`` formats every chunk into a debug message, logged 
 first sync that fetches hundreds of megabytes, that formatting costs as much as parsing.
 The receiver installed here parses exactly as aioimaplib does, formatting only when its
 debug log is on, and notes the changes the server reports that aioimaplib would drop.
+
+Changes are read from the response lines aioimaplib's parser hands on, never from the raw
+chunks: a chunk is mostly message literals, which hold no response (an email's text may well
+read ``* 3 EXISTS``), and scanning every byte of them cost a first sync a fifth of its time.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
+from enum import Enum
 
 from aioimaplib import aioimaplib
 
-# VANISHED (EARLIER) answers Tidings' own UID FETCH … VANISHED: not news of its own.
-_UNSOLICITED = re.compile(rb"^\* (\d+ (EXISTS|EXPUNGE)|VANISHED [\d:,]+)\r?$", re.MULTILINE)
-#: RFC 7162 §3.2.10: ``* VANISHED [(EARLIER)] uid-set`` (the UIDs of expunged messages).
-_VANISHED = re.compile(rb"^\* VANISHED (?:\(EARLIER\) )?([\d:,]+)\r?$", re.MULTILINE)
-_FETCH_LINE = re.compile(rb"\* \d+ FETCH \(", re.IGNORECASE)
 _library_log = logging.getLogger(aioimaplib.__name__)
 
 
@@ -35,27 +34,30 @@ def install_receiver(
     one would leave new mail or a person's mark unseen until the next IDLE renewal.
     """
     original = protocol.data_received
-    # A VANISHED line cut between two chunks is read once whole.
-    carry = b""
+    handle_line = protocol._handle_line
+
+    def read_line(line: bytes, command: aioimaplib.Command | None) -> aioimaplib.Command | None:
+        # Only untagged responses ("* …") can report; literals never reach a line handler.
+        if line[:2] == b"* ":
+            news = news_in(line)
+            if news is News.CHANGE or (news is News.FLAGS and not flags_in_flight(protocol)):
+                on_change()
+            if on_vanished is not None and line[2:10] == b"VANISHED":
+                uids = vanished_uids(line)
+                if uids:
+                    on_vanished(uids)
+        return handle_line(line, command)
+
+    # aioimaplib's own data_received (with its debug log on) passes this handler too.
+    protocol._handle_line = read_line
 
     def receive(data: bytes) -> None:
-        nonlocal carry
-        # A substring test first: the regular expression alone costs more than parsing.
-        if reports_change(data, flags_in_flight(protocol)):
-            on_change()
-        if on_vanished is not None and (carry or b"VANISHED" in data):
-            text = carry + data
-            cut = text.rfind(b"\n") + 1
-            carry = text[cut:] if text[cut:].startswith(b"* V") else b""
-            uids = vanished_uids(text[:cut])
-            if uids:
-                on_vanished(uids)
         if _library_log.isEnabledFor(logging.DEBUG):
             original(data)
             return
         try:  # aioimaplib's data_received, without its debug message
             protocol._handle_responses(
-                protocol.incomplete_line + data, protocol._handle_line, protocol.current_command
+                protocol.incomplete_line + data, read_line, protocol.current_command
             )
             protocol.incomplete_line = b""
             protocol.current_command = None
@@ -66,19 +68,22 @@ def install_receiver(
     protocol.data_received = receive
 
 
-def vanished_uids(data: bytes) -> list[int]:
-    """The UIDs every ``VANISHED`` line of complete lines names. A message's own text could
-    hold such a line too: what is found here is a candidate, checked before it counts."""
+def vanished_uids(line: bytes) -> list[int]:
+    """The UIDs a ``* VANISHED [(EARLIER)] uid-set`` response line names (RFC 7162 §3.2.10);
+    none for any other line."""
+    words = line.split()
+    if len(words) < 3 or words[:2] != [b"*", b"VANISHED"]:
+        return []
+    uid_set = words[3] if words[2].upper() == b"(EARLIER)" and len(words) > 3 else words[2]
     found: list[int] = []
-    for match in _VANISHED.finditer(data):
-        for part in match.group(1).split(b","):
-            low, _, high = part.partition(b":")
-            if not low.isdigit() or (high and not high.isdigit()):
-                continue
-            first, last = sorted((int(low), int(high or low)))
-            if last - first > 100_000:
-                continue  # not a set a server reports of one folder
-            found.extend(range(first, last + 1))
+    for part in uid_set.split(b","):
+        low, _, high = part.partition(b":")
+        if not low.isdigit() or (high and not high.isdigit()):
+            return []  # not a uid-set: not a VANISHED response
+        first, last = sorted((int(low), int(high or low)))
+        if last - first > 100_000:
+            continue  # not a set a server reports of one folder
+        found.extend(range(first, last + 1))
     return found
 
 
@@ -99,28 +104,42 @@ def asks_flags(command: object) -> bool:
     return any("FLAGS" in str(word).upper() for word in words)
 
 
-def reports_change(data: bytes, flags_asked: bool = False) -> bool:
-    """Whether a chunk from the server tells of new, expunged or changed mail on its own:
+class News(Enum):
+    """What one response line tells on its own."""
+
+    NONE = "none"
+    CHANGE = "change"
+    #: A flag change that carries the UID: news unless the command in flight asked for FLAGS.
+    FLAGS = "flags"
+
+
+def news_in(line: bytes) -> News:
+    """What one response line tells of new, expunged or changed mail on its own:
     EXISTS, EXPUNGE or VANISHED (RFC 7162 §3.2.10: what EXPUNGE becomes once QRESYNC is
     enabled), or a FETCH without a UID (RFC 3501 §7.4.2: a flag change made
     elsewhere, which Dovecot reports at the end of whatever command comes next, even of a
     ``UID FETCH … (CHANGEDSINCE n)`` whose own answer was computed before the change).
     Answers to Tidings' commands, all UID commands, carry the UID. Once QRESYNC is enabled
     every FETCH carries the UID (RFC 7162 §3.2.4): a FETCH with FLAGS is then news unless the
-    command in flight asked for FLAGS (``flags_asked``), whose answers a flag round reads."""
-    # Substring tests first: a regular expression over every chunk costs more than parsing.
-    if (b"EXISTS" in data or b"EXPUNGE" in data or b"VANISHED" in data) and _UNSOLICITED.search(
-        data
-    ):
-        return True
-    at = data.find(b" FETCH (")
-    while at != -1:
-        start = data.rfind(b"\n", 0, at) + 1
-        end = data.find(b"\n", at)
-        line = data[start:] if end == -1 else data[start:end]
-        if _FETCH_LINE.match(line):
-            upper = line.upper()
-            if b"UID " not in upper or (b"FLAGS (" in upper and not flags_asked):
-                return True
-        at = data.find(b" FETCH (", at + 1)
-    return False
+    command in flight asked for FLAGS, whose answers a flag round reads.
+    ``VANISHED (EARLIER)`` answers Tidings' own ``UID FETCH … VANISHED``: not news of its own.
+
+    A FETCH line is read up to its first literal (``{n}``), which is all a line handler gets.
+    """
+    words = line.split(None, 3)
+    if len(words) < 3 or words[0] != b"*":
+        return News.NONE
+    second, third = words[1], words[2].upper()
+    if second.upper() == b"VANISHED":
+        earlier = third == b"(EARLIER)"
+        return News.CHANGE if not earlier and vanished_uids(line) else News.NONE
+    if not second.isdigit():
+        return News.NONE
+    if third in (b"EXISTS", b"EXPUNGE"):
+        return News.CHANGE if len(words) == 3 else News.NONE
+    if third != b"FETCH" or len(words) < 4 or not words[3].startswith(b"("):
+        return News.NONE
+    items = words[3].upper()
+    if b"UID " not in items:
+        return News.CHANGE
+    return News.FLAGS if b"FLAGS (" in items else News.NONE
