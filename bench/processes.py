@@ -68,6 +68,22 @@ def cpu_seconds(pid: int) -> float:
     return ticks / CLOCK_TICKS
 
 
+def python_cpu_seconds(pid: int) -> float:
+    """User and system CPU the Python processes of the tree have used so far: the process
+    and its parse processes, without the servers a benchmark started beside it."""
+    ticks = 0
+    for member in process_tree(pid):
+        try:
+            if not Path(f"/proc/{member}/comm").read_text().startswith("python"):
+                continue
+            stat = Path(f"/proc/{member}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / CLOCK_TICKS
+
+
 def machine_ticks() -> tuple[int, int]:
     """(busy, all) CPU ticks of the whole machine so far (``/proc/stat``)."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
