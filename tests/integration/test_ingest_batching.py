@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from tests.builders import Org, make_email
 from tests.conftest import settings_for
 from tidings.bootstrap import bootstrap
-from tidings.domain.message import MessageOrigin
+from tidings.domain.message import HeaderSummary, MessageOrigin
 from tidings.services.departures import Departures
 from tidings.services.sync.batching import IngestBatcher, Ingested
 from tidings.services.tracking.results import IngestResult
@@ -27,9 +27,12 @@ def test_what_folders_hand_over_meanwhile_is_one_batch_and_each_gets_its_own_res
         sizes: list[int] = []
         ingest_batch = tidings.ingest.ingest_batch
 
-        def counted(batch: Sequence[tuple[bytes, MessageOrigin]]) -> list[IngestResult]:
+        def counted(
+            batch: Sequence[tuple[bytes, MessageOrigin]],
+            headers: Sequence[HeaderSummary | None] | None = None,
+        ) -> list[IngestResult]:
             sizes.append(len(batch))
-            return ingest_batch(batch)
+            return ingest_batch(batch, headers)
 
         tidings.ingest.ingest_batch = counted  # type: ignore[method-assign]
         batcher = IngestBatcher(tidings.ingest)
@@ -96,5 +99,47 @@ def test_one_read_per_batch_finds_which_new_emails_another_folder_holds_too(
         assert dana.elsewhere == {dana_copy.raw_message_id}
         assert sam.elsewhere == frozenset()
         assert len(screens) == 1 and len(screens[0]) == 2
+    finally:
+        tidings.close()
+
+
+def test_a_prepared_batch_is_ingested_with_the_headers_read_when_it_was_fetched(
+    database_url: str,
+) -> None:
+    # A first sync prepares each chunk as soon as it is fetched: its header blocks are read
+    # while the chunk before is ingested. Ingest then uses what was read, not a second read,
+    # and every email is kept under its own Message-ID.
+    tidings = bootstrap(settings_for(database_url))
+    try:
+        org = Org.create(tidings)
+        reads: list[int] = []
+        start_headers = tidings.ingest.start_headers
+
+        def counted(
+            batch: Sequence[tuple[bytes, MessageOrigin]],
+        ) -> Callable[[], list[HeaderSummary | None]]:
+            reads.append(len(batch))
+            return start_headers(batch)
+
+        tidings.ingest.start_headers = counted  # type: ignore[method-assign]
+        batcher = IngestBatcher(tidings.ingest)
+        emails = [
+            (
+                make_email(subject=f"Order {n}", message_id=f"<order-{n}@c.example>"),
+                MessageOrigin(org.mailboxes["dana"], "INBOX", 1, str(n)),
+            )
+            for n in range(1, 6)
+        ]
+
+        async def fetched_then_ingested() -> list[IngestResult]:
+            prepared = batcher.prepare(emails)
+            assert reads == [5]  # started before the batch is handed over
+            return await batcher.ingest(prepared)
+
+        results = asyncio.run(fetched_then_ingested())
+        assert reads == [5]
+        with tidings.uow() as uow:
+            kept = [uow.raw_messages.require(r.raw_message_id).message_id for r in results]
+        assert kept == [f"<order-{n}@c.example>" for n in range(1, 6)]
     finally:
         tidings.close()

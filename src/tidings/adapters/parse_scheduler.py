@@ -58,8 +58,10 @@ class StealingScheduler:
     """Feeds ``executor`` at most ``in_flight`` tasks; urgent ones first; the caller helps
     unless told not to (``caller_helps``).
 
-    Used from one thread (the one that ingests): tasks are handed over when submitted and
-    when a result is asked for, never from the pool's own threads.
+    Tasks are submitted from the event loop (a fetched batch's header blocks, read ahead)
+    and from the thread that ingests; the lock keeps the queues whole between them. Tasks
+    are handed over when submitted and when a result is asked for, never from the pool's
+    own threads.
     """
 
     def __init__(self, executor: Executor, in_flight: int, *, caller_helps: bool = True) -> None:

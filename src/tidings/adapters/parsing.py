@@ -91,11 +91,11 @@ class ProcessPoolParser:
         )
 
     def start_headers_many(self, raws: Sequence[bytes]) -> Callable[[], list[HeaderSummary | None]]:
-        # Only the header blocks travel, all of a batch in one task: they are needed only
-        # once the batch before is recorded, and every task costs the main process wake-ups
-        # of the pool's threads, each a wait for the interpreter on a busy machine.
+        # Only the header blocks travel, a batch's in one task per worker: every task costs
+        # the main process wake-ups of the pool's threads, each a wait for the interpreter
+        # on a busy machine, and a batch that could not be read ahead is waited for.
         blocks = [split_header_block(raw) for raw in raws]
-        size = max(1, len(blocks))
+        size = max(1, -(-len(blocks) // self._workers))
         tasks = [
             self._scheduler.submit(_headers_of, blocks[i : i + size], urgent=False)
             for i in range(0, len(blocks), size)

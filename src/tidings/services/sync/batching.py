@@ -7,6 +7,10 @@ folders hand over while a batch is being ingested waits, and goes together as th
 batch, up to ``max_emails``: the busier the server, the larger the batches, and the cost per
 email falls towards what bulk ingest pays. A folder alone still goes at once.
 
+A folder may hand over a ``Prepared`` batch: one whose header blocks the parse processes
+started reading as soon as it was fetched (``prepare``), while the batch before was still
+being ingested. Otherwise they start when it is handed over.
+
 With a ``screen`` (what the new emails of a batch are held in another folder too, the
 arriving half of a move), that one read serves the whole batch as well, rather than one
 per folder.
@@ -22,7 +26,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from tidings.domain.message import MessageOrigin
+from tidings.domain.message import HeaderSummary, MessageOrigin
 from tidings.services.sync.waiting import retrieve
 from tidings.services.tracking.pipeline import IngestService
 from tidings.services.tracking.results import IngestResult
@@ -42,9 +46,18 @@ class Ingested:
     elsewhere: frozenset[int] = frozenset()
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A batch whose header blocks are being read; ``headers()`` waits for them."""
+
+    emails: Batch
+    headers: Callable[[], list[HeaderSummary | None]]
+
+
 @dataclass
 class _Handed:
     emails: Batch
+    headers: Callable[[], list[HeaderSummary | None]]
     results: asyncio.Future[Ingested] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -66,15 +79,20 @@ class IngestBatcher:
         self._waiting: list[_Handed] = []
         self._draining: asyncio.Task[None] | None = None
 
-    async def ingest(self, emails: Batch) -> list[IngestResult]:
+    def prepare(self, emails: Batch) -> Prepared:
+        """Start reading the header blocks of a batch that will be handed over later."""
+        return Prepared(emails, self._ingest.start_headers(emails))
+
+    async def ingest(self, emails: Batch | Prepared) -> list[IngestResult]:
         """Ingest ``emails`` (in a thread, with what other folders hand over meanwhile)."""
         return (await self.ingest_screened(emails)).results
 
-    async def ingest_screened(self, emails: Batch) -> Ingested:
+    async def ingest_screened(self, emails: Batch | Prepared) -> Ingested:
         """``ingest``, with what the screen found of these emails."""
-        if not emails:
+        prepared = emails if isinstance(emails, Prepared) else self.prepare(emails)
+        if not prepared.emails:
             return Ingested([])
-        handed = _Handed(emails)
+        handed = _Handed(prepared.emails, prepared.headers)
         self._waiting.append(handed)
         if self._draining is None or self._draining.done():
             self._draining = asyncio.create_task(self._drain())
@@ -93,8 +111,11 @@ class IngestBatcher:
                 taken.append(handed)
                 size += len(handed.emails)
             together = [email for handed in taken for email in handed.emails]
+            headers = [handed.headers for handed in taken]
             try:
-                results, elsewhere = await asyncio.to_thread(self._ingest_and_screen, together)
+                results, elsewhere = await asyncio.to_thread(
+                    self._ingest_and_screen, together, headers
+                )
             except BaseException as error:  # the whole batch failed: each folder retries
                 for handed in taken:
                     handed.results.set_exception(error)
@@ -112,8 +133,11 @@ class IngestBatcher:
                 handed.results.set_result(Ingested(own, found))
                 start += len(handed.emails)
 
-    def _ingest_and_screen(self, emails: Batch) -> tuple[list[IngestResult], frozenset[int]]:
-        results = self._ingest.ingest_batch(emails)
+    def _ingest_and_screen(
+        self, emails: Batch, headers: list[Callable[[], list[HeaderSummary | None]]]
+    ) -> tuple[list[IngestResult], frozenset[int]]:
+        read = [summary for part in headers for summary in part()]
+        results = self._ingest.ingest_batch(emails, read)
         new = [r.raw_message_id for r in results if not r.repeated]
         if self._screen is None or not new:
             return results, frozenset()

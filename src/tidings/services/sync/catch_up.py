@@ -19,7 +19,7 @@ from tidings.domain.message import MessageOrigin
 from tidings.domain.sync import SyncMode, cursor_for, is_unchanged
 from tidings.services.departures import Departures
 from tidings.services.ports import Clock
-from tidings.services.sync.batching import IngestBatcher
+from tidings.services.sync.batching import IngestBatcher, Prepared
 from tidings.services.sync.model import FolderSession, Ingested, SyncEvent, SyncTarget
 from tidings.services.sync.status import SyncStatusBoard
 from tidings.services.sync.waiting import retrieve, waiting_mode
@@ -90,14 +90,9 @@ class CatchUp:
         received_after = target.profile.process_email_received_after
         done = 0
         chunks = [uids[first : first + self._chunk] for first in range(0, len(uids), self._chunk)]
-        # The next chunk is fetched while this one is ingested (in a thread): the network
-        # and the database work at the same time.
-        fetching = asyncio.ensure_future(session.fetch(chunks[0])) if chunks else None
-        for index, chunk in enumerate(chunks):
-            assert fetching is not None  # noqa: S101 - one fetch is started per chunk
-            messages = await fetching
-            following = chunks[index + 1] if index + 1 < len(chunks) else None
-            fetching = asyncio.ensure_future(session.fetch(following)) if following else None
+
+        async def fetch(chunk: list[int]) -> Prepared:
+            messages = await session.fetch(chunk)
             batch = [
                 (
                     m.raw,
@@ -111,6 +106,17 @@ class CatchUp:
                     and m.internal_date < received_after
                 )
             ]
+            # Its header blocks are read while the chunk before is still being ingested.
+            return self._batches.prepare(batch)
+
+        # The next chunk is fetched while this one is ingested (in a thread): the network
+        # and the database work at the same time.
+        fetching = asyncio.ensure_future(fetch(chunks[0])) if chunks else None
+        for index, chunk in enumerate(chunks):
+            assert fetching is not None  # noqa: S101 - one fetch is started per chunk
+            batch = await fetching
+            following = chunks[index + 1] if index + 1 < len(chunks) else None
+            fetching = asyncio.ensure_future(fetch(following)) if following else None
             try:
                 ingested = await self._batches.ingest_screened(batch)
                 results = ingested.results

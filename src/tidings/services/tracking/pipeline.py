@@ -68,6 +68,13 @@ class IngestService:
         """Store ``raw`` (unless this origin was seen) and process it."""
         return self.ingest_batch([(raw, origin)])[0]
 
+    def start_headers(
+        self, batch: Sequence[tuple[bytes, MessageOrigin]]
+    ) -> Callable[[], list[HeaderSummary | None]]:
+        """Start reading a batch's header blocks in the parse processes, ahead of
+        ``ingest_batch``; calling the result waits for them."""
+        return read_headers.start_headers(self._parser, batch)
+
     def ingest_batch(
         self,
         batch: Sequence[tuple[bytes, MessageOrigin]],
