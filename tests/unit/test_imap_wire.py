@@ -8,8 +8,16 @@ import asyncio
 
 import pytest
 from aioimaplib import aioimaplib
+from hypothesis import given
+from hypothesis import strategies as st
 
-from tidings.adapters.imap.wire import News, install_receiver, news_in, vanished_uids
+from tidings.adapters.imap.wire import (
+    News,
+    fetch_waits_for_data,
+    install_receiver,
+    news_in,
+    vanished_uids,
+)
 
 
 @pytest.mark.parametrize(
@@ -108,3 +116,55 @@ def test_a_stream_cut_anywhere_reads_message_text_as_text_and_each_line_once() -
 
     for cut in range(1, len(_STREAM)):
         assert asyncio.run(feed(cut)).changes == 1, cut
+
+
+_FETCH_LINES = st.lists(
+    st.one_of(
+        st.sampled_from(
+            [
+                b"1 FETCH (UID 4 BODY[] {12}",
+                b"2 FETCH (UID 5 FLAGS (\\Seen))",
+                b"3 FETCH (UID 6 FLAGS (Tracked)",
+                b")",
+                b" INTERNALDATE x)",
+                b"(",
+            ]
+        ),
+        st.binary(max_size=8).map(bytearray),  # literal data, which aioimaplib keeps apart
+    ),
+    max_size=12,
+)
+
+
+@given(_FETCH_LINES)
+def test_whether_a_fetch_waits_for_more_is_what_aioimaplib_says(lines: list[bytes]) -> None:
+
+    async def both() -> tuple[bool, bool]:
+        loop = asyncio.get_running_loop()
+        command = aioimaplib.FetchCommand("A1", "1:*", "(UID FLAGS)", loop=loop)
+        command._resp_lines = list(lines)
+        return fetch_waits_for_data(command), aioimaplib.FetchCommand.wait_data(command)
+
+    ours, theirs = asyncio.run(both())
+    assert ours == theirs
+
+
+def test_a_large_fetch_is_read_whole_through_the_receiver() -> None:
+    # 2,000 FETCH responses to one command, with literals, cut into chunks: every message
+    # reaches the command, and the receiver's wait for more data reads back only its own.
+    messages = [b"Subject: %d\r\n\r\nbody (%d\r\n" % (n, n) for n in range(2000)]
+    stream = b"".join(
+        b"* %d FETCH (UID %d BODY[] {%d}\r\n%s)\r\n" % (n + 1, n + 1, len(raw), raw)
+        for n, raw in enumerate(messages)
+    )
+
+    async def read() -> list[bytes]:
+        protocol, _ = _receiver()
+        command = aioimaplib.FetchCommand("A1", "1:*", "(BODY[])", loop=asyncio.get_running_loop())
+        protocol.pending_async_commands["FETCH"] = command
+        for first in range(0, len(stream), 4096):
+            protocol.data_received(stream[first : first + 4096])
+        assert "wait_data" in vars(command)  # the receiver's own, which reads back less
+        return [bytes(line) for line in command.response.lines if isinstance(line, bytearray)]
+
+    assert asyncio.run(read()) == messages

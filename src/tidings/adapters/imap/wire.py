@@ -12,6 +12,7 @@ read ``* 3 EXISTS``), and scanning every byte of them cost a first sync a fifth 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from enum import Enum
@@ -46,7 +47,10 @@ def install_receiver(
                 uids = vanished_uids(line)
                 if uids:
                     on_vanished(uids)
-        return handle_line(line, command)
+        handled = handle_line(line, command)
+        if type(handled) is aioimaplib.FetchCommand and "wait_data" not in vars(handled):
+            handled.wait_data = functools.partial(fetch_waits_for_data, handled)
+        return handled
 
     # aioimaplib's own data_received (with its debug log on) passes this handler too.
     protocol._handle_line = read_line
@@ -66,6 +70,22 @@ def install_receiver(
             protocol.incomplete_line = incomplete.data
 
     protocol.data_received = receive
+
+
+def fetch_waits_for_data(command: aioimaplib.FetchCommand) -> bool:
+    """aioimaplib's ``FetchCommand.wait_data`` (is the last FETCH response still open?),
+    reading back only to that response. aioimaplib's own looks for it from the first line
+    on every line, which makes a FETCH of n messages cost n² (10,000 flag changes read
+    after a first sync: 50 million pattern matches)."""
+    lines = command.response.lines
+    start = 0
+    for index in range(len(lines) - 1, -1, -1):
+        line = lines[index]
+        if isinstance(line, bytes) and aioimaplib.FetchCommand.FETCH_MESSAGE_DATA_RE.match(line):
+            start = index
+            break
+    own = b"".join(line for line in lines[start:] if isinstance(line, bytes))
+    return not aioimaplib.matched_parenthesis(own)
 
 
 def vanished_uids(line: bytes) -> list[int]:
