@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cryptography.fernet import Fernet
 
 from mailgen import Correspondent, generate_mail, make_people, mean_size
-from processes import python_cpu_seconds
+from processes import cpu_seconds
 from tests.builders import Org, dovecot_profile
 from tests.servers.dovecot import DovecotServer
 from tidings.adapters.imap.client import ImapFolderSession
@@ -71,9 +71,9 @@ def tidings_first_sync(server: DovecotServer, folder: Path) -> tuple[float, floa
         finally:
             await session.close()
 
-    start, used = time.perf_counter(), python_cpu_seconds(os.getpid())
+    start, used = time.perf_counter(), cpu_seconds(os.getpid(), python_only=True)
     count = asyncio.run(first_sync())
-    elapsed, used = time.perf_counter() - start, python_cpu_seconds(os.getpid()) - used
+    elapsed, used = time.perf_counter() - start, cpu_seconds(os.getpid(), python_only=True) - used
     tidings.close()
     return elapsed, used, count
 

@@ -55,26 +55,14 @@ def proportional_mb(pid: int) -> float:
     return total / 1024
 
 
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU the process tree has used so far."""
+def cpu_seconds(pid: int, *, python_only: bool = False) -> float:
+    """User and system CPU the process tree has used so far; with ``python_only``, only its
+    Python processes (a process and its parse processes, without the servers a benchmark
+    started beside it)."""
     ticks = 0
     for member in process_tree(pid):
         try:
-            stat = Path(f"/proc/{member}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / CLOCK_TICKS
-
-
-def python_cpu_seconds(pid: int) -> float:
-    """User and system CPU the Python processes of the tree have used so far: the process
-    and its parse processes, without the servers a benchmark started beside it."""
-    ticks = 0
-    for member in process_tree(pid):
-        try:
-            if not Path(f"/proc/{member}/comm").read_text().startswith("python"):
+            if python_only and not Path(f"/proc/{member}/comm").read_text().startswith("python"):
                 continue
             stat = Path(f"/proc/{member}/stat").read_text()
         except OSError:
