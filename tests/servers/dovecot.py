@@ -424,7 +424,8 @@ class DovecotServer:
             return
         config = str(self.config_file)
         command = [DOVEADM, "-c", config, "auth", "test", "-x", "service=imap", address, password]
-        deadline = time.monotonic() + 5.0
+        # About a second when idle; each doveadm run can take seconds on a busy machine.
+        deadline = time.monotonic() + 20.0
         while True:
             result = subprocess.run(command, capture_output=True, check=False)
             if result.returncode == 0:
