@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -30,19 +31,30 @@ from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, Ser
 from tidings.domain.settings import EmailConfiguration
 from tidings.services.tracking.results import IngestResult
 
+_TICK = timedelta(seconds=1)
+
 
 class TickingClock:
-    """A clock that moves one second each time it is read: ordered, repeatable timestamps."""
+    """A clock that moves one second each time it is read: ordered, repeatable timestamps.
+
+    Safe to share between threads: a sync engine or server runs in a thread of its own and
+    reads the clock while the test moves it. Unlocked, a read that began before ``advance``
+    wrote its own (older) time back after it, and the test's move was lost.
+    """
 
     def __init__(self, start: datetime | None = None) -> None:
         self._now = start or datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+        self._lock = threading.Lock()
 
     def now(self) -> datetime:
-        self._now += timedelta(seconds=1)
-        return self._now
+        with self._lock:
+            self._now += _TICK
+            return self._now
 
     def advance(self, **delta: float) -> None:
-        self._now += timedelta(**delta)
+        step = timedelta(**delta)
+        with self._lock:
+            self._now += step
 
 
 def wall_clock() -> TickingClock:
@@ -56,12 +68,15 @@ class ManualClock:
 
     def __init__(self, start: datetime | None = None) -> None:
         self._now = start or datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+        self._lock = threading.Lock()
 
     def now(self) -> datetime:
         return self._now
 
     def advance(self, **delta: float) -> None:
-        self._now += timedelta(**delta)
+        step = timedelta(**delta)
+        with self._lock:  # two threads moving it both count
+            self._now += step
 
 
 def make_email(

@@ -75,7 +75,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import socket
 import threading
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
@@ -96,6 +95,7 @@ from tests.contract.ews_soap import EwsFault
 from tests.contract.ews_store import Item, Mailbox, Store
 from tests.contract.graph_fake import EWS_ROLE, EXCHANGE_AUDIENCE, FakeGraphServer
 from tests.servers.dovecot import issue_certificates
+from tests.servers.ports import bound_socket
 
 PATH = "/EWS/Exchange.asmx"
 #: How requests made with an app's Bearer token are recorded as the user.
@@ -132,8 +132,7 @@ class FakeEwsServer:
         self.busy_answers = 0
         #: (operation, mailbox address) of every authenticated request, in order.
         self.requests: list[tuple[str, str]] = []
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
+        self._socket = bound_socket()
         self.port = self._socket.getsockname()[1]
         self.url = f"https://127.0.0.1:{self.port}{PATH}"
         app = Starlette(routes=[Route(PATH, self._handle, methods=["POST"])])

@@ -66,6 +66,7 @@ from tests.contract.gmail_fake_auth import AccessToken, FakeGoogleAuth, TokenErr
 from tests.contract.gmail_fake_push import CERTS_MAX_AGE, FakePubSub, PushSubscription
 from tests.contract.gmail_fake_state import FakeMailbox
 from tests.servers.dovecot import issue_certificates
+from tests.servers.ports import bound_socket
 
 _HEADERS = BytesHeaderParser()
 
@@ -88,9 +89,7 @@ class FakeGmailServer(GmailEndpoints):
     def __init__(self, directory: Path) -> None:
         self.certificates = issue_certificates(directory / "tls")
         self.ca_file = self.certificates.ca_file
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", 0))
+        self._socket = bound_socket()
         self.url = f"https://127.0.0.1:{self._socket.getsockname()[1]}"
         self.token_url = f"{self.url}/token"
         self.auth = FakeGoogleAuth(token_url=self.token_url)

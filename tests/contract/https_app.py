@@ -3,7 +3,6 @@ needs it: the contract fakes, and Tidings' own API where a vendor must reach it.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ from typing import Any
 import uvicorn
 
 from tests.servers.dovecot import Certificates
+from tests.servers.ports import bound_socket
 
 START_TIMEOUT = 15.0
 
@@ -20,8 +20,7 @@ START_TIMEOUT = 15.0
 @contextmanager
 def https_app(app: Any, certificates: Certificates) -> Iterator[str]:
     """Serve ``app``; yields its base URL (``https://127.0.0.1:<port>``)."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
+    listener = bound_socket()
     port = listener.getsockname()[1]
     server = uvicorn.Server(
         uvicorn.Config(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
-import socket
+import re
 import subprocess
 import sys
 import threading
@@ -16,17 +16,20 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 
+from tests.servers.ports import bound_socket
+
 TIDINGS = str(Path(sys.executable).with_name("tidings"))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+#: ``tidings serve`` takes a port the system picks as it binds, and its log names it: no port
+#: found free beforehand, which another process could take before the server binds it.
+ANY_PORT = ["--port", "0"]
+_LISTENING = re.compile(r"Uvicorn running on (http://\S+)")
 
 
-def wait_for_line(process: subprocess.Popen[str], needle: str, timeout: float = 60) -> None:
-    """Read the server's log until ``needle`` appears: readiness, not a guessed delay."""
+def wait_for_line(process: subprocess.Popen[str], needle: str, timeout: float = 60) -> str:
+    """Read the server's log until ``needle`` appears: readiness, not a guessed delay;
+    returns the line."""
     assert process.stderr is not None
     lines: queue.Queue[str] = queue.Queue()
     stream = process.stderr
@@ -40,38 +43,34 @@ def wait_for_line(process: subprocess.Popen[str], needle: str, timeout: float = 
             break
         seen.append(line)
         if needle in line:
-            return
+            return line
     raise AssertionError(f"server never said {needle!r}; it said:\n{''.join(seen)}")
 
 
-def start_server(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    """``tidings ARGS --port P`` started; returns the process and its URL once it listens.
+def listening_url(line: str) -> str:
+    """The URL in uvicorn's "Uvicorn running on http://HOST:PORT" line."""
+    found = _LISTENING.search(line)
+    assert found, f"no URL in {line!r}"
+    return found.group(1)
 
-    The port is free when chosen but cannot be held for the server: should a test beside
-    this one (another pytest-xdist worker) take it first, try another.
-    """
-    for attempt in range(3):
-        port = free_port()
-        process = subprocess.Popen(
-            [TIDINGS, *args, "--port", str(port)],
-            env=env,
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-        )
-        try:
-            wait_for_line(process, "Uvicorn running on", timeout=120)
-        except AssertionError as error:
-            process.kill()
-            process.wait()
-            if "address already in use" in str(error) and attempt < 2:
-                continue
-            raise
-        except BaseException:
-            process.kill()
-            raise
-        return process, f"http://127.0.0.1:{port}"
-    raise AssertionError("unreachable")
+
+def start_server(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    """``tidings ARGS`` started on a port of its own (``ANY_PORT``); returns the process and
+    its URL once it listens."""
+    process = subprocess.Popen(
+        [TIDINGS, *args, *ANY_PORT],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = wait_for_line(process, "Uvicorn running on", timeout=120)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    return process, listening_url(line)
 
 
 @contextmanager
@@ -91,8 +90,7 @@ def serving_app(app: Any) -> Iterator[str]:
     handed over (so no test beside this one can take it); yields its URL once it listens."""
     import uvicorn
 
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
+    listener = bound_socket()
     port = listener.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     listening = threading.Event()

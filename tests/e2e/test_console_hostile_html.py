@@ -7,18 +7,16 @@ images, base and link tags); a script that ran would set ``window.__pwned`` or o
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Page, expect
 
 from tests.builders import Org, TickingClock, make_email
 from tests.conftest import settings_for
 from tests.e2e.browser import Steps
+from tests.e2e.processes import serving_app
 from tidings.bootstrap import bootstrap
 from tidings.entrypoints.api.app import create_app
 
@@ -38,27 +36,8 @@ def hostile_console(sqlite_url: str) -> Iterator[tuple[str, dict[str, int]]]:
         result = org.deliver(raw)
         assert result.activity_id is not None
         ids[sample.stem] = result.activity_id
-    # Bound here and handed over, so that no other test can take the port in between.
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(tidings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    listening = threading.Event()
-    startup = server.startup
-
-    async def started(sockets: object = None) -> None:
-        await startup(sockets=sockets)  # type: ignore[arg-type]
-        listening.set()
-
-    server.startup = started  # type: ignore[method-assign]
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    assert listening.wait(timeout=30), "the console did not start"
-    yield f"http://127.0.0.1:{port}", ids
-    server.should_exit = True
-    thread.join(timeout=30)
+    with serving_app(create_app(tidings)) as url:
+        yield url, ids
     tidings.close()
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import TEST_SECRET_KEY
 from tests.e2e.descendants import descendants, is_alive
-from tests.e2e.processes import TIDINGS, free_port, wait_for_line
+from tests.e2e.processes import ANY_PORT, TIDINGS, wait_for_line
 from tests.waiting import wait_until
 
 PARSE_WORKERS = 2
@@ -33,7 +33,7 @@ def started(
     """The command running, once every parse process it starts is up."""
     args, ready_line = COMMANDS[request.param]
     if args[0] == "serve":
-        args = [*args, "--port", str(free_port())]
+        args = [*args, *ANY_PORT]
     env = {
         **os.environ,
         "TIDINGS_DATABASE_URL": database_url,

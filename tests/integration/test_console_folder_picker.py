@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from tests.builders import Org
 from tests.integration.test_console import signed_in_admin
-from tests.servers.dovecot import DovecotServer, free_ports
+from tests.servers.dovecot import DovecotServer
 from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
 
 USERS = {"dana@northwind.example": "dana-pass"}
@@ -101,11 +101,10 @@ def test_the_picker_offers_the_servers_real_folders_and_tracks_those_ticked(
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_an_unreachable_server_is_said_and_a_folder_name_may_be_typed(
-    admin: TestClient, org: Org, dovecot: DovecotServer
+    admin: TestClient, org: Org, dovecot: DovecotServer, closed_port: int
 ) -> None:
     # A port nothing listens on: the page says the list is unavailable, typing still works.
-    [closed] = free_ports(1)
-    org.use_profile(_profile(dovecot, port=closed), {"dana": "dana-pass"})
+    org.use_profile(_profile(dovecot, port=closed_port), {"dana": "dana-pass"})
     url = f"/mailboxes/{org.mailboxes['dana']}/folders"
     page = admin.get(url)
     assert page.status_code == 200

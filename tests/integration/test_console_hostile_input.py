@@ -16,7 +16,6 @@ from fastapi.testclient import TestClient
 from tests.builders import Org, make_email
 from tests.integration.test_console import ADMIN, csrf_of, sign_in, signed_in_admin
 from tests.routes import all_routes
-from tests.servers.dovecot import free_ports
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.server_profile import ServerProfile, ServerProfileKind
 from tidings.entrypoints.web.console import is_console_path
@@ -235,10 +234,10 @@ def test_settings_refuse_anything_but_yes_or_no_for_a_yes_or_no_option(
     assert org.tidings.email_settings.get(operator) == before
 
 
-def _furnish(org: Org) -> None:
+def _furnish(org: Org, closed: int) -> None:
     """Records for the pages' forms to be about: a profile whose server refuses at once (a
-    port nothing listens on), an email with attachments, a tracked folder, a draft."""
-    [closed] = free_ports(1)
+    port nothing listens on: ``closed``), an email with attachments, a tracked folder, a
+    draft."""
     profile = ServerProfile(
         "Closed", ServerProfileKind.IMAP_SMTP, incoming_host="127.0.0.1",
         incoming_port=closed, outgoing_host="127.0.0.1", outgoing_port=closed,
@@ -256,11 +255,11 @@ def _pages_with_forms(client: TestClient, routes: list[tuple[str, str, APIRoute]
 
 
 def test_every_form_field_alone_survives_hostile_values_while_the_others_are_valid(
-    admin: TestClient, org: Org
+    admin: TestClient, org: Org, closed_port: int
 ) -> None:
     # One field at a time, the rest as the page filled them in: a check that stops at the
     # first bad field cannot hide what a later field would do.
-    _furnish(org)
+    _furnish(org, closed_port)
     routes = _console_routes(admin)
     forms: dict[tuple[str, tuple[str, ...]], list[tuple[str, str]]] = {}
     for url in _pages_with_forms(admin, routes):

@@ -207,14 +207,17 @@ def test_attachments_download_under_a_safe_name_and_blocked_ones_never(
     admin: TestClient, org: Org
 ) -> None:
     activity_id = _activity_with_attachments(org)
-    page = admin.get(f"/activities/{activity_id}").text
+    shown = admin.get(f"/activities/{activity_id}")
+    assert shown.status_code == 200, shown.text
+    page = shown.text
     base = f"/activities/{activity_id}/attachments"
     assert f'<a href="{base}/1" download>Quote \u201cfinal\u201d.pdf</a>' in page
     assert f'href="{base}/2"' not in page  # setup.exe: blocked, no link
     assert "<strong>blocked</strong>: the extension .exe is blocked" in page
 
     pdf = admin.get(f"{base}/1")
-    assert pdf.status_code == 200 and pdf.content == b"%PDF-1.7 quote"
+    assert pdf.status_code == 200, pdf.text
+    assert pdf.content == b"%PDF-1.7 quote"
     assert pdf.headers["content-type"] == "application/pdf"
     assert pdf.headers["content-disposition"] == (
         'attachment; filename="Quote _final_.pdf"; '

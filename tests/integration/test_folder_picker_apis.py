@@ -19,7 +19,6 @@ from tests.contract.ews_source import SERVICE_PASSWORD, EwsSource
 from tests.contract.gmail_fake import FakeGmailServer
 from tests.contract.gmail_source import GmailSource
 from tests.integration.test_console import ADMIN, BASE, signed_in_admin
-from tests.servers.dovecot import free_ports
 from tidings.adapters.ews.folder_list import FolderEntry, folder_paths
 from tidings.adapters.ews.session import EwsFolderOpener
 from tidings.adapters.gmail import GmailApi
@@ -280,8 +279,7 @@ def test_an_unreachable_gmail_api_is_said(org: Org, tmp_path: Path) -> None:
 # -- POP3 --------------------------------------------------------------------------------
 
 
-def _use_pop3(org: Org) -> None:
-    [port] = free_ports(1)
+def _use_pop3(org: Org, port: int) -> None:
     pop3 = ServerProfile(
         name="POP3",
         kind=ServerProfileKind.POP3_SMTP,
@@ -294,8 +292,10 @@ def _use_pop3(org: Org) -> None:
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_a_pop3_mailbox_is_said_to_have_only_the_inbox(org: Org, admin: TestClient) -> None:
-    _use_pop3(org)
+def test_a_pop3_mailbox_is_said_to_have_only_the_inbox(
+    org: Org, admin: TestClient, closed_port: int
+) -> None:
+    _use_pop3(org, closed_port)
     found = _picked(org)
     assert found == ServerFolders([], inbox_only=True)
     url = f"/mailboxes/{org.mailboxes['dana']}/folders"
@@ -312,10 +312,10 @@ def test_a_pop3_mailbox_is_said_to_have_only_the_inbox(org: Org, admin: TestClie
 
 
 def test_no_folder_rule_is_taken_for_a_pop3_mailbox_yet_one_chosen_before_can_go(
-    org: Org, admin: TestClient
+    org: Org, admin: TestClient, closed_port: int
 ) -> None:
     # Sync reads only the Inbox over POP3: a folder rule would be kept and never used.
-    _use_pop3(org)
+    _use_pop3(org, closed_port)
     dana = org.mailboxes["dana"]
     api = TestClient(create_app(org.tidings), base_url=BASE)
     added = api.post(f"/api/mailboxes/{dana}/folder-rules", json={"folder": "Projects"}, auth=ADMIN)

@@ -6,6 +6,7 @@ import asyncio
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from tests.builders import dovecot_profile, make_email
 from tests.integration.sync_run import org_syncing, service_for
@@ -58,6 +59,9 @@ def test_the_servers_keepalives_do_not_end_the_wait_and_mail_after_them_does(
         assert asyncio.run(wait()) == (True, True, False)
 
 
+#: How long the wait without IDLE lasts: it always lasts that long.
+WAIT_SECONDS = 5
+
 #: What Dovecot advertises after login, less IDLE: a server that can only be polled.
 NO_IDLE = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE LITERAL+ UIDPLUS CONDSTORE QRESYNC"
 
@@ -71,10 +75,20 @@ def test_without_idle_the_wait_lasts_its_timeout_and_then_tells_what_came_meanwh
             session = await ImapFolderSession.open(
                 dovecot_profile(dc), Credential(DANA, "dana-pass"), "INBOX"
             )
+            answered = asyncio.Event()
+            noop = session._client.noop
+
+            async def noting() -> Any:
+                response = await noop()
+                answered.set()
+                return response
+
+            session._client.noop = noting  # type: ignore[method-assign]
             try:
-                waiting = asyncio.ensure_future(session.wait_for_change(timeout=3))
-                # The wait's first NOOP has been answered: what comes now is told after it.
-                await asyncio.sleep(0.5)
+                # Long enough for the delivery below to end within it on a busy machine.
+                waiting = asyncio.ensure_future(session.wait_for_change(timeout=WAIT_SECONDS))
+                # Once the wait's first NOOP is answered, what comes is told only after it.
+                await answered.wait()
                 await asyncio.to_thread(
                     dc.deliver, DANA, make_email(subject="Polled", message_id="<p@c.example>")
                 )
@@ -115,7 +129,9 @@ def test_a_folder_polled_without_idle_is_looked_at_once_per_interval_not_continu
             org.use_profile(profile, {"dana": "dana-pass"})
             run.start(service_for(run, opener=counting))
             run.wait_for(lambda: len(run.results) == 1)
-            # Well within the one-minute interval: the first wait is still waiting.
+            run.wait_for(lambda: waits == [60.0])
+            # Time passes, well within the one-minute interval: the first wait goes on, and
+            # no second one starts (the fault this catches started one at once).
             time.sleep(2)
             run.stop()
         assert waits == [60.0]

@@ -96,11 +96,11 @@ def test_an_untrusted_certificate_is_named_and_nothing_is_enabled(
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_nothing_answering_is_a_transient_failure(org: Org, tmp_path: Path) -> None:
+def test_nothing_answering_is_a_transient_failure(
+    org: Org, tmp_path: Path, closed_port: int
+) -> None:
     # A closed port may open later: the failure is not permanent.
-    from tests.servers.dovecot import free_ports
-
-    [port] = free_ports(1)
+    port = closed_port
     org.add_user("sam", approved=True, enabled=False)
     profile = ServerProfile(
         name="Nowhere",

@@ -37,6 +37,7 @@ import signal
 import smtplib
 import socket
 import ssl
+import struct
 import subprocess
 import time
 import weakref
@@ -48,6 +49,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tests.servers.ports import free_ports
 
 DOVECOT = "/usr/sbin/dovecot"
 DOVEADM = "/usr/bin/doveadm"
@@ -180,24 +183,29 @@ class PortTakenError(RuntimeError):
     """Dovecot could not listen: a port chosen for it was taken before it bound it."""
 
 
-def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """``count`` distinct ports free on ``host`` right now (held together, so all differ)."""
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind((host, 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
+def _listening(host: str, pid: int) -> set[int]:
+    """The ports on ``host`` (IPv4) that process ``pid`` itself listens on.
 
-
-def _accepts(host: str, port: int) -> bool:
+    Whether a port accepts connections says nothing of whose it is: when another process
+    took one of Dovecot's ports first, that process accepts there, and Dovecot, having bound
+    the others, is only about to exit. So the listening sockets (/proc/net/tcp, state 0A) are
+    matched to the file descriptors of Dovecot's master, which holds every listener.
+    """
     try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
+        owned = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+    except OSError:  # gone, or a descriptor closed while listed: looked at again
+        return set()
+    address = f"{struct.unpack('=I', socket.inet_aton(host))[0]:08X}"
+    ports = set()
+    with open("/proc/net/tcp") as table:
+        next(table)  # the header
+        for line in table:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            ip, port = local.split(":")
+            if state == "0A" and ip == address and f"socket:[{inode}]" in owned:
+                ports.add(int(port, 16))
+    return ports
 
 
 def _signal_group(group: int, signum: int) -> None:
@@ -416,7 +424,8 @@ class DovecotServer:
             return
         config = str(self.config_file)
         command = [DOVEADM, "-c", config, "auth", "test", "-x", "service=imap", address, password]
-        deadline = time.monotonic() + 5.0
+        # About a second when idle; each doveadm run can take seconds on a busy machine.
+        deadline = time.monotonic() + 20.0
         while True:
             result = subprocess.run(command, capture_output=True, check=False)
             if result.returncode == 0:
@@ -532,7 +541,9 @@ class DovecotServer:
                 if "Address already in use" in failure:
                     raise PortTakenError(f"dovecot exited while starting\n{failure}")
                 raise RuntimeError(f"dovecot exited while starting\n{failure}")
-            pending = [port for port in pending if not _accepts(self.host, port)]
+            assert self._process is not None
+            mine = _listening(self.host, self._process.pid)
+            pending = [port for port in pending if port not in mine]
             if pending and time.monotonic() > deadline:
                 raise RuntimeError(
                     f"dovecot did not listen on {pending} within {START_TIMEOUT}s\n"

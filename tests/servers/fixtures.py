@@ -6,6 +6,8 @@
   INBOX, and put back any password a test changes.
 - ``smtp_server``: a fresh receiving SMTP server per test, same users, STARTTLS offered with
   a certificate signed by ``smtp_server.ca_file``.
+- ``closed_port``: a loopback port that refuses connections for the whole test, which no
+  other process can start listening on meanwhile (``ports.closed_port``).
 
 The functions are named ``*_fixture`` and the fixtures by ``name=``, so that a test module may
 import them (``from tests.servers.fixtures import dovecot_fixture  # noqa: F401``) without
@@ -20,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.servers.dovecot import DovecotServer, issue_certificates
+from tests.servers.ports import closed_port
 from tests.servers.smtp import SmtpServer
 
 TEST_USERS = {f"{name}@northwind.example": f"{name}-pass" for name in ("dana", "sam", "support")}
@@ -42,3 +45,9 @@ def smtp_server_fixture(tmp_path: Path) -> Iterator[SmtpServer]:
     )
     with server:
         yield server
+
+
+@pytest.fixture(name="closed_port")
+def closed_port_fixture() -> Iterator[int]:
+    with closed_port() as port:
+        yield port

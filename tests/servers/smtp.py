@@ -25,11 +25,13 @@ It accepts every message and keeps its envelope; tests then look at what arrived
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import smtplib
+import socket
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -38,7 +40,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from tests.servers.dovecot import free_ports
+from tests.servers.ports import bound_socket
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,20 @@ class _XOAuth2Handler(_Handler):
         return AuthResult(success=False, handled=False)
 
 
+class _HeldPortController(Controller):
+    """aiosmtpd's controller listening on a socket bound beforehand, so that its port was
+    this server's from the moment it was chosen (aiosmtpd would bind only on start)."""
+
+    def __init__(self, handler: Any, listener: Callable[[], socket.socket], **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._listener = listener
+
+    def _create_server(self) -> Awaitable[asyncio.AbstractServer]:
+        return self.loop.create_server(
+            self._factory_invoker, sock=self._listener(), ssl=self.ssl_context
+        )
+
+
 class SmtpServer:
     host = "127.0.0.1"
 
@@ -130,12 +146,14 @@ class SmtpServer:
     ) -> None:
         self.users = dict(users or {})
         self.ca_file = ca_file
-        [self.port] = free_ports(1, self.host)
+        self._held: socket.socket | None = bound_socket(self.host)
+        self.port: int = self._held.getsockname()[1]
         self._messages: list[ReceivedMessage] = []
         self._arrived = threading.Condition()
         handler = _Handler(self) if bearer_owner is None else _XOAuth2Handler(self, bearer_owner)
-        self._controller = Controller(
+        self._controller = _HeldPortController(
             handler,
+            self._take_listener,
             hostname=self.host,
             port=self.port,
             server_hostname="localhost",  # not socket.getfqdn(), which may wait on DNS
@@ -162,6 +180,20 @@ class SmtpServer:
         if self._running:
             self._controller.stop()
             self._running = False
+        if self._held is not None:  # never started
+            self._held.close()
+            self._held = None
+
+    def _take_listener(self) -> socket.socket:
+        """The socket bound when the server was made; the server closes it when it stops,
+        so a restart binds the same port again (its clients know it)."""
+        held, self._held = self._held, None
+        if held is not None:
+            return held
+        again = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        again.bind((self.host, self.port))
+        return again
 
     def __enter__(self) -> SmtpServer:
         self.start()

@@ -71,7 +71,10 @@ def rotate_keys() -> None:
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on (default 8025).")] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(help="Port to listen on (default 8025; 0: a free one, which the log names)."),
+    ] = None,
     with_worker: Annotated[
         bool, typer.Option("--worker/--no-worker", help="Run the sync and send worker too.")
     ] = False,
@@ -92,7 +95,10 @@ def demo(
     serve_after: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Start the server after.")
     ] = True,
-    port: Annotated[int | None, typer.Option(help="Port to listen on (default 8025).")] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(help="Port to listen on (default 8025; 0: a free one, which the log names)."),
+    ] = None,
 ) -> None:
     """Create the demo organization with its sample mailbox, then serve it."""
     from tidings.bootstrap import bootstrap
@@ -108,8 +114,12 @@ def demo(
         console.print(f"Demo organization created; sample mailbox ingested: {counts}.")
     else:
         console.print("Demo organization already present.")
-    url = f"http://{tidings.settings.host}:{port or tidings.settings.port}"
-    console.print(f"Tidings is at [bold]{url}[/]  (sign in there; API docs: {url}/api/docs)")
+    chosen = _port(tidings, port)
+    if chosen:
+        url = f"http://{tidings.settings.host}:{chosen}"
+        console.print(f"Tidings is at [bold]{url}[/]  (sign in there; API docs: {url}/api/docs)")
+    else:
+        console.print("Tidings listens on a free port: the line 'Uvicorn running on' names it.")
     console.print(f"Demo admin: [bold]{ADMIN_EMAIL}[/] / [bold]{ADMIN_PASSWORD}[/]")
     users = " or ".join(f"[bold]{email}[/]" for email in TRACKING_USERS)
     console.print(f"Tidings App Users (their own email and customers): {users}, same password")
@@ -198,7 +208,7 @@ def _serve(
     config = uvicorn.Config(
         create_app(tidings),
         host=host or tidings.settings.host,
-        port=port or tidings.settings.port,
+        port=_port(tidings, port),
         log_level="info",
         # uvicorn's records go through the root logger's formatter, as every other's.
         log_config=None,
@@ -218,6 +228,14 @@ def _serve(
     if terminated:
         # End as a SIGTERM'd process does, which is what service managers expect.
         signal.raise_signal(signal.SIGTERM)
+
+
+def _port(tidings: Tidings, port: int | None) -> int:
+    """The port asked for, else the configured one. 0 is a port too: the system picks a free
+    one as the server binds it, and uvicorn's "Uvicorn running on" line says which, so that
+    whatever starts the server can find it without a port that another process may take
+    between being found free and being bound."""
+    return tidings.settings.port if port is None else port
 
 
 class _Terminated(Exception):
