@@ -289,14 +289,6 @@ def test_a_disabled_mailbox_is_let_go_and_held_again_once_enabled(
 
 
 @POSTGRES
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "known fault, about one run in five: a worker resumed after its hold jobs were "
-        "taken over fails to record their end (procrastinate: job not in doing or todo), "
-        "and two mailboxes were left without a holder for 90 s"
-    ),
-)
 def test_a_worker_paused_past_the_takeover_lets_go_of_what_was_taken_and_takes_its_share_again(
     workers: Workers,
 ) -> None:

@@ -72,15 +72,6 @@ def test_the_api_names_the_holder_until_it_lets_go(org: Org) -> None:
     assert held_by() is None
 
 
-def test_a_worker_reads_only_the_mailboxes_stored_as_held_by_the_others(org: Org) -> None:
-    org.add_user("sam")
-    _hold(org, "dana", "worker-a:4242")
-    sam = _hold(org, "sam", "worker-b:7")
-    with org.tidings.uow() as uow:
-        assert uow.sync.held_elsewhere("worker-a:4242") == {sam: Holder("worker-b:7", SINCE)}
-        assert uow.sync.held_elsewhere("worker-c:1") == uow.sync.holders()
-
-
 class _Queue:
     """A hold queue whose count of live workers the test sets; it records hand-backs."""
 
@@ -99,6 +90,9 @@ class _Queue:
 
     async def retry_stalled(self) -> int:
         return 0
+
+    async def lost(self, job_ids: Collection[int]) -> set[int]:
+        return set()
 
     async def work(self, stop: asyncio.Event, jobs: MailboxHolding) -> None:
         await stop.wait()

@@ -186,12 +186,6 @@ class SqlSyncRepository:
         rows = self._conn.execute(select(t.mailbox_holders)).mappings()
         return {row["mailbox_id"]: Holder(row["worker"], row["since"]) for row in rows}
 
-    def held_elsewhere(self, worker: str) -> dict[int, Holder]:
-        """The mailboxes stored as held by any worker but ``worker``."""
-        h = t.mailbox_holders.c
-        rows = self._conn.execute(select(t.mailbox_holders).where(h.worker != worker)).mappings()
-        return {row["mailbox_id"]: Holder(row["worker"], row["since"]) for row in rows}
-
     def worker_last_seen(self) -> datetime | None:
         """When any sync worker last reported; None when none is known."""
         seen: datetime | None = self._conn.execute(

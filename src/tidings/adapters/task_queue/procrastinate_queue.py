@@ -14,6 +14,10 @@
   job is replaced by a new one, so that a worker that was only paused cannot end the job
   its successor runs.
 
+A worker records a job's end only while the job is still its own (``OwnJobManager``): one
+that was paused past the takeover finds its jobs taken, lets go of them and leaves their
+rows, by then another worker's or gone, untouched.
+
 Every period follows from one setting, the takeover bound: a dead worker's mailboxes are
 taken by the others within it (heartbeat age, plus a period, plus a fetch).
 """
@@ -26,11 +30,13 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from procrastinate import App, JobContext, PsycopgConnector
 from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.jobs import DeleteJobCondition, Job, Status
+from procrastinate.manager import JobManager
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from psycopg import AsyncConnection
 from sqlalchemy.engine import make_url
@@ -55,7 +61,9 @@ ABORT_POLLING_SECONDS = 60.0
 class HoldJobs(Protocol):
     """What the queue's jobs do (the mailbox holding service)."""
 
-    async def hold(self, mailbox_id: int, stop: asyncio.Event) -> None: ...
+    async def hold(
+        self, mailbox_id: int, stop: asyncio.Event, job_id: int | None = None
+    ) -> None: ...
     async def dispatch(self) -> int: ...
     async def take_over(self) -> int: ...
 
@@ -157,6 +165,95 @@ def is_last(previous_attempts: int, max_attempts: int) -> bool:
     return previous_attempts + 1 >= max_attempts
 
 
+# Each finds the job, locked, only while it is still the one the worker that fetched it runs:
+# neither put back by the others' look for stalled jobs (deleted, or ``todo`` again) nor
+# fetched since by another worker; and then ends it as procrastinate does. No row: left alone.
+_FINISH_OWN_JOB = """
+WITH own AS (
+    SELECT id FROM procrastinate_jobs
+     WHERE id = %(job_id)s AND status = 'doing' AND worker_id IS NOT DISTINCT FROM %(worker_id)s
+       FOR UPDATE)
+SELECT procrastinate_finish_job_v1(id, %(status)s, %(delete_job)s)::text FROM own
+"""
+_RETRY_OWN_JOB = """
+WITH own AS (
+    SELECT id FROM procrastinate_jobs
+     WHERE id = %(job_id)s AND status = 'doing' AND worker_id IS NOT DISTINCT FROM %(worker_id)s
+       FOR UPDATE)
+SELECT procrastinate_retry_job_v2(id, %(retry_at)s, %(priority)s, %(queue)s, %(lock)s)::text
+  FROM own
+"""
+
+
+class OwnJobManager(JobManager):
+    """Records a job's end (its success, failure or retry) only while the job is still the
+    one this worker runs.
+
+    A worker paused past the takeover bound (a frozen VM) has its jobs taken while it is
+    silent: a hold job is replaced by a new one (its row deleted), any other job goes back to
+    the queue under the same id and may run on another worker by the time this one wakes.
+    procrastinate would then fail on the row it no longer finds, or end the run of the
+    worker that has the job now; here the late end leaves the row alone."""
+
+    @override
+    async def finish_job(self, job: Job, status: Status, delete_job: bool) -> None:
+        if not await self.finish_own_job(job, status, delete_job=delete_job):
+            _taken_over(job)
+
+    @override
+    async def retry_job(
+        self,
+        job: Job,
+        retry_at: datetime | None = None,
+        priority: int | None = None,
+        queue: str | None = None,
+        lock: str | None = None,
+    ) -> None:
+        if not await self.retry_own_job(job, retry_at, priority=priority, queue=queue, lock=lock):
+            _taken_over(job)
+
+    async def finish_own_job(self, job: Job, status: Status, *, delete_job: bool) -> bool:
+        """End the job if it still runs on the worker named in ``job``; whether it did."""
+        rows = await self.connector.execute_query_all_async(
+            _FINISH_OWN_JOB,
+            job_id=job.id,
+            worker_id=job.worker_id,
+            status=status.value,
+            delete_job=delete_job,
+        )
+        return bool(rows)
+
+    async def retry_own_job(
+        self,
+        job: Job,
+        retry_at: datetime | None = None,
+        *,
+        priority: int | None = None,
+        queue: str | None = None,
+        lock: str | None = None,
+    ) -> bool:
+        """Put the job back in the queue if it still runs on the worker named in ``job``;
+        whether it did."""
+        rows = await self.connector.execute_query_all_async(
+            _RETRY_OWN_JOB,
+            job_id=job.id,
+            worker_id=job.worker_id,
+            retry_at=retry_at or datetime.now(UTC),
+            priority=priority,
+            queue=queue,
+            lock=lock,
+        )
+        return bool(rows)
+
+
+def _taken_over(job: Job) -> None:
+    log.warning(
+        "job %s (%s) was taken over while this worker was silent: its end is not recorded",
+        job.id,
+        job.task_name,
+    )
+
+
 class ProcrastinateQueue:
     """Hold jobs for mailboxes, run by every ``tidings worker`` sharing one database, and
     the periodic chores that one worker of them does for all."""
@@ -189,9 +286,12 @@ class ProcrastinateQueue:
                 max_size=pool_size,
             )
         )
+        self._manager = self.app.job_manager = OwnJobManager(self.app.connector)
         self._jobs: HoldJobs | None = None
+        #: The hold jobs running here, each with the worker id the queue gave it to.
+        self._holding: dict[int, int | None] = {}
         self._stop = asyncio.Event()
-        self._hold = self.app.task(name=HOLD_TASK)(self._run_hold)
+        self._hold = self.app.task(name=HOLD_TASK, pass_context=True)(self._run_hold)
         period = f"* * * * * */{timing.period}"
         dispatch = self.app.task(name="dispatch_mailboxes", queueing_lock="dispatch_mailboxes")(
             self._run_dispatch
@@ -245,9 +345,34 @@ class ProcrastinateQueue:
         """A job for each of these subjects that has none waiting or running; how many."""
         return await self._defer_missing(spec.name, spec.arg, spec.lock, subject_ids)
 
-    async def _run_hold(self, mailbox_id: int) -> None:
+    async def _run_hold(self, context: JobContext, mailbox_id: int) -> None:
         assert self._jobs is not None  # noqa: S101 - jobs run only inside ``work``
-        await self._jobs.hold(mailbox_id, self._stop)
+        job = context.job
+        if job.id is None:  # a fetched job always has its id
+            await self._jobs.hold(mailbox_id, self._stop)
+            return
+        self._holding[job.id] = job.worker_id
+        try:
+            await self._jobs.hold(mailbox_id, self._stop, job.id)
+        finally:
+            del self._holding[job.id]
+
+    async def lost(self, job_ids: Collection[int]) -> set[int]:
+        """Which of these hold jobs, running here, the queue no longer counts as this
+        worker's: taken over while the worker was silent."""
+        if not job_ids:
+            return set()
+        rows = await self.app.connector.execute_query_all_async(
+            "SELECT id, worker_id FROM procrastinate_jobs"
+            " WHERE id = ANY(%(ids)s::bigint[]) AND status = 'doing'",
+            ids=sorted(job_ids),
+        )
+        running = {int(row["id"]): row["worker_id"] for row in rows}
+        return {
+            job_id
+            for job_id in job_ids
+            if job_id not in running or running[job_id] != self._holding.get(job_id)
+        }
 
     async def _run_dispatch(self, timestamp: int) -> None:
         assert self._jobs is not None  # noqa: S101 - jobs run only inside ``work``
@@ -348,18 +473,18 @@ class ProcrastinateQueue:
         )
         count = 0
         for job in stalled:
+            # Each only while still the silent worker's: another worker's look may have put
+            # it back first, and a third worker may run it by now.
             try:
-                if job.task_name == HOLD_TASK and job.id is not None:
-                    # A fresh hold job rather than the same one again: should the silent
-                    # worker wake up after all, its end of the old job (deleting it) cannot
-                    # touch the job another worker runs now.
-                    await self.app.job_manager.finish_job_by_id_async(
-                        job.id, Status.ABORTED, delete_job=True
-                    )
+                if job.task_name == HOLD_TASK:
+                    # A fresh hold job rather than the same one again: the silent worker,
+                    # should it wake up after all, sees that its job is gone.
+                    if not await self._manager.finish_own_job(job, Status.ABORTED, delete_job=True):
+                        continue
                     await self.hand_back(int(str(job.task_kwargs["mailbox_id"])))
-                else:
-                    await self.app.job_manager.retry_job(job)
-            except Exception as error:  # another worker put it back first
+                elif not await self._manager.retry_own_job(job):
+                    continue
+            except Exception as error:  # the database away: the next look tries again
                 log.info("stalled job %s not put back: %s", job.id, brief(error))
                 continue
             count += 1

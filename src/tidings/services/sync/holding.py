@@ -12,7 +12,10 @@ the mailbox goes back to the queue for any worker, when
 
 A worker that dies without a word (kill -9, a lost host) stops beating in the queue; its
 jobs are found stalled and put back, so another worker takes its mailboxes within the
-takeover bound. Which worker holds what is stored per mailbox for the API and the CLI.
+takeover bound. A worker that was only paused that long finds, at its next count, that the
+queue no longer runs its hold jobs (``HoldQueue.lost``) and lets go of their mailboxes
+without handing them back: the new jobs are the mailboxes' jobs now. Which worker holds what
+is stored per mailbox for the API and the CLI.
 """
 
 from __future__ import annotations
@@ -20,11 +23,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import os
 import socket
 import time
 from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from tidings.domain.error_text import brief
@@ -62,6 +65,11 @@ class HoldQueue(Protocol):
 
     async def retry_stalled(self) -> int:
         """Put back the jobs of workers that stopped beating; how many."""
+        ...
+
+    async def lost(self, job_ids: Collection[int]) -> set[int]:
+        """Which of these hold jobs running here the queue no longer counts as this
+        worker's (put back by the others while it was silent)."""
         ...
 
     async def work(self, stop: asyncio.Event, jobs: MailboxHolding) -> None:
@@ -113,6 +121,16 @@ class HeldMailboxes:
             self._ran.notify_all()
 
 
+@dataclass
+class _Hold:
+    """One hold job running here: its job in the queue (None where the queue names none),
+    what ends it (whether the mailbox goes back to the queue), and its end."""
+
+    job: int | None
+    verdict: asyncio.Future[bool]
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 class MailboxHolding:
     """This worker's side of sharing mailboxes: the hold job's body, the dispatcher and the
     takeover of dead workers' mailboxes."""
@@ -139,41 +157,38 @@ class MailboxHolding:
         #: Hold jobs starting together (a worker's first seconds) share one count.
         self._counting = asyncio.Lock()
         self._counted_at = 0.0
-        #: Per mailbox held, what ends its hold job: whether it goes back to the queue.
-        #: Settled by each count, so that the jobs of a thousand mailboxes sleep through
-        #: the counts that change nothing for them.
-        self._verdicts: dict[int, asyncio.Future[bool]] = {}
-        #: When each mailbox held was stored as this worker's (until then: never).
-        self._stored_at: dict[int, float] = {}
+        #: Per mailbox held, its hold job, until the job has ended. Verdicts are settled by
+        #: each count, so that the jobs of a thousand mailboxes sleep through the counts
+        #: that change nothing for them.
+        self._holds: dict[int, _Hold] = {}
         self._watched: set[asyncio.Event] = set()
         self._watchers: set[asyncio.Task[None]] = set()
 
     async def refresh(self) -> tuple[frozenset[int], int]:
-        """Read the mailboxes that should sync, the live workers and the mailboxes stored as
-        another's, and end the hold jobs that this count tells to."""
+        """Read the mailboxes that should sync, the live workers and which of this worker's
+        hold jobs the queue has taken back, and end the hold jobs that this count tells to."""
         started = time.monotonic()
         wanted = frozenset(await asyncio.to_thread(self._wanted))
         workers = await self._queue.live_workers()
-        elsewhere = await asyncio.to_thread(self._read_held_elsewhere)
+        jobs = {h.job for h in self._holds.values() if h.job is not None and not h.verdict.done()}
+        lost = await self._queue.lost(jobs) if jobs else set()
         self._counts = (wanted, workers)
         self._counted_at = started
-        self._judge(wanted, workers, elsewhere, started)
+        self._judge(wanted, workers, lost)
         return self._counts
 
-    def _judge(
-        self, wanted: frozenset[int], workers: int, elsewhere: dict[int, Holder], counted_at: float
-    ) -> None:
-        pending = {m for m, verdict in self._verdicts.items() if not verdict.done()}
+    def _judge(self, wanted: frozenset[int], workers: int, lost: set[int]) -> None:
+        pending = {m for m, hold in self._holds.items() if not hold.verdict.done()}
         leaving: dict[int, bool] = {}
         for mailbox_id in pending:
-            holder = elsewhere.get(mailbox_id)
             if mailbox_id not in wanted:
                 log.info("mailbox %s no longer syncs; let go", mailbox_id)
                 leaving[mailbox_id] = False  # the dispatcher queues it again once it does
-            elif holder is not None and counted_at > self._stored_at[mailbox_id]:
+            elif self._holds[mailbox_id].job in lost:
                 # This worker fell silent long enough to be taken for dead (paused, cut off
-                # from the database): the mailbox is another's now.
-                log.warning("mailbox %s was taken over by %s; let go", mailbox_id, holder)
+                # from the database): the queue gave the mailbox a new job, which is its
+                # job now, whoever runs it (this worker too, perhaps).
+                log.warning("mailbox %s was taken over while this worker was silent", mailbox_id)
                 leaving[mailbox_id] = False
         kept = pending - leaving.keys()
         staying = [m for m in self.held.newest(len(self.held)) if m in kept]
@@ -182,7 +197,7 @@ class MailboxHolding:
             log.info("mailbox %s handed back: this worker holds over its share", mailbox_id)
             leaving[mailbox_id] = True
         for mailbox_id, hand_back in leaving.items():
-            self._verdicts[mailbox_id].set_result(hand_back)
+            self._holds[mailbox_id].verdict.set_result(hand_back)
 
     async def _recent_counts(self, within: float | None = None) -> tuple[frozenset[int], int]:
         """The counts, read again unless read within ``within`` seconds (by default the
@@ -207,16 +222,25 @@ class MailboxHolding:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self._refresh_seconds)
 
-    async def hold(self, mailbox_id: int, stop: asyncio.Event) -> None:
-        """The hold job: sync the mailbox here until it must go elsewhere or stop."""
+    async def hold(self, mailbox_id: int, stop: asyncio.Event, job_id: int | None = None) -> None:
+        """The hold job (``job_id`` in the queue): sync the mailbox here until it must go
+        elsewhere or stop."""
         if stop.is_set():
             await self._queue.hand_back(mailbox_id)
             return
+        earlier = self._holds.get(mailbox_id)
+        if earlier is not None:
+            # The queue runs one job per mailbox at a time (its lock): the earlier job no
+            # longer runs as far as the queue knows. It was taken over while this worker was
+            # silent, and this one is the mailbox's job now; the earlier one lets go without
+            # handing back, and its end is over before this one takes the mailbox.
+            log.warning("mailbox %s: a new hold job; the one taken over lets go", mailbox_id)
+            if not earlier.verdict.done():
+                earlier.verdict.set_result(False)
+            await earlier.ended.wait()
         wanted, workers = await self._recent_counts()
         if mailbox_id not in wanted:
             return  # it syncs no more: the dispatcher queues it again once it does
-        if mailbox_id in self.held.ids():
-            return  # a second job for one mailbox (the lock should prevent it) changes nothing
         if not takes_another(len(self.held), len(wanted), workers):
             # Counts up to an interval old still count a worker that has stopped since, and
             # its mailboxes, handed back at once, would wait for the next count: a refusal
@@ -230,31 +254,31 @@ class MailboxHolding:
             return
         self.held.take(mailbox_id)
         log.info("mailbox %s held by %s", mailbox_id, self.worker)
-        verdict = self._verdicts[mailbox_id] = asyncio.get_running_loop().create_future()
-        # Not judged taken over by a count that began before its holder was stored.
-        self._stored_at[mailbox_id] = math.inf
+        hold = self._holds[mailbox_id] = _Hold(job_id, asyncio.get_running_loop().create_future())
         self._hand_back_all_at(stop)
         hand_back = True
         try:
             await self._store_holder(mailbox_id)
-            self._stored_at[mailbox_id] = time.monotonic()
-            hand_back = await verdict
+            hand_back = await hold.verdict
         finally:
-            del self._verdicts[mailbox_id], self._stored_at[mailbox_id]
-            await self.held.release(mailbox_id)
-            with contextlib.suppress(Exception):  # the next holder writes over it anyway
-                await asyncio.to_thread(self._forget_holder, mailbox_id)
-            if hand_back:
-                # Queued again: any worker (this one after a stop, no more) takes it at once.
-                await asyncio.shield(self._queue.hand_back(mailbox_id))
+            try:
+                await self.held.release(mailbox_id)
+                with contextlib.suppress(Exception):  # the next holder writes over it anyway
+                    await asyncio.to_thread(self._forget_holder, mailbox_id)
+                if hand_back:
+                    # Queued again: any worker (this one after a stop, no more) takes it.
+                    await asyncio.shield(self._queue.hand_back(mailbox_id))
+            finally:
+                del self._holds[mailbox_id]
+                hold.ended.set()
 
     def _hand_back_all_at(self, stop: asyncio.Event) -> None:
         """Once ``stop`` is set, every hold job ends and hands its mailbox back."""
 
         def settle() -> None:
-            for verdict in self._verdicts.values():
-                if not verdict.done():
-                    verdict.set_result(True)
+            for hold in self._holds.values():
+                if not hold.verdict.done():
+                    hold.verdict.set_result(True)
 
         if stop.is_set():
             settle()
@@ -294,10 +318,6 @@ class MailboxHolding:
         with self._uow() as uow:
             uow.sync.hold(mailbox_id, Holder(self.worker, self._clock.now()))
             uow.commit()
-
-    def _read_held_elsewhere(self) -> dict[int, Holder]:
-        with self._uow() as uow:
-            return uow.sync.held_elsewhere(self.worker)
 
     def _forget_holder(self, mailbox_id: int) -> None:
         with self._uow() as uow:
