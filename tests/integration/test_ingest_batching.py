@@ -143,3 +143,60 @@ def test_a_prepared_batch_is_ingested_with_the_headers_read_when_it_was_fetched(
         assert kept == [f"<order-{n}@c.example>" for n in range(1, 6)]
     finally:
         tidings.close()
+
+
+def test_pushed_emails_of_many_folders_have_their_header_blocks_read_in_one_go(
+    database_url: str,
+) -> None:
+    # Three folders hand over at once: one a prepared chunk of a first sync, two a pushed
+    # email each. The two pushes' header blocks are read together, not one read each, and
+    # each email is kept with its own headers.
+    tidings = bootstrap(settings_for(database_url))
+    try:
+        org = Org.create(tidings)
+        for name in ("sam", "kim"):
+            org.add_user(name)
+        reads: list[list[str]] = []
+        start_headers = tidings.ingest.start_headers
+
+        def counted(
+            batch: Sequence[tuple[bytes, MessageOrigin]],
+        ) -> Callable[[], list[HeaderSummary | None]]:
+            reads.append([origin.uid for _, origin in batch])
+            return start_headers(batch)
+
+        tidings.ingest.start_headers = counted  # type: ignore[method-assign]
+        batcher = IngestBatcher(tidings.ingest)
+        folders = {
+            name: [
+                (
+                    make_email(subject=f"For {name}", message_id=f"<{name}-{n}@c.example>"),
+                    MessageOrigin(org.mailboxes[name], "INBOX", 1, f"{name}-{n}"),
+                )
+                for n in range(count)
+            ]
+            for name, count in (("dana", 3), ("sam", 1), ("kim", 1))
+        }
+
+        async def hand_over() -> list[list[IngestResult]]:
+            prepared = batcher.prepare(folders["dana"])
+            return await asyncio.gather(
+                batcher.ingest(prepared),
+                batcher.ingest(folders["sam"]),
+                batcher.ingest(folders["kim"]),
+            )
+
+        results = asyncio.run(hand_over())
+        assert reads == [["dana-0", "dana-1", "dana-2"], ["sam-0", "kim-0"]]
+        with tidings.uow() as uow:
+            kept = [
+                [uow.raw_messages.require(r.raw_message_id).message_id for r in one]
+                for one in results
+            ]
+        assert kept == [
+            ["<dana-0@c.example>", "<dana-1@c.example>", "<dana-2@c.example>"],
+            ["<sam-0@c.example>"],
+            ["<kim-0@c.example>"],
+        ]
+    finally:
+        tidings.close()

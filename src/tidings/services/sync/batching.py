@@ -9,7 +9,8 @@ email falls towards what bulk ingest pays. A folder alone still goes at once.
 
 A folder may hand over a ``Prepared`` batch: one whose header blocks the parse processes
 started reading as soon as it was fetched (``prepare``), while the batch before was still
-being ingested. Otherwise they start when it is handed over.
+being ingested. The header blocks of everything else in a batch are read together, in one
+task per parse process: a task per pushed email would cost the pool a wake-up each.
 
 With a ``screen`` (what the new emails of a batch are held in another folder too, the
 arriving half of a move), that one read serves the whole batch as well, rather than one
@@ -57,7 +58,8 @@ class Prepared:
 @dataclass
 class _Handed:
     emails: Batch
-    headers: Callable[[], list[HeaderSummary | None]]
+    #: Reading since the batch was prepared; None: read with the rest of the batch.
+    headers: Callable[[], list[HeaderSummary | None]] | None
     results: asyncio.Future[Ingested] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -89,10 +91,12 @@ class IngestBatcher:
 
     async def ingest_screened(self, emails: Batch | Prepared) -> Ingested:
         """``ingest``, with what the screen found of these emails."""
-        prepared = emails if isinstance(emails, Prepared) else self.prepare(emails)
-        if not prepared.emails:
+        if isinstance(emails, Prepared):
+            handed = _Handed(emails.emails, emails.headers)
+        else:
+            handed = _Handed(emails, None)
+        if not handed.emails:
             return Ingested([])
-        handed = _Handed(prepared.emails, prepared.headers)
         self._waiting.append(handed)
         if self._draining is None or self._draining.done():
             self._draining = asyncio.create_task(self._drain())
@@ -110,12 +114,8 @@ class IngestBatcher:
                 handed = self._waiting.pop(0)
                 taken.append(handed)
                 size += len(handed.emails)
-            together = [email for handed in taken for email in handed.emails]
-            headers = [handed.headers for handed in taken]
             try:
-                results, elsewhere = await asyncio.to_thread(
-                    self._ingest_and_screen, together, headers
-                )
+                results, elsewhere = await asyncio.to_thread(self._ingest_and_screen, taken)
             except BaseException as error:  # the whole batch failed: each folder retries
                 for handed in taken:
                     handed.results.set_exception(error)
@@ -133,10 +133,16 @@ class IngestBatcher:
                 handed.results.set_result(Ingested(own, found))
                 start += len(handed.emails)
 
-    def _ingest_and_screen(
-        self, emails: Batch, headers: list[Callable[[], list[HeaderSummary | None]]]
-    ) -> tuple[list[IngestResult], frozenset[int]]:
-        read = [summary for part in headers for summary in part()]
+    def _ingest_and_screen(self, taken: list[_Handed]) -> tuple[list[IngestResult], frozenset[int]]:
+        emails = [email for handed in taken for email in handed.emails]
+        unread = [email for handed in taken if handed.headers is None for email in handed.emails]
+        rest = iter(self._ingest.start_headers(unread)() if unread else [])
+        read: list[HeaderSummary | None] = []
+        for handed in taken:
+            if handed.headers is not None:
+                read += handed.headers()
+            else:
+                read += [next(rest) for _ in handed.emails]
         results = self._ingest.ingest_batch(emails, read)
         new = [r.raw_message_id for r in results if not r.repeated]
         if self._screen is None or not new:

@@ -19,7 +19,7 @@ from tidings.domain.message import MessageOrigin
 from tidings.domain.sync import SyncMode, cursor_for, is_unchanged
 from tidings.services.departures import Departures
 from tidings.services.ports import Clock
-from tidings.services.sync.batching import IngestBatcher, Prepared
+from tidings.services.sync.batching import Batch, IngestBatcher, Prepared
 from tidings.services.sync.model import FolderSession, Ingested, SyncEvent, SyncTarget
 from tidings.services.sync.status import SyncStatusBoard
 from tidings.services.sync.waiting import retrieve, waiting_mode
@@ -91,7 +91,7 @@ class CatchUp:
         done = 0
         chunks = [uids[first : first + self._chunk] for first in range(0, len(uids), self._chunk)]
 
-        async def fetch(chunk: list[int]) -> Prepared:
+        async def fetch(chunk: list[int]) -> Prepared | Batch:
             messages = await session.fetch(chunk)
             batch = [
                 (
@@ -106,8 +106,9 @@ class CatchUp:
                     and m.internal_date < received_after
                 )
             ]
-            # Its header blocks are read while the chunk before is still being ingested.
-            return self._batches.prepare(batch)
+            # With chunks still to come, its header blocks are read while the chunk before
+            # is being ingested; a chunk alone (a push) is read with the folders' batch.
+            return self._batches.prepare(batch) if len(chunks) > 1 else batch
 
         # The next chunk is fetched while this one is ingested (in a thread): the network
         # and the database work at the same time.
