@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 from tests.builders import Org, make_email
 from tests.conftest import settings_for
-from tidings.bootstrap import bootstrap
+from tidings.bootstrap import Tidings, bootstrap
 from tidings.domain.message import HeaderSummary, MessageOrigin
 from tidings.services.departures import Departures
 from tidings.services.sync.batching import IngestBatcher, Ingested
@@ -112,16 +112,7 @@ def test_a_prepared_batch_is_ingested_with_the_headers_read_when_it_was_fetched(
     tidings = bootstrap(settings_for(database_url))
     try:
         org = Org.create(tidings)
-        reads: list[int] = []
-        start_headers = tidings.ingest.start_headers
-
-        def counted(
-            batch: Sequence[tuple[bytes, MessageOrigin]],
-        ) -> Callable[[], list[HeaderSummary | None]]:
-            reads.append(len(batch))
-            return start_headers(batch)
-
-        tidings.ingest.start_headers = counted  # type: ignore[method-assign]
+        reads = _header_reads(tidings)
         batcher = IngestBatcher(tidings.ingest)
         emails = [
             (
@@ -133,11 +124,11 @@ def test_a_prepared_batch_is_ingested_with_the_headers_read_when_it_was_fetched(
 
         async def fetched_then_ingested() -> list[IngestResult]:
             prepared = batcher.prepare(emails)
-            assert reads == [5]  # started before the batch is handed over
+            assert reads == [["1", "2", "3", "4", "5"]]  # before the batch is handed over
             return await batcher.ingest(prepared)
 
         results = asyncio.run(fetched_then_ingested())
-        assert reads == [5]
+        assert reads == [["1", "2", "3", "4", "5"]]
         with tidings.uow() as uow:
             kept = [uow.raw_messages.require(r.raw_message_id).message_id for r in results]
         assert kept == [f"<order-{n}@c.example>" for n in range(1, 6)]
@@ -156,16 +147,7 @@ def test_pushed_emails_of_many_folders_have_their_header_blocks_read_in_one_go(
         org = Org.create(tidings)
         for name in ("sam", "kim"):
             org.add_user(name)
-        reads: list[list[str]] = []
-        start_headers = tidings.ingest.start_headers
-
-        def counted(
-            batch: Sequence[tuple[bytes, MessageOrigin]],
-        ) -> Callable[[], list[HeaderSummary | None]]:
-            reads.append([origin.uid for _, origin in batch])
-            return start_headers(batch)
-
-        tidings.ingest.start_headers = counted  # type: ignore[method-assign]
+        reads = _header_reads(tidings)
         batcher = IngestBatcher(tidings.ingest)
         folders = {
             name: [
@@ -200,3 +182,18 @@ def test_pushed_emails_of_many_folders_have_their_header_blocks_read_in_one_go(
         ]
     finally:
         tidings.close()
+
+
+def _header_reads(tidings: Tidings) -> list[list[str]]:
+    """Each read of header blocks that ingest starts from now on, by the UIDs it reads."""
+    reads: list[list[str]] = []
+    start_headers = tidings.ingest.start_headers
+
+    def counted(
+        batch: Sequence[tuple[bytes, MessageOrigin]],
+    ) -> Callable[[], list[HeaderSummary | None]]:
+        reads.append([origin.uid for _, origin in batch])
+        return start_headers(batch)
+
+    tidings.ingest.start_headers = counted  # type: ignore[method-assign]
+    return reads
