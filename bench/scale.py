@@ -498,9 +498,13 @@ def sessions_per_user(server: DovecotServer) -> dict[str, int]:
 
 
 def throughput(args: argparse.Namespace, folder: Path) -> None:
-    users = users_of("fill", args.mailboxes)
-    server = DovecotServer(folder / "filled", users, max_connections=2 * args.mailboxes + 50)
-    emails = fill_maildirs(server, users, args.per_mailbox)
+    # Each run gets mailboxes of its own, filled alike: a run writes the tracked category on
+    # what it tracks, and a second run on the same mailboxes would find every email marked.
+    runs = {workers: users_of(f"fill{workers}-", args.mailboxes) for workers in (1, 2)}
+    every = {address: password for users in runs.values() for address, password in users.items()}
+    server = DovecotServer(folder / "filled", every, max_connections=2 * args.mailboxes + 50)
+    emails = fill_maildirs(server, runs[1], args.per_mailbox)
+    fill_maildirs(server, runs[2], args.per_mailbox)
     key = Fernet.generate_key().decode()
     print(
         f"(c) first sync of {emails} emails in {args.mailboxes} mailboxes, PostgreSQL "
@@ -508,15 +512,16 @@ def throughput(args: argparse.Namespace, folder: Path) -> None:
     )
     with server:
         # The first reads build Dovecot's indexes; the floor is measured on warm ones.
-        asyncio.run(bare_fetch(server, users, tls=args.tls))
-        floor = asyncio.run(bare_fetch(server, users, tls=args.tls))
+        for users in runs.values():
+            asyncio.run(bare_fetch(server, users, tls=args.tls))
+        floor = asyncio.run(bare_fetch(server, runs[1], tls=args.tls))
         print(
             f"  bare client fetching them all (20 sessions at once): {emails / floor:7.0f} emails/s"
         )
         for workers in (1, 2):
             database = new_database("postgresql", folder, f"w{workers}")
             try:
-                prepare(database.url, server, users, key, tls=args.tls)
+                prepare(database.url, server, runs[workers], key, tls=args.tls)
                 env = {"TIDINGS_DATABASE_URL": database.url, "TIDINGS_SECRET_KEYS": key}
                 waiting = Waiting(database.url)
                 logs_before = set(folder.glob("worker-*.log"))
@@ -537,7 +542,11 @@ def throughput(args: argparse.Namespace, folder: Path) -> None:
                     busy = machine_busy(machine_at_first, machine_ticks())
                     waiting.until(IDLE_FOLDERS, args.mailboxes, 600, "folders in IDLE")
                     time.sleep(2)
-                    sessions = sessions_per_user(server)
+                    sessions = {
+                        user: count
+                        for user, count in sessions_per_user(server).items()
+                        if user in runs[workers]
+                    }
                     raw = waiting.scalar("SELECT count(*) FROM raw_messages")
                 waiting.close()
             finally:
