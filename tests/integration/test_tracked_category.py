@@ -143,6 +143,35 @@ def test_mail_marked_before_tidings_first_saw_it_is_tracked(
     assert _explain(org, "<u@c.example>")[0] is Outcome.NOT_TRACKED
 
 
+@pytest.mark.parametrize("option", [TrackIncoming.NONE, TrackIncoming.ALL])
+def test_a_folder_whose_emails_arrive_marked_tracks_each_once_by_what_decided_it(
+    org_run: tuple[Org, SyncRun], dovecot: DovecotServer, option: TrackIncoming
+) -> None:
+    # A mailbox that carried the category before Tidings synced it (another product wrote
+    # it, or a database restored from backup): one flag round finds every email marked.
+    org, run = org_run
+    org.set_track_incoming("dana", option)
+    marked = [f"<marked-{n}@c.example>" for n in range(5)]
+    for uid, message_id in enumerate(marked, start=1):
+        dovecot.deliver(DANA, make_email(subject=f"Marked {uid}", message_id=message_id))
+        dovecot.change_flags(DANA, uid, KEYWORD)
+    dovecot.deliver(DANA, make_email(subject="Unmarked", message_id="<plain@c.example>"))
+    run.start(service_for(run))
+    run.wait_for(lambda: _outcomes(run).count(Outcome.TRACKED) >= len(marked))
+    run.stop()
+    found = [_explain(org, message_id) for message_id in marked]
+    assert {outcome for outcome, _, _ in found} == {Outcome.TRACKED}
+    assert len({activity for _, _, activity in found}) == len(marked)
+    by_mark = "tracked because you marked it with the category 'Tracked to Tidings'"
+    if option is TrackIncoming.NONE:
+        assert {summary for _, summary, _ in found} == {by_mark}
+        assert _explain(org, "<plain@c.example>")[0] is Outcome.NOT_TRACKED
+    else:  # tracked by the rules already: the mark changes nothing, and makes no second one
+        assert by_mark not in {summary for _, summary, _ in found}
+        assert _explain(org, "<plain@c.example>")[0] is Outcome.TRACKED
+    assert _outcomes(run).count(Outcome.TRACKED) == len(marked) + (option is TrackIncoming.ALL)
+
+
 async def _open_keeping_no_keywords(
     profile: ServerProfile, credential: Credential, folder: str
 ) -> FolderSession:

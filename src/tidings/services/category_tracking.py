@@ -19,7 +19,7 @@ from tidings.domain.correlation import choose_regarding
 from tidings.domain.message import MessageOrigin, parse_email, parse_headers
 from tidings.domain.rules import decide
 from tidings.domain.settings import EmailConfiguration
-from tidings.domain.stored import StoredDecision, StoredRaw
+from tidings.domain.stored import StoredDecision
 from tidings.domain.tracked_category import (
     MARKED_RULE,
     UNMARKED_RULE,
@@ -140,14 +140,22 @@ class CategoryTracking:
         # (EWS lists its Create and its Update), and two must never make two marks.
         latest = {raw_ids[origins[s.uid]]: s for s in states if origins[s.uid] in raw_ids}
         marks = uow.category_marks.marks(latest.keys())
+        changes = {
+            raw_id: category_change(marks.get(raw_id), s.present) for raw_id, s in latest.items()
+        }
+        # One read for the decisions of every change: a folder whose emails arrive marked
+        # already (a category set before Tidings synced it) changes them all at once.
+        decisions = uow.decisions.get_many(
+            [raw_id for raw_id, change in changes.items() if change is not CategoryChange.NONE]
+        )
         changed: list[CategoryMark] = []
         for raw_id, state in latest.items():
             mark = marks.get(raw_id)
-            change = category_change(mark, state.present)
+            change = changes[raw_id]
             if change is CategoryChange.ADDED:
-                result = self._marked(uow, uow.raw_messages.require(raw_id), config, now)
+                result = self._marked(uow, raw_id, decisions.get(raw_id), config, now)
             elif change is CategoryChange.REMOVED:
-                result = self._unmarked(uow, raw_id, config, now)
+                result = self._unmarked(uow, raw_id, decisions.get(raw_id), config, now)
             elif mark is None or state.seen in (None, mark.seen):
                 continue  # nothing new to keep
             else:
@@ -188,13 +196,18 @@ class CategoryTracking:
             uow.commit()
 
     def _marked(
-        self, uow: UnitOfWork, stored: StoredRaw, config: EmailConfiguration, now: datetime
+        self,
+        uow: UnitOfWork,
+        raw_id: int,
+        previous: StoredDecision | None,
+        config: EmailConfiguration,
+        now: datetime,
     ) -> IngestResult | None:
-        previous = uow.decisions.get(stored.id)
         if previous is not None and previous.outcome is Outcome.TRACKED:
             return None  # tracked already: the mark says so, nothing more
-        if uow.parked.get_by_raw(stored.id) is not None:
+        if uow.parked.get_by_raw(raw_id) is not None:
             return None  # replay decides it, and then sees the mark
+        stored = uow.raw_messages.require(raw_id)
         text = f"tracked because you marked it with the category {config.tracked_category!r}"
         if previous is not None and previous.activity_id is not None:
             # Untracked when the category was removed; the activity stayed: track it again.
@@ -232,9 +245,13 @@ class CategoryTracking:
         return IngestResult(stored.id, Outcome.TRACKED, text, activity_id)
 
     def _unmarked(
-        self, uow: UnitOfWork, raw_id: int, config: EmailConfiguration, now: datetime
+        self,
+        uow: UnitOfWork,
+        raw_id: int,
+        previous: StoredDecision | None,
+        config: EmailConfiguration,
+        now: datetime,
     ) -> IngestResult | None:
-        previous = uow.decisions.get(raw_id)
         if previous is None or previous.outcome is not Outcome.TRACKED:
             return None
         text = f"untracked because the category {config.tracked_category!r} was removed"

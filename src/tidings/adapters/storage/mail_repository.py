@@ -303,25 +303,26 @@ class SqlDecisionRepository:
         )
 
     def get(self, raw_message_id: int) -> StoredDecision | None:
-        row = (
-            self._conn.execute(
-                select(
-                    t.tracking_decisions,
-                    t.email_activities.c.regarding_kind,
-                    t.email_activities.c.regarding_id,
-                    t.email_activities.c.matched_activity_id,
-                    t.email_activities.c.conversation_id,
-                )
-                .outerjoin(
-                    t.email_activities,
-                    t.email_activities.c.id == t.tracking_decisions.c.activity_id,
-                )
-                .where(t.tracking_decisions.c.raw_message_id == raw_message_id)
+        return self.get_many([raw_message_id]).get(raw_message_id)
+
+    def get_many(self, raw_message_ids: Sequence[int]) -> dict[int, StoredDecision]:
+        if not raw_message_ids:
+            return {}
+        rows = self._conn.execute(
+            select(
+                t.tracking_decisions,
+                t.email_activities.c.regarding_kind,
+                t.email_activities.c.regarding_id,
+                t.email_activities.c.matched_activity_id,
+                t.email_activities.c.conversation_id,
             )
-            .mappings()
-            .first()
-        )
-        return None if row is None else _decision(row)
+            .outerjoin(
+                t.email_activities,
+                t.email_activities.c.id == t.tracking_decisions.c.activity_id,
+            )
+            .where(t.tracking_decisions.c.raw_message_id.in_(list(raw_message_ids)))
+        ).mappings()
+        return {row["raw_message_id"]: _decision(row) for row in rows}
 
     def delete(self, raw_message_id: int) -> None:
         self._conn.execute(
