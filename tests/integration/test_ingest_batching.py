@@ -9,6 +9,8 @@ from tests.builders import Org, make_email
 from tests.conftest import settings_for
 from tidings.bootstrap import Tidings, bootstrap
 from tidings.domain.message import HeaderSummary, MessageOrigin
+from tidings.domain.people import TrackIncoming
+from tidings.domain.tracking import Outcome
 from tidings.services.departures import Departures
 from tidings.services.sync.batching import IngestBatcher, Ingested
 from tidings.services.tracking.results import IngestResult
@@ -197,3 +199,45 @@ def _header_reads(tidings: Tidings) -> list[list[str]]:
 
     tidings.ingest.start_headers = counted  # type: ignore[method-assign]
     return reads
+
+
+def test_a_batch_of_many_mailboxes_decides_each_email_by_its_own_mailbox(
+    database_url: str,
+) -> None:
+    # Pushes to four mailboxes go as one batch, whose mailboxes, owners and folder rules
+    # are read together: each email still goes by its own owner's option, its own queue,
+    # its own folder's rule.
+    tidings = bootstrap(settings_for(database_url))
+    try:
+        org = Org.create(tidings)
+        org.add_user("sam", TrackIncoming.NONE)
+        org.add_user("kim", TrackIncoming.NONE)
+        org.add_queue("support")
+        org.add_folder_rule("kim", "Projects", org.records["deal"])
+        batch = [
+            (
+                make_email(subject=f"For {name}", message_id=f"<{name}@c.example>"),
+                MessageOrigin(org.mailboxes[name], folder, 1, "1"),
+            )
+            for name, folder in (
+                ("dana", "INBOX"),
+                ("sam", "INBOX"),
+                ("support", "INBOX"),
+                ("kim", "Projects"),
+            )
+        ]
+        results = tidings.ingest.ingest_batch(batch)
+        assert [r.outcome for r in results] == [
+            Outcome.TRACKED,
+            Outcome.NOT_TRACKED,
+            Outcome.TRACKED,
+            Outcome.TRACKED,
+        ]
+        kim = results[3].activity_id
+        assert kim is not None
+        assert tidings.queries.activity(kim).activity.regarding == org.records["deal"]
+        dana = results[0].activity_id
+        assert dana is not None
+        assert tidings.queries.activity(dana).activity.regarding != org.records["deal"]
+    finally:
+        tidings.close()

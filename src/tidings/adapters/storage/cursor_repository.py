@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select
 
 from tidings.adapters.storage import tables as t
+from tidings.adapters.storage.upsert import upsert
 from tidings.domain.sync import FolderCursor
 
 _C = t.folder_cursors.c
@@ -32,20 +34,25 @@ class SqlCursorRepository:
         return _cursor(row)
 
     def save(self, cursor: FolderCursor, updated_at: datetime) -> None:
-        values = {
-            "uidvalidity": cursor.uidvalidity,
-            "last_uid": cursor.last_uid,
-            "highest_modseq": cursor.highest_modseq,
-            "token": cursor.token,
-            "updated_at": updated_at,
-        }
-        where = (_C.mailbox_id == cursor.mailbox_id, _C.folder == cursor.folder)
-        if self._conn.execute(update(t.folder_cursors).where(*where).values(values)).rowcount:
-            return
-        self._conn.execute(
-            insert(t.folder_cursors).values(
-                mailbox_id=cursor.mailbox_id, folder=cursor.folder, **values
-            )
+        self.save_many([cursor], updated_at)
+
+    def save_many(self, cursors: Sequence[FolderCursor], updated_at: datetime) -> None:
+        upsert(
+            self._conn,
+            t.folder_cursors,
+            ("mailbox_id", "folder"),
+            [
+                {
+                    "mailbox_id": cursor.mailbox_id,
+                    "folder": cursor.folder,
+                    "uidvalidity": cursor.uidvalidity,
+                    "last_uid": cursor.last_uid,
+                    "highest_modseq": cursor.highest_modseq,
+                    "token": cursor.token,
+                    "updated_at": updated_at,
+                }
+                for cursor in cursors
+            ],
         )
 
     def for_mailbox(self, mailbox_id: int) -> list[FolderCursor]:

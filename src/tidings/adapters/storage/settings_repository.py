@@ -150,6 +150,20 @@ class SqlMailboxRepository:
         condition = t.mailboxes.c.id == mailbox_id
         return self._one(condition if reach is None else and_(condition, reach))
 
+    def get_many(self, mailbox_ids: Sequence[int]) -> dict[int, Mailbox]:
+        """The mailboxes of these ids that exist, with their alerts, in two queries."""
+        if not mailbox_ids:
+            return {}
+        ids = sorted(set(mailbox_ids))
+        rows = self._conn.execute(select(t.mailboxes).where(t.mailboxes.c.id.in_(ids))).mappings()
+        a = t.mailbox_alerts.c
+        alerts: dict[int, list[Alert]] = {}
+        for alert in self._conn.execute(
+            select(t.mailbox_alerts).where(a.mailbox_id.in_(ids)).order_by(a.raised_at, a.id)
+        ).mappings():
+            alerts.setdefault(alert["mailbox_id"], []).append(_alert(alert))
+        return {row["id"]: mailbox_from(dict(row), alerts.get(row["id"], [])) for row in rows}
+
     def get_by_address(self, address: str) -> Mailbox | None:
         return self._one(t.mailboxes.c.address == address.strip().lower())
 
@@ -192,20 +206,29 @@ class SqlMailboxRepository:
         )
 
     def folder_rules(self, mailbox_id: int) -> list[FolderTrackingRule]:
+        return self.folder_rules_of([mailbox_id]).get(mailbox_id, [])
+
+    def folder_rules_of(self, mailbox_ids: Sequence[int]) -> dict[int, list[FolderTrackingRule]]:
+        """Each mailbox's folder-level tracking rules, by folder; mailboxes without none."""
+        if not mailbox_ids:
+            return {}
+        c = t.folder_rules.c
         rows = self._conn.execute(
             select(t.folder_rules)
-            .where(t.folder_rules.c.mailbox_id == mailbox_id)
-            .order_by(t.folder_rules.c.folder)
+            .where(c.mailbox_id.in_(sorted(set(mailbox_ids))))
+            .order_by(c.mailbox_id, c.folder)
         ).mappings()
-        return [
-            FolderTrackingRule(
-                mailbox_id=row["mailbox_id"],
-                folder=row["folder"],
-                regarding=ref_from(row["regarding_kind"], row["regarding_id"]),
-                id=row["id"],
+        rules: dict[int, list[FolderTrackingRule]] = {}
+        for row in rows:
+            rules.setdefault(row["mailbox_id"], []).append(
+                FolderTrackingRule(
+                    mailbox_id=row["mailbox_id"],
+                    folder=row["folder"],
+                    regarding=ref_from(row["regarding_kind"], row["regarding_id"]),
+                    id=row["id"],
+                )
             )
-            for row in rows
-        ]
+        return rules
 
     def replace_folder_rules(self, mailbox_id: int, rules: list[FolderTrackingRule]) -> None:
         self._conn.execute(delete(t.folder_rules).where(t.folder_rules.c.mailbox_id == mailbox_id))
@@ -234,10 +257,11 @@ class SqlMailboxRepository:
             .where(t.mailbox_alerts.c.mailbox_id == r["id"])
             .order_by(t.mailbox_alerts.c.raised_at, t.mailbox_alerts.c.id)
         ).mappings()
-        return mailbox_from(
-            r,
-            [Alert(AlertLevel(a["level"]), a["text"], a["raised_at"], a["folder"]) for a in alerts],
-        )
+        return mailbox_from(r, [_alert(a) for a in alerts])
+
+
+def _alert(row: Any) -> Alert:
+    return Alert(AlertLevel(row["level"]), row["text"], row["raised_at"], row["folder"])
 
 
 def _mailbox_columns(mailbox: Mailbox) -> dict[str, object]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +29,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from tidings.adapters.storage import tables as t
 from tidings.adapters.storage.mapping import mailbox_from
+from tidings.adapters.storage.upsert import upsert
 from tidings.domain.credentials import CredentialKey, CredentialScope, Direction
 from tidings.domain.holding import Holder
 from tidings.domain.mailbox import Mailbox
@@ -118,22 +120,27 @@ class SqlSyncRepository:
         return hashlib.sha256(found.encode()).hexdigest()
 
     def save_state(self, state: FolderSyncState) -> None:
-        values = {
-            "mode": state.mode.value,
-            "updated_at": state.updated_at,
-            "checked_at": state.checked_at,
-            "backlog": state.backlog,
-            "first_sync_done": state.first_sync_done,
-            "first_sync_total": state.first_sync_total,
-            "last_error": state.last_error,
-        }
-        where = (_S.mailbox_id == state.mailbox_id, _S.folder == state.folder)
-        if self._conn.execute(update(t.folder_sync_states).where(*where).values(values)).rowcount:
-            return
-        self._conn.execute(
-            insert(t.folder_sync_states).values(
-                mailbox_id=state.mailbox_id, folder=state.folder, **values
-            )
+        self.save_states([state])
+
+    def save_states(self, states: Sequence[FolderSyncState]) -> None:
+        upsert(
+            self._conn,
+            t.folder_sync_states,
+            ("mailbox_id", "folder"),
+            [
+                {
+                    "mailbox_id": state.mailbox_id,
+                    "folder": state.folder,
+                    "mode": state.mode.value,
+                    "updated_at": state.updated_at,
+                    "checked_at": state.checked_at,
+                    "backlog": state.backlog,
+                    "first_sync_done": state.first_sync_done,
+                    "first_sync_total": state.first_sync_total,
+                    "last_error": state.last_error,
+                }
+                for state in states
+            ],
         )
 
     def forget_state(self, mailbox_id: int, folder: str) -> None:

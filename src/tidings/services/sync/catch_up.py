@@ -147,7 +147,7 @@ class CatchUp:
                     backlog=len(uids) - passed,
                     first_sync_done=passed if first_sync else None,
                 )
-            await asyncio.to_thread(self._status.save_cursor, cursor)
+            await self._status.save_cursor(cursor)
             done += len(results)
             if (results or moved) and self._listener is not None:
                 self._listener(Ingested(target, [*results, *moved]))
@@ -160,12 +160,12 @@ class CatchUp:
                 cursor = replace(cursor, highest_modseq=status.highest_modseq)
             if first_sync or cursor != stored:
                 self._mark_caught_up(key, session)
-                await asyncio.to_thread(self._status.save_cursor, cursor)
+                await self._status.save_cursor(cursor)
             else:
                 await self._caught_up(target, session)
         elif first_sync and since is not None and status.uidnext is not None:
             cursor = cursor.advanced_to(status.uidnext - 1)
-            await asyncio.to_thread(self._status.save_cursor, cursor)
+            await self._status.save_cursor(cursor)
         return done
 
     def _mark_caught_up(self, key: tuple[int, str], session: FolderSession) -> None:

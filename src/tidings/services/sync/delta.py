@@ -118,7 +118,7 @@ class DeltaRound(FolderRound):
                 )
             else:
                 self._status.change(key, mode=SyncMode.CATCHING_UP)
-            await asyncio.to_thread(self._status.save_cursor, cursor)
+            await self._status.save_cursor(cursor)
             # Listeners hear of a page once its cursor and the state it leaves are stored.
             if results and self._listener is not None:
                 self._listener(Ingested(target, results))

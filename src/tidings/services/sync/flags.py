@@ -124,9 +124,7 @@ class FlagRound:
         # reads the newest flags again.
         restored = since if current.uidvalidity == self._validity.get(key) else None
         if current.highest_modseq != restored:
-            await asyncio.to_thread(
-                self._status.save_cursor, replace(current, highest_modseq=restored)
-            )
+            await self._status.save_cursor(replace(current, highest_modseq=restored))
 
     async def _round(self, target: SyncTarget, session: FlagSession, since: int | None) -> int:
         config = await asyncio.to_thread(self._categories.settings, self._settings_max_age)
@@ -193,4 +191,4 @@ class FlagRound:
             top = min(top, min(later) - 1)
         top = max(top, since)
         if top != current.highest_modseq:
-            await asyncio.to_thread(self._status.save_cursor, replace(current, highest_modseq=top))
+            await self._status.save_cursor(replace(current, highest_modseq=top))

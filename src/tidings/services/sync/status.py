@@ -10,6 +10,12 @@ board last read or wrote of it is what storage holds, and a round reads it from 
 rather than in a transaction of its own each time (a pushed email's round read it five
 times). A task forgets it as it connects (``reread_cursor``): the folder may have been
 synced elsewhere meanwhile.
+
+What folders write while one write is committing (their cursors and states) is committed
+together next, in one transaction: under a steady flow of pushed mail, a thousand folders
+would otherwise each commit their cursor twice a round. Should that transaction fail, each
+folder's part is written again on its own, so that one folder's fault (its mailbox deleted
+meanwhile) fails that folder alone.
 """
 
 from __future__ import annotations
@@ -19,12 +25,13 @@ import logging
 import os
 import socket
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from tidings.domain.sync import FolderCursor, FolderSyncState, SyncMode, WorkerBeat
 from tidings.services.ports import Clock, UnitOfWork
+from tidings.services.sync.waiting import retrieve
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +58,9 @@ class SyncStatusBoard:
         self._saved: dict[Key, FolderSyncState] = {}
         #: Each folder's cursor as last read or committed here (None: the folder has none).
         self._cursors: dict[Key, FolderCursor | None] = {}
+        #: Writes asked for while the one before commits: the next transaction's.
+        self._waiting: list[_Write] = []
+        self._writing: asyncio.Task[None] | None = None
 
     @property
     def modes(self) -> dict[Key, SyncMode]:
@@ -84,11 +94,9 @@ class SyncStatusBoard:
         if not self.is_news(key):
             return
         try:
-            state = await asyncio.to_thread(self._store, key)
+            await self._written(_Write(key, None))
         except Exception:  # the state is for people to read: sync goes on without it
             log.exception("the sync state of %s/%s was not stored", *key)
-            return
-        self._saved[key] = state
 
     def forget(self, key: Key) -> None:
         """The folder is no longer synced: drop its state here and in storage."""
@@ -123,22 +131,68 @@ class SyncStatusBoard:
         """Read the folder's cursor from storage next time: it may have moved elsewhere."""
         self._cursors.pop(key, None)
 
-    def save_cursor(self, cursor: FolderCursor) -> None:
-        """Commit the cursor with the folder's state; only after the raw bytes are in."""
-        key = (cursor.mailbox_id, cursor.folder)
-        with self._uow() as uow:
-            uow.cursors.save(cursor, self._clock.now())
-            state = self._states[key]
-            uow.sync.save_state(state)
-            # Forgotten until committed: a failed commit leaves storage's to be read again.
-            self._cursors.pop(key, None)
-            uow.commit()
-        self._saved[key] = state
-        self._cursors[key] = cursor
+    async def save_cursor(self, cursor: FolderCursor) -> None:
+        """Commit the cursor with the folder's state; only after the raw bytes are in.
 
-    def _store(self, key: Key) -> FolderSyncState:
+        Committed with what other folders write meanwhile; returns once it is."""
+        await self._written(_Write((cursor.mailbox_id, cursor.folder), cursor))
+
+    async def _written(self, write: _Write) -> None:
+        loop = asyncio.get_running_loop()
+        if self._writing is None or self._writing.done() or self._writing.get_loop() is not loop:
+            self._waiting = []
+            self._writing = None
+        self._waiting.append(write)
+        if self._writing is None:
+            self._writing = asyncio.create_task(self._write_waiting())
+        # A task cancelled while waiting leaves its write to go in: the cursor it carries
+        # was earned by a committed ingest, and the folder's next round starts from either.
+        await asyncio.shield(write.done)
+
+    async def _write_waiting(self) -> None:
+        while self._waiting:
+            taken, self._waiting = self._waiting, []
+            try:
+                await asyncio.to_thread(self._commit, taken)
+            except BaseException as error:
+                if not isinstance(error, Exception):
+                    for write in (*taken, *self._waiting):
+                        write.done.cancel()
+                    self._waiting = []
+                    raise
+                for write in taken:  # one at a time: whose fault was it?
+                    try:
+                        await asyncio.to_thread(self._commit, [write])
+                    except Exception as alone:  # that folder alone is told
+                        write.done.set_exception(alone)
+                        write.done.add_done_callback(retrieve)  # type: ignore[arg-type]
+                    else:
+                        write.done.set_result(None)
+                continue
+            for write in taken:
+                write.done.set_result(None)
+
+    def _commit(self, writes: list[_Write]) -> None:
+        cursors = {w.key: w.cursor for w in writes if w.cursor is not None}
+        # A folder no longer synced (``forget``) is not written back.
+        states = {w.key: self._states[w.key] for w in writes if w.key in self._states}
         with self._uow() as uow:
-            state = self._states[key]
-            uow.sync.save_state(state)
+            uow.cursors.save_many(list(cursors.values()), self._clock.now())
+            uow.sync.save_states(list(states.values()))
+            # Forgotten until committed: a failed commit leaves storage's to be read again.
+            for key in cursors:
+                self._cursors.pop(key, None)
             uow.commit()
-        return state
+        self._saved.update(states)
+        self._cursors.update(cursors)
+
+
+@dataclass(eq=False)
+class _Write:
+    """A folder's state to store, with its cursor where it moved."""
+
+    key: Key
+    cursor: FolderCursor | None
+    done: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )

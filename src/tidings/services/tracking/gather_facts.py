@@ -16,7 +16,7 @@ from tidings.domain.errors import NotFoundError
 from tidings.domain.folders import FolderTrackingRule, is_inbox
 from tidings.domain.mailbox import Mailbox
 from tidings.domain.message import HeaderSummary, email_identity
-from tidings.domain.people import privileges_of
+from tidings.domain.people import SecurityRole, User, privileges_of
 from tidings.domain.records import RecordKind, RecordRef
 from tidings.domain.settings import EmailConfiguration
 from tidings.domain.stored import StoredRaw
@@ -48,16 +48,21 @@ class BatchFacts:
     @classmethod
     def read(cls, uow: UnitOfWork, pending: list[Pending]) -> BatchFacts:
         """Ask storage once for what every email of the batch will need."""
+        config = uow.settings.get()
         lookups = BatchLookups(
             uow,
             [item.headers for item in pending if item.headers is not None],
             [identity_of(item.stored) for item in pending],
-            uow.settings.get().tracking_token,
+            config.tracking_token,
         )
-        return cls(uow, lookups)
+        # A batch of pushed email spans many mailboxes: their contexts in a few queries,
+        # not a handful each.
+        mailbox_ids = [item.stored.origin.mailbox_id for item in pending]
+        return cls(uow, lookups, load_contexts(uow, config, mailbox_ids))
 
     def context(self, mailbox_id: int) -> MailboxContext:
-        """The shared context of a mailbox, read at its first email in the batch."""
+        """The shared context of a mailbox, read at its first email in the batch (a mailbox
+        or owner found missing is looked for again, and its emails fail one by one)."""
         if mailbox_id not in self.contexts:
             self.contexts[mailbox_id] = load_context(self.uow, mailbox_id)
         return self.contexts[mailbox_id]
@@ -84,6 +89,35 @@ def load_context(uow: UnitOfWork, mailbox_id: int) -> MailboxContext:
     return MailboxContext(uow.settings.get(), mailbox, load_owner(uow, mailbox.owner), rules)
 
 
+def load_contexts(
+    uow: UnitOfWork, config: EmailConfiguration, mailbox_ids: list[int]
+) -> dict[int, MailboxContext]:
+    """``load_context`` of many mailboxes at once: those whose mailbox and owner exist."""
+    mailboxes = uow.mailboxes.get_many(mailbox_ids)
+    if not mailboxes:
+        return {}
+    rules = uow.mailboxes.folder_rules_of(list(mailboxes))
+    roles = uow.directory.roles()
+    users = uow.directory.get_users(
+        [m.owner.id for m in mailboxes.values() if m.owner.kind is RecordKind.USER]
+    )
+    contexts: dict[int, MailboxContext] = {}
+    for mailbox_id, mailbox in mailboxes.items():
+        if mailbox.owner.kind is RecordKind.USER:
+            user = users.get(mailbox.owner.id)
+            if user is None:
+                continue
+            owner = _user_owner(mailbox.owner, user, roles)
+        else:  # a queue's mailbox: few, read one by one
+            try:
+                owner = load_owner(uow, mailbox.owner)
+            except NotFoundError:
+                continue  # its emails fail one by one, as the batch goes on
+        folder_rules = {rule.folder: rule for rule in rules.get(mailbox_id, [])}
+        contexts[mailbox_id] = MailboxContext(config, mailbox, owner, folder_rules)
+    return contexts
+
+
 def load_owner(uow: UnitOfWork, ref: RecordRef) -> Owner:
     """The mailbox owner with the privileges of its roles."""
     roles = uow.directory.roles()
@@ -91,12 +125,16 @@ def load_owner(uow: UnitOfWork, ref: RecordRef) -> Owner:
         user = uow.directory.get_user(ref.id)
         if user is None:
             raise NotFoundError(f"the mailbox owner {ref} does not exist")
-        privileges = privileges_of(user.role_ids, roles)
-        return Owner(ref, user.full_name, privileges, user.options, user.is_active)
+        return _user_owner(ref, user, roles)
     queue = uow.directory.get_queue(ref.id)
     if queue is None:
         raise NotFoundError(f"the mailbox owner {ref} does not exist")
     return Owner(ref, queue.name, privileges_of(queue.role_ids, roles), queue.options)
+
+
+def _user_owner(ref: RecordRef, user: User, roles: dict[int, SecurityRole]) -> Owner:
+    privileges = privileges_of(user.role_ids, roles)
+    return Owner(ref, user.full_name, privileges, user.options, user.is_active)
 
 
 def gather_facts(

@@ -1,0 +1,33 @@
+"""Insert rows, or update the ones whose key is taken, in one statement on either database."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Table
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+
+def upsert(
+    connection: Connection, table: Table, key: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Each row inserted, or written over the row with its ``key`` columns' values.
+
+    One statement (executed for many rows at once) rather than an update and then an insert
+    per row: a batch of many folders' cursors costs one round trip, and two processes
+    writing the same key never collide between the two halves.
+    """
+    if not rows:
+        return
+    insert_ = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    statement = insert_(table)
+    columns = [name for name in rows[0] if name not in key]
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[table.c[name] for name in key],
+            set_={name: statement.excluded[name] for name in columns},
+        ),
+        list(rows),
+    )

@@ -1,0 +1,120 @@
+"""The sync status board's writes on both databases: folders that commit their cursors at
+the same moment share a transaction, and one folder's fault fails that folder alone."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from tests.builders import Org
+from tidings.domain.sync import FolderCursor, SyncMode
+from tidings.services.ports import UnitOfWork
+from tidings.services.sync.status import SyncStatusBoard
+
+FOLDERS = [f"Folder {n}" for n in range(12)]
+
+
+class CountingCommits:
+    """A unit-of-work factory that counts the transactions it commits."""
+
+    def __init__(self, factory: Callable[[], UnitOfWork]) -> None:
+        self._factory = factory
+        self.commits = 0
+
+    def __call__(self) -> UnitOfWork:
+        uow = self._factory()
+        commit = uow.commit
+
+        def counted() -> None:
+            commit()
+            self.commits += 1
+
+        uow.commit = counted  # type: ignore[method-assign]
+        return uow
+
+
+def _stored(org: Org, mailbox_id: int, folder: str) -> FolderCursor | None:
+    with org.tidings.uow() as uow:
+        return uow.cursors.get(mailbox_id, folder)
+
+
+def test_folders_committing_at_once_share_a_transaction_and_each_is_stored(org: Org) -> None:
+    mailbox_id = org.mailboxes["dana"]
+    uows = CountingCommits(org.tidings.uow)
+    board = SyncStatusBoard(uows, org.tidings.clock)
+
+    async def each_folder_saves() -> None:
+        for n, folder in enumerate(FOLDERS):
+            board.change((mailbox_id, folder), mode=SyncMode.IDLE, backlog=n)
+        await asyncio.gather(
+            *(
+                board.save_cursor(FolderCursor(mailbox_id, folder, 7, last_uid=10 + n))
+                for n, folder in enumerate(FOLDERS)
+            )
+        )
+
+    asyncio.run(each_folder_saves())
+    assert 1 <= uows.commits < len(FOLDERS)
+    for n, folder in enumerate(FOLDERS):
+        stored = _stored(org, mailbox_id, folder)
+        assert stored is not None and (stored.uidvalidity, stored.last_uid) == (7, 10 + n)
+        assert board.stored_cursor((mailbox_id, folder)) == FolderCursor(
+            mailbox_id, folder, 7, last_uid=10 + n
+        )
+    with org.tidings.uow() as uow:
+        states = {s.folder: s for s in uow.sync.states() if s.mailbox_id == mailbox_id}
+    assert {folder: states[folder].backlog for folder in FOLDERS} == {
+        folder: n for n, folder in enumerate(FOLDERS)
+    }
+    # Saved again, the cursor is written over, not added beside.
+    asyncio.run(board.save_cursor(FolderCursor(mailbox_id, FOLDERS[0], 7, last_uid=99)))
+    again = _stored(org, mailbox_id, FOLDERS[0])
+    assert again is not None and again.last_uid == 99
+
+
+def test_a_folder_whose_write_fails_fails_alone(org: Org) -> None:
+    mailbox_id = org.mailboxes["dana"]
+    gone = mailbox_id + 1000  # no such mailbox: its cursor breaks the foreign key
+    board = SyncStatusBoard(org.tidings.uow, org.tidings.clock)
+
+    async def saves() -> list[BaseException | None]:
+        for folder in FOLDERS:
+            board.change((mailbox_id, folder), mode=SyncMode.IDLE)
+        board.change((gone, "INBOX"), mode=SyncMode.IDLE)
+        cursors = [FolderCursor(mailbox_id, folder, 7, last_uid=5) for folder in FOLDERS]
+        cursors.insert(3, FolderCursor(gone, "INBOX", 7, last_uid=5))
+        return await asyncio.gather(
+            *(board.save_cursor(c) for c in cursors), return_exceptions=True
+        )
+
+    outcomes = asyncio.run(saves())
+    failed = [o for o in outcomes if o is not None]
+    assert len(failed) == 1 and outcomes[3] is failed[0]
+    assert all(_stored(org, mailbox_id, folder) is not None for folder in FOLDERS)
+    # What the board knows of the failed folder's cursor is read from storage again.
+    assert board.stored_cursor((gone, "INBOX")) is None
+
+
+def test_a_folder_task_cancelled_while_its_cursor_commits_leaves_the_cursor_to_go_in(
+    org: Org,
+) -> None:
+    mailbox_id = org.mailboxes["dana"]
+    board = SyncStatusBoard(org.tidings.uow, org.tidings.clock)
+
+    async def cancelled_save() -> None:
+        board.change((mailbox_id, "INBOX"), mode=SyncMode.IDLE)
+        saving = asyncio.ensure_future(
+            board.save_cursor(FolderCursor(mailbox_id, "INBOX", 7, last_uid=42))
+        )
+        await asyncio.sleep(0)
+        saving.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await saving
+        # The write still commits: the next save waits behind it.
+        await board.save_cursor(FolderCursor(mailbox_id, "Other", 7, last_uid=1))
+
+    asyncio.run(cancelled_save())
+    stored = _stored(org, mailbox_id, "INBOX")
+    assert stored is not None and stored.last_uid == 42
