@@ -19,7 +19,7 @@ from tidings.domain.credentials import Credential
 from tidings.domain.errors import MailServerError
 from tidings.domain.people import TrackIncoming
 from tidings.domain.server_profile import ServerProfile
-from tidings.domain.tracked_category import FlagState
+from tidings.domain.tracked_category import CategoryMark, FlagState
 from tidings.domain.tracking import Outcome
 from tidings.services.sync import flags as flag_rounds
 from tidings.services.sync.model import FolderSession
@@ -94,6 +94,35 @@ def test_tidings_writes_its_keyword_once_onto_what_it_tracks_and_touches_no_othe
 @pytest.mark.parametrize(
     "dovecot", [None, NO_CONDSTORE], ids=["condstore", "flags re-read"], indirect=True
 )
+def test_an_email_read_as_its_category_is_written_keeps_its_read_state(
+    org_run: tuple[Org, SyncRun], dovecot: DovecotServer
+) -> None:
+    # The round after the one that wrote the keyword reads that write back, and passes over
+    # it as known; read meanwhile, the email is no longer what was written, and is kept so.
+    org, run = org_run
+    dovecot.deliver(DANA, make_email(subject="Read", message_id="<r@c.example>"))
+    run.start(service_for(run))
+    run.wait_for(lambda: _outcomes(run) == [Outcome.TRACKED])
+    with org.tidings.uow() as uow:
+        [raw_id] = uow.raw_messages.ids_by_message_id("<r@c.example>")
+
+    def mark() -> CategoryMark | None:
+        with org.tidings.uow() as uow:
+            return uow.category_marks.marks([raw_id]).get(raw_id)
+
+    _until(lambda: (m := mark()) is not None and m.written_at is not None)
+    written = mark()
+    assert written is not None and written.seen is False
+    dovecot.change_flags(DANA, 1, "\\Seen")
+    dovecot.deliver(DANA, make_email(subject="Next", message_id="<n@c.example>"))
+    run.wait_for(lambda: len(_outcomes(run)) == 2)
+    _until(lambda: (m := mark()) is not None and m.seen is True)
+    run.stop()
+    after = mark()
+    assert after is not None and (after.present, after.written_at) == (True, written.written_at)
+    assert _explain(org, "<r@c.example>")[0] is Outcome.TRACKED
+
+
 def test_setting_the_keyword_tracks_and_removing_it_untracks_keeping_the_activity(
     org_run: tuple[Org, SyncRun], dovecot: DovecotServer
 ) -> None:

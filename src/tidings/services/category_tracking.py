@@ -186,14 +186,31 @@ class CategoryTracking:
 
     def written(self, raw_message_ids: Sequence[int]) -> None:
         """Tidings wrote the category on these emails: never again."""
-        now = self._clock.now()
+        self.record_written([(raw_id, None) for raw_id in raw_message_ids])
+
+    def record_written(self, written: Sequence[tuple[int, bool | None]]) -> None:
+        """``written`` with the read state each email had as Tidings wrote on it."""
         with self._uow() as uow:
-            marks = uow.category_marks.marks(raw_message_ids)
-            seen = {raw_id: mark.seen for raw_id, mark in marks.items()}
-            uow.category_marks.save(
-                [CategoryMark(i, True, now, now, seen.get(i)) for i in raw_message_ids]
-            )
+            self._record_written(uow, written)
             uow.commit()
+
+    def _record_written(self, uow: UnitOfWork, written: Sequence[tuple[int, bool | None]]) -> None:
+        """Marks for what Tidings wrote the category on, with the read state seen as it
+        wrote (None: as the mark had it)."""
+        now = self._clock.now()
+        marks = uow.category_marks.marks([raw_id for raw_id, _ in written])
+        uow.category_marks.save(
+            [
+                CategoryMark(
+                    raw_id,
+                    True,
+                    now,
+                    now,
+                    seen if seen is not None else (marks[raw_id].seen if raw_id in marks else None),
+                )
+                for raw_id, seen in written
+            ]
+        )
 
     def _marked(
         self,

@@ -13,13 +13,17 @@ that is kept), one round::
             ▼
     PERMANENTFLAGS allow the keyword ──▶ UID STORE +FLAGS.SILENT (keyword) on tracked email
                                          that lacks it; recorded so it is never written again
+                                         (with what other folders wrote at the same moment)
             │
             ▼
     HIGHESTMODSEQ in the cursor moves to the highest MODSEQ handled (RFC 7162 §3.1.4)
 
 The MODSEQ stored never passes a change of a message not ingested yet (it arrived after the
-catch-up): the next round, or the next SELECT, sees that change again. IDLE reports flag
-changes as ``FETCH``, so a person's mark is seen as soon as the server tells of it.
+catch-up): the next round, or the next SELECT, sees that change again. The next round also
+reads back the keyword this task wrote; found with the read state it was written under, it
+is known already and costs no storage work (under a flow of pushed mail, every round would
+otherwise judge the email before). IDLE reports flag changes as ``FETCH``, so a person's
+mark is seen as soon as the server tells of it.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from tidings.services.category_tracking import CategoryTracking, imap_states
 from tidings.services.sync.departures import DepartureRound
 from tidings.services.sync.model import Ingested, SyncEvent, SyncTarget
 from tidings.services.sync.status import SyncStatusBoard
+from tidings.services.sync.together import Together
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +92,12 @@ class FlagRound:
         self._validity: dict[tuple[int, str], int | None] = {}
         #: Each folder's last UID kept when ``since`` read it: above it, this round's mail.
         self._kept_before: dict[tuple[int, str], int] = {}
+        #: The keyword written, (raw id, read state then), recorded with other folders'.
+        self._written: Together[list[tuple[int, bool | None]]] = Together(
+            lambda writes: categories.record_written([w for one in writes for w in one])
+        )
+        #: Each folder's UIDs written on, with their read state then, until read back.
+        self._echoes: dict[tuple[int, str], tuple[int, dict[int, bool]]] = {}
 
     async def since(self, target: SyncTarget) -> int | None:
         """The HIGHESTMODSEQ up to which flags were handled: read it before catching up,
@@ -151,10 +162,13 @@ class FlagRound:
         # the cursor moved past it): without the keyword, nothing of it can change, and
         # ingest has just decided it. A pushed email then costs no lookups and no lock.
         before = self._kept_before.get(key, 0) if self._validity.get(key) == uidvalidity else 0
+        echoes = self._read_back(key, uidvalidity, states)
         kept = [
             s
             for s in states
-            if s.uid <= stored.last_uid and (s.uid <= before or has_keyword(s.flags, keyword))
+            if s.uid <= stored.last_uid
+            and (s.uid <= before or has_keyword(s.flags, keyword))
+            and not _is_echo(s, echoes, keyword)
         ]
         results, pending = await asyncio.to_thread(
             self._categories.settle,
@@ -169,7 +183,11 @@ class FlagRound:
         wrote = 0
         if pending and keyword_allowed(session.permanent_flags, keyword):
             if await session.add_keyword([int(uid) for _, uid in pending], keyword):
-                await asyncio.to_thread(self._categories.written, [raw for raw, _ in pending])
+                seen = {s.uid: has_keyword(s.flags, "\\Seen") for s in states}
+                await self._written.commit([(raw, seen.get(int(uid))) for raw, uid in pending])
+                self._expect_echoes(
+                    key, uidvalidity, {int(u): seen.get(int(u)) for _, u in pending}
+                )
                 wrote = len(pending)
             else:  # tracking goes on without it; the next round tries again
                 log.warning("%s/%s refused the keyword %s", target.address, target.folder, keyword)
@@ -177,6 +195,30 @@ class FlagRound:
             assert since is not None  # noqa: S101 - checked above
             await self._advance(key, since, states, stored.last_uid)
         return wrote
+
+    def _expect_echoes(
+        self, key: tuple[int, str], uidvalidity: int, written: dict[int, bool | None]
+    ) -> None:
+        earlier = self._echoes.get(key)
+        known = earlier[1] if earlier is not None and earlier[0] == uidvalidity else {}
+        known |= {uid: seen for uid, seen in written.items() if seen is not None}
+        # Bounded: a server that never reads a write back (none seen so far) costs no memory.
+        self._echoes[key] = (uidvalidity, dict(list(known.items())[-WRITE_LIMIT:]))
+
+    def _read_back(
+        self, key: tuple[int, str], uidvalidity: int, states: list[FlagState]
+    ) -> dict[int, bool]:
+        """The UIDs this task wrote the keyword on that ``states`` reads back, each with
+        its read state as written; no longer looked for after."""
+        written = self._echoes.pop(key, None)
+        if written is None or written[0] != uidvalidity:
+            return {}
+        uids = written[1]
+        echoes = {s.uid: uids[s.uid] for s in states if s.uid in uids}
+        rest = {uid: seen for uid, seen in uids.items() if uid not in echoes}
+        if rest:
+            self._echoes[key] = (uidvalidity, rest)
+        return echoes
 
     async def _advance(
         self, key: tuple[int, str], since: int, states: list[FlagState], last_uid: int
@@ -192,3 +234,12 @@ class FlagRound:
         top = max(top, since)
         if top != current.highest_modseq:
             await self._status.save_cursor(replace(current, highest_modseq=top))
+
+
+def _is_echo(state: FlagState, echoes: dict[int, bool], keyword: str) -> bool:
+    """Whether ``state`` is only the keyword this task wrote, read back: nothing new."""
+    return (
+        state.uid in echoes
+        and has_keyword(state.flags, keyword)
+        and has_keyword(state.flags, "\\Seen") == echoes[state.uid]
+    )

@@ -11,27 +11,24 @@ rather than in a transaction of its own each time (a pushed email's round read i
 times). A task forgets it as it connects (``reread_cursor``): the folder may have been
 synced elsewhere meanwhile.
 
-What folders write while one write is committing (their cursors and states) is committed
-together next, in one transaction: under a steady flow of pushed mail, a thousand folders
-would otherwise each commit their cursor twice a round. Should that transaction fail, each
-folder's part is written again on its own, so that one folder's fault (its mailbox deleted
-meanwhile) fails that folder alone.
+What folders write at the same moment (their cursors and states) is committed together, in
+one transaction (``together``): under a steady flow of pushed mail, a thousand folders would
+otherwise each commit their cursor twice a round.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from tidings.domain.sync import FolderCursor, FolderSyncState, SyncMode, WorkerBeat
 from tidings.services.ports import Clock, UnitOfWork
-from tidings.services.sync.waiting import retrieve
+from tidings.services.sync.together import Together
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +55,8 @@ class SyncStatusBoard:
         self._saved: dict[Key, FolderSyncState] = {}
         #: Each folder's cursor as last read or committed here (None: the folder has none).
         self._cursors: dict[Key, FolderCursor | None] = {}
-        #: Writes asked for while the one before commits: the next transaction's.
-        self._waiting: list[_Write] = []
-        self._writing: asyncio.Task[None] | None = None
+        #: (folder, its cursor where it moved) of folders writing at the same moment.
+        self._writes: Together[tuple[Key, FolderCursor | None]] = Together(self._commit)
 
     @property
     def modes(self) -> dict[Key, SyncMode]:
@@ -94,7 +90,7 @@ class SyncStatusBoard:
         if not self.is_news(key):
             return
         try:
-            await self._written(_Write(key, None))
+            await self._writes.commit((key, None))
         except Exception:  # the state is for people to read: sync goes on without it
             log.exception("the sync state of %s/%s was not stored", *key)
 
@@ -135,47 +131,12 @@ class SyncStatusBoard:
         """Commit the cursor with the folder's state; only after the raw bytes are in.
 
         Committed with what other folders write meanwhile; returns once it is."""
-        await self._written(_Write((cursor.mailbox_id, cursor.folder), cursor))
+        await self._writes.commit(((cursor.mailbox_id, cursor.folder), cursor))
 
-    async def _written(self, write: _Write) -> None:
-        loop = asyncio.get_running_loop()
-        if self._writing is None or self._writing.done() or self._writing.get_loop() is not loop:
-            self._waiting = []
-            self._writing = None
-        self._waiting.append(write)
-        if self._writing is None:
-            self._writing = asyncio.create_task(self._write_waiting())
-        # A task cancelled while waiting leaves its write to go in: the cursor it carries
-        # was earned by a committed ingest, and the folder's next round starts from either.
-        await asyncio.shield(write.done)
-
-    async def _write_waiting(self) -> None:
-        while self._waiting:
-            taken, self._waiting = self._waiting, []
-            try:
-                await asyncio.to_thread(self._commit, taken)
-            except BaseException as error:
-                if not isinstance(error, Exception):
-                    for write in (*taken, *self._waiting):
-                        write.done.cancel()
-                    self._waiting = []
-                    raise
-                for write in taken:  # one at a time: whose fault was it?
-                    try:
-                        await asyncio.to_thread(self._commit, [write])
-                    except Exception as alone:  # that folder alone is told
-                        write.done.set_exception(alone)
-                        write.done.add_done_callback(retrieve)  # type: ignore[arg-type]
-                    else:
-                        write.done.set_result(None)
-                continue
-            for write in taken:
-                write.done.set_result(None)
-
-    def _commit(self, writes: list[_Write]) -> None:
-        cursors = {w.key: w.cursor for w in writes if w.cursor is not None}
+    def _commit(self, writes: list[tuple[Key, FolderCursor | None]]) -> None:
+        cursors = {key: cursor for key, cursor in writes if cursor is not None}
         # A folder no longer synced (``forget``) is not written back.
-        states = {w.key: self._states[w.key] for w in writes if w.key in self._states}
+        states = {key: self._states[key] for key, _ in writes if key in self._states}
         with self._uow() as uow:
             uow.cursors.save_many(list(cursors.values()), self._clock.now())
             uow.sync.save_states(list(states.values()))
@@ -185,14 +146,3 @@ class SyncStatusBoard:
             uow.commit()
         self._saved.update(states)
         self._cursors.update(cursors)
-
-
-@dataclass(eq=False)
-class _Write:
-    """A folder's state to store, with its cursor where it moved."""
-
-    key: Key
-    cursor: FolderCursor | None
-    done: asyncio.Future[None] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )

@@ -43,8 +43,10 @@ def keep_new(
     kept = Kept()
     first_offer: dict[MessageOrigin, int] = {}
     new: list[tuple[int, NewRaw, HeaderSummary | None]] = []
-    for mailbox_id in {origin.mailbox_id for _, origin in batch}:
-        if uow.mailboxes.get(mailbox_id) is None:
+    mailbox_ids = sorted({origin.mailbox_id for _, origin in batch})
+    found = uow.mailboxes.get_many(mailbox_ids)
+    for mailbox_id in mailbox_ids:
+        if mailbox_id not in found:
             raise NotFoundError(f"no mailbox with id {mailbox_id}")
     known = uow.raw_messages.ids_by_origins([origin for _, origin in batch])
     offered: list[tuple[int, NewRaw, HeaderSummary | None]] = []
