@@ -23,6 +23,7 @@ from typing import TypeVar
 MAX_VALUES = 900
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 
 def chunks(values: Iterable[T], size: int = MAX_VALUES) -> Iterator[list[T]]:
@@ -30,3 +31,26 @@ def chunks(values: Iterable[T], size: int = MAX_VALUES) -> Iterator[list[T]]:
     iterator = iter(values)
     while chunk := list(itertools.islice(iterator, size)):
         yield chunk
+
+
+#: Groups (each its own ``key = ... AND value IN (...)``) joined by OR in one statement.
+MAX_GROUPS = 50
+
+
+def grouped(
+    groups: Iterable[tuple[K, list[T]]], size: int = MAX_VALUES, most: int = MAX_GROUPS
+) -> Iterator[list[tuple[K, list[T]]]]:
+    """Groups of values packed into statements: each statement at most ``most`` groups and
+    ``size`` values in all, a group larger than that split across statements. A batch of
+    pushed email from many folders is then one statement, not one per folder."""
+    taken: list[tuple[K, list[T]]] = []
+    count = 0
+    for key, values in groups:
+        for chunk in chunks(values, size):
+            if taken and (len(taken) == most or count + len(chunk) > size):
+                yield taken
+                taken, count = [], 0
+            taken.append((key, chunk))
+            count += len(chunk)
+    if taken:
+        yield taken

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from tidings.adapters.storage import tables as t
 from tidings.adapters.storage.access_conditions import mailbox_condition, raw_message_condition
-from tidings.adapters.storage.chunking import chunks
+from tidings.adapters.storage.chunking import chunks, grouped
 from tidings.adapters.storage.mapping import ref_from
 from tidings.domain.access_levels import Scope
 from tidings.domain.activity import CorrelationMethod
@@ -31,27 +44,43 @@ from tidings.domain.tracking import (
 # No RETURNING: in input order SQLAlchemy would insert row by row on SQLite; a plain
 # executemany and one query for the ids is one statement each.
 _INSERT_RAW = insert(t.raw_messages)
-_SELECT_RAW_BY_UIDS = select(t.raw_messages.c.id, t.raw_messages.c.uid).where(
-    t.raw_messages.c.mailbox_id == bindparam("mailbox_id"),
-    t.raw_messages.c.folder == bindparam("folder"),
-    t.raw_messages.c.uidvalidity == bindparam("uidvalidity"),
-    t.raw_messages.c.uid.in_(bindparam("uids", expanding=True)),
-)
 _O = t.raw_message_origins.c
-_SELECT_ORIGINS_BY_UIDS = select(_O.raw_message_id.label("id"), _O.uid).where(
-    _O.mailbox_id == bindparam("mailbox_id"),
-    _O.folder == bindparam("folder"),
-    _O.uidvalidity == bindparam("uidvalidity"),
-    _O.uid.in_(bindparam("uids", expanding=True)),
-)
-_SELECT_RAW_BY_CONTENT = (
-    select(t.raw_messages.c.id, t.raw_messages.c.content_hash, t.raw_messages.c.message_id)
-    .where(
-        t.raw_messages.c.mailbox_id == bindparam("mailbox_id"),
-        t.raw_messages.c.folder == bindparam("folder"),
-        t.raw_messages.c.content_hash.in_(bindparam("hashes", expanding=True)),
+
+
+@functools.lru_cache(maxsize=128)
+def _by_groups(
+    table: Table, columns: tuple[str, ...], keys: tuple[str, ...], values: str, groups: int
+) -> Select[Any]:
+    """``columns`` of the rows matching any of ``groups`` groups, each its ``keys`` equal
+    and its ``values`` among a list: ``(k1 = :k1_0 AND v IN :v_0) OR (...)``. Each group is
+    an index probe on either database (SQLite's MULTI-INDEX OR, PostgreSQL's BitmapOr),
+    where a row-value ``IN`` scans on SQLite. Built once per number of groups."""
+    c = table.c
+    return (
+        select(*(c[name] for name in columns))
+        .where(
+            or_(
+                *(
+                    and_(
+                        *(c[key] == bindparam(f"{key}_{n}") for key in keys),
+                        c[values].in_(bindparam(f"{values}_{n}", expanding=True)),
+                    )
+                    for n in range(groups)
+                )
+            )
+        )
+        .order_by(c[columns[0]])
     )
-    .order_by(t.raw_messages.c.id)
+
+
+_FOLDER = ("mailbox_id", "folder", "uidvalidity")
+_RAW_BY_UIDS = (t.raw_messages, ("id", "uid", *_FOLDER), _FOLDER, "uid")
+_ORIGINS_BY_UIDS = (t.raw_message_origins, ("raw_message_id", "uid", *_FOLDER), _FOLDER, "uid")
+_RAW_BY_CONTENT = (
+    t.raw_messages,
+    ("id", "mailbox_id", "folder", "content_hash", "message_id"),
+    ("mailbox_id", "folder"),
+    "content_hash",
 )
 _INSERT_ORIGIN = insert(t.raw_message_origins)
 _INSERT_DECISION = insert(t.tracking_decisions)
@@ -126,26 +155,43 @@ class SqlRawMessageRepository:
         return [ids[item.origin] for item in items]
 
     def ids_by_origins(self, origins: Sequence[MessageOrigin]) -> dict[MessageOrigin, int]:
-        """The stored id of each origin already kept, first or further: a query per folder."""
-        return self._by_origins(_SELECT_RAW_BY_UIDS, origins, further=True)
+        """The stored id of each origin already kept, first or further."""
+        found = self._by_origins(_RAW_BY_UIDS, origins)
+        missing = [origin for origin in origins if origin not in found]
+        if missing:
+            found.update(self._by_origins(_ORIGINS_BY_UIDS, missing))
+        return found
 
     def _by_origins(
-        self, statement: Any, origins: Sequence[MessageOrigin], *, further: bool
+        self,
+        query: tuple[Table, tuple[str, ...], tuple[str, ...], str],
+        origins: Sequence[MessageOrigin],
     ) -> dict[MessageOrigin, int]:
         by_folder: dict[tuple[int, str, int], list[str]] = {}
         for origin in origins:
             key = (origin.mailbox_id, origin.folder, origin.uidvalidity)
             by_folder.setdefault(key, []).append(origin.uid)
         found: dict[MessageOrigin, int] = {}
-        for (mailbox_id, folder, uidvalidity), uids in by_folder.items():
-            params = {"mailbox_id": mailbox_id, "folder": folder, "uidvalidity": uidvalidity}
-            for chunk in chunks(uids):
-                for row in self._conn.execute(statement, {**params, "uids": chunk}):
-                    found[MessageOrigin(mailbox_id, folder, uidvalidity, row.uid)] = int(row.id)
-        missing = [origin for origin in origins if origin not in found]
-        if further and missing:
-            found.update(self._by_origins(_SELECT_ORIGINS_BY_UIDS, missing, further=False))
+        for rows in self._grouped(query, by_folder):
+            for row in rows:
+                origin = MessageOrigin(row[2], row[3], row[4], row[1])
+                found[origin] = int(row[0])
         return found
+
+    def _grouped(
+        self,
+        query: tuple[Table, tuple[str, ...], tuple[str, ...], str],
+        groups: dict[Any, list[Any]],
+    ) -> Iterator[Any]:
+        """Each statement's rows of ``query`` (``_by_groups``) for ``groups`` (key values:
+        values), as few statements as the bounds allow."""
+        table, columns, keys, values = query
+        for part in grouped(groups.items()):
+            params: dict[str, Any] = {}
+            for n, (key, chunk) in enumerate(part):
+                params |= {f"{name}_{n}": value for name, value in zip(keys, key, strict=True)}
+                params[f"{values}_{n}"] = chunk
+            yield self._conn.execute(_by_groups(table, columns, keys, values, len(part)), params)
 
     def same_content(self, items: Sequence[NewRaw]) -> list[int | None]:
         """For each item, the id of bytes already kept from its mailbox and folder with its
@@ -155,12 +201,10 @@ class SqlRawMessageRepository:
             key = (item.origin.mailbox_id, item.origin.folder)
             by_folder.setdefault(key, set()).add(item.content_hash)
         kept: dict[tuple[int, str, str, str | None], int] = {}
-        for (mailbox_id, folder), hashes in by_folder.items():
-            params = {"mailbox_id": mailbox_id, "folder": folder}
-            for chunk in chunks(sorted(hashes)):
-                for row in self._conn.execute(_SELECT_RAW_BY_CONTENT, {**params, "hashes": chunk}):
-                    found = (mailbox_id, folder, row.content_hash, row.message_id)
-                    kept.setdefault(found, int(row.id))
+        groups = {key: sorted(hashes) for key, hashes in by_folder.items()}
+        for rows in self._grouped(_RAW_BY_CONTENT, groups):
+            for row in rows:  # oldest first: the first such is kept
+                kept.setdefault((row[1], row[2], row[3], row[4]), int(row[0]))
         return [
             kept.get(
                 (item.origin.mailbox_id, item.origin.folder, item.content_hash, item.message_id)
