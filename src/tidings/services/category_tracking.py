@@ -184,6 +184,16 @@ class CategoryTracking:
                 return []
             return uow.category_marks.to_write(mailbox_id, folder, uidvalidity, limit)
 
+    def to_write_many(
+        self, folders: Sequence[tuple[int, str, int]], limit: int = 500
+    ) -> list[list[tuple[int, str]]]:
+        """``to_write`` of many folders (mailbox, folder, UIDVALIDITY), in one transaction:
+        the flag rounds of a thousand pushed folders, each with no flag change to act on."""
+        with self._reads() as uow:
+            if not uow.settings.get().use_tracked_category:
+                return [[] for _ in folders]
+            return [uow.category_marks.to_write(*folder, limit) for folder in folders]
+
     def written(self, raw_message_ids: Sequence[int]) -> None:
         """Tidings wrote the category on these emails: never again."""
         self.record_written([(raw_id, None) for raw_id in raw_message_ids])

@@ -93,8 +93,12 @@ class FlagRound:
         #: Each folder's last UID kept when ``since`` read it: above it, this round's mail.
         self._kept_before: dict[tuple[int, str], int] = {}
         #: The keyword written, (raw id, read state then), recorded with other folders'.
-        self._written: Together[list[tuple[int, bool | None]]] = Together(
-            lambda writes: categories.record_written([w for one in writes for w in one])
+        self._written: Together[list[tuple[int, bool | None]], None] = Together(
+            self._record_written
+        )
+        #: What to write the category on, read with other folders' (mailbox, folder, UIDVALIDITY).
+        self._to_write: Together[tuple[int, str, int], list[tuple[int, str]]] = Together(
+            lambda folders: categories.to_write_many(folders, WRITE_LIMIT)
         )
         #: Each folder's UIDs written on, with their read state then, until read back.
         self._echoes: dict[tuple[int, str], tuple[int, dict[int, bool]]] = {}
@@ -170,21 +174,25 @@ class FlagRound:
             and (s.uid <= before or has_keyword(s.flags, keyword))
             and not _is_echo(s, echoes, keyword)
         ]
-        results, pending = await asyncio.to_thread(
-            self._categories.settle,
-            target.mailbox_id,
-            target.folder,
-            uidvalidity,
-            imap_states(kept, keyword),
-            WRITE_LIMIT,
-        )
+        if kept:
+            results, pending = await asyncio.to_thread(
+                self._categories.settle,
+                target.mailbox_id,
+                target.folder,
+                uidvalidity,
+                imap_states(kept, keyword),
+                WRITE_LIMIT,
+            )
+        else:  # nothing to act on: only what to write, read with other folders'
+            results = []
+            pending = await self._to_write.run((target.mailbox_id, target.folder, uidvalidity))
         if results and self._listener is not None:
             self._listener(Ingested(target, results))
         wrote = 0
         if pending and keyword_allowed(session.permanent_flags, keyword):
             if await session.add_keyword([int(uid) for _, uid in pending], keyword):
                 seen = {s.uid: has_keyword(s.flags, "\\Seen") for s in states}
-                await self._written.commit([(raw, seen.get(int(uid))) for raw, uid in pending])
+                await self._written.run([(raw, seen.get(int(uid))) for raw, uid in pending])
                 self._expect_echoes(
                     key, uidvalidity, {int(u): seen.get(int(u)) for _, u in pending}
                 )
@@ -195,6 +203,10 @@ class FlagRound:
             assert since is not None  # noqa: S101 - checked above
             await self._advance(key, since, states, stored.last_uid)
         return wrote
+
+    def _record_written(self, writes: list[list[tuple[int, bool | None]]]) -> list[None]:
+        self._categories.record_written([written for one in writes for written in one])
+        return [None] * len(writes)
 
     def _expect_echoes(
         self, key: tuple[int, str], uidvalidity: int, written: dict[int, bool | None]

@@ -56,7 +56,7 @@ class SyncStatusBoard:
         #: Each folder's cursor as last read or committed here (None: the folder has none).
         self._cursors: dict[Key, FolderCursor | None] = {}
         #: (folder, its cursor where it moved) of folders writing at the same moment.
-        self._writes: Together[tuple[Key, FolderCursor | None]] = Together(self._commit)
+        self._writes: Together[tuple[Key, FolderCursor | None], None] = Together(self._commit)
 
     @property
     def modes(self) -> dict[Key, SyncMode]:
@@ -90,7 +90,7 @@ class SyncStatusBoard:
         if not self.is_news(key):
             return
         try:
-            await self._writes.commit((key, None))
+            await self._writes.run((key, None))
         except Exception:  # the state is for people to read: sync goes on without it
             log.exception("the sync state of %s/%s was not stored", *key)
 
@@ -131,9 +131,9 @@ class SyncStatusBoard:
         """Commit the cursor with the folder's state; only after the raw bytes are in.
 
         Committed with what other folders write meanwhile; returns once it is."""
-        await self._writes.commit(((cursor.mailbox_id, cursor.folder), cursor))
+        await self._writes.run(((cursor.mailbox_id, cursor.folder), cursor))
 
-    def _commit(self, writes: list[tuple[Key, FolderCursor | None]]) -> None:
+    def _commit(self, writes: list[tuple[Key, FolderCursor | None]]) -> list[None]:
         cursors = {key: cursor for key, cursor in writes if cursor is not None}
         # A folder no longer synced (``forget``) is not written back.
         states = {key: self._states[key] for key, _ in writes if key in self._states}
@@ -146,3 +146,4 @@ class SyncStatusBoard:
             uow.commit()
         self._saved.update(states)
         self._cursors.update(cursors)
+        return [None] * len(writes)
