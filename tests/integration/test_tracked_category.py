@@ -17,7 +17,7 @@ from tests.waiting import wait_until
 from tidings.adapters.imap.client import ImapFolderSession
 from tidings.domain.credentials import Credential
 from tidings.domain.errors import MailServerError
-from tidings.domain.people import TrackIncoming
+from tidings.domain.people import Caller, Privilege, TrackIncoming
 from tidings.domain.server_profile import ServerProfile
 from tidings.domain.tracked_category import CategoryMark, FlagState
 from tidings.domain.tracking import Outcome
@@ -121,6 +121,32 @@ def test_an_email_read_as_its_category_is_written_keeps_its_read_state(
     after = mark()
     assert after is not None and (after.present, after.written_at) == (True, written.written_at)
     assert _explain(org, "<r@c.example>")[0] is Outcome.TRACKED
+
+
+@pytest.mark.parametrize("look_seconds", [0.0, 3600.0])
+def test_email_tracked_by_hand_gets_the_category_at_the_first_whole_look_after(
+    org_run: tuple[Org, SyncRun], dovecot: DovecotServer, look_seconds: float
+) -> None:
+    # Rounds between whole looks at the folder look at their own new mail only: email
+    # tracked another way (the add-in, the console) waits for the next whole look.
+    org, run = org_run
+    org.set_track_incoming("dana", TrackIncoming.NONE)
+    dovecot.deliver(DANA, make_email(subject="By hand", message_id="<h@c.example>"))
+    run.start(service_for(run, category_look_seconds=look_seconds))
+    run.wait_for(lambda: _outcomes(run) == [Outcome.NOT_TRACKED])
+    # A second email's round starts once the first round, and its whole look, ended.
+    dovecot.deliver(DANA, make_email(subject="Other", message_id="<o@c.example>"))
+    run.wait_for(lambda: _outcomes(run) == [Outcome.NOT_TRACKED] * 2)
+    admin = Caller(org.users["dana"], frozenset(Privilege))
+    org.tidings.manual_tracking.track_message_id(admin, "<h@c.example>")
+    org.set_track_incoming("dana", TrackIncoming.ALL)
+    dovecot.deliver(DANA, make_email(subject="Pushed", message_id="<p@c.example>"))
+    run.wait_for(lambda: _outcomes(run)[2:] == [Outcome.TRACKED])
+    _until(lambda: KEYWORD in dovecot.flags(DANA, 3))
+    run.stop()
+    # Written in the same round as the pushed email's, or not yet.
+    assert (KEYWORD in dovecot.flags(DANA, 1)) is (look_seconds == 0.0)
+    assert KEYWORD not in dovecot.flags(DANA, 2)
 
 
 def test_setting_the_keyword_tracks_and_removing_it_untracks_keeping_the_activity(

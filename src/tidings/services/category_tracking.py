@@ -37,6 +37,10 @@ from tidings.services.tracking.gather_facts import gather_facts, identity_of, lo
 from tidings.services.tracking.record import fill_content, record_activity
 from tidings.services.tracking.results import IngestResult
 
+#: A folder to look at for tracked email that lacks the category: (mailbox, folder,
+#: UIDVALIDITY, the UIDs to look among, or None for the whole folder).
+ToWrite = tuple[int, str, int, tuple[str, ...] | None]
+
 
 @dataclass(frozen=True)
 class CategoryState:
@@ -185,14 +189,17 @@ class CategoryTracking:
             return uow.category_marks.to_write(mailbox_id, folder, uidvalidity, limit)
 
     def to_write_many(
-        self, folders: Sequence[tuple[int, str, int]], limit: int = 500
+        self, folders: Sequence[ToWrite], limit: int = 500
     ) -> list[list[tuple[int, str]]]:
-        """``to_write`` of many folders (mailbox, folder, UIDVALIDITY), in one transaction:
-        the flag rounds of a thousand pushed folders, each with no flag change to act on."""
+        """``to_write`` of many folders in one transaction: the flag rounds of a thousand
+        pushed folders, each with no flag change to act on."""
         with self._reads() as uow:
             if not uow.settings.get().use_tracked_category:
                 return [[] for _ in folders]
-            return [uow.category_marks.to_write(*folder, limit) for folder in folders]
+            return [
+                uow.category_marks.to_write(mailbox_id, folder, uidvalidity, limit, uids=uids)
+                for mailbox_id, folder, uidvalidity, uids in folders
+            ]
 
     def written(self, raw_message_ids: Sequence[int]) -> None:
         """Tidings wrote the category on these emails: never again."""

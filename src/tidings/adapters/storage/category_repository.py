@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import Connection, and_, delete, insert, or_, select
 
 from tidings.adapters.storage import tables as t
+from tidings.adapters.storage.chunking import chunks
 from tidings.domain.tracked_category import CategoryMark
 from tidings.domain.tracking import Outcome
 
@@ -62,26 +63,40 @@ class SqlCategoryMarkRepository:
         )
 
     def to_write(
-        self, mailbox_id: int, folder: str, uidvalidity: int, limit: int
+        self,
+        mailbox_id: int,
+        folder: str,
+        uidvalidity: int,
+        limit: int,
+        *,
+        uids: Sequence[str] | None = None,
     ) -> list[tuple[int, str]]:
-        """(raw id, uid) of tracked email of this folder whose category is neither on the
-        server (as last seen) nor written by Tidings, oldest first."""
+        """(raw id, uid) of tracked email of this folder (of these ``uids`` only, if
+        given) whose category is neither on the server (as last seen) nor written by
+        Tidings, oldest first."""
         r, d, m = t.raw_messages.c, t.tracking_decisions.c, t.category_marks.c
-        rows = self._conn.execute(
-            select(r.id, r.uid)
-            .join(t.tracking_decisions, d.raw_message_id == r.id)
-            .outerjoin(t.category_marks, m.raw_message_id == r.id)
-            .where(
-                r.mailbox_id == mailbox_id,
-                r.folder == folder,
-                r.uidvalidity == uidvalidity,
-                d.outcome == Outcome.TRACKED.value,
-                or_(
-                    m.raw_message_id.is_(None),
-                    and_(m.present.is_(False), m.written_at.is_(None)),
-                ),
+        found: list[tuple[int, str]] = []
+        for part in [None] if uids is None else chunks(uids):
+            statement = (
+                select(r.id, r.uid)
+                .join(t.tracking_decisions, d.raw_message_id == r.id)
+                .outerjoin(t.category_marks, m.raw_message_id == r.id)
+                .where(
+                    r.mailbox_id == mailbox_id,
+                    r.folder == folder,
+                    r.uidvalidity == uidvalidity,
+                    d.outcome == Outcome.TRACKED.value,
+                    or_(
+                        m.raw_message_id.is_(None),
+                        and_(m.present.is_(False), m.written_at.is_(None)),
+                    ),
+                )
+                .order_by(r.id)
+                .limit(limit - len(found))
             )
-            .order_by(r.id)
-            .limit(limit)
-        )
-        return [(int(row.id), str(row.uid)) for row in rows]
+            if part is not None:
+                statement = statement.where(r.uid.in_(part))
+            found += [(int(row.id), str(row.uid)) for row in self._conn.execute(statement)]
+            if len(found) >= limit:
+                break
+        return found

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Protocol, runtime_checkable
@@ -37,7 +38,7 @@ from typing import Protocol, runtime_checkable
 from tidings.domain.errors import MailServerError
 from tidings.domain.sync import FolderStatus
 from tidings.domain.tracked_category import FlagState, has_keyword, keyword_allowed
-from tidings.services.category_tracking import CategoryTracking, imap_states
+from tidings.services.category_tracking import CategoryTracking, ToWrite, imap_states
 from tidings.services.sync.departures import DepartureRound
 from tidings.services.sync.model import Ingested, SyncEvent, SyncTarget
 from tidings.services.sync.status import SyncStatusBoard
@@ -49,6 +50,10 @@ log = logging.getLogger(__name__)
 RESCAN_LIMIT = 500
 #: Categories written per round (the rest on the next one).
 WRITE_LIMIT = 500
+#: A folder's tracked email is looked at whole for what lacks the category at most this
+#: often; the rounds between look at their own new mail only. Under a flow of pushed mail a
+#: whole look at each email would read the folder's every tracked email each time.
+LOOK_WHOLE_SECONDS = 60.0
 
 
 @runtime_checkable
@@ -78,6 +83,7 @@ class FlagRound:
         use_condstore: bool = True,
         departures: DepartureRound | None = None,
         settings_max_age: float = 0.0,
+        look_whole_seconds: float = LOOK_WHOLE_SECONDS,
     ) -> None:
         self._categories = categories
         #: Runs first in each round, reading from the same ``since`` (``departures``).
@@ -96,10 +102,15 @@ class FlagRound:
         self._written: Together[list[tuple[int, bool | None]], None] = Together(
             self._record_written
         )
-        #: What to write the category on, read with other folders' (mailbox, folder, UIDVALIDITY).
-        self._to_write: Together[tuple[int, str, int], list[tuple[int, str]]] = Together(
+        #: What to write the category on, read with other folders': (mailbox, folder,
+        #: UIDVALIDITY, the UIDs to look at or None for all).
+        self._to_write: Together[ToWrite, list[tuple[int, str]]] = Together(
             lambda folders: categories.to_write_many(folders, WRITE_LIMIT)
         )
+        #: When each folder was last looked at whole for tracked email that lacks the
+        #: category, and with what keyword.
+        self._looked: dict[tuple[int, str], tuple[float, str]] = {}
+        self._look_whole_seconds = look_whole_seconds
         #: Each folder's UIDs written on, with their read state then, until read back.
         self._echoes: dict[tuple[int, str], tuple[int, dict[int, bool]]] = {}
 
@@ -183,9 +194,20 @@ class FlagRound:
                 imap_states(kept, keyword),
                 WRITE_LIMIT,
             )
+            self._looked[key] = (time.monotonic(), keyword)
         else:  # nothing to act on: only what to write, read with other folders'
             results = []
-            pending = await self._to_write.run((target.mailbox_id, target.folder, uidvalidity))
+            if changes and self._looked_lately(key, keyword):
+                # Only this round's new mail can lack the category since the last look.
+                new = tuple(str(s.uid) for s in states if before < s.uid <= stored.last_uid)
+            else:
+                new = None
+                self._looked[key] = (time.monotonic(), keyword)
+            pending = (
+                await self._to_write.run((target.mailbox_id, target.folder, uidvalidity, new))
+                if new is None or new
+                else []
+            )
         if results and self._listener is not None:
             self._listener(Ingested(target, results))
         wrote = 0
@@ -197,12 +219,23 @@ class FlagRound:
                     key, uidvalidity, {int(u): seen.get(int(u)) for _, u in pending}
                 )
                 wrote = len(pending)
+                if wrote >= WRITE_LIMIT:  # more may be waiting: the next round looks at all
+                    self._looked.pop(key, None)
             else:  # tracking goes on without it; the next round tries again
                 log.warning("%s/%s refused the keyword %s", target.address, target.folder, keyword)
+                self._looked.pop(key, None)
         if changes:
             assert since is not None  # noqa: S101 - checked above
             await self._advance(key, since, states, stored.last_uid)
         return wrote
+
+    def _looked_lately(self, key: tuple[int, str], keyword: str) -> bool:
+        looked = self._looked.get(key)
+        return (
+            looked is not None
+            and looked[1] == keyword
+            and time.monotonic() - looked[0] < self._look_whole_seconds
+        )
 
     def _record_written(self, writes: list[list[tuple[int, bool | None]]]) -> list[None]:
         self._categories.record_written([written for one in writes for written in one])

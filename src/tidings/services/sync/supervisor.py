@@ -24,7 +24,7 @@ from tidings.services.sync.categories import ApiCategories
 from tidings.services.sync.delta import DeltaRound
 from tidings.services.sync.departures import DepartureRound
 from tidings.services.sync.failures import Failures
-from tidings.services.sync.flags import FlagRound
+from tidings.services.sync.flags import LOOK_WHOLE_SECONDS, FlagRound
 from tidings.services.sync.folder import FolderTask
 from tidings.services.sync.holding import HeldMailboxes
 from tidings.services.sync.model import (
@@ -69,10 +69,13 @@ class SyncService:
         turn_seconds: float = 5.0,
         read_back_seconds: float = 30.0,
         reads: Callable[[], UnitOfWork] | None = None,
+        category_look_seconds: float = LOOK_WHOLE_SECONDS,
     ) -> None:
         """``reads`` makes units of work that only read (on SQLite they take no lock);
         by default ``uow_factory``'s. ``read_back_seconds``: how long an IMAP folder that
-        was just given the tracked category waits, with no news, before reading it back."""
+        was just given the tracked category waits, with no news, before reading it back.
+        ``category_look_seconds``: how often at most a folder's every tracked email is looked
+        at for what lacks the category (the rounds between look at their own new mail)."""
         reads = reads or uow_factory
         self._clock = clock
         self._refresh_seconds = refresh_seconds
@@ -110,6 +113,7 @@ class SyncService:
             listener=listener,
             departures=departure_round,
             settings_max_age=refresh_seconds,
+            look_whole_seconds=category_look_seconds,
         )
         self._delta.departures = departures
         self._delta.categories = ApiCategories(
