@@ -18,7 +18,6 @@ otherwise each commit their cursor twice a round.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import socket
@@ -123,13 +122,6 @@ class SyncStatusBoard:
             with self._reads() as uow:
                 self._cursors[key] = uow.cursors.get(*key)
         return self._cursors[key]
-
-    async def cursor(self, key: Key) -> FolderCursor | None:
-        """``stored_cursor``, read in a thread only when it is not known here already: a
-        pushed email's round asks for it five times."""
-        if key in self._cursors:
-            return self._cursors[key]
-        return await asyncio.to_thread(self.stored_cursor, key)
 
     def reread_cursor(self, key: Key) -> None:
         """Read the folder's cursor from storage next time: it may have moved elsewhere."""
