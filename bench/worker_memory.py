@@ -1,7 +1,9 @@
 """What ``tidings worker`` holds before its first mailbox: resident memory (RSS, and PSS, which
 counts pages shared among the processes once) of the worker process and of every process it
-started (the parse processes, their forkserver, multiprocessing's resource tracker), built as
-the command builds it on a fresh SQLite database, and which libraries it loaded.
+started, built as the command builds it on a fresh SQLite database, and which libraries it
+loaded. The parse processes (with their forkserver and multiprocessing's resource tracker)
+run only while there is email to parse: the figures are given without them, as an idle
+worker is, and with them, as one parsing is.
 
     python bench/worker_memory.py [--parse-workers N]
 """
@@ -47,14 +49,19 @@ def main() -> None:
         command_line = _vmrss()
         app = ready()
         app.log_to_standard_error()
-        app.parser.warm_up()
         app.mailbox_holding()
         built = _vmrss()
-        tree = process_tree(os.getpid())
         print(f"worker process: interpreter {start:.1f} MB, command line {command_line:.1f} MB,")
         print(f"  built as `tidings worker` builds it {built:.1f} MB ({len(sys.modules)} modules)")
-        rss, pss = resident_mb(os.getpid()), proportional_mb(os.getpid())
-        print(f"worker and its {len(tree) - 1} processes: RSS {rss:.1f} MB, PSS {pss:.1f} MB")
+        for when in ("idle, no email to parse", "parsing"):
+            if when == "parsing":
+                app.parser.warm_up()
+            tree = process_tree(os.getpid())
+            rss, pss = resident_mb(os.getpid()), proportional_mb(os.getpid())
+            print(
+                f"{when}: worker and its {len(tree) - 1} processes: "
+                f"RSS {rss:.1f} MB, PSS {pss:.1f} MB"
+            )
         print("loaded:", ", ".join(f"{m} {'yes' if m in sys.modules else 'no'}" for m in WATCHED))
         app.close()
 

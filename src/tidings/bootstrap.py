@@ -525,7 +525,7 @@ def bootstrap(
         return SqlAlchemyUnitOfWork(engine, read_only=True)
 
     passwords = Argon2PasswordHasher(settings.password_hashing)
-    parser = _parser(settings.parse_workers)
+    parser = _parser(settings.parse_workers, settings.parse_idle_seconds)
     # Graph subscriptions and Gmail watches are renewed by Tidings' clock.
     apis = LazyMailApis(functools.partial(mail_apis, clock.now))
     ingest = IngestService(uow, clock, parser)
@@ -619,7 +619,7 @@ def _push_relay(engine: Engine, url: str) -> PushRelay | None:
     return PostgresPushRelay(engine, url)
 
 
-def _parser(workers: int | None) -> InlineParser | ProcessPoolParser:
+def _parser(workers: int | None, idle_seconds: float) -> InlineParser | ProcessPoolParser:
     """Parse in worker processes when there are cores to spare, unless told otherwise."""
     count = (os.cpu_count() or 1) if workers is None else workers
-    return ProcessPoolParser(count) if count > 1 else InlineParser()
+    return ProcessPoolParser(count, idle_seconds=idle_seconds) if count > 1 else InlineParser()

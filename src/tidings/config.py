@@ -75,6 +75,12 @@ class Settings(BaseSettings):
         description="Processes that parse email beside the main one (default: one per core; "
         "0 or 1 parses in the main process)",
     )
+    parse_idle_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="Seconds without email to parse after which the parse processes stop; "
+        "they start again with the next. 0 starts them with the worker and keeps them",
+    )
     task_queue_pool_size: int = Field(
         default=8,
         ge=2,

@@ -39,6 +39,8 @@ def started(
         "TIDINGS_DATABASE_URL": database_url,
         "TIDINGS_SECRET_KEYS": TEST_SECRET_KEY,
         "TIDINGS_PARSE_WORKERS": str(PARSE_WORKERS),
+        # Kept from the start: otherwise they start only with the first email to parse.
+        "TIDINGS_PARSE_IDLE_SECONDS": "0",
     }
     # Both streams in one: the worker greets on stdout, the server logs on stderr.
     process = subprocess.Popen(

@@ -94,3 +94,49 @@ def test_a_caller_that_does_not_help_waits_for_the_pool_to_run_the_task(
 
     assert ran_in and ran_in != [threading.current_thread().name]
     assert scheduler.result(busy) == "released"
+
+
+def test_without_a_pool_the_caller_runs_its_own_task() -> None:
+    # While the parse processes start (or after they stopped), nothing waits for them.
+    scheduler = StealingScheduler(None, in_flight=4, caller_helps=False)
+    ran_in: list[str] = []
+    task = scheduler.submit(
+        lambda n: ran_in.append(threading.current_thread().name), 1, urgent=True
+    )
+
+    scheduler.result(task)
+
+    assert ran_in == [threading.current_thread().name]
+    assert task.future is None
+
+
+def test_tasks_queued_before_a_pool_is_attached_are_handed_to_it(
+    executor: ThreadPoolExecutor,
+) -> None:
+    scheduler = StealingScheduler(None, in_flight=4, caller_helps=False)
+    ran_in: list[str] = []
+    task = scheduler.submit(
+        lambda n: ran_in.append(threading.current_thread().name), 1, urgent=True
+    )
+
+    scheduler.attach(executor)
+    scheduler.result(task)
+
+    assert task.future is not None
+    assert ran_in and ran_in != [threading.current_thread().name]
+
+
+def test_a_pool_with_tasks_out_is_not_detached(executor: ThreadPoolExecutor) -> None:
+    # Stopping the pool under a task it runs would lose the task.
+    release = threading.Event()
+    scheduler = StealingScheduler(executor, in_flight=1, caller_helps=False)
+    busy = scheduler.submit(_blocked_until, release, urgent=False)
+
+    assert scheduler.detach() is None
+    release.set()
+    assert scheduler.result(busy) == "released"
+    assert scheduler.detach() is executor
+
+    after = scheduler.submit(str, "alone", urgent=True)
+    assert after.future is None
+    assert scheduler.result(after) == "alone"

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from tests.builders import Org, TickingClock, make_email
 from tests.conftest import settings_for
+from tests.e2e.descendants import descendants, is_alive
+from tests.waiting import wait_until
+from tidings.adapters.parsing import ProcessPoolParser
 from tidings.bootstrap import Tidings, bootstrap
 from tidings.domain.message import MessageOrigin
 from tidings.domain.tracking import Outcome
@@ -16,6 +20,7 @@ from tidings.domain.tracking import Outcome
 @pytest.fixture
 def pooled(sqlite_url: str) -> Iterator[Tidings]:
     app = bootstrap(settings_for(sqlite_url, parse_workers=2), clock=TickingClock())
+    app.parser.warm_up()  # otherwise the first emails may be parsed here while it starts
     yield app
     app.close()
 
@@ -86,3 +91,29 @@ def test_an_email_that_fails_to_parse_in_a_worker_fails_alone_with_its_traceback
         handles[1]()
     assert "Traceback" in str(raised.value.__cause__)
     assert handles[2]().text_body == "Fine\n"
+
+
+def test_parse_processes_stop_when_idle_and_start_again_with_the_next_email() -> None:
+    # An idle worker holds no parse processes, forkserver or resource tracker; the next
+    # email is parsed at once, here if need be, and brings the processes back.
+    before = descendants(os.getpid())
+    parser = ProcessPoolParser(2, idle_seconds=0.5)
+    try:
+        assert parser.start_emails([make_email(body="First\n")])[0]().text_body == "First\n"
+        wait_until(lambda: parser.running, what="the parse processes starting")
+        parser.warm_up()
+        helpers = descendants(os.getpid()) - before
+        assert len(helpers) >= 3  # forkserver, resource tracker, parse processes
+
+        wait_until(
+            lambda: not parser.running and not any(is_alive(pid) for pid in helpers),
+            what=f"processes {sorted(helpers)} stopping after half a second idle",
+        )
+        assert descendants(os.getpid()) - before == set()
+
+        again = parser.start_emails([make_email(body=f"Again {n}\n") for n in range(20)])
+        assert [handle().text_body for handle in again] == [f"Again {n}\n" for n in range(20)]
+        wait_until(lambda: parser.running, what="the parse processes starting again")
+    finally:
+        parser.close()
+    assert descendants(os.getpid()) - before == set()

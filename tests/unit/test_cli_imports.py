@@ -86,6 +86,8 @@ def test_a_parse_worker_of_the_command_line_loads_the_parser_and_not_the_cli(tmp
 
                 parser = ProcessPoolParser(1)
                 try:
+                    parser.warm_up()
+                    assert parser._pool is not None
                     found = parser._pool.submit(eval, "sorted(__import__('sys').modules)")
                     print(json.dumps(found.result(timeout=120)))
                 finally:

@@ -11,6 +11,9 @@ ones (header blocks), and a main process about to wait may run queued work itsel
 it needs if nobody started it, otherwise the last one queued, which is needed last. That
 pays only where a core would otherwise idle: with a worker on every core, the main process
 is the one that holds everything up (it alone writes to the database), so it waits instead.
+
+The pool may come and go (``attach``, ``detach``): while there is none, whoever asks for a
+result runs its task itself.
 """
 
 from __future__ import annotations
@@ -34,12 +37,19 @@ class Task(Generic[A, T]):
         #: Set once the task is handed to the pool; unset while it may still be stolen.
         self.future: Future[T] | None = None
         self._stolen: tuple[T | None, BaseException | None] | None = None
+        self._ran = threading.Event()
 
     def run_here(self) -> None:
         try:
             self._stolen = (self.fn(self.arg), None)
         except Exception as error:  # re-raised by result(), like a future does
             self._stolen = (None, error)
+        finally:
+            self._ran.set()
+
+    def wait_run_elsewhere(self) -> None:
+        """Wait for another thread that took this task to run it."""
+        self._ran.wait()
 
     def is_done(self) -> bool:
         return self._stolen is not None or (self.future is not None and self.future.done())
@@ -64,7 +74,9 @@ class StealingScheduler:
     own threads.
     """
 
-    def __init__(self, executor: Executor, in_flight: int, *, caller_helps: bool = True) -> None:
+    def __init__(
+        self, executor: Executor | None, in_flight: int, *, caller_helps: bool = True
+    ) -> None:
         self._executor = executor
         self._in_flight = in_flight
         self._caller_helps = caller_helps
@@ -80,35 +92,63 @@ class StealingScheduler:
         self._hand_over()
         return task
 
+    def attach(self, executor: Executor) -> None:
+        """Hand queued tasks to ``executor`` from now on."""
+        with self._lock:
+            self._executor = executor
+        self._hand_over()
+
+    def detach(self) -> Executor | None:
+        """The executor, no longer used, if it has nothing of ours to run; else None and
+        it stays."""
+        with self._lock:
+            self._handed = [t for t in self._handed if not t.is_done()]
+            if self._handed or self._urgent or self._later:
+                return None
+            executor, self._executor = self._executor, None
+            return executor
+
     def result(self, task: Task[A, T]) -> T:
         """The task's result, working on queued tasks meanwhile rather than waiting if the
-        caller helps."""
+        caller helps, and running it here while there is no pool."""
         while not task.is_done():
-            stolen = self._steal(task) if self._caller_helps else None
+            stolen = self._steal(task)
             if stolen is not None:
                 stolen.run_here()
             elif task.future is not None:
                 break  # it is in the pool: wait for it
+            elif not self._queued(task):  # another thread took it to run itself
+                task.wait_run_elsewhere()
             else:  # queued behind a full pool: wait for a place
                 wait([t.future for t in self._handed if t.future], return_when=FIRST_COMPLETED)
             self._hand_over()
         self._hand_over()
         return task.outcome()
 
-    def _steal(self, wanted: Task[A, T]) -> Task[object, object] | None:
+    def _queued(self, task: Task[A, T]) -> bool:
         with self._lock:
-            for queue in (self._urgent, self._later):
-                if wanted in queue:
-                    queue.remove(wanted)  # type: ignore[arg-type]
-                    return wanted  # type: ignore[return-value]
-            for queue in (self._urgent, self._later):
-                if queue:
-                    return queue.pop()
+            return task in self._urgent or task in self._later
+
+    def _steal(self, wanted: Task[A, T]) -> Task[object, object] | None:
+        """The task asked for if the caller may run it, else the last one queued if the
+        caller helps, else nothing."""
+        with self._lock:
+            if self._caller_helps or self._executor is None:
+                for queue in (self._urgent, self._later):
+                    if wanted in queue:
+                        queue.remove(wanted)  # type: ignore[arg-type]
+                        return wanted  # type: ignore[return-value]
+            if self._caller_helps:
+                for queue in (self._urgent, self._later):
+                    if queue:
+                        return queue.pop()
         return None
 
     def _hand_over(self) -> None:
         with self._lock:
             self._handed = [t for t in self._handed if not t.is_done()]
+            if self._executor is None:
+                return
             while len(self._handed) < self._in_flight and (self._urgent or self._later):
                 task = (self._urgent or self._later).popleft()
                 task.future = self._executor.submit(task.fn, task.arg)

@@ -9,14 +9,18 @@ one-core machines and short-lived commands.
 from __future__ import annotations
 
 import functools
+import gc
 import multiprocessing
 import os
 import pickle
 import signal
+import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import forkserver, resource_tracker
 from typing import TYPE_CHECKING
 
 from tidings.adapters.parse_scheduler import StealingScheduler, Task
@@ -44,6 +48,10 @@ def _start_worker(main_pid: int) -> None:
     tie_to(main_pid)
 
 
+#: Seconds without parsing after which the parse processes stop.
+IDLE_SECONDS = 60.0
+
+
 class InlineParser:
     """Parses in the calling process, when the result is asked for."""
 
@@ -69,32 +77,92 @@ class ProcessPoolParser:
     Whole emails go before header blocks (``parse_scheduler``). The main process waits for
     results rather than parse: with a worker per core it would only take a core from them,
     and it alone records what they parse.
+
+    The processes run only while there is parsing to do: the pool starts, in the background,
+    with the first work, and stops with its forkserver and resource tracker after
+    ``idle_seconds`` without any (never, if 0). A worker that holds 1,000 idle mailboxes
+    would otherwise keep four processes and their memory for nothing. Until the pool is up,
+    whoever asks for a result parses it in its own thread, so no email waits for it.
     """
 
-    def __init__(self, workers: int) -> None:
-        # forkserver: never fork a process that may hold threads (the web server's pool).
-        context = multiprocessing.get_context("forkserver")
-        # The server imports this module (and so the parser) once, and each worker forks
-        # from it; by default it would import the parent's whole ``__main__`` instead.
-        context.set_forkserver_preload([__name__])
-        self._pool = ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=context,
-            initializer=_start_worker,
-            initargs=(os.getpid(),),
-        )
+    def __init__(self, workers: int, *, idle_seconds: float = IDLE_SECONDS) -> None:
         self._workers = workers
+        self._idle_seconds = idle_seconds
         # Tasks are handed over only while the main process submits or waits: enough of them
         # that no worker runs dry while it writes a batch to the database.
         self._scheduler = StealingScheduler(
-            self._pool, in_flight=_TASKS_PER_WORKER * workers, caller_helps=False
+            None, in_flight=_TASKS_PER_WORKER * workers, caller_helps=False
         )
+        self._pool: ProcessPoolExecutor | None = None
+        self._starting = False
+        self._closed = False
+        self._last_work = time.monotonic()
+        #: Held to start or stop the pool: one at a time, never both.
+        self._life = threading.Lock()
+        self._state = threading.Lock()
+        self._wake_reaper = threading.Event()
+
+    @property
+    def running(self) -> bool:
+        """Whether the parse processes are up."""
+        return self._pool is not None
+
+    def _wanted(self) -> None:
+        """Note work arriving; start the pool in the background if it is down."""
+        if self._claim_start():
+            threading.Thread(target=self._start, name="parse-pool-start", daemon=True).start()
+
+    def _claim_start(self) -> bool:
+        with self._state:
+            self._last_work = time.monotonic()
+            if self._pool is not None or self._starting or self._closed:
+                return False
+            self._starting = True
+            return True
+
+    def _start(self) -> None:
+        with self._life:
+            pool = None
+            try:
+                if not self._closed:
+                    pool = _new_pool(self._workers)
+            finally:
+                with self._state:
+                    self._starting = False
+                    self._pool = pool
+            if pool is None:
+                return
+            self._scheduler.attach(pool)
+        if self._idle_seconds > 0:
+            reaper = threading.Thread(target=self._reap_when_idle, name="parse-reaper", daemon=True)
+            reaper.start()
+
+    def _reap_when_idle(self) -> None:
+        """Stop the pool once it has had no work for ``idle_seconds``."""
+        while not self._closed:
+            with self._state:
+                due = self._last_work + self._idle_seconds - time.monotonic()
+            if due > 0:
+                self._wake_reaper.wait(due)
+                continue
+            with self._life:
+                with self._state:
+                    if self._closed or self._last_work + self._idle_seconds > time.monotonic():
+                        continue  # closed, or work came meanwhile
+                    pool = self._scheduler.detach()
+                    if pool is None:  # tasks still out: look again later
+                        self._last_work = time.monotonic()
+                        continue
+                    self._pool = None
+                _stop(pool)
+                return
 
     def start_headers_many(self, raws: Sequence[bytes]) -> Callable[[], list[HeaderSummary | None]]:
         # Only the header blocks travel, a batch's in one task per worker: every task costs
         # the main process wake-ups of the pool's threads, each a wait for the interpreter
         # on a busy machine, and a batch that could not be read ahead is waited for.
         blocks = [split_header_block(raw) for raw in raws]
+        self._wanted()
         size = max(1, -(-len(blocks) // self._workers))
         tasks = [
             self._scheduler.submit(_headers_of, blocks[i : i + size], urgent=False)
@@ -109,6 +177,7 @@ class ProcessPoolParser:
         # A few emails per task: each task costs the main process a wake-up of the pool's
         # threads, which, at one per email, cost more than deciding the email.
         size = _EMAILS_PER_TASK
+        self._wanted()
         handles: list[Callable[[], ParsedEmail]] = []
         for start in range(0, len(raws), size):
             task = self._scheduler.submit(_emails_of, list(raws[start : start + size]), urgent=True)
@@ -123,10 +192,57 @@ class ProcessPoolParser:
 
     def warm_up(self) -> None:
         """Start every worker now rather than on the first email (they import on start)."""
-        list(self._pool.map(try_parse_headers, [b""] * self._workers))
+        if self._claim_start():
+            self._start()
+        with self._life:
+            pool = self._pool
+            if pool is not None:
+                list(pool.map(try_parse_headers, [b""] * self._workers))
 
     def close(self) -> None:
-        self._pool.shutdown(cancel_futures=True)
+        with self._state:
+            self._closed = True
+        self._wake_reaper.set()
+        with self._life:
+            pool, self._pool = self._pool, None
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+                _stop_helpers()
+
+
+def _new_pool(workers: int) -> ProcessPoolExecutor:
+    # forkserver: never fork a process that may hold threads (the web server's pool).
+    context = multiprocessing.get_context("forkserver")
+    # The server imports this module (and so the parser) once, and each worker forks from
+    # it; by default it would import the parent's whole ``__main__`` instead.
+    context.set_forkserver_preload([__name__])
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=_start_worker,
+        initargs=(os.getpid(),),
+    )
+
+
+def _stop(pool: Executor) -> None:
+    pool.shutdown(wait=True)
+    del pool
+    _stop_helpers()
+
+
+def _stop_helpers() -> None:
+    """Stop multiprocessing's forkserver and resource tracker, which would otherwise stay
+    for the rest of the process; either starts again when next needed.
+
+    Both ``_stop`` methods are private (the standard library's tests call them), so each is
+    looked for. The pool's queues are collected first: their semaphores tell the tracker
+    they are gone as they go, which would start it again.
+    """
+    gc.collect()
+    for helper in (forkserver._forkserver, resource_tracker._resource_tracker):
+        stop = getattr(helper, "_stop", None)
+        if stop is not None:
+            stop()
 
 
 def _headers_of(blocks: list[bytes]) -> list[HeaderSummary | None]:

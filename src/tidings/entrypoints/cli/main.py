@@ -83,7 +83,7 @@ def serve(
     tidings = ready()
     tidings.log_to_standard_error()
     if with_worker:
-        tidings.parser.warm_up()
+        _parse_processes(tidings)
     else:
         # Sync runs in `tidings worker` processes: change notifications are relayed there.
         tidings.mail_push.relay_to_workers()
@@ -130,12 +130,19 @@ def demo(
         tidings.close()
 
 
+def _parse_processes(tidings: Tidings) -> None:
+    """Start the parse processes now if they are kept for good; otherwise they start with
+    the first email and stop when there is none (``TIDINGS_PARSE_IDLE_SECONDS``)."""
+    if tidings.settings.parse_idle_seconds == 0:
+        tidings.parser.warm_up()
+
+
 @app.command()
 def worker() -> None:
     """Run server-side synchronization for every enabled mailbox until stopped."""
     tidings = ready()
     tidings.log_to_standard_error()
-    tidings.parser.warm_up()
+    _parse_processes(tidings)
     console.print(f"Syncing mailboxes of {tidings.database_label}; Ctrl-C stops.")
     try:
         asyncio.run(_run_until_signalled(tidings))
