@@ -12,8 +12,11 @@ $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV) || { apt-get install -y -qq python3-venv && rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
 
+# Compiled bytecode, as any installer but uv writes it: a process that compiles its imports
+# as it loads them (here, where PYTHONDONTWRITEBYTECODE may be set) is slower to start and
+# holds megabytes more for the rest of its life.
 $(BIN)/tidings: $(BIN)/uv pyproject.toml uv.lock
-	$(BIN)/uv sync --frozen --inexact --quiet
+	$(BIN)/uv sync --frozen --inexact --quiet --compile-bytecode
 	@touch $@
 
 env: $(BIN)/tidings

@@ -135,3 +135,28 @@ def test_a_folder_polled_without_idle_is_looked_at_once_per_interval_not_continu
             time.sleep(2)
             run.stop()
         assert waits == [60.0]
+
+
+def test_connections_to_one_server_hold_its_capabilities_once(tmp_path: Path) -> None:
+    # A worker holds a connection per folder: the same thirty-odd words each.
+    with DovecotServer(tmp_path / "dovecot", {DANA: "dana-pass"}) as dovecot:
+
+        async def both() -> list[tuple[Any, frozenset[str] | None]]:
+            sessions = [
+                await ImapFolderSession.open(
+                    dovecot_profile(dovecot), Credential(DANA, "dana-pass"), "INBOX"
+                )
+                for _ in range(2)
+            ]
+            try:
+                for session in sessions:
+                    await session.select()
+                return tuple((s._client.protocol.capabilities, s.permanent_flags) for s in sessions)
+            finally:
+                for session in sessions:
+                    await session.close()
+
+        (capabilities, flags), (capabilities_again, flags_again) = asyncio.run(both())
+        assert "IDLE" in capabilities and flags is not None and "\\Seen" in flags
+        assert capabilities is capabilities_again
+        assert flags is flags_again

@@ -26,6 +26,7 @@ from tidings.adapters.imap.responses import (
     parse_search,
     parse_select,
 )
+from tidings.adapters.imap.shared_words import shared
 from tidings.adapters.imap.wire import install_receiver
 from tidings.adapters.oauth.tokens import XOAUTH2_REFUSED, OAuthTokens
 from tidings.domain.credentials import Credential
@@ -100,6 +101,8 @@ class ImapFolderSession:
             await session._login_xoauth2(profile, credential, tokens or OAuthTokens())
         else:
             await session._login(credential)
+        # Final once signed in (ENABLE adds none): held alike by all of a server's connections.
+        client.protocol.capabilities = shared(client.protocol.capabilities)
         return session
 
     def _watch_unsolicited(self) -> None:

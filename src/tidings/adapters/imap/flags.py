@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from tidings.adapters.imap.shared_words import shared
 from tidings.domain.tracked_category import FlagState
 
 _PERMANENT = re.compile(rb"\[PERMANENTFLAGS \(([^)]*)\)\]", re.IGNORECASE)
@@ -19,7 +20,7 @@ def parse_permanent_flags(lines: Sequence[bytes | bytearray]) -> frozenset[str] 
     """The flags a folder keeps for good; None when SELECT did not say."""
     for line in lines:
         if match := _PERMANENT.search(bytes(line)):
-            return frozenset(match.group(1).decode("ascii", "replace").split())
+            return shared(match.group(1).decode("ascii", "replace").split())
     return None
 
 
