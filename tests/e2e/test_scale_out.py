@@ -76,6 +76,8 @@ class Workers:
             "TIDINGS_DATABASE_URL": self.database_url,
             "TIDINGS_SECRET_KEYS": TEST_SECRET_KEY,
             "TIDINGS_PARSE_WORKERS": str(parse_workers),
+            # Parse processes, if any, from the start: otherwise only with the first email.
+            "TIDINGS_PARSE_IDLE_SECONDS": "0",
             "TIDINGS_TAKEOVER_SECONDS": str(takeover),
         }
         log = self.stack.enter_context(
