@@ -97,7 +97,7 @@ def test_parse_processes_stop_when_idle_and_start_again_with_the_next_email() ->
     # An idle worker holds no parse processes, forkserver or resource tracker; the next
     # email is parsed at once, here if need be, and brings the processes back.
     before = descendants(os.getpid())
-    parser = ProcessPoolParser(2, idle_seconds=0.5)
+    parser = ProcessPoolParser(2, idle_seconds=2)
     try:
         assert parser.start_emails([make_email(body="First\n")])[0]().text_body == "First\n"
         wait_until(lambda: parser.running, what="the parse processes starting")
@@ -107,7 +107,7 @@ def test_parse_processes_stop_when_idle_and_start_again_with_the_next_email() ->
 
         wait_until(
             lambda: not parser.running and not any(is_alive(pid) for pid in helpers),
-            what=f"processes {sorted(helpers)} stopping after half a second idle",
+            what=f"processes {sorted(helpers)} stopping after two seconds idle",
         )
         assert descendants(os.getpid()) - before == set()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import logging
 import multiprocessing
 import os
 import pickle
@@ -33,6 +34,8 @@ from tidings.domain.message import (
     try_parse_headers,
 )
 
+log = logging.getLogger(__name__)
+
 if TYPE_CHECKING:
     from typing_extensions import override
 else:  # the forkserver preloads this module: parse processes hold only what parsing needs
@@ -50,6 +53,8 @@ def _start_worker(main_pid: int) -> None:
 
 #: Seconds without parsing after which the parse processes stop.
 IDLE_SECONDS = 60.0
+#: Seconds before trying again to start parse processes that failed to start.
+RETRY_SECONDS = 60.0
 
 
 class InlineParser:
@@ -96,6 +101,7 @@ class ProcessPoolParser:
         self._pool: ProcessPoolExecutor | None = None
         self._starting = False
         self._closed = False
+        self._retry_at = 0.0
         self._last_work = time.monotonic()
         #: Held to start or stop the pool: one at a time, never both.
         self._life = threading.Lock()
@@ -117,6 +123,8 @@ class ProcessPoolParser:
             self._last_work = time.monotonic()
             if self._pool is not None or self._starting or self._closed:
                 return False
+            if time.monotonic() < self._retry_at:
+                return False
             self._starting = True
             return True
 
@@ -125,11 +133,17 @@ class ProcessPoolParser:
             pool = None
             try:
                 if not self._closed:
-                    pool = _new_pool(self._workers)
+                    pool = _started_pool(self._workers)
+            except Exception:
+                log.exception("the parse processes did not start: parsing stays in this process")
+                with self._state:
+                    self._retry_at = time.monotonic() + RETRY_SECONDS
             finally:
                 with self._state:
                     self._starting = False
                     self._pool = pool
+                    # Idle from now: a start slower than the idle time must not stop at once.
+                    self._last_work = time.monotonic()
             if pool is None:
                 return
             self._scheduler.attach(pool)
@@ -191,13 +205,12 @@ class ProcessPoolParser:
         return found
 
     def warm_up(self) -> None:
-        """Start every worker now rather than on the first email (they import on start)."""
+        """Start the processes now rather than with the first email; returns once they are
+        up (or, if another thread is starting them, once it is done)."""
         if self._claim_start():
             self._start()
         with self._life:
-            pool = self._pool
-            if pool is not None:
-                list(pool.map(try_parse_headers, [b""] * self._workers))
+            pass
 
     def close(self) -> None:
         with self._state:
@@ -210,18 +223,26 @@ class ProcessPoolParser:
                 _stop_helpers()
 
 
-def _new_pool(workers: int) -> ProcessPoolExecutor:
+def _started_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool whose processes are up: started here, not by the first task handed over, which
+    the event loop may hand (starting the forkserver takes a fraction of a second)."""
     # forkserver: never fork a process that may hold threads (the web server's pool).
     context = multiprocessing.get_context("forkserver")
     # The server imports this module (and so the parser) once, and each worker forks from
     # it; by default it would import the parent's whole ``__main__`` instead.
     context.set_forkserver_preload([__name__])
-    return ProcessPoolExecutor(
+    pool = ProcessPoolExecutor(
         max_workers=workers,
         mp_context=context,
         initializer=_start_worker,
         initargs=(os.getpid(),),
     )
+    try:
+        list(pool.map(try_parse_headers, [b""] * workers))
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    return pool
 
 
 def _stop(pool: Executor) -> None:
