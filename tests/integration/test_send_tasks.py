@@ -151,6 +151,26 @@ def test_giving_up_fails_the_email_with_the_reason_and_an_alert(
     assert _item(org, activity_id).last_error == "StorageError: the database is gone"
 
 
+def test_an_email_fails_only_together_with_its_alert(
+    org: Org, smtp_server: SmtpServer, dovecot: DovecotServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One transaction: an alert that cannot be written leaves the email as it was, to be
+    # failed again, rather than failed with no owner ever told (or told after a delay
+    # that a reader of the failed email would see as no alert).
+    add_sending_user(org, smtp_server, dovecot)
+    activity_id = _queue(org)
+    with org.tidings.uow() as uow:
+        repository = type(uow.mailboxes)
+
+    def refused(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("the alert could not be written")
+
+    monkeypatch.setattr(repository, "add_alert", refused)
+    with pytest.raises(RuntimeError, match="could not be written"):
+        asyncio.run(org.tidings.outgoing.give_up(activity_id, "gone"))
+    assert _item(org, activity_id).phase is OutboxPhase.QUEUED
+
+
 @POSTGRES
 def test_queuing_an_email_defers_its_send_job_in_the_same_transaction(
     org: Org, smtp_server: SmtpServer, dovecot: DovecotServer, database_url: str

@@ -8,7 +8,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.utils import make_msgid
 from typing import Protocol
 
@@ -380,9 +380,16 @@ class OutgoingService:
         with self._uow() as uow:
             return uow.outbox.unfinished()
 
-    def _fail(self, item: OutboxItem, reason: str) -> None:
-        self._set(item.activity_id, OutboxPhase.FAILED, reason, False)
-        self._alert_failure(item, reason)
+    def _fail(self, item: OutboxItem, reason: str, *, attempted: bool = False) -> None:
+        """The email fails and its owner is alerted, in one transaction: neither is ever
+        seen, or left by a crash, without the other."""
+        now = self._clock.now()
+        with self._uow() as uow:
+            uow.outbox.set_phase(
+                item.activity_id, OutboxPhase.FAILED, now, error=reason, attempted=attempted
+            )
+            uow.mailboxes.add_alert(item.mailbox_id, _failure_alert(item, reason, now))
+            uow.commit()
 
     def _requeue_stalled(self) -> None:
         """Email a worker took but never handed over (it stopped before reaching the
@@ -426,9 +433,10 @@ class OutgoingService:
                 phase = OutboxPhase.FAILED
             else:
                 phase = OutboxPhase.QUEUED
-            await asyncio.to_thread(self._set, item.activity_id, phase, reason, not handed)
             if phase is OutboxPhase.FAILED:
-                await asyncio.to_thread(self._alert_failure, item, reason)
+                await asyncio.to_thread(self._fail, item, reason, attempted=not handed)
+            else:
+                await asyncio.to_thread(self._set, item.activity_id, phase, reason, not handed)
             return SendResult(item.activity_id, phase, reason)
         keeps_copy = profile is not None and self._keeps_copy(profile)
         copy = SentCopyState.PENDING if keeps_copy else SentCopyState.NOT_NEEDED
@@ -461,40 +469,32 @@ class OutgoingService:
             if item.copy_attempts + 1 < self._max_copy_attempts:
                 await asyncio.to_thread(self._copy_state, item, SentCopyState.PENDING, True)
                 return False
-            await asyncio.to_thread(self._copy_state, item, SentCopyState.MISSING, True)
             text = (
                 f"Email activity {item.activity_id} was sent, but its copy in the Sent folder "
                 f"is missing: it could not be saved after {self._max_copy_attempts} tries: {error}"
             )
-            await asyncio.to_thread(self._alert, item.mailbox_id, text)
+            await asyncio.to_thread(self._copy_state, item, SentCopyState.MISSING, True, alert=text)
             return False
         await asyncio.to_thread(self._copy_state, item, SentCopyState.SAVED, True)
         return True
 
-    def _copy_state(self, item: OutboxItem, state: SentCopyState, attempted: bool) -> None:
+    def _copy_state(
+        self, item: OutboxItem, state: SentCopyState, attempted: bool, *, alert: str | None = None
+    ) -> None:
+        """The Sent-folder copy's state, and the owner's alert if any, in one transaction."""
         with self._uow() as uow:
             uow.outbox.set_sent_copy(item.activity_id, state, attempted=attempted)
+            if alert is not None:
+                uow.mailboxes.add_alert(
+                    item.mailbox_id, Alert(AlertLevel.WARNING, alert, self._clock.now())
+                )
             uow.commit()
-
-    def _alert_failure(self, item: OutboxItem, reason: str) -> None:
-        """The mailbox owner hears why, in words they can act on."""
-        recipients = ", ".join(item.recipients[:5]) + (" …" if len(item.recipients) > 5 else "")
-        self._alert(
-            item.mailbox_id,
-            f"Email activity {item.activity_id} to {recipients} was not sent: {reason}",
-            AlertLevel.ERROR,
-        )
 
     def _incoming_credential(self, mailbox_id: int, profile: ServerProfile) -> Credential | None:
         with self._uow() as uow:
             return load_credential(
                 uow, self._secrets, profile, mailbox_id, CredentialDirection.INCOMING
             )
-
-    def _alert(self, mailbox_id: int, text: str, level: AlertLevel = AlertLevel.WARNING) -> None:
-        with self._uow() as uow:
-            uow.mailboxes.add_alert(mailbox_id, Alert(level, text, self._clock.now()))
-            uow.commit()
 
     def _connection(self, mailbox_id: int) -> tuple[ServerProfile | None, Credential | None]:
         with self._uow() as uow:
@@ -529,3 +529,10 @@ class OutgoingService:
             if phase is OutboxPhase.SENT:
                 events.activity_sent(uow, activity_id, self._clock.now())
             uow.commit()
+
+
+def _failure_alert(item: OutboxItem, reason: str, now: datetime) -> Alert:
+    """What the mailbox owner is told of an email that failed, in words they can act on."""
+    recipients = ", ".join(item.recipients[:5]) + (" …" if len(item.recipients) > 5 else "")
+    text = f"Email activity {item.activity_id} to {recipients} was not sent: {reason}"
+    return Alert(AlertLevel.ERROR, text, now)
