@@ -196,8 +196,18 @@ class CategoryTracking:
         with self._reads() as uow:
             if not uow.settings.get().use_tracked_category:
                 return [[] for _ in folders]
+            # Folders looking at their new UIDs only: one statement for many of them.
+            asked: dict[tuple[int, str, int], set[str]] = {}
+            for mailbox_id, folder, uidvalidity, uids in folders:
+                if uids is not None:
+                    asked.setdefault((mailbox_id, folder, uidvalidity), set()).update(uids)
+            among = uow.category_marks.to_write_among(
+                {key: sorted(uids) for key, uids in asked.items()}, limit
+            )
             return [
-                uow.category_marks.to_write(mailbox_id, folder, uidvalidity, limit, uids=uids)
+                [found for found in among[(mailbox_id, folder, uidvalidity)] if found[1] in uids]
+                if uids is not None
+                else uow.category_marks.to_write(mailbox_id, folder, uidvalidity, limit)
                 for mailbox_id, folder, uidvalidity, uids in folders
             ]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from types import TracebackType
@@ -510,6 +510,12 @@ class CategoryMarkRepository(Protocol):
         *,
         uids: Sequence[str] | None = None,
     ) -> list[tuple[int, str]]: ...
+
+    def to_write_among(
+        self, uids: Mapping[tuple[int, str, int], Sequence[str]], limit: int
+    ) -> dict[tuple[int, str, int], list[tuple[int, str]]]:
+        """``to_write`` of these UIDs of many folders (mailbox id, folder, UIDVALIDITY)."""
+        ...
 
 
 class FolderPresenceRepository(Protocol):

@@ -3,17 +3,44 @@ wrote it, and which tracked email still waits for Tidings to write it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import Connection, and_, delete, insert, or_, select
+from sqlalchemy import Connection, Select, and_, delete, insert, or_, select
 
 from tidings.adapters.storage import tables as t
 from tidings.adapters.storage.chunking import chunks
+from tidings.adapters.storage.grouped_select import by_groups, grouped_params
 from tidings.domain.tracked_category import CategoryMark
 from tidings.domain.tracking import Outcome
 
 #: Ids per statement: far below every database's limit on parameters.
 _CHUNK = 1000
+
+_FOLDER = ("mailbox_id", "folder", "uidvalidity")
+#: (mailbox id, folder, UIDVALIDITY): a folder's numbering.
+FolderKey = tuple[int, str, int]
+
+
+def _lacks_category() -> Any:
+    """Tracked, and the category neither on the server (as last seen) nor written."""
+    d, m = t.tracking_decisions.c, t.category_marks.c
+    return and_(
+        d.outcome == Outcome.TRACKED.value,
+        or_(m.raw_message_id.is_(None), and_(m.present.is_(False), m.written_at.is_(None))),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _lacking_among_uids(groups: int) -> Select[Any]:
+    r, d, m = t.raw_messages.c, t.tracking_decisions.c, t.category_marks.c
+    return (
+        by_groups(t.raw_messages, ("id", "uid", *_FOLDER), _FOLDER, "uid", groups)
+        .join(t.tracking_decisions, d.raw_message_id == r.id)
+        .outerjoin(t.category_marks, m.raw_message_id == r.id)
+        .where(_lacks_category())
+    )
 
 
 class SqlCategoryMarkRepository:
@@ -85,11 +112,7 @@ class SqlCategoryMarkRepository:
                     r.mailbox_id == mailbox_id,
                     r.folder == folder,
                     r.uidvalidity == uidvalidity,
-                    d.outcome == Outcome.TRACKED.value,
-                    or_(
-                        m.raw_message_id.is_(None),
-                        and_(m.present.is_(False), m.written_at.is_(None)),
-                    ),
+                    _lacks_category(),
                 )
                 .order_by(r.id)
                 .limit(limit - len(found))
@@ -99,4 +122,18 @@ class SqlCategoryMarkRepository:
             found += [(int(row.id), str(row.uid)) for row in self._conn.execute(statement)]
             if len(found) >= limit:
                 break
+        return found
+
+    def to_write_among(
+        self, uids: Mapping[FolderKey, Sequence[str]], limit: int
+    ) -> dict[FolderKey, list[tuple[int, str]]]:
+        """``to_write`` of these UIDs of many folders, in as few statements as the bounds
+        allow: the flag rounds of many pushed folders, each looking at its new UIDs."""
+        found: dict[FolderKey, list[tuple[int, str]]] = {key: [] for key in uids}
+        groups = ((key, list(values)) for key, values in uids.items() if values)
+        for count, params in grouped_params(groups, _FOLDER, "uid"):
+            for row in self._conn.execute(_lacking_among_uids(count), params):
+                lacking = found[(int(row.mailbox_id), str(row.folder), int(row.uidvalidity))]
+                if len(lacking) < limit:  # oldest first
+                    lacking.append((int(row.id), str(row.uid)))
         return found

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -10,13 +9,10 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Select,
     Table,
-    and_,
     bindparam,
     delete,
     insert,
-    or_,
     select,
     text,
     update,
@@ -24,7 +20,8 @@ from sqlalchemy import (
 
 from tidings.adapters.storage import tables as t
 from tidings.adapters.storage.access_conditions import mailbox_condition, raw_message_condition
-from tidings.adapters.storage.chunking import chunks, grouped
+from tidings.adapters.storage.chunking import chunks
+from tidings.adapters.storage.grouped_select import by_groups, grouped_params
 from tidings.adapters.storage.mapping import ref_from
 from tidings.domain.access_levels import Scope
 from tidings.domain.activity import CorrelationMethod
@@ -45,32 +42,6 @@ from tidings.domain.tracking import (
 # executemany and one query for the ids is one statement each.
 _INSERT_RAW = insert(t.raw_messages)
 _O = t.raw_message_origins.c
-
-
-@functools.lru_cache(maxsize=128)
-def _by_groups(
-    table: Table, columns: tuple[str, ...], keys: tuple[str, ...], values: str, groups: int
-) -> Select[Any]:
-    """``columns`` of the rows matching any of ``groups`` groups, each its ``keys`` equal
-    and its ``values`` among a list: ``(k1 = :k1_0 AND v IN :v_0) OR (...)``. Each group is
-    an index probe on either database (SQLite's MULTI-INDEX OR, PostgreSQL's BitmapOr),
-    where a row-value ``IN`` scans on SQLite. Built once per number of groups."""
-    c = table.c
-    return (
-        select(*(c[name] for name in columns))
-        .where(
-            or_(
-                *(
-                    and_(
-                        *(c[key] == bindparam(f"{key}_{n}") for key in keys),
-                        c[values].in_(bindparam(f"{values}_{n}", expanding=True)),
-                    )
-                    for n in range(groups)
-                )
-            )
-        )
-        .order_by(c[columns[0]])
-    )
 
 
 _FOLDER = ("mailbox_id", "folder", "uidvalidity")
@@ -186,12 +157,8 @@ class SqlRawMessageRepository:
         """Each statement's rows of ``query`` (``_by_groups``) for ``groups`` (key values:
         values), as few statements as the bounds allow."""
         table, columns, keys, values = query
-        for part in grouped(groups.items()):
-            params: dict[str, Any] = {}
-            for n, (key, chunk) in enumerate(part):
-                params |= {f"{name}_{n}": value for name, value in zip(keys, key, strict=True)}
-                params[f"{values}_{n}"] = chunk
-            yield self._conn.execute(_by_groups(table, columns, keys, values, len(part)), params)
+        for count, params in grouped_params(groups.items(), keys, values):
+            yield self._conn.execute(by_groups(table, columns, keys, values, count), params)
 
     def same_content(self, items: Sequence[NewRaw]) -> list[int | None]:
         """For each item, the id of bytes already kept from its mailbox and folder with its
