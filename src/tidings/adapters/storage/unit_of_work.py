@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -40,6 +41,35 @@ from tidings.domain.errors import StorageError
 
 #: The execution option that marks a connection's transactions as reading alone.
 READ_ONLY = "tidings_read_only"
+
+#: Each repository of a unit of work, by the attribute it is reached by.
+_REPOSITORIES: dict[str, Callable[[Connection], object]] = {
+    "raw_messages": SqlRawMessageRepository,
+    "decisions": SqlDecisionRepository,
+    "parked": SqlParkedRepository,
+    "activities": SqlActivityRepository,
+    "settings": SqlSettingsRepository,
+    "server_profiles": SqlServerProfileRepository,
+    "mailboxes": SqlMailboxRepository,
+    "mailbox_grid": SqlMailboxGrid,
+    "profile_grid": SqlProfileGrid,
+    "user_grid": SqlUserGrid,
+    "saved_views": SqlSavedViewRepository,
+    "directory": SqlDirectoryRepository,
+    "credentials": SqlCredentialRepository,
+    "cursors": SqlCursorRepository,
+    "outbox": SqlOutboxRepository,
+    "access": SqlAccessRepository,
+    "sync": SqlSyncRepository,
+    "records": SqlRecordRepository,
+    "events": SqlEventOutbox,
+    "webhooks": SqlWebhookRepository,
+    "compose": SqlComposeRepository,
+    "track_when_sent": SqlTrackWhenSentRepository,
+    "category_marks": SqlCategoryMarkRepository,
+    "presence": SqlFolderPresenceRepository,
+    "jobs": TransactionalJobs,
+}
 
 
 class SqlAlchemyUnitOfWork:
@@ -88,31 +118,6 @@ class SqlAlchemyUnitOfWork:
         except SQLAlchemyError as error:
             raise StorageError(f"cannot open the database: {error}") from error
         self._connection = connection
-        self.raw_messages = SqlRawMessageRepository(connection)
-        self.decisions = SqlDecisionRepository(connection)
-        self.parked = SqlParkedRepository(connection)
-        self.activities = SqlActivityRepository(connection)
-        self.settings = SqlSettingsRepository(connection)
-        self.server_profiles = SqlServerProfileRepository(connection)
-        self.mailboxes = SqlMailboxRepository(connection)
-        self.mailbox_grid = SqlMailboxGrid(connection)
-        self.profile_grid = SqlProfileGrid(connection)
-        self.user_grid = SqlUserGrid(connection)
-        self.saved_views = SqlSavedViewRepository(connection)
-        self.directory = SqlDirectoryRepository(connection)
-        self.credentials = SqlCredentialRepository(connection)
-        self.cursors = SqlCursorRepository(connection)
-        self.outbox = SqlOutboxRepository(connection)
-        self.access = SqlAccessRepository(connection)
-        self.sync = SqlSyncRepository(connection)
-        self.records = SqlRecordRepository(connection)
-        self.events = SqlEventOutbox(connection)
-        self.webhooks = SqlWebhookRepository(connection)
-        self.compose = SqlComposeRepository(connection)
-        self.track_when_sent = SqlTrackWhenSentRepository(connection)
-        self.category_marks = SqlCategoryMarkRepository(connection)
-        self.presence = SqlFolderPresenceRepository(connection)
-        self.jobs = TransactionalJobs(connection)
         return self
 
     def __exit__(
@@ -123,6 +128,8 @@ class SqlAlchemyUnitOfWork:
     ) -> None:
         connection = self._connection
         self._connection = None
+        for name in _REPOSITORIES:  # bound to this connection: made again for the next
+            self.__dict__.pop(name, None)
         if connection is None:
             return
         try:
@@ -130,6 +137,18 @@ class SqlAlchemyUnitOfWork:
                 connection.rollback()
         finally:
             connection.close()
+
+    if not TYPE_CHECKING:  # the attributes declared above are what type checkers see
+
+        def __getattr__(self, name: str) -> object:
+            # Repositories are made as a unit of work first asks for each: most use two or
+            # three of the twenty-five, and a worker opens hundreds of units a second.
+            factory = _REPOSITORIES.get(name)
+            if factory is None or self._connection is None:
+                raise AttributeError(name)
+            repository = factory(self._connection)
+            setattr(self, name, repository)
+            return repository
 
     def savepoint(self) -> AbstractContextManager[object]:
         """A SAVEPOINT: released on success, rolled back alone on an exception."""
