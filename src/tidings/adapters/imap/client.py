@@ -38,6 +38,8 @@ from tidings.domain.tracked_category import FlagState
 #: RFC 2177: re-issue IDLE well before servers' 30-minute inactivity timeout.
 IDLE_RENEWAL_SECONDS = 25 * 60
 _FETCH_CHUNK = 50
+#: The highest UID an IMAP server may give (RFC 3501 §2.3.1.1: a 32-bit value).
+_MAX_UID = 4_294_967_295
 _T = TypeVar("_T")
 
 
@@ -62,6 +64,13 @@ class ImapFolderSession:
         #: Whether ``vanished_since`` asked since the SELECT: from then on, the server tells
         #: this session of every expunge on its own.
         self._vanished_asked = False
+        #: Messages in the selected folder, as the server last counted them (EXISTS).
+        self._exists: int | None = None
+        #: Expunges the server reported on this connection (EXPUNGE, VANISHED).
+        self._expunges = 0
+        #: (messages, expunges) just before the last catch-up that ingested every message
+        #: above the cursor: with no expunge since, at most the growth since are above it.
+        self._listed: tuple[int, int] | None = None
 
     @classmethod
     async def open(
@@ -111,8 +120,17 @@ class ImapFolderSession:
 
         def vanished(uids: list[int]) -> None:
             self._vanished.update(uids)
+            self._expunges += len(uids)
 
-        install_receiver(self._client.protocol, changed, vanished)
+        def counted(kind: bytes, number: int) -> None:
+            if kind == b"EXISTS":
+                self._exists = number
+            else:  # EXPUNGE
+                self._expunges += 1
+                if self._exists is not None:
+                    self._exists -= 1
+
+        install_receiver(self._client.protocol, changed, vanished, counted)
 
     async def _login(self, credential: Credential) -> None:
         response = await self._call(self._client.login(credential.username, credential.password))
@@ -157,7 +175,10 @@ class ImapFolderSession:
         # SELECT's own EXISTS answers it: the round after a SELECT reads the whole folder.
         self._change_seen = False
         self._vanished_asked = False
-        return parse_select(response.lines)
+        self._listed = None
+        status = parse_select(response.lines)
+        self._exists = status.exists
+        return status
 
     async def uids_after(self, last_uid: int, since: datetime | None = None) -> list[int]:
         """UIDs above ``last_uid`` (and received on or after ``since``), ascending."""
@@ -167,6 +188,41 @@ class ImapFolderSession:
         response = await self._call(self._client.uid_search(*criteria, charset=None))
         # "n:*" always matches the highest UID, even when it is below n (RFC 3501 §6.4.8).
         return [uid for uid in parse_search(response.lines) if uid > last_uid]
+
+    def counts(self) -> tuple[int, int] | None:
+        """The server's count of messages in the folder and of expunges on this connection,
+        to hand to ``caught_up_at`` once every message above the cursor is ingested."""
+        return None if self._exists is None else (self._exists, self._expunges)
+
+    def caught_up_at(self, counts: tuple[int, int] | None) -> None:
+        """Every message above the cursor when ``counts`` were read is now ingested."""
+        self._listed = counts
+
+    async def fetch_new(self, last_uid: int, most: int) -> list[FetchedMessage] | None:
+        """Every message above ``last_uid``, fetched without a search first, when the
+        server's counts show there are at most about ``most`` of them; None when they
+        cannot (no catch-up since SELECT, an expunge since, or more mail than that).
+
+        A pushed email costs a folder one command less. The counts of a catch-up are read
+        before it lists, so a message the server reports meanwhile is counted again, never
+        left out: they only bound how much one FETCH may bring, which asks for every UID
+        above ``last_uid``.
+        """
+        if self._listed is None or self._exists is None:
+            return None
+        exists, expunges = self._listed
+        if self._expunges != expunges or self._exists - exists > most:
+            return None
+        if self._exists == exists or last_uid >= _MAX_UID:
+            return []  # nothing came: a flag change woke the folder
+        # Up to the highest UID there can be, not "*": "n:*" names the last message even
+        # when its UID is below n (RFC 3501 §6.4.8), which would fetch it again for nothing.
+        uids = f"{last_uid + 1}:{_MAX_UID}"
+        response = await self._call(
+            self._client.uid("fetch", uids, "(UID INTERNALDATE BODY.PEEK[])")
+        )
+        found = [m for m in parse_fetch(response.lines) if m.uid > last_uid]
+        return sorted(found, key=lambda message: message.uid)
 
     async def fetch(self, uids: Sequence[int]) -> list[FetchedMessage]:
         """The raw bytes of ``uids``, without setting \\Seen."""

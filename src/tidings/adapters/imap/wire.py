@@ -26,9 +26,11 @@ def install_receiver(
     protocol: aioimaplib.IMAP4ClientProtocol,
     on_change: Callable[[], None],
     on_vanished: Callable[[list[int]], None] | None = None,
+    on_count: Callable[[bytes, int], None] | None = None,
 ) -> None:
     """Replace ``protocol.data_received``; ``on_change`` is called on each change reported,
-    ``on_vanished`` with the UIDs of each ``VANISHED`` response (which aioimaplib drops).
+    ``on_vanished`` with the UIDs of each ``VANISHED`` response (which aioimaplib drops),
+    ``on_count`` with each ``EXISTS`` or ``EXPUNGE`` and its number.
 
     aioimaplib drops untagged responses it cannot pair with a pending command (an EXISTS
     or a flag change in a SEARCH response, say), and the server never repeats them; missing
@@ -47,6 +49,8 @@ def install_receiver(
                 uids = vanished_uids(line)
                 if uids:
                     on_vanished(uids)
+            if on_count is not None and (counted := message_count(line)) is not None:
+                on_count(*counted)
         handled = handle_line(line, command)
         if type(handled) is aioimaplib.FetchCommand and "wait_data" not in vars(handled):
             handled.wait_data = functools.partial(fetch_waits_for_data, handled)
@@ -86,6 +90,16 @@ def fetch_waits_for_data(command: aioimaplib.FetchCommand) -> bool:
             break
     own = b"".join(line for line in lines[start:] if isinstance(line, bytes))
     return not aioimaplib.matched_parenthesis(own)
+
+
+def message_count(line: bytes) -> tuple[bytes, int] | None:
+    """(``EXISTS`` or ``EXPUNGE``, its number) of a ``* n EXISTS`` or ``* n EXPUNGE`` line
+    (RFC 3501 §7.3.1, §7.4.1); None for any other line."""
+    words = line.split()
+    if len(words) != 3 or words[0] != b"*" or not words[1].isdigit():
+        return None
+    kind = words[2].upper()
+    return (kind, int(words[1])) if kind in (b"EXISTS", b"EXPUNGE") else None
 
 
 def vanished_uids(line: bytes) -> list[int]:

@@ -72,12 +72,24 @@ class CatchUp:
                 target.folder,
                 status.highest_modseq,
             )
+            session.caught_up_at(session.counts())
             await self._caught_up(target, session)
             return 0
         cursor = cursor_for(stored, target.mailbox_id, target.folder, status)
         first_sync = stored is None or stored.uidvalidity != status.uidvalidity
         since = target.profile.process_email_received_after if first_sync else None
-        uids = await session.uids_after(cursor.last_uid, since)
+        # A push's few new emails are fetched at once where the session's counts allow:
+        # no search first, one command less each.
+        counts = session.counts()
+        fetched = (
+            None
+            if first_sync or after_select
+            else await session.fetch_new(cursor.last_uid, self._chunk)
+        )
+        if fetched is not None:
+            uids = [message.uid for message in fetched]
+        else:
+            uids = await session.uids_after(cursor.last_uid, since)
         if first_sync or len(uids) > self._chunk:
             total = len(uids) if first_sync else None
             await self._record(
@@ -89,10 +101,13 @@ class CatchUp:
             )
         received_after = target.profile.process_email_received_after
         done = 0
-        chunks = [uids[first : first + self._chunk] for first in range(0, len(uids), self._chunk)]
+        if fetched is not None:  # fetched already: one chunk, whatever its size
+            chunks = [uids] if uids else []
+        else:
+            chunks = [uids[i : i + self._chunk] for i in range(0, len(uids), self._chunk)]
 
         async def fetch(chunk: list[int]) -> Prepared | Batch:
-            messages = await session.fetch(chunk)
+            messages = fetched if fetched is not None else await session.fetch(chunk)
             batch = [
                 (
                     m.raw,
@@ -166,6 +181,7 @@ class CatchUp:
         elif first_sync and since is not None and status.uidnext is not None:
             cursor = cursor.advanced_to(status.uidnext - 1)
             await self._status.save_cursor(cursor)
+        session.caught_up_at(counts)
         return done
 
     def _mark_caught_up(self, key: tuple[int, str], session: FolderSession) -> None:

@@ -6,7 +6,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from tidings.domain.credentials import Credential
 
@@ -27,6 +27,19 @@ class FolderSession(Protocol):
 
     async def uids_after(self, last_uid: int, since: datetime | None = None) -> list[int]: ...
     async def fetch(self, uids: Sequence[int]) -> list[FetchedMessage]: ...
+    async def fetch_new(self, last_uid: int, most: int) -> list[FetchedMessage] | None:
+        """Every message above ``last_uid`` without a search first, or None when the
+        session cannot tell there are at most about ``most``."""
+        ...
+
+    def counts(self) -> object:
+        """What ``caught_up_at`` takes: read before a catch-up lists what is new."""
+        ...
+
+    def caught_up_at(self, counts: Any) -> None:
+        """The catch-up that read ``counts`` first ingested everything it found."""
+        ...
+
     async def wait_for_change(self, timeout: float) -> bool: ...
     async def close(self) -> None: ...
 
