@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy.exc import DBAPIError
 
 from tests.builders import Org, make_email
 from tests.compose_helpers import add_sending_user
@@ -152,23 +153,38 @@ def test_giving_up_fails_the_email_with_the_reason_and_an_alert(
 
 
 def test_an_email_fails_only_together_with_its_alert(
-    org: Org, smtp_server: SmtpServer, dovecot: DovecotServer, monkeypatch: pytest.MonkeyPatch
+    org: Org, smtp_server: SmtpServer, dovecot: DovecotServer
 ) -> None:
     # One transaction: an alert that cannot be written leaves the email as it was, to be
     # failed again, rather than failed with no owner ever told (or told after a delay
     # that a reader of the failed email would see as no alert).
     add_sending_user(org, smtp_server, dovecot)
     activity_id = _queue(org)
-    with org.tidings.uow() as uow:
-        repository = type(uow.mailboxes)
-
-    def refused(*_args: object, **_kwargs: object) -> None:
-        raise RuntimeError("the alert could not be written")
-
-    monkeypatch.setattr(repository, "add_alert", refused)
-    with pytest.raises(RuntimeError, match="could not be written"):
+    _refuse_alerts(org)
+    with pytest.raises(DBAPIError, match="the alert could not be written"):
         asyncio.run(org.tidings.outgoing.give_up(activity_id, "gone"))
     assert _item(org, activity_id).phase is OutboxPhase.QUEUED
+
+
+def _refuse_alerts(org: Org) -> None:
+    """The database refuses every new mailbox alert, as a full disk or a lost connection
+    would refuse the write (a trigger)."""
+    engine = org.tidings.engine
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.exec_driver_sql(
+                "CREATE FUNCTION refuse_alert() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'the alert could not be written'; END $$"
+            )
+            connection.exec_driver_sql(
+                "CREATE TRIGGER refuse_alert BEFORE INSERT ON mailbox_alerts "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_alert()"
+            )
+        else:
+            connection.exec_driver_sql(
+                "CREATE TRIGGER refuse_alert BEFORE INSERT ON mailbox_alerts "
+                "BEGIN SELECT RAISE(ABORT, 'the alert could not be written'); END"
+            )
 
 
 @POSTGRES

@@ -246,8 +246,7 @@ def _started_pool(workers: int) -> ProcessPoolExecutor:
 
 
 def _stop(pool: Executor) -> None:
-    pool.shutdown(wait=True)
-    del pool
+    pool.shutdown(wait=True)  # lets go of the pool's queues, and their semaphores
     _stop_helpers()
 
 

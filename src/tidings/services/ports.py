@@ -502,13 +502,7 @@ class CategoryMarkRepository(Protocol):
     def marks(self, raw_message_ids: Iterable[int]) -> dict[int, CategoryMark]: ...
     def save(self, marks: Sequence[CategoryMark]) -> None: ...
     def to_write(
-        self,
-        mailbox_id: int,
-        folder: str,
-        uidvalidity: int,
-        limit: int,
-        *,
-        uids: Sequence[str] | None = None,
+        self, mailbox_id: int, folder: str, uidvalidity: int, limit: int
     ) -> list[tuple[int, str]]: ...
 
     def to_write_among(

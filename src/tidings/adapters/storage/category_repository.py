@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import Connection, Select, and_, delete, insert, or_, select
 
 from tidings.adapters.storage import tables as t
-from tidings.adapters.storage.chunking import chunks
 from tidings.adapters.storage.grouped_select import by_groups, grouped_params
 from tidings.domain.tracked_category import CategoryMark
 from tidings.domain.tracking import Outcome
@@ -90,39 +89,25 @@ class SqlCategoryMarkRepository:
         )
 
     def to_write(
-        self,
-        mailbox_id: int,
-        folder: str,
-        uidvalidity: int,
-        limit: int,
-        *,
-        uids: Sequence[str] | None = None,
+        self, mailbox_id: int, folder: str, uidvalidity: int, limit: int
     ) -> list[tuple[int, str]]:
-        """(raw id, uid) of tracked email of this folder (of these ``uids`` only, if
-        given) whose category is neither on the server (as last seen) nor written by
-        Tidings, oldest first."""
+        """(raw id, uid) of tracked email of this folder whose category is neither on the
+        server (as last seen) nor written by Tidings, oldest first."""
         r, d, m = t.raw_messages.c, t.tracking_decisions.c, t.category_marks.c
-        found: list[tuple[int, str]] = []
-        for part in [None] if uids is None else chunks(uids):
-            statement = (
-                select(r.id, r.uid)
-                .join(t.tracking_decisions, d.raw_message_id == r.id)
-                .outerjoin(t.category_marks, m.raw_message_id == r.id)
-                .where(
-                    r.mailbox_id == mailbox_id,
-                    r.folder == folder,
-                    r.uidvalidity == uidvalidity,
-                    _lacks_category(),
-                )
-                .order_by(r.id)
-                .limit(limit - len(found))
+        statement = (
+            select(r.id, r.uid)
+            .join(t.tracking_decisions, d.raw_message_id == r.id)
+            .outerjoin(t.category_marks, m.raw_message_id == r.id)
+            .where(
+                r.mailbox_id == mailbox_id,
+                r.folder == folder,
+                r.uidvalidity == uidvalidity,
+                _lacks_category(),
             )
-            if part is not None:
-                statement = statement.where(r.uid.in_(part))
-            found += [(int(row.id), str(row.uid)) for row in self._conn.execute(statement)]
-            if len(found) >= limit:
-                break
-        return found
+            .order_by(r.id)
+            .limit(limit)
+        )
+        return [(int(row.id), str(row.uid)) for row in self._conn.execute(statement)]
 
     def to_write_among(
         self, uids: Mapping[FolderKey, Sequence[str]], limit: int
@@ -133,7 +118,7 @@ class SqlCategoryMarkRepository:
         groups = ((key, list(values)) for key, values in uids.items() if values)
         for count, params in grouped_params(groups, _FOLDER, "uid"):
             for row in self._conn.execute(_lacking_among_uids(count), params):
-                lacking = found[(int(row.mailbox_id), str(row.folder), int(row.uidvalidity))]
-                if len(lacking) < limit:  # oldest first
-                    lacking.append((int(row.id), str(row.uid)))
-        return found
+                key = (int(row.mailbox_id), str(row.folder), int(row.uidvalidity))
+                found[key].append((int(row.id), str(row.uid)))
+        # A folder's UIDs may span statements: the oldest first across them all.
+        return {key: sorted(lacking)[:limit] for key, lacking in found.items()}
