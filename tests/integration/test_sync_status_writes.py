@@ -4,7 +4,7 @@ the same moment share a transaction, and one folder's fault fails that folder al
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -118,3 +118,48 @@ def test_a_folder_task_cancelled_while_its_cursor_commits_leaves_the_cursor_to_g
     asyncio.run(cancelled_save())
     stored = _stored(org, mailbox_id, "INBOX")
     assert stored is not None and stored.last_uid == 42
+
+
+WAITED = object()
+
+
+def _position(cursor: object) -> tuple[int, int]:
+    assert isinstance(cursor, FolderCursor)
+    return cursor.uidvalidity, cursor.last_uid
+
+
+def _answered_at_once(awaitable: Awaitable[object]) -> object:
+    """The result of an awaitable that finishes without waiting for anything, else
+    ``WAITED``."""
+    steps = awaitable.__await__()
+    try:
+        steps.send(None)
+    except StopIteration as done:
+        return done.value
+    steps.close()
+    return WAITED
+
+
+def test_a_cursor_the_board_knows_is_answered_without_waiting_and_one_it_does_not_is_read(
+    org: Org,
+) -> None:
+    mailbox_id = org.mailboxes["dana"]
+    board = SyncStatusBoard(org.tidings.uow, org.tidings.clock)
+    writer = SyncStatusBoard(org.tidings.uow, org.tidings.clock)
+    inbox, archive = (mailbox_id, "INBOX"), (mailbox_id, "Archive")
+
+    async def scenario() -> None:
+        await writer.save_cursor(FolderCursor(mailbox_id, "INBOX", 7, last_uid=12))
+        # Unknown to this board: read from storage, in a thread.
+        assert _answered_at_once(board.cursor(inbox)) is WAITED
+        assert _position(await board.cursor(inbox)) == (7, 12)
+        assert await board.cursor(archive) is None
+        # Known now, a cursor and the lack of one alike: answered without a wait.
+        assert _position(_answered_at_once(board.cursor(inbox))) == (7, 12)
+        assert _answered_at_once(board.cursor(archive)) is None
+        # Forgotten (the folder may have been synced elsewhere meanwhile), it is read again.
+        await writer.save_cursor(FolderCursor(mailbox_id, "INBOX", 7, last_uid=30))
+        board.reread_cursor(inbox)
+        assert _position(await board.cursor(inbox)) == (7, 30)
+
+    asyncio.run(scenario())

@@ -10,6 +10,7 @@ category never seen cannot be "removed", and one Tidings wrote is not written ag
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -81,13 +82,27 @@ class CategoryTracking:
         flag round asks whether the category is on and what keyword it is before it reads
         the server: a thousand folders under a flow of mail would otherwise read it a
         thousand times a minute. What acts on the category reads it again where it acts."""
-        read = self._settings_read
-        if read is not None and time.monotonic() - read[0] <= max_age:
-            return read[1]
+        fresh = self._fresh_settings(max_age)
+        if fresh is not None:
+            return fresh
         with self._reads() as uow:
             config = uow.settings.get()
         self._settings_read = (time.monotonic(), config)
         return config
+
+    async def recent_settings(self, max_age: float) -> EmailConfiguration:
+        """``settings`` for the event loop: from memory while fresh enough, else read in a
+        thread (a hop for what is in memory would queue behind other folders' storage work)."""
+        fresh = self._fresh_settings(max_age)
+        if fresh is not None:
+            return fresh
+        return await asyncio.to_thread(self.settings, max_age)
+
+    def _fresh_settings(self, max_age: float) -> EmailConfiguration | None:
+        read = self._settings_read
+        if read is not None and time.monotonic() - read[0] <= max_age:
+            return read[1]
+        return None
 
     def apply(
         self, mailbox_id: int, folder: str, uidvalidity: int, states: Sequence[CategoryState]

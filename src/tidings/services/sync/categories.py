@@ -51,7 +51,7 @@ class ApiCategories:
         """Act on the categories a page reported, once its new messages are kept."""
         if not page.categories:
             return
-        config = await asyncio.to_thread(self._categories.settings, self._settings_max_age)
+        config = await self._categories.recent_settings(self._settings_max_age)
         if not config.use_tracked_category:
             return
         wanted = config.tracked_category.lower()
@@ -69,7 +69,7 @@ class ApiCategories:
         """Write the category onto the folder's tracked email that lacks it."""
         if not isinstance(session, CategoryWriter):
             return
-        config = await asyncio.to_thread(self._categories.settings, self._settings_max_age)
+        config = await self._categories.recent_settings(self._settings_max_age)
         if not config.use_tracked_category:
             return
         pending = await asyncio.to_thread(

@@ -50,7 +50,7 @@ class DeltaRound(FolderRound):
     async def catch_up(self, target: SyncTarget, session: DeltaSession) -> int:
         """Ingest every message the folder gained since its cursor; returns how many."""
         key = (target.mailbox_id, target.folder)
-        stored = await asyncio.to_thread(self._status.stored_cursor, key)
+        stored = await self._status.cursor(key)
         token = stored.token if stored is not None else None
         try:
             return await self._pages(target, session, token)

@@ -66,7 +66,7 @@ class DepartureRound:
             return
         key = (target.mailbox_id, target.folder)
         uidvalidity = session.status.uidvalidity
-        stored = await asyncio.to_thread(self._status.stored_cursor, key)
+        stored = await self._status.cursor(key)
         if stored is None or stored.uidvalidity != uidvalidity:
             return  # nothing of this folder is kept under this UIDVALIDITY yet
         if session.supports_qresync and since is not None:

@@ -118,7 +118,7 @@ class FlagRound:
         """The HIGHESTMODSEQ up to which flags were handled: read it before catching up,
         which may move the cursor's copy to what SELECT reported."""
         key = (target.mailbox_id, target.folder)
-        stored = await asyncio.to_thread(self._status.stored_cursor, key)
+        stored = await self._status.cursor(key)
         self._validity[key] = stored.uidvalidity if stored is not None else None
         self._kept_before[key] = stored.last_uid if stored is not None else 0
         return stored.highest_modseq if stored is not None else None
@@ -143,7 +143,7 @@ class FlagRound:
             raise
 
     async def _restore(self, key: tuple[int, str], since: int | None) -> None:
-        current = await asyncio.to_thread(self._status.stored_cursor, key)
+        current = await self._status.cursor(key)
         if current is None:
             return
         # Under a new UIDVALIDITY the old MODSEQ means nothing: none, and the next round
@@ -153,12 +153,12 @@ class FlagRound:
             await self._status.save_cursor(replace(current, highest_modseq=restored))
 
     async def _round(self, target: SyncTarget, session: FlagSession, since: int | None) -> int:
-        config = await asyncio.to_thread(self._categories.settings, self._settings_max_age)
+        config = await self._categories.recent_settings(self._settings_max_age)
         if not config.use_tracked_category:
             return 0
         key = (target.mailbox_id, target.folder)
         uidvalidity = session.status.uidvalidity
-        stored = await asyncio.to_thread(self._status.stored_cursor, key)
+        stored = await self._status.cursor(key)
         if stored is None or stored.uidvalidity != uidvalidity:
             return 0  # nothing of this folder is kept under this UIDVALIDITY yet
         keyword = config.tracked_keyword
@@ -268,7 +268,7 @@ class FlagRound:
     async def _advance(
         self, key: tuple[int, str], since: int, states: list[FlagState], last_uid: int
     ) -> None:
-        current = await asyncio.to_thread(self._status.stored_cursor, key)
+        current = await self._status.cursor(key)
         if current is None:
             return
         handled = [s.modseq for s in states if s.modseq is not None and s.uid <= last_uid]

@@ -252,6 +252,9 @@ class MailboxHolding:
             log.info("mailbox %s refused: this worker holds its share", mailbox_id)
             await self._queue.hand_back(mailbox_id, delay_seconds=REFUSED_DELAY_SECONDS)
             return
+        # The hold lasts as long as the worker: its frame must not keep the set of every
+        # mailbox as this count read it (a thousand holds, as many sets of a thousand).
+        del wanted
         self.held.take(mailbox_id)
         log.info("mailbox %s held by %s", mailbox_id, self.worker)
         hold = self._holds[mailbox_id] = _Hold(job_id, asyncio.get_running_loop().create_future())

@@ -18,6 +18,7 @@ otherwise each commit their cursor twice a round.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -116,6 +117,15 @@ class SyncStatusBoard:
         with self._uow() as uow:
             uow.sync.forget_worker(worker_id)
             uow.commit()
+
+    async def cursor(self, key: Key) -> FolderCursor | None:
+        """The folder's cursor: from memory where this board knows it, else read in a
+        thread. A round asks several times, and a hop to a thread for what is in memory
+        would queue behind the database work of every other folder."""
+        try:
+            return self._cursors[key]
+        except KeyError:
+            return await asyncio.to_thread(self.stored_cursor, key)
 
     def stored_cursor(self, key: Key) -> FolderCursor | None:
         if key not in self._cursors:
