@@ -291,16 +291,24 @@ class ActivityWatch:
         self._thread = threading.Thread(target=self._poll, daemon=True)
         self._thread.start()
 
+    #: Ids below the highest seen that are looked for again: an id is taken when its
+    #: transaction inserts and shows when it commits, so transactions side by side (two
+    #: ingest lanes, two workers) commit out of id order.
+    BEHIND = 1000
+
     def _poll(self) -> None:
         last = 0
-        query = text("SELECT id, message_id FROM email_activities WHERE id > :last ORDER BY id")
+        ids: set[int] = set()
+        query = text("SELECT id, message_id FROM email_activities WHERE id > :after ORDER BY id")
         with self._waiting.engine.connect() as connection:
             while not self._stop.is_set():
-                rows = connection.execute(query, {"last": last}).all()
+                rows = connection.execute(query, {"after": max(0, last - self.BEHIND)}).all()
                 connection.rollback()  # a fresh snapshot each time
                 now = time.time()
                 for row in rows:
-                    self.seen.setdefault(row.message_id or "", now)
+                    if row.id not in ids:
+                        ids.add(row.id)
+                        self.seen.setdefault(row.message_id or "", now)
                     last = max(last, row.id)
                 time.sleep(0.02)
 
