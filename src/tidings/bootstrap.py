@@ -562,8 +562,6 @@ def bootstrap(
             pop3_opener=Pop3Mailbox.open,
             delta_openers=apis.openers(),
             reads=reads,
-            # Writers side by side on PostgreSQL; SQLite's one write lock would queue them.
-            ingest_lanes=2 if engine.dialect.name == "postgresql" else 1,
         ),
         outgoing=OutgoingService(
             uow,

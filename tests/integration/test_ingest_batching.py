@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable, Sequence
-
-import pytest
 
 from tests.builders import Org, make_email
 from tests.conftest import settings_for
@@ -242,60 +239,5 @@ def test_a_batch_of_many_mailboxes_decides_each_email_by_its_own_mailbox(
         dana = results[0].activity_id
         assert dana is not None
         assert tidings.queries.activity(dana).activity.regarding != org.records["deal"]
-    finally:
-        tidings.close()
-
-
-@pytest.mark.parametrize("lanes", [1, 2])
-def test_with_two_lanes_a_batch_handed_over_while_one_is_ingested_goes_at_once(
-    database_url: str, lanes: int
-) -> None:
-    # One lane: what is handed over while a batch is ingested waits for the batch to end.
-    # Two lanes (PostgreSQL): it goes at once, beside it; each folder still gets its own.
-    tidings = bootstrap(settings_for(database_url))
-    try:
-        org = Org.create(tidings)
-        org.add_user("sam")
-        ingest_batch = tidings.ingest.ingest_batch
-        second_began = threading.Event()
-        order: list[str] = []
-
-        def ordered(
-            batch: Sequence[tuple[bytes, MessageOrigin]],
-            headers: Sequence[HeaderSummary | None] | None = None,
-        ) -> list[IngestResult]:
-            name = batch[0][1].folder
-            if name == "first":
-                # Holds its lane until the second batch begins, or long enough to show that
-                # it does not begin while this one runs.
-                second_began.wait(timeout=2)
-            else:
-                second_began.set()
-            order.append(f"{name} began")
-            results = ingest_batch(batch, headers)
-            order.append(f"{name} ended")
-            return results
-
-        tidings.ingest.ingest_batch = ordered  # type: ignore[method-assign]
-        batcher = IngestBatcher(tidings.ingest, lanes=lanes)
-
-        def emails(folder: str, owner: str) -> list[tuple[bytes, MessageOrigin]]:
-            raw = make_email(subject=folder, message_id=f"<{folder}@l.example>")
-            return [(raw, MessageOrigin(org.mailboxes[owner], folder, 1, "1"))]
-
-        async def first_then_second() -> list[list[IngestResult]]:
-            first = asyncio.ensure_future(batcher.ingest(emails("first", "dana")))
-            await asyncio.sleep(0.05)  # the first batch is in its thread by now
-            second = asyncio.ensure_future(batcher.ingest(emails("second", "sam")))
-            return list(await asyncio.gather(first, second))
-
-        results = asyncio.run(first_then_second())
-        if lanes == 2:
-            assert order.index("second ended") < order.index("first ended")
-        else:
-            assert order == ["first began", "first ended", "second began", "second ended"]
-        with tidings.uow() as uow:
-            kept = [uow.raw_messages.require(one[0].raw_message_id) for one in results]
-        assert [stored.message_id for stored in kept] == ["<first@l.example>", "<second@l.example>"]
     finally:
         tidings.close()

@@ -7,11 +7,6 @@ folders hand over while a batch is being ingested waits, and goes together as th
 batch, up to ``max_emails``: the busier the server, the larger the batches, and the cost per
 email falls towards what bulk ingest pays. A folder alone still goes at once.
 
-Where the database lets transactions write side by side (PostgreSQL), ``lanes`` batches go
-at once: a batch spends most of its time waiting on the database and the parse processes,
-and with one lane every pushed email waits for the whole batch before its own. On SQLite
-the one write lock would only make them queue there: one lane.
-
 A folder may hand over a ``Prepared`` batch: one whose header blocks the parse processes
 started reading as soon as it was fetched (``prepare``), while the batch before was still
 being ingested. The header blocks of everything else in a batch are read together, in one
@@ -79,14 +74,12 @@ class IngestBatcher:
         *,
         max_emails: int = MAX_EMAILS,
         screen: Callable[[Sequence[int]], set[int]] | None = None,
-        lanes: int = 1,
     ) -> None:
         self._ingest = ingest
         self._max_emails = max_emails
         self._screen = screen
-        self._lanes = lanes
         self._waiting: list[_Handed] = []
-        self._draining: set[asyncio.Task[None]] = set()
+        self._draining: asyncio.Task[None] | None = None
 
     def prepare(self, emails: Batch) -> Prepared:
         """Start reading the header blocks of a batch that will be handed over later."""
@@ -105,10 +98,8 @@ class IngestBatcher:
         if not handed.emails:
             return Ingested([])
         self._waiting.append(handed)
-        if len(self._draining) < self._lanes:
-            draining = asyncio.create_task(self._drain())
-            self._draining.add(draining)
-            draining.add_done_callback(self._draining.discard)
+        if self._draining is None or self._draining.done():
+            self._draining = asyncio.create_task(self._drain())
         # A folder task cancelled while waiting leaves its emails to the batch: ingest is
         # idempotent, and the folder's cursor did not move.
         return await asyncio.shield(handed.results)

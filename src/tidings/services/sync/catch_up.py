@@ -43,12 +43,9 @@ class CatchUp:
         *,
         chunk: int = CHUNK,
         listener: Callable[[SyncEvent], None] | None = None,
-        ingest_lanes: int = 1,
     ) -> None:
         # Folders' fetches are ingested together with what other folders fetch meanwhile.
-        self._batches = IngestBatcher(
-            ingest, screen=departures.copies_elsewhere, lanes=ingest_lanes
-        )
+        self._batches = IngestBatcher(ingest, screen=departures.copies_elsewhere)
         self._clock = clock
         self._status = status
         self._departures = departures
@@ -67,7 +64,7 @@ class CatchUp:
         status = session.status
         key = self._key(target)
         # Storage is read and written in threads: the event loop serves every other folder.
-        stored = await self._status.cursor(key)
+        stored = await asyncio.to_thread(self._status.stored_cursor, key)
         if after_select and is_unchanged(stored, status):
             log.debug(
                 "%s/%s unchanged since HIGHESTMODSEQ %s: nothing to fetch",

@@ -70,11 +70,9 @@ class SyncService:
         read_back_seconds: float = 30.0,
         reads: Callable[[], UnitOfWork] | None = None,
         category_look_seconds: float = LOOK_WHOLE_SECONDS,
-        ingest_lanes: int = 1,
     ) -> None:
         """``reads`` makes units of work that only read (on SQLite they take no lock);
-        by default ``uow_factory``'s. ``ingest_lanes``: how many batches of fetched email
-        are ingested at once (``batching``). ``read_back_seconds``: how long an IMAP folder that
+        by default ``uow_factory``'s. ``read_back_seconds``: how long an IMAP folder that
         was just given the tracked category waits, with no news, before reading it back.
         ``category_look_seconds``: how often at most a folder's every tracked email is looked
         at for what lacks the category (the rounds between look at their own new mail)."""
@@ -106,15 +104,7 @@ class SyncService:
         )
         categories = CategoryTracking(uow_factory, clock, reads=reads)
         departures = Departures(uow_factory, clock, reads=reads)
-        self._imap = CatchUp(
-            ingest,
-            clock,
-            self.status,
-            departures,
-            chunk=chunk,
-            listener=listener,
-            ingest_lanes=ingest_lanes,
-        )
+        self._imap = CatchUp(ingest, clock, self.status, departures, chunk=chunk, listener=listener)
         departure_round = DepartureRound(departures, self.status, listener=listener)
         # Turning the category on or off reaches the folders as a change of targets does.
         flags = FlagRound(
