@@ -246,10 +246,14 @@ def test_on_sqlite_the_one_worker_is_named_for_every_mailbox_that_syncs(
     tidings.close()
 
 
+def _plain(database_url: str) -> str:
+    """The database's address for psycopg itself."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(False)
+
+
 def _queue_rows(database_url: str) -> list[tuple[str, str, int | None]]:
     """The task queue's jobs: task, status and mailbox."""
-    conninfo = make_url(database_url).set(drivername="postgresql").render_as_string(False)
-    with psycopg.connect(conninfo) as conn:
+    with psycopg.connect(_plain(database_url)) as conn:
         rows = conn.execute(
             "SELECT task_name, status::text, (args->>'mailbox_id')::int FROM procrastinate_jobs"
         ).fetchall()
@@ -314,3 +318,47 @@ def test_a_worker_paused_past_the_takeover_lets_go_of_what_was_taken_and_takes_i
         second.send_signal(signal.SIGCONT)
     workers.wait_for(lambda: _evenly(workers, [first.pid, second.pid]), "three each again")
     assert second.poll() is None
+
+
+def _registered_workers(database_url: str, silent_for: float = 0) -> int:
+    """How many workers the queue lists (with ``silent_for``: of those, how many have sent
+    no heartbeat for that many seconds)."""
+    with psycopg.connect(_plain(database_url)) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM procrastinate_workers"
+            " WHERE last_heartbeat <= now() - make_interval(secs => %s)",
+            [silent_for],
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@POSTGRES
+def test_a_paused_worker_whose_registration_a_newcomer_pruned_registers_again(
+    workers: Workers, database_url: str
+) -> None:
+    # A worker that starts prunes the workers silent past the takeover bound from the
+    # queue's list of workers. One that was only paused (a frozen VM) then wakes to a
+    # registration that is gone: it must register again and take its share, not sit idle
+    # with jobs it can no longer be given.
+    first = workers.start(TAKEOVER)
+    workers.wait_for(
+        lambda: set(workers.pid_holding().values()) == {first.pid}, "the first worker holding all"
+    )
+    first.send_signal(signal.SIGSTOP)
+    try:
+        workers.wait_for(
+            lambda: _registered_workers(database_url, silent_for=TAKEOVER) == 1,
+            "the paused worker silent past the takeover bound",
+        )
+        second = workers.start(TAKEOVER)
+        workers.wait_for(
+            lambda: set(workers.pid_holding().values()) == {second.pid},
+            "the newcomer taking over every mailbox",
+        )
+        assert _registered_workers(database_url) == 1  # the paused one was pruned
+    finally:
+        first.send_signal(signal.SIGCONT)
+    workers.wait_for(lambda: _evenly(workers, [first.pid, second.pid]), "three each again")
+    assert _registered_workers(database_url) == 2
+    assert first.poll() is None

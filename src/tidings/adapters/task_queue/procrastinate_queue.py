@@ -39,6 +39,7 @@ from procrastinate.jobs import DeleteJobCondition, Job, Status
 from procrastinate.manager import JobManager
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from psycopg import AsyncConnection
+from psycopg.errors import ForeignKeyViolation
 from sqlalchemy.engine import make_url
 from typing_extensions import override
 
@@ -246,6 +247,19 @@ class OwnJobManager(JobManager):
         return bool(rows)
 
 
+def _registration_lost(error: BaseException) -> bool:
+    """Whether ``error`` is the queue refusing a job to a worker it no longer lists: the
+    job's reference to its worker finds no row (procrastinate 3 links them by key)."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ForeignKeyViolation) and cause.diag.table_name == "procrastinate_jobs":
+            return "worker_id" in (cause.diag.constraint_name or "")
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 def _taken_over(job: Job) -> None:
     log.warning(
         "job %s (%s) was taken over while this worker was silent: its end is not recorded",
@@ -387,29 +401,45 @@ class ProcrastinateQueue:
         which hand their mailboxes back, and leave the queue's list of workers."""
         self._jobs, self._stop = jobs, stop
         async with self.app.open_async():
-            running = asyncio.ensure_future(
-                self.app.run_worker_async(
-                    name=self._name,
-                    concurrency=CONCURRENCY,
-                    install_signal_handlers=False,
-                    update_heartbeat_interval=self._timing.heartbeat,
-                    stalled_worker_timeout=self._timing.stalled_after,
-                    fetch_job_polling_interval=self._timing.fetch_polling,
-                    abort_job_polling_interval=ABORT_POLLING_SECONDS,
-                    delete_jobs=DeleteJobCondition.SUCCESSFUL,
-                    shutdown_graceful_timeout=60,
-                )
+            while True:
+                try:
+                    await self._run_worker(stop)
+                    return
+                except Exception as error:
+                    if stop.is_set() or not _registration_lost(error):
+                        raise
+                # Silent past the takeover bound (paused, a frozen VM), this worker was
+                # pruned from the queue's list of workers by one that started meanwhile:
+                # the queue cannot hand it a job any more. Its hold jobs were taken over
+                # and have let go; it joins again as a new worker, and takes its share.
+                log.warning("this worker was taken for dead while silent; it joins again")
+
+    async def _run_worker(self, stop: asyncio.Event) -> None:
+        """One run of procrastinate's worker, registered as a worker of its own, until
+        ``stop`` or its end."""
+        running = asyncio.ensure_future(
+            self.app.run_worker_async(
+                name=self._name,
+                concurrency=CONCURRENCY,
+                install_signal_handlers=False,
+                update_heartbeat_interval=self._timing.heartbeat,
+                stalled_worker_timeout=self._timing.stalled_after,
+                fetch_job_polling_interval=self._timing.fetch_polling,
+                abort_job_polling_interval=ABORT_POLLING_SECONDS,
+                delete_jobs=DeleteJobCondition.SUCCESSFUL,
+                shutdown_graceful_timeout=60,
             )
-            stopping = asyncio.ensure_future(stop.wait())
-            try:
-                await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                stopping.cancel()
-                if not running.done():
-                    # The hold jobs see ``stop`` and end; the worker waits for them.
-                    running.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await running
+        )
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not running.done():
+                # The hold jobs see ``stop`` and end; the worker waits for them.
+                running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
 
     async def forget_finished_jobs(self, days: int) -> None:
         """Delete the jobs that finished (succeeded, failed, cancelled or aborted) more than
