@@ -4,7 +4,7 @@ table, another process's writes. No event announces these, so the condition is p
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 #: How often a condition is looked at again.
 POLL_SECONDS = 0.05
@@ -17,3 +17,19 @@ def wait_until(condition: Callable[[], bool], timeout: float = 20, what: str = "
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not happen within {timeout:g} s")
         time.sleep(POLL_SECONDS)
+
+
+#: What ``answered_at_once`` returns for an awaitable that had to wait.
+WAITED = object()
+
+
+def answered_at_once(awaitable: Awaitable[object]) -> object:
+    """The result of an awaitable that finishes without waiting for anything (no thread,
+    no I/O, no other task), else ``WAITED``. Run inside the event loop that it would use."""
+    steps = awaitable.__await__()
+    try:
+        steps.send(None)
+    except StopIteration as done:
+        return done.value
+    steps.close()
+    return WAITED

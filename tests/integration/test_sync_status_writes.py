@@ -4,11 +4,12 @@ the same moment share a transaction, and one folder's fault fails that folder al
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import pytest
 
 from tests.builders import Org
+from tests.waiting import WAITED, answered_at_once
 from tidings.domain.sync import FolderCursor, SyncMode
 from tidings.services.ports import UnitOfWork
 from tidings.services.sync.status import SyncStatusBoard
@@ -120,24 +121,9 @@ def test_a_folder_task_cancelled_while_its_cursor_commits_leaves_the_cursor_to_g
     assert stored is not None and stored.last_uid == 42
 
 
-WAITED = object()
-
-
 def _position(cursor: object) -> tuple[int, int]:
     assert isinstance(cursor, FolderCursor)
     return cursor.uidvalidity, cursor.last_uid
-
-
-def _answered_at_once(awaitable: Awaitable[object]) -> object:
-    """The result of an awaitable that finishes without waiting for anything, else
-    ``WAITED``."""
-    steps = awaitable.__await__()
-    try:
-        steps.send(None)
-    except StopIteration as done:
-        return done.value
-    steps.close()
-    return WAITED
 
 
 def test_a_cursor_the_board_knows_is_answered_without_waiting_and_one_it_does_not_is_read(
@@ -151,12 +137,12 @@ def test_a_cursor_the_board_knows_is_answered_without_waiting_and_one_it_does_no
     async def scenario() -> None:
         await writer.save_cursor(FolderCursor(mailbox_id, "INBOX", 7, last_uid=12))
         # Unknown to this board: read from storage, in a thread.
-        assert _answered_at_once(board.cursor(inbox)) is WAITED
+        assert answered_at_once(board.cursor(inbox)) is WAITED
         assert _position(await board.cursor(inbox)) == (7, 12)
         assert await board.cursor(archive) is None
         # Known now, a cursor and the lack of one alike: answered without a wait.
-        assert _position(_answered_at_once(board.cursor(inbox))) == (7, 12)
-        assert _answered_at_once(board.cursor(archive)) is None
+        assert _position(answered_at_once(board.cursor(inbox))) == (7, 12)
+        assert answered_at_once(board.cursor(archive)) is None
         # Forgotten (the folder may have been synced elsewhere meanwhile), it is read again.
         await writer.save_cursor(FolderCursor(mailbox_id, "INBOX", 7, last_uid=30))
         board.reread_cursor(inbox)
