@@ -88,6 +88,26 @@ def settle(pid: int, window: float = 5.0, calm: float = 5.0, limit: float = 300.
     return time.monotonic() - began
 
 
+def quiet_machine(url: str, window: float = 5.0, busy: float = 0.25, limit: float = 180.0) -> str:
+    """Before a measured part: a PostgreSQL checkpoint now (not during the part: the last
+    run's dropped database and this one's set-up leave dirty pages to flush), then wait
+    until the whole machine is under ``busy`` over ``window`` seconds. Back to back runs
+    otherwise measured the one before's aftermath: the second of a pair was up to 3 s worse
+    at p99, whichever version it ran. What was found, to print."""
+    if url.startswith("postgresql"):
+        with psycopg.connect(POSTGRES, autocommit=True) as admin:
+            admin.execute("CHECKPOINT")
+    began = time.monotonic()
+    share = 1.0
+    while time.monotonic() - began < limit:
+        before = machine_ticks()
+        time.sleep(window)
+        share = machine_busy(before, machine_ticks())
+        if share < busy:
+            break
+    return f"machine {share:.0%} busy after {time.monotonic() - began:.0f} s"
+
+
 @contextmanager
 def started(command: list[str], env: dict[str, str], cwd: Path) -> Iterator[subprocess.Popen[str]]:
     process = subprocess.Popen(  # noqa: S603 - the worker command of this venv
@@ -386,6 +406,7 @@ def idle_and_load(args: argparse.Namespace, folder: Path) -> None:
                 if "idle" in args.parts:
                     report_idle(measure_idle(worker.pid, floor.pid, args.seconds), args)
                 if "load" in args.parts:
+                    print(f"  before delivery: {quiet_machine(database.url)}")
                     watch = ActivityWatch(waiting)
                     used = cpu_seconds(worker.pid)
                     sent = deliver(server, users, args.rate, args.seconds, args.seed)

@@ -80,20 +80,27 @@ class SqlDirectoryRepository:
             self._conn.execute(insert(t.role_privileges), rows)
 
     def roles(self) -> dict[int, SecurityRole]:
-        found = {
-            row.id: SecurityRole(row.name, frozenset(), row.id)
-            for row in self._conn.execute(select(t.security_roles))
-        }
+        # One statement: ingest reads the roles with every batch it decides.
+        r, p = t.security_roles.c, t.role_privileges.c
+        names: dict[int, str] = {}
         held: dict[int, dict[Privilege, AccessLevel]] = {}
-        for row in self._conn.execute(select(t.role_privileges)):
+        for row in self._conn.execute(
+            select(r.id, r.name, p.privilege, p.level).outerjoin(
+                t.role_privileges, p.role_id == r.id
+            )
+        ):
+            names[row.id] = row.name
+            if row.privilege is None:
+                continue  # a role without privileges
             try:
                 privilege = Privilege(row.privilege)
             except ValueError:
                 continue  # a privilege a later version added and this one does not know
-            held.setdefault(row.role_id, {})[privilege] = AccessLevel(row.level)
-        for role_id, levels in held.items():
-            found[role_id] = found[role_id].with_levels(levels)
-        return found
+            held.setdefault(row.id, {})[privilege] = AccessLevel(row.level)
+        return {
+            role_id: SecurityRole(name, frozenset(), role_id).with_levels(held.get(role_id, {}))
+            for role_id, name in names.items()
+        }
 
     # Business units and queue members ---------------------------------------------------
 

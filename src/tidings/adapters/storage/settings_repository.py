@@ -150,12 +150,17 @@ class SqlMailboxRepository:
         condition = t.mailboxes.c.id == mailbox_id
         return self._one(condition if reach is None else and_(condition, reach))
 
-    def get_many(self, mailbox_ids: Sequence[int]) -> dict[int, Mailbox]:
-        """The mailboxes of these ids that exist, with their alerts, in two queries."""
+    def get_many(
+        self, mailbox_ids: Sequence[int], *, with_alerts: bool = True
+    ) -> dict[int, Mailbox]:
+        """The mailboxes of these ids that exist, with their alerts, in two queries (without
+        them, in one: ingest reads the mailboxes of every batch and never their alerts)."""
         if not mailbox_ids:
             return {}
         ids = sorted(set(mailbox_ids))
         rows = self._conn.execute(select(t.mailboxes).where(t.mailboxes.c.id.in_(ids))).mappings()
+        if not with_alerts:
+            return {row["id"]: mailbox_from(dict(row), []) for row in rows}
         a = t.mailbox_alerts.c
         alerts: dict[int, list[Alert]] = {}
         for alert in self._conn.execute(

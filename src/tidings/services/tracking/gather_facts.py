@@ -93,7 +93,7 @@ def load_contexts(
     uow: UnitOfWork, config: EmailConfiguration, mailbox_ids: list[int]
 ) -> dict[int, MailboxContext]:
     """``load_context`` of many mailboxes at once: those whose mailbox and owner exist."""
-    mailboxes = uow.mailboxes.get_many(mailbox_ids)
+    mailboxes = uow.mailboxes.get_many(mailbox_ids, with_alerts=False)
     if not mailboxes:
         return {}
     rules = uow.mailboxes.folder_rules_of(list(mailboxes))

@@ -44,7 +44,7 @@ def keep_new(
     first_offer: dict[MessageOrigin, int] = {}
     new: list[tuple[int, NewRaw, HeaderSummary | None]] = []
     mailbox_ids = sorted({origin.mailbox_id for _, origin in batch})
-    found = uow.mailboxes.get_many(mailbox_ids)
+    found = uow.mailboxes.get_many(mailbox_ids, with_alerts=False)
     for mailbox_id in mailbox_ids:
         if mailbox_id not in found:
             raise NotFoundError(f"no mailbox with id {mailbox_id}")
