@@ -57,6 +57,9 @@ CONCURRENCY = 100_000
 #: (procrastinate's own command line could, and its notification reaches the worker at
 #: once anyway); every look goes through all the running jobs, a thousand hold jobs.
 ABORT_POLLING_SECONDS = 60.0
+#: A worker dropped from the queue's list of workers waits this long before it joins again
+#: (it cannot recur sooner than the takeover bound; the pause keeps a fault from spinning).
+REJOIN_PAUSE_SECONDS = 1.0
 
 
 class HoldJobs(Protocol):
@@ -413,6 +416,10 @@ class ProcrastinateQueue:
                 # the queue cannot hand it a job any more. Its hold jobs were taken over
                 # and have let go; it joins again as a new worker, and takes its share.
                 log.warning("this worker was taken for dead while silent; it joins again")
+                with contextlib.suppress(TimeoutError):  # a pause, should it recur at once
+                    await asyncio.wait_for(stop.wait(), REJOIN_PAUSE_SECONDS)
+                if stop.is_set():
+                    return
 
     async def _run_worker(self, stop: asyncio.Event) -> None:
         """One run of procrastinate's worker, registered as a worker of its own, until
