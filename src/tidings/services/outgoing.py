@@ -383,13 +383,10 @@ class OutgoingService:
     def _fail(self, item: OutboxItem, reason: str, *, attempted: bool = False) -> None:
         """The email fails and its owner is alerted, in one transaction: neither is ever
         seen, or left by a crash, without the other."""
-        now = self._clock.now()
-        with self._uow() as uow:
-            uow.outbox.set_phase(
-                item.activity_id, OutboxPhase.FAILED, now, error=reason, attempted=attempted
-            )
-            uow.mailboxes.add_alert(item.mailbox_id, _failure_alert(item, reason, now))
-            uow.commit()
+        alert = _failure_alert(item, reason, self._clock.now())
+        self._set(
+            item.activity_id, OutboxPhase.FAILED, reason, attempted, alert=(item.mailbox_id, alert)
+        )
 
     def _requeue_stalled(self) -> None:
         """Email a worker took but never handed over (it stopped before reaching the
@@ -516,7 +513,10 @@ class OutgoingService:
         error: str | None,
         attempted: bool,
         sent_copy: SentCopyState | None = None,
+        *,
+        alert: tuple[int, Alert] | None = None,
     ) -> None:
+        """The email's phase, with ``alert`` (mailbox id, alert) if any, in one transaction."""
         with self._uow() as uow:
             uow.outbox.set_phase(
                 activity_id,
@@ -526,6 +526,8 @@ class OutgoingService:
                 attempted=attempted,
                 sent_copy=sent_copy,
             )
+            if alert is not None:
+                uow.mailboxes.add_alert(*alert)
             if phase is OutboxPhase.SENT:
                 events.activity_sent(uow, activity_id, self._clock.now())
             uow.commit()
