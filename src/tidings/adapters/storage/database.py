@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import select
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import ExceptionContext, make_url
-from sqlalchemy.exc import InterfaceError, OperationalError, StatementError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, StatementError
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from tidings.adapters.storage.checkpoint import WalCheckpointer
 from tidings.adapters.storage.errors import (
@@ -27,9 +29,8 @@ def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engi
     it needs."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        engine = create_engine(
-            url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow
-        )
+        engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+        event.listen(engine, "checkout", _ended_by_server)
         event.listen(engine, "handle_error", _storage_error)
         return engine
     in_memory = parsed.database in (None, "", ":memory:")
@@ -57,6 +58,28 @@ def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engi
     return engine
 
 
+def _ended_by_server(
+    dbapi_connection: Any, _record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+) -> None:
+    """Replace a pooled connection the server has ended (a restart, a failover, an
+    operator's ``pg_terminate_backend``) before it is handed out.
+
+    An idle connection in the pool is sent nothing unasked, so anything to read on its
+    socket is the server's farewell (its FATAL message, or the socket's end). Looking costs
+    a ``poll`` of the socket, where the pool's own pre-ping costs a ``SELECT 1`` round trip
+    at every checkout: a few per pushed email, each waking a server process on a busy
+    machine. Raising ``DisconnectionError`` here is SQLAlchemy's way for a checkout to have
+    the pool discard the connection and hand out another.
+    """
+    if dbapi_connection.closed or dbapi_connection.broken:
+        raise DisconnectionError("the connection was closed")
+    # poll, not select: a worker holds thousands of sockets, past select's FD_SETSIZE.
+    waiting = select.poll()
+    waiting.register(dbapi_connection.fileno(), select.POLLIN)
+    if waiting.poll(0):
+        raise DisconnectionError("the database server ended the connection")
+
+
 def _sqlite_begin(connection: Connection) -> None:
     read_only = connection.get_execution_options().get("tidings_read_only", False)
     connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
@@ -75,10 +98,6 @@ def _storage_error(context: ExceptionContext) -> BaseException | None:
     and its parameters, which may be an email's 70,000 addresses, into every log, alert and
     parked email's error that quotes it.
     """
-    if context.is_pre_ping:
-        # The pool's check of a connection before handing it out: a connection the server
-        # ended is replaced only if the pool hears its own error, never one of ours.
-        return None
     if _out_of_range(context.original_exception):
         # The last line of defence: entry points bound what they take, but a number or date
         # beyond what a column holds is the caller's mistake, never a failure of the server.
