@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import functools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tidings.adapters.storage import tables as t
 from tidings.adapters.storage.access_conditions import activity_condition
+from tidings.adapters.storage.among import among
 from tidings.adapters.storage.chunking import chunks
 from tidings.adapters.storage.grid_query import sorted_by
 from tidings.adapters.storage.mapping import ref_columns, ref_from
@@ -61,26 +63,33 @@ _UPDATE_CONTENT = (
     .where(_A.id == bindparam("key"))
     .values(text_body=bindparam("text_body"), html_body=bindparam("html_body"))
 )
-_SELECT_IDS_BY_IDENTITY = select(_A.id, _A.identity, _A.owner_kind, _A.owner_id).where(
-    _A.identity.in_(bindparam("values", expanding=True))
-)
-_SELECT_OWNERS = select(_A.identity, _A.owner_kind, _A.owner_id).where(
-    _A.identity.in_(bindparam("values", expanding=True))
-)
 
 
-def _activities_where_in(column: Any) -> Any:
-    """Activities whose ``column`` is one of the given values, oldest first."""
+@functools.cache
+def _ids_by_identity(dialect: str) -> Any:
+    return select(_A.id, _A.identity, _A.owner_kind, _A.owner_id).where(
+        among(_A.identity, "values", dialect)
+    )
+
+
+@functools.cache
+def _owners(dialect: str) -> Any:
+    return select(_A.identity, _A.owner_kind, _A.owner_id).where(
+        among(_A.identity, "values", dialect)
+    )
+
+
+@functools.cache
+def _activities_where_in(column_name: str, dialect: str) -> Any:
+    """Activities whose column ``column_name`` is one of the given values, oldest first."""
+    column = _A[column_name]
     return (
         select(column.label("key"), _A.id, _A.regarding_kind, _A.regarding_id, _A.conversation_id)
-        .where(column.in_(bindparam("values", expanding=True)))
+        .where(among(column, "values", dialect))
         .order_by(_A.id)
     )
 
 
-_SELECT_BY_MESSAGE_IDS = _activities_where_in(_A.message_id)
-_SELECT_BY_TOKENS = _activities_where_in(_A.tracking_token)
-_SELECT_BY_CONVERSATIONS = _activities_where_in(_A.conversation_index)
 _UPDATE_MATCHED = (
     update(t.email_activities)
     .where(_A.id == bindparam("key"))
@@ -130,7 +139,7 @@ class SqlActivityRepository:
         # and owner are unique, so they name each new row.
         ids = {
             (row.identity, row.owner_kind, row.owner_id): int(row.id)
-            for row in self._in_chunks(_SELECT_IDS_BY_IDENTITY, {i for _, i in activities})
+            for row in self._in_chunks(_ids_by_identity, {i for _, i in activities})
         }
         for activity, identity in activities:
             activity.id = ids[(identity, activity.owner.kind.value, activity.owner.id)]
@@ -248,7 +257,7 @@ class SqlActivityRepository:
 
     def owners_by_identity(self, identities: Iterable[str]) -> dict[str, set[RecordRef]]:
         found: dict[str, set[RecordRef]] = {}
-        for row in self._in_chunks(_SELECT_OWNERS, identities):
+        for row in self._in_chunks(_owners, identities):
             found.setdefault(row.identity, set()).add(
                 RecordRef(RecordKind(row.owner_kind), row.owner_id)
             )
@@ -256,7 +265,7 @@ class SqlActivityRepository:
 
     def correlations_by_message_id(self, message_ids: Iterable[str]) -> dict[str, Correlation]:
         """For each Message-ID, the first activity recorded with it."""
-        rows = self._in_chunks(_SELECT_BY_MESSAGE_IDS, message_ids)
+        rows = self._in_chunks(functools.partial(_activities_where_in, "message_id"), message_ids)
         found: dict[str, Correlation] = {}
         for row in rows:
             found.setdefault(row.key, _correlation(CorrelationMethod.IN_REPLY_TO, row))
@@ -264,23 +273,32 @@ class SqlActivityRepository:
 
     def correlations_by_token(self, tokens: Iterable[str]) -> dict[str, Correlation]:
         """For each tracking token, the newest activity sent with it."""
-        return self._newest(_SELECT_BY_TOKENS, tokens, CorrelationMethod.TRACKING_TOKEN)
+        return self._newest(
+            functools.partial(_activities_where_in, "tracking_token"),
+            tokens,
+            CorrelationMethod.TRACKING_TOKEN,
+        )
 
     def correlations_by_conversation(self, ids: Iterable[str]) -> dict[str, Correlation]:
         """For each Outlook conversation index, its newest activity."""
-        return self._newest(_SELECT_BY_CONVERSATIONS, ids, CorrelationMethod.CONVERSATION_INDEX)
+        return self._newest(
+            functools.partial(_activities_where_in, "conversation_index"),
+            ids,
+            CorrelationMethod.CONVERSATION_INDEX,
+        )
 
     def _newest(
-        self, statement: Any, values: Iterable[str], method: CorrelationMethod
+        self, statement: Callable[[str], Any], values: Iterable[str], method: CorrelationMethod
     ) -> dict[str, Correlation]:
         # Each key is in one chunk, its rows in ascending order: the newest wins.
         return {row.key: _correlation(method, row) for row in self._in_chunks(statement, values)}
 
-    def _in_chunks(self, statement: Any, values: Iterable[str]) -> Iterator[Any]:
-        """The rows of ``statement`` for ``values`` bound a chunk at a time; a value's rows
-        all come from one chunk, in the statement's order."""
+    def _in_chunks(self, statement: Callable[[str], Any], values: Iterable[str]) -> Iterator[Any]:
+        """The rows of ``statement`` (for this database) for ``values`` bound a chunk at a
+        time; a value's rows all come from one chunk, in the statement's order."""
+        built = statement(self._conn.dialect.name)
         for chunk in chunks(sorted(set(values))):
-            yield from self._conn.execute(statement, {"values": chunk})
+            yield from self._conn.execute(built, {"values": chunk})
 
     def correlate_subject(
         self, subject_key: str, addresses: set[str], min_shared: int

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, and_, delete, insert, or_, select
 
 from tidings.adapters.storage import tables as t
+from tidings.adapters.storage.among import among_values
 from tidings.adapters.storage.grouped_select import by_groups, grouped_params
 from tidings.domain.tracked_category import CategoryMark
 from tidings.domain.tracking import Outcome
@@ -32,10 +33,10 @@ def _lacks_category() -> Any:
 
 
 @functools.lru_cache(maxsize=64)
-def _lacking_among_uids(groups: int) -> Select[Any]:
+def _lacking_among_uids(groups: int, dialect: str) -> Select[Any]:
     r, d, m = t.raw_messages.c, t.tracking_decisions.c, t.category_marks.c
     return (
-        by_groups(t.raw_messages, ("id", "uid", *_FOLDER), _FOLDER, "uid", groups)
+        by_groups(t.raw_messages, ("id", "uid", *_FOLDER), _FOLDER, "uid", groups, dialect)
         .join(t.tracking_decisions, d.raw_message_id == r.id)
         .outerjoin(t.category_marks, m.raw_message_id == r.id)
         .where(_lacks_category())
@@ -51,8 +52,11 @@ class SqlCategoryMarkRepository:
         found: dict[int, CategoryMark] = {}
         m = t.category_marks.c
         for first in range(0, len(ids), _CHUNK):
+            chunk = ids[first : first + _CHUNK]
             rows = self._conn.execute(
-                select(t.category_marks).where(m.raw_message_id.in_(ids[first : first + _CHUNK]))
+                select(t.category_marks).where(
+                    among_values(m.raw_message_id, chunk, self._conn.dialect.name)
+                )
             ).mappings()
             for row in rows:
                 found[row["raw_message_id"]] = CategoryMark(
@@ -71,8 +75,11 @@ class SqlCategoryMarkRepository:
         ids = [mark.raw_message_id for mark in marks]
         m = t.category_marks.c
         for first in range(0, len(ids), _CHUNK):
+            chunk = ids[first : first + _CHUNK]
             self._conn.execute(
-                delete(t.category_marks).where(m.raw_message_id.in_(ids[first : first + _CHUNK]))
+                delete(t.category_marks).where(
+                    among_values(m.raw_message_id, chunk, self._conn.dialect.name)
+                )
             )
         self._conn.execute(
             insert(t.category_marks),
@@ -117,7 +124,8 @@ class SqlCategoryMarkRepository:
         found: dict[FolderKey, list[tuple[int, str]]] = {key: [] for key in uids}
         groups = ((key, list(values)) for key, values in uids.items() if values)
         for count, params in grouped_params(groups, _FOLDER, "uid"):
-            for row in self._conn.execute(_lacking_among_uids(count), params):
+            statement = _lacking_among_uids(count, self._conn.dialect.name)
+            for row in self._conn.execute(statement, params):
                 key = (int(row.mailbox_id), str(row.folder), int(row.uidvalidity))
                 found[key].append((int(row.id), str(row.uid)))
         # A folder's UIDs may span statements: the oldest first across them all.

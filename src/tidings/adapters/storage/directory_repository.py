@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Table, delete, func, insert, select, update
 
 from tidings.adapters.storage import tables as t
+from tidings.adapters.storage.among import among, among_values
 from tidings.adapters.storage.chunking import chunks
 from tidings.adapters.storage.mapping import (
     email_columns,
@@ -49,9 +51,11 @@ _NAME_COLUMN = {
 }
 
 
-_SELECT_ADDRESSES = select(t.record_addresses).where(
-    t.record_addresses.c.address.in_(bindparam("addresses", expanding=True))
-)
+@functools.cache
+def _select_addresses(dialect: str) -> Any:
+    return select(t.record_addresses).where(
+        among(t.record_addresses.c.address, "addresses", dialect)
+    )
 
 
 class SqlDirectoryRepository:
@@ -285,7 +289,8 @@ class SqlDirectoryRepository:
         if not wanted:
             return found
         for chunk in chunks(wanted):
-            for row in self._conn.execute(_SELECT_ADDRESSES, {"addresses": chunk}):
+            statement = _select_addresses(self._conn.dialect.name)
+            for row in self._conn.execute(statement, {"addresses": chunk}):
                 found.setdefault(row.address, []).append(
                     RecordRef(RecordKind(row.record_kind), row.record_id)
                 )
@@ -368,11 +373,14 @@ class SqlDirectoryRepository:
         ids = sorted(set(user_ids))
         r = t.user_roles.c
         roles: dict[int, set[int]] = {}
+        dialect = self._conn.dialect.name
         for user_id, role_id in self._conn.execute(
-            select(r.user_id, r.role_id).where(r.user_id.in_(ids))
+            select(r.user_id, r.role_id).where(among_values(r.user_id, ids, dialect))
         ):
             roles.setdefault(user_id, set()).add(role_id)
-        rows = self._conn.execute(select(t.users).where(t.users.c.id.in_(ids))).mappings()
+        rows = self._conn.execute(
+            select(t.users).where(among_values(t.users.c.id, ids, dialect))
+        ).mappings()
         return {row["id"]: _user_from(row, frozenset(roles.get(row["id"], ()))) for row in rows}
 
     # Administration ---------------------------------------------------------------------

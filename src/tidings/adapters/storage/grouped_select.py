@@ -14,16 +14,23 @@ from typing import Any
 
 from sqlalchemy import Select, Table, and_, bindparam, or_, select
 
+from tidings.adapters.storage.among import among
 from tidings.adapters.storage.chunking import grouped
 
 
 @functools.lru_cache(maxsize=1024)
 def by_groups(
-    table: Table, columns: tuple[str, ...], keys: tuple[str, ...], values: str, groups: int
+    table: Table,
+    columns: tuple[str, ...],
+    keys: tuple[str, ...],
+    values: str,
+    groups: int,
+    dialect: str,
 ) -> Select[Any]:
     """``columns`` of the rows matching any of ``groups`` groups, each its ``keys`` equal
-    and its ``values`` among a list, ordered by the first column. Built once per query and
-    number of groups: a few queries of up to ``MAX_GROUPS`` groups each, all held."""
+    and its ``values`` among a list, ordered by the first column. Built once per query,
+    number of groups and database: a few queries of up to ``MAX_GROUPS`` groups each, all
+    held."""
     c = table.c
     return (
         select(*(c[name] for name in columns))
@@ -32,7 +39,7 @@ def by_groups(
                 *(
                     and_(
                         *(c[key] == bindparam(f"{key}_{n}") for key in keys),
-                        c[values].in_(bindparam(f"{values}_{n}", expanding=True)),
+                        among(c[values], f"{values}_{n}", dialect),
                     )
                     for n in range(groups)
                 )

@@ -158,7 +158,8 @@ class SqlRawMessageRepository:
         values), as few statements as the bounds allow."""
         table, columns, keys, values = query
         for count, params in grouped_params(groups.items(), keys, values):
-            yield self._conn.execute(by_groups(table, columns, keys, values, count), params)
+            statement = by_groups(table, columns, keys, values, count, self._conn.dialect.name)
+            yield self._conn.execute(statement, params)
 
     def same_content(self, items: Sequence[NewRaw]) -> list[int | None]:
         """For each item, the id of bytes already kept from its mailbox and folder with its

@@ -9,10 +9,13 @@ from datetime import datetime
 from sqlalchemy import Connection, and_, delete, insert, select, tuple_
 
 from tidings.adapters.storage import tables as t
+from tidings.adapters.storage.among import among_values
 from tidings.domain.message import MessageOrigin
 
 #: Ids per statement: far below every database's limit on parameters.
 _CHUNK = 500
+#: The same table again, for an email's copies in its mailbox's other folders.
+_OTHER = t.raw_messages.alias("other")
 
 
 class SqlFolderPresenceRepository:
@@ -123,11 +126,13 @@ class SqlFolderPresenceRepository:
     def with_copies_elsewhere(self, raw_message_ids: Sequence[int]) -> list[int]:
         """Those of these kept emails of which their mailbox holds a copy in another folder."""
         r = t.raw_messages.c
-        other = t.raw_messages.alias("other")
+        other = _OTHER
         o = other.c
         found: set[int] = set()
         ids = sorted(set(raw_message_ids))
+        dialect = self._conn.dialect.name
         for first in range(0, len(ids), _CHUNK):
+            chunk = ids[first : first + _CHUNK]
             query = (
                 select(r.id)
                 .join(
@@ -138,7 +143,7 @@ class SqlFolderPresenceRepository:
                         o.message_id == r.message_id,
                     ),
                 )
-                .where(r.id.in_(ids[first : first + _CHUNK]), r.message_id.is_not(None))
+                .where(among_values(r.id, chunk, dialect), r.message_id.is_not(None))
             )
             found.update(int(i) for i in self._conn.execute(query).scalars())
             by_content = (
@@ -152,7 +157,7 @@ class SqlFolderPresenceRepository:
                         o.message_id.is_(None),
                     ),
                 )
-                .where(r.id.in_(ids[first : first + _CHUNK]), r.message_id.is_(None))
+                .where(among_values(r.id, chunk, dialect), r.message_id.is_(None))
             )
             found.update(int(i) for i in self._conn.execute(by_content).scalars())
         return sorted(found)

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, and_, delete, insert, select, update
 
 from tidings.adapters.storage import tables as t
 from tidings.adapters.storage.access_conditions import mailbox_condition
+from tidings.adapters.storage.among import among_values
 from tidings.adapters.storage.chunking import chunks
 from tidings.adapters.storage.mapping import (
     configuration_columns,
@@ -158,13 +159,18 @@ class SqlMailboxRepository:
         if not mailbox_ids:
             return {}
         ids = sorted(set(mailbox_ids))
-        rows = self._conn.execute(select(t.mailboxes).where(t.mailboxes.c.id.in_(ids))).mappings()
+        dialect = self._conn.dialect.name
+        rows = self._conn.execute(
+            select(t.mailboxes).where(among_values(t.mailboxes.c.id, ids, dialect))
+        ).mappings()
         if not with_alerts:
             return {row["id"]: mailbox_from(dict(row), []) for row in rows}
         a = t.mailbox_alerts.c
         alerts: dict[int, list[Alert]] = {}
         for alert in self._conn.execute(
-            select(t.mailbox_alerts).where(a.mailbox_id.in_(ids)).order_by(a.raised_at, a.id)
+            select(t.mailbox_alerts)
+            .where(among_values(a.mailbox_id, ids, dialect))
+            .order_by(a.raised_at, a.id)
         ).mappings():
             alerts.setdefault(alert["mailbox_id"], []).append(_alert(alert))
         return {row["id"]: mailbox_from(dict(row), alerts.get(row["id"], [])) for row in rows}
@@ -220,7 +226,7 @@ class SqlMailboxRepository:
         c = t.folder_rules.c
         rows = self._conn.execute(
             select(t.folder_rules)
-            .where(c.mailbox_id.in_(sorted(set(mailbox_ids))))
+            .where(among_values(c.mailbox_id, sorted(set(mailbox_ids)), self._conn.dialect.name))
             .order_by(c.mailbox_id, c.folder)
         ).mappings()
         rules: dict[int, list[FolderTrackingRule]] = {}

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Executable, Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -21,13 +22,20 @@ def upsert(
     """
     if not rows:
         return
-    insert_ = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    columns = tuple(name for name in rows[0] if name not in key)
+    statement = _statement(connection.dialect.name, table, tuple(key), columns)
+    connection.execute(statement, list(rows))
+
+
+@functools.cache
+def _statement(
+    dialect: str, table: Table, key: tuple[str, ...], columns: tuple[str, ...]
+) -> Executable:
+    """Built once for each table and set of columns (a handful in all): building the
+    statement, its ``excluded`` alias above all, cost more than running it for a few rows."""
+    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = insert_(table)
-    columns = [name for name in rows[0] if name not in key]
-    connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=[table.c[name] for name in key],
-            set_={name: statement.excluded[name] for name in columns},
-        ),
-        list(rows),
+    return statement.on_conflict_do_update(
+        index_elements=[table.c[name] for name in key],
+        set_={name: statement.excluded[name] for name in columns},
     )

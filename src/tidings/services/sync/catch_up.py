@@ -63,8 +63,8 @@ class CatchUp:
         """
         status = session.status
         key = self._key(target)
-        # Storage is read and written in threads: the event loop serves every other folder.
-        stored = await asyncio.to_thread(self._status.stored_cursor, key)
+        # From memory almost always; storage is read in a thread, where it is needed.
+        stored = await self._status.cursor(key)
         if after_select and is_unchanged(stored, status):
             log.debug(
                 "%s/%s unchanged since HIGHESTMODSEQ %s: nothing to fetch",
