@@ -10,7 +10,7 @@ import pytest
 
 from tests.builders import Org
 from tests.waiting import WAITED, answered_at_once
-from tidings.domain.sync import FolderCursor, SyncMode
+from tidings.domain.sync import FolderCursor, FolderSyncState, SyncMode
 from tidings.services.ports import UnitOfWork
 from tidings.services.sync.status import SyncStatusBoard
 
@@ -147,5 +147,36 @@ def test_a_cursor_the_board_knows_is_answered_without_waiting_and_one_it_does_no
         await writer.save_cursor(FolderCursor(mailbox_id, "INBOX", 7, last_uid=30))
         board.reread_cursor(inbox)
         assert _position(await board.cursor(inbox)) == (7, 30)
+
+    asyncio.run(scenario())
+
+
+def test_a_cursor_moving_without_news_of_its_folder_leaves_the_stored_state_as_it_was(
+    org: Org,
+) -> None:
+    # A pushed email's round moves the cursor twice and the state not at all: readers have
+    # the state already, and writing it again would cost every round a statement.
+    mailbox_id = org.mailboxes["dana"]
+    board = SyncStatusBoard(org.tidings.uow, org.tidings.clock)
+    key = (mailbox_id, "INBOX")
+
+    def stored_state() -> FolderSyncState:
+        with org.tidings.uow() as uow:
+            return next(s for s in uow.sync.states() if (s.mailbox_id, s.folder) == key)
+
+    async def scenario() -> None:
+        board.change(key, mode=SyncMode.IDLE, backlog=0)
+        await board.save_cursor(FolderCursor(mailbox_id, "INBOX", 7, last_uid=1))
+        first = stored_state()
+        board.change(key, mode=SyncMode.IDLE, backlog=0)
+        await board.save_cursor(FolderCursor(mailbox_id, "INBOX", 7, last_uid=2))
+        assert stored_state().updated_at == first.updated_at
+        assert _position(_stored(org, mailbox_id, "INBOX")) == (7, 2)
+        # News for readers (a backlog) goes with the cursor, in its transaction.
+        board.change(key, mode=SyncMode.CATCHING_UP, backlog=3)
+        await board.save_cursor(FolderCursor(mailbox_id, "INBOX", 7, last_uid=3))
+        changed = stored_state()
+        assert (changed.mode, changed.backlog) == (SyncMode.CATCHING_UP, 3)
+        assert changed.updated_at > first.updated_at
 
     asyncio.run(scenario())

@@ -240,7 +240,9 @@ class CategoryTracking:
         """Marks for what Tidings wrote the category on, with the read state seen as it
         wrote (None: as the mark had it)."""
         now = self._clock.now()
-        marks = uow.category_marks.marks([raw_id for raw_id, _ in written])
+        # A flag round knows each read state: the marks are read only for those it does not.
+        unknown = [raw_id for raw_id, seen in written if seen is None]
+        marks = uow.category_marks.marks(unknown) if unknown else {}
         uow.category_marks.save(
             [
                 CategoryMark(

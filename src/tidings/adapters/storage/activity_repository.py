@@ -56,6 +56,7 @@ _SORT: dict[str, Any] = {
 # Statements of the ingest hot path, built once: building a statement costs more than
 # running it on SQLite.
 _INSERT_ACTIVITY = insert(t.email_activities)
+_INSERT_ACTIVITY_RETURNING = _INSERT_ACTIVITY.returning(_A.id, sort_by_parameter_order=True)
 _INSERT_PARTY = insert(t.activity_parties)
 _INSERT_ATTACHMENT = insert(t.attachments)
 _UPDATE_CONTENT = (
@@ -131,18 +132,26 @@ class SqlActivityRepository:
             return
         for activity, identity in activities:
             _in_a_conversation(activity, identity)
+        rows = [_activity_columns(a, i) for a, i in activities]
+        returning = self._conn.dialect.name == "postgresql"
         try:
-            self._conn.execute(_INSERT_ACTIVITY, [_activity_columns(a, i) for a, i in activities])
+            if returning:  # the ids in the order given, with the insert
+                result = self._conn.execute(_INSERT_ACTIVITY_RETURNING, rows)
+                for (activity, _), new_id in zip(activities, result.scalars(), strict=True):
+                    activity.id = int(new_id)
+            else:
+                self._conn.execute(_INSERT_ACTIVITY, rows)
         except IntegrityError as error:
             raise ConflictError("an activity for one of these emails and owners exists") from error
-        # No RETURNING: in input order SQLAlchemy would insert row by row on SQLite. Identity
-        # and owner are unique, so they name each new row.
-        ids = {
-            (row.identity, row.owner_kind, row.owner_id): int(row.id)
-            for row in self._in_chunks(_ids_by_identity, {i for _, i in activities})
-        }
-        for activity, identity in activities:
-            activity.id = ids[(identity, activity.owner.kind.value, activity.owner.id)]
+        if not returning:
+            # In input order SQLAlchemy would insert row by row on SQLite. Identity and
+            # owner are unique, so they name each new row.
+            ids = {
+                (row.identity, row.owner_kind, row.owner_id): int(row.id)
+                for row in self._in_chunks(_ids_by_identity, {i for _, i in activities})
+            }
+            for activity, identity in activities:
+                activity.id = ids[(identity, activity.owner.kind.value, activity.owner.id)]
         parties = [_party_columns(a.id, p) for a, _ in activities for p in a.parties]
         if parties:
             self._conn.execute(_INSERT_PARTY, parties)

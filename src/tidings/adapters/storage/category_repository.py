@@ -7,11 +7,12 @@ import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, delete, insert, or_, select
+from sqlalchemy import Connection, Select, and_, or_, select
 
 from tidings.adapters.storage import tables as t
 from tidings.adapters.storage.among import among_values
 from tidings.adapters.storage.grouped_select import by_groups, grouped_params
+from tidings.adapters.storage.upsert import upsert
 from tidings.domain.tracked_category import CategoryMark
 from tidings.domain.tracking import Outcome
 
@@ -72,17 +73,10 @@ class SqlCategoryMarkRepository:
         """Replace the marks of these emails."""
         if not marks:
             return
-        ids = [mark.raw_message_id for mark in marks]
-        m = t.category_marks.c
-        for first in range(0, len(ids), _CHUNK):
-            chunk = ids[first : first + _CHUNK]
-            self._conn.execute(
-                delete(t.category_marks).where(
-                    among_values(m.raw_message_id, chunk, self._conn.dialect.name)
-                )
-            )
-        self._conn.execute(
-            insert(t.category_marks),
+        upsert(
+            self._conn,
+            t.category_marks,
+            ["raw_message_id"],
             [
                 {
                     "raw_message_id": mark.raw_message_id,

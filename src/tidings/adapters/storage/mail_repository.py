@@ -41,6 +41,9 @@ from tidings.domain.tracking import (
 # No RETURNING: in input order SQLAlchemy would insert row by row on SQLite; a plain
 # executemany and one query for the ids is one statement each.
 _INSERT_RAW = insert(t.raw_messages)
+#: On PostgreSQL the ids come back with the insert, in the order given, in one statement;
+#: SQLite would insert row by row to keep that order, so there they are read after.
+_INSERT_RAW_RETURNING = _INSERT_RAW.returning(t.raw_messages.c.id, sort_by_parameter_order=True)
 _O = t.raw_message_origins.c
 
 
@@ -105,23 +108,23 @@ class SqlRawMessageRepository:
         """Keep many raw emails in one statement; their ids in the order given."""
         if not items:
             return []
-        self._conn.execute(
-            _INSERT_RAW,
-            [
-                {
-                    "mailbox_id": item.origin.mailbox_id,
-                    "folder": item.origin.folder,
-                    "uidvalidity": item.origin.uidvalidity,
-                    "uid": item.origin.uid,
-                    "message_id": item.message_id,
-                    "content_hash": item.content_hash,
-                    "size": len(item.raw),
-                    "raw": item.raw,
-                    "stored_at": item.stored_at,
-                }
-                for item in items
-            ],
-        )
+        rows = [
+            {
+                "mailbox_id": item.origin.mailbox_id,
+                "folder": item.origin.folder,
+                "uidvalidity": item.origin.uidvalidity,
+                "uid": item.origin.uid,
+                "message_id": item.message_id,
+                "content_hash": item.content_hash,
+                "size": len(item.raw),
+                "raw": item.raw,
+                "stored_at": item.stored_at,
+            }
+            for item in items
+        ]
+        if self._conn.dialect.name == "postgresql":
+            return [int(i) for i in self._conn.execute(_INSERT_RAW_RETURNING, rows).scalars()]
+        self._conn.execute(_INSERT_RAW, rows)
         ids = self.ids_by_origins([item.origin for item in items])
         return [ids[item.origin] for item in items]
 

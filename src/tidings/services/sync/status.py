@@ -145,8 +145,11 @@ class SyncStatusBoard:
 
     def _commit(self, writes: list[tuple[Key, FolderCursor | None]]) -> list[None]:
         cursors = {key: cursor for key, cursor in writes if cursor is not None}
-        # A folder no longer synced (``forget``) is not written back.
-        states = {key: self._states[key] for key, _ in writes if key in self._states}
+        # A folder no longer synced (``forget``) is not written back, nor a state readers
+        # already have (a pushed email's round moves the cursor, rarely the state).
+        states = {
+            key: self._states[key] for key, _ in writes if key in self._states and self.is_news(key)
+        }
         with self._uow() as uow:
             uow.cursors.save_many(list(cursors.values()), self._clock.now())
             uow.sync.save_states(list(states.values()))
