@@ -8,9 +8,11 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.builders import Org
+from tests.builders import Org, make_email
 from tests.waiting import WAITED, answered_at_once
+from tidings.domain.message import MessageOrigin
 from tidings.domain.sync import FolderCursor, FolderSyncState, SyncMode
+from tidings.domain.tracked_category import CategoryMark
 from tidings.services.ports import UnitOfWork
 from tidings.services.sync.status import SyncStatusBoard
 
@@ -180,3 +182,30 @@ def test_a_cursor_moving_without_news_of_its_folder_leaves_the_stored_state_as_i
         assert changed.updated_at > first.updated_at
 
     asyncio.run(scenario())
+
+
+def test_a_folders_own_work_is_committed_with_its_cursor_or_not_at_all(org: Org) -> None:
+    # A flag round records the category it wrote with the MODSEQ it read up to: both or
+    # neither, so that a round that failed to record is read again from where it began.
+    mailbox_id = org.mailboxes["dana"]
+    [kept] = org.tidings.ingest.ingest_batch(
+        [(make_email(message_id="<w@c.example>"), MessageOrigin(mailbox_id, "INBOX", 7, "1"))]
+    )
+    board = SyncStatusBoard(org.tidings.uow, org.tidings.clock)
+    now = org.tidings.clock.now()
+
+    def mark(raw_id: int) -> Callable[[UnitOfWork], None]:
+        return lambda uow: uow.category_marks.save([CategoryMark(raw_id, True, now, now, False)])
+
+    async def scenario() -> None:
+        moved = FolderCursor(mailbox_id, "INBOX", 7, last_uid=1, highest_modseq=40)
+        with pytest.raises(Exception, match=r"(?i)foreign key"):
+            await board.save_cursor(moved, also=mark(kept.raw_message_id + 1000))
+        assert _stored(org, mailbox_id, "INBOX") is None
+        await board.save_cursor(moved, also=mark(kept.raw_message_id))
+        stored = _stored(org, mailbox_id, "INBOX")
+        assert stored is not None and stored.highest_modseq == 40
+
+    asyncio.run(scenario())
+    with org.tidings.uow() as uow:
+        assert uow.category_marks.marks([kept.raw_message_id])[kept.raw_message_id].present

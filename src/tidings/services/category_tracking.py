@@ -233,12 +233,14 @@ class CategoryTracking:
     def record_written(self, written: Sequence[tuple[int, bool | None]]) -> None:
         """``written`` with the read state each email had as Tidings wrote on it."""
         with self._uow() as uow:
-            self._record_written(uow, written)
+            self.record_written_in(uow, written)
             uow.commit()
 
-    def _record_written(self, uow: UnitOfWork, written: Sequence[tuple[int, bool | None]]) -> None:
-        """Marks for what Tidings wrote the category on, with the read state seen as it
-        wrote (None: as the mark had it)."""
+    def record_written_in(
+        self, uow: UnitOfWork, written: Sequence[tuple[int, bool | None]]
+    ) -> None:
+        """``record_written`` in the caller's transaction: marks for what Tidings wrote the
+        category on, with the read state seen as it wrote (None: as the mark had it)."""
         now = self._clock.now()
         # A flag round knows each read state: the marks are read only for those it does not.
         unknown = [raw_id for raw_id, seen in written if seen is None]

@@ -13,10 +13,10 @@ that is kept), one round::
             ▼
     PERMANENTFLAGS allow the keyword ──▶ UID STORE +FLAGS.SILENT (keyword) on tracked email
                                          that lacks it; recorded so it is never written again
-                                         (with what other folders wrote at the same moment)
             │
             ▼
-    HIGHESTMODSEQ in the cursor moves to the highest MODSEQ handled (RFC 7162 §3.1.4)
+    HIGHESTMODSEQ in the cursor moves to the highest MODSEQ handled (RFC 7162 §3.1.4),
+    committed with that record (and what other folders write at the same moment)
 
 The MODSEQ stored never passes a change of a message not ingested yet (it arrived after the
 catch-up): the next round, or the next SELECT, sees that change again. The next round also
@@ -29,6 +29,7 @@ mark is seen as soon as the server tells of it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -36,7 +37,7 @@ from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
 from tidings.domain.errors import MailServerError
-from tidings.domain.sync import FolderStatus
+from tidings.domain.sync import FolderCursor, FolderStatus
 from tidings.domain.tracked_category import FlagState, has_keyword, keyword_allowed
 from tidings.services.category_tracking import CategoryTracking, ToWrite, imap_states
 from tidings.services.sync.departures import DepartureRound
@@ -98,10 +99,6 @@ class FlagRound:
         self._validity: dict[tuple[int, str], int | None] = {}
         #: Each folder's last UID kept when ``since`` read it: above it, this round's mail.
         self._kept_before: dict[tuple[int, str], int] = {}
-        #: The keyword written, (raw id, read state then), recorded with other folders'.
-        self._written: Together[list[tuple[int, bool | None]], None] = Together(
-            self._record_written
-        )
         #: What to write the category on, read with other folders': (mailbox, folder,
         #: UIDVALIDITY, the UIDs to look at or None for all).
         self._to_write: Together[ToWrite, list[tuple[int, str]]] = Together(
@@ -211,22 +208,34 @@ class FlagRound:
         if results and self._listener is not None:
             self._listener(Ingested(target, results))
         wrote = 0
+        written: list[tuple[int, bool | None]] = []
         if pending and keyword_allowed(session.permanent_flags, keyword):
             if await session.add_keyword([int(uid) for _, uid in pending], keyword):
                 seen = {s.uid: has_keyword(s.flags, "\\Seen") for s in states}
-                await self._written.run([(raw, seen.get(int(uid))) for raw, uid in pending])
-                self._expect_echoes(
-                    key, uidvalidity, {int(u): seen.get(int(u)) for _, u in pending}
-                )
+                written = [(raw, seen.get(int(uid))) for raw, uid in pending]
                 wrote = len(pending)
                 if wrote >= WRITE_LIMIT:  # more may be waiting: the next round looks at all
                     self._looked.pop(key, None)
             else:  # tracking goes on without it; the next round tries again
                 log.warning("%s/%s refused the keyword %s", target.address, target.folder, keyword)
                 self._looked.pop(key, None)
+        advanced = None
         if changes:
             assert since is not None  # noqa: S101 - checked above
-            await self._advance(key, since, states, stored.last_uid)
+            advanced = await self._advanced(key, since, states, stored.last_uid)
+        # What was written and how far the round read, in one transaction.
+        record = (
+            functools.partial(self._categories.record_written_in, written=written)
+            if written
+            else None
+        )
+        if advanced is not None:
+            await self._status.save_cursor(advanced, also=record)
+        elif record is not None:
+            await self._status.commit_with_state(key, record)
+        if written:  # recorded: reading it back is no news
+            read_states = {int(u): seen for (_, u), (_, seen) in zip(pending, written, strict=True)}
+            self._expect_echoes(key, uidvalidity, read_states)
         return wrote
 
     def _looked_lately(self, key: tuple[int, str], keyword: str) -> bool:
@@ -236,10 +245,6 @@ class FlagRound:
             and looked[1] == keyword
             and time.monotonic() - looked[0] < self._look_whole_seconds
         )
-
-    def _record_written(self, writes: list[list[tuple[int, bool | None]]]) -> list[None]:
-        self._categories.record_written([written for one in writes for written in one])
-        return [None] * len(writes)
 
     def _expect_echoes(
         self, key: tuple[int, str], uidvalidity: int, written: dict[int, bool | None]
@@ -265,20 +270,20 @@ class FlagRound:
             self._echoes[key] = (uidvalidity, rest)
         return echoes
 
-    async def _advance(
+    async def _advanced(
         self, key: tuple[int, str], since: int, states: list[FlagState], last_uid: int
-    ) -> None:
+    ) -> FolderCursor | None:
+        """The cursor with the HIGHESTMODSEQ this round read up to; None if unmoved."""
         current = await self._status.cursor(key)
         if current is None:
-            return
+            return None
         handled = [s.modseq for s in states if s.modseq is not None and s.uid <= last_uid]
         top = max([since, current.highest_modseq or 0, *handled])
         later = [s.modseq for s in states if s.modseq is not None and s.uid > last_uid]
         if later:  # not ingested yet: its change must be seen again
             top = min(top, min(later) - 1)
         top = max(top, since)
-        if top != current.highest_modseq:
-            await self._status.save_cursor(replace(current, highest_modseq=top))
+        return replace(current, highest_modseq=top) if top != current.highest_modseq else None
 
 
 def _is_echo(state: FlagState, echoes: dict[int, bool], keyword: str) -> bool:

@@ -34,6 +34,8 @@ from tidings.services.sync.together import Together
 log = logging.getLogger(__name__)
 
 Key = tuple[int, str]
+#: A folder's write: its key, its cursor where it moved, and storage work of its own.
+_Write = tuple[Key, FolderCursor | None, Callable[[UnitOfWork], None] | None]
 
 #: A folder found caught up again, with nothing else changed, is recorded this often.
 CHECK_EVERY = timedelta(seconds=60)
@@ -56,8 +58,9 @@ class SyncStatusBoard:
         self._saved: dict[Key, FolderSyncState] = {}
         #: Each folder's cursor as last read or committed here (None: the folder has none).
         self._cursors: dict[Key, FolderCursor | None] = {}
-        #: (folder, its cursor where it moved) of folders writing at the same moment.
-        self._writes: Together[tuple[Key, FolderCursor | None], None] = Together(self._commit)
+        #: (folder, its cursor where it moved, storage work of its own to commit with it)
+        #: of folders writing at the same moment.
+        self._writes: Together[_Write, None] = Together(self._commit)
 
     @property
     def modes(self) -> dict[Key, SyncMode]:
@@ -91,7 +94,7 @@ class SyncStatusBoard:
         if not self.is_news(key):
             return
         try:
-            await self._writes.run((key, None))
+            await self._writes.run((key, None, None))
         except Exception:  # the state is for people to read: sync goes on without it
             log.exception("the sync state of %s/%s was not stored", *key)
 
@@ -137,20 +140,34 @@ class SyncStatusBoard:
         """Read the folder's cursor from storage next time: it may have moved elsewhere."""
         self._cursors.pop(key, None)
 
-    async def save_cursor(self, cursor: FolderCursor) -> None:
+    async def save_cursor(
+        self, cursor: FolderCursor, *, also: Callable[[UnitOfWork], None] | None = None
+    ) -> None:
         """Commit the cursor with the folder's state; only after the raw bytes are in.
 
+        ``also``: the folder's own storage work, done in the same transaction (a flag
+        round's record of the category it wrote, with the MODSEQ that round reached).
         Committed with what other folders write meanwhile; returns once it is."""
-        await self._writes.run(((cursor.mailbox_id, cursor.folder), cursor))
+        await self._writes.run(((cursor.mailbox_id, cursor.folder), cursor, also))
 
-    def _commit(self, writes: list[tuple[Key, FolderCursor | None]]) -> list[None]:
-        cursors = {key: cursor for key, cursor in writes if cursor is not None}
+    async def commit_with_state(self, key: Key, work: Callable[[UnitOfWork], None]) -> None:
+        """Commit ``work`` with what other folders write meanwhile (and this folder's state,
+        if readers would see news); returns once it is."""
+        await self._writes.run((key, None, work))
+
+    def _commit(self, writes: list[_Write]) -> list[None]:
+        cursors = {key: cursor for key, cursor, _ in writes if cursor is not None}
         # A folder no longer synced (``forget``) is not written back, nor a state readers
         # already have (a pushed email's round moves the cursor, rarely the state).
         states = {
-            key: self._states[key] for key, _ in writes if key in self._states and self.is_news(key)
+            key: self._states[key]
+            for key, _, _ in writes
+            if key in self._states and self.is_news(key)
         }
         with self._uow() as uow:
+            for _, _, work in writes:
+                if work is not None:
+                    work(uow)
             uow.cursors.save_many(list(cursors.values()), self._clock.now())
             uow.sync.save_states(list(states.values()))
             # Forgotten until committed: a failed commit leaves storage's to be read again.
