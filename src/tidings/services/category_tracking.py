@@ -207,10 +207,10 @@ class CategoryTracking:
         self, folders: Sequence[ToWrite], limit: int = 500
     ) -> list[list[tuple[int, str]]]:
         """``to_write`` of many folders in one transaction: the flag rounds of a thousand
-        pushed folders, each with no flag change to act on."""
+        pushed folders, each with no flag change to act on. The caller has checked that
+        the category is in use (flag rounds go by the configuration read at most a refresh
+        interval ago): reading it again here would cost every round a statement."""
         with self._reads() as uow:
-            if not uow.settings.get().use_tracked_category:
-                return [[] for _ in folders]
             # Folders looking at their new UIDs only: one statement for many of them.
             asked: dict[tuple[int, str, int], set[str]] = {}
             for mailbox_id, folder, uidvalidity, uids in folders:
