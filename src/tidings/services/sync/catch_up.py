@@ -20,6 +20,7 @@ from tidings.domain.sync import SyncMode, cursor_for, is_unchanged
 from tidings.services.departures import Departures
 from tidings.services.ports import Clock
 from tidings.services.sync.batching import Batch, IngestBatcher, Prepared
+from tidings.services.sync.freshly_kept import FreshlyKept
 from tidings.services.sync.model import FolderSession, Ingested, SyncEvent, SyncTarget
 from tidings.services.sync.status import SyncStatusBoard
 from tidings.services.sync.waiting import retrieve, waiting_mode
@@ -43,6 +44,7 @@ class CatchUp:
         *,
         chunk: int = CHUNK,
         listener: Callable[[SyncEvent], None] | None = None,
+        freshly_kept: FreshlyKept | None = None,
     ) -> None:
         # Folders' fetches are ingested together with what other folders fetch meanwhile.
         self._batches = IngestBatcher(ingest, screen=departures.copies_elsewhere)
@@ -51,6 +53,8 @@ class CatchUp:
         self._departures = departures
         self._chunk = chunk
         self._listener = listener
+        #: Told what each chunk kept for the first time, for the flag round that follows.
+        self._freshly_kept = freshly_kept
 
     async def catch_up(
         self, target: SyncTarget, session: FolderSession, *, after_select: bool = False
@@ -136,6 +140,9 @@ class CatchUp:
             try:
                 ingested = await self._batches.ingest_screened(batch)
                 results = ingested.results
+                if self._freshly_kept is not None:
+                    emails = batch.emails if isinstance(batch, Prepared) else batch
+                    self._freshly_kept.note([origin for _, origin in emails], results)
                 # An email kept in another folder too may be the arriving half of a move.
                 moved = (
                     await asyncio.to_thread(

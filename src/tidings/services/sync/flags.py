@@ -41,6 +41,7 @@ from tidings.domain.sync import FolderCursor, FolderStatus
 from tidings.domain.tracked_category import FlagState, has_keyword, keyword_allowed
 from tidings.services.category_tracking import CategoryTracking, ToWrite, imap_states
 from tidings.services.sync.departures import DepartureRound
+from tidings.services.sync.freshly_kept import FreshlyKept
 from tidings.services.sync.model import Ingested, SyncEvent, SyncTarget
 from tidings.services.sync.status import SyncStatusBoard
 from tidings.services.sync.together import Together
@@ -85,6 +86,7 @@ class FlagRound:
         departures: DepartureRound | None = None,
         settings_max_age: float = 0.0,
         look_whole_seconds: float = LOOK_WHOLE_SECONDS,
+        freshly_kept: FreshlyKept | None = None,
     ) -> None:
         self._categories = categories
         #: Runs first in each round, reading from the same ``since`` (``departures``).
@@ -95,6 +97,8 @@ class FlagRound:
         self._use_condstore = use_condstore
         #: Seconds a round may go by the email configuration as an earlier one read it.
         self._settings_max_age = settings_max_age
+        #: What the catch-up before each round kept for the first time (``freshly_kept``).
+        self._freshly_kept = freshly_kept or FreshlyKept()
         #: Each folder's UIDVALIDITY when ``since`` read its MODSEQ.
         self._validity: dict[tuple[int, str], int | None] = {}
         #: Each folder's last UID kept when ``since`` read it: above it, this round's mail.
@@ -129,11 +133,12 @@ class FlagRound:
         Should the connection fail first, the cursor's HIGHESTMODSEQ goes back to ``since``:
         the catch-up before may have stored SELECT's, past changes this round never read.
         """
+        fresh = self._freshly_kept.take((target.mailbox_id, target.folder))
         try:
             if self._departures is not None:
                 await self._departures.run(target, session, since)
             if isinstance(session, FlagSession):
-                return await self._round(target, session, since)
+                return await self._round(target, session, since, fresh)
             return 0
         except MailServerError:
             await self._restore((target.mailbox_id, target.folder), since)
@@ -149,7 +154,13 @@ class FlagRound:
         if current.highest_modseq != restored:
             await self._status.save_cursor(replace(current, highest_modseq=restored))
 
-    async def _round(self, target: SyncTarget, session: FlagSession, since: int | None) -> int:
+    async def _round(
+        self,
+        target: SyncTarget,
+        session: FlagSession,
+        since: int | None,
+        fresh: tuple[int | None, dict[str, int | None]],
+    ) -> int:
         config = await self._categories.recent_settings(self._settings_max_age)
         if not config.use_tracked_category:
             return 0
@@ -200,11 +211,15 @@ class FlagRound:
             else:
                 new = None
                 self._looked[key] = (time.monotonic(), keyword)
-            pending = (
-                await self._to_write.run((target.mailbox_id, target.folder, uidvalidity, new))
-                if new is None or new
-                else []
-            )
+            known = fresh[1] if fresh[0] == uidvalidity else {}
+            if new is not None and all(uid in known for uid in new):
+                # All kept for the first time just now: tracked ones lack it, none other.
+                pending = sorted((raw, uid) for uid in new if (raw := known[uid]) is not None)
+                pending = pending[:WRITE_LIMIT]
+            else:
+                pending = await self._to_write.run(
+                    (target.mailbox_id, target.folder, uidvalidity, new)
+                )
         if results and self._listener is not None:
             self._listener(Ingested(target, results))
         wrote = 0

@@ -26,6 +26,7 @@ from tidings.services.sync.departures import DepartureRound
 from tidings.services.sync.failures import Failures
 from tidings.services.sync.flags import LOOK_WHOLE_SECONDS, FlagRound
 from tidings.services.sync.folder import FolderTask
+from tidings.services.sync.freshly_kept import FreshlyKept
 from tidings.services.sync.holding import HeldMailboxes
 from tidings.services.sync.model import (
     Backoff,
@@ -104,7 +105,18 @@ class SyncService:
         )
         categories = CategoryTracking(uow_factory, clock, reads=reads)
         departures = Departures(uow_factory, clock, reads=reads)
-        self._imap = CatchUp(ingest, clock, self.status, departures, chunk=chunk, listener=listener)
+        # What each catch-up kept for the first time answers its flag round's "what lacks
+        # the category" without a transaction.
+        freshly_kept = FreshlyKept()
+        self._imap = CatchUp(
+            ingest,
+            clock,
+            self.status,
+            departures,
+            chunk=chunk,
+            listener=listener,
+            freshly_kept=freshly_kept,
+        )
         departure_round = DepartureRound(departures, self.status, listener=listener)
         # Turning the category on or off reaches the folders as a change of targets does.
         flags = FlagRound(
@@ -114,6 +126,7 @@ class SyncService:
             departures=departure_round,
             settings_max_age=refresh_seconds,
             look_whole_seconds=category_look_seconds,
+            freshly_kept=freshly_kept,
         )
         self._delta.departures = departures
         self._delta.categories = ApiCategories(
