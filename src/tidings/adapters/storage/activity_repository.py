@@ -67,15 +67,9 @@ _UPDATE_CONTENT = (
 
 
 @functools.cache
-def _ids_by_identity(dialect: str) -> Any:
+def _by_identity(dialect: str) -> Any:
+    """Each activity's id and owner, for the identities given."""
     return select(_A.id, _A.identity, _A.owner_kind, _A.owner_id).where(
-        among(_A.identity, "values", dialect)
-    )
-
-
-@functools.cache
-def _owners(dialect: str) -> Any:
-    return select(_A.identity, _A.owner_kind, _A.owner_id).where(
         among(_A.identity, "values", dialect)
     )
 
@@ -148,7 +142,7 @@ class SqlActivityRepository:
             # owner are unique, so they name each new row.
             ids = {
                 (row.identity, row.owner_kind, row.owner_id): int(row.id)
-                for row in self._in_chunks(_ids_by_identity, {i for _, i in activities})
+                for row in self._in_chunks(_by_identity, {i for _, i in activities})
             }
             for activity, identity in activities:
                 activity.id = ids[(identity, activity.owner.kind.value, activity.owner.id)]
@@ -266,7 +260,7 @@ class SqlActivityRepository:
 
     def owners_by_identity(self, identities: Iterable[str]) -> dict[str, set[RecordRef]]:
         found: dict[str, set[RecordRef]] = {}
-        for row in self._in_chunks(_owners, identities):
+        for row in self._in_chunks(_by_identity, identities):
             found.setdefault(row.identity, set()).add(
                 RecordRef(RecordKind(row.owner_kind), row.owner_id)
             )

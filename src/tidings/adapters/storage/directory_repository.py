@@ -288,8 +288,8 @@ class SqlDirectoryRepository:
         found: dict[str, list[RecordRef]] = {}
         if not wanted:
             return found
+        statement = _select_addresses(self._conn.dialect.name)
         for chunk in chunks(wanted):
-            statement = _select_addresses(self._conn.dialect.name)
             for row in self._conn.execute(statement, {"addresses": chunk}):
                 found.setdefault(row.address, []).append(
                     RecordRef(RecordKind(row.record_kind), row.record_id)

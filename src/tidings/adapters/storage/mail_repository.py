@@ -38,11 +38,10 @@ from tidings.domain.tracking import (
 
 # Statements of the ingest hot path, built once: building a statement costs more than
 # running it on SQLite.
-# No RETURNING: in input order SQLAlchemy would insert row by row on SQLite; a plain
-# executemany and one query for the ids is one statement each.
+# On PostgreSQL the ids come back with the insert, in the order given, in one statement.
+# SQLite would insert row by row to keep that order: there a plain executemany and one
+# query for the ids is one statement each.
 _INSERT_RAW = insert(t.raw_messages)
-#: On PostgreSQL the ids come back with the insert, in the order given, in one statement;
-#: SQLite would insert row by row to keep that order, so there they are read after.
 _INSERT_RAW_RETURNING = _INSERT_RAW.returning(t.raw_messages.c.id, sort_by_parameter_order=True)
 _O = t.raw_message_origins.c
 

@@ -126,8 +126,7 @@ class SqlFolderPresenceRepository:
     def with_copies_elsewhere(self, raw_message_ids: Sequence[int]) -> list[int]:
         """Those of these kept emails of which their mailbox holds a copy in another folder."""
         r = t.raw_messages.c
-        other = _OTHER
-        o = other.c
+        o = _OTHER.c
         found: set[int] = set()
         ids = sorted(set(raw_message_ids))
         dialect = self._conn.dialect.name
@@ -136,7 +135,7 @@ class SqlFolderPresenceRepository:
             query = (
                 select(r.id)
                 .join(
-                    other,
+                    _OTHER,
                     and_(
                         o.mailbox_id == r.mailbox_id,
                         o.folder != r.folder,
@@ -149,7 +148,7 @@ class SqlFolderPresenceRepository:
             by_content = (
                 select(r.id)
                 .join(
-                    other,
+                    _OTHER,
                     and_(
                         o.mailbox_id == r.mailbox_id,
                         o.folder != r.folder,
