@@ -117,7 +117,7 @@ class SqlCategoryMarkRepository:
         allow: the flag rounds of many pushed folders, each looking at its new UIDs."""
         found: dict[FolderKey, list[tuple[int, str]]] = {key: [] for key in uids}
         groups = ((key, list(values)) for key, values in uids.items() if values)
-        for count, params in grouped_params(groups, _FOLDER, "uid"):
+        for count, params in grouped_params(groups, _FOLDER, "uid", self._conn.dialect.name):
             statement = _lacking_among_uids(count, self._conn.dialect.name)
             for row in self._conn.execute(statement, params):
                 key = (int(row.mailbox_id), str(row.folder), int(row.uidvalidity))

@@ -159,8 +159,9 @@ class SqlRawMessageRepository:
         """Each statement's rows of ``query`` (``_by_groups``) for ``groups`` (key values:
         values), as few statements as the bounds allow."""
         table, columns, keys, values = query
-        for count, params in grouped_params(groups.items(), keys, values):
-            statement = by_groups(table, columns, keys, values, count, self._conn.dialect.name)
+        dialect = self._conn.dialect.name
+        for count, params in grouped_params(groups.items(), keys, values, dialect):
+            statement = by_groups(table, columns, keys, values, count, dialect)
             yield self._conn.execute(statement, params)
 
     def same_content(self, items: Sequence[NewRaw]) -> list[int | None]:

@@ -1,0 +1,87 @@
+"""Looking up kept email by where it came from, for many folders in one go: each origin
+gets its own row, whatever the number of folders and values, and on PostgreSQL one
+statement text serves any number of folders (compiled, cached and prepared once)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import event
+
+from tests.builders import Org
+from tidings.adapters.storage.chunking import MAX_GROUPS, MAX_VALUES
+from tidings.domain.message import MessageOrigin
+from tidings.domain.stored import NewRaw
+
+NOW = datetime(2026, 12, 5, tzinfo=UTC)
+
+
+def _keep(org: Org, origins: list[MessageOrigin]) -> list[int]:
+    items = [
+        NewRaw(origin, b"Subject: x\r\n\r\nx", f"<{n}@g.example>", f"hash-{n}", NOW)
+        for n, origin in enumerate(origins)
+    ]
+    with org.tidings.uow() as uow:
+        ids = uow.raw_messages.add_many(items)
+        uow.commit()
+    return ids
+
+
+@contextmanager
+def _statements(org: Org) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def note(*args: object) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(org.tidings.engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(org.tidings.engine, "before_cursor_execute", note)
+
+
+def test_origins_of_more_folders_and_uids_than_a_statement_holds_each_find_their_own(
+    org: Org,
+) -> None:
+    dana = org.mailboxes["dana"]
+    folders = [f"Folder {n}" for n in range(MAX_GROUPS + 10)]
+    # The same UIDs in every folder, and one folder with more UIDs than one statement binds.
+    kept = [MessageOrigin(dana, folder, 7, str(uid)) for folder in folders for uid in (1, 2)]
+    kept += [MessageOrigin(dana, "Big", 7, str(uid)) for uid in range(MAX_VALUES + 50)]
+    ids = dict(zip(kept, _keep(org, kept), strict=True))
+    # A further origin of the first email: found through the second table.
+    further = MessageOrigin(dana, "Elsewhere", 7, "1")
+    with org.tidings.uow() as uow:
+        uow.raw_messages.add_origins([(further, ids[kept[0]])], NOW)
+        uow.commit()
+    unknown = [
+        MessageOrigin(dana, folders[0], 7, "3"),  # no such UID
+        MessageOrigin(dana, folders[0], 8, "1"),  # another UIDVALIDITY
+        MessageOrigin(dana, "Nowhere", 7, "1"),
+    ]
+    asked = [*kept, further, *unknown]
+
+    with org.tidings.uow() as uow:
+        found = uow.raw_messages.ids_by_origins(asked)
+
+    assert found == {**ids, further: ids[kept[0]]}
+
+
+def test_one_statement_text_serves_any_number_of_folders_on_postgresql(org: Org) -> None:
+    dana = org.mailboxes["dana"]
+    origins = [MessageOrigin(dana, f"Folder {n}", 7, "1") for n in range(40)]
+    ids = _keep(org, origins)
+    texts: set[str] = set()
+    for count in (1, 2, 7, 40):
+        with _statements(org) as seen, org.tidings.uow() as uow:
+            found = uow.raw_messages.ids_by_origins(origins[:count])
+        assert found == dict(zip(origins[:count], ids[:count], strict=True))
+        texts.update(seen)
+    lookups = [text for text in texts if "FROM raw_messages" in text]
+    if org.tidings.engine.dialect.name == "postgresql":
+        assert len(lookups) == 1, lookups
+    else:  # SQLite keeps a branch per folder: a text per number of folders
+        assert len(lookups) == 4, lookups
