@@ -17,6 +17,7 @@ from rich.console import Console
 from tidings.entrypoints.cli import admin_access, admin_bulk, admin_settings, mail
 from tidings.entrypoints.cli.admin import admin_app, create_admin
 from tidings.entrypoints.cli.common import ready
+from tidings.entrypoints.collector import settle_for_a_long_run
 
 if TYPE_CHECKING:
     from tidings.bootstrap import Tidings
@@ -143,6 +144,7 @@ def worker() -> None:
     tidings = ready()
     tidings.log_to_standard_error()
     _parse_processes(tidings)
+    settle_for_a_long_run()
     console.print(f"Syncing mailboxes of {tidings.database_label}; Ctrl-C stops.")
     try:
         asyncio.run(_run_until_signalled(tidings))
@@ -221,6 +223,7 @@ def _serve(
         log_config=None,
     )
     server = uvicorn.Server(config)
+    settle_for_a_long_run()
     # uvicorn shuts down on SIGTERM, then raises it again for the handler it found: this
     # one, so that the parse processes are stopped in order before the process ends.
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
