@@ -85,3 +85,18 @@ def test_one_statement_text_serves_any_number_of_folders_on_postgresql(org: Org)
         assert len(lookups) == 1, lookups
     else:  # SQLite keeps a branch per folder: a text per number of folders
         assert len(lookups) == 4, lookups
+
+
+def test_a_name_longer_than_the_column_finds_no_stored_name_it_begins_with(org: Org) -> None:
+    dana = org.mailboxes["dana"]
+    stored = MessageOrigin(dana, "F" * 200, 7, "1")  # as long as a folder name is kept
+    (stored_id,) = _keep(org, [stored])
+    longer = MessageOrigin(dana, "F" * 250, 7, "1")  # cut to 200, it would be the same name
+    many = [MessageOrigin(dana, f"Folder {n}", 7, "1") for n in range(3)]
+
+    with org.tidings.uow() as uow:
+        alone = uow.raw_messages.ids_by_origins([longer])
+        together = uow.raw_messages.ids_by_origins([longer, stored, *many])
+
+    assert alone == {}
+    assert together == {stored: stored_id}

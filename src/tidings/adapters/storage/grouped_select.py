@@ -22,9 +22,9 @@ import functools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import ARRAY, Select, Table, and_, bindparam, column, func, or_, select
+from sqlalchemy import Select, Table, and_, bindparam, column, func, or_, select
 
-from tidings.adapters.storage.among import among
+from tidings.adapters.storage.among import among, array_of
 from tidings.adapters.storage.chunking import chunks, grouped
 
 
@@ -45,7 +45,7 @@ def by_groups(
     if dialect == "postgresql":
         names = (*keys, values)
         wanted = (
-            func.unnest(*(bindparam(_array(name), type_=ARRAY(c[name].type)) for name in names))
+            func.unnest(*(bindparam(_array(name), type_=array_of(c[name].type)) for name in names))
             .table_valued(*(column(name, c[name].type) for name in names))
             .render_derived(name="wanted")
         )
