@@ -13,6 +13,7 @@ from sqlalchemy import event
 from tests.builders import Org
 from tidings.adapters.storage.chunking import MAX_GROUPS, MAX_VALUES
 from tidings.domain.message import MessageOrigin
+from tidings.domain.records import MAX_ADDRESS_LENGTH, Contact, RecordKind, RecordRef
 from tidings.domain.stored import NewRaw
 
 NOW = datetime(2026, 12, 5, tzinfo=UTC)
@@ -100,3 +101,26 @@ def test_a_name_longer_than_the_column_finds_no_stored_name_it_begins_with(org: 
 
     assert alone == {}
     assert together == {stored: stored_id}
+
+
+def test_an_address_longer_than_any_stored_resolves_to_no_record_it_begins_with(
+    org: Org,
+) -> None:
+    # A record may hold an address as long as the column; a sender's may be longer still.
+    domain = "@" + "d" * 63 + "." + "e" * 63 + "." + "f" * 63 + "." + "g" * 60 + ".example"
+    kept = ("a" * (MAX_ADDRESS_LENGTH - len(domain))) + domain
+    assert len(kept) == MAX_ADDRESS_LENGTH
+    with org.tidings.uow() as uow:
+        contact = uow.directory.add_contact(Contact("Long Address", (kept,), None))
+        uow.commit()
+    longer = kept + "x"
+
+    with org.tidings.uow() as uow:
+        alone = uow.directory.records_by_address([longer])
+        found = uow.directory.records_by_address([longer, kept, "maria@contoso.example"])
+
+    assert alone == {}
+    assert found == {
+        kept: [RecordRef(RecordKind.CONTACT, contact)],
+        "maria@contoso.example": [org.records["maria"]],
+    }
