@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 from typing import Any
+
+from sqlalchemy import Engine, event
 
 from tests.servers.dovecot import DovecotServer
 from tests.servers.smtp import SmtpServer
@@ -275,3 +279,20 @@ def dovecot_profile(
         options={"ca_file": str(server.ca_file)} if trusted else {},
         **({"outgoing_host": "127.0.0.1"} | outgoing | fields),
     )
+
+
+@contextmanager
+def statements_run(engine: Engine, starting: str = "") -> Iterator[list[str]]:
+    """The text of each statement ``engine`` runs meanwhile that starts with ``starting``
+    (``"SELECT"``: the queries, without the transactions SQLite's driver begins)."""
+    run: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.startswith(starting):
+            run.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield run
+    finally:
+        event.remove(engine, "before_cursor_execute", note)

@@ -4,13 +4,9 @@ statement text serves any number of folders (compiled, cached and prepared once)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import event
-
-from tests.builders import Org
+from tests.builders import Org, statements_run
 from tidings.adapters.storage.chunking import MAX_GROUPS, MAX_VALUES
 from tidings.domain.message import MessageOrigin
 from tidings.domain.records import MAX_ADDRESS_LENGTH, Contact, RecordKind, RecordRef
@@ -28,20 +24,6 @@ def _keep(org: Org, origins: list[MessageOrigin]) -> list[int]:
         ids = uow.raw_messages.add_many(items)
         uow.commit()
     return ids
-
-
-@contextmanager
-def _statements(org: Org) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def note(*args: object) -> None:
-        seen.append(str(args[2]))
-
-    event.listen(org.tidings.engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(org.tidings.engine, "before_cursor_execute", note)
 
 
 def test_origins_of_more_folders_and_uids_than_a_statement_holds_each_find_their_own(
@@ -77,7 +59,7 @@ def test_one_statement_text_serves_any_number_of_folders_on_postgresql(org: Org)
     ids = _keep(org, origins)
     texts: set[str] = set()
     for count in (1, 2, 7, 40):
-        with _statements(org) as seen, org.tidings.uow() as uow:
+        with statements_run(org.tidings.engine) as seen, org.tidings.uow() as uow:
             found = uow.raw_messages.ids_by_origins(origins[:count])
         assert found == dict(zip(origins[:count], ids[:count], strict=True))
         texts.update(seen)

@@ -5,24 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import event
-
-from tests.builders import Org
+from tests.builders import Org, statements_run
 from tidings.domain.mailbox import Alert, AlertLevel
 
 
 def _statements_while_listing(org: Org) -> tuple[int, dict[str, list[str]]]:
-    seen: list[str] = []
-
-    def count(*_args: object) -> None:
-        seen.append("statement")
-
-    event.listen(org.tidings.engine, "before_cursor_execute", count)
-    try:
-        with org.tidings.uow() as uow:
-            mailboxes = uow.mailboxes.all()
-    finally:
-        event.remove(org.tidings.engine, "before_cursor_execute", count)
+    with statements_run(org.tidings.engine) as seen, org.tidings.uow() as uow:
+        mailboxes = uow.mailboxes.all()
     return len(seen), {m.address: [a.text for a in m.alerts] for m in mailboxes}
 
 

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import pytest
-from sqlalchemy import event
 
-from tests.builders import Org
+from tests.builders import Org, statements_run
 from tidings.domain.folders import INBOX
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
@@ -48,18 +46,8 @@ def _folders(targets: list[SyncTarget]) -> set[tuple[str, str]]:
 @contextmanager
 def _statements(org: Org) -> Iterator[list[str]]:
     """The queries run meanwhile (transactions begun on SQLite left out)."""
-    run: list[str] = []
-
-    def count(*args: Any) -> None:
-        if args[2].startswith("SELECT"):
-            run.append(args[2])
-
-    engine = org.tidings.engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_run(org.tidings.engine, "SELECT") as run:
         yield run
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def test_a_load_with_nothing_changed_reads_only_the_digest(syncing: Org) -> None:

@@ -214,8 +214,8 @@ class FlagRound:
             known = fresh[1] if fresh[0] == uidvalidity else {}
             if new is not None and all(uid in known for uid in new):
                 # All kept for the first time just now: tracked ones lack it, none other.
-                pending = sorted((raw, uid) for uid in new if (raw := known[uid]) is not None)
-                pending = pending[:WRITE_LIMIT]
+                tracked = ((raw, uid) for uid in new if (raw := known[uid]) is not None)
+                pending = sorted(tracked)[:WRITE_LIMIT]
             else:
                 pending = await self._to_write.run(
                     (target.mailbox_id, target.folder, uidvalidity, new)
