@@ -149,6 +149,43 @@ def test_email_tracked_by_hand_gets_the_category_at_the_first_whole_look_after(
     assert KEYWORD not in dovecot.flags(DANA, 2)
 
 
+@pytest.mark.parametrize("look_seconds", [0.0, 3600.0])
+def test_an_email_read_brings_no_whole_look_at_the_folder_before_its_time(
+    org_run: tuple[Org, SyncRun], dovecot: DovecotServer, look_seconds: float
+) -> None:
+    # Reading an email changes its flags, and a round reads the change; a whole look at a
+    # folder reads each of its emails (ten thousand, for one read), so a read brings none
+    # before its time. What the round looks at is its own change and new mail.
+    org, run = org_run
+    org.set_track_incoming("dana", TrackIncoming.NONE)
+    dovecot.deliver(DANA, make_email(subject="By hand", message_id="<h@c.example>"))
+    run.start(service_for(run, category_look_seconds=look_seconds))
+    run.wait_for(lambda: _outcomes(run) == [Outcome.NOT_TRACKED])
+    org.set_track_incoming("dana", TrackIncoming.ALL)
+    dovecot.deliver(DANA, make_email(subject="Read", message_id="<r@c.example>"))
+    run.wait_for(lambda: _outcomes(run)[1:] == [Outcome.TRACKED])
+    _until(lambda: KEYWORD in dovecot.flags(DANA, 2))
+    with org.tidings.uow() as uow:
+        [read_id] = uow.raw_messages.ids_by_message_id("<r@c.example>")
+
+    def seen() -> bool | None:
+        with org.tidings.uow() as uow:
+            mark = uow.category_marks.marks([read_id]).get(read_id)
+        return None if mark is None or mark.written_at is None else mark.seen
+
+    _until(lambda: seen() is False)
+    admin = Caller(org.users["dana"], frozenset(Privilege))
+    org.tidings.manual_tracking.track_message_id(admin, "<h@c.example>")
+    dovecot.change_flags(DANA, 2, "\\Seen")
+    run.wait_for(lambda: seen() is True)
+    # The next round (a pushed email's) shows the read's round has ended.
+    dovecot.deliver(DANA, make_email(subject="After", message_id="<a@c.example>"))
+    run.wait_for(lambda: _outcomes(run)[2:] == [Outcome.TRACKED])
+    _until(lambda: KEYWORD in dovecot.flags(DANA, 3))
+    run.stop()
+    assert (KEYWORD in dovecot.flags(DANA, 1)) is (look_seconds == 0.0)
+
+
 def test_setting_the_keyword_tracks_and_removing_it_untracks_keeping_the_activity(
     org_run: tuple[Org, SyncRun], dovecot: DovecotServer
 ) -> None:

@@ -124,14 +124,22 @@ class CategoryTracking:
         uidvalidity: int,
         states: Sequence[CategoryState],
         write_limit: int = 500,
+        among: Sequence[str] | None = None,
     ) -> tuple[list[IngestResult], list[tuple[int, str]]]:
         """``apply``, then ``to_write`` read in the same transaction: an IMAP flag round's
-        storage work before it writes the category, in one transaction rather than two."""
+        storage work before it writes the category, in one transaction rather than two.
+
+        ``among``: look only at these UIDs for what lacks the category (the round's own
+        mail and changes); None: at the folder's every email, which costs a read of each."""
         with self._uow() if states else self._reads() as uow:
             if not uow.settings.get().use_tracked_category:
                 return [], []
             results = self._apply(uow, mailbox_id, folder, uidvalidity, states)
-            pending = uow.category_marks.to_write(mailbox_id, folder, uidvalidity, write_limit)
+            if among is None:
+                pending = uow.category_marks.to_write(mailbox_id, folder, uidvalidity, write_limit)
+            else:
+                key = (mailbox_id, folder, uidvalidity)
+                pending = uow.category_marks.to_write_among({key: among}, write_limit)[key]
             if states:
                 uow.commit()
         return results, pending

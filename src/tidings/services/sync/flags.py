@@ -193,7 +193,18 @@ class FlagRound:
             and (s.uid <= before or has_keyword(s.flags, keyword))
             and not _is_echo(s, echoes, keyword)
         ]
+        if changes and self._looked_lately(key, keyword):
+            # Only this round's new mail can lack the category since the last look. A flag
+            # change (an email read) is no reason to look again at the whole folder: that
+            # reads each of its emails, ten thousand for one read.
+            new: tuple[str, ...] | None = tuple(
+                str(s.uid) for s in states if before < s.uid <= stored.last_uid
+            )
+        else:
+            new = None
+            self._looked[key] = (time.monotonic(), keyword)
         if kept:
+            among = None if new is None else tuple(sorted({*new, *(str(s.uid) for s in kept)}))
             results, pending = await asyncio.to_thread(
                 self._categories.settle,
                 target.mailbox_id,
@@ -201,16 +212,10 @@ class FlagRound:
                 uidvalidity,
                 imap_states(kept, keyword),
                 WRITE_LIMIT,
+                among,
             )
-            self._looked[key] = (time.monotonic(), keyword)
         else:  # nothing to act on: only what to write, read with other folders'
             results = []
-            if changes and self._looked_lately(key, keyword):
-                # Only this round's new mail can lack the category since the last look.
-                new = tuple(str(s.uid) for s in states if before < s.uid <= stored.last_uid)
-            else:
-                new = None
-                self._looked[key] = (time.monotonic(), keyword)
             known = fresh[1] if fresh[0] == uidvalidity else {}
             if new is not None and all(uid in known for uid in new):
                 # All kept for the first time just now: tracked ones lack it, none other.
