@@ -113,7 +113,13 @@ class SqlAlchemyUnitOfWork:
         try:
             connection = self._engine.connect()
             if self._read_only:
-                connection.execution_options(**{READ_ONLY: True})
+                options: dict[str, object] = {READ_ONLY: True}
+                if connection.dialect.name == "postgresql":
+                    # At READ COMMITTED each statement reads a snapshot of its own, in a
+                    # transaction or not: a read needs neither BEGIN nor ROLLBACK, two of
+                    # the three round trips of a unit that reads once.
+                    options["isolation_level"] = "AUTOCOMMIT"
+                connection.execution_options(**options)
             connection.begin()
         except SQLAlchemyError as error:
             raise StorageError(f"cannot open the database: {error}") from error
