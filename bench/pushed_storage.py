@@ -38,7 +38,6 @@ from tidings.domain.message import MessageOrigin
 from tidings.domain.sync import FolderCursor, SyncMode
 from tidings.services.category_tracking import CategoryTracking
 from tidings.services.departures import Departures
-from tidings.services.ports import UnitOfWork
 from tidings.services.sync.batching import IngestBatcher
 from tidings.services.sync.status import SyncStatusBoard
 
@@ -129,8 +128,10 @@ class PushedRounds:
         self._folders = folders
         departures = Departures(tidings.uow, tidings.clock)
         self._batcher = IngestBatcher(tidings.ingest, screen=departures.copies_elsewhere)
-        self._board = SyncStatusBoard(tidings.uow, tidings.clock)
         self._categories = CategoryTracking(tidings.uow, tidings.clock)
+        self._board = SyncStatusBoard(
+            tidings.uow, tidings.clock, record_written=self._categories.record_written_in
+        )
         self._turn = 0
 
     async def moment(self) -> None:
@@ -150,12 +151,8 @@ class PushedRounds:
             self._categories.to_write_many, [(*key, 1, (str(uid),))], 500
         )
         written = [(raw_id, False) for raw_id, _ in pending]
-
-        def record(uow: UnitOfWork) -> None:
-            self._categories.record_written_in(uow, written)
-
         moved = FolderCursor(origin.mailbox_id, origin.folder, 1, last_uid=uid, highest_modseq=uid)
-        await self._board.save_cursor(moved, also=record if written else None)
+        await self._board.save_cursor(moved, written=written)
 
 
 def measure(run: Callable[[], None], server: ServerCpu) -> tuple[float, float]:

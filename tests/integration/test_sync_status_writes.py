@@ -8,11 +8,11 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.builders import Org, make_email
+from tests.builders import Org, make_email, statements_run
 from tests.waiting import WAITED, answered_at_once
 from tidings.domain.message import MessageOrigin
 from tidings.domain.sync import FolderCursor, FolderSyncState, SyncMode
-from tidings.domain.tracked_category import CategoryMark
+from tidings.services.category_tracking import CategoryTracking
 from tidings.services.ports import UnitOfWork
 from tidings.services.sync.status import SyncStatusBoard
 
@@ -184,28 +184,63 @@ def test_a_cursor_moving_without_news_of_its_folder_leaves_the_stored_state_as_i
     asyncio.run(scenario())
 
 
-def test_a_folders_own_work_is_committed_with_its_cursor_or_not_at_all(org: Org) -> None:
+def test_what_a_round_wrote_on_is_recorded_with_its_cursor_or_not_at_all(org: Org) -> None:
     # A flag round records the category it wrote with the MODSEQ it read up to: both or
     # neither, so that a round that failed to record is read again from where it began.
     mailbox_id = org.mailboxes["dana"]
     [kept] = org.tidings.ingest.ingest_batch(
         [(make_email(message_id="<w@c.example>"), MessageOrigin(mailbox_id, "INBOX", 7, "1"))]
     )
-    board = SyncStatusBoard(org.tidings.uow, org.tidings.clock)
-    now = org.tidings.clock.now()
-
-    def mark(raw_id: int) -> Callable[[UnitOfWork], None]:
-        return lambda uow: uow.category_marks.save([CategoryMark(raw_id, True, now, now, False)])
+    categories = CategoryTracking(org.tidings.uow, org.tidings.clock)
+    board = SyncStatusBoard(
+        org.tidings.uow, org.tidings.clock, record_written=categories.record_written_in
+    )
 
     async def scenario() -> None:
         moved = FolderCursor(mailbox_id, "INBOX", 7, last_uid=1, highest_modseq=40)
         with pytest.raises(Exception, match=r"(?i)foreign key"):
-            await board.save_cursor(moved, also=mark(kept.raw_message_id + 1000))
+            await board.save_cursor(moved, written=[(kept.raw_message_id + 1000, False)])
         assert _stored(org, mailbox_id, "INBOX") is None
-        await board.save_cursor(moved, also=mark(kept.raw_message_id))
+        await board.save_cursor(moved, written=[(kept.raw_message_id, False)])
         stored = _stored(org, mailbox_id, "INBOX")
         assert stored is not None and stored.highest_modseq == 40
 
     asyncio.run(scenario())
     with org.tidings.uow() as uow:
-        assert uow.category_marks.marks([kept.raw_message_id])[kept.raw_message_id].present
+        mark = uow.category_marks.marks([kept.raw_message_id])[kept.raw_message_id]
+    assert (mark.present, mark.seen) == (True, False) and mark.written_at is not None
+
+
+def test_what_folders_wrote_on_at_once_is_recorded_in_one_statement(org: Org) -> None:
+    # A thousand pushed folders each write the category on their new email: their marks go
+    # in one statement of the transaction that moves their cursors, not one each.
+    mailbox_id = org.mailboxes["dana"]
+    kept = org.tidings.ingest.ingest_batch(
+        [
+            (make_email(message_id=f"<f{n}@c.example>"), MessageOrigin(mailbox_id, f, 7, "1"))
+            for n, f in enumerate(FOLDERS)
+        ]
+    )
+    categories = CategoryTracking(org.tidings.uow, org.tidings.clock)
+    board = SyncStatusBoard(
+        org.tidings.uow, org.tidings.clock, record_written=categories.record_written_in
+    )
+
+    async def each_folder_records() -> None:
+        await asyncio.gather(
+            *(
+                board.save_cursor(
+                    FolderCursor(mailbox_id, f, 7, last_uid=1, highest_modseq=9),
+                    written=[(result.raw_message_id, n % 2 == 0)],
+                )
+                for n, (f, result) in enumerate(zip(FOLDERS, kept, strict=True))
+            )
+        )
+
+    with statements_run(org.tidings.engine, "INSERT INTO category_marks") as inserts:
+        asyncio.run(each_folder_records())
+    assert 1 <= len(inserts) < len(FOLDERS)
+    with org.tidings.uow() as uow:
+        marks = uow.category_marks.marks([r.raw_message_id for r in kept])
+    assert [marks[r.raw_message_id].seen for r in kept] == [n % 2 == 0 for n in range(len(FOLDERS))]
+    assert all(marks[r.raw_message_id].present for r in kept)

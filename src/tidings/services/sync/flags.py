@@ -29,7 +29,6 @@ mark is seen as soon as the server tells of it.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -244,15 +243,10 @@ class FlagRound:
             assert since is not None  # noqa: S101 - checked above
             advanced = await self._advanced(key, since, states, stored.last_uid)
         # What was written and how far the round read, in one transaction.
-        record = (
-            functools.partial(self._categories.record_written_in, written=written)
-            if written
-            else None
-        )
         if advanced is not None:
-            await self._status.save_cursor(advanced, also=record)
-        elif record is not None:
-            await self._status.commit_with_state(key, record)
+            await self._status.save_cursor(advanced, written=written)
+        elif written:
+            await self._status.commit_written(key, written)
         if written:  # recorded: reading it back is no news
             read_states = {int(u): seen for (_, u), (_, seen) in zip(pending, written, strict=True)}
             self._expect_echoes(key, uidvalidity, read_states)

@@ -11,9 +11,10 @@ rather than in a transaction of its own each time (a pushed email's round read i
 times). A task forgets it as it connects (``reread_cursor``): the folder may have been
 synced elsewhere meanwhile.
 
-What folders write at the same moment (their cursors and states) is committed together, in
-one transaction (``together``): under a steady flow of pushed mail, a thousand folders would
-otherwise each commit their cursor twice a round.
+What folders write at the same moment (their cursors and states, and the emails their flag
+rounds wrote the tracked category on) is committed together, in one transaction
+(``together``), the category marks of them all in one statement: under a steady flow of
+pushed mail, a thousand folders would otherwise each commit their cursor twice a round.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,8 +35,11 @@ from tidings.services.sync.together import Together
 log = logging.getLogger(__name__)
 
 Key = tuple[int, str]
-#: A folder's write: its key, its cursor where it moved, and storage work of its own.
-_Write = tuple[Key, FolderCursor | None, Callable[[UnitOfWork], None] | None]
+#: Emails a flag round wrote the tracked category on, each with its read state as written
+#: (None: as its mark had it).
+Written = Sequence[tuple[int, bool | None]]
+#: A folder's write: its key, its cursor where it moved, and what its round wrote on.
+_Write = tuple[Key, FolderCursor | None, Written]
 
 #: A folder found caught up again, with nothing else changed, is recorded this often.
 CHECK_EVERY = timedelta(seconds=60)
@@ -50,7 +54,10 @@ class SyncStatusBoard:
         clock: Clock,
         *,
         reads: Callable[[], UnitOfWork] | None = None,
+        record_written: Callable[[UnitOfWork, Written], None] | None = None,
     ) -> None:
+        """``record_written``: keeps, in the caller's transaction, the marks of emails
+        written on (``CategoryTracking.record_written_in``)."""
         self._uow = uow_factory
         self._reads = reads or uow_factory
         self._clock = clock
@@ -58,8 +65,9 @@ class SyncStatusBoard:
         self._saved: dict[Key, FolderSyncState] = {}
         #: Each folder's cursor as last read or committed here (None: the folder has none).
         self._cursors: dict[Key, FolderCursor | None] = {}
-        #: (folder, its cursor where it moved, storage work of its own to commit with it)
-        #: of folders writing at the same moment.
+        self._record_written = record_written
+        #: (folder, its cursor where it moved, what its round wrote on) of folders writing
+        #: at the same moment.
         self._writes: Together[_Write, None] = Together(self._commit)
 
     @property
@@ -94,7 +102,7 @@ class SyncStatusBoard:
         if not self.is_news(key):
             return
         try:
-            await self._writes.run((key, None, None))
+            await self._writes.run((key, None, ()))
         except Exception:  # the state is for people to read: sync goes on without it
             log.exception("the sync state of %s/%s was not stored", *key)
 
@@ -140,20 +148,18 @@ class SyncStatusBoard:
         """Read the folder's cursor from storage next time: it may have moved elsewhere."""
         self._cursors.pop(key, None)
 
-    async def save_cursor(
-        self, cursor: FolderCursor, *, also: Callable[[UnitOfWork], None] | None = None
-    ) -> None:
+    async def save_cursor(self, cursor: FolderCursor, *, written: Written = ()) -> None:
         """Commit the cursor with the folder's state; only after the raw bytes are in.
 
-        ``also``: the folder's own storage work, done in the same transaction (a flag
-        round's record of the category it wrote, with the MODSEQ that round reached).
-        Committed with what other folders write meanwhile; returns once it is."""
-        await self._writes.run(((cursor.mailbox_id, cursor.folder), cursor, also))
+        ``written``: the emails the folder's flag round wrote the category on, recorded in
+        the same transaction as the MODSEQ that round reached. Committed with what other
+        folders write meanwhile; returns once it is."""
+        await self._writes.run(((cursor.mailbox_id, cursor.folder), cursor, written))
 
-    async def commit_with_state(self, key: Key, work: Callable[[UnitOfWork], None]) -> None:
-        """Commit ``work`` with what other folders write meanwhile (and this folder's state,
-        if readers would see news); returns once it is."""
-        await self._writes.run((key, None, work))
+    async def commit_written(self, key: Key, written: Written) -> None:
+        """Record ``written`` with what other folders write meanwhile (and this folder's
+        state, if readers would see news); returns once it is."""
+        await self._writes.run((key, None, written))
 
     def _commit(self, writes: list[_Write]) -> list[None]:
         cursors = {key: cursor for key, cursor, _ in writes if cursor is not None}
@@ -164,10 +170,12 @@ class SyncStatusBoard:
             for key, _, _ in writes
             if key in self._states and self.is_news(key)
         }
+        written = [email for _, _, wrote in writes for email in wrote]
         with self._uow() as uow:
-            for _, _, work in writes:
-                if work is not None:
-                    work(uow)
+            if written:
+                if self._record_written is None:
+                    raise TypeError("this board was given nowhere to record the category")
+                self._record_written(uow, written)
             uow.cursors.save_many(list(cursors.values()), self._clock.now())
             uow.sync.save_states(list(states.values()))
             # Forgotten until committed: a failed commit leaves storage's to be read again.

@@ -88,7 +88,10 @@ class SyncService:
             kinds.add(ServerProfileKind.POP3_SMTP)
         self._targets = SyncTargets(reads, secrets, frozenset(kinds))
         self._last_read: tuple[float, list[SyncTarget]] | None = None
-        self.status = SyncStatusBoard(uow_factory, clock, reads=reads)
+        categories = CategoryTracking(uow_factory, clock, reads=reads)
+        self.status = SyncStatusBoard(
+            uow_factory, clock, reads=reads, record_written=categories.record_written_in
+        )
         self._failures = Failures(
             uow_factory,
             clock,
@@ -103,7 +106,6 @@ class SyncService:
         self._delta = DeltaRound(
             uow_factory, ingest, clock, self.status, chunk=chunk, listener=listener
         )
-        categories = CategoryTracking(uow_factory, clock, reads=reads)
         departures = Departures(uow_factory, clock, reads=reads)
         # What each catch-up kept for the first time answers its flag round's "what lacks
         # the category" without a transaction.
