@@ -192,10 +192,15 @@ class FlagRound:
             and (s.uid <= before or has_keyword(s.flags, keyword))
             and not _is_echo(s, echoes, keyword)
         ]
-        if changes and self._looked_lately(key, keyword):
+        # Without CONDSTORE the flags read are the newest messages': the round's new mail is
+        # all among them when they reach back to it, or are the whole folder.
+        covered = (
+            changes or len(states) < self._rescan_limit or min(s.uid for s in states) <= before + 1
+        )
+        if covered and self._looked_lately(key, keyword):
             # Only this round's new mail can lack the category since the last look. A flag
-            # change (an email read) is no reason to look again at the whole folder: that
-            # reads each of its emails, ten thousand for one read.
+            # change (an email read), or flags read again, is no reason to look again at the
+            # whole folder: that reads each of its emails, ten thousand for one read.
             new: tuple[str, ...] | None = tuple(
                 str(s.uid) for s in states if before < s.uid <= stored.last_uid
             )

@@ -24,7 +24,7 @@ from tidings.services.sync.categories import ApiCategories
 from tidings.services.sync.delta import DeltaRound
 from tidings.services.sync.departures import DepartureRound
 from tidings.services.sync.failures import Failures
-from tidings.services.sync.flags import LOOK_WHOLE_SECONDS, FlagRound
+from tidings.services.sync.flags import LOOK_WHOLE_SECONDS, RESCAN_LIMIT, FlagRound
 from tidings.services.sync.folder import FolderTask
 from tidings.services.sync.freshly_kept import FreshlyKept
 from tidings.services.sync.holding import HeldMailboxes
@@ -71,12 +71,15 @@ class SyncService:
         read_back_seconds: float = 30.0,
         reads: Callable[[], UnitOfWork] | None = None,
         category_look_seconds: float = LOOK_WHOLE_SECONDS,
+        flag_rescan_limit: int = RESCAN_LIMIT,
     ) -> None:
         """``reads`` makes units of work that only read (on SQLite they take no lock);
         by default ``uow_factory``'s. ``read_back_seconds``: how long an IMAP folder that
         was just given the tracked category waits, with no news, before reading it back.
         ``category_look_seconds``: how often at most a folder's every tracked email is looked
-        at for what lacks the category (the rounds between look at their own new mail)."""
+        at for what lacks the category (the rounds between look at their own new mail).
+        ``flag_rescan_limit``: how many of a folder's newest messages have their flags read
+        again each round where the server has no CONDSTORE."""
         reads = reads or uow_factory
         self._clock = clock
         self._refresh_seconds = refresh_seconds
@@ -128,6 +131,7 @@ class SyncService:
             departures=departure_round,
             settings_max_age=refresh_seconds,
             look_whole_seconds=category_look_seconds,
+            rescan_limit=flag_rescan_limit,
             freshly_kept=freshly_kept,
         )
         self._delta.departures = departures
