@@ -16,22 +16,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import psycopg
-from bench.pushed_storage import POSTGRES, database
-from cryptography.fernet import Fernet
+from bench.pushed_storage import organization
 from sqlalchemy import text
 
 from tests.builders import Org, make_email
-from tidings.adapters.storage.migrate import upgrade
-from tidings.bootstrap import Tidings, bootstrap
-from tidings.config import Settings
+from tidings.bootstrap import Tidings
 from tidings.domain.message import MessageOrigin
 from tidings.services.category_tracking import CategoryState, CategoryTracking
 
@@ -78,29 +73,16 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     figures: list[tuple[int, float, float]] = []
-    with tempfile.TemporaryDirectory() as folder:
-        url, name = database(args.database, Path(folder))
-        tidings: Tidings | None = None
-        try:
-            upgrade(url)
-            key = Fernet.generate_key().decode()
-            tidings = bootstrap(Settings(database_url=url, parse_workers=0, secret_keys=key))
-            org = Org.create(tidings)
-            categories = CategoryTracking(tidings.uow, tidings.clock)
-            for size in sizes:
-                org.add_user(f"u{size}")
-                mailbox_id = fill(tidings, org, f"u{size}", size)
-                rounds(categories, mailbox_id, 5, None)  # warm: statements compiled
-                rounds(categories, mailbox_id, 5, ("1",))
-                whole = rounds(categories, mailbox_id, args.rounds, None)
-                own = rounds(categories, mailbox_id, args.rounds, ("1",))
-                figures.append((size, whole, own))
-        finally:
-            if tidings is not None:
-                tidings.close()
-            if name is not None:
-                with psycopg.connect(POSTGRES, autocommit=True) as admin:
-                    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with organization(args.database) as (tidings, org, _):
+        categories = CategoryTracking(tidings.uow, tidings.clock)
+        for size in sizes:
+            org.add_user(f"u{size}")
+            mailbox_id = fill(tidings, org, f"u{size}", size)
+            rounds(categories, mailbox_id, 5, None)  # warm: statements compiled
+            rounds(categories, mailbox_id, 5, ("1",))
+            whole = rounds(categories, mailbox_id, args.rounds, None)
+            own = rounds(categories, mailbox_id, args.rounds, ("1",))
+            figures.append((size, whole, own))
     print(f"a flag round's storage work on {args.database}, one email read, {args.rounds} rounds")
     for size, whole, own in figures:
         print(

@@ -23,6 +23,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -105,6 +106,26 @@ def database(kind: str, folder: Path) -> tuple[str, str | None]:
     return f"{base}/{name}", name
 
 
+@contextmanager
+def organization(kind: str) -> Iterator[tuple[Tidings, Org, str | None]]:
+    """Tidings on a fresh database of ``kind`` with an organization and no user, and the
+    PostgreSQL database's name (None on SQLite); the database is dropped at the end."""
+    with tempfile.TemporaryDirectory() as folder:
+        url, name = database(kind, Path(folder))
+        tidings: Tidings | None = None
+        try:
+            upgrade(url)
+            key = Fernet.generate_key().decode()
+            tidings = bootstrap(Settings(database_url=url, parse_workers=0, secret_keys=key))
+            yield tidings, Org.create(tidings), name
+        finally:
+            if tidings is not None:
+                tidings.close()
+            if name is not None:
+                with psycopg.connect(POSTGRES, autocommit=True) as admin:
+                    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 class Emails:
     """A new email for a folder each time, its UID the folder's next."""
 
@@ -184,15 +205,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--folders", type=int, default=7)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        url, name = database(args.database, Path(folder))
+    with organization(args.database) as (tidings, org, name):
         server = ServerCpu(name)
-        tidings: Tidings | None = None
         try:
-            upgrade(url)
-            key = Fernet.generate_key().decode()
-            tidings = bootstrap(Settings(database_url=url, parse_workers=0, secret_keys=key))
-            org = Org.create(tidings)
             for n in range(USERS):
                 org.add_user(f"u{n}")
             emails = Emails(org)
@@ -207,12 +222,7 @@ def main() -> None:
             pushed = measure(lambda: asyncio.run(moments(args.rounds)), server)
             in_bulk = measure(bulk(tidings, emails, count), server)
         finally:
-            if tidings is not None:
-                tidings.close()
             server.close()
-            if name is not None:
-                with psycopg.connect(POSTGRES, autocommit=True) as admin:
-                    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     print(f"{count} emails on {args.database}, {args.folders} folders at each moment")
     for label, (client, served) in (("pushed, a round each", pushed), ("bulk ingest", in_bulk)):
         print(

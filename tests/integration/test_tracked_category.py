@@ -123,6 +123,15 @@ def test_an_email_read_as_its_category_is_written_keeps_its_read_state(
     assert _explain(org, "<r@c.example>")[0] is Outcome.TRACKED
 
 
+def _one_not_tracked(org: Org, run: SyncRun, dovecot: DovecotServer, **service: object) -> None:
+    """Start syncing Dana's Inbox with one email her option did not track ("By hand", UID 1),
+    and wait for it to be decided."""
+    org.set_track_incoming("dana", TrackIncoming.NONE)
+    dovecot.deliver(DANA, make_email(subject="By hand", message_id="<h@c.example>"))
+    run.start(service_for(run, **service))
+    run.wait_for(lambda: _outcomes(run) == [Outcome.NOT_TRACKED])
+
+
 @pytest.mark.parametrize("look_seconds", [0.0, 3600.0])
 def test_email_tracked_by_hand_gets_the_category_at_the_first_whole_look_after(
     org_run: tuple[Org, SyncRun], dovecot: DovecotServer, look_seconds: float
@@ -130,10 +139,7 @@ def test_email_tracked_by_hand_gets_the_category_at_the_first_whole_look_after(
     # Rounds between whole looks at the folder look at their own new mail only: email
     # tracked another way (the add-in, the console) waits for the next whole look.
     org, run = org_run
-    org.set_track_incoming("dana", TrackIncoming.NONE)
-    dovecot.deliver(DANA, make_email(subject="By hand", message_id="<h@c.example>"))
-    run.start(service_for(run, category_look_seconds=look_seconds))
-    run.wait_for(lambda: _outcomes(run) == [Outcome.NOT_TRACKED])
+    _one_not_tracked(org, run, dovecot, category_look_seconds=look_seconds)
     # A second email's round starts once the first round, and its whole look, ended.
     dovecot.deliver(DANA, make_email(subject="Other", message_id="<o@c.example>"))
     run.wait_for(lambda: _outcomes(run) == [Outcome.NOT_TRACKED] * 2)
@@ -161,12 +167,9 @@ def test_an_email_read_brings_no_whole_look_at_the_folder_before_its_time(
     # thousand, for one read), so a read brings none before its time. What the round looks
     # at is its own changes and new mail.
     org, run = org_run
-    org.set_track_incoming("dana", TrackIncoming.NONE)
-    dovecot.deliver(DANA, make_email(subject="By hand", message_id="<h@c.example>"))
     # Without CONDSTORE a round reads again the flags of the newest message only: the one
     # tracked by hand is then older than any round reads, as in a large folder.
-    run.start(service_for(run, category_look_seconds=look_seconds, flag_rescan_limit=1))
-    run.wait_for(lambda: _outcomes(run) == [Outcome.NOT_TRACKED])
+    _one_not_tracked(org, run, dovecot, category_look_seconds=look_seconds, flag_rescan_limit=1)
     org.set_track_incoming("dana", TrackIncoming.ALL)
     dovecot.deliver(DANA, make_email(subject="Read", message_id="<r@c.example>"))
     run.wait_for(lambda: _outcomes(run)[1:] == [Outcome.TRACKED])
