@@ -5,7 +5,7 @@ through CONDSTORE where the server has it and by re-reading flags where it does 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -346,6 +346,50 @@ def test_a_flag_change_the_server_reports_inside_another_answer_still_wakes_the_
             await session.close()
 
     assert asyncio.run(look()) == ([1], True)
+
+
+def test_flags_read_again_are_those_of_the_newest_messages(dovecot: DovecotServer) -> None:
+    # Without CONDSTORE a round reads again the flags of the folder's newest messages, named
+    # by their numbers from the last, which an expunge shifts and new mail extends: not by
+    # their UIDs, which would take a search of the whole folder's each round.
+    for n in range(1, 6):
+        dovecot.deliver(DANA, make_email(subject=f"E{n}", message_id=f"<e{n}@c.example>"))
+    dovecot.change_flags(DANA, 4, "\\Seen")
+    dovecot.doveadm("expunge", "-u", DANA, "mailbox", "INBOX", "uid", "2")
+    credential = Credential(DANA, "dana-pass")
+
+    searches: list[tuple[object, ...]] = []
+
+    async def read() -> list[list[tuple[int, bool]]]:
+        session = await ImapFolderSession.open(dovecot_profile(dovecot), credential, "INBOX")
+        search = session._client.uid_search
+
+        def counted(*criteria: str, charset: str | None = None) -> Awaitable[object]:
+            searches.append(criteria)
+            return search(*criteria, charset=charset)
+
+        session._client.uid_search = counted  # type: ignore[method-assign,assignment]
+
+        async def newest(limit: int) -> list[tuple[int, bool]]:
+            states = await session.recent_flags(limit)
+            return [(s.uid, "\\Seen" in s.flags) for s in states]
+
+        try:
+            seen = [await newest(3), await newest(10)]
+            await asyncio.to_thread(
+                dovecot.deliver, DANA, make_email(subject="E6", message_id="<e6@c.example>")
+            )
+            await session.wait_for_change(timeout=5)  # the server tells of it: EXISTS
+            return [*seen, await newest(2)]
+        finally:
+            await session.close()
+
+    assert asyncio.run(read()) == [
+        [(3, False), (4, True), (5, False)],
+        [(1, False), (3, False), (4, True), (5, False)],
+        [(5, False), (6, False)],
+    ]
+    assert searches == []
 
 
 def test_the_flag_rounds_own_answers_do_not_wake_the_wait(dovecot: DovecotServer) -> None:
