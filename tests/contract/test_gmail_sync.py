@@ -223,7 +223,10 @@ def test_the_watch_is_renewed_daily_by_tidings_clock(
     clock.advance(hours=25)
     gmail.deliver(DANA, make_email(subject="A day later", message_id="<d@contoso>"))
     run.wait_for(lambda: len(run.results) == 2)
-    wait_until(lambda: gmail.fake.requests.count(watch) == 2, 20, "the renewed watch")
+    # At least once: the fake's watch lasts 7 days by the wall clock, which Tidings' clock is
+    # now a day ahead of, so each later wait (the round that reads back the category Tidings
+    # wrote, say) renews it again, and a busy machine may poll past the first renewal.
+    wait_until(lambda: gmail.fake.requests.count(watch) >= 2, 20, "the renewed watch")
     assert subjects(org) == ["A day later", "Waiting"]
 
 
