@@ -249,18 +249,12 @@ class ImapFolderSession:
         Named by their numbers from the last (the folder holds ``EXISTS``), not by their
         UIDs: those would take a search of every UID of the folder each round, ten
         thousand for a round that reads five hundred."""
-        exists = self._exists
-        if exists is None:  # not told yet (SELECT tells it): by UID, from a search
-            uids = (await self.uids_after(0))[-limit:]
-            if not uids:
-                return []
-            fetched = self._client.uid("fetch", uid_set(uids), "(UID FLAGS)")
-        elif exists == 0:
+        exists = self._exists or 0  # SELECT tells it; flags are read only once selected
+        if exists == 0:
             return []
-        else:
-            # "n:*" always reaches the newest message, however many arrived meanwhile.
-            fetched = self._client.fetch(f"{max(1, exists - limit + 1)}:*", "(UID FLAGS)")
-        response = await self._call(fetched)
+        # "n:*" always reaches the newest message, however many arrived meanwhile.
+        first = max(1, exists - limit + 1)
+        response = await self._call(self._client.fetch(f"{first}:*", "(UID FLAGS)"))
         return parse_flag_fetch(response.lines)
 
     async def vanished_since(self, modseq: int, last_uid: int) -> list[int]:
