@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from tidings.domain.server_profile import (
@@ -23,11 +22,12 @@ from tidings.domain.server_profile import (
 from tidings.domain.sync import FolderSync, MailboxSync
 from tidings.entrypoints.cli.common import OPERATOR, ready
 from tidings.entrypoints.cli.common import run as _run
+from tidings.entrypoints.cli.output import error_line, plain_console, styled
 from tidings.services.server_profiles import ProfileSecret
 
 admin_app = typer.Typer(help="Set up profiles, users and mailboxes.", no_args_is_help=True)
-console = Console()
-errors = Console(stderr=True)
+console = plain_console()
+errors = plain_console(stderr=True)
 
 
 def _password(from_stdin: bool) -> str:
@@ -162,14 +162,14 @@ def add_profile(
 
     _run(add)
     for warning in profile.warnings():
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(styled(("warning:", "yellow"), f" {warning}"))
     console.print(f"Server profile {name!r} added.")
 
 
 def _option(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
-        errors.print(f"[red]error:[/] --option takes KEY=VALUE, not {text!r}")
+        errors.print(error_line(f"--option takes KEY=VALUE, not {text!r}"))
         raise typer.Exit(2)
     return key.strip(), value.strip()
 

@@ -6,18 +6,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from tidings.domain.access_levels import AccessLevel
 from tidings.domain.errors import NotFoundError
 from tidings.domain.people import Privilege
 from tidings.entrypoints.cli.common import OPERATOR, ready, run
+from tidings.entrypoints.cli.output import error_line, plain_console
 
 if TYPE_CHECKING:
     from tidings.bootstrap import Tidings
 
-console = Console(highlight=False)
+console = plain_console()
 units_app = typer.Typer(
     help="List, create, rename and delete business units.", no_args_is_help=True
 )
@@ -151,7 +151,7 @@ def role_levels(
     try:
         shown = run(act)
     except ValueError as error:
-        console.print(f"[red]error:[/] {error}")
+        console.print(error_line(error))
         raise typer.Exit(2) from error
     table = Table("Privilege", "Access level")
     for privilege, level in shown.items():

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from tidings.domain.errors import ValidationError
 from tidings.domain.mailbox_views import MailboxView
 from tidings.entrypoints.cli.common import OPERATOR, ready, run
+from tidings.entrypoints.cli.output import error_line, plain_console, styled
 from tidings.services.import_formats import ImportFormat
 
 if TYPE_CHECKING:
@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from tidings.services.mailbox_import import MailboxImportReport
     from tidings.services.mailboxes import TestReport
 
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+console = plain_console()
+errors = plain_console(stderr=True)
 
 _EXTENSIONS = {".csv": ImportFormat.CSV, ".json": ImportFormat.JSON, ".jsonl": ImportFormat.JSON}
 _EXTENSIONS[".ndjson"] = ImportFormat.JSON
@@ -58,7 +58,7 @@ def import_mailboxes(
     columns). Every row is checked first; by default one bad row means nothing is written."""
     chosen = fmt or _EXTENSIONS.get(file.suffix.lower())
     if chosen is None:
-        errors.print("[red]error:[/] say --format csv or --format json for this file")
+        errors.print(error_line("say --format csv or --format json for this file"))
         raise typer.Exit(2)
     tidings = ready()
     try:
@@ -86,7 +86,7 @@ def _print_import(report: MailboxImportReport) -> None:
     from tidings.services.mailbox_import import RowResult
 
     for problem in report.problems:
-        errors.print(f"[red]invalid:[/] {problem.describe()}")
+        errors.print(error_line(problem.describe(), label="invalid:"))
     hidden = len(report.problems) < report.invalid_rows
     if hidden:
         errors.print("… more problems than are listed")
@@ -164,8 +164,8 @@ def test_enable(
 
         def show(report: TestReport) -> None:
             reports.append(report)
-            state = "[green]enabled[/]" if report.enabled else "[red]not enabled[/]"
-            console.print(f"[{len(reports)}/{total}] {report.address}: {state}")
+            state = ("enabled", "green") if report.enabled else ("not enabled", "red")
+            console.print(styled(f"[{len(reports)}/{total}] {report.address}: ", state))
             console.print(f"  {report.incoming.status.value}: {report.incoming.message}")
             console.print(f"  {report.outgoing.status.value}: {report.outgoing.message}")
 
@@ -185,8 +185,10 @@ def _queue_tests(tidings: Tidings, chosen: list[Mailbox]) -> None:
     queued = run(lambda: tidings.mailboxes.queue_test_and_enable(OPERATOR, ids))
     if queued is None:
         errors.print(
-            "[red]error:[/] --queue needs the workers' task queue, which only PostgreSQL "
-            "has; nothing was queued: run without --queue to test here"
+            error_line(
+                "--queue needs the workers' task queue, which only PostgreSQL has; "
+                "nothing was queued: run without --queue to test here"
+            )
         )
         raise typer.Exit(2)
     for number, mailbox in enumerate(queued, start=1):
@@ -223,6 +225,6 @@ def _refuse() -> None:
 
 def _unknown(unknown: list[str]) -> None:
     for address in unknown:
-        errors.print(f"[red]error:[/] no mailbox with the address {address}")
+        errors.print(error_line(f"no mailbox with the address {address}"))
     if unknown:
         raise typer.Exit(1)

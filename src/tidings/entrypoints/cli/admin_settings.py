@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from tidings.domain.errors import NotFoundError
@@ -14,8 +13,9 @@ from tidings.domain.people import TrackIncoming
 from tidings.domain.server_profile import MAX_CONCURRENT_CONNECTIONS
 from tidings.domain.settings import SyncMethod
 from tidings.entrypoints.cli.common import OPERATOR, ready, run
+from tidings.entrypoints.cli.output import plain_console
 
-console = Console(highlight=False)
+console = plain_console()
 tokens_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 
 

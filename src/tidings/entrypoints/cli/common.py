@@ -6,10 +6,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 import typer
-from rich.console import Console
 
 from tidings.domain.errors import TidingsError
 from tidings.domain.people import Caller, Privilege, User
+from tidings.entrypoints.cli.output import error_line, plain_console
 
 if TYPE_CHECKING:
     from tidings.bootstrap import Tidings
@@ -25,7 +25,7 @@ def run(action: Callable[[], T]) -> T:
     try:
         return action()
     except TidingsError as error:
-        Console(stderr=True).print(f"[red]error:[/] {error}")
+        plain_console(stderr=True).print(error_line(error))
         raise typer.Exit(2) from error
 
 
@@ -39,6 +39,6 @@ def ready() -> Tidings:
         tidings.require_current_schema()
     except TidingsError as error:
         tidings.close()
-        Console(stderr=True).print(f"[red]error:[/] {error}")
+        plain_console(stderr=True).print(error_line(error))
         raise typer.Exit(2) from error
     return tidings

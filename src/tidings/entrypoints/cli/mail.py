@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -15,10 +14,11 @@ from tidings.domain.folders import INBOX
 from tidings.domain.message import MessageOrigin, content_hash
 from tidings.domain.tracking import Outcome, Verdict
 from tidings.entrypoints.cli.common import ready
+from tidings.entrypoints.cli.output import error_line, plain_console, styled
 from tidings.services.explain import Explanation
 
-console = Console()
-errors = Console(stderr=True)
+console = plain_console()
+errors = plain_console(stderr=True)
 
 #: Email imported from files has no IMAP UIDVALIDITY; its content hash stands in for the UID.
 FILE_UIDVALIDITY = 0
@@ -45,7 +45,7 @@ def ingest(
         target = tidings.queries.mailbox_by_address(mailbox)
         files = tidings.find_mail_files(paths)
     except TidingsError as error:
-        errors.print(f"[red]error:[/] {error}")
+        errors.print(error_line(error))
         raise typer.Exit(2) from error
     assert target.id is not None  # noqa: S101 - loaded from storage
     counts = {outcome: 0 for outcome in Outcome}
@@ -64,11 +64,13 @@ def ingest(
             repeated += result.repeated
             progress.advance(task)
     console.print(
-        f"{len(files)} email(s) into {target.address}/{folder}: "
-        f"[green]{counts[Outcome.TRACKED]} tracked[/], "
-        f"{counts[Outcome.NOT_TRACKED]} not tracked, "
-        f"[red]{counts[Outcome.PARKED]} parked[/]"
-        + (f" ({repeated} seen before, unchanged)" if repeated else "")
+        styled(
+            f"{len(files)} email(s) into {target.address}/{folder}: ",
+            (f"{counts[Outcome.TRACKED]} tracked", "green"),
+            f", {counts[Outcome.NOT_TRACKED]} not tracked, ",
+            (f"{counts[Outcome.PARKED]} parked", "red"),
+            f" ({repeated} seen before, unchanged)" if repeated else "",
+        )
     )
     tidings.close()
 
@@ -92,11 +94,8 @@ def explain(message_id: Annotated[str, typer.Argument(help="The email's Message-
 def _print_explanation(item: Explanation) -> None:
     console.rule(f"{item.message_id}  in {item.mailbox_address}/{item.folder}")
     outcome = item.outcome.value.replace("_", " ") if item.outcome else "undecided"
-    console.print(
-        f"Outcome: [bold]{outcome}[/]"
-        if item.outcome is Outcome.TRACKED
-        else f"Outcome: [bold]{item.summary}[/]"
-    )
+    shown = outcome if item.outcome is Outcome.TRACKED else item.summary
+    console.print(styled("Outcome: ", (shown, "bold")))
     if item.activity_id is not None:
         console.print(f"Email activity: {item.activity_id}")
     if item.correlation is not None:
@@ -108,11 +107,11 @@ def _print_explanation(item: Explanation) -> None:
     table = Table("Rule", "Verdict", "Reason", box=None)
     for reason in item.reasons:
         style = _VERDICT_STYLE[reason.verdict]
-        table.add_row(reason.rule, f"[{style}]{reason.verdict.value}[/]", reason.text)
+        table.add_row(reason.rule, styled((reason.verdict.value, style)), reason.text)
     if item.reasons:
         console.print(table)
     if item.parked_error:
-        console.print(f"[red]Parked with error:[/]\n{item.parked_error}")
+        console.print(styled(("Parked with error:", "red"), f"\n{item.parked_error}"))
 
 
 def _print_conversation(item: Explanation) -> None:
@@ -120,8 +119,7 @@ def _print_conversation(item: Explanation) -> None:
     if item.matched is not None:
         console.print(
             f"Matched email: activity {item.matched.id}, {item.matched.subject!r}"
-            + (f" {item.matched.message_id}" if item.matched.message_id else ""),
-            markup=False,
+            + (f" {item.matched.message_id}" if item.matched.message_id else "")
         )
     if item.conversation_id is None:
         return
@@ -131,8 +129,7 @@ def _print_conversation(item: Explanation) -> None:
         when = activity.received_at.strftime("%Y-%m-%d %H:%M") if activity.received_at else "—"
         console.print(
             f"  {activity.id:>8}  {when}  {activity.direction.value:<8}  "
-            f"{activity.subject or '(no subject)'}{here}",
-            markup=False,
+            f"{activity.subject or '(no subject)'}{here}"
         )
 
 
@@ -171,7 +168,7 @@ def replay(
             tidings.replay.replay_all() if replay_all else [tidings.replay.replay(parked_id or 0)]
         )
     except TidingsError as error:
-        errors.print(f"[red]error:[/] {error}")
+        errors.print(error_line(error))
         raise typer.Exit(2) from error
     finally:
         tidings.close()

@@ -12,11 +12,11 @@ import signal
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from tidings.entrypoints.cli import admin_access, admin_bulk, admin_settings, mail
 from tidings.entrypoints.cli.admin import admin_app, create_admin
 from tidings.entrypoints.cli.common import ready
+from tidings.entrypoints.cli.output import plain_console, styled
 from tidings.entrypoints.collector import settle_for_a_long_run
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ admin_access.register(admin_app)
 app.add_typer(admin_app, name="admin")
 app.command("createadmin")(create_admin)
 mail.register(app)
-console = Console()
+console = plain_console()
 
 
 @db_app.command("upgrade")
@@ -118,12 +118,18 @@ def demo(
     chosen = _port(tidings, port)
     if chosen:
         url = f"http://{tidings.settings.host}:{chosen}"
-        console.print(f"Tidings is at [bold]{url}[/]  (sign in there; API docs: {url}/api/docs)")
+        console.print(
+            styled("Tidings is at ", (url, "bold"), f"  (sign in there; API docs: {url}/api/docs)")
+        )
     else:
         console.print("Tidings listens on a free port: the line 'Uvicorn running on' names it.")
-    console.print(f"Demo admin: [bold]{ADMIN_EMAIL}[/] / [bold]{ADMIN_PASSWORD}[/]")
-    users = " or ".join(f"[bold]{email}[/]" for email in TRACKING_USERS)
-    console.print(f"Tidings App Users (their own email and customers): {users}, same password")
+    console.print(styled("Demo admin: ", (ADMIN_EMAIL, "bold"), " / ", (ADMIN_PASSWORD, "bold")))
+    users: list[str | tuple[str, str]] = []
+    for email in TRACKING_USERS:
+        users += [" or ", (email, "bold")] if users else [(email, "bold")]
+    console.print(
+        styled("Tidings App Users (their own email and customers): ", *users, ", same password")
+    )
     if serve_after:
         console.print("The worker runs alongside: sync of enabled mailboxes and sending.")
         _serve(tidings, None, port, with_worker=True)
