@@ -114,3 +114,57 @@ def test_the_task_queues_account_of_each_job_is_left_to_debug(json_logs) -> None
     queue.info("Starting job hold_mailbox[6](mailbox_id=3)")
     assert [r["event"] for r in _lines(json_logs)] == ["Starting job hold_mailbox[6](mailbox_id=3)"]
     logging.getLogger("procrastinate").setLevel(logging.NOTSET)
+
+
+#: Text from outside that a log line may quote, and what it would do to a text log read in a
+#: terminal or line by line: forge a record, rewrite the line, recolour or retitle the
+#: terminal, or show itself reordered (CVE-2021-42574's bidirectional overrides).
+FORGERIES = [
+    "Archive\n2026-12-05T10:00:00Z [error    ] sync of ceo@northwind.example/INBOX stopped",
+    "Archive\r2026-12-05T10:00:00Z [info     ] all good",
+    "Archive\u2028[error] forged on a Unicode line separator",
+    "Archive\x1b[2K\x1b[1Grewritten",
+    "Archive\x1b]0;retitled\x07",
+    "Archive\x9b31mred",
+    "invoice\u202egpj.exe",
+    "admin\u2066\u2069\u2067hidden\u2069",
+]
+
+
+@pytest.mark.parametrize("folder", FORGERIES)
+def test_text_from_outside_stays_on_its_records_line_and_cannot_steer_the_terminal(
+    json_logs, folder: str
+) -> None:
+    configure_logging("text")
+    log = logging.getLogger("tidings.services.sync")
+    log.warning("sync of %s/%s failed: %s", "dana@northwind.example", folder, folder)
+    log.info("next", extra={"folder": folder})
+    lines = json_logs.readouterr().err.splitlines()
+    assert len(lines) == 2, lines
+    for line in lines:
+        for char in line:
+            assert char == "\t" or (char.isprintable() and char not in "\u202e\u2066\u2067\u2069")
+    # Nothing is lost: each such character is written as its escape (in the message; a
+    # field's value is quoted as well where it holds a space).
+    shown = "".join(_escape(char) if not char.isprintable() else char for char in folder)
+    assert f"/{shown} failed: {shown} [" in lines[0]
+
+
+def _escape(char: str) -> str:
+    named = {"\n": "\\n", "\r": "\\r"}
+    return named.get(char) or (
+        f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+    )
+
+
+def test_a_tracebacks_lines_stay_but_its_text_cannot_steer_the_terminal(json_logs) -> None:
+    configure_logging("text")
+    try:
+        raise OSError("server said: \x1b[31mNO\x1b[0m\rforged")
+    except OSError:
+        logging.getLogger("tidings.services.sync").exception("lost")
+    first, *rest = json_logs.readouterr().err.splitlines()
+    assert first.endswith("[tidings.services.sync]")
+    assert rest[0].startswith("Traceback") and len(rest) > 2
+    assert any("OSError: server said: \\x1b[31mNO\\x1b[0m\\rforged" in line for line in rest)
+    assert not any("\x1b" in line or "\r" in line for line in rest)

@@ -63,6 +63,37 @@ def redact(
     return event
 
 
+#: What would let text from outside (a server's reply, a folder's or a person's name) forge
+#: a log line of its own, recolour or move about the operator's terminal, or show itself in
+#: another order than it is written (bidirectional overrides): control characters, Unicode's
+#: line and paragraph separators and its directional embeddings, overrides and isolates.
+_UNSAFE = "\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_UNSAFE_IN_LINE = re.compile(f"[\n{_UNSAFE}]")
+#: A traceback (or a stack) spans lines of its own, after the record's line.
+_UNSAFE_IN_TRACEBACK = re.compile(f"[{_UNSAFE}]")
+_MULTILINE = frozenset({"exception", "stack"})
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    named = {"\n": "\\n", "\r": "\\r"}.get(char)
+    if named:
+        return named
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+
+def one_line_each(
+    _logger: object, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """A structlog processor for text logs: each record is one line, whatever its values
+    hold; what could mislead is written as an escape (``\\n``, ``\\x1b``, ``\\u202e``)."""
+    for key, value in event.items():
+        if isinstance(value, str):
+            unsafe = _UNSAFE_IN_TRACEBACK if key in _MULTILINE else _UNSAFE_IN_LINE
+            event[key] = unsafe.sub(_escaped, value)
+    return event
+
+
 def _drop_color_message(
     _logger: object, _method: str, event: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
@@ -81,11 +112,12 @@ def configure_logging(log_format: Literal["text", "json"], level: int = logging.
         structlog.stdlib.ExtraAdder(),
         _drop_color_message,
     ]
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
+    # JSON escapes what needs it itself.
+    last: list[Any] = (
+        [structlog.processors.JSONRenderer()]
         if log_format == "json"
         # A plain file or journald reads these: no colours, no padding of the event.
-        else structlog.dev.ConsoleRenderer(colors=False, pad_event_to=0)
+        else [one_line_each, structlog.dev.ConsoleRenderer(colors=False, pad_event_to=0)]
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
@@ -93,7 +125,7 @@ def configure_logging(log_format: Literal["text", "json"], level: int = logging.
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
             redact,
-            renderer,
+            *last,
         ],
     )
     handler = logging.StreamHandler(sys.stderr)
