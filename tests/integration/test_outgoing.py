@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-from email import message_from_bytes, policy
+from email import message_from_bytes, message_from_string, policy
 from pathlib import Path
 
 import pytest
@@ -209,3 +209,58 @@ def test_no_one_queues_email_from_a_mailbox_that_is_not_theirs(
         _queue(org, sam)
     with org.tidings.uow() as uow:
         assert uow.outbox.in_phase(OutboxPhase.QUEUED) == []
+
+
+def _queue_to(org: Org, caller: Caller, *recipients: str) -> int:
+    return org.tidings.outgoing.queue(
+        caller,
+        mailbox_id=org.mailboxes["dana"],
+        to=list(recipients),
+        subject="Angebot",
+        body="Hallo,\n",
+    )
+
+
+def test_an_international_domain_is_sent_to_as_its_a_label(
+    org: Org, smtp_server: SmtpServer
+) -> None:
+    # RFC 5890-5891: the envelope and the To header both carry the ASCII form; Python's
+    # email package alone would have put encoded words in the address (RFC 2047 §5).
+    caller = _outgoing_org(org, smtp_server)
+    _queue_to(org, caller, "maria@bücher.example", "info@straße.de")
+    [result] = asyncio.run(org.tidings.outgoing.send_pending())
+    assert result.phase is OutboxPhase.SENT, result.error
+    [message] = smtp_server.wait_for(1)
+    assert message.rcpt_tos == ("maria@xn--bcher-kva.example", "info@xn--strae-oqa.de")
+    assert "SMTPUTF8" not in message.mail_options
+    sent = message_from_bytes(message.content, policy=policy.default)
+    assert [a.addr_spec for a in sent["To"].addresses] == list(message.rcpt_tos)
+    assert message.content.isascii()
+
+
+def test_a_unicode_local_part_goes_only_to_a_server_that_offers_smtputf8(
+    org: Org, smtp_server: SmtpServer
+) -> None:
+    caller = _outgoing_org(org, smtp_server)
+    activity_id = _queue_to(org, caller, "jürgen@müller.example")
+    [result] = asyncio.run(org.tidings.outgoing.send_pending())
+    assert result.phase is OutboxPhase.FAILED
+    assert "does not offer SMTPUTF8" in (result.error or "")
+    assert "jürgen@xn--mller-kva.example" in (result.error or "")
+    assert org.tidings.queries.activity(activity_id).activity.status is ActivityStatus.FAILED
+    assert smtp_server.messages == []
+
+
+def test_a_unicode_local_part_is_sent_with_smtputf8_where_the_server_offers_it(
+    org: Org,
+) -> None:
+    with SmtpServer({"dana@northwind.example": "dana-pass"}, smtputf8=True) as smtp:
+        caller = _outgoing_org(org, smtp)
+        _queue_to(org, caller, "jürgen@müller.example", "maria@bücher.example")
+        [result] = asyncio.run(org.tidings.outgoing.send_pending())
+        assert result.phase is OutboxPhase.SENT, result.error
+        [message] = smtp.wait_for(1)
+    assert "SMTPUTF8" in message.mail_options
+    assert message.rcpt_tos == ("jürgen@xn--mller-kva.example", "maria@xn--bcher-kva.example")
+    sent = message_from_string(message.content.decode("utf-8"), policy=policy.SMTPUTF8)
+    assert [a.addr_spec for a in sent["To"].addresses] == list(message.rcpt_tos)

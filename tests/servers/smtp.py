@@ -19,6 +19,7 @@ It accepts every message and keeps its envelope; tests then look at what arrived
   active, e.g. ``OAuthServer.address_for``) adds AUTH XOAUTH2: a token accepted for the
   ``user=`` it names signs in as that address; any other gets Google's error challenge
   (``334`` + base64 JSON), then ``535`` once the client answers it.
+- ``smtputf8`` offers SMTPUTF8 (RFC 6531): internationalized addresses in the envelope.
 - ``messages`` is a snapshot of what arrived, oldest first; ``wait_for(count, timeout)``
   blocks on a condition until that many have arrived, and raises TimeoutError otherwise.
 """
@@ -54,6 +55,8 @@ class ReceivedMessage:
     """The AUTH identity of the session, None when the client did not authenticate."""
     tls: bool
     """Whether the session had switched to TLS (STARTTLS) before DATA."""
+    mail_options: tuple[str, ...] = ()
+    """The MAIL FROM parameters (``SMTPUTF8`` …)."""
 
 
 class _Handler:
@@ -85,6 +88,7 @@ class _Handler:
             content=content,
             login=login,
             tls=session.ssl is not None,
+            mail_options=tuple(envelope.mail_options),
         )
         hook = self._server.before_accept
         if hook is not None:
@@ -143,6 +147,7 @@ class SmtpServer:
         tls_context: ssl.SSLContext | None = None,
         ca_file: Path | None = None,
         bearer_owner: Callable[[str], str | None] | None = None,
+        smtputf8: bool = False,
     ) -> None:
         self.users = dict(users or {})
         self.ca_file = ca_file
@@ -160,6 +165,7 @@ class SmtpServer:
             authenticator=self._authenticate,
             auth_require_tls=False,
             tls_context=tls_context,
+            enable_SMTPUTF8=smtputf8,
         )
         self._running = False
         #: Called with each message just before it is accepted (250 sent), if set.

@@ -15,8 +15,9 @@ import aiosmtplib
 
 from tidings.adapters.mail_servers import smtp_auth_failure, smtp_client, smtp_login
 from tidings.adapters.oauth.tokens import OAuthTokens
+from tidings.domain.address_forms import WireAddress, on_the_wire
 from tidings.domain.credentials import Credential
-from tidings.domain.errors import MailServerError
+from tidings.domain.errors import MailServerError, ValidationError
 from tidings.domain.outgoing import MessageRefusedError
 from tidings.domain.server_profile import ServerProfile
 
@@ -36,14 +37,22 @@ class SmtpSender:
         raw: bytes,
         before_data: Callable[[], Awaitable[None]],
     ) -> None:
+        try:
+            sender, *envelope = [on_the_wire(a) for a in (envelope_from, *recipients)]
+        except ValidationError as error:  # queued before addresses were checked this way
+            raise MailServerError(str(error), permanent=True) from error
+        utf8 = any(address.needs_utf8 for address in (sender, *envelope))
+        encoding, options = ("utf-8", ["SMTPUTF8"]) if utf8 else ("ascii", [])
         client = smtp_client(profile)
         try:
             await client.connect()
             if credential is not None:
                 await smtp_login(client, profile, credential, self._tokens)
-            await client.mail(envelope_from)
-            for recipient in recipients:
-                await client.rcpt(recipient)
+            if utf8:
+                await _require_smtputf8(client, profile, [sender, *envelope])
+            await client.mail(sender.text, options=options, encoding=encoding)
+            for recipient in envelope:
+                await client.rcpt(recipient.text, encoding=encoding)
             await before_data()
             await client.data(raw)
         except aiosmtplib.SMTPAuthenticationError as error:
@@ -80,6 +89,23 @@ class SmtpSender:
         finally:
             with contextlib.suppress(aiosmtplib.SMTPException, OSError):
                 await client.quit()
+
+
+async def _require_smtputf8(
+    client: aiosmtplib.SMTP, profile: ServerProfile, addresses: Sequence[WireAddress]
+) -> None:
+    """An address whose local part is not ASCII goes only to a server that offers SMTPUTF8
+    (RFC 6531 §3.4): anywhere else it cannot be written, so nothing is tried."""
+    if client.is_ehlo_or_helo_needed:
+        await client.ehlo()
+    if client.supports_extension("smtputf8"):
+        return
+    named = ", ".join(a.text for a in addresses if a.needs_utf8)
+    raise MailServerError(
+        f"the outgoing server {profile.outgoing_host} does not offer SMTPUTF8, which "
+        f"internationalized addresses need (RFC 6531): {named}",
+        permanent=True,
+    )
 
 
 def _permanent(code: int) -> bool:

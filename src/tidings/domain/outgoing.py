@@ -25,9 +25,10 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, formataddr
+from email.policy import SMTP, SMTPUTF8
+from email.utils import format_datetime, formataddr, quote
 
+from tidings.domain.address_forms import WireAddress, on_the_wire
 from tidings.domain.errors import MailServerError
 
 
@@ -112,14 +113,22 @@ def compose(email: OutgoingEmail) -> bytes:
     """The message as it will be sent, every attempt the same.
 
     With an HTML body it is multipart/alternative (text first, as RFC 2046 orders the
-    choices); Bcc recipients never appear in a header.
+    choices); Bcc recipients never appear in a header. Addresses are written as
+    ``address_forms`` says: international domains as A-labels, and the whole header in
+    UTF-8 (RFC 6532) only where a local part is not ASCII.
     """
+    sender = on_the_wire(email.sender_address)
+    to = [on_the_wire(address) for address in email.to]
+    cc = [on_the_wire(address) for address in email.cc]
+    for address in email.bcc:  # in no header, but each must have a form to be sent to
+        on_the_wire(address)
+    utf8 = any(address.needs_utf8 for address in (sender, *to, *cc))
     msg = EmailMessage()
-    msg["From"] = formataddr((email.sender_name, email.sender_address))
-    if email.to:
-        msg["To"] = ", ".join(email.to)
-    if email.cc:
-        msg["Cc"] = ", ".join(email.cc)
+    msg["From"] = _mailbox(email.sender_name, sender)
+    if to:
+        msg["To"] = ", ".join(address.text for address in to)
+    if cc:
+        msg["Cc"] = ", ".join(address.text for address in cc)
     msg["Subject"] = email.subject
     msg["Date"] = format_datetime(email.date)
     msg["Message-ID"] = email.message_id
@@ -137,7 +146,16 @@ def compose(email: OutgoingEmail) -> bytes:
         msg.add_attachment(
             attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename
         )
-    return msg.as_bytes(policy=SMTP)
+    return msg.as_bytes(policy=SMTPUTF8 if utf8 else SMTP)
+
+
+def _mailbox(name: str, address: WireAddress) -> str:
+    """``name <address>``, the name quoted or encoded as the header needs."""
+    if not address.needs_utf8:
+        return formataddr((name, address.text))
+    # formataddr refuses a non-ASCII local part; under UTF-8 headers the name needs no
+    # encoding, only quoting.
+    return f'"{quote(name)}" <{address.text}>' if name else address.text
 
 
 def subject_with_token(subject: str, token: str | None) -> str:

@@ -1,0 +1,117 @@
+"""International addresses (RFC 6530) as a sent message writes them: domains as A-labels
+(IDNA 2008, UTS #46), a Unicode local part only in UTF-8 headers (RFC 6532), and never an
+encoded word inside an address (RFC 2047 §5)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from email import message_from_bytes, message_from_string, policy
+
+import pytest
+
+from tidings.domain.address_forms import WireAddress, ascii_domain, on_the_wire
+from tidings.domain.errors import ValidationError
+from tidings.domain.outgoing import OutgoingEmail, compose
+
+
+@pytest.mark.parametrize(
+    ("address", "wire"),
+    [
+        ("dana@northwind.example", "dana@northwind.example"),
+        ("maria@bücher.example", "maria@xn--bcher-kva.example"),
+        # IDNA 2008 keeps ß (IDNA 2003 made it "ss": strasse.de, someone else's domain).
+        ("info@straße.de", "info@xn--strae-oqa.de"),
+        # UTS #46 maps case and width; a decomposed ü is the same domain.
+        ("maria@BÜCHER.example", "maria@xn--bcher-kva.example"),
+        ("maria@bu\u0308cher.example", "maria@xn--bcher-kva.example"),
+        ("maria@ｂücher.example", "maria@xn--bcher-kva.example"),
+        ("sales@xn--bcher-kva.example", "sales@xn--bcher-kva.example"),
+        ("ops@[192.0.2.1]", "ops@[192.0.2.1]"),
+        ("ivan@почта.рф", "ivan@xn--80a1acny.xn--p1ai"),
+    ],
+)
+def test_an_ascii_local_part_goes_out_with_its_domain_as_an_a_label(
+    address: str, wire: str
+) -> None:
+    assert on_the_wire(address) == WireAddress(wire, needs_utf8=False)
+
+
+@pytest.mark.parametrize(
+    ("address", "wire"),
+    [
+        ("jürgen@müller.example", "jürgen@xn--mller-kva.example"),
+        ("ju\u0308rgen@müller.example", "jürgen@xn--mller-kva.example"),  # composed (NFC)
+        ("用户@例子.广告", "用户@xn--fsqu00a.xn--4rr70v"),
+        ("δοκιμή@example.com", "δοκιμή@example.com"),
+    ],
+)
+def test_a_unicode_local_part_needs_utf8(address: str, wire: str) -> None:
+    assert on_the_wire(address) == WireAddress(wire, needs_utf8=True)
+
+
+@pytest.mark.parametrize(
+    "domain", ["-bücher.example", "bü\u200dcher.example", "xn--bcher-kva.ü-.example"]
+)
+def test_a_domain_that_is_no_valid_idn_is_refused_with_its_name(domain: str) -> None:
+    with pytest.raises(ValidationError, match="not a valid internationalized domain name"):
+        ascii_domain(domain)
+
+
+def _email(**changes: object) -> OutgoingEmail:
+    fields: dict[str, object] = {
+        "sender_name": "Jürgen Groß, Sales",
+        "sender_address": "jg@northwind.example",
+        "to": ("maria@bücher.example",),
+        "cc": ("info@straße.de",),
+        "subject": "Grüße",
+        "body": "Hallo Maria,\n",
+        "message_id": "<m@northwind.example>",
+        "date": datetime(2026, 12, 1, tzinfo=UTC),
+    }
+    fields.update(changes)
+    return OutgoingEmail(**fields)  # type: ignore[arg-type]
+
+
+_ENCODED_WORD = re.compile(rb"=\?[^?]+\?[qQbB]\?")
+
+
+def _address_headers(raw: bytes) -> list[bytes]:
+    head = raw.split(b"\r\n\r\n", 1)[0].replace(b"\r\n ", b" ")
+    return [line for line in head.split(b"\r\n") if line.split(b":")[0] in (b"From", b"To", b"Cc")]
+
+
+def test_international_domains_are_written_as_a_labels_in_an_ascii_message() -> None:
+    raw = compose(_email())
+    assert raw.isascii()
+    msg = message_from_bytes(raw, policy=policy.default)
+    assert msg["To"].addresses[0].addr_spec == "maria@xn--bcher-kva.example"
+    assert msg["Cc"].addresses[0].addr_spec == "info@xn--strae-oqa.de"
+    [sender] = msg["From"].addresses
+    assert (sender.display_name, sender.addr_spec) == ("Jürgen Groß, Sales", "jg@northwind.example")
+    # Encoded words in the display name only, never in an address.
+    for line in _address_headers(raw):
+        assert not _ENCODED_WORD.search(line.split(b"<")[-1]), line
+
+
+@pytest.mark.parametrize("name", ["Jürgen Groß, Sales", 'Dana "DR" Reyes \\ Ops', ""])
+def test_a_unicode_local_part_makes_the_headers_utf8_and_the_sender_stays_whole(
+    name: str,
+) -> None:
+    raw = compose(
+        _email(sender_name=name, sender_address="jürgen@müller.example", to=("用户@例子.广告",))
+    )
+    assert not raw.isascii()
+    # As a receiver that offers SMTPUTF8 reads it: the header bytes are UTF-8.
+    msg = message_from_string(raw.decode("utf-8"), policy=policy.SMTPUTF8)
+    [sender] = msg["From"].addresses
+    assert (sender.display_name, sender.addr_spec) == (name, "jürgen@xn--mller-kva.example")
+    assert msg["To"].addresses[0].addr_spec == "用户@xn--fsqu00a.xn--4rr70v"
+    assert msg["Subject"] == "Grüße"
+    for line in _address_headers(raw):
+        assert not _ENCODED_WORD.search(line), line
+
+
+def test_a_bcc_recipient_whose_domain_is_no_valid_idn_is_refused_when_queued() -> None:
+    with pytest.raises(ValidationError, match=r"-bücher\.example"):
+        compose(_email(bcc=("boss@-bücher.example",)))
