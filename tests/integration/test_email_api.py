@@ -363,3 +363,19 @@ def test_a_draft_can_be_changed_and_discarded(org: Org, sam: TestClient) -> None
     assert bad.json()["detail"] == "body.to: 'not an address' is not an email address or KIND:ID"
     assert sam.delete(f"/api/emails/{draft['id']}").status_code == 204
     assert sam.get(f"/api/emails/{draft['id']}").status_code == 404
+
+
+def test_a_recipient_whose_domain_is_no_valid_international_name_is_refused_by_field(
+    org: Org, sam: TestClient
+) -> None:
+    body = {
+        "mailbox_id": org.mailboxes["sam"],
+        "to": ["maria@bücher.example"],
+        "cc": ["ops@-bücher.example"],
+        "subject": "Angebot",
+        "html_body": "<p>Hallo</p>",
+    }
+    refused = sam.post("/api/emails", json=body)
+    assert refused.status_code == 422, refused.text
+    assert "-bücher.example" in refused.json()["detail"]
+    assert "cc" in refused.json()["detail"] and "to:" not in refused.json()["detail"]

@@ -13,6 +13,7 @@ import pytest
 from tidings.domain.address_forms import WireAddress, ascii_domain, on_the_wire
 from tidings.domain.errors import ValidationError
 from tidings.domain.outgoing import OutgoingEmail, compose
+from tidings.domain.records import normalize_address
 
 
 @pytest.mark.parametrize(
@@ -115,3 +116,33 @@ def test_a_unicode_local_part_makes_the_headers_utf8_and_the_sender_stays_whole(
 def test_a_bcc_recipient_whose_domain_is_no_valid_idn_is_refused_when_queued() -> None:
     with pytest.raises(ValidationError, match=r"-bücher\.example"):
         compose(_email(bcc=("boss@-bücher.example",)))
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "maria@bücher.example",
+        "Maria@BÜCHER.example",
+        "maria@xn--bcher-kva.example",
+        "MARIA@XN--BCHER-KVA.EXAMPLE",
+        "maria@bu\u0308cher.example",
+        " maria@bücher.example ",
+    ],
+)
+def test_every_form_of_an_international_address_is_stored_as_one(written: str) -> None:
+    assert normalize_address(written) == "maria@bücher.example"
+
+
+@pytest.mark.parametrize(
+    ("written", "stored"),
+    [
+        ("Dana@Northwind.example", "dana@northwind.example"),
+        ("ju\u0308rgen@müller.example", "jürgen@müller.example"),
+        # No valid IDN: kept (lower case, composed) rather than refused; sending checks it.
+        ("x@xn--zz.example", "x@xn--zz.example"),
+        ("x@-bücher.example", "x@-bücher.example"),
+        ("not an address", "not an address"),
+    ],
+)
+def test_other_addresses_are_stored_in_lower_case_and_composed(written: str, stored: str) -> None:
+    assert normalize_address(written) == stored

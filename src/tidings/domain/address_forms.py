@@ -1,4 +1,5 @@
-"""The form an email address takes in a sent message's headers and its SMTP envelope.
+"""The forms of an email address: the one Tidings stores and compares, and the one a sent
+message's headers and SMTP envelope carry.
 
 Addresses are kept as people write them, international ones included (RFC 6530):
 ``maria@bücher.example``, ``jürgen@müller.example``, ``用户@例子.广告``. On the way out:
@@ -11,6 +12,10 @@ Addresses are kept as people write them, international ones included (RFC 6530):
   (RFC 6532) and a server that offers SMTPUTF8 (RFC 6531); a server that does not refuses
   it as a permanent failure that names the address.
 
+Stored and compared, an international domain is in Unicode (its U-label form) however it
+was written: an email from ``maria@xn--bcher-kva.example`` (as every ASCII-only message
+must write it) is from the contact whose address is ``maria@bücher.example``.
+
 The standard library's email package would write either as encoded words, which RFC 2047
 §5 forbids inside an address: the recipient's client shows ``=?utf-8?q?…?=`` and a reply
 goes nowhere.
@@ -20,8 +25,6 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
-
-import idna
 
 from tidings.domain.errors import ValidationError
 
@@ -54,9 +57,31 @@ def ascii_domain(domain: str) -> str:
     literal such as ``[192.0.2.1]``) as it is."""
     if domain.isascii():
         return domain
+    import idna  # here: a megabyte and more, for the few addresses that need it
+
     try:
         return idna.encode(domain, uts46=True).decode("ascii")
     except idna.IDNAError as error:
         raise ValidationError(
             f"{domain!r} is not a valid internationalized domain name: {error}"
         ) from error
+
+
+def unicode_domain(domain: str) -> str:
+    """``domain`` with every A-label as its Unicode label, mapped as UTS #46 maps (lower
+    case, composed); as it is where it is no valid IDN, since only sending needs one."""
+    import idna  # here: see ascii_domain
+
+    try:
+        return idna.decode(domain, uts46=True)
+    except (idna.IDNAError, UnicodeError):
+        return unicodedata.normalize("NFC", domain)
+
+
+def unsendable(address: str) -> str | None:
+    """Why no message can be sent to ``address``, or None when one can."""
+    try:
+        on_the_wire(address)
+    except ValidationError as error:
+        return str(error)
+    return None

@@ -7,8 +7,11 @@ Accounts, contacts and leads carry up to three email addresses, as Dynamics 365'
 from __future__ import annotations
 
 import enum
+import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from tidings.domain.address_forms import unicode_domain
 
 if TYPE_CHECKING:
     from typing_extensions import override
@@ -76,8 +79,16 @@ class RecordRef:
 
 
 def normalize_address(address: str) -> str:
-    """Addresses compare case-insensitively, as every CRM matches them."""
-    return address.strip().lower()
+    """The form an address is stored and compared in: case-insensitive, as every CRM
+    matches addresses, and an international domain in Unicode whichever way it was written
+    (``xn--bcher-kva.example``, ``BÜCHER.example``: ``bücher.example``)."""
+    text = address.strip().lower()
+    if text.isascii() and "xn--" not in text:
+        return text
+    local, at, domain = text.rpartition("@")
+    if not at:
+        return unicodedata.normalize("NFC", text)
+    return f"{unicodedata.normalize('NFC', local)}@{unicode_domain(domain)}"
 
 
 #: RFC 5321 §4.5.3.1: 64 octets of local part, @, 255 of domain.

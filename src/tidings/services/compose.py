@@ -26,6 +26,7 @@ from tidings.domain.activity import (
     ParticipationRole,
     SanitizedHtml,
 )
+from tidings.domain.address_forms import unsendable
 from tidings.domain.attachments import blocked_reason
 from tidings.domain.compose import (
     MAX_RECIPIENTS,
@@ -586,8 +587,11 @@ class ComposeService:
                         problems.setdefault(role.value, []).append(problem)
                     else:
                         resolved.append((role, summary.emails[0], summary.name, ref))
-                elif is_email_address(normalize_address(text)):
-                    resolved.append((role, normalize_address(text), "", None))
+                elif is_email_address(address := normalize_address(text)):
+                    if unfit := unsendable(address):
+                        problems.setdefault(role.value, []).append(unfit)
+                    else:
+                        resolved.append((role, address, "", None))
                 else:
                     problem = f"{text!r} is not an email address or KIND:ID"
                     problems.setdefault(role.value, []).append(problem)

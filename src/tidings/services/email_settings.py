@@ -8,6 +8,7 @@ from dataclasses import fields, replace
 
 from tidings.domain.errors import FieldValueError
 from tidings.domain.people import Caller, Privilege
+from tidings.domain.records import normalize_address
 from tidings.domain.settings import EmailConfiguration, check_configuration
 from tidings.domain.tracked_category import check_category
 from tidings.services.changes import apply_changes
@@ -84,7 +85,7 @@ def _tracking_address(value: object) -> str | None:
     """The tracking address as mailboxes keep addresses; empty means none."""
     if value is None:
         return None
-    address = str(value).strip().lower()
+    address = normalize_address(str(value))
     if not address:
         return None
     if not _ADDRESS.fullmatch(address) or len(address) > 320:

@@ -42,7 +42,7 @@ from tidings.domain.outgoing import (
     subject_with_token,
 )
 from tidings.domain.people import Caller, Privilege
-from tidings.domain.records import RecordKind, RecordRef, is_email_address
+from tidings.domain.records import RecordKind, RecordRef, is_email_address, normalize_address
 from tidings.domain.retry import Backoff, RetryLater
 from tidings.domain.server_profile import ServerProfile, ServerProfileKind
 from tidings.domain.stored import OutboxItem
@@ -154,7 +154,7 @@ class OutgoingService:
         conversation and carries In-Reply-To and References.
         """
         caller.require(Privilege.TRACK_EMAIL)
-        addresses = [a.strip().lower() for a in (*to, *cc)]
+        addresses = [normalize_address(a) for a in (*to, *cc)]
         if not to or not all(is_email_address(a) for a in addresses):
             raise ValidationError("give at least one recipient, each a valid email address")
         now = self._clock.now()
@@ -182,8 +182,8 @@ class OutgoingService:
             email = OutgoingEmail(
                 sender_name=owner.full_name,
                 sender_address=mailbox.address,
-                to=tuple(a.strip().lower() for a in to),
-                cc=tuple(a.strip().lower() for a in cc),
+                to=tuple(normalize_address(a) for a in to),
+                cc=tuple(normalize_address(a) for a in cc),
                 subject=subject_with_token(subject, token),
                 body=body,
                 message_id=message_id,

@@ -28,7 +28,7 @@ from tidings.domain.activity import (
 )
 from tidings.domain.conversation import starting_conversation
 from tidings.domain.errors import ConflictError
-from tidings.domain.records import RecordKind, RecordRef
+from tidings.domain.records import RecordKind, RecordRef, normalize_address
 from tidings.domain.stored import ActivityFilter
 from tidings.domain.tracking import Correlation
 
@@ -428,7 +428,7 @@ def _filtered(statement: Select[Any], query: ActivityFilter) -> Select[Any]:
             )
         )
     if query.party_address is not None:
-        address = query.party_address.strip().lower()
+        address = normalize_address(query.party_address)
         statement = statement.where(_A.id.in_(select(p.activity_id).where(p.address == address)))
     statement = _narrowed(statement, query)
     if query.text and query.text.strip():

@@ -29,6 +29,7 @@ from tidings.domain.records import (
     RecordKind,
     RecordRef,
     RecordSummary,
+    normalize_address,
 )
 
 _TABLES: dict[RecordKind, Table] = {
@@ -162,7 +163,7 @@ class SqlDirectoryRepository:
     # Users and queues -------------------------------------------------------------------
 
     def add_user(self, user: User) -> int:
-        user.email = user.email.strip().lower()
+        user.email = normalize_address(user.email)
         self._place(user)
         user.id = self._insert(t.users, **_user_columns(user))
         self._set_roles(t.user_roles, "user_id", user.id, user.role_ids)
@@ -174,7 +175,7 @@ class SqlDirectoryRepository:
         if not users:
             return
         for user in users:
-            user.email = user.email.strip().lower()
+            user.email = normalize_address(user.email)
             self._place(user)
         self._conn.execute(insert(t.users), [_user_columns(user) for user in users])
         ids: dict[str, int] = {}
@@ -208,14 +209,14 @@ class SqlDirectoryRepository:
         return self._user(t.users.c.id == user_id)
 
     def get_user_by_email(self, email: str) -> User | None:
-        return self._user(t.users.c.email == email.strip().lower())
+        return self._user(t.users.c.email == normalize_address(email))
 
     def list_users(self) -> list[User]:
         ids = self._conn.execute(select(t.users.c.id).order_by(t.users.c.full_name)).scalars()
         return [u for u in (self.get_user(i) for i in ids) if u is not None]
 
     def add_queue(self, queue: Queue) -> int:
-        queue.email = queue.email.strip().lower()
+        queue.email = normalize_address(queue.email)
         self._place(queue)
         queue.id = self._insert(t.queues, **_queue_columns(queue))
         self._set_roles(t.queue_roles, "queue_id", queue.id, queue.role_ids)
@@ -284,7 +285,7 @@ class SqlDirectoryRepository:
         return case.id
 
     def records_by_address(self, addresses: Iterable[str]) -> dict[str, list[RecordRef]]:
-        wanted = sorted({a.strip().lower() for a in addresses})
+        wanted = sorted({normalize_address(a) for a in addresses})
         found: dict[str, list[RecordRef]] = {}
         if not wanted:
             return found
@@ -329,7 +330,7 @@ class SqlDirectoryRepository:
         self._conn.execute(
             delete(index).where(index.c.record_kind == ref.kind.value, index.c.record_id == ref.id)
         )
-        for address in sorted({a.strip().lower() for a in addresses if a.strip()}):
+        for address in sorted({normalize_address(a) for a in addresses if a.strip()}):
             self._conn.execute(
                 insert(index).values(address=address, record_kind=ref.kind.value, record_id=ref.id)
             )
@@ -398,7 +399,7 @@ class SqlDirectoryRepository:
         return [q for q in (self.get_queue(i) for i in ids) if q is not None]
 
     def save_queue(self, queue: Queue) -> None:
-        queue.email = queue.email.strip().lower()
+        queue.email = normalize_address(queue.email)
         self._conn.execute(
             update(t.queues).where(t.queues.c.id == queue.id).values(_queue_columns(queue))
         )

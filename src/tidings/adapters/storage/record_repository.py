@@ -26,7 +26,16 @@ from tidings.adapters.storage.chunking import chunks
 from tidings.adapters.storage.mapping import email_columns, emails_from, ref_columns, ref_from
 from tidings.domain.access_levels import Scope
 from tidings.domain.record_fields import CrmRecord, RecordQuery, kind_of
-from tidings.domain.records import Account, Case, Contact, Lead, Opportunity, RecordKind, RecordRef
+from tidings.domain.records import (
+    Account,
+    Case,
+    Contact,
+    Lead,
+    Opportunity,
+    RecordKind,
+    RecordRef,
+    normalize_address,
+)
 
 _TABLES: dict[RecordKind, Table] = {
     RecordKind.ACCOUNT: t.accounts,
@@ -139,7 +148,7 @@ class SqlRecordRepository:
 
     def ids_by_address(self, kind: RecordKind, addresses: Iterable[str]) -> dict[str, int]:
         """Records of ``kind`` holding each address (the lowest id when several do)."""
-        wanted = sorted({a.strip().lower() for a in addresses})
+        wanted = sorted({normalize_address(a) for a in addresses})
         if not wanted:
             return {}
         found: dict[str, int] = {}
@@ -239,7 +248,7 @@ class SqlRecordRepository:
         rows = [
             {"address": address, "record_kind": kind.value, "record_id": r.id}
             for r in records
-            for address in sorted({a.strip().lower() for a in getattr(r, "emails", ())})
+            for address in sorted({normalize_address(a) for a in getattr(r, "emails", ())})
         ]
         if rows:
             self._conn.execute(insert(t.record_addresses), rows)
@@ -250,7 +259,7 @@ class SqlRecordRepository:
             needle = f"%{_escape(query.search.lower())}%"
             statement = statement.where(func.lower(table.c[_NAME[kind]]).like(needle, escape="\\"))
         if query.email and kind in _WITH_EMAILS:
-            address = query.email.strip().lower()
+            address = normalize_address(query.email)
             statement = statement.where(
                 or_(*(table.c[f"emailaddress{n}"] == address for n in (1, 2, 3)))
             )
@@ -271,7 +280,7 @@ class SqlRecordRepository:
         ref = RecordRef(kind, record.id)
         self._unindex(ref)
         emails: tuple[str, ...] = getattr(record, "emails", ())
-        for address in sorted({a.strip().lower() for a in emails if a.strip()}):
+        for address in sorted({normalize_address(a) for a in emails if a.strip()}):
             self._conn.execute(
                 insert(t.record_addresses).values(
                     address=address, record_kind=kind.value, record_id=record.id

@@ -21,7 +21,7 @@ from tidings.adapters.storage.mapping import (
 from tidings.domain.access_levels import Scope
 from tidings.domain.folders import FolderTrackingRule
 from tidings.domain.mailbox import Alert, AlertLevel, Mailbox
-from tidings.domain.records import RecordRef
+from tidings.domain.records import RecordRef, normalize_address
 from tidings.domain.server_profile import (
     ConnectionSecurity,
     CredentialSource,
@@ -176,7 +176,7 @@ class SqlMailboxRepository:
         return {row["id"]: mailbox_from(dict(row), alerts.get(row["id"], [])) for row in rows}
 
     def get_by_address(self, address: str) -> Mailbox | None:
-        return self._one(t.mailboxes.c.address == address.strip().lower())
+        return self._one(t.mailboxes.c.address == normalize_address(address))
 
     def get_by_owner(self, owner: RecordRef) -> Mailbox | None:
         c = t.mailboxes.c
