@@ -379,3 +379,36 @@ def test_a_recipient_whose_domain_is_no_valid_international_name_is_refused_by_f
     assert refused.status_code == 422, refused.text
     assert "-bücher.example" in refused.json()["detail"]
     assert "cc" in refused.json()["detail"] and "to:" not in refused.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("reply_to", "expected"),
+    [
+        ("Lena Fischer <lena@tailspin.example>", ["lena@tailspin.example"]),
+        (
+            "=?utf-8?q?Lena_F=C3=BCscher?= <Lena@Tailspin.example>, ops@xn--bcher-kva.example",
+            ["lena@tailspin.example", "ops@bücher.example"],
+        ),
+        # Nothing that is an address: the sender, as without Reply-To.
+        ("undisclosed-recipients:;", ["noreply@forms.example"]),
+    ],
+)
+def test_a_reply_goes_where_the_originals_reply_to_asks(
+    org: Org, sam: TestClient, reply_to: str, expected: list[str]
+) -> None:
+    # A web form's mail: sent by noreply@, its Reply-To the person who filled the form in.
+    raw = make_email(
+        sender="Contact form <noreply@forms.example>",
+        to="sam@northwind.example",
+        cc="tom@contoso.example",
+        subject="Request a quote",
+        message_id="<form-1@forms.example>",
+        headers={"Reply-To": reply_to},
+    )
+    result = org.deliver(raw, mailbox="sam")
+    assert result.activity_id is not None
+    reply = _reply_draft(sam, org, result.activity_id, "reply")
+    assert [r["address"] for r in reply["to"]] == expected  # type: ignore[index, union-attr]
+    reply_all = _reply_draft(sam, org, result.activity_id, "reply_all")
+    assert [r["address"] for r in reply_all["to"]] == expected  # type: ignore[index, union-attr]
+    assert [r["address"] for r in reply_all["cc"]] == ["tom@contoso.example"]  # type: ignore[index, union-attr]

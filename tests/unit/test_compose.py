@@ -87,6 +87,26 @@ def test_a_reply_to_ones_own_email_answers_its_recipients() -> None:
     assert reply_addressing(original, ReplyMode.REPLY, [ME]).to == ("maria@x.example",)
 
 
+def test_reply_to_stands_for_the_sender_as_rfc_5322_asks() -> None:
+    # A web form's mail: sent by noreply@, answered to the person who filled it in.
+    original = _original(
+        (ParticipationRole.FROM, "noreply@forms.example"),
+        (ParticipationRole.TO, ME),
+        (ParticipationRole.CC, "tom@contoso.example"),
+    )
+    reply_to = ["lena@tailspin.example", "team@tailspin.example"]
+    reply = reply_addressing(original, ReplyMode.REPLY, [ME], reply_to)
+    assert (reply.to, reply.cc) == (("lena@tailspin.example", "team@tailspin.example"), ())
+    everyone = reply_addressing(original, ReplyMode.REPLY_ALL, [ME], reply_to)
+    assert everyone.to == ("lena@tailspin.example", "team@tailspin.example")
+    assert everyone.cc == ("tom@contoso.example",)
+    # A Reply-To naming only the mailbox itself asks nothing: the sender is answered.
+    assert reply_addressing(original, ReplyMode.REPLY, [ME], [ME]).to == ("noreply@forms.example",)
+    # One's own sent email is answered to its recipients, whatever Reply-To it had.
+    own = _original((ParticipationRole.FROM, ME), (ParticipationRole.TO, "maria@x.example"))
+    assert reply_addressing(own, ReplyMode.REPLY, [ME], ["x@y.example"]).to == ("maria@x.example",)
+
+
 def test_references_are_the_parents_then_the_parent() -> None:
     original = _original()
     assert references_of(original, ("<0@x>", "<a@x>")) == ("<0@x>", "<a@x>", "<b@x>")

@@ -145,9 +145,18 @@ class Addressing:
     cc: tuple[str, ...]
 
 
-def reply_addressing(original: EmailActivity, mode: ReplyMode, own: Iterable[str]) -> Addressing:
+def reply_addressing(
+    original: EmailActivity,
+    mode: ReplyMode,
+    own: Iterable[str],
+    reply_to: Sequence[str] = (),
+) -> Addressing:
     """Reply: the sender; reply all: the sender and everyone else, minus the mailbox's own
-    addresses; forward: nobody yet."""
+    addresses; forward: nobody yet.
+
+    Where the original names a Reply-To, its addresses stand for the sender (RFC 5322
+    §3.6.2), as every mail client answers: a web form's ``noreply@`` mail whose Reply-To is
+    the person who filled it in, a list's mail answered to the list."""
     if mode is ReplyMode.FORWARD:
         return Addressing((), ())
     mine = {a.lower() for a in own}
@@ -159,7 +168,8 @@ def reply_addressing(original: EmailActivity, mode: ReplyMode, own: Iterable[str
         to = to_others
         to_others = []
     else:
-        to = sender
+        # A Reply-To naming only this mailbox asks nothing of a reply: the sender gets it.
+        to = [a for a in reply_to if a.lower() not in mine] or sender
     if mode is ReplyMode.REPLY:
         return Addressing(_distinct(to, mine), ())
     first = _distinct([*to, *to_others], mine)

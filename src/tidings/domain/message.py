@@ -86,6 +86,9 @@ class HeaderSummary:
     autoresponder: str = ""
     auto_response_suppress: str = ""
     list_id: str = ""
+    #: Where the author asks replies to go instead of the sender (RFC 5322 §3.6.2); no
+    #: party of the activity, only a reply's first recipients.
+    reply_to: tuple[Address, ...] = ()
 
     def addresses(self) -> set[str]:
         """Every address the email names, normalized."""
@@ -163,6 +166,7 @@ def parse_headers(raw: bytes) -> HeaderSummary:
         autoresponder=autoresponder,
         auto_response_suppress=_text(headers, "X-Auto-Response-Suppress").strip(),
         list_id=_text(headers, "List-Id").strip(),
+        reply_to=_addresses(headers, "Reply-To"),
     )
 
 

@@ -12,7 +12,6 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from email.parser import BytesHeaderParser
 from email.utils import make_msgid
 from typing import Protocol
 
@@ -56,7 +55,7 @@ from tidings.domain.errors import (
     ValidationError,
 )
 from tidings.domain.mailbox import Mailbox
-from tidings.domain.message import AttachmentPart
+from tidings.domain.message import AttachmentPart, HeaderSummary, try_parse_headers
 from tidings.domain.outgoing import (
     OutboxPhase,
     OutgoingAttachment,
@@ -237,7 +236,9 @@ class ComposeService:
                     raise NotFoundError(f"no email activity with id {original_id}")
                 if "subject" not in given:
                     subject = check_subject(reply_subject(original.subject, mode))
-                addressing = reply_addressing(original, mode, [mailbox.address])
+                written = self._original_headers(uow, original)
+                reply_to = [a.address for a in written.reply_to] if written else []
+                addressing = reply_addressing(original, mode, [mailbox.address], reply_to)
                 if "to" not in given:
                     to = addressing.to
                 if "cc" not in given:
@@ -247,7 +248,7 @@ class ComposeService:
                 quoted = original.html_body or text_as_html(original.text_body)
                 body = body + quote_original(original, quoted, original.received_at)
                 references = references_of(
-                    original, original.references or self._references(uow, original)
+                    original, original.references or self._references(uow, original, written)
                 )
                 if mode is not ReplyMode.FORWARD:
                     in_reply_to = original.message_id
@@ -622,17 +623,21 @@ class ComposeService:
         # The writer's own images may be remote; nothing that runs survives either way.
         return self._sanitizer.clean(body, remote_images=True).html
 
-    def _references(self, uow: UnitOfWork, original: EmailActivity) -> tuple[str, ...]:
+    def _original_headers(self, uow: UnitOfWork, original: EmailActivity) -> HeaderSummary | None:
+        """The headers of the email answered, as it arrived; None for one written here."""
+        if original.raw_message_id is None:
+            return None
+        return try_parse_headers(uow.raw_messages.require(original.raw_message_id).raw)
+
+    def _references(
+        self, uow: UnitOfWork, original: EmailActivity, written: HeaderSummary | None
+    ) -> tuple[str, ...]:
         """The References the original carried: from its composition, else its raw text."""
         assert original.id is not None  # noqa: S101 - stored
         composition = uow.compose.composition(original.id)
         if composition is not None:
             return composition.references
-        if original.raw_message_id is None:
-            return ()
-        raw = uow.raw_messages.require(original.raw_message_id).raw
-        headers = BytesHeaderParser().parsebytes(raw)
-        return tuple(str(headers.get("References", "")).split())
+        return written.references if written is not None else ()
 
 
 def _parses(text: str) -> bool:
