@@ -264,3 +264,28 @@ def test_a_unicode_local_part_is_sent_with_smtputf8_where_the_server_offers_it(
     assert message.rcpt_tos == ("jürgen@xn--mller-kva.example", "maria@xn--bcher-kva.example")
     sent = message_from_string(message.content.decode("utf-8"), policy=policy.SMTPUTF8)
     assert [a.addr_spec for a in sent["To"].addresses] == list(message.rcpt_tos)
+
+
+def test_a_mailbox_in_an_international_domain_sends_in_ascii(
+    org: Org, smtp_server: SmtpServer
+) -> None:
+    # Its own address, its Message-ID and the envelope sender all take the A-label form.
+    caller = _outgoing_org(org, smtp_server)
+    with org.tidings.uow() as uow:
+        mailbox = uow.mailboxes.get(org.mailboxes["dana"])
+        assert mailbox is not None
+        mailbox.address = "dana@xn--mller-kva.example"
+        uow.mailboxes.save(mailbox)
+        uow.commit()
+    activity_id = _queue_to(org, caller, "maria@contoso.example")
+    [result] = asyncio.run(org.tidings.outgoing.send_pending())
+    assert result.phase is OutboxPhase.SENT, result.error
+    [message] = smtp_server.wait_for(1)
+    assert message.mail_from == "dana@xn--mller-kva.example"
+    assert message.content.isascii()
+    sent = message_from_bytes(message.content, policy=policy.default)
+    assert sent["From"].addresses[0].addr_spec == "dana@xn--mller-kva.example"
+    assert sent["Message-ID"].endswith("@xn--mller-kva.example>")
+    # Stored, the mailbox's address is in the readable form.
+    activity = org.tidings.queries.activity(activity_id).activity
+    assert "dana@müller.example" in {p.address for p in activity.parties}

@@ -12,7 +12,7 @@ import pytest
 
 from tidings.domain.address_forms import WireAddress, ascii_domain, on_the_wire
 from tidings.domain.errors import ValidationError
-from tidings.domain.outgoing import OutgoingEmail, compose
+from tidings.domain.outgoing import OutgoingEmail, compose, new_message_id
 from tidings.domain.records import normalize_address
 
 
@@ -146,3 +146,23 @@ def test_every_form_of_an_international_address_is_stored_as_one(written: str) -
 )
 def test_other_addresses_are_stored_in_lower_case_and_composed(written: str, stored: str) -> None:
     assert normalize_address(written) == stored
+
+
+@pytest.mark.parametrize(
+    ("sender", "domain"),
+    [
+        ("sam@northwind.example", "northwind.example"),
+        ("sam@müller.example", "xn--mller-kva.example"),
+        ("jürgen@müller.example", "xn--mller-kva.example"),
+        ("sam@-müller.example", "tidings.invalid"),
+    ],
+)
+def test_a_sender_in_an_international_domain_gets_an_ascii_message_id(
+    sender: str, domain: str
+) -> None:
+    message_id = new_message_id(sender)
+    assert message_id.isascii() and message_id.endswith(f"@{domain}>")
+    if sender.partition("@")[0].isascii() and domain != "tidings.invalid":
+        raw = compose(_email(sender_address=sender, message_id=message_id, cc=()))
+        assert raw.isascii()
+        assert message_from_bytes(raw, policy=policy.default)["Message-ID"] == message_id

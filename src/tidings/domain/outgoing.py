@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP, SMTPUTF8
-from email.utils import format_datetime, formataddr, quote
+from email.utils import format_datetime, formataddr, make_msgid, quote
 
-from tidings.domain.address_forms import WireAddress, on_the_wire
-from tidings.domain.errors import MailServerError
+from tidings.domain.address_forms import WireAddress, ascii_domain, on_the_wire
+from tidings.domain.errors import MailServerError, ValidationError
 
 
 class OutboxPhase(enum.StrEnum):
@@ -156,6 +156,17 @@ def _mailbox(name: str, address: WireAddress) -> str:
     # formataddr refuses a non-ASCII local part; under UTF-8 headers the name needs no
     # encoding, only quoting.
     return f'"{quote(name)}" <{address.text}>' if name else address.text
+
+
+def new_message_id(sender_address: str) -> str:
+    """A new Message-ID in the sender's domain, written in ASCII as a msg-id must be (RFC
+    5322 §3.6.4): an international domain as its A-label."""
+    try:
+        domain = ascii_domain(sender_address.rpartition("@")[2])
+    except ValidationError:
+        domain = ""
+    # Never make_msgid's own default, the host's name: looking it up may wait on DNS.
+    return make_msgid(domain=domain or "tidings.invalid")
 
 
 def subject_with_token(subject: str, token: str | None) -> str:

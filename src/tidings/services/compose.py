@@ -12,7 +12,6 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from email.utils import make_msgid
 from typing import Protocol
 
 from tidings.domain.activity import (
@@ -62,6 +61,7 @@ from tidings.domain.outgoing import (
     OutgoingEmail,
     compose,
     may_retry,
+    new_message_id,
     subject_with_token,
 )
 from tidings.domain.people import Caller, Privilege
@@ -267,7 +267,7 @@ class ComposeService:
             parties = self._parties(uow, mailbox, owner_name, to, cc, bcc)
             self._check_regarding(uow, regarding)
             html_body = self._clean(body)
-            message_id = make_msgid(domain=mailbox.address.partition("@")[2])
+            message_id = new_message_id(mailbox.address)
             activity = EmailActivity(
                 owner=mailbox.owner,
                 mailbox_id=mailbox_id,
@@ -421,7 +421,7 @@ class ComposeService:
                 subject=activity.subject,
                 body=activity.text_body or "\n",
                 html_body=activity.html_body,
-                message_id=activity.message_id or make_msgid(),
+                message_id=activity.message_id or new_message_id(mailbox.address),
                 date=now,
                 in_reply_to=activity.in_reply_to,
                 references=composition.references if composition else (),

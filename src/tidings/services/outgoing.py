@@ -9,7 +9,6 @@ import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import make_msgid
 from typing import Protocol
 
 from tidings.domain.activity import (
@@ -39,6 +38,7 @@ from tidings.domain.outgoing import (
     OutgoingEmail,
     SentCopyState,
     compose,
+    new_message_id,
     subject_with_token,
 )
 from tidings.domain.people import Caller, Privilege
@@ -177,7 +177,7 @@ class OutgoingService:
                 token = format_tracking_token(
                     config.tracking_token, user_number=owner.ref.id, counter=counter
                 )
-            message_id = make_msgid(domain=mailbox.address.partition("@")[2])
+            message_id = new_message_id(mailbox.address)
             thread = threading_for(uow, caller, message_id, reply_to)
             email = OutgoingEmail(
                 sender_name=owner.full_name,
