@@ -3,6 +3,9 @@ U-label, any case, composed or not): email reaches the contact saved with the ot
 
 from __future__ import annotations
 
+from email import policy
+from email.message import EmailMessage
+
 import pytest
 from alembic import command
 from sqlalchemy import text
@@ -123,3 +126,37 @@ def test_the_migration_brings_stored_addresses_to_the_unicode_form(database_url:
         (2, "ops@xn--bcher-kva.example"),
         (3, "ops@bücher.example"),
     ]
+
+
+def _as_pythons_email_package_writes(sender: str) -> bytes:
+    """An email from ``sender`` as a script built on Python's email package sends it: with
+    the SMTP policy, its address parts become encoded words (RFC 2047 §5 forbids them)."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = "dana@northwind.example"
+    message["Subject"] = "Bestellung"
+    message["Message-ID"] = "<py@x>"
+    message.set_content("Hallo\n")
+    return message.as_bytes(policy=policy.SMTP)
+
+
+@pytest.mark.parametrize(
+    ("saved", "sender"),
+    [
+        ("maria@bücher.example", "Maria <maria@bücher.example>"),
+        ("info@straße.de", "info@straße.de"),
+        ("jürgen@müller.example", "Jürgen <jürgen@müller.example>"),
+    ],
+)
+def test_an_address_written_as_encoded_words_is_read_as_meant(
+    org: Org, saved: str, sender: str
+) -> None:
+    raw = _as_pythons_email_package_writes(sender)
+    from_line = next(line for line in raw.split(b"\r\n") if line.startswith(b"From: "))
+    assert b"=?" in from_line.rsplit(b"<", 1)[-1]  # the address itself is encoded
+    contact = _contact(org, "Maria Müller", saved)
+    result = org.deliver(raw)
+    assert result.outcome is Outcome.TRACKED
+    activity = org.tidings.queries.activity(result.activity_id).activity
+    [written] = [p for p in activity.parties if p.role is ParticipationRole.FROM]
+    assert (written.address, written.party) == (saved, contact)

@@ -27,6 +27,7 @@ from tidings.domain.filenames import safe_filename
 from tidings.domain.header_text import (
     codec_for,
     decode_header_block,
+    decode_words,
     neutral_line_ends,
     strip_comments,
     unfold,
@@ -218,10 +219,22 @@ def _addresses(headers: Message, name: str) -> tuple[Address, ...]:
 def _address_list(values: tuple[str, ...]) -> tuple[Address, ...]:
     found = []
     for value in values:
-        for display, address in parse_address_list(unfold(value)):
+        for display, written in parse_address_list(unfold(value)):
+            address = _as_meant(written)
             if is_email_address(address):
                 found.append(Address(display, normalize_address(address)))
     return tuple(found)
+
+
+def _as_meant(address: str) -> str:
+    """The address its writer meant. Some senders (Python's email package among them, with
+    its default SMTP policy) write an international address's parts as encoded words,
+    which RFC 2047 §5 forbids in an address: ``info@=?utf-8?q?stra=C3=9Fe?=.de`` stands for
+    ``info@straße.de``. Decoded where that gives an address; else as written."""
+    if "=?" not in address:
+        return address
+    decoded = decode_words(address)
+    return decoded if is_email_address(decoded) else address
 
 
 #: RFC 5322 §2.1.1: no line, and so no Message-ID, is longer than this.
