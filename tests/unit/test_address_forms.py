@@ -67,6 +67,7 @@ def _email(**changes: object) -> OutgoingEmail:
         "cc": ("info@straße.de",),
         "subject": "Grüße",
         "body": "Hallo Maria,\n",
+        "html_body": None,
         "message_id": "<m@northwind.example>",
         "date": datetime(2026, 12, 1, tzinfo=UTC),
     }
@@ -166,3 +167,17 @@ def test_a_sender_in_an_international_domain_gets_an_ascii_message_id(
         raw = compose(_email(sender_address=sender, message_id=message_id, cc=()))
         assert raw.isascii()
         assert message_from_bytes(raw, policy=policy.default)["Message-ID"] == message_id
+
+
+@pytest.mark.parametrize(
+    "body", ["Hallo Jürgen, schöne Grüße\n", "你好，报价单在附件中。\n", "Plain ASCII\n"]
+)
+def test_a_sent_message_holds_no_8bit_body_for_a_server_without_8bitmime(body: str) -> None:
+    # RFC 6152: raw 8-bit data only with BODY=8BITMIME; a relay that turns such a body
+    # into 7-bit for its next hop breaks the DKIM signature on it.
+    raw = compose(_email(body=body, html_body=f"<p>{body}</p>", cc=()))
+    assert raw.isascii()
+    msg = message_from_bytes(raw, policy=policy.default)
+    # Text in its MIME canonical form ends lines with CRLF (RFC 2049 §4).
+    assert msg.get_body(("plain",)).get_content().replace("\r\n", "\n") == body
+    assert msg.get_body(("html",)).get_content().replace("\r\n", "\n") == f"<p>{body}</p>\n"

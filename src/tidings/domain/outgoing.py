@@ -109,6 +109,13 @@ class OutgoingEmail:
         return tuple(dict.fromkeys((*self.to, *self.cc, *self.bcc)))
 
 
+#: Text parts in quoted-printable or base64, never raw 8-bit: RFC 6152 lets a client send
+#: 8-bit data only to a server that offers 8BITMIME and only when MAIL FROM says
+#: BODY=8BITMIME, and a relay that must make such a body 7-bit for the next hop rewrites
+#: it, breaking the DKIM signature the sender's server put on it.
+_SEVEN_BIT_BODIES = SMTP.clone(cte_type="7bit")
+
+
 def compose(email: OutgoingEmail) -> bytes:
     """The message as it will be sent, every attempt the same.
 
@@ -123,7 +130,7 @@ def compose(email: OutgoingEmail) -> bytes:
     for address in email.bcc:  # in no header, but each must have a form to be sent to
         on_the_wire(address)
     utf8 = any(address.needs_utf8 for address in (sender, *to, *cc))
-    msg = EmailMessage()
+    msg = EmailMessage(policy=_SEVEN_BIT_BODIES)
     msg["From"] = _mailbox(email.sender_name, sender)
     if to:
         msg["To"] = ", ".join(address.text for address in to)
