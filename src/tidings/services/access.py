@@ -25,6 +25,7 @@ from tidings.domain.errors import (
     ValidationError,
 )
 from tidings.domain.people import Caller, Privilege, User, levels_of, privileges_of
+from tidings.domain.records import normalize_address
 from tidings.domain.sign_in_throttle import (
     FORGET_AFTER,
     GOOD_HISTORY,
@@ -93,6 +94,9 @@ class AccessService:
             # NUL; the failure log keeps addresses of up to 320 characters): wrong, as ever.
             self._hasher.verify(self._dummy_hash(), password)
             return None
+        # The stored form: every spelling of an international address (A-label, Unicode,
+        # decomposed) is one account, with one throttle.
+        email = normalize_address(email)
         now = self._clock.now()
         with self._uow() as uow:
             user = uow.directory.get_user_by_email(email)
