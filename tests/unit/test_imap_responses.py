@@ -10,6 +10,7 @@ from tidings.adapters.imap.responses import (
     folder_with_attribute,
     imap_date,
     is_change,
+    nil_bodies,
     parse_fetch,
     parse_list,
     parse_search,
@@ -54,6 +55,25 @@ def test_search_gives_uids_in_ascending_order() -> None:
     assert parse_search([]) == []
 
 
+@pytest.mark.parametrize(
+    ("lines", "uids"),
+    [
+        # The tagged answer's text is the last line: its numbers are no UIDs.
+        ([b"NO 3 messages could not be searched"], []),
+        ([b"OK [HIGHESTMODSEQ 12] 4 ms"], []),
+        ([b"5", b"Search completed 2 ms"], [5]),
+        # More than one SEARCH line: every one counts.
+        ([b"4 9", b"2", b"Search completed"], [2, 4, 9]),
+        # RFC 7162 §3.1.5: with CONDSTORE a search may end in (MODSEQ n).
+        ([b"2 5 6 7 11 (MODSEQ 917162500)", b"Search completed"], [2, 5, 6, 7, 11]),
+    ],
+)
+def test_a_search_reads_its_search_lines_and_never_the_answers_text(
+    lines: list[bytes], uids: list[int]
+) -> None:
+    assert parse_search(lines) == uids
+
+
 def test_fetch_pairs_each_literal_with_its_uid_and_internal_date() -> None:
     # A FETCH item spans three entries: head ending in {n}, the literal, then ")".
     lines = [
@@ -74,6 +94,25 @@ def test_fetch_pairs_each_literal_with_its_uid_and_internal_date() -> None:
 def test_fetch_items_without_a_literal_are_skipped() -> None:
     # A FLAGS update is not a message.
     assert parse_fetch([b"3 FETCH (UID 4 FLAGS (\\Seen))", b"Fetch completed"]) == []
+
+
+def test_a_body_sent_as_a_quoted_string_is_a_message_and_a_nil_body_is_none() -> None:
+    # RFC 3501 §9: a body section is an nstring, a literal, a quoted string or NIL.
+    lines = [
+        b'1 FETCH (UID 7 INTERNALDATE "25-Nov-2026 13:54:51 +0100" BODY[] "")',
+        b'2 FETCH (UID 8 BODY[] "Subject: \\"UID 99\\" \\\\o/")',
+        b'3 FETCH (BODY[] "x" UID 9)',
+        b'4 FETCH (UID 10 INTERNALDATE "25-Nov-2026 13:54:51 +0100" BODY[] NIL)',
+        b"Fetch completed",
+    ]
+    found = parse_fetch(lines)
+    assert [(m.uid, m.raw) for m in found] == [
+        (7, b""),
+        (8, b'Subject: "UID 99" \\o/'),
+        (9, b"x"),
+    ]
+    assert found[0].internal_date is not None
+    assert nil_bodies(lines) == [10]
 
 
 def test_idle_pushes_that_matter_are_new_expunged_or_changed_mail() -> None:

@@ -21,6 +21,7 @@ from tidings.adapters.imap.responses import (
     folder_with_attribute,
     imap_date,
     is_change,
+    nil_bodies,
     parse_fetch,
     parse_list,
     parse_search,
@@ -30,6 +31,7 @@ from tidings.adapters.imap.shared_words import shared
 from tidings.adapters.imap.wire import install_receiver
 from tidings.adapters.oauth.tokens import XOAUTH2_REFUSED, OAuthTokens
 from tidings.domain.credentials import Credential
+from tidings.domain.error_text import first_line
 from tidings.domain.errors import MailServerError
 from tidings.domain.server_profile import CredentialSource, ServerProfile
 from tidings.domain.sync import FetchedMessage, FolderStatus
@@ -40,6 +42,8 @@ IDLE_RENEWAL_SECONDS = 25 * 60
 _FETCH_CHUNK = 50
 #: The highest UID an IMAP server may give (RFC 3501 §2.3.1.1: a 32-bit value).
 _MAX_UID = 4_294_967_295
+#: Characters of a server's answer quoted in an error.
+_ANSWER_LIMIT = 200
 _T = TypeVar("_T")
 
 
@@ -64,6 +68,8 @@ class ImapFolderSession:
         #: Whether ``vanished_since`` asked since the SELECT: from then on, the server tells
         #: this session of every expunge on its own.
         self._vanished_asked = False
+        #: What the server said when it last left a message out of a FETCH, if anything.
+        self.fetch_refusal: str | None = None
         #: Messages in the selected folder, as the server last counted them (EXISTS).
         self._exists: int | None = None
         #: Expunges the server reported on this connection (EXPUNGE, VANISHED).
@@ -186,6 +192,7 @@ class ImapFolderSession:
         if since is not None:
             criteria += ["SINCE", imap_date(since)]
         response = await self._call(self._client.uid_search(*criteria, charset=None))
+        _searched(response)
         # "n:*" always matches the highest UID, even when it is below n (RFC 3501 §6.4.8).
         return [uid for uid in parse_search(response.lines) if uid > last_uid]
 
@@ -221,17 +228,29 @@ class ImapFolderSession:
         response = await self._call(
             self._client.uid("fetch", uids, "(UID INTERNALDATE BODY.PEEK[])")
         )
+        if response.result != "OK" or nil_bodies(response.lines):
+            # Some mail was not handed over: the catch-up's own search and fetch find which.
+            self.fetch_refusal = _answer(response)
+            return None
         found = [m for m in parse_fetch(response.lines) if m.uid > last_uid]
         return sorted(found, key=lambda message: message.uid)
 
     async def fetch(self, uids: Sequence[int]) -> list[FetchedMessage]:
-        """The raw bytes of ``uids``, without setting \\Seen."""
+        """The raw bytes of those of ``uids`` the server hands over, without setting
+        \\Seen. A message left out (expunged meanwhile, or refused: Gmail's "NO Some
+        messages could not be FETCHed") is for the caller to notice; what the server said
+        of it is ``fetch_refusal``."""
         found: list[FetchedMessage] = []
+        self.fetch_refusal = None
         for first in range(0, len(uids), _FETCH_CHUNK):
             chunk = ",".join(str(uid) for uid in uids[first : first + _FETCH_CHUNK])
             response = await self._call(
                 self._client.uid("fetch", chunk, "(UID INTERNALDATE BODY.PEEK[])")
             )
+            if response.result != "OK":
+                self.fetch_refusal = _answer(response)
+            elif nil_bodies(response.lines):
+                self.fetch_refusal = "it answered with no body (BODY[] NIL)"
             found.extend(parse_fetch(response.lines))
         return sorted(found, key=lambda message: message.uid)
 
@@ -285,6 +304,7 @@ class ImapFolderSession:
             return []
         await self._call(self._client.noop())
         response = await self._call(self._client.uid_search("UID", uid_set(uids), charset=None))
+        _searched(response)  # a failed search finds nothing: that is not "all gone"
         found = set(parse_search(response.lines))
         return [uid for uid in uids if uid not in found]
 
@@ -417,6 +437,8 @@ class ImapFolderSession:
             raise MailServerError(f"the folder {folder!r} refused the copy", permanent=True)
 
     async def close(self) -> None:
+        if self._lost.is_set():
+            return  # nothing to log out of: LOGOUT would only wait out its timeout
         # The connection is going away anyway: a failed LOGOUT changes nothing.
         with contextlib.suppress(OSError, TimeoutError, aioimaplib.AioImapException):
             if self._client.has_pending_idle():
@@ -439,6 +461,19 @@ class ImapFolderSession:
             return running.result()
         except (OSError, TimeoutError, aioimaplib.AioImapException) as error:
             raise MailServerError(f"the connection was lost: {error}", permanent=False) from error
+
+
+def _answer(response: Any) -> str:
+    """The server's tagged answer, as told in an error: its result and first line."""
+    text = bytes(response.lines[-1]).decode("utf-8", "replace") if response.lines else ""
+    return first_line(f"{response.result} {text}".strip(), _ANSWER_LIMIT)
+
+
+def _searched(response: Any) -> None:
+    """Raise unless the UID SEARCH succeeded: its answer is then no list of UIDs at all."""
+    if response.result != "OK":
+        text = f"the server refused the search: {_answer(response)}"
+        raise MailServerError(text, permanent=False)
 
 
 def _quoted(folder: str) -> str:

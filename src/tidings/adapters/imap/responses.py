@@ -21,6 +21,10 @@ _INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
 _PUSH = re.compile(rb"^(\d+ (EXISTS|EXPUNGE|FETCH)|VANISHED \d)")
 _LIST = re.compile(rb'^(?:LIST )?\(([^)]*)\) (?:"(?:[^"\\]|\\.)*"|NIL) (.*)$', re.IGNORECASE)
 _LITERAL = re.compile(rb"^\{(\d+)\}$")
+#: A body sent as a quoted string rather than a literal (RFC 3501 §9: ``nstring``), as a
+#: server may for an empty message; and one sent as NIL, which is no message at all.
+_QUOTED_BODY = re.compile(rb'\bBODY\[\] "((?:[^"\\]|\\.)*)"', re.IGNORECASE)
+_NIL_BODY = re.compile(rb"\bBODY\[\] NIL\b", re.IGNORECASE)
 
 
 def parse_select(lines: Sequence[bytes | bytearray]) -> FolderStatus:
@@ -43,20 +47,39 @@ def parse_select(lines: Sequence[bytes | bytearray]) -> FolderStatus:
 
 
 def parse_search(lines: Sequence[bytes | bytearray]) -> list[int]:
-    """The UIDs of a UID SEARCH (the first untagged line), in ascending order."""
-    if not lines:
-        return []
-    first = bytes(lines[0]).strip()
-    return sorted(int(token) for token in first.split() if token.isdigit())
+    """The UIDs of a UID SEARCH, in ascending order.
+
+    aioimaplib hands over the numbers of each ``* SEARCH`` line, then the tagged answer's
+    text as the last line. Every line but that one is read (a server may answer in more
+    than one line); the text is not, whatever numbers it quotes. ``(MODSEQ n)`` ends a
+    line's numbers (RFC 7162 §3.1.5)."""
+    found: set[int] = set()
+    for line in lines[:-1]:
+        for token in bytes(line).split():
+            if not token.isdigit():
+                break
+            found.add(int(token))
+    return sorted(found)
 
 
 def parse_fetch(lines: Sequence[bytes | bytearray]) -> list[FetchedMessage]:
-    """Every message of a ``UID FETCH (UID INTERNALDATE BODY.PEEK[])`` response."""
+    """Every message of a ``UID FETCH (UID INTERNALDATE BODY.PEEK[])`` response whose body
+    came, as a literal or as a quoted string; one whose body is NIL did not come (see
+    ``nil_bodies``)."""
     found: list[FetchedMessage] = []
     index = 0
     while index < len(lines):
         line = lines[index]
-        if isinstance(line, bytes) and _FETCH_HEAD.match(line) and line.endswith(b"}"):
+        if (
+            isinstance(line, bytes)
+            and (quoted := _QUOTED_BODY.search(line))
+            and _FETCH_HEAD.match(line)
+            and (uid := _UID.search(line[: quoted.start()] + line[quoted.end() :]))
+        ):
+            raw = re.sub(rb"\\(.)", rb"\1", quoted.group(1))
+            found.append(FetchedMessage(int(uid.group(1)), _internal_date(line), raw))
+            index += 1
+        elif isinstance(line, bytes) and _FETCH_HEAD.match(line) and line.endswith(b"}"):
             literal = lines[index + 1] if index + 1 < len(lines) else b""
             rest = bytes(lines[index + 2]) if index + 2 < len(lines) else b""
             attributes = line + b" " + rest  # UID may come after the literal
@@ -68,6 +91,18 @@ def parse_fetch(lines: Sequence[bytes | bytearray]) -> list[FetchedMessage]:
             index += 3
         else:
             index += 1
+    return found
+
+
+def nil_bodies(lines: Sequence[bytes | bytearray]) -> list[int]:
+    """UIDs a FETCH answered with ``BODY[] NIL``: the server named the message but did not
+    hand it over (Dovecot does so for one expunged behind the session)."""
+    found = []
+    for line in lines:
+        if isinstance(line, bytes) and _FETCH_HEAD.match(line) and _NIL_BODY.search(line):
+            uid = _UID.search(line)
+            if uid is not None:
+                found.append(int(uid.group(1)))
     return found
 
 

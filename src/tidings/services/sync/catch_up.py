@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
+from tidings.domain.errors import MailServerError
 from tidings.domain.message import MessageOrigin
-from tidings.domain.sync import SyncMode, cursor_for, is_unchanged
+from tidings.domain.sync import FolderCursor, SyncMode, cursor_for, is_unchanged
 from tidings.services.departures import Departures
 from tidings.services.ports import Clock
 from tidings.services.sync.batching import Batch, IngestBatcher, Prepared
@@ -24,12 +25,16 @@ from tidings.services.sync.freshly_kept import FreshlyKept
 from tidings.services.sync.model import FolderSession, Ingested, SyncEvent, SyncTarget
 from tidings.services.sync.status import SyncStatusBoard
 from tidings.services.sync.waiting import retrieve, waiting_mode
+from tidings.services.sync.withheld import WithheldMail
 from tidings.services.tracking.pipeline import IngestService
 
 log = logging.getLogger(__name__)
 
 #: Emails fetched and ingested per transaction while catching up.
 CHUNK = 100
+
+#: Told of an email passed over for good (the target, its UID, what the server said).
+PassedOver = Callable[[SyncTarget, int, str], Awaitable[None]]
 
 
 class CatchUp:
@@ -45,6 +50,8 @@ class CatchUp:
         chunk: int = CHUNK,
         listener: Callable[[SyncEvent], None] | None = None,
         freshly_kept: FreshlyKept | None = None,
+        withheld: WithheldMail | None = None,
+        on_passed_over: PassedOver | None = None,
     ) -> None:
         # Folders' fetches are ingested together with what other folders fetch meanwhile.
         self._batches = IngestBatcher(ingest, screen=departures.copies_elsewhere)
@@ -55,6 +62,9 @@ class CatchUp:
         self._listener = listener
         #: Told what each chunk kept for the first time, for the flag round that follows.
         self._freshly_kept = freshly_kept
+        #: Messages the server listed but did not hand over, and the folders finding them.
+        self._withheld = withheld or WithheldMail()
+        self._on_passed_over = on_passed_over
 
     async def catch_up(
         self, target: SyncTarget, session: FolderSession, *, after_select: bool = False
@@ -87,7 +97,7 @@ class CatchUp:
         counts = session.counts()
         fetched = (
             None
-            if first_sync or after_select
+            if first_sync or after_select or self._withheld.troubled(key, status.uidvalidity)
             else await session.fetch_new(cursor.last_uid, self._chunk)
         )
         if fetched is not None:
@@ -108,10 +118,23 @@ class CatchUp:
         if fetched is not None:  # fetched already: one chunk, whatever its size
             chunks = [uids] if uids else []
         else:
-            chunks = [uids[i : i + self._chunk] for i in range(0, len(uids), self._chunk)]
+            chunks = self._withheld.chunks(key, status.uidvalidity, uids, self._chunk)
 
-        async def fetch(chunk: list[int]) -> Prepared | Batch:
-            messages = fetched if fetched is not None else await session.fetch(chunk)
+        async def fetch(chunk: list[int]) -> tuple[Prepared | Batch, list[int]]:
+            """The chunk's emails, and the UIDs it lacks that the folder still holds: those
+            and every email after them wait for another try."""
+            withheld: list[int] = []
+            if fetched is not None:
+                messages = fetched
+            else:
+                messages = await session.fetch(chunk)
+                came = {m.uid for m in messages}
+                absent = [uid for uid in chunk if uid not in came]
+                if absent:
+                    gone = set(await session.missing(absent))
+                    withheld = [uid for uid in absent if uid not in gone]
+                if withheld:
+                    messages = [m for m in messages if m.uid < withheld[0]]
             batch = [
                 (
                     m.raw,
@@ -127,14 +150,19 @@ class CatchUp:
             ]
             # With chunks still to come, its header blocks are read while the chunk before
             # is being ingested; a chunk alone (a push) is read with the folders' batch.
-            return self._batches.prepare(batch) if len(chunks) > 1 else batch
+            return (self._batches.prepare(batch) if len(chunks) > 1 else batch), withheld
 
         # The next chunk is fetched while this one is ingested (in a thread): the network
         # and the database work at the same time.
         fetching = asyncio.ensure_future(fetch(chunks[0])) if chunks else None
         for index, chunk in enumerate(chunks):
             assert fetching is not None  # noqa: S101 - one fetch is started per chunk
-            batch = await fetching
+            try:
+                batch, withheld = await fetching
+            except MailServerError as error:
+                if not error.permanent:  # the connection broke off while the chunk came
+                    await self._not_handed_over(target, cursor, chunk, str(error))
+                raise
             following = chunks[index + 1] if index + 1 < len(chunks) else None
             fetching = asyncio.ensure_future(fetch(following)) if following else None
             try:
@@ -152,10 +180,24 @@ class CatchUp:
                     else []
                 )
             except BaseException:
-                if fetching is not None:
-                    fetching.cancel()
-                    fetching.add_done_callback(retrieve)  # type: ignore[arg-type]
+                _drop(fetching)
                 raise
+            if withheld:
+                # Everything below the first withheld email is in; it and the rest wait.
+                cursor = cursor.advanced_to(withheld[0] - 1)
+                await self._status.save_cursor(cursor)
+                reason = session.fetch_refusal or "it answered without it"
+                cursor = await self._not_handed_over(target, cursor, withheld, reason)
+                if cursor.last_uid < max(chunk):
+                    if (results or moved) and self._listener is not None:
+                        self._listener(Ingested(target, [*results, *moved]))
+                    _drop(fetching)
+                    raise MailServerError(
+                        f"the server did not hand over the email with UID {withheld[0]} "
+                        f"({reason}); trying again",
+                        permanent=False,
+                    )
+                # Passed over: the chunk was that one email, and the round goes on.
             cursor = cursor.advanced_to(max(chunk))
             last = following is None
             if last and after_select:
@@ -170,6 +212,7 @@ class CatchUp:
                     first_sync_done=passed if first_sync else None,
                 )
             await self._status.save_cursor(cursor)
+            self._withheld.passed(key, cursor.last_uid)
             done += len(results)
             if (results or moved) and self._listener is not None:
                 self._listener(Ingested(target, [*results, *moved]))
@@ -190,6 +233,30 @@ class CatchUp:
             await self._status.save_cursor(cursor)
         session.caught_up_at(counts)
         return done
+
+    async def _not_handed_over(
+        self, target: SyncTarget, cursor: FolderCursor, uids: list[int], reason: str
+    ) -> FolderCursor:
+        """The folder holds ``uids`` but the server did not hand them over; every email
+        below them is in and ``cursor`` says so. Returns the cursor: moved past the one
+        email passed over for good, if it came to that."""
+        key = self._key(target)
+        passed_over = self._withheld.failed(key, cursor.uidvalidity, uids)
+        if passed_over is None:
+            return cursor
+        log.warning(
+            "%s/%s: the email with UID %s is passed over: the server did not hand it over (%s)",
+            target.address,
+            target.folder,
+            passed_over,
+            reason,
+        )
+        cursor = cursor.advanced_to(passed_over)
+        await self._status.save_cursor(cursor)
+        self._withheld.passed(key, cursor.last_uid)
+        if self._on_passed_over is not None:
+            await self._on_passed_over(target, passed_over, reason)
+        return cursor
 
     def _mark_caught_up(self, key: tuple[int, str], session: FolderSession) -> None:
         self._status.change(
@@ -212,3 +279,10 @@ class CatchUp:
     @staticmethod
     def _key(target: SyncTarget) -> tuple[int, str]:
         return (target.mailbox_id, target.folder)
+
+
+def _drop(fetching: asyncio.Future[Any] | None) -> None:
+    """Cancel the next chunk's fetch, already under way, when this chunk ends the round."""
+    if fetching is not None:
+        fetching.cancel()
+        fetching.add_done_callback(retrieve)

@@ -110,6 +110,22 @@ class Failures:
                 )
             uow.commit()
 
+    async def passed_over(self, target: SyncTarget, uid: int, reason: str) -> None:
+        """An email the server would not hand over was passed over: say which, and why."""
+        text = (
+            f"The email with UID {uid} in {target.folder} is not tracked: the server did not "
+            f"hand it over ({reason}), and the emails after it were tracked without it. It "
+            "is still in the mailbox; once the server can hand it over, moving it to another "
+            "folder and back tracks it."
+        )
+        await asyncio.to_thread(self._folder_alert, target, AlertLevel.WARNING, text)
+
+    def _folder_alert(self, target: SyncTarget, level: AlertLevel, text: str) -> None:
+        with self._uow() as uow:
+            alert = Alert(level, text, self._clock.now(), folder=target.folder)
+            uow.mailboxes.add_alert(target.mailbox_id, alert)
+            uow.commit()
+
     async def alert_unreadable(self, unreadable: Mapping[int, str]) -> None:
         """A mailbox whose credential cannot be opened is left out, with one alert saying
         why; every other mailbox syncs on."""

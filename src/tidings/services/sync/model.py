@@ -24,9 +24,18 @@ class FolderSession(Protocol):
     """A connection with one folder selected (``ImapFolderSession``)."""
 
     status: FolderStatus
+    #: What the server said when it last left a message out of a ``fetch``, if anything.
+    fetch_refusal: str | None
 
     async def uids_after(self, last_uid: int, since: datetime | None = None) -> list[int]: ...
-    async def fetch(self, uids: Sequence[int]) -> list[FetchedMessage]: ...
+    async def fetch(self, uids: Sequence[int]) -> list[FetchedMessage]:
+        """Those of ``uids`` the server hands over; it may leave some out."""
+        ...
+
+    async def missing(self, uids: Sequence[int]) -> list[int]:
+        """Those of ``uids`` no longer in the folder."""
+        ...
+
     async def fetch_new(self, last_uid: int, most: int) -> list[FetchedMessage] | None:
         """Every message above ``last_uid`` without a search first, or None when the
         session cannot tell there are at most about ``most``."""

@@ -44,6 +44,7 @@ from tidings.services.sync.status import SyncStatusBoard
 from tidings.services.sync.targets import SyncTargets
 from tidings.services.sync.turns import taking_turns
 from tidings.services.sync.waiting import sleep_unless_stopped
+from tidings.services.sync.withheld import TRIES, WithheldMail
 from tidings.services.tracking.pipeline import IngestService
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class SyncService:
         reads: Callable[[], UnitOfWork] | None = None,
         category_look_seconds: float = LOOK_WHOLE_SECONDS,
         flag_rescan_limit: int = RESCAN_LIMIT,
+        withheld_tries: int = TRIES,
     ) -> None:
         """``reads`` makes units of work that only read (on SQLite they take no lock);
         by default ``uow_factory``'s. ``read_back_seconds``: how long an IMAP folder that
@@ -79,7 +81,9 @@ class SyncService:
         ``category_look_seconds``: how often at most a folder's every tracked email is looked
         at for what lacks the category (the rounds between look at their own new mail).
         ``flag_rescan_limit``: how many of a folder's newest messages have their flags read
-        again each round where the server has no CONDSTORE."""
+        again each round where the server has no CONDSTORE. ``withheld_tries``: how many
+        times an email the server lists but does not hand over is tried, each after the
+        folder's back-off, before it is passed over with an alert."""
         reads = reads or uow_factory
         self._clock = clock
         self._refresh_seconds = refresh_seconds
@@ -121,6 +125,8 @@ class SyncService:
             chunk=chunk,
             listener=listener,
             freshly_kept=freshly_kept,
+            withheld=WithheldMail(withheld_tries),
+            on_passed_over=self._failures.passed_over,
         )
         departure_round = DepartureRound(departures, self.status, listener=listener)
         # Turning the category on or off reaches the folders as a change of targets does.

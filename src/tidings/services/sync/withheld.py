@@ -1,0 +1,98 @@
+"""Emails an IMAP server lists but does not hand over.
+
+A FETCH may come back without a message it was asked for, or not come back at all:
+
+- the message was expunged meanwhile (Dovecot answers ``BODY[] NIL`` for one expunged
+  behind the session, RFC 3501 §7.4.2): it is gone, and passing it over loses nothing;
+- the server could not read it: Dovecot ends the connection ("FETCH failed: Internal
+  error") for a message file it cannot open, Gmail answers "NO Some messages could not be
+  FETCHed (Failure)", Exchange leaves out an item it cannot convert. The message is still
+  there, and may come on a later try.
+
+The cursor must not pass such a message while it may yet come, nor stop behind it for good:
+every email after it would wait too. So a folder in trouble is fetched one message a command
+up to the last UID of the fetch that failed, which finds the message that will not come;
+that one is tried again, each time after the folder's back-off, and after ``tries`` failed
+tries it is passed over, with an alert that names it. Its neighbours are tracked meanwhile.
+
+What each folder has tried is kept in memory: a worker that starts again tries again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+#: Failed tries of one message, each after the folder's back-off, before it is passed over.
+TRIES = 5
+
+FolderKey = tuple[int, str]
+
+
+@dataclass
+class _Trouble:
+    #: The folder's UIDVALIDITY: under another, its UIDs name other messages.
+    uidvalidity: int
+    #: Fetch one message a command up to and including this UID.
+    careful_through: int
+    #: Failed tries of each message fetched alone.
+    tries: dict[int, int] = field(default_factory=dict)
+
+
+class WithheldMail:
+    """Which folders fetch carefully, and how often each withheld message was tried."""
+
+    def __init__(self, tries: int = TRIES) -> None:
+        self._tries = tries
+        self._trouble: dict[FolderKey, _Trouble] = {}
+
+    def troubled(self, key: FolderKey, uidvalidity: int) -> bool:
+        """Whether the folder is finding a message that did not come."""
+        return self._current(key, uidvalidity) is not None
+
+    def chunks(
+        self, key: FolderKey, uidvalidity: int, uids: Sequence[int], size: int
+    ) -> list[list[int]]:
+        """``uids`` (ascending) in chunks of ``size``, but one a chunk through the UID
+        where the folder's last failed fetch ended."""
+        trouble = self._current(key, uidvalidity)
+        through = trouble.careful_through if trouble is not None else 0
+        alone = [[uid] for uid in uids if uid <= through]
+        rest = [uid for uid in uids if uid > through]
+        return alone + [rest[i : i + size] for i in range(0, len(rest), size)]
+
+    def failed(self, key: FolderKey, uidvalidity: int, uids: Sequence[int]) -> int | None:
+        """A fetch did not bring ``uids`` (one message, or a fetch that broke off), though
+        the folder still holds them. Returns the UID to pass over, once a message fetched
+        alone has failed ``tries`` times; else None: try again after the back-off."""
+        if not uids:
+            return None
+        trouble = self._current(key, uidvalidity)
+        if trouble is None:
+            trouble = self._trouble[key] = _Trouble(uidvalidity, careful_through=max(uids))
+        trouble.careful_through = max(trouble.careful_through, max(uids))
+        if len(uids) > 1:
+            return None  # which one will not come is found by fetching them one by one
+        uid = uids[0]
+        tried = trouble.tries.get(uid, 0) + 1
+        if tried < self._tries:
+            trouble.tries[uid] = tried
+            return None
+        trouble.tries.pop(uid, None)
+        return uid
+
+    def passed(self, key: FolderKey, last_uid: int) -> None:
+        """The folder's cursor reached ``last_uid``: what lies below it is done with."""
+        trouble = self._trouble.get(key)
+        if trouble is None:
+            return
+        trouble.tries = {uid: n for uid, n in trouble.tries.items() if uid > last_uid}
+        if last_uid >= trouble.careful_through:
+            del self._trouble[key]
+
+    def _current(self, key: FolderKey, uidvalidity: int) -> _Trouble | None:
+        trouble = self._trouble.get(key)
+        if trouble is not None and trouble.uidvalidity != uidvalidity:
+            del self._trouble[key]  # the folder starts over: its UIDs name other messages
+            return None
+        return trouble
