@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 #: Failed tries of one message, each after the folder's back-off, before it is passed over.
-TRIES = 5
+TRIES = 8
 
 FolderKey = tuple[int, str]
 
