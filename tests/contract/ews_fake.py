@@ -221,6 +221,11 @@ class FakeEwsServer:
             mailbox = self._store.mailboxes[address.lower()]
             self._store.delete(mailbox, self.find(address, message_id))
 
+    def set_unconvertible(self, address: str, message_id: str, unconvertible: bool) -> None:
+        """Exchange can (or can no longer) make the item's MIME content."""
+        with self._lock:
+            self.find(address, message_id).unconvertible = unconvertible
+
     def categories(self, address: str, message_id: str) -> list[str]:
         with self._lock:
             return list(self.find(address, message_id).categories)

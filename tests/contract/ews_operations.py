@@ -141,6 +141,17 @@ def get_item(store: Store, mailbox: Mailbox, operation: ET.Element) -> str:
                 )
             )
             continue
+        if with_mime and item.unconvertible:
+            messages.append(
+                soap.error(
+                    "GetItem",
+                    "ErrorMimeContentConversionFailed",
+                    "Microsoft.Exchange.Data.Storage.ConversionFailedException: The message "
+                    "content has become corrupted.",
+                    "<m:Items/>",
+                )
+            )
+            continue
         raw = item.raw if with_mime else None
         xml = soap.message_xml(item.id, item.received_at, raw, fields, item.categories)
         messages.append(soap.success("GetItem", f"<m:Items>{xml}</m:Items>"))

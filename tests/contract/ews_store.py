@@ -57,6 +57,9 @@ class Item:
     raw: bytes
     #: Outlook categories (item:Categories), in the order set.
     categories: list[str] = field(default_factory=list)
+    #: Exchange cannot make MIME content of it: GetItem answers the documented
+    #: ErrorMimeContentConversionFailed for the item when MimeContent is asked for.
+    unconvertible: bool = False
 
 
 @dataclass

@@ -40,10 +40,21 @@ from tidings.adapters.ews.account import Mailbox, mailbox_context, open_mailbox
 from tidings.adapters.ews.threads import CONNECTION_ERRORS, in_own_thread, in_thread
 from tidings.adapters.graph.tokens import GraphTokens
 from tidings.domain.credentials import Credential
+from tidings.domain.error_text import first_line
 from tidings.domain.mail_api import ApiMessage, DeltaPage
 from tidings.domain.server_profile import ServerProfile
 
 log = logging.getLogger(__name__)
+
+#: Per-item answers that are Exchange's state, not the item's: the whole fetch is retried.
+_WHOLE_REQUEST_ERRORS = (
+    ews.ErrorServerBusy,
+    ews.ErrorInternalServerTransientError,
+    ews.ErrorTimeoutExpired,
+    ews.ErrorMailboxStoreUnavailable,
+    ews.ErrorMailboxMoveInProgress,
+    ews.ErrorConnectionFailed,
+)
 
 #: exchangelib's own default MaxChangesReturned (EWS allows 1 to 512).
 PAGE_SIZE = 100
@@ -88,6 +99,8 @@ class EwsFolderSession:
         self._subscription = subscription
         #: Streaming notifications wake ``wait_for_change``; without them it polls.
         self.supports_push = subscription is not None
+        #: Items of the last ``fetch`` that Exchange holds but did not hand over, and why.
+        self.withheld: dict[str, str] = {}
         self._received = FieldPath(field=EwsMessage.get_field_by_fieldname("datetime_received"))
         self._categories = FieldPath(field=EwsMessage.get_field_by_fieldname("categories"))
         #: Items the last pages listed (id, change key, categories): writing the category
@@ -169,7 +182,10 @@ class EwsFolderSession:
                 log.warning("%s refused the category: %s", self._mailbox.context.address, result)
 
     async def fetch(self, ids: Sequence[str]) -> list[ApiMessage]:
-        """GetItem with the MIME content; items deleted since are left out."""
+        """GetItem with the MIME content; items deleted since are left out, and items
+        Exchange answered with an error of their own (ErrorMimeContentConversionFailed for
+        a corrupted item) are left out and named in ``withheld``."""
+        self.withheld = {}
         return await in_thread(self._mailbox.context, lambda: self._fetch(ids))
 
     def _fetch(self, ids: Sequence[str]) -> list[ApiMessage]:
@@ -179,11 +195,20 @@ class EwsFolderSession:
             ids=[ItemId(id=item_id) for item_id in ids],
             only_fields=["mime_content", "datetime_received"],
         )
-        return [
-            ApiMessage(item.id, item.datetime_received, bytes(item.mime_content))
-            for item in items
-            if not isinstance(item, Exception) and item.mime_content is not None
-        ]
+        found = []
+        # exchangelib answers in the order asked, an exception in place of a failed item.
+        for item_id, item in zip(ids, items, strict=True):
+            if isinstance(item, ews.ErrorItemNotFound):
+                continue  # deleted since it was listed
+            if isinstance(item, _WHOLE_REQUEST_ERRORS):
+                raise item  # Exchange is busy or unwell, not this item: the round retries
+            if isinstance(item, Exception):
+                self.withheld[item_id] = f"{type(item).__name__}: {first_line(str(item))}"
+            elif item.mime_content is None:
+                self.withheld[item_id] = "Exchange sent no MIME content"
+            else:
+                found.append(ApiMessage(item.id, item.datetime_received, bytes(item.mime_content)))
+        return found
 
     async def wait_for_change(self, timeout: float) -> bool:
         """Listen for events for ``timeout`` seconds (whole minutes, at least one, when

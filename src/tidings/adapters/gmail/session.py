@@ -78,6 +78,9 @@ class GmailFolderSession:
         self._label_id = label_id
         self._push = push
         self.supports_push = push is not None
+        #: Always empty: a message fails alone only by being deleted, and is then left out;
+        #: any other failure fails the whole fetch, and the round is tried again.
+        self.withheld: dict[str, str] = {}
         #: Label names by id, read when a history page names an id not seen yet.
         self._label_names: dict[str, str] = {}
 

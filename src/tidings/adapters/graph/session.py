@@ -90,6 +90,9 @@ class GraphFolderSession:
         self._subscribe = subscribe
         self._fallback_seconds = fallback_seconds
         self.supports_push = subscription is not None
+        #: Always empty: a message fails alone only by being deleted, and is then left out;
+        #: any other failure fails the whole fetch, and the round is tried again.
+        self.withheld: dict[str, str] = {}
         #: receivedDateTime of each id listed, for ``fetch`` to hand on.
         self._received: dict[str, datetime | None] = {}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -25,16 +25,13 @@ from tidings.services.sync.freshly_kept import FreshlyKept
 from tidings.services.sync.model import FolderSession, Ingested, SyncEvent, SyncTarget
 from tidings.services.sync.status import SyncStatusBoard
 from tidings.services.sync.waiting import retrieve, waiting_mode
-from tidings.services.sync.withheld import WithheldMail
+from tidings.services.sync.withheld import PassedOver, WithheldMail
 from tidings.services.tracking.pipeline import IngestService
 
 log = logging.getLogger(__name__)
 
 #: Emails fetched and ingested per transaction while catching up.
 CHUNK = 100
-
-#: Told of an email passed over for good (the target, its UID, what the server said).
-PassedOver = Callable[[SyncTarget, int, str], Awaitable[None]]
 
 
 class CatchUp:
@@ -255,7 +252,7 @@ class CatchUp:
         await self._status.save_cursor(cursor)
         self._withheld.passed(key, cursor.last_uid)
         if self._on_passed_over is not None:
-            await self._on_passed_over(target, passed_over, reason)
+            await self._on_passed_over(target, f"UID {passed_over}", reason)
         return cursor
 
     def _mark_caught_up(self, key: tuple[int, str], session: FolderSession) -> None:

@@ -110,10 +110,10 @@ class Failures:
                 )
             uow.commit()
 
-    async def passed_over(self, target: SyncTarget, uid: int, reason: str) -> None:
+    async def passed_over(self, target: SyncTarget, which: str, reason: str) -> None:
         """An email the server would not hand over was passed over: say which, and why."""
         text = (
-            f"The email with UID {uid} in {target.folder} is not tracked: the server did not "
+            f"The email with {which} in {target.folder} is not tracked: the server did not "
             f"hand it over ({reason}), and the emails after it were tracked without it. It "
             "is still in the mailbox; once the server can hand it over, moving it to another "
             "folder and back tracks it."

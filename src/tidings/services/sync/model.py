@@ -88,9 +88,13 @@ class DeltaSession(Protocol):
         after ``received_after`` when that is given) and a cursor to go on from."""
         ...
 
+    #: Messages of the last ``fetch`` the vendor holds but did not hand over, and why.
+    withheld: dict[str, str]
+
     async def fetch(self, ids: Sequence[str]) -> list[ApiMessage]:
         """The MIME bytes of these messages, in the order asked; a message deleted since it
-        was listed is left out."""
+        was listed is left out, and one the vendor answered with an error of its own is
+        left out and named in ``withheld``."""
         ...
 
     async def wait_for_change(self, timeout: float) -> bool:

@@ -141,6 +141,8 @@ class SyncService:
             freshly_kept=freshly_kept,
         )
         self._delta.departures = departures
+        self._delta.withheld = WithheldMail(withheld_tries)
+        self._delta.on_passed_over = self._failures.passed_over
         self._delta.categories = ApiCategories(
             categories, listener, settings_max_age=refresh_seconds
         )

@@ -1,4 +1,4 @@
-"""Emails an IMAP server lists but does not hand over.
+"""Emails a server lists but does not hand over.
 
 A FETCH may come back without a message it was asked for, or not come back at all:
 
@@ -15,18 +15,30 @@ up to the last UID of the fetch that failed, which finds the message that will n
 that one is tried again, each time after the folder's back-off, and after ``tries`` failed
 tries it is passed over, with an alert that names it. Its neighbours are tracked meanwhile.
 
+A mail API (Exchange Web Services) may likewise answer one item with an error of its own,
+ErrorMimeContentConversionFailed for a corrupted item: its folder's cursor waits the same
+way, and the item is passed over after the same tries.
+
 What each folder has tried is kept in memory: a worker that starts again tries again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tidings.services.sync.model import SyncTarget
 
 #: Failed tries of one message, each after the folder's back-off, before it is passed over.
 TRIES = 8
 
 FolderKey = tuple[int, str]
+
+#: Told of an email passed over for good: the folder, which email ("UID 7", "id …"), and
+#: what the server said of it.
+PassedOver = Callable[["SyncTarget", str, str], Awaitable[None]]
 
 
 @dataclass
@@ -45,6 +57,8 @@ class WithheldMail:
     def __init__(self, tries: int = TRIES) -> None:
         self._tries = tries
         self._trouble: dict[FolderKey, _Trouble] = {}
+        #: Mail APIs name each message for good: failed tries by folder and message id.
+        self._item_tries: dict[FolderKey, dict[str, int]] = {}
 
     def troubled(self, key: FolderKey, uidvalidity: int) -> bool:
         """Whether the folder is finding a message that did not come."""
@@ -89,6 +103,21 @@ class WithheldMail:
         trouble.tries = {uid: n for uid, n in trouble.tries.items() if uid > last_uid}
         if last_uid >= trouble.careful_through:
             del self._trouble[key]
+
+    def item_failed(self, key: FolderKey, item_id: str) -> bool:
+        """A mail API did not hand over the message ``item_id`` it still holds; True once
+        it has failed ``tries`` times: pass it over."""
+        tries = self._item_tries.setdefault(key, {})
+        tried = tries.get(item_id, 0) + 1
+        if tried < self._tries:
+            tries[item_id] = tried
+            return False
+        tries.pop(item_id, None)
+        return True
+
+    def items_passed(self, key: FolderKey) -> None:
+        """The folder's cursor moved: every message before it is done with."""
+        self._item_tries.pop(key, None)
 
     def _current(self, key: FolderKey, uidvalidity: int) -> _Trouble | None:
         trouble = self._trouble.get(key)
