@@ -21,19 +21,21 @@ from tests.servers.dovecot import DovecotServer
 from tidings.adapters.imap.client import ImapFolderSession
 from tidings.domain.credentials import Credential
 from tidings.domain.errors import MailServerError
+from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
 from tidings.domain.stored import ActivityFilter
 from tidings.domain.sync import SyncMode
 
 DANA = "dana@northwind.example"
 
 
-def _deliver(server: DovecotServer, *subjects: str) -> None:
+def _deliver(server: DovecotServer, *subjects: str, to: str = DANA) -> None:
     for subject in subjects:
-        server.deliver(DANA, make_email(subject=subject, message_id=f"<{subject}@c.example>"))
+        raw = make_email(to=to, subject=subject, message_id=f"<{subject}@c.example>")
+        server.deliver(to, raw)
 
 
-def _message_file(server: DovecotServer, subject: str) -> Path:
-    maildir = server.mail_dir / "northwind.example" / "dana" / "Maildir"
+def _message_file(server: DovecotServer, subject: str, user: str = "dana") -> Path:
+    maildir = server.mail_dir / "northwind.example" / user / "Maildir"
     needle = f"Subject: {subject}\n".encode()
     for path in [*maildir.glob("cur/*"), *maildir.glob("new/*")]:
         if needle in path.read_bytes().replace(b"\r\n", b"\n"):
@@ -41,9 +43,9 @@ def _message_file(server: DovecotServer, subject: str) -> Path:
     raise AssertionError(f"no message file holds {subject!r}")
 
 
-def _make_unreadable(server: DovecotServer, subject: str) -> None:
+def _make_unreadable(server: DovecotServer, subject: str, user: str = "dana") -> None:
     # Dovecot moves a file from new/ to cur/ by renaming it: its mode goes with it.
-    _message_file(server, subject).chmod(0)
+    _message_file(server, subject, user).chmod(0)
 
 
 def _subjects(org: Org) -> list[str]:
@@ -51,9 +53,9 @@ def _subjects(org: Org) -> list[str]:
     return sorted(activity.subject for activity in page.items)
 
 
-def _alerts(org: Org) -> list[str]:
+def _alerts(org: Org, user: str = "dana") -> list[str]:
     with org.tidings.uow() as uow:
-        mailbox = uow.mailboxes.get(org.mailboxes["dana"])
+        mailbox = uow.mailboxes.get(org.mailboxes[user])
         assert mailbox is not None
         return [alert.text for alert in mailbox.alerts]
 
@@ -149,3 +151,34 @@ def test_a_search_the_server_refuses_is_an_error_not_every_message_gone(tmp_path
 
         with pytest.raises(MailServerError, match="refused the search"):
             asyncio.run(run())
+
+
+def test_a_pop3_message_the_server_refuses_is_passed_over_and_the_others_taken(
+    sync_org: tuple[Org, SyncRun], server: DovecotServer
+) -> None:
+    # Dovecot answers RETR of an unreadable message "-ERR Message 2 expunged." and the
+    # session goes on. Before, the poll failed at that message, kept nothing of its chunk
+    # and failed again at every poll: no email of the mailbox was tracked any more.
+    org, run = sync_org
+    pop3 = ServerProfile(
+        name="Dovecot POP3",
+        kind=ServerProfileKind.POP3_SMTP,
+        incoming_host="127.0.0.1",
+        incoming_port=server.pop3s_port,
+        incoming_security=ConnectionSecurity.TLS,
+        outgoing_host="127.0.0.1",
+        options={"ca_file": str(server.ca_file)},
+    )
+    org.use_profile(pop3, {"sam": "sam-pass"})
+    sam = "sam@northwind.example"
+    _deliver(server, "Pop1", "Pop2", "Pop3", to=sam)
+    _make_unreadable(server, "Pop2", "sam")
+    run.start(service_for(run, withheld_tries=3))
+    run.wait_for(lambda: len(run.results) == 2 and _alerts(org, "sam") != [], timeout=60)
+    assert _subjects(org) == ["Pop1", "Pop3"]
+    [alert] = _alerts(org, "sam")
+    assert "with UIDL" in alert and "-ERR" in alert
+    _deliver(server, "Pop4", to=sam)
+    run.wait_for(lambda: len(run.results) == 3, timeout=30)
+    assert _subjects(org) == ["Pop1", "Pop3", "Pop4"]
+    assert _alerts(org, "sam") == [alert]  # passed over once: later polls leave it be

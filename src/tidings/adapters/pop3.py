@@ -13,6 +13,7 @@ import ssl
 
 from tidings.adapters.tls import tls_context
 from tidings.domain.credentials import Credential
+from tidings.domain.error_text import first_line
 from tidings.domain.errors import MailServerError
 from tidings.domain.server_profile import ConnectionSecurity, ServerProfile
 
@@ -24,6 +25,8 @@ class Pop3Mailbox:
 
     def __init__(self, client: poplib.POP3) -> None:
         self._client = client
+        #: The server's answer when it last refused a message (``retrieve`` gave None).
+        self.refusal: str | None = None
 
     @classmethod
     async def open(cls, profile: ServerProfile, credential: Credential) -> Pop3Mailbox:
@@ -39,8 +42,22 @@ class Pop3Mailbox:
                 listing.append((int(number), uidl.strip()))
         return listing
 
-    async def retrieve(self, number: int) -> bytes:
-        _, lines, _ = await self._run(self._client.retr, number)
+    async def retrieve(self, number: int) -> bytes | None:
+        """The message's bytes; None when the server answered ``-ERR`` for it (expunged
+        meanwhile, or one it cannot read: Dovecot then says "Message 2 expunged"), its
+        answer then in ``refusal``. The session goes on either way."""
+        try:
+            _, lines, _ = await asyncio.to_thread(self._client.retr, number)
+        except poplib.error_proto as error:
+            answer = error.args[0] if error.args else b""
+            if not (isinstance(answer, bytes) and answer.startswith(b"-ERR")):
+                raise MailServerError(
+                    f"the POP3 session failed: {error}", permanent=False
+                ) from error
+            self.refusal = first_line(answer.decode("utf-8", "replace"))
+            return None
+        except OSError as error:
+            raise MailServerError(f"the POP3 session failed: {error}", permanent=False) from error
         return b"\r\n".join(lines) + b"\r\n"
 
     async def close(self) -> None:

@@ -21,20 +21,19 @@ import asyncio
 import logging
 from dataclasses import replace
 
-from tidings.domain.errors import CursorExpiredError, MailServerError
+from tidings.domain.errors import CursorExpiredError
 from tidings.domain.mail_api import DeltaPage
 from tidings.domain.message import MessageOrigin
 from tidings.domain.sync import FolderCursor, SyncMode
 from tidings.services.departures import Departures
 from tidings.services.sync.categories import ApiCategories
-from tidings.services.sync.folder_round import FolderRound
+from tidings.services.sync.folder_round import FolderRound, withheld_error
 from tidings.services.sync.model import (
     API_UIDVALIDITY,
     DeltaSession,
     Ingested,
     SyncTarget,
 )
-from tidings.services.sync.withheld import PassedOver, WithheldMail
 from tidings.services.tracking.results import IngestResult
 
 log = logging.getLogger(__name__)
@@ -47,10 +46,6 @@ class DeltaRound(FolderRound):
     categories: ApiCategories | None = None
     #: Carries what left the folder, and what arrived from another, to the activity.
     departures: Departures | None = None
-    #: Counts the tries of messages the vendor holds but did not hand over.
-    withheld: WithheldMail | None = None
-    #: Told of a message passed over for good.
-    on_passed_over: PassedOver | None = None
 
     async def catch_up(self, target: SyncTarget, session: DeltaSession) -> int:
         """Ingest every message the folder gained since its cursor; returns how many."""
@@ -111,8 +106,10 @@ class DeltaRound(FolderRound):
                 await self.categories.read(target, _with_fetched(page, fetched_categories))
                 if not page.more:
                     await self.categories.write(target, session)
-            if withheld:
-                await self._not_handed_over(target, withheld, results)
+            if withheld and (waiting := await self._count_withheld(target, withheld)):
+                if results and self._listener is not None:
+                    self._listener(Ingested(target, results))
+                raise withheld_error(waiting)
             token = page.cursor
             cursor = FolderCursor(target.mailbox_id, target.folder, API_UIDVALIDITY, token=token)
             if not page.more:
@@ -135,38 +132,6 @@ class DeltaRound(FolderRound):
                 self._listener(Ingested(target, results))
             if not page.more:
                 return done
-
-    async def _not_handed_over(
-        self, target: SyncTarget, withheld: dict[str, str], results: list[IngestResult]
-    ) -> None:
-        """The vendor holds ``withheld`` but did not hand them over: unless each has had its
-        last try (then it is passed over, with an alert), the cursor stays where it is and
-        the round is tried again after the back-off. What came is kept meanwhile, and the
-        next try fetches only what did not."""
-        key = (target.mailbox_id, target.folder)
-        waiting: dict[str, str] = {}
-        for item_id, reason in withheld.items():
-            if self.withheld is None or not self.withheld.item_failed(key, item_id):
-                waiting[item_id] = reason
-                continue
-            log.warning(
-                "%s/%s: the email with id %s is passed over: the server did not hand it over (%s)",
-                target.address,
-                target.folder,
-                item_id,
-                reason,
-            )
-            if self.on_passed_over is not None:
-                await self.on_passed_over(target, f"id {item_id}", reason)
-        if not waiting:
-            return
-        if results and self._listener is not None:
-            self._listener(Ingested(target, results))
-        reason = next(iter(waiting.values()))
-        raise MailServerError(
-            f"the server did not hand over {len(waiting)} email(s) ({reason}); trying again",
-            permanent=False,
-        )
 
     @staticmethod
     def _origin(target: SyncTarget, message_id: str) -> MessageOrigin:

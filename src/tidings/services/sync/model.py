@@ -62,8 +62,14 @@ class FolderOpener(Protocol):
 class Pop3Session(Protocol):
     """A logged-in POP3 session (``Pop3Mailbox``)."""
 
+    #: The server's answer when it last refused a message.
+    refusal: str | None
+
     async def uidls(self) -> list[tuple[int, str]]: ...
-    async def retrieve(self, number: int) -> bytes: ...
+    async def retrieve(self, number: int) -> bytes | None:
+        """The message's bytes, or None when the server refused it (the session goes on)."""
+        ...
+
     async def close(self) -> None: ...
 
 

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import asyncio
 
+from tidings.domain.errors import MailServerError
 from tidings.domain.folders import INBOX
 from tidings.domain.message import MessageOrigin
 from tidings.domain.sync import SyncMode
-from tidings.services.sync.folder_round import FolderRound
+from tidings.services.sync.folder_round import FolderRound, withheld_error
 from tidings.services.sync.model import (
     POP3_UIDVALIDITY,
     Ingested,
     Pop3Session,
     SyncTarget,
 )
+from tidings.services.tracking.results import IngestResult
 
 
 class Pop3Poll(FolderRound):
@@ -32,9 +34,15 @@ class Pop3Poll(FolderRound):
             for _, uidl in listing
         }
         unseen = set(self._not_yet_stored(origins))
-        new = [(number, uidl) for number, uidl in listing if uidl in unseen]
+        passed_over = self.withheld.passed_over(key) if self.withheld is not None else frozenset()
+        new = [(n, uidl) for n, uidl in listing if uidl in unseen and uidl not in passed_over]
+        if self.withheld is not None:
+            # A message that failed before comes last: it cannot hold back the others.
+            tries = self.withheld
+            new.sort(key=lambda listed: tries.item_tries(key, listed[1]) > 0)
         first_sync = len(unseen) == len(origins)
         done = 0
+        refused: dict[str, str] = {}
         for first in range(0, len(new), self._chunk):
             await self._status.record(
                 key,
@@ -43,20 +51,41 @@ class Pop3Poll(FolderRound):
                 first_sync_done=done if first_sync else None,
                 first_sync_total=len(new) if first_sync else None,
             )
-            batch = [
-                (await session.retrieve(number), origins[uidl])
-                for number, uidl in new[first : first + self._chunk]
-            ]
+            batch = []
+            chunk = new[first : first + self._chunk]
+            try:
+                for number, uidl in chunk:
+                    raw = await session.retrieve(number)
+                    if raw is None:
+                        refused[uidl] = session.refusal or "the server refused it"
+                    else:
+                        batch.append((raw, origins[uidl]))
+            except MailServerError as error:
+                # The session broke off on this message: keep what came, count a try.
+                taking = chunk[len(batch) + sum(uidl in refused for _, uidl in chunk)][1]
+                if batch:
+                    results = await asyncio.to_thread(self._ingest.ingest_batch, batch)
+                    self._tell(target, results)
+                await self._count_withheld(target, {taking: str(error)}, named="UIDL")
+                raise
             results = await asyncio.to_thread(self._ingest.ingest_batch, batch)
-            done += len(batch)
-            if done == len(new):
+            done += len(chunk)
+            if done == len(new) and not refused:
                 await self._caught_up(key)
             # Listeners hear of a batch once the state it leaves behind is stored.
-            if self._listener is not None:
-                self._listener(Ingested(target, results))
+            self._tell(target, results)
+        if refused:
+            waiting = await self._count_withheld(target, refused, named="UIDL")
+            if waiting:
+                raise withheld_error(waiting)
+            await self._caught_up(key)  # every refused message was passed over
         if not new:
             await self._caught_up(key)
         return done
+
+    def _tell(self, target: SyncTarget, results: list[IngestResult]) -> None:
+        if self._listener is not None:
+            self._listener(Ingested(target, results))
 
     async def _caught_up(self, key: tuple[int, str]) -> None:
         await self._status.record(

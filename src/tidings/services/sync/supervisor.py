@@ -141,8 +141,9 @@ class SyncService:
             freshly_kept=freshly_kept,
         )
         self._delta.departures = departures
-        self._delta.withheld = WithheldMail(withheld_tries)
-        self._delta.on_passed_over = self._failures.passed_over
+        for rounds in (self._delta, self._pop3):
+            rounds.withheld = WithheldMail(withheld_tries)
+            rounds.on_passed_over = self._failures.passed_over
         self._delta.categories = ApiCategories(
             categories, listener, settings_max_age=refresh_seconds
         )

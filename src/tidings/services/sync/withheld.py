@@ -17,7 +17,9 @@ tries it is passed over, with an alert that names it. Its neighbours are tracked
 
 A mail API (Exchange Web Services) may likewise answer one item with an error of its own,
 ErrorMimeContentConversionFailed for a corrupted item: its folder's cursor waits the same
-way, and the item is passed over after the same tries.
+way, and the item is passed over after the same tries. A POP3 server answers ``-ERR`` for
+one message (Dovecot: "Message 2 expunged" for one it cannot read): the poll takes the
+rest, tries that one last at each poll, and passes over it after the same tries.
 
 What each folder has tried is kept in memory: a worker that starts again tries again.
 """
@@ -57,8 +59,10 @@ class WithheldMail:
     def __init__(self, tries: int = TRIES) -> None:
         self._tries = tries
         self._trouble: dict[FolderKey, _Trouble] = {}
-        #: Mail APIs name each message for good: failed tries by folder and message id.
+        #: Mail APIs and POP3 name each message for good: failed tries by folder and id.
         self._item_tries: dict[FolderKey, dict[str, int]] = {}
+        #: Those passed over: POP3 lists them again at every poll, and they stay passed.
+        self._passed_items: dict[FolderKey, set[str]] = {}
 
     def troubled(self, key: FolderKey, uidvalidity: int) -> bool:
         """Whether the folder is finding a message that did not come."""
@@ -113,11 +117,21 @@ class WithheldMail:
             tries[item_id] = tried
             return False
         tries.pop(item_id, None)
+        self._passed_items.setdefault(key, set()).add(item_id)
         return True
+
+    def item_tries(self, key: FolderKey, item_id: str) -> int:
+        """How often ``item_id`` failed so far."""
+        return self._item_tries.get(key, {}).get(item_id, 0)
+
+    def passed_over(self, key: FolderKey) -> frozenset[str]:
+        """The ids of the folder passed over for good."""
+        return frozenset(self._passed_items.get(key, ()))
 
     def items_passed(self, key: FolderKey) -> None:
         """The folder's cursor moved: every message before it is done with."""
         self._item_tries.pop(key, None)
+        self._passed_items.pop(key, None)
 
     def _current(self, key: FolderKey, uidvalidity: int) -> _Trouble | None:
         trouble = self._trouble.get(key)
