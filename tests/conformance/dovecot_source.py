@@ -46,6 +46,9 @@ class DovecotCategories:
         uid = self._dovecot.uid_of(address, message_id, source)
         self._dovecot.move(address, uid, source, destination)
 
+    def withhold(self, address: str, message_id: str, withheld: bool) -> None:
+        self._dovecot.set_unreadable(address, message_id, withheld)
+
     def delete(self, address: str, message_id: str, folder: str = "INBOX") -> None:
         uid = self._dovecot.uid_of(address, message_id, folder)
         self._dovecot.doveadm("expunge", "-u", address, "mailbox", folder, "uid", str(uid))

@@ -50,6 +50,12 @@ class MailSource(Protocol):
         """The messages sent through the mailbox at ``address`` so far, as sent."""
         ...
 
+    def withhold(self, address: str, message_id: str, withheld: bool) -> None:
+        """Make the system list a message of the Inbox but fail to hand it over, or hand it
+        over again: Dovecot cannot read its file, Exchange cannot convert it to MIME
+        (ErrorMimeContentConversionFailed), Graph and Gmail answer 500 for it."""
+        ...
+
 
 class CategorySource(MailSource, Protocol):
     """A mail source whose messages carry categories (IMAP keywords, Exchange categories,

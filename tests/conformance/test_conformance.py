@@ -4,7 +4,8 @@ Dovecot, Microsoft Graph, Exchange Web Services and Gmail against their contract
 New mail becomes one activity; a folder rule applies; a lost cursor re-syncs without
 duplicates; throttling waits; bad credentials alert and do not enable; outgoing sends once;
 the tracked category set tracks (before the first sync too), removed untracks, and Tidings
-writes its own once; an email moved into a tracked folder takes its regarding, one moved out
+writes its own once; an email the server will not hand over is tried again, then passed over
+with an alert, and never holds back the mail after it; an email moved into a tracked folder takes its regarding, one moved out
 of it is untracked, one deleted keeps its activity.
 """
 
@@ -127,6 +128,60 @@ def test_throttling_waits_and_loses_nothing(
     with org.tidings.uow() as uow:
         mailbox = uow.mailboxes.get(org.mailboxes["dana"])
     assert mailbox is not None and mailbox.enabled and mailbox.alerts == []
+
+
+def _alerts(org: Org) -> list[tuple[AlertLevel, str]]:
+    with org.tidings.uow() as uow:
+        mailbox = uow.mailboxes.get(org.mailboxes["dana"])
+        assert mailbox is not None
+        return [(alert.level, alert.text) for alert in mailbox.alerts]
+
+
+def _last_error(org: Org) -> str | None:
+    [inbox] = org.tidings.queries.sync_state()[org.mailboxes["dana"]].folders
+    return inbox.state.last_error if inbox.state is not None else None
+
+
+def test_an_email_the_server_will_not_hand_over_is_passed_over_with_an_alert(
+    source: MailSource, org_run: tuple[Org, SyncRun]
+) -> None:
+    # Before: IMAP stalled at it for ever (Dovecot ends the connection), POP3 stopped each
+    # poll at it, Exchange dropped it without a word, Graph and Gmail failed every round.
+    org, run = org_run
+    for subject in ("First", "Broken", "Third"):
+        source.deliver(DANA, make_email(subject=subject, message_id=f"<{subject}@c.example>"))
+    source.withhold(DANA, "<Broken@c.example>", True)
+    run.start(service_for(run, withheld_tries=3))
+    run.wait_for(lambda: len(run.results) == 2 and _alerts(org) != [], timeout=60)
+    assert _subjects(org) == ["First", "Third"]
+    [(level, text)] = _alerts(org)
+    assert level is AlertLevel.WARNING
+    assert "in INBOX is not tracked: the server did not hand it over" in text
+    # Nothing waits behind it: the next email is tracked, and the one passed over stays so.
+    source.deliver(DANA, make_email(subject="Later", message_id="<later@c.example>"))
+    run.wait_for(lambda: len(run.results) == 3, timeout=30)
+    run.stop()
+    assert _subjects(org) == ["First", "Later", "Third"]
+    assert len(_alerts(org)) == 1
+
+
+def test_an_email_handed_over_again_before_its_last_try_is_tracked(
+    source: MailSource, org_run: tuple[Org, SyncRun]
+) -> None:
+    # Gmail's "Some messages could not be FETCHed" often clears within minutes: the email
+    # is tried again, not lost, and nothing is alerted.
+    org, run = org_run
+    for subject in ("First", "Late"):
+        source.deliver(DANA, make_email(subject=subject, message_id=f"<{subject}@c.example>"))
+    source.withhold(DANA, "<Late@c.example>", True)
+    run.start(service_for(run, withheld_tries=1000))
+    run.wait_for(lambda: len(run.results) == 1)
+    run.wait_for(lambda: _last_error(org) is not None)  # a try failed: the folder waits
+    source.withhold(DANA, "<Late@c.example>", False)
+    run.wait_for(lambda: len(run.results) == 2, timeout=30)
+    run.stop()
+    assert _subjects(org) == ["First", "Late"]
+    assert _alerts(org) == []
 
 
 def test_bad_credentials_alert_and_do_not_enable(

@@ -45,6 +45,9 @@ class FakeEwsCategories:
     def categories(self, address: str, message_id: str) -> set[str]:
         return set(self.server.categories(address, message_id))
 
+    def withhold(self, address: str, message_id: str, withheld: bool) -> None:
+        self.server.set_unconvertible(address, message_id, withheld)
+
     def move(self, address: str, message_id: str, source: str, destination: str) -> None:
         if destination.upper() != "INBOX":
             self.server.create_folder(address, destination)

@@ -173,6 +173,12 @@ class FakeGmailServer(GmailEndpoints):
             )
         self._published(address)
 
+    def set_withheld(self, address: str, message_id: str, withheld: bool) -> None:
+        """Make messages.get of a message (by Gmail id or Message-ID) fail, or not."""
+        with self._lock:
+            mailbox = self.mailboxes[address]
+            mailbox.messages[self.find(address, message_id)].withheld = withheld
+
     def labels_of(self, address: str, message_id: str) -> set[str]:
         """The names of a message's labels (by Gmail id or Message-ID)."""
         with self._lock:

@@ -176,6 +176,8 @@ class GmailEndpoints:
             message = mailbox.messages.get(request.path_params["message_id"])
             if message is None:
                 raise GmailError(404, "notFound", "Requested entity was not found.", "NOT_FOUND")
+            if message.withheld:  # the guide's 500 backendError, for this message alone
+                raise GmailError(500, "backendError", "Backend Error", "INTERNAL")
             return JSONResponse(mailbox.to_message_json(message))
 
     async def _history(self, request: Request, mailbox: FakeMailbox) -> Response:

@@ -52,6 +52,8 @@ class FakeMessage:
     labels: list[str]
     internal_ms: int
     history_id: int
+    #: Gmail cannot serve it: messages.get answers 500 backendError.
+    withheld: bool = False
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,9 @@ class GmailSource:
     def sent(self, address: str) -> list[bytes]:
         return self.fake.sent(address)
 
+    def withhold(self, address: str, message_id: str, withheld: bool) -> None:
+        self.fake.set_withheld(address, message_id, withheld)
+
     def move(self, address: str, message_id: str, source: str, destination: str) -> None:
         # A move in Gmail's web client: the one label off, the other on (the id stays).
         found = self.fake.find(address, message_id)

@@ -254,6 +254,11 @@ class FakeGraphServer:
             self._log(message.folder_id, message.immutable_id, added=True)
         notify(self, mailbox.address, message.folder_id, message.immutable_id, "updated")
 
+    def set_withheld(self, address: str, message_id: str, withheld: bool) -> None:
+        """Make ``$value`` of a message (by any of its ids, or its Message-ID) fail, or not."""
+        with self.lock:
+            self.find(self.mailboxes[address.lower()], message_id).withheld = withheld
+
     def categories(self, address: str, message_id: str) -> list[str]:
         with self.lock:
             return list(self.find(self.mailboxes[address.lower()], message_id).categories)

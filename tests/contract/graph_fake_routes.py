@@ -149,6 +149,8 @@ def build_app(fake: FakeGraphServer) -> FastAPI:
             message = mailbox.message(message_id)
             if message is None:
                 return _graph_error(404, "ErrorItemNotFound", _not_found())
+            if message.withheld:  # Graph's documented 500, for this message alone
+                return _graph_error(500, "generalException", "An unspecified error has occurred.")
             return Response(message.raw, media_type="text/plain")
 
     @app.get("/v1.0/users/{address}/messages/{message_id}")

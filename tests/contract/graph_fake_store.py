@@ -55,6 +55,8 @@ class Message:
     rest_id: str = field(default_factory=opaque_id)
     #: Outlook categories, by name, in the order they were set.
     categories: list[str] = field(default_factory=list)
+    #: Graph cannot serve its MIME content: ``$value`` answers 500 generalException.
+    withheld: bool = False
 
     def id(self, immutable: bool) -> str:
         return self.immutable_id if immutable else self.rest_id

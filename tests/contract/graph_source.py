@@ -99,6 +99,9 @@ class GraphSource:
     def categories(self, address: str, message_id: str) -> set[str]:
         return set(self.graph.categories(address, message_id))
 
+    def withhold(self, address: str, message_id: str, withheld: bool) -> None:
+        self.graph.set_withheld(address, message_id, withheld)
+
     def move(self, address: str, message_id: str, source: str, destination: str) -> None:
         self.graph.move(address, self._immutable_id(address, message_id), destination)
 

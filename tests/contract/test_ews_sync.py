@@ -18,7 +18,6 @@ from tidings.domain.mailbox import TestStatus
 from tidings.domain.outgoing import OutboxPhase
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.server_profile import ServerProfileKind
-from tidings.domain.sync import SyncMode
 
 DANA = "dana@northwind.example"
 
@@ -195,50 +194,3 @@ def test_an_expired_subscription_is_renewed_and_the_folder_read(ews, synced):
     ews.server.wait_for_request("Subscribe", DANA, count=2)
     ews.deliver(DANA, email(2))
     run.wait_for(lambda: len(run.results) == 2)
-
-
-def _alerts(org: Org, user: str = "dana") -> list[str]:
-    with org.tidings.uow() as uow:
-        mailbox = uow.mailboxes.get(org.mailboxes[user])
-        assert mailbox is not None
-        return [alert.text for alert in mailbox.alerts]
-
-
-def _inbox_mode(org: Org) -> SyncMode:
-    [inbox] = org.tidings.queries.sync_state()[org.mailboxes["dana"]].folders
-    return inbox.mode
-
-
-def test_an_item_exchange_cannot_convert_is_passed_over_with_an_alert_and_the_rest_tracked(
-    ews, synced
-):
-    # GetItem answers a corrupted item with ErrorMimeContentConversionFailed, the others
-    # with their MIME content. Before, the item was dropped without a word and the folder's
-    # cursor moved past it.
-    org, run = synced
-    for n in (1, 2, 3):
-        ews.deliver(DANA, email(n))
-    ews.server.set_unconvertible(DANA, "<ews-2@contoso.example>", True)
-    run.start(service_for(run, withheld_tries=3))
-    run.wait_for(lambda: len(run.results) == 2 and _alerts(org) != [], timeout=30)
-    assert subjects(run) == ["Quote 1", "Quote 3"]
-    [alert] = _alerts(org)
-    assert "in INBOX is not tracked" in alert
-    assert "ErrorMimeContentConversionFailed" in alert
-    ews.deliver(DANA, email(4))
-    run.wait_for(lambda: len(run.results) == 3)
-    assert subjects(run) == ["Quote 1", "Quote 3", "Quote 4"]
-
-
-def test_an_item_exchange_converts_again_before_its_last_try_is_tracked(ews, synced):
-    org, run = synced
-    for n in (1, 2):
-        ews.deliver(DANA, email(n))
-    ews.server.set_unconvertible(DANA, "<ews-2@contoso.example>", True)
-    run.start(service_for(run, withheld_tries=1000))
-    run.wait_for(lambda: len(run.results) == 1)
-    run.wait_for(lambda: _inbox_mode(org) is SyncMode.BACKING_OFF)
-    ews.server.set_unconvertible(DANA, "<ews-2@contoso.example>", False)
-    run.wait_for(lambda: len(run.results) == 2)
-    assert subjects(run) == ["Quote 1", "Quote 2"]
-    assert _alerts(org) == []

@@ -481,6 +481,24 @@ class DovecotServer:
         match = re.search(r"\bflags=(.*)$", output.strip())
         return set(match.group(1).split()) if match else set()
 
+    def message_file(self, address: str, message_id: str) -> Path:
+        """The Inbox's file holding the message with this Message-ID (Maildir: one a file;
+        a message moves from new/ to cur/ by a rename, which keeps the file's mode)."""
+        local, _, domain = address.partition("@")
+        maildir = self.mail_dir / domain / local / "Maildir"
+        wanted = f"message-id: {message_id}".lower().encode()
+        for path in [*maildir.glob("cur/*"), *maildir.glob("new/*")]:
+            if wanted in path.read_bytes().lower():
+                return path
+        raise KeyError(message_id)
+
+    def set_unreadable(self, address: str, message_id: str, unreadable: bool) -> None:
+        """Make an Inbox message's file unreadable to the mail processes (they run as the
+        ``mail`` user), or readable again: the server still lists the message, but fails
+        to read it (IMAP: "FETCH failed: Internal error", and the connection ends; POP3:
+        "-ERR Message n expunged.")."""
+        self.message_file(address, message_id).chmod(0 if unreadable else 0o600)
+
     def uid_of(self, address: str, message_id: str, folder: str = "INBOX") -> int:
         """The UID of the message with this Message-ID in ``folder``."""
         output = self.doveadm(

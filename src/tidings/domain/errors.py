@@ -76,6 +76,15 @@ class MailServerError(SystemError_):
         self.permanent = permanent
 
 
+class ServerAnsweredError(MailServerError):
+    """A mail API answered the request with an error of its own (an HTTP 400 or 500, say),
+    not one about sign-in, throttling or its availability: asked for one message, that
+    message's failure. Its neighbours may still be had."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=False)
+
+
 class ThrottledError(MailServerError):
     """A mail API asked Tidings to slow down (HTTP 429 or 503 with Retry-After, EWS
     ErrorServerBusy with its back-off hint): wait that long, then go on; not a failure."""

@@ -17,13 +17,15 @@ from tidings.adapters.gmail.auth import GoogleTokens, certificate_error
 from tidings.adapters.gmail.contract import GMAIL_URL, SCOPE, ApiError, parse_error
 from tidings.adapters.tls import tls_context
 from tidings.domain.credentials import Credential
-from tidings.domain.errors import MailServerError, ThrottledError
+from tidings.domain.errors import MailServerError, ServerAnsweredError, ThrottledError
 from tidings.domain.server_profile import ServerProfile
 
 #: Rate-limit reasons Gmail sends with 403 as well as 429 (the "Resolve errors" guide).
 RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"})
 #: Without Retry-After, the guide asks for exponential back-off; start at a minute.
 DEFAULT_RETRY_AFTER = 60.0
+#: Statuses that say the service, not the request, is in trouble (a gateway, a timeout).
+_UNAVAILABLE = (408, 502, 503, 504)
 
 
 class NotFoundError(MailServerError):
@@ -34,11 +36,8 @@ class NotFoundError(MailServerError):
         super().__init__(message, permanent=False)
 
 
-class BadRequestError(MailServerError):
+class BadRequestError(ServerAnsweredError):
     """Gmail answered 400 to a request it could not take (an unknown page token, say)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, permanent=False)
 
 
 class GmailClient:
@@ -132,7 +131,9 @@ def translate(error: ApiError, headers: httpx.Headers, address: str) -> MailServ
         return NotFoundError(f"Gmail found nothing there ({said})")
     if error.status == 400:
         return BadRequestError(f"Gmail refused the request ({said})")
-    return MailServerError(f"Gmail failed ({said})", permanent=False)
+    if error.status in _UNAVAILABLE:
+        return MailServerError(f"Gmail failed ({said})", permanent=False)
+    return ServerAnsweredError(f"Gmail failed ({said})")
 
 
 def retry_after(headers: httpx.Headers) -> float:

@@ -47,7 +47,8 @@ from tidings.adapters.gmail.contract import (
 from tidings.adapters.gmail.push import GmailPushHub, PushWaiter
 from tidings.adapters.gmail.push_auth import PushCheck
 from tidings.domain.credentials import Credential
-from tidings.domain.errors import CursorExpiredError, MailServerError
+from tidings.domain.error_text import first_line
+from tidings.domain.errors import CursorExpiredError, MailServerError, ServerAnsweredError
 from tidings.domain.mail_api import ApiMessage, DeltaPage
 from tidings.domain.server_profile import ServerProfile
 
@@ -78,8 +79,7 @@ class GmailFolderSession:
         self._label_id = label_id
         self._push = push
         self.supports_push = push is not None
-        #: Always empty: a message fails alone only by being deleted, and is then left out;
-        #: any other failure fails the whole fetch, and the round is tried again.
+        #: Messages of the last ``fetch`` Gmail answered with an error of their own.
         self.withheld: dict[str, str] = {}
         #: Label names by id, read when a history page names an id not seen yet.
         self._label_names: dict[str, str] = {}
@@ -229,6 +229,9 @@ class GmailFolderSession:
                     body = await self._client.get(f"messages/{message_id}", {"format": "raw"})
                 except NotFoundError:
                     return None  # deleted since it was listed
+                except ServerAnsweredError as error:  # this message's failure alone
+                    self.withheld[message_id] = first_line(str(error))
+                    return None
             message = to_api_message(body)
             labels = body.get("labelIds")
             if not isinstance(labels, list):
@@ -236,6 +239,7 @@ class GmailFolderSession:
             [(_, names)] = await self._names({message.id: [str(x) for x in labels]})
             return replace(message, categories=names)
 
+        self.withheld = {}
         found = await asyncio.gather(*(one(message_id) for message_id in ids))
         return [message for message in found if message is not None]
 

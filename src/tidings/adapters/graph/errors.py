@@ -13,13 +13,20 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from tidings.domain.errors import CursorExpiredError, MailServerError, ThrottledError
+from tidings.domain.errors import (
+    CursorExpiredError,
+    MailServerError,
+    ServerAnsweredError,
+    ThrottledError,
+)
 
 if TYPE_CHECKING:
     from tidings.adapters.graph.settings import GraphSettings
 
 #: When Graph asks to slow down without saying how long (503 without Retry-After).
 DEFAULT_RETRY_AFTER = 10.0
+#: Statuses that say the service, not the request, is in trouble (a gateway, a timeout).
+_UNAVAILABLE = (408, 502, 504)
 
 _AADSTS: dict[int, str] = {
     7000215: "the client secret was refused: enter the secret's Value (not its Secret ID) "
@@ -118,7 +125,9 @@ def graph_error(response: httpx.Response, *, address: str, permission: str) -> M
             f"Microsoft Graph cannot reach it {detail}",
             permanent=True,
         )
-    return MailServerError(f"Microsoft Graph failed for {address} {detail}", permanent=False)
+    if status in _UNAVAILABLE:
+        return MailServerError(f"Microsoft Graph failed for {address} {detail}", permanent=False)
+    return ServerAnsweredError(f"Microsoft Graph failed for {address} {detail}")
 
 
 def error_code(response: httpx.Response) -> str:

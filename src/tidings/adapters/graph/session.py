@@ -54,7 +54,8 @@ from tidings.adapters.graph.settings import graph_settings
 from tidings.adapters.graph.subscriptions import GraphSubscription
 from tidings.adapters.graph.tokens import GraphTokens
 from tidings.domain.credentials import Credential
-from tidings.domain.errors import CursorExpiredError
+from tidings.domain.error_text import first_line
+from tidings.domain.errors import CursorExpiredError, ServerAnsweredError
 from tidings.domain.mail_api import ApiMessage, DeltaPage
 from tidings.domain.server_profile import ServerProfile
 
@@ -90,8 +91,7 @@ class GraphFolderSession:
         self._subscribe = subscribe
         self._fallback_seconds = fallback_seconds
         self.supports_push = subscription is not None
-        #: Always empty: a message fails alone only by being deleted, and is then left out;
-        #: any other failure fails the whole fetch, and the round is tried again.
+        #: Messages of the last ``fetch`` Graph answered with an error of their own.
         self.withheld: dict[str, str] = {}
         #: receivedDateTime of each id listed, for ``fetch`` to hand on.
         self._received: dict[str, datetime | None] = {}
@@ -160,16 +160,21 @@ class GraphFolderSession:
 
         async def one(message_id: str) -> ApiMessage | None:
             async with gate:
-                response = await self._client.request(
-                    "GET",
-                    f"{self._client.user_url}/messages/{message_id}/$value",
-                    permission=READ_PERMISSION,
-                    missing_ok=True,
-                )
+                try:
+                    response = await self._client.request(
+                        "GET",
+                        f"{self._client.user_url}/messages/{message_id}/$value",
+                        permission=READ_PERMISSION,
+                        missing_ok=True,
+                    )
+                except ServerAnsweredError as error:  # this message's failure alone
+                    self.withheld[message_id] = first_line(str(error))
+                    return None
             if response is None:  # deleted since it was listed
                 return None
             return ApiMessage(message_id, self._received.get(message_id), response.content)
 
+        self.withheld = {}
         fetched = await asyncio.gather(*(one(message_id) for message_id in ids))
         return [message for message in fetched if message is not None]
 
