@@ -13,6 +13,7 @@ from typing import Any
 from tidings.domain.error_text import brief
 from tidings.domain.errors import MailServerError
 from tidings.domain.mailbox import Alert, AlertLevel
+from tidings.domain.server_profile import ServerProfileKind
 from tidings.domain.sync import SyncMode
 from tidings.services.ports import Clock, UnitOfWork
 from tidings.services.sync.model import Alerted, Backoff, SyncEvent, SyncTarget
@@ -112,11 +113,17 @@ class Failures:
 
     async def passed_over(self, target: SyncTarget, which: str, reason: str) -> None:
         """An email the server would not hand over was passed over: say which, and why."""
+        if target.profile.kind is ServerProfileKind.POP3_SMTP:
+            # POP3 lists it at every poll: it is left be until the worker starts again.
+            again = "it is tried again when the sync worker restarts"
+        else:
+            again = (
+                "once the server can hand it over, moving it to another folder and back tracks it"
+            )
         text = (
             f"The email with {which} in {target.folder} is not tracked: the server did not "
             f"hand it over ({reason}), and the emails after it were tracked without it. It "
-            "is still in the mailbox; once the server can hand it over, moving it to another "
-            "folder and back tracks it."
+            f"is still in the mailbox; {again}."
         )
         await asyncio.to_thread(self._folder_alert, target, AlertLevel.WARNING, text)
 
