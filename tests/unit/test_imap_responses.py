@@ -152,6 +152,22 @@ def test_list_responses_give_each_folders_attributes_and_name() -> None:
     assert folder_with_attribute(folders, "\\Junk") is None
 
 
+def test_list_responses_give_names_as_people_read_them() -> None:
+    # Modified UTF-7 (RFC 3501 §5.1.3), quoted, atom or literal.
+    lines = [
+        b'(\\HasNoChildren \\Drafts) "/" "Entw&APw-rfe"',
+        b'(\\HasNoChildren) "/" R&-D',
+        b'(\\HasNoChildren) "/" {33}',
+        bytearray(b"~peter/mail/&U,BTFw-/&ZeVnLIqe-"),
+        b"List completed.",
+    ]
+    assert [name for _, name in parse_list(lines)] == [
+        "Entwürfe",
+        "R&D",
+        "~peter/mail/台北/日本語",
+    ]
+
+
 def test_an_equal_highestmodseq_under_the_same_uidvalidity_means_nothing_changed() -> None:
     # RFC 7162: every change raises HIGHESTMODSEQ; without CONDSTORE nothing can be skipped.
     stored = FolderCursor(1, "INBOX", uidvalidity=7, last_uid=40, highest_modseq=90)

@@ -17,6 +17,7 @@ from aioimaplib import aioimaplib
 
 from tidings.adapters.imap.connect import ConnectionLost, authenticate_xoauth2, connect
 from tidings.adapters.imap.flags import parse_flag_fetch, parse_permanent_flags, uid_set
+from tidings.adapters.imap.folder_names import to_wire
 from tidings.adapters.imap.responses import (
     folder_with_attribute,
     imap_date,
@@ -166,7 +167,7 @@ class ImapFolderSession:
         """SELECT, with CONDSTORE where offered so that SELECT reports HIGHESTMODSEQ; where
         QRESYNC is offered it is enabled first (RFC 7162 §3.2.3: only before a SELECT), so
         that expunges are told as the UIDs that ``VANISHED``."""
-        name = _quoted(self.folder)
+        name = _quoted(to_wire(self.folder))
         if "QRESYNC" in self._client.protocol.capabilities and not self._qresync:
             enabled = await self._call(self._client.enable("QRESYNC"))
             self._qresync = enabled.result == "OK" and any(
@@ -431,7 +432,7 @@ class ImapFolderSession:
     async def append(self, folder: str, raw: bytes) -> None:
         """Store ``raw`` in ``folder`` as read (the copy of sent email)."""
         response = await self._call(
-            self._client.append(raw, mailbox=_quoted(folder), flags="(\\Seen)")
+            self._client.append(raw, mailbox=_quoted(to_wire(folder)), flags="(\\Seen)")
         )
         if response.result != "OK":
             raise MailServerError(f"the folder {folder!r} refused the copy", permanent=True)

@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
+from tidings.adapters.imap.folder_names import from_wire
 from tidings.domain.sync import FetchedMessage, FolderStatus
 
 _CODE = re.compile(rb"\[(UIDVALIDITY|UIDNEXT|HIGHESTMODSEQ) (\d+)\]")
@@ -129,10 +130,8 @@ def imap_date(moment: datetime) -> str:
 
 
 def parse_list(lines: Sequence[bytes | bytearray]) -> list[tuple[frozenset[str], str]]:
-    """(attributes, name) of every folder in a LIST response (RFC 3501 §7.2.2).
-
-    Names stay as the server sent them (modified UTF-7): that is what APPEND and SELECT want.
-    """
+    """(attributes, name) of every folder in a LIST response (RFC 3501 §7.2.2), each name
+    as people read it (``folder_names.from_wire``)."""
     found = []
     for index, line in enumerate(lines):
         match = _LIST.match(bytes(line).rstrip(b"\r\n"))
@@ -144,7 +143,7 @@ def parse_list(lines: Sequence[bytes | bytearray]) -> list[tuple[frozenset[str],
             name = bytes(lines[index + 1])
         elif name.startswith(b'"') and name.endswith(b'"') and len(name) >= 2:
             name = re.sub(rb"\\(.)", rb"\1", name[1:-1])
-        found.append((attributes, name.decode("utf-8", "replace")))
+        found.append((attributes, from_wire(name.decode("utf-8", "replace"))))
     return found
 
 
