@@ -43,7 +43,11 @@ The modules, in the order of a folder's life:
   failure; an expired cursor reads the folder again without duplicates;
 - ``categories``: the tracked category of a mail-API folder, from its delta pages;
 - ``folder_round``: what the POP3 and mail-API rounds share (storage, ingest, which
-  messages the raw store already holds);
+  messages the raw store already holds, what becomes of one the server did not hand over);
+- ``withheld``: a message the server lists but does not hand over (Dovecot cannot read its
+  file, Exchange cannot convert it, Gmail answers 500): the cursor waits below it, the
+  folder fetches one message a command to find it, tries it after each back-off, and
+  passes over it with an alert after the last try;
 - ``waiting``: WAITING for a change or for a while, never holding up a stop;
 - ``failures``: BACKING OFF: a transient failure waits, a permanent one alerts and in the
   end disables the mailbox; an unreadable credential leaves the mailbox out, with an alert;
