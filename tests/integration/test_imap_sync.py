@@ -21,6 +21,7 @@ from tidings.domain.credentials import CredentialKey, CredentialScope, Direction
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
 from tidings.domain.stored import ActivityFilter
+from tidings.domain.sync import FetchedMessage
 from tidings.domain.tracking import Outcome
 
 
@@ -362,3 +363,46 @@ def test_a_mailbox_whose_credential_cannot_be_opened_is_left_out_and_alerted_onc
         "restore the key it was sealed with or enter the password again."
     ]
     assert _subjects(org) == ["Dana's"]
+
+
+class FetchRecorder:
+    """The real IMAP opener, noting the size of what each FETCH of message bytes brought."""
+
+    def __init__(self) -> None:
+        self.fetched: list[list[int]] = []
+
+    async def __call__(self, profile: object, credential: object, folder: str) -> object:
+        session = await opener()(profile, credential, folder)  # type: ignore[arg-type]
+        fetch = session.fetch
+
+        async def recorded(uids: list[int]) -> list[FetchedMessage]:
+            messages: list[FetchedMessage] = await fetch(uids)
+            self.fetched.append([len(m.raw) for m in messages])
+            return messages
+
+        session.fetch = recorded  # type: ignore[method-assign]
+        return session
+
+
+def test_a_catch_up_holds_a_bounded_number_of_bytes_at_once(
+    sync_org: tuple[Org, SyncRun], server: DovecotServer
+) -> None:
+    # Chunks were a hundred emails whatever their size: a first sync of a folder of scans
+    # (a hundred of 20 MB, and the next hundred fetched meanwhile) held 4 GB at once.
+    org, run = sync_org
+    attachment = bytes(range(256)) * 1200  # about 300 KB, about 410 KB in base64
+    for n in range(6):
+        raw = make_email(
+            subject=f"Scan {n}",
+            message_id=f"<scan{n}@c.example>",
+            attachments=[(f"scan{n}.pdf", attachment, "application/pdf")],
+        )
+        server.deliver("dana@northwind.example", raw)
+    recorder = FetchRecorder()
+    run.start(service_for(run, opener=recorder, chunk_bytes=1_000_000))
+    run.wait_for(lambda: len(run.results) == 6, timeout=30)
+    assert sorted(s for s in _subjects(org) if s.startswith("Scan")) == [
+        f"Scan {n}" for n in range(6)
+    ]
+    assert all(sum(sizes) <= 1_000_000 for sizes in recorder.fetched), recorder.fetched
+    assert sum(len(sizes) for sizes in recorder.fetched) == 6

@@ -9,7 +9,7 @@ rule keep that from duplicating anything.
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -66,6 +66,27 @@ def cursor_for(
     if stored is not None and stored.uidvalidity == status.uidvalidity:
         return stored
     return FolderCursor(mailbox_id, folder, status.uidvalidity)
+
+
+def chunked(
+    uids: Sequence[int], sizes: Mapping[int, int], most: int, most_bytes: int
+) -> list[list[int]]:
+    """``uids`` in order, in chunks of at most ``most`` messages and ``most_bytes`` bytes
+    by ``sizes`` (a message of unknown size counts as none; one larger than ``most_bytes``
+    is a chunk of its own): what a chunk holds is in memory at once."""
+    found: list[list[int]] = []
+    chunk: list[int] = []
+    held = 0
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        if chunk and (len(chunk) >= most or held + size > most_bytes):
+            found.append(chunk)
+            chunk, held = [], 0
+        chunk.append(uid)
+        held += size
+    if chunk:
+        found.append(chunk)
+    return found
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from tidings.adapters.imap.responses import (
     parse_list,
     parse_search,
     parse_select,
+    parse_sizes,
 )
 from tidings.adapters.imap.shared_words import shared
 from tidings.adapters.imap.wire import install_receiver
@@ -254,6 +255,14 @@ class ImapFolderSession:
                 self.fetch_refusal = "it answered with no body (BODY[] NIL)"
             found.extend(parse_fetch(response.lines))
         return sorted(found, key=lambda message: message.uid)
+
+    async def sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        """The size of each of ``uids`` (RFC822.SIZE); those the server did not say are
+        left out."""
+        if not uids:
+            return {}
+        response = await self._call(self._client.uid("fetch", uid_set(uids), "(UID RFC822.SIZE)"))
+        return parse_sizes(response.lines) if response.result == "OK" else {}
 
     async def flags_since(self, modseq: int) -> list[FlagState]:
         """Flags of every message changed (or added) after ``modseq`` (RFC 7162 §3.1.4)."""

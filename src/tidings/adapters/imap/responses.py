@@ -95,6 +95,21 @@ def parse_fetch(lines: Sequence[bytes | bytearray]) -> list[FetchedMessage]:
     return found
 
 
+_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)", re.IGNORECASE)
+
+
+def parse_sizes(lines: Sequence[bytes | bytearray]) -> dict[int, int]:
+    """UID: RFC822.SIZE of each message of a ``UID FETCH … (UID RFC822.SIZE)`` response."""
+    found: dict[int, int] = {}
+    for line in lines:
+        if not (isinstance(line, bytes) and _FETCH_HEAD.match(line)):
+            continue
+        uid, size = _UID.search(line), _SIZE.search(line)
+        if uid is not None and size is not None:
+            found[int(uid.group(1))] = int(size.group(1))
+    return found
+
+
 def nil_bodies(lines: Sequence[bytes | bytearray]) -> list[int]:
     """UIDs a FETCH answered with ``BODY[] NIL``: the server named the message but did not
     hand it over (Dovecot does so for one expunged behind the session)."""

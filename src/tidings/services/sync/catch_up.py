@@ -17,7 +17,7 @@ from typing import Any
 
 from tidings.domain.errors import MailServerError
 from tidings.domain.message import MessageOrigin
-from tidings.domain.sync import FolderCursor, SyncMode, cursor_for, is_unchanged
+from tidings.domain.sync import FolderCursor, SyncMode, chunked, cursor_for, is_unchanged
 from tidings.services.departures import Departures
 from tidings.services.ports import Clock
 from tidings.services.sync.batching import Batch, IngestBatcher, Prepared
@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 
 #: Emails fetched and ingested per transaction while catching up.
 CHUNK = 100
+#: Bytes of email a chunk holds at most (a larger email is a chunk of its own): a chunk and
+#: the next, fetched meanwhile, are in memory at once, and a hundred scans of 20 MB each
+#: would be 4 GB.
+CHUNK_BYTES = 16 * 1024 * 1024
 
 
 class CatchUp:
@@ -45,6 +49,7 @@ class CatchUp:
         departures: Departures,
         *,
         chunk: int = CHUNK,
+        chunk_bytes: int = CHUNK_BYTES,
         listener: Callable[[SyncEvent], None] | None = None,
         freshly_kept: FreshlyKept | None = None,
         withheld: WithheldMail | None = None,
@@ -56,6 +61,7 @@ class CatchUp:
         self._status = status
         self._departures = departures
         self._chunk = chunk
+        self._chunk_bytes = chunk_bytes
         self._listener = listener
         #: Told what each chunk kept for the first time, for the flag round that follows.
         self._freshly_kept = freshly_kept
@@ -115,7 +121,13 @@ class CatchUp:
         if fetched is not None:  # fetched already: one chunk, whatever its size
             chunks = [uids] if uids else []
         else:
-            chunks = self._withheld.chunks(key, status.uidvalidity, uids, self._chunk)
+            # One message a command through where a fetch failed, to find the one that
+            # will not come; chunks bounded in count and bytes after it.
+            careful = self._withheld.careful_through(key, status.uidvalidity)
+            rest = [uid for uid in uids if uid > careful]
+            sizes = await session.sizes(rest) if len(rest) > 1 else {}
+            chunks = [[uid] for uid in uids if uid <= careful]
+            chunks += chunked(rest, sizes, self._chunk, self._chunk_bytes)
 
         async def fetch(chunk: list[int]) -> tuple[Prepared | Batch, list[int]]:
             """The chunk's emails, and the UIDs it lacks that the folder still holds: those

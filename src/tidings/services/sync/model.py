@@ -36,6 +36,10 @@ class FolderSession(Protocol):
         """Those of ``uids`` no longer in the folder."""
         ...
 
+    async def sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        """The size in bytes of each of ``uids`` the server tells."""
+        ...
+
     async def fetch_new(self, last_uid: int, most: int) -> list[FetchedMessage] | None:
         """Every message above ``last_uid`` without a search first, or None when the
         session cannot tell there are at most about ``most``."""

@@ -19,7 +19,7 @@ from tidings.domain.sync import SyncMode
 from tidings.services.category_tracking import CategoryTracking
 from tidings.services.departures import Departures
 from tidings.services.ports import Clock, SecretBox, UnitOfWork
-from tidings.services.sync.catch_up import CHUNK, CatchUp
+from tidings.services.sync.catch_up import CHUNK, CHUNK_BYTES, CatchUp
 from tidings.services.sync.categories import ApiCategories
 from tidings.services.sync.delta import DeltaRound
 from tidings.services.sync.departures import DepartureRound
@@ -68,6 +68,7 @@ class SyncService:
         pop3_opener: Pop3Opener | None = None,
         delta_openers: Mapping[ServerProfileKind, DeltaOpener] | None = None,
         chunk: int = CHUNK,
+        chunk_bytes: int = CHUNK_BYTES,
         turn_seconds: float = 5.0,
         read_back_seconds: float = 30.0,
         reads: Callable[[], UnitOfWork] | None = None,
@@ -81,7 +82,8 @@ class SyncService:
         ``category_look_seconds``: how often at most a folder's every tracked email is looked
         at for what lacks the category (the rounds between look at their own new mail).
         ``flag_rescan_limit``: how many of a folder's newest messages have their flags read
-        again each round where the server has no CONDSTORE. ``withheld_tries``: how many
+        again each round where the server has no CONDSTORE. ``chunk_bytes``: how many bytes of
+        email an IMAP catch-up fetches at most before ingesting them. ``withheld_tries``: how many
         times an email the server lists but does not hand over is tried, each after the
         folder's back-off, before it is passed over with an alert."""
         reads = reads or uow_factory
@@ -123,6 +125,7 @@ class SyncService:
             self.status,
             departures,
             chunk=chunk,
+            chunk_bytes=chunk_bytes,
             listener=listener,
             freshly_kept=freshly_kept,
             withheld=WithheldMail(withheld_tries),

@@ -68,16 +68,11 @@ class WithheldMail:
         """Whether the folder is finding a message that did not come."""
         return self._current(key, uidvalidity) is not None
 
-    def chunks(
-        self, key: FolderKey, uidvalidity: int, uids: Sequence[int], size: int
-    ) -> list[list[int]]:
-        """``uids`` (ascending) in chunks of ``size``, but one a chunk through the UID
-        where the folder's last failed fetch ended."""
+    def careful_through(self, key: FolderKey, uidvalidity: int) -> int:
+        """Up to which UID the folder fetches one message a command (0: none): through the
+        last UID of the fetch that failed."""
         trouble = self._current(key, uidvalidity)
-        through = trouble.careful_through if trouble is not None else 0
-        alone = [[uid] for uid in uids if uid <= through]
-        rest = [uid for uid in uids if uid > through]
-        return alone + [rest[i : i + size] for i in range(0, len(rest), size)]
+        return trouble.careful_through if trouble is not None else 0
 
     def failed(self, key: FolderKey, uidvalidity: int, uids: Sequence[int]) -> int | None:
         """A fetch did not bring ``uids`` (one message, or a fetch that broke off), though
