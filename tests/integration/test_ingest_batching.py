@@ -241,3 +241,43 @@ def test_a_batch_of_many_mailboxes_decides_each_email_by_its_own_mailbox(
         assert tidings.queries.activity(dana).activity.regarding != org.records["deal"]
     finally:
         tidings.close()
+
+
+def test_a_batch_holds_at_most_so_many_bytes(database_url: str) -> None:
+    # Three folders hand over an email each: with room for two emails' bytes, two batches.
+    tidings = bootstrap(settings_for(database_url))
+    try:
+        org = Org.create(tidings)
+        for name in ("sam", "kim"):
+            org.add_user(name)
+        sizes: list[int] = []
+        ingest_batch = tidings.ingest.ingest_batch
+
+        def counted(
+            batch: Sequence[tuple[bytes, MessageOrigin]],
+            headers: Sequence[HeaderSummary | None] | None = None,
+        ) -> list[IngestResult]:
+            sizes.append(len(batch))
+            return ingest_batch(batch, headers)
+
+        tidings.ingest.ingest_batch = counted  # type: ignore[method-assign]
+        emails = {
+            name: make_email(subject=f"For {name}", message_id=f"<{name}@c.example>")
+            for name in ("dana", "sam", "kim")
+        }
+        room = sum(len(raw) for raw in emails.values()) - 1
+        batcher = IngestBatcher(tidings.ingest, max_bytes=room)
+
+        async def push_all() -> list[list[IngestResult]]:
+            return await asyncio.gather(
+                *(
+                    batcher.ingest([(raw, MessageOrigin(org.mailboxes[name], "INBOX", 1, "1"))])
+                    for name, raw in emails.items()
+                )
+            )
+
+        results = asyncio.run(push_all())
+        assert sizes == [2, 1]
+        assert [len(one) for one in results] == [1, 1, 1]
+    finally:
+        tidings.close()

@@ -36,6 +36,8 @@ Batch = Sequence[tuple[bytes, MessageOrigin]]
 
 #: Emails ingested together at most (a first sync's chunk is one batch of its own).
 MAX_EMAILS = 100
+#: Bytes of email ingested together at most: the parse processes get a copy of each.
+MAX_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,10 @@ class _Handed:
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
+    @property
+    def bytes(self) -> int:
+        return sum(len(raw) for raw, _ in self.emails)
+
 
 class IngestBatcher:
     """Ingests what folders hand over, what arrives meanwhile gathered into one batch."""
@@ -73,10 +79,12 @@ class IngestBatcher:
         ingest: IngestService,
         *,
         max_emails: int = MAX_EMAILS,
+        max_bytes: int = MAX_BYTES,
         screen: Callable[[Sequence[int]], set[int]] | None = None,
     ) -> None:
         self._ingest = ingest
         self._max_emails = max_emails
+        self._max_bytes = max_bytes
         self._screen = screen
         self._waiting: list[_Handed] = []
         self._draining: asyncio.Task[None] | None = None
@@ -107,13 +115,18 @@ class IngestBatcher:
     async def _drain(self) -> None:
         while self._waiting:
             taken: list[_Handed] = []
-            size = 0
+            size = held = 0
             while self._waiting and (
-                not taken or size + len(self._waiting[0].emails) <= self._max_emails
+                not taken
+                or (
+                    size + len(self._waiting[0].emails) <= self._max_emails
+                    and held + self._waiting[0].bytes <= self._max_bytes
+                )
             ):
                 handed = self._waiting.pop(0)
                 taken.append(handed)
                 size += len(handed.emails)
+                held += handed.bytes
             try:
                 results, elsewhere = await asyncio.to_thread(self._ingest_and_screen, taken)
             except BaseException as error:  # the whole batch failed: each folder retries
