@@ -406,3 +406,43 @@ def test_a_catch_up_holds_a_bounded_number_of_bytes_at_once(
     ]
     assert all(sum(sizes) <= 1_000_000 for sizes in recorder.fetched), recorder.fetched
     assert sum(len(sizes) for sizes in recorder.fetched) == 6
+
+
+def test_a_pop3_poll_holds_a_bounded_number_of_bytes_at_once(
+    sync_org: tuple[Org, SyncRun], server: DovecotServer
+) -> None:
+    # LIST tells each message's size: a poll ingests at most so many bytes at a time.
+    org, run = sync_org
+    pop3 = ServerProfile(
+        name="Dovecot POP3",
+        kind=ServerProfileKind.POP3_SMTP,
+        incoming_host="127.0.0.1",
+        incoming_port=server.pop3s_port,
+        incoming_security=ConnectionSecurity.TLS,
+        outgoing_host="127.0.0.1",
+        options={"ca_file": str(server.ca_file)},
+    )
+    org.use_profile(pop3, {"sam": "sam-pass"})
+    attachment = bytes(range(256)) * 1200
+    for n in range(6):
+        raw = make_email(
+            to="sam@northwind.example",
+            subject=f"Scan {n}",
+            message_id=f"<pscan{n}@c.example>",
+            attachments=[(f"scan{n}.pdf", attachment, "application/pdf")],
+        )
+        server.deliver("sam@northwind.example", raw)
+    held: list[int] = []
+    ingest_batch = run.tidings.ingest.ingest_batch
+
+    def counted(batch, headers=None):  # type: ignore[no-untyped-def]
+        held.append(sum(len(raw) for raw, _ in batch))
+        return ingest_batch(batch, headers)
+
+    run.tidings.ingest.ingest_batch = counted  # type: ignore[method-assign]
+    run.start(service_for(run, chunk_bytes=1_000_000))
+    run.wait_for(lambda: len(run.results) == 6, timeout=30)
+    assert sorted(s for s in _subjects(org) if s.startswith("Scan")) == [
+        f"Scan {n}" for n in range(6)
+    ]
+    assert len(held) > 1 and all(size <= 1_000_000 for size in held), held

@@ -42,6 +42,16 @@ class Pop3Mailbox:
                 listing.append((int(number), uidl.strip()))
         return listing
 
+    async def sizes(self) -> dict[int, int]:
+        """The size in bytes of each message, by its number (LIST, RFC 1939 §5)."""
+        _, lines, _ = await self._run(self._client.list)
+        found = {}
+        for line in lines:
+            number, _, size = line.decode("ascii", "replace").partition(" ")
+            if number.isdigit() and size.strip().isdigit():
+                found[int(number)] = int(size.strip())
+        return found
+
     async def retrieve(self, number: int) -> bytes | None:
         """The message's bytes; None when the server answered ``-ERR`` for it (expunged
         meanwhile, or one it cannot read: Dovecot then says "Message 2 expunged"), its

@@ -22,7 +22,13 @@ from tidings.services.departures import Departures
 from tidings.services.ports import Clock
 from tidings.services.sync.batching import Batch, IngestBatcher, Prepared
 from tidings.services.sync.freshly_kept import FreshlyKept
-from tidings.services.sync.model import FolderSession, Ingested, SyncEvent, SyncTarget
+from tidings.services.sync.model import (
+    CHUNK_BYTES,
+    FolderSession,
+    Ingested,
+    SyncEvent,
+    SyncTarget,
+)
 from tidings.services.sync.status import SyncStatusBoard
 from tidings.services.sync.waiting import retrieve, waiting_mode
 from tidings.services.sync.withheld import PassedOver, WithheldMail
@@ -32,10 +38,6 @@ log = logging.getLogger(__name__)
 
 #: Emails fetched and ingested per transaction while catching up.
 CHUNK = 100
-#: Bytes of email a chunk holds at most (a larger email is a chunk of its own): a chunk and
-#: the next, fetched meanwhile, are in memory at once, and a hundred scans of 20 MB each
-#: would be 4 GB.
-CHUNK_BYTES = 16 * 1024 * 1024
 
 
 class CatchUp:

@@ -12,7 +12,7 @@ from typing import TypeVar
 from tidings.domain.errors import MailServerError
 from tidings.domain.message import MessageOrigin
 from tidings.services.ports import Clock, UnitOfWork
-from tidings.services.sync.model import SyncEvent, SyncTarget
+from tidings.services.sync.model import CHUNK_BYTES, SyncEvent, SyncTarget
 from tidings.services.sync.status import SyncStatusBoard
 from tidings.services.sync.withheld import PassedOver, WithheldMail
 from tidings.services.tracking.pipeline import IngestService
@@ -38,6 +38,7 @@ class FolderRound:
         status: SyncStatusBoard,
         *,
         chunk: int,
+        chunk_bytes: int = CHUNK_BYTES,
         listener: Callable[[SyncEvent], None] | None,
     ) -> None:
         self._uow = uow_factory
@@ -45,6 +46,8 @@ class FolderRound:
         self._clock = clock
         self._status = status
         self._chunk = chunk
+        #: Bytes of email a chunk holds at most, where the source tells sizes (POP3's LIST).
+        self._chunk_bytes = chunk_bytes
         self._listener = listener
 
     def _not_yet_stored(self, origins: Mapping[K, MessageOrigin]) -> list[K]:

@@ -20,6 +20,12 @@ from tidings.services.tracking.results import IngestResult
 __all__ = ["ApiMessage", "DeltaPage"]  # their home is the domain, where adapters reach them
 
 
+#: Bytes of email a catch-up's chunk holds at most (a larger email is a chunk of its own):
+#: a chunk and the next, fetched meanwhile, are in memory at once, and a hundred scans of
+#: 20 MB each would be 4 GB.
+CHUNK_BYTES = 16 * 1024 * 1024
+
+
 class FolderSession(Protocol):
     """A connection with one folder selected (``ImapFolderSession``)."""
 
@@ -70,6 +76,10 @@ class Pop3Session(Protocol):
     refusal: str | None
 
     async def uidls(self) -> list[tuple[int, str]]: ...
+    async def sizes(self) -> dict[int, int]:
+        """The size in bytes of each message, by its number (LIST)."""
+        ...
+
     async def retrieve(self, number: int) -> bytes | None:
         """The message's bytes, or None when the server refused it (the session goes on)."""
         ...

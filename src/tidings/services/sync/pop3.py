@@ -11,7 +11,7 @@ import asyncio
 from tidings.domain.errors import MailServerError
 from tidings.domain.folders import INBOX
 from tidings.domain.message import MessageOrigin
-from tidings.domain.sync import SyncMode
+from tidings.domain.sync import SyncMode, chunked
 from tidings.services.sync.folder_round import FolderRound, withheld_error
 from tidings.services.sync.model import (
     POP3_UIDVALIDITY,
@@ -43,7 +43,11 @@ class Pop3Poll(FolderRound):
         first_sync = len(unseen) == len(origins)
         done = 0
         refused: dict[str, str] = {}
-        for first in range(0, len(new), self._chunk):
+        sizes = await session.sizes() if len(new) > 1 else {}
+        uidl_of = dict(new)
+        numbers = chunked([number for number, _ in new], sizes, self._chunk, self._chunk_bytes)
+        for numbered in numbers:
+            chunk = [(number, uidl_of[number]) for number in numbered]
             await self._status.record(
                 key,
                 mode=SyncMode.CATCHING_UP,
@@ -52,7 +56,6 @@ class Pop3Poll(FolderRound):
                 first_sync_total=len(new) if first_sync else None,
             )
             batch = []
-            chunk = new[first : first + self._chunk]
             try:
                 for number, uidl in chunk:
                     raw = await session.retrieve(number)
@@ -68,7 +71,7 @@ class Pop3Poll(FolderRound):
                     self._tell(target, results)
                 await self._count_withheld(target, {taking: str(error)}, named="UIDL")
                 raise
-            results = await asyncio.to_thread(self._ingest.ingest_batch, batch)
+            results = await asyncio.to_thread(self._ingest.ingest_batch, batch) if batch else []
             done += len(chunk)
             if done == len(new) and not refused:
                 await self._caught_up(key)

@@ -19,7 +19,7 @@ from tidings.domain.sync import SyncMode
 from tidings.services.category_tracking import CategoryTracking
 from tidings.services.departures import Departures
 from tidings.services.ports import Clock, SecretBox, UnitOfWork
-from tidings.services.sync.catch_up import CHUNK, CHUNK_BYTES, CatchUp
+from tidings.services.sync.catch_up import CHUNK, CatchUp
 from tidings.services.sync.categories import ApiCategories
 from tidings.services.sync.delta import DeltaRound
 from tidings.services.sync.departures import DepartureRound
@@ -29,6 +29,7 @@ from tidings.services.sync.folder import FolderTask
 from tidings.services.sync.freshly_kept import FreshlyKept
 from tidings.services.sync.holding import HeldMailboxes
 from tidings.services.sync.model import (
+    CHUNK_BYTES,
     Backoff,
     DeltaOpener,
     DeltaSession,
@@ -110,7 +111,13 @@ class SyncService:
             listener=listener,
         )
         self._pop3 = Pop3Poll(
-            uow_factory, ingest, clock, self.status, chunk=chunk, listener=listener
+            uow_factory,
+            ingest,
+            clock,
+            self.status,
+            chunk=chunk,
+            chunk_bytes=chunk_bytes,
+            listener=listener,
         )
         self._delta = DeltaRound(
             uow_factory, ingest, clock, self.status, chunk=chunk, listener=listener
