@@ -66,6 +66,7 @@ bench: env servers
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/latency_graph.py
 	$(BIN)/python bench/backfill.py
+	$(BIN)/python bench/large_mail.py
 	$(BIN)/python bench/record_import.py
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/category_latency.py
