@@ -95,6 +95,36 @@ def test_a_folder_rule_applies(source: MailSource, org_run: tuple[Org, SyncRun])
     )
 
 
+def test_a_tracked_folder_missing_on_the_server_is_said_once_and_disables_nothing(
+    source: MailSource, org_run: tuple[Org, SyncRun]
+) -> None:
+    # A person deleted or renamed a tracked folder. Before: Exchange Server disabled the
+    # whole mailbox within seconds (three "permanent" failures), Inbox included; the other
+    # sources retried without a word to the admin.
+    if not source.has_folders:
+        pytest.skip(f"{source.name} has only an Inbox")
+    org, run = org_run
+    org.add_folder_rule("dana", "Projects")
+    source.deliver(DANA, make_email(subject="Inbox", message_id="<i@c.example>"))
+    run.start(service_for(run))
+    run.wait_for(lambda: len(run.results) == 1)
+    run.wait_for(lambda: _alerts(org) != [])
+    source.deliver(DANA, make_email(subject="Second", message_id="<i2@c.example>"))
+    run.wait_for(lambda: len(run.results) == 2)
+    [(level, text)] = _alerts(org)
+    assert level is AlertLevel.WARNING
+    assert text.startswith("The folder Projects is not synced")
+    with org.tidings.uow() as uow:
+        mailbox = uow.mailboxes.get(org.mailboxes["dana"])
+    assert mailbox is not None and mailbox.enabled
+    # The folder comes (back): its email is tracked.
+    source.deliver(DANA, make_email(subject="Plan", message_id="<plan@c.example>"), "Projects")
+    run.wait_for(lambda: len(run.results) == 3, timeout=30)
+    run.stop()
+    assert _subjects(org) == ["Inbox", "Plan", "Second"]
+    assert len(_alerts(org)) == 1
+
+
 def test_a_lost_cursor_resyncs_without_duplicates(
     source: MailSource, org_run: tuple[Org, SyncRun]
 ) -> None:

@@ -76,6 +76,15 @@ class MailServerError(SystemError_):
         self.permanent = permanent
 
 
+class FolderMissingError(MailServerError):
+    """The mailbox has no folder of that name (deleted, renamed or never made, IMAP's
+    NONEXISTENT): nothing to sync there until it exists. Not the mailbox's failure: its
+    other folders go on, and it is never disabled for it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=False)
+
+
 class ServerAnsweredError(MailServerError):
     """A mail API answered the request with an error of its own (an HTTP 400 or 500, say),
     not one about sign-in, throttling or its availability: asked for one message, that

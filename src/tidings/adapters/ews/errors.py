@@ -11,7 +11,12 @@ from dataclasses import dataclass
 import requests
 from exchangelib import errors as ews
 
-from tidings.domain.errors import CursorExpiredError, MailServerError, ThrottledError
+from tidings.domain.errors import (
+    CursorExpiredError,
+    FolderMissingError,
+    MailServerError,
+    ThrottledError,
+)
 
 #: The operating system's reason inside a failed connection's text ("[Errno 111] Connection
 #: refused").
@@ -69,9 +74,7 @@ def translate(error: Exception, context: Context) -> MailServerError:
             f"Exchange has no mailbox for {context.address}: check the address", permanent=True
         )
     if isinstance(error, ews.ErrorFolderNotFound):
-        return MailServerError(
-            f"the mailbox {context.address} has no folder {context.folder!r}", permanent=True
-        )
+        return FolderMissingError(f"the mailbox {context.address} has no folder {context.folder!r}")
     return _transport(error, context)
 
 

@@ -48,7 +48,11 @@ from tidings.adapters.gmail.push import GmailPushHub, PushWaiter
 from tidings.adapters.gmail.push_auth import PushCheck
 from tidings.domain.credentials import Credential
 from tidings.domain.error_text import first_line
-from tidings.domain.errors import CursorExpiredError, MailServerError, ServerAnsweredError
+from tidings.domain.errors import (
+    CursorExpiredError,
+    FolderMissingError,
+    ServerAnsweredError,
+)
 from tidings.domain.mail_api import ApiMessage, DeltaPage
 from tidings.domain.server_profile import ServerProfile
 
@@ -270,9 +274,7 @@ async def _user_label(client: GmailClient, folder: str) -> str:
     for label in body.get("labels", []):
         if str(label.get("name", "")).casefold() == folder.casefold():
             return str(label["id"])
-    raise MailServerError(
+    raise FolderMissingError(
         f"{client.address} has no Gmail label named '{folder}': create the label, or remove "
-        "the folder from folder-level tracking",
-        # As an IMAP folder that cannot be opened: the label may yet be created.
-        permanent=False,
+        "the folder from folder-level tracking"
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from tidings.adapters.graph.client import GraphClient
 from tidings.adapters.graph.contract import quote_odata
-from tidings.domain.errors import MailServerError
+from tidings.domain.errors import FolderMissingError
 
 READ_PERMISSION = "Mail.ReadWrite"
 
@@ -28,10 +28,9 @@ async def find_folder_id(client: GraphClient, folder: str) -> str:
         )
         matches = body.get("value")
         if not isinstance(matches, list) or not matches:
-            raise MailServerError(
+            raise FolderMissingError(
                 f"the mailbox {client.address} has no folder '{folder}': check the folder "
-                "tracking rule's path (display names joined by '/')",
-                permanent=False,
+                "tracking rule's path (display names joined by '/')"
             )
         found = str(matches[0]["id"])
         url = f"{client.user_url}/mailFolders/{found}/childFolders"

@@ -34,7 +34,7 @@ from tidings.adapters.imap.wire import install_receiver
 from tidings.adapters.oauth.tokens import XOAUTH2_REFUSED, OAuthTokens
 from tidings.domain.credentials import Credential
 from tidings.domain.error_text import first_line
-from tidings.domain.errors import MailServerError
+from tidings.domain.errors import FolderMissingError, MailServerError
 from tidings.domain.server_profile import CredentialSource, ServerProfile
 from tidings.domain.sync import FetchedMessage, FolderStatus
 from tidings.domain.tracked_category import FlagState
@@ -178,7 +178,13 @@ class ImapFolderSession:
             name += " (CONDSTORE)"  # RFC 7162 §3.1.8
         response = await self._call(self._client.select(name))
         if response.result != "OK":
-            raise MailServerError(f"the folder {self.folder!r} cannot be opened", permanent=False)
+            answer = _answer(response)
+            # RFC 5530's NONEXISTENT, where the server says it (Dovecot's SELECT does not).
+            if "[NONEXISTENT]" in answer.upper() or not await self._folder_exists(self.folder):
+                raise FolderMissingError(f"the mailbox has no folder {self.folder!r}")
+            raise MailServerError(
+                f"the folder {self.folder!r} cannot be opened ({answer})", permanent=False
+            )
         self.permanent_flags = parse_permanent_flags(response.lines)
         # SELECT's own EXISTS answers it: the round after a SELECT reads the whole folder.
         self._change_seen = False
@@ -421,11 +427,16 @@ class ImapFolderSession:
         listed = await self.list_folders(special_use_only=special_use)
         return folder_with_attribute(listed or [], attribute)
 
+    async def _folder_exists(self, folder: str) -> bool:
+        """Whether LIST names ``folder`` (selectable or not); True if LIST is refused."""
+        listed = await self.list_folders(pattern=_quoted(to_wire(folder)))
+        return listed is None or any(name == folder for _, name in listed)
+
     async def list_folders(
-        self, *, special_use_only: bool = False
+        self, *, special_use_only: bool = False, pattern: str = '"*"'
     ) -> list[tuple[frozenset[str], str]] | None:
         """(attributes, name) of the account's folders (LIST "" "*"); None if refused."""
-        arguments = ['""', '"*"']
+        arguments = ['""', pattern]
         if special_use_only:
             arguments.insert(0, "(SPECIAL-USE)")
         command = aioimaplib.Command(

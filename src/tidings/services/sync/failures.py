@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tidings.domain.error_text import brief
-from tidings.domain.errors import MailServerError
+from tidings.domain.errors import FolderMissingError, MailServerError
 from tidings.domain.mailbox import Alert, AlertLevel
 from tidings.domain.server_profile import ServerProfileKind
 from tidings.domain.sync import SyncMode
@@ -45,10 +45,15 @@ class Failures:
         self._permanent_failures: dict[int, int] = {}
         #: Mailboxes whose unreadable credential was alerted, so the alert is raised once.
         self._unreadable_alerted: set[int] = set()
+        #: Folders found missing on the server and alerted, so the alert is raised once.
+        self._missing_alerted: set[tuple[int, str]] = set()
 
-    def cleared(self, mailbox_id: int) -> None:
-        """The mailbox got through (or is no longer followed): its count starts again."""
+    def cleared(self, mailbox_id: int, folder: str | None = None) -> None:
+        """The mailbox got through (or is no longer followed): its count starts again; the
+        folder, when named, exists (again)."""
         self._permanent_failures.pop(mailbox_id, None)
+        if folder is not None:
+            self._missing_alerted.discard((mailbox_id, folder))
 
     async def unexpected(
         self, target: SyncTarget, error: Exception, attempt: int, stop: asyncio.Event
@@ -66,7 +71,9 @@ class Failures:
     ) -> bool:
         """Record the failure; False when the mailbox has just been disabled."""
         log.warning("sync of %s/%s failed: %s", target.address, target.folder, error)
-        if error.permanent:
+        if isinstance(error, FolderMissingError):
+            await self._folder_missing(target, error)
+        elif error.permanent:
             count = self._permanent_failures.get(target.mailbox_id, 0) + 1
             self._permanent_failures[target.mailbox_id] = count
             disable = count >= self._max_permanent_failures
@@ -110,6 +117,19 @@ class Failures:
                     ),
                 )
             uow.commit()
+
+    async def _folder_missing(self, target: SyncTarget, error: FolderMissingError) -> None:
+        """One warning while the folder is missing; the mailbox's other folders go on, and
+        the folder is looked for again after each back-off."""
+        key = (target.mailbox_id, target.folder)
+        if key in self._missing_alerted:
+            return
+        text = (
+            f"The folder {target.folder} is not synced: {error}. Its email is tracked once "
+            "it exists again; or remove its folder-level tracking rule."
+        )
+        await asyncio.to_thread(self._folder_alert, target, AlertLevel.WARNING, text)
+        self._missing_alerted.add(key)
 
     async def passed_over(self, target: SyncTarget, which: str, reason: str) -> None:
         """An email the server would not hand over was passed over: say which, and why."""

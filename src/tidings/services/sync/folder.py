@@ -129,7 +129,7 @@ class FolderTask:
                 attempt += 1
                 continue
             attempt = 0
-            self._failures.cleared(target.mailbox_id)
+            self._failures.cleared(target.mailbox_id, target.folder)
             await self._record(target, mode=SyncMode.POLLING)
             await sleep_unless_stopped(stop, interval)
 
@@ -154,7 +154,7 @@ class FolderTask:
                 attempt += 1
                 continue
             attempt = 0
-            self._failures.cleared(target.mailbox_id)
+            self._failures.cleared(target.mailbox_id, target.folder)
             await sleep_unless_stopped(stop, interval)
 
     async def _run_delta(
@@ -178,7 +178,7 @@ class FolderTask:
                         async with turn or contextlib.nullcontext():
                             await self._delta.catch_up(target, session)
                         attempt = 0
-                        self._failures.cleared(target.mailbox_id)
+                        self._failures.cleared(target.mailbox_id, target.folder)
                         timeout = 25 * 60.0 if session.supports_push else interval
                         await until_stopped(session.wait_for_change(timeout), stop)
                 finally:
@@ -198,7 +198,7 @@ class FolderTask:
     async def _follow(
         self, target: SyncTarget, session: FolderSession, stop: asyncio.Event
     ) -> None:
-        self._failures.cleared(target.mailbox_id)
+        self._failures.cleared(target.mailbox_id, target.folder)
         after_select = True
         while not stop.is_set():
             since = await self._flags.since(target)
