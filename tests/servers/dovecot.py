@@ -464,7 +464,13 @@ class DovecotServer:
         return self.doveadm("mailbox", "list", "-u", address).splitlines()
 
     def create_folder(self, address: str, name: str) -> None:
-        self.doveadm("mailbox", "create", "-u", address, "-s", name)
+        """Create (and subscribe) a folder; one that exists already is left as it is (a
+        listing taken just before may not show a folder Dovecot is still making known)."""
+        try:
+            self.doveadm("mailbox", "create", "-u", address, "-s", name)
+        except RuntimeError as error:
+            if "Mailbox already exists" not in str(error):
+                raise
 
     def delete_folder(self, address: str, name: str) -> None:
         """Delete a folder with its messages (and unsubscribe it)."""
