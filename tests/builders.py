@@ -281,6 +281,19 @@ def dovecot_profile(
     )
 
 
+def dovecot_pop3_profile(server: DovecotServer) -> ServerProfile:
+    """A POP3 profile for a test Dovecot: POP3S, verified against its own CA."""
+    return ServerProfile(
+        name="Dovecot POP3",
+        kind=ServerProfileKind.POP3_SMTP,
+        incoming_host="127.0.0.1",
+        incoming_port=server.pop3s_port,
+        incoming_security=ConnectionSecurity.TLS,
+        outgoing_host="127.0.0.1",
+        options={"ca_file": str(server.ca_file)},
+    )
+
+
 @contextmanager
 def statements_run(engine: Engine, starting: str = "") -> Iterator[list[str]]:
     """The text of each statement ``engine`` runs meanwhile that starts with ``starting``

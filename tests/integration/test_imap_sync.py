@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import update
 
-from tests.builders import Org, TickingClock, dovecot_profile, make_email
+from tests.builders import Org, TickingClock, dovecot_pop3_profile, dovecot_profile, make_email
 from tests.conftest import settings_for
 from tests.integration.sync_run import SyncRun, opener, service_for
 from tests.servers.dovecot import DovecotServer
@@ -19,7 +19,6 @@ from tidings.bootstrap import bootstrap
 from tidings.domain.activity import CorrelationMethod
 from tidings.domain.credentials import CredentialKey, CredentialScope, Direction
 from tidings.domain.people import Caller, Privilege
-from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
 from tidings.domain.stored import ActivityFilter
 from tidings.domain.sync import FetchedMessage
 from tidings.domain.tracking import Outcome
@@ -248,15 +247,7 @@ def test_a_pop3_mailbox_is_polled_by_uidl_and_nothing_is_taken_twice(
 ) -> None:
     # POP3 has no push: each poll retrieves the UIDLs the raw store has not seen yet.
     org, run = sync_org
-    pop3 = ServerProfile(
-        name="Dovecot POP3",
-        kind=ServerProfileKind.POP3_SMTP,
-        incoming_host="127.0.0.1",
-        incoming_port=server.pop3s_port,
-        incoming_security=ConnectionSecurity.TLS,
-        outgoing_host="127.0.0.1",
-        options={"ca_file": str(server.ca_file)},
-    )
+    pop3 = dovecot_pop3_profile(server)
     org.use_profile(pop3, {"sam": "sam-pass"})
     for n in (1, 2):
         server.deliver(
@@ -413,15 +404,7 @@ def test_a_pop3_poll_holds_a_bounded_number_of_bytes_at_once(
 ) -> None:
     # LIST tells each message's size: a poll ingests at most so many bytes at a time.
     org, run = sync_org
-    pop3 = ServerProfile(
-        name="Dovecot POP3",
-        kind=ServerProfileKind.POP3_SMTP,
-        incoming_host="127.0.0.1",
-        incoming_port=server.pop3s_port,
-        incoming_security=ConnectionSecurity.TLS,
-        outgoing_host="127.0.0.1",
-        options={"ca_file": str(server.ca_file)},
-    )
+    pop3 = dovecot_pop3_profile(server)
     org.use_profile(pop3, {"sam": "sam-pass"})
     attachment = bytes(range(256)) * 1200
     for n in range(6):

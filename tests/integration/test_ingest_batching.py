@@ -16,6 +16,22 @@ from tidings.services.sync.batching import IngestBatcher, Ingested
 from tidings.services.tracking.results import IngestResult
 
 
+def _batch_sizes(tidings: Tidings) -> list[int]:
+    """The number of emails of each batch ``tidings`` ingests from now on."""
+    sizes: list[int] = []
+    ingest_batch = tidings.ingest.ingest_batch
+
+    def counted(
+        batch: Sequence[tuple[bytes, MessageOrigin]],
+        headers: Sequence[HeaderSummary | None] | None = None,
+    ) -> list[IngestResult]:
+        sizes.append(len(batch))
+        return ingest_batch(batch, headers)
+
+    tidings.ingest.ingest_batch = counted  # type: ignore[method-assign]
+    return sizes
+
+
 def test_what_folders_hand_over_meanwhile_is_one_batch_and_each_gets_its_own_results(
     database_url: str,
 ) -> None:
@@ -26,17 +42,7 @@ def test_what_folders_hand_over_meanwhile_is_one_batch_and_each_gets_its_own_res
         org = Org.create(tidings)
         for name in ("sam", "kim"):
             org.add_user(name)
-        sizes: list[int] = []
-        ingest_batch = tidings.ingest.ingest_batch
-
-        def counted(
-            batch: Sequence[tuple[bytes, MessageOrigin]],
-            headers: Sequence[HeaderSummary | None] | None = None,
-        ) -> list[IngestResult]:
-            sizes.append(len(batch))
-            return ingest_batch(batch, headers)
-
-        tidings.ingest.ingest_batch = counted  # type: ignore[method-assign]
+        sizes = _batch_sizes(tidings)
         batcher = IngestBatcher(tidings.ingest)
         folders = {
             name: [
@@ -250,17 +256,7 @@ def test_a_batch_holds_at_most_so_many_bytes(database_url: str) -> None:
         org = Org.create(tidings)
         for name in ("sam", "kim"):
             org.add_user(name)
-        sizes: list[int] = []
-        ingest_batch = tidings.ingest.ingest_batch
-
-        def counted(
-            batch: Sequence[tuple[bytes, MessageOrigin]],
-            headers: Sequence[HeaderSummary | None] | None = None,
-        ) -> list[IngestResult]:
-            sizes.append(len(batch))
-            return ingest_batch(batch, headers)
-
-        tidings.ingest.ingest_batch = counted  # type: ignore[method-assign]
+        sizes = _batch_sizes(tidings)
         emails = {
             name: make_email(subject=f"For {name}", message_id=f"<{name}@c.example>")
             for name in ("dana", "sam", "kim")

@@ -12,12 +12,11 @@ import pytest
 from sqlalchemy import event
 from typer.testing import CliRunner
 
-from tests.builders import ManualClock, Org, make_email
+from tests.builders import ManualClock, Org, dovecot_pop3_profile, make_email
 from tests.conftest import TEST_SECRET_KEY
 from tests.integration.sync_run import SyncRun, opener, service_for
 from tests.servers.dovecot import DovecotServer
 from tests.waiting import wait_until
-from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
 from tidings.domain.sync import WORKER_SILENT_AFTER, SyncMode
 from tidings.entrypoints.api.app import create_app
 from tidings.entrypoints.cli.main import app
@@ -115,15 +114,7 @@ def test_the_api_shows_each_mailboxs_sync_idle_or_polling_with_its_alerts(
 ) -> None:
     # dana is pushed by IDLE; sam, on POP3, is polled; a wrong password shows as an alert.
     org, run = sync_org
-    pop3 = ServerProfile(
-        name="Dovecot POP3",
-        kind=ServerProfileKind.POP3_SMTP,
-        incoming_host="127.0.0.1",
-        incoming_port=server.pop3s_port,
-        incoming_security=ConnectionSecurity.TLS,
-        outgoing_host="127.0.0.1",
-        options={"ca_file": str(server.ca_file)},
-    )
+    pop3 = dovecot_pop3_profile(server)
     org.add_user("support")
     org.use_profile(pop3, {"sam": "sam-pass", "support": "wrong"})
     for address in ("dana@northwind.example", "sam@northwind.example"):
