@@ -47,3 +47,18 @@ def hold_writes(database_url: str, table: str) -> HeldTable:
     if database_url.startswith("sqlite:///"):
         return _SqliteHold(database_url.removeprefix("sqlite:///"))
     return _PostgresHold(database_url, table)
+
+
+def slow_inserts(database_url: str, table: str, seconds_a_row: float) -> None:
+    """Every row written to ``table`` of a PostgreSQL test database from now on takes
+    ``seconds_a_row`` longer (a trigger that sleeps): a batch that commits in a blink
+    commits in seconds, so that a test sees the state between two of them."""
+    with psycopg.connect(postgres_conninfo(database_url), autocommit=True) as conn:
+        conn.execute(
+            "CREATE OR REPLACE FUNCTION tidings_test_slowly() RETURNS trigger AS $$ BEGIN "
+            f"PERFORM pg_sleep({float(seconds_a_row)}); RETURN NEW; END $$ LANGUAGE plpgsql"
+        )
+        conn.execute(
+            f'CREATE TRIGGER tidings_test_slowly BEFORE INSERT ON "{table}" '  # type: ignore[arg-type]
+            "FOR EACH ROW EXECUTE FUNCTION tidings_test_slowly()"
+        )

@@ -10,12 +10,18 @@ from collections.abc import Awaitable, Callable
 POLL_SECONDS = 0.05
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 20, what: str = "it") -> None:
-    """Return once ``condition`` holds; fail saying ``what`` did not happen in time."""
+def wait_until(
+    condition: Callable[[], bool], timeout: float = 20, what: str | Callable[[], str] = "it"
+) -> None:
+    """Return once ``condition`` holds; fail saying ``what`` did not happen in time.
+
+    ``what`` may be a function, called only on failure: a process's log read when the wait
+    begins says nothing of why it ended."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout:g} s")
+            said = what() if callable(what) else what
+            raise AssertionError(f"{said} did not happen within {timeout:g} s")
         time.sleep(POLL_SECONDS)
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from tests.builders import Org, TickingClock, dovecot_profile, make_email
 from tests.conftest import settings_for
-from tests.database_locks import HeldTable, hold_writes
+from tests.database_locks import HeldTable, hold_writes, slow_inserts
 from tests.e2e.worker_process import Ledger, Worker, deliver_all
 from tests.servers.dovecot import DovecotServer
 from tests.servers.fixtures import TEST_USERS
@@ -39,6 +39,9 @@ TAKEOVER = 6
 #: Where a test kills its one worker and starts another: the new one takes the dead one's
 #: jobs after half of this, rather than half of the default minute.
 RESTART_TAKEOVER = 12
+#: Seconds each activity's insert is made to take where a test must see part of a first
+#: sync committed: a chunk of a hundred then commits two seconds after the one before.
+SLOW_INSERT = 0.02
 
 
 @dataclass
@@ -56,7 +59,7 @@ class Site:
         wait_until(
             lambda: set(message_ids) <= set(self.ledger.tracked()),
             timeout,
-            f"{len(message_ids)} emails tracked (worker said:\n{self.worker.tail()})",
+            lambda: f"{len(message_ids)} emails tracked (worker said:\n{self.worker.tail()})",
         )
 
     def assert_once(self, message_ids: list[str]) -> None:
@@ -113,19 +116,29 @@ def _kill_midway(site: Site, message_ids: list[str]) -> int:
     def some_not_all() -> bool:
         return 0 < len(wanted & set(site.ledger.tracked())) < len(wanted)
 
-    wait_until(
-        some_not_all, PATIENCE, f"part of the mail tracked (worker said:\n{site.worker.tail()})"
-    )
+    def said() -> str:
+        tracked = len(wanted & set(site.ledger.tracked()))
+        return (
+            f"part of the mail tracked ({tracked} of {len(wanted)} were at the end; "
+            f"worker said:\n{site.worker.tail()})"
+        )
+
+    wait_until(some_not_all, PATIENCE, said)
     site.worker.kill()
     return len(wanted & set(site.ledger.tracked()))
 
 
-def test_a_worker_killed_during_a_first_sync_leaves_each_email_tracked_once(site: Site) -> None:
+def test_a_worker_killed_during_a_first_sync_leaves_each_email_tracked_once(
+    site: Site, database_url: str
+) -> None:
     # The first sync of a mailbox holding a few hundred emails commits a chunk at a time;
     # killed between chunks, the next worker goes on from the cursor, refetching at most a
     # chunk, which the raw store recognises.
     ids, raws = _emails("first", 200)
     deliver_all(site.dovecot, [DANA], raws)
+    # The two chunks of a hundred would otherwise commit a fraction of a second apart: on a
+    # busy machine the test could miss the moment between them and wait for it in vain.
+    slow_inserts(database_url, "email_activities", SLOW_INSERT)
     site.worker.env["TIDINGS_TAKEOVER_SECONDS"] = str(RESTART_TAKEOVER)
     site.worker.start()
     assert _kill_midway(site, ids) < len(ids)
@@ -181,12 +194,12 @@ def test_a_worker_killed_between_the_servers_acceptance_and_its_own_record_sends
     wait_until(
         lambda: site.ledger.outbox().get(second, ("",))[0] == "sent",
         PATIENCE,
-        f"the follow-up sent (worker said:\n{site.worker.tail()})",
+        lambda: f"the follow-up sent (worker said:\n{site.worker.tail()})",
     )
     wait_until(
         lambda: site.ledger.outbox()[first][0] == "failed",
         PATIENCE,
-        f"the interrupted email failed over (worker said:\n{site.worker.tail()})",
+        lambda: f"the interrupted email failed over (worker said:\n{site.worker.tail()})",
     )
     assert site.ledger.outbox()[first] == ("failed", INTERRUPTED_AFTER_HANDOVER)
     subjects = [_subject(m) for m in site.smtp.messages]
@@ -231,7 +244,7 @@ def test_the_workers_database_connections_terminated_sync_and_sending_carry_on(
     wait_until(
         lambda: site.ledger.outbox()[sent][0] == "sent",
         PATIENCE,
-        f"the email sent (worker said:\n{site.worker.tail()})",
+        lambda: f"the email sent (worker said:\n{site.worker.tail()})",
     )
     assert len(site.smtp.messages) == 1
     site.assert_once(["<one@c.example>", "<two@c.example>"])
@@ -255,7 +268,9 @@ def test_a_folder_renumbered_under_a_running_worker_duplicates_nothing(site: Sit
     wait_until(
         lambda: site.ledger.uidvalidity(site.org.mailboxes["dana"], "INBOX") == renumbered,
         PATIENCE,
-        f"the folder read again under its new UIDVALIDITY (worker said:\n{site.worker.tail()})",
+        lambda: (
+            f"the folder read again under its new UIDVALIDITY (worker said:\n{site.worker.tail()})"
+        ),
     )
     site.assert_once([*ids, "<new@c.example>"])
 
@@ -280,7 +295,7 @@ def test_one_email_to_two_users_is_one_activity_unless_the_organization_asks_for
     wait_until(
         lambda: site.ledger.tracked()["<internal@c.example>"] == 2,
         PATIENCE,
-        f"two activities of the email between users (worker said:\n{site.worker.tail()})",
+        lambda: f"two activities of the email between users (worker said:\n{site.worker.tail()})",
     )
     # Both copies of the customer's email were decided by now (the worker takes each
     # mailbox's mail in order): still one activity.

@@ -74,7 +74,7 @@ class Site:
         wait_until(
             lambda: self.ledger.outbox().get(activity_id, ("",))[0] == phase,
             PATIENCE,
-            f"email {activity_id} {phase} (workers said:\n{self.tails()})",
+            lambda: f"email {activity_id} {phase} (workers said:\n{self.tails()})",
         )
         return self.ledger.outbox()[activity_id]
 
@@ -134,7 +134,7 @@ def test_a_transient_refusal_is_tried_again_and_then_sent(site: Site) -> None:
     wait_until(
         lambda: site.ledger.attempts(activity_id) >= 2,
         PATIENCE,
-        f"two refused tries (workers said:\n{site.tails()})",
+        lambda: f"two refused tries (workers said:\n{site.tails()})",
     )
     assert site.smtp.messages == []
     site.smtp.deferred_recipients = set()
@@ -208,7 +208,7 @@ def test_a_webhook_receiver_that_fails_is_tried_again_until_it_answers(
     wait_until(
         lambda: site.ledger.deliveries() == [("delivered", 3)],
         PATIENCE,
-        f"the delivery recorded (workers said:\n{site.tails()})",
+        lambda: f"the delivery recorded (workers said:\n{site.tails()})",
     )
     assert webhook_receiver.requests.empty()
 
@@ -284,11 +284,11 @@ def test_test_and_enable_queued_by_the_api_the_console_and_the_cli_is_run_by_a_w
     for ask in (by_api, by_console, by_cli):
         site.org.tidings.mailboxes.disable(caller, [dana])
         ask()
-        wait_until(
-            lambda: mailbox()["test_scheduled"] is False,
-            PATIENCE,
-            f"{ask.__name__}: the test run (worker said:\n{site.tails()})",
-        )
+
+        def said(asked_by: str = ask.__name__) -> str:
+            return f"{asked_by}: the test run (worker said:\n{site.tails()})"
+
+        wait_until(lambda: mailbox()["test_scheduled"] is False, PATIENCE, said)
         tested = mailbox()
         assert (tested["enabled"], tested["incoming_status"], tested["outgoing_status"]) == (
             True,

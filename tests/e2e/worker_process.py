@@ -3,6 +3,7 @@ its work: how often each Message-ID was tracked, what was parked, what the outbo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import smtplib
@@ -28,6 +29,10 @@ class Worker:
             "TIDINGS_DATABASE_URL": database_url,
             "TIDINGS_SECRET_KEYS": TEST_SECRET_KEY,
             "TIDINGS_PARSE_WORKERS": "0",
+            # What it printed reaches the log at once, and a SIGABRT (``said``) writes every
+            # thread's stack there.
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONFAULTHANDLER": "1",
         }
         self.directory = directory
         self.log = directory / "worker.log"
@@ -68,7 +73,14 @@ class Worker:
         return None if self._process is None else self._process.pid
 
     def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
+        """The end of its log; for a failing test's message: a worker still running is
+        made to write its threads' stacks there, which ends it."""
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGABRT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=10)
+        return self.log.read_text(errors="replace")[-6000:] if self.log.exists() else ""
 
 
 class Ledger:
