@@ -41,7 +41,7 @@ def smtp_client(profile: ServerProfile) -> aiosmtplib.SMTP:
     """An unconnected client for the profile's outgoing server, as every SMTP use needs it."""
     security = profile.outgoing_security
     return aiosmtplib.SMTP(
-        hostname=profile.outgoing_host,
+        hostname=profile.outgoing_server,
         port=profile.outgoing_port or _SMTP_PORTS.get(security, 25),
         timeout=profile.connection_timeout_seconds,
         use_tls=security is ConnectionSecurity.TLS,
@@ -116,7 +116,10 @@ class MailServerTester:
     ) -> ConnectionCheck:
         if profile.kind not in (ServerProfileKind.IMAP_SMTP, ServerProfileKind.POP3_SMTP):
             return ConnectionCheck.failed(f"{profile.kind} profiles cannot be tested yet", True)
-        client = smtp_client(profile)
+        try:
+            client = smtp_client(profile)
+        except MailServerError as error:
+            return ConnectionCheck.failed(f"outgoing: {error}", error.permanent)
         host, port = client.hostname or "", client.port or 0
         try:
             await client.connect()
@@ -137,7 +140,11 @@ def _check_imap(
     profile: ServerProfile, credential: Credential, token: str | None
 ) -> ConnectionCheck:
     """``token``: the OAuth access token to sign in with (XOAUTH2), None for a password."""
-    security, host = profile.incoming_security, profile.incoming_host
+    security = profile.incoming_security
+    try:
+        host = profile.incoming_server
+    except MailServerError as error:
+        return ConnectionCheck.failed(f"incoming: {error}", error.permanent)
     port = profile.incoming_port or _IMAP_PORTS.get(security, 143)
     timeout = profile.connection_timeout_seconds
     try:

@@ -83,7 +83,7 @@ class Pop3Mailbox:
 
 def connect_pop3(profile: ServerProfile, credential: Credential) -> poplib.POP3:
     """A logged-in POP3 client, or a ``MailServerError`` saying what went wrong."""
-    security, host = profile.incoming_security, profile.incoming_host
+    security, host = profile.incoming_security, profile.incoming_server
     port = profile.incoming_port or _POP3_PORTS.get(security, 110)
     timeout = profile.connection_timeout_seconds
     try:

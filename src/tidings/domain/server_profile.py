@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from tidings.domain.errors import FieldValueError, ValidationError
-from tidings.domain.hostnames import host_problem
+from tidings.domain.hostnames import dns_name, host_problem
 
 
 class ServerProfileKind(enum.StrEnum):
@@ -65,6 +65,16 @@ class ServerProfile:
     #: Kind-specific settings that are not secrets (tenant id, EWS URL, client id …).
     options: dict[str, str] = field(default_factory=dict)
     id: int | None = None
+
+    @property
+    def incoming_server(self) -> str:
+        """The incoming server's name as DNS and its certificate know it."""
+        return dns_name(self.incoming_host)
+
+    @property
+    def outgoing_server(self) -> str:
+        """The outgoing server's name as DNS and its certificate know it."""
+        return dns_name(self.outgoing_host)
 
     def warnings(self) -> list[str]:
         """What an admin should see next to this profile before trusting it."""

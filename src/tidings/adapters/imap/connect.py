@@ -39,7 +39,7 @@ class ConnectionLost:
 
 async def connect(profile: ServerProfile) -> tuple[aioimaplib.IMAP4, ConnectionLost]:
     """A client past the greeting (and STARTTLS), and what is done when the socket closes."""
-    security, host = profile.incoming_security, profile.incoming_host
+    security, host = profile.incoming_security, profile.incoming_server
     port = profile.incoming_port or IMAP_PORTS.get(security, 143)
     timeout = float(profile.connection_timeout_seconds)
     lost = ConnectionLost()
@@ -83,7 +83,7 @@ async def _start_tls(client: aioimaplib.IMAP4, profile: ServerProfile, where: st
     # through a TLS transport laid over the socket.
     loop = asyncio.get_running_loop()
     transport = await loop.start_tls(
-        protocol.transport, protocol, tls_context(profile), server_hostname=profile.incoming_host
+        protocol.transport, protocol, tls_context(profile), server_hostname=profile.incoming_server
     )
     if transport is None:
         raise MailServerError(f"the connection to {where} closed during STARTTLS", permanent=False)
