@@ -1,27 +1,31 @@
 """Webhooks reach only the public internet unless the admin allows private receivers: every
 spelling of an inward address is refused on subscribing (422, saying why), a host name is
-resolved on subscribing and again before each delivery; on both databases."""
+resolved on subscribing and again before each delivery, and the delivery connects to the
+addresses judged (the name's certificate still verified); on both databases."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from typing_extensions import override
 
 from tests.api_client import admin_client
 from tests.builders import Org, TickingClock, make_email
 from tests.conftest import settings_for
+from tests.servers.dovecot import issue_certificates
 from tests.servers.webhook_receiver import (  # noqa: F401
     WebhookReceiver,
     webhook_receiver_fixture,
 )
 from tidings.adapters.clock import SystemClock
 from tidings.adapters.webhook_sender import HttpxWebhookSender
-from tidings.adapters.webhook_targets import WebhookTargetPolicy
+from tidings.adapters.webhook_targets import Destination, WebhookTargetPolicy
 from tidings.bootstrap import Tidings, bootstrap
-from tidings.domain.errors import ValidationError
+from tidings.domain.errors import ValidationError, WebhookSendError
 from tidings.domain.webhooks import DeliveryStatus, RetryPolicy
 from tidings.services.webhooks import WebhookService
 
@@ -160,3 +164,97 @@ def test_with_private_receivers_allowed_a_loopback_receiver_gets_the_event(
     [attempt] = asyncio.run(allowing.webhooks.deliver_due())
     assert attempt.status_code == 200
     assert webhook_receiver.wait_for().body
+
+
+def test_a_delivery_connects_to_the_address_it_judged_and_never_resolves_again() -> None:
+    # DNS rebinding: a name with a short time to live answers a public address to the
+    # check and an inward one to the HTTP client's own lookup. The post is pinned.
+    answers = [["93.184.216.34", "2606:2800:220:1::1"], ["169.254.169.254"]]
+    asked: list[tuple[str, int]] = []
+
+    def rebinding(host: str, port: int) -> list[str]:
+        asked.append((host, port))
+        return answers.pop(0)
+
+    destination = WebhookTargetPolicy(resolver=rebinding).destination(
+        "https://user:secret@hooks.example:8443/in?x=1"
+    )
+
+    assert asked == [("hooks.example", 8443)]
+    assert destination.urls == (
+        "https://user:secret@93.184.216.34:8443/in?x=1",
+        "https://user:secret@[2606:2800:220:1::1]:8443/in?x=1",
+    )
+    assert destination.host_header == "hooks.example:8443"
+    assert destination.server_name == "hooks.example"
+
+
+def test_an_international_receiver_is_looked_up_by_its_idna_2008_name() -> None:
+    # The HTTP client writes straße.example as xn--strae-oqa.example; the standard
+    # library's lookup would judge strasse.example, another domain, instead.
+    asked: list[str] = []
+
+    def resolver(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return ["93.184.216.34"]
+
+    destination = WebhookTargetPolicy(resolver=resolver).destination("http://straße.example/in")
+
+    assert asked == ["xn--strae-oqa.example"]
+    assert destination.host_header == "xn--strae-oqa.example"
+    assert destination.server_name is None  # plain HTTP: no certificate to match
+
+
+class _Pinned(WebhookTargetPolicy):
+    """Judges every URL as pinned to this test's receiver on 127.0.0.1, as a public
+    name's address would be: the sender cannot tell, and must not look the name up."""
+
+    def __init__(self, port: int, scheme: str, name: str) -> None:
+        super().__init__()
+        self._pinned = Destination(
+            (f"{scheme}://127.0.0.1:{port}/hook",),
+            host_header=f"{name}:{port}",
+            server_name=name if scheme == "https" else None,
+        )
+
+    @override
+    def destination(self, url: str) -> Destination:
+        return self._pinned
+
+
+def test_the_post_names_the_host_it_was_subscribed_to() -> None:
+    receiver = WebhookReceiver()
+    receiver.start()
+    try:
+        sender = HttpxWebhookSender(_Pinned(receiver.port, "http", "hooks.invalid"))
+        status = asyncio.run(
+            sender.post("http://hooks.invalid/hook", b"{}", {"X-Tidings": "1"}, 10)
+        )
+        received = receiver.wait_for()
+    finally:
+        receiver.stop()
+
+    assert status == 200
+    assert received.headers["Host"] == f"hooks.invalid:{receiver.port}"
+    assert received.headers["X-Tidings"] == "1"
+
+
+def test_over_tls_the_certificate_must_match_the_name_not_the_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The certificate names hooks.invalid only: the pinned connection verifies it against
+    # the subscribed name, and refuses it for any other name.
+    certificates = issue_certificates(
+        tmp_path / "tls", names=("hooks.invalid",), with_loopback_address=False
+    )
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificates.ca_file))
+    receiver = WebhookReceiver(tls=certificates.server_context())
+    receiver.start()
+    try:
+        matching = HttpxWebhookSender(_Pinned(receiver.port, "https", "hooks.invalid"))
+        assert asyncio.run(matching.post("https://hooks.invalid/hook", b"{}", {}, 10)) == 200
+        other = HttpxWebhookSender(_Pinned(receiver.port, "https", "other.invalid"))
+        with pytest.raises(WebhookSendError, match="CERTIFICATE_VERIFY_FAILED"):
+            asyncio.run(other.post("https://other.invalid/hook", b"{}", {}, 10))
+    finally:
+        receiver.stop()

@@ -62,7 +62,8 @@ MAX_BASE_DIR = 80
 
 @dataclass(frozen=True)
 class Certificates:
-    """A throw-away CA and a server certificate it signed for localhost and 127.0.0.1."""
+    """A throw-away CA and a server certificate it signed (for localhost and 127.0.0.1
+    unless made for other names)."""
 
     ca_file: Path
     cert_file: Path
@@ -79,8 +80,11 @@ class Certificates:
         return ssl.create_default_context(cafile=str(self.ca_file))
 
 
-def issue_certificates(directory: Path) -> Certificates:
+def issue_certificates(
+    directory: Path, names: tuple[str, ...] = ("localhost",), with_loopback_address: bool = True
+) -> Certificates:
     """Write ca.pem, server.pem (leaf + CA) and server.key in ``directory``; reuse them if there.
+    The server certificate is for ``names`` and, unless told otherwise, 127.0.0.1.
 
     EC P-256 keys are instant to generate. The extensions (SKI/AKI, key usages, EKU) are what
     strict verifiers (Python 3.13's VERIFY_X509_STRICT, OpenSSL 3) ask of a CA and a leaf.
@@ -128,7 +132,7 @@ def issue_certificates(directory: Path) -> Certificates:
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
         .issuer_name(ca_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -152,10 +156,12 @@ def issue_certificates(directory: Path) -> Certificates:
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(
             x509.SubjectAlternativeName(
-                [
-                    x509.DNSName("localhost"),
-                    x509.IPAddress(ipaddress.IPv4Address("127.0.0.1")),
-                ]
+                [x509.DNSName(name) for name in names]
+                + (
+                    [x509.IPAddress(ipaddress.IPv4Address("127.0.0.1"))]
+                    if with_loopback_address
+                    else []
+                )
             ),
             critical=False,
         )

@@ -4,6 +4,7 @@ with the status codes it is told to, in order (the last one repeats)."""
 from __future__ import annotations
 
 import queue
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ class Received:
 class WebhookReceiver:
     """``answers`` are status codes; ``None`` means: hold the request until the test ends."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.requests: queue.Queue[Received] = queue.Queue()
         self.answers: list[int | None] = [200]
         self._released = threading.Event()
@@ -46,7 +47,11 @@ class WebhookReceiver:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
+        self.port = self._server.server_address[1]
+        if tls is not None:  # HTTPS, presenting the context's certificate
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        scheme = "http" if tls is None else "https"
+        self.url = f"{scheme}://127.0.0.1:{self.port}/hook"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def _next_answer(self) -> int | None:

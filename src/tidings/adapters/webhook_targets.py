@@ -11,6 +11,12 @@ C library reads it; an IPv4 address inside IPv6 (``::ffff:127.0.0.1``, 6to4, Ter
 is judged by the IPv4 address. Host names are resolved when subscribing and again before
 every delivery, so a name that later points inward is caught then.
 
+A delivery connects to an address that was judged, never to the name: resolved again by the
+HTTP client, a name with a short time to live could answer a public address to the check
+and an inward one to the connection (DNS rebinding). The request still names the host, in
+its ``Host`` header and, over TLS, as the server name the certificate must match. A name is
+looked up by its IDNA 2008 A-label, as the HTTP client would write it.
+
 ``TIDINGS_WEBHOOK_ALLOW_PRIVATE=true`` lifts the rule, for receivers on the same network.
 """
 
@@ -19,9 +25,11 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
-from tidings.domain.errors import UnsafeTargetError
+from tidings.domain.address_forms import ascii_domain
+from tidings.domain.errors import UnsafeTargetError, ValidationError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]
@@ -71,6 +79,19 @@ def why_not_global(address: IPAddress) -> str | None:
     return next((kind for refused, kind in checks if refused), None)
 
 
+@dataclass(frozen=True)
+class Destination:
+    """Where one post goes."""
+
+    #: The URLs to try in turn, each with the host replaced by an address that was judged
+    #: (only the URL as given where no address is judged: private receivers allowed).
+    urls: tuple[str, ...]
+    #: The ``Host`` header the receiver expects, where the URL names an address instead.
+    host_header: str | None = None
+    #: The name the receiver's certificate must match, where the URL names an address.
+    server_name: str | None = None
+
+
 class WebhookTargetPolicy:
     """Refuses webhook URLs whose host is, or resolves to, a non-global address."""
 
@@ -80,20 +101,29 @@ class WebhookTargetPolicy:
 
     def check(self, url: str) -> None:
         """Raise ``UnsafeTargetError`` saying why, if ``url`` may not be posted to."""
+        self.destination(url)
+
+    def destination(self, url: str) -> Destination:
+        """Where a post to ``url`` connects: to addresses judged just now, each of them
+        global; ``UnsafeTargetError`` saying why if any is not."""
         if self.allow_private:
-            return
+            return Destination((url,))
         parts = urlsplit(url)
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
         literal = literal_address(host.split("%", 1)[0])
         if literal is not None:
             addresses = [literal]
+            name = None
         else:
             try:
-                addresses = [
-                    ipaddress.ip_address(a.split("%", 1)[0]) for a in self._resolve(host, port)
-                ]
-            except (OSError, UnicodeError, ValueError) as error:
+                name = ascii_domain(host)
+                addresses = list(
+                    dict.fromkeys(
+                        ipaddress.ip_address(a.split("%", 1)[0]) for a in self._resolve(name, port)
+                    )
+                )
+            except (OSError, UnicodeError, ValueError, ValidationError) as error:
                 raise UnsafeTargetError(
                     f"the webhook host {host!r} cannot be resolved ({error})"
                 ) from error
@@ -110,3 +140,24 @@ class WebhookTargetPolicy:
                     f"webhook URLs may only point at public internet addresses: {detail} "
                     f"(set {ALLOW_SETTING}=true to allow receivers on private networks)"
                 )
+        if not addresses:
+            raise UnsafeTargetError(f"the webhook host {host!r} resolves to no address")
+        userinfo = parts.netloc.rpartition("@")[0]
+        explicit_port = f":{parts.port}" if parts.port is not None else ""
+        urls = tuple(
+            urlunsplit(
+                parts._replace(
+                    netloc=(userinfo + "@" if userinfo else "")
+                    + (f"[{address}]" if address.version == 6 else str(address))
+                    + explicit_port
+                )
+            )
+            for address in addresses
+        )
+        if name is None:  # an address already: the receiver knows itself by it
+            return Destination(urls)
+        return Destination(
+            urls,
+            host_header=name + explicit_port,
+            server_name=name if parts.scheme == "https" else None,
+        )
