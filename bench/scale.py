@@ -583,7 +583,8 @@ def throughput(args: argparse.Namespace, folder: Path) -> None:
             logs = set(folder.glob("worker-*.log")) - logs_before
             texts = [log.read_text() for log in logs]
             moved = sum(text.count("handed back") for text in texts)
-            taken = sum(text.count(" held by ") for text in texts)
+            each = sorted((text.count(" held by ") for text in texts), reverse=True)
+            taken = sum(each)
             held = sorted(sessions.values())
             shared = (
                 "each mailbox held by one worker"
@@ -600,8 +601,9 @@ def throughput(args: argparse.Namespace, folder: Path) -> None:
                 f"({rate / (emails / floor):.2f}x the bare fetch), all in {ended - began:.1f} s "
                 f"from the start; {raw} raw emails stored; {shared}; the workers and their "
                 f"parse processes used {1000 * used / max(emails - first_done, 1):.2f} ms of CPU "
-                f"an email; mailboxes taken {taken} times, {moved} handed back; the machine's "
-                f"{os.cpu_count()} cores were {busy:.0%} busy"
+                f"an email; mailboxes taken {taken} times "
+                f"({' + '.join(map(str, each))} by each worker), {moved} handed back; "
+                f"the machine's {os.cpu_count()} cores were {busy:.0%} busy"
             )
 
 
