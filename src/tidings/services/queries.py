@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, replace
@@ -113,15 +114,15 @@ class QueryService:
         return self._export(query, _scope(caller, Privilege.READ_ACTIVITIES))
 
     def _export(self, query: ActivityFilter, scope: Scope | None) -> Iterator[EmailActivity]:
-        offset = 0
-        while True:
+        # The ids in order first, then the activities a chunk of ids at a time: pages by
+        # offset would read again every row before each chunk, an export of n activities
+        # costing n²/chunk rows. One lists only ids; each chunk is found by its ids.
+        with self._uow() as uow:
+            ids = array("q", uow.activities.ordered_ids(query, scope=scope))
+        for start in range(0, len(ids), EXPORT_CHUNK):
             with self._uow() as uow:
-                page = replace(query, limit=EXPORT_CHUNK, offset=offset)
-                chunk = uow.activities.search(page, scope=scope)
+                chunk = uow.activities.by_ids(ids[start : start + EXPORT_CHUNK], scope=scope)
             yield from chunk
-            if len(chunk) < EXPORT_CHUNK:
-                return
-            offset += EXPORT_CHUNK
 
     def mailbox_addresses(self, caller: Caller | None = None) -> dict[int, str]:
         """The address by id of every mailbox the caller may read, for lists that name an

@@ -35,6 +35,8 @@ from tidings.domain.tracking import Correlation
 _A = t.email_activities.c
 _P = t.activity_parties.c
 #: When the email arrived, or for email written here (never received), when it was made.
+#: When an email was received, or created for one never received: never empty, and read
+#: in this order through an index of its own (``ix_email_activities_received``).
 _RECEIVED = func.coalesce(_A.received_at, _A.created_at)
 #: What each sortable column of the activity grid sorts by.
 _SORT: dict[str, Any] = {
@@ -51,6 +53,9 @@ _SORT: dict[str, Any] = {
     ),
     "received": _RECEIVED,
 }
+#: Sort columns that always hold a value: sorted without NULLS LAST, which an index's order
+#: cannot give on PostgreSQL.
+_NEVER_EMPTY = frozenset({"received", "direction", "status"})
 
 
 # Statements of the ingest hot path, built once: building a statement costs more than
@@ -177,8 +182,8 @@ class SqlActivityRepository:
             .offset(offset)
         )
         activities = [_activity(row) for row in self._conn.execute(statement).mappings()]
-        for activity in activities if parties else ():
-            activity.parties = self._parties(activity.id)  # type: ignore[arg-type]
+        if parties:
+            self._with_parties(activities)
         return activities
 
     def count_conversation(self, conversation_id: str, *, scope: Scope | None = None) -> int:
@@ -230,18 +235,44 @@ class SqlActivityRepository:
 
     def search(self, query: ActivityFilter, *, scope: Scope | None = None) -> list[EmailActivity]:
         statement = (
-            sorted_by(
-                _filtered(within(select(t.email_activities), scope), query),
-                _SORT,
-                query.sort,
-                _A.id,
-            )
+            _sorted(_filtered(within(select(t.email_activities), scope), query), query)
             .limit(query.limit)
             .offset(query.offset)
         )
         activities = [_activity(row) for row in self._conn.execute(statement).mappings()]
+        return self._with_parties(activities)
+
+    def ordered_ids(self, query: ActivityFilter, *, scope: Scope | None = None) -> list[int]:
+        """The ids of every activity ``query`` finds that ``scope`` reaches, in its order
+        (its limit and offset aside): one statement that reads no email's content."""
+        statement = _sorted(_filtered(within(select(_A.id), scope), query), query)
+        return [int(i) for i in self._conn.execute(statement).scalars()]
+
+    def by_ids(
+        self, activity_ids: Sequence[int], *, scope: Scope | None = None
+    ) -> list[EmailActivity]:
+        """These activities with their parties, in the order given; those gone since, or
+        that ``scope`` no longer reaches, left out."""
+        found: dict[int, EmailActivity] = {}
+        for chunk in chunks(activity_ids):
+            statement = within(select(t.email_activities).where(_A.id.in_(chunk)), scope)
+            for row in self._conn.execute(statement).mappings():
+                activity = _activity(row)
+                found[row["id"]] = activity
+        return self._with_parties([found[i] for i in activity_ids if i in found])
+
+    def _with_parties(self, activities: list[EmailActivity]) -> list[EmailActivity]:
+        """``activities``, each given its parties: one statement for them all."""
+        by_activity: dict[int, list[ActivityParty]] = {a.id: [] for a in activities}  # type: ignore[misc]
+        p = t.activity_parties.c
+        for chunk in chunks(list(by_activity)):
+            rows = self._conn.execute(
+                select(t.activity_parties).where(p.activity_id.in_(chunk)).order_by(p.id)
+            ).mappings()
+            for r in rows:
+                by_activity[r["activity_id"]].append(_party(r))
         for activity in activities:
-            activity.parties = self._parties(activity.id)  # type: ignore[arg-type]
+            activity.parties = by_activity[activity.id]  # type: ignore[index]
         return activities
 
     def count(self, query: ActivityFilter, *, scope: Scope | None = None) -> int:
@@ -349,15 +380,7 @@ class SqlActivityRepository:
         rows = self._conn.execute(
             select(t.activity_parties).where(p.activity_id == activity_id).order_by(p.id)
         ).mappings()
-        return [
-            ActivityParty(
-                ParticipationRole(r["role"]),
-                r["address"],
-                r["name"],
-                ref_from(r["party_kind"], r["party_id"]),
-            )
-            for r in rows
-        ]
+        return [_party(r) for r in rows]
 
     def _attachments(self, activity_id: int) -> list[Attachment]:
         a = t.attachments.c
@@ -399,6 +422,19 @@ class SqlActivityRepository:
             .where(_A.id == activity_id)
             .values(ref_columns("regarding", regarding))
         )
+
+
+def _party(row: Any) -> ActivityParty:
+    return ActivityParty(
+        ParticipationRole(row["role"]),
+        row["address"],
+        row["name"],
+        ref_from(row["party_kind"], row["party_id"]),
+    )
+
+
+def _sorted(statement: Select[Any], query: ActivityFilter) -> Select[Any]:
+    return sorted_by(statement, _SORT, query.sort, _A.id, never_empty=_NEVER_EMPTY)
 
 
 def within(statement: Select[Any], scope: Scope | None) -> Select[Any]:

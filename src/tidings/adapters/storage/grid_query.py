@@ -8,7 +8,7 @@ is one more ``where`` on that same statement, so rows and totals always agree.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Select, func, select
@@ -21,13 +21,18 @@ def sorted_by(
     columns: Mapping[str, ColumnElement[Any]],
     sort: Sort,
     tie_break: ColumnElement[Any],
+    *,
+    never_empty: Collection[str] = (),
 ) -> Select[Any]:
     """``statement`` ordered by the sort's column, then by ``tie_break`` the same way, so
-    that equal values never swap places between two pages. Empty values sort last."""
+    that equal values never swap places between two pages. Empty values sort last; a
+    column ``never_empty`` names is sorted plainly, in the order an index of it gives."""
     column = columns[sort.column]
-    if sort.descending:
-        return statement.order_by(column.desc().nulls_last(), tie_break.desc())
-    return statement.order_by(column.asc().nulls_last(), tie_break.asc())
+    if sort.column in never_empty:
+        ordered = column.desc() if sort.descending else column.asc()
+    else:
+        ordered = column.desc().nulls_last() if sort.descending else column.asc().nulls_last()
+    return statement.order_by(ordered, tie_break.desc() if sort.descending else tie_break.asc())
 
 
 def one_page(statement: Select[Any], page: PageRequest) -> Select[Any]:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
     true,
 )
 from sqlalchemy.engine import Dialect
@@ -546,6 +547,12 @@ email_activities = Table(
     Index(None, "regarding_kind", "regarding_id"),
     # Access conditions look activities up by owner (User and Business unit levels).
     Index(None, "owner_kind", "owner_id"),
+)
+# The activity grid's default order: received (or, never received, created), newest first.
+Index(
+    "ix_email_activities_received",
+    func.coalesce(email_activities.c.received_at, email_activities.c.created_at),
+    email_activities.c.id,
 )
 
 activity_parties = Table(
