@@ -68,6 +68,7 @@ bench: env servers
 	$(BIN)/python bench/backfill.py
 	$(BIN)/python bench/large_mail.py
 	$(BIN)/python bench/record_import.py
+	$(BIN)/python bench/activity_grid.py --activities 100000 --repeat 3
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/category_latency.py
 	$(BIN)/python bench/push_relay.py
