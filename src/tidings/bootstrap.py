@@ -34,7 +34,7 @@ from tidings.adapters.storage.metrics_reader import SqlMetricsReader
 from tidings.adapters.storage.unit_of_work import SqlAlchemyUnitOfWork
 from tidings.adapters.webhook_sender import HttpxWebhookSender
 from tidings.adapters.webhook_targets import WebhookTargetPolicy
-from tidings.config import Settings
+from tidings.config import Settings, read_settings
 from tidings.domain.credentials import Credential
 from tidings.domain.errors import UserError
 from tidings.domain.mail_api import PushReply
@@ -505,7 +505,7 @@ def bootstrap(
     listener: Callable[[SyncEvent], None] | None = None,
 ) -> Tidings:
     """Build a Tidings process from ``settings`` (read from the environment by default)."""
-    settings = settings or Settings()
+    settings = settings or read_settings()
     if settings.log_format == "json":
         # Every command's records as JSON; text lines only for the long-running ones
         # (``configure_logging`` in the CLI), where a table on standard output is not mixed

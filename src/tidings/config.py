@@ -5,8 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+import pydantic
+import pydantic_core
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tidings.domain.errors import ConfigurationError
+
+#: The databases Tidings runs on and the driver each is reached through, as SQLAlchemy
+#: names them.
+DRIVERS = {"sqlite": "pysqlite", "postgresql": "psycopg"}
+DATABASE_URL_FORMS = "sqlite:///path/to/tidings.db or postgresql+psycopg://user@host/database"
 
 
 class Settings(BaseSettings):
@@ -115,3 +124,48 @@ class Settings(BaseSettings):
         description="Tries at sending one email before a transient failure (the server "
         "unreachable, busy) fails it for good",
     )
+
+    @field_validator("database_url")
+    @classmethod
+    def _names_a_database(cls, value: str) -> str:
+        # Here rather than when the engine is made: a typo then gave a traceback. The URL
+        # is never repeated in the message (it may hold a password).
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(value)
+            backend = url.get_backend_name()
+            driver = url.get_driver_name() if backend in DRIVERS else ""
+        except (ArgumentError, ValueError):
+            raise ValueError(f"not a database URL: write {DATABASE_URL_FORMS}") from None
+        if backend == "postgres":
+            raise ValueError("write postgresql+psycopg://… (SQLAlchemy's name), not postgres://…")
+        if backend not in DRIVERS:
+            raise ValueError(
+                f"only SQLite and PostgreSQL are supported, not {backend}: "
+                f"write {DATABASE_URL_FORMS}"
+            )
+        if driver != DRIVERS[backend]:
+            raise ValueError(
+                f"{backend} is reached through {DRIVERS[backend]}, not {driver}: "
+                f"write {DATABASE_URL_FORMS}"
+            )
+        return value
+
+
+def read_settings() -> Settings:
+    """The settings of this process, or a ``ConfigurationError`` naming every wrong one."""
+    try:
+        return Settings()
+    except pydantic.ValidationError as error:
+        problems = [_problem(e) for e in error.errors(include_input=False, include_url=False)]
+        raise ConfigurationError("; ".join(problems)) from None
+
+
+def _problem(error: pydantic_core.ErrorDetails) -> str:
+    """One wrong setting: its variable and what it takes."""
+    field = str(error["loc"][0]) if error["loc"] else ""
+    variable = f"TIDINGS_{field.upper()}" if field else "the settings"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{variable}: {message[:1].lower()}{message[1:]}"

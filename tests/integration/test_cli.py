@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import mailbox
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from typer.testing import CliRunner
 
 from tests.builders import make_email
 from tests.conftest import TEST_SECRET_KEY, settings_for
+from tests.e2e.processes import TIDINGS
 from tidings.bootstrap import bootstrap
 from tidings.domain.records import RecordKind, RecordRef
 from tidings.entrypoints.cli.main import app
@@ -164,3 +167,32 @@ def test_admin_automated_email_shows_and_sets_the_organization_setting(
 
     skipped = runner.invoke(app, ["admin", "automated-email", "--skip"], env=demo)
     assert "Automated email is skipped." in skipped.output
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "said"),
+    [
+        ("TIDINGS_DATABASE_URL", "postgres://admin:hunter2@db.example:5432", "not postgres"),
+        ("TIDINGS_DATABASE_URL", "mysql://admin:hunter2@db.example/tidings", "not mysql"),
+        ("TIDINGS_SECRET_KEYS", "hunter2", "encryption key 1 of 1 in TIDINGS_SECRET_KEYS"),
+        ("TIDINGS_PARSE_WORKERS", "hunter2", "TIDINGS_PARSE_WORKERS: input should be"),
+    ],
+)
+def test_a_wrong_setting_is_one_line_naming_it_never_a_traceback(
+    env: dict[str, str], tmp_path: Path, setting: str, value: str, said: str | None
+) -> None:
+    # The console script as an operator runs it: what reaches them is the message alone.
+    finished = subprocess.run(
+        [TIDINGS, "admin", "mailboxes"],
+        env={**os.environ, **env, setting: value},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert finished.returncode == 2
+    assert "Traceback" not in finished.stderr
+    assert finished.stderr.startswith("error: ")
+    assert (said or setting) in " ".join(finished.stderr.split())
+    assert "hunter2" not in finished.stdout + finished.stderr

@@ -21,23 +21,35 @@ __all__ = ["FernetSecretBox", "SecretError"]
 class FernetSecretBox:
     """Seals and opens secrets; plaintext never leaves this object except to its caller."""
 
-    def __init__(self, keys: list[bytes]) -> None:
+    def __init__(self, keys: list[bytes], source: str = "given") -> None:
+        """``source`` says where the keys came from, for the error a bad one raises."""
         if not keys:
-            raise SecretError("no encryption key for stored credentials")
-        self._fernet = MultiFernet([Fernet(key) for key in keys])
+            raise SecretError(f"no encryption key for stored credentials {source}")
+        fernets = []
+        for number, key in enumerate(keys, start=1):
+            try:
+                fernets.append(Fernet(key))
+            except (ValueError, TypeError):
+                # The key itself is never repeated: it guards every stored password.
+                raise SecretError(
+                    f"encryption key {number} of {len(keys)} {source} is not a Fernet key "
+                    "(32 bytes in URL-safe base64, 44 characters ending in '=')"
+                ) from None
+        self._fernet = MultiFernet(fernets)
 
     @classmethod
     def from_environment(cls, keys_text: str | None, key_file: Path) -> FernetSecretBox:
         """Keys from ``keys_text`` if given, else from ``key_file`` (created if missing)."""
         if keys_text:
-            return cls([key.strip().encode() for key in keys_text.split(",") if key.strip()])
+            keys = [key.strip().encode() for key in keys_text.split(",") if key.strip()]
+            return cls(keys, "in TIDINGS_SECRET_KEYS")
         if not key_file.exists():
             key_file.parent.mkdir(parents=True, exist_ok=True)
             descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(Fernet.generate_key() + b"\n")
         lines = key_file.read_bytes().split()
-        return cls([line for line in lines if line])
+        return cls([line for line in lines if line], f"in {key_file}")
 
     def seal(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode("ascii")

@@ -42,6 +42,12 @@ class UnsafeTargetError(ValidationError):
     """A URL Tidings would call points where it may not (a webhook at a private address)."""
 
 
+class ConfigurationError(UserError):
+    """A setting of the process (a ``TIDINGS_*`` variable or the ``.env`` file) is wrong:
+    the message names each such setting and what it takes, never the value given, which
+    may hold a password."""
+
+
 class NotAuthorizedError(UserError):
     """The caller's security roles do not allow what was asked."""
 

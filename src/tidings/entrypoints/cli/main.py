@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from tidings.domain.errors import TidingsError
 from tidings.entrypoints.cli import admin_access, admin_bulk, admin_settings, mail
 from tidings.entrypoints.cli.admin import admin_app, create_admin
 from tidings.entrypoints.cli.common import ready
-from tidings.entrypoints.cli.output import plain_console, styled
+from tidings.entrypoints.cli.output import error_line, plain_console, styled
 from tidings.entrypoints.collector import settle_for_a_long_run
 
 if TYPE_CHECKING:
@@ -279,5 +280,10 @@ def _run_server(server: uvicorn.Server, tidings: Tidings, *, with_worker: bool) 
 
 
 def run() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: a Tidings error no command caught (wrong settings, a
+    key that is no key) is one line on standard error and status 2, never a traceback."""
+    try:
+        app()
+    except TidingsError as error:
+        plain_console(stderr=True).print(error_line(error))
+        raise SystemExit(2) from None
