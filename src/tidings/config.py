@@ -41,7 +41,12 @@ class Settings(BaseSettings):
         "closed again when returned",
     )
     host: str = Field(default="127.0.0.1", description="Address the HTTP server binds to")
-    port: int = Field(default=8025, description="Port the HTTP server listens on")
+    port: int = Field(
+        default=8025,
+        ge=0,
+        le=65535,
+        description="Port the HTTP server listens on (0: a free one, which the log names)",
+    )
     secret_keys: str | None = Field(
         default=None,
         description="Fernet keys that encrypt stored credentials, comma-separated, newest "

@@ -85,10 +85,12 @@ def test_the_databases_tidings_runs_on_are_accepted(
 def test_every_wrong_setting_is_named_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TIDINGS_PARSE_WORKERS", "two")
     monkeypatch.setenv("TIDINGS_DATABASE_POOL_SIZE", "0")
+    monkeypatch.setenv("TIDINGS_PORT", "70000")
     with pytest.raises(ConfigurationError) as refused:
         read_settings()
 
     said = str(refused.value)
+    assert "TIDINGS_PORT: input should be less than or equal to 65535" in said
     assert "TIDINGS_PARSE_WORKERS: input should be a valid integer" in said
     assert "TIDINGS_DATABASE_POOL_SIZE: input should be greater than or equal to 1" in said
     assert "two" not in said.replace("TIDINGS_", "")

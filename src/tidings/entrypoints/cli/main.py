@@ -75,7 +75,11 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
     port: Annotated[
         int | None,
-        typer.Option(help="Port to listen on (default 8025; 0: a free one, which the log names)."),
+        typer.Option(
+            min=0,
+            max=65535,
+            help="Port to listen on (default 8025; 0: a free one, which the log names).",
+        ),
     ] = None,
     with_worker: Annotated[
         bool, typer.Option("--worker/--no-worker", help="Run the sync and send worker too.")
@@ -99,7 +103,11 @@ def demo(
     ] = True,
     port: Annotated[
         int | None,
-        typer.Option(help="Port to listen on (default 8025; 0: a free one, which the log names)."),
+        typer.Option(
+            min=0,
+            max=65535,
+            help="Port to listen on (default 8025; 0: a free one, which the log names).",
+        ),
     ] = None,
 ) -> None:
     """Create the demo organization with its sample mailbox, then serve it."""
