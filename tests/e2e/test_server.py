@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 from collections.abc import Iterator
 
@@ -150,3 +151,21 @@ def test_the_demo_serves_with_the_worker_and_stops_cleanly_on_ctrl_c(
         process.send_signal(signal.SIGINT)
         # 130 is how a program says it ended on Ctrl-C (128 + SIGINT), as uvicorn does.
         assert process.wait(timeout=30) in (0, 128 + signal.SIGINT)
+
+
+def test_a_body_declared_past_the_bound_is_refused_before_a_byte_of_it_is_sent(
+    server: str,
+) -> None:
+    # Only the headers go out: a server that read the body first would wait for 100 MB.
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(
+            b"POST /api/emails HTTP/1.1\r\nHost: tidings.example\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 104857600\r\n\r\n"
+        )
+        answer = b""
+        while b"\r\n\r\n" not in answer and (chunk := connection.recv(65536)):
+            answer += chunk
+
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert b"application/problem+json" in answer

@@ -20,6 +20,7 @@ from tidings.domain.errors import (
     UnsafeTargetError,
     UserError,
 )
+from tidings.entrypoints.api.body_limit import BodyLimit
 from tidings.entrypoints.api.caching import NoStoreApi
 from tidings.entrypoints.api.openapi import document_problems
 from tidings.entrypoints.api.routes import (
@@ -70,6 +71,7 @@ def create_app(tidings: Tidings) -> FastAPI:
     )
     app.state.tidings = tidings
     app.add_middleware(NoStoreApi)
+    app.add_middleware(BodyLimit)
     app.include_router(activities.router)
     app.include_router(conversations.router)
     app.include_router(emails.router)
