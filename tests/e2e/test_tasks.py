@@ -235,7 +235,7 @@ def test_bulk_test_and_enable_is_done_by_a_worker_and_recorded_on_the_mailbox(
             found = uow.mailboxes.get(dana)
         return found is not None and found.enabled
 
-    wait_until(enabled, PATIENCE, f"dana's mailbox enabled (worker said:\n{site.tails()})")
+    wait_until(enabled, PATIENCE, lambda: f"dana's mailbox enabled (worker said:\n{site.tails()})")
     with site.org.tidings.uow() as uow:
         tested = uow.mailboxes.get(dana)
     assert tested is not None
