@@ -24,39 +24,26 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cryptography.fernet import Fernet
+from bench.measuring import database_name, fresh_tidings, timed
 from sqlalchemy import func, select, text
 
 from tests.builders import Org, make_email
 from tidings.adapters.storage import tables as t
-from tidings.adapters.storage.migrate import upgrade
-from tidings.bootstrap import Tidings, bootstrap
-from tidings.config import Settings
+from tidings.bootstrap import Tidings
 from tidings.domain.people import Caller
 from tidings.domain.stored import ActivityFilter
 
-T = TypeVar("T")
 #: Rows written a statement while copying.
 BATCH = 5000
-
-
-def timed(repeat: int, run: Callable[[], T]) -> tuple[float, T]:
-    """The mean time of ``run`` and its last result."""
-    started = time.perf_counter()
-    result = run()
-    for _ in range(repeat - 1):
-        result = run()
-    return (time.perf_counter() - started) / repeat, result
 
 
 def load(tidings: Tidings, org: Org, activities: int, reps: int) -> None:
@@ -121,13 +108,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--database-url")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        url = args.database_url or f"sqlite:///{Path(folder) / 'tidings.db'}"
-        upgrade(url)
-        settings = Settings(
-            database_url=url, secret_keys=Fernet.generate_key().decode(), parse_workers=0
-        )
-        tidings = bootstrap(settings)
+    with fresh_tidings(args.database_url) as tidings:
         org = Org.create(tidings)
         started = time.perf_counter()
         load(tidings, org, args.activities, args.reps)
@@ -166,8 +147,7 @@ def main() -> None:
             ("export, one rep", *timed(1, export(rep))),
             ("export, administrator", *timed(1, export(everyone))),
         ]
-        tidings.close()
-    database = url.split(":", 1)[0].split("+", 1)[0]
+        database = database_name(tidings)
     print(
         f"{args.activities} email activities of {args.reps} reps on {database} "
         f"(copied in {loaded:.0f} s)"

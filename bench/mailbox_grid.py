@@ -17,25 +17,19 @@ from __future__ import annotations
 import argparse
 import io
 import sys
-import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cryptography.fernet import Fernet
 
-from tidings.adapters.storage.migrate import upgrade
-from tidings.bootstrap import Tidings, bootstrap
-from tidings.config import Settings
+from bench.measuring import database_name, fresh_tidings, timed
+
+from tidings.bootstrap import Tidings
 from tidings.domain.grid import MailboxFilter, PageRequest, Sort
 from tidings.domain.mailbox_views import MailboxView
 from tidings.domain.server_profile import ServerProfile, ServerProfileKind
 from tidings.services.import_formats import ImportFormat
 
-T = TypeVar("T")
 PAGE = PageRequest(10, 50)
 QUERY = MailboxFilter(view=MailboxView.PENDING_APPROVAL, text="person 1")
 SORT = Sort("owner", descending=True)
@@ -58,28 +52,13 @@ def load(tidings: Tidings, count: int) -> None:
     assert report.committed and not report.problems
 
 
-def timed(repeat: int, run: Callable[[], T]) -> tuple[float, T]:
-    """The mean time of ``run`` and its last result."""
-    started = time.perf_counter()
-    result = run()
-    for _ in range(repeat - 1):
-        result = run()
-    return (time.perf_counter() - started) / repeat, result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=5000)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--database-url")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        url = args.database_url or f"sqlite:///{Path(folder) / 'tidings.db'}"
-        upgrade(url)
-        settings = Settings(
-            database_url=url, secret_keys=Fernet.generate_key().decode(), parse_workers=0
-        )
-        tidings = bootstrap(settings)
+    with fresh_tidings(args.database_url) as tidings:
         load(tidings, args.count)
         caller = tidings.access.caller_for("admin@staff.example")
 
@@ -100,8 +79,7 @@ def main() -> None:
         sql_time, sql_rows = timed(args.repeat, in_sql)
         py_time, py_rows = timed(args.repeat, in_python)
         assert sql_rows == py_rows, "both ways show the same page"
-        tidings.close()
-    database = url.split(":", 1)[0]
+        database = database_name(tidings)
     print(f"{args.count} mailboxes on {database}; page {PAGE.number} of a filtered view:")
     print(f"  grid in SQL (count + LIMIT/OFFSET): {sql_time * 1000:8.1f} ms")
     print(f"  baseline, whole list in Python:     {py_time * 1000:8.1f} ms")
