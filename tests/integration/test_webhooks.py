@@ -27,6 +27,7 @@ from tidings.adapters.clock import SystemClock
 from tidings.adapters.webhook_sender import HttpxWebhookSender
 from tidings.adapters.webhook_targets import WebhookTargetPolicy
 from tidings.bootstrap import Tidings, bootstrap
+from tidings.domain.errors import ValidationError
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.server_profile import ConnectionSecurity, ServerProfile, ServerProfileKind
 from tidings.domain.webhooks import RetryPolicy
@@ -256,6 +257,27 @@ def test_subscriptions_are_checked_and_need_the_settings_privileges(
     assert spaced.json()["detail"] == "body.url: a webhook URL has no spaces or control characters"
     unknown = api.post("/api/webhooks", json={"url": "https://x.example/", "events": ["nope"]})
     assert unknown.status_code == 422
+    # A password in the URL would be kept and shown as it is: refused, and not repeated.
+    for url in (
+        "https://hooks:hunter2@crm.example/in",
+        "https://hunter2@crm.example/in",
+        "HTTP://hooks:hunter2@[2001:db8::1]:8443/in",
+    ):
+        with_password = api.post("/api/webhooks", json={"url": url, "events": ["activity.sent"]})
+        assert with_password.status_code == 422
+        assert "hunter2" not in with_password.text
+        # The service refuses it too, whatever calls it, saying why.
+        admin = Caller(org.users["dana"], frozenset(Privilege))
+        with pytest.raises(ValidationError, match="cannot hold a user name or password") as no:
+            org.tidings.webhooks.create(admin, url, ["activity.sent"])
+        assert "hunter2" not in str(no.value)
+    assert api.get("/api/webhooks").json() == []
+    # An @ after the host is the path's or the query's own.
+    at_in_path = api.post(
+        "/api/webhooks",
+        json={"url": "https://crm.example/in/@team?to=a@b.example", "events": ["activity.sent"]},
+    )
+    assert at_in_path.status_code == 201, at_in_path.text
     assert api.get("/api/webhooks/12345").status_code == 404
     api.auth = ("maria@contoso.example", "nothing")
     assert api.get("/api/webhooks").status_code == 401

@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -110,11 +111,24 @@ class RetryPolicy:
         return max(ceiling * fraction, floor)
 
 
+#: A URL's authority holding a user name (and perhaps a password): ``scheme://user@host``.
+_USERINFO = re.compile(r"^[a-z][a-z0-9+.-]*://[^/?#]*@", re.IGNORECASE)
+
+
 def check_url(url: str) -> str:
-    """A receiver's URL: absolute http(s) with a host."""
+    """A receiver's URL: absolute http(s) with a host, and no user name or password in it
+    (it would be kept and shown as it is; each delivery is signed instead)."""
     url = url.strip()
     if any(ord(c) < 33 or ord(c) == 127 for c in url):
         raise _bad("url", "a webhook URL has no spaces or control characters")
+    if _USERINFO.match(url):
+        # Not repeated in the message: what comes before the @ may be a password.
+        raise _bad(
+            "url",
+            "a webhook URL cannot hold a user name or password (user:password@host): each "
+            "delivery is signed with the subscription's secret (the X-Tidings-Signature "
+            "header), which the receiver checks instead",
+        )
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises for a port out of range
