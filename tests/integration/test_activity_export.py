@@ -51,15 +51,21 @@ def test_an_export_holds_every_activity_in_the_views_order_across_chunks(org: Or
     assert subjects == [f"Quote {n}" for n in range(7)]
 
 
-def test_an_export_holds_only_what_the_caller_may_read(org: Org) -> None:
+def test_an_export_and_a_page_hold_only_what_the_caller_may_read(org: Org) -> None:
+    # Two people at the User level one after the other: the same statement, compiled and
+    # cached once, bound to each one's own reach.
     sam = org.add_user("sam")
     for n in range(7):
         _deliver(org, n, "dana" if n % 2 else "sam")
-    caller = org.tidings.access.caller_for(sam.email)
+    queries = org.tidings.queries
+    for user, own in ((sam, (0, 2, 4, 6)), (org.users["dana"], (1, 3, 5)), (sam, (0, 2, 4, 6))):
+        caller = org.tidings.access.caller_for(user.email)
+        exported = list(queries.export_activities(ActivityFilter(), caller))
+        page = queries.activities(ActivityFilter(limit=2), caller)
 
-    exported = list(org.tidings.queries.export_activities(ActivityFilter(), caller))
-
-    assert sorted(a.subject for a in exported) == [f"Quote {n}" for n in (0, 2, 4, 6)]
+        assert sorted(a.subject for a in exported) == [f"Quote {n}" for n in own]
+        assert page.total == len(own) and len(page.items) == 2
+        assert {a.subject for a in page.items} <= {f"Quote {n}" for n in own}
 
 
 def test_activities_deleted_during_an_export_neither_shift_nor_break_it(org: Org) -> None:

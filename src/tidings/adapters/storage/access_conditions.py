@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, true, union
+from sqlalchemy import Boolean, ColumnElement, CompoundSelect, and_, false, or_, select, true, union
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from tidings.adapters.storage import tables as t
 from tidings.domain.access_levels import AccessLevel, Scope
@@ -112,7 +115,46 @@ def activity_condition(scope: Scope) -> Condition | None:
             for kind, table in RECORD_TABLES.items()
         ),
     ]
-    return _A.id.in_(union(*branches))
+    reach = union(*branches)
+    if scope.level is AccessLevel.USER:
+        return _FoundAmong(_A.id, reach)
+    return _A.id.in_(reach)
+
+
+class _FoundAmong(ColumnElement[bool]):
+    """``column IN (ids)`` for a set of ids that one person's reach bounds; on PostgreSQL
+    written ``column = ANY(ARRAY(ids))``.
+
+    PostgreSQL turns ``IN (subquery)`` into a join, and for a page of a person's activities
+    sorted by time it chose to read the whole table and hash it against their ids (a
+    sequential read of every activity of the organization for each page). Collected into
+    an array first, the ids are looked up one by one by primary key: as many reads as the
+    person has activities. A Business unit's reach may be most of the table, where the join
+    is the better plan, so only the User level's is written this way. SQLite already reads
+    ``IN`` so, from the list.
+    """
+
+    inherit_cache = True
+    type = Boolean()
+    _traverse_internals = [  # noqa: RUF012 - SQLAlchemy's own declaration, read as a class attribute
+        ("column", InternalTraversal.dp_clauseelement),
+        ("ids", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: ColumnElement[Any], ids: CompoundSelect[Any]) -> None:
+        self.column = column
+        self.ids = ids
+
+
+@compiles(_FoundAmong)
+def _in_list(element: _FoundAmong, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.column.in_(element.ids), **kw)
+
+
+@compiles(_FoundAmong, "postgresql")
+def _in_array(element: _FoundAmong, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.column, **kw)
+    return f"{column} = ANY(ARRAY({compiler.process(element.ids, **kw)}))"
 
 
 def _own_mailboxes(scope: Scope) -> Condition:
