@@ -235,7 +235,17 @@ def test_bulk_test_and_enable_is_done_by_a_worker_and_recorded_on_the_mailbox(
             found = uow.mailboxes.get(dana)
         return found is not None and found.enabled
 
-    wait_until(enabled, PATIENCE, lambda: f"dana's mailbox enabled (worker said:\n{site.tails()})")
+    def said() -> str:
+        with site.org.tidings.uow() as uow:
+            found = uow.mailboxes.get(dana)
+        alerts = [a.text for a in found.alerts] if found is not None else []
+        jobs = site.ledger.jobs("test_mailbox")
+        return (
+            f"dana's mailbox enabled (its alerts: {alerts}; test jobs: {jobs}; "
+            f"workers said:\n{site.tails()})"
+        )
+
+    wait_until(enabled, PATIENCE, said)
     with site.org.tidings.uow() as uow:
         tested = uow.mailboxes.get(dana)
     assert tested is not None
