@@ -82,6 +82,15 @@ def test_explain_prints_every_rule_with_its_verdict(demo: dict[str, str], tmp_pa
     assert "the sender is no such record in the CRM" in result.output
 
 
+@pytest.mark.parametrize("message_id", ["", "  ", "<>"])
+def test_explain_without_a_message_id_says_what_it_takes(
+    env: dict[str, str], message_id: str
+) -> None:
+    result = runner.invoke(app, ["explain", message_id], env=env)
+    assert result.exit_code == 2
+    assert "give the email's Message-ID" in " ".join(result.output.split())
+
+
 def test_ingest_into_an_unknown_mailbox_fails_clearly(demo: dict[str, str], tmp_path: Path) -> None:
     path = tmp_path / "x.eml"
     path.write_bytes(make_email())

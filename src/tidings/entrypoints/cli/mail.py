@@ -81,6 +81,11 @@ def _with_origin(raw: bytes, mailbox_id: int, folder: str) -> tuple[bytes, Messa
 
 def explain(message_id: Annotated[str, typer.Argument(help="The email's Message-ID.")]) -> None:
     """Say why an email was (or wasn't) tracked: every rule, its verdict and reason."""
+    if not message_id.strip(" <>"):
+        raise typer.BadParameter(
+            "give the email's Message-ID, such as <quote-7@contoso.example>",
+            param_hint="MESSAGE_ID",
+        )
     tidings = ready()
     found = tidings.explain.by_message_id(message_id)
     tidings.close()
