@@ -33,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.measuring import database_name, fresh_tidings, timed
+from bench.measuring import fresh_tidings, timed
 from sqlalchemy import func, select, text
 
 from tests.builders import Org, make_email
@@ -147,7 +147,7 @@ def main() -> None:
             ("export, one rep", *timed(1, export(rep))),
             ("export, administrator", *timed(1, export(everyone))),
         ]
-        database = database_name(tidings)
+        database = tidings.engine.dialect.name
     print(
         f"{args.activities} email activities of {args.reps} reps on {database} "
         f"(copied in {loaded:.0f} s)"

@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-from bench.measuring import database_name, fresh_tidings, timed
+from bench.measuring import fresh_tidings, timed
 
 from tidings.bootstrap import Tidings
 from tidings.domain.grid import MailboxFilter, PageRequest, Sort
@@ -79,7 +79,7 @@ def main() -> None:
         sql_time, sql_rows = timed(args.repeat, in_sql)
         py_time, py_rows = timed(args.repeat, in_python)
         assert sql_rows == py_rows, "both ways show the same page"
-        database = database_name(tidings)
+        database = tidings.engine.dialect.name
     print(f"{args.count} mailboxes on {database}; page {PAGE.number} of a filtered view:")
     print(f"  grid in SQL (count + LIMIT/OFFSET): {sql_time * 1000:8.1f} ms")
     print(f"  baseline, whole list in Python:     {py_time * 1000:8.1f} ms")

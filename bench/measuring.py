@@ -43,8 +43,3 @@ def fresh_tidings(database_url: str | None) -> Iterator[Tidings]:
             yield tidings
         finally:
             tidings.close()
-
-
-def database_name(tidings: Tidings) -> str:
-    """``sqlite`` or ``postgresql``, for what a benchmark prints."""
-    return tidings.engine.dialect.name

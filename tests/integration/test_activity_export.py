@@ -9,18 +9,21 @@ import re
 import pytest
 
 from tests.builders import Org, make_email
+from tidings.bootstrap import Tidings
 from tidings.domain.grid import Sort
 from tidings.domain.people import Caller, Privilege
 from tidings.domain.stored import ActivityFilter
-from tidings.services import queries
+from tidings.services.queries import QueryService
 
 #: Chunks this small make seven activities cross two chunk boundaries.
 CHUNK = 3
 
 
-@pytest.fixture(autouse=True)
-def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(queries, "EXPORT_CHUNK", CHUNK)
+@pytest.fixture
+def org(tidings: Tidings) -> Org:
+    """The organization, its queries exporting in chunks of ``CHUNK``."""
+    tidings.queries = QueryService(tidings.uow, tidings.clock, export_chunk=CHUNK)
+    return Org.create(tidings)
 
 
 def _deliver(org: Org, n: int, mailbox: str) -> None:

@@ -89,9 +89,12 @@ class QueryService:
         clock: Clock,
         *,
         shared_mailboxes: bool = False,
+        export_chunk: int = EXPORT_CHUNK,
     ) -> None:
         self._uow = uow_factory
         self._clock = clock
+        #: Activities an export reads a transaction.
+        self._export_chunk = export_chunk
         #: Workers share the mailboxes (PostgreSQL): each is held by the worker stored.
         #: Otherwise the one worker process syncs them all.
         self._shared = shared_mailboxes
@@ -121,9 +124,10 @@ class QueryService:
         # over all of it for every activity on PostgreSQL).
         with self._uow() as uow:
             ids = array("q", uow.activities.ordered_ids(query, scope=scope))
-        for start in range(0, len(ids), EXPORT_CHUNK):
+        size = self._export_chunk
+        for start in range(0, len(ids), size):
             with self._uow() as uow:
-                chunk = uow.activities.by_ids(ids[start : start + EXPORT_CHUNK])
+                chunk = uow.activities.by_ids(ids[start : start + size])
             yield from chunk
 
     def mailbox_addresses(self, caller: Caller | None = None) -> dict[int, str]:
